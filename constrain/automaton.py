@@ -1,0 +1,248 @@
+"""The token-level automaton: states, byte/token transitions and per-state masks.
+
+A state is a set of *threads* ``(stack, lexeme, lexeme_state)``: a parser stack (whose top
+has an edge for ``lexeme``) and how far into that lexeme the output is. A thread whose lexeme
+state accepts also spawns the threads of every lexeme that may follow (computed by the parser
+once per stack and cached), so a state always knows every way the output can go on. States
+are interned: equal thread sets are the same object, which carries its own caches:
+
+* ``mask`` -- the packed token mask, computed on first use: the OR of the lexemes' INSIDE rows
+  (:mod:`constrain.tokens`) plus the tokens that cross a lexeme boundary, found by walking only
+  the trie subtrees below split nodes through the real parser;
+* ``steps`` / ``tokens`` -- byte and token transitions.
+
+Every alive state is a viable prefix: lexeme DFAs are trimmed and every RTN state can reach
+acceptance, so "some thread survives" is exactly "some valid continuation exists".
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from .grammar import RTN
+from .parser import Parser
+from .tokens import csr_positions, lexeme_table, pack_bits, set_bits
+
+__all__ = ["State", "TokenAutomaton"]
+
+Thread = tuple[tuple[int, ...], int, int]
+
+
+class State:
+    __slots__ = ("threads", "can_end", "mask", "steps", "tokens", "_first", "__weakref__")
+
+    def __init__(self, threads: frozenset, can_end: bool):
+        self.threads = threads
+        self.can_end = can_end
+        self.mask: np.ndarray | None = None
+        self.steps: dict[int, "State"] = {}
+        self.tokens: dict[int, "State"] = {}
+        self._first: np.ndarray | None = None
+
+    @property
+    def dead(self) -> bool:
+        return not self.threads and not self.can_end
+
+    def __repr__(self) -> str:
+        return f"State({len(self.threads)} threads, can_end={self.can_end})"
+
+
+class TokenAutomaton:
+    """Token transitions and masks over one compiled grammar and one vocabulary."""
+
+    def __init__(self, rtn: RTN, vocab, *, state_limit: int = 50_000):
+        self.rtn = rtn
+        self.vocab = vocab
+        self.parser = Parser(rtn)
+        self.tables = [lexeme_table(lx, vocab) for lx in rtn.lexemes]
+        self._trans = [t.trans_list for t in self.tables]
+        self._accept = [t.accept_list for t in self.tables]
+        self._after: dict[tuple, tuple[tuple[Thread, ...], bool]] = {}
+        self._intern: dict[tuple[frozenset, bool], State] = {}
+        self._state_limit = state_limit
+        self._lock = threading.RLock()
+        self.dead = State(frozenset(), False)
+        ready, can_end = self.parser.initial()
+        threads = set()
+        for s in ready:
+            threads.update(self._lexeme_threads(s))
+        self.start = self._state(frozenset(threads), can_end)
+        eos = np.zeros(vocab.size, dtype=bool)
+        eos[np.asarray(vocab.eos_ids, dtype=np.int64)] = True
+        self._eos_row = pack_bits(eos, vocab.n_words)
+        self._eos_set = frozenset(int(i) for i in vocab.eos_ids)
+
+    # ------------------------------------------------------------------ threads
+
+    def _lexeme_threads(self, stack: tuple[int, ...]) -> list[Thread]:
+        return [(stack, x, 0) for x in self.rtn.lex_edges[stack[-1]]]
+
+    def after_lexeme(self, stack: tuple[int, ...], lex: int) -> tuple[tuple[Thread, ...], bool]:
+        """Threads that start once lexeme ``lex`` completes on ``stack``; may the output end?"""
+        key = (stack, lex)
+        hit = self._after.get(key)
+        if hit is None:
+            ready, can_end = self.parser.after(stack, lex)
+            threads: list[Thread] = []
+            for s in ready:
+                threads.extend(self._lexeme_threads(s))
+            hit = (tuple(threads), can_end)
+            if len(self._after) > 4 * self._state_limit:
+                self._after.clear()
+            self._after[key] = hit
+        return hit
+
+    def _state(self, threads: frozenset, can_end: bool) -> State:
+        if not threads and not can_end:
+            return self.dead
+        key = (threads, can_end)
+        st = self._intern.get(key)
+        if st is None:
+            if len(self._intern) >= self._state_limit:
+                # states stay valid for whoever holds them; only sharing is lost
+                self._intern.clear()
+            st = self._intern[key] = State(threads, can_end)
+        return st
+
+    # ------------------------------------------------------------------ transitions
+
+    def step(self, st: State, b: int) -> State:
+        """The state after one more byte."""
+        nxt = st.steps.get(b)
+        if nxt is not None:
+            return nxt
+        trans, accept = self._trans, self._accept
+        out: set[Thread] = set()
+        can_end = False
+        for stack, x, q in st.threads:
+            q2 = trans[x][q][b]
+            if q2 >= 0:
+                out.add((stack, x, q2))
+                if accept[x][q2]:
+                    more, ce = self.after_lexeme(stack, x)
+                    out.update(more)
+                    can_end = can_end or ce
+        nxt = self._state(frozenset(out), can_end)
+        st.steps[b] = nxt
+        return nxt
+
+    def walk(self, st: State, data: bytes) -> State:
+        for b in data:
+            st = self.step(st, b)
+            if st is self.dead:
+                break
+        return st
+
+    def advance(self, st: State, token: int) -> State:
+        """The state after a (non-EOS) token; ``self.dead`` if the token is not allowed."""
+        nxt = st.tokens.get(token)
+        if nxt is None:
+            data = self.vocab.token_bytes[token] if 0 <= token < len(self.vocab.token_bytes) else None
+            nxt = self.dead if not data else self.walk(st, data)
+            st.tokens[token] = nxt
+        return nxt
+
+    def is_eos(self, token: int) -> bool:
+        return token in self._eos_set
+
+    def first_bytes(self, st: State) -> np.ndarray:
+        """bool[256]: bytes that can come next."""
+        f = st._first
+        if f is None:
+            f = np.zeros(256, dtype=bool)
+            for _, x, q in st.threads:
+                f |= self.tables[x].viable_bytes[q]
+            st._first = f
+        return f
+
+    # ------------------------------------------------------------------ masks
+
+    def mask(self, st: State) -> np.ndarray:
+        """Packed uint32 mask of the tokens allowed in ``st`` (EOS bits where it may end)."""
+        m = st.mask
+        if m is None:
+            with self._lock:
+                m = st.mask
+                if m is None:
+                    m = self._compute_mask(st)
+                    st.mask = m
+        return m
+
+    def _compute_mask(self, st: State) -> np.ndarray:
+        v = self.vocab
+        words = np.zeros(v.n_words, dtype=np.uint32)
+        if st.can_end:
+            words |= self._eos_row
+        if not st.threads:
+            return words
+        by_pair: dict[tuple[int, int], list[tuple[int, ...]]] = {}
+        for stack, x, q in st.threads:
+            by_pair.setdefault((x, q), []).append(stack)
+        child_ptr, child_ids, child_bytes = v.child_ptr, v.child_ids, v.child_bytes
+        allowed_extra: list[int] = []
+        for (x, q), stacks in by_pair.items():
+            table = self.tables[x]
+            words |= table.row(q)
+            splits = table.splits(q)
+            if splits.size == 0:
+                continue
+            # the state right after lexeme x completes, for these stacks only
+            threads: set[Thread] = set()
+            can_end = False
+            for s in stacks:
+                more, ce = self.after_lexeme(s, x)
+                threads.update(more)
+                can_end = can_end or ce
+            if not threads:
+                continue  # nothing may follow the lexeme: no token can cross its end
+            nxt = self._state(frozenset(threads), can_end)
+            first = self.first_bytes(nxt)
+            # children of all split nodes whose byte can start what follows (vectorized)
+            offs = csr_positions(child_ptr, splits)
+            if offs.size == 0:
+                continue
+            ok = first[child_bytes[offs]]
+            for pos in np.nonzero(ok)[0].tolist():
+                node = int(child_ids[offs[pos]])
+                self._walk_subtree(self.step(nxt, int(child_bytes[offs[pos]])), node, allowed_extra)
+        set_bits(words, np.asarray(allowed_extra, dtype=np.int64))
+        return words
+
+    def _walk_subtree(self, st: State, node: int, out: list[int]) -> None:
+        """Depth-first walk of the trie below ``node`` (already consumed) through real states."""
+        v = self.vocab
+        child_ptr, child_ids, child_bytes = v.child_ptr, v.child_ids, v.child_bytes
+        tok_ptr, tok_ids = v.node_token_ptr, v.node_token_ids
+        dead = self.dead
+        work = [(st, node)]
+        while work:
+            st, node = work.pop()
+            if st is dead:
+                continue
+            a, b = tok_ptr[node], tok_ptr[node + 1]
+            if b > a:
+                out.extend(tok_ids[a:b].tolist())
+            if not st.threads:
+                continue  # complete output: only EOS may follow
+            c0, c1 = int(child_ptr[node]), int(child_ptr[node + 1])
+            if c0 == c1:
+                continue
+            first = self.first_bytes(st)
+            for i in range(c0, c1):
+                byte = int(child_bytes[i])
+                if first[byte]:
+                    work.append((self.step(st, byte), int(child_ids[i])))
+
+    def forced_bytes(self, st: State, limit: int = 256) -> bytes:
+        """Bytes every valid continuation starts with (stops where EOS or a choice is possible)."""
+        out = bytearray()
+        while len(out) < limit and not st.can_end and st.threads:
+            nz = np.flatnonzero(self.first_bytes(st))
+            if nz.size != 1:
+                break
+            b = int(nz[0])
+            out.append(b)
+            st = self.step(st, b)
+        return bytes(out)

@@ -1,0 +1,131 @@
+"""Matcher: one walk through a compiled constraint, token by token.
+
+A matcher is a list of interned automaton states (its history), so ``copy`` is a list copy,
+``rollback(n)`` drops the last ``n`` entries and ``mask`` is a cached lookup on the current
+state. Many matchers share one :class:`~constrain.automaton.TokenAutomaton` and its caches.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["Matcher"]
+
+_FINISHED = object()
+
+
+class Matcher:
+    """Walks a compiled constraint: mask, advance, rollback, copy, accepting."""
+
+    __slots__ = ("_automaton", "_history")
+
+    def __init__(self, automaton, _history=None):
+        self._automaton = automaton
+        self._history = _history if _history is not None else [automaton.start]
+
+    # ----------------------------------------------------------------- queries
+
+    @property
+    def vocab(self):
+        return self._automaton.vocab
+
+    def _state(self):
+        return self._history[-1]
+
+    def is_finished(self) -> bool:
+        """True once an EOS token has been consumed."""
+        return self._history[-1] is _FINISHED
+
+    def is_accepting(self) -> bool:
+        """True when the output so far is complete (EOS would be allowed), or finished."""
+        st = self._history[-1]
+        return st is _FINISHED or st.can_end
+
+    def mask(self) -> np.ndarray:
+        """int32 words, bit ``t % 32`` of word ``t // 32`` set iff token ``t`` is allowed."""
+        st = self._history[-1]
+        if st is _FINISHED:
+            return np.zeros(self._automaton.vocab.n_words, dtype=np.int32)
+        return self._automaton.mask(st).view(np.int32)
+
+    def fill_mask(self, out, row: int = 0) -> None:
+        """Write the mask into row ``row`` of a preallocated numpy array or torch tensor."""
+        m = self.mask()
+        if isinstance(out, np.ndarray):
+            if out.ndim == 1:
+                out[:] = m
+            else:
+                out[row, :] = m
+            return
+        import torch  # only when given a tensor
+
+        src = torch.from_numpy(m)
+        if out.dim() == 1:
+            out.copy_(src)
+        else:
+            out[row].copy_(src)
+
+    def is_allowed(self, token_id: int) -> bool:
+        """Check one token without computing (or touching) the full mask."""
+        st = self._history[-1]
+        if st is _FINISHED:
+            return False
+        a = self._automaton
+        if a.is_eos(token_id):
+            return st.can_end
+        return a.advance(st, token_id) is not a.dead
+
+    def forced_bytes(self) -> bytes:
+        """The bytes that every valid continuation must start with."""
+        st = self._history[-1]
+        if st is _FINISHED:
+            return b""
+        return self._automaton.forced_bytes(st)
+
+    # ----------------------------------------------------------------- moves
+
+    def advance(self, token_id: int) -> bool:
+        """Consume one token; False (state unchanged) if it is not allowed."""
+        st = self._history[-1]
+        if st is _FINISHED:
+            return False
+        a = self._automaton
+        if a.is_eos(token_id):
+            if st.can_end:
+                self._history.append(_FINISHED)
+                return True
+            return False
+        nxt = a.advance(st, token_id)
+        if nxt is a.dead:
+            return False
+        self._history.append(nxt)
+        return True
+
+    def advance_bytes(self, data: bytes) -> bool:
+        """Consume raw bytes (e.g. a forced continuation); False leaves the state unchanged."""
+        st = self._history[-1]
+        if st is _FINISHED:
+            return False
+        a = self._automaton
+        nxt = a.walk(st, data)
+        if nxt is a.dead:
+            return False
+        self._history.append(nxt)
+        return True
+
+    def rollback(self, n: int = 1) -> None:
+        """Undo the last ``n`` successful advances."""
+        if n < 0 or n > len(self._history) - 1:
+            raise ValueError(f"cannot roll back {n} tokens: only {len(self._history) - 1} consumed")
+        if n:
+            del self._history[-n:]
+
+    def reset(self) -> None:
+        del self._history[1:]
+
+    def copy(self) -> "Matcher":
+        return Matcher(self._automaton, list(self._history))
+
+    @property
+    def num_consumed(self) -> int:
+        return len(self._history) - 1

@@ -1,0 +1,82 @@
+"""The parser over lexemes: a recursive transition network run with explicit stacks.
+
+A parser configuration is a *set* of stacks (tuples of RTN states, top last), so ambiguity
+(overlapping ``anyOf`` branches, ambiguous Lark rules) costs more configurations, never an
+approximation. Recursion depth is only limited by memory. Stacks are plain tuples: hashable,
+so configurations can key the caches of the token layer.
+"""
+
+from __future__ import annotations
+
+from .grammar import RTN
+
+__all__ = ["Parser"]
+
+Stack = tuple[int, ...]
+
+
+class Parser:
+    """Stack operations over an :class:`RTN`, memoized per stack."""
+
+    def __init__(self, rtn: RTN, cache_limit: int = 200_000):
+        self.rtn = rtn
+        self._ready: dict[Stack, tuple[tuple[Stack, ...], bool]] = {}
+        self._after: dict[tuple[Stack, int], tuple[tuple[Stack, ...], bool]] = {}
+        self._limit = cache_limit
+
+    def initial(self) -> tuple[tuple[Stack, ...], bool]:
+        """Ready stacks at the start of the output, and whether the empty output is complete."""
+        return self.ready((self.rtn.rule_start[0],))
+
+    def ready(self, stack: Stack) -> tuple[tuple[Stack, ...], bool]:
+        """Epsilon closure of one stack: pushes for calls, pops at accepting states.
+
+        Returns the stacks whose top state has lexeme edges, and whether the whole output may
+        end here (the root rule accepts with nothing left on the stack).
+        """
+        hit = self._ready.get(stack)
+        if hit is not None:
+            return hit
+        rtn = self.rtn
+        lex_edges, call_edges, accepting, rule_start = (
+            rtn.lex_edges, rtn.call_edges, rtn.accepting, rtn.rule_start)
+        out: list[Stack] = []
+        can_end = False
+        seen = {stack}
+        work = [stack]
+        while work:
+            s = work.pop()
+            q = s[-1]
+            if lex_edges[q]:
+                out.append(s)
+            for callee, ret in call_edges[q]:
+                t = s[:-1] + (ret, rule_start[callee])
+                if t not in seen:
+                    seen.add(t)
+                    work.append(t)
+            if accepting[q]:
+                if len(s) == 1:
+                    can_end = True
+                else:
+                    t = s[:-1]
+                    if t not in seen:
+                        seen.add(t)
+                        work.append(t)
+        res = (tuple(out), can_end)
+        if len(self._ready) >= self._limit:
+            self._ready.clear()
+        self._ready[stack] = res
+        return res
+
+    def after(self, stack: Stack, lex: int) -> tuple[tuple[Stack, ...], bool]:
+        """Ready stacks after the top of ``stack`` (a ready stack) consumes lexeme ``lex``."""
+        key = (stack, lex)
+        hit = self._after.get(key)
+        if hit is not None:
+            return hit
+        nxt = self.rtn.lex_edges[stack[-1]][lex]
+        res = self.ready(stack[:-1] + (nxt,))
+        if len(self._after) >= self._limit:
+            self._after.clear()
+        self._after[key] = res
+        return res
