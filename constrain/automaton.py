@@ -57,7 +57,8 @@ class TokenAutomaton:
         self.vocab = vocab
         self.parser = Parser(rtn)
         self.tables = [lexeme_table(lx, vocab) for lx in rtn.lexemes]
-        self._trans = [t.trans_list for t in self.tables]
+        self._trans = [t.T_list for t in self.tables]
+        self._cmaps = [t.cmap_list for t in self.tables]
         self._accept = [t.accept_list for t in self.tables]
         self._after: dict[tuple, tuple[tuple[Thread, ...], bool]] = {}
         self._intern: dict[tuple[frozenset, bool], State] = {}
@@ -113,11 +114,11 @@ class TokenAutomaton:
         nxt = st.steps.get(b)
         if nxt is not None:
             return nxt
-        trans, accept = self._trans, self._accept
+        trans, cmaps, accept = self._trans, self._cmaps, self._accept
         out: set[Thread] = set()
         can_end = False
         for stack, x, q in st.threads:
-            q2 = trans[x][q][b]
+            q2 = trans[x][q][cmaps[x][b]]
             if q2 >= 0:
                 out.add((stack, x, q2))
                 if accept[x][q2]:
@@ -153,7 +154,7 @@ class TokenAutomaton:
         if f is None:
             f = np.zeros(256, dtype=bool)
             for _, x, q in st.threads:
-                f |= self.tables[x].viable_bytes[q]
+                f |= self.tables[x].viable_bytes(q)
             st._first = f
         return f
 

@@ -55,21 +55,32 @@ class LexemeTable:
     def __init__(self, dfa, vocab):
         self.dfa = dfa
         self.vocab = vocab
-        n_states = dfa.trans.shape[0]
+        # class-compressed transitions: T[q, cmap[byte]] (-1 dead); a sink row for "dead"
+        T = np.asarray(dfa._T, dtype=np.int32)
+        cmap = np.asarray(dfa._cmap[:256], dtype=np.int64)
+        n_states, n_cls = T.shape
         self.n_states = n_states
-        dead = n_states  # sink index
-        ext = np.full((n_states + 1, 256), dead, dtype=np.int32)
-        t = dfa.trans
-        ext[:n_states] = np.where(t >= 0, t, dead)
+        self.n_cls = n_cls
+        ext = np.full((n_states + 1, n_cls), n_states, dtype=np.int32)
+        ext[:n_states] = np.where(T >= 0, T, n_states)
         self._flat = ext.ravel()
+        self._cmap = cmap
         self._accept_ext = np.append(np.asarray(dfa.accept, dtype=bool), False)
         self._rows: dict[int, np.ndarray] = {}
         self._splits: dict[int, np.ndarray] = {}
+        self._viable: dict[int, np.ndarray] = {}
         self._lock = threading.Lock()
-        # python lists for byte-at-a-time stepping in the token layer
-        self.trans_list: list[list[int]] = dfa.trans.tolist()
+        # python lists for byte-at-a-time stepping in the token layer: T_list[q][cmap_list[b]]
+        self.T_list: list[list[int]] = T.tolist()
+        self.cmap_list: list[int] = cmap.tolist()
         self.accept_list: list[bool] = [bool(a) for a in dfa.accept]
-        self.viable_bytes = dfa.trans >= 0  # bool [S, 256]
+
+    def viable_bytes(self, q: int) -> np.ndarray:
+        """bool[256]: bytes with a transition out of ``q``."""
+        v = self._viable.get(q)
+        if v is None:
+            v = self._viable[q] = self._flat[q * self.n_cls + self._cmap] != self.n_states
+        return v
 
     def row(self, q: int) -> np.ndarray:
         r = self._rows.get(q)
@@ -88,7 +99,7 @@ class LexemeTable:
     def _compute(self, q: int) -> None:
         v = self.vocab
         dead = self.n_states
-        flat = self._flat
+        flat, cmap, n_cls = self._flat, self._cmap, self.n_cls
         n_nodes = v.trie_parent.shape[0]
         st = np.full(n_nodes, dead, dtype=np.int32)
         st[0] = q
@@ -100,7 +111,7 @@ class LexemeTable:
             if pos.size == 0:
                 break
             kids = child_ids[pos]
-            s = flat[st[v.trie_parent[kids]].astype(np.int64) * 256 + v.trie_byte[kids]]
+            s = flat[st[v.trie_parent[kids]].astype(np.int64) * n_cls + cmap[v.trie_byte[kids]]]
             st[kids] = s
             keep = s != dead
             alive = kids[keep]

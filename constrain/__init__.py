@@ -1,0 +1,35 @@
+"""constrain: JSON Schema, regexes and grammars compiled to token automata with cached masks.
+
+Pipeline: front-ends (:mod:`.json_schema`, :mod:`.regex`) -> grammar IR (:mod:`.grammar`)
+-> byte automata (:mod:`.automata`) -> token layer (:mod:`.tokens`, :mod:`.automaton`)
+-> :class:`Matcher`.
+"""
+
+from .compiled import Compiled, compile_grammar, compile_json_schema, compile_regex
+from .errors import (
+    CompileBudgetError,
+    ConstraintError,
+    GrammarError,
+    RegexError,
+    SchemaError,
+    UnsupportedSchemaError,
+)
+from .json_schema import SchemaWarning
+from .matcher import Matcher
+from .vocab import Vocabulary
+
+__all__ = [
+    "Compiled",
+    "CompileBudgetError",
+    "ConstraintError",
+    "GrammarError",
+    "Matcher",
+    "RegexError",
+    "SchemaError",
+    "SchemaWarning",
+    "UnsupportedSchemaError",
+    "Vocabulary",
+    "compile_grammar",
+    "compile_json_schema",
+    "compile_regex",
+]

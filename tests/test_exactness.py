@@ -1,0 +1,168 @@
+"""Every mask bit against a brute-force oracle, on small grammars and hand-made vocabularies.
+
+The oracle for a prefix ``p`` and token ``t`` asks an independent recognizer whether
+``p + bytes(t)`` is a prefix of some string of the language: the third-party ``regex``
+module's partial matching for regular languages, hand-written predicates for the
+context-free ones, and prefix sets of enumerated finite languages for JSON schemas.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+
+import numpy as np
+import pytest
+import regex as oracle_re
+
+from constrain import compile_grammar, compile_json_schema, compile_regex
+from constrain.automata import ByteDFA
+from constrain.grammar import Grammar, Lex, Ref, alt, lexeme, opt, seq, star
+from constrain.vocab import Vocabulary
+
+
+def small_vocab(alphabet: bytes, max_len: int = 3, extra: tuple[bytes, ...] = ()) -> Vocabulary:
+    """All strings over ``alphabet`` up to ``max_len`` bytes, plus extras, plus one EOS id."""
+    toks: list[bytes | None] = []
+    for n in range(1, max_len + 1):
+        toks.extend(bytes(p) for p in itertools.product(alphabet, repeat=n))
+    toks.extend(extra)
+    toks.append(None)  # EOS
+    return Vocabulary.from_token_bytes(toks, eos_ids=[len(toks) - 1])
+
+
+def bits(mask: np.ndarray, n: int) -> np.ndarray:
+    m = mask.view(np.uint32)
+    ids = np.arange(n)
+    return ((m[ids >> 5] >> (ids & 31).astype(np.uint32)) & 1).astype(bool)
+
+
+def check_all_masks(compiled, vocab, viable, complete, n_walks=30, max_steps=12, seed=0):
+    """Random token walks; at every step compare every bit with the oracle."""
+    rng = random.Random(seed)
+    eos = int(vocab.eos_ids[0])
+    n = len(vocab.token_bytes)
+    checked = 0
+    for _ in range(n_walks):
+        m = compiled.matcher()
+        prefix = b""
+        for _ in range(max_steps):
+            got = bits(m.mask(), n)
+            for t, tb in enumerate(vocab.token_bytes):
+                want = complete(prefix) if t == eos else viable(prefix + tb)
+                assert got[t] == want, f"prefix={prefix!r} token={tb!r}: mask says {got[t]}, oracle {want}"
+                # the single-token check agrees with the mask
+                assert m.is_allowed(t) == want
+            checked += 1
+            allowed = [t for t in range(n) if got[t] and t != eos]
+            if not allowed:
+                break
+            t = rng.choice(allowed)
+            assert m.advance(t)
+            prefix += vocab.token_bytes[t]
+        assert m.is_accepting() == complete(prefix)
+    assert checked > n_walks
+
+
+def regex_viable(pattern: str):
+    rx = oracle_re.compile(pattern)
+
+    def viable(b: bytes) -> bool:
+        try:
+            s = b.decode("utf-8")
+        except UnicodeDecodeError:
+            return False  # only ASCII alphabets are used with this oracle
+        return rx.fullmatch(s, partial=True) is not None
+
+    def complete(b: bytes) -> bool:
+        return rx.fullmatch(b.decode("utf-8")) is not None
+
+    return viable, complete
+
+
+@pytest.mark.parametrize("pattern", [
+    r"ab*c",
+    r"(ab|a)(bc|c)d?",
+    r"[0-9]{2,4}",
+    r"(a|b)*abb",
+    r"x(ab)+y|xa*",
+])
+def test_regex_masks_exact(pattern):
+    vocab = small_vocab(b"abcdxy0", max_len=2 if len(pattern) > 12 else 3)
+    compiled = compile_regex(pattern, vocab)
+    viable, complete = regex_viable(pattern)
+    check_all_masks(compiled, vocab, viable, complete)
+
+
+def lit(s: str):
+    return Lex(lexeme(f"test-lit:{s}", lambda: ByteDFA.literal(s.encode()), s))
+
+
+def test_recursive_grammar_exact():
+    """S -> 'a' S 'b' | 'c': the context-free language a^n c b^n."""
+    g = Grammar({"S": alt(seq(lit("a"), Ref("S"), lit("b")), lit("c"))}, "S")
+    vocab = small_vocab(b"abc", max_len=3)
+    compiled = compile_grammar(g, vocab)
+
+    def split(b: bytes):
+        i = 0
+        while i < len(b) and b[i:i + 1] == b"a":
+            i += 1
+        return i, b[i:]
+
+    def viable(b: bytes) -> bool:
+        n, rest = split(b)
+        if not rest:
+            return True
+        if rest[:1] != b"c":
+            return False
+        tail = rest[1:]
+        return set(tail) <= {ord("b")} and len(tail) <= n
+
+    def complete(b: bytes) -> bool:
+        n, rest = split(b)
+        return rest == b"c" + b"b" * n
+
+    check_all_masks(compiled, vocab, viable, complete, n_walks=40)
+
+
+def test_ambiguous_lexemes_exact():
+    """Two lexemes matching overlapping bytes, followed by different continuations."""
+    ab = Lex(lexeme("test-re:a+", lambda: ByteDFA.literal(b"a").plus(), "a+"))
+    aab = Lex(lexeme("test-re:aa", lambda: ByteDFA.literal(b"aa"), "aa"))
+    g = Grammar({"S": alt(seq(ab, lit("b")), seq(aab, lit("c")), seq(ab, ab, lit("d")))}, "S")
+    vocab = small_vocab(b"abcd", max_len=3)
+    compiled = compile_grammar(g, vocab)
+    viable, complete = regex_viable(r"a+b|aac|a+a+d")
+    check_all_masks(compiled, vocab, viable, complete, n_walks=40)
+
+
+def _finite_language(values, compact=True):
+    strings = {json.dumps(v, separators=(",", ":")) for v in values}
+    prefixes = {s[:i] for s in strings for i in range(len(s) + 1)}
+    return strings, prefixes
+
+
+@pytest.mark.parametrize("schema,values", [
+    ({"type": "object", "properties": {"a": {"type": "boolean"}, "b": {"enum": [1, "x"]}},
+      "required": ["b"], "additionalProperties": False},
+     [{"b": 1}, {"b": "x"}, {"a": True, "b": 1}, {"a": False, "b": 1}, {"a": True, "b": "x"}, {"a": False, "b": "x"}]),
+    ({"type": "array", "items": {"type": "boolean"}, "maxItems": 2},
+     [[], [True], [False], [True, True], [True, False], [False, True], [False, False]]),
+    ({"anyOf": [{"const": "ab"}, {"type": "null"}, {"enum": [[1], {"k": None}]}]},
+     ["ab", None, [1], {"k": None}]),
+])
+def test_json_schema_masks_exact_compact(schema, values):
+    strings, prefixes = _finite_language(values)
+    alphabet = sorted(set("".join(strings).encode()))
+    vocab = small_vocab(bytes(alphabet), max_len=2, extra=(b'{"a":', b'":', b'true}', b"x"))
+    compiled = compile_json_schema(schema, vocab, whitespace="compact")
+
+    def viable(b: bytes) -> bool:
+        return b.decode("utf-8", "replace") in prefixes
+
+    def complete(b: bytes) -> bool:
+        return b.decode("utf-8", "replace") in strings
+
+    check_all_masks(compiled, vocab, viable, complete, n_walks=25, max_steps=20)
