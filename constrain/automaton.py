@@ -23,7 +23,7 @@ import numpy as np
 
 from .grammar import RTN
 from .parser import Parser
-from .tokens import csr_positions, lexeme_table, pack_bits, set_bits
+from .tokens import compute_rows_batched, csr_positions, lexeme_table, pack_bits, set_bits
 
 __all__ = ["State", "TokenAutomaton"]
 
@@ -57,9 +57,10 @@ class TokenAutomaton:
         self.vocab = vocab
         self.parser = Parser(rtn)
         self.tables = [lexeme_table(lx, vocab) for lx in rtn.lexemes]
-        self._trans = [t.T_list for t in self.tables]
-        self._cmaps = [t.cmap_list for t in self.tables]
-        self._accept = [t.accept_list for t in self.tables]
+        # plain lexemes step through python lists; counted ones through their own method
+        self._trans = [None if getattr(t, "counted", False) else t.T_list for t in self.tables]
+        self._cmaps = [None if getattr(t, "counted", False) else t.cmap_list for t in self.tables]
+        self._accept = [None if getattr(t, "counted", False) else t.accept_list for t in self.tables]
         self._after: dict[tuple, tuple[tuple[Thread, ...], bool]] = {}
         self._intern: dict[tuple[frozenset, bool], State] = {}
         self._state_limit = state_limit
@@ -118,10 +119,17 @@ class TokenAutomaton:
         out: set[Thread] = set()
         can_end = False
         for stack, x, q in st.threads:
-            q2 = trans[x][q][cmaps[x][b]]
+            tx = trans[x]
+            if tx is not None:
+                q2 = tx[q][cmaps[x][b]]
+                done = q2 >= 0 and accept[x][q2]
+            else:
+                table = self.tables[x]
+                q2 = table.step(q, b)
+                done = q2 >= 0 and table.accepts(q2)
             if q2 >= 0:
                 out.add((stack, x, q2))
-                if accept[x][q2]:
+                if done:
                     more, ce = self.after_lexeme(stack, x)
                     out.update(more)
                     can_end = can_end or ce
@@ -181,8 +189,8 @@ class TokenAutomaton:
         by_pair: dict[tuple[int, int], list[tuple[int, ...]]] = {}
         for stack, x, q in st.threads:
             by_pair.setdefault((x, q), []).append(stack)
-        child_ptr, child_ids, child_bytes = v.child_ptr, v.child_ids, v.child_bytes
-        allowed_extra: list[int] = []
+        self._prefetch_rows(by_pair)
+        crossing: list[np.ndarray] = []
         for (x, q), stacks in by_pair.items():
             table = self.tables[x]
             words |= table.row(q)
@@ -198,43 +206,63 @@ class TokenAutomaton:
                 can_end = can_end or ce
             if not threads:
                 continue  # nothing may follow the lexeme: no token can cross its end
-            nxt = self._state(frozenset(threads), can_end)
-            first = self.first_bytes(nxt)
-            # children of all split nodes whose byte can start what follows (vectorized)
-            offs = csr_positions(child_ptr, splits)
-            if offs.size == 0:
-                continue
-            ok = first[child_bytes[offs]]
-            for pos in np.nonzero(ok)[0].tolist():
-                node = int(child_ids[offs[pos]])
-                self._walk_subtree(self.step(nxt, int(child_bytes[offs[pos]])), node, allowed_extra)
-        set_bits(words, np.asarray(allowed_extra, dtype=np.int64))
+            crossing.append(self._walk_subtrees(self._state(frozenset(threads), can_end), splits))
+        if crossing:
+            nodes = np.concatenate(crossing)
+            set_bits(words, v.node_token_ids[csr_positions(v.node_token_ptr, nodes)])
         return words
 
-    def _walk_subtree(self, st: State, node: int, out: list[int]) -> None:
-        """Depth-first walk of the trie below ``node`` (already consumed) through real states."""
+    def _prefetch_rows(self, pairs) -> None:
+        """Compute the missing small rows of a state in one batched walk."""
+        todo = []
+        for x, q in pairs:
+            t = self.tables[x]
+            if getattr(t, "counted", False) or q in t._rows or t.n_states > 4096:
+                continue
+            if int(t.viable_bytes(q).sum()) <= 16:
+                todo.append((t, q))
+        if len(todo) >= 3:
+            compute_rows_batched(todo)
+
+    def _walk_subtrees(self, start: State, roots: np.ndarray) -> np.ndarray:
+        """Live trie nodes strictly below ``roots`` when their remaining bytes run from ``start``.
+
+        Level by level over all subtrees at once: numpy handles the nodes, Python only steps
+        each distinct (state, byte) pair once (states are interned, steps memoized).
+        """
         v = self.vocab
         child_ptr, child_ids, child_bytes = v.child_ptr, v.child_ids, v.child_bytes
-        tok_ptr, tok_ids = v.node_token_ptr, v.node_token_ids
         dead = self.dead
-        work = [(st, node)]
-        while work:
-            st, node = work.pop()
-            if st is dead:
-                continue
-            a, b = tok_ptr[node], tok_ptr[node + 1]
-            if b > a:
-                out.extend(tok_ids[a:b].tolist())
-            if not st.threads:
-                continue  # complete output: only EOS may follow
-            c0, c1 = int(child_ptr[node]), int(child_ptr[node + 1])
-            if c0 == c1:
-                continue
-            first = self.first_bytes(st)
-            for i in range(c0, c1):
-                byte = int(child_bytes[i])
-                if first[byte]:
-                    work.append((self.step(st, byte), int(child_ids[i])))
+        local: list[State] = [start]
+        index = {id(start): 0}
+        nodes = roots.astype(np.int64)
+        sids = np.zeros(nodes.size, dtype=np.int64)
+        out = []
+        while nodes.size:
+            pos, owner = csr_positions(child_ptr, nodes, with_owner=True)
+            if pos.size == 0:
+                break
+            combo = sids[owner] * 256 + child_bytes[pos]
+            uniq, inv = np.unique(combo, return_inverse=True)
+            res = np.empty(uniq.size, dtype=np.int64)
+            for i, u in enumerate(uniq.tolist()):
+                src = local[u >> 8]
+                nxt = self.step(src, u & 255) if src.threads else dead
+                if nxt is dead:
+                    res[i] = -1
+                    continue
+                j = index.get(id(nxt))
+                if j is None:
+                    j = index[id(nxt)] = len(local)
+                    local.append(nxt)
+                res[i] = j
+            new = res[inv]
+            keep = new >= 0
+            nodes = child_ids[pos][keep]
+            sids = new[keep]
+            if nodes.size:
+                out.append(nodes)
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
     def forced_bytes(self, st: State, limit: int = 256) -> bytes:
         """Bytes every valid continuation starts with (stops where EOS or a choice is possible)."""

@@ -26,6 +26,7 @@ __all__ = ["JsonLexemes", "regex_escape", "string_spec", "string_content", "ANY_
 NUMBER_REGEX = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
 INTEGER_REGEX = r"-?(?:0|[1-9][0-9]*)"
 _ANY_CHARS = r"[\s\S]"
+COUNTED_ABOVE = 32  # length bounds above this use a counter instead of copies of the automaton
 _META = set("\\^$.|?*+()[]{}/-")
 
 
@@ -136,6 +137,14 @@ class JsonLexemes:
             name = json.dumps(expr[1], ensure_ascii=False)
         else:
             name = "string " + key
+        if expr[0] == "spec" and not any(expr[i] for i in (1, 2, 5, 6)) and max(expr[3], expr[4] or 0) > COUNTED_ABOVE:
+            # a long length bound: a small automaton plus a character counter
+            from .counted import counted_string_dfa
+
+            lo, hi = expr[3], expr[4]
+            return lexeme(f"json:{self._tag}:strcount:{lo}:{hi}",
+                          lambda: counted_string_dfa(self._ws(), regex_to_dfa(_ANY_CHARS, encoding="json"), lo, hi),
+                          name[:80])
         quote = ByteDFA.literal(b'"')
         return self._lex("str", key, lambda: glue(quote, string_content(expr), quote), name[:80])
 

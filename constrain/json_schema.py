@@ -26,6 +26,7 @@ from typing import Any
 from .errors import SchemaError, UnsupportedSchemaError
 from .grammar import EMPTY, NOTHING, Expr, Grammar, Lex, Nfa, Ref, alt, opt, seq, star
 from .json_lexemes import JsonLexemes, regex_escape
+from .regex import regex_to_dfa
 
 __all__ = ["schema_to_grammar", "normalize_schema_input", "SchemaWarning"]
 
@@ -880,21 +881,24 @@ class _Compiler:
                 raise SchemaError(f"multipleOf at {ptr} must be a positive number")
             if isinstance(mult, float) and mult.is_integer():
                 mult = int(mult)
-            if isinstance(mult, float):
-                # integers are multiples of 1/k-style steps like 0.5; others need lcm
-                if (1 / mult).is_integer():
-                    mult = None
-                else:
-                    self.unsupported("multipleOf", ptr, "non-integer multipleOf on an integer")
-                    mult = None
-            if mult == 1:
-                mult = None
+            if mult == 1 or (isinstance(mult, float) and (1 / mult).is_integer()):
+                mult = None  # every integer is a multiple of 1, 0.5, 0.25, ...
         if mult is not None:
-            r = numeric.integer_multiple_of_regex(mult, ilo, ihi)
-            if r is None:
-                self.unsupported("multipleOf", ptr, f"multipleOf {mult} over this range is not supported yet")
-            else:
+            try:
+                r = numeric.integer_multiple_of_regex(mult, ilo, ihi)
+            except ValueError:
+                return NOTHING  # no multiple in range
+            if r is not None:
                 return Lex(self.L.regex(r, f"integer multipleOf {mult}"))
+            if isinstance(mult, int) and mult <= 100_000:
+                rng = None if ilo is None and ihi is None else numeric.integer_range_regex(ilo, ihi)
+
+                def build(k=mult, rng=rng):
+                    d = _multiple_of_dfa(k)
+                    return d if rng is None else d.intersect(regex_to_dfa(rng, encoding="utf8"))
+
+                return Lex(self.L._lex("intmult", f"{mult}:{ilo}:{ihi}", build, f"integer multipleOf {mult}"))
+            self.unsupported("multipleOf", ptr, f"multipleOf {mult} is not supported")
         if ilo is None and ihi is None:
             return Lex(self.L.integer())
         return Lex(self.L.regex(numeric.integer_range_regex(ilo, ihi), f"integer [{ilo}, {ihi}]"))
@@ -910,7 +914,10 @@ class _Compiler:
             if (isinstance(mult, int) or float(mult).is_integer()) and "integer":
                 sub = dict(s, type="integer")
                 return self.integer(sub, ptr)
-            r = numeric.number_multiple_of_regex(mult, lo, hi) if hasattr(numeric, "number_multiple_of_regex") else None
+            try:
+                r = numeric.number_multiple_of_regex(mult, lo, hi, lo_exclusive=lo_x, hi_exclusive=hi_x)
+            except ValueError:
+                return NOTHING
             if r is None:
                 self.unsupported("multipleOf", ptr, f"multipleOf {mult} on numbers is not supported yet")
             else:
@@ -1229,6 +1236,26 @@ class _Compiler:
                            if c >= minP and (e or c == 0))
         body = Nfa((n + 1) * 2 * (C + 1) * M, sid(0, 0, 0, 0), finals, tuple(edges))
         return seq(Lex(L.punct("{")), body, Lex(L.punct("}")))
+
+
+def _multiple_of_dfa(k: int):
+    """JSON integers divisible by ``k``: the remainder automaton over decimal digits."""
+    import numpy as np
+
+    from .automata import ByteDFA
+
+    n = 3 + k  # 0 start, 1 after '-', 2 a lone zero, 3 + r: remainder r so far
+    trans = np.full((n, 256), -1, dtype=np.int64)
+    digits = np.arange(10)
+    trans[0, ord("-")] = 1
+    for s in (0, 1):
+        trans[s, ord("0")] = 2
+        trans[s, ord("1"):ord("9") + 1] = 3 + digits[1:] % k
+    r = np.arange(k)[:, None]
+    trans[3:, ord("0"):ord("9") + 1] = 3 + (10 * r + digits[None, :]) % k
+    accept = np.zeros(n, dtype=bool)
+    accept[2] = accept[3] = True
+    return ByteDFA(trans, accept)
 
 
 def _number_literal_regex(v: int | float) -> str:

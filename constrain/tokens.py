@@ -21,17 +21,64 @@ from collections import OrderedDict
 
 import numpy as np
 
-__all__ = ["LexemeTable", "lexeme_table", "pack_bits", "csr_positions", "set_bits"]
+__all__ = ["LexemeTable", "lexeme_table", "pack_bits", "csr_positions", "set_bits", "walk_trie", "row_from_nodes", "compute_rows_batched"]
 
 
-def csr_positions(ptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Flat positions of all entries of CSR ``rows`` (in row order), without a Python loop."""
+def csr_positions(ptr: np.ndarray, rows: np.ndarray, with_owner: bool = False):
+    """Flat positions of all entries of CSR ``rows`` (in row order), without a Python loop.
+
+    With ``with_owner`` also returns, for each position, the index into ``rows`` it came from.
+    """
     starts = ptr[rows]
     lens = ptr[rows + 1] - starts
     total = int(lens.sum())
     if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    return np.repeat(starts - np.concatenate(([0], np.cumsum(lens)[:-1])), lens) + np.arange(total)
+        empty = np.zeros(0, dtype=np.int64)
+        return (empty, empty) if with_owner else empty
+    pos = np.repeat(starts - np.concatenate(([0], np.cumsum(lens)[:-1])), lens) + np.arange(total)
+    if with_owner:
+        return pos, np.repeat(np.arange(rows.size), lens)
+    return pos
+
+
+def walk_trie(vocab, init: tuple, advance):
+    """Walk the token trie level by level from automaton states, expanding only live nodes.
+
+    ``init`` is the start state as a tuple (one entry per state component) of scalars, or of
+    equal-length arrays to walk several start states ("lanes") at once; ``advance`` maps
+    (parent state arrays, child bytes) to (child state arrays, alive mask). Returns the live
+    nodes (depth >= 1) and their state arrays.
+    """
+    child_ptr, child_ids, child_bytes = vocab.child_ptr, vocab.child_ids, vocab.child_bytes
+    states = tuple(np.atleast_1d(np.asarray(x)) for x in init)
+    alive = np.zeros(states[0].size, dtype=np.int64)
+    out_nodes, out_states = [], []
+    while alive.size:
+        pos, owner = csr_positions(child_ptr, alive, with_owner=True)
+        if pos.size == 0:
+            break
+        new_states, ok = advance(tuple(a[owner] for a in states), child_bytes[pos])
+        alive = child_ids[pos][ok]
+        states = tuple(a[ok] for a in new_states)
+        if alive.size:
+            out_nodes.append(alive)
+            out_states.append(states)
+    if not out_nodes:
+        return np.zeros(0, dtype=np.int64), tuple(np.zeros(0, dtype=np.int64) for _ in init)
+    return np.concatenate(out_nodes), tuple(np.concatenate(c) for c in zip(*out_states))
+
+
+def row_from_nodes(vocab, nodes: np.ndarray) -> np.ndarray:
+    """Packed mask of the tokens that end at ``nodes``."""
+    n_nodes = vocab.trie_parent.shape[0]
+    if nodes.size * 16 < n_nodes:
+        # few nodes alive (literals, punctuation): set their tokens' bits directly
+        row = np.zeros(vocab.n_words, dtype=np.uint32)
+        set_bits(row, vocab.node_token_ids[csr_positions(vocab.node_token_ptr, nodes)])
+        return row
+    node_alive = np.zeros(n_nodes + 1, dtype=bool)  # last entry: "no node" (special ids)
+    node_alive[nodes] = True
+    return pack_bits(node_alive[_token_node_or_end(vocab)], vocab.n_words)
 
 
 def set_bits(words: np.ndarray, ids: np.ndarray) -> None:
@@ -100,35 +147,15 @@ class LexemeTable:
         v = self.vocab
         dead = self.n_states
         flat, cmap, n_cls = self._flat, self._cmap, self.n_cls
-        n_nodes = v.trie_parent.shape[0]
-        st = np.full(n_nodes, dead, dtype=np.int32)
-        st[0] = q
-        child_ptr, child_ids = v.child_ptr, v.child_ids
-        alive = np.zeros(1, dtype=np.int64)  # node ids alive at the current depth
-        alive_all = []
-        while alive.size:
-            pos = csr_positions(child_ptr, alive)
-            if pos.size == 0:
-                break
-            kids = child_ids[pos]
-            s = flat[st[v.trie_parent[kids]].astype(np.int64) * n_cls + cmap[v.trie_byte[kids]]]
-            st[kids] = s
-            keep = s != dead
-            alive = kids[keep]
-            if alive.size:
-                alive_all.append(alive)
-        nodes = np.concatenate(alive_all) if alive_all else np.zeros(0, dtype=np.int64)
-        if nodes.size * 16 < n_nodes:
-            # few nodes alive (literals, punctuation): set their tokens' bits directly
-            row = np.zeros(v.n_words, dtype=np.uint32)
-            set_bits(row, v.node_token_ids[csr_positions(v.node_token_ptr, nodes)])
-        else:
-            node_alive = np.zeros(n_nodes + 1, dtype=bool)  # last entry: "no node" (special ids)
-            node_alive[nodes] = True
-            row = pack_bits(node_alive[_token_node_or_end(v)], v.n_words)
-        acc = self._accept_ext[st[nodes]]
-        has_kids = child_ptr[nodes + 1] > child_ptr[nodes]
-        splits = nodes[acc & has_kids].astype(np.int32)
+
+        def advance(parent, byts):
+            s = flat[parent[0].astype(np.int64) * n_cls + cmap[byts]]
+            return (s,), s != dead
+
+        nodes, (st,) = walk_trie(v, (q,), advance)
+        row = row_from_nodes(v, nodes)
+        has_kids = v.child_ptr[nodes + 1] > v.child_ptr[nodes]
+        splits = nodes[self._accept_ext[st] & has_kids].astype(np.int32)
         with self._lock:
             self._rows[q] = row
             self._splits[q] = splits
@@ -144,6 +171,50 @@ def _token_node_or_end(vocab) -> np.ndarray:
     return cached
 
 
+def compute_rows_batched(pairs: list) -> None:
+    """Fill the row/split caches of many (table, state) pairs with one trie walk.
+
+    States whose walks are small (literals, punctuation, key names) cost mostly numpy call
+    overhead per trie level; walking them as lanes of one walk pays that overhead once.
+    Every table must be a plain :class:`LexemeTable` over the same vocabulary.
+    """
+    if not pairs:
+        return
+    vocab = pairs[0][0].vocab
+    tables = list({id(t): t for t, _ in pairs}.values())
+    offs, flats, accs = {}, [], []
+    base = 0
+    for t in tables:
+        offs[id(t)] = base
+        full = t._flat.reshape(t.n_states + 1, t.n_cls)[:-1][:, t._cmap].astype(np.int64)
+        flats.append(np.where(full >= t.n_states, -1, full + base))
+        accs.append(t._accept_ext[:-1])
+        base += t.n_states
+    dead = base
+    flat = np.concatenate(flats + [np.full((1, 256), -1, dtype=np.int64)])
+    flat = np.where(flat < 0, dead, flat).ravel()
+    accept = np.concatenate(accs + [np.zeros(1, dtype=bool)])
+    starts = np.array([offs[id(t)] + q for t, q in pairs], dtype=np.int64)
+
+    def advance(parent, byts):
+        s = flat[parent[0] * 256 + byts]
+        return (s, parent[1]), s != dead
+
+    nodes, (st, lane) = walk_trie(vocab, (starts, np.arange(len(pairs))), advance)
+    order = np.argsort(lane, kind="stable")
+    nodes, st, lane = nodes[order], st[order], lane[order]
+    bounds = np.searchsorted(lane, np.arange(len(pairs) + 1))
+    has_kids = vocab.child_ptr[nodes + 1] > vocab.child_ptr[nodes]
+    split_mask = accept[st] & has_kids
+    for i, (t, q) in enumerate(pairs):
+        a, b = bounds[i], bounds[i + 1]
+        lane_nodes = nodes[a:b]
+        row = row_from_nodes(vocab, lane_nodes)
+        with t._lock:
+            t._rows[q] = row
+            t._splits[q] = lane_nodes[split_mask[a:b]].astype(np.int32)
+
+
 _TABLES: "OrderedDict[tuple[str, str], LexemeTable]" = OrderedDict()
 _TABLES_LOCK = threading.Lock()
 _TABLES_LIMIT = 4096
@@ -157,7 +228,13 @@ def lexeme_table(lexeme, vocab) -> LexemeTable:
         if t is not None:
             _TABLES.move_to_end(key)
             return t
-    t = LexemeTable(lexeme.dfa, vocab)
+    dfa = lexeme.dfa
+    if getattr(dfa, "counted", False):
+        from .counted import CountedLexemeTable
+
+        t = CountedLexemeTable(dfa, vocab)
+    else:
+        t = LexemeTable(dfa, vocab)
     with _TABLES_LOCK:
         t = _TABLES.setdefault(key, t)
         while len(_TABLES) > _TABLES_LIMIT:

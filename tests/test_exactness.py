@@ -166,3 +166,31 @@ def test_json_schema_masks_exact_compact(schema, values):
         return b.decode("utf-8", "replace") in strings
 
     check_all_masks(compiled, vocab, viable, complete, n_walks=25, max_steps=20)
+
+
+@pytest.mark.parametrize("lo,hi", [(0, 40), (35, 38), (34, None), (0, 33)])
+def test_counted_strings_match_materialized(monkeypatch, lo, hi):
+    """Long length bounds use a character counter; its masks equal the materialized DFA's."""
+    import constrain.json_lexemes as jl
+
+    vocab = small_vocab(b'a"\\nu0', max_len=3, extra=("é".encode(), "ab".encode() * 8, b'"', b" "))
+    schema = {"type": "string", "minLength": lo}
+    if hi is not None:
+        schema["maxLength"] = hi
+    counted = compile_json_schema(schema, vocab, max_whitespace=2)
+    assert any(getattr(lx.dfa, "counted", False) for lx in counted.rtn.lexemes)
+    monkeypatch.setattr(jl, "COUNTED_ABOVE", 10_000)
+    plain = compile_json_schema({**schema, "description": "materialized"}, vocab, max_whitespace=2)
+    assert not any(getattr(lx.dfa, "counted", False) for lx in plain.rtn.lexemes)
+    rng = random.Random(lo)
+    n = len(vocab.token_bytes)
+    for _ in range(30):
+        a, b = counted.matcher(), plain.matcher()
+        for _ in range(30):
+            ma, mb = bits(a.mask(), n), bits(b.mask(), n)
+            assert (ma == mb).all()
+            allowed = np.flatnonzero(ma).tolist()
+            if not allowed:
+                break
+            t = rng.choice(allowed)
+            assert a.advance(t) and b.advance(t)
