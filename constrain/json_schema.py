@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import warnings
 from decimal import Decimal
 from typing import Any
@@ -149,6 +150,8 @@ class _Compiler:
         self._ids: dict[str, Any] = {}
         self._index_ids(root, "#")
         self._validator_cls = None
+        self._sub_names: dict[int, str] = {}
+        self._keep: list = []  # keeps keyed schema objects alive so their ids stay unique
 
     # ------------------------------------------------------------------ errors
 
@@ -975,7 +978,13 @@ class _Compiler:
             return self.any_value()
         if schema is False:
             return NOTHING
-        return self.rule("at:" + ptr, lambda: self.value(schema, ptr), ptr)
+        # one rule per schema object: a subschema means the same wherever it is reached, and
+        # recursion through merged ($ref + siblings) schemas reaches the same objects again
+        name = self._sub_names.get(id(schema))
+        if name is None:
+            name = self._sub_names[id(schema)] = "at:" + ptr
+            self._keep.append(schema)
+        return self.rule(name, lambda: self.value(schema, ptr), ptr)
 
     def array(self, s: dict, ptr: str) -> Expr:
         L = self.L
@@ -1277,4 +1286,10 @@ def schema_to_grammar(schema: Any, *, strict: bool = False, lenient: bool = Fals
     """The grammar of the JSON texts valid under ``schema``."""
     schema = normalize_schema_input(schema)
     lex = JsonLexemes(whitespace, max_whitespace)
-    return _Compiler(schema, strict=strict, lenient=lenient, lexemes=lex).grammar()
+    # deeply nested schemas recurse ~10 Python frames per level; 3.11 frames use no C stack
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 20_000))
+    try:
+        return _Compiler(schema, strict=strict, lenient=lenient, lexemes=lex).grammar()
+    finally:
+        sys.setrecursionlimit(old)
