@@ -1,0 +1,652 @@
+"""constrain.formats: regexes for string formats, checked with Python's ``re.fullmatch``.
+
+Oracles: the JSON Schema Test Suite (draft 2020-12 optional/format), ``ipaddress``,
+``uuid``, ``datetime``, ``base64``, ``idna`` and ``jsonschema``'s FormatChecker where it
+has a checker, plus small hand-written reference checkers.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import ipaddress
+import json
+import re
+import unicodedata
+import uuid
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from constrain.formats import FORMAT_REGEXES, NUMERIC_FORMATS, format_regex, time_regex
+
+try:  # Python 3.11+
+    from re import _constants as sre_c  # type: ignore[attr-defined]
+    from re import _parser as sre_parse  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover
+    import sre_constants as sre_c  # type: ignore[no-redef]
+    import sre_parse  # type: ignore[no-redef]
+
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SUITE = Path("/work/shared/data/json-schema-test-suite/tests/draft2020-12/optional/format")
+
+_ALLOWED_OPS = {sre_c.LITERAL, sre_c.IN, sre_c.BRANCH, sre_c.SUBPATTERN, sre_c.MAX_REPEAT}
+
+
+def assert_plain_dialect(pattern: str) -> None:
+    """Literals, positive classes without surrogates, (?:...), | and greedy quantifiers only."""
+
+    def walk(seq):
+        for op, av in seq:
+            assert op in _ALLOWED_OPS, (op, pattern[:200])
+            if op == sre_c.LITERAL:
+                assert not 0xD800 <= av <= 0xDFFF
+            elif op == sre_c.IN:
+                for iop, iav in av:
+                    assert iop in (sre_c.LITERAL, sre_c.RANGE), (iop, pattern[:200])
+                    lo, hi = (iav, iav) if iop == sre_c.LITERAL else iav
+                    assert hi < 0xD800 or lo > 0xDFFF, "surrogates in a class"
+            elif op == sre_c.BRANCH:
+                for sub in av[1]:
+                    walk(sub)
+            elif op == sre_c.SUBPATTERN:
+                group, add_flags, del_flags, sub = av
+                assert group is None and not add_flags and not del_flags
+                walk(sub)
+            elif op == sre_c.MAX_REPEAT:
+                walk(av[2])
+
+    walk(sre_parse.parse(pattern))
+    # ^ $ \b, lookarounds, \d \w \s and capture groups are rejected by the parse above;
+    # non-ASCII must be literal (\u / \U / \N{} are spelled differently across dialects)
+    for esc in ("\\u", "\\U", "\\N"):
+        assert esc not in pattern.replace("\\\\", ""), (esc, pattern[:200])
+
+
+def fm(fmt: str, s: str, **kw) -> bool:
+    rx = format_regex(fmt, **kw)
+    assert rx is not None
+    return re.fullmatch(rx, s) is not None
+
+
+# ---------------------------------------------------------------------------
+# basics
+# ---------------------------------------------------------------------------
+
+REQUIRED = ["date-time", "date", "time", "duration", "email", "idn-email", "hostname", "idn-hostname",
+            "ipv4", "ipv6", "uri", "uri-reference", "iri", "iri-reference", "uri-template", "uuid",
+            "json-pointer", "relative-json-pointer", "regex", "byte", "binary", "password"]
+
+
+@pytest.mark.parametrize("name", REQUIRED)
+def test_known_formats_are_plain_regexes(name):
+    rx = format_regex(name)
+    assert rx is not None and FORMAT_REGEXES[name] == rx
+    assert_plain_dialect(rx)
+    re.compile(rx)
+
+
+@pytest.mark.parametrize("variant", ["utc", "exact", "none"])
+def test_time_variants_are_plain(variant):
+    assert_plain_dialect(time_regex(variant))
+    assert_plain_dialect(format_regex("date-time", leap_seconds=variant))
+
+
+def test_unknown_and_numeric_formats():
+    assert format_regex("unknown") is None
+    assert format_regex("color") is None
+    for name in ("int32", "int64", "float", "double"):
+        assert name in NUMERIC_FORMATS
+        assert format_regex(name) is None
+    with pytest.raises(ValueError):
+        time_regex("sometimes")
+
+
+# ---------------------------------------------------------------------------
+# JSON Schema Test Suite, data-driven
+# ---------------------------------------------------------------------------
+
+# Known, documented disagreements (see the module docstring of constrain/formats.py),
+# as reason -> [(format, data)].  Each entry is asserted to still disagree.
+_LONG_HOST = ".".join(["abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk"] * 4) + ".com"
+_LONG_IDN = ".".join(["a" * 63] * 3 + ["a" * 62])
+KNOWN_DISAGREEMENTS: dict[str, list[tuple[str, str]]] = {
+    # narrowing: RFC 3339 leap seconds are exact only with leap_seconds="exact" (~11k DFA states)
+    "leap second accepted only at 23:59:60 UTC by default": [
+        ("time", "01:29:60+01:30"),
+        ("time", "23:29:60+23:30"),
+        ("time", "15:59:60-08:00"),
+        ("time", "00:29:60-23:30"),
+        ("date-time", "1998-12-31T15:59:60.123-08:00"),
+    ],
+    # narrowing: Punycode decoding + IDNA2008 rules are not regular; labels with "--" in
+    # positions 3-4 are never produced
+    "A-labels (xn--) are not generated": [
+        ("hostname", "xn--9n2bp8q.xn--9t4b11yi5a"),
+        ("hostname", "xn--zca29lwxobi7a"),
+        ("hostname", "xn--qmbc"),
+        ("hostname", "xn--ll-0ea"),
+        ("hostname", "xn--wva3je"),
+        ("hostname", "xn--4dbc5h"),
+        ("hostname", "xn--4dbc8h"),
+        ("hostname", "xn--k8j5u"),
+        ("hostname", "xn--bck0j"),
+        ("hostname", "xn--vek778f"),
+        ("hostname", "xn--ngba1o"),
+        ("hostname", "xn--0-gyc"),
+        ("hostname", "xn--11b2ezcw70k"),
+        ("hostname", "xn--11b2ezcs70k"),
+        ("hostname", "xn--ngba5hb2804a"),
+        ("idn-hostname", "xn--ihqwcrb4cv8a8dqg056pqjye"),
+    ],
+    # narrowing: right-to-left characters are left out of idn-hostname (no Bidi rule needed),
+    # and ZWNJ only follows a virama
+    "idn-hostname without right-to-left scripts": [
+        ("idn-hostname", "\u06fd\u06fe"),
+        ("idn-hostname", "\u05d0\u05f3\u05d1"),
+        ("idn-hostname", "\u05d0\u05f4\u05d1"),
+        ("idn-hostname", "\u0628\u0660\u0628"),
+        ("idn-hostname", "\u0628\u064a\u200c\u0628\u064a"),
+    ],
+    # over-approximation: lengths that would multiply the DFA size are not counted
+    "total / A-label lengths not counted": [
+        ("hostname", _LONG_HOST),
+        ("idn-hostname", _LONG_IDN),
+        ("idn-hostname", "\u00fc" * 60),
+    ],
+    # over-approximation: ECMA-262 pattern syntax is not regular to check
+    "format 'regex' accepts any string": [
+        ("regex", "^(abc]"),
+        ("regex", "\\a"),
+        ("regex", "(?P<name>x)"),
+        ("regex", "(?P<n>a)(?P=n)"),
+        ("regex", "(?#comment)a"),
+        ("regex", "(?i)abc"),
+        ("regex", "(?ims)abc"),
+    ],
+}
+_KNOWN = {item: reason for reason, items in KNOWN_DISAGREEMENTS.items() for item in items}
+
+
+def _suite_cases():
+    cases = []
+    for path in sorted(SUITE.glob("*.json")):
+        for group in json.loads(path.read_text(encoding="utf-8")):
+            fmt = group["schema"].get("format")
+            for t in group["tests"]:
+                if isinstance(t["data"], str):
+                    cases.append(pytest.param(fmt, t["data"], t["valid"], id=f"{path.stem}:{t['description'][:60]}"))
+    return cases
+
+
+SUITE_CASES = _suite_cases()
+
+
+def test_suite_present():
+    assert len(SUITE_CASES) > 400
+
+
+@pytest.mark.parametrize("fmt,data,valid", SUITE_CASES)
+def test_json_schema_test_suite(fmt, data, valid):
+    rx = format_regex(fmt)
+    if rx is None:
+        assert fmt == "unknown"
+        return
+    got = re.fullmatch(rx, data) is not None
+    if (fmt, data) in _KNOWN:
+        assert got != valid, f"stale known disagreement ({_KNOWN[(fmt, data)]}): {fmt} {data!r}"
+    else:
+        assert got == valid, f"{fmt} {data!r}: regex says {got}, suite says {valid}"
+
+
+@pytest.mark.parametrize("fmt", ["time", "date-time"])
+def test_suite_exact_leap_seconds(fmt):
+    rx = re.compile(format_regex(fmt, leap_seconds="exact"))
+    for path in (SUITE / f"{fmt}.json",):
+        for group in json.loads(path.read_text(encoding="utf-8")):
+            for t in group["tests"]:
+                if isinstance(t["data"], str):
+                    assert (rx.fullmatch(t["data"]) is not None) == t["valid"], t
+
+
+# ---------------------------------------------------------------------------
+# IP addresses (oracle: ipaddress, jsonschema)
+# ---------------------------------------------------------------------------
+
+def ipv4_ok(s: str) -> bool:
+    try:
+        ipaddress.IPv4Address(s)
+        return True
+    except ValueError:
+        return False
+
+
+def ipv6_ok(s: str) -> bool:
+    if "%" in s:  # zone ids are not part of the format
+        return False
+    try:
+        ipaddress.IPv6Address(s)
+        return True
+    except ValueError:
+        return False
+
+
+octets = st.one_of(st.integers(0, 255).map(str), st.sampled_from(["256", "300", "00", "01", "099", "1000", "", "-1", "a"]))
+
+
+@st.composite
+def ipv4_candidates(draw):
+    parts = draw(st.lists(octets, min_size=3, max_size=5))
+    s = ".".join(parts)
+    if draw(st.booleans()):
+        i = draw(st.integers(0, len(s)))
+        s = s[:i] + draw(st.sampled_from(["", ".", "0", "5", " ", "x"])) + s[i + 1:]
+    return s
+
+
+@SETTINGS
+@given(ipv4_candidates())
+def test_ipv4_oracle(s):
+    assert fm("ipv4", s) == ipv4_ok(s), s
+
+
+@st.composite
+def ipv6_candidates(draw):
+    n = draw(st.integers(1, 9))
+    groups = [draw(st.one_of(st.just("0"), st.text("0123456789abcdefABCDEF", min_size=1, max_size=5))) for _ in range(n)]
+    if draw(st.booleans()) and n >= 2:
+        groups[-2:] = [draw(ipv4_candidates())]
+    s = ":".join(groups)
+    if draw(st.booleans()):
+        # compress a run of groups into '::'
+        k = draw(st.integers(0, len(groups)))
+        j = draw(st.integers(k, len(groups)))
+        s = ":".join(groups[:k]) + "::" + ":".join(groups[j:])
+    if draw(st.integers(0, 3)) == 0:
+        i = draw(st.integers(0, len(s)))
+        s = s[:i] + draw(st.sampled_from([":", "::", "", "g", ".", "0"])) + s[i:]
+    return s
+
+
+@SETTINGS
+@given(ipv6_candidates())
+def test_ipv6_oracle(s):
+    assert fm("ipv6", s) == ipv6_ok(s), s
+
+
+def test_ipv6_all_compressions():
+    full = ["1", "22", "333", "4444", "a", "bB", "cCc", "DdDd"]
+    for i in range(9):
+        for j in range(i, 9):
+            s = ":".join(full[:i]) + "::" + ":".join(full[j:])
+            assert fm("ipv6", s) == ipv6_ok(s), s
+            if j <= 6:
+                s4 = ":".join(full[:i]) + "::" + ":".join(full[j:6] + ["192.0.2.33"])
+                assert fm("ipv6", s4) == ipv6_ok(s4), s4
+    assert fm("ipv6", ":".join(full))
+    assert fm("ipv6", ":".join(full[:6]) + ":1.2.3.4")
+
+
+def test_jsonschema_checker_agrees_on_ip_and_uuid():
+    jsonschema = pytest.importorskip("jsonschema")
+    fc = jsonschema.FormatChecker()
+    samples = ["::1", "1::", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8:9", "::ffff:1.2.3.4", "1.2.3.4", "1.2.3.04",
+               "256.1.1.1", "fe80::1%eth0", "::ffff:1.2.3", "0.0.0.0", ":::", "1::2::3"]
+    for s in samples:
+        for fmt in ("ipv4", "ipv6"):
+            assert fm(fmt, s) == fc.conforms(s, fmt), (fmt, s)
+    for s in ["2eb8aa08-aa98-11ea-b4aa-73b441d16380", "2EB8AA08-AA98-11EA-B4AA-73B441D16380",
+              "2eb8aa08aa9811eab4aa73b441d16380", "2eb8aa08-aa98-11ea-b4aa-73b441d1638", "g" * 36]:
+        assert fm("uuid", s) == fc.conforms(s, "uuid"), s
+
+
+# ---------------------------------------------------------------------------
+# uuid, byte, json pointers
+# ---------------------------------------------------------------------------
+
+def uuid_ok(s: str) -> bool:
+    try:
+        return str(uuid.UUID(s)) == s.lower()
+    except ValueError:
+        return False
+
+
+@st.composite
+def uuid_candidates(draw):
+    s = str(uuid.UUID(int=draw(st.integers(0, 2**128 - 1))))
+    if draw(st.booleans()):
+        s = s.upper() if draw(st.booleans()) else "".join(c.upper() if draw(st.booleans()) else c for c in s)
+    if draw(st.integers(0, 2)) == 0:
+        i = draw(st.integers(0, len(s) - 1))
+        s = s[:i] + draw(st.sampled_from(["", "-", "g", "0", "00", "{", "\u0663"])) + s[i + 1:]
+    return s
+
+
+@SETTINGS
+@given(uuid_candidates())
+def test_uuid_oracle(s):
+    assert fm("uuid", s) == uuid_ok(s), s
+
+
+def b64_canonical(s: str) -> bool:
+    try:
+        return base64.b64encode(base64.b64decode(s, validate=True)).decode() == s
+    except ValueError:
+        return False
+
+
+@SETTINGS
+@given(st.one_of(st.binary(max_size=12).map(lambda b: base64.b64encode(b).decode()),
+                 st.text("AQgwBCz+/=9", max_size=12)))
+def test_byte_oracle(s):
+    assert fm("byte", s) == b64_canonical(s), s
+
+
+def json_pointer_ok(s: str) -> bool:
+    if s and not s.startswith("/"):
+        return False
+    i = 0
+    while i < len(s):
+        if s[i] == "~":
+            if i + 1 >= len(s) or s[i + 1] not in "01":
+                return False
+            i += 2
+        else:
+            i += 1
+    return True
+
+
+def relative_json_pointer_ok(s: str) -> bool:
+    i = 0
+    while i < len(s) and s[i] in "0123456789":
+        i += 1
+    num, rest = s[:i], s[i:]
+    if not num or (len(num) > 1 and num[0] == "0"):
+        return False
+    return rest == "#" or json_pointer_ok(rest)
+
+
+@SETTINGS
+@given(st.text("/~01a#%\u00e9\U0001f600\n", max_size=10))
+def test_json_pointer_oracles(s):
+    assert fm("json-pointer", s) == json_pointer_ok(s), s
+    assert fm("relative-json-pointer", s) == relative_json_pointer_ok(s), s
+
+
+# ---------------------------------------------------------------------------
+# dates and times (oracle: datetime + a hand-written RFC 3339 reader)
+# ---------------------------------------------------------------------------
+
+def _digits(s: str) -> bool:
+    return bool(s) and all(c in "0123456789" for c in s)
+
+
+def date_ok(s: str) -> bool:
+    if len(s) != 10 or s[4] != "-" or s[7] != "-":
+        return False
+    y, m, d = s[:4], s[5:7], s[8:]
+    if not (_digits(y) and _digits(m) and _digits(d)):
+        return False
+    yy = int(y) or 2000  # year 0000 is a Gregorian leap year like 2000 (datetime has no year 0)
+    try:
+        datetime.date(yy, int(m), int(d))
+        return True
+    except ValueError:
+        return False
+
+
+def time_ok(s: str, leap: str = "utc") -> bool:
+    if len(s) < 9 or s[2] != ":" or s[5] != ":":
+        return False
+    hh, mm, ss, rest = s[:2], s[3:5], s[6:8], s[8:]
+    if not (_digits(hh) and _digits(mm) and _digits(ss)):
+        return False
+    if rest.startswith("."):
+        j = 1
+        while j < len(rest) and rest[j] in "0123456789":
+            j += 1
+        if j == 1:
+            return False
+        rest = rest[j:]
+    h, m, sec = int(hh), int(mm), int(ss)
+    if h > 23 or m > 59 or sec > 60:
+        return False
+    if rest in ("Z", "z"):
+        off = 0
+        utc_form = True
+    else:
+        if len(rest) != 6 or rest[0] not in "+-" or rest[3] != ":" or not (_digits(rest[1:3]) and _digits(rest[4:])):
+            return False
+        oh, om = int(rest[1:3]), int(rest[4:])
+        if oh > 23 or om > 59:
+            return False
+        off = (oh * 60 + om) * (1 if rest[0] == "+" else -1)
+        utc_form = off == 0
+    if sec == 60:
+        if leap == "none":
+            return False
+        if (h * 60 + m - off) % 1440 != 23 * 60 + 59:
+            return False
+        if leap == "utc" and not utc_form:
+            return False
+    return True
+
+
+def date_time_ok(s: str, leap: str = "utc") -> bool:
+    return len(s) > 11 and s[10] in "Tt" and date_ok(s[:10]) and time_ok(s[11:], leap)
+
+
+@st.composite
+def date_candidates(draw):
+    y = draw(st.one_of(st.integers(0, 9999), st.sampled_from([0, 100, 400, 1900, 2000, 2100, 2024, 2023])))
+    m = draw(st.integers(0, 13))
+    d = draw(st.integers(0, 32))
+    s = "%04d-%02d-%02d" % (y, m, d)
+    if draw(st.integers(0, 4)) == 0:
+        i = draw(st.integers(0, len(s) - 1))
+        s = s[:i] + draw(st.sampled_from(["", "-", "0", "00", "\u09e8", " "])) + s[i + 1:]
+    return s
+
+
+@st.composite
+def time_candidates(draw):
+    h = draw(st.one_of(st.integers(0, 24), st.just(23)))
+    m = draw(st.one_of(st.integers(0, 60), st.sampled_from([59, 29, 14])))
+    sec = draw(st.one_of(st.integers(0, 61), st.just(60)))
+    frac = draw(st.sampled_from(["", ".5", ".123456789", "."]))
+    off = draw(st.one_of(st.sampled_from(["Z", "z", "+00:00", "-00:00", "", "+01", "Zz"]),
+                         st.tuples(st.sampled_from("+-"), st.integers(0, 24), st.integers(0, 60)).map(
+                             lambda t: "%s%02d:%02d" % t)))
+    return "%02d:%02d:%02d%s%s" % (h, m, sec, frac, off)
+
+
+@SETTINGS
+@given(date_candidates())
+def test_date_oracle(s):
+    assert fm("date", s) == date_ok(s), s
+
+
+def test_date_exhaustive_years_and_days():
+    rx = re.compile(format_regex("date"))
+    for y in list(range(0, 2401, 1)) + [9996, 9999]:
+        for m, d in ((2, 28), (2, 29), (2, 30), (4, 31), (12, 31), (1, 32)):
+            s = "%04d-%02d-%02d" % (y, m, d)
+            assert (rx.fullmatch(s) is not None) == date_ok(s), s
+
+
+def test_date_against_jsonschema():
+    jsonschema = pytest.importorskip("jsonschema")
+    fc = jsonschema.FormatChecker()
+    for s in ["2020-02-29", "2021-02-29", "1900-02-29", "2000-02-29", "2020-13-01", "2020-1-01", "20200101",
+              "2020-04-31", "2020-12-31", "0001-01-01", "2020-01-01T00:00:00Z"]:
+        assert fm("date", s) == fc.conforms(s, "date"), s
+
+
+@SETTINGS
+@given(time_candidates(), st.sampled_from(["utc", "exact", "none"]))
+def test_time_oracle(s, leap):
+    assert fm("time", s, leap_seconds=leap) == time_ok(s, leap), (s, leap)
+
+
+@SETTINGS
+@given(date_candidates(), st.sampled_from("Tt "), time_candidates())
+def test_date_time_oracle(d, sep, t):
+    s = d + sep + t
+    assert fm("date-time", s) == date_time_ok(s), s
+
+
+@SETTINGS
+@given(date_candidates(), time_candidates())
+def test_date_time_against_fromisoformat(d, t):
+    s = d + "T" + t
+    if not fm("date-time", s) or ":60" in t or d.startswith("0000"):
+        return
+    # every accepted (non-leap-second) value parses with datetime.fromisoformat
+    frac_fixed = re.sub(r"\.([0-9]+)", lambda mo: "." + (mo.group(1) + "000000")[:6], s)
+    dt = datetime.datetime.fromisoformat(frac_fixed.replace("z", "Z").replace("Z", "+00:00"))
+    assert dt.tzinfo is not None
+
+
+def test_time_leap_second_examples():
+    assert fm("time", "23:59:60Z") and fm("time", "23:59:60.5z") and fm("time", "23:59:60-00:00")
+    assert not fm("time", "23:59:60+01:00") and not fm("time", "22:59:60Z")
+    assert fm("time", "15:59:60-08:00", leap_seconds="exact")
+    assert fm("time", "00:00:60+00:01", leap_seconds="exact")
+    assert not fm("time", "15:59:60-07:00", leap_seconds="exact")
+    assert not fm("time", "23:59:60Z", leap_seconds="none")
+
+
+# ---------------------------------------------------------------------------
+# duration, hostnames, e-mail, URIs (hand-picked)
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("s,ok", [
+    ("P1Y", True), ("P1Y2M3DT4H5M6S", True), ("PT1H", True), ("P1W", True), ("P0D", True),
+    ("P1M2D", True), ("PT5M6S", True), ("P1DT1M", True), ("P12345678901234567890D", True),
+    ("P", False), ("PT", False), ("P1", False), ("P1W2D", False), ("P1.5D", False), ("p1d", False),
+    ("P1YT", False), ("PT1H2S", False), ("P1Y2D", False), ("1D", False), ("P-1D", False), ("P1D ", False),
+])
+def test_duration_examples(s, ok):
+    assert fm("duration", s) == ok
+
+
+def hostname_ok(s: str) -> bool:
+    """RFC 1123 host name, without the total-length limit; labels with '--' in 3-4 excluded."""
+    if not s:
+        return False
+    for label in s.split("."):
+        if not 1 <= len(label) <= 63:
+            return False
+        if not all(c.isascii() and (c.isalnum() or c == "-") for c in label):
+            return False
+        if label[0] == "-" or label[-1] == "-" or label[2:4] == "--":
+            return False
+    return True
+
+
+@SETTINGS
+@given(st.one_of(st.text("ab0-.Z_", max_size=12),
+                 st.lists(st.sampled_from(["a", "b-c", "xn--a", "a" * 63, "a" * 64, "ab--c", "-a", "a-", "9"]),
+                          min_size=1, max_size=3).map(".".join)))
+def test_hostname_oracle(s):
+    assert fm("hostname", s) == hostname_ok(s), s
+
+
+@pytest.mark.parametrize("s,ok", [
+    ("a@b", True), ("first.last@example.co.uk", True), ("x+tag@sub.example.org", True),
+    ('"a\\"b"@example.com', True), ('"a b"@example.com', True), ("a@[192.168.0.1]", True),
+    ("a@[IPv6:2001:db8::1]", True), ("a@[IPv6:::ffff:1.2.3.4]", True), ("a!#$%&'*+/=?^_`{|}~-@x", True),
+    ("a@b.", False), ("a@.b", False), ("a@-b.com", False), ("a@b-.com", False), ("a..b@c", False),
+    ("a@[300.1.1.1]", False), ("a@[::1]", False), ('"a"b"@c', False), ("a b@c", False), ("a@b@c", False),
+    ("\u00e9@example.com", False), ("a@ex\u00e4mple.com", False), ("", False),
+])
+def test_email_examples(s, ok):
+    assert fm("email", s) == ok
+
+
+@pytest.mark.parametrize("s,ok", [
+    ("\u00e9@example.com", True), ("\u7528\u6237@\u4f8b\u5b50.\u5e7f\u544a", True), ("a@ex\u00e4mple.com", True),
+    ('"\u00e9 x"@example.com', True), ("a@b", True), ("a@\u0645\u062b\u0627\u0644", False), ("a@", False),
+])
+def test_idn_email_examples(s, ok):
+    assert fm("idn-email", s) == ok
+
+
+def test_idn_hostname_examples():
+    for s in ["\u4f8b\u5b50.\u6d4b\u8bd5", "b\u00fccher.de", "m\u00fcnchen-ost", "\u0440\u0444", "a.b",
+              "Example.COM", "\u03b1\u0375\u03b2", "l\u00b7l", "\u30fb\u3041", "\u0915\u094d\u200d\u0937",
+              "\u4f8b\u3002\u6d4b", "\u06f00", "abc\u0301"]:
+        assert fm("idn-hostname", s), ascii(s)
+    for s in ["B\u00fccher", "\u00c4", "a--\u00e4", "-\u00e4", "\u00e4-", "\u0301a", "\u00e4..b", "\u00e4 b",
+              "a\u00b7b", "\u0375", "\u30fb", "\u200d", "a\u200db", "\u05d0", "\u00e4_b", "xn--\u00e4"]:
+        assert not fm("idn-hostname", s), ascii(s)
+
+
+@SETTINGS
+@given(st.lists(st.one_of(st.sampled_from(["a", "z9", "-", "\u00e4", "\u00df", "\u4e2d", "\u03b1", "\u0432",
+                                           "\u0301", "\u094d", "\u0915", "\u200d", "\u00b7", "l", "\u30fb",
+                                           "\u3041", "\u0375", "\uac00", "\U00020000", "."]),
+                          st.characters(min_codepoint=0x80, max_codepoint=0x3000)),
+                max_size=8).map("".join))
+def test_idn_hostname_is_sound_against_idna(s):
+    """Whatever the regex accepts, idna (jsonschema's checker) accepts -- except the documented
+    over-approximations: NFC and the A-label / total lengths."""
+    idna = pytest.importorskip("idna")
+    if not fm("idn-hostname", s):
+        return
+    if unicodedata.normalize("NFC", s) != s:
+        return
+    try:
+        encoded = idna.encode(s)
+    except idna.IDNAError as e:
+        if "too long" in str(e).lower():
+            return
+        raise AssertionError(f"regex accepts {ascii(s)} but idna says {e}")
+    assert len(encoded) > 0
+
+
+@pytest.mark.parametrize("fmt,s,ok", [
+    ("uri", "http://example.com", True), ("uri", "http://", True), ("uri", "a:", True),
+    ("uri", "foo://u:p@[v7.x:y]:8080/a/b;c?d=e&f#g/h?i", True), ("uri", "http://[fe80::1]:80/", True),
+    ("uri", "http://[fe80::1%25eth0]/", False), ("uri", "http://a/%7e", True), ("uri", "http://a/%7", False),
+    ("uri", "http://a/b c", False), ("uri", "http://a#b#c", False), ("uri", "http://a:b:c/", False),
+    ("uri", "http://\u00e9.com/", False), ("uri", "-a:b", False), ("uri", "a+b.c-d:x", True),
+    ("uri-reference", "", True), ("uri-reference", "a/b:c", True), ("uri-reference", "a:b/c", True),
+    ("uri-reference", "?#", True), ("uri-reference", "#a#", False), ("uri-reference", "//[::1", False),
+    ("iri", "http://\u00e9.com/\u00e9?\ue000#\u00e9", True), ("iri", "http://a/#\ue000", False),
+    ("iri", "http://a/\ufffe", False), ("iri", "http://[v1.\u00e9]", False),
+    ("iri-reference", "\u00e9/\u00e9", True), ("iri-reference", "a b", False),
+    ("uri-template", "http://example.com/{a}{+b}{#c}{.d}{/e*}{;f:3}{?g,h}{&i}", True),
+    ("uri-template", "{a.b.c}", True), ("uri-template", "{.a}", True), ("uri-template", "{a.}", False),
+    ("uri-template", "{a b}", False), ("uri-template", "{=a}", False), ("uri-template", "%zz", False),
+    ("uri-template", "{a:9999}", True), ("uri-template", "{a*:1}", False), ("uri-template", "}", False),
+])
+def test_uri_family_examples(fmt, s, ok):
+    assert fm(fmt, s) == ok
+
+
+def test_idn_tables_up_to_date():
+    """The embedded IDNA tables are what _generate_idn_tables() gives for the recorded versions."""
+    idna = pytest.importorskip("idna")
+    from constrain import formats
+
+    v = formats.IDN_TABLE_VERSIONS
+    if (idna.__version__, unicodedata.unidata_version) != (v["idna"], v["python_unicodedata"]):
+        pytest.skip("different idna / unicodedata versions than the embedded tables")
+    fresh = formats._generate_idn_tables()
+    assert {k: v.split() for k, v in fresh.items()} == {k: v.split() for k, v in formats._IDN_TABLES.items()}
+
+
+def test_any_string_formats():
+    for fmt in ("regex", "password", "binary"):
+        for s in ("", "a", "\x00\n", "\U0010ffff", "(?<=a)b"):
+            assert fm(fmt, s)
+
+
+def test_format_regexes_are_small_enough():
+    # the exact leap-second variant is opt-in because it is large; the defaults are compact
+    for name, rx in FORMAT_REGEXES.items():
+        assert len(rx) < 40_000, name
+    assert len(time_regex("exact")) > len(time_regex("utc"))
