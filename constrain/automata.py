@@ -1,0 +1,1103 @@
+"""Deterministic automata over bytes: the currency of every stage below the front-ends.
+
+A :class:`ByteDFA` is always *canonical*: minimized, trimmed (every state can reach an
+accepting state) and numbered in BFS order from the start state, exploring bytes in
+increasing order. Two DFAs for the same language therefore have identical arrays, which
+makes equality a cheap comparison and keeps caches keyed by structure effective.
+
+How DFAs are built:
+
+* :class:`NFA` -- Thompson-style automaton with epsilon edges and symbol-range edges. Regex
+  lowering and the union/concat/star/repeat operations build one, then call
+  :meth:`NFA.to_dfa`.
+* Subset construction runs over *symbol equivalence classes* (symbols no edge tells apart
+  share one column), with epsilon closures restricted to "important" states (those with
+  symbol edges, or final) so equivalent subsets collapse early.
+* Minimization: states not reachable from any cycle (the long chains counted repetition
+  builds) are merged bottom-up by hashing their signatures, in linear time; the cyclic
+  part gets partition refinement -- a few vectorized Moore rounds, then Hopcroft's
+  algorithm (adapted to partial DFAs) if the partition is still moving.
+* ``x{m,n}`` of a prefix-free ``x`` (a character, a literal) is built as a chain of copies
+  directly in numpy; ``a · b`` with a prefix-free ``a`` glues the tables; other
+  concatenations, intersections, differences, unions and complements run directly on DFAs
+  (products / subset-of-``b`` constructions over the joint symbol classes), so big
+  operands are never re-expanded into NFA edges.
+
+Every construction takes ``budget`` (maximum number of DFA states; subset constructions are
+also bounded in work, ``_WORK_FACTOR * budget`` subset members, since a few patterns have
+small DFAs but huge intermediate subsets) and raises
+:class:`~constrain.errors.CompileBudgetError` instead of running away.
+
+Internally the alphabet can be wider than 256 symbols (``n_symbols``): the regex compiler
+uses symbols >= 256 as zero-width markers for assertions and erases them before a DFA
+leaves :mod:`constrain.regex`. Public DFAs always have ``n_symbols == 256``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from .errors import CompileBudgetError
+
+__all__ = ["ByteDFA", "NFA", "DEFAULT_BUDGET"]
+
+DEFAULT_BUDGET = 100_000
+"""Default maximum number of DFA states one construction may create."""
+
+_NFA_FACTOR = 10
+"""An NFA may have up to ``_NFA_FACTOR * budget`` states before we give up."""
+
+_MOORE_ROUNDS = 6
+
+_WORK_FACTOR = 20
+"""Subset constructions may touch ``_WORK_FACTOR * budget`` set members (a time bound:
+some patterns have few DFA states but huge intermediate subsets, e.g. searching for a
+long periodic string)."""
+
+
+def _work_limit(budget: int) -> int:
+    return max(_WORK_FACTOR * budget, 1_000_000)
+
+
+_SMALL = 2000
+"""Total size up to which unions go through one NFA rather than pairwise products."""
+"""Vectorized Moore rounds tried before switching minimization to Hopcroft."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _row_ids(m: np.ndarray) -> np.ndarray:
+    """Id per row of ``m`` such that equal rows get equal ids (ids in sorted-row order)."""
+    n = m.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if m.shape[1] == 1:
+        _, inv = np.unique(m[:, 0], return_inverse=True)
+        return inv.astype(np.int64, copy=False)
+    order = np.lexsort(m.T[::-1])
+    s = m[order]
+    change = np.any(s[1:] != s[:-1], axis=1)
+    ids_sorted = np.concatenate(([0], np.cumsum(change)))
+    ids = np.empty(n, dtype=np.int64)
+    ids[order] = ids_sorted
+    return ids
+
+
+def _column_ids(T: np.ndarray) -> np.ndarray:
+    """Id per column of ``T`` such that equal columns get equal ids.
+
+    Hash columns with random weights (one dot product), then confirm equal hashes
+    exactly; much cheaper than sorting the columns when ``T`` is tall.
+    """
+    S, C = T.shape
+    w = np.random.default_rng(12345).integers(1, 2**61, size=S, dtype=np.int64)
+    with np.errstate(over="ignore"):
+        h = (w[:, None] * (T.astype(np.int64) + 2)).sum(axis=0)
+    ids = np.full(C, -1, dtype=np.int64)
+    nxt = 0
+    by_hash: dict[int, list[int]] = {}
+    for c, hv in enumerate(h.tolist()):
+        for d in by_hash.get(hv, ()):
+            if np.array_equal(T[:, c], T[:, d]):
+                ids[c] = ids[d]
+                break
+        else:
+            by_hash.setdefault(hv, []).append(c)
+            ids[c] = nxt
+            nxt += 1
+    return ids
+
+
+def _first_occurrence_order(labels: np.ndarray, n_labels: int) -> np.ndarray:
+    """Relabeling array ``r`` such that ``r[labels]`` numbers labels by first occurrence."""
+    _, first = np.unique(labels, return_index=True)
+    order = np.argsort(first, kind="stable")
+    r = np.empty(n_labels, dtype=np.int64)
+    r[order] = np.arange(n_labels)
+    return r
+
+
+def _csr(src: np.ndarray, dst: np.ndarray, n: int) -> tuple[list[int], list[int]]:
+    """Adjacency lists (CSR as python lists) of the graph ``src -> dst`` on ``n`` nodes."""
+    order = np.argsort(src, kind="stable")
+    ptr = np.searchsorted(src[order], np.arange(n + 1))
+    return ptr.tolist(), dst[order].tolist()
+
+
+def _bfs_mark(n: int, ptr: list[int], adj: list[int], sources: Iterable[int]) -> np.ndarray:
+    """Bool mask of nodes reachable from ``sources``."""
+    seen = [False] * n
+    stack = []
+    for s in sources:
+        if not seen[s]:
+            seen[s] = True
+            stack.append(s)
+    while stack:
+        x = stack.pop()
+        for k in range(ptr[x], ptr[x + 1]):
+            y = adj[k]
+            if not seen[y]:
+                seen[y] = True
+                stack.append(y)
+    return np.array(seen, dtype=bool)
+
+
+def _minimize(T: np.ndarray, acc: np.ndarray) -> np.ndarray:
+    """Block id per state of the trimmed partial DFA ``T`` (Myhill-Nerode classes).
+
+    States not reachable from any cycle (found by peeling in-degree-0 states, Kahn style)
+    form an acyclic upstream part ``U``; the rest ``D`` is closed under transitions. ``D``
+    is minimized by partition refinement, then ``U`` in reverse topological order by
+    hashing each state's signature (accepting flag, classes of its successors) against the
+    classes already known -- exact by induction, and linear on the long chains that
+    counted repetition builds, where refinement would need one round per link.
+    """
+    n = T.shape[0]
+    if n <= 1:
+        return np.zeros(n, dtype=np.int64)
+    src, cls = np.nonzero(T >= 0)
+    dst = T[src, cls]
+    pair = np.unique(src * n + dst)
+    esrc, edst = pair // n, pair % n
+    indeg = np.bincount(edst, minlength=n).tolist()
+    ptr, adj = _csr(esrc, edst, n)
+    order = [s for s in range(n) if indeg[s] == 0]
+    i = 0
+    while i < len(order):
+        x = order[i]
+        for k in range(ptr[x], ptr[x + 1]):
+            y = adj[k]
+            indeg[y] -= 1
+            if indeg[y] == 0:
+                order.append(y)
+        i += 1
+    blk = np.full(n, -1, dtype=np.int64)
+    table: dict[tuple, int] = {}
+    nb = 0
+    if len(order) < n:
+        d_states = np.ones(n, dtype=bool)
+        d_states[order] = False
+        didx = np.flatnonzero(d_states)
+        remap = np.full(n + 1, -1, dtype=np.int64)
+        remap[didx] = np.arange(didx.size)
+        sub = _refine(remap[T[didx]], acc[didx])
+        blk[didx] = sub
+        nb = int(sub.max()) + 1
+        _, reps = np.unique(sub, return_index=True)
+        bx = np.append(blk, -1)
+        sig_rows = bx[T[didx[reps]]].tolist()
+        for b, (r, row) in enumerate(zip(didx[reps].tolist(), sig_rows)):
+            table[(bool(acc[r]), *row)] = b
+    if order:
+        rows = T.tolist()
+        accl = acc.tolist()
+        bl = blk.tolist()
+        for x in reversed(order):
+            key = (accl[x], *[bl[t] if t >= 0 else -1 for t in rows[x]])
+            b = table.get(key)
+            if b is None:
+                b = table[key] = nb
+                nb += 1
+            bl[x] = b
+        blk = np.array(bl, dtype=np.int64)
+    return blk
+
+
+def _refine(T: np.ndarray, acc: np.ndarray) -> np.ndarray:
+    """Partition refinement: vectorized Moore rounds, then Hopcroft if still moving."""
+    n = T.shape[0]
+    if n <= 1:
+        return np.zeros(n, dtype=np.int64)
+    key = np.concatenate([acc[:, None].astype(np.int64), (T >= 0).astype(np.int64)], axis=1)
+    blk = _row_ids(key)
+    nb = int(blk.max()) + 1
+    for _ in range(_MOORE_ROUNDS):
+        if nb == n:
+            return blk
+        bx = np.append(blk, -1)  # bx[-1] == -1 keeps dead transitions dead
+        new = _row_ids(np.concatenate([blk[:, None], bx[T]], axis=1))
+        nn = int(new.max()) + 1
+        blk = new
+        if nn == nb:
+            return blk
+        nb = nn
+    return _hopcroft(T, blk, nb)
+
+
+def _hopcroft(T: np.ndarray, blk0: np.ndarray, nb: int) -> np.ndarray:
+    """Hopcroft refinement of partition ``blk0`` for a partial DFA.
+
+    With missing transitions there is no implicit sink block, so every initial block starts
+    in the worklist (Valmari & Lehtinen); afterwards the classic "add the smaller half" rule
+    applies. Splitting a block costs only the number of its marked states.
+    """
+    n = T.shape[0]
+    src, cls = np.nonzero(T >= 0)
+    dst = T[src, cls]
+    order = np.lexsort((cls, dst))
+    ptr = np.searchsorted(dst[order], np.arange(n + 1)).tolist()
+    preds = src[order].tolist()
+    pcls = cls[order].tolist()
+    blk = blk0.tolist()
+    by_block = np.argsort(blk0, kind="stable")
+    bounds = np.searchsorted(blk0[by_block], np.arange(nb + 1)).tolist()
+    members = by_block.tolist()
+    blocks: list[set[int]] = [set(members[bounds[b] : bounds[b + 1]]) for b in range(nb)]
+    work = list(range(nb))
+    inwork = [True] * nb
+    while work:
+        b = work.pop()
+        inwork[b] = False
+        split_by: dict[int, list[int]] = {}
+        for t in blocks[b]:
+            for k in range(ptr[t], ptr[t + 1]):
+                c = pcls[k]
+                lst = split_by.get(c)
+                if lst is None:
+                    split_by[c] = [preds[k]]
+                else:
+                    lst.append(preds[k])
+        for ps in split_by.values():
+            touched: dict[int, list[int]] = {}
+            for p in ps:
+                bp = blk[p]
+                lst = touched.get(bp)
+                if lst is None:
+                    touched[bp] = [p]
+                else:
+                    lst.append(p)
+            for bp, marked in touched.items():
+                whole = blocks[bp]
+                if len(marked) == len(whole):
+                    continue
+                new_id = len(blocks)
+                moved = set(marked)
+                whole.difference_update(moved)
+                blocks.append(moved)
+                for p in marked:
+                    blk[p] = new_id
+                if inwork[bp] or len(moved) <= len(whole):
+                    work.append(new_id)
+                    inwork.append(True)
+                else:
+                    work.append(bp)
+                    inwork[bp] = True
+                    inwork.append(False)
+    return np.array(blk, dtype=np.int64)
+
+
+def _finalize(T: np.ndarray, acc: np.ndarray, cmap: np.ndarray) -> "ByteDFA":
+    """Trim, minimize and canonically renumber a DFA given over symbol classes.
+
+    ``T``: int [S, C] (``-1`` dead), start state 0; ``acc``: bool [S]; ``cmap``: class of
+    each symbol. Returns the canonical :class:`ByteDFA` of the language.
+    """
+    n_symbols = int(cmap.shape[0])
+    T = np.asarray(T, dtype=np.int64)
+    acc = np.asarray(acc, dtype=bool)
+    S = T.shape[0]
+    if S == 0 or not acc.any():
+        return ByteDFA._empty(n_symbols)
+    src, cls = np.nonzero(T >= 0)
+    dst = T[src, cls]
+    # co-reachable (can reach an accepting state); unreachable states are dropped by the
+    # BFS numbering below, so no forward pass is needed
+    ptr, adj = _csr(dst, src, S)
+    live = _bfs_mark(S, ptr, adj, np.flatnonzero(acc).tolist())
+    if not live[0]:
+        return ByteDFA._empty(n_symbols)
+    old = np.flatnonzero(live)
+    remap = np.full(S + 1, -1, dtype=np.int64)  # remap[-1] == -1
+    remap[old] = np.arange(old.size)
+    T = remap[T[old]]
+    acc = acc[old]
+    # minimize and build the quotient
+    blk = _minimize(T, acc)
+    nb = int(blk.max()) + 1
+    _, reps = np.unique(blk, return_index=True)
+    bx = np.append(blk, -1)
+    Tq = bx[T[reps]]
+    accq = acc[reps]
+    start_block = int(blk[0])
+    # canonical BFS numbering, classes explored in order of their smallest symbol
+    C = Tq.shape[1]
+    corder = np.argsort(_first_occurrence_order(cmap, C), kind="stable")  # class ids by first symbol
+    rows = Tq[:, corder].tolist()
+    new_id = [-1] * nb
+    new_id[start_block] = 0
+    queue = [start_block]
+    i = 0
+    while i < len(queue):
+        for t in rows[queue[i]]:
+            if t >= 0 and new_id[t] < 0:
+                new_id[t] = len(queue)
+                queue.append(t)
+        i += 1
+    perm = np.array(queue, dtype=np.int64)
+    nid = np.append(np.array(new_id, dtype=np.int64), -1)
+    Tn = nid[Tq[perm]]
+    accn = accq[perm]
+    # merge identical columns and number classes by their first symbol
+    col_ids = _column_ids(Tn)
+    ncols = int(col_ids.max()) + 1
+    sym_cls = col_ids[cmap]
+    relabel = _first_occurrence_order(sym_cls, ncols)
+    sym_cls = relabel[sym_cls]
+    Tc = np.empty((Tn.shape[0], ncols), dtype=np.int32)
+    Tc[:, relabel[col_ids]] = Tn
+    return ByteDFA._make(Tc, accn, sym_cls)
+
+
+def _class_ranges(cmap: np.ndarray, n_classes: int) -> list[list[tuple[int, int]]]:
+    """For each class, the maximal runs ``(lo, hi)`` of symbols that belong to it."""
+    n = cmap.shape[0]
+    cuts = np.flatnonzero(np.diff(cmap)) + 1
+    starts = np.concatenate(([0], cuts))
+    ends = np.concatenate((cuts, [n])) - 1
+    out: list[list[tuple[int, int]]] = [[] for _ in range(n_classes)]
+    for lo, hi, c in zip(starts.tolist(), ends.tolist(), cmap[starts].tolist()):
+        out[c].append((lo, hi))
+    return out
+
+
+# --------------------------------------------------------------------------- NFA
+
+
+class NFA:
+    """A Thompson-style NFA over symbols ``0 .. n_symbols-1``.
+
+    States are integers; ``eps[s]`` lists epsilon successors and ``edges[s]`` holds
+    ``(lo, hi, dst)`` symbol-range edges. Fragments are built by the caller (regex lowering,
+    DFA operations) and determinized with :meth:`to_dfa`.
+    """
+
+    __slots__ = ("n_symbols", "eps", "edges", "limit")
+
+    def __init__(self, n_symbols: int = 256, budget: int = DEFAULT_BUDGET):
+        self.n_symbols = n_symbols
+        self.eps: list[list[int]] = []
+        self.edges: list[list[tuple[int, int, int]]] = []
+        self.limit = max(_NFA_FACTOR * budget, 10_000)
+
+    def __len__(self) -> int:
+        return len(self.eps)
+
+    def _grow(self, k: int) -> int:
+        base = len(self.eps)
+        if base + k > self.limit:
+            raise CompileBudgetError(f"NFA exceeds {self.limit} states")
+        self.eps.extend([] for _ in range(k))
+        self.edges.extend([] for _ in range(k))
+        return base
+
+    def add_state(self) -> int:
+        return self._grow(1)
+
+    def add_eps(self, a: int, b: int) -> None:
+        self.eps[a].append(b)
+
+    def add_range(self, a: int, lo: int, hi: int, b: int) -> None:
+        """Edge ``a -> b`` on every symbol in ``lo..hi`` (inclusive)."""
+        self.edges[a].append((lo, hi, b))
+
+    def add_dfa(self, dfa: "ByteDFA") -> tuple[int, int]:
+        """Embed a copy of ``dfa``; returns ``(start, end)``, accepting states eps-linked to end."""
+        if dfa.n_symbols > self.n_symbols:
+            raise ValueError("cannot embed a DFA over a wider alphabet")
+        S = dfa.num_states
+        base = self._grow(S + 1)
+        end = base + S
+        ranges = dfa._class_ranges()
+        edges = self.edges
+        for s, row in enumerate(dfa._T.tolist()):
+            el = edges[base + s]
+            for k, t in enumerate(row):
+                if t >= 0:
+                    t += base
+                    for lo, hi in ranges[k]:
+                        el.append((lo, hi, t))
+        for s in np.flatnonzero(dfa.accept).tolist():
+            self.eps[base + s].append(end)
+        return base, end
+
+    def to_dfa(self, start: int, finals: int | Iterable[int], budget: int = DEFAULT_BUDGET) -> "ByteDFA":
+        """Subset construction from ``start``; accepting iff a subset holds a final state."""
+        finals = frozenset([finals] if isinstance(finals, int) else finals)
+        A = self.n_symbols
+        edges, eps = self.edges, self.eps
+
+        # symbol classes: elementary intervals merged when no edge tells them apart
+        rng = set()
+        for el in edges:
+            for lo, hi, _ in el:
+                rng.add((lo, hi))
+        rng_list = sorted(rng)
+        if rng_list:
+            los = np.array([r[0] for r in rng_list], dtype=np.int64)
+            his = np.array([r[1] for r in rng_list], dtype=np.int64)
+            bounds = np.unique(np.concatenate(([0, A], los, his + 1)))
+            bounds = bounds[bounds <= A]
+            starts = bounds[:-1]
+            member = (los[:, None] <= starts[None, :]) & (starts[None, :] <= his[:, None])
+            elem_cls = _row_ids(member.T.astype(np.int8))
+            n_cls = int(elem_cls.max()) + 1
+            cmap = np.repeat(elem_cls, np.diff(bounds))
+            j_lo = np.searchsorted(bounds, los)
+            j_hi = np.searchsorted(bounds, his + 1) - 1
+            rclasses = {
+                r: np.unique(elem_cls[a : b + 1]).tolist()
+                for r, a, b in zip(rng_list, j_lo.tolist(), j_hi.tolist())
+            }
+        else:
+            n_cls = 1
+            cmap = np.zeros(A, dtype=np.int64)
+            rclasses = {}
+
+        closure_cache: dict[int, frozenset[int]] = {}
+
+        def closure(s: int) -> frozenset[int]:
+            c = closure_cache.get(s)
+            if c is None:
+                seen = {s}
+                stack = [s]
+                res = []
+                while stack:
+                    x = stack.pop()
+                    if edges[x] or x in finals:
+                        res.append(x)
+                    for y in eps[x]:
+                        if y not in seen:
+                            seen.add(y)
+                            stack.append(y)
+                c = closure_cache[s] = frozenset(res)
+            return c
+
+        out_cache: dict[int, list[tuple[int, frozenset[int]]]] = {}
+
+        def out(s: int) -> list[tuple[int, frozenset[int]]]:
+            o = out_cache.get(s)
+            if o is None:
+                tmp: dict[int, list[frozenset[int]]] = {}
+                for lo, hi, d in edges[s]:
+                    cl = closure(d)
+                    for c in rclasses[(lo, hi)]:
+                        lst = tmp.get(c)
+                        if lst is None:
+                            tmp[c] = [cl]
+                        else:
+                            lst.append(cl)
+                o = out_cache[s] = [
+                    (c, lst[0] if len(lst) == 1 else frozenset().union(*lst)) for c, lst in tmp.items()
+                ]
+            return o
+
+        s0 = closure(start)
+        index = {s0: 0}
+        sets = [s0]
+        src: list[int] = []
+        col: list[int] = []
+        dst: list[int] = []
+        i = 0
+        work = 0
+        work_limit = _work_limit(budget)
+        while i < len(sets):
+            cur = sets[i]
+            work += len(cur)
+            if work > work_limit:
+                raise CompileBudgetError(
+                    f"determinization exceeds its work budget ({work_limit} subset members, "
+                    f"{len(sets)} states so far)"
+                )
+            if len(cur) == 1:
+                (m,) = cur
+                moves = out(m)
+            else:
+                acc: dict[int, list[frozenset[int]]] = {}
+                for m in cur:
+                    for c, fs in out(m):
+                        lst = acc.get(c)
+                        if lst is None:
+                            acc[c] = [fs]
+                        else:
+                            lst.append(fs)
+                moves = [(c, lst[0] if len(lst) == 1 else frozenset().union(*lst)) for c, lst in acc.items()]
+            for c, fs in moves:
+                j = index.get(fs)
+                if j is None:
+                    j = len(sets)
+                    if j >= budget:
+                        raise CompileBudgetError(f"DFA exceeds {budget} states during determinization")
+                    index[fs] = j
+                    sets.append(fs)
+                src.append(i)
+                col.append(c)
+                dst.append(j)
+            i += 1
+        T = np.full((len(sets), n_cls), -1, dtype=np.int64)
+        if src:
+            T[np.array(src), np.array(col)] = np.array(dst)
+        accept = np.array([not finals.isdisjoint(s) for s in sets], dtype=bool)
+        return _finalize(T, accept, cmap)
+
+
+# --------------------------------------------------------------------------- ByteDFA
+
+
+def _as_byte_list(data: bytes | Iterable[int]) -> list[int]:
+    out = list(data)
+    for b in out:
+        if not (isinstance(b, (int, np.integer)) and 0 <= b < 256):
+            raise ValueError(f"not a byte value: {b!r}")
+    return [int(b) for b in out]
+
+
+class ByteDFA:
+    """A canonical (minimized, trimmed, BFS-numbered) DFA over bytes.
+
+    Attributes (read-only by convention):
+
+    * ``trans``: ``int32 [S, 256]``, ``-1`` = dead;
+    * ``accept``: ``bool [S]``; start state is 0.
+
+    The empty language is one non-accepting state without transitions. Instances are
+    immutable: every operation returns a new canonical DFA. ``budget`` bounds the number of
+    DFA states an operation may create (:class:`CompileBudgetError` beyond it).
+    """
+
+    __slots__ = ("_trans", "accept", "_T", "_cmap", "_ranges", "__weakref__")
+
+    def __init__(self, trans: np.ndarray, accept: np.ndarray):
+        """Canonicalize an arbitrary DFA given as full arrays (start state 0).
+
+        ``trans`` may have more than 256 columns only for internal marker alphabets.
+        """
+        trans = np.asarray(trans, dtype=np.int64)
+        accept = np.asarray(accept, dtype=bool)
+        if trans.ndim != 2 or accept.shape != (trans.shape[0],):
+            raise ValueError("trans must be [S, n_symbols] and accept [S]")
+        if trans.size and (trans.max() >= trans.shape[0] or trans.min() < -1):
+            raise ValueError("transition target out of range")
+        cols = _row_ids(trans.T) if trans.shape[0] else np.zeros(trans.shape[1], dtype=np.int64)
+        n_cls = int(cols.max()) + 1 if cols.size else 1
+        T = np.full((trans.shape[0], n_cls), -1, dtype=np.int64)
+        T[:, cols] = trans
+        d = _finalize(T, accept, cols)
+        self._set(d._T, d.accept, d._cmap)
+
+    # -- construction helpers ------------------------------------------------------------
+
+    def _set(self, T: np.ndarray, acc: np.ndarray, cmap: np.ndarray) -> None:
+        self._T = np.ascontiguousarray(T, dtype=np.int32)
+        self._cmap = np.ascontiguousarray(cmap, dtype=np.int64)
+        self.accept = np.ascontiguousarray(acc, dtype=bool)
+        self._trans = None
+        self._ranges = None
+        self.accept.setflags(write=False)
+
+    @property
+    def trans(self) -> np.ndarray:
+        """``int32 [S, n_symbols]`` transition table (``-1`` dead), built on first use."""
+        if self._trans is None:
+            t = np.ascontiguousarray(self._T[:, self._cmap])
+            t.setflags(write=False)
+            self._trans = t
+        return self._trans
+
+    @classmethod
+    def _make(cls, T: np.ndarray, acc: np.ndarray, cmap: np.ndarray) -> "ByteDFA":
+        """Wrap already-canonical class-compressed arrays (no checks)."""
+        obj = cls.__new__(cls)
+        obj._set(T, acc, cmap)
+        return obj
+
+    @classmethod
+    def _empty(cls, n_symbols: int = 256) -> "ByteDFA":
+        return cls._make(np.full((1, 1), -1), np.zeros(1, dtype=bool), np.zeros(n_symbols, dtype=np.int64))
+
+    def _class_ranges(self) -> list[list[tuple[int, int]]]:
+        if self._ranges is None:
+            self._ranges = _class_ranges(self._cmap, self._T.shape[1])
+        return self._ranges
+
+    # -- constructors ----------------------------------------------------------------------
+
+    @classmethod
+    def empty(cls) -> "ByteDFA":
+        """The empty language (matches nothing)."""
+        return cls._empty(256)
+
+    @classmethod
+    def epsilon(cls) -> "ByteDFA":
+        """The language ``{b""}``."""
+        return cls._make(np.full((1, 1), -1), np.ones(1, dtype=bool), np.zeros(256, dtype=np.int64))
+
+    @classmethod
+    def literal(cls, data: bytes | Iterable[int]) -> "ByteDFA":
+        """Exactly the byte string ``data``."""
+        bs = _as_byte_list(data)
+        n = len(bs) + 1
+        trans = np.full((n, 256), -1, dtype=np.int64)
+        trans[np.arange(n - 1), bs] = np.arange(1, n)
+        acc = np.zeros(n, dtype=bool)
+        acc[-1] = True
+        return cls(trans, acc)
+
+    @classmethod
+    def byte_set(cls, data: bytes | Iterable[int]) -> "ByteDFA":
+        """Any single byte of ``data``."""
+        bs = _as_byte_list(data)
+        if not bs:
+            return cls.empty()
+        trans = np.full((2, 256), -1, dtype=np.int64)
+        trans[0, bs] = 1
+        return cls(trans, np.array([False, True]))
+
+    @classmethod
+    def byte_range(cls, lo: int, hi: int) -> "ByteDFA":
+        """Any single byte in ``lo..hi`` (inclusive)."""
+        return cls.byte_set(range(lo, hi + 1))
+
+    @classmethod
+    def any_bytes(cls) -> "ByteDFA":
+        """All byte strings (``Σ*``)."""
+        return cls._make(np.zeros((1, 1)), np.ones(1, dtype=bool), np.zeros(256, dtype=np.int64))
+
+    # -- properties ------------------------------------------------------------------------
+
+    @property
+    def num_states(self) -> int:
+        return int(self.accept.shape[0])
+
+    @property
+    def n_symbols(self) -> int:
+        return int(self._cmap.shape[0])
+
+    @property
+    def accepts_empty(self) -> bool:
+        """Whether ``b""`` is in the language."""
+        return bool(self.accept[0])
+
+    def byte_classes(self) -> np.ndarray:
+        """``int64 [256]``: class id of each byte; bytes of one class behave identically in
+        every state. Classes are numbered by their smallest byte."""
+        return self._cmap[:256].copy()
+
+    def class_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(classes, table)``: ``classes`` int64 [256] as in :meth:`byte_classes` and
+        ``table`` int32 [S, C] with ``trans[s, b] == table[s, classes[b]]``.
+
+        The compact form of ``trans`` (C is usually a few dozen): walks over many bytes can
+        map bytes to classes once and index the small table.
+        """
+        return self._cmap[:256].copy(), self._T
+
+    def is_empty(self) -> bool:
+        return not bool(self.accept.any())
+
+    def is_epsilon(self) -> bool:
+        """Whether the language is exactly ``{b""}``."""
+        return self.num_states == 1 and bool(self.accept[0]) and not bool((self._T >= 0).any())
+
+    def walk(self, data: bytes, state: int = 0) -> int:
+        """State after reading ``data`` from ``state`` (``-1`` once dead)."""
+        trans = self.trans
+        for b in data:
+            state = int(trans[state, b])
+            if state < 0:
+                return -1
+        return state
+
+    def matches(self, data: bytes) -> bool:
+        """Whether ``data`` is in the language."""
+        s = self.walk(data)
+        return s >= 0 and bool(self.accept[s])
+
+    def equivalent(self, other: "ByteDFA") -> bool:
+        """Language equality (canonical forms are identical iff the languages are)."""
+        return (
+            self.num_states == other.num_states
+            and np.array_equal(self.accept, other.accept)
+            and np.array_equal(self.trans, other.trans)
+        )
+
+    def __repr__(self) -> str:
+        return f"ByteDFA(states={self.num_states}, classes={self._T.shape[1]})"
+
+    # -- regular operations (via NFA) --------------------------------------------------------
+
+    def _nfa(self, budget: int) -> NFA:
+        return NFA(self.n_symbols, budget)
+
+    def concat(self, other: "ByteDFA", budget: int = DEFAULT_BUDGET) -> "ByteDFA":
+        """``self · other``."""
+        return ByteDFA.concat_all([self, other], budget=budget)
+
+    @staticmethod
+    def concat_all(dfas: Sequence["ByteDFA"], budget: int = DEFAULT_BUDGET) -> "ByteDFA":
+        """Concatenation of all ``dfas`` in order (epsilon for none), pairwise at DFA level."""
+        dfas = [d for d in dfas if not d.is_epsilon()]
+        if not dfas:
+            return ByteDFA.epsilon()
+        if any(d.is_empty() for d in dfas):
+            return ByteDFA._empty(max(d.n_symbols for d in dfas))
+        out = dfas[-1]
+        for d in reversed(dfas[:-1]):
+            out = _concat2(d, out, budget)
+        return out
+
+    def union(self, other: "ByteDFA", budget: int = DEFAULT_BUDGET) -> "ByteDFA":
+        """``self | other``."""
+        return _product(self, other, "or", budget)
+
+    @staticmethod
+    def union_all(dfas: Sequence["ByteDFA"], budget: int = DEFAULT_BUDGET) -> "ByteDFA":
+        """Union of all ``dfas`` (empty language for none).
+
+        Small operands share one subset construction; large ones are folded with the
+        product construction, which avoids re-expanding big DFAs into NFA edges.
+        """
+        dfas = [d for d in dfas if not d.is_empty()]
+        if not dfas:
+            return ByteDFA.empty()
+        if len(dfas) == 1:
+            return dfas[0]
+        if sum(d.num_states for d in dfas) > _SMALL:
+            out = dfas[0]
+            for d in dfas[1:]:
+                out = _product(out, d, "or", budget)
+            return out
+        nfa = NFA(max(d.n_symbols for d in dfas), budget)
+        start = nfa.add_state()
+        end = nfa.add_state()
+        for d in dfas:
+            s, e = nfa.add_dfa(d)
+            nfa.add_eps(start, s)
+            nfa.add_eps(e, end)
+        return nfa.to_dfa(start, end, budget)
+
+    def star(self, budget: int = DEFAULT_BUDGET) -> "ByteDFA":
+        """Kleene star ``self*``."""
+        return self.repeat(0, None, budget)
+
+    def plus(self, budget: int = DEFAULT_BUDGET) -> "ByteDFA":
+        """``self+`` (one or more)."""
+        return self.repeat(1, None, budget)
+
+    def optional(self, budget: int = DEFAULT_BUDGET) -> "ByteDFA":
+        """``self?`` (zero or one)."""
+        return self.repeat(0, 1, budget)
+
+    def repeat(self, min: int, max: int | None = None, budget: int = DEFAULT_BUDGET) -> "ByteDFA":
+        """``self{min,max}``; ``max=None`` means unbounded."""
+        if min < 0 or (max is not None and max < min):
+            raise ValueError(f"bad repetition bounds {{{min},{max}}}")
+        if max == 0 or self.is_epsilon():
+            return ByteDFA._epsilon_like(self)
+        if self.is_empty():
+            return ByteDFA._epsilon_like(self) if min == 0 else self
+        if min == 1 and max == 1:
+            return self
+        chain = self._repeat_chain(min, max, budget)
+        if chain is not None:
+            return chain
+        nfa = NFA(self.n_symbols, budget)
+        copies = (min + 1) if max is None else max
+        if copies * (self.num_states + 1) > nfa.limit:
+            raise CompileBudgetError(
+                f"repetition {{{min},{'' if max is None else max}}} of a {self.num_states}-state DFA "
+                f"exceeds the NFA budget of {nfa.limit} states"
+            )
+        start = cur = nfa.add_state()
+        for _ in range(min):
+            s, e = nfa.add_dfa(self)
+            nfa.add_eps(cur, s)
+            cur = e
+        final = nfa.add_state()
+        nfa.add_eps(cur, final)
+        if max is None:
+            s, e = nfa.add_dfa(self)
+            nfa.add_eps(cur, s)
+            nfa.add_eps(e, s)
+            nfa.add_eps(e, final)
+        else:
+            # nested optionals: each copy's end may stop or go on, so closures stay O(1)
+            for _ in range(max - min):
+                s, e = nfa.add_dfa(self)
+                nfa.add_eps(cur, s)
+                nfa.add_eps(e, final)
+                cur = e
+        return nfa.to_dfa(start, final, budget)
+
+    def _repeat_chain(self, min: int, max: int | None, budget: int) -> "ByteDFA | None":
+        """Direct construction of ``self{min,max}`` when ``self`` is prefix-free.
+
+        If the only accepting state ``f`` has no outgoing transition (one character, a
+        literal...), copies can be glued deterministically: copy ``i``'s ``f`` *is* copy
+        ``i+1``'s start. That skips subset construction, which matters for ``{0,5000}``.
+        """
+        acc = np.flatnonzero(self.accept)
+        if acc.size != 1 or acc[0] == 0 or (self._T[acc[0]] >= 0).any():
+            return None
+        f = int(acc[0])
+        body = self._T.astype(np.int64)
+        if (body == 0).any():
+            # the start is re-entered inside the body: give each copy a fresh start state
+            # (only the fresh one gets the "between repetitions" role and accept flag)
+            body = np.concatenate([body[:1], body])
+            body = np.where(body >= 0, body + 1, -1)
+            f += 1
+        S, C = body.shape
+        q = S - 1  # states per copy (all but f)
+        keep = np.array([s for s in range(S) if s != f])
+        local = np.full(S + 1, -1, dtype=np.int64)  # local[-1] == -1
+        local[keep] = np.arange(q)
+        local[f] = q  # "next copy's start": offset q from this copy's start
+        Tl = local[body[keep]]  # [q, C]
+        copies = min + 1 if max is None else max
+        total = copies * q + (0 if max is None else 1)
+        if total > budget:
+            raise CompileBudgetError(
+                f"repetition {{{min},{'' if max is None else max}}} needs {total} states (budget {budget})"
+            )
+        off = (np.arange(copies, dtype=np.int64) * q)[:, None, None]
+        T = np.where(Tl[None] >= 0, Tl[None] + off, -1).reshape(copies * q, C)
+        if max is None:
+            last = slice((copies - 1) * q, copies * q)
+            T[last] = np.where(T[last] == copies * q, (copies - 1) * q, T[last])  # loop back
+            acc_arr = np.zeros(copies * q, dtype=bool)
+            acc_arr[(copies - 1) * q] = True
+        else:
+            T = np.concatenate([T, np.full((1, C), -1, dtype=np.int64)])
+            acc_arr = np.zeros(copies * q + 1, dtype=bool)
+            acc_arr[np.arange(min, copies + 1) * q] = True
+        return _finalize(T, acc_arr, self._cmap)
+
+    @staticmethod
+    def _epsilon_like(d: "ByteDFA") -> "ByteDFA":
+        return ByteDFA._make(np.full((1, 1), -1), np.ones(1, dtype=bool), np.zeros(d.n_symbols, dtype=np.int64))
+
+    # -- boolean operations (products) ---------------------------------------------------------
+
+    def intersect(self, other: "ByteDFA", budget: int = DEFAULT_BUDGET) -> "ByteDFA":
+        """``self ∩ other``."""
+        return _product(self, other, "and", budget)
+
+    def difference(self, other: "ByteDFA", budget: int = DEFAULT_BUDGET) -> "ByteDFA":
+        """``self \\ other``."""
+        return _product(self, other, "diff", budget)
+
+    def symmetric_difference(self, other: "ByteDFA", budget: int = DEFAULT_BUDGET) -> "ByteDFA":
+        """Strings in exactly one of the two languages."""
+        return _product(self, other, "xor", budget)
+
+    def complement(self, budget: int = DEFAULT_BUDGET) -> "ByteDFA":
+        """All byte strings (over this DFA's alphabet) not in the language."""
+        S, C = self._T.shape
+        if S + 1 > budget:
+            raise CompileBudgetError(f"complement exceeds {budget} states")
+        T = np.full((S + 1, C), S, dtype=np.int64)
+        T[:S] = np.where(self._T >= 0, self._T, S)
+        acc = np.append(~self.accept, True)
+        return _finalize(T, acc, self._cmap)
+
+    def is_subset(self, other: "ByteDFA") -> bool:
+        """Whether every string of ``self`` is in ``other``."""
+        return self.difference(other).is_empty()
+
+
+def _padded_cmap(d: ByteDFA, n_symbols: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(T, cmap)`` of ``d`` widened to ``n_symbols`` (extra symbols dead)."""
+    if d.n_symbols == n_symbols:
+        return d._T, d._cmap
+    C = d._T.shape[1]
+    T = np.concatenate([d._T, np.full((d._T.shape[0], 1), -1, dtype=d._T.dtype)], axis=1)
+    cmap = np.concatenate([d._cmap, np.full(n_symbols - d.n_symbols, C, dtype=np.int64)])
+    return T, cmap
+
+
+def _joint(a: ByteDFA, b: ByteDFA):
+    """Both transition tables over the joint symbol classes of ``a`` and ``b``.
+
+    Returns ``(ta, tb, jc)``: ``ta`` [SA, J], ``tb`` [SB, J] and the joint class of each
+    symbol (alphabets are padded to the wider one with dead symbols).
+    """
+    n = max(a.n_symbols, b.n_symbols)
+    TA, ca = _padded_cmap(a, n)
+    TB, cb = _padded_cmap(b, n)
+    joint = ca * TB.shape[1] + cb
+    _, first, jc = np.unique(joint, return_index=True, return_inverse=True)
+    return TA[:, ca[first]].astype(np.int64), TB[:, cb[first]].astype(np.int64), jc
+
+
+def _sparse_rows(t: np.ndarray) -> list[list[tuple[int, int]]]:
+    """Per row, the ``(column, target)`` pairs with a live target (skips dead columns in loops)."""
+    r, c = np.nonzero(t >= 0)
+    v = t[r, c]
+    ptr = np.searchsorted(r, np.arange(t.shape[0] + 1)).tolist()
+    pairs = list(zip(c.tolist(), v.tolist()))
+    return [pairs[ptr[i] : ptr[i + 1]] for i in range(t.shape[0])]
+
+
+def _final_sink(d: ByteDFA) -> int | None:
+    """The accepting state if it is the only one and has no transitions (prefix-free)."""
+    acc = np.flatnonzero(d.accept)
+    if acc.size == 1 and acc[0] != 0 and not (d._T[acc[0]] >= 0).any():
+        return int(acc[0])
+    return None
+
+
+def _concat2(a: ByteDFA, b: ByteDFA, budget: int) -> ByteDFA:
+    """``a · b`` directly on DFAs.
+
+    If ``a`` is prefix-free (one accepting state, no way out of it) the two tables are glued
+    (that state *becomes* ``b``'s start): no search at all. Otherwise a subset construction
+    over pairs (state of ``a``, set of states of ``b``) -- ``a`` stays deterministic, so the
+    sets hold only ``b`` states and big operands are never expanded into NFA edges.
+    """
+    ta, tb, jc = _joint(a, b)
+    SA, SB = ta.shape[0], tb.shape[0]
+    J = ta.shape[1]
+    f = _final_sink(a)
+    if f is not None:
+        base = SA - 1
+        if base + SB > budget:
+            raise CompileBudgetError(f"concatenation exceeds {budget} states")
+        mapa = np.full(SA + 1, -1, dtype=np.int64)  # mapa[-1] == -1
+        keep = np.array([s for s in range(SA) if s != f], dtype=np.int64)
+        mapa[keep] = np.arange(base)
+        mapa[f] = base  # b's start
+        T = np.concatenate([mapa[ta[keep]], np.where(tb >= 0, tb + base, -1)])
+        acc = np.concatenate([np.zeros(base, dtype=bool), b.accept])
+        return _finalize(T, acc, jc)
+    rows_a = _sparse_rows(ta) + [[]]  # row -1: a is dead
+    rows_b = _sparse_rows(tb)
+    acc_a = a.accept.tolist() + [False]
+    acc_b = b.accept.tolist()
+    empty: frozenset[int] = frozenset()
+    b0 = frozenset([0])
+    start = (0, b0 if acc_a[0] else empty)
+    index = {start: 0}
+    states = [start]
+    src: list[int] = []
+    col: list[int] = []
+    dst: list[int] = []
+    i = 0
+    work = 0
+    work_limit = _work_limit(budget)
+    while i < len(states):
+        x, bs = states[i]
+        work += len(bs) + 1
+        if work > work_limit:
+            raise CompileBudgetError(f"concatenation exceeds its work budget ({work_limit})")
+        moves: dict[int, list] = {j: [t, None] for j, t in rows_a[x]}
+        for y in bs:
+            for j, t in rows_b[y]:
+                m = moves.get(j)
+                if m is None:
+                    moves[j] = [-1, {t}]
+                elif m[1] is None:
+                    m[1] = {t}
+                else:
+                    m[1].add(t)
+        for j, (x2, nb) in moves.items():
+            if x2 >= 0 and acc_a[x2]:
+                nb = b0 if nb is None else nb | b0
+            key = (x2, frozenset(nb) if nb else empty)
+            k = index.get(key)
+            if k is None:
+                k = len(states)
+                if k >= budget:
+                    raise CompileBudgetError(f"concatenation exceeds {budget} states")
+                index[key] = k
+                states.append(key)
+            src.append(i)
+            col.append(j)
+            dst.append(k)
+        i += 1
+    T = np.full((len(states), J), -1, dtype=np.int64)
+    if src:
+        T[np.array(src), np.array(col)] = np.array(dst)
+    acc = np.array([any(acc_b[y] for y in bs) for _, bs in states], dtype=bool)
+    return _finalize(T, acc, jc)
+
+
+def _product(a: ByteDFA, b: ByteDFA, op: str, budget: int) -> ByteDFA:
+    """Product automaton of ``a`` and ``b`` accepting by ``op`` in and/or/diff/xor.
+
+    Dead transitions become an explicit sink on each side (index ``S``) except for "and",
+    where a dead side kills the pair; pairs that cannot accept under ``op`` are not
+    explored. The BFS is a python loop over (pair, joint class): it only visits reachable
+    pairs, which on long chains beats level-synchronous numpy.
+    """
+    n = max(a.n_symbols, b.n_symbols)
+    # quick answers
+    if op == "and" and (a.is_empty() or b.is_empty()):
+        return ByteDFA._empty(n)
+    if op == "diff" and (a.is_empty() or b.is_empty()):
+        return a if b.is_empty() else ByteDFA._empty(n)
+    if op in ("or", "xor") and (a.is_empty() or b.is_empty()):
+        return b if a.is_empty() else a
+    ta, tb, jc = _joint(a, b)
+    SA, SB = ta.shape[0], tb.shape[0]
+    J = ta.shape[1]
+    # dead transitions go to an explicit sink (index S) on each side; the loops visit only
+    # the columns that can matter for ``op`` (sparse rows), e.g. both sides live for "and"
+    sa = _sparse_rows(ta) + [[]]
+    sb = _sparse_rows(tb) + [[]]
+    da = np.concatenate([np.where(ta >= 0, ta, SA), np.full((1, J), SA)]).tolist()
+    db = np.concatenate([np.where(tb >= 0, tb, SB), np.full((1, J), SB)]).tolist()
+    acc_a = a.accept.tolist() + [False]
+    acc_b = b.accept.tolist() + [False]
+    W = SB + 1
+    index = {0: 0}
+    pa, pb = [0], [0]
+    src: list[int] = []
+    col: list[int] = []
+    dst: list[int] = []
+    i = 0
+    while i < len(pa):
+        x0, y0 = pa[i], pb[i]
+        if op == "and":
+            rb = db[y0]
+            moves = [(j, t, rb[j]) for j, t in sa[x0] if rb[j] != SB]
+        elif op == "diff":
+            rb = db[y0]
+            moves = [(j, t, rb[j]) for j, t in sa[x0]]
+        else:
+            ra, rb = da[x0], db[y0]
+            cols = {j for j, _ in sa[x0]}
+            cols.update(j for j, _ in sb[y0])
+            moves = [(j, ra[j], rb[j]) for j in cols]
+        for j, x, y in moves:
+            key = x * W + y
+            k = index.get(key)
+            if k is None:
+                k = len(pa)
+                if k >= budget:
+                    raise CompileBudgetError(f"product automaton exceeds {budget} states")
+                index[key] = k
+                pa.append(x)
+                pb.append(y)
+            src.append(i)
+            col.append(j)
+            dst.append(k)
+        i += 1
+    T = np.full((len(pa), J), -1, dtype=np.int64)
+    if src:
+        T[np.array(src), np.array(col)] = np.array(dst)
+    xa = np.array([acc_a[x] for x in pa], dtype=bool)
+    xb = np.array([acc_b[y] for y in pb], dtype=bool)
+    if op == "and":
+        acc = xa & xb
+    elif op == "or":
+        acc = xa | xb
+    elif op == "diff":
+        acc = xa & ~xb
+    elif op == "xor":
+        acc = xa ^ xb
+    else:
+        raise ValueError(op)
+    return _finalize(T, acc, jc)

@@ -1,0 +1,69 @@
+"""Exceptions shared by every stage of the compiler.
+
+Everything the library raises on bad or unsupported input derives from
+:class:`ConstraintError`, so callers can catch one type; the subclasses say which stage
+failed and carry the location (schema pointer, regex position) that the message names.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConstraintError",
+    "SchemaError",
+    "UnsupportedSchemaError",
+    "CompileBudgetError",
+    "GrammarError",
+    "RegexError",
+]
+
+
+class ConstraintError(Exception):
+    """Base class: a constraint could not be compiled or used."""
+
+
+class SchemaError(ConstraintError):
+    """The JSON Schema itself is invalid (wrong types, dangling ``$ref``...)."""
+
+
+class UnsupportedSchemaError(ConstraintError):
+    """A valid schema uses a keyword (or keyword form) we cannot compile exactly.
+
+    ``keyword`` is the keyword's name, ``pointer`` the JSON pointer of the schema object that
+    holds it; the message names both so a log line alone says what to fix.
+    """
+
+    def __init__(self, keyword: str, pointer: str, detail: str | None = None):
+        self.keyword = keyword
+        self.pointer = pointer
+        self.detail = detail
+        msg = f"unsupported keyword {keyword!r} at {pointer or '#'!r}"
+        if detail:
+            msg += f": {detail}"
+        super().__init__(msg)
+
+
+class CompileBudgetError(ConstraintError):
+    """Compilation would exceed its state or time budget (raised instead of hanging)."""
+
+
+class GrammarError(ConstraintError):
+    """A grammar is malformed (undefined rule, empty lexeme, bad syntax...)."""
+
+
+class RegexError(ConstraintError):
+    """A regex is malformed or uses a feature that is not regular / not supported.
+
+    ``pattern`` is the regex and ``position`` the 0-based index in it of the offending
+    construct (``None`` when not tied to one place); the message names the position.
+    """
+
+    def __init__(self, message: str, pattern: str | None = None, position: int | None = None):
+        self.pattern = pattern
+        self.position = position
+        self.msg = message
+        text = message
+        if position is not None:
+            text += f" at position {position}"
+        if pattern is not None:
+            text += f" in pattern {pattern!r}"
+        super().__init__(text)

@@ -1,0 +1,352 @@
+"""ByteDFA: canonical form, regular and boolean operations against brute force, budgets."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from constrain.automata import NFA, ByteDFA
+from constrain.errors import CompileBudgetError
+
+ALPHA = b"ab"
+MAXLEN = 6
+
+
+def strings(alphabet: bytes = ALPHA, maxlen: int = MAXLEN):
+    for n in range(maxlen + 1):
+        for t in itertools.product(alphabet, repeat=n):
+            yield bytes(t)
+
+
+def lang(d: ByteDFA, alphabet: bytes = ALPHA, maxlen: int = MAXLEN) -> frozenset[bytes]:
+    return frozenset(s for s in strings(alphabet, maxlen) if d.matches(s))
+
+
+def check_canonical(d: ByteDFA) -> None:
+    """Shape, trimmed, BFS-numbered and minimal (brute force over the used byte classes)."""
+    S = d.num_states
+    t, acc = d.trans, d.accept
+    assert t.shape == (S, 256) and t.dtype == np.int32 and acc.shape == (S,)
+    assert ((t >= -1) & (t < S)).all()
+    if d.is_empty():
+        assert S == 1 and not acc[0] and (t == -1).all()
+        return
+    # BFS order with bytes explored in increasing order
+    order, seen = [0], {0}
+    for s in order:
+        for b in range(256):
+            x = int(t[s, b])
+            if x >= 0 and x not in seen:
+                seen.add(x)
+                order.append(x)
+    assert order == list(range(S)), "not BFS-numbered / unreachable states"
+    # trimmed: every state reaches an accepting state
+    live = set(np.flatnonzero(acc).tolist())
+    changed = True
+    while changed:
+        changed = False
+        for s in range(S):
+            if s not in live and any(int(x) in live for x in t[s] if x >= 0):
+                live.add(s)
+                changed = True
+    assert live == set(range(S)), "dead states present"
+    # minimal: Moore refinement over representative bytes yields S classes
+    reps = np.unique(d.byte_classes(), return_index=True)[1]
+    block = acc.astype(int).tolist()
+    while True:
+        sig = {}
+        new = []
+        for s in range(S):
+            key = (block[s],) + tuple(block[int(x)] if x >= 0 else -1 for x in t[s, reps])
+            new.append(sig.setdefault(key, len(sig)))
+        if len(set(new)) == len(set(block)):
+            break
+        block = new
+    assert len(set(block)) == S, "not minimal"
+
+
+# --------------------------------------------------------------------------- basics
+
+
+def test_basic_constructors():
+    e = ByteDFA.empty()
+    assert e.is_empty() and e.num_states == 1 and not e.matches(b"")
+    check_canonical(e)
+    eps = ByteDFA.epsilon()
+    assert eps.matches(b"") and not eps.matches(b"a") and eps.num_states == 1
+    lit = ByteDFA.literal(b"abc")
+    assert lit.matches(b"abc") and not lit.matches(b"ab") and not lit.matches(b"abcd")
+    assert lit.num_states == 4
+    check_canonical(lit)
+    bs = ByteDFA.byte_set(b"xyz")
+    assert bs.num_states == 2 and bs.matches(b"y") and not bs.matches(b"w")
+    assert ByteDFA.byte_set(b"").is_empty()
+    assert ByteDFA.literal(b"").equivalent(eps)
+    allb = ByteDFA.any_bytes()
+    assert allb.matches(bytes(range(256)))
+    with pytest.raises(ValueError):
+        ByteDFA.byte_set([256])
+
+
+def test_byte_classes():
+    d = ByteDFA.byte_set(b"0123456789").concat(ByteDFA.byte_set(b"ab"))
+    cls = d.byte_classes()
+    assert cls.shape == (256,)
+    assert len(set(cls[list(b"0123456789")].tolist())) == 1
+    assert len(set(cls[list(b"ab")].tolist())) == 1
+    assert cls[0] == 0  # numbered by smallest byte
+    assert len(set(cls.tolist())) == 3
+    # bytes in one class behave the same in every state
+    for c in set(cls.tolist()):
+        cols = d.trans[:, cls == c]
+        assert (cols == cols[:, :1]).all()
+
+
+def test_canonical_form_is_unique():
+    a, b = ByteDFA.literal(b"a"), ByteDFA.literal(b"b")
+    x = a.union(b).star()  # (a|b)*
+    y = a.star().concat(b.star()).star()  # (a*b*)*
+    z = ByteDFA(np.where(np.isin(np.arange(256), [97, 98]), 0, -1)[None, :], [True])
+    assert x.equivalent(y) and x.equivalent(z)
+    assert x.num_states == y.num_states == 1
+    assert np.array_equal(x.trans, y.trans)
+
+
+def test_constructor_canonicalizes_arbitrary_arrays():
+    # 4 states, two of them equivalent, one dead, one unreachable
+    t = np.full((5, 256), -1)
+    t[0, ord("a")] = 1
+    t[0, ord("b")] = 2
+    t[1, ord("c")] = 3
+    t[2, ord("c")] = 3
+    t[0, ord("d")] = 4  # 4 is dead (no accepting reachable)
+    acc = [False, False, False, True, False]
+    d = ByteDFA(t, acc)
+    check_canonical(d)
+    assert d.num_states == 3
+    assert d.matches(b"ac") and d.matches(b"bc") and not d.matches(b"d")
+
+
+def test_nfa_direct():
+    nfa = NFA()
+    s, m, e = nfa.add_state(), nfa.add_state(), nfa.add_state()
+    nfa.add_range(s, ord("a"), ord("c"), m)
+    nfa.add_eps(m, s)
+    nfa.add_eps(m, e)
+    d = nfa.to_dfa(s, e)
+    check_canonical(d)
+    assert d.matches(b"abcabc") and not d.matches(b"") and not d.matches(b"abd")
+
+
+# --------------------------------------------------------------------------- brute force
+
+LEAVES = [b"a", b"b", b"ab", b"ba", b"aa", b""]
+
+
+@st.composite
+def dfas(draw, depth=3):
+    """Random DFA over {a, b}, its language truncated to MAXLEN (brute-force model) and a
+    description of how it was built (for failure reports)."""
+    if depth == 0 or draw(st.booleans()):
+        w = draw(st.sampled_from(LEAVES))
+        return ByteDFA.literal(w), frozenset([w]), repr(w)
+    op = draw(st.sampled_from(["union", "concat", "star", "repeat", "inter", "diff", "opt"]))
+    a, la, da = draw(dfas(depth=depth - 1))
+    if op == "star":
+        return a.star(), _star(la), f"({da})*"
+    if op == "opt":
+        return a.optional(), la | {b""}, f"({da})?"
+    if op == "repeat":
+        lo = draw(st.integers(0, 2))
+        hi = draw(st.one_of(st.none(), st.integers(lo, 3)))
+        return a.repeat(lo, hi), _repeat(la, lo, hi), f"({da}){{{lo},{hi}}}"
+    b, lb, db = draw(dfas(depth=depth - 1))
+    if op == "union":
+        return a.union(b), la | lb, f"({da}|{db})"
+    if op == "concat":
+        return a.concat(b), _cat(la, lb), f"({da}.{db})"
+    if op == "inter":
+        return a.intersect(b), la & lb, f"({da}&{db})"
+    return a.difference(b), la - lb, f"({da}-{db})"
+
+
+def _cat(x, y):
+    return frozenset(u + v for u in x for v in y if len(u + v) <= MAXLEN)
+
+
+def _repeat(x, lo, hi):
+    out = set()
+    cur = {b""}
+    k = 0
+    while cur and (hi is None or k <= hi):
+        if k >= lo:
+            out |= cur
+        nxt = _cat(cur, x)
+        if hi is None and nxt <= out | cur and k >= lo:
+            break
+        cur = nxt
+        k += 1
+    return frozenset(out)
+
+
+def _star(x):
+    return _repeat(x, 0, None)
+
+
+@settings(max_examples=150, deadline=None)
+@given(dfas())
+def test_operations_against_brute_force(triple):
+    d, model, how = triple
+    assert lang(d) == frozenset(w for w in model if len(w) <= MAXLEN), how
+    check_canonical(d)
+
+
+@settings(max_examples=80, deadline=None)
+@given(dfas(depth=2), dfas(depth=2))
+def test_boolean_ops(p, q):
+    a, b = p[0], q[0]
+    la, lb = lang(a, b"abc", 5), lang(b, b"abc", 5)
+    assert lang(a.intersect(b), b"abc", 5) == la & lb
+    assert lang(a.union(b), b"abc", 5) == la | lb
+    assert lang(a.difference(b), b"abc", 5) == la - lb
+    assert lang(a.symmetric_difference(b), b"abc", 5) == la ^ lb
+    comp = a.complement()
+    check_canonical(comp)
+    universe = frozenset(strings(b"abc", 5))
+    assert lang(comp, b"abc", 5) == universe - la
+    assert comp.complement().equivalent(a)
+    assert a.union(b).equivalent(ByteDFA.union_all([a, b]))
+    assert a.is_subset(a.union(b))
+
+
+def test_complement_edges():
+    assert ByteDFA.empty().complement().equivalent(ByteDFA.any_bytes())
+    assert ByteDFA.any_bytes().complement().is_empty()
+    c = ByteDFA.epsilon().complement()
+    assert not c.matches(b"") and c.matches(b"\x00") and c.matches(b"xyz")
+    check_canonical(c)
+
+
+def test_repeat_paths_agree():
+    # prefix-free body (direct chain) vs a non-prefix-free one (NFA path)
+    ab = ByteDFA.literal(b"ab")
+    r = ab.repeat(2, 4)
+    assert [r.matches(b"ab" * k) for k in range(6)] == [False, False, True, True, True, False]
+    check_canonical(r)
+    nfa_built = ByteDFA.concat_all([ab, ab, ab.optional(), ab.optional()])
+    assert r.equivalent(nfa_built)
+    r2 = ab.repeat(3)
+    assert [r2.matches(b"ab" * k) for k in range(7)] == [False] * 3 + [True] * 4
+    assert ab.repeat(0).equivalent(ab.star())
+    a_plus = ByteDFA.literal(b"a").plus()
+    assert a_plus.repeat(2, 3).equivalent(ByteDFA.literal(b"a").concat(a_plus))
+    # body whose start state is re-entered ((a*b)*): copies need a fresh start
+    a_star_b = ByteDFA.literal(b"a").star().concat(ByteDFA.literal(b"b"))
+    s = a_star_b.star()
+    assert s.matches(b"") and s.matches(b"aabab") and not s.matches(b"a") and not s.matches(b"aba")
+    r = a_star_b.repeat(0, 2)
+    assert [r.matches(w) for w in (b"", b"a", b"b", b"ab", b"abab", b"bbb")] == [True, False, True, True, True, False]
+    check_canonical(r)
+    assert ByteDFA.empty().repeat(0, 3).equivalent(ByteDFA.epsilon())
+    assert ByteDFA.empty().repeat(1, 3).is_empty()
+    with pytest.raises(ValueError):
+        ab.repeat(3, 2)
+
+
+def test_walk_and_accepts_empty():
+    d = ByteDFA.literal(b"ab").star()
+    assert d.accepts_empty
+    s = d.walk(b"a")
+    assert s > 0 and not d.accept[s]
+    assert d.walk(b"b") == -1
+
+
+# --------------------------------------------------------------------------- size and speed
+
+
+def test_large_chain_is_fast_and_minimal():
+    digit = ByteDFA.byte_set(b"0123456789")
+    t = time.perf_counter()
+    d = digit.repeat(0, 5000)
+    assert time.perf_counter() - t < 3.0
+    assert d.num_states == 5001
+    assert d.matches(b"7" * 5000) and not d.matches(b"7" * 5001)
+    two = ByteDFA.byte_set(range(0x80)).union(ByteDFA.byte_range(0xC2, 0xDF).concat(ByteDFA.byte_range(0x80, 0xBF)))
+    d2 = two.repeat(1, 2000)
+    assert d2.num_states == 4001
+    assert d2.matches("é".encode() * 2000) and not d2.matches(b"")
+    c = d2.complement()
+    assert c.matches(b"") and not c.matches(b"ab")
+
+
+def test_exponential_blowup_hits_budget():
+    ab = ByteDFA.byte_set(b"ab")
+    # (a|b)* a (a|b){n}: the minimal DFA has 2^(n+1) states
+    d = ab.star().concat(ByteDFA.literal(b"a")).concat(ab.repeat(10, 10))
+    assert d.num_states == 2**11
+    t = time.perf_counter()
+    with pytest.raises(CompileBudgetError):
+        ab.star().concat(ByteDFA.literal(b"a")).concat(ab.repeat(20, 20), budget=5000)
+    with pytest.raises(CompileBudgetError):
+        ab.repeat(0, 10**7)
+    with pytest.raises(CompileBudgetError):
+        ByteDFA.literal(b"a").star().repeat(3, 10**6, budget=1000)
+    big = ab.repeat(0, 300)
+    with pytest.raises(CompileBudgetError):
+        big.intersect(ByteDFA.literal(b"a").star().concat(ab.star()), budget=100)
+    assert time.perf_counter() - t < 10.0
+
+
+def _moore_from(T: np.ndarray, block: list[int]) -> list[int]:
+    """Coarsest refinement of ``block`` stable under the transitions (Moore to fixpoint)."""
+    while True:
+        sig: dict = {}
+        new = [
+            sig.setdefault((block[s],) + tuple(block[t] if t >= 0 else -1 for t in T[s]), len(sig))
+            for s in range(T.shape[0])
+        ]
+        if len(set(new)) == len(set(block)):
+            return new
+        block = new
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 40), st.integers(1, 3), st.integers(0, 2**32 - 1))
+def test_hopcroft_matches_moore_on_random_partial_dfas(n, k, seed):
+    """Hopcroft on partial DFAs (all initial blocks as splitters) equals Moore's fixpoint."""
+    from constrain.automata import _hopcroft, _row_ids
+
+    rng = np.random.default_rng(seed)
+    T = rng.integers(-1, n, size=(n, k))
+    acc = rng.random(n) < 0.3
+    init = _row_ids(np.concatenate([acc[:, None], T >= 0], axis=1).astype(np.int64))
+    got = _hopcroft(T, init, int(init.max()) + 1).tolist()
+    want = _moore_from(T, init.tolist())
+    pairs = set(zip(got, want))
+    assert len(pairs) == len(set(got)) == len(set(want))  # same partition up to renaming
+
+
+def test_deep_cycles_minimize():
+    """Cyclic DFAs whose states differ only far away (Hopcroft path, not Moore rounds)."""
+    for n in (7, 20, 63):
+        d = ByteDFA.literal(b"a" * n).star()
+        assert d.num_states == n
+        check_canonical(d)
+        two = ByteDFA.literal(b"a" * n).concat(ByteDFA.literal(b"a" * n)).star()
+        assert two.num_states == 2 * n
+    ab = ByteDFA.byte_set(b"ab")
+    d = ab.star().concat(ByteDFA.literal(b"a" * 9 + b"b"))  # search for a^9 b
+    check_canonical(d)
+    assert d.num_states == 11
+
+
+def test_class_table_matches_trans():
+    d = ByteDFA.byte_set(b"0123456789").plus().concat(ByteDFA.literal(b".")).concat(ByteDFA.byte_set(b"ab").star())
+    classes, table = d.class_table()
+    assert np.array_equal(table[:, classes], d.trans)
+    assert table.shape[1] == len(set(classes.tolist()))
