@@ -1,0 +1,198 @@
+"""MaskBench harness: a scripted fake engine over a tiny hand-made dataset gives known numbers.
+
+No real tokenizer or peer engine is needed: the ``bytes`` tokenizer (one id per byte, EOS 256)
+and the ``fake`` engine (the schema's ``"x-fake"`` object says what the engine does) drive
+the real worker processes, timeouts, crashes and the summary table.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+
+import pytest
+
+from constrain.bench import maskbench as mb
+from constrain.bench.engines import FakeEngine, load_bench_tokenizer
+from constrain.bench.report import format_table, percentile, percentiles, top_counts
+
+
+def _write(dirpath, name, records):
+    with gzip.open(dirpath / name, "wt", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r) + "\n")
+
+
+def _rec(i, fake, tests):
+    schema = {"type": "object"}
+    if fake is not None:
+        schema["x-fake"] = fake
+    return {"id": f"s{i}", "description": "", "meta": {}, "schema": schema,
+            "tests": [{"data": d, "valid": v} for d, v in tests]}
+
+
+# ----------------------------------------------------------------------------- report helpers
+
+
+def test_percentile_matches_linear_interpolation():
+    np = pytest.importorskip("numpy")
+    rng = random.Random(1)
+    for n in (1, 2, 3, 10, 101, 1000):
+        xs = [rng.expovariate(1.0) for _ in range(n)]
+        for q in (0, 1, 50, 90, 99, 99.9, 100):
+            assert percentile(xs, q) == pytest.approx(float(np.percentile(xs, q)), rel=1e-12, abs=1e-12)
+    assert percentile([], 50) is None
+    assert percentile([7], 99.9) == 7
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+    assert percentiles([3, 1, 2], (50, 100)) == {50: 2.0, 100: 3.0}
+    with pytest.raises(ValueError):
+        percentile([1], 101)
+
+
+def test_top_counts_and_table():
+    assert top_counts(["b", "a", "b", "c", "a", "b"], 2) == [("b", 3), ("a", 2)]
+    assert top_counts(["x", "y"], 5) == [("x", 1), ("y", 1)]  # ties by name
+    t = format_table(["", "e1"], [["passing", "3 (50.0%)"], ["p50", "1.5"]])
+    lines = t.splitlines()
+    assert lines[0].rstrip().endswith("e1") and "3 (50.0%)" in lines[2]
+    md = format_table(["", "e1"], [["a", 1]], markdown=True)
+    assert md.splitlines()[1].endswith("-:|")
+
+
+# ----------------------------------------------------------------------------- sampler
+
+
+def test_sampler_is_deterministic(tmp_path):
+    _write(tmp_path, "B.jsonl.gz", [_rec(i, None, []) for i in range(30)])
+    _write(tmp_path, "A.jsonl.gz", [_rec(i, None, []) for i in range(20)])
+    _write(tmp_path, "C_other.jsonl.gz", [_rec(i, None, []) for i in range(5)])
+    files = mb.list_files(tmp_path)
+    assert [p.name for p in files] == ["A.jsonl.gz", "B.jsonl.gz", "C_other.jsonl.gz"]
+    idx = mb.index_dataset(files)
+    assert len(idx) == 55 and idx[0] == ("A.jsonl.gz", 1)
+    s1 = mb.sample_index(idx, 10, seed=3)
+    assert s1 == mb.sample_index(list(reversed(idx)), 10, seed=3)  # order of the index is irrelevant
+    assert s1 == sorted(s1) and len(set(s1)) == 10
+    assert mb.sample_index(idx, 10, seed=4) != s1
+    assert mb.sample_index(idx, None) == sorted(idx) == mb.sample_index(idx, 1000)
+    entries = mb.load_sample(tmp_path, sample=10, seed=3)
+    assert [e.key for e in entries] == [f"{f}:{i}" for f, i in s1]
+    assert [e.key for e in mb.load_sample(tmp_path, sample=10, seed=3)] == [e.key for e in entries]
+    only = mb.load_sample(tmp_path, files_glob="A*,C_*")
+    assert {e.file for e in only} == {"A.jsonl.gz", "C_other.jsonl.gz"} and len(only) == 25
+
+
+# ----------------------------------------------------------------------------- in-process walk
+
+
+def test_run_instance_in_process():
+    tok = load_bench_tokenizer("bytes")
+    eng = FakeEngine(tok)
+    ids = tok.encode('{"a": "xy"}')
+    r, times = mb.run_instance(eng, eng.compile({"x-fake": {"forbid": "y"}}), ids)
+    assert r["accepted"] is False and r["reject_at"] == ids.index(ord("y")) and not r["inconsistent"]
+    assert len(times) == r["reject_at"] + 1
+    r, times = mb.run_instance(eng, eng.compile({}), ids)
+    assert r["accepted"] is True and r["reject_at"] is None and len(times) == len(ids) + 1
+    r, _ = mb.run_instance(eng, eng.compile({"x-fake": {"forbid": "y", "inconsistent": True}}), ids)
+    assert r["inconsistent"][0]["kind"] == "advance" and r["accepted"] is False
+    r, _ = mb.run_instance(eng, eng.compile({"x-fake": {"never_accept": True}}), ids)
+    assert r["accepted"] is False and r["reject_at"] is None
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+def _dataset(tmp_path):
+    ok = ({"a": 1}, True)
+    _write(tmp_path, "one.jsonl.gz", [
+        _rec(0, None, [ok, ({"a": "x"}, False)]),                      # invalid accepted
+        _rec(1, {"forbid": "x"}, [ok, ({"a": "x"}, False)]),           # pass
+        _rec(2, {"forbid": "y"}, [({"b": "y"}, True), ok]),            # valid rejected
+        _rec(3, {"compile_error": "not"}, [ok]),                       # compile error
+        _rec(4, {"sleep": 30}, [ok]),                                  # timeout
+        _rec(5, {"forbid": "q"}, [ok, ({"q": 1}, False)]),             # pass (fresh worker)
+    ])
+    _write(tmp_path, "two.jsonl.gz", [
+        _rec(0, {"forbid": "z", "inconsistent": True}, [ok, ({"z": 0}, False)]),  # inconsistent
+        _rec(1, {"raise": "boom"}, [ok]),                              # crash (exception)
+        _rec(2, {"exit": 3}, [ok]),                                    # crash (worker died)
+        _rec(3, {"never_accept": True}, [ok]),                         # valid rejected at the end
+        _rec(4, {"signal": "SIGSEGV"}, [ok]),                          # crash (segfault)
+        _rec(5, {"allocate_gb": 6}, [ok]),                             # MemoryError under 2 GiB
+        _rec(6, None, [ok]),                                           # pass
+    ])
+
+
+def test_fake_engine_known_table(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    _dataset(data)
+    out = tmp_path / "out.json"
+    rc = mb.main([
+        str(data), "--tokenizer", "bytes", "--engines", "fake,no-such-engine", "--timeout", "3",
+        "--json", str(out), "--mem-limit-gb", "2", "--no-progress",
+    ])
+    assert rc == 0
+    text = capsys.readouterr().out
+    payload = json.loads(out.read_text())
+    assert payload["engines"]["no-such-engine"]["skipped"].startswith("unknown engine")
+    fake = payload["engines"]["fake"]
+    s = fake["summary"]
+    assert s["schemas"] == 13
+    assert s["passing"] == 3
+    assert s["compile_errors"] == 1 and s["compile_error_groups"] == [["FakeUnsupported[not]", 1]]
+    assert s["validation_errors"] == 2 and s["validation_keys"] == ["one.jsonl.gz:3", "two.jsonl.gz:4"]
+    assert s["invalidation_errors"] == 1 and s["invalidation_keys"] == ["one.jsonl.gz:1"]
+    assert s["inconsistent"] == 1 and s["inconsistent_keys"] == ["two.jsonl.gz:1"]
+    assert s["timeouts"] == 1 and s["timeout_keys"] == ["one.jsonl.gz:5"] and s["timeouts_in_compile"] == 1
+    assert s["crashes"] == 4
+    assert s["crash_keys"] == ["two.jsonl.gz:2", "two.jsonl.gz:3", "two.jsonl.gz:5", "two.jsonl.gz:6"]
+    msgs = " | ".join(s["crash_samples"])
+    assert "boom" in msgs and "exited with code 3" in msgs and "SIGSEGV" in msgs and "MemoryError" in msgs
+    # 6 compiled-and-walked schemas contribute per-token samples; percentiles are ordered
+    assert s["n_tokens"] > 0 and s["token_us"]["50"] <= s["token_us"]["99.9"]
+    assert s["compile_ms"]["50"] is not None and s["peak_rss_mb"] > 0
+    # initial worker + after timeout, exit, segfault, MemoryError
+    assert fake["worker_starts"] == 5
+    rec = {r["key"]: r for r in fake["results"]}
+    ctx = rec["one.jsonl.gz:3"]["instances"][0]["context"]
+    assert ctx["token"] == "y" and ctx["before"] == '{"b": "'
+    assert rec["two.jsonl.gz:4"]["instances"][0]["context"]["at_end"]
+    # the printed report
+    assert "skipped engine no-such-engine" in text
+    assert "3 (23.1%)" in text
+    assert "INVALIDATION errors (invalid instance accepted): 1" in text
+    assert "one.jsonl.gz:1  s0" in text
+    assert "FakeUnsupported[not]" in text
+
+    # --resume: everything is reused, no worker is started
+    payload2 = mb.run_maskbench(data, tokenizer="bytes", engines=["fake"], timeout=3,
+                                resume=str(out), progress=False, log=lambda s: None)
+    f2 = payload2["engines"]["fake"]
+    assert "worker_starts" not in f2 and f2["wall_s"] >= fake["wall_s"]
+    assert f2["summary"]["passing"] == 3 and f2["summary"]["crash_keys"] == s["crash_keys"]
+
+    # the tables can be printed again from the JSON file
+    from constrain.bench.__main__ import main as bench_main
+
+    assert bench_main(["report", str(out), "--markdown"]) == 0
+    md = capsys.readouterr().out
+    assert "| passing" in md and "3 (23.1%)" in md
+
+
+def test_sample_and_timeout_during_matching(tmp_path):
+    data = tmp_path / "d"
+    data.mkdir()
+    # line 3 spends 0.2 s per mask: its instance (~10 tokens) runs past the 1 s timeout
+    _write(data, "x.jsonl.gz", [_rec(i, {"sleep_per_token": 0.2} if i == 2 else {"forbid": "x"},
+                                     [({"k": i}, True)]) for i in range(6)])
+    payload = mb.run_maskbench(data, tokenizer="bytes", engines=["fake"], sample=3, seed=4,
+                               timeout=1.0, progress=False, log=lambda s: None)
+    fake = payload["engines"]["fake"]
+    assert [r["key"] for r in fake["results"]] == ["x.jsonl.gz:1", "x.jsonl.gz:2", "x.jsonl.gz:3"]
+    s = fake["summary"]
+    assert s["timeouts"] == 1 and s["timeouts_in_compile"] == 0 and s["passing"] == 2
+    r = fake["results"][2]
+    assert r["status"] == "timeout" and r["phase"] == "match" and r["compile_ms"] is not None
