@@ -29,7 +29,35 @@ class Compiled:
             if time.perf_counter() - t0 > time_budget_s:
                 raise CompileBudgetError(f"compile exceeded its time budget of {time_budget_s} s")
         self.automaton = TokenAutomaton(self.rtn, vocab)
+        self._warm_lexeme_starts()
         self.compile_time_s = time.perf_counter() - t0
+
+    def _warm_lexeme_starts(self) -> None:
+        """Token rows of every small lexeme's first states, in one batched walk.
+
+        After a structural token (``{``, ``,``, ``:``) the next state holds the start of every
+        lexeme that may follow (often dozens of property names); computing their rows here,
+        together, keeps those first visits off the decode path.
+        """
+        from .tokens import compute_rows_batched
+
+        pairs = []
+        for t in self.automaton.tables:
+            if getattr(t, "counted", False) or t.n_states > 4096:
+                continue
+            seen = {0}
+            frontier = [0]
+            for _ in range(2):  # start, then after one blank or the opening quote
+                nxt = []
+                for q in frontier:
+                    for b in (0x20, 0x0A, 0x22):
+                        r = t.T_list[q][t.cmap_list[b]]
+                        if r >= 0 and r not in seen:
+                            seen.add(r)
+                            nxt.append(r)
+                frontier = nxt
+            pairs.extend((t, q) for q in sorted(seen) if q not in t._rows)
+        compute_rows_batched(pairs)
 
     @property
     def vocab(self):

@@ -44,6 +44,16 @@ ANNOTATIONS = {
     "discriminator", "xml", "externalDocs", "markdownDescription", "enumDescriptions",
     "deprecationMessage", "errorMessage", "additionalItems_", "tsType", "javaType",
 }
+# keywords that affect validity (everything else is an annotation for us)
+VALIDATION_KEYWORDS = {
+    "type", "enum", "const", "multipleOf", "maximum", "exclusiveMaximum", "minimum",
+    "exclusiveMinimum", "maxLength", "minLength", "pattern", "format", "items", "prefixItems",
+    "additionalItems", "unevaluatedItems", "contains", "minContains", "maxContains", "maxItems",
+    "minItems", "uniqueItems", "maxProperties", "minProperties", "required", "properties",
+    "patternProperties", "additionalProperties", "unevaluatedProperties", "propertyNames",
+    "dependentRequired", "dependentSchemas", "dependencies", "allOf", "anyOf", "oneOf", "not",
+    "if", "then", "else", "$ref", "nullable",
+}
 TYPE_NAMES = ("null", "boolean", "object", "array", "string", "number", "integer")
 MAX_ENUM = 2000
 MAX_COUNT_STATES = 2000
@@ -150,6 +160,9 @@ class _Compiler:
         self._ids: dict[str, Any] = {}
         self._index_ids(root, "#")
         self._validator_cls = None
+        declared = root.get("$schema", "") if isinstance(root, dict) else ""
+        self.ref_overrides_siblings = isinstance(declared, str) and any(
+            f"draft-0{n}" in declared for n in (3, 4, 6, 7))
         self._sub_names: dict[int, str] = {}
         self._keep: list = []  # keeps keyed schema objects alive so their ids stay unique
 
@@ -234,6 +247,8 @@ class _Compiler:
         if depth > 64:
             raise UnsupportedSchemaError("$ref", ptr, "references merged with sibling keywords recurse too deeply")
         s = dict(schema)
+        if "$ref" in s and self.ref_overrides_siblings:
+            s = {"$ref": s["$ref"]}  # drafts 4-7: "all other properties in a $ref object are ignored"
         if "$ref" in s:
             ref = s.pop("$ref")
             target, tptr = self.resolve(ref, ptr)
@@ -328,8 +343,8 @@ class _Compiler:
                     out[k] = u * v // math.gcd(u, v)
                 else:
                     out.setdefault("__also__", []).append({k: v})
-            elif u == v:
-                continue
+            elif u == v or k not in VALIDATION_KEYWORDS:
+                continue  # equal, or an annotation/unknown keyword: no effect on validity
             else:
                 out.setdefault("__also__", []).append({k: v})
         # additionalProperties of one side applies to the other side's extra properties
@@ -390,6 +405,8 @@ class _Compiler:
         keys = set(schema) - ANNOTATIONS
         if not keys:
             return self.any_value()
+        if "$ref" in keys and self.ref_overrides_siblings:
+            keys = {"$ref"}
         if keys == {"$ref"}:
             target, tptr = self.resolve(schema["$ref"], ptr)
             return self.rule("ref:" + tptr, lambda: self.value(target, tptr), tptr)
