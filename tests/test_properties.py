@@ -150,6 +150,8 @@ def test_random_schemas_instances_and_mutations(smollm2_vocab, schema, rnd):
         value = instance(schema, rng)
         assert validator.is_valid(value), (schema, value)
         text = dumps_random_ws(value, rng)
+        if set(text.encode()) & set(smollm2_vocab.missing_bytes):
+            continue  # SmolLM2 has no token for some bytes (e.g. 0xF1): not producible
         ids = random_tokenization(smollm2_vocab, text.encode(), rng)
         assert accepts(compiled, ids), (schema, text)
         # a mutation: delete, duplicate or replace one byte
