@@ -10,23 +10,47 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m constrain.bench",
                                 description="structgen benchmarks")
     sub = p.add_subparsers(dest="bench", required=True)
-    from . import maskbench
+    from . import coverage, maskbench, test_suite
 
     mb = sub.add_parser("maskbench", help="MaskBench: per-schema compile time, per-token mask time, "
                                           "correctness on valid/invalid instances")
     maskbench.add_arguments(mb)
-    rp = sub.add_parser("report", help="print the tables of a MaskBench --json file again")
+    rp = sub.add_parser("report", help="print the tables of a MaskBench (or test-suite) --json file again")
     rp.add_argument("json_file")
     rp.add_argument("--markdown", action="store_true")
     rp.add_argument("--max-ids", type=int, default=50)
+    ts = sub.add_parser("test-suite", help="the official JSON Schema Test Suite through every engine's masks: "
+                                           "per keyword file compiled / unsupported / correct / wrong-accept / "
+                                           "wrong-reject")
+    test_suite.add_arguments(ts)
+    cv = sub.add_parser("coverage", help="per dataset file: declared coverage (compiles) and exactness "
+                                         "(MaskBench pass), compile errors by keyword")
+    coverage.add_arguments(cv)
+    pl = sub.add_parser("plots", help="PNG plots from a maskbench or test-suite --json file (needs matplotlib)")
+    pl.add_argument("json_file")
+    pl.add_argument("--out", default=".", help="folder for the PNG files")
+    pl.add_argument("--prefix", default=None, help="file name prefix (default: from the JSON kind)")
     args = p.parse_args(argv)
     if args.bench == "maskbench":
         return maskbench.main(args=args)
-    if args.bench == "report":
+    if args.bench == "test-suite":
+        return test_suite.main(args=args)
+    if args.bench == "coverage":
+        return coverage.main(args=args)
+    if args.bench in ("report", "plots"):
         import json
 
         with open(args.json_file, encoding="utf-8") as f:
             payload = json.load(f)
+        if args.bench == "plots":
+            from . import plots
+
+            for path in plots.plot_any(payload, args.out, prefix=args.prefix):
+                print(path)
+            return 0
+        if payload.get("kind") == "test-suite":
+            print(test_suite.format_suite_report(payload, markdown=args.markdown, max_items=args.max_ids))
+            return 0
         print(maskbench.format_report(payload, markdown=args.markdown, max_ids=args.max_ids))
         return 0
     return 2
