@@ -14,7 +14,9 @@ from .errors import (
     SchemaError,
     UnsupportedSchemaError,
 )
+from . import grammars
 from .json_schema import SchemaWarning
+from .lark import compile_lark, compile_lark_file, lark_to_grammar
 from .matcher import Matcher
 from .vocab import Vocabulary
 
@@ -31,5 +33,9 @@ __all__ = [
     "Vocabulary",
     "compile_grammar",
     "compile_json_schema",
+    "compile_lark",
+    "compile_lark_file",
     "compile_regex",
+    "grammars",
+    "lark_to_grammar",
 ]
