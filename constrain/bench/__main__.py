@@ -10,7 +10,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m constrain.bench",
                                 description="structgen benchmarks")
     sub = p.add_subparsers(dest="bench", required=True)
-    from . import coverage, maskbench, test_suite
+    from . import coverage, grammars, maskbench, test_suite
 
     mb = sub.add_parser("maskbench", help="MaskBench: per-schema compile time, per-token mask time, "
                                           "correctness on valid/invalid instances")
@@ -26,6 +26,9 @@ def main(argv=None) -> int:
     cv = sub.add_parser("coverage", help="per dataset file: declared coverage (compiles) and exactness "
                                          "(MaskBench pass), compile errors by keyword")
     coverage.add_arguments(cv)
+    gr = sub.add_parser("grammars", help="compile and per-token mask time of each shipped Lark grammar on each "
+                                         "tokenizer, and the json grammar next to the JSON Schema path")
+    grammars.add_arguments(gr)
     pl = sub.add_parser("plots", help="PNG plots from a maskbench or test-suite --json file (needs matplotlib)")
     pl.add_argument("json_file")
     pl.add_argument("--out", default=".", help="folder for the PNG files")
@@ -37,6 +40,8 @@ def main(argv=None) -> int:
         return test_suite.main(args=args)
     if args.bench == "coverage":
         return coverage.main(args=args)
+    if args.bench == "grammars":
+        return grammars.main(args)
     if args.bench in ("report", "plots"):
         import json
 
