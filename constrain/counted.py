@@ -15,11 +15,14 @@ one row, so the vocabulary walk runs a handful of times per lexeme, not once per
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from collections import OrderedDict
 
 import numpy as np
 
-from .tokens import row_from_nodes, walk_trie
+from . import tokens as _tokens
+from .tokens import dense_trie, row_from_nodes, walk_trie
 
 __all__ = ["CountedDFA", "CountedLexemeTable", "counted_string_dfa"]
 
@@ -121,6 +124,11 @@ def counted_string_dfa(ws, char, lo: int, hi: int | None) -> CountedDFA:
     return CountedDFA(T[:, cols], cmap.reshape(-1), accept, inc[:, cols], guard[:, cols], interior, lo, hi)
 
 
+_WALKS: "OrderedDict[tuple, tuple]" = OrderedDict()
+_WALKS_LOCK = threading.Lock()
+_WALKS_LIMIT = 32  # an entry is ~13 bytes per live trie node (about 1 MB for string content)
+
+
 class CountedLexemeTable:
     """Token rows of a counted lexeme, cached per (base state, clamped capacity, clamped need)."""
 
@@ -146,6 +154,69 @@ class CountedLexemeTable:
         self._interior = np.append(d.interior, False)
         self._accept = np.append(d.base_accept, False)
         self._n_cls = n_cls
+        self._sig: str | None = None
+
+    def _signature(self) -> str:
+        """The base automaton's identity: counted lexemes differing only in bounds share walks."""
+        if self._sig is None:
+            d = self.dfa
+            h = hashlib.sha1()
+            for a in (d._T, d._cmap, d.inc, d.guard, d.interior, d.base_accept):
+                h.update(np.ascontiguousarray(a).tobytes())
+                h.update(str(a.shape).encode())
+            self._sig = h.hexdigest()
+        return self._sig
+
+    def _dense_cls(self) -> np.ndarray:
+        c = getattr(self, "_cls_bfs", None)
+        if c is None:
+            c = self._cls_bfs = self.dfa._cmap[dense_trie(self.vocab).byte]
+        return c
+
+    def _dense_walk(self, b0: int):
+        """One walk of the whole trie from base state ``b0``, bounds-free, shared by bounds.
+
+        Per live node (bfs position): the largest ``used + interior`` on its path (characters
+        it needs room for; nondecreasing along a path) and the smallest count at which a
+        closing quote was crossed on its path (the lower bound it needs), so the row for any
+        (room, need) is a filter of these arrays.
+        """
+        vocab = self.vocab
+        key = (self._signature(), b0, vocab.fingerprint)
+        with _WALKS_LOCK:
+            hit = _WALKS.get(key)
+            if hit is not None:
+                _WALKS.move_to_end(key)
+                return hit
+        dt = dense_trie(vocab)
+        cls = self._dense_cls()
+        flat, inc, guard, interior, n_cls = self._flat, self._inc, self._guard, self._interior, self._n_cls
+        n = dt.n
+        big = np.int32(1 << 30)
+        NB = np.empty(n, dtype=np.int64)
+        U = np.zeros(n, dtype=np.int32)
+        VM = np.zeros(n, dtype=np.int32)
+        GM = np.full(n, big, dtype=np.int32)
+        NB[0] = b0
+        par, bounds = dt.parent, dt.bounds
+        for k in range(1, len(bounds) - 1):
+            a, b = bounds[k], bounds[k + 1]
+            p = par[a - 1:b - 1]
+            idx = NB[p] * n_cls + cls[a:b]
+            nb = flat[idx]
+            NB[a:b] = nb
+            u = U[p] + inc[idx]
+            U[a:b] = u
+            np.maximum(VM[p], u + interior[nb], out=VM[a:b])
+            GM[a:b] = np.where(guard[idx], np.minimum(GM[p], u), GM[p])
+        alive = np.flatnonzero(NB != self.n_base)
+        alive = alive[alive > 0]
+        res = (alive.astype(np.int32), VM[alive], GM[alive], self._accept[NB[alive]] & dt.has_kids[alive])
+        with _WALKS_LOCK:
+            _WALKS[key] = res
+            while len(_WALKS) > _WALKS_LIMIT:
+                _WALKS.popitem(last=False)
+        return res
 
     def _key(self, q: int) -> tuple[int, int, int]:
         c, b = divmod(q, self.n_base)
@@ -192,6 +263,22 @@ class CountedLexemeTable:
         cmap = self.dfa._cmap
         dead = self.n_base
         bounded = self.dfa.hi is not None
+        dt = dense_trie(self.vocab)
+        viable = self._flat[b0 * n_cls + cmap] != dead
+        if (int(dt.below_first[viable].sum()) > _tokens.DENSE_MIN_NODES
+                and dt.estimate(flat, n_cls, self._dense_cls(), b0, dead) > _tokens.DENSE_MIN_NODES):
+            pos, vmax, gmin, split = self._dense_walk(b0)
+            keep = gmin >= need
+            if bounded:
+                keep &= vmax <= room
+            alive = np.zeros(dt.n, dtype=bool)
+            alive[pos[keep]] = True
+            row = dt.row(alive, self.vocab.n_words)
+            splits = dt.order[pos[keep & split]]
+            with self._lock:
+                self._rows[key] = row
+                self._splits[key] = splits
+            return
 
         def advance(parent, byts):
             b, used = parent

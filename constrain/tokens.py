@@ -21,7 +21,11 @@ from collections import OrderedDict
 
 import numpy as np
 
-__all__ = ["LexemeTable", "lexeme_table", "pack_bits", "csr_positions", "set_bits", "walk_trie", "row_from_nodes", "compute_rows_batched"]
+__all__ = ["LexemeTable", "lexeme_table", "pack_bits", "csr_positions", "set_bits", "walk_trie", "row_from_nodes",
+           "compute_rows_batched", "DenseTrie", "dense_trie"]
+
+# a state whose first bytes lead into more than this many trie nodes is walked densely
+DENSE_MIN_NODES = 3000
 
 
 def csr_positions(ptr: np.ndarray, rows: np.ndarray, with_owner: bool = False):
@@ -29,6 +33,10 @@ def csr_positions(ptr: np.ndarray, rows: np.ndarray, with_owner: bool = False):
 
     With ``with_owner`` also returns, for each position, the index into ``rows`` it came from.
     """
+    if rows.size == 1:  # common deep in a narrow walk (one live chain): skip the bookkeeping
+        r = int(rows[0])
+        pos = np.arange(int(ptr[r]), int(ptr[r + 1]), dtype=np.int64)
+        return (pos, np.zeros(pos.size, dtype=np.int64)) if with_owner else pos
     starts = ptr[rows]
     lens = ptr[rows + 1] - starts
     total = int(lens.sum())
@@ -66,6 +74,75 @@ def walk_trie(vocab, init: tuple, advance):
     if not out_nodes:
         return np.zeros(0, dtype=np.int64), tuple(np.zeros(0, dtype=np.int64) for _ in init)
     return np.concatenate(out_nodes), tuple(np.concatenate(c) for c in zip(*out_states))
+
+
+class DenseTrie:
+    """The token trie in breadth-first order, for walks that visit (nearly) every node.
+
+    A pruned walk (:func:`walk_trie`) pays per level for compacting the live nodes; when most
+    of the trie stays alive (string content, broad character classes) it is cheaper to
+    compute the state of *every* node, level by level, as one gather per level: a node's
+    state is its parent's state stepped by its byte, and a dead sink state keeps dead
+    subtrees dead. Index ``i`` here is breadth-first position; ``order[i]`` the trie node.
+    """
+
+    def __init__(self, vocab):
+        order = np.concatenate([np.asarray(l, dtype=np.int64) for l in vocab.levels])
+        n = order.size
+        pos = np.empty(n, dtype=np.int64)
+        pos[order] = np.arange(n)
+        self.n = n
+        self.order = order.astype(np.int32)
+        # parent position of bfs positions 1..n-1 (position 0 is the root)
+        self.parent = pos[vocab.trie_parent[order[1:]].astype(np.int64)]
+        self.byte = np.maximum(vocab.trie_byte[order].astype(np.int64), 0)
+        self.bounds = np.cumsum([0] + [len(l) for l in vocab.levels]).tolist()
+        self.has_kids = (vocab.child_ptr[order + 1] > vocab.child_ptr[order])
+        tn = vocab.token_node.astype(np.int64)
+        self.token_pos = np.where(tn >= 0, pos[np.maximum(tn, 0)], n)  # n: "no node"
+        # trie nodes below each first byte (depth-1 subtree sizes): estimates a walk's size
+        below = np.zeros(256, dtype=np.int64)
+        kids = vocab.child_ids[vocab.child_ptr[0]:vocab.child_ptr[1]]
+        below[vocab.child_bytes[vocab.child_ptr[0]:vocab.child_ptr[1]]] = vocab.trie_end[kids] - kids
+        self.below_first = below
+        # subtree sizes of the depth-2 nodes (bfs positions bounds[2]:bounds[3])
+        if len(self.bounds) > 3:
+            l2 = order[self.bounds[2]:self.bounds[3]]
+            self.below_second = (vocab.trie_end[l2] - l2).astype(np.int64)
+        else:
+            self.below_second = np.zeros(0, dtype=np.int64)
+
+    def estimate(self, flat: np.ndarray, n_cls: int, cls: np.ndarray, q: int, dead: int) -> int:
+        """Trie nodes below the live depth-2 nodes from ``q``: bounds a pruned walk's size."""
+        b = self.bounds
+        if len(b) <= 3:
+            return 0
+        s1 = flat[q * n_cls + cls[b[1]:b[2]]]
+        s2 = flat[s1[self.parent[b[2] - 1:b[3] - 1] - b[1]].astype(np.int64) * n_cls + cls[b[2]:b[3]]]
+        return int(self.below_second[s2 != dead].sum())
+
+    def row(self, alive: np.ndarray, n_words: int) -> np.ndarray:
+        """Packed mask of the tokens whose nodes are ``alive`` (bool per bfs position)."""
+        ext = np.zeros(self.n + 1, dtype=bool)
+        ext[: self.n] = alive
+        return pack_bits(ext[self.token_pos], n_words)
+
+    def walk(self, flat: np.ndarray, n_cls: int, cls: np.ndarray, q: int) -> np.ndarray:
+        """State of every bfs position walking from ``q`` (``flat[s * n_cls + c]``, dead sink)."""
+        S = np.empty(self.n, dtype=flat.dtype)
+        S[0] = q
+        par, bounds = self.parent, self.bounds
+        for k in range(1, len(bounds) - 1):
+            a, b = bounds[k], bounds[k + 1]
+            np.take(flat, S[par[a - 1:b - 1]] * n_cls + cls[a:b], out=S[a:b])
+        return S
+
+
+def dense_trie(vocab) -> DenseTrie:
+    d = getattr(vocab, "_dense_trie", None)
+    if d is None:
+        d = vocab._dense_trie = DenseTrie(vocab)
+    return d
 
 
 def row_from_nodes(vocab, nodes: np.ndarray) -> np.ndarray:
@@ -113,6 +190,7 @@ class LexemeTable:
         self._flat = ext.ravel()
         self._cmap = cmap
         self._accept_ext = np.append(np.asarray(dfa.accept, dtype=bool), False)
+        self._accept_states = np.flatnonzero(self._accept_ext).astype(np.int32)
         self._rows: dict[int, np.ndarray] = {}
         self._splits: dict[int, np.ndarray] = {}
         self._viable: dict[int, np.ndarray] = {}
@@ -143,10 +221,33 @@ class LexemeTable:
             s = self._splits[q]
         return s
 
+    def _dense_cls(self) -> np.ndarray:
+        c = getattr(self, "_cls_bfs", None)
+        if c is None:
+            c = self._cls_bfs = self._cmap[dense_trie(self.vocab).byte]
+        return c
+
     def _compute(self, q: int) -> None:
         v = self.vocab
         dead = self.n_states
         flat, cmap, n_cls = self._flat, self._cmap, self.n_cls
+        dt = dense_trie(v)
+        if (int(dt.below_first[self.viable_bytes(q)].sum()) > DENSE_MIN_NODES
+                and dt.estimate(flat, n_cls, self._dense_cls(), q, dead) > DENSE_MIN_NODES):
+            S = dt.walk(flat, n_cls, self._dense_cls(), q)
+            row = dt.row(S != dead, v.n_words)
+            acc = self._accept_states
+            if acc.size <= 4:  # compare with the few accepting states rather than gather
+                done = S == acc[0] if acc.size else np.zeros(S.size, dtype=bool)
+                for a in acc[1:]:
+                    done |= S == a
+            else:
+                done = self._accept_ext[S]
+            splits = dt.order[done & dt.has_kids]
+            with self._lock:
+                self._rows[q] = row
+                self._splits[q] = splits
+            return
 
         def advance(parent, byts):
             s = flat[parent[0].astype(np.int64) * n_cls + cmap[byts]]

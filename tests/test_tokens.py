@@ -43,3 +43,104 @@ def test_rows_batched_equal_single_and_brute_force(smollm2_vocab):
     t = single[0]
     for q in (0, 3):
         assert (_row_bits(t.row(q), smollm2_vocab.size) == _brute_row(lexemes[0].dfa, smollm2_vocab, q)).all()
+
+
+# ---------------------------------------------------------------- dense (whole-trie) walks
+
+import random  # noqa: E402
+from collections import OrderedDict  # noqa: E402
+
+import pytest  # noqa: E402
+
+import constrain.counted as counted_mod  # noqa: E402
+import constrain.tokens as tokens_mod  # noqa: E402
+
+
+def _rows_both_ways(monkeypatch, make_table, states):
+    """(pruned rows/splits, dense rows/splits) for ``states`` of two fresh tables."""
+    out = []
+    for threshold in (10**9, -1):  # never dense, always dense
+        monkeypatch.setattr(tokens_mod, "DENSE_MIN_NODES", threshold)
+        t = make_table()
+        out.append({q: (t.row(q), np.sort(t.splits(q))) for q in states})
+    return out
+
+
+def test_dense_rows_equal_pruned_walks(smollm2_vocab, monkeypatch):
+    L = JsonLexemes("flexible", 4)
+    for lx in [L.string(), L.string(patterns=("^[a-z]+[0-9]?$",)), L.string_literal("name"), L.literal("true")]:
+        n_states = LexemeTable(lx.dfa, smollm2_vocab).n_states
+        states = range(min(n_states, 12))
+        pruned, dense = _rows_both_ways(monkeypatch, lambda: LexemeTable(lx.dfa, smollm2_vocab), states)
+        for q in states:
+            assert (pruned[q][0] == dense[q][0]).all(), (lx, q)
+            assert (pruned[q][1] == dense[q][1]).all(), (lx, q)
+
+
+def test_dense_choice_default_threshold_and_brute_force(smollm2_vocab):
+    """With the default threshold a string-content state is walked densely, and is exact."""
+    L = JsonLexemes("flexible", 4)
+    lx = L.string()
+    t = LexemeTable(lx.dfa, smollm2_vocab)
+    dfa = lx.dfa
+    q = 0
+    for b in b'"':  # into the content (past the optional blanks)
+        q = int(dfa.trans[q, b])
+    calls = []
+    orig = tokens_mod.DenseTrie.walk
+    try:
+        tokens_mod.DenseTrie.walk = lambda self, *a: calls.append(1) or orig(self, *a)
+        row = t.row(q)
+    finally:
+        tokens_mod.DenseTrie.walk = orig
+    assert calls, "string content should take the dense walk"
+    assert (_row_bits(row, smollm2_vocab.size) == _brute_row(dfa, smollm2_vocab, q)).all()
+
+
+@pytest.mark.parametrize("lo,hi", [(0, 40), (50, 50), (60, None), (40, 100)])
+def test_counted_dense_rows_equal_pruned_walks(smollm2_vocab, monkeypatch, lo, hi):
+    """Counted rows filtered from one shared bounds-free walk equal per-key pruned walks."""
+    L = JsonLexemes("flexible", 4)
+    dfa = L.string_expr(["spec", [], [], lo, hi, [], []]).dfa
+    assert getattr(dfa, "counted", False)
+    monkeypatch.setattr(counted_mod, "_WALKS", OrderedDict())
+    top = hi if hi is not None else lo + 5
+    counts = sorted({0, 1, 2, max(lo - 3, 0), lo, max(top - 30, 0), max(top - 2, 0), max(top - 1, 0)})
+    states = [c * dfa.n_base + b for c in counts for b in range(dfa.n_base)]
+    pruned, dense = _rows_both_ways(monkeypatch, lambda: counted_mod.CountedLexemeTable(dfa, smollm2_vocab), states)
+    for q in states:
+        assert (pruned[q][0] == dense[q][0]).all(), (lo, hi, q)
+        assert (pruned[q][1] == dense[q][1]).all(), (lo, hi, q)
+
+
+def test_masks_with_dense_walks_equal_pruned(smollm2_vocab, monkeypatch):
+    """Whole masks along random walks agree whichever walk fills the rows (fresh caches)."""
+    from constrain import compile_json_schema
+
+    schema = {"type": "object", "properties": {
+        "a": {"type": "string", "pattern": "^[a-z]{2,}$"}, "b": {"type": "string", "maxLength": 40},
+        "c": {"type": "string", "format": "date"}, "d": {"type": "array", "items": {"type": "string"}}},
+        "required": ["a", "b"]}
+    masks = []
+    for threshold in (10**9, -1):
+        monkeypatch.setattr(tokens_mod, "DENSE_MIN_NODES", threshold)
+        monkeypatch.setattr(tokens_mod, "_TABLES", OrderedDict())
+        monkeypatch.setattr(counted_mod, "_WALKS", OrderedDict())
+        c = compile_json_schema(schema, smollm2_vocab)
+        rng = random.Random(7)
+        got = []
+        for _ in range(4):
+            m = c.matcher()
+            for _ in range(25):
+                mask = m.mask().copy()
+                got.append(mask)
+                ids = np.flatnonzero(_row_bits(mask.view(np.uint32), smollm2_vocab.size))
+                ids = [i for i in ids.tolist() if not c.automaton.is_eos(i)]
+                if not ids:
+                    break
+                assert m.advance(rng.choice(ids))
+        masks.append(got)
+    assert len(masks[0]) == len(masks[1])
+    for a, b in zip(*masks):
+        assert (a == b).all()
+
