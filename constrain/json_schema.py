@@ -7,9 +7,11 @@ The front-end walks the schema once, producing rules over JSON lexemes
   ``$ref`` with siblings and ``allOf`` are merged at the schema level (allOf semantics).
 * Object properties are generated in ``properties`` order; undeclared properties may appear
   between and after them unless ``additionalProperties: false`` or ``strict=True``.
-* ``anyOf`` is a union; ``oneOf`` is a union only where its branches are provably disjoint
-  (different types, or distinct ``const``/``enum`` values of a common required property),
-  otherwise :class:`UnsupportedSchemaError` (``lenient=True`` treats it as ``anyOf``).
+* ``anyOf`` is a union; ``oneOf`` is a union of its branches, each conjoined with the
+  complement of every other branch not provably disjoint from it (:meth:`_Compiler.complement`
+  computes ``not`` as a schema); :class:`UnsupportedSchemaError` where a needed complement is
+  not computable (``lenient=True`` treats it as ``anyOf``). ``not``, ``if``/``then``/``else`` and
+  ``dependentSchemas`` use the same complements.
 * Integers are generated without fraction or exponent; bounded numbers without exponent.
 * A keyword that cannot be enforced raises :class:`UnsupportedSchemaError` naming the keyword
   and its JSON pointer, unless ``lenient=True``, which drops it with a warning.
@@ -24,7 +26,7 @@ import warnings
 from decimal import Decimal
 from typing import Any
 
-from .errors import SchemaError, UnsupportedSchemaError
+from .errors import ConstraintError, SchemaError, UnsupportedSchemaError
 from .grammar import EMPTY, NOTHING, Expr, Grammar, Lex, Nfa, Ref, alt, opt, seq, star
 from .json_lexemes import JsonLexemes, regex_escape
 from .regex import regex_to_dfa
@@ -56,6 +58,13 @@ VALIDATION_KEYWORDS = {
 }
 TYPE_NAMES = ("null", "boolean", "object", "array", "string", "number", "integer")
 MAX_ENUM = 2000
+_ALL_TYPES = ("null", "boolean", "object", "array", "string", "number")
+# numbers with a non-zero fraction and no exponent: a subset of the non-integers (complements)
+_NONINT_REGEX = r"-?(?:0|[1-9][0-9]*)\.[0-9]*[1-9][0-9]*"
+_NOEXP_REGEX = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?"
+# internal keywords holding lists, concatenated when schemas are merged
+_LIST_INTERNALS = ("__also__", "__xof__", "__not__", "__patterns__", "__presence__", "__str_minus__",
+                   "__num_and__", "__num_minus__", "__some__", "__ite__", "__contains_also__")
 MAX_COUNT_STATES = 2000
 
 
@@ -137,6 +146,17 @@ def _presence_names(f, out: set) -> set:
         for x in f[1]:
             _presence_names(x, out)
     return out
+
+
+def _has_internal(x: Any, depth: int = 0) -> bool:
+    """Whether a schema holds internal ``__...`` keywords (which jsonschema cannot check)."""
+    if depth > 50:
+        return True
+    if isinstance(x, dict):
+        return any(isinstance(k, str) and k.startswith("__") or _has_internal(v, depth + 1) for k, v in x.items())
+    if isinstance(x, (list, tuple)):
+        return any(_has_internal(v, depth + 1) for v in x)
+    return False
 
 
 def _has_object_only(f) -> bool:
@@ -279,13 +299,20 @@ class _Compiler:
         b = self.normalize(b, ptr, depth + 1)
         if b is False:
             return False
-        out = dict(a)
+        out = {k: (list(v) if k in _LIST_INTERNALS else v) for k, v in a.items()}  # never mutate `a`
+        if "if" in a and "if" in b:
+            # two conditionals: keep b's as a separate triple (see _lower)
+            out.setdefault("__ite__", []).append((b["if"], b.get("then", True), b.get("else", True)))
+            b = {k: v for k, v in b.items() if k not in ("if", "then", "else")}
         for k, v in b.items():
             if k not in out:
                 out[k] = v
                 continue
             u = out[k]
             if k in ANNOTATIONS:
+                continue
+            if k in _LIST_INTERNALS:
+                out[k] = list(u) + list(v)
                 continue
             if k == "type":
                 ta = set(u if isinstance(u, list) else [u])
@@ -322,6 +349,10 @@ class _Compiler:
                     out[k] = min(u, v)
             elif k == "uniqueItems":
                 out[k] = bool(u) or bool(v)
+            elif k == "contains" and u != v:
+                # two `contains` may be met by different items: each extra one is tracked by a
+                # flag in the array automaton
+                out.setdefault("__contains_also__", []).append(v)
             elif k in ("items", "additionalProperties", "additionalItems", "propertyNames", "contains", "unevaluatedProperties", "unevaluatedItems"):
                 if isinstance(u, list) or isinstance(v, list):
                     out.setdefault("__also__", []).append({k: v})
@@ -426,10 +457,31 @@ class _Compiler:
                 s["type"] = list(t) + ["null"] if isinstance(t, list) else [t, "null"]
         also = s.pop("__also__", [])
         if also:
-            # keywords whose conjunction could not be folded: each must hold; handle as anyOf-free
+            # keywords whose conjunction could not be folded: enum/const values are intersected
+            # in enum_values(); any other must hold too, which we cannot express
+            keep = []
             for extra in also:
                 for k, v in extra.items():
-                    self.unsupported(k, ptr, "conflicting values of this keyword under allOf/$ref")
+                    if k in ("enum", "const"):
+                        keep.append({k: v})
+                    else:
+                        self.unsupported(k, ptr, "conflicting values of this keyword under allOf/$ref")
+            if keep:
+                s["__also__"] = keep
+        if self._types(s) == {"string"} and any(k in s for k in ("anyOf", "oneOf", "not", "__not__", "__xof__", "if")):
+            # a string-only schema: its boolean structure is computed exactly on automata
+            e = self._string_restrict(s, ptr)
+            if e is not None:
+                from .errors import RegexError
+
+                try:
+                    lx = self.L.string_expr(e)
+                    return NOTHING if lx.dfa.is_empty() else Lex(lx)
+                except RegexError as err:
+                    raise UnsupportedSchemaError("pattern", ptr, str(err)) from err
+        s = self._lower(s, ptr)
+        if s is False:
+            return NOTHING
         xofs = []
         for k in ("anyOf", "oneOf"):
             if k in s:
@@ -438,6 +490,181 @@ class _Compiler:
         if xofs:
             return self.combinators(s, xofs, ptr)
         return self.plain(s, ptr)
+
+    def _lower(self, s: dict, ptr: str) -> Any:
+        """Rewrite ``if``/``then``/``else``, ``dependentSchemas`` (and schema-valued
+        ``dependencies``) and the ``not`` forms :meth:`plain` cannot take into ``anyOf``
+        entries over complements (see :meth:`complement`)."""
+        xof: list = []
+        if ("enum" in s or "const" in s) and not s.get("__also__"):
+            s = self._filter_enum_by_applicators(s)
+        ites = list(s.pop("__ite__", []))
+        while ites:
+            # further if/then/else triples merged in from allOf/$ref
+            i_, t_, e_ = ites.pop()
+            sub_s = self._lower({"if": i_, "then": t_, "else": e_}, ptr)
+            if sub_s is False:
+                return False
+            xof.extend(sub_s.get("__xof__", []))
+        if "if" in s:
+            cond, then, els = s.pop("if"), s.pop("then", True), s.pop("else", True)
+            if not (then in (True, {}) and els in (True, {})):
+                ccond = self.complement(cond, f"{ptr}/if")
+                if ccond is None:
+                    self.unsupported("if", ptr, "the negation of the `if` schema is not computable")
+                else:
+                    xof.append(("anyOf", [{"allOf": [cond, then]}, {"allOf": [ccond, els]}]))
+        else:
+            s.pop("then", None)
+            s.pop("else", None)
+        dschemas = dict(s.pop("dependentSchemas", None) or {})
+        deps = s.get("dependencies")
+        if isinstance(deps, dict) and not all(isinstance(x, list) for x in deps.values()):
+            s.pop("dependencies")
+            dr = {k: v for k, v in deps.items() if isinstance(v, list)}
+            dschemas.update({k: v for k, v in deps.items() if not isinstance(v, list)})
+            if dr:
+                s["dependencies"] = dr
+        if dschemas:
+            only_objects = self._types(s) == {"object"}
+            for k, v in dschemas.items():
+                if v is True or v == {}:
+                    continue
+                absent = {"not": {"required": [k]}}
+                if only_objects:
+                    xof.append(("anyOf", [absent, v]))
+                else:
+                    xof.append(("anyOf", [{"type": [t for t in _ALL_TYPES if t != "object"]},
+                                          dict(absent, type="object"), v]))
+        nots = ([s.pop("not")] if "not" in s else []) + list(s.pop("__not__", []))
+        keep = []
+        for i, n in enumerate(nots):
+            if self._simple_not(n, s, f"{ptr}/not"):
+                keep.append(n)
+                continue
+            c = self.complement(n, f"{ptr}/not")
+            if c is None:
+                keep.append(n)  # plain() reports it
+            elif c is False:
+                return False
+            elif c is not True:
+                xof.append(("anyOf", c["anyOf"] if isinstance(c, dict) and set(c) == {"anyOf"} else [c]))
+        if keep:
+            s["__not__"] = keep
+        if xof:
+            s["__xof__"] = list(s.get("__xof__", [])) + xof
+        return s
+
+    _STRING_NEUTRAL = {
+        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "properties", "required",
+        "additionalProperties", "patternProperties", "propertyNames", "minProperties", "maxProperties",
+        "dependentRequired", "dependentSchemas", "dependencies", "items", "prefixItems", "additionalItems",
+        "contains", "minContains", "maxContains", "minItems", "maxItems", "uniqueItems", "unevaluatedItems",
+        "unevaluatedProperties", "nullable"}
+
+    def _string_restrict(self, schema: Any, ptr: str, depth: int = 0):
+        """The string content expression of the strings valid under ``schema`` (keywords of
+        other types hold vacuously for strings), or None. `format` gives up (see complement)."""
+        from .json_lexemes import ANY_STRING, string_spec
+
+        if depth > 12:
+            return None
+        if schema is True:
+            return ANY_STRING
+        if schema is False:
+            return ("or", [])
+        if not isinstance(schema, dict):
+            return None
+        s = self.normalize(schema, ptr)
+        if s is True or s is False:
+            return self._string_restrict(s, ptr, depth + 1)
+        parts = []
+        spec_keys = {}
+        for k, v in s.items():
+            if k in ANNOTATIONS or k.startswith("x-") or k in self._STRING_NEUTRAL:
+                continue
+            if k == "type":
+                if "string" not in self._types(s):
+                    return ("or", [])
+            elif k in ("pattern", "minLength", "maxLength", "__patterns__"):
+                spec_keys[k] = v
+            elif k in ("enum", "const"):
+                vals = v if k == "enum" else [v]
+                if not isinstance(vals, list):
+                    return None
+                parts.append(("or", [("lit", x) for x in dict.fromkeys(x for x in vals if isinstance(x, str))]))
+            elif k in ("anyOf", "oneOf", "__xof__"):
+                groups = v if k == "__xof__" else [(k, v)]
+                for kind, branches in groups:
+                    if not isinstance(branches, list):
+                        return None
+                    es = [self._string_restrict(b, f"{ptr}/{kind}/{i}", depth + 1) for i, b in enumerate(branches)]
+                    if any(e is None for e in es):
+                        return None
+                    if kind == "anyOf":
+                        parts.append(("or", es))
+                    else:
+                        parts.append(("or", [("minus", e, ("or", [x for j, x in enumerate(es) if j != i]))
+                                             for i, e in enumerate(es)]))
+            elif k in ("not", "__not__"):
+                for n in (v if k == "__not__" else [v]):
+                    e = self._string_restrict(n, f"{ptr}/not", depth + 1)
+                    if e is None:
+                        return None
+                    parts.append(("minus", ANY_STRING, e))
+            elif k == "if":
+                ci = self._string_restrict(v, f"{ptr}/if", depth + 1)
+                ct = self._string_restrict(s.get("then", True), f"{ptr}/then", depth + 1)
+                ce = self._string_restrict(s.get("else", True), f"{ptr}/else", depth + 1)
+                if ci is None or ct is None or ce is None:
+                    return None
+                parts.append(("or", [("and", [ci, ct]), ("minus", ce, ci)]))
+            elif k in ("then", "else"):
+                continue
+            else:
+                return None  # format, internal keywords, unknown validation keywords
+        if spec_keys or not parts:
+            pats = ([spec_keys["pattern"]] if "pattern" in spec_keys else []) + list(spec_keys.get("__patterns__", []))
+            parts.append(string_spec(tuple(pats), (), spec_keys.get("minLength", 0), spec_keys.get("maxLength")))
+        return parts[0] if len(parts) == 1 else ("and", parts)
+
+    def _filter_enum_by_applicators(self, s: dict) -> dict:
+        """An enum/const schema with `not`, `if`, `dependentSchemas`, `anyOf`/`oneOf`: keep the
+        values jsonschema accepts under those keywords (exact: the values are finite)."""
+        keys = [k for k in ("not", "if", "then", "else", "dependentSchemas", "dependencies", "anyOf", "oneOf") if k in s]
+        extra = list(s.get("__not__", [])), list(s.get("__xof__", []))
+        if not keys and not extra[0] and not extra[1]:
+            return s
+        checks = {k: s[k] for k in keys}
+        parts = [checks] + [{"not": n} for n in extra[0]] + [{kind: br} for kind, br in extra[1]]
+        if _has_internal(parts):
+            return s
+        vals = [s["const"]] if "const" in s else list(s["enum"])
+        if "const" in s and "enum" in s:
+            ev = {_canon(x) for x in s["enum"]}
+            vals = [v for v in vals if _canon(v) in ev]
+        try:
+            validators = [self._validator(p) for p in parts]
+            vals = [v for v in vals if all(va.is_valid(v) for va in validators)]
+        except Exception:
+            return s
+        out = {k: v for k, v in s.items() if k not in keys and k not in ("const", "__not__", "__xof__")}
+        out["enum"] = vals
+        return out
+
+    def _simple_not(self, n: Any, s: dict, ptr: str) -> bool:
+        """Whether :meth:`plain` handles ``not: n`` directly (presence, types, string values)."""
+        f = self.presence_formula(n, ptr)
+        if f is not None and not _has_object_only(f):
+            return True
+        lenient, self.lenient = self.lenient, False
+        try:
+            self._apply_not(n, set(self._types(s)), [], [], s, ptr)
+            return True
+        except UnsupportedSchemaError:
+            return False
+        finally:
+            self.lenient = lenient
 
     def combinators(self, rest: dict, xofs: list, ptr: str) -> Expr:
         kind, branches = xofs[0]
@@ -466,9 +693,13 @@ class _Compiler:
             if exact is not None:
                 return exact
         if kind == "oneOf" and len(normed) > 1 and not self._disjoint(normed):
-            if not self.lenient:
+            exact = self._one_of_by_complements(branches, normed, bptr)
+            if exact is not None:
+                normed = exact
+            elif not self.lenient:
                 raise UnsupportedSchemaError("oneOf", ptr, "branches are not provably disjoint (lenient=True treats oneOf as anyOf)")
-            warnings.warn(f"oneOf at {ptr} treated as anyOf (lenient)", SchemaWarning, stacklevel=3)
+            else:
+                warnings.warn(f"oneOf at {ptr} treated as anyOf (lenient)", SchemaWarning, stacklevel=3)
         exprs = []
         for i, b in enumerate(normed):
             if b is False:
@@ -478,6 +709,60 @@ class _Compiler:
             else:
                 exprs.append(self.node(b, f"{bptr}/{i}"))
         return alt(*exprs) if exprs else NOTHING
+
+    def _one_of_by_complements(self, branches: list, normed: list, ptr: str) -> list | None:
+        """Exact oneOf: branch i conjoined with the complement of every branch j that is not
+        provably disjoint from it; None when a needed complement is not computable."""
+        n = len(normed)
+        out = []
+        for i in range(n):
+            if normed[i] is False:
+                out.append(False)
+                continue
+            vals = self._enum_filtered({k: v for k, v in normed[i].items() if not k.startswith("__")}) \
+                if isinstance(normed[i], dict) and ("enum" in normed[i] or "const" in normed[i]) \
+                and not normed[i].get("__also__") else None
+            if vals is not None:
+                # finite branch: keep the values no other branch accepts (checked by jsonschema)
+                try:
+                    others = [self._validator(b if isinstance(b, (dict, bool)) else {}) for j, b in enumerate(branches) if j != i]
+                    kept = [v for v in vals if not any(o.is_valid(v) for o in others)]
+                except Exception:
+                    kept = None
+                if kept is not None:
+                    # the other keywords (and internal ones) stay: they filter the values again
+                    rest_i = {k: v for k, v in normed[i].items() if k not in ("enum", "const")}
+                    out.append(dict(rest_i, enum=kept) if kept else False)
+                    continue
+            conj = []
+            keys = self._closed_keys(normed[i])
+            for j in range(n):
+                if j == i or normed[j] is False or self._disjoint2(normed[i], normed[j]):
+                    continue
+                c = self.complement(branches[j], f"{ptr}/{j}", keys=keys)
+                if c is None:
+                    return None
+                if c is False:
+                    conj = None
+                    break
+                if c is not True:
+                    conj.append(c)
+            if conj is None:
+                out.append(False)
+            elif conj:
+                out.append(self.merge(normed[i], {"allOf": conj}, f"{ptr}/{i}"))
+            else:
+                out.append(normed[i])
+        return out
+
+    def _closed_keys(self, s: Any) -> set | None:
+        """The only property names an object valid under ``s`` can have, or None."""
+        if not isinstance(s, dict) or s.get("patternProperties"):
+            return None
+        addl = s.get("additionalProperties", s.get("unevaluatedProperties"))
+        if addl is False or (addl is None and self.strict):
+            return set(s.get("properties") or {})
+        return None
 
     def presence_formula(self, schema: Any, ptr: str, depth: int = 0):
         """The presence formula equivalent to ``schema``, or None if it says more than that."""
@@ -537,6 +822,8 @@ class _Compiler:
                 vals = [v for v in vals if _canon(v) == _canon(s["const"])]
             if not isinstance(vals, list) or not all(isinstance(v, str) for v in vals):
                 return None
+            if "type" in s and "string" not in self._types(s):
+                return ("or", [])  # the values are strings, the type is not
             rest = {k: v for k, v in s.items() if k in allowed - {"enum", "const", "type"}}
             if rest:
                 validator = self._validator(dict(rest, type="string"))
@@ -650,6 +937,426 @@ class _Compiler:
         # not decided here
         return False
 
+    # ------------------------------------------------------------------ complement
+    # ``complement(s)`` is a schema whose instances are exactly the JSON values that fail
+    # ``s`` (for a few keywords a documented subset of them: a number that is not an integer is
+    # generated without exponent). Its result is only ever used positively (never complemented
+    # again: internal keywords make ``complement`` give up), so a subset stays sound.
+
+    def complement(self, schema: Any, ptr: str, depth: int = 0, keys: set | None = None) -> Any:
+        """A schema for ``not schema``, or None where that is not computable.
+
+        ``keys``: when given, the complement need only be right for objects whose property
+        names all lie in ``keys`` (the context of a closed object: ``oneOf`` branches)."""
+        if depth > 8:
+            return None
+        if schema is True:
+            return False
+        if schema is False:
+            return True
+        if not isinstance(schema, dict):
+            return None
+        s = self.normalize(schema, ptr)
+        if s is False:
+            return True
+        if s is True:
+            return False
+        s = {k: v for k, v in s.items()
+             if not (k in ANNOTATIONS or k.startswith("x-") or (k not in VALIDATION_KEYWORDS and not k.startswith("__")))}
+        if s.get("nullable") is True and "type" in s:
+            t = s["type"]
+            s["type"] = list(t) + ["null"] if isinstance(t, list) else [t, "null"]
+        s.pop("nullable", None)
+        if not s:
+            return False
+        if s.get("__also__"):
+            return None
+        if "enum" in s or "const" in s:
+            vals = self._enum_filtered(s)
+            return None if vals is None else self._complement_values(vals)
+        T = self._types(s)
+        num_all = "number" in T
+        int_only = "integer" in T and not num_all
+        numtype = "number" if num_all else "integer"
+        pieces: list = []
+        outside = [t for t in _ALL_TYPES if t not in T and not (t == "number" and int_only)]
+        if outside:
+            pieces.append({"type": outside})
+        if int_only:
+            pieces.append({"type": "number", "__num_and__": [_NONINT_REGEX]})
+        done = {"type"}
+        sub = lambda x, p: self.complement(x, p, depth + 1)  # noqa: E731
+        # strings
+        # `format` is left out: it is an annotation by default (jsonschema without a format
+        # checker), so `not: {format}` may reject every string; dropping it keeps us sound
+        skeys = [k for k in ("pattern", "__patterns__", "minLength", "maxLength") if k in s]
+        done |= set(skeys) | {"format"}
+        if skeys and "string" in T:
+            e = self.string_content_expr(dict({k: s[k] for k in skeys}, type="string"), ptr)
+            if e is None:
+                return None
+            pieces.append({"type": "string", "__str_minus__": [e]})
+        # numbers
+        nkeys = [k for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf") if k in s]
+        done |= set(nkeys)
+        if nkeys and (num_all or int_only):
+            lo, hi, lo_x, hi_x = self._bounds(s, ptr)
+            if lo is not None:
+                pieces.append({"type": numtype, ("maximum" if lo_x else "exclusiveMaximum"): lo})
+            if hi is not None:
+                pieces.append({"type": numtype, ("minimum" if hi_x else "exclusiveMinimum"): hi})
+            if "multipleOf" in s:
+                m = s["multipleOf"]
+                if isinstance(m, float) and m.is_integer():
+                    m = int(m)
+                if isinstance(m, bool) or not isinstance(m, int) or not 0 < m <= 100_000:
+                    return None
+                if m > 1:
+                    pieces.append({"type": "integer", "__num_and__": [["nonmult", m]]})
+                if num_all:
+                    pieces.append({"type": "number", "__num_and__": [_NONINT_REGEX]})
+        # objects
+        okeys = [k for k in ("required", "properties", "minProperties", "maxProperties", "dependentRequired",
+                             "dependentSchemas", "dependencies", "additionalProperties", "patternProperties",
+                             "propertyNames", "unevaluatedProperties") if k in s]
+        done |= set(okeys)
+        if okeys and "object" in T:
+            if s.get("required"):
+                pieces.append({"type": "object", "not": {"required": list(s["required"])}})
+            for p, ps in (s.get("properties") or {}).items():
+                c = sub(ps, f"{ptr}/properties/{_ptr_escape(p)}")
+                if c is None:
+                    return None
+                if c is not False:
+                    pieces.append({"type": "object", "required": [p], "properties": {p: c}})
+            if "minProperties" in s and int(s["minProperties"]) > 0:
+                pieces.append({"type": "object", "maxProperties": int(s["minProperties"]) - 1})
+            if "maxProperties" in s:
+                pieces.append({"type": "object", "minProperties": int(s["maxProperties"]) + 1})
+            deps = dict(s.get("dependentRequired") or {})
+            dschemas = dict(s.get("dependentSchemas") or {})
+            for k, v in (s.get("dependencies") or {}).items():
+                (deps if isinstance(v, list) else dschemas)[k] = v
+            for k, v in deps.items():
+                if v:
+                    pieces.append({"type": "object", "required": [k], "not": {"required": list(v)}})
+            for k, v in dschemas.items():
+                c = sub(v, f"{ptr}/dependentSchemas/{_ptr_escape(k)}")
+                if c is None:
+                    return None
+                if c is not False:
+                    pieces.append({"type": "object", "required": [k], "allOf": [c]})
+            addl = s.get("additionalProperties", s.get("unevaluatedProperties", True))
+            if addl not in (True, {}) and keys is not None and not s.get("patternProperties") \
+                    and "propertyNames" not in s and not ("additionalProperties" in s and "unevaluatedProperties" in s):
+                # in a closed context an undeclared property can only be one of `keys`
+                c = sub(addl, f"{ptr}/additionalProperties")
+                if c is None:
+                    return None
+                for k in sorted(set(keys) - set(s.get("properties") or {})):
+                    if c is not False:
+                        pieces.append({"type": "object", "required": [k], "properties": {k: c}})
+            else:
+                from .json_lexemes import ANY_STRING, string_spec
+
+                if "additionalProperties" in s and "unevaluatedProperties" in s:
+                    return None
+                pp = s.get("patternProperties") or {}
+                if addl not in (True, {}):
+                    # some undeclared property (matching no pattern) with a value failing addl
+                    c = sub(addl, f"{ptr}/additionalProperties")
+                    if c is None:
+                        return None
+                    if c is not False:
+                        kspec = string_spec((), (), 0, None, tuple(s.get("properties") or {}), tuple(pp))
+                        pieces.append({"type": "object", "__some__": [[kspec, c]]})
+                for pat, psch in pp.items():
+                    c = sub(psch, f"{ptr}/patternProperties/{_ptr_escape(pat)}")
+                    if c is None:
+                        return None
+                    if c is not False:
+                        pieces.append({"type": "object", "__some__": [[string_spec((pat,)), c]]})
+                names = s.get("propertyNames", True)
+                if names not in (True, {}):
+                    nn = self.normalize(names, f"{ptr}/propertyNames") if isinstance(names, dict) else names
+                    if nn is False:
+                        pieces.append({"type": "object", "minProperties": 1})
+                    elif isinstance(nn, dict):
+                        nn = {k: v for k, v in nn.items() if k not in ANNOTATIONS and k != "format"}
+                        if nn.get("type", "string") != "string" and "string" not in (nn.get("type") or []):
+                            pieces.append({"type": "object", "minProperties": 1})
+                        elif set(nn) - {"type"}:
+                            # property names are strings: the string restriction is exact
+                            e = self._string_restrict(nn, f"{ptr}/propertyNames")
+                            if e is None:
+                                return None
+                            pieces.append({"type": "object", "__some__": [[("minus", ANY_STRING, e), True]]})
+        # arrays
+        akeys = [k for k in ("items", "prefixItems", "additionalItems", "minItems", "maxItems", "contains",
+                             "minContains", "maxContains", "uniqueItems", "unevaluatedItems", "__contains_also__") if k in s]
+        done |= set(akeys)
+        if akeys and "array" in T:
+            if "prefixItems" in s or isinstance(s.get("items"), list) or s.get("unevaluatedItems") not in (None, True, {}):
+                return None
+            if s.get("uniqueItems") is True or "maxContains" in s:
+                return None
+            if "items" in s:
+                c = sub(s["items"], f"{ptr}/items")
+                if c is None:
+                    return None
+                if c is not False:
+                    pieces.append({"type": "array", "contains": c})
+            if "minItems" in s and int(s["minItems"]) > 0:
+                pieces.append({"type": "array", "maxItems": int(s["minItems"]) - 1})
+            if "maxItems" in s:
+                pieces.append({"type": "array", "minItems": int(s["maxItems"]) + 1})
+            for ca in s.get("__contains_also__", []):
+                c = sub(ca, f"{ptr}/contains")
+                if c is None:
+                    return None
+                pieces.append({"type": "array", "items": c})
+            if "contains" in s:
+                mc = int(s.get("minContains", 1))
+                if mc > 1:
+                    return None
+                if mc == 1:
+                    c = sub(s["contains"], f"{ptr}/contains")
+                    if c is None:
+                        return None
+                    pieces.append({"type": "array", "items": c})
+        # applicators
+        xofs = [(k, s[k]) for k in ("anyOf", "oneOf") if k in s] + list(s.get("__xof__", []))
+        done |= {"anyOf", "oneOf", "__xof__"}
+        for kind, branches in xofs:
+            if not isinstance(branches, list) or not branches:
+                return None
+            cs = [sub(b, f"{ptr}/{kind}/{i}") for i, b in enumerate(branches)]
+            if any(c is None for c in cs):
+                return None
+            pieces.append({"allOf": cs})  # none holds
+            if kind == "oneOf" and len(branches) > 1:
+                normed = [self.normalize(b, f"{ptr}/oneOf/{i}") for i, b in enumerate(branches)]
+                for i in range(len(branches)):
+                    for j in range(i + 1, len(branches)):
+                        if not self._disjoint2(normed[i], normed[j]):
+                            pieces.append({"allOf": [branches[i], branches[j]]})  # two hold
+        nots = ([s["not"]] if "not" in s else []) + list(s.get("__not__", []))
+        done |= {"not", "__not__"}
+        pieces += nots
+        if "if" in s:
+            done |= {"if", "then", "else"}
+            cthen = sub(s.get("then", True), f"{ptr}/then")
+            celse = sub(s.get("else", True), f"{ptr}/else")
+            if cthen is None or celse is None:
+                return None
+            if cthen is not False:
+                pieces.append({"allOf": [s["if"], cthen]})
+            if celse is not False:
+                cif = sub(s["if"], f"{ptr}/if")
+                if cif is None:
+                    return None
+                pieces.append({"allOf": [cif, celse]})
+        done |= {"then", "else"}
+        if "uniqueItems" in s and s["uniqueItems"] is not True:
+            pass
+        if set(s) - done:
+            return None  # a keyword (or internal marker) we cannot negate
+        pieces = [p for p in pieces if p is not False]
+        if any(p is True for p in pieces):
+            return True
+        if not pieces:
+            return False
+        return pieces[0] if len(pieces) == 1 else {"anyOf": pieces}
+
+    def _enum_filtered(self, s: dict) -> list | None:
+        """The values of an enum/const schema that satisfy its sibling keywords."""
+        vals = [s["const"]] if "const" in s else None
+        if "enum" in s:
+            if not isinstance(s["enum"], list):
+                return None
+            ev = {_canon(x) for x in s["enum"]}
+            vals = list(s["enum"]) if vals is None else [v for v in vals if _canon(v) in ev]
+        rest = {k: v for k, v in s.items() if k not in ("enum", "const")}
+        if any(k.startswith("__") for k in rest):
+            return None
+        if len(vals) > MAX_ENUM:
+            return None
+        if set(rest) - {"type"}:
+            try:
+                validator = self._validator(rest)
+                return [v for v in vals if validator.is_valid(v)]
+            except Exception:
+                return None
+        return [v for v in vals if self._type_ok(v, rest)]
+
+    def _complement_values(self, vals: list) -> Any:
+        """A schema for every JSON value except ``vals``."""
+        pieces: list = []
+        if not any(v is None for v in vals):
+            pieces.append({"type": "null"})
+        bools = [b for b in (True, False) if not any(v is b for v in vals)]
+        if bools:
+            pieces.append({"enum": bools})
+        strs = [v for v in vals if isinstance(v, str)]
+        pieces.append({"type": "string", "not": {"enum": strs}} if strs else {"type": "string"})
+        nums = [v for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if nums:
+            pieces.append({"type": "number", "__num_and__": [_NOEXP_REGEX],
+                           "__num_minus__": sorted({_number_literal_regex(v) for v in nums})})
+        else:
+            pieces.append({"type": "number"})
+        for t, py in (("object", dict), ("array", list)):
+            if any(isinstance(v, py) for v in vals):
+                return None
+            pieces.append({"type": t})
+        return {"anyOf": pieces}
+
+    def _disjoint2(self, a: Any, b: Any, depth: int = 0) -> bool:
+        """True when no JSON value satisfies both normalized schemas (a sound proof, or False)."""
+        if a is False or b is False:
+            return True
+        if not isinstance(a, dict) or not isinstance(b, dict) or depth > 4:
+            return False
+        try:
+            if self._disjoint([a, b]):
+                return True
+        except ConstraintError:
+            return False
+        for x, y in ((a, b), (b, a)):
+            # y is within the union of each of its anyOf/oneOf lists: disjoint from every branch
+            for _, branches in [(k, y[k]) for k in ("anyOf", "oneOf") if k in y] + list(y.get("__xof__", [])):
+                if isinstance(branches, list) and all(
+                        self._disjoint2(x, self.normalize(br, "#") if isinstance(br, dict) else br, depth + 1)
+                        for br in branches):
+                    return True
+        for x, y in ((a, b), (b, a)):
+            if "enum" in x or "const" in x:
+                vals = self._enum_filtered(x)
+                if vals is None:
+                    continue
+                try:
+                    yv = {k: v for k, v in y.items() if not k.startswith("__")}
+                    validator = self._validator(yv)
+                    if not any(validator.is_valid(v) for v in vals):
+                        return True
+                except Exception:
+                    pass
+        try:
+            ta, tb = self._type_set(a), self._type_set(b)
+        except ConstraintError:
+            return False
+        common = ta & tb
+        for t in common:
+            if t in ("null", "boolean"):
+                return False
+            if t == "integer" and "number" in common:
+                continue  # decided with number
+            if not self._disjoint_on(t, a, b, depth):
+                return False
+        return True
+
+    def _type_set(self, s: Any, depth: int = 0) -> set:
+        """A superset of the JSON types of the instances of a normalized schema (number
+        implies integer), looking through enum/const and anyOf/oneOf branches."""
+        if s is False:
+            return set()
+        if not isinstance(s, dict):
+            return set(_ALL_TYPES) | {"integer"}
+        ts = set(self._types(s))
+        if s.get("nullable") is True:
+            ts.add("null")
+        if "number" in ts:
+            ts.add("integer")
+        if "enum" in s or "const" in s:
+            vals = s["enum"] if "enum" in s else [s["const"]]
+            if isinstance(vals, list):
+                vt = {_type_of(v) for v in vals}
+                if "integer" in vt:
+                    vt.add("number")
+                ts &= vt | ({"integer"} if "number" in vt else set())
+        if depth < 6:
+            xofs = [(k, s[k]) for k in ("anyOf", "oneOf") if k in s] + list(s.get("__xof__", []))
+            for _, branches in xofs:
+                if isinstance(branches, list):
+                    u: set = set()
+                    for i, b in enumerate(branches):
+                        nb = self.normalize(b, "#") if isinstance(b, dict) else b
+                        u |= self._type_set(nb, depth + 1)
+                    ts &= u
+        return ts
+
+    def _disjoint_on(self, t: str, a: dict, b: dict, depth: int) -> bool:
+        if t in ("number", "integer"):
+            try:
+                la, ha, lax, hax = self._bounds(a, "#")
+                lb, hb, lbx, hbx = self._bounds(b, "#")
+            except ConstraintError:
+                return False
+
+            def below(hi, hix, lo, lox):  # every value under (hi) is below every value over (lo)
+                if hi is None or lo is None:
+                    return False
+                dh, dl = Decimal(repr(hi)), Decimal(repr(lo))
+                return dh < dl or (dh == dl and (hix or lox))
+
+            return below(ha, hax, lb, lbx) or below(hb, hbx, la, lax)
+        if t == "string":
+            # not `format`: an annotation by default, so two formats need not be disjoint
+            ka = {k: v for k, v in a.items() if k in ("pattern", "__patterns__", "minLength", "maxLength")}
+            kb = {k: v for k, v in b.items() if k in ("pattern", "__patterns__", "minLength", "maxLength")}
+            if not ka and not kb:
+                return False
+            try:
+                ea = self.string_content_expr(dict(ka, type="string"), "#")
+                eb = self.string_content_expr(dict(kb, type="string"), "#")
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    return ea is not None and eb is not None and self.L.string_expr(("and", [ea, eb])).dfa.is_empty()
+            except Exception:
+                return False
+        if t == "array":
+            return (int(a.get("minItems", 0)) > b.get("maxItems", math.inf)) or (int(b.get("minItems", 0)) > a.get("maxItems", math.inf))
+        if t == "object":
+            if (int(a.get("minProperties", 0)) > b.get("maxProperties", math.inf)) or (int(b.get("minProperties", 0)) > a.get("maxProperties", math.inf)):
+                return True
+            for x, y in ((a, b), (b, a)):
+                req = x.get("required", [])
+                if not isinstance(req, list):
+                    continue
+                for p in req:
+                    xp = (x.get("properties") or {}).get(p, True)
+                    yp = self._property_schema(y, p)
+                    if yp is None:
+                        continue
+                    if yp is False:
+                        return True
+                    try:
+                        nx = self.normalize(xp, "#") if isinstance(xp, dict) else xp
+                        ny = self.normalize(yp, "#") if isinstance(yp, dict) else yp
+                    except ConstraintError:
+                        continue
+                    if xp is not True and self._disjoint2(nx, ny, depth + 1):
+                        return True
+            return False
+        return False
+
+    def _property_schema(self, y: dict, p: str) -> Any:
+        """The schema ``y`` applies to property ``p`` (None when not simply known)."""
+        props = y.get("properties") or {}
+        pp = y.get("patternProperties") or {}
+        try:
+            matching = [pat for pat in pp if regex_to_dfa(pat, encoding="utf8", search=True).matches(p.encode())]
+        except ConstraintError:
+            return None
+        if p in props:
+            return None if matching else props[p]
+        if matching:
+            return pp[matching[0]] if len(matching) == 1 else None
+        addl = y.get("additionalProperties", y.get("unevaluatedProperties"))
+        if addl is None:
+            return False if self.strict else True
+        return addl
+
     # ------------------------------------------------------------------ enum / const
 
     def _validator(self, schema: dict):
@@ -658,6 +1365,14 @@ class _Compiler:
         if self._validator_cls is None:
             self._validator_cls = jsonschema.validators.validator_for(
                 self.root if isinstance(self.root, dict) else {}, default=jsonschema.Draft202012Validator)
+        if isinstance(self.root, dict):
+            try:
+                if getattr(self, "_root_validator", None) is None:
+                    self._root_validator = self._validator_cls(self.root)
+                # evolve keeps the resolver of the root, so "#/definitions/..." resolves
+                return self._root_validator.evolve(schema=schema)
+            except Exception:  # pragma: no cover - older jsonschema
+                pass
         try:
             from referencing import Registry, Resource
 
@@ -668,7 +1383,40 @@ class _Compiler:
         except Exception:  # pragma: no cover - older jsonschema
             return self._validator_cls(schema)
 
-    def enum_values(self, s: dict, ptr: str) -> Expr:
+    def _value_ok(self, v: Any, s: dict, types: set, excluded: list, excluded_patterns: list) -> bool:
+        """Whether an enum value passes what `not` and the complements added to ``s``."""
+        t = _type_of(v)
+        if not (t in types or (t == "integer" and "number" in types)):
+            return False
+        if isinstance(v, str):
+            if v in excluded:
+                return False
+            for p in excluded_patterns:
+                if regex_to_dfa(p, encoding="utf8", search=True).matches(v.encode()):
+                    return False
+            minus = s.get("__str_minus__", [])
+            if minus:
+                from .json_lexemes import string_content
+
+                text = json.dumps(v, ensure_ascii=False)[1:-1].encode()
+                if string_content(("or", list(minus))).matches(text):
+                    return False
+        elif t in ("integer", "number"):
+            ands, minus = s.get("__num_and__", []), s.get("__num_minus__", [])
+            text = json.dumps(v).encode()
+            for r in ands:
+                if isinstance(r, (list, tuple)):
+                    d = Decimal(repr(v)) if isinstance(v, float) else Decimal(v)
+                    if d != d.to_integral_value() or int(d) % int(r[1]) == 0:
+                        return False
+                elif not regex_to_dfa(r, encoding="utf8").matches(text):
+                    return False
+            for r in minus:
+                if regex_to_dfa(r, encoding="utf8").matches(text):
+                    return False
+        return True
+
+    def enum_values(self, s: dict, ptr: str, presence=None, value_ok=None) -> Expr:
         vals: list | None = None
         if "const" in s:
             vals = [s["const"]]
@@ -678,6 +1426,13 @@ class _Compiler:
             ev = s["enum"]
             vals = ev if vals is None else [v for v in vals if _canon(v) in {_canon(x) for x in ev}]
         rest = {k: v for k, v in s.items() if k not in ("enum", "const") and not k.startswith("__")}
+        if s.get("__patterns__"):
+            rest["allOf"] = [{"pattern": p} for p in s["__patterns__"]]  # patterns merged from allOf
+        if s.get("__contains_also__"):
+            rest["allOf"] = list(rest.get("allOf", [])) + [{"contains": c} for c in s["__contains_also__"]]
+        for k in ("__xof__", "__not__", "__some__"):
+            if s.get(k):
+                self.unsupported("enum", ptr, f"enum with internal constraint {k}")
         for extra in s.get("__also__", []):
             for k, v in extra.items():
                 if k in ("enum", "const"):
@@ -694,6 +1449,10 @@ class _Compiler:
                 keep = [v for v in vals if self._type_ok(v, rest)]
         else:
             keep = [v for v in vals if self._type_ok(v, rest)]
+        if value_ok is not None:
+            keep = [v for v in keep if value_ok(v)]
+        if presence is not None:
+            keep = [v for v in keep if _presence_eval(presence, frozenset(v) if isinstance(v, dict) else None)]
         seen: set[str] = set()
         exprs = []
         for v in keep:
@@ -771,7 +1530,7 @@ class _Compiler:
             if k in s:
                 v = s.pop(k)
                 if k == "dependencies" and isinstance(v, dict) and all(isinstance(x, list) for x in v.values()):
-                    s.setdefault("dependentRequired", {}).update(v)
+                    s["dependentRequired"] = {**(s.get("dependentRequired") or {}), **v}
                 elif v:
                     self.unsupported(k, ptr)
         dep = s.pop("dependentRequired", None) or {}
@@ -784,9 +1543,8 @@ class _Compiler:
                 types &= {"object"}  # `required` holds vacuously for non-objects: the formula fails
             s["__presence__"] = presence
         if "enum" in s or "const" in s:
-            if presence:
-                self.unsupported("enum", ptr, "enum together with presence constraints")
-            expr = self.enum_values(s, ptr)
+            expr = self.enum_values(s, ptr, ("and", tuple(presence)) if presence else None,
+                                    lambda v: self._value_ok(v, s, types, excluded_strings, excluded_patterns))
             return expr
         if s.get("__also__"):
             for extra in s.pop("__also__"):
@@ -794,9 +1552,9 @@ class _Compiler:
                     self.unsupported(k, ptr, "conflicting values under allOf")
         branches = []
         if "integer" in types and "number" not in types:
-            branches.append(self.integer(s, ptr))
+            branches.append(self._num_post(self.integer(s, ptr), s, ptr))
         if "number" in types:
-            branches.append(self.number(s, ptr))
+            branches.append(self._num_post(self.number(s, ptr), s, ptr))
         if "string" in types:
             branches.append(self.string(s, ptr, excluded_strings, excluded_patterns))
         if "boolean" in types:
@@ -848,7 +1606,8 @@ class _Compiler:
             return out
         if keys <= {"pattern", "type"} and "pattern" in keys and n.get("type", "string") == "string":
             excl_pat.append(n["pattern"])
-            return types
+            # without `type`, every non-string satisfies the pattern, so `not` rejects it
+            return types if "type" in n else types & {"string"}
         if keys == {"anyOf"} and isinstance(n["anyOf"], list):
             out = types
             for i, b in enumerate(n["anyOf"]):
@@ -950,6 +1709,42 @@ class _Compiler:
             return NOTHING
         return Lex(self.L.regex(r, f"number range {lo}..{hi}"))
 
+    def _num_post(self, e: Expr, s: dict, ptr: str) -> Expr:
+        """Apply the internal number restrictions of complements (``__num_and__``: regexes or
+        ``["nonmult", k]`` the number must match, ``__num_minus__``: regexes it must not)."""
+        ands, minus = s.get("__num_and__", []), s.get("__num_minus__", [])
+        if not ands and not minus or e is NOTHING:
+            return e
+        if not isinstance(e, Lex):
+            self.unsupported("not", ptr, "negated number constraint")
+            return e
+        L = self.L
+        base = e.lexeme
+
+        def part(r):
+            if isinstance(r, (list, tuple)):
+                k = int(r[1])
+
+                def build(k=k):
+                    return _multiple_of_dfa(k, negate=True)
+
+                return L._lex("intnonmult", str(k), build, f"integer not multipleOf {k}").dfa
+            return L.regex(r).dfa
+
+        def build_all():
+            d = base.dfa
+            for r in ands:
+                d = d.intersect(part(r))
+            for r in minus:
+                d = d.difference(part(r))
+            return d
+
+        key = base.key + "|" + json.dumps([ands, minus])
+        from .grammar import lexeme
+
+        lx = lexeme(key, build_all, f"{base.name} restricted")
+        return NOTHING if lx.dfa.is_empty() else Lex(lx)
+
     def string(self, s: dict, ptr: str, excluded: list[str] = (), excluded_patterns: list[str] = ()) -> Expr:
         from . import formats
 
@@ -979,7 +1774,14 @@ class _Compiler:
         from .errors import RegexError
 
         try:
-            lx = self.L.string(tuple(patterns), tuple(full), lo, hi, tuple(excluded), tuple(excluded_patterns))
+            minus = s.get("__str_minus__", [])
+            if minus:
+                from .json_lexemes import string_spec
+
+                base = string_spec(tuple(patterns), tuple(full), lo, hi, tuple(excluded), tuple(excluded_patterns))
+                lx = self.L.string_expr(("minus", base, ("or", list(minus))))
+            else:
+                lx = self.L.string(tuple(patterns), tuple(full), lo, hi, tuple(excluded), tuple(excluded_patterns))
             lx.dfa  # build now so errors point at the schema
         except RegexError as e:
             raise UnsupportedSchemaError("pattern", ptr, str(e)) from e
@@ -999,9 +1801,72 @@ class _Compiler:
         # recursion through merged ($ref + siblings) schemas reaches the same objects again
         name = self._sub_names.get(id(schema))
         if name is None:
-            name = self._sub_names[id(schema)] = "at:" + ptr
+            # a different schema object may already own this pointer's name (merged or
+            # complement-made schemas): never let two languages share one rule
+            name, k = "at:" + ptr, 1
+            while name in self.rules:
+                name, k = f"at:{ptr}#{k}", k + 1
+            self._sub_names[id(schema)] = name
             self._keep.append(schema)
         return self.rule(name, lambda: self.value(schema, ptr), ptr)
+
+    def _finite_domain(self, schema: Any, ptr: str) -> list | None:
+        """The values of a schema with a small finite domain (enum/const, boolean, null), else None."""
+        n = self.normalize(schema, ptr) if isinstance(schema, dict) else schema
+        if not isinstance(n, dict):
+            return None
+        n = {k: v for k, v in n.items() if k not in ANNOTATIONS and not k.startswith("x-")}
+        if "enum" in n or "const" in n:
+            vals = self._enum_filtered(n)
+        elif set(n) == {"type"} and set(self._types(n)) <= {"boolean", "null"}:
+            ts = self._types(n)
+            vals = ([True, False] if "boolean" in ts else []) + ([None] if "null" in ts else [])
+        else:
+            return None
+        if vals is None:
+            return None
+        out, seen = [], set()
+        for v in vals:
+            c = _canon(v)
+            if c not in seen:
+                seen.add(c)
+                out.append(v)
+        return out
+
+    def _unique_finite(self, item: Any, lo: int, hi: int | None, ptr: str) -> Expr | None:
+        """``uniqueItems`` over a finite item domain: the automaton tracks the set of values used."""
+        vals = self._finite_domain(item, ptr)
+        if vals is None:
+            return None
+        n = len(vals)
+        top = n if hi is None else min(hi, n)
+        if lo > top:
+            return NOTHING
+        # reachable subsets of at most `top` values, capped
+        from math import comb
+
+        if sum(comb(n, k) for k in range(top + 1)) > MAX_COUNT_STATES:
+            return None
+        L = self.L
+        lits = [self.literal_value(v, ptr) for v in vals]
+        comma = Lex(L.punct(","))
+        index: dict[int, int] = {0: 0}
+        order = [0]
+        edges = []
+        for m in order:
+            if bin(m).count("1") >= top:
+                continue
+            for i in range(n):
+                if m >> i & 1:
+                    continue
+                nm = m | 1 << i
+                if nm not in index:
+                    index[nm] = len(order)
+                    order.append(nm)
+                edges.append((index[m], index[nm], seq(comma, lits[i]) if m else lits[i]))
+        finals = frozenset(index[m] for m in order if lo <= bin(m).count("1") <= top)
+        body = Nfa(len(order), 0, finals, tuple(edges))
+        return seq(Lex(L.punct("[")), body, Lex(L.punct("]")))
 
     def array(self, s: dict, ptr: str) -> Expr:
         L = self.L
@@ -1021,7 +1886,13 @@ class _Compiler:
         hi = s.get("maxItems")
         hi = None if hi is None else int(hi)
         if s.get("uniqueItems") is True and (hi is None or hi > 1):
-            self.unsupported("uniqueItems", ptr, "uniqueness of array items is not regular")
+            if hi is not None and lo > hi:
+                return NOTHING
+            if not prefix and "contains" not in s:
+                exact = self._unique_finite(rest, lo, hi, rest_ptr)
+                if exact is not None:
+                    return exact
+            self.unsupported("uniqueItems", ptr, "uniqueness of array items is not regular (only over a small finite item domain)")
         if hi is not None and lo > hi:
             return NOTHING
         if rest is False or (isinstance(rest, dict) and self.normalize(rest, rest_ptr) is False):
@@ -1030,12 +1901,24 @@ class _Compiler:
                 return NOTHING
         contains = s.get("contains")
         min_c = int(s.get("minContains", 1)) if contains is not None else 0
+        max_c = None
         if contains is not None and "maxContains" in s:
-            self.unsupported("maxContains", ptr)
-        item_exprs = [self.sub(p, f"{prefix_ptr}/{i}") for i, p in enumerate(prefix)]
-        rest_expr = self.sub(rest, rest_ptr) if rest is not False else NOTHING
+            max_c = int(s["maxContains"])
+            if min_c > max_c:
+                return NOTHING
+            ncont = self.complement(contains, f"{ptr}/contains")
+            if ncont is None:
+                self.unsupported("maxContains", ptr, "the negation of `contains` is not computable")
+                max_c = None
+        if max_c is not None:
+            # exact counting: an item either matches `contains` (counted) or its complement
+            item_exprs = [self.sub({"allOf": [p, ncont]}, f"{prefix_ptr}/{i}-contains") for i, p in enumerate(prefix)]
+            rest_expr = self.sub({"allOf": [rest, ncont]}, f"{rest_ptr}-contains") if rest is not False else NOTHING
+        else:
+            item_exprs = [self.sub(p, f"{prefix_ptr}/{i}") for i, p in enumerate(prefix)]
+            rest_expr = self.sub(rest, rest_ptr) if rest is not False else NOTHING
         cont_exprs = []
-        if contains is not None and min_c > 0:
+        if contains is not None and (min_c > 0 or max_c):
             for i, p in enumerate(prefix):
                 cont_exprs.append(self.sub({"allOf": [p, contains]}, f"{prefix_ptr}/{i}+contains"))
             cont_rest = self.sub({"allOf": [rest, contains]} if rest is not True else contains, f"{rest_ptr}+contains")
@@ -1047,11 +1930,34 @@ class _Compiler:
                 B = max(len(prefix), lo)
                 # bounded but large: fall back to a counted repeat of the rest item
             raise UnsupportedSchemaError("maxItems" if hi is not None else "minItems", ptr, f"item count bound {B} too large")
-        C = min_c
-        n_states = (B + 1) * (C + 1)
-        sid = lambda i, c: i * (C + 1) + c  # noqa: E731
+        C = min_c if max_c is None else max_c
+        also = list(s.get("__contains_also__", []))
+        if len(also) > 3:
+            raise UnsupportedSchemaError("contains", ptr, "too many `contains` on one array")
+        KF = 1 << len(also)
+        n_states = (B + 1) * (C + 1) * KF
+        sid = lambda i, c, f=0: (i * (C + 1) + c) * KF + f  # noqa: E731
         comma = Lex(L.punct(","))
         edges = []
+        wcache: dict = {}
+
+        def witness(k: int, counted: bool, m: int) -> Expr:
+            """An item at position k (k == len(prefix): a rest item) that also meets the extra
+            `contains` schemas in mask m."""
+            key = (k, counted, m)
+            if key not in wcache:
+                base = prefix[k] if k < len(prefix) else rest
+                if base is False:
+                    wcache[key] = NOTHING
+                    return NOTHING
+                parts = [base]
+                if counted:
+                    parts.append(contains)
+                elif max_c is not None:
+                    parts.append(ncont)
+                parts += [also[b] for b in range(len(also)) if m >> b & 1]
+                wcache[key] = self.sub({"allOf": parts}, f"{ptr}/contains+{k}.{int(counted)}.{m}")
+            return wcache[key]
         for i in range(B + 1):
             for c in range(C + 1):
                 def item_at(k):
@@ -1065,12 +1971,22 @@ class _Compiler:
                     targets.append((i + 1, item_at(i), cont_at(i) if C else None))
                 elif hi is None:
                     targets.append((i, rest_expr, cont_rest if C else None))
+                kpos = i if i < len(prefix) else len(prefix)
                 for ni, ex, cex in targets:
                     sep = comma if i > 0 else None
-                    edges.append((sid(i, c), sid(ni, c), seq(sep, ex) if sep else ex))
-                    if C and cex is not None:
-                        edges.append((sid(i, c), sid(ni, min(c + 1, C)), seq(sep, cex) if sep else cex))
-        finals = frozenset(sid(i, C) for i in range(lo, B + 1))
+                    can_count = C and cex is not None and (max_c is None or c < C)
+                    for f in range(KF):
+                        edges.append((sid(i, c, f), sid(ni, c, f), seq(sep, ex) if sep else ex))
+                        if can_count:
+                            edges.append((sid(i, c, f), sid(ni, min(c + 1, C), f), seq(sep, cex) if sep else cex))
+                        for m in range(1, KF):
+                            w = witness(kpos, False, m)
+                            edges.append((sid(i, c, f), sid(ni, c, f | m), seq(sep, w) if sep else w))
+                            if can_count:
+                                w = witness(kpos, True, m)
+                                edges.append((sid(i, c, f), sid(ni, min(c + 1, C), f | m), seq(sep, w) if sep else w))
+        finals = frozenset(sid(i, c, KF - 1) for i in range(lo, B + 1)
+                           for c in range(min_c if max_c is not None else C, C + 1))
         body = Nfa(n_states, 0, finals, tuple(edges))
         return seq(Lex(L.punct("[")), body, Lex(L.punct("]")))
 
@@ -1190,6 +2106,8 @@ class _Compiler:
         M = 1 << len(tracked)
         # key lexemes for undeclared properties: pattern properties, then additional ones
         extra: list[tuple[Expr, Expr]] = []
+        extra_specs: list = []  # (key content expression, value schema, pointer) of each `extra`
+        from .json_lexemes import string_spec
         pats = list(pattern_props.items())
         if len(pats) > 1:
             from .json_lexemes import JsonLexemes  # noqa: F401
@@ -1206,18 +2124,24 @@ class _Compiler:
                 self.unsupported("propertyNames", ptr, "enum with patternProperties")
             if not key.dfa.is_empty():
                 extra.append((Lex(key), self.sub(psub, f"{ptr}/patternProperties/{_ptr_escape(pat)}")))
+                extra_specs.append((string_spec(tuple([pat] + name_patterns), tuple(name_full), name_min, name_max,
+                                                tuple(declared_names)), psub, f"{ptr}/patternProperties/{_ptr_escape(pat)}"))
         if addl is not False:
             if name_enum is not None:
                 allowed = [n for n in name_enum if n not in declared_names]
                 keys = [Lex(L.string_literal(n)) for n in allowed]
                 key_expr = alt(*keys) if keys else NOTHING
+                key_spec = ("or", [("lit", n) for n in allowed])
             else:
                 key_lx = L.string(tuple(name_patterns), tuple(name_full), name_min, name_max,
                                   tuple(declared_names), tuple(p for p, _ in pats))
                 key_expr = NOTHING if key_lx.dfa.is_empty() else Lex(key_lx)
+                key_spec = string_spec(tuple(name_patterns), tuple(name_full), name_min, name_max,
+                                       tuple(declared_names), tuple(p for p, _ in pats))
             if key_expr is not NOTHING:
                 vptr = f"{ptr}/additionalProperties"
                 extra.append((key_expr, self.sub(addl, vptr)))
+                extra_specs.append((key_spec, addl, vptr))
         # the ordered-properties automaton: (next declared index j, emitted any e, count c)
         minP = int(s.get("minProperties", 0))
         maxP = s.get("maxProperties")
@@ -1231,17 +2155,60 @@ class _Compiler:
         req = set(required)
         comma, colon = Lex(L.punct(",")), Lex(L.punct(":"))
 
-        def sid(j: int, e: int, c: int, pm: int) -> int:
-            return ((j * 2 + e) * (C + 1) + c) * M + pm
+        # "some property (key in K, value in V)" constraints from complements: one flag bit each,
+        # set by a member that is such a witness; final states need every flag
+        somes = list(s.get("__some__", []))
+        if len(somes) > 3:
+            raise UnsupportedSchemaError("not", ptr, "too many negated property constraints on one object")
+        T0 = len(tracked)
+        F = 1 << len(somes)
+        Mx = M * F
+        from .json_lexemes import string_content
 
-        if (n + 1) * 2 * (C + 1) * M > 8 * MAX_COUNT_STATES:
+        def witnesses(name_or_spec, is_name: bool):
+            """The subsets of `somes` whose key language holds (or may hold) this key."""
+            idx = []
+            for i, (kexpr, _) in enumerate(somes):
+                if is_name:
+                    if string_content(kexpr).matches(json.dumps(name_or_spec, ensure_ascii=False)[1:-1].encode()):
+                        idx.append(i)
+                elif not string_content(("and", [name_or_spec, kexpr])).is_empty():
+                    idx.append(i)
+            return [sub_ for sub_ in range(1, 1 << len(idx))], idx
+
+        values_alts = []
+        for name, sub in declared:
+            kx = Lex(L.string_literal(name))
+            vptr = f"{ptr}/properties/{_ptr_escape(name)}"
+            alts_ = [(0, kx, self.sub(sub, vptr))]
+            subsets, idx = witnesses(name, True) if somes else ([], [])
+            for m in subsets:
+                chosen = [idx[b] for b in range(len(idx)) if m >> b & 1]
+                sch = {"allOf": [sub] + [somes[i][1] for i in chosen]}
+                alts_.append((sum(1 << i for i in chosen), kx, self.sub(sch, vptr + "+witness")))
+            values_alts.append(alts_)
+        extra_alts = [(0, k, v) for k, v in extra]
+        for kspec, vsch, vptr in (extra_specs if somes else []):
+            subsets, idx = witnesses(kspec, False)
+            for m in subsets:
+                chosen = [idx[b] for b in range(len(idx)) if m >> b & 1]
+                kx_spec = ("and", [kspec] + [somes[i][0] for i in chosen])
+                klx = L.string_expr(kx_spec)
+                if klx.dfa.is_empty():
+                    continue
+                sch = {"allOf": [vsch] + [somes[i][1] for i in chosen]}
+                extra_alts.append((sum(1 << i for i in chosen), Lex(klx), self.sub(sch, vptr + "+witness")))
+
+        def sid(j: int, e: int, c: int, pm: int) -> int:
+            return ((j * 2 + e) * (C + 1) + c) * Mx + pm
+
+        if (n + 1) * 2 * (C + 1) * Mx > 8 * MAX_COUNT_STATES:
             raise UnsupportedSchemaError("properties", ptr, "object automaton too large")
         edges = []
-        values = [(Lex(L.string_literal(name)), self.sub(sub, f"{ptr}/properties/{_ptr_escape(name)}")) for name, sub in declared]
         for j in range(n + 1):
             for e in (0, 1):
                 for c in range(C + 1):
-                    for pm in range(M):
+                    for pm in range(Mx):
                         here = sid(j, e, c, pm)
                         nc = c + 1 if c < C else C
                         can_add = maxP is None or c < maxP
@@ -1250,22 +2217,23 @@ class _Compiler:
                             if name not in req:
                                 edges.append((here, sid(j + 1, e, c, pm), EMPTY))
                             if can_add:
-                                k, v = values[j]
-                                member = seq(k, colon, v)
-                                npm = pm | bit_of.get(name, 0)
-                                edges.append((here, sid(j + 1, 1, nc, npm), seq(comma, member) if e else member))
+                                for fl, k, v in values_alts[j]:
+                                    member = seq(k, colon, v)
+                                    npm = pm | bit_of.get(name, 0) | (fl << T0)
+                                    edges.append((here, sid(j + 1, 1, nc, npm), seq(comma, member) if e else member))
                         if can_add:
-                            for k, v in extra:
+                            for fl, k, v in extra_alts:
                                 member = seq(k, colon, v)
-                                edges.append((here, sid(j, 1, nc, pm), seq(comma, member) if e else member))
-        finals = frozenset(sid(n, e, c, pm) for e in (0, 1) for c in range(C + 1) for pm in allowed_sets
+                                edges.append((here, sid(j, 1, nc, pm | (fl << T0)), seq(comma, member) if e else member))
+        full = (F - 1) << T0
+        finals = frozenset(sid(n, e, c, pm | full) for e in (0, 1) for c in range(C + 1) for pm in allowed_sets
                            if c >= minP and (e or c == 0))
-        body = Nfa((n + 1) * 2 * (C + 1) * M, sid(0, 0, 0, 0), finals, tuple(edges))
+        body = Nfa((n + 1) * 2 * (C + 1) * Mx, sid(0, 0, 0, 0), finals, tuple(edges))
         return seq(Lex(L.punct("{")), body, Lex(L.punct("}")))
 
 
-def _multiple_of_dfa(k: int):
-    """JSON integers divisible by ``k``: the remainder automaton over decimal digits."""
+def _multiple_of_dfa(k: int, negate: bool = False):
+    """JSON integers divisible by ``k`` (``negate``: not divisible): the remainder automaton."""
     import numpy as np
 
     from .automata import ByteDFA
@@ -1280,7 +2248,10 @@ def _multiple_of_dfa(k: int):
     r = np.arange(k)[:, None]
     trans[3:, ord("0"):ord("9") + 1] = 3 + (10 * r + digits[None, :]) % k
     accept = np.zeros(n, dtype=bool)
-    accept[2] = accept[3] = True
+    if negate:
+        accept[4:] = True  # remainders 1..k-1
+    else:
+        accept[2] = accept[3] = True
     return ByteDFA(trans, accept)
 
 
