@@ -169,6 +169,40 @@ def _has_object_only(f) -> bool:
     return any(_has_object_only(x) for x in f[1])
 
 
+_SCHEMA_MAPS = {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas", "dependencies"}
+_SCHEMA_LISTS = {"allOf", "anyOf", "oneOf", "prefixItems", "items"}
+_SCHEMA_VALUES = {"items", "additionalItems", "additionalProperties", "not", "if", "then", "else", "contains",
+                  "propertyNames", "unevaluatedItems", "unevaluatedProperties"}
+
+
+def _has_unevaluated(schema: Any) -> bool:
+    """A schema object whose own unevaluated* keyword constrains something."""
+    return isinstance(schema, dict) and any(
+        schema.get(k) not in (None, True, {}) for k in ("unevaluatedProperties", "unevaluatedItems"))
+
+
+def _find_keywords(node: Any, keys: tuple[str, ...], ptr: str = "#", depth: int = 0):
+    """(keyword, pointer) of the first occurrence of any of ``keys`` in a schema tree."""
+    if depth > 500:
+        return None
+    if isinstance(node, dict):
+        for k in keys:
+            if k in node:
+                return k, ptr
+        for k, v in node.items():
+            if k in ("enum", "const", "default", "examples", "example"):
+                continue
+            hit = _find_keywords(v, keys, f"{ptr}/{_ptr_escape(k)}", depth + 1)
+            if hit:
+                return hit
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            hit = _find_keywords(v, keys, f"{ptr}/{i}", depth + 1)
+            if hit:
+                return hit
+    return None
+
+
 class _Compiler:
     def __init__(self, root: Any, *, strict: bool, lenient: bool, lexemes: JsonLexemes):
         self.root = root
@@ -178,6 +212,7 @@ class _Compiler:
         self.rules: dict[str, Expr] = {}
         self.origins: dict[str, str] = {}
         self._ids: dict[str, Any] = {}
+        self._ambiguous: set[str] = set()
         self._index_ids(root, "#")
         self._validator_cls = None
         declared = root.get("$schema", "") if isinstance(root, dict) else ""
@@ -198,24 +233,30 @@ class _Compiler:
     # ------------------------------------------------------------------ refs
 
     def _index_ids(self, node: Any, ptr: str, depth: int = 0) -> None:
-        if depth > 200:
+        """Register ``$id``/``id`` and ``$anchor`` of every schema object (not of data values:
+        only keywords that hold subschemas are descended into)."""
+        if depth > 200 or not isinstance(node, dict):
             return
-        if isinstance(node, dict):
-            for k in ("$id", "id"):
-                v = node.get(k)
-                if isinstance(v, str) and not (k == "id" and isinstance(node.get("properties"), dict) and "id" in node.get("properties", {}) and False):
-                    self._ids.setdefault(v, node)
-                    self._ids.setdefault(v.rstrip("#"), node)
-            anchor = node.get("$anchor")
-            if isinstance(anchor, str):
-                self._ids.setdefault("#" + anchor, node)
-            for k, v in node.items():
-                if k in ("enum", "const", "default", "examples", "example"):
-                    continue
-                self._index_ids(v, f"{ptr}/{_ptr_escape(k)}", depth + 1)
-        elif isinstance(node, list):
-            for i, v in enumerate(node):
-                self._index_ids(v, f"{ptr}/{i}", depth + 1)
+        for k in ("$id", "id"):
+            v = node.get(k)
+            if isinstance(v, str) and not (k == "id" and not v.startswith(("http", "urn", "#", "/")) and "." not in v):
+                self._ids.setdefault(v, node)
+                self._ids.setdefault(v.rstrip("#"), node)
+        anchor = node.get("$anchor")
+        if isinstance(anchor, str):
+            key = "#" + anchor
+            if key in self._ids and self._ids[key] is not node:
+                self._ambiguous.add(key)  # the same anchor under different base URIs
+            self._ids.setdefault(key, node)
+        for k, v in node.items():
+            if k in _SCHEMA_MAPS and isinstance(v, dict):
+                for name, sub in v.items():
+                    self._index_ids(sub, f"{ptr}/{k}/{_ptr_escape(name)}", depth + 1)
+            elif k in _SCHEMA_LISTS and isinstance(v, list):
+                for i, sub in enumerate(v):
+                    self._index_ids(sub, f"{ptr}/{k}/{i}", depth + 1)
+            elif k in _SCHEMA_VALUES:
+                self._index_ids(v, f"{ptr}/{k}", depth + 1)
 
     def resolve(self, ref: str, ptr: str) -> tuple[Any, str]:
         """The schema a ``$ref`` points to and its pointer."""
@@ -241,6 +282,8 @@ class _Compiler:
             target_ptr = "#"
         if frag and not frag.startswith("/"):
             hit = self._ids.get("#" + frag)
+            if "#" + frag in self._ambiguous:
+                raise UnsupportedSchemaError("$anchor", ptr, f"anchor {frag!r} is defined under several base URIs")
             if hit is None:
                 raise SchemaError(f"$ref {ref!r} at {ptr}: anchor {frag!r} not found")
             return hit, f"#{frag}"
@@ -272,8 +315,12 @@ class _Compiler:
         if "$ref" in s:
             ref = s.pop("$ref")
             target, tptr = self.resolve(ref, ptr)
+            if _has_unevaluated(target) and set(s) - ANNOTATIONS:
+                # its unevaluated* cannot see the annotations of the siblings merged into it
+                raise UnsupportedSchemaError("unevaluatedProperties", tptr, "unevaluated* in a referenced schema with siblings")
             s = self.merge(self.normalize(target, tptr, depth + 1), s, ptr, depth)
-        while isinstance(s.get("not"), dict) and set(s["not"]) - ANNOTATIONS == {"not"}:
+        while (isinstance(s.get("not"), dict) and set(s["not"]) - ANNOTATIONS == {"not"}
+               and not _has_unevaluated(s)):  # annotations inside `not` do not count as evaluated
             inner = s.pop("not")["not"]  # not(not X) == X
             s = self.merge(s, self.normalize(inner, f"{ptr}/not/not", depth + 1), ptr, depth)
             if not isinstance(s, dict):
@@ -283,6 +330,9 @@ class _Compiler:
             if not isinstance(parts, list):
                 raise SchemaError(f"allOf at {ptr} must be an array")
             for i, p in enumerate(parts):
+                if _has_unevaluated(p) and (len(parts) > 1 or set(s) - ANNOTATIONS):
+                    raise UnsupportedSchemaError("unevaluatedProperties", f"{ptr}/allOf/{i}",
+                                                 "unevaluated* inside an allOf part cannot see its siblings")
                 s = self.merge(s, self.normalize(p, f"{ptr}/allOf/{i}", depth + 1), ptr, depth)
                 if s is False:
                     return False
@@ -299,6 +349,10 @@ class _Compiler:
         b = self.normalize(b, ptr, depth + 1)
         if b is False:
             return False
+        for x, y in ((a, b), (b, a)):
+            if isinstance(x, dict) and isinstance(y, dict) and "prefixItems" in x and "items" in y and "prefixItems" not in y:
+                # y's `items` covers every item, x's only those after its prefix: not one schema
+                raise UnsupportedSchemaError("prefixItems", ptr, "prefixItems and items from different allOf parts")
         out = {k: (list(v) if k in _LIST_INTERNALS else v) for k, v in a.items()}  # never mutate `a`
         if "if" in a and "if" in b:
             # two conditionals: keep b's as a separate triple (see _lower)
@@ -395,6 +449,9 @@ class _Compiler:
     # ------------------------------------------------------------------ entry
 
     def grammar(self) -> Grammar:
+        hit = _find_keywords(self.root, ("$dynamicRef", "$recursiveRef"))
+        if hit:
+            raise UnsupportedSchemaError(hit[0], hit[1], "dynamic references (dynamic scope) are not supported")
         body = self.value(self.root, "#")
         tail = self.L.trailing_ws()
         start = seq(body, opt(Lex(tail))) if tail is not None else body
@@ -670,6 +727,10 @@ class _Compiler:
         kind, branches = xofs[0]
         if not isinstance(branches, list) or not branches:
             raise SchemaError(f"{kind} at {ptr} must be a non-empty array")
+        for i, b in enumerate(branches):
+            if _has_unevaluated(b) and set(rest) - ANNOTATIONS:
+                raise UnsupportedSchemaError("unevaluatedProperties", f"{ptr}/{kind}/{i}",
+                                             "unevaluated* inside a branch cannot see its siblings")
         subs = [self.presence_formula(b, f"{ptr}/{kind}/{i}") for i, b in enumerate(branches)]
         if all(x is not None for x in subs) and not any(_has_object_only(x) for x in subs):
             # branches that only speak of which properties are present: enforce in the object
@@ -950,6 +1011,9 @@ class _Compiler:
         names all lie in ``keys`` (the context of a closed object: ``oneOf`` branches)."""
         if depth > 8:
             return None
+        if _has_unevaluated(schema) or (isinstance(schema, dict) and _find_keywords(
+                schema, ("unevaluatedProperties", "unevaluatedItems"))):
+            return None  # annotations inside `not` are dropped: no schema-level complement
         if schema is True:
             return False
         if schema is False:
@@ -1508,6 +1572,7 @@ class _Compiler:
         for k in list(s):
             if k.startswith("x-") or k in ANNOTATIONS:
                 s.pop(k)
+        self._check_unevaluated(s, ptr)
         nots = s.pop("__not__", [])
         if "not" in s:
             nots.insert(0, s.pop("not"))
@@ -1867,6 +1932,28 @@ class _Compiler:
         finals = frozenset(index[m] for m in order if lo <= bin(m).count("1") <= top)
         body = Nfa(len(order), 0, finals, tuple(edges))
         return seq(Lex(L.punct("[")), body, Lex(L.punct("]")))
+
+    def _check_unevaluated(self, s: dict, ptr: str) -> None:
+        """unevaluated* is exact here only where no in-place applicator can add annotations.
+
+        With the applicators folded in (allOf, $ref), what remains are keywords whose
+        annotations depend on which branch or condition held (not, if, anyOf/oneOf,
+        dependentSchemas, contains): there unevaluated* is not supported.
+        """
+        dynamic = [k for k in ("not", "__not__", "if", "anyOf", "oneOf", "__xof__", "dependentSchemas",
+                               "dependencies", "__presence__") if s.get(k)]
+        if s.get("unevaluatedProperties") not in (None, True, {}) and dynamic:
+            raise UnsupportedSchemaError("unevaluatedProperties", ptr, f"together with {dynamic[0]!r}")
+        ue = s.get("unevaluatedItems")
+        if ue not in (None, True, {}):
+            if dynamic or "contains" in s or "__contains_also__" in s:
+                raise UnsupportedSchemaError("unevaluatedItems", ptr, f"together with {(dynamic or ['contains'])[0]!r}")
+            # every item not covered by prefixItems/items is unevaluated: it must match `ue`
+            s.pop("unevaluatedItems")
+            if isinstance(s.get("items"), list):
+                s.setdefault("additionalItems", ue)
+            elif "items" not in s:
+                s["items"] = ue
 
     def array(self, s: dict, ptr: str) -> Expr:
         L = self.L
