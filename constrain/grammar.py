@@ -41,6 +41,7 @@ __all__ = [
     "Grammar",
     "RTN",
     "compile_rtn",
+    "strongly_connected_components",
 ]
 
 
@@ -253,19 +254,16 @@ def _refs(e: Expr, out: set[str], seen: set[int]) -> None:
             _refs(x, out, seen)
 
 
-def _cyclic_rules(rules: dict[str, Expr]) -> set[str]:
-    """Rules that lie on a reference cycle (Tarjan's SCC, iterative)."""
-    graph = {}
-    for name, body in rules.items():
-        out: set[str] = set()
-        _refs(body, out, set())
-        graph[name] = sorted(out)
+def strongly_connected_components(graph: dict[str, Iterable[str]]) -> list[list[str]]:
+    """Strongly connected components, sinks first (Tarjan, iterative; edges to names outside
+    ``graph`` are ignored)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     on: set[str] = set()
     stack: list[str] = []
-    cyclic: set[str] = set()
+    out: list[list[str]] = []
     counter = 0
+    succ = {v: [w for w in graph[v] if w in graph] for v in graph}
     for root in graph:
         if root in index:
             continue
@@ -277,12 +275,9 @@ def _cyclic_rules(rules: dict[str, Expr]) -> set[str]:
                 counter += 1
                 stack.append(v)
                 on.add(v)
-            succ = graph.get(v, [])
-            if i < len(succ):
+            if i < len(succ[v]):
                 work.append((v, i + 1))
-                w = succ[i]
-                if w not in graph:
-                    continue
+                w = succ[v][i]
                 if w not in index:
                     work.append((w, 0))
                 elif w in on:
@@ -296,11 +291,24 @@ def _cyclic_rules(rules: dict[str, Expr]) -> set[str]:
                     comp.append(w)
                     if w == v:
                         break
-                if len(comp) > 1 or v in graph.get(v, []):
-                    cyclic.update(comp)
+                out.append(comp)
             if work:
                 parent = work[-1][0]
                 low[parent] = min(low[parent], low[v])
+    return out
+
+
+def _cyclic_rules(rules: dict[str, Expr]) -> set[str]:
+    """Rules that lie on a reference cycle."""
+    graph = {}
+    for name, body in rules.items():
+        out: set[str] = set()
+        _refs(body, out, set())
+        graph[name] = sorted(out)
+    cyclic: set[str] = set()
+    for comp in strongly_connected_components(graph):
+        if len(comp) > 1 or comp[0] in graph[comp[0]]:
+            cyclic.update(comp)
     return cyclic
 
 

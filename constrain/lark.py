@@ -116,6 +116,7 @@ from .grammar import (
     opt,
     plus,
     seq,
+    strongly_connected_components,
     star,
 )
 
@@ -936,55 +937,12 @@ def _nullable_rules(rules: dict[str, Expr]) -> dict[str, bool]:
     return nullable
 
 
-def _sccs(graph: dict[str, Iterable[str]]) -> list[list[str]]:
-    """Strongly connected components, sinks first (Tarjan, iterative)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    on: set[str] = set()
-    stack: list[str] = []
-    out: list[list[str]] = []
-    counter = 0
-    succ = {v: [w for w in graph[v] if w in graph] for v in graph}
-    for root in graph:
-        if root in index:
-            continue
-        work = [(root, 0)]
-        while work:
-            v, i = work.pop()
-            if i == 0:
-                index[v] = low[v] = counter
-                counter += 1
-                stack.append(v)
-                on.add(v)
-            if i < len(succ[v]):
-                work.append((v, i + 1))
-                w = succ[v][i]
-                if w not in index:
-                    work.append((w, 0))
-                elif w in on:
-                    low[v] = min(low[v], index[w])
-                continue
-            if low[v] == index[v]:
-                comp = []
-                while True:
-                    w = stack.pop()
-                    on.discard(w)
-                    comp.append(w)
-                    if w == v:
-                        break
-                out.append(comp)
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[v])
-    return out
-
-
 def _left_graph(rules: dict[str, Expr], an: _Analysis) -> dict[str, frozenset]:
     return {n: frozenset(r for r in an.left(body) if r in rules) for n, body in rules.items()}
 
 
 def _recursive_groups(graph: dict[str, frozenset]) -> list[list[str]]:
-    return [c for c in _sccs(graph) if len(c) > 1 or c[0] in graph[c[0]]]
+    return [c for c in strongly_connected_components(graph) if len(c) > 1 or c[0] in graph[c[0]]]
 
 
 # =========================================================================== left recursion
