@@ -32,37 +32,7 @@ def small_vocab(alphabet: bytes, max_len: int = 3, extra: tuple[bytes, ...] = ()
     return Vocabulary.from_token_bytes(toks, eos_ids=[len(toks) - 1])
 
 
-def bits(mask: np.ndarray, n: int) -> np.ndarray:
-    m = mask.view(np.uint32)
-    ids = np.arange(n)
-    return ((m[ids >> 5] >> (ids & 31).astype(np.uint32)) & 1).astype(bool)
-
-
-def check_all_masks(compiled, vocab, viable, complete, n_walks=30, max_steps=12, seed=0):
-    """Random token walks; at every step compare every bit with the oracle."""
-    rng = random.Random(seed)
-    eos = int(vocab.eos_ids[0])
-    n = len(vocab.token_bytes)
-    checked = 0
-    for _ in range(n_walks):
-        m = compiled.matcher()
-        prefix = b""
-        for _ in range(max_steps):
-            got = bits(m.mask(), n)
-            for t, tb in enumerate(vocab.token_bytes):
-                want = complete(prefix) if t == eos else viable(prefix + tb)
-                assert got[t] == want, f"prefix={prefix!r} token={tb!r}: mask says {got[t]}, oracle {want}"
-                # the single-token check agrees with the mask
-                assert m.is_allowed(t) == want
-            checked += 1
-            allowed = [t for t in range(n) if got[t] and t != eos]
-            if not allowed:
-                break
-            t = rng.choice(allowed)
-            assert m.advance(t)
-            prefix += vocab.token_bytes[t]
-        assert m.is_accepting() == complete(prefix)
-    assert checked > n_walks
+from oracles import bits, check_all_masks  # noqa: E402
 
 
 def regex_viable(pattern: str):

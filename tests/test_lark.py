@@ -40,6 +40,7 @@ from constrain.lark import (
     terminal_dfa,
 )
 from constrain.vocab import Vocabulary
+from oracles import bits, check_all_masks
 
 try:
     import re._constants as sre_c
@@ -81,12 +82,6 @@ def small_vocab(alphabet: bytes, max_len: int, extra: tuple[bytes, ...] = ()) ->
 
 def bit(mask: np.ndarray, t: int) -> bool:
     return bool((int(mask.view(np.uint32)[t >> 5]) >> (t & 31)) & 1)
-
-
-def bits(mask: np.ndarray, n: int) -> np.ndarray:
-    m = mask.view(np.uint32)
-    ids = np.arange(n)
-    return ((m[ids >> 5] >> (ids & 31).astype(np.uint32)) & 1).astype(bool)
 
 
 def accepts_bytes(compiled, data: bytes) -> bool:
@@ -472,31 +467,6 @@ def test_differential_smollm2(key, smollm2_vocab):
 
 
 # =========================================================================== exactness
-
-
-def check_all_masks(compiled, vocab, viable, complete, n_walks=25, max_steps=12, seed=0):
-    """Random token walks; at every step compare every mask bit with the oracle."""
-    rng = random.Random(seed)
-    eos = int(vocab.eos_ids[0])
-    n = len(vocab.token_bytes)
-    checked = 0
-    for _ in range(n_walks):
-        m = compiled.matcher()
-        prefix = b""
-        for _ in range(max_steps):
-            got = bits(m.mask(), n)
-            for t, tb in enumerate(vocab.token_bytes):
-                want = complete(prefix) if t == eos else viable(prefix + tb)
-                assert got[t] == want, f"prefix={prefix!r} token={tb!r}: mask says {got[t]}, oracle {want}"
-            checked += 1
-            allowed = [t for t in range(n) if got[t] and t != eos]
-            if not allowed:
-                break
-            t = rng.choice(allowed)
-            assert m.advance(t)
-            prefix += vocab.token_bytes[t]
-        assert m.is_accepting() == complete(prefix)
-    assert checked > n_walks
 
 
 def regex_oracle(pattern: str):
