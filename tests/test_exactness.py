@@ -20,6 +20,7 @@ from constrain import compile_grammar, compile_json_schema, compile_regex
 from constrain.automata import ByteDFA
 from constrain.grammar import Grammar, Lex, Ref, alt, lexeme, opt, seq, star
 from constrain.vocab import Vocabulary
+from oracles import bits, check_all_masks
 
 
 def small_vocab(alphabet: bytes, max_len: int = 3, extra: tuple[bytes, ...] = ()) -> Vocabulary:
@@ -30,9 +31,6 @@ def small_vocab(alphabet: bytes, max_len: int = 3, extra: tuple[bytes, ...] = ()
     toks.extend(extra)
     toks.append(None)  # EOS
     return Vocabulary.from_token_bytes(toks, eos_ids=[len(toks) - 1])
-
-
-from oracles import bits, check_all_masks  # noqa: E402
 
 
 def regex_viable(pattern: str):
