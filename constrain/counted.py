@@ -24,7 +24,7 @@ import numpy as np
 from . import tokens as _tokens
 from .tokens import dense_trie, row_from_nodes, walk_trie
 
-__all__ = ["CountedDFA", "CountedLexemeTable", "counted_string_dfa"]
+__all__ = ["CountedDFA", "CountedLexemeTable", "counted_content_dfa", "counted_string_dfa"]
 
 
 class CountedDFA:
@@ -39,7 +39,10 @@ class CountedDFA:
         self.base_accept = accept.astype(bool)
         self.inc = inc.astype(bool)  # [S, K] the move completes one character
         self.guard = guard.astype(bool)  # [S, K] the move closes the string: needs c >= lo
-        self.interior = interior.astype(bool)  # [S] inside a character (one more must complete)
+        # [S] characters that must still complete before the string can close: 1 inside a
+        # character of the any-character base, the distance to an accepting content state for a
+        # base built from a content automaton (counted_content_dfa); 0 where it may close now
+        self.interior = np.asarray(interior).astype(np.int32)
         self.lo = int(lo)
         self.hi = hi
         self.n_base = T.shape[0]
@@ -49,8 +52,10 @@ class CountedDFA:
     def num_states(self) -> int:
         return self.n_base
 
+    min_chars = 0  # the fewest characters of any string of the base (counted_content_dfa)
+
     def is_empty(self) -> bool:
-        return self.hi is not None and self.lo > self.hi
+        return self.hi is not None and max(self.lo, self.min_chars) > self.hi
 
     # -- one byte at a time (matching and the token layer's stepping) -----------------
 
@@ -64,7 +69,7 @@ class CountedDFA:
             return -1
         if self.inc[b, k]:
             c += 1
-        if self.hi is not None and (c > self.hi or (self.interior[nb] and c + 1 > self.hi)):
+        if self.hi is not None and c + self.interior[nb] > self.hi:
             return -1
         if self.hi is None and c > self.lo:
             c = self.lo  # past the lower bound only "enough" matters
@@ -85,9 +90,6 @@ class CountedDFA:
 def counted_string_dfa(ws, char, lo: int, hi: int | None) -> CountedDFA:
     """``ws · '"' · char{lo,hi} · '"'`` with ``char`` the one-character JSON-content DFA."""
     # base states: ws states [0, W), content positions [W, W + P), closing state W + P
-    wsT = ws.trans.astype(np.int64) if ws is not None else np.full((1, 256), -1, dtype=np.int64)
-    ws_acc = ws.accept if ws is not None else np.ones(1, dtype=bool)
-    W = wsT.shape[0]
     cT = char.trans.astype(np.int64)
     finals = np.flatnonzero(char.accept)
     assert finals.size == 1 and (cT[finals[0]] < 0).all(), "one character ends in one sink state"
@@ -96,7 +98,21 @@ def counted_string_dfa(ws, char, lo: int, hi: int | None) -> CountedDFA:
     pos = np.full(cT.shape[0], -1, dtype=np.int64)
     pos[keep] = np.arange(keep.size)
     pos[f] = pos[0]  # completing a character returns to the boundary position
-    P = keep.size
+    sub = cT[keep]
+    interior = np.ones(keep.size, dtype=np.int32)
+    interior[pos[0]] = 0
+    return _assemble(ws, np.where(sub >= 0, pos[np.maximum(sub, 0)], -1), sub == f, int(pos[0]),
+                     np.array([pos[0]]), interior, lo, hi, guard_close=True)
+
+
+def _assemble(ws, PT: np.ndarray, Pinc: np.ndarray, start: int, closable: np.ndarray, interior: np.ndarray,
+              lo: int, hi: int | None, *, guard_close: bool) -> CountedDFA:
+    """``ws · '"' · content · '"'`` from content rows ``PT`` (``[P, 256]``, -1 dead), their
+    increments, the content start, the states where the closing quote may follow (guarded by
+    the lower bound when ``guard_close``) and each content state's ``interior``."""
+    wsT = ws.trans.astype(np.int64) if ws is not None else np.full((1, 256), -1, dtype=np.int64)
+    ws_acc = ws.accept if ws is not None else np.ones(1, dtype=bool)
+    W, P = wsT.shape[0], PT.shape[0]
     S = W + P + 1
     close = W + P
     T = np.full((S, 256), -1, dtype=np.int64)
@@ -105,23 +121,75 @@ def counted_string_dfa(ws, char, lo: int, hi: int | None) -> CountedDFA:
     T[:W] = np.where(wsT >= 0, wsT, -1)
     quote = ord('"')
     assert (T[:W][ws_acc, quote] < 0).all()
-    T[np.flatnonzero(ws_acc), quote] = W + pos[0]
-    sub = cT[keep]
-    T[W:W + P] = np.where(sub >= 0, W + pos[np.maximum(sub, 0)], -1)
-    inc[W:W + P] = sub == f
-    assert T[W + pos[0], quote] < 0  # a raw quote is never string content
-    T[W + pos[0], quote] = close
-    guard[W + pos[0], quote] = True
-    interior = np.zeros(S, dtype=bool)
-    interior[W:W + P] = True
-    interior[W + pos[0]] = False
+    T[np.flatnonzero(ws_acc), quote] = W + start
+    T[W:W + P] = np.where(PT >= 0, W + PT, -1)
+    inc[W:W + P] = Pinc
+    assert (T[W + closable, quote] < 0).all()  # at a character boundary a raw quote ends the string
+    T[W + closable, quote] = close
+    guard[W + closable, quote] = guard_close
+    full_interior = np.zeros(S, dtype=np.int32)
+    full_interior[W:W + P] = interior
     accept = np.zeros(S, dtype=bool)
     accept[close] = True
     # compress byte columns into classes (the table is small)
     key = np.concatenate([T, inc, guard]).T
     _, first, cmap = np.unique(key, axis=0, return_index=True, return_inverse=True)
-    cols = first
-    return CountedDFA(T[:, cols], cmap.reshape(-1), accept, inc[:, cols], guard[:, cols], interior, lo, hi)
+    return CountedDFA(T[:, first], cmap.reshape(-1), accept, inc[:, first], guard[:, first], full_interior, lo, hi)
+
+
+def counted_content_dfa(ws, content, char, hi: int) -> CountedDFA:
+    """``ws · '"' · content · '"'`` with at most ``hi`` characters of content.
+
+    ``content`` is a trimmed DFA of JSON-encoded string contents (a format, patterns); ``char``
+    the one-character JSON-content DFA, whose product with ``content`` tells where a character
+    completes (the counter's increments). ``interior`` holds, per base state, the fewest
+    characters that reach an accepting content state, so a state survives exactly when the
+    counter leaves room for some completion (exact for an upper bound alone: the caller folds
+    a lower bound into ``content``).
+    """
+    xT, xacc = content.trans.astype(np.int64), content.accept
+    cT = char.trans.astype(np.int64)
+    finals = np.flatnonzero(char.accept)
+    assert finals.size == 1 and (cT[finals[0]] < 0).all(), "one character ends in one sink state"
+    f = int(finals[0])
+    # product states (content state, position in the current character), breadth first
+    index = {(0, 0): 0}
+    order = [(0, 0)]
+    rows, incs = [], []
+    i = 0
+    while i < len(order):
+        q, p = order[i]
+        i += 1
+        row = np.full(256, -1, dtype=np.int64)
+        inc = np.zeros(256, dtype=bool)
+        for byte in np.flatnonzero((xT[q] >= 0) & (cT[p] >= 0)):
+            nq, npos = int(xT[q, byte]), int(cT[p, byte])
+            done = npos == f
+            key = (nq, 0 if done else npos)
+            j = index.get(key)
+            if j is None:
+                j = index[key] = len(order)
+                order.append(key)
+            row[byte] = j
+            inc[byte] = done
+        rows.append(row)
+        incs.append(inc)
+    P = len(order)
+    PT, Pinc = np.array(rows), np.array(incs)
+    closable = np.array([bool(xacc[q]) and p == 0 for q, p in order])
+    # fewest increments to a closable state: a fixed point over 0/1 edge weights
+    dist = np.full(P, 1 << 30, dtype=np.int64)
+    dist[closable] = 0
+    changed = True
+    while changed:  # at most P rounds; P is small
+        cand = np.where(PT >= 0, dist[np.maximum(PT, 0)] + Pinc, 1 << 30).min(axis=1)
+        new = np.minimum(dist, cand)
+        changed = bool((new != dist).any())
+        dist = new
+    assert (dist < (1 << 30)).all(), "content automaton must be trimmed"
+    out = _assemble(ws, PT, Pinc, 0, np.flatnonzero(closable), dist, 0, hi, guard_close=False)
+    out.min_chars = int(dist[0])
+    return out
 
 
 _WALKS: "OrderedDict[tuple, tuple]" = OrderedDict()
@@ -151,7 +219,8 @@ class CountedLexemeTable:
         self._flat = ext.ravel()
         self._inc = np.append(d.inc.ravel(), np.zeros(n_cls, dtype=bool))
         self._guard = np.append(d.guard.ravel(), np.zeros(n_cls, dtype=bool))
-        self._interior = np.append(d.interior, False)
+        self._interior = np.append(d.interior, 0).astype(np.int32)
+        self._max_interior = max(int(d.interior.max(initial=0)), 1)
         self._accept = np.append(d.base_accept, False)
         self._n_cls = n_cls
         self._sig: str | None = None
@@ -221,7 +290,10 @@ class CountedLexemeTable:
     def _key(self, q: int) -> tuple[int, int, int]:
         c, b = divmod(q, self.n_base)
         d = self.dfa
-        room = self._cap if d.hi is None else min(d.hi - c, self._cap)
+        # a token completes at most cap - 1 characters and then needs interior[...] more: room
+        # beyond cap - 1 + max(interior) (= cap for the any-character base) is all the same
+        room_cap = self._cap - 1 + self._max_interior
+        room = room_cap if d.hi is None else min(d.hi - c, room_cap)
         need = min(max(d.lo - c, 0), self._cap)
         return b, room, need
 

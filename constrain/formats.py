@@ -30,10 +30,11 @@ strings -- safe for generation; O: it accepts a superset):
 * duration: RFC 3339 appendix A, exact, upper-case designators only (N: ABNF
   literals are case-insensitive, ``p1d`` is left out).
 * hostname: RFC 1123 labels of 1-63 letters/digits/hyphens, not starting or
-  ending with a hyphen.  Labels with ``--`` in positions 3-4 (A-labels such as
-  ``xn--...``, whose Punycode/IDNA validity is not regular) are rejected (N).
-  The 253-character total length is not checked (O): counting it together with
-  the label length would multiply the DFA size by ~250.
+  ending with a hyphen, at most 253 characters in all (exact; the total is in
+  ``FORMAT_MAX_LENGTH``, enforced by the compiler's character counter: in the
+  regex it would multiply the DFA size by ~250).  Labels with ``--`` in positions
+  3-4 (A-labels such as ``xn--...``, whose Punycode/IDNA validity is not regular)
+  are rejected (N).
 * idn-hostname: ASCII labels as for hostname; labels with non-ASCII
   characters are built from IDNA2008 PVALID code points (tables of the
   ``idna`` package, embedded below) excluding right-to-left characters (bidi
@@ -41,9 +42,12 @@ strings -- safe for generation; O: it accepts a superset):
   CONTEXTJ characters only in simple safe contexts (``l\u00b7l``, U+0375 before a
   Greek letter, U+30FB next to Hiragana/Katakana/Han, ZWJ/ZWNJ after a virama)
   (N), lower-case ASCII only, no ``--`` and no combining mark first or after a
-  hyphen (N).  Not checked (O): NFC normalisation, the 63-octet limit of the
-  A-label form, the 253-character total.  Separators: ``.`` U+3002 U+FF0E
-  U+FF61.
+  hyphen (N).  Separators: ``.`` U+3002 U+FF0E U+FF61.  Lengths (``FORMAT_UNIONS``):
+  names of ASCII labels are exact (63 per label, 253 in all, as hostname); a name
+  with a non-ASCII label has at most ``IDN_SHORT_NAME`` = 8 characters (N): then
+  every A-label has at most 62 octets whatever the code points (Punycode digits
+  per delta <= 2 + log10(delta), deltas summing to at most 0x3134A * 9), while the
+  exact A-label length is not regular to count.  Not checked (O): NFC normalisation.
 * email: RFC 5321 mailbox: dot-atom or quoted-string local part, domain of
   hostname labels (as above) or ``[IPv4]`` / ``[IPv6:...]`` address literal.
   General address literals (``[tag:...]``) and length limits (64/255 octets)
@@ -61,8 +65,13 @@ strings -- safe for generation; O: it accepts a superset):
 * uuid: exact 8-4-4-4-12 hex digits, either case, any version/variant.
 * json-pointer, relative-json-pointer: exact (RFC 6901, draft-handrews
   relative JSON pointer, with ``#`` form).
-* regex: any string (O: ECMA-262 syntax is not regular to check; the caller may
-  validate generated values).  password, binary: any string (exact).
+* regex: ECMA-262 patterns valid in unicode mode (``new RegExp(s, "u")``), a regular
+  subset (N): groups nested at most ``REGEX_GROUP_DEPTH`` (2) deep, at most one named group
+  (the first term of the pattern, ASCII name), no backreferences (``\\1``, ``\\k<name>``), no ``\\0``, no
+  ``\\p{...}``; class ranges only between ASCII letters/digits in order, ``-`` only first or
+  last in a class; ``{n,m}`` only where ``n <= m`` is plain (single digits, or ``m`` with
+  more digits).  Balanced parentheses, ``n <= m`` and group-name uniqueness are not regular;
+  within the subset every check is exact.  password, binary: any string (exact).
 * byte: canonical base64 (RFC 4648 section 4, padded, pad bits zero) (N:
   non-canonical pad bits that lenient decoders accept are left out).
 """
@@ -71,7 +80,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-__all__ = ["FORMAT_REGEXES", "NUMERIC_FORMATS", "format_regex", "time_regex", "date_time_regex"]
+__all__ = ["FORMAT_MAX_LENGTH", "FORMAT_REGEXES", "NUMERIC_FORMATS", "FORMAT_UNIONS", "capped", "format_matches", "format_parts", "format_regex", "time_regex", "date_time_regex"]
 
 # ---------------------------------------------------------------------------
 # helpers
@@ -417,6 +426,11 @@ def _idn_hostname() -> str:
     return label + "(?:" + sep + label + ")*"
 
 
+def _idn_hostname_ascii() -> str:
+    """idn-hostname names made of ASCII labels only (any of the four separators)."""
+    return HOSTNAME_LABEL + "(?:[.\u3002\uff0e\uff61]" + HOSTNAME_LABEL + ")*"
+
+
 # ---------------------------------------------------------------------------
 # URIs / IRIs (RFC 3986, RFC 3987) and URI templates (RFC 6570)
 # ---------------------------------------------------------------------------
@@ -475,6 +489,54 @@ def _uri_template() -> str:
 
 
 # ---------------------------------------------------------------------------
+# regex: ECMA-262 patterns (unicode mode), a regular subset
+# ---------------------------------------------------------------------------
+
+def _all_but(chars: str) -> str:
+    """Any character (no surrogates) except ``chars``."""
+    pairs, prev = [], 0
+    for c in sorted({ord(x) for x in chars}):
+        if c > prev:
+            pairs.append((prev, c - 1))
+        prev = c + 1
+    pairs.append((prev, 0x10FFFF))
+    return _cls(pairs)
+
+
+REGEX_GROUP_DEPTH = 2
+
+
+def _ecma_regex(depth: int = REGEX_GROUP_DEPTH) -> str:
+    """ECMA-262 Pattern[+UnicodeMode] syntax, restricted to a regular subset (see module doc)."""
+    syntax = "^$\\.*+?()[]{}|"
+    ucode = "u(?:" + HEXDIG + "{4}|\\{0*(?:" + HEXDIG + "{1,5}|10" + HEXDIG + "{4})\\})"
+    char_esc = _alt("[fnrtv]", "c[A-Za-z]", "x" + HEXDIG + "{2}", ucode, _cls(syntax + "/"))
+    atom_esc = "\\\\" + _alt(char_esc, "[dDsSwW]")
+    # classes: '-' only first or last; ranges only between ASCII alphanumerics, low <= high
+    alnum = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    ranges = _alt(*[c + "\\-" + _cls(alnum[i:]) for i, c in enumerate(alnum)])
+    item = _alt(ranges, _all_but("\\]-"), "\\\\" + _alt(char_esc, "[dDsSwWb\\-]"))
+    char_class = "\\[\\^?\\-?" + item + "*\\-?\\]"
+    # {n}, {n,}, and {n,m} where n <= m is plain: same single digit order, or m has more digits
+    pair = _alt(*[str(i) + "," + _cls("".join(str(j) for j in range(i, 10))) for i in range(10)],
+                "[0-9],[1-9][0-9]+", "[1-9][0-9],[1-9][0-9]{2,}")
+    quant = _opt(_alt("[*+?]", "\\{" + _alt("[0-9]+,?", pair) + "\\}") + "\\??")
+    atom = _alt(_all_but(syntax), "\\.", atom_esc, char_class)
+    assertion = "[\\^$]|\\\\[bB]"
+    disj = "(?:" + atom + quant + "|" + assertion + "|\\|)*"
+    inner = disj
+    for _ in range(depth):
+        inner = disj
+        group = "\\((?:\\?:)?" + inner + "\\)"
+        look = "\\(\\?<?[=!]" + inner + "\\)"  # lookarounds are not quantifiable in unicode mode
+        disj = "(?:" + _alt(atom, group) + quant + "|" + assertion + "|" + look + "|\\|)*"
+    # at most one named group (so no duplicate names), the pattern's first term: anywhere else
+    # it would double the automaton (the rest of the pattern after it is a second copy)
+    named = "\\(\\?<[A-Za-z$_][A-Za-z0-9$_]*>" + inner + "\\)"
+    return _opt(named + quant) + disj
+
+
+# ---------------------------------------------------------------------------
 # the rest
 # ---------------------------------------------------------------------------
 
@@ -494,6 +556,7 @@ FORMAT_REGEXES: dict[str, str] = {}
 def _build() -> None:
     global IDN_HOSTNAME
     IDN_HOSTNAME = _idn_hostname()
+    FORMAT_UNIONS["idn-hostname"] = [(_idn_hostname_ascii(), 253), (IDN_HOSTNAME, IDN_SHORT_NAME)]
     FORMAT_REGEXES.update({
         "date-time": date_time_regex(),
         "date": FULL_DATE,
@@ -513,11 +576,51 @@ def _build() -> None:
         "uuid": UUID,
         "json-pointer": JSON_POINTER,
         "relative-json-pointer": RELATIVE_JSON_POINTER,
-        "regex": ANY_STRING,
+        "regex": _ecma_regex(),
         "byte": BYTE,
         "binary": ANY_STRING,
         "password": ANY_STRING,
     })
+
+
+# Length limits of formats, in characters, kept out of the regexes: a counter enforces them
+# (like ``maxLength``), where a DFA counting 253 characters across labels of at most 63 would
+# need ~10^4 states per spelling.  DNS: 253 characters in text form (255 octets on the wire).
+FORMAT_MAX_LENGTH: dict[str, int] = {"hostname": 253}
+
+# Formats whose language is a union of length-capped regular languages, as
+# [(regex, max characters)]: idn-hostname = names of ASCII labels (exact, 253 characters) or
+# names with a non-ASCII label of at most IDN_SHORT_NAME characters (see the module doc).
+FORMAT_UNIONS: dict[str, list[tuple[str, int]]] = {}
+IDN_SHORT_NAME = 8
+
+
+def format_parts(name: str) -> list[tuple[str, int | None]] | None:
+    """The language of format ``name`` as a union of ``(regex, max characters or None)``, or
+    None for an unknown format.  Callers enforce the cap with their character counter."""
+    if not isinstance(name, str):
+        return None
+    if name in FORMAT_UNIONS:
+        return list(FORMAT_UNIONS[name])
+    rx = FORMAT_REGEXES.get(name)
+    return None if rx is None else [(rx, FORMAT_MAX_LENGTH.get(name))]
+
+
+def capped(max_length: int | None, cap: int | None) -> int | None:
+    """The smaller of a ``maxLength`` (or None) and a format's cap (or None)."""
+    if cap is None:
+        return max_length
+    return cap if max_length is None else min(int(max_length), cap)
+
+
+def format_matches(name: str, value: str) -> bool:
+    """Whether ``value`` is in the language of the known format ``name`` (regex and length caps)."""
+    import re
+
+    parts = format_parts(name)
+    if parts is None:
+        raise KeyError(name)
+    return any(re.fullmatch(rx, value) is not None and (cap is None or len(value) <= cap) for rx, cap in parts)
 
 
 def format_regex(name: str, *, leap_seconds: str = "utc") -> str | None:

@@ -20,7 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from constrain.formats import FORMAT_REGEXES, NUMERIC_FORMATS, format_regex, time_regex
+from constrain.formats import (FORMAT_MAX_LENGTH, FORMAT_REGEXES, FORMAT_UNIONS, NUMERIC_FORMATS, format_matches,
+                               format_parts, format_regex, time_regex)
 
 try:  # Python 3.11+
     from re import _constants as sre_c  # type: ignore[attr-defined]
@@ -66,9 +67,12 @@ def assert_plain_dialect(pattern: str) -> None:
 
 
 def fm(fmt: str, s: str, **kw) -> bool:
-    rx = format_regex(fmt, **kw)
-    assert rx is not None
-    return re.fullmatch(rx, s) is not None
+    """The language of ``fmt``: its regex(es) and length caps, as the compiler enforces them."""
+    if kw:
+        rx = format_regex(fmt, **kw)
+        assert rx is not None and fmt not in FORMAT_MAX_LENGTH and fmt not in FORMAT_UNIONS
+        return re.fullmatch(rx, s) is not None
+    return format_matches(fmt, s)
 
 
 # ---------------------------------------------------------------------------
@@ -150,21 +154,15 @@ KNOWN_DISAGREEMENTS: dict[str, list[tuple[str, str]]] = {
         ("idn-hostname", "\u0628\u0660\u0628"),
         ("idn-hostname", "\u0628\u064a\u200c\u0628\u064a"),
     ],
-    # over-approximation: lengths that would multiply the DFA size are not counted
-    "total / A-label lengths not counted": [
-        ("hostname", _LONG_HOST),
-        ("idn-hostname", _LONG_IDN),
-        ("idn-hostname", "\u00fc" * 60),
+    # narrowing: a name with a non-ASCII label has at most 8 characters (then every A-label
+    # has at most 62 octets whatever the code points; Punycode length is not regular to count)
+    "idn-hostname names with a non-ASCII label: at most 8 characters": [
+        ("idn-hostname", "\u03c0\u03b1\u03c1\u03ac\u03b4\u03b5\u03b9\u03b3\u03bc\u03b1" * 5 + "\u03c0\u03b1" + sep + "com")
+        for sep in ".\u3002\uff0e\uff61"
     ],
-    # over-approximation: ECMA-262 pattern syntax is not regular to check
-    "format 'regex' accepts any string": [
-        ("regex", "^(abc]"),
-        ("regex", "\\a"),
-        ("regex", "(?P<name>x)"),
-        ("regex", "(?P<n>a)(?P=n)"),
-        ("regex", "(?#comment)a"),
-        ("regex", "(?i)abc"),
-        ("regex", "(?ims)abc"),
+    # narrowing: backreferences (their group must exist: not regular) are never generated
+    "format 'regex' without backreferences": [
+        ("regex", "(?<n>a)\\k<n>"),
     ],
 }
 _KNOWN = {item: reason for reason, items in KNOWN_DISAGREEMENTS.items() for item in items}
@@ -190,11 +188,10 @@ def test_suite_present():
 
 @pytest.mark.parametrize("fmt,data,valid", SUITE_CASES)
 def test_json_schema_test_suite(fmt, data, valid):
-    rx = format_regex(fmt)
-    if rx is None:
+    if format_parts(fmt) is None:
         assert fmt == "unknown"
         return
-    got = re.fullmatch(rx, data) is not None
+    got = format_matches(fmt, data)
     if (fmt, data) in _KNOWN:
         assert got != valid, f"stale known disagreement ({_KNOWN[(fmt, data)]}): {fmt} {data!r}"
     else:
@@ -575,7 +572,7 @@ def test_idn_email_examples(s, ok):
 
 
 def test_idn_hostname_examples():
-    for s in ["\u4f8b\u5b50.\u6d4b\u8bd5", "b\u00fccher.de", "m\u00fcnchen-ost", "\u0440\u0444", "a.b",
+    for s in ["\u4f8b\u5b50.\u6d4b\u8bd5", "b\u00fcch.de", "m\u00fcn-ost", "\u0440\u0444", "a.b",
               "Example.COM", "\u03b1\u0375\u03b2", "l\u00b7l", "\u30fb\u3041", "\u0915\u094d\u200d\u0937",
               "\u4f8b\u3002\u6d4b", "\u06f00", "abc\u0301"]:
         assert fm("idn-hostname", s), ascii(s)
@@ -591,18 +588,16 @@ def test_idn_hostname_examples():
                           st.characters(min_codepoint=0x80, max_codepoint=0x3000)),
                 max_size=8).map("".join))
 def test_idn_hostname_is_sound_against_idna(s):
-    """Whatever the regex accepts, idna (jsonschema's checker) accepts -- except the documented
-    over-approximations: NFC and the A-label / total lengths."""
+    """Whatever the format accepts, idna (jsonschema's checker) accepts -- except the documented
+    over-approximation: NFC."""
     idna = pytest.importorskip("idna")
     if not fm("idn-hostname", s):
         return
     if unicodedata.normalize("NFC", s) != s:
         return
     try:
-        encoded = idna.encode(s)
+        encoded = idna.encode(s)  # includes the 63-octet A-label and 253-character checks
     except idna.IDNAError as e:
-        if "too long" in str(e).lower():
-            return
         raise AssertionError(f"regex accepts {ascii(s)} but idna says {e}")
     assert len(encoded) > 0
 
@@ -640,7 +635,7 @@ def test_idn_tables_up_to_date():
 
 
 def test_any_string_formats():
-    for fmt in ("regex", "password", "binary"):
+    for fmt in ("password", "binary"):
         for s in ("", "a", "\x00\n", "\U0010ffff", "(?<=a)b"):
             assert fm(fmt, s)
 
@@ -650,3 +645,190 @@ def test_format_regexes_are_small_enough():
     for name, rx in FORMAT_REGEXES.items():
         assert len(rx) < 40_000, name
     assert len(time_regex("exact")) > len(time_regex("utc"))
+
+
+# ---------------------------------------------------------------------------
+# length limits of hostname / idn-hostname (a character counter in the compiled constraint)
+# ---------------------------------------------------------------------------
+
+def _name(labels: int, last: int, size: int = 63, sep: str = ".") -> str:
+    return sep.join(["a" * size] * (labels - 1) + ["b" * last])
+
+
+HOST_LENGTH_CASES = [
+    ("a" * 63, True), ("a" * 64, False), (_name(4, 61), True), (_name(4, 62), False),
+    (_LONG_HOST, False), (_LONG_IDN, False), (_name(5, 1, size=50), True), (_name(6, 1, size=50), False),
+    ("a-b.c", True), ("-a", False),
+]
+
+
+@pytest.mark.parametrize("fmt", ["hostname", "idn-hostname"])
+def test_hostname_lengths_exact(fmt):
+    """253 characters in all (255 octets on the wire), 63 per label: exact, not over-approximated."""
+    assert len(_name(4, 61)) == 253 and len(_LONG_HOST) > 253
+    for s, ok in HOST_LENGTH_CASES:
+        assert fm(fmt, s) == ok, (fmt, len(s), s[:20])
+    if fmt == "idn-hostname":
+        assert fm(fmt, _name(4, 61, sep="\u3002")) and not fm(fmt, _name(4, 62, sep="\uff0e"))
+
+
+def test_idn_hostname_non_ascii_names_are_short():
+    assert fm("idn-hostname", "\u00fc" * 8) and not fm("idn-hostname", "\u00fc" * 9)
+    assert fm("idn-hostname", "b\u00fcch.de") and not fm("idn-hostname", "b\u00fccher.de")
+    assert not fm("idn-hostname", "\u00fc" * 60)  # JSON Schema Test Suite: A-label over 63 octets
+    # the worst case of 8 characters: the highest PVALID code points, alternating with the lowest
+    idna = pytest.importorskip("idna")
+    for s in ["\U0003134a" * 8, "\U0003134a\u00df" * 4, "a\U0003134a" * 4, "\U00030000\U0003134a" * 4]:
+        assert fm("idn-hostname", s)
+        assert all(len(lbl) <= 63 for lbl in idna.encode(s).split(b"."))
+
+
+def _walk(compiled, vocab, text: str) -> bool:
+    m = compiled.matcher()
+    for t in vocab.encode(json.dumps(text, ensure_ascii=False)):
+        if not m.advance(t):
+            return False
+    return m.is_accepting()
+
+
+@pytest.mark.parametrize("fmt", ["hostname", "idn-hostname"])
+def test_compiled_hostname_lengths(fmt, smollm2_vocab):
+    """The compiled constraint enforces the caps (counted lexemes), alone and under maxLength."""
+    from constrain import compile_json_schema
+
+    compiled = compile_json_schema({"type": "string", "format": fmt}, smollm2_vocab)
+    for s, ok in HOST_LENGTH_CASES:
+        assert _walk(compiled, smollm2_vocab, s) == ok, (fmt, len(s), s[:20])
+    short = compile_json_schema({"type": "string", "format": fmt, "maxLength": 100, "minLength": 2}, smollm2_vocab)
+    assert _walk(short, smollm2_vocab, _name(2, 36)) and not _walk(short, smollm2_vocab, _name(2, 37))
+    assert not _walk(short, smollm2_vocab, "a")
+    if fmt == "idn-hostname":
+        assert _walk(compiled, smollm2_vocab, "\uc2e4\ub840.\ud14c\uc2a4\ud2b8")
+        assert not _walk(compiled, smollm2_vocab, "\u00fc" * 60)
+
+
+@pytest.mark.parametrize("schema", [
+    {"type": "string", "pattern": "^(?:aa|n)*$", "maxLength": 35},  # completion lengths with gaps
+    {"type": "string", "pattern": "^(?:aa|n)*$", "maxLength": 34, "minLength": 3},
+    {"type": "string", "pattern": "a", "maxLength": 33},
+    {"type": "string", "format": "uuid", "maxLength": 40},
+])
+def test_counted_content_matches_materialized(monkeypatch, schema):
+    """A content automaton (patterns, formats) with a long maxLength runs with a character
+    counter; every mask equals the materialized automaton's, along random walks."""
+    import random
+
+    import numpy as np
+
+    import constrain.json_lexemes as jl
+    from constrain import compile_json_schema
+    from constrain.vocab import Vocabulary
+    from oracles import bits
+
+    toks = [bytes(p) for n in (1, 2, 3) for p in __import__("itertools").product(b'a"\\nu0', repeat=n)]
+    toks += ["\u00e9".encode(), b"ab" * 8, b"aaaa" * 4, b'"', b" ", None]
+    vocab = Vocabulary.from_token_bytes(toks, eos_ids=[len(toks) - 1])
+    counted = compile_json_schema(schema, vocab, max_whitespace=2)
+    assert any(getattr(lx.dfa, "counted", False) for lx in counted.rtn.lexemes)
+    monkeypatch.setattr(jl, "COUNTED_ABOVE", 10_000)
+    plain = compile_json_schema({**schema, "description": "materialized"}, vocab, max_whitespace=2)
+    assert not any(getattr(lx.dfa, "counted", False) for lx in plain.rtn.lexemes)
+    rng = random.Random(len(str(schema)))
+    n = len(vocab.token_bytes)
+    for _ in range(40):
+        a, b = counted.matcher(), plain.matcher()
+        for _ in range(40):
+            ma, mb = bits(a.mask(), n), bits(b.mask(), n)
+            assert (ma == mb).all()
+            assert a.is_accepting() == b.is_accepting()
+            allowed = [t for t in np.flatnonzero(ma).tolist() if t != n - 1]
+            if not allowed:
+                break
+            t = rng.choice(allowed)
+            assert a.advance(t) and b.advance(t)
+
+
+# ---------------------------------------------------------------------------
+# regex: every accepted string is an ECMA-262 pattern in unicode mode (oracle: node)
+# ---------------------------------------------------------------------------
+
+REGEX_EXAMPLES = [
+    ("([abc])+\\s+$", True), ("(?<name>x)", True), ("(?<=a+)b", True), ("(?<!a)b(?=c)(?!d)", True), ("[]", True),
+    ("[^]", True), ("\\cA", True), ("a{2,3}?", True), ("a{0,10}", True), ("[a-z-]", True), ("[-\\d]", True),
+    ("((a)|b)*", True), ("\\u{10FFFF}\\u00e9\\x41", True), ("", True), ("a||b", True), ("\\/\\.\\[\\]", True),
+    ("^(abc]", False), ("\\a", False), ("(?P<name>x)", False), ("(?#c)a", False), ("(?i)abc", False), ("a{3,2}", False),
+    ("a**", False), ("(?=a)*", False), ("^*", False), ("[z-a]", False), ("]", False), ("{", False), ("a{1", False),
+    ("\\u{110000}", False), ("(?<a>x)(?<a>y)", False), ("\\-", False), ("[\\w-a]", False), (")", False),
+    # narrowings: valid, but outside the regular subset
+    ("(?<n>a)\\k<n>", False), ("(a)\\1", False), ("(((a)))", False), ("\\p{L}", False), ("a{10,20}", False),
+    ("a(?<n>x)", False),
+]
+
+
+@pytest.mark.parametrize("s,ok", REGEX_EXAMPLES)
+def test_regex_examples(s, ok):
+    assert fm("regex", s) == ok
+
+
+def _node_compiles(patterns: list[str]) -> list[bool]:
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    js = ("let d='';process.stdin.on('data',c=>d+=c).on('end',()=>{const out=JSON.parse(d).map(p=>"
+          "{try{new RegExp(p,'u');return true}catch(e){return false}});process.stdout.write(JSON.stringify(out))})")
+    res = subprocess.run([node, "-e", js], input=json.dumps(patterns), capture_output=True, text=True, timeout=60)
+    return json.loads(res.stdout)
+
+
+def test_regex_examples_against_node():
+    """The examples' validity (narrowings aside) is what a JavaScript engine says."""
+    got = _node_compiles([s for s, _ in REGEX_EXAMPLES])
+    narrowed = {"(?<n>a)\\k<n>", "(a)\\1", "(((a)))", "\\p{L}", "a{10,20}", "a(?<n>x)"}
+    for (s, ok), valid in zip(REGEX_EXAMPLES, got):
+        assert valid == (ok or s in narrowed), s
+
+
+def test_regex_is_sound_against_node():
+    """Random strings of the format's language (random walks of its DFA) all compile in node
+    with the ``u`` flag."""
+    import random
+
+    from constrain.regex import regex_to_dfa
+
+    d = regex_to_dfa(format_regex("regex"), encoding="utf8")
+    trans, accept = d.trans, d.accept
+    rng = random.Random(0)
+    samples = []
+    while len(samples) < 400:
+        q, out = 0, bytearray()
+        for _ in range(60):
+            if accept[q] and rng.random() < 0.15:
+                break
+            nxt = [b for b in range(256) if trans[q, b] >= 0]
+            if not nxt:
+                break
+            b = rng.choice(nxt)
+            out.append(b)
+            q = int(trans[q, b])
+        if accept[q]:
+            samples.append(out.decode("utf-8"))
+    assert all(fm("regex", s) for s in samples)
+    bad = [s for s, ok in zip(samples, _node_compiles(samples)) if not ok]
+    assert not bad, bad[:5]
+
+
+def test_counted_content_too_short_for_the_format_is_empty(smollm2_vocab):
+    """A format whose strings are all longer than maxLength leaves no string at all (the
+    counted lexeme says it is empty, so no token may start one)."""
+    from constrain import compile_json_schema
+
+    c = compile_json_schema({"type": ["string", "null"], "format": "uuid", "maxLength": 35}, smollm2_vocab)
+    m = c.matcher()
+    quote = smollm2_vocab.encode('"')[0]
+    assert not m.is_allowed(quote)
+    for t in smollm2_vocab.encode("null"):
+        assert m.advance(t)
+    assert m.is_accepting()

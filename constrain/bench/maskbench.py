@@ -597,6 +597,24 @@ def run_maskbench(data_dir, *, tokenizer: str = "smollm2", engines: Sequence[str
               "started": time.strftime("%Y-%m-%d %H:%M:%S %z")}
     payload: dict[str, Any] = {"format": JSON_FORMAT_VERSION, "config": config, "engines": {}}
 
+    previous = load_previous(resume, tokenizer, say, "maskbench")
+    run_engines(entries, payload, engines=engines, tokenizer=tokenizer, options={"threads": threads},
+                mem_limit_gb=mem_limit_gb, check_quick=check_quick, start_method=start_method,
+                timeout=timeout, setup_timeout=setup_timeout, json_out=json_out, previous=previous,
+                make_record=lambda e, res: _make_record(e, res, tok), summarize=summarize,
+                progress=progress, say=say, tag="maskbench", desc=lambda name: name)
+    if json_out:
+        _write_json(json_out, payload)
+    return payload
+
+
+# ============================================================================ the engine loop
+# shared by MaskBench and the JSON Schema Test Suite (constrain.bench.test_suite)
+
+
+def load_previous(resume: str | None, tokenizer: str, say: Callable[[str], None], tag: str) -> dict[str, dict[str, dict]]:
+    """Per engine, the records of a previous run's JSON (``--resume``) by key, plus its
+    ``__info__`` and ``__wall__``."""
     previous: dict[str, dict[str, dict]] = {}
     if resume and Path(resume).exists():
         old = json.loads(Path(resume).read_text(encoding="utf-8"))
@@ -607,22 +625,31 @@ def run_maskbench(data_dir, *, tokenizer: str = "smollm2", engines: Sequence[str
             if eng.get("info"):
                 previous[name]["__info__"] = eng["info"]
             previous[name]["__wall__"] = eng.get("wall_s") or 0.0
-        say(f"[maskbench] resuming from {resume}: " + ", ".join(f"{k} {sum(not x.startswith('__') for x in v)}" for k, v in previous.items()))
+        say(f"[{tag}] resuming from {resume}: "
+            + ", ".join(f"{k} {sum(not x.startswith('__') for x in v)}" for k, v in previous.items()))
+    return previous
 
+
+def run_engines(entries: Sequence[SchemaEntry], payload: dict, *, engines: Sequence[str], tokenizer: str,
+                options: dict, mem_limit_gb: float | None, check_quick: bool, start_method: str,
+                timeout: float, setup_timeout: float, json_out: str | None, previous: dict,
+                make_record: Callable[[SchemaEntry, dict], dict], summarize: Callable[[list], dict],
+                progress: bool, say: Callable[[str], None], tag: str, desc: Callable[[str], str]) -> None:
+    """Every entry through every engine, one long-lived worker per engine (restarted after a
+    timeout or crash); fills ``payload["engines"]`` and rewrites ``json_out`` every minute
+    and after each engine.  Entries whose key is in ``previous[engine]`` are reused."""
     mpctx = mp.get_context(start_method)
     mem_limit = int(mem_limit_gb * (1 << 30)) if mem_limit_gb else None
-    options = {"threads": threads}
     last_write = time.monotonic()
-
     for name in engines:
         ok, detail = engine_status(name)
         if not ok:
-            say(f"[maskbench] SKIP engine {name}: {detail}")
+            say(f"[{tag}] SKIP engine {name}: {detail}")
             payload["engines"][name] = {"skipped": detail}
             continue
         done = previous.get(name, {})
         results: list[dict] = []
-        eng_payload = {"info": dict(done.get("__info__", {})), "results": results}
+        eng_payload: dict[str, Any] = {"info": dict(done.get("__info__", {})), "results": results}
         payload["engines"][name] = eng_payload
         worker: Worker | None = None
         stderr_path = None
@@ -632,35 +659,31 @@ def run_maskbench(data_dir, *, tokenizer: str = "smollm2", engines: Sequence[str
             if name not in previous:
                 open(stderr_path, "w").close()
         stats: Counter = Counter()
-        prog = _Progress(len(entries), name, progress)
+        prog = _Progress(len(entries), desc(name), progress)
         failed_setup = None
         t_engine = time.perf_counter()
         try:
             for e in entries:
                 if e.key in done:
-                    results.append(done[e.key])
-                    stats[done[e.key]["status"]] += 1
-                    prog.update(stats)
-                    continue
-                if worker is None or not worker.alive():
-                    try:
-                        worker = Worker(mpctx, name, tokenizer, options, mem_limit, check_quick,
-                                        setup_timeout, stderr_path)
-                    except WorkerSetupError as ex:
-                        failed_setup = str(ex)
-                        break
-                    if not eng_payload["info"]:
-                        eng_payload["info"] = worker.info
-                        say(f"[maskbench] engine {name} {worker.info.get('version', '')}: worker ready "
-                            f"in {worker.info.get('setup_s')} s")
-                    eng_payload.setdefault("worker_starts", 0)
-                    eng_payload["worker_starts"] += 1
-                job = {"key": e.key, "schema": e.schema, "instances": e.ids}
-                res = worker.run(job, timeout)
-                if res.get("restart"):
-                    worker.kill()
-                    worker = None
-                rec = _make_record(e, res, tok)
+                    rec = done[e.key]
+                else:
+                    if worker is None or not worker.alive():
+                        try:
+                            worker = Worker(mpctx, name, tokenizer, options, mem_limit, check_quick,
+                                            setup_timeout, stderr_path)
+                        except WorkerSetupError as ex:
+                            failed_setup = str(ex)
+                            break
+                        if not eng_payload["info"]:
+                            eng_payload["info"] = worker.info
+                            say(f"[{tag}] engine {name} {worker.info.get('version', '')}: worker ready "
+                                f"in {worker.info.get('setup_s')} s")
+                        eng_payload["worker_starts"] = eng_payload.get("worker_starts", 0) + 1
+                    res = worker.run({"key": e.key, "schema": e.schema, "instances": e.ids}, timeout)
+                    if res.get("restart"):
+                        worker.kill()
+                        worker = None
+                    rec = make_record(e, res)
                 results.append(rec)
                 stats[rec["status"]] += 1
                 prog.update(stats)
@@ -668,7 +691,7 @@ def run_maskbench(data_dir, *, tokenizer: str = "smollm2", engines: Sequence[str
                     _write_json(json_out, payload)
                     last_write = time.monotonic()
         except KeyboardInterrupt:
-            say(f"[maskbench] interrupted during {name}; writing partial results")
+            say(f"[{tag}] interrupted during {name}; writing partial results")
             if worker is not None:
                 worker.kill()
             eng_payload["summary"] = summarize(results)
@@ -681,13 +704,12 @@ def run_maskbench(data_dir, *, tokenizer: str = "smollm2", engines: Sequence[str
             worker.stop()
         eng_payload["wall_s"] = round(done.get("__wall__", 0.0) + time.perf_counter() - t_engine, 1)
         if failed_setup:
-            say(f"[maskbench] SKIP engine {name}: {failed_setup.splitlines()[0]}")
+            say(f"[{tag}] SKIP engine {name}: {failed_setup.splitlines()[0]}")
             eng_payload["skipped"] = failed_setup
         if results or not failed_setup:
             eng_payload["summary"] = summarize(results)
-    if json_out:
-        _write_json(json_out, payload)
-    return payload
+        if json_out:
+            _write_json(json_out, payload)
 
 
 # ============================================================================ summary

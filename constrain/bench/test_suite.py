@@ -22,7 +22,7 @@ A keyword file is *fully correct* for an engine when every case that is not skip
 served to any engine: groups that need them count as unsupported unless the engine resolves
 them on its own.
 
-The worker/timeout/memory-limit machinery is MaskBench's (:class:`.maskbench.Worker`, one
+The worker/timeout/memory-limit machinery is MaskBench's (:func:`.maskbench.run_engines`, one
 schema group per task); results can be resumed from the ``--json`` file.
 
 Entry point: ``python -m constrain.bench test-suite PATH`` (or ``structgen bench
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import sys
 import time
@@ -41,15 +40,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .engines import DEFAULT_ENGINES, BenchTokenizer, engine_status, load_bench_tokenizer
-from .maskbench import (
-    SchemaEntry,
-    Worker,
-    WorkerSetupError,
-    _make_record,
-    _Progress,
-    _write_json,
-)
+from .engines import DEFAULT_ENGINES, BenchTokenizer, load_bench_tokenizer
+from .maskbench import SchemaEntry, _make_record, _write_json, load_previous, run_engines
 from .report import fmt_num, format_table, percentiles
 
 __all__ = [
@@ -214,92 +206,13 @@ def run_test_suite(path, *, tokenizer: str = "smollm2", engines: Sequence[str] =
     payload: dict[str, Any] = {"format": JSON_FORMAT_VERSION, "kind": "test-suite", "config": config,
                                "file_order": files, "engines": {}}
 
-    previous: dict[str, dict[str, dict]] = {}
-    if resume and Path(resume).exists():
-        old = json.loads(Path(resume).read_text(encoding="utf-8"))
-        if old.get("config", {}).get("tokenizer") != tokenizer:
-            raise ValueError(f"--resume {resume}: tokenizer {old.get('config', {}).get('tokenizer')!r} != {tokenizer!r}")
-        for name, eng in (old.get("engines") or {}).items():
-            previous[name] = {r["key"]: r for r in eng.get("results", [])}
-            if eng.get("info"):
-                previous[name]["__info__"] = eng["info"]
-            previous[name]["__wall__"] = eng.get("wall_s") or 0.0
-        say(f"[test-suite] resuming from {resume}: "
-            + ", ".join(f"{k} {sum(not x.startswith('__') for x in v)}" for k, v in previous.items()))
-
-    mpctx = mp.get_context(start_method)
-    mem_limit = int(mem_limit_gb * (1 << 30)) if mem_limit_gb else None
-    options = {"threads": threads}
-    last_write = time.monotonic()
-    for name in engines:
-        ok, detail = engine_status(name)
-        if not ok:
-            say(f"[test-suite] SKIP engine {name}: {detail}")
-            payload["engines"][name] = {"skipped": detail}
-            continue
-        done = previous.get(name, {})
-        results: list[dict] = []
-        eng_payload: dict[str, Any] = {"info": dict(done.get("__info__", {})), "results": results}
-        payload["engines"][name] = eng_payload
-        stderr_path = None
-        if json_out:
-            stderr_path = str(Path(json_out).with_name(f"{Path(json_out).name}.{name.replace(':', '_')}.stderr.log"))
-            eng_payload["worker_stderr"] = stderr_path
-            if name not in previous:
-                open(stderr_path, "w").close()
-        worker: Worker | None = None
-        stats: Counter = Counter()
-        prog = _Progress(len(entries), f"test-suite {name}", progress)
-        failed_setup = None
-        t_engine = time.perf_counter()
-        try:
-            for e in entries:
-                if e.key in done:
-                    rec = done[e.key]
-                else:
-                    if worker is None or not worker.alive():
-                        try:
-                            worker = Worker(mpctx, name, tokenizer, options, mem_limit, False,
-                                            setup_timeout, stderr_path)
-                        except WorkerSetupError as ex:
-                            failed_setup = str(ex)
-                            break
-                        if not eng_payload["info"]:
-                            eng_payload["info"] = worker.info
-                            say(f"[test-suite] engine {name} {worker.info.get('version', '')}: worker ready "
-                                f"in {worker.info.get('setup_s')} s")
-                        eng_payload["worker_starts"] = eng_payload.get("worker_starts", 0) + 1
-                    res = worker.run({"key": e.key, "schema": e.schema, "instances": e.ids}, timeout)
-                    if res.get("restart"):
-                        worker.kill()
-                        worker = None
-                    rec = _annotate(_make_record(e, res, tok), e)
-                results.append(rec)
-                stats[rec["status"]] += 1
-                prog.update(stats)
-                if json_out and time.monotonic() - last_write > 60:
-                    _write_json(json_out, payload)
-                    last_write = time.monotonic()
-        except KeyboardInterrupt:
-            say(f"[test-suite] interrupted during {name}; writing partial results")
-            if worker is not None:
-                worker.kill()
-            eng_payload["summary"] = summarize_suite(results, files)
-            if json_out:
-                _write_json(json_out, payload)
-            raise
-        finally:
-            prog.close()
-        if worker is not None:
-            worker.stop()
-        eng_payload["wall_s"] = round(done.get("__wall__", 0.0) + time.perf_counter() - t_engine, 1)
-        if failed_setup:
-            say(f"[test-suite] SKIP engine {name}: {failed_setup.splitlines()[0]}")
-            eng_payload["skipped"] = failed_setup
-        if results or not failed_setup:
-            eng_payload["summary"] = summarize_suite(results, files)
-        if json_out:
-            _write_json(json_out, payload)
+    previous = load_previous(resume, tokenizer, say, "test-suite")
+    run_engines(entries, payload, engines=engines, tokenizer=tokenizer, options={"threads": threads},
+                mem_limit_gb=mem_limit_gb, check_quick=False, start_method=start_method,
+                timeout=timeout, setup_timeout=setup_timeout, json_out=json_out, previous=previous,
+                make_record=lambda e, res: _annotate(_make_record(e, res, tok), e),
+                summarize=lambda results: summarize_suite(results, files),
+                progress=progress, say=say, tag="test-suite", desc=lambda name: f"test-suite {name}")
     if json_out:
         _write_json(json_out, payload)
     return payload
