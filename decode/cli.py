@@ -23,6 +23,7 @@ examples:
   structgen bench maskbench ../shared/data/maskbench --tokenizer smollm2
   structgen bench test-suite ../shared/data/json-schema-test-suite --json /tmp/ts.json
   structgen bench coverage ../shared/data/maskbench --from /tmp/mb.json --plots docs/img
+  structgen bench generate ../shared/data/maskbench --model default --sample 100 --json /tmp/gen.json
   python -m decode.bench            # decoding throughput, constrained vs not
 """
 
@@ -57,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--system", default=None, help="system message for the chat template")
     g.add_argument("--no-chat", action="store_true", help="use the prompt as raw text (no chat template)")
     g.add_argument("--timings", action="store_true", help="print timings to stderr")
+    g.add_argument("--no-strict", action="store_true",
+                   help="let the output carry properties the schema does not declare (schemas are compiled "
+                        "with decode.GENERATION_JSON_OPTIONS: strict, canonical keys/enum strings, nothing "
+                        "after the value, one line break per whitespace run)")
 
     b = sub.add_parser(
         "bench", help="benchmarks (forwards to `python -m constrain.bench`)", add_help=False,
@@ -107,7 +112,8 @@ def _cmd_generate(args) -> int:
     try:
         r = decode.generate(model, tok, prompt, constraint, max_new_tokens=args.max_new_tokens,
                             temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
-                            seed=args.seed)
+                            seed=args.seed,
+                            json_options={"strict": False} if getattr(args, "no_strict", False) else None)
     except NotImplementedError as e:
         print(f"structgen: {e}", file=sys.stderr)
         return 2

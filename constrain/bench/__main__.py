@@ -10,12 +10,12 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m constrain.bench",
                                 description="structgen benchmarks")
     sub = p.add_subparsers(dest="bench", required=True)
-    from . import coverage, grammars, maskbench, test_suite
+    from . import coverage, generate, grammars, maskbench, test_suite
 
     mb = sub.add_parser("maskbench", help="MaskBench: per-schema compile time, per-token mask time, "
                                           "correctness on valid/invalid instances")
     maskbench.add_arguments(mb)
-    rp = sub.add_parser("report", help="print the tables of a MaskBench (or test-suite) --json file again")
+    rp = sub.add_parser("report", help="print the tables of a MaskBench (or test-suite, generate) --json file again")
     rp.add_argument("json_file")
     rp.add_argument("--markdown", action="store_true")
     rp.add_argument("--max-ids", type=int, default=50)
@@ -29,7 +29,10 @@ def main(argv=None) -> int:
     gr = sub.add_parser("grammars", help="compile and per-token mask time of each shipped Lark grammar on each "
                                          "tokenizer, and the json grammar next to the JSON Schema path")
     grammars.add_arguments(gr)
-    pl = sub.add_parser("plots", help="PNG plots from a maskbench or test-suite --json file (needs matplotlib)")
+    gn = sub.add_parser("generate", help="end-to-end generation on a model (JSONSchemaBench protocol): per schema, "
+                                          "constrained vs unconstrained output validity, compile time, TTFT, TPOT")
+    generate.add_arguments(gn)
+    pl = sub.add_parser("plots", help="PNG plots from a maskbench, test-suite or generate --json file (needs matplotlib)")
     pl.add_argument("json_file")
     pl.add_argument("--out", default=".", help="folder for the PNG files")
     pl.add_argument("--prefix", default=None, help="file name prefix (default: from the JSON kind)")
@@ -42,6 +45,8 @@ def main(argv=None) -> int:
         return coverage.main(args=args)
     if args.bench == "grammars":
         return grammars.main(args)
+    if args.bench == "generate":
+        return generate.main(args=args)
     if args.bench in ("report", "plots"):
         import json
 
@@ -50,8 +55,15 @@ def main(argv=None) -> int:
         if args.bench == "plots":
             from . import plots
 
+            if payload.get("kind") == "generate":
+                for path in generate.plot_generate(payload, args.out, prefix=args.prefix or "generate"):
+                    print(path)
+                return 0
             for path in plots.plot_any(payload, args.out, prefix=args.prefix):
                 print(path)
+            return 0
+        if payload.get("kind") == "generate":
+            print(generate.format_generate_report(payload, max_ids=args.max_ids))
             return 0
         if payload.get("kind") == "test-suite":
             print(test_suite.format_suite_report(payload, markdown=args.markdown, max_items=args.max_ids))
