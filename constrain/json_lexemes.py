@@ -21,7 +21,7 @@ from .automata import ByteDFA
 from .grammar import Lexeme, lexeme
 from .regex import regex_to_dfa
 
-__all__ = ["JsonLexemes", "regex_escape", "string_spec", "string_content", "ANY_STRING", "NUMBER_REGEX", "INTEGER_REGEX"]
+__all__ = ["JsonLexemes", "canonical_string", "canonical_literals", "regex_escape", "string_spec", "string_content", "ANY_STRING", "NUMBER_REGEX", "INTEGER_REGEX"]
 
 NUMBER_REGEX = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
 INTEGER_REGEX = r"-?(?:0|[1-9][0-9]*)"
@@ -48,24 +48,37 @@ class JsonLexemes:
 
     ``whitespace="flexible"`` allows runs of ``[ \\t\\n\\r]`` of length up to ``max_ws``
     (``None``: unbounded) wherever JSON allows whitespace; ``"compact"`` allows none.
+    ``max_newlines``: at most this many ``\\n`` in one run (``None``: no limit beyond
+    ``max_ws``). ``trailing_ws=False``: nothing may follow the root value.
+    ``canonical_literals=True``: strings known in advance (property names, ``enum``/``const``
+    strings) are spelled only as :func:`canonical_string` writes them, instead of in every
+    escape spelling; string languages (``pattern``, ``format``, ...) keep every spelling.
     """
 
-    def __init__(self, whitespace: str = "flexible", max_ws: int | None = None):
+    def __init__(self, whitespace: str = "flexible", max_ws: int | None = None, *,
+                 max_newlines: int | None = None, trailing_ws: bool = True,
+                 canonical_literals: bool = False):
         if whitespace not in ("flexible", "compact"):
             raise ValueError(f"whitespace must be 'flexible' or 'compact', not {whitespace!r}")
         if max_ws is not None and max_ws < 0:
             raise ValueError("max_ws must be >= 0 or None")
+        if max_newlines is not None and max_newlines < 0:
+            raise ValueError("max_newlines must be >= 0 or None")
         self.whitespace = whitespace
         self.max_ws = 0 if whitespace == "compact" else max_ws
-        self._tag = f"ws{self.max_ws}"
+        self.max_newlines = None if self.max_ws == 0 else max_newlines
+        if self.max_newlines is not None and self.max_ws is not None and self.max_newlines >= self.max_ws:
+            self.max_newlines = None  # no tighter than the length bound
+        self.trailing = bool(trailing_ws)
+        self.canonical_literals = bool(canonical_literals)
+        self._tag = f"ws{self.max_ws}" if self.max_newlines is None else f"ws{self.max_ws}nl{self.max_newlines}"
 
     # ------------------------------------------------------------------ helpers
 
     def _ws(self) -> ByteDFA | None:
         if self.max_ws == 0:
             return None
-        one = ByteDFA.byte_set(b" \t\n\r")
-        return one.star() if self.max_ws is None else one.repeat(0, self.max_ws)
+        return _ws_run(self.max_ws, self.max_newlines, 0)
 
     def _with_ws(self, core: ByteDFA) -> ByteDFA:
         ws = self._ws()
@@ -86,14 +99,10 @@ class JsonLexemes:
 
     def trailing_ws(self) -> Lexeme | None:
         """Whitespace after the whole document (None in compact mode)."""
-        if self.max_ws == 0:
+        if self.max_ws == 0 or not self.trailing:
             return None
-
-        def build():
-            one = ByteDFA.byte_set(b" \t\n\r")
-            return one.plus() if self.max_ws is None else one.repeat(1, self.max_ws)
-
-        return lexeme(f"json:{self._tag}:trailing-ws", build, "trailing whitespace")
+        return lexeme(f"json:{self._tag}:trailing-ws", lambda: _ws_run(self.max_ws, self.max_newlines, 1),
+                      "trailing whitespace")
 
     def regex(self, pattern: str, name: str | None = None) -> Lexeme:
         """A token given by a full-match regex over raw bytes (numbers)."""
@@ -125,15 +134,18 @@ class JsonLexemes:
         return self.string_expr(string_spec(patterns, full_patterns, min_len, max_len, exclude, exclude_patterns))
 
     def string_literal(self, value: str) -> Lexeme:
-        """Exactly the JSON string ``value``, in every escape spelling."""
+        """Exactly the JSON string ``value``: in every escape spelling, or only in its canonical
+        one with ``canonical_literals=True``."""
         return self.string_expr(("lit", value))
 
     def string_expr(self, expr) -> Lexeme:
         """A JSON string whose content is the language of a :func:`string_content` expression."""
+        if self.canonical_literals:
+            expr = canonical_literals(expr)
         key = json.dumps(expr, ensure_ascii=False)
         if expr == ANY_STRING:
             name = "string"
-        elif expr[0] == "lit":
+        elif expr[0] in ("lit", "clit"):
             name = json.dumps(expr[1], ensure_ascii=False)
         else:
             name = "string " + key
@@ -145,8 +157,86 @@ class JsonLexemes:
             return lexeme(f"json:{self._tag}:strcount:{lo}:{hi}",
                           lambda: counted_string_dfa(self._ws(), regex_to_dfa(_ANY_CHARS, encoding="json"), lo, hi),
                           name[:80])
+        if (expr[0] == "spec" and (expr[1] or expr[2]) and expr[4] is not None and expr[4] > COUNTED_ABOVE
+                and expr[3] <= COUNTED_ABOVE):
+            # patterns or a format with a long upper bound (hostname's 253): the content
+            # automaton (with any short lower bound folded in) plus a character counter
+            from .counted import counted_content_dfa
+
+            content = string_spec(expr[1], expr[2], expr[3], None, expr[5], expr[6])
+            hi = expr[4]
+
+            def build():
+                c = string_content(content)
+                if not c.is_empty():
+                    d = counted_content_dfa(self._ws(), c, regex_to_dfa(_ANY_CHARS, encoding="json"), hi)
+                    if not d.is_empty():
+                        return d
+                    c = ByteDFA.empty()  # every string of the content is longer than hi
+                return self._with_ws(glue(ByteDFA.literal(b'"'), c, ByteDFA.literal(b'"')))
+
+            return lexeme(f"json:{self._tag}:strcount-content:{hi}:{json.dumps(content, ensure_ascii=False)}",
+                          build, name[:80])
         quote = ByteDFA.literal(b'"')
-        return self._lex("str", key, lambda: glue(quote, string_content(expr), quote), name[:80])
+        lx = self._lex("str", key, lambda: glue(quote, string_content(expr), quote), name[:80])
+        if expr[0] == "spec" and expr[5] and lx.minus is None:
+            # keys of additional properties: any string but the declared names. Its token rows
+            # are the unrestricted string's rows corrected along the names (tokens.py)
+            base = self.string_expr(tuple(expr[:5]) + ([],) + tuple(expr[6:]))
+            names = tuple(expr[5])
+            excluded = self._lex("strset", json.dumps(names, ensure_ascii=False),
+                                 lambda: glue(quote, excluded_values_dfa(names), quote))
+            lx.minus = (base, excluded)
+        return lx
+
+
+def excluded_values_dfa(values) -> ByteDFA:
+    """String contents equal to one of ``values``, in every JSON spelling (escapes included)."""
+    return regex_to_dfa("|".join(regex_escape(e) for e in values), encoding="json")
+
+
+@lru_cache(maxsize=64)
+def _ws_run(max_ws: int | None, max_newlines: int | None, min_len: int) -> ByteDFA:
+    """Runs of JSON whitespace: ``min_len`` to ``max_ws`` bytes, at most ``max_newlines`` of them ``\\n``."""
+    one = ByteDFA.byte_set(b" \t\n\r")
+    if max_ws is None:
+        run = one.star() if min_len == 0 else one.plus()
+    else:
+        run = one.repeat(min_len, max_ws)
+    if max_newlines is not None:
+        blank = ByteDFA.byte_set(b" \t\r").star()
+        lines = blank.concat(ByteDFA.literal(b"\n").concat(blank).repeat(0, max_newlines))
+        run = run.intersect(lines)
+    return run
+
+
+def canonical_string(value: str) -> bytes:
+    """The canonical JSON spelling of a string's content (no quotes), as UTF-8 bytes.
+
+    ``json.dumps(value, ensure_ascii=False)``: ``\\"``, ``\\\\`` and the short escapes
+    ``\\b \\f \\n \\r \\t``, ``\\u00XX`` for the other control characters, every other
+    character as itself (a lone surrogate, which UTF-8 cannot carry, as ``\\uXXXX``).
+    """
+    s = json.dumps(value, ensure_ascii=False)[1:-1]
+    s = "".join("\\u%04x" % ord(c) if 0xD800 <= ord(c) <= 0xDFFF else c for c in s)
+    return s.encode("utf-8")
+
+
+def canonical_literals(expr):
+    """``expr`` with every literal it *adds* (not the ones it subtracts) in canonical spelling only.
+
+    ``("lit", v)`` becomes ``("clit", v)`` under ``or``/``and`` and on the left of ``minus``;
+    the right of a ``minus`` and ``spec`` exclusions keep every spelling, so an excluded value
+    stays excluded whichever way it is written.
+    """
+    op = expr[0]
+    if op == "lit":
+        return ("clit", expr[1])
+    if op in ("or", "and"):
+        return (op, [canonical_literals(e) for e in expr[1]])
+    if op == "minus":
+        return ("minus", canonical_literals(expr[1]), expr[2])
+    return expr
 
 
 def glue(*parts: ByteDFA) -> ByteDFA:
@@ -253,7 +343,8 @@ def string_content(expr) -> ByteDFA:
     """The DFA of the JSON-encoded contents (no quotes) of a string language expression.
 
     Expressions: ``("spec", patterns, full_patterns, min_len, max_len, exclude,
-    exclude_patterns)``, ``("lit", value)``, ``("or", [e...])``, ``("and", [e...])``,
+    exclude_patterns)``, ``("lit", value)`` (every spelling), ``("clit", value)`` (the
+    canonical spelling only), ``("or", [e...])``, ``("and", [e...])``,
     ``("minus", a, b)``. Boolean combinations serve exact ``oneOf``/``not`` over strings.
     """
     return _content_cached(json.dumps(expr, ensure_ascii=False))
@@ -263,6 +354,8 @@ def _content(expr) -> ByteDFA:
     op = expr[0]
     if op == "lit":
         return regex_to_dfa(regex_escape(expr[1]), encoding="json")
+    if op == "clit":
+        return ByteDFA.literal(canonical_string(expr[1]))
     if op == "or":
         return ByteDFA.union_all([_content(e) for e in expr[1]]) if expr[1] else ByteDFA.empty()
     if op == "and":
@@ -288,7 +381,7 @@ def _content(expr) -> ByteDFA:
     if content is None:
         content = regex_to_dfa(f"{_ANY_CHARS}*", encoding="json")
     if exclude:
-        content = content.difference(regex_to_dfa("|".join(regex_escape(e) for e in exclude), encoding="json"))
+        content = content.difference(excluded_values_dfa(exclude))
     for p in exclude_patterns:
         content = content.difference(regex_to_dfa(p, encoding="json", search=True))
     return content

@@ -181,6 +181,14 @@ def _has_unevaluated(schema: Any) -> bool:
         schema.get(k) not in (None, True, {}) for k in ("unevaluatedProperties", "unevaluatedItems"))
 
 
+_EVALUATING = ("properties", "patternProperties", "additionalProperties", "unevaluatedProperties", "items",
+               "prefixItems", "additionalItems", "contains", "unevaluatedItems", "__contains_also__")
+
+
+def _unevaluated_keyword(schema: dict) -> str:
+    return "unevaluatedProperties" if schema.get("unevaluatedProperties") not in (None, True, {}) else "unevaluatedItems"
+
+
 def _find_keywords(node: Any, keys: tuple[str, ...], ptr: str = "#", depth: int = 0):
     """(keyword, pointer) of the first occurrence of any of ``keys`` in a schema tree."""
     if depth > 500:
@@ -569,6 +577,9 @@ class _Compiler:
                 ccond = self.complement(cond, f"{ptr}/if")
                 if ccond is None:
                     self.unsupported("if", ptr, "the negation of the `if` schema is not computable")
+                elif _has_unevaluated(s) and _find_keywords(ccond, _EVALUATING):
+                    # a failed `if` gives no annotations, but its complement's would count as evaluated
+                    raise UnsupportedSchemaError(_unevaluated_keyword(s), ptr, "together with 'if' (else branch)")
                 else:
                     xof.append(("anyOf", [{"allOf": [cond, then]}, {"allOf": [ccond, els]}]))
         else:
@@ -602,6 +613,9 @@ class _Compiler:
             c = self.complement(n, f"{ptr}/not")
             if c is None:
                 keep.append(n)  # plain() reports it
+            elif _has_unevaluated(s) and c is not True and _find_keywords(c, _EVALUATING):
+                # `not` never contributes annotations, but its complement's would count as evaluated
+                raise UnsupportedSchemaError(_unevaluated_keyword(s), ptr, "together with 'not'")
             elif c is False:
                 return False
             elif c is not True:
@@ -893,15 +907,17 @@ class _Compiler:
         if s.get("type") != "string":
             return None
         fmt = s.get("format")
-        full = []
+        parts: list = [(None, None)]
         if fmt is not None:
-            r = formats.format_regex(fmt) if isinstance(fmt, str) else None
-            if r is None:
+            fp = formats.format_parts(fmt)
+            if fp is None:
                 warnings.warn(f"unknown format {fmt!r} at {ptr} ignored (format is an annotation)", SchemaWarning, stacklevel=3)
             else:
-                full.append(r)
+                parts = fp  # [(regex, length cap)]: hostname's 253, idn-hostname's union
         pats = ([s["pattern"]] if "pattern" in s else []) + list(s.get("__patterns__", []))
-        return string_spec(pats, full, s.get("minLength", 0), s.get("maxLength"))
+        specs = [string_spec(pats, [rx] if rx else [], s.get("minLength", 0), formats.capped(s.get("maxLength"), cap))
+                 for rx, cap in parts]
+        return specs[0] if len(specs) == 1 else ("or", specs)
 
     def _one_of_strings(self, branches: list, ptr: str):
         """Exact oneOf when string branches can be combined on automata and the rest are disjoint."""
@@ -1819,21 +1835,32 @@ class _Compiler:
                 raise SchemaError(f"pattern at {ptr} must be a string")
             patterns.append(s["pattern"])
         patterns += s.get("__patterns__", [])
-        full = []
+        parts: list = [(None, None)]
         fmt = s.get("format")
         if fmt is not None:
-            r = formats.format_regex(fmt) if isinstance(fmt, str) else None
-            if r is None:
+            fp = formats.format_parts(fmt)
+            if fp is None:
                 warnings.warn(f"unknown format {fmt!r} at {ptr} ignored (format is an annotation)", SchemaWarning, stacklevel=3)
             else:
-                full.append(r)
+                parts = fp  # [(regex, length cap)]: hostname's 253, idn-hostname's union
+        if len(parts) > 1:
+            # a union of capped languages: one string lexeme per part
+            subs = [self._string_part(s, ptr, excluded, excluded_patterns, patterns, rx, cap) for rx, cap in parts]
+            subs = [e for e in subs if e is not NOTHING]
+            return alt(*subs) if subs else NOTHING
+        return self._string_part(s, ptr, excluded, excluded_patterns, patterns, *parts[0])
+
+    def _string_part(self, s: dict, ptr: str, excluded, excluded_patterns, patterns: list, fmt_rx, fmt_cap) -> Expr:
+        from . import formats
+
+        full = [fmt_rx] if fmt_rx else []
         lo = s.get("minLength", 0)
         hi = s.get("maxLength")
         for k, v in (("minLength", lo), ("maxLength", hi)):
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
                 raise SchemaError(f"{k} at {ptr} must be a non-negative integer")
         lo = int(lo)
-        hi = None if hi is None else int(hi)
+        hi = formats.capped(None if hi is None else int(hi), fmt_cap)
         if hi is not None and lo > hi:
             return NOTHING
         from .errors import RegexError
@@ -2116,13 +2143,15 @@ class _Compiler:
                     elif k == "minLength":
                         name_min = int(v)
                     elif k == "maxLength":
-                        name_max = int(v)
+                        name_max = int(v) if name_max is None else min(name_max, int(v))
                     elif k == "format":
                         from . import formats
 
-                        r = formats.format_regex(v)
-                        if r is not None:
-                            name_full.append(r)
+                        fp = formats.format_parts(v)
+                        if fp is not None:
+                            # the first part only for a union (idn-hostname: its ASCII names), a narrowing
+                            name_full.append(fp[0][0])
+                            name_max = formats.capped(name_max, fp[0][1])
                     elif k in ("enum", "const"):
                         name_enum = [x for x in (v if k == "enum" else [v]) if isinstance(x, str)]
                     else:
@@ -2357,10 +2386,13 @@ def _number_literal_regex(v: int | float) -> str:
 
 
 def schema_to_grammar(schema: Any, *, strict: bool = False, lenient: bool = False,
-                      whitespace: str = "flexible", max_whitespace: int | None = None) -> Grammar:
-    """The grammar of the JSON texts valid under ``schema``."""
+                      whitespace: str = "flexible", max_whitespace: int | None = None,
+                      max_newlines: int | None = None, trailing_whitespace: bool = True,
+                      canonical_literals: bool = False) -> Grammar:
+    """The grammar of the JSON texts valid under ``schema`` (options: see ``compile_json_schema``)."""
     schema = normalize_schema_input(schema)
-    lex = JsonLexemes(whitespace, max_whitespace)
+    lex = JsonLexemes(whitespace, max_whitespace, max_newlines=max_newlines,
+                      trailing_ws=trailing_whitespace, canonical_literals=canonical_literals)
     # deeply nested schemas recurse ~10 Python frames per level; 3.11 frames use no C stack
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old, 20_000))

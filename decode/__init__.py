@@ -8,6 +8,7 @@ Public API:
 """
 
 from .generate import (
+    GENERATION_JSON_OPTIONS,
     GenerationError,
     GenerationResult,
     Lark,
@@ -38,6 +39,7 @@ __all__ = [
     "Regex",
     "Lark",
     "as_compiled",
+    "GENERATION_JSON_OPTIONS",
     "LogitsProcessor",
     "load_default_model",
     "load_model",

@@ -28,6 +28,7 @@ __all__ = [
     "Lark",
     "GenerationResult",
     "GenerationError",
+    "GENERATION_JSON_OPTIONS",
     "as_compiled",
     "constraint_kind",
     "generate",
@@ -149,6 +150,41 @@ def _schema_of(constraint) -> dict | bool:
     return constraint
 
 
+#: ``compile_json_schema`` options used when ``generate`` / ``generate_object`` / the CLI compile
+#: a JSON schema themselves.  Each narrows the schema's language (every output still validates)
+#: towards what a model writes when it finishes well:
+#:
+#: - ``strict``: no undeclared properties (small models otherwise echo the schema back,
+#:   ``{"properties": {...}}``, and never finish);
+#: - ``canonical_literals``: property names and ``enum``/``const`` strings only in their plain
+#:   spelling (``"name"``, never ``"\u006eame"``: a model that starts escaping keys rarely stops);
+#: - ``trailing_whitespace=False``: the output ends with the root value (EOS or the grammar
+#:   stopping), instead of the model padding it with newlines;
+#: - ``max_newlines=1`` with ``max_whitespace=16``: pretty-printed output stays possible (one
+#:   line break plus indentation per run), blank-line runs do not.
+#:
+#: Compare: Outlines allows ``[ ]?`` between tokens, llguidance defaults to flexible whitespace
+#: unless ``whitespace_flexible`` is off, XGrammar ``any_whitespace`` with ``max_whitespace_cnt``.
+#: Pass ``json_options=`` to override entries (e.g. ``{"strict": False}``), or a ``Compiled`` for
+#: full control; ``constrain.compile_json_schema``'s own defaults accept every JSON spelling.
+GENERATION_JSON_OPTIONS: dict = {
+    "strict": True,
+    "canonical_literals": True,
+    "trailing_whitespace": False,
+    "whitespace": "flexible",
+    "max_whitespace": 16,
+    "max_newlines": 1,
+}
+
+
+def generation_json_options(json_options: dict | None = None) -> dict:
+    """``GENERATION_JSON_OPTIONS`` with the entries of ``json_options`` replacing its own."""
+    opts = dict(GENERATION_JSON_OPTIONS)
+    if json_options:
+        opts.update(json_options)
+    return opts
+
+
 _CACHE_SIZE = 64
 _compiled_cache: "OrderedDict[tuple, tuple[Any, Any]]" = OrderedDict()
 _cache_lock = threading.Lock()
@@ -175,7 +211,8 @@ def as_compiled(constraint, vocab, **json_options):
 
     Accepts a Compiled (returned as is), a JSON schema (dict/bool or JSON text), a Pydantic
     model class, ``Regex`` or ``Lark``.  ``json_options`` (strict=, whitespace=, ...) go to
-    ``compile_json_schema``.  Compilations are cached per (vocab, constraint, options) in a
+    ``compile_json_schema`` (none given: its own, spec-exact defaults; ``generate`` passes
+    ``GENERATION_JSON_OPTIONS``).  Compilations are cached per (vocab, constraint, options) in a
     small LRU because compiling a schema costs far more than a decoding step.
     """
     kind = constraint_kind(constraint)
@@ -371,14 +408,27 @@ def generate(
     seed: int | None = None,
     stop: str | Sequence[str] | None = None,
     batch: bool | None = None,
+    json_options: dict | None = None,
+    frequency_penalty: float = 0.0,
+    presence_penalty: float = 0.0,
 ):
     """Generate text whose every prefix the constraint allows; one result or a list for a batch.
 
     ``prompt_or_messages``: a prompt string, a list of chat messages (the chat template is
     applied with add_generation_prompt=True), or a list of those (a batch, left-padded).
     ``constraint``: see ``as_compiled``; for a batch, a single constraint or one per row.
+    A JSON schema (dict, JSON text, Pydantic class) is compiled with
+    ``GENERATION_JSON_OPTIONS`` (strict, canonical property names and enum strings, nothing
+    after the root value, at most one line break per whitespace run); ``json_options``
+    replaces some of them, e.g. ``{"strict": False}``.  A ``Compiled`` is used as it is.
     ``temperature=0`` is greedy.  ``seed`` makes sampling reproducible.  ``stop``: strings that
     end generation (the text is cut before them).  ``batch=True`` forces a list result.
+    ``frequency_penalty`` / ``presence_penalty`` (OpenAI's and vLLM's meaning): before masking,
+    each logit drops by ``frequency_penalty`` times the number of times its token was already
+    generated in this row, plus ``presence_penalty`` if it was generated at all (the prompt does
+    not count).  Small models under a constraint tend to loop inside unbounded strings and
+    arrays (``"Cog-Cog-Cog-..."``) when the token they prefer is not allowed; a small frequency
+    penalty (0.2-0.5) breaks such loops, since the constraint's forced tokens are unaffected.
 
     EOS can only be sampled where the matcher accepts (the mask guarantees it); a row also ends
     when the matcher is accepting and EOS is its only continuation.
@@ -395,17 +445,19 @@ def generate(
         constraints = [constraint] * B
     if max_new_tokens < 0:
         raise ValueError("max_new_tokens must be >= 0")
+    frequency_penalty, presence_penalty = float(frequency_penalty), float(presence_penalty)
     stops = [stop] if isinstance(stop, str) else [s for s in (stop or []) if s]
 
     t_compile = time.perf_counter()
     width = logits_width(model)
     vocab = None
     rows: list[_Row] = []
+    opts = generation_json_options(json_options)
     for c in constraints:
         kind = constraint_kind(c)
         if kind is not None and not _is_compiled(c) and vocab is None:
             vocab = get_vocabulary(tokenizer, width)
-        compiled = as_compiled(c, vocab)
+        compiled = as_compiled(c, vocab, **opts) if kind == "json" else as_compiled(c, vocab)
         row = _Row(compiled=compiled, kind=kind)
         if compiled is not None:
             row.matcher = compiled.matcher()
@@ -480,6 +532,7 @@ def generate(
     t_first = None
     steps = 0
     past = None
+    counts = None  # [B, logits] generated-token counts, for the repetition penalties
     with torch.inference_mode():
         if not all(r.done for r in rows):
             out = model(input_ids=input_ids, attention_mask=attn, position_ids=position_ids,
@@ -495,7 +548,16 @@ def generate(
                 sub_logits = logits.index_select(0, idx.to(logits.device))
                 sub_mask = masks.index_select(0, idx)
             sub_mask = sub_mask.to(logits.device, non_blocking=True)
+            if counts is None and (frequency_penalty or presence_penalty):
+                counts = torch.zeros(logits.shape, dtype=torch.float32, device=logits.device)
+            if counts is not None:
+                c = counts if len(active) == B else counts.index_select(0, idx.to(counts.device))
+                sub_logits = sub_logits.float() - frequency_penalty * c - presence_penalty * (c > 0).float()
             toks = masked_sample(sub_logits, sub_mask, temperature, top_k, top_p, generator).tolist()
+            if counts is not None:
+                rows_t = torch.tensor(active, dtype=torch.long, device=counts.device)
+                counts.index_put_((rows_t, torch.tensor(toks, dtype=torch.long, device=counts.device)),
+                                  torch.ones(len(toks), device=counts.device), accumulate=True)
             steps += 1
             now = time.perf_counter()
             if t_first is None:
@@ -582,9 +644,10 @@ def generate(
 
 
 def generate_object(model, tokenizer, prompt, model_cls, *, strict: bool = True,
-                    return_result: bool = False, **kw):
+                    return_result: bool = False, json_options: dict | None = None, **kw):
     """Generate an instance of the Pydantic ``model_cls`` (validated with model_validate_json).
 
+    The schema is compiled with ``GENERATION_JSON_OPTIONS`` (``json_options`` replaces some).
     ``strict=True`` compiles the schema without undeclared properties: Pydantic ignores extra
     keys anyway, so letting the model write them only wastes tokens.  Raises GenerationError
     (with ``.partial_text``) if the output did not finish within max_new_tokens or fails
@@ -597,7 +660,7 @@ def generate_object(model, tokenizer, prompt, model_cls, *, strict: bool = True,
         raise TypeError("generate_object takes a single prompt (str or chat messages)")
     t0 = time.perf_counter()
     vocab = get_vocabulary(tokenizer, logits_width(model))
-    compiled = as_compiled(model_cls, vocab, strict=strict)
+    compiled = as_compiled(model_cls, vocab, **{**generation_json_options(json_options), "strict": strict})
     compile_s = time.perf_counter() - t0
     res = generate(model, tokenizer, prompt, compiled, **kw)
     res.timings["compile_s"] = compile_s

@@ -29,6 +29,17 @@ except ImportError:  # tests/ itself on sys.path (pytest rootdir-less runs)
 MODEL_V = 150
 
 
+def needs_core_later(fn):
+    """``needs_core`` for tests defined above it (the check runs when the test does)."""
+    def run(*a, **kw):
+        if not _core_ready():
+            pytest.skip("constrain core (regex/json compiler) not available yet")
+        return fn(*a, **kw)
+
+    import functools
+    return functools.wraps(fn)(run)
+
+
 @pytest.fixture(scope="module")
 def tok():
     return fakes.make_tiny_tokenizer()
@@ -182,6 +193,21 @@ def test_unconstrained(model, tok):
     assert r.value is None
 
 
+def test_frequency_and_presence_penalties(model, tok, vocab):
+    """A large penalty makes greedy avoid every token it already generated; zero is a no-op."""
+    base = decode.generate(model, tok, "hello", None, max_new_tokens=12, temperature=0)
+    same = decode.generate(model, tok, "hello", None, max_new_tokens=12, temperature=0,
+                           frequency_penalty=0.0, presence_penalty=0.0)
+    assert base.token_ids == same.token_ids
+    for kw in ({"frequency_penalty": 1e4}, {"presence_penalty": 1e4}):
+        r = decode.generate(model, tok, "hello", None, max_new_tokens=12, temperature=0, **kw)
+        assert len(set(r.token_ids)) == len(r.token_ids) == 12, kw
+    # the constraint still rules: forced repeats happen, outputs stay in the language
+    rs = decode.generate(model, tok, ["a", "a longer prompt"], [lang(vocab, ["abc abc abc"]), lang(vocab, ["no", "nope"])],
+                         temperature=0.8, seed=0, frequency_penalty=5.0, presence_penalty=1.0)
+    assert rs[0].text == "abc abc abc" and rs[1].text in ("no", "nope")
+
+
 def test_kv_cache_matches_full_recompute(model, tok, vocab):
     """Greedy with KV cache == a naive loop that re-runs the whole sequence each step."""
     c = lang(vocab)
@@ -297,6 +323,49 @@ def test_as_compiled_lru_cache(monkeypatch):
         G.as_compiled(decode.Regex(f"x{i}"), v1)
     assert len(G._compiled_cache) == G._CACHE_SIZE
     assert G.as_compiled(None, v1) is None
+
+
+def test_generate_compiles_schemas_with_generation_options(monkeypatch, model, tok, vocab):
+    """Schemas given to generate/generate_object get GENERATION_JSON_OPTIONS; other kinds none."""
+    seen = []
+
+    def fake_as_compiled(c, v, **kw):
+        seen.append((c, kw))
+        return None if c is None else lang(vocab, ["yes", "no"], kind="json" if not isinstance(c, decode.Regex) else None)
+
+    monkeypatch.setattr(G, "get_vocabulary", lambda tokenizer, vocab_size=None: vocab)
+    monkeypatch.setattr(G, "as_compiled", fake_as_compiled)
+    decode.generate(model, tok, "?", {"enum": ["yes", "no"]}, temperature=0, max_new_tokens=4)
+    assert seen[-1][1] == decode.GENERATION_JSON_OPTIONS
+    assert seen[-1][1]["strict"] and seen[-1][1]["canonical_literals"]
+    assert not seen[-1][1]["trailing_whitespace"] and seen[-1][1]["max_newlines"] == 1
+    decode.generate(model, tok, "?", '{"enum": ["yes"]}', temperature=0, max_new_tokens=4,
+                    json_options={"strict": False, "max_whitespace": 4})
+    assert seen[-1][1] == {**decode.GENERATION_JSON_OPTIONS, "strict": False, "max_whitespace": 4}
+    decode.generate(model, tok, "?", decode.Regex("yes|no"), temperature=0, max_new_tokens=4)
+    assert seen[-1][1] == {}
+    assert decode.GENERATION_JSON_OPTIONS["strict"]  # the caller's dict was not mutated
+
+
+@needs_core_later
+def test_generation_options_reach_the_compiler(smol_tok):
+    """The defaults really narrow: no escaped keys, no trailing blanks, no undeclared keys."""
+    import constrain
+
+    v = G.get_vocabulary(smol_tok, 49152)
+    schema = {"type": "object", "properties": {"name": {"enum": ["cat", "dog"]}}}
+    c = G.as_compiled(schema, v, **decode.GENERATION_JSON_OPTIONS)
+    loose = G.as_compiled(schema, v)
+
+    def accepts(compiled, text):
+        m = compiled.matcher()
+        return all(m.advance(t) for t in v.encode(text)) and m.is_accepting()
+
+    assert accepts(c, '{"name": "cat"}') and accepts(c, '{\n  "name": "dog"\n}')
+    for text in ['{"\\u006eame": "cat"}', '{"name": "c\\u0061t"}', '{"name": "cat"}\n', '{"name": "cat"} ',
+                 '{"name": "cat", "x": 1}', '{\n\n"name": "cat"}']:
+        assert accepts(loose, text) and not accepts(c, text), text
+    assert isinstance(c, constrain.Compiled)
 
 
 # --------------------------------------------------------------------------------------------
@@ -529,6 +598,13 @@ def test_cli_generate(monkeypatch, capsys, model, tok, vocab):
     assert rc == 0 and out.strip() in ("yes", "no")
     assert "generating" in err
     assert seen["constraint"] == decode.Regex("(yes|no)")
+    seen_kw = []
+    monkeypatch.setattr(G, "as_compiled", lambda c, v, **kw: seen_kw.append(kw) or lang(vocab, ["yes", "no"], kind="json"))
+    monkeypatch.setattr(cli, "_load_constraint", lambda args: {"enum": ["yes", "no"]})
+    assert cli.main(["generate", "--schema", "x.json", "--temperature", "0", "--no-strict", "?"]) == 0
+    assert cli.main(["generate", "--schema", "x.json", "--temperature", "0", "?"]) == 0
+    assert seen_kw[0]["strict"] is False and seen_kw[1] == decode.GENERATION_JSON_OPTIONS
+    capsys.readouterr()
     with pytest.raises(SystemExit) as ei:
         cli.main(["--help"])
     assert ei.value.code == 0

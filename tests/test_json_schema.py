@@ -270,3 +270,37 @@ STRING_CASES = {
 @pytest.mark.parametrize("name", sorted(STRING_CASES))
 def test_string_and_enum_cases(name, smollm2_vocab):
     check(STRING_CASES[name], smollm2_vocab, extra=["ab1x", "abcx", "aaaa", "b", "xb", "x1", "ab", {"foo": 12}])
+
+
+@pytest.mark.parametrize("schema", [
+    # JSON Schema Test Suite, unevaluatedProperties.json #13: `not` gives no annotations, so
+    # "bar" stays unevaluated even though not(not X) == X as a validation result
+    {"type": "object", "properties": {"k": {}}, "unevaluatedProperties": False,
+     "not": {"not": {"properties": {"bar": {"const": "bar"}}, "required": ["bar"]}}},
+    {"type": "object", "properties": {"k": {}}, "unevaluatedProperties": False,
+     "if": {"properties": {"a": {"const": 1}}, "required": ["a"]}, "else": {"required": ["k"]}},
+])
+def test_unevaluated_with_negation_is_unsupported_not_wrong(schema, smollm2_vocab):
+    """A complement (of `not`, of a failed `if`) must not make properties count as evaluated:
+    these compile to an error naming the keyword and pointer, never to a constraint that
+    accepts {"k": 1, "bar": "bar"}."""
+    with pytest.raises(UnsupportedSchemaError) as e:
+        compile_json_schema(schema, smollm2_vocab)
+    assert e.value.keyword == "unevaluatedProperties" and e.value.pointer == "#"
+
+
+def test_long_item_bounds_compile_and_count_exactly(smollm2_vocab):
+    """``maxItems: 1000`` unrolls a 1000-link chain in the parser; it must compile quickly
+    (no quadratic minimization) and still count exactly."""
+    import time
+
+    schema = {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 1000}
+    t0 = time.perf_counter()
+    c = compile_json_schema(schema, smollm2_vocab)
+    assert time.perf_counter() - t0 < 20  # was minutes: one Moore round per chain link
+
+    def accepts(n):
+        m = c.matcher()
+        return m.advance_bytes(json.dumps([0] * n).encode()) and m.is_accepting()
+
+    assert not accepts(1) and accepts(2) and accepts(1000) and not accepts(1001)
