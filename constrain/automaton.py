@@ -18,20 +18,26 @@ acceptance, so "some thread survives" is exactly "some valid continuation exists
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 
 import numpy as np
 
 from .grammar import RTN
 from .parser import Parser
-from .tokens import compute_rows_batched, csr_positions, lexeme_table, pack_bits, set_bits
+from .tokens import child_lists, csr_positions, lexeme_table, pack_bits, set_bits
 
 __all__ = ["State", "TokenAutomaton"]
 
 Thread = tuple[tuple[int, ...], int, int]
 
+# crossing walks from at most this many split nodes start depth-first in Python, and fall
+# back to the level-by-level numpy walk after this many (node, byte) lookups
+SMALL_WALK_ROOTS = 64
+SMALL_WALK_BUDGET = 2048
+
 
 class State:
-    __slots__ = ("threads", "can_end", "mask", "steps", "tokens", "_first", "__weakref__")
+    __slots__ = ("threads", "can_end", "mask", "steps", "tokens", "_first", "_first_list", "__weakref__")
 
     def __init__(self, threads: frozenset, can_end: bool):
         self.threads = threads
@@ -40,6 +46,7 @@ class State:
         self.steps: dict[int, "State"] = {}
         self.tokens: dict[int, "State"] = {}
         self._first: np.ndarray | None = None
+        self._first_list: list[int] | None = None
 
     @property
     def dead(self) -> bool:
@@ -62,6 +69,7 @@ class TokenAutomaton:
         self._cmaps = [None if getattr(t, "counted", False) else t.cmap_list for t in self.tables]
         self._accept = [None if getattr(t, "counted", False) else t.accept_list for t in self.tables]
         self._after: dict[tuple, tuple[tuple[Thread, ...], bool]] = {}
+        self._split_kids: dict[int, tuple] = {}
         self._intern: dict[tuple[frozenset, bool], State] = {}
         self._state_limit = state_limit
         self._lock = threading.RLock()
@@ -189,7 +197,6 @@ class TokenAutomaton:
         by_pair: dict[tuple[int, int], list[tuple[int, ...]]] = {}
         for stack, x, q in st.threads:
             by_pair.setdefault((x, q), []).append(stack)
-        self._prefetch_rows(by_pair)
         crossing: list[np.ndarray] = []
         for (x, q), stacks in by_pair.items():
             table = self.tables[x]
@@ -206,30 +213,69 @@ class TokenAutomaton:
                 can_end = can_end or ce
             if not threads:
                 continue  # nothing may follow the lexeme: no token can cross its end
-            crossing.append(self._walk_subtrees(self._state(frozenset(threads), can_end), splits))
+            crossing.append(self._cross(self._state(frozenset(threads), can_end), splits))
         if crossing:
             nodes = np.concatenate(crossing)
             set_bits(words, v.node_token_ids[csr_positions(v.node_token_ptr, nodes)])
         return words
 
-    def _prefetch_rows(self, pairs) -> None:
-        """Compute the missing small rows of a state in one batched walk."""
-        todo = []
-        for x, q in pairs:
-            t = self.tables[x]
-            if getattr(t, "counted", False) or q in t._rows or t.n_states > 4096:
+    def _cross(self, after: State, splits: np.ndarray) -> np.ndarray:
+        """Live nodes below the split nodes ``splits`` when the bytes past them run from ``after``.
+
+        A string's split set can hold thousands of nodes (every token with a closing quote
+        inside), though after a key only ``:`` or a blank goes on. The split nodes' children
+        are bucketed by byte once per split set; the walk starts from the buckets of the
+        bytes ``after`` can take, a few nodes, and goes on depth-first from there.
+        """
+        if splits.size <= SMALL_WALK_ROOTS:
+            return self._walk_subtrees(after, splits)
+        if not after.threads:
+            return np.zeros(0, dtype=np.int64)
+        kids, ptr = self._split_children(splits)
+        first = after._first_list
+        if first is None:
+            first = after._first_list = np.flatnonzero(self.first_bytes(after)).tolist()
+        out = []
+        for b in first:
+            lo, hi = ptr[b], ptr[b + 1]
+            if lo == hi:
                 continue
-            if int(t.viable_bytes(q).sum()) <= 16:
-                todo.append((t, q))
-        if len(todo) >= 3:
-            compute_rows_batched(todo)
+            nxt = self.step(after, b)
+            if nxt is self.dead:
+                continue
+            level1 = kids[lo:hi]
+            out.append(level1)
+            out.append(self._walk_subtrees(nxt, level1))
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+    def _split_children(self, splits: np.ndarray):
+        """Children of the nodes ``splits``, sorted by byte, with a 257-entry bucket index."""
+        hit = self._split_kids.get(id(splits))
+        if hit is not None and hit[0] is splits:
+            return hit[1], hit[2]
+        v = self.vocab
+        pos = csr_positions(v.child_ptr, splits.astype(np.int64))
+        byts = v.child_bytes[pos]
+        order = np.argsort(byts, kind="stable")
+        kids = v.child_ids[pos][order].astype(np.int64)
+        ptr = np.searchsorted(byts[order], np.arange(257)).tolist()
+        if len(self._split_kids) > 4 * self._state_limit:
+            self._split_kids.clear()
+        self._split_kids[id(splits)] = (splits, kids, ptr)  # holds splits: its id stays unique
+        return kids, ptr
 
     def _walk_subtrees(self, start: State, roots: np.ndarray) -> np.ndarray:
         """Live trie nodes strictly below ``roots`` when their remaining bytes run from ``start``.
 
-        Level by level over all subtrees at once: numpy handles the nodes, Python only steps
+        Few live nodes (the usual case: a key's closing quote followed by ``:``) are found
+        depth-first in Python; if the walk grows past a small budget it is redone level by
+        level over all subtrees at once, where numpy handles the nodes and Python only steps
         each distinct (state, byte) pair once (states are interned, steps memoized).
         """
+        if roots.size <= SMALL_WALK_ROOTS:
+            out = self._walk_subtrees_small(start, roots)
+            if out is not None:
+                return out
         v = self.vocab
         child_ptr, child_ids, child_bytes = v.child_ptr, v.child_ids, v.child_bytes
         dead = self.dead
@@ -263,6 +309,47 @@ class TokenAutomaton:
             if nodes.size:
                 out.append(nodes)
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+    def _walk_subtrees_small(self, start: State, roots: np.ndarray, budget: int = SMALL_WALK_BUDGET):
+        """:meth:`_walk_subtrees` depth-first in Python; ``None`` once ``budget`` edges are tried.
+
+        At each node only the bytes the state can take are looked up among the node's
+        children (sorted by byte), or the children are scanned if they are fewer.
+        """
+        ptr, ids, byts = child_lists(self.vocab)
+        dead, step = self.dead, self.step
+        out: list[int] = []
+        work = [(r, start) for r in roots.tolist()]
+        tried = 0
+        while work:
+            node, st = work.pop()
+            lo, hi = ptr[node], ptr[node + 1]
+            if lo == hi or not st.threads:
+                continue
+            viable = st._first_list
+            if viable is None:
+                viable = st._first_list = np.flatnonzero(self.first_bytes(st)).tolist()
+            steps = st.steps
+            if len(viable) < hi - lo:
+                tried += len(viable)
+                for b in viable:
+                    j = bisect_left(byts, b, lo, hi)
+                    if j < hi and byts[j] == b:
+                        nxt = steps.get(b) or step(st, b)
+                        if nxt is not dead:
+                            out.append(ids[j])
+                            work.append((ids[j], nxt))
+            else:
+                tried += hi - lo
+                for j in range(lo, hi):
+                    b = byts[j]
+                    nxt = steps.get(b) or step(st, b)
+                    if nxt is not dead:
+                        out.append(ids[j])
+                        work.append((ids[j], nxt))
+            if tried > budget:
+                return None
+        return np.asarray(out, dtype=np.int64)
 
     def forced_bytes(self, st: State, limit: int = 256) -> bytes:
         """Bytes every valid continuation starts with (stops where EOS or a choice is possible)."""

@@ -5,12 +5,40 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
+
 from .automaton import TokenAutomaton
 from .errors import CompileBudgetError
 from .grammar import Grammar, Lex, compile_rtn, lexeme
 from .matcher import Matcher
+from .tokens import DifferenceLexemeTable
 
 __all__ = ["Compiled", "compile_grammar", "compile_json_schema", "compile_regex"]
+
+# compile-time row precomputation: narrow states of lexemes up to EAGER_ROW_STATES DFA
+# states, the shallowest EAGER_ROW_MAX of them, within EAGER_ROW_BUDGET_S
+EAGER_ROW_STATES = 4096
+EAGER_ROW_MAX = 8192
+EAGER_WIDE_TABLE = 4096
+EAGER_WIDE_MAX = 1024
+EAGER_ROW_BUDGET_S = 2.0
+
+
+def _bfs_levels(T: np.ndarray, dead: int) -> list[list[int]]:
+    """States of a class-compressed DFA (``T[q, c]``, ``dead`` = no move) by distance from 0."""
+    seen = np.zeros(dead + 1, dtype=bool)
+    seen[dead] = True
+    seen[0] = True
+    levels = [[0]]
+    frontier = np.array([0])
+    while frontier.size:
+        nxt = np.unique(T[frontier].ravel())
+        nxt = nxt[~seen[nxt]]
+        seen[nxt] = True
+        if nxt.size:
+            levels.append(nxt.tolist())
+        frontier = nxt
+    return levels
 
 
 class Compiled:
@@ -29,35 +57,66 @@ class Compiled:
             if time.perf_counter() - t0 > time_budget_s:
                 raise CompileBudgetError(f"compile exceeded its time budget of {time_budget_s} s")
         self.automaton = TokenAutomaton(self.rtn, vocab)
-        self._warm_lexeme_starts()
+        self._precompute_rows(max(0.0, min(EAGER_ROW_BUDGET_S, time_budget_s - (time.perf_counter() - t0))))
         self.compile_time_s = time.perf_counter() - t0
 
-    def _warm_lexeme_starts(self) -> None:
-        """Token rows of every small lexeme's first states, in one batched walk.
+    def _precompute_rows(self, budget_s: float) -> None:
+        """Token rows of narrow lexeme DFA states, computed now rather than on first visit.
 
-        After a structural token (``{``, ``,``, ``:``) the next state holds the start of every
-        lexeme that may follow (often dozens of property names); computing their rows here,
-        together, keeps those first visits off the decode path.
+        A mask is the OR of its threads' rows plus the few tokens that cross a lexeme end, so
+        with the rows in hand a first visit costs little. Narrow states (literals, keys,
+        punctuation, digits) cost mostly numpy overhead per trie level, so they go through
+        batched walks, shallow states first (every key's first bytes are visited right after
+        ``{`` or ``,``), until ``budget_s``; the rest, and wide states (string content), are
+        computed on first use.
         """
-        from .tokens import compute_rows_batched
+        from .tokens import DENSE_MIN_NODES, compute_rows_batched, dense_trie
 
-        pairs = []
+        t0 = time.perf_counter()
+        below_first = dense_trie(self.automaton.vocab).below_first
+        todo: list[tuple[int, int, object]] = []
+        wide: list[tuple[int, int, object]] = []
+        diff: list[tuple[int, int, object]] = []
+        seen = set()
         for t in self.automaton.tables:
-            if getattr(t, "counted", False) or t.n_states > 4096:
+            if id(t) in seen:
                 continue
-            seen = {0}
-            frontier = [0]
-            for _ in range(2):  # start, then after one blank or the opening quote
-                nxt = []
-                for q in frontier:
-                    for b in (0x20, 0x0A, 0x22):
-                        r = t.T_list[q][t.cmap_list[b]]
-                        if r >= 0 and r not in seen:
-                            seen.add(r)
-                            nxt.append(r)
-                frontier = nxt
-            pairs.extend((t, q) for q in sorted(seen) if q not in t._rows)
-        compute_rows_batched(pairs)
+            seen.add(id(t))
+            if isinstance(t, DifferenceLexemeTable):
+                T = t._flat.reshape(t.n_states + 1, t.n_cls)[:-1]
+                diff.extend((d, q, t) for d, qs in enumerate(_bfs_levels(T, t.n_states)) for q in qs)
+                continue
+            if not getattr(t, "batchable", False) or t.n_states > EAGER_ROW_STATES:
+                continue
+            T = t._flat.reshape(t.n_states + 1, t.n_cls)[:-1]
+            reach = (T[:, t._cmap] != t.n_states).astype(np.int64) @ below_first
+            for d, qs in enumerate(_bfs_levels(T, t.n_states)):
+                for q in qs:
+                    if q in t._rows:
+                        continue
+                    if reach[q] <= DENSE_MIN_NODES:
+                        todo.append((d, q, t))
+                    elif t.n_states <= EAGER_WIDE_TABLE:
+                        wide.append((d, q, t))
+        todo.sort(key=lambda x: x[0])
+        todo = todo[:EAGER_ROW_MAX]
+        for i in range(0, len(todo), 256):
+            if time.perf_counter() - t0 > budget_s:
+                return
+            compute_rows_batched([(t, q) for _, q, t in todo[i:i + 256]])
+        diff.sort(key=lambda x: x[0])
+        for _, q, t in diff[:EAGER_ROW_MAX]:
+            if time.perf_counter() - t0 > budget_s:
+                return
+            t.row(q)  # cheap: the base's rows corrected along the excluded names
+        wide.sort(key=lambda x: x[0])
+        by_table: dict[int, tuple] = {}
+        for _, q, t in wide[:EAGER_WIDE_MAX]:
+            by_table.setdefault(id(t), (t, []))[1].append(q)
+        for t, qs in by_table.values():
+            if time.perf_counter() - t0 > budget_s:
+                return
+            t.compute_dense([q for q in qs if t.is_wide(q)])
 
     @property
     def vocab(self):
@@ -99,19 +158,29 @@ def compile_grammar(grammar: Grammar, vocab, **kw) -> Compiled:
 
 def compile_json_schema(schema: Any, vocab, *, strict: bool = False, whitespace: str = "flexible",
                         max_whitespace: int | None = 16, lenient: bool = False,
-                        time_budget_s: float = 30.0) -> Compiled:
+                        time_budget_s: float = 30.0, max_newlines: int | None = None,
+                        trailing_whitespace: bool = True, canonical_literals: bool = False) -> Compiled:
     """Compile a JSON schema (dict, JSON string or Pydantic model class) for ``vocab``.
 
     ``strict=True`` forbids undeclared properties (as OpenAI's strict mode does);
     ``whitespace="flexible"`` allows JSON whitespace wherever JSON does, in runs of at most
     ``max_whitespace`` characters (``None``: unbounded), ``"compact"`` allows none;
     ``lenient=True`` drops keywords that cannot be enforced, with a warning naming each.
+
+    Narrowings for generation (the defaults accept every JSON spelling of a valid instance;
+    ``decode.generate`` turns these on, see ``decode.GENERATION_JSON_OPTIONS``):
+    ``max_newlines=k`` allows at most ``k`` line feeds in one whitespace run (no blank-line
+    runs); ``trailing_whitespace=False`` ends the text right after the root value (no
+    whitespace after it); ``canonical_literals=True`` spells strings the schema fixes
+    (property names, ``enum``/``const`` strings) only canonically, as
+    ``json.dumps(s, ensure_ascii=False)`` does, not with needless escapes such as ``\\u0061``.
     """
     from .json_schema import normalize_schema_input, schema_to_grammar
 
     schema = normalize_schema_input(schema)
     g = schema_to_grammar(schema, strict=strict, lenient=lenient, whitespace=whitespace,
-                          max_whitespace=max_whitespace)
+                          max_whitespace=max_whitespace, max_newlines=max_newlines,
+                          trailing_whitespace=trailing_whitespace, canonical_literals=canonical_literals)
     return Compiled(g, vocab, source=schema, kind="json_schema", time_budget_s=time_budget_s)
 
 

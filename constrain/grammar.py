@@ -51,7 +51,7 @@ __all__ = [
 class Lexeme:
     """A regular byte language used as a terminal; its DFA is built lazily and shared by key."""
 
-    __slots__ = ("key", "name", "_build", "_dfa", "_lock")
+    __slots__ = ("key", "name", "_build", "_dfa", "_lock", "minus")
 
     def __init__(self, key: str, build: Callable[[], "object"], name: str | None = None):
         self.key = key
@@ -59,6 +59,9 @@ class Lexeme:
         self._build = build
         self._dfa = None
         self._lock = threading.Lock()
+        # (base, excluded): this lexeme's language is base's minus excluded's, excluded being
+        # narrow (a few declared names); token tables then derive rows from base's rows
+        self.minus: tuple["Lexeme", "Lexeme"] | None = None
 
     @property
     def dfa(self):
@@ -439,11 +442,15 @@ def _determinize(builder: _NfaBuilder, start: int, final: int, budget: int):
     return _minimize(edges, accepting)
 
 
+# Moore refinement rounds before giving up on merging states (each round is O(states))
+MOORE_ROUNDS = 64
+
+
 def _minimize(edges: list[dict[int, int]], accepting: list[bool]):
     """Moore partition refinement on a small symbolic DFA; state 0 stays the start."""
     n = len(edges)
     part = [1 if a else 0 for a in accepting]
-    while True:
+    for _ in range(MOORE_ROUNDS):
         sig = {}
         new = []
         for s in range(n):
@@ -453,6 +460,10 @@ def _minimize(edges: list[dict[int, int]], accepting: list[bool]):
             part = new
             break
         part = new
+    else:
+        # a long chain (``maxItems: 1000`` unrolled) needs a round per link: O(n^2). Such
+        # chains have few equivalent states; keep every state (a valid, unmerged partition)
+        part = list(range(n))
     # renumber with the start block first, in BFS order
     order: dict[int, int] = {}
     rep: dict[int, int] = {}

@@ -17,15 +17,22 @@ compiled grammar in the process, so the JSON string lexeme is walked once per vo
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections import OrderedDict
 
 import numpy as np
 
-__all__ = ["LexemeTable", "lexeme_table", "pack_bits", "csr_positions", "set_bits", "walk_trie", "row_from_nodes",
+__all__ = ["LexemeTable", "DifferenceLexemeTable", "clear_bits", "child_lists", "lexeme_table", "pack_bits", "csr_positions", "set_bits", "walk_trie", "row_from_nodes",
            "compute_rows_batched", "DenseTrie", "dense_trie"]
 
 # a state whose first bytes lead into more than this many trie nodes is walked densely
 DENSE_MIN_NODES = 3000
+# rows of "B minus F" lexemes derived from B's rows (tests turn it off to compare)
+USE_DIFFERENCE_TABLES = True
+# Python depth-first walks (few live nodes: literals, keys) give up after this many lookups
+SMALL_WALK_BUDGET = 1024
+# trie positions x lanes gathered per level by one batched dense walk (bounds its memory)
+DENSE_LANE_ELEMENTS = 1 << 21
 
 
 def csr_positions(ptr: np.ndarray, rows: np.ndarray, with_owner: bool = False):
@@ -137,6 +144,20 @@ class DenseTrie:
             np.take(flat, S[par[a - 1:b - 1]] * n_cls + cls[a:b], out=S[a:b])
         return S
 
+    def walk_many(self, flat: np.ndarray, n_cls: int, cls: np.ndarray, qs: np.ndarray) -> np.ndarray:
+        """:meth:`walk` from several start states at once: ``S[i, j]`` is position i from ``qs[j]``.
+
+        One gather per trie level for all lanes, so the per-level overhead is paid once.
+        """
+        qs = np.asarray(qs, dtype=flat.dtype)
+        S = np.empty((self.n, qs.size), dtype=flat.dtype)
+        S[0] = qs
+        par, bounds = self.parent, self.bounds
+        for k in range(1, len(bounds) - 1):
+            a, b = bounds[k], bounds[k + 1]
+            np.take(flat, S[par[a - 1:b - 1]] * n_cls + cls[a:b, None], out=S[a:b])
+        return S
+
 
 def dense_trie(vocab) -> DenseTrie:
     d = getattr(vocab, "_dense_trie", None)
@@ -165,6 +186,13 @@ def set_bits(words: np.ndarray, ids: np.ndarray) -> None:
         np.bitwise_or.at(words, ids >> 5, np.left_shift(np.uint32(1), (ids & 31).astype(np.uint32)))
 
 
+def clear_bits(words: np.ndarray, ids: np.ndarray) -> None:
+    """Clear the bits of token ``ids`` in packed uint32 ``words`` in place."""
+    if ids.size:
+        ids = ids.astype(np.int64, copy=False)
+        np.bitwise_and.at(words, ids >> 5, ~np.left_shift(np.uint32(1), (ids & 31).astype(np.uint32)))
+
+
 def pack_bits(allowed: np.ndarray, n_words: int) -> np.ndarray:
     """Pack a bool vector (one entry per token id) into int32 words, bit t%32 of word t//32."""
     b = np.packbits(allowed, bitorder="little")
@@ -175,6 +203,8 @@ def pack_bits(allowed: np.ndarray, n_words: int) -> np.ndarray:
 
 class LexemeTable:
     """Lazily computed INSIDE rows and split nodes for every state of one lexeme DFA."""
+
+    batchable = True  # rows may be filled by compute_rows_batched (plain DFA walks)
 
     def __init__(self, dfa, vocab):
         self.dfa = dfa
@@ -194,6 +224,7 @@ class LexemeTable:
         self._rows: dict[int, np.ndarray] = {}
         self._splits: dict[int, np.ndarray] = {}
         self._viable: dict[int, np.ndarray] = {}
+        self._viable_lists: dict[int, list[int]] = {}
         self._lock = threading.Lock()
         # python lists for byte-at-a-time stepping in the token layer: T_list[q][cmap_list[b]]
         self.T_list: list[list[int]] = T.tolist()
@@ -227,26 +258,46 @@ class LexemeTable:
             c = self._cls_bfs = self._cmap[dense_trie(self.vocab).byte]
         return c
 
+    def is_wide(self, q: int) -> bool:
+        """Does a walk from ``q`` visit so much of the trie that the dense walk is cheaper?"""
+        dt = dense_trie(self.vocab)
+        return (int(dt.below_first[self.viable_bytes(q)].sum()) > DENSE_MIN_NODES
+                and dt.estimate(self._flat, self.n_cls, self._dense_cls(), q, self.n_states) > DENSE_MIN_NODES)
+
+    def compute_dense(self, qs) -> None:
+        """Rows and splits of wide states ``qs`` by dense walks, several lanes per walk."""
+        dt = dense_trie(self.vocab)
+        dead, n_words = self.n_states, self.vocab.n_words
+        lanes = max(1, DENSE_LANE_ELEMENTS // dt.n)
+        qs = list(qs)
+        for i in range(0, len(qs), lanes):
+            chunk = qs[i:i + lanes]
+            if len(chunk) == 1:
+                S = dt.walk(self._flat, self.n_cls, self._dense_cls(), chunk[0])[:, None]
+            else:
+                S = dt.walk_many(self._flat, self.n_cls, self._dense_cls(), np.asarray(chunk))
+            done_all = self._accept_ext[S]
+            for j, q in enumerate(chunk):
+                row = dt.row(S[:, j] != dead, n_words)
+                splits = dt.order[done_all[:, j] & dt.has_kids]
+                with self._lock:
+                    self._rows[q] = row
+                    self._splits[q] = splits
+
     def _compute(self, q: int) -> None:
         v = self.vocab
         dead = self.n_states
         flat, cmap, n_cls = self._flat, self._cmap, self.n_cls
-        dt = dense_trie(v)
-        if (int(dt.below_first[self.viable_bytes(q)].sum()) > DENSE_MIN_NODES
-                and dt.estimate(flat, n_cls, self._dense_cls(), q, dead) > DENSE_MIN_NODES):
-            S = dt.walk(flat, n_cls, self._dense_cls(), q)
-            row = dt.row(S != dead, v.n_words)
-            acc = self._accept_states
-            if acc.size <= 4:  # compare with the few accepting states rather than gather
-                done = S == acc[0] if acc.size else np.zeros(S.size, dtype=bool)
-                for a in acc[1:]:
-                    done |= S == a
-            else:
-                done = self._accept_ext[S]
-            splits = dt.order[done & dt.has_kids]
+        if self.is_wide(q):
+            self.compute_dense([q])
+            return
+        small = self._walk_small(q)
+        if small is not None:
+            nodes, split = small
+            row = row_from_nodes(v, nodes)
             with self._lock:
                 self._rows[q] = row
-                self._splits[q] = splits
+                self._splits[q] = nodes[split].astype(np.int32)
             return
 
         def advance(parent, byts):
@@ -260,6 +311,169 @@ class LexemeTable:
         with self._lock:
             self._rows[q] = row
             self._splits[q] = splits
+
+
+    def _walk_small(self, q: int, budget: int = None):
+        """Live nodes from ``q`` depth-first in Python (and which are splits), or ``None``.
+
+        Inside a literal or a key only one byte goes on at each node, and a level-by-level
+        numpy walk would spend its time on per-call overhead; at each node this looks up the
+        state's few viable bytes among the node's children (sorted by byte), or scans the
+        children if they are fewer. Gives up (``None``) after ``budget`` lookups.
+        """
+        budget = SMALL_WALK_BUDGET if budget is None else budget
+        ptr, ids, byts = child_lists(self.vocab)
+        T, cm, acc = self.T_list, self.cmap_list, self.accept_list
+        viable_of = self._viable_lists
+        nodes: list[int] = []
+        split: list[bool] = []
+        work = [(0, q)]
+        tried = 0
+        while work:
+            node, st = work.pop()
+            lo, hi = ptr[node], ptr[node + 1]
+            if lo == hi:
+                continue
+            vb = viable_of.get(st)
+            if vb is None:
+                vb = viable_of[st] = np.flatnonzero(self.viable_bytes(st)).tolist()
+            moves = T[st]
+            if len(vb) < hi - lo:
+                tried += len(vb)
+                for b in vb:
+                    j = bisect_left(byts, b, lo, hi)
+                    if j < hi and byts[j] == b:
+                        s2, c = moves[cm[b]], ids[j]
+                        nodes.append(c)
+                        split.append(acc[s2] and ptr[c + 1] > ptr[c])
+                        work.append((c, s2))
+            else:
+                tried += hi - lo
+                for j in range(lo, hi):
+                    s2 = moves[cm[byts[j]]]
+                    if s2 >= 0:
+                        c = ids[j]
+                        nodes.append(c)
+                        split.append(acc[s2] and ptr[c + 1] > ptr[c])
+                        work.append((c, s2))
+            if tried > budget:
+                return None
+        return np.asarray(nodes, dtype=np.int64), np.asarray(split, dtype=bool)
+
+
+class DifferenceLexemeTable(LexemeTable):
+    """Rows of a lexeme ``C = B minus F`` from ``B``'s rows, for a narrow ``F`` (declared names).
+
+    ``C``'s walk is as wide as ``B``'s (a key of an additional property is almost any string),
+    but ``C`` and ``B`` can only disagree on trie nodes whose path from the state is a prefix
+    of a word of ``F``: elsewhere ``C``'s remaining language equals ``B``'s. So a row of ``C``
+    is ``B``'s row (computed once per vocabulary and shared) corrected on that small region,
+    found by a depth-first walk of the trie along ``F``. States of ``C`` are mapped to a pair
+    of states of ``B`` and ``F`` by a breadth-first walk of the product (``C`` is minimized, so
+    any pair reaching a state has the same remaining language ``B minus F`` there).
+    """
+
+    batchable = False
+
+    def __init__(self, dfa, vocab, base: LexemeTable, excluded_dfa):
+        super().__init__(dfa, vocab)
+        self.base = base
+        F = np.asarray(excluded_dfa._T, dtype=np.int32)
+        self._F_list: list[list[int]] = F.tolist()
+        self._F_cmap: list[int] = np.asarray(excluded_dfa._cmap[:256], dtype=np.int64).tolist()
+        self._F_accept: list[bool] = [bool(a) for a in excluded_dfa.accept]
+        self._F_flat = np.where(F >= 0, F, F.shape[0]).astype(np.int64)
+        self._F_cmap_np = np.asarray(excluded_dfa._cmap[:256], dtype=np.int64)
+        self._pairs: tuple[np.ndarray, np.ndarray] | None = None
+        self._base_sorted: dict[int, np.ndarray] = {}
+
+    def _representatives(self) -> tuple[np.ndarray, np.ndarray]:
+        """For every reachable state of C, a (B state, F state) pair reaching it (F dead = n_F)."""
+        if self._pairs is None:
+            nC, nB, nF = self.n_states, self.base.n_states, self._F_flat.shape[0]
+            Cn = self._flat.reshape(nC + 1, self.n_cls)[:, self._cmap]            # [nC+1, 256]
+            Bn = self.base._flat.reshape(nB + 1, self.base.n_cls)[:, self.base._cmap]
+            Fn = np.vstack([self._F_flat[:, self._F_cmap_np], np.full((1, 256), nF, dtype=np.int64)])
+            g_of = np.full(nC, -1, dtype=np.int64)
+            f_of = np.full(nC, -1, dtype=np.int64)
+            g_of[0], f_of[0] = 0, 0
+            c, g, f = np.array([0]), np.array([0]), np.array([0])
+            while c.size:
+                c2, g2, f2 = Cn[c].ravel(), Bn[g].ravel(), Fn[f].ravel()
+                keep = c2 < nC
+                c2, g2, f2 = c2[keep], g2[keep], f2[keep]
+                c2, first = np.unique(c2, return_index=True)
+                g2, f2 = g2[first], f2[first]
+                new = g_of[c2] < 0
+                c, g, f = c2[new], g2[new], f2[new]
+                g_of[c], f_of[c] = g, f
+            self._pairs = (g_of, f_of)  # -1: unreachable (left over from gluing)
+        return self._pairs
+
+    def _compute(self, q: int) -> None:
+        g_of, f_of = self._representatives()
+        g, f = int(g_of[q]), int(f_of[q])
+        base = self.base
+        if not 0 <= g < base.n_states:  # unreachable: never visited, but answer exactly
+            super()._compute(q)
+            return
+        row = base.row(g)
+        splits = base.splits(g)
+        if f < self._F_flat.shape[0]:
+            region, c_alive, c_split = self._region(q, g, f)
+            if region.size:
+                v = self.vocab
+                row = row.copy()
+                pos = csr_positions(v.node_token_ptr, region, with_owner=True)
+                ids, owner = v.node_token_ids[pos[0]], pos[1]
+                clear_bits(row, ids)  # region tokens: B's verdict replaced by C's
+                set_bits(row, ids[c_alive[owner]])
+                ordered = self._sorted_base_splits(g)
+                at = np.searchsorted(ordered, region)
+                ok = at < ordered.size
+                at = at[ok][ordered[at[ok]] == region[ok]]
+                splits = np.concatenate([np.delete(ordered, at), region[c_split].astype(np.int32)])
+        with self._lock:
+            self._rows[q] = row
+            self._splits[q] = splits
+
+    def _sorted_base_splits(self, g: int) -> np.ndarray:
+        o = self._base_sorted.get(g)
+        if o is None:
+            o = self._base_sorted[g] = np.sort(self.base.splits(g)).astype(np.int32)
+        return o
+
+    def _region(self, q: int, g: int, f: int):
+        """Trie nodes (depth >= 1) whose path from (q, g, f) keeps F alive, with C's verdicts."""
+        ptr, ids, byts = child_lists(self.vocab)
+        Tc, cc, acc_c = self.T_list, self.cmap_list, self.accept_list
+        Tf, cf = self._F_list, self._F_cmap
+        nodes: list[int] = []
+        alive: list[bool] = []
+        split: list[bool] = []
+        work = [(0, q, f)]
+        while work:
+            node, qc, qf = work.pop()
+            for j in range(ptr[node], ptr[node + 1]):
+                b = byts[j]
+                f2 = Tf[qf][cf[b]]
+                if f2 < 0:
+                    continue
+                child = ids[j]
+                q2 = Tc[qc][cc[b]] if qc >= 0 else -1
+                nodes.append(child)
+                alive.append(q2 >= 0)
+                split.append(q2 >= 0 and acc_c[q2] and ptr[child + 1] > ptr[child])
+                work.append((child, q2, f2))
+        return (np.asarray(nodes, dtype=np.int64), np.asarray(alive, dtype=bool), np.asarray(split, dtype=bool))
+
+
+def child_lists(vocab):
+    """The trie's children CSR as Python lists (cached on the vocabulary) for depth-first walks."""
+    c = getattr(vocab, "_child_lists", None)
+    if c is None:
+        c = vocab._child_lists = (vocab.child_ptr.tolist(), vocab.child_ids.tolist(), vocab.child_bytes.tolist())
+    return c
 
 
 def _token_node_or_end(vocab) -> np.ndarray:
@@ -319,6 +533,13 @@ def compute_rows_batched(pairs: list) -> None:
 _TABLES: "OrderedDict[tuple[str, str], LexemeTable]" = OrderedDict()
 _TABLES_LOCK = threading.Lock()
 _TABLES_LIMIT = 4096
+# rows kept by all tables together (checked when a table is added; tables grow lazily)
+ROW_CACHE_BYTES = 1 << 30
+_INSERTS = [0]
+
+
+def _cached_row_bytes() -> int:
+    return sum(len(t._rows) * t.vocab.n_words * 4 for t in _TABLES.values())
 
 
 def lexeme_table(lexeme, vocab) -> LexemeTable:
@@ -334,10 +555,18 @@ def lexeme_table(lexeme, vocab) -> LexemeTable:
         from .counted import CountedLexemeTable
 
         t = CountedLexemeTable(dfa, vocab)
+    elif (USE_DIFFERENCE_TABLES and lexeme.minus is not None
+          and getattr(lexeme_table(lexeme.minus[0], vocab), "batchable", False)):
+        t = DifferenceLexemeTable(dfa, vocab, lexeme_table(lexeme.minus[0], vocab), lexeme.minus[1].dfa)
     else:
         t = LexemeTable(dfa, vocab)
     with _TABLES_LOCK:
         t = _TABLES.setdefault(key, t)
+        _INSERTS[0] += 1
+        if _INSERTS[0] % 64 == 0:  # the sum walks every table: only now and then
+            while len(_TABLES) > 64 and _cached_row_bytes() > ROW_CACHE_BYTES:
+                for _ in range(16):
+                    _TABLES.popitem(last=False)
         while len(_TABLES) > _TABLES_LIMIT:
             _TABLES.popitem(last=False)
     return t

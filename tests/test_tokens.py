@@ -144,3 +144,81 @@ def test_masks_with_dense_walks_equal_pruned(smollm2_vocab, monkeypatch):
     for a, b in zip(*masks):
         assert (a == b).all()
 
+
+
+# ---------------------------------------------------------------- difference tables (B minus F)
+
+from constrain.tokens import DifferenceLexemeTable, lexeme_table  # noqa: E402
+
+
+@pytest.mark.parametrize("kw", [
+    dict(exclude=("createdAt", "createdBy", "name", "n", "na\u00efve", "a\"b", "")),
+    dict(exclude=("id", "type"), patterns=("^[a-z]+$",)),
+    dict(exclude=("abc", "abd"), max_len=5),
+    dict(exclude=("x",), exclude_patterns=("^y",)),
+])
+def test_difference_table_rows_equal_plain_walks(family, kw):
+    """Rows and splits derived from the base lexeme's rows equal a direct walk, every state."""
+    _, _, vocab = family
+    for ws in ("flexible", "compact"):
+        L = JsonLexemes(ws, 3)
+        lx = L.string(**kw)
+        assert lx.minus is not None
+        derived = lexeme_table(lx, vocab)
+        assert isinstance(derived, DifferenceLexemeTable)
+        plain = LexemeTable(lx.dfa, vocab)
+        for q in range(plain.n_states):
+            assert (derived.row(q) == plain.row(q)).all(), (kw, ws, q)
+            assert (np.sort(derived.splits(q)) == np.sort(plain.splits(q))).all(), (kw, ws, q)
+
+
+# ------------------------------------------------- every walk strategy gives the same masks
+
+import constrain.automaton as automaton_mod  # noqa: E402
+import constrain.compiled as compiled_mod  # noqa: E402
+
+
+@pytest.mark.parametrize("strategy", ["numpy-walks", "no-difference-tables", "no-eager-rows"])
+def test_masks_equal_across_walk_strategies(smollm2_vocab, monkeypatch, strategy):
+    """Python depth-first walks, split-children buckets, difference tables and compile-time
+    rows are shortcuts: masks along random walks equal those of the plain strategy."""
+    from constrain import compile_json_schema
+
+    schema = {"type": "object", "properties": {
+        "name": {"type": "string"}, "names": {"type": "array", "items": {"type": "string", "maxLength": 5}},
+        "n\u00e4me": {"enum": ["a\"b", "x"]}, "count": {"type": "integer", "minimum": 3},
+        "tags": {"type": "object", "additionalProperties": {"type": "boolean"}, "properties": {"t": {"const": 1}}}},
+        "required": ["name"]}
+
+    def run():
+        monkeypatch.setattr(tokens_mod, "_TABLES", OrderedDict())
+        monkeypatch.setattr(counted_mod, "_WALKS", OrderedDict())
+        c = compile_json_schema(schema, smollm2_vocab)
+        rng = random.Random(11)
+        got = []
+        for _ in range(6):
+            m = c.matcher()
+            for _ in range(30):
+                mask = m.mask().copy()
+                got.append(mask)
+                ids = np.flatnonzero(_row_bits(mask.view(np.uint32), smollm2_vocab.size))
+                ids = [i for i in ids.tolist() if not c.automaton.is_eos(i)]
+                if not ids:
+                    break
+                # prefer short tokens so that walks go deep into keys and values
+                short = [i for i in ids if len(smollm2_vocab.token_bytes[i]) <= 2]
+                assert m.advance(rng.choice(short or ids))
+        return got
+
+    base = run()
+    if strategy == "numpy-walks":
+        monkeypatch.setattr(tokens_mod, "SMALL_WALK_BUDGET", -1)
+        monkeypatch.setattr(automaton_mod, "SMALL_WALK_ROOTS", -1)
+    elif strategy == "no-difference-tables":
+        monkeypatch.setattr(tokens_mod, "USE_DIFFERENCE_TABLES", False)
+    else:
+        monkeypatch.setattr(compiled_mod, "EAGER_ROW_BUDGET_S", 0.0)
+    other = run()
+    assert len(base) == len(other)
+    for a, b in zip(base, other):
+        assert (a == b).all()
