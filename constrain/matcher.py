@@ -82,6 +82,17 @@ class Matcher:
             return b""
         return self._automaton.forced_bytes(st)
 
+    def shortest_completion(self, max_steps: int = 50_000) -> bytes | None:
+        """The shortest bytes after which the output may end (``b""`` if it may end now).
+
+        ``None`` if the search gives up after ``max_steps`` byte steps. Used to close an
+        output that is running out of tokens (``decode.generate(finish_within_budget=True)``).
+        """
+        st = self._history[-1]
+        if st is _FINISHED:
+            return b""
+        return self._automaton.shortest_completion(st, max_steps)
+
     # ----------------------------------------------------------------- moves
 
     def advance(self, token_id: int) -> bool:

@@ -185,6 +185,9 @@ def generation_json_options(json_options: dict | None = None) -> dict:
     return opts
 
 
+# finish_within_budget looks for the shortest completion in the last this-many tokens
+FINISH_WINDOW = 64
+
 _CACHE_SIZE = 64
 _compiled_cache: "OrderedDict[tuple, tuple[Any, Any]]" = OrderedDict()
 _cache_lock = threading.Lock()
@@ -411,6 +414,7 @@ def generate(
     json_options: dict | None = None,
     frequency_penalty: float = 0.0,
     presence_penalty: float = 0.0,
+    finish_within_budget: bool = False,
 ):
     """Generate text whose every prefix the constraint allows; one result or a list for a batch.
 
@@ -429,6 +433,13 @@ def generate(
     not count).  Small models under a constraint tend to loop inside unbounded strings and
     arrays (``"Cog-Cog-Cog-..."``) when the token they prefer is not allowed; a small frequency
     penalty (0.2-0.5) breaks such loops, since the constraint's forced tokens are unaffected.
+
+    ``finish_within_budget=True``: in the last ``FINISH_WINDOW`` tokens of the budget, once the
+    shortest completion of the output (``Matcher.shortest_completion``) needs all the tokens
+    left, it is appended and the row ends (``stop_reason="budget"``): the output is always
+    complete and valid, its tail written by the grammar rather than the model. It can run past
+    ``max_new_tokens`` only if one token lengthened the shortest completion by more than the
+    tokens left.
 
     EOS can only be sampled where the matcher accepts (the mask guarantees it); a row also ends
     when the matcher is accepting and EOS is its only continuation.
@@ -529,6 +540,27 @@ def generate(
     extra = {"logits_to_keep": 1} if _accepts_kw(model, "logits_to_keep") else {}
     # transformers 5.x renamed past_key_values -> cache (the old name warns, then goes away)
     cache_kw = "cache" if _accepts_kw(model, "cache") else "past_key_values"
+    def close_within_budget(r) -> bool:
+        """Append the shortest completion if the tokens left only just cover it."""
+        left = max_new_tokens - len(r.token_ids)
+        if left > FINISH_WINDOW:
+            return False
+        tail = r.matcher.shortest_completion()
+        if tail is None:
+            return False
+        try:
+            ids = r.vocab.encode(tail.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return False
+        if len(ids) + 2 < left:
+            return False
+        for t in ids:
+            if not r.matcher.advance(t):
+                raise RuntimeError(f"the shortest completion {tail!r} was not accepted token by token")
+        r.token_ids.extend(ids)
+        r.matcher.advance(int(r.vocab.eos_ids[0]))
+        return True
+
     t_first = None
     steps = 0
     past = None
@@ -583,6 +615,10 @@ def generate(
                     r.mask_time += time.perf_counter() - ts
                     if complete:
                         finish(r, "grammar_complete", now)
+                        continue
+                    if finish_within_budget and close_within_budget(r):
+                        r.mask_time += time.perf_counter() - ts
+                        finish(r, "budget", now)
                         continue
                 else:
                     if t in eos:

@@ -254,6 +254,7 @@ class HFBackend:
         # literals, nothing after the root value, bounded blank runs): what a user gets
         self.compile_options: dict[str, Any] = dict(decode.GENERATION_JSON_OPTIONS)
         self.frequency_penalty = float(o.get("frequency_penalty") or 0.0)
+        self.finish_within_budget = bool(o.get("finish_within_budget"))
         if o.get("whitespace"):
             self.compile_options["whitespace"] = o["whitespace"]
         if o.get("lenient"):
@@ -295,7 +296,8 @@ class HFBackend:
         if self.max_prompt_tokens and n_prompt > self.max_prompt_tokens:
             raise PromptTooLong(n_prompt, self.max_prompt_tokens)
         r = self._decode.generate(self.model, self.tok, messages, compiled, max_new_tokens=max_new_tokens,
-                                  temperature=temperature, seed=seed, frequency_penalty=self.frequency_penalty)
+                                  temperature=temperature, seed=seed, frequency_penalty=self.frequency_penalty,
+                                  finish_within_budget=self.finish_within_budget and compiled is not None)
         t = r.timings
         return {"text": r.text, "finished": bool(r.finished), "stop_reason": r.stop_reason,
                 "prompt_tokens": n_prompt, "output_tokens": int(t.get("n_tokens", len(r.token_ids))),
@@ -589,7 +591,7 @@ def _record(entry, mode: str, res: dict) -> dict:
 
 
 _CONFIG_MUST_MATCH = ("model", "backend", "max_new_tokens", "temperature", "gen_seed", "whitespace", "lenient",
-                      "frequency_penalty")
+                      "frequency_penalty", "finish_within_budget")
 
 
 def run_generate_bench(data_dir, *, model: str = "default", modes: Sequence[str] = MODES,
@@ -597,7 +599,7 @@ def run_generate_bench(data_dir, *, model: str = "default", modes: Sequence[str]
                        max_new_tokens: int = 512, temperature: float = 0.0, gen_seed: int | None = 0,
                        timeout: float | None = 120.0, max_prompt_tokens: int | None = None,
                        whitespace: str | None = None, lenient: bool = False, threads: int | None = None,
-                       frequency_penalty: float = 0.0, backend: Any = "hf", json_out: str | None = None, resume: str | None = None,
+                       frequency_penalty: float = 0.0, finish_within_budget: bool = False, backend: Any = "hf", json_out: str | None = None, resume: str | None = None,
                        retry_timeouts: bool = False, mem_limit_gb: float | None = None,
                        start_method: str = "spawn",
                        setup_timeout: float = 900.0, progress: bool = True,
@@ -618,7 +620,7 @@ def run_generate_bench(data_dir, *, model: str = "default", modes: Sequence[str]
               "sample": sample, "seed": seed, "files": files_glob, "n_schemas": len(entries),
               "max_new_tokens": max_new_tokens, "temperature": temperature, "gen_seed": gen_seed,
               "timeout_s": timeout, "max_prompt_tokens": max_prompt_tokens, "whitespace": whitespace,
-              "frequency_penalty": frequency_penalty,
+              "frequency_penalty": frequency_penalty, "finish_within_budget": finish_within_budget,
               "lenient": lenient, "prompt_template": [dict(m) for m in PROMPT_TEMPLATE],
               "python": sys.version.split()[0], "cpu_count": os.cpu_count(),
               "started": time.strftime("%Y-%m-%d %H:%M:%S %z")}
@@ -645,7 +647,7 @@ def run_generate_bench(data_dir, *, model: str = "default", modes: Sequence[str]
 
     options = {"model": model, "max_new_tokens": max_new_tokens, "max_prompt_tokens": max_prompt_tokens,
                "whitespace": whitespace, "lenient": lenient, "threads": threads,
-               "frequency_penalty": frequency_penalty}
+               "frequency_penalty": frequency_penalty, "finish_within_budget": finish_within_budget}
     mpctx = mp.get_context(start_method)
     mem_limit = int(mem_limit_gb * (1 << 30)) if mem_limit_gb else None
     stderr_path = None
@@ -1035,6 +1037,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lenient", action="store_true", help="compile with lenient=True")
     p.add_argument("--frequency-penalty", type=float, default=0.0,
                    help="decode.generate frequency_penalty, both modes (default 0)")
+    p.add_argument("--finish-within-budget", action="store_true",
+                   help="constrained mode: close the output with the grammar's shortest completion "
+                        "when the token budget runs out (decode.generate finish_within_budget)")
     p.add_argument("--threads", type=int, default=None, help="torch threads in the worker (default: torch's)")
     p.add_argument("--json", dest="json_out", default=None, help="write every raw figure and the summary here")
     p.add_argument("--resume", default=None, help="reuse the results in this JSON file (and write to it unless --json)")
@@ -1062,7 +1067,8 @@ def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = No
         args.data_dir, model=args.model, modes=modes, sample=args.sample, seed=args.seed, files_glob=args.files,
         max_new_tokens=args.max_new_tokens, temperature=args.temperature, gen_seed=args.gen_seed,
         timeout=args.timeout or None, max_prompt_tokens=args.max_prompt_tokens, whitespace=args.whitespace,
-        lenient=args.lenient, threads=args.threads, frequency_penalty=args.frequency_penalty, backend=args.backend, json_out=json_out, resume=args.resume,
+        lenient=args.lenient, threads=args.threads, frequency_penalty=args.frequency_penalty,
+        finish_within_budget=args.finish_within_budget, backend=args.backend, json_out=json_out, resume=args.resume,
         retry_timeouts=args.retry_timeouts, mem_limit_gb=args.mem_limit_gb or None, start_method=args.start_method, progress=not args.no_progress,
     )
     print(format_generate_report(payload, max_ids=args.max_ids))
