@@ -113,6 +113,25 @@ def test_counted_dense_rows_equal_pruned_walks(smollm2_vocab, monkeypatch, lo, h
         assert (pruned[q][1] == dense[q][1]).all(), (lo, hi, q)
 
 
+def _random_walk_masks(c, vocab, *, seed, walks, steps, max_len=None):
+    """Masks met along random walks (uniform over allowed tokens, preferring tokens of at most
+    ``max_len`` bytes when given) through a fresh compiled constraint."""
+    rng = random.Random(seed)
+    got = []
+    for _ in range(walks):
+        m = c.matcher()
+        for _ in range(steps):
+            mask = m.mask().copy()
+            got.append(mask)
+            ids = np.flatnonzero(_row_bits(mask.view(np.uint32), vocab.size))
+            ids = [i for i in ids.tolist() if not c.automaton.is_eos(i)]
+            if not ids:
+                break
+            short = [i for i in ids if len(vocab.token_bytes[i]) <= max_len] if max_len else []
+            assert m.advance(rng.choice(short or ids))
+    return got
+
+
 def test_masks_with_dense_walks_equal_pruned(smollm2_vocab, monkeypatch):
     """Whole masks along random walks agree whichever walk fills the rows (fresh caches)."""
     from constrain import compile_json_schema
@@ -127,19 +146,7 @@ def test_masks_with_dense_walks_equal_pruned(smollm2_vocab, monkeypatch):
         monkeypatch.setattr(tokens_mod, "_TABLES", OrderedDict())
         monkeypatch.setattr(counted_mod, "_WALKS", OrderedDict())
         c = compile_json_schema(schema, smollm2_vocab)
-        rng = random.Random(7)
-        got = []
-        for _ in range(4):
-            m = c.matcher()
-            for _ in range(25):
-                mask = m.mask().copy()
-                got.append(mask)
-                ids = np.flatnonzero(_row_bits(mask.view(np.uint32), smollm2_vocab.size))
-                ids = [i for i in ids.tolist() if not c.automaton.is_eos(i)]
-                if not ids:
-                    break
-                assert m.advance(rng.choice(ids))
-        masks.append(got)
+        masks.append(_random_walk_masks(c, smollm2_vocab, seed=7, walks=4, steps=25))
     assert len(masks[0]) == len(masks[1])
     for a, b in zip(*masks):
         assert (a == b).all()
@@ -194,21 +201,8 @@ def test_masks_equal_across_walk_strategies(smollm2_vocab, monkeypatch, strategy
         monkeypatch.setattr(tokens_mod, "_TABLES", OrderedDict())
         monkeypatch.setattr(counted_mod, "_WALKS", OrderedDict())
         c = compile_json_schema(schema, smollm2_vocab)
-        rng = random.Random(11)
-        got = []
-        for _ in range(6):
-            m = c.matcher()
-            for _ in range(30):
-                mask = m.mask().copy()
-                got.append(mask)
-                ids = np.flatnonzero(_row_bits(mask.view(np.uint32), smollm2_vocab.size))
-                ids = [i for i in ids.tolist() if not c.automaton.is_eos(i)]
-                if not ids:
-                    break
-                # prefer short tokens so that walks go deep into keys and values
-                short = [i for i in ids if len(smollm2_vocab.token_bytes[i]) <= 2]
-                assert m.advance(rng.choice(short or ids))
-        return got
+        # short tokens, so that walks go deep into keys and values
+        return _random_walk_masks(c, smollm2_vocab, seed=11, walks=6, steps=30, max_len=2)
 
     base = run()
     if strategy == "numpy-walks":
