@@ -39,6 +39,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from .deadline import check_deadline
 from .errors import CompileBudgetError
 
 __all__ = ["ByteDFA", "NFA", "DEFAULT_BUDGET"]
@@ -158,6 +159,7 @@ def _minimize(T: np.ndarray, acc: np.ndarray) -> np.ndarray:
     n = T.shape[0]
     if n <= 1:
         return np.zeros(n, dtype=np.int64)
+    check_deadline()
     src, cls = np.nonzero(T >= 0)
     dst = T[src, cls]
     pair = np.unique(src * n + dst)
@@ -530,6 +532,8 @@ class NFA:
                     j = len(sets)
                     if j >= budget:
                         raise CompileBudgetError(f"DFA exceeds {budget} states during determinization")
+                    if not j & 4095:
+                        check_deadline()
                     index[fs] = j
                     sets.append(fs)
                 src.append(i)
@@ -1078,6 +1082,8 @@ def _product(a: ByteDFA, b: ByteDFA, op: str, budget: int) -> ByteDFA:
                 k = len(pa)
                 if k >= budget:
                     raise CompileBudgetError(f"product automaton exceeds {budget} states")
+                if not k & 4095:
+                    check_deadline()
                 index[key] = k
                 pa.append(x)
                 pb.append(y)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
 import numpy as np
 
 from .automaton import TokenAutomaton
+from .deadline import check_deadline, compile_deadline
 from .errors import CompileBudgetError
 from .grammar import Grammar, Lex, compile_rtn, lexeme
 from .matcher import Matcher
@@ -50,12 +52,12 @@ class Compiled:
         self.grammar = grammar
         self.kind = kind
         self.source = source
-        self.rtn = compile_rtn(grammar, state_budget=state_budget)
-        # build every lexeme DFA now: compile errors surface here, not mid-generation
-        for lx in self.rtn.lexemes:
-            lx.dfa
-            if time.perf_counter() - t0 > time_budget_s:
-                raise CompileBudgetError(f"compile exceeded its time budget of {time_budget_s} s")
+        with compile_deadline(time_budget_s):
+            self.rtn = compile_rtn(grammar, state_budget=state_budget)
+            # build every lexeme DFA now: compile errors surface here, not mid-generation
+            for lx in self.rtn.lexemes:
+                lx.dfa
+                check_deadline()
         self.automaton = TokenAutomaton(self.rtn, vocab)
         self._precompute_rows(max(0.0, min(EAGER_ROW_BUDGET_S, time_budget_s - (time.perf_counter() - t0))))
         self.compile_time_s = time.perf_counter() - t0
@@ -158,14 +160,15 @@ def compile_grammar(grammar: Grammar, vocab, **kw) -> Compiled:
 
 def compile_json_schema(schema: Any, vocab, *, strict: bool = False, whitespace: str = "flexible",
                         max_whitespace: int | None = 16, lenient: bool = False,
-                        time_budget_s: float = 30.0, max_newlines: int | None = None,
+                        time_budget_s: float = 20.0, max_newlines: int | None = None,
                         trailing_whitespace: bool = True, canonical_literals: bool = False) -> Compiled:
     """Compile a JSON schema (dict, JSON string or Pydantic model class) for ``vocab``.
 
     ``strict=True`` forbids undeclared properties (as OpenAI's strict mode does);
     ``whitespace="flexible"`` allows JSON whitespace wherever JSON does, in runs of at most
     ``max_whitespace`` characters (``None``: unbounded), ``"compact"`` allows none;
-    ``lenient=True`` drops keywords that cannot be enforced, with a warning naming each.
+    ``lenient=True`` drops keywords that cannot be enforced, with a warning naming each;
+    ``time_budget_s``: the whole compile's time (``CompileBudgetError`` past it).
 
     Narrowings for generation (the defaults accept every JSON spelling of a valid instance;
     ``decode.generate`` turns these on, see ``decode.GENERATION_JSON_OPTIONS``):
@@ -175,13 +178,20 @@ def compile_json_schema(schema: Any, vocab, *, strict: bool = False, whitespace:
     (property names, ``enum``/``const`` strings) only canonically, as
     ``json.dumps(s, ensure_ascii=False)`` does, not with needless escapes such as ``\\u0061``.
     """
-    from .json_schema import normalize_schema_input, schema_to_grammar
+    with compile_deadline(time_budget_s):
+        try:
+            from .json_schema import normalize_schema_input, schema_to_grammar
 
-    schema = normalize_schema_input(schema)
-    g = schema_to_grammar(schema, strict=strict, lenient=lenient, whitespace=whitespace,
-                          max_whitespace=max_whitespace, max_newlines=max_newlines,
-                          trailing_whitespace=trailing_whitespace, canonical_literals=canonical_literals)
-    return Compiled(g, vocab, source=schema, kind="json_schema", time_budget_s=time_budget_s)
+            schema = normalize_schema_input(schema)
+            g = schema_to_grammar(schema, strict=strict, lenient=lenient, whitespace=whitespace,
+                                  max_whitespace=max_whitespace, max_newlines=max_newlines,
+                                  trailing_whitespace=trailing_whitespace, canonical_literals=canonical_literals)
+            return Compiled(g, vocab, source=schema, kind="json_schema", time_budget_s=time_budget_s)
+        except RecursionError:
+            # a schema nested (or referencing itself) deeper than Python's stack allows in
+            # some step of the compiler: say so instead of crashing the caller
+            raise CompileBudgetError("schema too deeply nested for the compiler "
+                                     f"(Python recursion limit {sys.getrecursionlimit()})") from None
 
 
 def compile_regex(pattern: str, vocab, *, dialect: str = "python") -> Compiled:

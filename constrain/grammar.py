@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
+from .deadline import check_deadline
 from .errors import CompileBudgetError, GrammarError
 
 __all__ = [
@@ -433,6 +434,8 @@ def _determinize(builder: _NfaBuilder, start: int, final: int, budget: int):
             if j is None:
                 if len(sets) >= budget:
                     raise CompileBudgetError(f"grammar automaton exceeds {budget} states")
+                if not len(sets) & 1023:
+                    check_deadline()
                 j = index[nxt] = len(sets)
                 sets.append(nxt)
             row[sym] = j
@@ -451,6 +454,7 @@ def _minimize(edges: list[dict[int, int]], accepting: list[bool]):
     n = len(edges)
     part = [1 if a else 0 for a in accepting]
     for _ in range(MOORE_ROUNDS):
+        check_deadline()
         sig = {}
         new = []
         for s in range(n):

@@ -26,6 +26,7 @@ import warnings
 from decimal import Decimal
 from typing import Any
 
+from .deadline import check_deadline
 from .errors import ConstraintError, SchemaError, UnsupportedSchemaError
 from .grammar import EMPTY, NOTHING, Expr, Grammar, Lex, Nfa, Ref, alt, opt, seq, star
 from .json_lexemes import JsonLexemes, regex_escape
@@ -515,6 +516,7 @@ class _Compiler:
 
     def node(self, s: dict, ptr: str) -> Expr:
         """A normalized schema (no $ref, no allOf at the top)."""
+        check_deadline()
         s = dict(s)
         if "nullable" in s:
             if s.pop("nullable") is True and "type" in s:

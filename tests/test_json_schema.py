@@ -304,3 +304,32 @@ def test_long_item_bounds_compile_and_count_exactly(smollm2_vocab):
         return m.advance_bytes(json.dumps([0] * n).encode()) and m.is_accepting()
 
     assert not accepts(1) and accepts(2) and accepts(1000) and not accepts(1001)
+
+
+def test_time_budget_is_a_clear_error(smollm2_vocab):
+    """A compile past its time budget raises CompileBudgetError naming the budget (checked in
+    the long loops), rather than running on."""
+    from constrain import CompileBudgetError
+
+    schema = {"type": "object", "properties": {f"p{i}": {"type": "string", "pattern": f"^[a-z]{{{i}}}x$"}
+                                               for i in range(40)}}
+    with pytest.raises(CompileBudgetError, match="time budget of 0.001 s"):
+        compile_json_schema(schema, smollm2_vocab, time_budget_s=0.001)
+
+
+def test_recursion_limit_is_a_clear_error(smollm2_vocab):
+    """A schema nested deeper than the compiler's Python stack gives a CompileBudgetError."""
+    import sys
+
+    from constrain import CompileBudgetError
+
+    schema: dict = {"type": "integer"}
+    for _ in range(400):
+        schema = {"type": "array", "items": {"type": "object", "properties": {"x": schema}}}
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(300)
+    try:
+        with pytest.raises(CompileBudgetError, match="too deeply nested"):
+            compile_json_schema(schema, smollm2_vocab)
+    finally:
+        sys.setrecursionlimit(old)
