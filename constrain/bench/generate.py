@@ -56,12 +56,14 @@ from typing import Any, Callable, Sequence
 
 from .engines import error_info
 from .maskbench import (
+    Worker,
     WorkerSetupError,
     _describe_exit,
     _set_memory_limit,
     _short_tb,
     _write_json,
     load_sample,
+    start_worker,
 )
 from .report import fmt_count_pct, fmt_num, fmt_pct, format_table, percentile, top_counts
 
@@ -464,39 +466,15 @@ def _worker_main(conn, backend_spec: str, options: dict, mem_limit: int | None,
             return
 
 
-class _ProcessRunner:
+class _ProcessRunner(Worker):
     """The backend in a worker process (model loaded once); per-job deadline; restart on
-    timeout or death."""
+    timeout or death (alive/kill/stop as maskbench's Worker)."""
 
     def __init__(self, mpctx, backend_spec: str, options: dict, mem_limit: int | None,
                  setup_timeout: float, stderr_path: str | None):
-        parent, child = mpctx.Pipe(duplex=True)
-        self.conn = parent
-        self.proc = mpctx.Process(target=_worker_main, name="bench-generate",
-                                  args=(child, backend_spec, options, mem_limit, stderr_path), daemon=True)
-        self.proc.start()
-        child.close()
-        self.info: dict = {}
-        deadline = time.monotonic() + setup_timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.kill()
-                raise WorkerSetupError(f"generation worker setup took more than {setup_timeout:.0f} s")
-            if self.conn.poll(min(left, 0.5)):
-                try:
-                    msg = self.conn.recv()
-                except EOFError:
-                    self.proc.join(1)
-                    raise WorkerSetupError(f"{_describe_exit(self.proc.exitcode)} during setup") from None
-                if msg[0] == "ready":
-                    self.info = msg[1]
-                    return
-                self.kill()
-                raise WorkerSetupError(f"setup failed: {msg[1]}")
-            if not self.proc.is_alive():
-                self.proc.join(1)
-                raise WorkerSetupError(f"{_describe_exit(self.proc.exitcode)} during setup")
+        self.proc, self.conn, self.info = start_worker(
+            mpctx, _worker_main, (backend_spec, options, mem_limit, stderr_path), "bench-generate",
+            setup_timeout, "generation ")
 
     def run(self, job: dict, timeout: float | None) -> dict:
         try:
@@ -535,26 +513,6 @@ class _ProcessRunner:
                 "error": {"class": "WorkerDied", "keyword": None, "pointer": None,
                           "message": _describe_exit(self.proc.exitcode)}, "restart": True}
 
-    def alive(self) -> bool:
-        return self.proc.is_alive()
-
-    def kill(self) -> None:
-        if self.proc.is_alive():
-            self.proc.kill()
-        self.proc.join(5)
-        try:
-            self.conn.close()
-        except Exception:  # noqa: BLE001
-            pass
-
-    def stop(self) -> None:
-        try:
-            if self.proc.is_alive():
-                self.conn.send(None)
-                self.proc.join(5)
-        except Exception:  # noqa: BLE001
-            pass
-        self.kill()
 
 
 class _InlineRunner:

@@ -371,40 +371,54 @@ def _describe_exit(code: int | None) -> str:
     return f"worker exited with code {code}"
 
 
+def start_worker(mpctx, target, args: tuple, name: str, setup_timeout: float, label: str):
+    """Start ``target(child_conn, *args)`` in a daemon process and wait for its
+    ``("ready", info)`` message; returns ``(process, parent_conn, info)``.
+
+    The process sends ``("ready", info)`` once set up or ``("error", text)``; a setup that
+    fails, dies or outlasts ``setup_timeout`` raises :class:`WorkerSetupError` prefixed
+    with ``label``."""
+    parent, child = mpctx.Pipe(duplex=True)
+    proc = mpctx.Process(target=target, name=name, args=(child,) + tuple(args), daemon=True)
+    proc.start()
+    child.close()
+
+    def kill():
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5)
+        parent.close()
+
+    deadline = time.monotonic() + setup_timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            kill()
+            raise WorkerSetupError(f"{label}worker setup took more than {setup_timeout:.0f} s")
+        if parent.poll(min(left, 0.5)):
+            try:
+                msg = parent.recv()
+            except EOFError:
+                proc.join(1)
+                raise WorkerSetupError(f"{label}{_describe_exit(proc.exitcode)} during setup") from None
+            if msg[0] == "ready":
+                return proc, parent, msg[1]
+            kill()
+            raise WorkerSetupError(f"{label}setup failed: {msg[1]}")
+        if not proc.is_alive():
+            proc.join(1)
+            raise WorkerSetupError(f"{label}{_describe_exit(proc.exitcode)} during setup")
+
+
 class Worker:
     """One engine worker process; restarted by the caller after a timeout or crash."""
 
     def __init__(self, mpctx, engine: str, tokenizer: str, options: dict, mem_limit: int | None,
                  check_quick: bool, setup_timeout: float, stderr_path: str | None = None):
         self.engine = engine
-        parent, child = mpctx.Pipe(duplex=True)
-        self.conn = parent
-        self.proc = mpctx.Process(target=_worker_main, name=f"maskbench-{engine}",
-                                  args=(child, engine, tokenizer, options, mem_limit, check_quick, stderr_path),
-                                  daemon=True)
-        self.proc.start()
-        child.close()
-        self.info: dict = {}
-        deadline = time.monotonic() + setup_timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.kill()
-                raise WorkerSetupError(f"{engine}: worker setup took more than {setup_timeout:.0f} s")
-            if self.conn.poll(min(left, 0.5)):
-                try:
-                    msg = self.conn.recv()
-                except EOFError:
-                    self.proc.join(1)
-                    raise WorkerSetupError(f"{engine}: {_describe_exit(self.proc.exitcode)} during setup") from None
-                if msg[0] == "ready":
-                    self.info = msg[1]
-                    return
-                self.kill()
-                raise WorkerSetupError(f"{engine}: setup failed: {msg[1]}")
-            if not self.proc.is_alive():
-                self.proc.join(1)
-                raise WorkerSetupError(f"{engine}: {_describe_exit(self.proc.exitcode)} during setup")
+        self.proc, self.conn, self.info = start_worker(
+            mpctx, _worker_main, (engine, tokenizer, options, mem_limit, check_quick, stderr_path),
+            f"maskbench-{engine}", setup_timeout, f"{engine}: ")
 
     def run(self, job: dict, timeout: float) -> dict:
         """Send one schema; returns the worker's result, or a timeout/crash record."""
