@@ -38,3 +38,22 @@ def check_all_masks(compiled, vocab, viable, complete, n_walks=30, max_steps=12,
             prefix += vocab.token_bytes[t]
         assert m.is_accepting() == complete(prefix)
     assert checked > n_walks
+
+
+def assert_same_masks(a, b, *, seed, walks, steps, skip=()):
+    """Random token walks through two compiled constraints that must be the same language
+    (e.g. a counted lexeme and its materialized automaton): every mask bit and the
+    accepting flag agree at every step. Tokens in ``skip`` (EOS) are not walked."""
+    rng = random.Random(seed)
+    n = len(a.vocab.token_bytes)
+    for _ in range(walks):
+        ma_, mb_ = a.matcher(), b.matcher()
+        for _ in range(steps):
+            ma, mb = bits(ma_.mask(), n), bits(mb_.mask(), n)
+            assert (ma == mb).all()
+            assert ma_.is_accepting() == mb_.is_accepting()
+            allowed = [t for t in np.flatnonzero(ma).tolist() if t not in skip]
+            if not allowed:
+                break
+            t = rng.choice(allowed)
+            assert ma_.advance(t) and mb_.advance(t)

@@ -162,12 +162,8 @@ def test_options_validation_and_keys():
 @pytest.mark.parametrize("lo,hi", [(0, 40), (34, None)])
 def test_counted_strings_with_newline_bound_match_materialized(monkeypatch, lo, hi):
     """Long length bounds (a character counter) under a whitespace run with a newline bound."""
-    import random
-
-    import numpy as np
-
     import constrain.json_lexemes as jl
-    from oracles import bits
+    from oracles import assert_same_masks
 
     vocab = small_vocab(b'a"\\n \n', max_len=3, extra=("é".encode(), b"ab" * 8, b"\n\n", b' \n"'))
     schema = {"type": "string", "minLength": lo}
@@ -179,17 +175,6 @@ def test_counted_strings_with_newline_bound_match_materialized(monkeypatch, lo, 
     monkeypatch.setattr(jl, "COUNTED_ABOVE", 10_000)
     plain = compile_json_schema({**schema, "description": "materialized"}, vocab, **opts)
     assert not any(getattr(lx.dfa, "counted", False) for lx in plain.rtn.lexemes)
-    rng = random.Random(lo)
-    n = len(vocab.token_bytes)
-    for _ in range(20):
-        a, b = counted.matcher(), plain.matcher()
-        for _ in range(25):
-            ma, mb = bits(a.mask(), n), bits(b.mask(), n)
-            assert (ma == mb).all()
-            allowed = np.flatnonzero(ma).tolist()
-            if not allowed:
-                break
-            t = rng.choice(allowed)
-            assert a.advance(t) and b.advance(t)
+    assert_same_masks(counted, plain, seed=lo, walks=20, steps=25)
     m = counted.matcher()
     assert m.advance(vocab.token_bytes.index(b"\n")) and not m.is_allowed(vocab.token_bytes.index(b"\n"))
