@@ -551,13 +551,13 @@ def lexeme_table(lexeme, vocab) -> LexemeTable:
             _TABLES.move_to_end(key)
             return t
     dfa = lexeme.dfa
+    base = lexeme_table(lexeme.minus[0], vocab) if USE_DIFFERENCE_TABLES and lexeme.minus else None
     if getattr(dfa, "counted", False):
         from .counted import CountedLexemeTable
 
         t = CountedLexemeTable(dfa, vocab)
-    elif (USE_DIFFERENCE_TABLES and lexeme.minus is not None
-          and getattr(lexeme_table(lexeme.minus[0], vocab), "batchable", False)):
-        t = DifferenceLexemeTable(dfa, vocab, lexeme_table(lexeme.minus[0], vocab), lexeme.minus[1].dfa)
+    elif getattr(base, "batchable", False):
+        t = DifferenceLexemeTable(dfa, vocab, base, lexeme.minus[1].dfa)
     else:
         t = LexemeTable(dfa, vocab)
     with _TABLES_LOCK:
