@@ -376,6 +376,15 @@ def make_backend(spec: str, options: dict | None = None):
 # ============================================================================ one job
 
 
+def _crashed(res: dict, e: BaseException) -> dict:
+    """Record an exception from the backend as a crash (a MemoryError also restarts the worker)."""
+    res.update(status="crash", error=error_info(e))
+    res["error"]["message"] = _short_tb(e)
+    if isinstance(e, MemoryError):
+        res["restart"] = True
+    return res
+
+
 def run_job(backend, job: dict, notify: Callable[[tuple], None] | None = None) -> dict:
     """Compile (constrained), generate, parse and validate one (schema, mode).  Never raises."""
     mode, schema = job["mode"], job["schema"]
@@ -390,14 +399,8 @@ def run_job(backend, job: dict, notify: Callable[[tuple], None] | None = None) -
             res.update(status="compile_error", compile_ms=(time.perf_counter_ns() - t0) / 1e6,
                        error=error_info(e))
             return res
-        except MemoryError as e:
-            res.update(status="crash", error=error_info(e), restart=True)
-            res["error"]["message"] = _short_tb(e)
-            return res
-        except Exception as e:  # noqa: BLE001
-            res.update(status="crash", error=error_info(e))
-            res["error"]["message"] = _short_tb(e)
-            return res
+        except Exception as e:  # noqa: BLE001 (MemoryError included: the worker restarts)
+            return _crashed(res, e)
         res["compile_ms"] = (time.perf_counter_ns() - t0) / 1e6
         res["warnings"] = list(getattr(backend, "last_warnings", []) or [])
         if notify is not None:
@@ -412,14 +415,8 @@ def run_job(backend, job: dict, notify: Callable[[tuple], None] | None = None) -
         res.update(status="prompt_too_long", prompt_tokens=e.prompt_tokens,
                    error={"class": "PromptTooLong", "keyword": None, "pointer": None, "message": str(e)})
         return res
-    except MemoryError as e:
-        res.update(status="crash", error=error_info(e), restart=True)
-        res["error"]["message"] = _short_tb(e)
-        return res
-    except Exception as e:  # noqa: BLE001
-        res.update(status="crash", error=error_info(e))
-        res["error"]["message"] = _short_tb(e)
-        return res
+    except Exception as e:  # noqa: BLE001 (MemoryError included: the worker restarts)
+        return _crashed(res, e)
     text = out.get("text", "")
     res.update({k: v for k, v in out.items() if k != "text"})
     res["text"] = text[:TEXT_KEEP]
