@@ -164,7 +164,8 @@ def compile_json_schema(schema: Any, vocab, *, strict: bool = False, whitespace:
                         trailing_whitespace: bool = True, canonical_literals: bool = False) -> Compiled:
     """Compile a JSON schema (dict, JSON string or Pydantic model class) for ``vocab``.
 
-    ``strict=True`` forbids undeclared properties (as OpenAI's strict mode does);
+    ``strict=True`` forbids undeclared properties (as OpenAI's strict mode does; names in
+    ``required`` count as declared);
     ``whitespace="flexible"`` allows JSON whitespace wherever JSON does, in runs of at most
     ``max_whitespace`` characters (``None``: unbounded), ``"compact"`` allows none;
     ``lenient=True`` drops keywords that cannot be enforced, with a warning naming each;

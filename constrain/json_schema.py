@@ -837,8 +837,11 @@ class _Compiler:
         if not isinstance(s, dict) or s.get("patternProperties"):
             return None
         addl = s.get("additionalProperties", s.get("unevaluatedProperties"))
-        if addl is False or (addl is None and self.strict):
+        if addl is False:
             return set(s.get("properties") or {})
+        if addl is None and self.strict:  # strict: the required names count as declared
+            req = s.get("required")
+            return set(s.get("properties") or {}) | (set(req) if isinstance(req, list) else set())
         return None
 
     def presence_formula(self, schema: Any, ptr: str, depth: int = 0):
@@ -1436,7 +1439,8 @@ class _Compiler:
             return pp[matching[0]] if len(matching) == 1 else None
         addl = y.get("additionalProperties", y.get("unevaluatedProperties"))
         if addl is None:
-            return False if self.strict else True
+            req = y.get("required")
+            return False if self.strict and not (isinstance(req, list) and p in req) else True
         return addl
 
     # ------------------------------------------------------------------ enum / const
@@ -2121,8 +2125,12 @@ class _Compiler:
                 raise SchemaError(f"required at {ptr} must be an array")
         required = list(dict.fromkeys(required))
         addl = s.get("additionalProperties", s.get("unevaluatedProperties"))
+        # strict mode closes objects, but a name the schema itself requires counts as declared
+        # (with any value): otherwise ``required: ["x"]`` without ``properties.x`` is unsatisfiable
+        strict_closed = addl is None and self.strict
         if addl is None:
             addl = False if self.strict else True
+        undeclared_sub = True if strict_closed else addl
         pattern_props = s.get("patternProperties", {}) or {}
         names = s.get("propertyNames")
         name_patterns: list[str] = []
@@ -2196,7 +2204,7 @@ class _Compiler:
             if r not in declared_names:
                 # required but undeclared: must come from additional/pattern properties
                 matching = [p for p in pattern_props if regex_to_dfa(p, encoding="utf8", search=True).matches(r.encode())]
-                sub = {"allOf": [pattern_props[p] for p in matching]} if matching else addl
+                sub = {"allOf": [pattern_props[p] for p in matching]} if matching else undeclared_sub
                 if sub is False or not name_ok(r):
                     return NOTHING
                 declared.append((r, sub))
@@ -2206,7 +2214,7 @@ class _Compiler:
         for r in pnames:
             if r not in declared_names and name_ok(r):
                 matching = [p for p in pattern_props if regex_to_dfa(p, encoding="utf8", search=True).matches(r.encode())]
-                sub = {"allOf": [pattern_props[p] for p in matching]} if matching else addl
+                sub = {"allOf": [pattern_props[p] for p in matching]} if matching else undeclared_sub
                 if sub is not False:
                     declared.append((r, sub))
                     declared_names.append(r)

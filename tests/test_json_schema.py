@@ -333,3 +333,50 @@ def test_recursion_limit_is_a_clear_error(smollm2_vocab):
             compile_json_schema(schema, smollm2_vocab)
     finally:
         sys.setrecursionlimit(old)
+
+
+STRICT_CASES = {
+    # a required name missing from `properties` (real schemas do this): strict keeps it
+    "required-undeclared": {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a", "b"]},
+    "nested-required-undeclared": {"type": "object", "properties": {
+        "c": {"type": "object", "properties": {"kind": {"type": "string"}}, "required": ["lives"]}}},
+    "anyOf-required-undeclared": {"type": "object", "anyOf": [{"required": ["a"]}, {"required": ["kind"]}]},
+}
+
+
+@pytest.mark.parametrize("name", sorted(STRICT_CASES))
+def test_strict_mode_counts_required_names_as_declared(name, smollm2_vocab):
+    """``strict=True`` closes objects to the names in ``properties`` and ``required``.
+
+    The oracle is jsonschema on the schema with ``additionalProperties: false`` written out and
+    each required-but-undeclared name declared with any value. Before, such a name made the
+    schema unsatisfiable under strict (an empty language, a compile error in generation).
+    """
+    schema = STRICT_CASES[name]
+
+    def closed(s):
+        if not isinstance(s, dict):
+            return s
+        out = {k: closed(v) if k in ("anyOf", "allOf") else v for k, v in s.items()}
+        if "anyOf" in out:
+            out["anyOf"] = [closed(b) for b in out["anyOf"]]
+        if s.get("type") == "object":
+            props = {k: closed(v) for k, v in (s.get("properties") or {}).items()}
+            names = set(s.get("required") or [])
+            for b in s.get("anyOf") or []:
+                names |= set(b.get("required") or [])
+            for r in names:
+                props.setdefault(r, True)
+            out["properties"] = props
+            out["additionalProperties"] = False
+        return out
+
+    oracle = jsonschema.Draft202012Validator(closed(schema))
+    compiled = compile_json_schema(schema, smollm2_vocab, strict=True)
+    extra = [{"a": 1, "b": "x"}, {"a": 1, "b": [1, {}]}, {"a": 1, "b": 2, "c": 3}, {"c": {"lives": 9}},
+             {"c": {"kind": "cat", "lives": 9}}, {"c": {"kind": "cat"}}, {"c": {"lives": 1, "x": 2}},
+             {"kind": "dog"}, {"a": "x", "kind": "dog"}]
+    wrong = [(v, oracle.is_valid(v)) for v in VALUES + extra
+             if accepts(compiled, smollm2_vocab, v) != oracle.is_valid(v)]
+    assert not wrong, f"(instance, oracle) where the engine disagrees: {wrong}"
+    assert any(oracle.is_valid(v) for v in extra), "the case must have valid instances"
