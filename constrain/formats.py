@@ -19,7 +19,9 @@ Exact vs documented narrowings (N: the regex accepts a subset of the valid
 strings -- safe for generation; O: it accepts a superset):
 
 * date, date-time: exact, including the days of each month and February 29 in
-  leap years only (a 4-digit year makes the Gregorian leap rule finite).
+  leap years only (a 4-digit year makes the Gregorian leap rule finite), except
+  year 0000 (N: RFC 3339 allows it, Python's ``datetime`` and so jsonschema's
+  format checker do not).
 * time, date-time: exact except leap seconds.  RFC 3339 allows ``:60`` only at
   23:59 UTC, i.e. at the local time ``23:59 + offset``; checking that for all
   2880 offsets needs ~10^4 DFA states, so by default (``leap_seconds="utc"``)
@@ -242,13 +244,16 @@ IPV6 = _ipv6()
 # dates and times (RFC 3339 section 5.6)
 # ---------------------------------------------------------------------------
 
-_LEAP_YEAR = "(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)"
+# years 0001-9999: RFC 3339's 4DIGIT also allows 0000, which Python's datetime (and so
+# jsonschema's format checker, the usual referee of generated output) rejects
+_YEAR = "(?:[0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})"
+_LEAP_YEAR = "(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
 _MONTH_DAY = _alt(
     "(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])",
     "(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)",
     "02-(?:0[1-9]|1[0-9]|2[0-8])",
 )
-FULL_DATE = _alt("[0-9]{4}-" + _MONTH_DAY, _LEAP_YEAR + "-02-29")
+FULL_DATE = _alt(_YEAR + "-" + _MONTH_DAY, _LEAP_YEAR + "-02-29")
 
 _HOUR = "(?:[01][0-9]|2[0-3])"
 _MINUTE = "[0-5][0-9]"
