@@ -18,7 +18,7 @@ For every sampled schema (the same deterministic sample as ``maskbench``: ``--sa
 - record time to first token, time per output token, output tokens, whether the output
   finished (EOS, or the grammar complete, within the budget), whether it parses, and whether it
   validates with ``jsonschema`` (validator class from the schema's ``$schema``, default
-  Draft 2020-12; ``FormatChecker()`` on), with the validator's best error message if not.
+  Draft 2020-12; that draft's format checker on), with the validator's best error message if not.
 
 An output *counts as valid* when it validates and, in constrained mode, finished (a constrained
 output cut by ``max_new_tokens`` is a truncation even when the prefix happens to parse, e.g. a
@@ -166,7 +166,9 @@ def _first_value(text: str):
 
 def validate_instance(schema: Any, value: Any) -> tuple[bool | None, str | None]:
     """``(valid, message)``: ``jsonschema`` with the validator class of the schema's
-    ``$schema`` (default Draft 2020-12) and ``FormatChecker()``; ``valid`` is None with a
+    ``$schema`` (default Draft 2020-12) and that draft's format checker (``cls.FORMAT_CHECKER``:
+    a bare ``FormatChecker()`` mixes the drafts' checkers, so ``time`` would be draft 3's
+    ``HH:MM:SS`` without an offset); ``valid`` is None with a
     message ``"could not validate: ..."`` when the validator itself fails (an unresolvable
     ``$ref``, a pattern Python's ``re`` rejects...)."""
     import jsonschema
@@ -176,7 +178,7 @@ def validate_instance(schema: Any, value: Any) -> tuple[bool | None, str | None]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             cls = validators.validator_for(schema, default=validators.Draft202012Validator)
-            v = cls(schema, format_checker=jsonschema.FormatChecker())
+            v = cls(schema, format_checker=cls.FORMAT_CHECKER)
             err = jsonschema.exceptions.best_match(v.iter_errors(value))
     except RecursionError:
         return None, "could not validate: RecursionError"
