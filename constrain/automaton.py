@@ -22,6 +22,7 @@ from bisect import bisect_left
 
 import numpy as np
 
+from .completion import Completions
 from .grammar import RTN
 from .parser import Parser
 from .tokens import child_lists, csr_positions, lexeme_table, pack_bits, set_bits
@@ -73,6 +74,7 @@ class TokenAutomaton:
         self._intern: dict[tuple[frozenset, bool], State] = {}
         self._state_limit = state_limit
         self._lock = threading.RLock()
+        self._completions: Completions | None = None
         self.dead = State(frozenset(), False)
         ready, can_end = self.parser.initial()
         threads = set()
@@ -351,44 +353,20 @@ class TokenAutomaton:
                 return None
         return np.asarray(out, dtype=np.int64)
 
-    def shortest_completion(self, st: State, max_steps: int = 50_000) -> bytes | None:
-        """The shortest bytes taking ``st`` to a state where the output may end.
+    @property
+    def completions(self):
+        """Shortest completions (:class:`~constrain.completion.Completions`), built on first use."""
+        c = self._completions
+        if c is None:
+            with self._lock:
+                if self._completions is None:
+                    self._completions = Completions(self)
+                c = self._completions
+        return c
 
-        Breadth-first over byte steps (ties: smaller bytes first), so the first state that
-        may end gives a shortest completion. ``None`` if none is found within ``max_steps``
-        byte steps (a bound on the search, not on the completion).
-        """
-        if st.can_end:
-            return b""
-        prev: dict[int, tuple[State, int, State]] = {id(st): (None, -1, st)}
-        frontier = [st]
-        steps = 0
-        while frontier:
-            nxt_frontier = []
-            for cur in frontier:
-                first = cur._first_list
-                if first is None:
-                    first = cur._first_list = np.flatnonzero(self.first_bytes(cur)).tolist()
-                for b in first:
-                    steps += 1
-                    if steps > max_steps:
-                        return None
-                    nxt = self.step(cur, b)
-                    if nxt is self.dead or id(nxt) in prev:
-                        continue
-                    prev[id(nxt)] = (cur, b, nxt)
-                    if nxt.can_end:
-                        out = bytearray()
-                        node = nxt
-                        while True:
-                            parent, byte, _ = prev[id(node)]
-                            if parent is None:
-                                return bytes(reversed(out))
-                            out.append(byte)
-                            node = parent
-                    nxt_frontier.append(nxt)
-            frontier = nxt_frontier
-        return None
+    def shortest_completion(self, st: State) -> bytes | None:
+        """The shortest bytes taking ``st`` to a state where the output may end."""
+        return self.completions.shortest(st)
 
     def forced_bytes(self, st: State, limit: int = 256) -> bytes:
         """Bytes every valid continuation starts with (stops where EOS or a choice is possible)."""

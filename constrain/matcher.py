@@ -82,16 +82,24 @@ class Matcher:
             return b""
         return self._automaton.forced_bytes(st)
 
-    def shortest_completion(self, max_steps: int = 50_000) -> bytes | None:
+    def shortest_completion(self) -> bytes | None:
         """The shortest bytes after which the output may end (``b""`` if it may end now).
 
-        ``None`` if the search gives up after ``max_steps`` byte steps. Used to close an
-        output that is running out of tokens (``decode.generate(finish_within_budget=True)``).
+        Computed from the grammar's structure (:mod:`constrain.completion`), so it is cheap on
+        big schemas too. Used to close an output that is running out of tokens
+        (``decode.generate(finish_within_budget=True)``).
         """
         st = self._history[-1]
         if st is _FINISHED:
             return b""
-        return self._automaton.shortest_completion(st, max_steps)
+        return self._automaton.shortest_completion(st)
+
+    def shortest_completion_length(self) -> float:
+        """Bytes in :meth:`shortest_completion` without spelling it out (``inf`` if none)."""
+        st = self._history[-1]
+        if st is _FINISHED:
+            return 0
+        return self._automaton.completions.length(st)
 
     # ----------------------------------------------------------------- moves
 

@@ -185,8 +185,11 @@ def generation_json_options(json_options: dict | None = None) -> dict:
     return opts
 
 
-# finish_within_budget looks for the shortest completion in the last this-many tokens
-FINISH_WINDOW = 64
+def finish_margin(n_tokens: int) -> int:
+    """Tokens kept in hand before finish_within_budget closes an output whose shortest
+    completion is ``n_tokens`` long: one sampled token can lengthen the completion (a new
+    object with required properties), and the output must still close after it."""
+    return 4 + n_tokens // 4
 
 _CACHE_SIZE = 64
 _compiled_cache: "OrderedDict[tuple, tuple[Any, Any]]" = OrderedDict()
@@ -434,12 +437,13 @@ def generate(
     arrays (``"Cog-Cog-Cog-..."``) when the token they prefer is not allowed; a small frequency
     penalty (0.2-0.5) breaks such loops, since the constraint's forced tokens are unaffected.
 
-    ``finish_within_budget=True``: in the last ``FINISH_WINDOW`` tokens of the budget, once the
-    shortest completion of the output (``Matcher.shortest_completion``) needs all the tokens
-    left, it is appended and the row ends (``stop_reason="budget"``): the output is always
-    complete and valid, its tail written by the grammar rather than the model. It can run past
-    ``max_new_tokens`` only if one token lengthened the shortest completion by more than the
-    tokens left.
+    ``finish_within_budget=True``: once the shortest completion of the output
+    (``Matcher.shortest_completion``, computed from the grammar's structure) needs nearly all
+    the tokens left (all but :func:`finish_margin`), it is appended and the row ends
+    (``stop_reason="budget"``): the output is complete and valid, its tail written by the
+    grammar rather than the model. The output runs past ``max_new_tokens`` only where the
+    schema's shortest instance is longer than the budget, or one token lengthened the
+    completion by more than the margin.
 
     EOS can only be sampled where the matcher accepts (the mask guarantees it); a row also ends
     when the matcher is accepting and EOS is its only continuation.
@@ -543,16 +547,17 @@ def generate(
     def close_within_budget(r) -> bool:
         """Append the shortest completion if the tokens left only just cover it."""
         left = max_new_tokens - len(r.token_ids)
-        if left > FINISH_WINDOW:
-            return False
+        n_bytes = r.matcher.shortest_completion_length()
+        if n_bytes + finish_margin(int(min(n_bytes, 1 << 20))) < left:
+            return False  # a token has at least one byte: the completion fits with room to spare
         tail = r.matcher.shortest_completion()
         if tail is None:
             return False
         try:
             ids = r.vocab.encode(tail.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            return False
-        if len(ids) + 2 < left:
+        except UnicodeDecodeError:  # the output so far ends inside a character
+            ids = r.vocab.greedy_encode(tail)
+        if len(ids) + finish_margin(len(ids)) < left:
             return False
         for t in ids:
             if not r.matcher.advance(t):
@@ -560,6 +565,11 @@ def generate(
         r.token_ids.extend(ids)
         r.matcher.advance(int(r.vocab.eos_ids[0]))
         return True
+
+    if finish_within_budget:  # a budget below the shortest instance: the grammar writes it all
+        for r in rows:
+            if r.matcher is not None and not r.done and close_within_budget(r):
+                finish(r, "budget", time.perf_counter())
 
     t_first = None
     steps = 0

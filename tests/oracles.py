@@ -57,3 +57,29 @@ def assert_same_masks(a, b, *, seed, walks, steps, skip=()):
                 break
             t = rng.choice(allowed)
             assert ma_.advance(t) and mb_.advance(t)
+
+
+def shortest_completion_bfs(automaton, st, max_states: int = 200_000):
+    """Length of the shortest completion of ``st`` by breadth-first search over single bytes
+    (the oracle for :mod:`constrain.completion`); None if the search gives up."""
+    if st.can_end:
+        return 0
+    seen = {id(st)}
+    frontier = [st]
+    depth = 0
+    while frontier:
+        depth += 1
+        nxt_frontier = []
+        for cur in frontier:
+            for b in np.flatnonzero(automaton.first_bytes(cur)).tolist():
+                nxt = automaton.step(cur, b)
+                if nxt is automaton.dead or id(nxt) in seen:
+                    continue
+                if nxt.can_end:
+                    return depth
+                seen.add(id(nxt))
+                nxt_frontier.append(nxt)
+                if len(seen) > max_states:
+                    return None
+        frontier = nxt_frontier
+    return None

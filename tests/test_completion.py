@@ -1,0 +1,102 @@
+"""Shortest completions (constrain.completion) against a byte-level breadth-first search.
+
+The structural answer must have exactly the oracle's length, must be accepted by the automaton
+and must end where the output may end, from every state reached by random walks over
+JSON schemas (recursive, counted, enums, patterns), Lark grammars and regexes, on all three
+tokenizer families.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+from constrain import compile_json_schema, compile_lark, compile_regex
+from oracles import shortest_completion_bfs
+
+SCHEMAS = {
+    "object": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "string", "minLength": 3},
+                                                "c": {"enum": ["long", "s"]}}, "required": ["a", "b", "c"]},
+    "recursive": {"$defs": {"node": {"type": "object", "properties": {
+        "v": {"type": "number"}, "kids": {"type": "array", "items": {"$ref": "#/$defs/node"}, "minItems": 1}},
+        "required": ["v"]}}, "$ref": "#/$defs/node"},
+    "counted": {"type": "array", "items": {"type": "string", "minLength": 2, "maxLength": 5}, "minItems": 2},
+    "anyOf": {"anyOf": [{"type": "object", "required": ["long_name", "x"]}, {"type": "string", "pattern": "^ab+c$"},
+                        {"type": "integer", "minimum": 100}]},
+    "format": {"type": "object", "properties": {"when": {"type": "string", "format": "date-time"},
+                                                "id": {"type": "string", "format": "uuid"}}, "required": ["when", "id"]},
+}
+
+LARK = r"""
+start: expr
+expr: term (("+" | "-") term)*
+term: NUMBER | "(" expr ")" | NAME "(" expr ("," expr)* ")"
+NAME: /[a-z]{2,4}/
+NUMBER: /[0-9]+/
+"""
+
+
+def _constraints(vocab):
+    """``(label, compiled, oracle)``: the byte search is the oracle where it stays small
+    (strict, compact objects); elsewhere the answer is checked for consistency only."""
+    out = []
+    for k, s in SCHEMAS.items():
+        out.append((f"schema:{k}:strict", compile_json_schema(s, vocab, strict=True, whitespace="compact"), True))
+        out.append((f"schema:{k}", compile_json_schema(s, vocab), False))
+    out.append(("lark", compile_lark(LARK, vocab), True))
+    out.append(("regex", compile_regex(r"(ab|c){3,}x[0-9]{2}", vocab), True))
+    return out
+
+
+def _walk_states(compiled, vocab, rng, walks=12, steps=30):
+    """States along random token walks (each step a random allowed non-EOS token)."""
+    eos = set(int(e) for e in vocab.eos_ids)
+    for _ in range(walks):
+        m = compiled.matcher()
+        yield m
+        for _ in range(rng.randrange(1, steps)):
+            words = m.mask().view(np.uint32)
+            allowed = np.flatnonzero(np.unpackbits(words.view(np.uint8), bitorder="little")[:vocab.size])
+            allowed = [int(t) for t in allowed if int(t) not in eos]
+            if not allowed:
+                break
+            assert m.advance(rng.choice(allowed))
+            yield m
+
+
+def test_shortest_completion_matches_byte_search(family):
+    """Exactly as long as the byte search's answer; accepted; every suffix is itself shortest."""
+    name, _, vocab = family
+    rng = random.Random(7)
+    for label, compiled, use_oracle in _constraints(vocab):
+        a = compiled.automaton
+        checked = compared = 0
+        for m in _walk_states(compiled, vocab, rng, walks=6, steps=24):
+            st = m._history[-1]
+            got = m.shortest_completion()
+            assert got is not None, (name, label)
+            assert len(got) == m.shortest_completion_length(), (name, label, got)
+            if use_oracle:
+                want = shortest_completion_bfs(a, st, max_states=5_000)
+                assert want is None or len(got) == want, (name, label, got, want)
+                compared += want is not None
+            for i in range(len(got) + 1):  # a shortest completion's suffixes are shortest too
+                assert a.completions.length(a.walk(st, got[:i])) == len(got) - i, (name, label, got, i)
+            c = m.copy()
+            assert c.advance_bytes(got) and c.is_accepting(), (name, label, got)
+            checked += 1
+        assert checked >= 10, (name, label)
+        assert compared >= (checked // 2 if use_oracle else 0), (name, label, compared, checked)
+
+
+def test_shortest_completion_of_a_deep_recursion(smollm2_vocab):
+    """50 levels open: the completion closes every one (a byte search would have to find it)."""
+    compiled = compile_json_schema(SCHEMAS["recursive"], smollm2_vocab, whitespace="compact")
+    m = compiled.matcher()
+    assert m.advance_bytes(b'{"v":1,"kids":[' * 50)
+    tail = m.shortest_completion()
+    assert tail == b'{"v":0}' + b"]}" * 50
+    assert m.shortest_completion_length() == len(tail)
+    assert m.advance_bytes(tail) and m.is_accepting()
+
