@@ -245,6 +245,33 @@ def test_prompt_too_long_left_out_of_denominators(tmp_path):
     assert u["prompt_too_long"] == 1 and u["compliance"] == 1.0
 
 
+def test_prompt_fitted_by_leaving_out_annotations(tmp_path):
+    """A schema whose descriptions overflow the context is shown without them, not skipped."""
+    d = tmp_path / "d"
+    d.mkdir()
+    fake = {"constrained": {"text": '{"a": 1}', "prompt_max_chars": 600, "stop_reason": "budget"},
+            "unconstrained": {"text": '{"a": 1}', "prompt_max_chars": 600}}
+    schema = dict(OBJ, description="x" * 2000, **{"x-fake-gen": fake})
+    with gzip.open(d / "X.jsonl.gz", "wt", encoding="utf-8") as f:
+        f.write(json.dumps({"id": "x", "schema": schema, "tests": []}) + "\n")
+    p = gb.run_generate_bench(d, backend=gb.FakeGenBackend(), progress=False, log=lambda s: None)
+    assert [r["prompt_fit"] for r in p["results"]] == ["no annotations"] * 2
+    assert p["summary"]["constrained"]["prompt_too_long"] == 0
+    assert p["summary"]["constrained"]["empirical_coverage"] == 1.0
+    assert p["summary"]["constrained"]["closed_by_grammar"] == 1
+    assert "closed by the grammar" in gb.format_generate_report(p)
+
+
+def test_strip_annotations_and_cut_prompt():
+    schema = {"title": "T", "description": "long", "type": "object", "properties": {
+        "description": {"type": "string", "description": "the name stays, this goes", "default": "d"}},
+        "enum": [{"title": "data"}], "$defs": {"title": {"examples": [1], "type": "integer"}}}
+    assert gb.strip_annotations(schema) == {"type": "object", "properties": {"description": {"type": "string"}},
+                                            "enum": [{"title": "data"}], "$defs": {"title": {"type": "integer"}}}
+    msgs = gb.build_messages(schema, max_chars=20)
+    assert msgs[-1]["content"].endswith(json.dumps(schema)[:20] + " ... (schema cut to fit the context)")
+
+
 def test_plots(dataset, tmp_path):
     pytest.importorskip("matplotlib")
     p = gb.run_generate_bench(dataset, backend=gb.FakeGenBackend(), progress=False, log=lambda s: None,

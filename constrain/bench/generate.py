@@ -26,8 +26,11 @@ number).  An unconstrained output counts when the extracted value validates, wha
 
 Summary (per mode): *empirical coverage* = valid constrained outputs / schemas that compiled;
 *compliance* = valid outputs / schemas run (unconstrained: every schema); schemas whose prompt
-does not fit the model's context next to the token budget are skipped (``prompt_too_long``) and
-left out of both denominators; medians of compile time, TTFT, TPOT and output tokens.
+does not fit the model's context next to the token budget are shown without their annotations
+(descriptions, titles, examples, defaults), and cut if that is not enough (``prompt_fit`` in
+the record; the constraint is always the whole schema); only a prompt that still does not fit
+is skipped (``prompt_too_long``) and left out of both denominators; medians of compile time,
+TTFT, TPOT and output tokens.
 
 The model is loaded once, in a worker process that runs one (schema, mode) job at a time; the
 parent waits at most ``--timeout`` seconds per job (compile + generation + validation), then
@@ -104,9 +107,40 @@ PROMPT_TEMPLATE: tuple[dict[str, str], ...] = (
 TEXT_KEEP = 4000  # characters of each output kept in the JSON file
 
 
-def build_messages(schema: Any, template: Sequence[dict] = PROMPT_TEMPLATE) -> list[dict]:
-    """The chat messages for one schema (``{schema}`` filled in)."""
-    s = json.dumps(schema, ensure_ascii=False)
+_PROMPT_ANNOTATIONS = frozenset({"description", "title", "examples", "example", "$comment", "default",
+                                 "markdownDescription", "deprecationMessage"})
+_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
+
+
+def strip_annotations(schema: Any) -> Any:
+    """``schema`` without the keywords that only annotate (descriptions, titles, examples,
+    defaults): what a prompt that does not fit the context shows of it. Property names and
+    ``enum``/``const`` values are data and stay."""
+    if isinstance(schema, list):
+        return [strip_annotations(x) for x in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {}
+    for k, v in schema.items():
+        if k in _PROMPT_ANNOTATIONS:
+            continue
+        if k in ("enum", "const"):
+            out[k] = v
+        elif k in _SCHEMA_MAPS and isinstance(v, dict):
+            out[k] = {name: strip_annotations(sub) for name, sub in v.items()}
+        else:
+            out[k] = strip_annotations(v)
+    return out
+
+
+def build_messages(schema: Any, template: Sequence[dict] = PROMPT_TEMPLATE, *,
+                   annotations: bool = True, max_chars: int | None = None) -> list[dict]:
+    """The chat messages for one schema (``{schema}`` filled in). For a prompt that does not
+    fit the context: ``annotations=False`` leaves descriptions out, ``max_chars`` cuts the
+    schema text (marked). The constraint is always the whole schema."""
+    s = json.dumps(schema if annotations else strip_annotations(schema), ensure_ascii=False)
+    if max_chars is not None and len(s) > max_chars:
+        s = s[:max_chars] + " ... (schema cut to fit the context)"
     return [{"role": m["role"], "content": m["content"].replace("{schema}", s)} for m in template]
 
 
@@ -321,7 +355,8 @@ class FakeGenBackend:
     object says what happens: ``compile_error``: keyword (compile raises, with ``.keyword``);
     ``compile_sleep``: seconds; and per mode (``"constrained"`` / ``"unconstrained"``) an object
     with ``text`` (default ``"{}"``), ``finished`` (default true), ``tokens``, ``ttft_ms``,
-    ``tpot_ms``, ``sleep`` (seconds), ``exit`` (the worker ``os._exit``s), ``prompt_too_long``."""
+    ``tpot_ms``, ``sleep`` (seconds), ``exit`` (the worker ``os._exit``s), ``prompt_too_long``,
+    ``prompt_max_chars`` (a prompt whose user message is longer does not fit)."""
 
     compile_errors = (FakeGenUnsupported,)
 
@@ -354,9 +389,11 @@ class FakeGenBackend:
             time.sleep(float(g["sleep"]))
         if g.get("prompt_too_long"):
             raise PromptTooLong(10_000, 100)
+        if g.get("prompt_max_chars") and len(messages[-1]["content"]) > g["prompt_max_chars"]:
+            raise PromptTooLong(len(messages[-1]["content"]), int(g["prompt_max_chars"]))
         text = g.get("text", "{}")
         return {"text": text, "finished": bool(g.get("finished", True)),
-                "stop_reason": "eos" if g.get("finished", True) else "max_new_tokens",
+                "stop_reason": g.get("stop_reason") or ("eos" if g.get("finished", True) else "max_new_tokens"),
                 "prompt_tokens": 10, "output_tokens": int(g.get("tokens", 1)),
                 "ttft_ms": float(g.get("ttft_ms", 10.0)), "tpot_ms": float(g.get("tpot_ms", 1.0)),
                 "total_ms": 0.0, "mask_ms": 0.0}
@@ -410,15 +447,27 @@ def run_job(backend, job: dict, notify: Callable[[tuple], None] | None = None) -
     elif mode != "unconstrained":
         raise ValueError(f"unknown mode {mode!r}")
     res["phase"] = "generate"
-    try:
-        out = backend.generate(build_messages(schema), compiled, max_new_tokens=job["max_new_tokens"],
-                               temperature=job["temperature"], seed=job.get("seed"))
-    except PromptTooLong as e:
-        res.update(status="prompt_too_long", prompt_tokens=e.prompt_tokens,
-                   error={"class": "PromptTooLong", "keyword": None, "pointer": None, "message": str(e)})
-        return res
-    except Exception as e:  # noqa: BLE001 (MemoryError included: the worker restarts)
-        return _crashed(res, e)
+    messages = build_messages(schema)
+    for fit in ("annotations", "cut", None):
+        try:
+            out = backend.generate(messages, compiled, max_new_tokens=job["max_new_tokens"],
+                                   temperature=job["temperature"], seed=job.get("seed"))
+            break
+        except PromptTooLong as e:
+            if fit is None:
+                res.update(status="prompt_too_long", prompt_tokens=e.prompt_tokens,
+                           error={"class": "PromptTooLong", "keyword": None, "pointer": None, "message": str(e)})
+                return res
+            # the schema does not fit the context: show less of it (the constraint is unchanged)
+            res["prompt_fit"] = "no annotations" if fit == "annotations" else "cut"
+            if fit == "annotations":
+                messages = build_messages(schema, annotations=False)
+            else:
+                text = json.dumps(strip_annotations(schema), ensure_ascii=False)
+                keep = max(200, int(len(text) * 0.85 * e.limit / max(e.prompt_tokens, 1)) - 400)
+                messages = build_messages(schema, annotations=False, max_chars=keep)
+        except Exception as e:  # noqa: BLE001 (MemoryError included: the worker restarts)
+            return _crashed(res, e)
     text = out.get("text", "")
     res.update({k: v for k, v in out.items() if k != "text"})
     res["text"] = text[:TEXT_KEEP]
@@ -761,10 +810,13 @@ def _mode_summary(rs: list[dict], mode: str) -> dict:
                                                          or f"({(r.get('error') or {}).get('class')})")
                                                      for r in cerr), 20),
         "prompt_too_long": n_ptl,
+        "prompt_fitted": sum(1 for r in rs if r.get("prompt_fit")),
         "timeouts": st["timeout"],
         "crashes": st["crash"],
         "generated": len(gen),
         "finished": sum(1 for r in gen if r.get("finished")),
+        # closed by the grammar's shortest completion as the budget ran out (finish_within_budget)
+        "closed_by_grammar": sum(1 for r in gen if r.get("stop_reason") == "budget"),
         "parses": sum(1 for r in gen if r.get("parses")),
         "validates": sum(1 for r in gen if r.get("valid")),
         "unvalidatable": sum(1 for r in gen if r.get("parses") and r.get("valid") is None),
@@ -833,9 +885,11 @@ def format_generate_report(payload: dict, *, max_ids: int = 20) -> str:
         row("compiled (declared coverage)", lambda s, m: count("compiled")(s, m) if m == "constrained" else "-"),
         row("compile errors", lambda s, m: count("compile_errors")(s, m) if m == "constrained" else "-"),
         row("prompt too long (skipped)", lambda s, m: str(s["prompt_too_long"])),
+        row("prompt without annotations or cut, to fit", lambda s, m: str(s.get("prompt_fitted", 0))),
         row("timeouts", lambda s, m: str(s["timeouts"])),
         row("crashes", lambda s, m: str(s["crashes"])),
         row("finished (EOS within budget; % of generated)", count("finished", "generated")),
+        row("of which closed by the grammar as the budget ran out", count("closed_by_grammar", "generated")),
         row("parses as JSON (% of generated)", count("parses", "generated")),
         row("validates (% of generated)", count("validates", "generated")),
         row("valid outputs", lambda s, m: str(s["valid"])),
