@@ -22,7 +22,7 @@ from collections import OrderedDict
 import numpy as np
 
 from . import tokens as _tokens
-from .tokens import dense_trie, row_from_nodes, walk_trie
+from .tokens import dense_trie, pack_bits, row_from_nodes, walk_trie
 
 __all__ = ["CountedDFA", "CountedLexemeTable", "counted_content_dfa", "counted_string_dfa"]
 
@@ -194,7 +194,7 @@ def counted_content_dfa(ws, content, char, hi: int) -> CountedDFA:
 
 _WALKS: "OrderedDict[tuple, tuple]" = OrderedDict()
 _WALKS_LOCK = threading.Lock()
-_WALKS_LIMIT = 32  # an entry is ~13 bytes per live trie node (about 1 MB for string content)
+_WALKS_LIMIT = 32  # an entry is 8 bytes per token id (about 1 MB for 131k tokens) plus the split nodes
 
 
 class CountedLexemeTable:
@@ -248,7 +248,8 @@ class CountedLexemeTable:
         Per live node (bfs position): the largest ``used + interior`` on its path (characters
         it needs room for; nondecreasing along a path) and the smallest count at which a
         closing quote was crossed on its path (the lower bound it needs), so the row for any
-        (room, need) is a filter of these arrays.
+        (room, need) is a filter of these arrays. They are kept per token id (a row is one
+        comparison over the vocabulary and a pack) and for the split nodes only.
         """
         vocab = self.vocab
         key = (self._signature(), b0, vocab.fingerprint)
@@ -278,9 +279,13 @@ class CountedLexemeTable:
             U[a:b] = u
             np.maximum(VM[p], u + interior[nb], out=VM[a:b])
             GM[a:b] = np.where(guard[idx], np.minimum(GM[p], u), GM[p])
-        alive = np.flatnonzero(NB != self.n_base)
-        alive = alive[alive > 0]
-        res = (alive.astype(np.int32), VM[alive], GM[alive], self._accept[NB[alive]] & dt.has_kids[alive])
+        live = NB != self.n_base
+        live[0] = False
+        # per token id: room needed (huge if dead) and lower bound needed (-1: dead, never met)
+        tok_room = np.append(np.where(live, VM, big), big)[dt.token_pos]
+        tok_need = np.append(np.where(live, GM, -1), -1)[dt.token_pos]
+        split = np.flatnonzero(live & self._accept[NB] & dt.has_kids)
+        res = (tok_room, tok_need, dt.order[split], VM[split], GM[split])
         with _WALKS_LOCK:
             _WALKS[key] = res
             while len(_WALKS) > _WALKS_LIMIT:
@@ -339,14 +344,14 @@ class CountedLexemeTable:
         viable = self._flat[b0 * n_cls + cmap] != dead
         if (int(dt.below_first[viable].sum()) > _tokens.DENSE_MIN_NODES
                 and dt.estimate(flat, n_cls, self._dense_cls(), b0, dead) > _tokens.DENSE_MIN_NODES):
-            pos, vmax, gmin, split = self._dense_walk(b0)
-            keep = gmin >= need
+            tok_room, tok_need, split_nodes, split_room, split_need = self._dense_walk(b0)
+            ok = tok_need >= need
+            keep = split_need >= need
             if bounded:
-                keep &= vmax <= room
-            alive = np.zeros(dt.n, dtype=bool)
-            alive[pos[keep]] = True
-            row = dt.row(alive, self.vocab.n_words)
-            splits = dt.order[pos[keep & split]]
+                ok &= tok_room <= room
+                keep &= split_room <= room
+            row = pack_bits(ok, self.vocab.n_words)
+            splits = split_nodes[keep]
             with self._lock:
                 self._rows[key] = row
                 self._splits[key] = splits

@@ -98,8 +98,9 @@ def test_dense_choice_default_threshold_and_brute_force(smollm2_vocab):
 
 
 @pytest.mark.parametrize("lo,hi", [(0, 40), (50, 50), (60, None), (40, 100)])
-def test_counted_dense_rows_equal_pruned_walks(smollm2_vocab, monkeypatch, lo, hi):
+def test_counted_dense_rows_equal_pruned_walks(family, monkeypatch, lo, hi):
     """Counted rows filtered from one shared bounds-free walk equal per-key pruned walks."""
+    vocab = family[2]
     L = JsonLexemes("flexible", 4)
     dfa = L.string_expr(["spec", [], [], lo, hi, [], []]).dfa
     assert getattr(dfa, "counted", False)
@@ -107,7 +108,7 @@ def test_counted_dense_rows_equal_pruned_walks(smollm2_vocab, monkeypatch, lo, h
     top = hi if hi is not None else lo + 5
     counts = sorted({0, 1, 2, max(lo - 3, 0), lo, max(top - 30, 0), max(top - 2, 0), max(top - 1, 0)})
     states = [c * dfa.n_base + b for c in counts for b in range(dfa.n_base)]
-    pruned, dense = _rows_both_ways(monkeypatch, lambda: counted_mod.CountedLexemeTable(dfa, smollm2_vocab), states)
+    pruned, dense = _rows_both_ways(monkeypatch, lambda: counted_mod.CountedLexemeTable(dfa, vocab), states)
     for q in states:
         assert (pruned[q][0] == dense[q][0]).all(), (lo, hi, q)
         assert (pruned[q][1] == dense[q][1]).all(), (lo, hi, q)
