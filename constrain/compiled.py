@@ -96,7 +96,9 @@ class Compiled:
                 for q in qs:
                     if q in t._rows:
                         continue
-                    if reach[q] <= DENSE_MIN_NODES:
+                    # first bytes reaching a big subtree (a key's opening quote) may still be
+                    # narrow a level down: the table's own test decides
+                    if reach[q] <= DENSE_MIN_NODES or not t.is_wide(q):
                         todo.append((d, q, t))
                     elif t.n_states <= EAGER_WIDE_TABLE:
                         wide.append((d, q, t))
@@ -118,7 +120,7 @@ class Compiled:
         for t, qs in by_table.values():
             if time.perf_counter() - t0 > budget_s:
                 return
-            t.compute_dense([q for q in qs if t.is_wide(q)])
+            t.compute_dense(qs)
 
     @property
     def vocab(self):
