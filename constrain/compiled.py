@@ -24,6 +24,30 @@ EAGER_ROW_MAX = 8192
 EAGER_WIDE_TABLE = 4096
 EAGER_WIDE_MAX = 1024
 EAGER_ROW_BUDGET_S = 2.0
+# compile-time masks of the states along the grammar's shortest output (see _precompute_masks)
+EAGER_MASK_BUDGET_S = 0.25
+EAGER_MASK_MAX = 4096
+
+
+def _json_spaced(text: bytes) -> bytes:
+    """``text`` (compact JSON) with a blank after every ``:`` and ``,`` outside strings: the
+    other spelling most JSON takes (``json.dumps``'s default separators)."""
+    out = bytearray()
+    in_string = escaped = False
+    for b in text:
+        out.append(b)
+        if in_string:
+            if escaped:
+                escaped = False
+            elif b == 0x5C:
+                escaped = True
+            elif b == 0x22:
+                in_string = False
+        elif b == 0x22:
+            in_string = True
+        elif b in (0x3A, 0x2C):
+            out.append(0x20)
+    return bytes(out)
 
 
 def _bfs_levels(T: np.ndarray, dead: int) -> list[list[int]]:
@@ -60,6 +84,7 @@ class Compiled:
                 check_deadline()
         self.automaton = TokenAutomaton(self.rtn, vocab)
         self._precompute_rows(max(0.0, min(EAGER_ROW_BUDGET_S, time_budget_s - (time.perf_counter() - t0))))
+        self._precompute_masks(max(0.0, min(EAGER_MASK_BUDGET_S, time_budget_s - (time.perf_counter() - t0))))
         self.compile_time_s = time.perf_counter() - t0
 
     def _precompute_rows(self, budget_s: float) -> None:
@@ -121,6 +146,38 @@ class Compiled:
             if time.perf_counter() - t0 > budget_s:
                 return
             t.compute_dense(qs)
+
+    def _precompute_masks(self, budget_s: float) -> None:
+        """Masks of the states along the grammar's shortest output, computed now.
+
+        A first visit of a state is the expensive step (its crossing tokens are walked then);
+        the structural states of an output (after ``{``, a key, ``:``, a value's end) are the
+        ones every output passes through, and the shortest output (:mod:`constrain.completion`)
+        passes through them, for JSON written both compactly and with blanks after ``:`` and
+        ``,``. Bounded by ``budget_s`` and ``EAGER_MASK_MAX`` masks.
+        """
+        if budget_s <= 0:
+            return
+        t0 = time.perf_counter()
+        a = self.automaton
+        tail = a.shortest_completion(a.start)
+        if not tail:
+            return
+        spellings = [tail]
+        if self.kind == "json_schema":
+            spellings.append(_json_spaced(tail))
+        done = 0
+        for text in spellings:
+            st = a.start
+            for b in text:
+                if done >= EAGER_MASK_MAX or time.perf_counter() - t0 > budget_s:
+                    return
+                if st.mask is None:
+                    a.mask(st)
+                    done += 1
+                st = a.step(st, b)
+                if st is a.dead:
+                    break
 
     @property
     def vocab(self):

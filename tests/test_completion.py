@@ -100,3 +100,32 @@ def test_shortest_completion_of_a_deep_recursion(smollm2_vocab):
     assert m.shortest_completion_length() == len(tail)
     assert m.advance_bytes(tail) and m.is_accepting()
 
+
+
+def test_json_spaced_spelling():
+    from constrain.compiled import _json_spaced
+
+    assert _json_spaced(b'{"a:b":1,"c":[1,2],"d":"x\\",y"}') == b'{"a:b": 1, "c": [1, 2], "d": "x\\",y"}'
+
+
+def test_compile_precomputes_masks_along_the_shortest_output(family, monkeypatch):
+    """The structural states of the shortest output (compact and with JSON's usual blanks) have
+    their masks at compile time, and every mask equals the one computed on first visit."""
+    import constrain.compiled as compiled_mod
+    from oracles import assert_same_masks
+
+    _, _, vocab = family
+    schema = {"type": "object", "properties": {"name": {"type": "string"}, "tags": {
+        "type": "array", "items": {"type": "integer"}, "minItems": 1}}, "required": ["name", "tags"]}
+    warm = compile_json_schema(schema, vocab)
+    a = warm.automaton
+    for text in (b'{"name":"","tags":[0', b'{"name": "", "tags": [0'):
+        st = a.start
+        for b in text:
+            assert st.mask is not None, text
+            st = a.step(st, b)
+    monkeypatch.setattr(compiled_mod, "EAGER_MASK_BUDGET_S", 0.0)
+    cold = compile_json_schema(schema, vocab)
+    assert cold.automaton.start.mask is None
+    eos = set(int(e) for e in vocab.eos_ids)
+    assert_same_masks(warm, cold, seed=3, walks=8, steps=20, skip=eos)
