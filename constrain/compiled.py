@@ -27,6 +27,7 @@ EAGER_ROW_BUDGET_S = 2.0
 # compile-time masks of the states along the grammar's shortest output (see _precompute_masks)
 EAGER_MASK_BUDGET_S = 0.25
 EAGER_MASK_MAX = 4096
+EAGER_MASK_RTN_STATES = 50_000  # bigger grammars skip it (solving the completions costs more)
 
 
 def _json_spaced(text: bytes) -> bytes:
@@ -156,7 +157,7 @@ class Compiled:
         passes through them, for JSON written both compactly and with blanks after ``:`` and
         ``,``. Bounded by ``budget_s`` and ``EAGER_MASK_MAX`` masks.
         """
-        if budget_s <= 0:
+        if budget_s <= 0 or self.rtn.num_states > EAGER_MASK_RTN_STATES:
             return
         t0 = time.perf_counter()
         a = self.automaton
