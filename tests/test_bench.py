@@ -174,6 +174,17 @@ def test_fake_engine_known_table(tmp_path, capsys):
     assert "worker_starts" not in f2 and f2["wall_s"] >= fake["wall_s"]
     assert f2["summary"]["passing"] == 3 and f2["summary"]["crash_keys"] == s["crash_keys"]
 
+    # engines run apart (other files) are merged by a comma-separated --resume: one table
+    other = tmp_path / "other.json"
+    alias = "constrain.bench.engines:FakeEngine"
+    mb.run_maskbench(data, tokenizer="bytes", engines=[alias], timeout=3, json_out=str(other),
+                     progress=False, log=lambda s: None)
+    merged = mb.run_maskbench(data, tokenizer="bytes", engines=["fake", alias], timeout=3,
+                              resume=f"{out},{other}", progress=False, log=lambda s: None)
+    assert set(merged["engines"]) == {"fake", alias}
+    assert all("worker_starts" not in merged["engines"][e] for e in merged["engines"])
+    assert merged["engines"][alias]["summary"]["passing"] == merged["engines"]["fake"]["summary"]["passing"] == 3
+
     # the tables can be printed again from the JSON file
     from constrain.bench.__main__ import main as bench_main
 

@@ -626,20 +626,29 @@ def run_maskbench(data_dir, *, tokenizer: str = "smollm2", engines: Sequence[str
 # shared by MaskBench and the JSON Schema Test Suite (constrain.bench.test_suite)
 
 
+def resume_paths(resume: str | None) -> list[str]:
+    """``--resume`` may name several JSON files, comma-separated (e.g. engines run apart)."""
+    return [p for p in (resume or "").split(",") if p]
+
+
 def load_previous(resume: str | None, tokenizer: str, say: Callable[[str], None], tag: str) -> dict[str, dict[str, dict]]:
-    """Per engine, the records of a previous run's JSON (``--resume``) by key, plus its
+    """Per engine, the records of previous runs' JSON (``--resume``, one file or several
+    comma-separated, merged: a later file adds engines and records) by key, plus its
     ``__info__`` and ``__wall__``."""
     previous: dict[str, dict[str, dict]] = {}
-    if resume and Path(resume).exists():
-        old = json.loads(Path(resume).read_text(encoding="utf-8"))
+    for path in resume_paths(resume):
+        if not Path(path).exists():
+            continue
+        old = json.loads(Path(path).read_text(encoding="utf-8"))
         if old.get("config", {}).get("tokenizer") != tokenizer:
-            raise ValueError(f"--resume {resume}: tokenizer {old.get('config', {}).get('tokenizer')!r} != {tokenizer!r}")
+            raise ValueError(f"--resume {path}: tokenizer {old.get('config', {}).get('tokenizer')!r} != {tokenizer!r}")
         for name, eng in (old.get("engines") or {}).items():
-            previous[name] = {r["key"]: r for r in eng.get("results", [])}
+            recs = previous.setdefault(name, {})
+            recs.update({r["key"]: r for r in eng.get("results", [])})
             if eng.get("info"):
-                previous[name]["__info__"] = eng["info"]
-            previous[name]["__wall__"] = eng.get("wall_s") or 0.0
-        say(f"[{tag}] resuming from {resume}: "
+                recs["__info__"] = eng["info"]
+            recs["__wall__"] = recs.get("__wall__", 0.0) + (eng.get("wall_s") or 0.0)
+        say(f"[{tag}] resuming from {path}: "
             + ", ".join(f"{k} {sum(not x.startswith('__') for x in v)}" for k, v in previous.items()))
     return previous
 
@@ -903,7 +912,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma-separated: structgen, structgen-lenient, llguidance, xgrammar, outlines, or module:Class")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per schema (compile + all instances)")
     p.add_argument("--json", dest="json_out", default=None, help="write raw results and summaries here")
-    p.add_argument("--resume", default=None, help="reuse the results in this JSON file (and write to it unless --json)")
+    p.add_argument("--resume", default=None, help="reuse the results in this JSON file (and write to it unless --json); "
+                   "several files, comma-separated, are merged (engines run apart), written to the first")
     p.add_argument("--files", default=None, help="glob(s) on file names, comma-separated, e.g. 'Github_*'")
     p.add_argument("--mem-limit-gb", type=float, default=8.0, help="RLIMIT_AS per worker (0: none)")
     p.add_argument("--threads", type=int, default=1, help="threads an engine may use to compile (xgrammar)")
@@ -922,7 +932,7 @@ def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = No
         add_arguments(p)
         args = p.parse_args(argv)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    json_out = args.json_out or args.resume
+    json_out = args.json_out or (resume_paths(args.resume) or [None])[0]
     payload = run_maskbench(
         args.data_dir, tokenizer=args.tokenizer, engines=engines, sample=args.sample, seed=args.seed,
         files_glob=args.files, timeout=args.timeout, mem_limit_gb=args.mem_limit_gb or None,

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .engines import DEFAULT_ENGINES, BenchTokenizer, load_bench_tokenizer
-from .maskbench import SchemaEntry, _make_record, _write_json, load_previous, run_engines
+from .maskbench import SchemaEntry, _make_record, _write_json, load_previous, resume_paths, run_engines
 from .report import fmt_num, format_table, percentiles
 
 __all__ = [
@@ -423,7 +423,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma-separated: structgen, structgen-lenient, llguidance, xgrammar, outlines, or module:Class")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per group (compile + all its cases)")
     p.add_argument("--json", dest="json_out", default=None, help="write raw results and summaries here")
-    p.add_argument("--resume", default=None, help="reuse the results in this JSON file (and write to it unless --json)")
+    p.add_argument("--resume", default=None, help="reuse the results in this JSON file (and write to it unless --json); "
+                   "several files, comma-separated, are merged (engines run apart), written to the first")
     p.add_argument("--mem-limit-gb", type=float, default=8.0, help="RLIMIT_AS per worker (0: none)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--start-method", default="spawn", choices=("spawn", "fork", "forkserver"))
@@ -441,7 +442,7 @@ def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = No
         add_arguments(p)
         args = p.parse_args(argv)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    json_out = args.json_out or args.resume
+    json_out = args.json_out or (resume_paths(args.resume) or [None])[0]
     payload = run_test_suite(
         args.path, tokenizer=args.tokenizer, engines=engines, draft=args.draft, optional=not args.no_optional,
         files_glob=args.files, timeout=args.timeout, mem_limit_gb=args.mem_limit_gb or None,
