@@ -193,3 +193,56 @@ def test_recursive_schema_50_deep(smollm2_vocab):
     assert accepts(compiled, smollm2_vocab.encode(text))
     assert not accepts(compiled, smollm2_vocab.encode(text[:-1]))  # one brace short
     assert not accepts(compiled, smollm2_vocab.encode(text.replace('"v": 7', '"v": "7"')))
+
+
+def _strict_object(children):
+    """Objects for strict mode: no ``additionalProperties``, and maybe a required name that
+    ``properties`` does not declare."""
+    return st.builds(
+        lambda props, req, extra: {
+            "type": "object",
+            "properties": dict(props),
+            "required": [k for k, _ in props][:req] + ([extra] if extra else []),
+        },
+        st.lists(st.tuples(names, children), max_size=3, unique_by=lambda kv: kv[0]),
+        st.integers(0, 3),
+        st.sampled_from([None, "extra", "id"]),
+    )
+
+
+strict_schemas = st.recursive(scalars, lambda ch: st.one_of(_strict_object(ch), _array(ch)), max_leaves=6)
+
+
+def _closed(schema, any_value):
+    """The strict reading of ``schema``: objects closed, required-but-undeclared names declared
+    (appended, the order strict mode generates them in) with ``any_value``."""
+    if schema.get("type") == "array":
+        return dict(schema, items=_closed(schema["items"], any_value))
+    if schema.get("type") != "object":
+        return schema
+    props = {k: _closed(v, any_value) for k, v in schema["properties"].items()}
+    for r in schema["required"]:
+        props.setdefault(r, any_value)
+    return dict(schema, properties=props, additionalProperties=False)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(strict_schemas, st.randoms(use_true_random=False))
+def test_strict_mode_random_schemas(smollm2_vocab, schema, rnd):
+    """strict=True accepts exactly the closed reading: valid instances in random spellings and
+    tokenizations are accepted, an undeclared property is refused."""
+    rng = random.Random(rnd.random())
+    compiled = compile_json_schema(schema, smollm2_vocab, strict=True, max_whitespace=2)
+    validator = jsonschema.Draft202012Validator(_closed(schema, True))
+    concrete = _closed(schema, {"type": "integer", "minimum": 0, "maximum": 9})
+    for _ in range(3):
+        value = instance(concrete, rng)
+        assert validator.is_valid(value), (schema, value)
+        text = dumps_random_ws(value, rng)
+        if set(text.encode()) & set(smollm2_vocab.missing_bytes):
+            continue
+        assert accepts(compiled, random_tokenization(smollm2_vocab, text.encode(), rng)), (schema, text)
+        if isinstance(value, dict):
+            bad = json.dumps({**value, "undeclared": 1})
+            assert not validator.is_valid(json.loads(bad))
+            assert not accepts(compiled, smollm2_vocab.encode(bad)), (schema, bad)
