@@ -166,7 +166,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = None) -> int:
-    from .maskbench import resume_paths
+    from .maskbench import output_path
 
     if args is None:
         p = argparse.ArgumentParser(prog="python -m constrain.bench coverage", description=__doc__.split("\n")[0])
@@ -183,7 +183,7 @@ def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = No
         payload = run_maskbench(
             args.data_dir, tokenizer=args.tokenizer, engines=engines, sample=args.sample, seed=args.seed,
             files_glob=args.files, timeout=args.timeout, mem_limit_gb=args.mem_limit_gb or None,
-            threads=args.threads, start_method=args.start_method, json_out=args.json_out or (resume_paths(args.resume) or [None])[0],
+            threads=args.threads, start_method=args.start_method, json_out=output_path(args.json_out, args.resume),
             resume=args.resume, check_quick=args.check_is_allowed, progress=not args.no_progress,
         )
     cov = coverage_from_payload(payload)
@@ -191,7 +191,7 @@ def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = No
     header = (f"Coverage: {cfg.get('n_schemas')} schemas from {cfg.get('data_dir')} (sample {cfg.get('sample')}, "
               f"seed {cfg.get('seed')}), tokenizer {cfg.get('tokenizer')}, timeout {cfg.get('timeout_s')} s")
     print(format_coverage(cov, markdown=not args.text, header=header))
-    out_json = args.json_out if args.from_json else (args.json_out or (resume_paths(args.resume) or [None])[0])
+    out_json = args.json_out if args.from_json else output_path(args.json_out, args.resume)
     if out_json:
         if args.from_json and Path(out_json).resolve() == Path(args.from_json).resolve():
             raise SystemExit("--json must differ from --from")

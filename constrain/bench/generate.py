@@ -57,6 +57,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ..json_schema import _SCHEMA_MAPS as SCHEMA_MAPS  # keywords mapping names to subschemas
 from .engines import error_info
 from .maskbench import (
     Worker,
@@ -107,9 +108,9 @@ PROMPT_TEMPLATE: tuple[dict[str, str], ...] = (
 TEXT_KEEP = 4000  # characters of each output kept in the JSON file
 
 
+# what a prompt may leave out: text for readers, not structure ($id, $defs stay for $ref)
 _PROMPT_ANNOTATIONS = frozenset({"description", "title", "examples", "example", "$comment", "default",
                                  "markdownDescription", "deprecationMessage"})
-_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
 
 
 def strip_annotations(schema: Any) -> Any:
@@ -126,7 +127,7 @@ def strip_annotations(schema: Any) -> Any:
             continue
         if k in ("enum", "const"):
             out[k] = v
-        elif k in _SCHEMA_MAPS and isinstance(v, dict):
+        elif k in SCHEMA_MAPS and isinstance(v, dict):  # name -> schema: the names are data
             out[k] = {name: strip_annotations(sub) for name, sub in v.items()}
         else:
             out[k] = strip_annotations(v)

@@ -631,6 +631,11 @@ def resume_paths(resume: str | None) -> list[str]:
     return [p for p in (resume or "").split(",") if p]
 
 
+def output_path(json_out: str | None, resume: str | None) -> str | None:
+    """Where a run writes: ``--json``, else the first ``--resume`` file."""
+    return json_out or next(iter(resume_paths(resume)), None)
+
+
 def load_previous(resume: str | None, tokenizer: str, say: Callable[[str], None], tag: str) -> dict[str, dict[str, dict]]:
     """Per engine, the records of previous runs' JSON (``--resume``, one file or several
     comma-separated, merged: a later file adds engines and records) by key, plus its
@@ -932,7 +937,7 @@ def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = No
         add_arguments(p)
         args = p.parse_args(argv)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    json_out = args.json_out or (resume_paths(args.resume) or [None])[0]
+    json_out = output_path(args.json_out, args.resume)
     payload = run_maskbench(
         args.data_dir, tokenizer=args.tokenizer, engines=engines, sample=args.sample, seed=args.seed,
         files_glob=args.files, timeout=args.timeout, mem_limit_gb=args.mem_limit_gb or None,

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .engines import DEFAULT_ENGINES, BenchTokenizer, load_bench_tokenizer
-from .maskbench import SchemaEntry, _make_record, _write_json, load_previous, resume_paths, run_engines
+from .maskbench import SchemaEntry, _make_record, _write_json, load_previous, output_path, run_engines
 from .report import fmt_num, format_table, percentiles
 
 __all__ = [
@@ -442,7 +442,7 @@ def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = No
         add_arguments(p)
         args = p.parse_args(argv)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    json_out = args.json_out or (resume_paths(args.resume) or [None])[0]
+    json_out = output_path(args.json_out, args.resume)
     payload = run_test_suite(
         args.path, tokenizer=args.tokenizer, engines=engines, draft=args.draft, optional=not args.no_optional,
         files_glob=args.files, timeout=args.timeout, mem_limit_gb=args.mem_limit_gb or None,
