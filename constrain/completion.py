@@ -157,12 +157,6 @@ class Completions:
                         work.append(q)
         self._dist, self._choice = dist, choice
 
-    def rule_distance(self, q: int) -> float:
-        """Fewest bytes from RTN state ``q`` to the return of its rule (``inf``: none)."""
-        if self._dist is None:
-            self._solve()
-        return self._dist[q]
-
     def _spell(self, frames: tuple[int, ...], out: bytearray) -> bool:
         """Append the bytes finishing each frame's rule, top (last) first."""
         choice, rule_start = self._choice, self.rtn.rule_start

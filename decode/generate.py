@@ -548,7 +548,9 @@ def generate(
         """Append the shortest completion if the tokens left only just cover it."""
         left = max_new_tokens - len(r.token_ids)
         n_bytes = r.matcher.shortest_completion_length()
-        if n_bytes + finish_margin(int(min(n_bytes, 1 << 20))) < left:
+        if n_bytes == float("inf"):
+            return False  # no completion known
+        if n_bytes + finish_margin(int(n_bytes)) < left:
             return False  # a token has at least one byte: the completion fits with room to spare
         tail = r.matcher.shortest_completion()
         if tail is None:
