@@ -226,10 +226,12 @@ class LexemeTable:
         self._viable: dict[int, np.ndarray] = {}
         self._viable_lists: dict[int, list[int]] = {}
         self._lock = threading.Lock()
-        # python lists for byte-at-a-time stepping in the token layer: T_list[q][cmap_list[b]]
-        self.T_list: list[list[int]] = T.tolist()
-        self.cmap_list: list[int] = cmap.tolist()
-        self.accept_list: list[bool] = [bool(a) for a in dfa.accept]
+        # Python sequences for byte-at-a-time stepping in the token layer: T_list[q][cmap_list[b]].
+        # Tuples of ints, not lists: the garbage collector stops tracking them, so thousands of
+        # cached tables add nothing to the cost of a full collection
+        self.T_list: tuple[tuple[int, ...], ...] = tuple(map(tuple, T.tolist()))
+        self.cmap_list: tuple[int, ...] = tuple(cmap.tolist())
+        self.accept_list: tuple[bool, ...] = tuple(bool(a) for a in dfa.accept)
 
     def viable_bytes(self, q: int) -> np.ndarray:
         """bool[256]: bytes with a transition out of ``q``."""
@@ -379,9 +381,9 @@ class DifferenceLexemeTable(LexemeTable):
         super().__init__(dfa, vocab)
         self.base = base
         F = np.asarray(excluded_dfa._T, dtype=np.int32)
-        self._F_list: list[list[int]] = F.tolist()
-        self._F_cmap: list[int] = np.asarray(excluded_dfa._cmap[:256], dtype=np.int64).tolist()
-        self._F_accept: list[bool] = [bool(a) for a in excluded_dfa.accept]
+        self._F_list: tuple[tuple[int, ...], ...] = tuple(map(tuple, F.tolist()))  # tuples: see T_list
+        self._F_cmap: tuple[int, ...] = tuple(np.asarray(excluded_dfa._cmap[:256], dtype=np.int64).tolist())
+        self._F_accept: tuple[bool, ...] = tuple(bool(a) for a in excluded_dfa.accept)
         self._F_flat = np.where(F >= 0, F, F.shape[0]).astype(np.int64)
         self._F_cmap_np = np.asarray(excluded_dfa._cmap[:256], dtype=np.int64)
         self._pairs: tuple[np.ndarray, np.ndarray] | None = None
@@ -469,10 +471,13 @@ class DifferenceLexemeTable(LexemeTable):
 
 
 def child_lists(vocab):
-    """The trie's children CSR as Python lists (cached on the vocabulary) for depth-first walks."""
+    """The trie's children CSR as Python sequences (cached on the vocabulary) for depth-first
+    walks; tuples, which the garbage collector stops tracking (a full collection would
+    otherwise visit every trie node)."""
     c = getattr(vocab, "_child_lists", None)
     if c is None:
-        c = vocab._child_lists = (vocab.child_ptr.tolist(), vocab.child_ids.tolist(), vocab.child_bytes.tolist())
+        c = vocab._child_lists = (tuple(vocab.child_ptr.tolist()), tuple(vocab.child_ids.tolist()),
+                                  tuple(vocab.child_bytes.tolist()))
     return c
 
 
