@@ -193,8 +193,9 @@ def counted_content_dfa(ws, content, char, hi: int) -> CountedDFA:
 
 
 _WALKS: "OrderedDict[tuple, tuple]" = OrderedDict()
+_CLAMP = np.iinfo(np.int16).max
 _WALKS_LOCK = threading.Lock()
-_WALKS_LIMIT = 32  # an entry is 8 bytes per token id (about 1 MB for 131k tokens) plus the split nodes
+_WALKS_LIMIT = 32  # an entry is 4 (at most 8) bytes per token id (about 1 MB for 131k tokens) plus the split nodes
 
 
 class CountedLexemeTable:
@@ -284,6 +285,12 @@ class CountedLexemeTable:
         # per token id: room needed (huge if dead) and lower bound needed (-1: dead, never met)
         tok_room = np.append(np.where(live, VM, big), big)[dt.token_pos]
         tok_need = np.append(np.where(live, GM, -1), -1)[dt.token_pos]
+        if self._cap + self._max_interior < _CLAMP:
+            # every row compares these over the whole vocabulary: int16 halves that work. The
+            # rooms and needs asked for (see _key) stay below the clamp, so clamping "huge"
+            # to int16's top changes no comparison
+            tok_room = np.minimum(tok_room, _CLAMP).astype(np.int16)
+            tok_need = np.minimum(tok_need, _CLAMP).astype(np.int16)
         split = np.flatnonzero(live & self._accept[NB] & dt.has_kids)
         res = (tok_room, tok_need, dt.order[split], VM[split], GM[split])
         with _WALKS_LOCK:
