@@ -25,7 +25,7 @@ import numpy as np
 from .completion import Completions
 from .grammar import RTN
 from .parser import Parser
-from .tokens import child_lists, csr_positions, lexeme_table, pack_bits, set_bits
+from .tokens import child_lists, csr_positions, lexeme_table, pack_bits, set_bits, tokens_at_nodes
 
 __all__ = ["State", "TokenAutomaton"]
 
@@ -38,7 +38,8 @@ SMALL_WALK_BUDGET = 2048
 
 
 class State:
-    __slots__ = ("threads", "can_end", "mask", "steps", "tokens", "_first", "_first_list", "__weakref__")
+    __slots__ = ("threads", "can_end", "mask", "steps", "tokens", "_first", "_first_list", "_below",
+                 "__weakref__")
 
     def __init__(self, threads: frozenset, can_end: bool):
         self.threads = threads
@@ -48,6 +49,9 @@ class State:
         self.tokens: dict[int, "State"] = {}
         self._first: np.ndarray | None = None
         self._first_list: list[int] | None = None
+        # trie node -> live nodes below it when the bytes past it run from this state
+        # (crossing walks of several lexeme states into one follow state share them)
+        self._below: dict[int, tuple[int, ...]] | None = None
 
     @property
     def dead(self) -> bool:
@@ -218,7 +222,7 @@ class TokenAutomaton:
             crossing.append(self._cross(self._state(frozenset(threads), can_end), splits))
         if crossing:
             nodes = np.concatenate(crossing)
-            set_bits(words, v.node_token_ids[csr_positions(v.node_token_ptr, nodes)])
+            set_bits(words, tokens_at_nodes(v, nodes))
         return words
 
     def _cross(self, after: State, splits: np.ndarray) -> np.ndarray:
@@ -316,41 +320,55 @@ class TokenAutomaton:
         """:meth:`_walk_subtrees` depth-first in Python; ``None`` once ``budget`` edges are tried.
 
         At each node only the bytes the state can take are looked up among the node's
-        children (sorted by byte), or the children are scanned if they are fewer.
+        children (sorted by byte), or the children are scanned if they are fewer. The live
+        nodes below each root are memoized on ``start``: the masks of several lexeme states
+        (a string's content states, its empty state) cross into the same follow state
+        through mostly the same split nodes.
         """
+        memo = start._below
+        if memo is None:
+            memo = start._below = {}
         ptr, ids, byts = child_lists(self.vocab)
         dead, step = self.dead, self.step
         out: list[int] = []
-        work = [(r, start) for r in roots.tolist()]
         tried = 0
-        while work:
-            node, st = work.pop()
-            lo, hi = ptr[node], ptr[node + 1]
-            if lo == hi or not st.threads:
+        for root in roots.tolist():
+            hit = memo.get(root)
+            if hit is not None:
+                out.extend(hit)
                 continue
-            viable = st._first_list
-            if viable is None:
-                viable = st._first_list = np.flatnonzero(self.first_bytes(st)).tolist()
-            steps = st.steps
-            if len(viable) < hi - lo:
-                tried += len(viable)
-                for b in viable:
-                    j = bisect_left(byts, b, lo, hi)
-                    if j < hi and byts[j] == b:
+            below: list[int] = []
+            work = [(root, start)]
+            while work:
+                node, st = work.pop()
+                lo, hi = ptr[node], ptr[node + 1]
+                if lo == hi or not st.threads:
+                    continue
+                viable = st._first_list
+                if viable is None:
+                    viable = st._first_list = np.flatnonzero(self.first_bytes(st)).tolist()
+                steps = st.steps
+                if len(viable) < hi - lo:
+                    tried += len(viable)
+                    for b in viable:
+                        j = bisect_left(byts, b, lo, hi)
+                        if j < hi and byts[j] == b:
+                            nxt = steps.get(b) or step(st, b)
+                            if nxt is not dead:
+                                below.append(ids[j])
+                                work.append((ids[j], nxt))
+                else:
+                    tried += hi - lo
+                    for j in range(lo, hi):
+                        b = byts[j]
                         nxt = steps.get(b) or step(st, b)
                         if nxt is not dead:
-                            out.append(ids[j])
+                            below.append(ids[j])
                             work.append((ids[j], nxt))
-            else:
-                tried += hi - lo
-                for j in range(lo, hi):
-                    b = byts[j]
-                    nxt = steps.get(b) or step(st, b)
-                    if nxt is not dead:
-                        out.append(ids[j])
-                        work.append((ids[j], nxt))
-            if tried > budget:
-                return None
+                if tried > budget:
+                    return None
+            memo[root] = tuple(below)
+            out.extend(below)
         return np.asarray(out, dtype=np.int64)
 
     @property

@@ -166,13 +166,36 @@ def dense_trie(vocab) -> DenseTrie:
     return d
 
 
+def tokens_at_nodes(vocab, nodes: np.ndarray) -> np.ndarray:
+    """Ids of the tokens whose bytes end at ``nodes``.
+
+    A node ends at most one token unless the vocabulary spells one string with several ids
+    (rare), so a direct node -> token map (cached on the vocabulary) answers without the
+    CSR bookkeeping in the common case.
+    """
+    direct = getattr(vocab, "_node_token_direct", None)
+    if direct is None:
+        ptr = vocab.node_token_ptr
+        counts = np.diff(ptr)
+        one = np.full(counts.size, -1, dtype=np.int64)
+        has = counts > 0
+        one[has] = vocab.node_token_ids[ptr[:-1][has]]
+        multi = counts > 1
+        direct = vocab._node_token_direct = (one, multi if multi.any() else None)
+    one, multi = direct
+    if multi is not None and multi[nodes].any():
+        return vocab.node_token_ids[csr_positions(vocab.node_token_ptr, nodes)]
+    ids = one[nodes]
+    return ids[ids >= 0]
+
+
 def row_from_nodes(vocab, nodes: np.ndarray) -> np.ndarray:
     """Packed mask of the tokens that end at ``nodes``."""
     n_nodes = vocab.trie_parent.shape[0]
     if nodes.size * 16 < n_nodes:
         # few nodes alive (literals, punctuation): set their tokens' bits directly
         row = np.zeros(vocab.n_words, dtype=np.uint32)
-        set_bits(row, vocab.node_token_ids[csr_positions(vocab.node_token_ptr, nodes)])
+        set_bits(row, tokens_at_nodes(vocab, nodes))
         return row
     node_alive = np.zeros(n_nodes + 1, dtype=bool)  # last entry: "no node" (special ids)
     node_alive[nodes] = True
