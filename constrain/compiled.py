@@ -25,7 +25,7 @@ EAGER_WIDE_TABLE = 4096
 EAGER_WIDE_MAX = 1024
 EAGER_ROW_BUDGET_S = 2.0
 # compile-time masks of the states along the grammar's shortest output (see _precompute_masks)
-EAGER_MASK_BUDGET_S = 0.25
+EAGER_MASK_BUDGET_S = 1.0
 EAGER_MASK_MAX = 4096
 EAGER_MASK_RTN_STATES = 50_000  # bigger grammars skip it (solving the completions costs more)
 
@@ -166,7 +166,9 @@ class Compiled:
             return
         spellings = [tail]
         if self.kind == "json_schema":
-            spellings.append(_json_spaced(tail))
+            # json.dumps's default separators, and most models' JSON, put a blank after ':'
+            # and ','; that spelling first, in case the budget ends before the compact one
+            spellings.insert(0, _json_spaced(tail))
         done = 0
         for text in spellings:
             st = a.start
