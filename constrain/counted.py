@@ -22,7 +22,7 @@ from collections import OrderedDict
 import numpy as np
 
 from . import tokens as _tokens
-from .tokens import dense_trie, pack_bits, row_from_nodes, walk_trie
+from .tokens import class_per_position, dense_trie, pack_bits, row_from_nodes, walk_trie
 
 __all__ = ["CountedDFA", "CountedLexemeTable", "counted_content_dfa", "counted_string_dfa"]
 
@@ -240,7 +240,7 @@ class CountedLexemeTable:
     def _dense_cls(self) -> np.ndarray:
         c = getattr(self, "_cls_bfs", None)
         if c is None:
-            c = self._cls_bfs = self.dfa._cmap[dense_trie(self.vocab).byte]
+            c = self._cls_bfs = class_per_position(self.dfa._cmap, self.vocab)
         return c
 
     def _dense_walk(self, b0: int):

@@ -124,7 +124,7 @@ class DenseTrie:
         b = self.bounds
         if len(b) <= 3:
             return 0
-        s1 = flat[q * n_cls + cls[b[1]:b[2]]]
+        s1 = flat[cls[b[1]:b[2]].astype(np.int64) + q * n_cls]  # cls may be uint8: widen first
         s2 = flat[s1[self.parent[b[2] - 1:b[3] - 1] - b[1]].astype(np.int64) * n_cls + cls[b[2]:b[3]]]
         return int(self.below_second[s2 != dead].sum())
 
@@ -157,6 +157,17 @@ class DenseTrie:
             a, b = bounds[k], bounds[k + 1]
             np.take(flat, S[par[a - 1:b - 1]] * n_cls + cls[a:b, None], out=S[a:b])
         return S
+
+
+def class_per_position(cmap: np.ndarray, vocab) -> np.ndarray:
+    """A lexeme's byte class at every breadth-first trie position, in the smallest dtype.
+
+    Each table keeps one (a trie position's class is needed by every dense walk and estimate),
+    so at int64 thousands of cached tables over a 131k vocabulary held gigabytes; classes
+    fit a byte. Callers widen before mixing with Python ints (NumPy keeps uint8 there).
+    """
+    c = cmap[dense_trie(vocab).byte]
+    return c.astype(np.uint8 if int(cmap.max(initial=0)) < 256 else np.int32)
 
 
 def dense_trie(vocab) -> DenseTrie:
@@ -280,7 +291,7 @@ class LexemeTable:
     def _dense_cls(self) -> np.ndarray:
         c = getattr(self, "_cls_bfs", None)
         if c is None:
-            c = self._cls_bfs = self._cmap[dense_trie(self.vocab).byte]
+            c = self._cls_bfs = class_per_position(self._cmap, self.vocab)
         return c
 
     def is_wide(self, q: int) -> bool:
@@ -561,8 +572,10 @@ def compute_rows_batched(pairs: list) -> None:
 _TABLES: "OrderedDict[tuple[str, str], LexemeTable]" = OrderedDict()
 _TABLES_LOCK = threading.Lock()
 _TABLES_LIMIT = 4096
-# rows kept by all tables together (checked when a table is added; tables grow lazily)
-ROW_CACHE_BYTES = 1 << 30
+# rows kept by all tables together (checked when a table is added; tables grow lazily). Live
+# automata hold their own tables, so this bounds only what is kept for later schemas: on a
+# 100-schema Tekken sample 256 MiB compiles and decodes as fast as 1 GiB did
+ROW_CACHE_BYTES = 256 << 20
 _INSERTS = [0]
 
 
