@@ -73,6 +73,9 @@ class Lexeme:
                     if dfa.accept[0]:
                         raise GrammarError(f"lexeme {self.name!r} matches the empty string")
                     self._dfa = dfa
+                    # the registry keeps lexemes across schemas: drop the closure (and the
+                    # schema pieces it holds) once its DFA exists
+                    self._build = None
         return self._dfa
 
     def __repr__(self) -> str:
