@@ -193,9 +193,9 @@ def counted_content_dfa(ws, content, char, hi: int) -> CountedDFA:
 
 
 _WALKS: "OrderedDict[tuple, tuple]" = OrderedDict()
-_CLAMP = np.iinfo(np.int16).max
 _WALKS_LOCK = threading.Lock()
-_WALKS_LIMIT = 32  # an entry is 4 (at most 8) bytes per token id (about 1 MB for 131k tokens) plus the split nodes
+_WALKS_LIMIT = 32  # an entry is 4 (int16 pair; 8 if not clamped) bytes per token id, 0.5-1 MB for 131k tokens, plus the split nodes
+_CLAMP = np.iinfo(np.int16).max  # "huge" room/need in the int16 per-token arrays
 
 
 class CountedLexemeTable:

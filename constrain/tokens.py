@@ -415,11 +415,11 @@ class DifferenceLexemeTable(LexemeTable):
         super().__init__(dfa, vocab)
         self.base = base
         F = np.asarray(excluded_dfa._T, dtype=np.int32)
+        self._F_cmap_np = np.asarray(excluded_dfa._cmap[:256], dtype=np.int64)
         self._F_list: tuple[tuple[int, ...], ...] = tuple(map(tuple, F.tolist()))  # tuples: see T_list
-        self._F_cmap: tuple[int, ...] = tuple(np.asarray(excluded_dfa._cmap[:256], dtype=np.int64).tolist())
+        self._F_cmap: tuple[int, ...] = tuple(self._F_cmap_np.tolist())
         self._F_accept: tuple[bool, ...] = tuple(bool(a) for a in excluded_dfa.accept)
         self._F_flat = np.where(F >= 0, F, F.shape[0]).astype(np.int64)
-        self._F_cmap_np = np.asarray(excluded_dfa._cmap[:256], dtype=np.int64)
         self._pairs: tuple[np.ndarray, np.ndarray] | None = None
         self._base_sorted: dict[int, np.ndarray] = {}
 
