@@ -29,7 +29,9 @@ DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 class LogitsProcessor(transformers.LogitsProcessor):
     """Masks ``model.generate`` scores so every row stays inside its constraint.
 
-    ``compiled``: a ``constrain`` Compiled (shared by all rows) or a list with one per row.
+    ``compiled``: one ``constrain`` Compiled for every row, whatever the batch size (each row
+    gets its own matcher), or a list with one per row.  ``batch_size``, when given with a
+    single Compiled, is checked against the batch ``generate`` runs.
     On the first call the prompt length is recorded; each later call advances each row's
     matcher by that row's last generated token, then fills the bitmask and applies it.
 
@@ -42,11 +44,19 @@ class LogitsProcessor(transformers.LogitsProcessor):
     Not for beam search (rows are reordered between steps).  Call ``reset()`` to reuse.
     """
 
-    def __init__(self, compiled, batch_size: int = 1, *, eos_token_id=None):
-        self.compiled = list(compiled) if isinstance(compiled, (list, tuple)) else [compiled] * batch_size
-        if not self.compiled:
-            raise ValueError("no constraint given")
-        self.batch_size = len(self.compiled)
+    def __init__(self, compiled, batch_size: int | None = None, *, eos_token_id=None):
+        if isinstance(compiled, (list, tuple)):
+            self._per_row = list(compiled)
+            if not self._per_row:
+                raise ValueError("no constraint given")
+            if batch_size is not None and batch_size != len(self._per_row):
+                raise ValueError(f"batch_size={batch_size} but {len(self._per_row)} constraints given (one per row)")
+            batch_size = len(self._per_row)
+        else:
+            self._per_row = None
+            self._shared = compiled
+        self.batch_size = batch_size  # None: a single constraint serves any batch size
+        self.compiled = self._per_row
         if eos_token_id is None:
             self.eos_token_ids = None
         else:
@@ -64,11 +74,12 @@ class LogitsProcessor(transformers.LogitsProcessor):
 
     def _setup(self, input_ids: torch.LongTensor, width: int) -> None:
         B = input_ids.shape[0]
-        if B != self.batch_size:
+        if self.batch_size is not None and B != self.batch_size:
             raise ValueError(
                 f"LogitsProcessor was built for batch_size={self.batch_size} but generate runs "
                 f"{B} rows (num_return_sequences / beams are not supported)"
             )
+        self.compiled = self._per_row if self._per_row is not None else [self._shared] * B
         self.prompt_len = input_ids.shape[1]
         self.matchers = [c.matcher() for c in self.compiled]
         n_words = max(c.vocab.n_words for c in self.compiled)

@@ -457,6 +457,16 @@ def test_logits_processor_batch_per_row(model, tok, vocab):
     assert hf == [r.token_ids for r in ours]
 
 
+def test_logits_processor_one_constraint_for_the_batch(model, tok, vocab):
+    """One Compiled, no batch_size: every row of a batch of 2 gets its own matcher."""
+    c = lang(vocab)
+    prompts = ["hi", "a longer prompt to force left padding"]
+    hf = _hf_generate(model, tok, prompts, decode.LogitsProcessor(c), do_sample=False, max_new_tokens=30)
+    ours = decode.generate(model, tok, prompts, c, temperature=0)
+    assert hf == [r.token_ids for r in ours]
+    assert len(hf) == 2 and all(hf)
+
+
 def test_logits_processor_sampling(model, tok, vocab):
     c = lang(vocab)
     texts = set()
