@@ -288,3 +288,48 @@ def test_bench_module_imports_without_torch():
     code = "import sys, constrain.bench.generate, constrain.bench.__main__; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+# ---------------------------------------------------------------------------- progress with ETA
+
+
+class _Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_progress_lines_give_rate_and_eta():
+    import io
+    from collections import Counter
+
+    clock, out = _Clock(), io.StringIO()
+    bar = gb._Bar(5, True, interval=15.0, clock=clock, out=out, use_tqdm=False)
+    clock.t = 100.0  # model loading is not a job
+    bar.worker_ready()
+    stats = Counter({("constrained", "valid"): 1})
+    bar.update(stats, reused=True)  # resumed: done, but not in the rate, no line
+    assert out.getvalue() == ""
+    clock.t = 110.0
+    bar.update(stats)  # the first job run prints at once
+    clock.t = 115.0
+    bar.update(stats)  # within the interval: quiet
+    clock.t = 130.0
+    bar.update(stats)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("[generate] 2/5 jobs, 10.0 s/job, elapsed 0:10, ETA 0:30")
+    assert lines[1].startswith("[generate] 4/5 jobs, 10.0 s/job, elapsed 0:30, ETA 0:10")
+    assert "C valid 1/1" in lines[1] and len(lines) == 2
+    clock.t = 4000.0
+    bar.update(stats)  # the last job always prints; no ETA at the end
+    assert out.getvalue().splitlines()[-1].startswith("[generate] 5/5 jobs, 975.0 s/job, elapsed 1:05:00  C")
+
+
+def test_run_prints_progress_with_eta(dataset, capsys):
+    gb.run_generate_bench(dataset, backend=gb.FakeGenBackend(), files_glob="A*", log=lambda s: None)
+    err = capsys.readouterr().err.splitlines()
+    progress = [ln for ln in err if ln.startswith("[generate] ") and " jobs" in ln]
+    assert progress[0].startswith("[generate] 1/6 jobs, ") and ", ETA " in progress[0]
+    assert progress[-1].startswith("[generate] 6/6 jobs, ")

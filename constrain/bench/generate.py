@@ -682,7 +682,7 @@ def run_generate_bench(data_dir, *, model: str = "default", modes: Sequence[str]
             if prev is not None:
                 results.append(prev)
                 stats[(mode, _outcome(prev))] += 1
-                bar.update(stats)
+                bar.update(stats, reused=True)
                 continue
             if runner is None or not runner.alive():
                 if isinstance(backend, str):
@@ -695,6 +695,7 @@ def run_generate_bench(data_dir, *, model: str = "default", modes: Sequence[str]
                 else:
                     runner = _InlineRunner(backend)
                 payload["worker_starts"] += 1
+                bar.worker_ready()
                 if not payload["info"]:
                     payload["info"] = runner.info
                     say(f"[generate] worker ready: {json.dumps(runner.info)}")
@@ -731,20 +732,41 @@ def _outcome(rec: dict) -> str:
     return "valid" if rec.get("success") else "invalid"
 
 
+def _hms(seconds: float) -> str:
+    """``754.2`` -> ``"12:34"``, ``4000`` -> ``"1:06:40"``."""
+    s = int(round(seconds))
+    h, m = divmod(s // 60, 60)
+    return f"{h}:{m:02d}:{s % 60:02d}" if h else f"{m}:{s % 60:02d}"
+
+
 class _Bar:
-    def __init__(self, total: int, enabled: bool):
+    """Progress on stderr: a tqdm bar when tqdm is installed and stderr is a terminal, else a
+    plain line with done/total, the seconds per job, the elapsed time and the ETA (after the
+    first job run, then every ``interval`` seconds, and at the end).  Jobs reused from
+    ``--resume`` count as done but not in the rate, so the ETA reflects this run's speed.
+    """
+
+    def __init__(self, total: int, enabled: bool, *, interval: float = 15.0,
+                 clock: Callable[[], float] = time.monotonic, out=None, use_tqdm: bool | None = None):
         self.bar = None
-        self.enabled, self.total, self.n, self.last = enabled, total, 0, 0.0
-        if enabled and sys.stderr.isatty():
+        self.enabled, self.total, self.n, self.ran = enabled, total, 0, 0
+        self.interval, self.clock, self.out = interval, clock, out
+        self.t0 = clock()
+        self.last = None
+        stream = out if out is not None else sys.stderr
+        if use_tqdm is None:
+            use_tqdm = stream.isatty()
+        if enabled and use_tqdm:
             try:
                 from tqdm import tqdm
 
-                self.bar = tqdm(total=total, desc="generate", file=sys.stderr, mininterval=1.0)
+                self.bar = tqdm(total=total, desc="generate", file=stream, mininterval=1.0)
             except ImportError:
                 pass
 
-    def update(self, stats: Counter) -> None:
+    def update(self, stats: Counter, *, reused: bool = False) -> None:
         self.n += 1
+        self.ran += not reused
         if not self.enabled:
             return
         parts = []
@@ -757,10 +779,30 @@ class _Bar:
             self.bar.set_postfix_str(post, refresh=False)
             self.bar.update(1)
             return
-        now = time.monotonic()
-        if now - self.last >= 15 or self.n == self.total:
-            self.last = now
-            print(f"[generate] {self.n}/{self.total}  {post}", file=sys.stderr, flush=True)
+        now = self.clock()
+        first_run = not reused and self.ran == 1
+        if not (first_run or self.n == self.total or (self.last is not None and now - self.last >= self.interval)):
+            return
+        self.last = now
+        print(f"[generate] {self.line(now)}  {post}", file=self.out or sys.stderr, flush=True)
+
+    def worker_ready(self) -> None:
+        """Start the clock when the model is loaded: loading is not a job, and counting it would
+        inflate the first ETA."""
+        if not self.ran:
+            self.t0 = self.clock()
+
+    def line(self, now: float) -> str:
+        """``"3/40 jobs, 12.5 s/job, elapsed 0:37, ETA 7:42"``."""
+        elapsed = now - self.t0
+        head = f"{self.n}/{self.total} jobs"
+        if not self.ran:
+            return head
+        per_job = elapsed / self.ran
+        tail = f", {per_job:.1f} s/job, elapsed {_hms(elapsed)}"
+        if self.n < self.total:
+            tail += f", ETA {_hms(per_job * (self.total - self.n))}"
+        return head + tail
 
     def close(self) -> None:
         if self.bar is not None:
