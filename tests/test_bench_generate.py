@@ -333,3 +333,40 @@ def test_run_prints_progress_with_eta(dataset, capsys):
     progress = [ln for ln in err if ln.startswith("[generate] ") and " jobs" in ln]
     assert progress[0].startswith("[generate] 1/6 jobs, ") and ", ETA " in progress[0]
     assert progress[-1].startswith("[generate] 6/6 jobs, ")
+
+
+# ---------------------------------------------------------------------------- --plots without matplotlib
+
+
+_NO_MPL = "import sys; sys.modules['matplotlib'] = None; from constrain.bench.__main__ import main; sys.exit(main(sys.argv[1:]))"
+
+
+@pytest.mark.parametrize("cmd", [
+    ["coverage", "{data}", "--tokenizer", "bytes", "--engines", "structgen", "--plots", "{out}"],
+    ["generate", "{data}", "--backend", "fake", "--plots", "{out}"],
+    ["plots", "{json}", "--out", "{out}"],
+])
+def test_plots_without_matplotlib_is_one_line_naming_the_extra(cmd, dataset, tmp_path):
+    """matplotlib hidden (``sys.modules['matplotlib'] = None``): exit 2 with one line saying what
+    to install, before any benchmark runs (no worker started, no JSON written)."""
+    import subprocess
+    import sys
+
+    js = tmp_path / "x.json"
+    js.write_text('{"kind": "maskbench"}')
+    argv = [a.format(data=dataset, out=tmp_path / "img", json=js) for a in cmd]
+    r = subprocess.run([sys.executable, "-c", _NO_MPL, *argv], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == (f"structgen bench {cmd[0]}: plots need matplotlib, which is not installed: "
+                                "pip install 'structgen[bench]'")
+    assert r.stdout == "" and not (tmp_path / "img").exists()
+
+
+def test_require_matplotlib_error(monkeypatch):
+    from constrain.bench import plots
+
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
+    with pytest.raises(plots.MissingExtraError, match=r"pip install 'structgen\[bench\]'"):
+        plots.require_matplotlib()
+    with pytest.raises(ImportError):  # still an ImportError for callers that expect one
+        plots._plt()

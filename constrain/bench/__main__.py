@@ -37,6 +37,14 @@ def main(argv=None) -> int:
     pl.add_argument("--out", default=".", help="folder for the PNG files")
     pl.add_argument("--prefix", default=None, help="file name prefix (default: from the JSON kind)")
     args = p.parse_args(argv)
+    if getattr(args, "plots", None) or args.bench == "plots":
+        from .plots import MissingExtraError, require_matplotlib
+
+        try:
+            require_matplotlib()  # before the run, not after it
+        except MissingExtraError as e:
+            print(f"structgen bench {args.bench}: {e}", file=sys.stderr)
+            return 2
     if args.bench == "maskbench":
         return maskbench.main(args=args)
     if args.bench == "test-suite":

@@ -172,6 +172,10 @@ def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = No
         p = argparse.ArgumentParser(prog="python -m constrain.bench coverage", description=__doc__.split("\n")[0])
         add_arguments(p)
         args = p.parse_args(argv)
+    if args.plots:
+        from .plots import require_matplotlib
+
+        require_matplotlib()  # before the MaskBench run, not after it
     if args.from_json:
         payload = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
         if payload.get("kind") == "test-suite":

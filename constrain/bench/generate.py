@@ -1112,6 +1112,10 @@ def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = No
         p = argparse.ArgumentParser(prog="python -m constrain.bench generate", description=__doc__.split("\n")[0])
         add_arguments(p)
         args = p.parse_args(argv)
+    if args.plots:
+        from .plots import require_matplotlib
+
+        require_matplotlib()  # before the generation run, not after it
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     json_out = args.json_out or args.resume

@@ -17,13 +17,29 @@ from pathlib import Path
 from typing import Sequence
 
 __all__ = ["plot_coverage_bars", "plot_cdfs", "plot_test_suite_bars", "plot_maskbench", "plot_test_suite",
-           "plot_any"]
+           "plot_any", "MissingExtraError", "require_matplotlib"]
 
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
 DPI = 90
 
 
+class MissingExtraError(ImportError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
+
+
+def require_matplotlib() -> None:
+    """Raise :class:`MissingExtraError` unless matplotlib imports.  Commands with ``--plots``
+    call it before their run, so a missing extra is one line at the start, not a traceback
+    after an hour of benchmarking."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise MissingExtraError("plots need matplotlib, which is not installed: "
+                                "pip install 'structgen[bench]'") from None
+
+
 def _plt():
+    require_matplotlib()
     import matplotlib
 
     matplotlib.use("Agg")
