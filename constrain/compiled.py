@@ -223,7 +223,8 @@ def compile_grammar(grammar: Grammar, vocab, **kw) -> Compiled:
 def compile_json_schema(schema: Any, vocab, *, strict: bool = False, whitespace: str = "flexible",
                         max_whitespace: int | None = 16, lenient: bool = False,
                         time_budget_s: float = 20.0, max_newlines: int | None = None,
-                        trailing_whitespace: bool = True, canonical_literals: bool = False) -> Compiled:
+                        trailing_whitespace: bool = True, canonical_literals: bool = False,
+                        canonical_strings: bool = False) -> Compiled:
     """Compile a JSON schema (dict, JSON string or Pydantic model class) for ``vocab``.
 
     ``strict=True`` forbids undeclared properties (as OpenAI's strict mode does; names in
@@ -239,7 +240,12 @@ def compile_json_schema(schema: Any, vocab, *, strict: bool = False, whitespace:
     runs); ``trailing_whitespace=False`` ends the text right after the root value (no
     whitespace after it); ``canonical_literals=True`` spells strings the schema fixes
     (property names, ``enum``/``const`` strings) only canonically, as
-    ``json.dumps(s, ensure_ascii=False)`` does, not with needless escapes such as ``\\u0061``.
+    ``json.dumps(s, ensure_ascii=False)`` does, not with needless escapes such as ``\\u0061``;
+    ``canonical_strings=True`` does so for every string, keys and free values alike (implies
+    ``canonical_literals``): an escape only where JSON needs one (``\\"``, ``\\\\``, the short
+    ``\\b \\f \\n \\r \\t``, ``\\u00xx`` for other control characters), never ``\\u002d`` for
+    ``-`` nor ``\\/``. It composes with ``pattern``, ``format`` and length bounds: the language
+    is the canonically spelled valid instances.
     """
     with compile_deadline(time_budget_s):
         try:
@@ -248,7 +254,8 @@ def compile_json_schema(schema: Any, vocab, *, strict: bool = False, whitespace:
             schema = normalize_schema_input(schema)
             g = schema_to_grammar(schema, strict=strict, lenient=lenient, whitespace=whitespace,
                                   max_whitespace=max_whitespace, max_newlines=max_newlines,
-                                  trailing_whitespace=trailing_whitespace, canonical_literals=canonical_literals)
+                                  trailing_whitespace=trailing_whitespace, canonical_literals=canonical_literals,
+                                  canonical_strings=canonical_strings)
             return Compiled(g, vocab, source=schema, kind="json_schema", time_budget_s=time_budget_s)
         except RecursionError:
             # a schema nested (or referencing itself) deeper than Python's stack allows in

@@ -53,11 +53,15 @@ class JsonLexemes:
     ``canonical_literals=True``: strings known in advance (property names, ``enum``/``const``
     strings) are spelled only as :func:`canonical_string` writes them, instead of in every
     escape spelling; string languages (``pattern``, ``format``, ...) keep every spelling.
+    ``canonical_strings=True``: every string (keys and values, free or constrained) is spelled
+    only canonically (regex ``encoding="json-canonical"``): an escape only where JSON needs
+    one, so no ``\\u0061`` for ``a`` and no ``\\/``. Implies ``canonical_literals``. The
+    language is "valid instance, canonically spelled": the decoded values are unchanged.
     """
 
     def __init__(self, whitespace: str = "flexible", max_ws: int | None = None, *,
                  max_newlines: int | None = None, trailing_ws: bool = True,
-                 canonical_literals: bool = False):
+                 canonical_literals: bool = False, canonical_strings: bool = False):
         if whitespace not in ("flexible", "compact"):
             raise ValueError(f"whitespace must be 'flexible' or 'compact', not {whitespace!r}")
         if max_ws is not None and max_ws < 0:
@@ -70,7 +74,10 @@ class JsonLexemes:
         if self.max_newlines is not None and self.max_ws is not None and self.max_newlines >= self.max_ws:
             self.max_newlines = None  # no tighter than the length bound
         self.trailing = bool(trailing_ws)
-        self.canonical_literals = bool(canonical_literals)
+        self.canonical_strings = bool(canonical_strings)
+        self.canonical_literals = bool(canonical_literals) or self.canonical_strings
+        self.encoding = "json-canonical" if self.canonical_strings else "json"
+        self._str = "cstr" if self.canonical_strings else "str"  # lexeme-key prefix of strings
         self._tag = f"ws{self.max_ws}" if self.max_newlines is None else f"ws{self.max_ws}nl{self.max_newlines}"
 
     # ------------------------------------------------------------------ helpers
@@ -149,13 +156,14 @@ class JsonLexemes:
             name = json.dumps(expr[1], ensure_ascii=False)
         else:
             name = "string " + key
+        enc, kind = self.encoding, self._str
         if expr[0] == "spec" and not any(expr[i] for i in (1, 2, 5, 6)) and max(expr[3], expr[4] or 0) > COUNTED_ABOVE:
             # a long length bound: a small automaton plus a character counter
             from .counted import counted_string_dfa
 
             lo, hi = expr[3], expr[4]
-            return lexeme(f"json:{self._tag}:strcount:{lo}:{hi}",
-                          lambda: counted_string_dfa(self._ws(), regex_to_dfa(_ANY_CHARS, encoding="json"), lo, hi),
+            return lexeme(f"json:{self._tag}:{kind}count:{lo}:{hi}",
+                          lambda: counted_string_dfa(self._ws(), regex_to_dfa(_ANY_CHARS, encoding=enc), lo, hi),
                           name[:80])
         if (expr[0] == "spec" and (expr[1] or expr[2]) and expr[4] is not None and expr[4] > COUNTED_ABOVE
                 and expr[3] <= COUNTED_ABOVE):
@@ -167,32 +175,32 @@ class JsonLexemes:
             hi = expr[4]
 
             def build():
-                c = string_content(content)
+                c = string_content(content, enc)
                 if not c.is_empty():
-                    d = counted_content_dfa(self._ws(), c, regex_to_dfa(_ANY_CHARS, encoding="json"), hi)
+                    d = counted_content_dfa(self._ws(), c, regex_to_dfa(_ANY_CHARS, encoding=enc), hi)
                     if not d.is_empty():
                         return d
                     c = ByteDFA.empty()  # every string of the content is longer than hi
                 return self._with_ws(glue(ByteDFA.literal(b'"'), c, ByteDFA.literal(b'"')))
 
-            return lexeme(f"json:{self._tag}:strcount-content:{hi}:{json.dumps(content, ensure_ascii=False)}",
+            return lexeme(f"json:{self._tag}:{kind}count-content:{hi}:{json.dumps(content, ensure_ascii=False)}",
                           build, name[:80])
         quote = ByteDFA.literal(b'"')
-        lx = self._lex("str", key, lambda: glue(quote, string_content(expr), quote), name[:80])
+        lx = self._lex(kind, key, lambda: glue(quote, string_content(expr, enc), quote), name[:80])
         if expr[0] == "spec" and expr[5] and lx.minus is None:
             # keys of additional properties: any string but the declared names. Its token rows
             # are the unrestricted string's rows corrected along the names (tokens.py)
             base = self.string_expr(tuple(expr[:5]) + ([],) + tuple(expr[6:]))
             names = tuple(expr[5])
-            excluded = self._lex("strset", json.dumps(names, ensure_ascii=False),
-                                 lambda: glue(quote, excluded_values_dfa(names), quote))
+            excluded = self._lex(kind + "set", json.dumps(names, ensure_ascii=False),
+                                 lambda: glue(quote, excluded_values_dfa(names, enc), quote))
             lx.minus = (base, excluded)
         return lx
 
 
-def excluded_values_dfa(values) -> ByteDFA:
-    """String contents equal to one of ``values``, in every JSON spelling (escapes included)."""
-    return regex_to_dfa("|".join(regex_escape(e) for e in values), encoding="json")
+def excluded_values_dfa(values, encoding: str = "json") -> ByteDFA:
+    """String contents equal to one of ``values``, in every spelling ``encoding`` allows."""
+    return regex_to_dfa("|".join(regex_escape(e) for e in values), encoding=encoding)
 
 
 @lru_cache(maxsize=64)
@@ -279,7 +287,7 @@ def _glue2(a: ByteDFA, b: ByteDFA) -> ByteDFA:
 
 
 @lru_cache(maxsize=256)
-def counted_chars(lo: int, hi: int | None) -> ByteDFA:
+def counted_chars(lo: int, hi: int | None, encoding: str = "json") -> ByteDFA:
     """JSON string contents of ``lo`` to ``hi`` characters, built directly as (count, position).
 
     The generic construction (a chain of ``hi`` copies of the one-character automaton, then
@@ -288,7 +296,7 @@ def counted_chars(lo: int, hi: int | None) -> ByteDFA:
     from .automata import _finalize
     from .errors import CompileBudgetError
 
-    char = regex_to_dfa(_ANY_CHARS, encoding="json")
+    char = regex_to_dfa(_ANY_CHARS, encoding=encoding)
     T, cmap, acc = char._T.astype(np.int64), char._cmap, char.accept
     finals = np.flatnonzero(acc)
     assert finals.size == 1 and (T[finals[0]] < 0).all(), "one character ends in one sink state"
@@ -335,36 +343,39 @@ ANY_STRING = string_spec()
 
 
 @lru_cache(maxsize=4096)
-def _content_cached(key: str) -> ByteDFA:
-    return _content(json.loads(key))
+def _content_cached(key: str, encoding: str) -> ByteDFA:
+    return _content(json.loads(key), encoding)
 
 
-def string_content(expr) -> ByteDFA:
+def string_content(expr, encoding: str = "json") -> ByteDFA:
     """The DFA of the JSON-encoded contents (no quotes) of a string language expression.
+
+    ``encoding``: ``"json"`` (every escape spelling) or ``"json-canonical"`` (the canonical
+    spelling only, see :mod:`constrain.regex`).
 
     Expressions: ``("spec", patterns, full_patterns, min_len, max_len, exclude,
     exclude_patterns)``, ``("lit", value)`` (every spelling), ``("clit", value)`` (the
     canonical spelling only), ``("or", [e...])``, ``("and", [e...])``,
     ``("minus", a, b)``. Boolean combinations serve exact ``oneOf``/``not`` over strings.
     """
-    return _content_cached(json.dumps(expr, ensure_ascii=False))
+    return _content_cached(json.dumps(expr, ensure_ascii=False), encoding)
 
 
-def _content(expr) -> ByteDFA:
+def _content(expr, enc: str) -> ByteDFA:
     op = expr[0]
     if op == "lit":
-        return regex_to_dfa(regex_escape(expr[1]), encoding="json")
+        return regex_to_dfa(regex_escape(expr[1]), encoding=enc)
     if op == "clit":
         return ByteDFA.literal(canonical_string(expr[1]))
     if op == "or":
-        return ByteDFA.union_all([_content(e) for e in expr[1]]) if expr[1] else ByteDFA.empty()
+        return ByteDFA.union_all([_content(e, enc) for e in expr[1]]) if expr[1] else ByteDFA.empty()
     if op == "and":
-        out = _content(expr[1][0])
+        out = _content(expr[1][0], enc)
         for e in expr[1][1:]:
-            out = out.intersect(_content(e))
+            out = out.intersect(_content(e, enc))
         return out
     if op == "minus":
-        return _content(expr[1]).difference(_content(expr[2]))
+        return _content(expr[1], enc).difference(_content(expr[2], enc))
     _, patterns, full_patterns, min_len, max_len, exclude, exclude_patterns = expr
     content: ByteDFA | None = None
 
@@ -373,15 +384,15 @@ def _content(expr) -> ByteDFA:
         content = d if content is None else content.intersect(d)
 
     for p in patterns:
-        meet(regex_to_dfa(p, encoding="json", search=True))
+        meet(regex_to_dfa(p, encoding=enc, search=True))
     for p in full_patterns:
-        meet(regex_to_dfa(p, encoding="json"))
+        meet(regex_to_dfa(p, encoding=enc))
     if min_len > 0 or max_len is not None:
-        meet(counted_chars(min_len, max_len))
+        meet(counted_chars(min_len, max_len, enc))
     if content is None:
-        content = regex_to_dfa(f"{_ANY_CHARS}*", encoding="json")
+        content = regex_to_dfa(f"{_ANY_CHARS}*", encoding=enc)
     if exclude:
-        content = content.difference(excluded_values_dfa(exclude))
+        content = content.difference(excluded_values_dfa(exclude, enc))
     for p in exclude_patterns:
-        content = content.difference(regex_to_dfa(p, encoding="json", search=True))
+        content = content.difference(regex_to_dfa(p, encoding=enc, search=True))
     return content

@@ -2398,11 +2398,11 @@ def _number_literal_regex(v: int | float) -> str:
 def schema_to_grammar(schema: Any, *, strict: bool = False, lenient: bool = False,
                       whitespace: str = "flexible", max_whitespace: int | None = None,
                       max_newlines: int | None = None, trailing_whitespace: bool = True,
-                      canonical_literals: bool = False) -> Grammar:
+                      canonical_literals: bool = False, canonical_strings: bool = False) -> Grammar:
     """The grammar of the JSON texts valid under ``schema`` (options: see ``compile_json_schema``)."""
     schema = normalize_schema_input(schema)
-    lex = JsonLexemes(whitespace, max_whitespace, max_newlines=max_newlines,
-                      trailing_ws=trailing_whitespace, canonical_literals=canonical_literals)
+    lex = JsonLexemes(whitespace, max_whitespace, max_newlines=max_newlines, trailing_ws=trailing_whitespace,
+                      canonical_literals=canonical_literals, canonical_strings=canonical_strings)
     # deeply nested schemas recurse ~10 Python frames per level; 3.11 frames use no C stack
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old, 20_000))

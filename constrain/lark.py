@@ -72,7 +72,9 @@ Extensions (pre-processed before Lark sees the text)
   (:func:`constrain.json_schema.schema_to_grammar`, rules merged under a prefix), e.g.
   ``call: "<tool_call>" %json{"type": "object"} "</tool_call>"``. Whitespace inside the JSON
   follows ``json_whitespace`` / ``json_max_whitespace``; the grammar's ``%ignore`` applies
-  around the JSON value as around any terminal.
+  around the JSON value as around any terminal. ``json_options`` passes any other
+  ``schema_to_grammar`` option (``canonical_strings``, ``max_newlines``, ...) to every block;
+  ``decode.generate`` passes its ``GENERATION_JSON_OPTIONS`` there.
 * ``%special{"<|im_end|>"}`` as a rule element: a special token, by its text. **Limitation:**
   the token layer matches text only, so this is currently a lexeme whose bytes are the token's
   text -- the model may produce it by spelling it with ordinary tokens, and the special token
@@ -137,20 +139,23 @@ _GRAMMARS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gramma
 def compile_lark(grammar_text: str, vocab, *, start: str = "start", import_paths: Iterable[str] = (),
                  json_whitespace: str = "flexible", json_max_whitespace: int | None = 16,
                  json_strict: bool = False, source: str = "<grammar>", time_budget_s: float = 30.0,
-                 state_budget: int = 200_000):
+                 state_budget: int = 200_000, json_options: dict | None = None):
     """Compile a Lark grammar for ``vocab``; returns a :class:`~constrain.compiled.Compiled`.
 
     ``start`` names the start rule. ``import_paths`` are folders searched by ``%import``, before
     the shipped grammars (``constrain/grammars``: ``%import json.value``) and Lark's own
     ``common.lark``.
-    ``json_*`` configure ``%json{...}`` blocks (see :mod:`constrain.lark`). Errors raise
+    ``json_*`` configure ``%json{...}`` blocks (see :mod:`constrain.lark`); ``json_options``
+    (keys in :data:`JSON_BLOCK_OPTIONS`) override them and add the rest of
+    ``compile_json_schema``'s narrowings, e.g. ``{"canonical_strings": True}``. Errors raise
     :class:`~constrain.errors.GrammarError`; budgets raise
     :class:`~constrain.errors.CompileBudgetError`.
     """
     from .compiled import Compiled
 
     g = lark_to_grammar(grammar_text, start, import_paths=import_paths, json_whitespace=json_whitespace,
-                        json_max_whitespace=json_max_whitespace, json_strict=json_strict, source=source)
+                        json_max_whitespace=json_max_whitespace, json_strict=json_strict, source=source,
+                        json_options=json_options)
     return Compiled(g, vocab, source=grammar_text, kind="lark", time_budget_s=time_budget_s,
                     state_budget=state_budget)
 
@@ -166,10 +171,20 @@ def compile_lark_file(path, vocab, *, start: str = "start", import_paths: Iterab
 
 def lark_to_grammar(text: str, start: str = "start", *, import_paths: Iterable[str] = (),
                     json_whitespace: str = "flexible", json_max_whitespace: int | None = 16,
-                    json_strict: bool = False, source: str = "<grammar>") -> Grammar:
+                    json_strict: bool = False, source: str = "<grammar>",
+                    json_options: dict | None = None) -> Grammar:
     """The IR :class:`~constrain.grammar.Grammar` of a Lark grammar (left recursion removed)."""
-    return _Converter(text, start, list(import_paths), json_whitespace, json_max_whitespace, json_strict,
-                      source).convert()
+    opts = {"strict": json_strict, "whitespace": json_whitespace, "max_whitespace": json_max_whitespace}
+    unknown = sorted(set(json_options or ()) - set(JSON_BLOCK_OPTIONS))
+    if unknown:
+        raise TypeError(f"json_options: unknown option(s) {unknown}; expected some of {list(JSON_BLOCK_OPTIONS)}")
+    opts.update(json_options or {})
+    return _Converter(text, start, list(import_paths), opts, source).convert()
+
+
+#: The ``schema_to_grammar`` options a ``%json{...}`` block takes (``json_options`` keys).
+JSON_BLOCK_OPTIONS = ("strict", "lenient", "whitespace", "max_whitespace", "max_newlines", "trailing_whitespace",
+                      "canonical_literals", "canonical_strings")
 
 
 # =========================================================================== pre-processing
@@ -444,16 +459,13 @@ _LINE_RE = re.compile(r"\bline (\d+)")
 
 
 class _Converter:
-    def __init__(self, text: str, start: str, import_paths: list[str], json_whitespace: str,
-                 json_max_whitespace: int | None, json_strict: bool, source: str):
+    def __init__(self, text: str, start: str, import_paths: list[str], json_options: dict, source: str):
         if not isinstance(text, str):
             raise TypeError(f"a Lark grammar must be a str, not {type(text).__name__}")
         self.text = text
         self.start = start
         self.import_paths = import_paths
-        self.json_whitespace = json_whitespace
-        self.json_max_whitespace = json_max_whitespace
-        self.json_strict = json_strict
+        self.json_options = json_options  # schema_to_grammar options of every %json block
         self.source = source
         self.lines: dict[str, int] = {}
         self.shifts: list[tuple[int, int]] = []
@@ -766,8 +778,7 @@ class _Converter:
         k = len(self._json_roots)
         prefix = f"%json{k}:"
         try:
-            sg = schema_to_grammar(ext.value, strict=self.json_strict, whitespace=self.json_whitespace,
-                                   max_whitespace=self.json_max_whitespace)
+            sg = schema_to_grammar(ext.value, **self.json_options)
         except ConstraintError as e:
             raise GrammarError(f"%json block at line {ext.line}: {e}") from e
         memo: dict = {}

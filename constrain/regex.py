@@ -8,6 +8,10 @@ bytes of the strings the pattern matches:
   may be written literally (UTF-8) unless it is ``"``, ``\\`` or a control character, or
   escaped (``\\n``, ``\\"``, ``\\/``, ``\\u00e9`` in either hex case, surrogate pairs for
   astral characters). ``[a-z]`` therefore also accepts ``\\u0061``.
+* ``encoding="json-canonical"``: JSON string content in its one canonical spelling, the one
+  ``json.dumps(s, ensure_ascii=False)`` writes: ``\\"``, ``\\\\`` and ``\\b \\f \\n \\r \\t`` for those
+  characters, ``\\u00xx`` (lowercase hex) for the other control characters, every other
+  character as itself. ``[a-z]`` accepts ``a`` only, never ``\\u0061``; no ``\\/``.
 
 Pipeline: our own parser builds a character-level AST (:class:`Chars` nodes hold sorted
 code-point intervals, so Unicode classes stay small); each character set is lowered once to
@@ -65,7 +69,7 @@ __all__ = [
 ]
 
 MAX_CP = 0x10FFFF
-ENCODINGS = ("utf8", "json")
+ENCODINGS = ("utf8", "json", "json-canonical")
 DIALECTS = ("ecma", "python")
 
 # --------------------------------------------------------------------------- code-point sets
@@ -877,11 +881,22 @@ _JSON_LITERAL: Ranges = _norm([(0x20, 0x21), (0x23, 0x5B), (0x5D, 0xD7FF), (0xE0
 def _encoded_sequences(s: Ranges, encoding: str):
     """Byte-set sequences (each element a tuple of byte ranges) spelling the set ``s``."""
     seqs = []
-    lit = _intersect(s, _JSON_LITERAL) if encoding == "json" else s
+    lit = s if encoding == "utf8" else _intersect(s, _JSON_LITERAL)
     for lo, hi in lit:
         for seq in _utf8_sequences(lo, hi):
             seqs.append([((a, b),) for a, b in seq])
-    if encoding != "json":
+    if encoding == "utf8":
+        return seqs
+    if encoding == "json-canonical":
+        # one spelling per character: the literal one where JSON allows it, else the
+        # conventional escape (a short one, or \u00xx in lowercase hex below 0x20)
+        for cp, letter in _JSON_SHORT.items():
+            if cp != 0x2F and _intersect(s, _single(cp)):
+                seqs.append([_BS, ((letter, letter),)])
+        for lo, hi in _intersect(s, ((0, 0x1F),)):
+            for cp in range(lo, hi + 1):
+                if cp not in _JSON_SHORT:
+                    seqs.append([_BS, _U] + [((b, b),) for b in b"%04x" % cp])
         return seqs
     for cp, letter in _JSON_SHORT.items():
         if _intersect(s, _single(cp)):

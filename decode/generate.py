@@ -158,6 +158,9 @@ def _schema_of(constraint) -> dict | bool:
 #:   ``{"properties": {...}}``, and never finish);
 #: - ``canonical_literals``: property names and ``enum``/``const`` strings only in their plain
 #:   spelling (``"name"``, never ``"\u006eame"``: a model that starts escaping keys rarely stops);
+#: - ``canonical_strings``: every string value too, free or constrained, is spelled as
+#:   ``json.dumps`` writes it: escapes only where JSON needs one (a datetime cannot come out as
+#:   ``"2024\u002d01..."``); also applied to ``%json{...}`` blocks of ``Lark`` constraints;
 #: - ``trailing_whitespace=False``: the output ends with the root value (EOS or the grammar
 #:   stopping), instead of the model padding it with newlines;
 #: - ``max_newlines=1`` with ``max_whitespace=16``: pretty-printed output stays possible (one
@@ -170,6 +173,7 @@ def _schema_of(constraint) -> dict | bool:
 GENERATION_JSON_OPTIONS: dict = {
     "strict": True,
     "canonical_literals": True,
+    "canonical_strings": True,
     "trailing_whitespace": False,
     "whitespace": "flexible",
     "max_whitespace": 16,
@@ -241,7 +245,12 @@ def as_compiled(constraint, vocab, **json_options):
         if compile_lark is None:
             raise NotImplementedError("constrain.compile_lark is not available yet")
         kw = {} if constraint.start == "start" else {"start": constraint.start}
-        return _cached_compile(vocab, ("lark", constraint.text, constraint.start),
+        from constrain.lark import JSON_BLOCK_OPTIONS
+
+        block = {k: v for k, v in json_options.items() if k in JSON_BLOCK_OPTIONS}  # for %json{...}
+        if block:
+            kw["json_options"] = block
+        return _cached_compile(vocab, ("lark", constraint.text, constraint.start, tuple(sorted(block.items()))),
                                lambda: compile_lark(constraint.text, vocab, **kw))
     raise AssertionError(kind)
 
@@ -472,7 +481,7 @@ def generate(
         kind = constraint_kind(c)
         if kind is not None and not _is_compiled(c) and vocab is None:
             vocab = get_vocabulary(tokenizer, width)
-        compiled = as_compiled(c, vocab, **opts) if kind == "json" else as_compiled(c, vocab)
+        compiled = as_compiled(c, vocab, **opts) if kind in ("json", "lark") else as_compiled(c, vocab)
         row = _Row(compiled=compiled, kind=kind)
         if compiled is not None:
             row.matcher = compiled.matcher()
