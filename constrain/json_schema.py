@@ -63,6 +63,8 @@ _ALL_TYPES = ("null", "boolean", "object", "array", "string", "number")
 # numbers with a non-zero fraction and no exponent: a subset of the non-integers (complements)
 _NONINT_REGEX = r"-?(?:0|[1-9][0-9]*)\.[0-9]*[1-9][0-9]*"
 _NOEXP_REGEX = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?"
+# the keywords that give a property name its value schema (merged together, see merge())
+_OBJECT_RULES = ("properties", "patternProperties", "additionalProperties")
 # internal keywords holding lists, concatenated when schemas are merged
 _LIST_INTERNALS = ("__also__", "__xof__", "__not__", "__patterns__", "__presence__", "__str_minus__",
                    "__num_and__", "__num_minus__", "__some__", "__ite__", "__contains_also__")
@@ -368,6 +370,8 @@ class _Compiler:
             out.setdefault("__ite__", []).append((b["if"], b.get("then", True), b.get("else", True)))
             b = {k: v for k, v in b.items() if k not in ("if", "then", "else")}
         for k, v in b.items():
+            if k in _OBJECT_RULES:
+                continue  # merged per property name below
             if k not in out:
                 out[k] = v
                 continue
@@ -395,11 +399,6 @@ class _Compiler:
                 out.setdefault("__also__", []).append({k: v})
             elif k == "required":
                 out[k] = list(dict.fromkeys(list(u) + list(v)))
-            elif k == "properties":
-                props = dict(u)
-                for pk, pv in v.items():
-                    props[pk] = {"allOf": [props[pk], pv]} if pk in props else pv
-                out[k] = props
             elif k in ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties", "minContains"):
                 if isinstance(u, bool) or isinstance(v, bool):
                     out.setdefault("__also__", []).append({k: v})
@@ -441,19 +440,85 @@ class _Compiler:
                 continue  # equal, or an annotation/unknown keyword: no effect on validity
             else:
                 out.setdefault("__also__", []).append({k: v})
-        # additionalProperties of one side applies to the other side's extra properties
-        if isinstance(a, dict) and isinstance(b, dict):
-            for x, y in ((a, b), (b, a)):
-                addl = x.get("additionalProperties")
-                if addl is None or addl is True or "patternProperties" in x:
-                    continue
-                xprops = x.get("properties", {})
-                props = dict(out.get("properties", {}))
-                for pk in y.get("properties", {}):
-                    if pk not in xprops:
-                        props[pk] = {"allOf": [props[pk], addl]} if addl is not False else False
-                out["properties"] = props
+        self._merge_property_rules(a, b, out, ptr)
         return out
+
+    def _merge_property_rules(self, a: dict, b: dict, out: dict, ptr: str) -> None:
+        """``properties``, ``patternProperties`` and ``additionalProperties`` of ``out`` such
+        that each name gets the conjunction of each side's OWN rule for it.
+
+        By the spec a schema's ``additionalProperties`` sees only the ``properties`` and
+        ``patternProperties`` of its own schema object, so a name that one allOf part declares
+        or matches never escapes another part's ``additionalProperties``.  A side's rule for a
+        name: its ``properties`` entry and the patterns it matches, else its
+        ``additionalProperties`` (absent: anything).  Merged, a declared name gets both sides'
+        ``properties``/``additionalProperties`` rules and each pattern the
+        ``additionalProperties`` of the side lacking it (the merged patterns still apply to
+        declared names, as the spec says).  That is exact unless a side with a non-trivial
+        ``additionalProperties`` meets a name that matches a pattern it lacks but is not
+        its ``additionalProperties``' business (it declares the name, or one of its own
+        overlapping patterns matches it): no single schema object says that, so it is refused
+        -- except for a pattern that forbids every undeclared name in an object closed anyway,
+        which is folded into the declared names' schemas instead.
+        """
+        if not any(k in x for x in (a, b) for k in _OBJECT_RULES):
+            return
+        for x in (a, b):
+            for k in ("properties", "patternProperties"):
+                if not isinstance(x.get(k, {}), dict):
+                    raise SchemaError(f"{k} at {ptr} must be an object")
+
+        def own_addl(x: dict) -> Any:
+            v = x.get("additionalProperties", True)
+            return True if v == {} else v
+
+        def conj(parts: list) -> Any:
+            parts = [p for p in parts if p is not True and p != {}]
+            if any(p is False for p in parts):
+                return False
+            return True if not parts else parts[0] if len(parts) == 1 else {"allOf": parts}
+
+        sides = [(x.get("properties", {}), x.get("patternProperties", {}), own_addl(x)) for x in (a, b)]
+        patterns = list(dict.fromkeys(q for _, qs, _ in sides for q in qs))
+        dfas = {q: regex_to_dfa(q, encoding="utf8", search=True) for q in patterns}
+        merged = {q: conj([qs[q] if q in qs else addl for _, qs, addl in sides]) for q in patterns}
+        addl_all = conj([addl for _, _, addl in sides])
+
+        def overlap(q: str, others) -> bool:
+            return any(o != q and not dfas[q].intersect(dfas[o]).is_empty() for o in others)
+
+        # a pattern that forbids every undeclared name it matches, in an object closed anyway,
+        # only matters for the declared names: folded into their schemas, it leaves the
+        # merged patterns (so it cannot reach a name another side declares)
+        folded = {q for q in patterns if merged[q] is False and addl_all is False and not overlap(q, patterns)}
+        for _, qs, addl in sides:
+            if addl is not True and any(q not in qs and q not in folded and overlap(q, qs) for q in patterns):
+                raise UnsupportedSchemaError(
+                    "additionalProperties", ptr, "a patternProperties of one allOf part overlaps one of another "
+                    "part that has additionalProperties: no single object applies both parts' rules")
+        props = {}
+        for name in dict.fromkeys(n for ps, _, _ in sides for n in ps):
+            hits = [q for q in patterns if dfas[q].matches(name.encode())]
+            rules = []
+            for ps, qs, addl in sides:
+                if name in ps:
+                    rules.append(ps[name])
+                    if addl is not True and any(q not in qs and q not in folded for q in hits):
+                        raise UnsupportedSchemaError(
+                            "additionalProperties", ptr, f"property {name!r} is declared by one allOf part and "
+                            "matches a patternProperties of another, while the first part has additionalProperties")
+                elif not any(q in qs for q in hits):
+                    rules.append(addl)  # its own patterns miss the name: its additionalProperties decides
+                rules += [qs[q] for q in hits if q in folded and q in qs]
+            props[name] = conj(rules)
+        for k in _OBJECT_RULES:
+            out.pop(k, None)
+        if props:
+            out["properties"] = props
+        if len(folded) < len(patterns):
+            out["patternProperties"] = {q: merged[q] for q in patterns if q not in folded}
+        if "additionalProperties" in a or "additionalProperties" in b:
+            out["additionalProperties"] = addl_all
 
     # ------------------------------------------------------------------ entry
 
