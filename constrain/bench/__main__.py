@@ -10,7 +10,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m constrain.bench",
                                 description="structgen benchmarks")
     sub = p.add_subparsers(dest="bench", required=True)
-    from . import coverage, generate, grammars, maskbench, test_suite
+    from . import coverage, generate, grammars, maskbench, peer_suite, test_suite
 
     mb = sub.add_parser("maskbench", help="MaskBench: per-schema compile time, per-token mask time, "
                                           "correctness on valid/invalid instances")
@@ -23,6 +23,9 @@ def main(argv=None) -> int:
                                            "per keyword file compiled / unsupported / correct / wrong-accept / "
                                            "wrong-reject")
     test_suite.add_arguments(ts)
+    ps = sub.add_parser("peer-suite", help="other engines' JSON Schema test cases (shared/data/peer-suite) through "
+                                           "structgen's masks: wrong accepts / rejects, compile errors by class")
+    peer_suite.add_arguments(ps)
     cv = sub.add_parser("coverage", help="per dataset file: declared coverage (compiles) and exactness "
                                          "(MaskBench pass), compile errors by keyword")
     coverage.add_arguments(cv)
@@ -49,6 +52,8 @@ def main(argv=None) -> int:
         return maskbench.main(args=args)
     if args.bench == "test-suite":
         return test_suite.main(args=args)
+    if args.bench == "peer-suite":
+        return peer_suite.main(args=args)
     if args.bench == "coverage":
         return coverage.main(args=args)
     if args.bench == "grammars":
