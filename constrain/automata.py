@@ -39,7 +39,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from .deadline import check_deadline
+from .deadline import check_deadline, check_size, state_budget
 from .errors import CompileBudgetError
 
 __all__ = ["ByteDFA", "NFA", "DEFAULT_BUDGET"]
@@ -55,7 +55,24 @@ _MOORE_ROUNDS = 6
 _WORK_FACTOR = 20
 """Subset constructions may touch ``_WORK_FACTOR * budget`` set members (a time bound:
 some patterns have few DFA states but huge intermediate subsets, e.g. searching for a
-long periodic string)."""
+long periodic string). Members of cached epsilon closures count too (they are memory)."""
+
+# Byte costs the constructions count against the memory budget before they grow (Python
+# objects, measured on CPython 3.11 and rounded up): a member of a frozen set, a set's own
+# overhead, one edge in the src/col/dst lists, one entry of an index dict; tables are int64
+# and ``_finalize`` holds about three copies of one.
+_MEMBER_BYTES = 32
+_SET_BYTES = 256
+_EDGE_BYTES = 96
+_INDEX_BYTES = 160
+_NFA_STATE_BYTES = 256  # two lists and a few edge tuples
+_TABLE_COPIES = 3
+_CHECK_EVERY = 1 << 16
+"""Work units (subset members, product pairs) between two budget checks in a construction."""
+
+
+def _table_bytes(n_states: int, n_cls: int) -> int:
+    return n_states * n_cls * 8 * _TABLE_COPIES
 
 
 def _work_limit(budget: int) -> int:
@@ -382,7 +399,7 @@ class NFA:
         self.n_symbols = n_symbols
         self.eps: list[list[int]] = []
         self.edges: list[list[tuple[int, int, int]]] = []
-        self.limit = max(_NFA_FACTOR * budget, 10_000)
+        self.limit = state_budget(max(_NFA_FACTOR * budget, 10_000), _NFA_STATE_BYTES)
 
     def __len__(self) -> int:
         return len(self.eps)
@@ -390,7 +407,7 @@ class NFA:
     def _grow(self, k: int) -> int:
         base = len(self.eps)
         if base + k > self.limit:
-            raise CompileBudgetError(f"NFA exceeds {self.limit} states")
+            raise CompileBudgetError(f"NFA exceeds {self.limit} states", budget="states")
         self.eps.extend([] for _ in range(k))
         self.edges.extend([] for _ in range(k))
         return base
@@ -459,6 +476,25 @@ class NFA:
             rclasses = {}
 
         closure_cache: dict[int, frozenset[int]] = {}
+        budget = state_budget(budget, n_cls * 8 * _TABLE_COPIES + _SET_BYTES + _INDEX_BYTES)
+        work = 0
+        work_limit = _work_limit(budget)
+        next_check = _CHECK_EVERY
+        n_edges = 0
+
+        def charge(k: int) -> None:
+            """Count ``k`` more subset members; check the budgets every ``_CHECK_EVERY``."""
+            nonlocal work, next_check
+            work += k
+            if work > work_limit:
+                raise CompileBudgetError(
+                    f"determinization exceeds its work budget ({work_limit} subset members, "
+                    f"{len(sets)} states so far)", budget="work")
+            if work >= next_check:
+                next_check = work + _CHECK_EVERY
+                check_size(work * _MEMBER_BYTES + (len(sets) + len(closure_cache)) * _SET_BYTES
+                           + n_edges * _EDGE_BYTES + _table_bytes(len(sets), n_cls), "determinization")
+                check_deadline()
 
         def closure(s: int) -> frozenset[int]:
             c = closure_cache.get(s)
@@ -474,6 +510,7 @@ class NFA:
                         if y not in seen:
                             seen.add(y)
                             stack.append(y)
+                charge(len(seen))
                 c = closure_cache[s] = frozenset(res)
             return c
 
@@ -496,23 +533,18 @@ class NFA:
                 ]
             return o
 
+        sets: list[frozenset[int]] = []
         s0 = closure(start)
         index = {s0: 0}
-        sets = [s0]
+        sets.append(s0)
         src: list[int] = []
         col: list[int] = []
         dst: list[int] = []
         i = 0
-        work = 0
-        work_limit = _work_limit(budget)
         while i < len(sets):
             cur = sets[i]
-            work += len(cur)
-            if work > work_limit:
-                raise CompileBudgetError(
-                    f"determinization exceeds its work budget ({work_limit} subset members, "
-                    f"{len(sets)} states so far)"
-                )
+            charge(len(cur))
+            n_edges = len(src)
             if len(cur) == 1:
                 (m,) = cur
                 moves = out(m)
@@ -531,7 +563,8 @@ class NFA:
                 if j is None:
                     j = len(sets)
                     if j >= budget:
-                        raise CompileBudgetError(f"DFA exceeds {budget} states during determinization")
+                        raise CompileBudgetError(f"DFA exceeds {budget} states during determinization",
+                                                 budget="states")
                     if not j & 4095:
                         check_deadline()
                     index[fs] = j
@@ -540,6 +573,7 @@ class NFA:
                 col.append(c)
                 dst.append(j)
             i += 1
+        check_size(_table_bytes(len(sets), n_cls), f"a {len(sets)}-state DFA table")
         T = np.full((len(sets), n_cls), -1, dtype=np.int64)
         if src:
             T[np.array(src), np.array(col)] = np.array(dst)
@@ -809,11 +843,22 @@ class ByteDFA:
             return chain
         nfa = NFA(self.n_symbols, budget)
         copies = (min + 1) if max is None else max
+        bounds = f"{{{min},{'' if max is None else max}}}"
         if copies * (self.num_states + 1) > nfa.limit:
             raise CompileBudgetError(
-                f"repetition {{{min},{'' if max is None else max}}} of a {self.num_states}-state DFA "
-                f"exceeds the NFA budget of {nfa.limit} states"
+                f"repetition {bounds} of a {self.num_states}-state DFA "
+                f"exceeds the NFA budget of {nfa.limit} states", budget="states"
             )
+        if self.accept[0] and copies > 1:
+            # the body matches the empty string, so from the end of copy i every later copy's
+            # start is an epsilon move away: the subset construction would cache closures of
+            # about copies**2 / 2 members in all. Refuse now rather than after building them.
+            implied = copies * (copies + 1) // 2
+            if implied > _work_limit(budget):
+                raise CompileBudgetError(
+                    f"repetition {bounds} of a sub-pattern that matches the empty string implies "
+                    f"{implied:,} subset members (work budget {_work_limit(budget):,})", budget="work")
+            check_size(implied * _MEMBER_BYTES, f"repetition {bounds} of a sub-pattern matching the empty string")
         start = cur = nfa.add_state()
         for _ in range(min):
             s, e = nfa.add_dfa(self)
@@ -864,8 +909,10 @@ class ByteDFA:
         total = copies * q + (0 if max is None else 1)
         if total > budget:
             raise CompileBudgetError(
-                f"repetition {{{min},{'' if max is None else max}}} needs {total} states (budget {budget})"
+                f"repetition {{{min},{'' if max is None else max}}} needs {total} states (budget {budget})",
+                budget="states"
             )
+        check_size(_table_bytes(total, C), f"repetition {{{min},{'' if max is None else max}}} ({total} states)")
         off = (np.arange(copies, dtype=np.int64) * q)[:, None, None]
         T = np.where(Tl[None] >= 0, Tl[None] + off, -1).reshape(copies * q, C)
         if max is None:
@@ -901,7 +948,7 @@ class ByteDFA:
         """All byte strings (over this DFA's alphabet) not in the language."""
         S, C = self._T.shape
         if S + 1 > budget:
-            raise CompileBudgetError(f"complement exceeds {budget} states")
+            raise CompileBudgetError(f"complement exceeds {budget} states", budget="states")
         T = np.full((S + 1, C), S, dtype=np.int64)
         T[:S] = np.where(self._T >= 0, self._T, S)
         acc = np.append(~self.accept, True)
@@ -968,7 +1015,8 @@ def _concat2(a: ByteDFA, b: ByteDFA, budget: int) -> ByteDFA:
     if f is not None:
         base = SA - 1
         if base + SB > budget:
-            raise CompileBudgetError(f"concatenation exceeds {budget} states")
+            raise CompileBudgetError(f"concatenation exceeds {budget} states", budget="states")
+        check_size(_table_bytes(base + SB, J), f"concatenation ({base + SB} states)")
         mapa = np.full(SA + 1, -1, dtype=np.int64)  # mapa[-1] == -1
         keep = np.array([s for s in range(SA) if s != f], dtype=np.int64)
         mapa[keep] = np.arange(base)
@@ -990,12 +1038,19 @@ def _concat2(a: ByteDFA, b: ByteDFA, budget: int) -> ByteDFA:
     dst: list[int] = []
     i = 0
     work = 0
+    budget = state_budget(budget, J * 8 * _TABLE_COPIES + _SET_BYTES + _INDEX_BYTES)
     work_limit = _work_limit(budget)
+    next_check = _CHECK_EVERY
     while i < len(states):
         x, bs = states[i]
         work += len(bs) + 1
         if work > work_limit:
-            raise CompileBudgetError(f"concatenation exceeds its work budget ({work_limit})")
+            raise CompileBudgetError(f"concatenation exceeds its work budget ({work_limit})", budget="work")
+        if work >= next_check:
+            next_check = work + _CHECK_EVERY
+            check_size(work * _MEMBER_BYTES + len(states) * (_SET_BYTES + _INDEX_BYTES) + len(src) * _EDGE_BYTES
+                       + _table_bytes(len(states), J), "concatenation")
+            check_deadline()
         moves: dict[int, list] = {j: [t, None] for j, t in rows_a[x]}
         for y in bs:
             for j, t in rows_b[y]:
@@ -1014,13 +1069,14 @@ def _concat2(a: ByteDFA, b: ByteDFA, budget: int) -> ByteDFA:
             if k is None:
                 k = len(states)
                 if k >= budget:
-                    raise CompileBudgetError(f"concatenation exceeds {budget} states")
+                    raise CompileBudgetError(f"concatenation exceeds {budget} states", budget="states")
                 index[key] = k
                 states.append(key)
             src.append(i)
             col.append(j)
             dst.append(k)
         i += 1
+    check_size(_table_bytes(len(states), J), f"a {len(states)}-state concatenation table")
     T = np.full((len(states), J), -1, dtype=np.int64)
     if src:
         T[np.array(src), np.array(col)] = np.array(dst)
@@ -1056,6 +1112,8 @@ def _product(a: ByteDFA, b: ByteDFA, op: str, budget: int) -> ByteDFA:
     acc_a = a.accept.tolist() + [False]
     acc_b = b.accept.tolist() + [False]
     W = SB + 1
+    budget = state_budget(budget, J * 8 * _TABLE_COPIES + _INDEX_BYTES)
+    check_size((SA + SB + 2) * J * 8 * 2, "product operand tables")
     index = {0: 0}
     pa, pb = [0], [0]
     src: list[int] = []
@@ -1081,8 +1139,9 @@ def _product(a: ByteDFA, b: ByteDFA, op: str, budget: int) -> ByteDFA:
             if k is None:
                 k = len(pa)
                 if k >= budget:
-                    raise CompileBudgetError(f"product automaton exceeds {budget} states")
+                    raise CompileBudgetError(f"product automaton exceeds {budget} states", budget="states")
                 if not k & 4095:
+                    check_size(k * _INDEX_BYTES + len(src) * _EDGE_BYTES + _table_bytes(k, J), "product automaton")
                     check_deadline()
                 index[key] = k
                 pa.append(x)
@@ -1091,6 +1150,7 @@ def _product(a: ByteDFA, b: ByteDFA, op: str, budget: int) -> ByteDFA:
             col.append(j)
             dst.append(k)
         i += 1
+    check_size(_table_bytes(len(pa), J), f"a {len(pa)}-state product table")
     T = np.full((len(pa), J), -1, dtype=np.int64)
     if src:
         T[np.array(src), np.array(col)] = np.array(dst)

@@ -23,6 +23,7 @@ from bisect import bisect_left
 import numpy as np
 
 from .completion import Completions
+from .deadline import check_deadline, compile_budget
 from .grammar import RTN
 from .parser import Parser
 from .tokens import child_lists, csr_positions, lexeme_table, pack_bits, set_bits, tokens_at_nodes
@@ -78,6 +79,8 @@ class TokenAutomaton:
         self._intern: dict[tuple[frozenset, bool], State] = {}
         self._state_limit = state_limit
         self._lock = threading.RLock()
+        # (seconds, bytes) each first visit of a state may take (Compiled sets its own budgets)
+        self.mask_budget: tuple[float | None, int | None] = (None, None)
         self._completions: Completions | None = None
         self.dead = State(frozenset(), False)
         ready, can_end = self.parser.initial()
@@ -183,13 +186,19 @@ class TokenAutomaton:
     # ------------------------------------------------------------------ masks
 
     def mask(self, st: State) -> np.ndarray:
-        """Packed uint32 mask of the tokens allowed in ``st`` (EOS bits where it may end)."""
+        """Packed uint32 mask of the tokens allowed in ``st`` (EOS bits where it may end).
+
+        The first visit computes it under ``mask_budget`` (time, memory): past either it
+        raises :class:`~constrain.errors.CompileBudgetError` and ``st`` stays unvisited (a
+        later call tries again), rather than stalling the decoder.
+        """
         m = st.mask
         if m is None:
             with self._lock:
                 m = st.mask
                 if m is None:
-                    m = self._compute_mask(st)
+                    with compile_budget(*self.mask_budget):
+                        m = self._compute_mask(st)
                     st.mask = m
         return m
 
@@ -205,6 +214,7 @@ class TokenAutomaton:
             by_pair.setdefault((x, q), []).append(stack)
         crossing: list[np.ndarray] = []
         for (x, q), stacks in by_pair.items():
+            check_deadline()
             table = self.tables[x]
             words |= table.row(q)
             splits = table.splits(q)
@@ -291,6 +301,7 @@ class TokenAutomaton:
         sids = np.zeros(nodes.size, dtype=np.int64)
         out = []
         while nodes.size:
+            check_deadline()
             pos, owner = csr_positions(child_ptr, nodes, with_owner=True)
             if pos.size == 0:
                 break
@@ -298,6 +309,8 @@ class TokenAutomaton:
             uniq, inv = np.unique(combo, return_inverse=True)
             res = np.empty(uniq.size, dtype=np.int64)
             for i, u in enumerate(uniq.tolist()):
+                if not i & 1023 and i:
+                    check_deadline()
                 src = local[u >> 8]
                 nxt = self.step(src, u & 255) if src.threads else dead
                 if nxt is dead:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .automaton import TokenAutomaton
-from .deadline import check_deadline, compile_deadline
+from .deadline import DEFAULT_MAX_MEMORY_BYTES, check_deadline, compile_budget
 from .errors import CompileBudgetError
 from .grammar import Grammar, Lex, compile_rtn, lexeme
 from .matcher import Matcher
@@ -69,23 +69,38 @@ def _bfs_levels(T: np.ndarray, dead: int) -> list[list[int]]:
 
 
 class Compiled:
-    """A constraint compiled against one vocabulary; ``matcher()`` is cheap and shares caches."""
+    """A constraint compiled against one vocabulary; ``matcher()`` is cheap and shares caches.
+
+    ``time_budget_s`` and ``max_memory_bytes`` bound the compile (:mod:`constrain.deadline`:
+    counted states and table sizes first, then RSS growth, then wall time) and, each on its
+    own, every later first visit of a state: a mask that cannot be computed within them makes
+    ``Matcher.mask()`` raise :class:`CompileBudgetError` (the state stays unvisited) instead
+    of hanging the decoder.
+    """
 
     def __init__(self, grammar: Grammar, vocab, *, source: Any = None, kind: str = "grammar",
-                 time_budget_s: float = 30.0, state_budget: int = 200_000):
+                 time_budget_s: float = 30.0, state_budget: int = 200_000,
+                 max_memory_bytes: int | None = DEFAULT_MAX_MEMORY_BYTES):
         t0 = time.perf_counter()
         self.grammar = grammar
         self.kind = kind
         self.source = source
-        with compile_deadline(time_budget_s):
+        self.time_budget_s = time_budget_s
+        self.max_memory_bytes = max_memory_bytes
+        with compile_budget(time_budget_s, max_memory_bytes):
             self.rtn = compile_rtn(grammar, state_budget=state_budget)
             # build every lexeme DFA now: compile errors surface here, not mid-generation
             for lx in self.rtn.lexemes:
                 lx.dfa
                 check_deadline()
-        self.automaton = TokenAutomaton(self.rtn, vocab)
-        self._precompute_rows(max(0.0, min(EAGER_ROW_BUDGET_S, time_budget_s - (time.perf_counter() - t0))))
-        self._precompute_masks(max(0.0, min(EAGER_MASK_BUDGET_S, time_budget_s - (time.perf_counter() - t0))))
+            self.automaton = TokenAutomaton(self.rtn, vocab)
+            self.automaton.mask_budget = (time_budget_s, max_memory_bytes)
+            try:
+                # optional work: a budget running out here only leaves masks to first use
+                self._precompute_rows(max(0.0, min(EAGER_ROW_BUDGET_S, time_budget_s - (time.perf_counter() - t0))))
+                self._precompute_masks(max(0.0, min(EAGER_MASK_BUDGET_S, time_budget_s - (time.perf_counter() - t0))))
+            except CompileBudgetError:
+                pass
         self.compile_time_s = time.perf_counter() - t0
 
     def _precompute_rows(self, budget_s: float) -> None:
@@ -216,15 +231,22 @@ class Compiled:
                 f"{self.compile_time_s * 1e3:.1f} ms)")
 
 
-def compile_grammar(grammar: Grammar, vocab, **kw) -> Compiled:
-    return Compiled(grammar, vocab, **kw)
+def compile_grammar(grammar: Grammar, vocab, *, time_budget_s: float = 30.0,
+                    max_memory_bytes: int | None = DEFAULT_MAX_MEMORY_BYTES, **kw) -> Compiled:
+    """Compile an IR :class:`~constrain.grammar.Grammar` for ``vocab``.
+
+    ``time_budget_s`` and ``max_memory_bytes`` (default 1 GiB, ``None``: no limit) bound the
+    compile and each later first visit of a state (:class:`CompileBudgetError` past them).
+    """
+    return Compiled(grammar, vocab, time_budget_s=time_budget_s, max_memory_bytes=max_memory_bytes, **kw)
 
 
 def compile_json_schema(schema: Any, vocab, *, strict: bool = False, whitespace: str = "flexible",
                         max_whitespace: int | None = 16, lenient: bool = False,
                         time_budget_s: float = 20.0, max_newlines: int | None = None,
                         trailing_whitespace: bool = True, canonical_literals: bool = False,
-                        canonical_strings: bool = False) -> Compiled:
+                        canonical_strings: bool = False,
+                        max_memory_bytes: int | None = DEFAULT_MAX_MEMORY_BYTES) -> Compiled:
     """Compile a JSON schema (dict, JSON string or Pydantic model class) for ``vocab``.
 
     ``strict=True`` forbids undeclared properties (as OpenAI's strict mode does; names in
@@ -232,7 +254,12 @@ def compile_json_schema(schema: Any, vocab, *, strict: bool = False, whitespace:
     ``whitespace="flexible"`` allows JSON whitespace wherever JSON does, in runs of at most
     ``max_whitespace`` characters (``None``: unbounded), ``"compact"`` allows none;
     ``lenient=True`` drops keywords that cannot be enforced, with a warning naming each;
-    ``time_budget_s``: the whole compile's time (``CompileBudgetError`` past it).
+    ``time_budget_s``: the whole compile's time; ``max_memory_bytes`` (default 1 GiB,
+    ``None``: no limit): what the compile may allocate, counted per construction before it
+    allocates and checked against the process's RSS growth. Past either (or a construction's
+    state count) it raises :class:`CompileBudgetError`, naming the budget and the schema
+    keyword and JSON pointer being compiled; the same budgets bound each later first visit
+    of a state (``Matcher.mask()``).
 
     Narrowings for generation (the defaults accept every JSON spelling of a valid instance;
     ``decode.generate`` turns these on, see ``decode.GENERATION_JSON_OPTIONS``):
@@ -247,7 +274,7 @@ def compile_json_schema(schema: Any, vocab, *, strict: bool = False, whitespace:
     ``-`` nor ``\\/``. It composes with ``pattern``, ``format`` and length bounds: the language
     is the canonically spelled valid instances.
     """
-    with compile_deadline(time_budget_s):
+    with compile_budget(time_budget_s, max_memory_bytes):
         try:
             from .json_schema import normalize_schema_input, schema_to_grammar
 
@@ -256,27 +283,36 @@ def compile_json_schema(schema: Any, vocab, *, strict: bool = False, whitespace:
                                   max_whitespace=max_whitespace, max_newlines=max_newlines,
                                   trailing_whitespace=trailing_whitespace, canonical_literals=canonical_literals,
                                   canonical_strings=canonical_strings)
-            return Compiled(g, vocab, source=schema, kind="json_schema", time_budget_s=time_budget_s)
+            return Compiled(g, vocab, source=schema, kind="json_schema", time_budget_s=time_budget_s,
+                            max_memory_bytes=max_memory_bytes)
         except RecursionError:
             # a schema nested (or referencing itself) deeper than Python's stack allows in
             # some step of the compiler: say so instead of crashing the caller
             raise CompileBudgetError("schema too deeply nested for the compiler "
-                                     f"(Python recursion limit {sys.getrecursionlimit()})") from None
+                                     f"(Python recursion limit {sys.getrecursionlimit()})",
+                                     budget="recursion") from None
 
 
-def compile_regex(pattern: str, vocab, *, dialect: str = "python") -> Compiled:
-    """Compile a regex; the whole output must match it (full match over the text)."""
+def compile_regex(pattern: str, vocab, *, dialect: str = "python", time_budget_s: float = 20.0,
+                  max_memory_bytes: int | None = DEFAULT_MAX_MEMORY_BYTES) -> Compiled:
+    """Compile a regex; the whole output must match it (full match over the text).
+
+    ``time_budget_s`` and ``max_memory_bytes`` (default 1 GiB, ``None``: no limit) bound the
+    compile and each later first visit of a state (:class:`CompileBudgetError` past them).
+    """
     from .regex import regex_to_dfa
 
     lx = lexeme(f"regex:{dialect}:{pattern}", lambda: regex_to_dfa(pattern, encoding="utf8", dialect=dialect),
                 f"regex {pattern!r}"[:80])
     g = Grammar({"$root": Lex(lx)}, "$root", {"$root": "regex"})
-    if regex_to_dfa(pattern, encoding="utf8", dialect=dialect).accept[0]:
-        # a pattern matching the empty string: allow the empty output too
-        from .grammar import opt
+    with compile_budget(time_budget_s, max_memory_bytes):  # one budget for both steps
+        if regex_to_dfa(pattern, encoding="utf8", dialect=dialect).accept[0]:
+            # a pattern matching the empty string: allow the empty output too
+            from .grammar import opt
 
-        g = Grammar({"$root": opt(Lex(_nonempty(lx, pattern, dialect)))}, "$root", {"$root": "regex"})
-    return Compiled(g, vocab, source=pattern, kind="regex")
+            g = Grammar({"$root": opt(Lex(_nonempty(lx, pattern, dialect)))}, "$root", {"$root": "regex"})
+        return Compiled(g, vocab, source=pattern, kind="regex", time_budget_s=time_budget_s,
+                        max_memory_bytes=max_memory_bytes)
 
 
 def _nonempty(lx, pattern: str, dialect: str):

@@ -43,7 +43,37 @@ class UnsupportedSchemaError(ConstraintError):
 
 
 class CompileBudgetError(ConstraintError):
-    """Compilation would exceed its state or time budget (raised instead of hanging)."""
+    """Compilation would exceed one of its budgets (raised instead of hanging or swapping).
+
+    ``budget`` names the budget that ran out: ``"time"``, ``"memory"``, ``"states"`` (a
+    construction's state count), ``"work"`` (a subset construction's members) or
+    ``"recursion"``; ``keyword`` and ``pointer`` say where in a JSON Schema (``None``
+    elsewhere). They are filled in by the innermost schema location that sees the error
+    (:func:`constrain.deadline.schema_location`), and the message names them.
+    """
+
+    def __init__(self, message: str, *, budget: str | None = None, keyword: str | None = None,
+                 pointer: str | None = None):
+        self.detail = message
+        self.budget = budget
+        self.keyword = keyword
+        self.pointer = pointer
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        if self.pointer is None:
+            return self.detail
+        where = f"{self.keyword} at {self.pointer or '#'!r}" if self.keyword else f"at {self.pointer or '#'!r}"
+        return f"{where}: {self.detail}"
+
+    def locate(self, keyword: str | None, pointer: str | None) -> "CompileBudgetError":
+        """Attach a schema location unless an inner one already did (an outer one may still
+        name the keyword at the same pointer); returns ``self``."""
+        if pointer is not None and (self.pointer is None or (self.pointer == pointer and not self.keyword)):
+            self.pointer = pointer
+            self.keyword = self.keyword or keyword
+            self.args = (self._text(),)
+        return self
 
 
 class GrammarError(ConstraintError):

@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
-from .deadline import check_deadline
+from .deadline import check_deadline, current_location, schema_location
 from .errors import CompileBudgetError, GrammarError
 
 __all__ = [
@@ -52,7 +52,7 @@ __all__ = [
 class Lexeme:
     """A regular byte language used as a terminal; its DFA is built lazily and shared by key."""
 
-    __slots__ = ("key", "name", "_build", "_dfa", "_lock", "minus")
+    __slots__ = ("key", "name", "_build", "_dfa", "_lock", "minus", "_where")
 
     def __init__(self, key: str, build: Callable[[], "object"], name: str | None = None):
         self.key = key
@@ -60,6 +60,9 @@ class Lexeme:
         self._build = build
         self._dfa = None
         self._lock = threading.Lock()
+        # the schema keyword and pointer being compiled when the lexeme was made: the DFA is
+        # often built later (Compiled builds every lexeme), and a budget error should name them
+        self._where = current_location() or (None, None)
         # (base, excluded): this lexeme's language is base's minus excluded's, excluded being
         # narrow (a few declared names); token tables then derive rows from base's rows
         self.minus: tuple["Lexeme", "Lexeme"] | None = None
@@ -69,7 +72,8 @@ class Lexeme:
         if self._dfa is None:
             with self._lock:
                 if self._dfa is None:
-                    dfa = self._build()
+                    with schema_location(*self._where):
+                        dfa = self._build()
                     if dfa.accept[0]:
                         raise GrammarError(f"lexeme {self.name!r} matches the empty string")
                     self._dfa = dfa
@@ -95,6 +99,8 @@ def lexeme(key: str, build: Callable[[], object], name: str | None = None) -> Le
             if len(_LEXEMES) >= _LEXEME_REGISTRY_LIMIT:
                 _LEXEMES.clear()
             lx = _LEXEMES[key] = Lexeme(key, build, name)
+        elif lx._dfa is None and current_location() is not None:
+            lx._where = current_location()  # not built yet: errors name the latest user
         return lx
 
 
@@ -334,7 +340,7 @@ class _NfaBuilder:
 
     def new(self) -> int:
         if len(self.eps) >= self.budget:
-            raise CompileBudgetError(f"grammar automaton exceeds {self.budget} states")
+            raise CompileBudgetError(f"grammar automaton exceeds {self.budget} states", budget="states")
         self.eps.append([])
         self.sym.append([])
         return len(self.eps) - 1
@@ -424,8 +430,13 @@ def _determinize(builder: _NfaBuilder, start: int, final: int, budget: int):
     sets = [start_set]
     edges: list[dict[int, int]] = []
     i = 0
+    work, work_limit = 0, 20 * budget  # subset members visited: time and memory, by count
     while i < len(sets):
         cur = sets[i]
+        work += len(cur)
+        if work > work_limit:
+            raise CompileBudgetError(f"grammar automaton's subset construction exceeds {work_limit} members "
+                                     f"({len(sets)} states so far)", budget="work")
         by_sym: dict[int, set[int]] = {}
         for s in cur:
             for sym, t in builder.sym[s]:
@@ -436,7 +447,7 @@ def _determinize(builder: _NfaBuilder, start: int, final: int, budget: int):
             j = index.get(nxt)
             if j is None:
                 if len(sets) >= budget:
-                    raise CompileBudgetError(f"grammar automaton exceeds {budget} states")
+                    raise CompileBudgetError(f"grammar automaton exceeds {budget} states", budget="states")
                 if not len(sets) & 1023:
                     check_deadline()
                 j = index[nxt] = len(sets)
@@ -568,7 +579,7 @@ def compile_rtn(grammar: Grammar, *, inline_limit: int = 400, state_budget: int 
         edges, acc = _determinize(b, s, f, state_budget)
         total += len(edges)
         if total > state_budget:
-            raise CompileBudgetError(f"grammar automaton exceeds {state_budget} states")
+            raise CompileBudgetError(f"grammar automaton exceeds {state_budget} states", budget="states")
         rule_dfas.append((edges, acc))
 
     # productive rules: those whose DFA reaches acceptance through lexemes and productive calls

@@ -307,7 +307,8 @@ def counted_chars(lo: int, hi: int | None, encoding: str = "json") -> ByteDFA:
     P, K = keep.size, T.shape[1]
     top = hi if hi is not None else lo  # unbounded: count saturates at lo
     if (top + 1) * P > 200_000:
-        raise CompileBudgetError(f"string length bound {top} needs {(top + 1) * P} automaton states")
+        raise CompileBudgetError(f"string length bound {top} needs {(top + 1) * P} automaton states (budget 200000)",
+                                 budget="states", keyword="maxLength" if hi is not None else "minLength")
     sub = T[keep]  # [P, K] targets in char-DFA numbering
     c = np.arange(top + 1)[:, None, None]
     nxt_pos = np.where(sub >= 0, pos[np.maximum(sub, 0)], -1)[None]  # [1, P, K]

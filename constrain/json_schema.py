@@ -26,8 +26,8 @@ import warnings
 from decimal import Decimal
 from typing import Any
 
-from .deadline import check_deadline
-from .errors import ConstraintError, SchemaError, UnsupportedSchemaError
+from .deadline import check_deadline, schema_location
+from .errors import CompileBudgetError, ConstraintError, SchemaError, UnsupportedSchemaError
 from .grammar import EMPTY, NOTHING, Expr, Grammar, Lex, Nfa, Ref, alt, opt, seq, star
 from .json_lexemes import JsonLexemes, regex_escape
 from .regex import regex_to_dfa
@@ -577,7 +577,8 @@ class _Compiler:
             return NOTHING
         if s is True:
             return self.any_value()
-        return self.node(s, ptr)
+        with schema_location(None, ptr):  # budget errors inside name this schema object
+            return self.node(s, ptr)
 
     def node(self, s: dict, ptr: str) -> Expr:
         """A normalized schema (no $ref, no allOf at the top)."""
@@ -1948,6 +1949,9 @@ class _Compiler:
             lx.dfa  # build now so errors point at the schema
         except RegexError as e:
             raise UnsupportedSchemaError("pattern", ptr, str(e)) from e
+        except CompileBudgetError as e:
+            raise e.locate("pattern" if patterns else "format" if fmt_rx else "maxLength" if hi is not None
+                           else "minLength", ptr)
         if lx.dfa.is_empty():
             return NOTHING
         return Lex(lx)

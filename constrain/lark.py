@@ -101,6 +101,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from .deadline import DEFAULT_MAX_MEMORY_BYTES, compile_budget
 from .errors import ConstraintError, GrammarError, RegexError
 from .grammar import (
     EMPTY,
@@ -139,7 +140,8 @@ _GRAMMARS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gramma
 def compile_lark(grammar_text: str, vocab, *, start: str = "start", import_paths: Iterable[str] = (),
                  json_whitespace: str = "flexible", json_max_whitespace: int | None = 16,
                  json_strict: bool = False, source: str = "<grammar>", time_budget_s: float = 30.0,
-                 state_budget: int = 200_000, json_options: dict | None = None):
+                 state_budget: int = 200_000, json_options: dict | None = None,
+                 max_memory_bytes: int | None = DEFAULT_MAX_MEMORY_BYTES):
     """Compile a Lark grammar for ``vocab``; returns a :class:`~constrain.compiled.Compiled`.
 
     ``start`` names the start rule. ``import_paths`` are folders searched by ``%import``, before
@@ -148,16 +150,19 @@ def compile_lark(grammar_text: str, vocab, *, start: str = "start", import_paths
     ``json_*`` configure ``%json{...}`` blocks (see :mod:`constrain.lark`); ``json_options``
     (keys in :data:`JSON_BLOCK_OPTIONS`) override them and add the rest of
     ``compile_json_schema``'s narrowings, e.g. ``{"canonical_strings": True}``. Errors raise
-    :class:`~constrain.errors.GrammarError`; budgets raise
-    :class:`~constrain.errors.CompileBudgetError`.
+    :class:`~constrain.errors.GrammarError`. ``time_budget_s`` and ``max_memory_bytes``
+    (default 1 GiB, ``None``: no limit) bound the whole compile, ``%json`` blocks included,
+    and each later first visit of a state; past them (or ``state_budget`` parser states) it
+    raises :class:`~constrain.errors.CompileBudgetError`.
     """
     from .compiled import Compiled
 
-    g = lark_to_grammar(grammar_text, start, import_paths=import_paths, json_whitespace=json_whitespace,
-                        json_max_whitespace=json_max_whitespace, json_strict=json_strict, source=source,
-                        json_options=json_options)
-    return Compiled(g, vocab, source=grammar_text, kind="lark", time_budget_s=time_budget_s,
-                    state_budget=state_budget)
+    with compile_budget(time_budget_s, max_memory_bytes):
+        g = lark_to_grammar(grammar_text, start, import_paths=import_paths, json_whitespace=json_whitespace,
+                            json_max_whitespace=json_max_whitespace, json_strict=json_strict, source=source,
+                            json_options=json_options)
+        return Compiled(g, vocab, source=grammar_text, kind="lark", time_budget_s=time_budget_s,
+                        state_budget=state_budget, max_memory_bytes=max_memory_bytes)
 
 
 def compile_lark_file(path, vocab, *, start: str = "start", import_paths: Iterable[str] = (), **kw):

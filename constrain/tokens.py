@@ -22,6 +22,8 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .deadline import check_deadline
+
 __all__ = ["LexemeTable", "DifferenceLexemeTable", "clear_bits", "child_lists", "lexeme_table", "pack_bits", "csr_positions", "set_bits", "walk_trie", "row_from_nodes",
            "compute_rows_batched", "DenseTrie", "dense_trie"]
 
@@ -69,6 +71,7 @@ def walk_trie(vocab, init: tuple, advance):
     alive = np.zeros(states[0].size, dtype=np.int64)
     out_nodes, out_states = [], []
     while alive.size:
+        check_deadline()
         pos, owner = csr_positions(child_ptr, alive, with_owner=True)
         if pos.size == 0:
             break
@@ -307,6 +310,7 @@ class LexemeTable:
         lanes = max(1, DENSE_LANE_ELEMENTS // dt.n)
         qs = list(qs)
         for i in range(0, len(qs), lanes):
+            check_deadline()
             chunk = qs[i:i + lanes]
             if len(chunk) == 1:
                 S = dt.walk(self._flat, self.n_cls, self._dense_cls(), chunk[0])[:, None]
