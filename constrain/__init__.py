@@ -9,10 +9,12 @@ from .compiled import Compiled, compile_grammar, compile_json_schema, compile_re
 from .errors import (
     CompileBudgetError,
     ConstraintError,
+    EmptyLanguageError,
     GrammarError,
     RegexError,
     SchemaError,
     UnsupportedSchemaError,
+    VocabularyError,
 )
 from . import grammars
 from .json_schema import SchemaWarning
@@ -24,6 +26,7 @@ __all__ = [
     "Compiled",
     "CompileBudgetError",
     "ConstraintError",
+    "EmptyLanguageError",
     "GrammarError",
     "Matcher",
     "RegexError",
@@ -31,6 +34,7 @@ __all__ = [
     "SchemaWarning",
     "UnsupportedSchemaError",
     "Vocabulary",
+    "VocabularyError",
     "compile_grammar",
     "compile_json_schema",
     "compile_lark",

@@ -10,10 +10,11 @@ import numpy as np
 
 from .automaton import TokenAutomaton
 from .deadline import DEFAULT_MAX_MEMORY_BYTES, check_deadline, compile_budget
-from .errors import CompileBudgetError
+from .errors import CompileBudgetError, EmptyLanguageError
 from .grammar import Grammar, Lex, compile_rtn, lexeme
 from .matcher import Matcher
 from .tokens import DifferenceLexemeTable
+from .vocab import require_vocabulary
 
 __all__ = ["Compiled", "compile_grammar", "compile_json_schema", "compile_regex"]
 
@@ -68,6 +69,59 @@ def _bfs_levels(T: np.ndarray, dead: int) -> list[list[int]]:
     return levels
 
 
+def _check_nonempty(rtn, grammar: Grammar) -> None:
+    """:class:`EmptyLanguageError` if no output can complete: exact, and nearly free.
+
+    ``compile_rtn`` keeps only rules that reach acceptance, taking every lexeme as non-empty;
+    a lexeme's language is known only once its DFA exists (``{"const": "\\ud800"}`` has no
+    UTF-8 spelling, a regex ``(?!)`` matches nothing). With no empty lexeme (the usual case) the
+    start rule is productive already; otherwise productivity is recomputed without the empty
+    lexemes' edges (a fixpoint over rules, each round one backward sweep over the states).
+    """
+    empty = [lx.dfa.is_empty() for lx in rtn.lexemes]
+    if not any(empty):
+        return
+    n = rtn.num_states
+    n_rules = len(rtn.rule_start)
+    productive = [False] * n_rules
+    while True:
+        # states that reach their rule's acceptance through non-empty lexemes and productive calls
+        rev: list[list[int]] = [[] for _ in range(n)]
+        for q in range(n):
+            for lx, t in rtn.lex_edges[q].items():
+                if not empty[lx]:
+                    rev[t].append(q)
+            for callee, t in rtn.call_edges[q]:
+                if productive[callee]:
+                    rev[t].append(q)
+        live = list(rtn.accepting)
+        work = [q for q in range(n) if live[q]]
+        while work:
+            for q in rev[work.pop()]:
+                if not live[q]:
+                    live[q] = True
+                    work.append(q)
+        now = [s >= 0 and live[s] for s in rtn.rule_start]
+        if now == productive:
+            break
+        productive = now
+    if productive[0]:
+        return
+    # lexeme names may hold lone surrogates (the very reason they are empty): escape them
+    names = [lx.name.encode("utf-8", "backslashreplace").decode() for lx, e in zip(rtn.lexemes, empty) if e]
+    start = grammar.origins.get(grammar.start, grammar.start)
+    # the innermost rule that matches nothing (rules are numbered outside in) locates it
+    dead = [r for r in range(n_rules) if not productive[r]]
+    inner = rtn.rule_names[dead[-1]]
+    where = grammar.origins.get(inner, inner)
+    listed = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    at = f"at {where!r}" if where == start else f"at {where!r}, inside {start!r}"
+    raise EmptyLanguageError(
+        f"the constraint matches no string: {listed} match{'es' if len(names) == 1 else ''} "
+        f"nothing, and every output needs one ({at})",
+        pointer=where)
+
+
 class Compiled:
     """A constraint compiled against one vocabulary; ``matcher()`` is cheap and shares caches.
 
@@ -82,6 +136,7 @@ class Compiled:
                  time_budget_s: float = 30.0, state_budget: int = 200_000,
                  max_memory_bytes: int | None = DEFAULT_MAX_MEMORY_BYTES):
         t0 = time.perf_counter()
+        vocab = require_vocabulary(vocab)
         self.grammar = grammar
         self.kind = kind
         self.source = source
@@ -93,6 +148,7 @@ class Compiled:
             for lx in self.rtn.lexemes:
                 lx.dfa
                 check_deadline()
+            _check_nonempty(self.rtn, grammar)
             self.automaton = TokenAutomaton(self.rtn, vocab)
             self.automaton.mask_budget = (time_budget_s, max_memory_bytes)
             try:
@@ -274,6 +330,7 @@ def compile_json_schema(schema: Any, vocab, *, strict: bool = False, whitespace:
     ``-`` nor ``\\/``. It composes with ``pattern``, ``format`` and length bounds: the language
     is the canonically spelled valid instances.
     """
+    require_vocabulary(vocab)
     with compile_budget(time_budget_s, max_memory_bytes):
         try:
             from .json_schema import normalize_schema_input, schema_to_grammar
@@ -302,6 +359,7 @@ def compile_regex(pattern: str, vocab, *, dialect: str = "python", time_budget_s
     """
     from .regex import regex_to_dfa
 
+    require_vocabulary(vocab)
     lx = lexeme(f"regex:{dialect}:{pattern}", lambda: regex_to_dfa(pattern, encoding="utf8", dialect=dialect),
                 f"regex {pattern!r}"[:80])
     g = Grammar({"$root": Lex(lx)}, "$root", {"$root": "regex"})

@@ -14,6 +14,8 @@ __all__ = [
     "CompileBudgetError",
     "GrammarError",
     "RegexError",
+    "EmptyLanguageError",
+    "VocabularyError",
 ]
 
 
@@ -97,3 +99,24 @@ class RegexError(ConstraintError):
         if pattern is not None:
             text += f" in pattern {pattern!r}"
         super().__init__(text)
+
+
+class EmptyLanguageError(SchemaError, GrammarError):
+    """The constraint allows no output at all (caught at compile time, not by a stuck matcher).
+
+    ``{"const": "\\ud800"}`` (no UTF-8 spelling), ``allOf`` of contradictory types, a regex
+    such as ``(?!)``: generating under them could only end in garbage or never end. A
+    :class:`SchemaError` for JSON Schema callers and a :class:`GrammarError` for grammar ones.
+    ``pointer`` is where the empty part sits (JSON pointer, rule or lexeme name) when known.
+    """
+
+    def __init__(self, message: str, pointer: str | None = None):
+        self.pointer = pointer
+        super().__init__(message)
+
+
+class VocabularyError(ConstraintError, ValueError):
+    """A vocabulary is unusable: not a :class:`~constrain.Vocabulary` (a tokenizer passed in its
+    place), a tokenizer whose family cannot be read, one without an EOS id where an output must
+    end, or one that does not match the tokenizer / model it is used with (a ``Compiled`` built
+    for another model). Also a ``ValueError``, as these were before."""

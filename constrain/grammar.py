@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
 from .deadline import check_deadline, current_location, schema_location
-from .errors import CompileBudgetError, GrammarError
+from .errors import CompileBudgetError, EmptyLanguageError, GrammarError
 
 __all__ = [
     "Lexeme",
@@ -595,7 +595,13 @@ def compile_rtn(grammar: Grammar, *, inline_limit: int = 400, state_budget: int 
                 productive[r] = changed = True
     if not productive[0]:
         where = grammar.origins.get(grammar.start, grammar.start)
-        raise GrammarError(f"the grammar's language is empty (start rule {where!r} matches nothing)")
+        # rules are numbered outside in: the last unproductive one is the innermost culprit
+        inner = [name for name, p in zip(needed, productive) if not p][-1]
+        inner = grammar.origins.get(inner, inner)
+        raise EmptyLanguageError(
+            f"the grammar's language is empty (start rule {where!r} matches nothing"
+            + (")" if inner == where else f"; the innermost rule matching nothing is {inner!r})"),
+            pointer=inner)
 
     # lay out global states, dropping dead states and calls to unproductive rules
     lex_edges: list[dict[int, int]] = []

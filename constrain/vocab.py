@@ -26,7 +26,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["Vocabulary", "BYTES_TO_UNICODE", "UNICODE_TO_BYTES", "EOS_NAMES", "CONTROL_NAMES"]
+from .errors import VocabularyError
+
+__all__ = ["Vocabulary", "require_vocabulary", "require_eos", "BYTES_TO_UNICODE", "UNICODE_TO_BYTES", "EOS_NAMES", "CONTROL_NAMES"]
 
 
 def _bytes_to_unicode() -> tuple[str, ...]:
@@ -138,12 +140,12 @@ class Vocabulary:
         ]
         self.size: int = len(tb)
         if self.size == 0:
-            raise ValueError("empty vocabulary")
+            raise VocabularyError("empty vocabulary")
         self.n_words: int = (self.size + 31) // 32
         eos = sorted({int(e) for e in eos_ids})
         for e in eos:
             if not 0 <= e < self.size:
-                raise ValueError(f"eos id {e} out of range for a vocabulary of {self.size}")
+                raise VocabularyError(f"eos id {e} out of range for a vocabulary of {self.size}")
             tb[e] = None  # an EOS id is never matched by text
         self.token_bytes: list[bytes | None] = tb
         self.eos_ids: np.ndarray = np.asarray(eos, dtype=np.int64)
@@ -223,7 +225,7 @@ class Vocabulary:
         elif family == "sentencepiece":
             tb = _sentencepiece_bytes(pieces)
         else:  # pragma: no cover - _detect_family raises first
-            raise ValueError(f"unsupported tokenizer family {family!r}")
+            raise VocabularyError(f"unsupported tokenizer family {family!r}")
         for i, (content, is_special) in added.items():
             if 0 <= i < n and not is_special:
                 tb[i] = content.encode("utf-8")
@@ -245,7 +247,7 @@ class Vocabulary:
         if size < n:
             dropped = [i for i in range(size, n) if tb[i] is not None]
             if dropped:
-                raise ValueError(
+                raise VocabularyError(
                     f"vocab_size={size} is smaller than the tokenizer ({n} ids) and drops "
                     f"text tokens such as {dropped[:5]}"
                 )
@@ -432,7 +434,7 @@ class Vocabulary:
             b = tb[int(i)]
             if b is None:
                 if not skip_special:
-                    raise ValueError(f"token {int(i)} has no text bytes")
+                    raise VocabularyError(f"token {int(i)} has no text bytes")
                 continue
             out.append(b)
         return b"".join(out)
@@ -449,7 +451,7 @@ class Vocabulary:
         bits = np.zeros(self.n_words * 32, dtype=bool)
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         if ids.size and (ids.min() < 0 or ids.max() >= self.size):
-            raise ValueError("token id out of range")
+            raise VocabularyError("token id out of range")
         bits[ids] = True
         words = np.packbits(bits, bitorder="little").view("<i4").astype(np.int32)
         if out is not None:
@@ -547,7 +549,7 @@ class Vocabulary:
         if cost[n] == INF:
             bad = sorted(set(data) & self.missing_bytes)
             where = f"bytes {[hex(b) for b in bad]} occur in no token" if bad else "no tokenization exists"
-            raise ValueError(f"cannot encode {data[:40]!r}...: {where}")
+            raise VocabularyError(f"cannot encode {data[:40]!r}...: {where}")
         out = []
         pos = n
         while pos > 0:
@@ -622,6 +624,35 @@ class Vocabulary:
 _NAMED_TOKENIZERS: dict[str, object] = {}
 
 
+def require_vocabulary(obj, where: str = "vocab") -> Vocabulary:
+    """``obj`` itself if it is a :class:`Vocabulary`; otherwise a :class:`VocabularyError`
+    that says what was passed and how to build the right thing from it.
+
+    Every entry point that takes a vocabulary calls this first: a tokenizer passed in its
+    place would otherwise fail deep inside the compiler (``AttributeError ... fingerprint``).
+    """
+    if isinstance(obj, Vocabulary):
+        return obj
+    got = type(obj).__name__
+    if isinstance(obj, str):
+        hint = f"use Vocabulary.from_name({obj!r}) or Vocabulary.from_hf(tokenizer)"
+    elif hasattr(obj, "convert_ids_to_tokens") or hasattr(obj, "get_vocab"):
+        hint = "use Vocabulary.from_hf(tokenizer)"
+    else:
+        hint = "use Vocabulary.from_hf(tokenizer) or Vocabulary.from_token_bytes(...)"
+    raise VocabularyError(f"{where}: expected constrain.Vocabulary, got {got}; {hint}")
+
+
+def require_eos(vocab, where: str = "vocab") -> None:
+    """A :class:`VocabularyError` unless ``vocab`` has an EOS id: without one no output can end."""
+    if len(np.asarray(vocab.eos_ids)) == 0:
+        raise VocabularyError(
+            f"{where}: the vocabulary has no EOS id, so no output could ever end; build it with "
+            "eos_ids=[...] (Vocabulary.from_token_bytes(tokens, eos_ids=[...])) or from a "
+            "tokenizer that has an eos_token"
+        )
+
+
 # ---------------------------------------------------------------------------- HF helpers
 
 
@@ -680,7 +711,7 @@ def _detect_family(tok, pieces: list[str | None]) -> str:
         return "sentencepiece"
     if n_g > 0:
         return "bytelevel"
-    raise ValueError(
+    raise VocabularyError(
         "cannot tell the tokenizer family (byte-level BPE or SentencePiece) of "
         f"{type(tok).__name__}"
     )
