@@ -5,6 +5,7 @@ Pipeline: front-ends (:mod:`.json_schema`, :mod:`.regex`) -> grammar IR (:mod:`.
 -> :class:`Matcher`.
 """
 
+from .cache import clear_caches
 from .compiled import Compiled, compile_grammar, compile_json_schema, compile_regex
 from .errors import (
     CompileBudgetError,
@@ -34,6 +35,7 @@ __all__ = [
     "SchemaWarning",
     "UnsupportedSchemaError",
     "Vocabulary",
+    "clear_caches",
     "VocabularyError",
     "compile_grammar",
     "compile_json_schema",

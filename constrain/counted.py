@@ -22,6 +22,7 @@ from collections import OrderedDict
 import numpy as np
 
 from . import tokens as _tokens
+from .cache import register
 from .tokens import class_per_position, dense_trie, pack_bits, row_from_nodes, walk_trie
 
 __all__ = ["CountedDFA", "CountedLexemeTable", "counted_content_dfa", "counted_string_dfa"]
@@ -196,6 +197,14 @@ _WALKS: "OrderedDict[tuple, tuple]" = OrderedDict()
 _WALKS_LOCK = threading.Lock()
 _WALKS_LIMIT = 32  # an entry is 4 (int16 pair; 8 if not clamped) bytes per token id, 0.5-1 MB for 131k tokens, plus the split nodes
 _CLAMP = np.iinfo(np.int16).max  # "huge" room/need in the int16 per-token arrays
+
+
+def _clear_walks() -> None:
+    with _WALKS_LOCK:
+        _WALKS.clear()
+
+
+register("constrain.counted.walks", _clear_walks, lambda: len(_WALKS))
 
 
 class CountedLexemeTable:

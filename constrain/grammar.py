@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
+from .cache import register
 from .deadline import check_deadline, current_location, schema_location
 from .errors import CompileBudgetError, EmptyLanguageError, GrammarError
 
@@ -89,6 +90,14 @@ class Lexeme:
 _LEXEMES: dict[str, Lexeme] = {}
 _LEXEMES_LOCK = threading.Lock()
 _LEXEME_REGISTRY_LIMIT = 50_000
+
+
+def _clear_lexemes() -> None:
+    with _LEXEMES_LOCK:
+        _LEXEMES.clear()
+
+
+register("constrain.grammar.lexemes", _clear_lexemes, lambda: len(_LEXEMES))
 
 
 def lexeme(key: str, build: Callable[[], object], name: str | None = None) -> Lexeme:

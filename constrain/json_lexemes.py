@@ -18,6 +18,7 @@ import numpy as np
 from functools import lru_cache
 
 from .automata import ByteDFA
+from .cache import register_lru
 from .grammar import Lexeme, lexeme
 from .regex import regex_to_dfa
 
@@ -203,6 +204,7 @@ def excluded_values_dfa(values, encoding: str = "json") -> ByteDFA:
     return regex_to_dfa("|".join(regex_escape(e) for e in values), encoding=encoding)
 
 
+@register_lru
 @lru_cache(maxsize=64)
 def _ws_run(max_ws: int | None, max_newlines: int | None, min_len: int) -> ByteDFA:
     """Runs of JSON whitespace: ``min_len`` to ``max_ws`` bytes, at most ``max_newlines`` of them ``\\n``."""
@@ -286,6 +288,7 @@ def _glue2(a: ByteDFA, b: ByteDFA) -> ByteDFA:
     return ByteDFA._make(T, accept, cmap.reshape(-1).astype(np.int64))
 
 
+@register_lru
 @lru_cache(maxsize=256)
 def counted_chars(lo: int, hi: int | None, encoding: str = "json") -> ByteDFA:
     """JSON string contents of ``lo`` to ``hi`` characters, built directly as (count, position).
@@ -343,6 +346,7 @@ def string_spec(patterns=(), full_patterns=(), min_len=0, max_len=None, exclude=
 ANY_STRING = string_spec()
 
 
+@register_lru
 @lru_cache(maxsize=4096)
 def _content_cached(key: str, encoding: str) -> ByteDFA:
     return _content(json.loads(key), encoding)

@@ -96,12 +96,11 @@ import functools
 import json
 import os
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .deadline import DEFAULT_MAX_MEMORY_BYTES, compile_budget
+from .cache import LRUCache
 from .errors import ConstraintError, GrammarError, RegexError
 from .grammar import (
     EMPTY,
@@ -306,9 +305,7 @@ def _map_line(line: int, shifts: list[tuple[int, int]]) -> int:
 
 # =========================================================================== terminals
 
-_DFA_CACHE: "OrderedDict[tuple, Any]" = OrderedDict()
-_DFA_CACHE_LOCK = threading.Lock()
-_DFA_CACHE_SIZE = 2048
+_DFA_CACHE = LRUCache("constrain.lark.terminal_dfas", 2048)
 
 
 def _sre():
@@ -399,11 +396,9 @@ def terminal_dfa(pattern, where: str = "terminal"):
     from .automata import ByteDFA
 
     key = (type(pattern).__name__, pattern.value, tuple(sorted(pattern.flags)))
-    with _DFA_CACHE_LOCK:
-        hit = _DFA_CACHE.get(key)
-        if hit is not None:
-            _DFA_CACHE.move_to_end(key)
-            return hit
+    hit = _DFA_CACHE.get(key)
+    if hit is not None:
+        return hit
     if isinstance(pattern, PatternStr) and not (set(pattern.flags) & {"i"}):
         dfa = ByteDFA.literal(pattern.value.encode("utf-8"))
     else:
@@ -419,11 +414,7 @@ def terminal_dfa(pattern, where: str = "terminal"):
             # shortest-match: strings with no proper prefix in the language
             longer = dfa.concat(ByteDFA.byte_range(0, 255).concat(ByteDFA.any_bytes()))
             dfa = dfa.difference(longer)
-    with _DFA_CACHE_LOCK:
-        _DFA_CACHE[key] = dfa
-        while len(_DFA_CACHE) > _DFA_CACHE_SIZE:
-            _DFA_CACHE.popitem(last=False)
-    return dfa
+    return _DFA_CACHE.put(key, dfa)
 
 
 def _pattern_sig(pattern) -> str:

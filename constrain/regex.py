@@ -51,6 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .automata import DEFAULT_BUDGET, NFA, ByteDFA, _finalize
+from .cache import register_lru
 from .errors import CompileBudgetError, RegexError
 
 __all__ = [
@@ -196,7 +197,8 @@ def _category_array() -> tuple[np.ndarray, dict[str, int]]:
     return arr, idx
 
 
-@functools.lru_cache(maxsize=None)
+@register_lru
+@functools.lru_cache(maxsize=1024)
 def _category_ranges(cats: tuple[str, ...]) -> Ranges:
     arr, idx = _category_array()
     return _mask_to_ranges(np.isin(arr, [idx[c] for c in cats]))
@@ -924,6 +926,7 @@ def _encoded_sequences(s: Ranges, encoding: str):
     return seqs
 
 
+@register_lru
 @functools.lru_cache(maxsize=4096)
 def charset_dfa(ranges: Ranges, encoding: str = "utf8") -> ByteDFA:
     """Minimized byte DFA of one character from ``ranges`` in ``encoding`` (cached)."""
@@ -959,6 +962,7 @@ def any_char_dfa(encoding: str = "utf8") -> ByteDFA:
     return charset_dfa(ALL, encoding)
 
 
+@register_lru
 @functools.lru_cache(maxsize=256)
 def _classifier(partition: tuple, encoding: str):
     """DFA reading one encoded character and telling which set of ``partition`` it is in.
@@ -986,7 +990,8 @@ def _classifier(partition: tuple, encoding: str):
     return K, label, inner
 
 
-@functools.lru_cache(maxsize=None)
+@register_lru
+@functools.lru_cache(maxsize=len(ENCODINGS))
 def _sigma_star(encoding: str) -> ByteDFA:
     return any_char_dfa(encoding).star()
 
@@ -1344,6 +1349,7 @@ def _strip_anchors(branch, py: bool):
     return items, start, end
 
 
+@register_lru
 @functools.lru_cache(maxsize=1024)
 def _compile(pattern: str, encoding: str, search: bool, dialect: str, budget: int) -> ByteDFA:
     ast, parser = parse_regex(pattern, dialect)

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left
+import weakref
 from collections import OrderedDict
 
 import numpy as np
+
+from .cache import register
 
 from .deadline import check_deadline
 
@@ -173,10 +176,24 @@ def class_per_position(cmap: np.ndarray, vocab) -> np.ndarray:
     return c.astype(np.uint8 if int(cmap.max(initial=0)) < 256 else np.int32)
 
 
+# trie views derived from a vocabulary, cached on it as attributes (recomputed on demand);
+# clear_caches() drops them from every vocabulary that has some
+_VOCAB_VIEWS = ("_dense_trie", "_node_token_direct", "_child_lists", "_token_node_or_end")
+_VIEW_HOLDERS: "weakref.WeakSet" = weakref.WeakSet()
+
+
+def _drop_vocab_views() -> None:
+    for v in list(_VIEW_HOLDERS):
+        for name in _VOCAB_VIEWS:
+            v.__dict__.pop(name, None)
+    _VIEW_HOLDERS.clear()
+
+
 def dense_trie(vocab) -> DenseTrie:
     d = getattr(vocab, "_dense_trie", None)
     if d is None:
         d = vocab._dense_trie = DenseTrie(vocab)
+        _VIEW_HOLDERS.add(vocab)
     return d
 
 
@@ -196,6 +213,7 @@ def tokens_at_nodes(vocab, nodes: np.ndarray) -> np.ndarray:
         one[has] = vocab.node_token_ids[ptr[:-1][has]]
         multi = counts > 1
         direct = vocab._node_token_direct = (one, multi if multi.any() else None)
+        _VIEW_HOLDERS.add(vocab)
     one, multi = direct
     if multi is not None and multi[nodes].any():
         return vocab.node_token_ids[csr_positions(vocab.node_token_ptr, nodes)]
@@ -516,6 +534,7 @@ def child_lists(vocab):
     if c is None:
         c = vocab._child_lists = (tuple(vocab.child_ptr.tolist()), tuple(vocab.child_ids.tolist()),
                                   tuple(vocab.child_bytes.tolist()))
+        _VIEW_HOLDERS.add(vocab)
     return c
 
 
@@ -526,6 +545,7 @@ def _token_node_or_end(vocab) -> np.ndarray:
         cached = vocab.token_node.astype(np.int64)
         cached[cached < 0] = vocab.trie_parent.shape[0]
         vocab._token_node_or_end = cached
+        _VIEW_HOLDERS.add(vocab)
     return cached
 
 
@@ -581,6 +601,15 @@ _TABLES_LIMIT = 4096
 # 100-schema Tekken sample 256 MiB compiles and decodes as fast as 1 GiB did
 ROW_CACHE_BYTES = 256 << 20
 _INSERTS = [0]
+
+
+def _clear_tables() -> None:
+    with _TABLES_LOCK:
+        _TABLES.clear()
+
+
+register("constrain.tokens.lexeme_tables", _clear_tables, lambda: len(_TABLES))
+register("constrain.tokens.vocab_trie_views", _drop_vocab_views, lambda: len(_VIEW_HOLDERS))
 
 
 def _cached_row_bytes() -> int:

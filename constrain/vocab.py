@@ -26,6 +26,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .cache import register
 from .errors import VocabularyError
 
 __all__ = ["Vocabulary", "require_vocabulary", "require_eos", "BYTES_TO_UNICODE", "UNICODE_TO_BYTES", "EOS_NAMES", "CONTROL_NAMES"]
@@ -71,6 +72,14 @@ _CACHE_ATTR = "_structgen_vocabularies"
 # for tokenizers that refuse new attributes: id -> (tokenizer, {vocab_size: Vocabulary})
 _FALLBACK_CACHE: dict[int, tuple[object, dict]] = {}
 _CACHE_LOCK = threading.Lock()
+
+
+def _clear_fallback_cache() -> None:
+    with _CACHE_LOCK:
+        _FALLBACK_CACHE.clear()
+
+
+register("constrain.vocab.fallback_vocabularies", _clear_fallback_cache, lambda: len(_FALLBACK_CACHE))
 
 
 def _cache_of(tokenizer) -> dict:
@@ -621,7 +630,8 @@ class Vocabulary:
         return self._encoder or None
 
 
-_NAMED_TOKENIZERS: dict[str, object] = {}
+_NAMED_TOKENIZERS: dict[str, object] = {}  # "smollm2", "tekken", "mistral": at most three
+register("constrain.vocab.named_tokenizers", _NAMED_TOKENIZERS.clear, lambda: len(_NAMED_TOKENIZERS))
 
 
 def require_vocabulary(obj, where: str = "vocab") -> Vocabulary:

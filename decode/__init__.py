@@ -9,6 +9,7 @@ Public API:
 
 from .generate import (
     GENERATION_JSON_OPTIONS,
+    GenerationArgumentError,
     GenerationError,
     GenerationResult,
     Lark,
@@ -36,6 +37,7 @@ __all__ = [
     "generate_object",
     "GenerationResult",
     "GenerationError",
+    "GenerationArgumentError",
     "Regex",
     "Lark",
     "as_compiled",

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from constrain.cache import register as _register_cache
 from .kernels import masked_sample
 
 __all__ = [
@@ -198,6 +199,15 @@ def finish_margin(n_tokens: int) -> int:
 _CACHE_SIZE = 64
 _compiled_cache: "OrderedDict[tuple, tuple[Any, Any]]" = OrderedDict()
 _cache_lock = threading.Lock()
+
+
+def _clear_compiled_cache() -> None:
+    with _cache_lock:
+        _compiled_cache.clear()
+
+
+# the compiled constraints (and through them their vocabularies) go with constrain.clear_caches()
+_register_cache("decode.compiled_constraints", _clear_compiled_cache, lambda: len(_compiled_cache))
 
 
 def _cached_compile(vocab, key: tuple, build):

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import transformers
 
+from .generate import GenerationArgumentError, check_vocabulary
 from .kernels import apply_token_bitmask_
 
 __all__ = ["LogitsProcessor", "load_default_model", "load_model", "DEFAULT_GGUF"]
@@ -42,21 +43,27 @@ class LogitsProcessor(transformers.LogitsProcessor):
     ids (SmolLM2: ``<|endoftext|>`` and ``<|im_end|>``); passing the same value as to
     ``generate`` keeps only those among the allowed EOS ids, so a finished output really stops.
     Not for beam search (rows are reordered between steps).  Call ``reset()`` to reuse.
+    ``tokenizer``: the tokenizer ``generate`` runs with; given, a Compiled built for another
+    tokenizer is refused by comparing token bytes (``decode.generate.check_vocabulary``);
+    without it only the vocabulary's size is compared with the model's logits.
     """
 
-    def __init__(self, compiled, batch_size: int | None = None, *, eos_token_id=None):
+    def __init__(self, compiled, batch_size: int | None = None, *, eos_token_id=None, tokenizer=None):
         if isinstance(compiled, (list, tuple)):
             self._per_row = list(compiled)
             if not self._per_row:
-                raise ValueError("no constraint given")
+                raise GenerationArgumentError("compiled", "no constraint given")
             if batch_size is not None and batch_size != len(self._per_row):
-                raise ValueError(f"batch_size={batch_size} but {len(self._per_row)} constraints given (one per row)")
+                raise GenerationArgumentError(
+                    "batch_size", f"batch_size={batch_size} but {len(self._per_row)} constraints given (one per row)")
             batch_size = len(self._per_row)
         else:
             self._per_row = None
             self._shared = compiled
         self.batch_size = batch_size  # None: a single constraint serves any batch size
         self.compiled = self._per_row
+        self.tokenizer = tokenizer
+        self._checked_width = None  # logits width the constraints were checked against
         if eos_token_id is None:
             self.eos_token_ids = None
         else:
@@ -80,6 +87,11 @@ class LogitsProcessor(transformers.LogitsProcessor):
                 f"{B} rows (num_return_sequences / beams are not supported)"
             )
         self.compiled = self._per_row if self._per_row is not None else [self._shared] * B
+        if self._checked_width != width:  # before the first mask: garbage is never generated
+            for i, c in {id(c): (i, c) for i, c in enumerate(self.compiled)}.values():
+                check_vocabulary(c.vocab, width=width, tokenizer=self.tokenizer,
+                                 where="compiled" if self._per_row is None else f"compiled[{i}]")
+            self._checked_width = width
         self.prompt_len = input_ids.shape[1]
         self.matchers = [c.matcher() for c in self.compiled]
         n_words = max(c.vocab.n_words for c in self.compiled)

@@ -162,6 +162,15 @@ class FakeMatcher:
             lcp = lcp[:k]
         return lcp[len(self._prefix):]
 
+    def shortest_completion(self) -> bytes | None:
+        """The shortest bytes that complete the output (None: none, or finished)."""
+        ext = [s[len(self._prefix):] for s in self.compiled.strings if s.startswith(self._prefix)]
+        return None if self._finished or not ext else min(ext, key=lambda t: (len(t), t))
+
+    def shortest_completion_length(self) -> float:
+        tail = self.shortest_completion()
+        return float("inf") if tail is None else len(tail)
+
     # --- updates -----------------------------------------------------------------------------
     def advance(self, token_id: int) -> bool:
         token_id = int(token_id)
