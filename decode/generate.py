@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -22,6 +23,9 @@ import numpy as np
 import torch
 
 from constrain.cache import register as _register_cache
+from constrain.errors import ConstraintError, SchemaError, VocabularyError
+from constrain.vocab import Vocabulary, require_eos
+
 from .kernels import masked_sample
 
 __all__ = [
@@ -29,7 +33,9 @@ __all__ = [
     "Lark",
     "GenerationResult",
     "GenerationError",
+    "GenerationArgumentError",
     "GENERATION_JSON_OPTIONS",
+    "check_vocabulary",
     "as_compiled",
     "constraint_kind",
     "generate",
@@ -72,16 +78,30 @@ def lark_compiler():
     return fn
 
 
-class GenerationError(RuntimeError):
+class GenerationError(ConstraintError, RuntimeError):
     """Generation could not produce a complete, valid output.
 
-    ``partial_text`` holds what was generated (e.g. when max_new_tokens ran out).
+    ``partial_text`` holds what was generated (e.g. when max_new_tokens ran out), ``result``
+    the whole :class:`GenerationResult`.
     """
 
     def __init__(self, message: str, partial_text: str = "", result: "GenerationResult | None" = None):
         super().__init__(message)
         self.partial_text = partial_text
         self.result = result
+
+
+class GenerationArgumentError(ConstraintError, ValueError, TypeError):
+    """An argument of ``generate`` is wrong: a sampling parameter out of range, a prompt longer
+    than the model's context, a constraint of an unsupported type, mismatched batch lists.
+
+    Raised before any forward pass. ``argument`` names the parameter. Also a ``ValueError``
+    and a ``TypeError``, so code written against the builtin exceptions keeps working.
+    """
+
+    def __init__(self, argument: str, message: str):
+        self.argument = argument
+        super().__init__(f"{argument}: {message}")
 
 
 @dataclass
@@ -128,24 +148,23 @@ def constraint_kind(constraint) -> str | None:
         return "lark"
     if isinstance(constraint, (dict, bool, str)) or _is_pydantic_class(constraint):
         return "json"
-    raise TypeError(
-        f"unsupported constraint {type(constraint).__name__}: expected a Compiled, a JSON schema "
-        "(dict or JSON string), a Pydantic model class, decode.Regex, decode.Lark or None"
+    raise GenerationArgumentError(
+        "constraint", f"unsupported type {type(constraint).__name__}: expected a Compiled, a JSON "
+        "schema (dict or JSON string), a Pydantic model class, decode.Regex, decode.Lark or None"
     )
 
 
 def _schema_of(constraint) -> dict | bool:
     if isinstance(constraint, str):
+        from constrain.json_schema import normalize_schema_input
+
         try:
-            schema = json.loads(constraint)
+            json.loads(constraint)
         except json.JSONDecodeError as e:
-            raise ValueError(
-                "a str constraint must be a JSON schema; wrap regular expressions in "
-                f"decode.Regex(...) ({e})"
-            ) from None
-        if not isinstance(schema, (dict, bool)):
-            raise ValueError("a JSON schema must be an object or a boolean")
-        return schema
+            raise GenerationArgumentError(
+                "constraint", "a str constraint must be a JSON schema; wrap regular expressions in "
+                f"decode.Regex(...) ({e})") from None
+        return normalize_schema_input(constraint)  # SchemaError for JSON that is no schema
     if _is_pydantic_class(constraint):
         return constraint.model_json_schema()
     return constraint
@@ -285,6 +304,100 @@ def get_vocabulary(tokenizer, vocab_size: int | None = None):
     return Vocabulary.from_hf(tokenizer, vocab_size=vocab_size)
 
 
+def check_vocabulary(vocab, *, width: int, tokenizer=None, where: str = "constraint") -> None:
+    """:class:`VocabularyError` unless a constraint's vocabulary fits the model and tokenizer.
+
+    A ``Compiled`` built for another model's vocabulary does not fail by itself: its masks
+    allow ids that spell other text, and the output comes out as garbage marked finished. So:
+    the vocabulary needs an EOS id; it may not have more ids than the model has logits
+    (``width``); with the ``tokenizer`` at hand, it must cover the tokenizer's ids and every id
+    both spell must spell the same bytes (the fingerprint first: equal for a vocabulary built
+    from this tokenizer, so the common case costs a string compare). Without a tokenizer
+    (``LogitsProcessor``), a model with many more logits than the vocabulary has ids (past
+    the usual padding to a multiple of 1024) is taken as another model.
+    """
+    require_eos(vocab, where)
+    size = int(vocab.size)
+    hint = f"compile it for Vocabulary.from_hf(tokenizer, vocab_size={width}) of this model's tokenizer"
+    if size > width:
+        raise VocabularyError(f"{where}: compiled for a vocabulary of {size} ids, but the model has only "
+                              f"{width} logits: it was compiled for another model; {hint}")
+    if tokenizer is None:
+        if width > -(-size // 1024) * 1024:
+            raise VocabularyError(f"{where}: compiled for a vocabulary of {size} ids, but the model has "
+                                  f"{width} logits: it looks compiled for another model; {hint}")
+        return
+    n_tok = _tokenizer_len(tokenizer)
+    if n_tok is not None and size < n_tok:
+        raise VocabularyError(f"{where}: compiled for a vocabulary of {size} ids, but the tokenizer has "
+                              f"{n_tok}: it was compiled for another tokenizer; {hint}")
+    if not isinstance(vocab, Vocabulary) or getattr(vocab, "tokenizer", None) is tokenizer:
+        return
+    try:
+        ref = Vocabulary.from_hf(tokenizer, vocab_size=size)
+    except (ValueError, ConstraintError):  # a tokenizer family we cannot read: sizes were checked
+        return
+    if ref.fingerprint == vocab.fingerprint:
+        return
+    t = _first_token_mismatch(vocab, ref)
+    if t is not None:
+        raise VocabularyError(
+            f"{where}: compiled for another tokenizer: token {t} is {vocab.token_bytes[t]!r} in its "
+            f"vocabulary but {ref.token_bytes[t]!r} for this tokenizer ({type(tokenizer).__name__}); {hint}")
+
+
+def _first_token_mismatch(a: Vocabulary, b: Vocabulary) -> int | None:
+    """The first id that spells text in both vocabularies, differently (None: they agree)."""
+    n = min(a.size, b.size)
+    la, lb = a.token_lens[:n], b.token_lens[:n]
+    both = (la > 0) & (lb > 0)
+    k = min(a.padded_bytes.shape[1], b.padded_bytes.shape[1])
+    differ = both & ((la != lb) | (a.padded_bytes[:n, :k] != b.padded_bytes[:n, :k]).any(axis=1))
+    nz = np.flatnonzero(differ)
+    return int(nz[0]) if nz.size else None
+
+
+def check_sampling(*, max_new_tokens, temperature, top_p, top_k, frequency_penalty, presence_penalty) -> None:
+    """:class:`GenerationArgumentError` for sampling parameters outside their meaning."""
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 1:
+        raise GenerationArgumentError("max_new_tokens", f"must be an integer >= 1, got {max_new_tokens!r}")
+    if _finite(temperature) is None or temperature < 0:
+        raise GenerationArgumentError("temperature", f"must be a finite number >= 0 (0 = greedy), got {temperature!r}")
+    if top_p is not None and not (_finite(top_p) is not None and 0 < top_p <= 1):
+        raise GenerationArgumentError("top_p", f"must be in (0, 1] (None or 1 = off), got {top_p!r}")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 0):
+        raise GenerationArgumentError("top_k", f"must be an integer >= 0 (None or 0 = off), got {top_k!r}")
+    for name, v in (("frequency_penalty", frequency_penalty), ("presence_penalty", presence_penalty)):
+        if _finite(v) is None:
+            raise GenerationArgumentError(name, f"must be a finite number (negative favours repeats), got {v!r}")
+
+
+def _finite(v) -> float | None:
+    """``v`` as a float if it is a finite number, else None."""
+    if isinstance(v, bool):
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def check_context(model, n_prompt: int, max_new_tokens: int, row: int | None = None) -> None:
+    """:class:`GenerationArgumentError` if the prompt plus ``max_new_tokens`` exceeds the model's
+    context (``config.max_position_embeddings``): positions past it are garbage or an index error."""
+    ctx = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if not isinstance(ctx, int) or n_prompt + max_new_tokens <= ctx:
+        return
+    which = "the prompt" if row is None else f"prompt {row}"
+    if n_prompt >= ctx:
+        msg = f"{which} has {n_prompt} tokens, more than the model's context of {ctx} positions"
+    else:
+        msg = (f"{which} has {n_prompt} tokens and max_new_tokens={max_new_tokens}: together more than the "
+               f"model's context of {ctx} positions; lower max_new_tokens to {ctx - n_prompt} or shorten the prompt")
+    raise GenerationArgumentError("prompt_or_messages", msg)
+
+
 # --------------------------------------------------------------------------------------------
 # Prompt handling
 # --------------------------------------------------------------------------------------------
@@ -302,12 +415,12 @@ def _normalize_prompts(prompt_or_messages, batch: bool | None) -> tuple[list, bo
         return [p], False
     if isinstance(p, (list, tuple)) and all(isinstance(x, str) or _is_messages(x) for x in p):
         if not p:
-            raise ValueError("empty batch of prompts")
+            raise GenerationArgumentError("prompt_or_messages", "empty batch of prompts")
         if batch is False:
-            raise ValueError("batch=False but a list of prompts was given")
+            raise GenerationArgumentError("batch", "batch=False but a list of prompts was given")
         return list(p), True
-    raise TypeError(
-        "prompt_or_messages must be a str, a list of chat messages (dicts), or a list of those"
+    raise GenerationArgumentError(
+        "prompt_or_messages", "must be a str, a list of chat messages (dicts), or a list of those"
     )
 
 
@@ -318,7 +431,7 @@ def _encode_prompt(tokenizer, p) -> list[int]:
         text = tokenizer.apply_chat_template(list(p), add_generation_prompt=True, tokenize=False)
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     if not ids:
-        raise ValueError("the prompt encodes to zero tokens")
+        raise GenerationArgumentError("prompt_or_messages", "the prompt encodes to zero tokens")
     return list(ids)
 
 
@@ -471,29 +584,38 @@ def generate(
     B = len(prompts)
     if isinstance(constraint, (list, tuple)):
         if not is_batch:
-            raise TypeError("a list of constraints needs a list of prompts")
+            raise GenerationArgumentError("constraint", "a list of constraints needs a list of prompts")
         if len(constraint) != B:
-            raise ValueError(f"{len(constraint)} constraints for {B} prompts")
+            raise GenerationArgumentError("constraint", f"{len(constraint)} constraints for {B} prompts")
         constraints = list(constraint)
     else:
         constraints = [constraint] * B
-    if max_new_tokens < 0:
-        raise ValueError("max_new_tokens must be >= 0")
+    # every argument is checked before compiling and before any forward pass
+    check_sampling(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
+                   frequency_penalty=frequency_penalty, presence_penalty=presence_penalty)
     frequency_penalty, presence_penalty = float(frequency_penalty), float(presence_penalty)
     stops = [stop] if isinstance(stop, str) else [s for s in (stop or []) if s]
+    encoded = [_encode_prompt(tokenizer, p) for p in prompts]
+    for i, e in enumerate(encoded):
+        check_context(model, len(e), max_new_tokens, row=i if is_batch else None)
 
     t_compile = time.perf_counter()
     width = logits_width(model)
     vocab = None
     rows: list[_Row] = []
     opts = generation_json_options(json_options)
-    for c in constraints:
+    for i, c in enumerate(constraints):
         kind = constraint_kind(c)
         if kind is not None and not _is_compiled(c) and vocab is None:
             vocab = get_vocabulary(tokenizer, width)
         compiled = as_compiled(c, vocab, **opts) if kind in ("json", "lark") else as_compiled(c, vocab)
         row = _Row(compiled=compiled, kind=kind)
         if compiled is not None:
+            if compiled is c:  # compiled by the caller, maybe for another model
+                check_vocabulary(compiled.vocab, width=width, tokenizer=tokenizer,
+                                 where="constraint" if not is_batch else f"constraint {i}")
+            else:
+                require_eos(compiled.vocab, "tokenizer")
             row.matcher = compiled.matcher()
             row.vocab = compiled.vocab
         rows.append(row)
@@ -506,7 +628,6 @@ def generate(
     if seed is not None:
         generator = torch.Generator(device=device).manual_seed(int(seed))
 
-    encoded = [_encode_prompt(tokenizer, p) for p in prompts]
     L = max(len(e) for e in encoded)
     input_ids = torch.full((B, L), pad, dtype=torch.long)
     attn = torch.zeros((B, L), dtype=torch.long)
@@ -556,9 +677,6 @@ def generate(
                 r.matcher.advance(int(r.vocab.eos_ids[0]))
                 finish(r, "grammar_complete", time.perf_counter())
             r.mask_time += time.perf_counter() - ts
-    for r in rows:
-        if max_new_tokens == 0 and not r.done:
-            finish(r, "max_new_tokens", t0)
 
     extra = {"logits_to_keep": 1} if _accepts_kw(model, "logits_to_keep") else {}
     # transformers 5.x renamed past_key_values -> cache (the old name warns, then goes away)
@@ -722,9 +840,9 @@ def generate_object(model, tokenizer, prompt, model_cls, *, strict: bool = True,
     ``(instance, GenerationResult)`` for the text and timings.
     """
     if not _is_pydantic_class(model_cls):
-        raise TypeError("generate_object needs a Pydantic model class")
+        raise GenerationArgumentError("model_cls", f"generate_object needs a Pydantic model class, got {model_cls!r}")
     if not (isinstance(prompt, str) or _is_messages(prompt)):
-        raise TypeError("generate_object takes a single prompt (str or chat messages)")
+        raise GenerationArgumentError("prompt", "generate_object takes a single prompt (str or chat messages)")
     t0 = time.perf_counter()
     vocab = get_vocabulary(tokenizer, logits_width(model))
     compiled = as_compiled(model_cls, vocab, **{**generation_json_options(json_options), "strict": strict})
