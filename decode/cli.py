@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "the output run out of tokens instead)")
     g.add_argument("--no-strict", action="store_true",
                    help="let the output carry properties the schema does not declare (schemas are compiled "
-                        "with decode.GENERATION_JSON_OPTIONS: strict, canonical keys/enum strings, nothing "
+                        "with decode.GENERATION_JSON_OPTIONS: strict, canonical strings (no needless escapes), nothing "
                         "after the value, one line break per whitespace run)")
 
     b = sub.add_parser(
