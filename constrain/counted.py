@@ -22,6 +22,7 @@ from collections import OrderedDict
 import numpy as np
 
 from . import tokens as _tokens
+from .deadline import check_deadline, check_size
 from .cache import register
 from .tokens import class_per_position, dense_trie, pack_bits, row_from_nodes, walk_trie
 
@@ -148,6 +149,8 @@ def counted_content_dfa(ws, content, char, hi: int) -> CountedDFA:
     counter leaves room for some completion (exact for an upper bound alone: the caller folds
     a lower bound into ``content``).
     """
+    # the content's full byte table, int32 then int64, before any product state
+    check_size(content.num_states * 256 * (4 + 8), f"counted string automaton over a {content.num_states}-state content")
     xT, xacc = content.trans.astype(np.int64), content.accept
     cT = char.trans.astype(np.int64)
     finals = np.flatnonzero(char.accept)
@@ -159,6 +162,11 @@ def counted_content_dfa(ws, content, char, hi: int) -> CountedDFA:
     rows, incs = [], []
     i = 0
     while i < len(order):
+        if not i & 1023:
+            # each product state holds a 256-wide row here, its copy in PT and the assembled
+            # tables (T, inc, guard): about _PRODUCT_STATE_BYTES, counted before they grow
+            check_size(len(order) * _PRODUCT_STATE_BYTES, f"counted string automaton ({len(order)} states so far)")
+            check_deadline()
         q, p = order[i]
         i += 1
         row = np.full(256, -1, dtype=np.int64)
@@ -192,6 +200,10 @@ def counted_content_dfa(ws, content, char, hi: int) -> CountedDFA:
     out.min_chars = int(dist[0])
     return out
 
+
+_PRODUCT_STATE_BYTES = 256 * (8 + 1) * 2 + 256 * (8 + 1 + 1) * 2
+"""Bytes per state of :func:`counted_content_dfa`: rows and increments (list, then array),
+the assembled ``T``/``inc``/``guard`` and their class-compression key."""
 
 _WALKS: "OrderedDict[tuple, tuple]" = OrderedDict()
 _WALKS_LOCK = threading.Lock()

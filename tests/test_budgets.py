@@ -83,6 +83,21 @@ def test_memory_budget_refuses_a_table_before_allocating():
     assert regex_to_dfa("[a-z]{0,5000}x", encoding="utf8", budget=99_999).num_states > 5000
 
 
+def test_counted_string_tables_are_counted():
+    """The (content state, character position) product of a bounded string with a pattern
+    grows 256-wide rows per state: counted, and refused past the memory budget."""
+    from constrain.counted import counted_content_dfa
+    from constrain.json_lexemes import _ANY_CHARS
+
+    char = regex_to_dfa(_ANY_CHARS, encoding="json")
+    content = regex_to_dfa("[a-z]{0,3000}", encoding="json")  # 3,001 states, ~21k in the product
+    t0 = time.monotonic()
+    with compile_budget(max_memory_bytes=4 << 20), pytest.raises(CompileBudgetError) as ei:
+        counted_content_dfa(None, content, char, 100)
+    assert time.monotonic() - t0 < 2.0
+    assert ei.value.budget == "memory" and "counted string automaton" in str(ei.value)
+
+
 def test_check_size_and_rss_backstop():
     with compile_budget(max_memory_bytes=1000):
         check_size(999, "small")
