@@ -232,3 +232,13 @@ def test_reported_cases_fail_within_default_budgets(n):
     assert out["keyword"] == "pattern" and out["pointer"] == "#"
     assert out["elapsed"] < 20.0 * 1.5 + 1  # the default time budget of compile_json_schema
     assert out["peak_growth"] < DEFAULT_MAX_MEMORY_BYTES
+
+
+def test_compile_lark_is_bounded(smollm2_vocab):
+    from constrain import compile_lark
+
+    t0 = time.monotonic()
+    with pytest.raises(CompileBudgetError) as ei:
+        compile_lark("start: X\nX: /(.*){1,8000}x/", smollm2_vocab, time_budget_s=2.0, max_memory_bytes=256 << 20)
+    assert time.monotonic() - t0 < 2.0 * 3 + 2
+    assert ei.value.budget == "work"
