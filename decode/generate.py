@@ -110,7 +110,9 @@ class GenerationResult:
 
     ``token_ids`` excludes EOS; ``value`` is ``json.loads(text)`` for JSON constraints (None
     otherwise or if the text is incomplete); ``finished`` is False when max_new_tokens ran out.
-    ``stop_reason`` is one of "eos", "grammar_complete", "stop", "max_new_tokens".
+    ``stop_reason`` is one of "eos" (EOS sampled), "grammar_complete" (nothing but EOS
+    allowed), "budget" (``finish_within_budget`` appended the shortest completion), "stop" (a
+    stop string; the text is cut before it) or "max_new_tokens" (then ``finished`` is False).
     """
 
     text: str

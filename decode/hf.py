@@ -60,6 +60,11 @@ class LogitsProcessor(transformers.LogitsProcessor):
         else:
             self._per_row = None
             self._shared = compiled
+        for c in self._per_row or [compiled]:
+            if not callable(getattr(c, "matcher", None)) or not hasattr(c, "vocab"):
+                raise GenerationArgumentError(
+                    "compiled", f"expected a constrain Compiled, got {type(c).__name__}; compile it first "
+                    "(constrain.compile_json_schema / compile_regex / compile_lark, or decode.as_compiled)")
         self.batch_size = batch_size  # None: a single constraint serves any batch size
         self.compiled = self._per_row
         self.tokenizer = tokenizer

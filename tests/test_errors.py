@@ -276,6 +276,13 @@ def test_bad_sampling_arguments_fail_before_any_forward_pass(tiny_model, tiny_to
         assert ei.value.argument == argument
 
 
+def test_logits_processor_needs_a_compiled():
+    with pytest.raises(decode.GenerationArgumentError, match="expected a constrain Compiled, got dict"):
+        decode.LogitsProcessor({"type": "string"})
+    with pytest.raises(decode.GenerationArgumentError, match="got str"):
+        decode.LogitsProcessor(["[a-z]+"])
+
+
 def test_negative_penalties_are_allowed(tiny_model, tiny_tok):
     """OpenAI's and vLLM's range includes negative penalties (they favour repeats)."""
     r = decode.generate(tiny_model, tiny_tok, "x", None, temperature=0, max_new_tokens=3,
