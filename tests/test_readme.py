@@ -14,8 +14,8 @@ thing they meet.  So every fenced ``python`` and ``bash`` block is extracted and
   ``DATA`` set to ``../shared/data`` (commands that read ``$DATA`` skip when it is absent).
   Each command is classified by :data:`COMMANDS`; a README command no rule knows fails
   :func:`test_every_readme_block_is_run`.  Rewrites, so the runs stay short and leave the
-  checkout clean: ``--sample N`` becomes ``--sample 1`` (default run) or ``--sample 2`` (slow
-  run), and ``--plots DIR`` a temporary folder.  ``make test`` and ``make test-slow`` are not
+  checkout clean: ``--sample N`` becomes ``--sample 1`` and ``--plots DIR`` a temporary
+  folder.  ``make test`` and ``make test-slow`` are not
   run: they are the runs that contain this file.
 """
 
@@ -38,6 +38,7 @@ DATA = ROOT.parent / "shared" / "data"
 VENV_BIN = Path(sys.executable).parent
 
 MODEL_MARKS = [pytest.mark.slow, pytest.mark.model]
+SAMPLE = 1  # what `--sample N` becomes
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def readme_commands(blocks: list[Block] | None = None) -> list[Command]:
 # ---------------------------------------------------------------------------- classification
 
 #: (pattern on the command, kind).  Kinds: ``activate`` (default run), ``data`` (reads $DATA,
-#: default run on --sample 1), ``data-slow`` (reads $DATA, slow run), ``model`` (loads SmolLM2,
+#: default run), ``data-slow`` (reads $DATA, slow run), ``model`` (loads SmolLM2,
 #: slow run; ``model-data`` also reads $DATA), ``not-run`` (the test runs themselves).
 COMMANDS = [
     (r"^\. \.venv/bin/activate\b", "activate"),
@@ -189,10 +190,10 @@ def test_python_section(section, monkeypatch):
 # ---------------------------------------------------------------------------- bash commands
 
 
-def _run(cmd: str, tmp_path: Path, *, sample: int, timeout: float, venv_on_path: bool = True
+def _run(cmd: str, tmp_path: Path, *, timeout: float, venv_on_path: bool = True
          ) -> subprocess.CompletedProcess:
     """Run one README command as written, but for the rewrites of the module docstring."""
-    text = re.sub(r"--sample \d+", f"--sample {sample}", cmd)
+    text = re.sub(r"--sample \d+", f"--sample {SAMPLE}", cmd)
     text = re.sub(r"--plots \S+", f"--plots {tmp_path / 'plots'}", text)
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", DATA=str(DATA))
     if venv_on_path:
@@ -221,7 +222,7 @@ def _check(cmd: Command, r: subprocess.CompletedProcess) -> None:
 
 @pytest.mark.parametrize("cmd", _command_params(("activate",)))
 def test_activate(cmd, tmp_path):
-    r = _run(f"{cmd.text}\ncommand -v structgen", tmp_path, sample=1, timeout=60, venv_on_path=False)
+    r = _run(f"{cmd.text}\ncommand -v structgen", tmp_path, timeout=60, venv_on_path=False)
     _check(cmd, r)
     assert Path(r.stdout.strip()).resolve().parent == (ROOT / ".venv" / "bin").resolve()
 
@@ -229,19 +230,19 @@ def test_activate(cmd, tmp_path):
 @pytest.mark.parametrize("cmd", _command_params(("data",)))
 def test_data_command(cmd, tmp_path):
     _needs_data(cmd)
-    _check(cmd, _run(cmd.text, tmp_path, sample=1, timeout=300))
+    _check(cmd, _run(cmd.text, tmp_path, timeout=300))
 
 
 @pytest.mark.parametrize("cmd", _command_params(("data-slow",), [pytest.mark.slow]))
 def test_data_command_slow(cmd, tmp_path):
     _needs_data(cmd)
-    _check(cmd, _run(cmd.text, tmp_path, sample=2, timeout=1800))
+    _check(cmd, _run(cmd.text, tmp_path, timeout=1800))
 
 
 @pytest.mark.parametrize("cmd", _command_params(("model", "model-data"), MODEL_MARKS))
 def test_model_command(cmd, tmp_path):
     _needs_data(cmd)
-    r = _run(cmd.text, tmp_path, sample=2, timeout=1800)
+    r = _run(cmd.text, tmp_path, timeout=1800)
     _check(cmd, r)
     args = shlex.split(cmd.text, comments=True)
     if args[:2] != ["structgen", "generate"]:
