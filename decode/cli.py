@@ -21,14 +21,15 @@ __all__ = ["main", "build_parser"]
 
 EPILOG = """\
 examples:
-  structgen generate --schema person.json "Invent a person."
-  structgen generate --pydantic mymodels:Recipe --temperature 0 "A pancake recipe."
+  structgen generate --schema examples/person.json "Invent a person."
+  structgen generate --pydantic examples.mymodels:Recipe --temperature 0 "A pancake recipe."
   structgen generate --regex '\\d{3}-\\d{4}' --no-chat "Phone: "
-  structgen bench maskbench ../shared/data/maskbench --tokenizer smollm2
-  structgen bench test-suite ../shared/data/json-schema-test-suite --json /tmp/ts.json
-  structgen bench coverage ../shared/data/maskbench --from /tmp/mb.json --plots docs/img
-  structgen bench generate ../shared/data/maskbench --model default --sample 100 --json /tmp/gen.json
+  structgen bench maskbench "$DATA/maskbench" --tokenizer smollm2
+  structgen bench test-suite "$DATA/json-schema-test-suite" --json /tmp/ts.json
+  structgen bench coverage "$DATA/maskbench" --from /tmp/mb.json --plots docs/img
+  structgen bench generate "$DATA/maskbench" --model default --sample 100 --json /tmp/gen.json
   python -m decode.bench            # decoding throughput, constrained vs not
+DATA: a folder with JSONSchemaBench's maskbench/ and the JSON Schema Test Suite (see README.md).
 """
 
 

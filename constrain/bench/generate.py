@@ -1071,7 +1071,7 @@ def plot_generate(payload: dict, out_dir: str | os.PathLike, *, prefix: str = "g
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data_dir", help="folder of *.jsonl.gz files (e.g. ../shared/data/maskbench)")
+    p.add_argument("data_dir", help="folder of *.jsonl.gz files: JSONSchemaBench's maskbench/ (README: $DATA/maskbench)")
     p.add_argument("--model", default="default",
                    help="'default' = decode.load_default_model() (SmolLM2-135M-Instruct); anything else "
                         "goes to decode.load_model (HF id or local path)")
