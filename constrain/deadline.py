@@ -28,7 +28,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .errors import CompileBudgetError
+from .errors import CompileBudgetError, OptionError
 
 __all__ = ["DEFAULT_MAX_MEMORY_BYTES", "compile_budget", "compile_deadline", "check_deadline", "check_size",
            "state_budget", "memory_budget", "schema_location", "current_location", "format_bytes"]
@@ -85,9 +85,9 @@ def compile_budget(seconds: float | None = None, max_memory_bytes: int | None = 
     most what the outer one has left. ``None`` leaves a limit as the outer budget sets it.
     """
     if seconds is not None and seconds < 0:
-        raise ValueError(f"time budget must be >= 0 seconds, got {seconds!r}")
+        raise OptionError(f"time budget must be >= 0 seconds, got {seconds!r}")
     if max_memory_bytes is not None and max_memory_bytes <= 0:
-        raise ValueError(f"max_memory_bytes must be positive, got {max_memory_bytes!r}")
+        raise OptionError(f"max_memory_bytes must be positive, got {max_memory_bytes!r}")
     outer = _BUDGET.get()
     now = time.monotonic()
     end, secs = (now + seconds, seconds) if seconds is not None else (None, None)

@@ -16,6 +16,7 @@ __all__ = [
     "RegexError",
     "EmptyLanguageError",
     "VocabularyError",
+    "OptionError",
 ]
 
 
@@ -120,3 +121,13 @@ class VocabularyError(ConstraintError, ValueError):
     place), a tokenizer whose family cannot be read, one without an EOS id where an output must
     end, or one that does not match the tokenizer / model it is used with (a ``Compiled`` built
     for another model). Also a ``ValueError``, as these were before."""
+
+
+class OptionError(ConstraintError, ValueError, TypeError):
+    """An option of a compile entry or a matcher call has a bad value or type
+    (``whitespace="tabs"``, an unknown ``json_options`` key, a negative budget, a regex
+    ``dialect`` we do not know, rolling back more tokens than were consumed).
+
+    Also a ``ValueError`` and a ``TypeError``, which is what these raised before, so existing
+    ``except ValueError`` code keeps working.
+    """

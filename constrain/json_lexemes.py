@@ -19,6 +19,7 @@ from functools import lru_cache
 
 from .automata import ByteDFA
 from .cache import register_lru
+from .errors import OptionError
 from .grammar import Lexeme, lexeme
 from .regex import regex_to_dfa
 
@@ -64,11 +65,11 @@ class JsonLexemes:
                  max_newlines: int | None = None, trailing_ws: bool = True,
                  canonical_literals: bool = False, canonical_strings: bool = False):
         if whitespace not in ("flexible", "compact"):
-            raise ValueError(f"whitespace must be 'flexible' or 'compact', not {whitespace!r}")
+            raise OptionError(f"whitespace must be 'flexible' or 'compact', not {whitespace!r}")
         if max_ws is not None and max_ws < 0:
-            raise ValueError("max_ws must be >= 0 or None")
+            raise OptionError("max_ws must be >= 0 or None")
         if max_newlines is not None and max_newlines < 0:
-            raise ValueError("max_newlines must be >= 0 or None")
+            raise OptionError("max_newlines must be >= 0 or None")
         self.whitespace = whitespace
         self.max_ws = 0 if whitespace == "compact" else max_ws
         self.max_newlines = None if self.max_ws == 0 else max_newlines

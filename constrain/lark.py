@@ -101,7 +101,7 @@ from typing import Any, Iterable
 
 from .deadline import DEFAULT_MAX_MEMORY_BYTES, compile_budget
 from .cache import LRUCache
-from .errors import ConstraintError, GrammarError, RegexError
+from .errors import ConstraintError, GrammarError, OptionError, RegexError
 from .grammar import (
     EMPTY,
     NOTHING,
@@ -181,7 +181,7 @@ def lark_to_grammar(text: str, start: str = "start", *, import_paths: Iterable[s
     opts = {"strict": json_strict, "whitespace": json_whitespace, "max_whitespace": json_max_whitespace}
     unknown = sorted(set(json_options or ()) - set(JSON_BLOCK_OPTIONS))
     if unknown:
-        raise TypeError(f"json_options: unknown option(s) {unknown}; expected some of {list(JSON_BLOCK_OPTIONS)}")
+        raise OptionError(f"json_options: unknown option(s) {unknown}; expected some of {list(JSON_BLOCK_OPTIONS)}")
     opts.update(json_options or {})
     return _Converter(text, start, list(import_paths), opts, source).convert()
 
@@ -457,7 +457,7 @@ _LINE_RE = re.compile(r"\bline (\d+)")
 class _Converter:
     def __init__(self, text: str, start: str, import_paths: list[str], json_options: dict, source: str):
         if not isinstance(text, str):
-            raise TypeError(f"a Lark grammar must be a str, not {type(text).__name__}")
+            raise OptionError(f"a Lark grammar must be a str, not {type(text).__name__}")
         self.text = text
         self.start = start
         self.import_paths = import_paths

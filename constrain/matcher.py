@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import OptionError
+
 __all__ = ["Matcher"]
 
 _FINISHED = object()
@@ -135,7 +137,7 @@ class Matcher:
     def rollback(self, n: int = 1) -> None:
         """Undo the last ``n`` successful advances."""
         if n < 0 or n > len(self._history) - 1:
-            raise ValueError(f"cannot roll back {n} tokens: only {len(self._history) - 1} consumed")
+            raise OptionError(f"cannot roll back {n} tokens: only {len(self._history) - 1} consumed")
         if n:
             del self._history[-n:]
 

@@ -52,7 +52,7 @@ import numpy as np
 
 from .automata import DEFAULT_BUDGET, NFA, ByteDFA, _finalize
 from .cache import register_lru
-from .errors import CompileBudgetError, RegexError
+from .errors import CompileBudgetError, OptionError, RegexError
 
 __all__ = [
     "regex_to_dfa",
@@ -781,7 +781,7 @@ class _Parser:
 def parse_regex(pattern: str, dialect: str = "ecma"):
     """Parse ``pattern`` to the character-level AST (raises :class:`RegexError`)."""
     if dialect not in DIALECTS:
-        raise ValueError(f"dialect must be one of {DIALECTS}, not {dialect!r}")
+        raise OptionError(f"dialect must be one of {DIALECTS}, not {dialect!r}")
     parser = _Parser(pattern, dialect)
     return parser.parse(), parser
 
@@ -1418,5 +1418,5 @@ def regex_to_dfa(
     if encoding not in ENCODINGS:
         raise ValueError(f"encoding must be one of {ENCODINGS}, not {encoding!r}")
     if dialect not in DIALECTS:
-        raise ValueError(f"dialect must be one of {DIALECTS}, not {dialect!r}")
+        raise OptionError(f"dialect must be one of {DIALECTS}, not {dialect!r}")
     return _compile(pattern, encoding, bool(search), dialect, int(budget))

@@ -335,7 +335,39 @@ def test_generation_error_is_a_constraint_error(monkeypatch, tiny_model, tiny_to
     monkeypatch.setattr(G, "get_vocabulary", lambda tokenizer, vocab_size=None: vocab)
     monkeypatch.setattr(G, "as_compiled", lambda x, v, **kw: c if x is not None and not hasattr(x, "matcher") else x)
     with pytest.raises(ConstraintError) as ei:
-        decode.generate_object(tiny_model, tiny_tok, "x", P, max_new_tokens=2, temperature=0)
+        decode.generate_object(tiny_model, tiny_tok, "x", P, max_new_tokens=2, temperature=0,
+                               finish_within_budget=False)
     assert isinstance(ei.value, decode.GenerationError) and ei.value.partial_text
     with pytest.raises(decode.GenerationArgumentError, match="model_cls"):
         decode.generate_object(tiny_model, tiny_tok, "x", dict)
+
+
+
+# -- bad options are ConstraintErrors too (OptionError, still a ValueError / TypeError) -------
+
+@pytest.mark.parametrize("call", [
+    lambda v: constrain.compile_json_schema({"type": "string"}, v, whitespace="tabs"),
+    lambda v: constrain.compile_json_schema({"type": "string"}, v, max_whitespace=-1),
+    lambda v: constrain.compile_json_schema({"type": "string"}, v, max_newlines=-2),
+    lambda v: constrain.compile_json_schema({"type": "string"}, v, time_budget_s=-1.0),
+    lambda v: constrain.compile_json_schema({"type": "string"}, v, max_memory_bytes=0),
+    lambda v: constrain.compile_regex("a+", v, dialect="perl"),
+    lambda v: constrain.compile_lark(b"start: \"a\"", v),
+    lambda v: constrain.compile_lark('start: %json{"type": "integer"}', v, json_options={"indent": 2}),
+], ids=["whitespace", "max_whitespace", "max_newlines", "time_budget", "memory_budget", "dialect",
+        "lark-bytes", "lark-json-option"])
+def test_bad_options_are_option_errors(vocab, call):
+    with pytest.raises(constrain.OptionError) as e:
+        call(vocab)
+    assert isinstance(e.value, constrain.ConstraintError)
+    assert isinstance(e.value, (ValueError, TypeError))  # what these raised before
+    assert str(e.value)
+
+
+def test_rollback_past_the_start_is_an_option_error(vocab):
+    m = constrain.compile_regex("ab", vocab).matcher()
+    assert m.advance(vocab.encode("a")[0])
+    with pytest.raises(constrain.OptionError, match="cannot roll back 2 tokens"):
+        m.rollback(2)
+    m.rollback(1)  # the matcher is still usable
+    assert m.is_allowed(vocab.encode("a")[0])
