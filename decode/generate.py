@@ -839,7 +839,10 @@ def generate_object(model, tokenizer, prompt, model_cls, *, strict: bool = True,
     keys anyway, so letting the model write them only wastes tokens.  Raises GenerationError
     (with ``.partial_text``) if the output did not finish within max_new_tokens or fails
     validation (e.g. a validator the schema cannot express).  ``return_result=True`` returns
-    ``(instance, GenerationResult)`` for the text and timings.
+    ``(instance, GenerationResult)`` for the text and timings.  ``finish_within_budget``
+    defaults to True here (``generate`` leaves it off): a caller asking for an instance wants
+    one, so when the tokens left only just cover the shortest completion, it is appended
+    (``stop_reason="budget"``) rather than the call failing; pass False to get the error.
     """
     if not _is_pydantic_class(model_cls):
         raise GenerationArgumentError("model_cls", f"generate_object needs a Pydantic model class, got {model_cls!r}")
@@ -849,6 +852,7 @@ def generate_object(model, tokenizer, prompt, model_cls, *, strict: bool = True,
     vocab = get_vocabulary(tokenizer, logits_width(model))
     compiled = as_compiled(model_cls, vocab, **{**generation_json_options(json_options), "strict": strict})
     compile_s = time.perf_counter() - t0
+    kw.setdefault("finish_within_budget", True)
     res = generate(model, tokenizer, prompt, compiled, **kw)
     res.timings["compile_s"] = compile_s
     if not res.finished:

@@ -399,7 +399,8 @@ def test_generate_object_out_of_tokens(monkeypatch, model, tok, vocab):
 
     _patch_coercion(monkeypatch, lang(vocab, ['{"name": "' + "abc" * 30 + '"}'], kind="json"))
     with pytest.raises(decode.GenerationError) as ei:
-        decode.generate_object(model, tok, "q", Thing, max_new_tokens=5, temperature=0)
+        decode.generate_object(model, tok, "q", Thing, max_new_tokens=5, temperature=0,
+                               finish_within_budget=False)  # the default closes the output instead
     assert ei.value.partial_text.startswith('{"name')
     assert ei.value.result is not None and not ei.value.result.finished
 
@@ -643,6 +644,24 @@ def test_finish_within_budget_closes_valid_outputs(smol_tok, smol_tiny_model):
         if r.stop_reason == "budget":
             assert r.token_ids[:4] == plain.token_ids[:4]  # the model's own start, then the grammar's
     assert unfinished >= 2  # the option is what makes the difference
+
+
+@needs_core
+def test_generate_object_closes_within_its_budget_by_default(smol_tok, smol_tiny_model):
+    """generate_object exists to return an instance: by default the grammar closes an output
+    that would run out of tokens (a random model never closes one in 12 tokens by itself)."""
+    from pydantic import BaseModel
+
+    class Thing(BaseModel):
+        title: str
+        tags: list[str]
+
+    obj, res = decode.generate_object(smol_tiny_model, smol_tok, "x", Thing, temperature=1.0, seed=0,
+                                      max_new_tokens=12, return_result=True)
+    assert isinstance(obj, Thing) and res.finished and res.stop_reason == "budget"
+    with pytest.raises(decode.GenerationError, match="did not complete"):
+        decode.generate_object(smol_tiny_model, smol_tok, "x", Thing, temperature=1.0, seed=0,
+                               max_new_tokens=12, finish_within_budget=False)
 
 
 @needs_core

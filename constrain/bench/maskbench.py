@@ -909,7 +909,7 @@ def _detail(r: dict, kind: str) -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data_dir", help="folder of *.jsonl.gz files (e.g. ../shared/data/maskbench)")
+    p.add_argument("data_dir", help="folder of JSONSchemaBench *.jsonl.gz files ($DATA/maskbench, see README)")
     p.add_argument("--tokenizer", default="smollm2", help="smollm2 | tekken | mistral (| bytes, for tests)")
     p.add_argument("--sample", type=int, default=None, help="number of schemas (deterministic sample); default all")
     p.add_argument("--seed", type=int, default=0)
