@@ -372,6 +372,10 @@ def _content(expr, enc: str) -> ByteDFA:
     if op == "lit":
         return regex_to_dfa(regex_escape(expr[1]), encoding=enc)
     if op == "clit":
+        if any(0xD800 <= ord(c) <= 0xDFFF for c in expr[1]):
+            # a lone surrogate has no UTF-8 spelling, and free strings refuse its \uXXXX escape
+            # too: the same empty language as the every-spelling literal above
+            return ByteDFA.empty()
         return ByteDFA.literal(canonical_string(expr[1]))
     if op == "or":
         return ByteDFA.union_all([_content(e, enc) for e in expr[1]]) if expr[1] else ByteDFA.empty()

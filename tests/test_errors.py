@@ -162,6 +162,18 @@ def test_empty_json_schema_language_is_a_compile_error(vocab, schema):
     str(ei.value).encode("utf-8")  # printable: a lone surrogate in the message would crash a log
 
 
+@pytest.mark.parametrize("options", [{"canonical_literals": True}, {"canonical_strings": True}],
+                         ids=["canonical_literals", "canonical_strings"])
+def test_lone_surrogate_const_is_empty_under_generation_options_too(vocab, options):
+    """The canonical spelling of a lone surrogate would be its ``\\uXXXX`` escape, which free
+    strings refuse: the same empty language as under the spec-exact options, not a literal."""
+    with pytest.raises(EmptyLanguageError):
+        constrain.compile_json_schema({"const": "\ud800"}, vocab, **options)
+    c = constrain.compile_json_schema({"enum": ["\ud800", "ok"]}, vocab, **options)
+    m = c.matcher()
+    assert m.shortest_completion() == b'"ok"'
+
+
 def test_empty_lexeme_message_names_it(vocab):
     with pytest.raises(EmptyLanguageError, match=r'"\\ud800" matches nothing.*\(at \'#\'\)'):
         constrain.compile_json_schema({"const": "\ud800"}, vocab)
