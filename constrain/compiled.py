@@ -8,13 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from .automaton import TokenAutomaton
 from .deadline import DEFAULT_MAX_MEMORY_BYTES, check_deadline, compile_budget
 from .errors import CompileBudgetError, EmptyLanguageError
 from .grammar import Grammar, Lex, compile_rtn, lexeme
 from .matcher import Matcher
-from .tokens import DifferenceLexemeTable
-from .vocab import require_vocabulary
+from .tokens import DifferenceLexemeTable, TokenAutomaton, compute_rows_batched, dense_trie, require_vocabulary
+from .tokens import lexeme_tables as _lexeme_tables
 
 __all__ = ["Compiled", "compile_grammar", "compile_json_schema", "compile_regex"]
 
@@ -169,8 +168,6 @@ class Compiled:
         ``{`` or ``,``), until ``budget_s``; the rest, and wide states (string content), are
         computed on first use.
         """
-        from .tokens import DENSE_MIN_NODES, compute_rows_batched, dense_trie
-
         t0 = time.perf_counter()
         below_first = dense_trie(self.automaton.vocab).below_first
         todo: list[tuple[int, int, object]] = []
@@ -182,20 +179,20 @@ class Compiled:
                 continue
             seen.add(id(t))
             if isinstance(t, DifferenceLexemeTable):
-                T = t._flat.reshape(t.n_states + 1, t.n_cls)[:-1]
+                T = t.state_table
                 diff.extend((d, q, t) for d, qs in enumerate(_bfs_levels(T, t.n_states)) for q in qs)
                 continue
-            if not getattr(t, "batchable", False) or t.n_states > EAGER_ROW_STATES:
+            if not t.batchable or t.n_states > EAGER_ROW_STATES:
                 continue
-            T = t._flat.reshape(t.n_states + 1, t.n_cls)[:-1]
-            reach = (T[:, t._cmap] != t.n_states).astype(np.int64) @ below_first
+            T = t.state_table
+            reach = (T[:, t.classes] != t.n_states).astype(np.int64) @ below_first
             for d, qs in enumerate(_bfs_levels(T, t.n_states)):
                 for q in qs:
-                    if q in t._rows:
+                    if t.has_row(q):
                         continue
                     # first bytes reaching a big subtree (a key's opening quote) may still be
                     # narrow a level down: the table's own test decides
-                    if reach[q] <= DENSE_MIN_NODES or not t.is_wide(q):
+                    if reach[q] <= _lexeme_tables.DENSE_MIN_NODES or not t.is_wide(q):
                         todo.append((d, q, t))
                     elif t.n_states <= EAGER_WIDE_TABLE:
                         wide.append((d, q, t))

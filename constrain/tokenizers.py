@@ -352,7 +352,7 @@ def build_tekken_tokenizer(path: str | os.PathLike | None = None):
     if len(rank_of) != len(ranks):
         raise ValueError(f"{path}: duplicate token bytes")
 
-    from .vocab import BYTES_TO_UNICODE
+    from .tokens.bytelevel import BYTES_TO_UNICODE
 
     table = {i: c for i, c in enumerate(BYTES_TO_UNICODE)}
 

@@ -21,13 +21,16 @@ import pytest
 import constrain
 import decode
 from constrain import cache
-from constrain.vocab import Vocabulary
+from constrain.tokens import Vocabulary
 from oracles import bits
 
-MODULES = ["constrain.automata", "constrain.automaton", "constrain.compiled", "constrain.completion",
-           "constrain.counted", "constrain.formats", "constrain.grammar", "constrain.json_lexemes",
-           "constrain.json_schema", "constrain.lark", "constrain.matcher", "constrain.numeric",
-           "constrain.parser", "constrain.regex", "constrain.tokens", "constrain.vocab", "decode.generate"]
+MODULES = ["constrain.automata.dfa", "constrain.automata.counted", "constrain.compiled", "constrain.formats",
+           "constrain.grammar", "constrain.json_lexemes", "constrain.json_schema", "constrain.lark",
+           "constrain.matcher", "constrain.numeric", "constrain.parser", "constrain.regex",
+           "constrain.tokens.bitmask", "constrain.tokens.bytelevel", "constrain.tokens.completion",
+           "constrain.tokens.counted_table", "constrain.tokens.hf_vocab", "constrain.tokens.lexeme_tables",
+           "constrain.tokens.tables", "constrain.tokens.token_automaton", "constrain.tokens.trie",
+           "constrain.tokens.vocab", "decode.generate"]
 
 # lru_caches that are constant tables, not caches of inputs: no argument, or a handful of fixed
 # keys (an encoding name, a leap-second policy, a \d/\w/\s kind); a few MB at most, all told

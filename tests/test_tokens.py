@@ -52,8 +52,9 @@ from collections import OrderedDict  # noqa: E402
 
 import pytest  # noqa: E402
 
-import constrain.counted as counted_mod  # noqa: E402
-import constrain.tokens as tokens_mod  # noqa: E402
+import constrain.tokens.counted_table as counted_mod  # noqa: E402
+import constrain.tokens.lexeme_tables as tokens_mod  # noqa: E402
+import constrain.tokens.tables as tables_mod  # noqa: E402
 
 
 def _rows_both_ways(monkeypatch, make_table, states):
@@ -144,7 +145,7 @@ def test_masks_with_dense_walks_equal_pruned(smollm2_vocab, monkeypatch):
     masks = []
     for threshold in (10**9, -1):
         monkeypatch.setattr(tokens_mod, "DENSE_MIN_NODES", threshold)
-        monkeypatch.setattr(tokens_mod, "_TABLES", OrderedDict())
+        monkeypatch.setattr(tables_mod, "_TABLES", OrderedDict())
         monkeypatch.setattr(counted_mod, "_WALKS", OrderedDict())
         c = compile_json_schema(schema, smollm2_vocab)
         masks.append(_random_walk_masks(c, smollm2_vocab, seed=7, walks=4, steps=25))
@@ -182,7 +183,7 @@ def test_difference_table_rows_equal_plain_walks(family, kw):
 
 # ------------------------------------------------- every walk strategy gives the same masks
 
-import constrain.automaton as automaton_mod  # noqa: E402
+import constrain.tokens.token_automaton as automaton_mod  # noqa: E402
 import constrain.compiled as compiled_mod  # noqa: E402
 
 
@@ -199,7 +200,7 @@ def test_masks_equal_across_walk_strategies(smollm2_vocab, monkeypatch, strategy
         "required": ["name"]}
 
     def run():
-        monkeypatch.setattr(tokens_mod, "_TABLES", OrderedDict())
+        monkeypatch.setattr(tables_mod, "_TABLES", OrderedDict())
         monkeypatch.setattr(counted_mod, "_WALKS", OrderedDict())
         c = compile_json_schema(schema, smollm2_vocab)
         # short tokens, so that walks go deep into keys and values
@@ -210,7 +211,7 @@ def test_masks_equal_across_walk_strategies(smollm2_vocab, monkeypatch, strategy
         monkeypatch.setattr(tokens_mod, "SMALL_WALK_BUDGET", -1)
         monkeypatch.setattr(automaton_mod, "SMALL_WALK_ROOTS", -1)
     elif strategy == "no-difference-tables":
-        monkeypatch.setattr(tokens_mod, "USE_DIFFERENCE_TABLES", False)
+        monkeypatch.setattr(tables_mod, "USE_DIFFERENCE_TABLES", False)
     else:
         monkeypatch.setattr(compiled_mod, "EAGER_ROW_BUDGET_S", 0.0)
     other = run()

@@ -56,7 +56,7 @@ class Completions:
         hit = self._class_bytes.get(x)
         if hit is None:
             table = self.automaton.tables[x]
-            cmap = table.dfa._cmap
+            cmap = table.dfa.classes
             seen: set[int] = set()
             hit = []
             for b in _BYTE_PREFERENCE:
@@ -74,7 +74,7 @@ class Completions:
         if key in self._tails:
             return self._tails[key]
         table = self.automaton.tables[x]
-        if getattr(table, "counted", False):
+        if table.counted:
             step, accepts = table.step, table.accepts
         else:
             T, cmap, acc = table.T_list, table.cmap_list, table.accept_list

@@ -39,8 +39,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from .deadline import check_deadline, check_size, state_budget
-from .errors import CompileBudgetError
+from ..deadline import check_deadline, check_size, state_budget
+from ..errors import CompileBudgetError
 
 __all__ = ["ByteDFA", "NFA", "DEFAULT_BUDGET"]
 
@@ -643,6 +643,19 @@ class ByteDFA:
             t.setflags(write=False)
             self._trans = t
         return self._trans
+
+    @property
+    def classes(self) -> np.ndarray:
+        """``int64 [n_symbols]`` class id of each symbol (shared, not copied: do not write).
+
+        The read-only view hot loops use instead of :meth:`byte_classes`, which copies."""
+        return self._cmap
+
+    @property
+    def table(self) -> np.ndarray:
+        """``int32 [S, C]`` class-compressed transitions, ``trans[s, b] == table[s, classes[b]]``
+        (shared, not copied: do not write)."""
+        return self._T
 
     @classmethod
     def _make(cls, T: np.ndarray, acc: np.ndarray, cmap: np.ndarray) -> "ByteDFA":

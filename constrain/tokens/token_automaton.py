@@ -23,10 +23,12 @@ from bisect import bisect_left
 import numpy as np
 
 from .completion import Completions
-from .deadline import check_deadline, compile_budget
-from .grammar import RTN
-from .parser import Parser
-from .tokens import child_lists, csr_positions, lexeme_table, pack_bits, set_bits, tokens_at_nodes
+from ..deadline import check_deadline, compile_budget
+from ..grammar import RTN
+from ..parser import Parser
+from .bitmask import pack_bits, set_bits
+from .tables import lexeme_table
+from .trie import child_lists, csr_positions, tokens_at_nodes
 
 __all__ = ["State", "TokenAutomaton"]
 
@@ -71,9 +73,9 @@ class TokenAutomaton:
         self.parser = Parser(rtn)
         self.tables = [lexeme_table(lx, vocab) for lx in rtn.lexemes]
         # plain lexemes step through python lists; counted ones through their own method
-        self._trans = [None if getattr(t, "counted", False) else t.T_list for t in self.tables]
-        self._cmaps = [None if getattr(t, "counted", False) else t.cmap_list for t in self.tables]
-        self._accept = [None if getattr(t, "counted", False) else t.accept_list for t in self.tables]
+        self._trans = [None if t.counted else t.T_list for t in self.tables]
+        self._cmaps = [None if t.counted else t.cmap_list for t in self.tables]
+        self._accept = [None if t.counted else t.accept_list for t in self.tables]
         self._after: dict[tuple, tuple[tuple[Thread, ...], bool]] = {}
         self._split_kids: dict[int, tuple] = {}
         self._intern: dict[tuple[frozenset, bool], State] = {}

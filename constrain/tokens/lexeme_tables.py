@@ -12,23 +12,23 @@ Both come from one walk of the token trie, level by level, that only expands the
 nodes still alive -- a literal lexeme touches a handful of nodes, a string-content state most
 of the trie. Tables are keyed by (lexeme key, vocabulary fingerprint) and shared by every
 compiled grammar in the process, so the JSON string lexeme is walked once per vocabulary.
+Strategy knobs (module attributes read at call time, so tests can compare strategies):
+``DENSE_MIN_NODES`` (also read by :mod:`.counted_table`), ``SMALL_WALK_BUDGET``,
+``DENSE_LANE_ELEMENTS``.
 """
 
 from __future__ import annotations
 
 import threading
 from bisect import bisect_left
-import weakref
-from collections import OrderedDict
 
 import numpy as np
 
-from .cache import register
+from ..deadline import check_deadline
+from .bitmask import clear_bits, set_bits
+from .trie import DenseTrie, child_lists, class_per_position, csr_positions, dense_trie, row_from_nodes, walk_trie
 
-from .deadline import check_deadline
-
-__all__ = ["LexemeTable", "DifferenceLexemeTable", "clear_bits", "child_lists", "lexeme_table", "pack_bits", "csr_positions", "set_bits", "walk_trie", "row_from_nodes",
-           "compute_rows_batched", "DenseTrie", "dense_trie"]
+__all__ = ["DifferenceLexemeTable", "LexemeTable", "compute_rows_batched"]
 
 # a state whose first bytes lead into more than this many trie nodes is walked densely
 DENSE_MIN_NODES = 3000
@@ -40,233 +40,18 @@ SMALL_WALK_BUDGET = 1024
 DENSE_LANE_ELEMENTS = 1 << 21
 
 
-def csr_positions(ptr: np.ndarray, rows: np.ndarray, with_owner: bool = False):
-    """Flat positions of all entries of CSR ``rows`` (in row order), without a Python loop.
-
-    With ``with_owner`` also returns, for each position, the index into ``rows`` it came from.
-    """
-    if rows.size == 1:  # common deep in a narrow walk (one live chain): skip the bookkeeping
-        r = int(rows[0])
-        pos = np.arange(int(ptr[r]), int(ptr[r + 1]), dtype=np.int64)
-        return (pos, np.zeros(pos.size, dtype=np.int64)) if with_owner else pos
-    starts = ptr[rows]
-    lens = ptr[rows + 1] - starts
-    total = int(lens.sum())
-    if total == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return (empty, empty) if with_owner else empty
-    pos = np.repeat(starts - np.concatenate(([0], np.cumsum(lens)[:-1])), lens) + np.arange(total)
-    if with_owner:
-        return pos, np.repeat(np.arange(rows.size), lens)
-    return pos
-
-
-def walk_trie(vocab, init: tuple, advance):
-    """Walk the token trie level by level from automaton states, expanding only live nodes.
-
-    ``init`` is the start state as a tuple (one entry per state component) of scalars, or of
-    equal-length arrays to walk several start states ("lanes") at once; ``advance`` maps
-    (parent state arrays, child bytes) to (child state arrays, alive mask). Returns the live
-    nodes (depth >= 1) and their state arrays.
-    """
-    child_ptr, child_ids, child_bytes = vocab.child_ptr, vocab.child_ids, vocab.child_bytes
-    states = tuple(np.atleast_1d(np.asarray(x)) for x in init)
-    alive = np.zeros(states[0].size, dtype=np.int64)
-    out_nodes, out_states = [], []
-    while alive.size:
-        check_deadline()
-        pos, owner = csr_positions(child_ptr, alive, with_owner=True)
-        if pos.size == 0:
-            break
-        new_states, ok = advance(tuple(a[owner] for a in states), child_bytes[pos])
-        alive = child_ids[pos][ok]
-        states = tuple(a[ok] for a in new_states)
-        if alive.size:
-            out_nodes.append(alive)
-            out_states.append(states)
-    if not out_nodes:
-        return np.zeros(0, dtype=np.int64), tuple(np.zeros(0, dtype=np.int64) for _ in init)
-    return np.concatenate(out_nodes), tuple(np.concatenate(c) for c in zip(*out_states))
-
-
-class DenseTrie:
-    """The token trie in breadth-first order, for walks that visit (nearly) every node.
-
-    A pruned walk (:func:`walk_trie`) pays per level for compacting the live nodes; when most
-    of the trie stays alive (string content, broad character classes) it is cheaper to
-    compute the state of *every* node, level by level, as one gather per level: a node's
-    state is its parent's state stepped by its byte, and a dead sink state keeps dead
-    subtrees dead. Index ``i`` here is breadth-first position; ``order[i]`` the trie node.
-    """
-
-    def __init__(self, vocab):
-        order = np.concatenate([np.asarray(l, dtype=np.int64) for l in vocab.levels])
-        n = order.size
-        pos = np.empty(n, dtype=np.int64)
-        pos[order] = np.arange(n)
-        self.n = n
-        self.order = order.astype(np.int32)
-        # parent position of bfs positions 1..n-1 (position 0 is the root)
-        self.parent = pos[vocab.trie_parent[order[1:]].astype(np.int64)]
-        self.byte = np.maximum(vocab.trie_byte[order].astype(np.int64), 0)
-        self.bounds = np.cumsum([0] + [len(l) for l in vocab.levels]).tolist()
-        self.has_kids = (vocab.child_ptr[order + 1] > vocab.child_ptr[order])
-        tn = vocab.token_node.astype(np.int64)
-        self.token_pos = np.where(tn >= 0, pos[np.maximum(tn, 0)], n)  # n: "no node"
-        # trie nodes below each first byte (depth-1 subtree sizes): estimates a walk's size
-        below = np.zeros(256, dtype=np.int64)
-        kids = vocab.child_ids[vocab.child_ptr[0]:vocab.child_ptr[1]]
-        below[vocab.child_bytes[vocab.child_ptr[0]:vocab.child_ptr[1]]] = vocab.trie_end[kids] - kids
-        self.below_first = below
-        # subtree sizes of the depth-2 nodes (bfs positions bounds[2]:bounds[3])
-        if len(self.bounds) > 3:
-            l2 = order[self.bounds[2]:self.bounds[3]]
-            self.below_second = (vocab.trie_end[l2] - l2).astype(np.int64)
-        else:
-            self.below_second = np.zeros(0, dtype=np.int64)
-
-    def estimate(self, flat: np.ndarray, n_cls: int, cls: np.ndarray, q: int, dead: int) -> int:
-        """Trie nodes below the live depth-2 nodes from ``q``: bounds a pruned walk's size."""
-        b = self.bounds
-        if len(b) <= 3:
-            return 0
-        s1 = flat[cls[b[1]:b[2]].astype(np.int64) + q * n_cls]  # cls may be uint8: widen first
-        s2 = flat[s1[self.parent[b[2] - 1:b[3] - 1] - b[1]].astype(np.int64) * n_cls + cls[b[2]:b[3]]]
-        return int(self.below_second[s2 != dead].sum())
-
-    def row(self, alive: np.ndarray, n_words: int) -> np.ndarray:
-        """Packed mask of the tokens whose nodes are ``alive`` (bool per bfs position)."""
-        ext = np.zeros(self.n + 1, dtype=bool)
-        ext[: self.n] = alive
-        return pack_bits(ext[self.token_pos], n_words)
-
-    def walk(self, flat: np.ndarray, n_cls: int, cls: np.ndarray, q: int) -> np.ndarray:
-        """State of every bfs position walking from ``q`` (``flat[s * n_cls + c]``, dead sink)."""
-        S = np.empty(self.n, dtype=flat.dtype)
-        S[0] = q
-        par, bounds = self.parent, self.bounds
-        for k in range(1, len(bounds) - 1):
-            a, b = bounds[k], bounds[k + 1]
-            np.take(flat, S[par[a - 1:b - 1]] * n_cls + cls[a:b], out=S[a:b])
-        return S
-
-    def walk_many(self, flat: np.ndarray, n_cls: int, cls: np.ndarray, qs: np.ndarray) -> np.ndarray:
-        """:meth:`walk` from several start states at once: ``S[i, j]`` is position i from ``qs[j]``.
-
-        One gather per trie level for all lanes, so the per-level overhead is paid once.
-        """
-        qs = np.asarray(qs, dtype=flat.dtype)
-        S = np.empty((self.n, qs.size), dtype=flat.dtype)
-        S[0] = qs
-        par, bounds = self.parent, self.bounds
-        for k in range(1, len(bounds) - 1):
-            a, b = bounds[k], bounds[k + 1]
-            np.take(flat, S[par[a - 1:b - 1]] * n_cls + cls[a:b, None], out=S[a:b])
-        return S
-
-
-def class_per_position(cmap: np.ndarray, vocab) -> np.ndarray:
-    """A lexeme's byte class at every breadth-first trie position, in the smallest dtype.
-
-    Each table keeps one (a trie position's class is needed by every dense walk and estimate),
-    so at int64 thousands of cached tables over a 131k vocabulary held gigabytes; classes
-    fit a byte. Callers widen before mixing with Python ints (NumPy keeps uint8 there).
-    """
-    c = cmap[dense_trie(vocab).byte]
-    return c.astype(np.uint8 if int(cmap.max(initial=0)) < 256 else np.int32)
-
-
-# trie views derived from a vocabulary, cached on it as attributes (recomputed on demand);
-# clear_caches() drops them from every vocabulary that has some
-_VOCAB_VIEWS = ("_dense_trie", "_node_token_direct", "_child_lists", "_token_node_or_end")
-_VIEW_HOLDERS: "weakref.WeakSet" = weakref.WeakSet()
-
-
-def _drop_vocab_views() -> None:
-    for v in list(_VIEW_HOLDERS):
-        for name in _VOCAB_VIEWS:
-            v.__dict__.pop(name, None)
-    _VIEW_HOLDERS.clear()
-
-
-def dense_trie(vocab) -> DenseTrie:
-    d = getattr(vocab, "_dense_trie", None)
-    if d is None:
-        d = vocab._dense_trie = DenseTrie(vocab)
-        _VIEW_HOLDERS.add(vocab)
-    return d
-
-
-def tokens_at_nodes(vocab, nodes: np.ndarray) -> np.ndarray:
-    """Ids of the tokens whose bytes end at ``nodes``.
-
-    A node ends at most one token unless the vocabulary spells one string with several ids
-    (rare), so a direct node -> token map (cached on the vocabulary) answers without the
-    CSR bookkeeping in the common case.
-    """
-    direct = getattr(vocab, "_node_token_direct", None)
-    if direct is None:
-        ptr = vocab.node_token_ptr
-        counts = np.diff(ptr)
-        one = np.full(counts.size, -1, dtype=np.int64)
-        has = counts > 0
-        one[has] = vocab.node_token_ids[ptr[:-1][has]]
-        multi = counts > 1
-        direct = vocab._node_token_direct = (one, multi if multi.any() else None)
-        _VIEW_HOLDERS.add(vocab)
-    one, multi = direct
-    if multi is not None and multi[nodes].any():
-        return vocab.node_token_ids[csr_positions(vocab.node_token_ptr, nodes)]
-    ids = one[nodes]
-    return ids[ids >= 0]
-
-
-def row_from_nodes(vocab, nodes: np.ndarray) -> np.ndarray:
-    """Packed mask of the tokens that end at ``nodes``."""
-    n_nodes = vocab.trie_parent.shape[0]
-    if nodes.size * 16 < n_nodes:
-        # few nodes alive (literals, punctuation): set their tokens' bits directly
-        row = np.zeros(vocab.n_words, dtype=np.uint32)
-        set_bits(row, tokens_at_nodes(vocab, nodes))
-        return row
-    node_alive = np.zeros(n_nodes + 1, dtype=bool)  # last entry: "no node" (special ids)
-    node_alive[nodes] = True
-    return pack_bits(node_alive[_token_node_or_end(vocab)], vocab.n_words)
-
-
-def set_bits(words: np.ndarray, ids: np.ndarray) -> None:
-    """OR the bits of token ``ids`` into packed uint32 ``words`` in place."""
-    if ids.size:
-        ids = ids.astype(np.int64, copy=False)
-        np.bitwise_or.at(words, ids >> 5, np.left_shift(np.uint32(1), (ids & 31).astype(np.uint32)))
-
-
-def clear_bits(words: np.ndarray, ids: np.ndarray) -> None:
-    """Clear the bits of token ``ids`` in packed uint32 ``words`` in place."""
-    if ids.size:
-        ids = ids.astype(np.int64, copy=False)
-        np.bitwise_and.at(words, ids >> 5, ~np.left_shift(np.uint32(1), (ids & 31).astype(np.uint32)))
-
-
-def pack_bits(allowed: np.ndarray, n_words: int) -> np.ndarray:
-    """Pack a bool vector (one entry per token id) into int32 words, bit t%32 of word t//32."""
-    b = np.packbits(allowed, bitorder="little")
-    out = np.zeros(n_words * 4, dtype=np.uint8)
-    out[: b.size] = b
-    return out.view("<u4").astype(np.uint32, copy=False)
-
-
 class LexemeTable:
     """Lazily computed INSIDE rows and split nodes for every state of one lexeme DFA."""
 
     batchable = True  # rows may be filled by compute_rows_batched (plain DFA walks)
+    counted = False
 
     def __init__(self, dfa, vocab):
         self.dfa = dfa
         self.vocab = vocab
         # class-compressed transitions: T[q, cmap[byte]] (-1 dead); a sink row for "dead"
-        T = np.asarray(dfa._T, dtype=np.int32)
-        cmap = np.asarray(dfa._cmap[:256], dtype=np.int64)
+        T = np.asarray(dfa.table, dtype=np.int32)
+        cmap = np.asarray(dfa.classes[:256], dtype=np.int64)
         n_states, n_cls = T.shape
         self.n_states = n_states
         self.n_cls = n_cls
@@ -287,6 +72,25 @@ class LexemeTable:
         self.T_list: tuple[tuple[int, ...], ...] = tuple(map(tuple, T.tolist()))
         self.cmap_list: tuple[int, ...] = tuple(cmap.tolist())
         self.accept_list: tuple[bool, ...] = tuple(bool(a) for a in dfa.accept)
+
+    @property
+    def state_table(self) -> np.ndarray:
+        """``int32 [n_states, n_cls]`` class-compressed transitions, ``n_states`` for "dead"."""
+        return self._flat.reshape(self.n_states + 1, self.n_cls)[:-1]
+
+    @property
+    def classes(self) -> np.ndarray:
+        """``int64 [256]``: the lexeme DFA's class of each byte (do not write)."""
+        return self._cmap
+
+    @property
+    def n_rows(self) -> int:
+        """Rows computed so far."""
+        return len(self._rows)
+
+    def has_row(self, q: int) -> bool:
+        """Whether the row of ``q`` is computed already."""
+        return q in self._rows
 
     def viable_bytes(self, q: int) -> np.ndarray:
         """bool[256]: bytes with a transition out of ``q``."""
@@ -436,8 +240,8 @@ class DifferenceLexemeTable(LexemeTable):
     def __init__(self, dfa, vocab, base: LexemeTable, excluded_dfa):
         super().__init__(dfa, vocab)
         self.base = base
-        F = np.asarray(excluded_dfa._T, dtype=np.int32)
-        self._F_cmap_np = np.asarray(excluded_dfa._cmap[:256], dtype=np.int64)
+        F = np.asarray(excluded_dfa.table, dtype=np.int32)
+        self._F_cmap_np = np.asarray(excluded_dfa.classes[:256], dtype=np.int64)
         self._F_list: tuple[tuple[int, ...], ...] = tuple(map(tuple, F.tolist()))  # tuples: see T_list
         self._F_cmap: tuple[int, ...] = tuple(self._F_cmap_np.tolist())
         self._F_accept: tuple[bool, ...] = tuple(bool(a) for a in excluded_dfa.accept)
@@ -526,29 +330,6 @@ class DifferenceLexemeTable(LexemeTable):
         return (np.asarray(nodes, dtype=np.int64), np.asarray(alive, dtype=bool), np.asarray(split, dtype=bool))
 
 
-def child_lists(vocab):
-    """The trie's children CSR as Python sequences (cached on the vocabulary) for depth-first
-    walks; tuples, which the garbage collector stops tracking (a full collection would
-    otherwise visit every trie node)."""
-    c = getattr(vocab, "_child_lists", None)
-    if c is None:
-        c = vocab._child_lists = (tuple(vocab.child_ptr.tolist()), tuple(vocab.child_ids.tolist()),
-                                  tuple(vocab.child_bytes.tolist()))
-        _VIEW_HOLDERS.add(vocab)
-    return c
-
-
-def _token_node_or_end(vocab) -> np.ndarray:
-    """``vocab.token_node`` with "no node" (special ids, padding) mapped past the last node."""
-    cached = getattr(vocab, "_token_node_or_end", None)
-    if cached is None:
-        cached = vocab.token_node.astype(np.int64)
-        cached[cached < 0] = vocab.trie_parent.shape[0]
-        vocab._token_node_or_end = cached
-        _VIEW_HOLDERS.add(vocab)
-    return cached
-
-
 def compute_rows_batched(pairs: list) -> None:
     """Fill the row/split caches of many (table, state) pairs with one trie walk.
 
@@ -591,56 +372,3 @@ def compute_rows_batched(pairs: list) -> None:
         with t._lock:
             t._rows[q] = row
             t._splits[q] = lane_nodes[split_mask[a:b]].astype(np.int32)
-
-
-_TABLES: "OrderedDict[tuple[str, str], LexemeTable]" = OrderedDict()
-_TABLES_LOCK = threading.Lock()
-_TABLES_LIMIT = 4096
-# rows kept by all tables together (checked when a table is added; tables grow lazily). Live
-# automata hold their own tables, so this bounds only what is kept for later schemas: on a
-# 100-schema Tekken sample 256 MiB compiles and decodes as fast as 1 GiB did
-ROW_CACHE_BYTES = 256 << 20
-_INSERTS = [0]
-
-
-def _clear_tables() -> None:
-    with _TABLES_LOCK:
-        _TABLES.clear()
-
-
-register("constrain.tokens.lexeme_tables", _clear_tables, lambda: len(_TABLES))
-register("constrain.tokens.vocab_trie_views", _drop_vocab_views, lambda: len(_VIEW_HOLDERS))
-
-
-def _cached_row_bytes() -> int:
-    return sum(len(t._rows) * t.vocab.n_words * 4 for t in _TABLES.values())
-
-
-def lexeme_table(lexeme, vocab) -> LexemeTable:
-    """The shared table of ``lexeme`` over ``vocab`` (LRU-bounded)."""
-    key = (lexeme.key, vocab.fingerprint)
-    with _TABLES_LOCK:
-        t = _TABLES.get(key)
-        if t is not None:
-            _TABLES.move_to_end(key)
-            return t
-    dfa = lexeme.dfa
-    base = lexeme_table(lexeme.minus[0], vocab) if USE_DIFFERENCE_TABLES and lexeme.minus else None
-    if getattr(dfa, "counted", False):
-        from .counted import CountedLexemeTable
-
-        t = CountedLexemeTable(dfa, vocab)
-    elif getattr(base, "batchable", False):
-        t = DifferenceLexemeTable(dfa, vocab, base, lexeme.minus[1].dfa)
-    else:
-        t = LexemeTable(dfa, vocab)
-    with _TABLES_LOCK:
-        t = _TABLES.setdefault(key, t)
-        _INSERTS[0] += 1
-        if _INSERTS[0] % 64 == 0:  # the sum walks every table: only now and then
-            while len(_TABLES) > 64 and _cached_row_bytes() > ROW_CACHE_BYTES:
-                for _ in range(16):
-                    _TABLES.popitem(last=False)
-        while len(_TABLES) > _TABLES_LIMIT:
-            _TABLES.popitem(last=False)
-    return t

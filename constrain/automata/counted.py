@@ -1,0 +1,209 @@
+"""Counted strings: JSON strings with large ``minLength``/``maxLength``, kept small.
+
+Materializing ``"[chars]{lo,hi}"`` as a DFA costs about 20 states per character (a character
+is 1-4 UTF-8 bytes, a 2-byte escape or a 6/12-byte ``\\u`` escape), so ``maxLength: 32768``
+would need 650k states, and every character inside the string would be a fresh state whose
+token row must be computed. Instead a counted lexeme is a small *base* automaton
+``ws · '"' · char* · '"'`` plus a character counter ``c``: a lexeme state is the integer
+``c * S + b`` (``b`` a base state), transitions that complete a character increment ``c``,
+the closing quote needs ``c >= lo``, and no state may exceed ``hi``.
+
+Token rows depend on ``c`` only through the remaining capacity ``hi - c`` and the remaining
+need ``lo - c``, clamped to the longest token: inside a long string every position shares
+one row, so the vocabulary walk runs a handful of times per lexeme, not once per character.
+"""
+
+from __future__ import annotations
+import numpy as np
+
+from ..deadline import check_deadline, check_size
+
+__all__ = ["CountedDFA", "counted_content_dfa", "counted_string_dfa"]
+
+
+
+class CountedDFA:
+    """A base DFA (class-compressed ``_T``/``_cmap``) with a character counter in [lo, hi]."""
+
+    counted = True
+
+    def __init__(self, T: np.ndarray, cmap: np.ndarray, accept: np.ndarray, inc: np.ndarray,
+                 guard: np.ndarray, interior: np.ndarray, lo: int, hi: int | None):
+        self._T = T.astype(np.int32)
+        self._cmap = cmap.astype(np.int64)
+        self.base_accept = accept.astype(bool)
+        self.inc = inc.astype(bool)  # [S, K] the move completes one character
+        self.guard = guard.astype(bool)  # [S, K] the move closes the string: needs c >= lo
+        # [S] characters that must still complete before the string can close: 1 inside a
+        # character of the any-character base, the distance to an accepting content state for a
+        # base built from a content automaton (counted_content_dfa); 0 where it may close now
+        self.interior = np.asarray(interior).astype(np.int32)
+        self.lo = int(lo)
+        self.hi = hi
+        self.n_base = T.shape[0]
+        self.accept = np.zeros(1, dtype=bool)  # state 0 (count 0, base start) never accepts
+
+    @property
+    def num_states(self) -> int:
+        return self.n_base
+
+    @property
+    def classes(self) -> np.ndarray:
+        """``int64 [256]`` byte class of each byte in the base automaton (do not write)."""
+        return self._cmap
+
+    @property
+    def table(self) -> np.ndarray:
+        """``int32 [S, K]`` class-compressed base transitions (do not write)."""
+        return self._T
+
+    min_chars = 0  # the fewest characters of any string of the base (counted_content_dfa)
+
+    def is_empty(self) -> bool:
+        return self.hi is not None and max(self.lo, self.min_chars) > self.hi
+
+    # -- one byte at a time (matching and the token layer's stepping) -----------------
+
+    def step(self, q: int, byte: int) -> int:
+        c, b = divmod(q, self.n_base)
+        k = self._cmap[byte]
+        nb = int(self._T[b, k])
+        if nb < 0:
+            return -1
+        if self.guard[b, k] and c < self.lo:
+            return -1
+        if self.inc[b, k]:
+            c += 1
+        if self.hi is not None and c + self.interior[nb] > self.hi:
+            return -1
+        if self.hi is None and c > self.lo:
+            c = self.lo  # past the lower bound only "enough" matters
+        return c * self.n_base + nb
+
+    def accepts(self, q: int) -> bool:
+        return bool(self.base_accept[q % self.n_base])
+
+    def matches(self, data: bytes) -> bool:
+        q = 0
+        for byte in data:
+            q = self.step(q, byte)
+            if q < 0:
+                return False
+        return self.accepts(q)
+
+
+def counted_string_dfa(ws, char, lo: int, hi: int | None) -> CountedDFA:
+    """``ws · '"' · char{lo,hi} · '"'`` with ``char`` the one-character JSON-content DFA."""
+    # base states: ws states [0, W), content positions [W, W + P), closing state W + P
+    cT = char.trans.astype(np.int64)
+    finals = np.flatnonzero(char.accept)
+    assert finals.size == 1 and (cT[finals[0]] < 0).all(), "one character ends in one sink state"
+    f = int(finals[0])
+    keep = np.array([p for p in range(cT.shape[0]) if p != f])
+    pos = np.full(cT.shape[0], -1, dtype=np.int64)
+    pos[keep] = np.arange(keep.size)
+    pos[f] = pos[0]  # completing a character returns to the boundary position
+    sub = cT[keep]
+    interior = np.ones(keep.size, dtype=np.int32)
+    interior[pos[0]] = 0
+    return _assemble(ws, np.where(sub >= 0, pos[np.maximum(sub, 0)], -1), sub == f, int(pos[0]),
+                     np.array([pos[0]]), interior, lo, hi, guard_close=True)
+
+
+def _assemble(ws, PT: np.ndarray, Pinc: np.ndarray, start: int, closable: np.ndarray, interior: np.ndarray,
+              lo: int, hi: int | None, *, guard_close: bool) -> CountedDFA:
+    """``ws · '"' · content · '"'`` from content rows ``PT`` (``[P, 256]``, -1 dead), their
+    increments, the content start, the states where the closing quote may follow (guarded by
+    the lower bound when ``guard_close``) and each content state's ``interior``."""
+    wsT = ws.trans.astype(np.int64) if ws is not None else np.full((1, 256), -1, dtype=np.int64)
+    ws_acc = ws.accept if ws is not None else np.ones(1, dtype=bool)
+    W, P = wsT.shape[0], PT.shape[0]
+    S = W + P + 1
+    close = W + P
+    T = np.full((S, 256), -1, dtype=np.int64)
+    inc = np.zeros((S, 256), dtype=bool)
+    guard = np.zeros((S, 256), dtype=bool)
+    T[:W] = np.where(wsT >= 0, wsT, -1)
+    quote = ord('"')
+    assert (T[:W][ws_acc, quote] < 0).all()
+    T[np.flatnonzero(ws_acc), quote] = W + start
+    T[W:W + P] = np.where(PT >= 0, W + PT, -1)
+    inc[W:W + P] = Pinc
+    assert (T[W + closable, quote] < 0).all()  # at a character boundary a raw quote ends the string
+    T[W + closable, quote] = close
+    guard[W + closable, quote] = guard_close
+    full_interior = np.zeros(S, dtype=np.int32)
+    full_interior[W:W + P] = interior
+    accept = np.zeros(S, dtype=bool)
+    accept[close] = True
+    # compress byte columns into classes (the table is small)
+    key = np.concatenate([T, inc, guard]).T
+    _, first, cmap = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    return CountedDFA(T[:, first], cmap.reshape(-1), accept, inc[:, first], guard[:, first], full_interior, lo, hi)
+
+
+def counted_content_dfa(ws, content, char, hi: int) -> CountedDFA:
+    """``ws · '"' · content · '"'`` with at most ``hi`` characters of content.
+
+    ``content`` is a trimmed DFA of JSON-encoded string contents (a format, patterns); ``char``
+    the one-character JSON-content DFA, whose product with ``content`` tells where a character
+    completes (the counter's increments). ``interior`` holds, per base state, the fewest
+    characters that reach an accepting content state, so a state survives exactly when the
+    counter leaves room for some completion (exact for an upper bound alone: the caller folds
+    a lower bound into ``content``).
+    """
+    # the content's full byte table, int32 then int64, before any product state
+    check_size(content.num_states * 256 * (4 + 8), f"counted string automaton over a {content.num_states}-state content")
+    xT, xacc = content.trans.astype(np.int64), content.accept
+    cT = char.trans.astype(np.int64)
+    finals = np.flatnonzero(char.accept)
+    assert finals.size == 1 and (cT[finals[0]] < 0).all(), "one character ends in one sink state"
+    f = int(finals[0])
+    # product states (content state, position in the current character), breadth first
+    index = {(0, 0): 0}
+    order = [(0, 0)]
+    rows, incs = [], []
+    i = 0
+    while i < len(order):
+        if not i & 1023:
+            # each product state holds a 256-wide row here, its copy in PT and the assembled
+            # tables (T, inc, guard): about _PRODUCT_STATE_BYTES, counted before they grow
+            check_size(len(order) * _PRODUCT_STATE_BYTES, f"counted string automaton ({len(order)} states so far)")
+            check_deadline()
+        q, p = order[i]
+        i += 1
+        row = np.full(256, -1, dtype=np.int64)
+        inc = np.zeros(256, dtype=bool)
+        for byte in np.flatnonzero((xT[q] >= 0) & (cT[p] >= 0)):
+            nq, npos = int(xT[q, byte]), int(cT[p, byte])
+            done = npos == f
+            key = (nq, 0 if done else npos)
+            j = index.get(key)
+            if j is None:
+                j = index[key] = len(order)
+                order.append(key)
+            row[byte] = j
+            inc[byte] = done
+        rows.append(row)
+        incs.append(inc)
+    P = len(order)
+    PT, Pinc = np.array(rows), np.array(incs)
+    closable = np.array([bool(xacc[q]) and p == 0 for q, p in order])
+    # fewest increments to a closable state: a fixed point over 0/1 edge weights
+    dist = np.full(P, 1 << 30, dtype=np.int64)
+    dist[closable] = 0
+    changed = True
+    while changed:  # at most P rounds; P is small
+        cand = np.where(PT >= 0, dist[np.maximum(PT, 0)] + Pinc, 1 << 30).min(axis=1)
+        new = np.minimum(dist, cand)
+        changed = bool((new != dist).any())
+        dist = new
+    assert (dist < (1 << 30)).all(), "content automaton must be trimmed"
+    out = _assemble(ws, PT, Pinc, 0, np.flatnonzero(closable), dist, 0, hi, guard_close=False)
+    out.min_chars = int(dist[0])
+    return out
+
+
+_PRODUCT_STATE_BYTES = 256 * (8 + 1) * 2 + 256 * (8 + 1 + 1) * 2
+"""Bytes per state of :func:`counted_content_dfa`: rows and increments (list, then array),
+the assembled ``T``/``inc``/``guard`` and their class-compression key."""
