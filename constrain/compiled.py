@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from .deadline import DEFAULT_MAX_MEMORY_BYTES, check_deadline, compile_budget
+from .budget import DEFAULT_MAX_MEMORY_BYTES, check_deadline, compile_budget
 from .errors import CompileBudgetError, EmptyLanguageError
-from .grammar import Grammar, Lex, compile_rtn, lexeme
+from .ir import Grammar, Lex, compile_rtn, lexeme
 from .matcher import Matcher
 from .tokens import DifferenceLexemeTable, TokenAutomaton, compute_rows_batched, dense_trie, require_vocabulary
 from .tokens import lexeme_tables as _lexeme_tables
@@ -124,7 +124,7 @@ def _check_nonempty(rtn, grammar: Grammar) -> None:
 class Compiled:
     """A constraint compiled against one vocabulary; ``matcher()`` is cheap and shares caches.
 
-    ``time_budget_s`` and ``max_memory_bytes`` bound the compile (:mod:`constrain.deadline`:
+    ``time_budget_s`` and ``max_memory_bytes`` bound the compile (:mod:`constrain.budget`:
     counted states and table sizes first, then RSS growth, then wall time) and, each on its
     own, every later first visit of a state: a mask that cannot be computed within them makes
     ``Matcher.mask()`` raise :class:`CompileBudgetError` (the state stays unvisited) instead
@@ -363,7 +363,7 @@ def compile_regex(pattern: str, vocab, *, dialect: str = "python", time_budget_s
     with compile_budget(time_budget_s, max_memory_bytes):  # one budget for both steps
         if regex_to_dfa(pattern, encoding="utf8", dialect=dialect).accept[0]:
             # a pattern matching the empty string: allow the empty output too
-            from .grammar import opt
+            from .ir import opt
 
             g = Grammar({"$root": opt(Lex(_nonempty(lx, pattern, dialect)))}, "$root", {"$root": "regex"})
         return Compiled(g, vocab, source=pattern, kind="regex", time_budget_s=time_budget_s,

@@ -52,7 +52,7 @@ class CompileBudgetError(ConstraintError):
     construction's state count), ``"work"`` (a subset construction's members) or
     ``"recursion"``; ``keyword`` and ``pointer`` say where in a JSON Schema (``None``
     elsewhere). They are filled in by the innermost schema location that sees the error
-    (:func:`constrain.deadline.schema_location`), and the message names them.
+    (:func:`constrain.budget.schema_location`), and the message names them.
     """
 
     def __init__(self, message: str, *, budget: str | None = None, keyword: str | None = None,

@@ -99,10 +99,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from .deadline import DEFAULT_MAX_MEMORY_BYTES, compile_budget
+from .budget import DEFAULT_MAX_MEMORY_BYTES, compile_budget
 from .cache import LRUCache
 from .errors import ConstraintError, GrammarError, OptionError, RegexError
-from .grammar import (
+from .ir import (
     EMPTY,
     NOTHING,
     Alt,

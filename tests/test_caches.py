@@ -25,8 +25,8 @@ from constrain.tokens import Vocabulary
 from oracles import bits
 
 MODULES = ["constrain.automata.dfa", "constrain.automata.counted", "constrain.compiled", "constrain.formats",
-           "constrain.grammar", "constrain.json_lexemes", "constrain.json_schema", "constrain.lark",
-           "constrain.matcher", "constrain.numeric", "constrain.parser", "constrain.regex",
+           "constrain.ir.grammar", "constrain.ir.rtn", "constrain.ir.parser", "constrain.json_lexemes", "constrain.json_schema", "constrain.lark",
+           "constrain.matcher", "constrain.numeric", "constrain.regex",
            "constrain.tokens.bitmask", "constrain.tokens.bytelevel", "constrain.tokens.completion",
            "constrain.tokens.counted_table", "constrain.tokens.hf_vocab", "constrain.tokens.lexeme_tables",
            "constrain.tokens.tables", "constrain.tokens.token_automaton", "constrain.tokens.trie",

@@ -16,7 +16,7 @@ one row, so the vocabulary walk runs a handful of times per lexeme, not once per
 from __future__ import annotations
 import numpy as np
 
-from ..deadline import check_deadline, check_size
+from ..budget import check_deadline, check_size
 
 __all__ = ["CountedDFA", "counted_content_dfa", "counted_string_dfa"]
 

@@ -39,7 +39,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from ..deadline import check_deadline, check_size, state_budget
+from ..budget import check_deadline, check_size, state_budget
 from ..errors import CompileBudgetError
 
 __all__ = ["ByteDFA", "NFA", "DEFAULT_BUDGET"]

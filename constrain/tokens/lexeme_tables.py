@@ -24,7 +24,7 @@ from bisect import bisect_left
 
 import numpy as np
 
-from ..deadline import check_deadline
+from ..budget import check_deadline
 from .bitmask import clear_bits, set_bits
 from .trie import DenseTrie, child_lists, class_per_position, csr_positions, dense_trie, row_from_nodes, walk_trie
 

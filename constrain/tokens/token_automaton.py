@@ -23,9 +23,8 @@ from bisect import bisect_left
 import numpy as np
 
 from .completion import Completions
-from ..deadline import check_deadline, compile_budget
-from ..grammar import RTN
-from ..parser import Parser
+from ..budget import check_deadline, compile_budget
+from ..ir import RTN, Parser
 from .bitmask import pack_bits, set_bits
 from .tables import lexeme_table
 from .trie import child_lists, csr_positions, tokens_at_nodes

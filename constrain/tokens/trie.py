@@ -15,7 +15,7 @@ import weakref
 import numpy as np
 
 from ..cache import register
-from ..deadline import check_deadline
+from ..budget import check_deadline
 from .bitmask import pack_bits, set_bits
 
 __all__ = ["DenseTrie", "child_lists", "class_per_position", "csr_positions", "dense_trie", "row_from_nodes",

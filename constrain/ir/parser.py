@@ -8,7 +8,7 @@ so configurations can key the caches of the token layer.
 
 from __future__ import annotations
 
-from .grammar import RTN
+from .rtn import RTN
 
 __all__ = ["Parser"]
 

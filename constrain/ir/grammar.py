@@ -1,0 +1,188 @@
+"""The grammar IR: rules over lexemes, and their compilation to a recursive transition network.
+
+Every front-end (JSON Schema, Lark, regex) produces a :class:`Grammar`: named rules whose
+bodies are expressions over *lexemes* (regular byte languages, each with its own minimized
+:class:`~constrain.automata.ByteDFA`) and references to other rules. Lexemes carry a
+canonical ``key`` so that their token tables (the expensive, vocabulary-wide part) are shared
+by every grammar that uses the same lexeme -- the JSON string lexeme, for example, is
+computed once per vocabulary and process.
+:func:`~constrain.ir.rtn.compile_rtn` turns the rules into a recursive transition network.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..budget import current_location, schema_location
+from ..cache import register
+from ..errors import GrammarError
+
+__all__ = ["Alt", "EMPTY", "Expr", "Grammar", "Lex", "Lexeme", "NOTHING", "Nfa", "Ref", "Repeat", "Seq", "alt",
+           "lexeme", "opt", "plus", "seq", "star"]
+
+
+# --------------------------------------------------------------------------- lexemes
+
+
+class Lexeme:
+    """A regular byte language used as a terminal; its DFA is built lazily and shared by key."""
+
+    __slots__ = ("key", "name", "_build", "_dfa", "_lock", "minus", "_where")
+
+    def __init__(self, key: str, build: Callable[[], "object"], name: str | None = None):
+        self.key = key
+        self.name = name or key
+        self._build = build
+        self._dfa = None
+        self._lock = threading.Lock()
+        # the schema keyword and pointer being compiled when the lexeme was made: the DFA is
+        # often built later (Compiled builds every lexeme), and a budget error should name them
+        self._where = current_location() or (None, None)
+        # (base, excluded): this lexeme's language is base's minus excluded's, excluded being
+        # narrow (a few declared names); token tables then derive rows from base's rows
+        self.minus: tuple["Lexeme", "Lexeme"] | None = None
+
+    @property
+    def dfa(self):
+        if self._dfa is None:
+            with self._lock:
+                if self._dfa is None:
+                    with schema_location(*self._where):
+                        dfa = self._build()
+                    if dfa.accept[0]:
+                        raise GrammarError(f"lexeme {self.name!r} matches the empty string")
+                    self._dfa = dfa
+                    # the registry keeps lexemes across schemas: drop the closure (and the
+                    # schema pieces it holds) once its DFA exists
+                    self._build = None
+        return self._dfa
+
+    def __repr__(self) -> str:
+        return f"Lexeme({self.name!r})"
+
+
+_LEXEMES: dict[str, Lexeme] = {}
+_LEXEMES_LOCK = threading.Lock()
+_LEXEME_REGISTRY_LIMIT = 50_000
+
+
+def _clear_lexemes() -> None:
+    with _LEXEMES_LOCK:
+        _LEXEMES.clear()
+
+
+register("constrain.grammar.lexemes", _clear_lexemes, lambda: len(_LEXEMES))
+
+
+def lexeme(key: str, build: Callable[[], object], name: str | None = None) -> Lexeme:
+    """The interned lexeme for ``key`` (``build`` runs at most once per key)."""
+    with _LEXEMES_LOCK:
+        lx = _LEXEMES.get(key)
+        if lx is None:
+            if len(_LEXEMES) >= _LEXEME_REGISTRY_LIMIT:
+                _LEXEMES.clear()
+            lx = _LEXEMES[key] = Lexeme(key, build, name)
+        elif lx._dfa is None and current_location() is not None:
+            lx._where = current_location()  # not built yet: errors name the latest user
+        return lx
+
+
+# --------------------------------------------------------------------------- expressions
+
+
+class Expr:
+    """Base class of grammar expressions (immutable trees)."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, eq=False)
+class Lex(Expr):
+    lexeme: Lexeme
+
+
+@dataclass(frozen=True, eq=False)
+class Ref(Expr):
+    name: str
+
+
+@dataclass(frozen=True, eq=False)
+class Seq(Expr):
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Alt(Expr):
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Repeat(Expr):
+    item: Expr
+    min: int = 0
+    max: int | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Nfa(Expr):
+    """A hand-built automaton whose edges are expressions.
+
+    Front-ends use it where a tree would repeat shared suffixes (ordered optional object
+    properties: the states are "next property index" x "something emitted yet", linear in the
+    number of properties, where a tree would be quadratic).
+    """
+
+    n_states: int
+    start: int
+    finals: frozenset[int]
+    edges: tuple[tuple[int, int, Expr], ...]
+
+
+EMPTY: Expr = Seq(())
+NOTHING: Expr = Alt(())
+
+
+def seq(*items: Expr) -> Expr:
+    flat: list[Expr] = []
+    for it in items:
+        if isinstance(it, Seq):
+            flat.extend(it.items)
+        else:
+            flat.append(it)
+    if any(it is NOTHING for it in flat):
+        return NOTHING
+    return flat[0] if len(flat) == 1 else Seq(tuple(flat))
+
+
+def alt(*items: Expr) -> Expr:
+    flat: list[Expr] = []
+    for it in items:
+        if isinstance(it, Alt):
+            flat.extend(it.items)
+        else:
+            flat.append(it)
+    return flat[0] if len(flat) == 1 else Alt(tuple(flat))
+
+
+def opt(e: Expr) -> Expr:
+    return Repeat(e, 0, 1)
+
+
+def star(e: Expr) -> Expr:
+    return Repeat(e, 0, None)
+
+
+def plus(e: Expr) -> Expr:
+    return Repeat(e, 1, None)
+
+
+@dataclass
+class Grammar:
+    """Named rules over lexemes; ``start`` names the rule the whole output must match."""
+
+    rules: dict[str, Expr]
+    start: str
+    # where each rule came from (JSON pointer, Lark rule/line), for error messages
+    origins: dict[str, str] = field(default_factory=dict)
