@@ -1,12 +1,15 @@
 """constrain: JSON Schema, regexes and grammars compiled to token automata with cached masks.
 
-Pipeline: front-ends (:mod:`.json_schema`, :mod:`.regex`) -> grammar IR (:mod:`.grammar`)
--> byte automata (:mod:`.automata`) -> token layer (:mod:`.tokens`, :mod:`.automaton`)
--> :class:`Matcher`.
+Pipeline: front-ends (:mod:`.frontends`: JSON Schema, Lark, regex) -> grammar IR (:mod:`.ir`)
+-> byte automata (:mod:`.automata`) -> token layer (:mod:`.tokens`) -> :class:`Compiled` and
+:class:`Matcher`. :mod:`.compiler` holds the compile entries, :mod:`.options` the JSON
+options, :mod:`.budget` the compile budget. This module is the public API only.
 """
 
+from . import grammars
 from .cache import clear_caches
-from .compiled import Compiled, compile_grammar, compile_json_schema, compile_regex
+from .compiled import Compiled
+from .compiler import compile_grammar, compile_json_schema, compile_lark, compile_lark_file, compile_regex
 from .errors import (
     CompileBudgetError,
     ConstraintError,
@@ -18,18 +21,35 @@ from .errors import (
     UnsupportedSchemaError,
     VocabularyError,
 )
-from . import grammars
+from .frontends.lark import lark_to_grammar
+from .ir import Grammar
 from .json_schema import SchemaWarning
-from .lark import compile_lark, compile_lark_file, lark_to_grammar
 from .matcher import Matcher
-from .vocab import Vocabulary
+from .options import JsonOptions
+from .tokens import Vocabulary
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+    except ImportError:  # pragma: no cover
+        return "0.1.0"
+    try:
+        return version("structgen")
+    except PackageNotFoundError:  # running from a checkout that is not installed
+        return "0.1.0"  # keep in sync with pyproject.toml
+
+
+__version__ = _version()
 
 __all__ = [
-    "Compiled",
     "CompileBudgetError",
+    "Compiled",
     "ConstraintError",
     "EmptyLanguageError",
+    "Grammar",
     "GrammarError",
+    "JsonOptions",
     "Matcher",
     "OptionError",
     "RegexError",
@@ -37,8 +57,8 @@ __all__ = [
     "SchemaWarning",
     "UnsupportedSchemaError",
     "Vocabulary",
-    "clear_caches",
     "VocabularyError",
+    "clear_caches",
     "compile_grammar",
     "compile_json_schema",
     "compile_lark",

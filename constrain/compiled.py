@@ -1,8 +1,14 @@
-"""Front-door compile functions and the :class:`Compiled` constraint they return."""
+"""The :class:`Compiled` constraint: one grammar's tables over one vocabulary, shared by matchers.
+
+A ``Compiled`` holds the RTN, the token automaton (with its caches) and the budgets later
+first visits run under; ``matcher()`` is cheap. Compile-time warmup (rows of narrow lexeme
+states, masks along the shortest output) lives here too: it is optional work bounded by the
+``EAGER_*`` knobs. The compile entries (argument checks, options, front-ends) are in
+:mod:`constrain.compiler`.
+"""
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any
 
@@ -10,12 +16,12 @@ import numpy as np
 
 from .budget import DEFAULT_MAX_MEMORY_BYTES, check_deadline, compile_budget
 from .errors import CompileBudgetError, EmptyLanguageError
-from .ir import Grammar, Lex, compile_rtn, lexeme
+from .ir import Grammar, compile_rtn
 from .matcher import Matcher
 from .tokens import DifferenceLexemeTable, TokenAutomaton, compute_rows_batched, dense_trie, require_vocabulary
 from .tokens import lexeme_tables as _lexeme_tables
 
-__all__ = ["Compiled", "compile_grammar", "compile_json_schema", "compile_regex"]
+__all__ = ["Compiled"]
 
 # compile-time row precomputation: narrow states of lexemes up to EAGER_ROW_STATES DFA
 # states, the shallowest EAGER_ROW_MAX of them, within EAGER_ROW_BUDGET_S
@@ -282,100 +288,3 @@ class Compiled:
     def __repr__(self) -> str:
         return (f"Compiled({self.kind}, {len(self.rtn.lexemes)} lexemes, {self.rtn.num_states} parser states, "
                 f"{self.compile_time_s * 1e3:.1f} ms)")
-
-
-def compile_grammar(grammar: Grammar, vocab, *, time_budget_s: float = 30.0,
-                    max_memory_bytes: int | None = DEFAULT_MAX_MEMORY_BYTES, **kw) -> Compiled:
-    """Compile an IR :class:`~constrain.grammar.Grammar` for ``vocab``.
-
-    ``time_budget_s`` and ``max_memory_bytes`` (default 1 GiB, ``None``: no limit) bound the
-    compile and each later first visit of a state (:class:`CompileBudgetError` past them).
-    """
-    return Compiled(grammar, vocab, time_budget_s=time_budget_s, max_memory_bytes=max_memory_bytes, **kw)
-
-
-def compile_json_schema(schema: Any, vocab, *, strict: bool = False, whitespace: str = "flexible",
-                        max_whitespace: int | None = 16, lenient: bool = False,
-                        time_budget_s: float = 20.0, max_newlines: int | None = None,
-                        trailing_whitespace: bool = True, canonical_literals: bool = False,
-                        canonical_strings: bool = False,
-                        max_memory_bytes: int | None = DEFAULT_MAX_MEMORY_BYTES) -> Compiled:
-    """Compile a JSON schema (dict, JSON string or Pydantic model class) for ``vocab``.
-
-    ``strict=True`` forbids undeclared properties (as OpenAI's strict mode does; names in
-    ``required`` count as declared);
-    ``whitespace="flexible"`` allows JSON whitespace wherever JSON does, in runs of at most
-    ``max_whitespace`` characters (``None``: unbounded), ``"compact"`` allows none;
-    ``lenient=True`` drops keywords that cannot be enforced, with a warning naming each;
-    ``time_budget_s``: the whole compile's time; ``max_memory_bytes`` (default 1 GiB,
-    ``None``: no limit): what the compile may allocate, counted per construction before it
-    allocates and checked against the process's RSS growth. Past either (or a construction's
-    state count) it raises :class:`CompileBudgetError`, naming the budget and the schema
-    keyword and JSON pointer being compiled; the same budgets bound each later first visit
-    of a state (``Matcher.mask()``).
-
-    Narrowings for generation (the defaults accept every JSON spelling of a valid instance;
-    ``decode.generate`` turns these on, see ``decode.GENERATION_JSON_OPTIONS``):
-    ``max_newlines=k`` allows at most ``k`` line feeds in one whitespace run (no blank-line
-    runs); ``trailing_whitespace=False`` ends the text right after the root value (no
-    whitespace after it); ``canonical_literals=True`` spells strings the schema fixes
-    (property names, ``enum``/``const`` strings) only canonically, as
-    ``json.dumps(s, ensure_ascii=False)`` does, not with needless escapes such as ``\\u0061``;
-    ``canonical_strings=True`` does so for every string, keys and free values alike (implies
-    ``canonical_literals``): an escape only where JSON needs one (``\\"``, ``\\\\``, the short
-    ``\\b \\f \\n \\r \\t``, ``\\u00xx`` for other control characters), never ``\\u002d`` for
-    ``-`` nor ``\\/``. It composes with ``pattern``, ``format`` and length bounds: the language
-    is the canonically spelled valid instances.
-    """
-    require_vocabulary(vocab)
-    with compile_budget(time_budget_s, max_memory_bytes):
-        try:
-            from .json_schema import normalize_schema_input, schema_to_grammar
-
-            schema = normalize_schema_input(schema)
-            g = schema_to_grammar(schema, strict=strict, lenient=lenient, whitespace=whitespace,
-                                  max_whitespace=max_whitespace, max_newlines=max_newlines,
-                                  trailing_whitespace=trailing_whitespace, canonical_literals=canonical_literals,
-                                  canonical_strings=canonical_strings)
-            return Compiled(g, vocab, source=schema, kind="json_schema", time_budget_s=time_budget_s,
-                            max_memory_bytes=max_memory_bytes)
-        except RecursionError:
-            # a schema nested (or referencing itself) deeper than Python's stack allows in
-            # some step of the compiler: say so instead of crashing the caller
-            raise CompileBudgetError("schema too deeply nested for the compiler "
-                                     f"(Python recursion limit {sys.getrecursionlimit()})",
-                                     budget="recursion") from None
-
-
-def compile_regex(pattern: str, vocab, *, dialect: str = "python", time_budget_s: float = 20.0,
-                  max_memory_bytes: int | None = DEFAULT_MAX_MEMORY_BYTES) -> Compiled:
-    """Compile a regex; the whole output must match it (full match over the text).
-
-    ``time_budget_s`` and ``max_memory_bytes`` (default 1 GiB, ``None``: no limit) bound the
-    compile and each later first visit of a state (:class:`CompileBudgetError` past them).
-    """
-    from .regex import regex_to_dfa
-
-    require_vocabulary(vocab)
-    lx = lexeme(f"regex:{dialect}:{pattern}", lambda: regex_to_dfa(pattern, encoding="utf8", dialect=dialect),
-                f"regex {pattern!r}"[:80])
-    g = Grammar({"$root": Lex(lx)}, "$root", {"$root": "regex"})
-    with compile_budget(time_budget_s, max_memory_bytes):  # one budget for both steps
-        if regex_to_dfa(pattern, encoding="utf8", dialect=dialect).accept[0]:
-            # a pattern matching the empty string: allow the empty output too
-            from .ir import opt
-
-            g = Grammar({"$root": opt(Lex(_nonempty(lx, pattern, dialect)))}, "$root", {"$root": "regex"})
-        return Compiled(g, vocab, source=pattern, kind="regex", time_budget_s=time_budget_s,
-                        max_memory_bytes=max_memory_bytes)
-
-
-def _nonempty(lx, pattern: str, dialect: str):
-    from .automata import ByteDFA
-    from .regex import regex_to_dfa
-
-    def build():
-        d = regex_to_dfa(pattern, encoding="utf8", dialect=dialect)
-        return d.difference(ByteDFA.epsilon())
-
-    return lexeme(f"regex-nonempty:{dialect}:{pattern}", build, f"regex {pattern!r}"[:80])

@@ -25,7 +25,8 @@ from constrain.tokens import Vocabulary
 from oracles import bits
 
 MODULES = ["constrain.automata.dfa", "constrain.automata.counted", "constrain.compiled", "constrain.formats",
-           "constrain.ir.grammar", "constrain.ir.rtn", "constrain.ir.parser", "constrain.json_lexemes", "constrain.json_schema", "constrain.lark",
+           "constrain.ir.grammar", "constrain.ir.rtn", "constrain.ir.parser", "constrain.json_lexemes", "constrain.json_schema", "constrain.frontends.lark.convert", "constrain.frontends.lark.terminals",
+           "constrain.frontends.lark.extensions", "constrain.ir.left_recursion", "constrain.compiler", "constrain.options",
            "constrain.matcher", "constrain.numeric", "constrain.regex",
            "constrain.tokens.bitmask", "constrain.tokens.bytelevel", "constrain.tokens.completion",
            "constrain.tokens.counted_table", "constrain.tokens.hf_vocab", "constrain.tokens.lexeme_tables",
@@ -36,7 +37,7 @@ MODULES = ["constrain.automata.dfa", "constrain.automata.counted", "constrain.co
 # keys (an encoding name, a leap-second policy, a \d/\w/\s kind); a few MB at most, all told
 CONSTANT_TABLES = {"constrain.regex._gc_lookup", "constrain.regex._category_array", "constrain.regex._python_class",
                    "constrain.regex._fold_table", "constrain.formats.time_regex",
-                   "constrain.formats.date_time_regex", "constrain.lark._lark_builder_class"}
+                   "constrain.formats.date_time_regex", "constrain.frontends.lark.convert._lark_builder_class"}
 
 
 def byte_vocab() -> Vocabulary:

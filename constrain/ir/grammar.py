@@ -20,7 +20,7 @@ from ..cache import register
 from ..errors import GrammarError
 
 __all__ = ["Alt", "EMPTY", "Expr", "Grammar", "Lex", "Lexeme", "NOTHING", "Nfa", "Ref", "Repeat", "Seq", "alt",
-           "lexeme", "opt", "plus", "seq", "star"]
+           "collect_refs", "is_nothing", "lexeme", "map_refs", "opt", "plus", "seq", "star", "subst_refs"]
 
 
 # --------------------------------------------------------------------------- lexemes
@@ -186,3 +186,70 @@ class Grammar:
     start: str
     # where each rule came from (JSON pointer, Lark rule/line), for error messages
     origins: dict[str, str] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- walking expressions
+
+
+def is_nothing(e: Expr) -> bool:
+    return isinstance(e, Alt) and not e.items
+
+
+def collect_refs(e: Expr, out: set[str]) -> None:
+    stack = [e]
+    seen: set[int] = set()
+    while stack:
+        x = stack.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, Ref):
+            out.add(x.name)
+        elif isinstance(x, (Seq, Alt)):
+            stack.extend(x.items)
+        elif isinstance(x, Repeat):
+            stack.append(x.item)
+        elif isinstance(x, Nfa):
+            stack.extend(y for _, _, y in x.edges)
+
+
+def map_refs(e: Expr, f, memo: dict) -> Expr:
+    """``e`` with every ``Ref(n)`` replaced by ``Ref(f(n))`` (shared sub-expressions stay shared)."""
+    hit = memo.get(id(e))
+    if hit is not None and hit[0] is e:
+        return hit[1]
+    if isinstance(e, Ref):
+        r: Expr = Ref(f(e.name))
+    elif isinstance(e, (Seq, Alt)):
+        r = e if not e.items else type(e)(tuple(map_refs(i, f, memo) for i in e.items))
+    elif isinstance(e, Repeat):
+        r = Repeat(map_refs(e.item, f, memo), e.min, e.max)
+    elif isinstance(e, Nfa):
+        r = Nfa(e.n_states, e.start, e.finals, tuple((a, b, map_refs(x, f, memo)) for a, b, x in e.edges))
+    else:
+        r = e
+    memo[id(e)] = (e, r)
+    return r
+
+
+def subst_refs(e: Expr, f, memo: dict) -> Expr:
+    """``e`` with ``Ref(n)`` replaced by ``f(n)`` where that is not None."""
+    hit = memo.get(id(e))
+    if hit is not None and hit[0] is e:
+        return hit[1]
+    if isinstance(e, Ref):
+        r = f(e.name)
+        if r is None:
+            r = e
+    elif isinstance(e, Seq):
+        r = e if not e.items else seq(*[subst_refs(i, f, memo) for i in e.items])
+    elif isinstance(e, Alt):
+        r = e if not e.items else alt(*[subst_refs(i, f, memo) for i in e.items])
+    elif isinstance(e, Repeat):
+        r = Repeat(subst_refs(e.item, f, memo), e.min, e.max)
+    elif isinstance(e, Nfa):
+        r = Nfa(e.n_states, e.start, e.finals, tuple((a, b, subst_refs(x, f, memo)) for a, b, x in e.edges))
+    else:
+        r = e
+    memo[id(e)] = (e, r)
+    return r
