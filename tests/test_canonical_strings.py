@@ -246,7 +246,7 @@ def test_generate_passes_generation_options_to_lark_json_blocks(monkeypatch, smo
 
     import fakes
 
-    G = importlib.import_module("decode.generate")
+    G = importlib.import_module("decode.constraints")
     assert G.GENERATION_JSON_OPTIONS["canonical_strings"] is True
     made = []
     real = G.lark_compiler()

@@ -17,7 +17,7 @@ import pytest
 
 import decode
 import decode.cli as cli
-import decode.hf as hf
+import decode.models as hf
 
 try:
     from tests import fakes

@@ -285,6 +285,7 @@ def test_top_k_top_p_in_loop(model, tok, vocab):
 
 
 def test_constraint_kinds_and_errors():
+    G = importlib.import_module("decode.constraints")  # constraint coercion moved there (issue 12)
     assert G.constraint_kind(None) is None
     assert G.constraint_kind({"type": "string"}) == "json"
     assert G.constraint_kind('{"type": "string"}') == "json"
@@ -305,6 +306,7 @@ def test_constraint_kinds_and_errors():
 
 
 def test_as_compiled_lru_cache(monkeypatch):
+    G = importlib.import_module("decode.constraints")  # constraint coercion moved there (issue 12)
     calls = []
     fake_mod = types.ModuleType("constrain")
     fake_mod.compile_json_schema = lambda schema, vocab: calls.append(("j", json.dumps(schema))) or object()
@@ -556,6 +558,7 @@ def test_real_regex_batch_random_model(smol_tok, smol_tiny_model):
 
 
 def _lark_ready() -> bool:
+    G = importlib.import_module("decode.constraints")  # constraint coercion moved there (issue 12)
     return _core_ready() and G.lark_compiler() is not None
 
 
@@ -593,7 +596,7 @@ def test_real_logits_processor_matches_generate(smol_tok, smol_tiny_model):
 
 def test_cli_generate(monkeypatch, capsys, model, tok, vocab):
     import decode.cli as cli
-    import decode.hf as hf
+    import decode.models as hf
 
     seen = {}
 

@@ -562,7 +562,7 @@ def test_mask_helpers(size):
 def test_smollm2_model_logits_width(smollm2_tokenizer):
     import torch
 
-    from constrain.tokenizers import load_smollm2_model
+    from decode.models import load_smollm2_model
 
     model = load_smollm2_model()
     ids = torch.tensor([smollm2_tokenizer.encode("Hello")])

@@ -1,0 +1,224 @@
+"""Constraints as the user gives them, and their coercion to a compiled ``constrain`` automaton.
+
+Why: ``generate``, ``generate_object``, the CLI and the benchmarks accept a JSON schema (dict,
+JSON text, Pydantic class), ``Regex``, ``Lark`` or a ``Compiled``; this module says how to read
+each (``constraint_kind``), which JSON options generation compiles with
+(``GENERATION_JSON_OPTIONS``), and caches compilations per vocabulary, since compiling a schema
+costs far more than a decoding step.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from constrain.cache import register as _register_cache
+
+from .result import GenerationArgumentError
+
+__all__ = [
+    "GENERATION_JSON_OPTIONS",
+    "Lark",
+    "Regex",
+    "as_compiled",
+    "constraint_kind",
+    "generation_json_options",
+    "get_vocabulary",
+    "is_compiled",
+    "is_pydantic_class",
+]
+
+
+@dataclass(frozen=True)
+class Regex:
+    """A regular-expression constraint (full match over the output text)."""
+
+    pattern: str
+
+
+@dataclass(frozen=True)
+class Lark:
+    """A Lark grammar constraint: grammar text and its start rule."""
+
+    text: str
+    start: str = "start"
+
+
+def lark_compiler():
+    """``constrain``'s Lark compiler, or None while it is not there."""
+    import constrain
+
+    fn = getattr(constrain, "compile_lark", None)
+    if fn is None:
+        try:
+            from constrain.lark import compile_lark as fn
+        except ImportError:
+            return None
+    return fn
+
+
+def is_compiled(obj) -> bool:
+    return hasattr(obj, "matcher") and hasattr(obj, "vocab") and callable(obj.matcher)
+
+
+def is_pydantic_class(obj) -> bool:
+    try:
+        from pydantic import BaseModel
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(obj, type) and issubclass(obj, BaseModel)
+
+
+def constraint_kind(constraint) -> str | None:
+    """"json", "regex", "lark", "compiled" or None (unconstrained); TypeError if unsupported."""
+    if constraint is None:
+        return None
+    if is_compiled(constraint):
+        kind = getattr(constraint, "kind", None)
+        if kind in ("json", "json_schema"):
+            return "json"
+        return kind if kind in ("regex", "lark") else "compiled"
+    if isinstance(constraint, Regex):
+        return "regex"
+    if isinstance(constraint, Lark):
+        return "lark"
+    if isinstance(constraint, (dict, bool, str)) or is_pydantic_class(constraint):
+        return "json"
+    raise GenerationArgumentError(
+        "constraint", f"unsupported type {type(constraint).__name__}: expected a Compiled, a JSON "
+        "schema (dict or JSON string), a Pydantic model class, decode.Regex, decode.Lark or None"
+    )
+
+
+def _schema_of(constraint) -> dict | bool:
+    if isinstance(constraint, str):
+        from constrain.json_schema import normalize_schema_input
+
+        try:
+            json.loads(constraint)
+        except json.JSONDecodeError as e:
+            raise GenerationArgumentError(
+                "constraint", "a str constraint must be a JSON schema; wrap regular expressions in "
+                f"decode.Regex(...) ({e})") from None
+        return normalize_schema_input(constraint)  # SchemaError for JSON that is no schema
+    if is_pydantic_class(constraint):
+        return constraint.model_json_schema()
+    return constraint
+
+
+#: ``compile_json_schema`` options used when ``generate`` / ``generate_object`` / the CLI compile
+#: a JSON schema themselves.  Each narrows the schema's language (every output still validates)
+#: towards what a model writes when it finishes well:
+#:
+#: - ``strict``: no undeclared properties (small models otherwise echo the schema back,
+#:   ``{"properties": {...}}``, and never finish);
+#: - ``canonical_literals``: property names and ``enum``/``const`` strings only in their plain
+#:   spelling (``"name"``, never ``"\u006eame"``: a model that starts escaping keys rarely stops);
+#: - ``canonical_strings``: every string value too, free or constrained, is spelled as
+#:   ``json.dumps`` writes it: escapes only where JSON needs one (a datetime cannot come out as
+#:   ``"2024\u002d01..."``); also applied to ``%json{...}`` blocks of ``Lark`` constraints;
+#: - ``trailing_whitespace=False``: the output ends with the root value (EOS or the grammar
+#:   stopping), instead of the model padding it with newlines;
+#: - ``max_newlines=1`` with ``max_whitespace=16``: pretty-printed output stays possible (one
+#:   line break plus indentation per run), blank-line runs do not.
+#:
+#: Compare: Outlines allows ``[ ]?`` between tokens, llguidance defaults to flexible whitespace
+#: unless ``whitespace_flexible`` is off, XGrammar ``any_whitespace`` with ``max_whitespace_cnt``.
+#: Pass ``json_options=`` to override entries (e.g. ``{"strict": False}``), or a ``Compiled`` for
+#: full control; ``constrain.compile_json_schema``'s own defaults accept every JSON spelling.
+GENERATION_JSON_OPTIONS: dict = {
+    "strict": True,
+    "canonical_literals": True,
+    "canonical_strings": True,
+    "trailing_whitespace": False,
+    "whitespace": "flexible",
+    "max_whitespace": 16,
+    "max_newlines": 1,
+}
+
+
+def generation_json_options(json_options: dict | None = None) -> dict:
+    """``GENERATION_JSON_OPTIONS`` with the entries of ``json_options`` replacing its own."""
+    opts = dict(GENERATION_JSON_OPTIONS)
+    if json_options:
+        opts.update(json_options)
+    return opts
+
+
+_CACHE_SIZE = 64
+_compiled_cache: "OrderedDict[tuple, tuple[Any, Any]]" = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _clear_compiled_cache() -> None:
+    with _cache_lock:
+        _compiled_cache.clear()
+
+
+# the compiled constraints (and through them their vocabularies) go with constrain.clear_caches()
+_register_cache("decode.compiled_constraints", _clear_compiled_cache, lambda: len(_compiled_cache))
+
+
+def _cached_compile(vocab, key: tuple, build):
+    full_key = (id(vocab),) + key
+    with _cache_lock:
+        hit = _compiled_cache.get(full_key)
+        if hit is not None and hit[0] is vocab:
+            _compiled_cache.move_to_end(full_key)
+            return hit[1]
+    compiled = build()
+    with _cache_lock:
+        _compiled_cache[full_key] = (vocab, compiled)
+        _compiled_cache.move_to_end(full_key)
+        while len(_compiled_cache) > _CACHE_SIZE:
+            _compiled_cache.popitem(last=False)
+    return compiled
+
+
+def as_compiled(constraint, vocab, **json_options):
+    """Coerce any supported constraint to a ``constrain`` Compiled for ``vocab`` (None stays None).
+
+    Accepts a Compiled (returned as is), a JSON schema (dict/bool or JSON text), a Pydantic
+    model class, ``Regex`` or ``Lark``.  ``json_options`` (strict=, whitespace=, ...) go to
+    ``compile_json_schema`` (none given: its own, spec-exact defaults; ``generate`` passes
+    ``GENERATION_JSON_OPTIONS``).  Compilations are cached per (vocab, constraint, options) in a
+    small LRU because compiling a schema costs far more than a decoding step.
+    """
+    kind = constraint_kind(constraint)
+    if kind is None:
+        return None
+    if is_compiled(constraint):
+        return constraint
+    import constrain
+
+    if kind == "json":
+        schema = _schema_of(constraint)
+        key = ("json", json.dumps(schema, sort_keys=True, separators=(",", ":")),
+               tuple(sorted(json_options.items())))
+        return _cached_compile(vocab, key, lambda: constrain.compile_json_schema(schema, vocab, **json_options))
+    if kind == "regex":
+        return _cached_compile(vocab, ("regex", constraint.pattern),
+                               lambda: constrain.compile_regex(constraint.pattern, vocab))
+    if kind == "lark":
+        compile_lark = lark_compiler()
+        if compile_lark is None:
+            raise NotImplementedError("constrain.compile_lark is not available yet")
+        kw = {} if constraint.start == "start" else {"start": constraint.start}
+        from constrain.lark import JSON_BLOCK_OPTIONS
+
+        block = {k: v for k, v in json_options.items() if k in JSON_BLOCK_OPTIONS}  # for %json{...}
+        if block:
+            kw["json_options"] = block
+        return _cached_compile(vocab, ("lark", constraint.text, constraint.start, tuple(sorted(block.items()))),
+                               lambda: compile_lark(constraint.text, vocab, **kw))
+    raise AssertionError(kind)
+
+
+def get_vocabulary(tokenizer, vocab_size: int | None = None):
+    """``constrain.Vocabulary.from_hf`` (itself cached per tokenizer object and vocab_size)."""
+    from constrain.vocab import Vocabulary
+
+    return Vocabulary.from_hf(tokenizer, vocab_size=vocab_size)

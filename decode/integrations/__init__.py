@@ -1,0 +1,4 @@
+"""Constraints inside other people's decoding loops (``transformers`` ``model.generate`` today).
+
+Each integration is a module of its own and imports its framework only when used.
+"""

@@ -1,0 +1,119 @@
+"""The model adapter: a Hugging Face causal LM seen as ``forward(new ids per row) -> logits``.
+
+Why: the decoding loop and the samplers should not know how a model keeps its KV cache.  HF
+models take the cache under ``past_key_values`` (``cache`` since transformers 5), return it
+on ``out.past_key_values`` / ``out.cache``, want explicit position ids under left padding and
+accept ``logits_to_keep``; :class:`HFCausalLM` holds all of that, plus the attention mask
+that grows with every step.  Besides one token per row (the reference loop), ``forward``
+takes several new tokens per row (speculative drafts, forced tokens), :meth:`HFCausalLM.reorder`
+selects / duplicates rows (SMC resampling) and :meth:`HFCausalLM.crop` forgets the last
+positions (rolling back rejected drafts).
+
+A ``TokenLM`` protocol (``vocab``, ``logprobs(contexts)``) for model-agnostic samplers is not
+defined here: it belongs to issue 13, which brings its first user.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+
+__all__ = ["HFCausalLM", "logits_width", "model_device"]
+
+
+def logits_width(model) -> int:
+    """Number of logits the model produces (may exceed the tokenizer's size)."""
+    n = getattr(getattr(model, "config", None), "vocab_size", None)
+    if n:
+        return int(n)
+    emb = model.get_output_embeddings()
+    return int(emb.weight.shape[0])
+
+
+def model_device(model) -> torch.device:
+    """The device of the model's first parameter (CPU for a model without parameters)."""
+    try:
+        return next(model.parameters()).device
+    except (StopIteration, AttributeError):
+        return torch.device("cpu")
+
+
+def _accepts_kw(model, name: str) -> bool:
+    try:
+        return name in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        return False
+
+
+def _out_cache(out):
+    c = getattr(out, "cache", None)
+    if c is None:
+        c = getattr(out, "past_key_values", None)
+    if c is None:
+        raise RuntimeError("the model returned no KV cache (use_cache=True was ignored)")
+    return c
+
+
+class HFCausalLM:
+    """A KV-cached view of a ``transformers`` causal LM over a left-padded batch.
+
+    :meth:`prefill` runs the prompts and returns the last position's logits; each
+    :meth:`forward` appends new tokens to every row and returns their logits.  Rows that have
+    finished still take a token (padding) so the batch keeps one shape.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.device = model_device(model)
+        self.width = logits_width(model)
+        self._prefill_kw = {"logits_to_keep": 1} if _accepts_kw(model, "logits_to_keep") else {}
+        # transformers 5.x renamed past_key_values -> cache (the old name warns, then goes away)
+        self._cache_kw = "cache" if _accepts_kw(model, "cache") else "past_key_values"
+        self.cache = None
+        self.attention_mask: torch.Tensor | None = None
+        self.position_ids: torch.Tensor | None = None
+
+    def prefill(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                position_ids: torch.Tensor) -> torch.Tensor:
+        """Run the ``[B, L]`` prompts; the logits ``[B, V]`` for each row's next token."""
+        input_ids = input_ids.to(self.device)
+        self.attention_mask = attention_mask.to(self.device)
+        self.position_ids = position_ids.to(self.device)
+        out = self.model(input_ids=input_ids, attention_mask=self.attention_mask,
+                         position_ids=self.position_ids, use_cache=True, **self._prefill_kw)
+        self.cache = _out_cache(out)
+        return out.logits[:, -1, :]
+
+    def forward(self, new_ids: torch.Tensor) -> torch.Tensor:
+        """Append ``new_ids`` (``[B, k]``) to every row; their logits, ``[B, k, V]``."""
+        B, k = new_ids.shape
+        self.attention_mask = torch.cat([self.attention_mask, self.attention_mask.new_ones((B, k))], dim=1)
+        last = self.position_ids[:, -1:]
+        self.position_ids = last + 1 if k == 1 else last + torch.arange(1, k + 1, device=last.device)
+        out = self.model(input_ids=new_ids.to(self.device), attention_mask=self.attention_mask,
+                         position_ids=self.position_ids, use_cache=True, **{self._cache_kw: self.cache})
+        self.cache = _out_cache(out)
+        return out.logits
+
+    def reorder(self, rows) -> None:
+        """Keep rows ``rows`` (batch indices, repeats allowed) in that order, cache included."""
+        idx = torch.as_tensor(list(rows), dtype=torch.long, device=self.device)
+        if not hasattr(self.cache, "reorder_cache"):
+            raise NotImplementedError(f"cannot reorder a {type(self.cache).__name__} KV cache")
+        self.cache.reorder_cache(idx)
+        self.attention_mask = self.attention_mask.index_select(0, idx)
+        self.position_ids = self.position_ids.index_select(0, idx)
+
+    def crop(self, n: int) -> None:
+        """Forget the last ``n`` positions of every row; the next :meth:`forward` continues there."""
+        if n <= 0:
+            return
+        length = self.attention_mask.shape[1]
+        if n >= length:
+            raise ValueError(f"cannot crop {n} positions of {length}")
+        if not hasattr(self.cache, "crop"):
+            raise NotImplementedError(f"cannot crop a {type(self.cache).__name__} KV cache")
+        self.cache.crop(length - n)
+        self.attention_mask = self.attention_mask[:, :length - n]
+        self.position_ids = self.position_ids[:, -1:] - n
