@@ -19,7 +19,7 @@ from .errors import CompileBudgetError
 from .frontends.lark import lark_to_grammar
 from .ir import Grammar, Lex, lexeme, opt
 from .options import DEFAULT, JsonOptions
-from .regex import regex_to_dfa
+from .frontends.regex import regex_to_dfa
 from .tokens import require_vocabulary
 
 __all__ = ["compile_grammar", "compile_json_schema", "compile_lark", "compile_lark_file", "compile_regex"]

@@ -42,7 +42,7 @@ import numpy as np
 from ..budget import check_deadline, check_size, state_budget
 from ..errors import CompileBudgetError
 
-__all__ = ["ByteDFA", "NFA", "DEFAULT_BUDGET"]
+__all__ = ["ByteDFA", "DEFAULT_BUDGET", "NFA", "finalize"]
 
 DEFAULT_BUDGET = 100_000
 """Default maximum number of DFA states one construction may create."""
@@ -60,7 +60,7 @@ long periodic string). Members of cached epsilon closures count too (they are me
 # Byte costs the constructions count against the memory budget before they grow (Python
 # objects, measured on CPython 3.11 and rounded up): a member of a frozen set, a set's own
 # overhead, one edge in the src/col/dst lists, one entry of an index dict; tables are int64
-# and ``_finalize`` holds about three copies of one.
+# and ``finalize`` holds about three copies of one.
 _MEMBER_BYTES = 32
 _SET_BYTES = 256
 _EDGE_BYTES = 96
@@ -308,7 +308,7 @@ def _hopcroft(T: np.ndarray, blk0: np.ndarray, nb: int) -> np.ndarray:
     return np.array(blk, dtype=np.int64)
 
 
-def _finalize(T: np.ndarray, acc: np.ndarray, cmap: np.ndarray) -> "ByteDFA":
+def finalize(T: np.ndarray, acc: np.ndarray, cmap: np.ndarray) -> "ByteDFA":
     """Trim, minimize and canonically renumber a DFA given over symbol classes.
 
     ``T``: int [S, C] (``-1`` dead), start state 0; ``acc``: bool [S]; ``cmap``: class of
@@ -368,6 +368,9 @@ def _finalize(T: np.ndarray, acc: np.ndarray, cmap: np.ndarray) -> "ByteDFA":
     Tc = np.empty((Tn.shape[0], ncols), dtype=np.int32)
     Tc[:, relabel[col_ids]] = Tn
     return ByteDFA._make(Tc, accn, sym_cls)
+
+
+_finalize = finalize  # the old private name (json_lexemes imports it until phase 2)
 
 
 def _class_ranges(cmap: np.ndarray, n_classes: int) -> list[list[tuple[int, int]]]:
@@ -578,7 +581,7 @@ class NFA:
         if src:
             T[np.array(src), np.array(col)] = np.array(dst)
         accept = np.array([not finals.isdisjoint(s) for s in sets], dtype=bool)
-        return _finalize(T, accept, cmap)
+        return finalize(T, accept, cmap)
 
 
 # --------------------------------------------------------------------------- ByteDFA
@@ -622,7 +625,7 @@ class ByteDFA:
         n_cls = int(cols.max()) + 1 if cols.size else 1
         T = np.full((trans.shape[0], n_cls), -1, dtype=np.int64)
         T[:, cols] = trans
-        d = _finalize(T, accept, cols)
+        d = finalize(T, accept, cols)
         self._set(d._T, d.accept, d._cmap)
 
     # -- construction helpers ------------------------------------------------------------
@@ -937,7 +940,7 @@ class ByteDFA:
             T = np.concatenate([T, np.full((1, C), -1, dtype=np.int64)])
             acc_arr = np.zeros(copies * q + 1, dtype=bool)
             acc_arr[np.arange(min, copies + 1) * q] = True
-        return _finalize(T, acc_arr, self._cmap)
+        return finalize(T, acc_arr, self._cmap)
 
     @staticmethod
     def _epsilon_like(d: "ByteDFA") -> "ByteDFA":
@@ -965,7 +968,7 @@ class ByteDFA:
         T = np.full((S + 1, C), S, dtype=np.int64)
         T[:S] = np.where(self._T >= 0, self._T, S)
         acc = np.append(~self.accept, True)
-        return _finalize(T, acc, self._cmap)
+        return finalize(T, acc, self._cmap)
 
     def is_subset(self, other: "ByteDFA") -> bool:
         """Whether every string of ``self`` is in ``other``."""
@@ -1036,7 +1039,7 @@ def _concat2(a: ByteDFA, b: ByteDFA, budget: int) -> ByteDFA:
         mapa[f] = base  # b's start
         T = np.concatenate([mapa[ta[keep]], np.where(tb >= 0, tb + base, -1)])
         acc = np.concatenate([np.zeros(base, dtype=bool), b.accept])
-        return _finalize(T, acc, jc)
+        return finalize(T, acc, jc)
     rows_a = _sparse_rows(ta) + [[]]  # row -1: a is dead
     rows_b = _sparse_rows(tb)
     acc_a = a.accept.tolist() + [False]
@@ -1094,7 +1097,7 @@ def _concat2(a: ByteDFA, b: ByteDFA, budget: int) -> ByteDFA:
     if src:
         T[np.array(src), np.array(col)] = np.array(dst)
     acc = np.array([any(acc_b[y] for y in bs) for _, bs in states], dtype=bool)
-    return _finalize(T, acc, jc)
+    return finalize(T, acc, jc)
 
 
 def _product(a: ByteDFA, b: ByteDFA, op: str, budget: int) -> ByteDFA:
@@ -1179,4 +1182,4 @@ def _product(a: ByteDFA, b: ByteDFA, op: str, budget: int) -> ByteDFA:
         acc = xa ^ xb
     else:
         raise ValueError(op)
-    return _finalize(T, acc, jc)
+    return finalize(T, acc, jc)

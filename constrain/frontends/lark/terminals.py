@@ -114,7 +114,7 @@ def terminal_dfa(pattern, where: str = "terminal"):
     else:
         regexp = pattern.to_regexp()
         lazy = _pattern_info(regexp, where)
-        from ...regex import regex_to_dfa
+        from ..regex import regex_to_dfa
 
         try:
             dfa = regex_to_dfa(regexp, encoding="utf8", dialect="python")
