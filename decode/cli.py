@@ -14,7 +14,6 @@ import argparse
 import importlib
 import json
 import os
-import subprocess
 import sys
 
 __all__ = ["main", "build_parser"]
@@ -80,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "after the value, one line break per whitespace run)")
 
     b = sub.add_parser(
-        "bench", help="benchmarks (forwards to `python -m constrain.bench`)", add_help=False,
-        description="Forwards all arguments to `python -m constrain.bench`.",
+        "bench", help="benchmarks (the `python -m constrain.bench` CLI, run in-process)", add_help=False,
+        description="Passes all arguments to the `python -m constrain.bench` CLI, in this process.",
     )
     b.add_argument("args", nargs=argparse.REMAINDER)
     return p
@@ -209,8 +208,14 @@ def _error(message: str) -> int:
     return 2
 
 
-def _cmd_bench(args) -> int:
-    return subprocess.call([sys.executable, "-m", "constrain.bench", *args.args])
+def _cmd_bench(argv: list[str]) -> int:
+    """The benchmarks' own CLI, in this process (argparse's exits become the return status)."""
+    from constrain.bench.__main__ import main as bench_main
+
+    try:
+        return int(bench_main(list(argv)) or 0)
+    except SystemExit as e:  # --help, usage errors
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
 
 
 def main(argv=None) -> int:
@@ -218,7 +223,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "bench":  # everything after it belongs to constrain.bench
-        return subprocess.call([sys.executable, "-m", "constrain.bench", *argv[1:]])
+        return _cmd_bench(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     from constrain import ConstraintError
@@ -227,7 +232,7 @@ def main(argv=None) -> int:
         if args.command == "generate":
             return _cmd_generate(args)
         if args.command == "bench":
-            return _cmd_bench(args)
+            return _cmd_bench(args.args)
     except (ConstraintError, UsageError) as e:  # GenerationArgumentError, SchemaError, VocabularyError...
         return _error(str(e))
     except KeyboardInterrupt:
