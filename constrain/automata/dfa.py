@@ -13,7 +13,7 @@ How DFAs are built:
 * Subset construction runs over *symbol equivalence classes* (symbols no edge tells apart
   share one column), with epsilon closures restricted to "important" states (those with
   symbol edges, or final) so equivalent subsets collapse early.
-* Minimization: states not reachable from any cycle (the long chains counted repetition
+* Minimization (:mod:`.minimize`): states not reachable from any cycle (the long chains counted repetition
   builds) are merged bottom-up by hashing their signatures, in linear time; the cyclic
   part gets partition refinement -- a few vectorized Moore rounds, then Hopcroft's
   algorithm (adapted to partial DFAs) if the partition is still moving.
@@ -28,6 +28,11 @@ also bounded in work, ``_WORK_FACTOR * budget`` subset members, since a few patt
 small DFAs but huge intermediate subsets) and raises
 :class:`~constrain.errors.CompileBudgetError` instead of running away.
 
+This module stays near 950 lines on purpose: the products, concatenation and complement
+build :class:`ByteDFA` objects and :class:`ByteDFA`'s methods call them, so splitting them
+into a module of their own would make an import circle (minimization, which needs no
+automaton objects, is split out).
+
 Internally the alphabet can be wider than 256 symbols (``n_symbols``): the regex compiler
 uses symbols >= 256 as zero-width markers for assertions and erases them before a DFA
 leaves :mod:`constrain.regex`. Public DFAs always have ``n_symbols == 256``.
@@ -41,6 +46,7 @@ import numpy as np
 
 from ..budget import check_deadline, check_size, state_budget
 from ..errors import CompileBudgetError
+from .minimize import bfs_mark, column_ids, csr, first_occurrence_order, minimize, row_ids
 
 __all__ = ["ByteDFA", "DEFAULT_BUDGET", "NFA", "finalize"]
 
@@ -49,8 +55,6 @@ DEFAULT_BUDGET = 100_000
 
 _NFA_FACTOR = 10
 """An NFA may have up to ``_NFA_FACTOR * budget`` states before we give up."""
-
-_MOORE_ROUNDS = 6
 
 _WORK_FACTOR = 20
 """Subset constructions may touch ``_WORK_FACTOR * budget`` set members (a time bound:
@@ -81,231 +85,6 @@ def _work_limit(budget: int) -> int:
 
 _SMALL = 2000
 """Total size up to which unions go through one NFA rather than pairwise products."""
-"""Vectorized Moore rounds tried before switching minimization to Hopcroft."""
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _row_ids(m: np.ndarray) -> np.ndarray:
-    """Id per row of ``m`` such that equal rows get equal ids (ids in sorted-row order)."""
-    n = m.shape[0]
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    if m.shape[1] == 1:
-        _, inv = np.unique(m[:, 0], return_inverse=True)
-        return inv.astype(np.int64, copy=False)
-    order = np.lexsort(m.T[::-1])
-    s = m[order]
-    change = np.any(s[1:] != s[:-1], axis=1)
-    ids_sorted = np.concatenate(([0], np.cumsum(change)))
-    ids = np.empty(n, dtype=np.int64)
-    ids[order] = ids_sorted
-    return ids
-
-
-def _column_ids(T: np.ndarray) -> np.ndarray:
-    """Id per column of ``T`` such that equal columns get equal ids.
-
-    Hash columns with random weights (one dot product), then confirm equal hashes
-    exactly; much cheaper than sorting the columns when ``T`` is tall.
-    """
-    S, C = T.shape
-    w = np.random.default_rng(12345).integers(1, 2**61, size=S, dtype=np.int64)
-    with np.errstate(over="ignore"):
-        h = (w[:, None] * (T.astype(np.int64) + 2)).sum(axis=0)
-    ids = np.full(C, -1, dtype=np.int64)
-    nxt = 0
-    by_hash: dict[int, list[int]] = {}
-    for c, hv in enumerate(h.tolist()):
-        for d in by_hash.get(hv, ()):
-            if np.array_equal(T[:, c], T[:, d]):
-                ids[c] = ids[d]
-                break
-        else:
-            by_hash.setdefault(hv, []).append(c)
-            ids[c] = nxt
-            nxt += 1
-    return ids
-
-
-def _first_occurrence_order(labels: np.ndarray, n_labels: int) -> np.ndarray:
-    """Relabeling array ``r`` such that ``r[labels]`` numbers labels by first occurrence."""
-    _, first = np.unique(labels, return_index=True)
-    order = np.argsort(first, kind="stable")
-    r = np.empty(n_labels, dtype=np.int64)
-    r[order] = np.arange(n_labels)
-    return r
-
-
-def _csr(src: np.ndarray, dst: np.ndarray, n: int) -> tuple[list[int], list[int]]:
-    """Adjacency lists (CSR as python lists) of the graph ``src -> dst`` on ``n`` nodes."""
-    order = np.argsort(src, kind="stable")
-    ptr = np.searchsorted(src[order], np.arange(n + 1))
-    return ptr.tolist(), dst[order].tolist()
-
-
-def _bfs_mark(n: int, ptr: list[int], adj: list[int], sources: Iterable[int]) -> np.ndarray:
-    """Bool mask of nodes reachable from ``sources``."""
-    seen = [False] * n
-    stack = []
-    for s in sources:
-        if not seen[s]:
-            seen[s] = True
-            stack.append(s)
-    while stack:
-        x = stack.pop()
-        for k in range(ptr[x], ptr[x + 1]):
-            y = adj[k]
-            if not seen[y]:
-                seen[y] = True
-                stack.append(y)
-    return np.array(seen, dtype=bool)
-
-
-def _minimize(T: np.ndarray, acc: np.ndarray) -> np.ndarray:
-    """Block id per state of the trimmed partial DFA ``T`` (Myhill-Nerode classes).
-
-    States not reachable from any cycle (found by peeling in-degree-0 states, Kahn style)
-    form an acyclic upstream part ``U``; the rest ``D`` is closed under transitions. ``D``
-    is minimized by partition refinement, then ``U`` in reverse topological order by
-    hashing each state's signature (accepting flag, classes of its successors) against the
-    classes already known -- exact by induction, and linear on the long chains that
-    counted repetition builds, where refinement would need one round per link.
-    """
-    n = T.shape[0]
-    if n <= 1:
-        return np.zeros(n, dtype=np.int64)
-    check_deadline()
-    src, cls = np.nonzero(T >= 0)
-    dst = T[src, cls]
-    pair = np.unique(src * n + dst)
-    esrc, edst = pair // n, pair % n
-    indeg = np.bincount(edst, minlength=n).tolist()
-    ptr, adj = _csr(esrc, edst, n)
-    order = [s for s in range(n) if indeg[s] == 0]
-    i = 0
-    while i < len(order):
-        x = order[i]
-        for k in range(ptr[x], ptr[x + 1]):
-            y = adj[k]
-            indeg[y] -= 1
-            if indeg[y] == 0:
-                order.append(y)
-        i += 1
-    blk = np.full(n, -1, dtype=np.int64)
-    table: dict[tuple, int] = {}
-    nb = 0
-    if len(order) < n:
-        d_states = np.ones(n, dtype=bool)
-        d_states[order] = False
-        didx = np.flatnonzero(d_states)
-        remap = np.full(n + 1, -1, dtype=np.int64)
-        remap[didx] = np.arange(didx.size)
-        sub = _refine(remap[T[didx]], acc[didx])
-        blk[didx] = sub
-        nb = int(sub.max()) + 1
-        _, reps = np.unique(sub, return_index=True)
-        bx = np.append(blk, -1)
-        sig_rows = bx[T[didx[reps]]].tolist()
-        for b, (r, row) in enumerate(zip(didx[reps].tolist(), sig_rows)):
-            table[(bool(acc[r]), *row)] = b
-    if order:
-        rows = T.tolist()
-        accl = acc.tolist()
-        bl = blk.tolist()
-        for x in reversed(order):
-            key = (accl[x], *[bl[t] if t >= 0 else -1 for t in rows[x]])
-            b = table.get(key)
-            if b is None:
-                b = table[key] = nb
-                nb += 1
-            bl[x] = b
-        blk = np.array(bl, dtype=np.int64)
-    return blk
-
-
-def _refine(T: np.ndarray, acc: np.ndarray) -> np.ndarray:
-    """Partition refinement: vectorized Moore rounds, then Hopcroft if still moving."""
-    n = T.shape[0]
-    if n <= 1:
-        return np.zeros(n, dtype=np.int64)
-    key = np.concatenate([acc[:, None].astype(np.int64), (T >= 0).astype(np.int64)], axis=1)
-    blk = _row_ids(key)
-    nb = int(blk.max()) + 1
-    for _ in range(_MOORE_ROUNDS):
-        if nb == n:
-            return blk
-        bx = np.append(blk, -1)  # bx[-1] == -1 keeps dead transitions dead
-        new = _row_ids(np.concatenate([blk[:, None], bx[T]], axis=1))
-        nn = int(new.max()) + 1
-        blk = new
-        if nn == nb:
-            return blk
-        nb = nn
-    return _hopcroft(T, blk, nb)
-
-
-def _hopcroft(T: np.ndarray, blk0: np.ndarray, nb: int) -> np.ndarray:
-    """Hopcroft refinement of partition ``blk0`` for a partial DFA.
-
-    With missing transitions there is no implicit sink block, so every initial block starts
-    in the worklist (Valmari & Lehtinen); afterwards the classic "add the smaller half" rule
-    applies. Splitting a block costs only the number of its marked states.
-    """
-    n = T.shape[0]
-    src, cls = np.nonzero(T >= 0)
-    dst = T[src, cls]
-    order = np.lexsort((cls, dst))
-    ptr = np.searchsorted(dst[order], np.arange(n + 1)).tolist()
-    preds = src[order].tolist()
-    pcls = cls[order].tolist()
-    blk = blk0.tolist()
-    by_block = np.argsort(blk0, kind="stable")
-    bounds = np.searchsorted(blk0[by_block], np.arange(nb + 1)).tolist()
-    members = by_block.tolist()
-    blocks: list[set[int]] = [set(members[bounds[b] : bounds[b + 1]]) for b in range(nb)]
-    work = list(range(nb))
-    inwork = [True] * nb
-    while work:
-        b = work.pop()
-        inwork[b] = False
-        split_by: dict[int, list[int]] = {}
-        for t in blocks[b]:
-            for k in range(ptr[t], ptr[t + 1]):
-                c = pcls[k]
-                lst = split_by.get(c)
-                if lst is None:
-                    split_by[c] = [preds[k]]
-                else:
-                    lst.append(preds[k])
-        for ps in split_by.values():
-            touched: dict[int, list[int]] = {}
-            for p in ps:
-                bp = blk[p]
-                lst = touched.get(bp)
-                if lst is None:
-                    touched[bp] = [p]
-                else:
-                    lst.append(p)
-            for bp, marked in touched.items():
-                whole = blocks[bp]
-                if len(marked) == len(whole):
-                    continue
-                new_id = len(blocks)
-                moved = set(marked)
-                whole.difference_update(moved)
-                blocks.append(moved)
-                for p in marked:
-                    blk[p] = new_id
-                if inwork[bp] or len(moved) <= len(whole):
-                    work.append(new_id)
-                    inwork.append(True)
-                else:
-                    work.append(bp)
-                    inwork[bp] = True
-                    inwork.append(False)
-    return np.array(blk, dtype=np.int64)
 
 
 def finalize(T: np.ndarray, acc: np.ndarray, cmap: np.ndarray) -> "ByteDFA":
@@ -324,8 +103,8 @@ def finalize(T: np.ndarray, acc: np.ndarray, cmap: np.ndarray) -> "ByteDFA":
     dst = T[src, cls]
     # co-reachable (can reach an accepting state); unreachable states are dropped by the
     # BFS numbering below, so no forward pass is needed
-    ptr, adj = _csr(dst, src, S)
-    live = _bfs_mark(S, ptr, adj, np.flatnonzero(acc).tolist())
+    ptr, adj = csr(dst, src, S)
+    live = bfs_mark(S, ptr, adj, np.flatnonzero(acc).tolist())
     if not live[0]:
         return ByteDFA._empty(n_symbols)
     old = np.flatnonzero(live)
@@ -334,7 +113,7 @@ def finalize(T: np.ndarray, acc: np.ndarray, cmap: np.ndarray) -> "ByteDFA":
     T = remap[T[old]]
     acc = acc[old]
     # minimize and build the quotient
-    blk = _minimize(T, acc)
+    blk = minimize(T, acc)
     nb = int(blk.max()) + 1
     _, reps = np.unique(blk, return_index=True)
     bx = np.append(blk, -1)
@@ -343,7 +122,7 @@ def finalize(T: np.ndarray, acc: np.ndarray, cmap: np.ndarray) -> "ByteDFA":
     start_block = int(blk[0])
     # canonical BFS numbering, classes explored in order of their smallest symbol
     C = Tq.shape[1]
-    corder = np.argsort(_first_occurrence_order(cmap, C), kind="stable")  # class ids by first symbol
+    corder = np.argsort(first_occurrence_order(cmap, C), kind="stable")  # class ids by first symbol
     rows = Tq[:, corder].tolist()
     new_id = [-1] * nb
     new_id[start_block] = 0
@@ -360,10 +139,10 @@ def finalize(T: np.ndarray, acc: np.ndarray, cmap: np.ndarray) -> "ByteDFA":
     Tn = nid[Tq[perm]]
     accn = accq[perm]
     # merge identical columns and number classes by their first symbol
-    col_ids = _column_ids(Tn)
+    col_ids = column_ids(Tn)
     ncols = int(col_ids.max()) + 1
     sym_cls = col_ids[cmap]
-    relabel = _first_occurrence_order(sym_cls, ncols)
+    relabel = first_occurrence_order(sym_cls, ncols)
     sym_cls = relabel[sym_cls]
     Tc = np.empty((Tn.shape[0], ncols), dtype=np.int32)
     Tc[:, relabel[col_ids]] = Tn
@@ -464,7 +243,7 @@ class NFA:
             bounds = bounds[bounds <= A]
             starts = bounds[:-1]
             member = (los[:, None] <= starts[None, :]) & (starts[None, :] <= his[:, None])
-            elem_cls = _row_ids(member.T.astype(np.int8))
+            elem_cls = row_ids(member.T.astype(np.int8))
             n_cls = int(elem_cls.max()) + 1
             cmap = np.repeat(elem_cls, np.diff(bounds))
             j_lo = np.searchsorted(bounds, los)
@@ -621,7 +400,7 @@ class ByteDFA:
             raise ValueError("trans must be [S, n_symbols] and accept [S]")
         if trans.size and (trans.max() >= trans.shape[0] or trans.min() < -1):
             raise ValueError("transition target out of range")
-        cols = _row_ids(trans.T) if trans.shape[0] else np.zeros(trans.shape[1], dtype=np.int64)
+        cols = row_ids(trans.T) if trans.shape[0] else np.zeros(trans.shape[1], dtype=np.int64)
         n_cls = int(cols.max()) + 1 if cols.size else 1
         T = np.full((trans.shape[0], n_cls), -1, dtype=np.int64)
         T[:, cols] = trans

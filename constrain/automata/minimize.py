@@ -1,0 +1,242 @@
+"""DFA minimization over class-compressed tables, and the array helpers it shares.
+
+Pure numpy on ``T`` (int [S, C], ``-1`` dead) and accept vectors, no automaton objects:
+states not reachable from any cycle (the long chains counted repetition builds) are merged
+bottom-up by hashing their signatures, in linear time; the cyclic part gets partition
+refinement -- a few vectorized Moore rounds, then Hopcroft's algorithm (adapted to partial
+DFAs) if the partition is still moving. :func:`constrain.automata.dfa.finalize` calls it.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+from ..budget import check_deadline
+
+__all__ = ["bfs_mark", "column_ids", "csr", "first_occurrence_order", "hopcroft", "minimize", "refine", "row_ids"]
+
+MOORE_ROUNDS = 6
+"""Vectorized Moore rounds tried before switching minimization to Hopcroft."""
+
+
+def row_ids(m: np.ndarray) -> np.ndarray:
+    """Id per row of ``m`` such that equal rows get equal ids (ids in sorted-row order)."""
+    n = m.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if m.shape[1] == 1:
+        _, inv = np.unique(m[:, 0], return_inverse=True)
+        return inv.astype(np.int64, copy=False)
+    order = np.lexsort(m.T[::-1])
+    s = m[order]
+    change = np.any(s[1:] != s[:-1], axis=1)
+    ids_sorted = np.concatenate(([0], np.cumsum(change)))
+    ids = np.empty(n, dtype=np.int64)
+    ids[order] = ids_sorted
+    return ids
+
+
+def column_ids(T: np.ndarray) -> np.ndarray:
+    """Id per column of ``T`` such that equal columns get equal ids.
+
+    Hash columns with random weights (one dot product), then confirm equal hashes
+    exactly; much cheaper than sorting the columns when ``T`` is tall.
+    """
+    S, C = T.shape
+    w = np.random.default_rng(12345).integers(1, 2**61, size=S, dtype=np.int64)
+    with np.errstate(over="ignore"):
+        h = (w[:, None] * (T.astype(np.int64) + 2)).sum(axis=0)
+    ids = np.full(C, -1, dtype=np.int64)
+    nxt = 0
+    by_hash: dict[int, list[int]] = {}
+    for c, hv in enumerate(h.tolist()):
+        for d in by_hash.get(hv, ()):
+            if np.array_equal(T[:, c], T[:, d]):
+                ids[c] = ids[d]
+                break
+        else:
+            by_hash.setdefault(hv, []).append(c)
+            ids[c] = nxt
+            nxt += 1
+    return ids
+
+
+def first_occurrence_order(labels: np.ndarray, n_labels: int) -> np.ndarray:
+    """Relabeling array ``r`` such that ``r[labels]`` numbers labels by first occurrence."""
+    _, first = np.unique(labels, return_index=True)
+    order = np.argsort(first, kind="stable")
+    r = np.empty(n_labels, dtype=np.int64)
+    r[order] = np.arange(n_labels)
+    return r
+
+
+def csr(src: np.ndarray, dst: np.ndarray, n: int) -> tuple[list[int], list[int]]:
+    """Adjacency lists (CSR as python lists) of the graph ``src -> dst`` on ``n`` nodes."""
+    order = np.argsort(src, kind="stable")
+    ptr = np.searchsorted(src[order], np.arange(n + 1))
+    return ptr.tolist(), dst[order].tolist()
+
+
+def bfs_mark(n: int, ptr: list[int], adj: list[int], sources: Iterable[int]) -> np.ndarray:
+    """Bool mask of nodes reachable from ``sources``."""
+    seen = [False] * n
+    stack = []
+    for s in sources:
+        if not seen[s]:
+            seen[s] = True
+            stack.append(s)
+    while stack:
+        x = stack.pop()
+        for k in range(ptr[x], ptr[x + 1]):
+            y = adj[k]
+            if not seen[y]:
+                seen[y] = True
+                stack.append(y)
+    return np.array(seen, dtype=bool)
+
+
+def minimize(T: np.ndarray, acc: np.ndarray) -> np.ndarray:
+    """Block id per state of the trimmed partial DFA ``T`` (Myhill-Nerode classes).
+
+    States not reachable from any cycle (found by peeling in-degree-0 states, Kahn style)
+    form an acyclic upstream part ``U``; the rest ``D`` is closed under transitions. ``D``
+    is minimized by partition refinement, then ``U`` in reverse topological order by
+    hashing each state's signature (accepting flag, classes of its successors) against the
+    classes already known -- exact by induction, and linear on the long chains that
+    counted repetition builds, where refinement would need one round per link.
+    """
+    n = T.shape[0]
+    if n <= 1:
+        return np.zeros(n, dtype=np.int64)
+    check_deadline()
+    src, cls = np.nonzero(T >= 0)
+    dst = T[src, cls]
+    pair = np.unique(src * n + dst)
+    esrc, edst = pair // n, pair % n
+    indeg = np.bincount(edst, minlength=n).tolist()
+    ptr, adj = csr(esrc, edst, n)
+    order = [s for s in range(n) if indeg[s] == 0]
+    i = 0
+    while i < len(order):
+        x = order[i]
+        for k in range(ptr[x], ptr[x + 1]):
+            y = adj[k]
+            indeg[y] -= 1
+            if indeg[y] == 0:
+                order.append(y)
+        i += 1
+    blk = np.full(n, -1, dtype=np.int64)
+    table: dict[tuple, int] = {}
+    nb = 0
+    if len(order) < n:
+        d_states = np.ones(n, dtype=bool)
+        d_states[order] = False
+        didx = np.flatnonzero(d_states)
+        remap = np.full(n + 1, -1, dtype=np.int64)
+        remap[didx] = np.arange(didx.size)
+        sub = refine(remap[T[didx]], acc[didx])
+        blk[didx] = sub
+        nb = int(sub.max()) + 1
+        _, reps = np.unique(sub, return_index=True)
+        bx = np.append(blk, -1)
+        sig_rows = bx[T[didx[reps]]].tolist()
+        for b, (r, row) in enumerate(zip(didx[reps].tolist(), sig_rows)):
+            table[(bool(acc[r]), *row)] = b
+    if order:
+        rows = T.tolist()
+        accl = acc.tolist()
+        bl = blk.tolist()
+        for x in reversed(order):
+            key = (accl[x], *[bl[t] if t >= 0 else -1 for t in rows[x]])
+            b = table.get(key)
+            if b is None:
+                b = table[key] = nb
+                nb += 1
+            bl[x] = b
+        blk = np.array(bl, dtype=np.int64)
+    return blk
+
+
+def refine(T: np.ndarray, acc: np.ndarray) -> np.ndarray:
+    """Partition refinement: vectorized Moore rounds, then Hopcroft if still moving."""
+    n = T.shape[0]
+    if n <= 1:
+        return np.zeros(n, dtype=np.int64)
+    key = np.concatenate([acc[:, None].astype(np.int64), (T >= 0).astype(np.int64)], axis=1)
+    blk = row_ids(key)
+    nb = int(blk.max()) + 1
+    for _ in range(MOORE_ROUNDS):
+        if nb == n:
+            return blk
+        bx = np.append(blk, -1)  # bx[-1] == -1 keeps dead transitions dead
+        new = row_ids(np.concatenate([blk[:, None], bx[T]], axis=1))
+        nn = int(new.max()) + 1
+        blk = new
+        if nn == nb:
+            return blk
+        nb = nn
+    return hopcroft(T, blk, nb)
+
+
+def hopcroft(T: np.ndarray, blk0: np.ndarray, nb: int) -> np.ndarray:
+    """Hopcroft refinement of partition ``blk0`` for a partial DFA.
+
+    With missing transitions there is no implicit sink block, so every initial block starts
+    in the worklist (Valmari & Lehtinen); afterwards the classic "add the smaller half" rule
+    applies. Splitting a block costs only the number of its marked states.
+    """
+    n = T.shape[0]
+    src, cls = np.nonzero(T >= 0)
+    dst = T[src, cls]
+    order = np.lexsort((cls, dst))
+    ptr = np.searchsorted(dst[order], np.arange(n + 1)).tolist()
+    preds = src[order].tolist()
+    pcls = cls[order].tolist()
+    blk = blk0.tolist()
+    by_block = np.argsort(blk0, kind="stable")
+    bounds = np.searchsorted(blk0[by_block], np.arange(nb + 1)).tolist()
+    members = by_block.tolist()
+    blocks: list[set[int]] = [set(members[bounds[b] : bounds[b + 1]]) for b in range(nb)]
+    work = list(range(nb))
+    inwork = [True] * nb
+    while work:
+        b = work.pop()
+        inwork[b] = False
+        split_by: dict[int, list[int]] = {}
+        for t in blocks[b]:
+            for k in range(ptr[t], ptr[t + 1]):
+                c = pcls[k]
+                lst = split_by.get(c)
+                if lst is None:
+                    split_by[c] = [preds[k]]
+                else:
+                    lst.append(preds[k])
+        for ps in split_by.values():
+            touched: dict[int, list[int]] = {}
+            for p in ps:
+                bp = blk[p]
+                lst = touched.get(bp)
+                if lst is None:
+                    touched[bp] = [p]
+                else:
+                    lst.append(p)
+            for bp, marked in touched.items():
+                whole = blocks[bp]
+                if len(marked) == len(whole):
+                    continue
+                new_id = len(blocks)
+                moved = set(marked)
+                whole.difference_update(moved)
+                blocks.append(moved)
+                for p in marked:
+                    blk[p] = new_id
+                if inwork[bp] or len(moved) <= len(whole):
+                    work.append(new_id)
+                    inwork.append(True)
+                else:
+                    work.append(bp)
+                    inwork[bp] = True
+                    inwork.append(False)
+    return np.array(blk, dtype=np.int64)
