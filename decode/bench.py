@@ -170,7 +170,7 @@ def _cold_matcher_us(c, vocab, token_ids) -> float:
     elif isinstance(c, Regex):
         compiled = constrain.compile_regex(c.pattern, vocab)
     elif isinstance(c, Lark):
-        from .generate import lark_compiler
+        from .constraints import lark_compiler
 
         compiled = lark_compiler()(c.text, vocab)
     else:
@@ -213,14 +213,14 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from . import hf
+    from . import models as hf
 
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     if args.model in ("smollm2", "default"):
         model, tok = hf.load_default_model(progress=log)
     else:
         model, tok = hf.load_model(args.model, progress=log)
-    from .generate import lark_compiler
+    from .constraints import lark_compiler
 
     include_lark = not args.no_lark and lark_compiler() is not None
     batch_sizes = [int(x) for x in args.batch_sizes.split(",") if x]
