@@ -186,7 +186,8 @@ class NFA:
     def __len__(self) -> int:
         return len(self.eps)
 
-    def _grow(self, k: int) -> int:
+    def grow(self, k: int) -> int:
+        """Add ``k`` states; returns the first one's number (budget-checked)."""
         base = len(self.eps)
         if base + k > self.limit:
             raise CompileBudgetError(f"NFA exceeds {self.limit} states", budget="states")
@@ -195,7 +196,7 @@ class NFA:
         return base
 
     def add_state(self) -> int:
-        return self._grow(1)
+        return self.grow(1)
 
     def add_eps(self, a: int, b: int) -> None:
         self.eps[a].append(b)
@@ -209,9 +210,9 @@ class NFA:
         if dfa.n_symbols > self.n_symbols:
             raise ValueError("cannot embed a DFA over a wider alphabet")
         S = dfa.num_states
-        base = self._grow(S + 1)
+        base = self.grow(S + 1)
         end = base + S
-        ranges = dfa._class_ranges()
+        ranges = dfa.class_ranges()
         edges = self.edges
         for s, row in enumerate(dfa._T.tolist()):
             el = edges[base + s]
@@ -450,7 +451,8 @@ class ByteDFA:
     def _empty(cls, n_symbols: int = 256) -> "ByteDFA":
         return cls._make(np.full((1, 1), -1), np.zeros(1, dtype=bool), np.zeros(n_symbols, dtype=np.int64))
 
-    def _class_ranges(self) -> list[list[tuple[int, int]]]:
+    def class_ranges(self) -> list[list[tuple[int, int]]]:
+        """The symbol ranges ``(lo, hi)`` of each class (cached), for embedding into an NFA."""
         if self._ranges is None:
             self._ranges = _class_ranges(self._cmap, self._T.shape[1])
         return self._ranges

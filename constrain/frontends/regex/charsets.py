@@ -413,7 +413,7 @@ def classifier(partition: tuple, encoding: str):
     K = nfa.to_dfa(start, end, budget=10 * DEFAULT_BUDGET)
     label = np.full(K.num_states + 1, -1, dtype=np.int64)  # label[-1] == -1
     for c in range(k):
-        label[:-1][K._T[:, K._cmap[256 + c]] >= 0] = c
+        label[:-1][K.table[:, K.classes[256 + c]] >= 0] = c
     inner = [q for q in range(K.num_states) if label[q] < 0 and not K.accept[q]]
     return K, label, inner
 

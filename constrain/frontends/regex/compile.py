@@ -45,9 +45,9 @@ _KIND_TEXT = {
 
 def _with_marker_loops(d: ByteDFA, n_symbols: int) -> ByteDFA:
     """``h^-1(L(d))`` for the homomorphism erasing markers: markers loop on every state."""
-    S, C = d._T.shape
-    T = np.concatenate([d._T.astype(np.int64), np.arange(S)[:, None]], axis=1)
-    cmap = np.concatenate([d._cmap[:256], np.full(n_symbols - 256, C, dtype=np.int64)])
+    S, C = d.table.shape
+    T = np.concatenate([d.table.astype(np.int64), np.arange(S)[:, None]], axis=1)
+    cmap = np.concatenate([d.classes[:256], np.full(n_symbols - 256, C, dtype=np.int64)])
     return finalize(T, d.accept, cmap)
 
 
@@ -55,10 +55,10 @@ def _erase_markers(d: ByteDFA, budget: int) -> ByteDFA:
     """Replace every marker transition (symbol >= 256) by epsilon and determinize over bytes."""
     nfa = NFA(256, budget)
     S = d.num_states
-    base = nfa._grow(S + 1)
+    base = nfa.grow(S + 1)
     end = base + S
-    ranges = d._class_ranges()
-    for s, row in enumerate(d._T.tolist()):
+    ranges = d.class_ranges()
+    for s, row in enumerate(d.table.tolist()):
         for k, t in enumerate(row):
             if t < 0:
                 continue
@@ -254,7 +254,7 @@ class _Compiler:
         reports its class, so no subset construction is needed.
         """
         K, label, inner = classifier(partition, self.enc)
-        KT, Kc = K._T.astype(np.int64), K._cmap
+        KT, Kc = K.table.astype(np.int64), K.classes
         byte_cls = np.unique(Kc[:256])
         B, ni = byte_cls.size, len(inner)
         local = np.full(K.num_states + 1, -1, dtype=np.int64)
@@ -334,11 +334,11 @@ class _Compiler:
         if y.is_empty():
             return d
         y = _with_marker_loops(y, n_symbols)
-        col = d._cmap[m]
-        has_m = d._T[:, col] >= 0
+        col = d.classes[m]
+        has_m = d.table[:, col] >= 0
         nfa = NFA(n_symbols, self.budget)
         if not look.behind:
-            p = finalize(d._T, has_m, d._cmap)  # prefixes followed by m
+            p = finalize(d.table, has_m, d.classes)  # prefixes followed by m
             ps, pe = nfa.add_dfa(p)
             ys, ye = nfa.add_dfa(y)
             nfa.add_range(pe, m, m, ys)
@@ -349,15 +349,15 @@ class _Compiler:
             nfa.add_range(ye, m, m, mid)
             # suffixes of d after an m transition
             S = d.num_states
-            base = nfa._grow(S + 1)
+            base = nfa.grow(S + 1)
             end = base + S
-            ranges = d._class_ranges()
-            for s, row in enumerate(d._T.tolist()):
+            ranges = d.class_ranges()
+            for s, row in enumerate(d.table.tolist()):
                 for k, t in enumerate(row):
                     if t >= 0:
                         for lo, hi in ranges[k]:
                             nfa.add_range(base + s, lo, hi, base + t)
-            for t in np.unique(d._T[has_m, col]).tolist():
+            for t in np.unique(d.table[has_m, col]).tolist():
                 nfa.add_eps(mid, base + t)
             for s in np.flatnonzero(d.accept).tolist():
                 nfa.add_eps(base + s, end)
