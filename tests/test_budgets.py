@@ -87,7 +87,7 @@ def test_counted_string_tables_are_counted():
     """The (content state, character position) product of a bounded string with a pattern
     grows 256-wide rows per state: counted, and refused past the memory budget."""
     from constrain.counted import counted_content_dfa
-    from constrain.json_lexemes import _ANY_CHARS
+    from constrain.frontends.json_schema.lexemes import _ANY_CHARS
 
     char = regex_to_dfa(_ANY_CHARS, encoding="json")
     content = regex_to_dfa("[a-z]{0,3000}", encoding="json")  # 3,001 states, ~21k in the product

@@ -137,7 +137,7 @@ def test_json_schema_masks_exact_compact(schema, values):
 @pytest.mark.parametrize("lo,hi", [(0, 40), (35, 38), (34, None), (0, 33)])
 def test_counted_strings_match_materialized(monkeypatch, lo, hi):
     """Long length bounds use a character counter; its masks equal the materialized DFA's."""
-    import constrain.json_lexemes as jl
+    import constrain.frontends.json_schema.lexemes as jl
 
     vocab = small_vocab(b'a"\\nu0', max_len=3, extra=("é".encode(), "ab".encode() * 8, b'"', b" "))
     schema = {"type": "string", "minLength": lo}

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from constrain.formats import (FORMAT_MAX_LENGTH, FORMAT_REGEXES, FORMAT_UNIONS, NUMERIC_FORMATS, format_matches,
+from constrain.frontends.json_schema.formats import (FORMAT_MAX_LENGTH, FORMAT_REGEXES, FORMAT_UNIONS, NUMERIC_FORMATS, format_matches,
                                format_parts, format_regex, time_regex)
 
 try:  # Python 3.11+
@@ -627,7 +627,7 @@ def test_uri_family_examples(fmt, s, ok):
 def test_idn_tables_up_to_date():
     """The embedded IDNA tables are what _generate_idn_tables() gives for the recorded versions."""
     idna = pytest.importorskip("idna")
-    from constrain import formats
+    from constrain.frontends.json_schema import formats
 
     v = formats.IDN_TABLE_VERSIONS
     if (idna.__version__, unicodedata.unidata_version) != (v["idna"], v["python_unicodedata"]):
@@ -718,7 +718,7 @@ def test_compiled_hostname_lengths(fmt, smollm2_vocab):
 def test_counted_content_matches_materialized(monkeypatch, schema):
     """A content automaton (patterns, formats) with a long maxLength runs with a character
     counter; every mask equals the materialized automaton's, along random walks."""
-    import constrain.json_lexemes as jl
+    import constrain.frontends.json_schema.lexemes as jl
     from constrain import compile_json_schema
     from constrain.vocab import Vocabulary
     from oracles import assert_same_masks

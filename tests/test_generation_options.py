@@ -14,7 +14,7 @@ import pytest
 import regex as oracle_re
 
 from constrain import compile_json_schema
-from constrain.json_lexemes import JsonLexemes, canonical_literals, canonical_string
+from constrain.frontends.json_schema.lexemes import JsonLexemes, canonical_literals, canonical_string
 from constrain.vocab import Vocabulary
 from oracles import check_all_masks
 
@@ -162,7 +162,7 @@ def test_options_validation_and_keys():
 @pytest.mark.parametrize("lo,hi", [(0, 40), (34, None)])
 def test_counted_strings_with_newline_bound_match_materialized(monkeypatch, lo, hi):
     """Long length bounds (a character counter) under a whitespace run with a newline bound."""
-    import constrain.json_lexemes as jl
+    import constrain.frontends.json_schema.lexemes as jl
     from oracles import assert_same_masks
 
     vocab = small_vocab(b'a"\\n \n', max_len=3, extra=("é".encode(), b"ab" * 8, b"\n\n", b' \n"'))

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from constrain.numeric import (
+from constrain.frontends.json_schema.numeric import (
     INTEGER_FORMAT_BOUNDS,
     JSON_NUMBER_REGEX,
     exponent_is_exact,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from constrain.json_lexemes import JsonLexemes
+from constrain.frontends.json_schema.lexemes import JsonLexemes
 from constrain.tokens import LexemeTable, compute_rows_batched
 
 

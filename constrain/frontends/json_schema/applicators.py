@@ -1,0 +1,318 @@
+"""The applicators: ``anyOf``, ``oneOf``, ``not``, ``if``/``then``/``else``, ``dependentSchemas``.
+
+``anyOf`` is a union; ``oneOf`` a union of its branches, each conjoined with the complement of
+every other branch not provably disjoint from it (:mod:`.complement`, :mod:`.disjoint`),
+refused where a needed complement is not computable (``lenient=True`` treats it as ``anyOf``).
+``not``, ``if``/``then``/``else`` and ``dependentSchemas`` are rewritten into ``anyOf`` over the
+same complements. Branches that only speak of which properties are present reduce to
+presence formulas (:mod:`.ir`), enforced exactly by the object automaton.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from ...errors import SchemaError, UnsupportedSchemaError
+from ...grammar import NOTHING, Expr, alt
+from .context import SchemaWarning
+from .ir import is_internal, ALSO, ITE, NOT, PRESENCE, XOF, Xof, has_internal, has_object_only
+from .keywords import ALL_TYPES, ANNOTATIONS, EVALUATING, find_keywords, has_unevaluated, unevaluated_keyword
+from .values import canon
+
+
+class ApplicatorsMixin:
+    """``anyOf``/``oneOf``/``not``/``if``-``then``-``else``/``dependentSchemas``, and the
+    presence formulas they reduce to on objects."""
+
+    def _lower(self, s: dict, ptr: str) -> Any:
+        """Rewrite ``if``/``then``/``else``, ``dependentSchemas`` (and schema-valued
+        ``dependencies``) and the ``not`` forms :meth:`plain` cannot take into ``anyOf``
+        entries over complements (see :meth:`complement`)."""
+        xof: list = []
+        if ("enum" in s or "const" in s) and not s.get(ALSO):
+            s = self._filter_enum_by_applicators(s)
+        ites = list(s.pop(ITE, []))
+        while ites:
+            # further if/then/else triples merged in from allOf/$ref
+            i_, t_, e_ = ites.pop()
+            sub_s = self._lower({"if": i_, "then": t_, "else": e_}, ptr)
+            if sub_s is False:
+                return False
+            xof.extend(sub_s.get(XOF, []))
+        if "if" in s:
+            cond, then, els = s.pop("if"), s.pop("then", True), s.pop("else", True)
+            if not (then in (True, {}) and els in (True, {})):
+                ccond = self.complement(cond, f"{ptr}/if")
+                if ccond is None:
+                    self.unsupported("if", ptr, "the negation of the `if` schema is not computable")
+                elif has_unevaluated(s) and find_keywords(ccond, EVALUATING):
+                    # a failed `if` gives no annotations, but its complement's would count as evaluated
+                    raise UnsupportedSchemaError(unevaluated_keyword(s), ptr, "together with 'if' (else branch)")
+                else:
+                    xof.append(Xof("anyOf", [{"allOf": [cond, then]}, {"allOf": [ccond, els]}]))
+        else:
+            s.pop("then", None)
+            s.pop("else", None)
+        dschemas = dict(s.pop("dependentSchemas", None) or {})
+        deps = s.get("dependencies")
+        if isinstance(deps, dict) and not all(isinstance(x, list) for x in deps.values()):
+            s.pop("dependencies")
+            dr = {k: v for k, v in deps.items() if isinstance(v, list)}
+            dschemas.update({k: v for k, v in deps.items() if not isinstance(v, list)})
+            if dr:
+                s["dependencies"] = dr
+        if dschemas:
+            only_objects = self._types(s) == {"object"}
+            for k, v in dschemas.items():
+                if v is True or v == {}:
+                    continue
+                absent = {"not": {"required": [k]}}
+                if only_objects:
+                    xof.append(Xof("anyOf", [absent, v]))
+                else:
+                    xof.append(Xof("anyOf", [{"type": [t for t in ALL_TYPES if t != "object"]},
+                                          dict(absent, type="object"), v]))
+        nots = ([s.pop("not")] if "not" in s else []) + list(s.pop(NOT, []))
+        keep = []
+        for i, n in enumerate(nots):
+            if self._simple_not(n, s, f"{ptr}/not"):
+                keep.append(n)
+                continue
+            c = self.complement(n, f"{ptr}/not")
+            if c is None:
+                keep.append(n)  # plain() reports it
+            elif has_unevaluated(s) and c is not True and find_keywords(c, EVALUATING):
+                # `not` never contributes annotations, but its complement's would count as evaluated
+                raise UnsupportedSchemaError(unevaluated_keyword(s), ptr, "together with 'not'")
+            elif c is False:
+                return False
+            elif c is not True:
+                xof.append(Xof("anyOf", c["anyOf"] if isinstance(c, dict) and set(c) == {"anyOf"} else [c]))
+        if keep:
+            s[NOT] = keep
+        if xof:
+            s[XOF] = list(s.get(XOF, [])) + xof
+        return s
+
+    def _filter_enum_by_applicators(self, s: dict) -> dict:
+        """An enum/const schema with `not`, `if`, `dependentSchemas`, `anyOf`/`oneOf`: keep the
+        values jsonschema accepts under those keywords (exact: the values are finite)."""
+        keys = [k for k in ("not", "if", "then", "else", "dependentSchemas", "dependencies", "anyOf", "oneOf") if k in s]
+        extra = list(s.get(NOT, [])), list(s.get(XOF, []))
+        if not keys and not extra[0] and not extra[1]:
+            return s
+        checks = {k: s[k] for k in keys}
+        parts = [checks] + [{"not": n} for n in extra[0]] + [{kind: br} for kind, br in extra[1]]
+        if has_internal(parts):
+            return s
+        vals = [s["const"]] if "const" in s else list(s["enum"])
+        if "const" in s and "enum" in s:
+            ev = {canon(x) for x in s["enum"]}
+            vals = [v for v in vals if canon(v) in ev]
+        try:
+            validators = [self._validator(p) for p in parts]
+            vals = [v for v in vals if all(va.is_valid(v) for va in validators)]
+        except Exception:
+            return s
+        out = {k: v for k, v in s.items() if k not in keys and k not in ("const", NOT, XOF)}
+        out["enum"] = vals
+        return out
+
+    def _simple_not(self, n: Any, s: dict, ptr: str) -> bool:
+        """Whether :meth:`plain` handles ``not: n`` directly (presence, types, string values)."""
+        f = self.presence_formula(n, ptr)
+        if f is not None and not has_object_only(f):
+            return True
+        lenient, self.lenient = self.lenient, False
+        try:
+            self._apply_not(n, set(self._types(s)), [], [], s, ptr)
+            return True
+        except UnsupportedSchemaError:
+            return False
+        finally:
+            self.lenient = lenient
+
+    def combinators(self, rest: dict, xofs: list, ptr: str) -> Expr:
+        kind, branches = xofs[0]
+        if not isinstance(branches, list) or not branches:
+            raise SchemaError(f"{kind} at {ptr} must be a non-empty array")
+        for i, b in enumerate(branches):
+            if has_unevaluated(b) and set(rest) - ANNOTATIONS:
+                raise UnsupportedSchemaError("unevaluatedProperties", f"{ptr}/{kind}/{i}",
+                                             "unevaluated* inside a branch cannot see its siblings")
+        subs = [self.presence_formula(b, f"{ptr}/{kind}/{i}") for i, b in enumerate(branches)]
+        if all(x is not None for x in subs) and not any(has_object_only(x) for x in subs):
+            # branches that only speak of which properties are present: enforce in the object
+            rest = dict(rest)
+            rest.setdefault(PRESENCE, []).append(("or" if kind == "anyOf" else "one", tuple(subs)))
+            if xofs[1:]:
+                return self.combinators(rest, xofs[1:], ptr)
+            return self.plain(rest, ptr)
+        bptr = f"{ptr}/{kind}"
+        normed = []
+        for i, b in enumerate(branches):
+            nb = self.normalize(b, f"{bptr}/{i}") if isinstance(b, dict) else b
+            merged = self.merge(rest, nb, f"{bptr}/{i}") if rest else nb
+            if xofs[1:]:
+                merged = dict(merged) if isinstance(merged, dict) else merged
+                if isinstance(merged, dict):
+                    merged.setdefault(XOF, []).extend(xofs[1:])
+            normed.append(merged)
+        if kind == "oneOf" and len(normed) > 1:
+            exact = self._one_of_strings(normed, bptr)
+            if exact is not None:
+                return exact
+        if kind == "oneOf" and len(normed) > 1 and not self._disjoint(normed):
+            exact = self._one_of_by_complements(branches, normed, bptr)
+            if exact is not None:
+                normed = exact
+            elif not self.lenient:
+                raise UnsupportedSchemaError("oneOf", ptr, "branches are not provably disjoint (lenient=True treats oneOf as anyOf)")
+            else:
+                warnings.warn(f"oneOf at {ptr} treated as anyOf (lenient)", SchemaWarning, stacklevel=3)
+        exprs = []
+        for i, b in enumerate(normed):
+            if b is False:
+                continue
+            if b is True or b == {}:
+                exprs.append(self.any_value())
+            else:
+                exprs.append(self.node(b, f"{bptr}/{i}"))
+        return alt(*exprs) if exprs else NOTHING
+
+    def _one_of_by_complements(self, branches: list, normed: list, ptr: str) -> list | None:
+        """Exact oneOf: branch i conjoined with the complement of every branch j that is not
+        provably disjoint from it; None when a needed complement is not computable."""
+        n = len(normed)
+        out = []
+        for i in range(n):
+            if normed[i] is False:
+                out.append(False)
+                continue
+            vals = self._enum_filtered({k: v for k, v in normed[i].items() if not is_internal(k)}) \
+                if isinstance(normed[i], dict) and ("enum" in normed[i] or "const" in normed[i]) \
+                and not normed[i].get(ALSO) else None
+            if vals is not None:
+                # finite branch: keep the values no other branch accepts (checked by jsonschema)
+                try:
+                    others = [self._validator(b if isinstance(b, (dict, bool)) else {}) for j, b in enumerate(branches) if j != i]
+                    kept = [v for v in vals if not any(o.is_valid(v) for o in others)]
+                except Exception:
+                    kept = None
+                if kept is not None:
+                    # the other keywords (and internal ones) stay: they filter the values again
+                    rest_i = {k: v for k, v in normed[i].items() if k not in ("enum", "const")}
+                    out.append(dict(rest_i, enum=kept) if kept else False)
+                    continue
+            conj = []
+            keys = self._closed_keys(normed[i])
+            for j in range(n):
+                if j == i or normed[j] is False or self._disjoint2(normed[i], normed[j]):
+                    continue
+                c = self.complement(branches[j], f"{ptr}/{j}", keys=keys)
+                if c is None:
+                    return None
+                if c is False:
+                    conj = None
+                    break
+                if c is not True:
+                    conj.append(c)
+            if conj is None:
+                out.append(False)
+            elif conj:
+                out.append(self.merge(normed[i], {"allOf": conj}, f"{ptr}/{i}"))
+            else:
+                out.append(normed[i])
+        return out
+
+    def presence_formula(self, schema: Any, ptr: str, depth: int = 0):
+        """The presence formula equivalent to ``schema``, or None if it says more than that."""
+        if depth > 8:
+            return None
+        if schema is True or schema == {}:
+            return ("and", ())
+        if not isinstance(schema, dict):
+            return None
+        n = self.normalize(schema, ptr)
+        if not isinstance(n, dict):
+            return ("and", ()) if n is True else None
+        parts = []
+        for k, v in n.items():
+            if k in ANNOTATIONS:
+                continue
+            if k == "type" and v == "object":
+                continue  # only objects reach the object automaton; other types handled by caller
+            if k == "required" and isinstance(v, list):
+                parts.append(("req", frozenset(v)))
+            elif k in ("anyOf", "oneOf") and isinstance(v, list) and v:
+                subs = [self.presence_formula(b, f"{ptr}/{k}/{i}", depth + 1) for i, b in enumerate(v)]
+                if any(x is None for x in subs):
+                    return None
+                parts.append(("or" if k == "anyOf" else "one", tuple(subs)))
+            elif k == XOF:
+                for kind, branches in v:
+                    subs = [self.presence_formula(b, f"{ptr}/{kind}", depth + 1) for b in branches]
+                    if any(x is None for x in subs):
+                        return None
+                    parts.append(("or" if kind == "anyOf" else "one", tuple(subs)))
+            elif k in ("not", NOT):
+                for x in (v if k == NOT else [v]):
+                    sub = self.presence_formula(x, f"{ptr}/not", depth + 1)
+                    if sub is None:
+                        return None
+                    parts.append(("not", sub))
+            else:
+                return None
+        if any(k == "type" for k in n) and n.get("type") == "object":
+            parts.append(("object-only", ()))
+        return ("and", tuple(parts))
+
+    def _apply_not(self, n: Any, types: set[str], excl: list[str], excl_pat: list[str], s: dict, ptr: str) -> set[str]:
+        if n is True or n == {}:
+            return set()
+        if n is False:
+            return types
+        if not isinstance(n, dict):
+            raise SchemaError(f"not at {ptr} must be a schema")
+        n = self.normalize(n, ptr)
+        if n is False:
+            return types
+        if n is True:
+            return set()
+        keys = set(n) - ANNOTATIONS
+        if keys == {"type"}:
+            nt = set(n["type"] if isinstance(n["type"], list) else [n["type"]])
+            out = set(types)
+            if "number" in nt:
+                out -= {"number", "integer"}
+            if "integer" in nt:
+                out.discard("integer")
+                if "number" in out:
+                    self.unsupported("not", ptr, "not integer within number")
+            return out - nt
+        if keys <= {"enum", "const", "type"} and keys & {"enum", "const"}:
+            vals = n.get("enum", []) + ([n["const"]] if "const" in n else [])
+            if "type" in n and n["type"] != "string":
+                self.unsupported("not", ptr, "not enum of non-string values")
+                return types
+            out = set(types)
+            for v in vals:
+                if isinstance(v, str):
+                    excl.append(v)
+                elif v is None:
+                    out.discard("null")
+                else:
+                    self.unsupported("not", ptr, "not enum/const of a non-string value")
+            return out
+        if keys <= {"pattern", "type"} and "pattern" in keys and n.get("type", "string") == "string":
+            excl_pat.append(n["pattern"])
+            # without `type`, every non-string satisfies the pattern, so `not` rejects it
+            return types if "type" in n else types & {"string"}
+        if keys == {"anyOf"} and isinstance(n["anyOf"], list):
+            out = types
+            for i, b in enumerate(n["anyOf"]):
+                out = self._apply_not(b, out, excl, excl_pat, s, f"{ptr}/anyOf/{i}")
+            return out
+        self.unsupported("not", ptr, f"not with {sorted(keys)} is not supported")
+        return types

@@ -1,0 +1,102 @@
+"""The lowering context: what every keyword family reads and reports through.
+
+Options (``strict``, ``lenient``), the lexeme factory of the chosen whitespace policy, the
+named rules built so far (with the schema pointer each came from), and :meth:`unsupported`:
+a keyword that cannot be enforced raises :class:`UnsupportedSchemaError` naming it and its
+JSON pointer, or under ``lenient=True`` is dropped with a :class:`SchemaWarning`. ``_types``
+(the type set a schema admits) and ``_validator`` (a jsonschema validator sharing the root's
+``$ref`` resolution, used to filter finite value sets) live here because every family uses them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from ...errors import SchemaError, UnsupportedSchemaError
+from ...grammar import NOTHING, Expr, Ref
+from .keywords import TYPE_NAMES
+from .lexemes import JsonLexemes
+from .values import type_of
+
+
+class SchemaWarning(UserWarning):
+    """A schema keyword was ignored (unknown format, or dropped in lenient mode)."""
+
+
+class LoweringContext:
+    """The state one schema's lowering shares: options, the rules built so far, the
+    ``$id`` index, and the reporting of what cannot be enforced (strict vs lenient)."""
+
+    def __init__(self, root: Any, *, strict: bool, lenient: bool, lexemes: JsonLexemes):
+        self.root = root
+        self.strict = strict
+        self.lenient = lenient
+        self.L = lexemes
+        self.rules: dict[str, Expr] = {}
+        self.origins: dict[str, str] = {}
+        self._ids: dict[str, Any] = {}
+        self._ambiguous: set[str] = set()
+        self._index_ids(root, "#")
+        self._validator_cls = None
+        declared = root.get("$schema", "") if isinstance(root, dict) else ""
+        self.ref_overrides_siblings = isinstance(declared, str) and any(
+            f"draft-0{n}" in declared for n in (3, 4, 6, 7))
+        self._sub_names: dict[int, str] = {}
+        self._keep: list = []  # keeps keyed schema objects alive so their ids stay unique
+
+    def unsupported(self, keyword: str, ptr: str, why: str = "") -> None:
+        """Raise, or in lenient mode warn that ``keyword`` at ``ptr`` is dropped."""
+        if self.lenient:
+            warnings.warn(f"ignoring {keyword!r} at {ptr}" + (f": {why}" if why else ""), SchemaWarning, stacklevel=4)
+            return
+        raise UnsupportedSchemaError(keyword, ptr, why)
+
+    def rule(self, name: str, make, origin: str) -> Expr:
+        """A named rule (built once; cycles resolve through the name)."""
+        if name not in self.rules:
+            self.rules[name] = NOTHING  # placeholder while the body is built
+            self.origins[name] = origin
+            self.rules[name] = make()
+        return Ref(name)
+
+    def _types(self, s: dict) -> set[str]:
+        t = s.get("type")
+        if t is None:
+            return {"null", "boolean", "object", "array", "string", "number"}
+        ts = set(t if isinstance(t, list) else [t])
+        for x in ts:
+            if x not in TYPE_NAMES:
+                raise SchemaError(f"unknown type {x!r}")
+        return ts
+
+    def _type_ok(self, v: Any, s: dict) -> bool:
+        if "type" not in s:
+            return True
+        ts = self._types(s)
+        t = type_of(v)
+        return t in ts or (t == "integer" and "number" in ts)
+
+    def _validator(self, schema: dict):
+        import jsonschema
+
+        if self._validator_cls is None:
+            self._validator_cls = jsonschema.validators.validator_for(
+                self.root if isinstance(self.root, dict) else {}, default=jsonschema.Draft202012Validator)
+        if isinstance(self.root, dict):
+            try:
+                if getattr(self, "_root_validator", None) is None:
+                    self._root_validator = self._validator_cls(self.root)
+                # evolve keeps the resolver of the root, so "#/definitions/..." resolves
+                return self._root_validator.evolve(schema=schema)
+            except Exception:  # pragma: no cover - older jsonschema
+                pass
+        try:
+            from referencing import Registry, Resource
+
+            resource = Resource.from_contents(self.root if isinstance(self.root, dict) else {},
+                                              default_specification=__import__("referencing.jsonschema").jsonschema.DRAFT202012)
+            registry = Registry().with_resource("urn:structgen-root", resource)
+            return self._validator_cls(schema, registry=registry)
+        except Exception:  # pragma: no cover - older jsonschema
+            return self._validator_cls(schema)

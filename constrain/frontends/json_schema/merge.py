@@ -1,0 +1,227 @@
+"""``allOf`` and ``$ref``-with-siblings, folded into one schema (schema-level conjunction).
+
+Keywords that combine exactly are merged (bounds tighten, ``required`` unions, ``type`` sets
+intersect, ``multipleOf`` takes the lcm); the rest are carried as internal keywords (:mod:`.ir`)
+that the keyword families enforce later. ``properties``/``patternProperties``/
+``additionalProperties`` merge per property name so each side keeps its own rule.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ...errors import SchemaError, UnsupportedSchemaError
+from ...regex import regex_to_dfa
+from .ir import ALSO, CONTAINS_ALSO, ITE, LIST_INTERNALS, NOT, PATTERNS, XOF, Conditional, Xof
+from .keywords import ANNOTATIONS, OBJECT_RULES, VALIDATION_KEYWORDS, has_unevaluated
+
+
+class MergeMixin:
+    """``$ref``-with-siblings and ``allOf`` folded into one schema (schema-level conjunction)."""
+
+    def normalize(self, schema: Any, ptr: str, depth: int = 0) -> Any:
+        """Fold ``$ref``-with-siblings and ``allOf`` into one schema dict (allOf semantics)."""
+        if not isinstance(schema, dict):
+            return schema
+        if depth > 64:
+            raise UnsupportedSchemaError("$ref", ptr, "references merged with sibling keywords recurse too deeply")
+        s = dict(schema)
+        if "$ref" in s and self.ref_overrides_siblings:
+            s = {"$ref": s["$ref"]}  # drafts 4-7: "all other properties in a $ref object are ignored"
+        if "$ref" in s:
+            ref = s.pop("$ref")
+            target, tptr = self.resolve(ref, ptr)
+            if has_unevaluated(target) and set(s) - ANNOTATIONS:
+                # its unevaluated* cannot see the annotations of the siblings merged into it
+                raise UnsupportedSchemaError("unevaluatedProperties", tptr, "unevaluated* in a referenced schema with siblings")
+            s = self.merge(self.normalize(target, tptr, depth + 1), s, ptr, depth)
+        while (isinstance(s.get("not"), dict) and set(s["not"]) - ANNOTATIONS == {"not"}
+               and not has_unevaluated(s)):  # annotations inside `not` do not count as evaluated
+            inner = s.pop("not")["not"]  # not(not X) == X
+            s = self.merge(s, self.normalize(inner, f"{ptr}/not/not", depth + 1), ptr, depth)
+            if not isinstance(s, dict):
+                return s
+        if "allOf" in s:
+            parts = s.pop("allOf")
+            if not isinstance(parts, list):
+                raise SchemaError(f"allOf at {ptr} must be an array")
+            for i, p in enumerate(parts):
+                if has_unevaluated(p) and (len(parts) > 1 or set(s) - ANNOTATIONS):
+                    raise UnsupportedSchemaError("unevaluatedProperties", f"{ptr}/allOf/{i}",
+                                                 "unevaluated* inside an allOf part cannot see its siblings")
+                s = self.merge(s, self.normalize(p, f"{ptr}/allOf/{i}", depth + 1), ptr, depth)
+                if s is False:
+                    return False
+        return s
+
+    def merge(self, a: Any, b: Any, ptr: str, depth: int = 0) -> Any:
+        """Schema-level conjunction of two normalized schemas."""
+        if a is True or a == {}:
+            return self.normalize(b, ptr, depth + 1) if isinstance(b, dict) else b
+        if b is True or b == {}:
+            return a
+        if a is False or b is False:
+            return False
+        b = self.normalize(b, ptr, depth + 1)
+        if b is False:
+            return False
+        for x, y in ((a, b), (b, a)):
+            if isinstance(x, dict) and isinstance(y, dict) and "prefixItems" in x and "items" in y and "prefixItems" not in y:
+                # y's `items` covers every item, x's only those after its prefix: not one schema
+                raise UnsupportedSchemaError("prefixItems", ptr, "prefixItems and items from different allOf parts")
+        out = {k: (list(v) if k in LIST_INTERNALS else v) for k, v in a.items()}  # never mutate `a`
+        if "if" in a and "if" in b:
+            # two conditionals: keep b's as a separate triple (see _lower)
+            out.setdefault(ITE, []).append(Conditional(b["if"], b.get("then", True), b.get("else", True)))
+            b = {k: v for k, v in b.items() if k not in ("if", "then", "else")}
+        for k, v in b.items():
+            if k in OBJECT_RULES:
+                continue  # merged per property name below
+            if k not in out:
+                out[k] = v
+                continue
+            u = out[k]
+            if k in ANNOTATIONS:
+                continue
+            if k in LIST_INTERNALS:
+                out[k] = list(u) + list(v)
+                continue
+            if k == "type":
+                ta = set(u if isinstance(u, list) else [u])
+                tb = set(v if isinstance(v, list) else [v])
+                if "number" in ta:
+                    ta.add("integer")
+                if "number" in tb:
+                    tb.add("integer")
+                both = ta & tb
+                if "number" in both or ("number" in ta and "number" in tb):
+                    pass
+                out[k] = sorted(both)
+                if not both:
+                    return False
+            elif k in ("enum", "const"):
+                out[k] = u
+                out.setdefault(ALSO, []).append({k: v})
+            elif k == "required":
+                out[k] = list(dict.fromkeys(list(u) + list(v)))
+            elif k in ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties", "minContains"):
+                if isinstance(u, bool) or isinstance(v, bool):
+                    out.setdefault(ALSO, []).append({k: v})
+                else:
+                    out[k] = max(u, v)
+            elif k in ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties", "maxContains"):
+                if isinstance(u, bool) or isinstance(v, bool):
+                    out.setdefault(ALSO, []).append({k: v})
+                else:
+                    out[k] = min(u, v)
+            elif k == "uniqueItems":
+                out[k] = bool(u) or bool(v)
+            elif k == "contains" and u != v:
+                # two `contains` may be met by different items: each extra one is tracked by a
+                # flag in the array automaton
+                out.setdefault(CONTAINS_ALSO, []).append(v)
+            elif k in ("items", "additionalProperties", "additionalItems", "propertyNames", "contains", "unevaluatedProperties", "unevaluatedItems"):
+                if isinstance(u, list) or isinstance(v, list):
+                    out.setdefault(ALSO, []).append({k: v})
+                else:
+                    out[k] = {"allOf": [u, v]}
+            elif k in ("anyOf", "oneOf"):
+                out.setdefault(XOF, []).append(Xof(k, v))
+            elif k == "not":
+                out.setdefault(NOT, []).append(v)
+            elif k == "pattern":
+                out.setdefault(PATTERNS, []).append(v)
+            elif k == "dependentRequired":
+                d = dict(u)
+                for dk, dv in v.items():
+                    d[dk] = list(dict.fromkeys(list(d.get(dk, [])) + list(dv)))
+                out[k] = d
+            elif k == "multipleOf":
+                if isinstance(u, int) and isinstance(v, int):
+                    out[k] = u * v // math.gcd(u, v)
+                else:
+                    out.setdefault(ALSO, []).append({k: v})
+            elif u == v or k not in VALIDATION_KEYWORDS:
+                continue  # equal, or an annotation/unknown keyword: no effect on validity
+            else:
+                out.setdefault(ALSO, []).append({k: v})
+        self._merge_property_rules(a, b, out, ptr)
+        return out
+
+    def _merge_property_rules(self, a: dict, b: dict, out: dict, ptr: str) -> None:
+        """``properties``, ``patternProperties`` and ``additionalProperties`` of ``out`` such
+        that each name gets the conjunction of each side's OWN rule for it.
+
+        By the spec a schema's ``additionalProperties`` sees only the ``properties`` and
+        ``patternProperties`` of its own schema object, so a name that one allOf part declares
+        or matches never escapes another part's ``additionalProperties``.  A side's rule for a
+        name: its ``properties`` entry and the patterns it matches, else its
+        ``additionalProperties`` (absent: anything).  Merged, a declared name gets both sides'
+        ``properties``/``additionalProperties`` rules and each pattern the
+        ``additionalProperties`` of the side lacking it (the merged patterns still apply to
+        declared names, as the spec says).  That is exact unless a side with a non-trivial
+        ``additionalProperties`` meets a name that matches a pattern it lacks but is not
+        its ``additionalProperties``' business (it declares the name, or one of its own
+        overlapping patterns matches it): no single schema object says that, so it is refused
+        -- except for a pattern that forbids every undeclared name in an object closed anyway,
+        which is folded into the declared names' schemas instead.
+        """
+        if not any(k in x for x in (a, b) for k in OBJECT_RULES):
+            return
+        for x in (a, b):
+            for k in ("properties", "patternProperties"):
+                if not isinstance(x.get(k, {}), dict):
+                    raise SchemaError(f"{k} at {ptr} must be an object")
+
+        def own_addl(x: dict) -> Any:
+            v = x.get("additionalProperties", True)
+            return True if v == {} else v
+
+        def conj(parts: list) -> Any:
+            parts = [p for p in parts if p is not True and p != {}]
+            if any(p is False for p in parts):
+                return False
+            return True if not parts else parts[0] if len(parts) == 1 else {"allOf": parts}
+
+        sides = [(x.get("properties", {}), x.get("patternProperties", {}), own_addl(x)) for x in (a, b)]
+        patterns = list(dict.fromkeys(q for _, qs, _ in sides for q in qs))
+        dfas = {q: regex_to_dfa(q, encoding="utf8", search=True) for q in patterns}
+        merged = {q: conj([qs[q] if q in qs else addl for _, qs, addl in sides]) for q in patterns}
+        addl_all = conj([addl for _, _, addl in sides])
+
+        def overlap(q: str, others) -> bool:
+            return any(o != q and not dfas[q].intersect(dfas[o]).is_empty() for o in others)
+
+        # a pattern that forbids every undeclared name it matches, in an object closed anyway,
+        # only matters for the declared names: folded into their schemas, it leaves the
+        # merged patterns (so it cannot reach a name another side declares)
+        folded = {q for q in patterns if merged[q] is False and addl_all is False and not overlap(q, patterns)}
+        for _, qs, addl in sides:
+            if addl is not True and any(q not in qs and q not in folded and overlap(q, qs) for q in patterns):
+                raise UnsupportedSchemaError(
+                    "additionalProperties", ptr, "a patternProperties of one allOf part overlaps one of another "
+                    "part that has additionalProperties: no single object applies both parts' rules")
+        props = {}
+        for name in dict.fromkeys(n for ps, _, _ in sides for n in ps):
+            hits = [q for q in patterns if dfas[q].matches(name.encode())]
+            rules = []
+            for ps, qs, addl in sides:
+                if name in ps:
+                    rules.append(ps[name])
+                    if addl is not True and any(q not in qs and q not in folded for q in hits):
+                        raise UnsupportedSchemaError(
+                            "additionalProperties", ptr, f"property {name!r} is declared by one allOf part and "
+                            "matches a patternProperties of another, while the first part has additionalProperties")
+                elif not any(q in qs for q in hits):
+                    rules.append(addl)  # its own patterns miss the name: its additionalProperties decides
+                rules += [qs[q] for q in hits if q in folded and q in qs]
+            props[name] = conj(rules)
+        for k in OBJECT_RULES:
+            out.pop(k, None)
+        if props:
+            out["properties"] = props
+        if len(folded) < len(patterns):
+            out["patternProperties"] = {q: merged[q] for q in patterns if q not in folded}
+        if "additionalProperties" in a or "additionalProperties" in b:
+            out["additionalProperties"] = addl_all

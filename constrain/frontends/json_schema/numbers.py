@@ -1,0 +1,170 @@
+"""``integer`` / ``number``: bounds and ``multipleOf`` as exact regexes (:mod:`.numeric`).
+
+Integers are generated without fraction or exponent, bounded numbers without exponent; an
+integer ``multipleOf`` without a closed-form regex is the remainder automaton.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from decimal import Decimal
+
+from ...errors import SchemaError
+from ...grammar import NOTHING, Expr, Lex
+from ...regex import regex_to_dfa
+from .ir import NUM_AND, NUM_MINUS
+
+
+def multiple_of_dfa(k: int, negate: bool = False):
+    """JSON integers divisible by ``k`` (``negate``: not divisible): the remainder automaton."""
+    import numpy as np
+
+    from ...automata import ByteDFA
+
+    n = 3 + k  # 0 start, 1 after '-', 2 a lone zero, 3 + r: remainder r so far
+    trans = np.full((n, 256), -1, dtype=np.int64)
+    digits = np.arange(10)
+    trans[0, ord("-")] = 1
+    for s in (0, 1):
+        trans[s, ord("0")] = 2
+        trans[s, ord("1"):ord("9") + 1] = 3 + digits[1:] % k
+    r = np.arange(k)[:, None]
+    trans[3:, ord("0"):ord("9") + 1] = 3 + (10 * r + digits[None, :]) % k
+    accept = np.zeros(n, dtype=bool)
+    if negate:
+        accept[4:] = True  # remainders 1..k-1
+    else:
+        accept[2] = accept[3] = True
+    return ByteDFA(trans, accept)
+
+
+class NumbersMixin:
+    """``integer``/``number`` with bounds and ``multipleOf`` (exact regexes from :mod:`.numeric`)."""
+
+    def _bounds(self, s: dict, ptr: str):
+        lo = hi = None
+        lo_x = hi_x = False
+        if "minimum" in s:
+            lo = s["minimum"]
+        if "maximum" in s:
+            hi = s["maximum"]
+        em, eM = s.get("exclusiveMinimum"), s.get("exclusiveMaximum")
+        if isinstance(em, bool):
+            lo_x = em and lo is not None
+        elif em is not None:
+            if lo is None or Decimal(repr(em)) >= Decimal(repr(lo)):
+                lo, lo_x = em, True
+        if isinstance(eM, bool):
+            hi_x = eM and hi is not None
+        elif eM is not None:
+            if hi is None or Decimal(repr(eM)) <= Decimal(repr(hi)):
+                hi, hi_x = eM, True
+        for v, k in ((lo, "minimum"), (hi, "maximum")):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise SchemaError(f"{k} at {ptr} must be a number")
+        return lo, hi, lo_x, hi_x
+
+    def integer(self, s: dict, ptr: str) -> Expr:
+        from . import numeric
+
+        lo, hi, lo_x, hi_x = self._bounds(s, ptr)
+        ilo = ihi = None
+        if lo is not None:
+            d = Decimal(repr(lo)) if isinstance(lo, float) else Decimal(lo)
+            ilo = int(d) + 1 if (lo_x and d == d.to_integral_value()) else math.ceil(d)
+        if hi is not None:
+            d = Decimal(repr(hi)) if isinstance(hi, float) else Decimal(hi)
+            ihi = int(d) - 1 if (hi_x and d == d.to_integral_value()) else math.floor(d)
+        if ilo is not None and ihi is not None and ilo > ihi:
+            return NOTHING
+        mult = s.get("multipleOf")
+        if mult is not None:
+            if isinstance(mult, bool) or not isinstance(mult, (int, float)) or mult <= 0:
+                raise SchemaError(f"multipleOf at {ptr} must be a positive number")
+            if isinstance(mult, float) and mult.is_integer():
+                mult = int(mult)
+            if mult == 1 or (isinstance(mult, float) and (1 / mult).is_integer()):
+                mult = None  # every integer is a multiple of 1, 0.5, 0.25, ...
+        if mult is not None:
+            try:
+                r = numeric.integer_multiple_of_regex(mult, ilo, ihi)
+            except ValueError:
+                return NOTHING  # no multiple in range
+            if r is not None:
+                return Lex(self.L.regex(r, f"integer multipleOf {mult}"))
+            if isinstance(mult, int) and mult <= 100_000:
+                rng = None if ilo is None and ihi is None else numeric.integer_range_regex(ilo, ihi)
+
+                def build(k=mult, rng=rng):
+                    d = multiple_of_dfa(k)
+                    return d if rng is None else d.intersect(regex_to_dfa(rng, encoding="utf8"))
+
+                return Lex(self.L._lex("intmult", f"{mult}:{ilo}:{ihi}", build, f"integer multipleOf {mult}"))
+            self.unsupported("multipleOf", ptr, f"multipleOf {mult} is not supported")
+        if ilo is None and ihi is None:
+            return Lex(self.L.integer())
+        return Lex(self.L.regex(numeric.integer_range_regex(ilo, ihi), f"integer [{ilo}, {ihi}]"))
+
+    def number(self, s: dict, ptr: str) -> Expr:
+        from . import numeric
+
+        lo, hi, lo_x, hi_x = self._bounds(s, ptr)
+        mult = s.get("multipleOf")
+        if mult is not None:
+            if isinstance(mult, bool) or not isinstance(mult, (int, float)) or mult <= 0:
+                raise SchemaError(f"multipleOf at {ptr} must be a positive number")
+            if (isinstance(mult, int) or float(mult).is_integer()) and "integer":
+                sub = dict(s, type="integer")
+                return self.integer(sub, ptr)
+            try:
+                r = numeric.number_multiple_of_regex(mult, lo, hi, lo_exclusive=lo_x, hi_exclusive=hi_x)
+            except ValueError:
+                return NOTHING
+            if r is None:
+                self.unsupported("multipleOf", ptr, f"multipleOf {mult} on numbers is not supported yet")
+            else:
+                return Lex(self.L.regex(r, f"number multipleOf {mult}"))
+        if lo is None and hi is None:
+            return Lex(self.L.number())
+        try:
+            r = numeric.number_range_regex(lo, hi, lo_exclusive=lo_x, hi_exclusive=hi_x)
+        except ValueError:
+            return NOTHING
+        return Lex(self.L.regex(r, f"number range {lo}..{hi}"))
+
+    def _num_post(self, e: Expr, s: dict, ptr: str) -> Expr:
+        """Apply the internal number restrictions of complements (``__num_and__``: regexes or
+        ``["nonmult", k]`` the number must match, ``__num_minus__``: regexes it must not)."""
+        ands, minus = s.get(NUM_AND, []), s.get(NUM_MINUS, [])
+        if not ands and not minus or e is NOTHING:
+            return e
+        if not isinstance(e, Lex):
+            self.unsupported("not", ptr, "negated number constraint")
+            return e
+        L = self.L
+        base = e.lexeme
+
+        def part(r):
+            if isinstance(r, (list, tuple)):
+                k = int(r[1])
+
+                def build(k=k):
+                    return multiple_of_dfa(k, negate=True)
+
+                return L._lex("intnonmult", str(k), build, f"integer not multipleOf {k}").dfa
+            return L.regex(r).dfa
+
+        def build_all():
+            d = base.dfa
+            for r in ands:
+                d = d.intersect(part(r))
+            for r in minus:
+                d = d.difference(part(r))
+            return d
+
+        key = base.key + "|" + json.dumps([ands, minus])
+        from ...grammar import lexeme
+
+        lx = lexeme(key, build_all, f"{base.name} restricted")
+        return NOTHING if lx.dfa.is_empty() else Lex(lx)

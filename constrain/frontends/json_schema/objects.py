@@ -1,0 +1,267 @@
+"""Objects: the ordered-properties automaton.
+
+States are (next declared property, emitted anything yet, property count, presence bits of
+the properties presence formulas mention, witness flags of ``some property`` constraints
+from complements). Properties come in ``properties`` order; undeclared ones (pattern or
+additional) may appear between and after them unless the object is closed.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ...errors import SchemaError, UnsupportedSchemaError
+from ...grammar import EMPTY, NOTHING, Expr, Lex, Nfa, alt, seq
+from ...regex import regex_to_dfa
+from .ir import PATTERNS, PRESENCE, SOME, presence_eval, presence_names
+from .keywords import ANNOTATIONS, MAX_COUNT_STATES
+from .values import ptr_escape
+
+
+class ObjectsMixin:
+    """Objects: the ordered-properties automaton with presence tracking and witness flags."""
+
+    def object(self, s: dict, ptr: str) -> Expr:
+        L = self.L
+        props = s.get("properties", {}) or {}
+        if not isinstance(props, dict):
+            raise SchemaError(f"properties at {ptr} must be an object")
+        required = s.get("required", [])
+        if isinstance(required, bool) or not isinstance(required, list):
+            if isinstance(required, bool):
+                required = []
+            else:
+                raise SchemaError(f"required at {ptr} must be an array")
+        required = list(dict.fromkeys(required))
+        addl = s.get("additionalProperties", s.get("unevaluatedProperties"))
+        # strict mode closes objects, but a name the schema itself requires counts as declared
+        # (with any value): otherwise ``required: ["x"]`` without ``properties.x`` is unsatisfiable
+        strict_closed = addl is None and self.strict
+        if addl is None:
+            addl = False if self.strict else True
+        undeclared_sub = True if strict_closed else addl
+        pattern_props = s.get("patternProperties", {}) or {}
+        names = s.get("propertyNames")
+        name_patterns: list[str] = []
+        name_full: list[str] = []
+        name_min, name_max = 0, None
+        name_enum = None
+        if names is not None and names is not True and names != {}:
+            nn = self.normalize(names, f"{ptr}/propertyNames")
+            if nn is False:
+                addl = False
+                props = {}
+            elif isinstance(nn, dict):
+                for k, v in nn.items():
+                    if k in ANNOTATIONS or k == "type":
+                        continue
+                    if k == "pattern":
+                        name_patterns.append(v)
+                    elif k == PATTERNS:
+                        name_patterns += v
+                    elif k == "minLength":
+                        name_min = int(v)
+                    elif k == "maxLength":
+                        name_max = int(v) if name_max is None else min(name_max, int(v))
+                    elif k == "format":
+                        from . import formats
+
+                        fp = formats.format_parts(v)
+                        if fp is not None:
+                            # the first part only for a union (idn-hostname: its ASCII names), a narrowing
+                            name_full.append(fp[0][0])
+                            name_max = formats.capped(name_max, fp[0][1])
+                    elif k in ("enum", "const"):
+                        name_enum = [x for x in (v if k == "enum" else [v]) if isinstance(x, str)]
+                    else:
+                        self.unsupported("propertyNames", f"{ptr}/propertyNames", f"keyword {k!r}")
+        # declared properties that propertyNames forbids cannot appear
+        import re as _re
+
+        def name_ok(n: str) -> bool:
+            if name_enum is not None and n not in name_enum:
+                return False
+            if not (name_min <= len(n) and (name_max is None or len(n) <= name_max)):
+                return False
+            for p in name_patterns:
+                from ...regex import regex_to_dfa
+
+                if not regex_to_dfa(p, encoding="utf8", search=True).matches(n.encode()):
+                    return False
+            for p in name_full:
+                from ...regex import regex_to_dfa
+
+                if not regex_to_dfa(p, encoding="utf8").matches(n.encode()):
+                    return False
+            return True
+
+        from ...regex import regex_to_dfa
+
+        declared = []
+        for name, sub in props.items():
+            if not name_ok(name):
+                if name in required:
+                    return NOTHING
+                continue
+            schemas = [sub]
+            for pat, psub in pattern_props.items():
+                if regex_to_dfa(pat, encoding="utf8", search=True).matches(name.encode()):
+                    schemas.append(psub)
+            declared.append((name, schemas[0] if len(schemas) == 1 else {"allOf": schemas}))
+        declared_names = [n for n, _ in declared]
+        for r in required:
+            if r not in declared_names:
+                # required but undeclared: must come from additional/pattern properties
+                matching = [p for p in pattern_props if regex_to_dfa(p, encoding="utf8", search=True).matches(r.encode())]
+                sub = {"allOf": [pattern_props[p] for p in matching]} if matching else undeclared_sub
+                if sub is False or not name_ok(r):
+                    return NOTHING
+                declared.append((r, sub))
+                declared_names.append(r)
+        presence = ("and", tuple(s.get(PRESENCE, [])))
+        pnames = sorted(presence_names(presence, set()))
+        for r in pnames:
+            if r not in declared_names and name_ok(r):
+                matching = [p for p in pattern_props if regex_to_dfa(p, encoding="utf8", search=True).matches(r.encode())]
+                sub = {"allOf": [pattern_props[p] for p in matching]} if matching else undeclared_sub
+                if sub is not False:
+                    declared.append((r, sub))
+                    declared_names.append(r)
+        tracked = [n for n in pnames if n in declared_names]
+        if len(tracked) > 10:
+            raise UnsupportedSchemaError("required", ptr, f"presence constraints over {len(tracked)} properties")
+        allowed_sets = set()
+        for bits in range(1 << len(tracked)):
+            present = frozenset(n for i, n in enumerate(tracked) if bits >> i & 1)
+            if presence_eval(presence, present):
+                allowed_sets.add(bits)
+        if not allowed_sets:
+            return NOTHING
+        bit_of = {n: 1 << i for i, n in enumerate(tracked)}
+        M = 1 << len(tracked)
+        # key lexemes for undeclared properties: pattern properties, then additional ones
+        extra: list[tuple[Expr, Expr]] = []
+        extra_specs: list = []  # (key content expression, value schema, pointer) of each `extra`
+        from .lexemes import string_spec
+        pats = list(pattern_props.items())
+        if len(pats) > 1:
+            from .lexemes import JsonLexemes  # noqa: F401
+
+            dfas = [regex_to_dfa(p, encoding="json", search=True) for p, _ in pats]
+            for i in range(len(dfas)):
+                for j in range(i + 1, len(dfas)):
+                    if not dfas[i].intersect(dfas[j]).is_empty():
+                        self.unsupported("patternProperties", f"{ptr}/patternProperties",
+                                         f"patterns {pats[i][0]!r} and {pats[j][0]!r} overlap")
+        for i, (pat, psub) in enumerate(pats):
+            key = L.string(tuple([pat] + name_patterns), tuple(name_full), name_min, name_max, tuple(declared_names))
+            if name_enum is not None:
+                self.unsupported("propertyNames", ptr, "enum with patternProperties")
+            if not key.dfa.is_empty():
+                extra.append((Lex(key), self.sub(psub, f"{ptr}/patternProperties/{ptr_escape(pat)}")))
+                extra_specs.append((string_spec(tuple([pat] + name_patterns), tuple(name_full), name_min, name_max,
+                                                tuple(declared_names)), psub, f"{ptr}/patternProperties/{ptr_escape(pat)}"))
+        if addl is not False:
+            if name_enum is not None:
+                allowed = [n for n in name_enum if n not in declared_names]
+                keys = [Lex(L.string_literal(n)) for n in allowed]
+                key_expr = alt(*keys) if keys else NOTHING
+                key_spec = ("or", [("lit", n) for n in allowed])
+            else:
+                key_lx = L.string(tuple(name_patterns), tuple(name_full), name_min, name_max,
+                                  tuple(declared_names), tuple(p for p, _ in pats))
+                key_expr = NOTHING if key_lx.dfa.is_empty() else Lex(key_lx)
+                key_spec = string_spec(tuple(name_patterns), tuple(name_full), name_min, name_max,
+                                       tuple(declared_names), tuple(p for p, _ in pats))
+            if key_expr is not NOTHING:
+                vptr = f"{ptr}/additionalProperties"
+                extra.append((key_expr, self.sub(addl, vptr)))
+                extra_specs.append((key_spec, addl, vptr))
+        # the ordered-properties automaton: (next declared index j, emitted any e, count c)
+        minP = int(s.get("minProperties", 0))
+        maxP = s.get("maxProperties")
+        maxP = None if maxP is None else int(maxP)
+        if maxP is not None and minP > maxP:
+            return NOTHING
+        C = maxP if maxP is not None else minP
+        if (len(declared) + 1) * 2 * (C + 1) > 4 * MAX_COUNT_STATES:
+            raise UnsupportedSchemaError("maxProperties" if maxP is not None else "minProperties", ptr, "bound too large")
+        n = len(declared)
+        req = set(required)
+        comma, colon = Lex(L.punct(",")), Lex(L.punct(":"))
+
+        # "some property (key in K, value in V)" constraints from complements: one flag bit each,
+        # set by a member that is such a witness; final states need every flag
+        somes = list(s.get(SOME, []))
+        if len(somes) > 3:
+            raise UnsupportedSchemaError("not", ptr, "too many negated property constraints on one object")
+        T0 = len(tracked)
+        F = 1 << len(somes)
+        Mx = M * F
+        from .lexemes import string_content
+
+        def witnesses(name_or_spec, is_name: bool):
+            """The subsets of `somes` whose key language holds (or may hold) this key."""
+            idx = []
+            for i, (kexpr, _) in enumerate(somes):
+                if is_name:
+                    if string_content(kexpr).matches(json.dumps(name_or_spec, ensure_ascii=False)[1:-1].encode()):
+                        idx.append(i)
+                elif not string_content(("and", [name_or_spec, kexpr])).is_empty():
+                    idx.append(i)
+            return [sub_ for sub_ in range(1, 1 << len(idx))], idx
+
+        values_alts = []
+        for name, sub in declared:
+            kx = Lex(L.string_literal(name))
+            vptr = f"{ptr}/properties/{ptr_escape(name)}"
+            alts_ = [(0, kx, self.sub(sub, vptr))]
+            subsets, idx = witnesses(name, True) if somes else ([], [])
+            for m in subsets:
+                chosen = [idx[b] for b in range(len(idx)) if m >> b & 1]
+                sch = {"allOf": [sub] + [somes[i][1] for i in chosen]}
+                alts_.append((sum(1 << i for i in chosen), kx, self.sub(sch, vptr + "+witness")))
+            values_alts.append(alts_)
+        extra_alts = [(0, k, v) for k, v in extra]
+        for kspec, vsch, vptr in (extra_specs if somes else []):
+            subsets, idx = witnesses(kspec, False)
+            for m in subsets:
+                chosen = [idx[b] for b in range(len(idx)) if m >> b & 1]
+                kx_spec = ("and", [kspec] + [somes[i][0] for i in chosen])
+                klx = L.string_expr(kx_spec)
+                if klx.dfa.is_empty():
+                    continue
+                sch = {"allOf": [vsch] + [somes[i][1] for i in chosen]}
+                extra_alts.append((sum(1 << i for i in chosen), Lex(klx), self.sub(sch, vptr + "+witness")))
+
+        def sid(j: int, e: int, c: int, pm: int) -> int:
+            return ((j * 2 + e) * (C + 1) + c) * Mx + pm
+
+        if (n + 1) * 2 * (C + 1) * Mx > 8 * MAX_COUNT_STATES:
+            raise UnsupportedSchemaError("properties", ptr, "object automaton too large")
+        edges = []
+        for j in range(n + 1):
+            for e in (0, 1):
+                for c in range(C + 1):
+                    for pm in range(Mx):
+                        here = sid(j, e, c, pm)
+                        nc = c + 1 if c < C else C
+                        can_add = maxP is None or c < maxP
+                        if j < n:
+                            name = declared[j][0]
+                            if name not in req:
+                                edges.append((here, sid(j + 1, e, c, pm), EMPTY))
+                            if can_add:
+                                for fl, k, v in values_alts[j]:
+                                    member = seq(k, colon, v)
+                                    npm = pm | bit_of.get(name, 0) | (fl << T0)
+                                    edges.append((here, sid(j + 1, 1, nc, npm), seq(comma, member) if e else member))
+                        if can_add:
+                            for fl, k, v in extra_alts:
+                                member = seq(k, colon, v)
+                                edges.append((here, sid(j, 1, nc, pm | (fl << T0)), seq(comma, member) if e else member))
+        full = (F - 1) << T0
+        finals = frozenset(sid(n, e, c, pm | full) for e in (0, 1) for c in range(C + 1) for pm in allowed_sets
+                           if c >= minP and (e or c == 0))
+        body = Nfa((n + 1) * 2 * (C + 1) * Mx, sid(0, 0, 0, 0), finals, tuple(edges))
+        return seq(Lex(L.punct("{")), body, Lex(L.punct("}")))

@@ -1,0 +1,87 @@
+"""``$ref`` / ``$defs`` / ``$id`` / ``$anchor`` resolution within one schema document.
+
+``$ref`` without siblings becomes a rule reference (see :meth:`.lower.SchemaLowering.value`),
+so recursive schemas need no depth cap; remote references are refused, a relative ``$id`` is
+matched by its last path segment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...errors import SchemaError, UnsupportedSchemaError
+from .keywords import SCHEMA_LISTS, SCHEMA_MAPS, SCHEMA_VALUES
+from .values import ptr_escape
+
+
+class RefsMixin:
+    """``$id``/``id``/``$anchor`` indexing and ``$ref`` resolution within one document."""
+
+    def _index_ids(self, node: Any, ptr: str, depth: int = 0) -> None:
+        """Register ``$id``/``id`` and ``$anchor`` of every schema object (not of data values:
+        only keywords that hold subschemas are descended into)."""
+        if depth > 200 or not isinstance(node, dict):
+            return
+        for k in ("$id", "id"):
+            v = node.get(k)
+            if isinstance(v, str) and not (k == "id" and not v.startswith(("http", "urn", "#", "/")) and "." not in v):
+                self._ids.setdefault(v, node)
+                self._ids.setdefault(v.rstrip("#"), node)
+        anchor = node.get("$anchor")
+        if isinstance(anchor, str):
+            key = "#" + anchor
+            if key in self._ids and self._ids[key] is not node:
+                self._ambiguous.add(key)  # the same anchor under different base URIs
+            self._ids.setdefault(key, node)
+        for k, v in node.items():
+            if k in SCHEMA_MAPS and isinstance(v, dict):
+                for name, sub in v.items():
+                    self._index_ids(sub, f"{ptr}/{k}/{ptr_escape(name)}", depth + 1)
+            elif k in SCHEMA_LISTS and isinstance(v, list):
+                for i, sub in enumerate(v):
+                    self._index_ids(sub, f"{ptr}/{k}/{i}", depth + 1)
+            elif k in SCHEMA_VALUES:
+                self._index_ids(v, f"{ptr}/{k}", depth + 1)
+
+    def resolve(self, ref: str, ptr: str) -> tuple[Any, str]:
+        """The schema a ``$ref`` points to and its pointer."""
+        if not isinstance(ref, str):
+            raise SchemaError(f"$ref at {ptr} must be a string")
+        base, _, frag = ref.partition("#")
+        if base:
+            node = self._ids.get(base)
+            if node is None:
+                # a relative $id like "definitions.json" registered by its last path segment
+                for k, v in self._ids.items():
+                    if k.endswith("/" + base) or k == base:
+                        node = v
+                        break
+            if node is None:
+                if base.startswith(("http://", "https://")) and base.rstrip("/").rstrip("#") == str(self.root.get("$id", "") if isinstance(self.root, dict) else "").rstrip("/").rstrip("#"):
+                    node = self.root
+                else:
+                    raise UnsupportedSchemaError("$ref", ptr, f"remote reference {ref!r} is not available")
+            target_ptr = f"{ref}"
+        else:
+            node = self.root
+            target_ptr = "#"
+        if frag and not frag.startswith("/"):
+            hit = self._ids.get("#" + frag)
+            if "#" + frag in self._ambiguous:
+                raise UnsupportedSchemaError("$anchor", ptr, f"anchor {frag!r} is defined under several base URIs")
+            if hit is None:
+                raise SchemaError(f"$ref {ref!r} at {ptr}: anchor {frag!r} not found")
+            return hit, f"#{frag}"
+        for part in [p for p in frag.split("/")[1:]] if frag else []:
+            part = part.replace("~1", "/").replace("~0", "~")
+            from urllib.parse import unquote
+
+            part = unquote(part)
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                raise SchemaError(f"$ref {ref!r} at {ptr} does not resolve (no {part!r})")
+            target_ptr += "/" + ptr_escape(part)
+        return node, (target_ptr if not base else ref)
