@@ -227,7 +227,7 @@ class Compiled:
 
         A first visit of a state is the expensive step (its crossing tokens are walked then);
         the structural states of an output (after ``{``, a key, ``:``, a value's end) are the
-        ones every output passes through, and the shortest output (:mod:`constrain.completion`)
+        ones every output passes through, and the shortest output (:mod:`constrain.tokens.completion`)
         passes through them, for JSON written both compactly and with blanks after ``:`` and
         ``,``. Bounded by ``budget_s`` and ``EAGER_MASK_MAX`` masks.
         """

@@ -2,7 +2,7 @@
 
 A matcher is a list of interned automaton states (its history), so ``copy`` is a list copy,
 ``rollback(n)`` drops the last ``n`` entries and ``mask`` is a cached lookup on the current
-state. Many matchers share one :class:`~constrain.automaton.TokenAutomaton` and its caches.
+state. Many matchers share one :class:`~constrain.tokens.TokenAutomaton` and its caches.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ class Matcher:
     def shortest_completion(self) -> bytes | None:
         """The shortest bytes after which the output may end (``b""`` if it may end now).
 
-        Computed from the grammar's structure (:mod:`constrain.completion`), so it is cheap on
+        Computed from the grammar's structure (:mod:`constrain.tokens.completion`), so it is cheap on
         big schemas too. Used to close an output that is running out of tokens
         (``decode.generate(finish_within_budget=True)``).
         """

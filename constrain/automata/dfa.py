@@ -35,7 +35,7 @@ automaton objects, is split out).
 
 Internally the alphabet can be wider than 256 symbols (``n_symbols``): the regex compiler
 uses symbols >= 256 as zero-width markers for assertions and erases them before a DFA
-leaves :mod:`constrain.regex`. Public DFAs always have ``n_symbols == 256``.
+leaves :mod:`constrain.frontends.regex`. Public DFAs always have ``n_symbols == 256``.
 """
 
 from __future__ import annotations

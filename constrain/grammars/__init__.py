@@ -1,8 +1,8 @@
 """Lark grammars shipped with structgen.
 
 ``names()`` lists them, ``load(name)`` returns a grammar's text (compile it with
-:func:`constrain.lark.compile_lark`), ``path(name)`` its file. The folder is also on the
-``%import`` path of :func:`~constrain.lark.compile_lark`, so a grammar can
+:func:`constrain.compile_lark`), ``path(name)`` its file. The folder is also on the
+``%import`` path of :func:`~constrain.compile_lark`, so a grammar can
 ``%import json.value`` or ``%import json (object, WS)``.
 
 =============  =====================================================================

@@ -8,7 +8,7 @@ direct or indirect, through nullable prefixes too) without changing any rule's l
 1. nullable rules of the group are split into ``A = A+ | ε`` so the group is ε-free;
 2. each rule body is decomposed (EBNF-aware) as ``A = Σ_B B·R_AB + S_A``, where ``S_A`` never
    starts with a rule of the group;
-3. the left-linear system is solved as an automaton (:class:`~constrain.grammar.Nfa`): states
+3. the left-linear system is solved as an automaton (:class:`~constrain.ir.Nfa`): states
    are the group's rules, edges ``start -S_B-> B`` and ``B -R_AB-> A``; ``A``'s body is the
    automaton with ``A`` final. ``sum`` becomes ``product ("+" product)*``: a loop, no stack.
 
@@ -133,7 +133,7 @@ def eliminate_left_recursion(rules: dict[str, Expr], origins: dict[str, str] | N
     See the module docstring for the method. New helper rules are named ``"<rule>+"`` (the
     non-empty part of a nullable rule); ``origins`` (updated in place) says where they come
     from. Raises :class:`GrammarError` if a left-recursive group goes through a hand-built
-    :class:`~constrain.grammar.Nfa` expression.
+    :class:`~constrain.ir.Nfa` expression.
     """
     rules = dict(rules)
     origins = origins if origins is not None else {}

@@ -38,7 +38,7 @@ LEXEME_SEARCH_LIMIT = 200_000
 
 
 class Completions:
-    """Shortest completions over one :class:`~constrain.automaton.TokenAutomaton` (built lazily)."""
+    """Shortest completions over one :class:`~constrain.tokens.TokenAutomaton` (built lazily)."""
 
     def __init__(self, automaton):
         self.automaton = automaton

@@ -387,7 +387,7 @@ class TokenAutomaton:
 
     @property
     def completions(self):
-        """Shortest completions (:class:`~constrain.completion.Completions`), built on first use."""
+        """Shortest completions (:class:`~constrain.tokens.completion.Completions`), built on first use."""
         c = self._completions
         if c is None:
             with self._lock:

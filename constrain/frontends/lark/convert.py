@@ -8,8 +8,8 @@ stays a loop in the rule automata instead of Lark's recursive helper rules):
 
 * rules -> IR rules; ``?rule``, ``_rule``, ``!rule`` and ``-> alias`` only shape Lark's parse
   trees, so they are dropped; ``x*``, ``x+``, ``x?``, ``[x]``, ``x~n``, ``x~n..m``, groups and
-  alternatives map to :func:`~constrain.grammar.star`, :func:`~constrain.grammar.plus`,
-  :func:`~constrain.grammar.opt`, :class:`~constrain.grammar.Repeat`, ...
+  alternatives map to :func:`~constrain.ir.star`, :func:`~constrain.ir.plus`,
+  :func:`~constrain.ir.opt`, :class:`~constrain.ir.Repeat`, ...
 * terminals -> lexemes. Lark flattens a terminal (string with or without ``i``, regexp with
   flags, composition of other terminals) into one Python regex; we compile that pattern with
   ``regex_to_dfa(pattern, dialect="python")`` (plain strings become literal DFAs directly).

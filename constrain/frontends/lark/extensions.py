@@ -10,7 +10,7 @@
 * ``%special{"<|im_end|>"}`` as a rule element: a special token, by its text. **Limitation:**
   the token layer matches text only, so this is currently a lexeme whose bytes are the token's
   text -- the model may produce it by spelling it with ordinary tokens, and the special token
-  id itself (whose bytes are ``None`` in :class:`~constrain.vocab.Vocabulary`) is never
+  id itself (whose bytes are ``None`` in :class:`~constrain.tokens.Vocabulary`) is never
   allowed. Wiring it to the real special-token id needs support in the token layer.
 
 ``%json``/``%special`` blocks may only appear in rules (not in terminal definitions);
