@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .ir import SomeMember, is_internal, ALSO, CONTAINS_ALSO, NOT, NUM_AND, NUM_MINUS, PATTERNS, SOME, STR_MINUS, XOF
+from .ir import ALSO, CONTAINS_ALSO, NOT, NUM_AND, NUM_MINUS, PATTERNS, SOME, STR_MINUS, SomeMember, XOF, is_internal
 from .keywords import (ALL_TYPES, ANNOTATIONS, MAX_ENUM, NOEXP_REGEX, NONINT_REGEX, VALIDATION_KEYWORDS,
                        find_keywords, has_unevaluated)
+from .lexemes import ANY_STRING, string_spec
 from .values import canon, number_literal_regex, ptr_escape
 
 
@@ -135,8 +136,6 @@ class ComplementMixin:
                     if c is not False:
                         pieces.append({"type": "object", "required": [k], "properties": {k: c}})
             else:
-                from .lexemes import ANY_STRING, string_spec
-
                 if "additionalProperties" in s and "unevaluatedProperties" in s:
                     return None
                 pp = s.get("patternProperties") or {}

@@ -14,7 +14,7 @@ from typing import Any
 
 from ...errors import ConstraintError
 from ...regex import regex_to_dfa
-from .ir import is_internal, PATTERNS, XOF
+from .ir import PATTERNS, XOF, is_internal
 from .keywords import ALL_TYPES
 from .values import canon, type_of
 

@@ -12,10 +12,11 @@ from decimal import Decimal
 from typing import Any
 
 from ...errors import SchemaError, UnsupportedSchemaError
-from ...grammar import NOTHING, Expr, Lex, alt, seq
+from ...grammar import Expr, Lex, NOTHING, alt, seq
 from ...regex import regex_to_dfa
-from .ir import is_internal, ALSO, CONTAINS_ALSO, NOT, NUM_AND, NUM_MINUS, PATTERNS, SOME, STR_MINUS, XOF, presence_eval
+from .ir import ALSO, CONTAINS_ALSO, NOT, NUM_AND, NUM_MINUS, PATTERNS, SOME, STR_MINUS, XOF, is_internal, presence_eval
 from .keywords import ANNOTATIONS, MAX_ENUM
+from .lexemes import string_content
 from .values import canon, number_literal_regex, type_of
 
 
@@ -35,8 +36,6 @@ class EnumsMixin:
                     return False
             minus = s.get(STR_MINUS, [])
             if minus:
-                from .lexemes import string_content
-
                 text = json.dumps(v, ensure_ascii=False)[1:-1].encode()
                 if string_content(("or", list(minus))).matches(text):
                     return False

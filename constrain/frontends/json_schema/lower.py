@@ -14,8 +14,8 @@ import sys
 from typing import Any
 
 from ...deadline import check_deadline, schema_location
-from ...errors import SchemaError, UnsupportedSchemaError
-from ...grammar import NOTHING, Expr, Grammar, Lex, Ref, alt, opt, seq, star
+from ...errors import RegexError, SchemaError, UnsupportedSchemaError
+from ...grammar import Expr, Grammar, Lex, NOTHING, Ref, alt, opt, seq, star
 from .applicators import ApplicatorsMixin
 from .arrays import ArraysMixin
 from .complement import ComplementMixin
@@ -129,8 +129,6 @@ class SchemaLowering(RefsMixin, MergeMixin, ApplicatorsMixin, ComplementMixin, D
             # a string-only schema: its boolean structure is computed exactly on automata
             e = self._string_restrict(s, ptr)
             if e is not None:
-                from ...errors import RegexError
-
                 try:
                     lx = self.L.string_expr(e)
                     return NOTHING if lx.dfa.is_empty() else Lex(lx)

@@ -13,7 +13,7 @@ from typing import Any
 
 from ...errors import SchemaError, UnsupportedSchemaError
 from ...regex import regex_to_dfa
-from .ir import ALSO, CONTAINS_ALSO, ITE, LIST_INTERNALS, NOT, PATTERNS, XOF, Conditional, Xof
+from .ir import ALSO, CONTAINS_ALSO, Conditional, ITE, LIST_INTERNALS, NOT, PATTERNS, XOF, Xof
 from .keywords import ANNOTATIONS, OBJECT_RULES, VALIDATION_KEYWORDS, has_unevaluated
 
 

@@ -11,8 +11,9 @@ import math
 from decimal import Decimal
 
 from ...errors import SchemaError
-from ...grammar import NOTHING, Expr, Lex
+from ...grammar import Expr, Lex, NOTHING, lexeme
 from ...regex import regex_to_dfa
+from . import numeric
 from .ir import NUM_AND, NUM_MINUS
 
 
@@ -66,8 +67,6 @@ class NumbersMixin:
         return lo, hi, lo_x, hi_x
 
     def integer(self, s: dict, ptr: str) -> Expr:
-        from . import numeric
-
         lo, hi, lo_x, hi_x = self._bounds(s, ptr)
         ilo = ihi = None
         if lo is not None:
@@ -107,8 +106,6 @@ class NumbersMixin:
         return Lex(self.L.regex(numeric.integer_range_regex(ilo, ihi), f"integer [{ilo}, {ihi}]"))
 
     def number(self, s: dict, ptr: str) -> Expr:
-        from . import numeric
-
         lo, hi, lo_x, hi_x = self._bounds(s, ptr)
         mult = s.get("multipleOf")
         if mult is not None:
@@ -164,7 +161,5 @@ class NumbersMixin:
             return d
 
         key = base.key + "|" + json.dumps([ands, minus])
-        from ...grammar import lexeme
-
         lx = lexeme(key, build_all, f"{base.name} restricted")
         return NOTHING if lx.dfa.is_empty() else Lex(lx)

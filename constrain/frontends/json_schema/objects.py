@@ -9,13 +9,42 @@ additional) may appear between and after them unless the object is closed.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from typing import Any
 
 from ...errors import SchemaError, UnsupportedSchemaError
-from ...grammar import EMPTY, NOTHING, Expr, Lex, Nfa, alt, seq
+from ...grammar import EMPTY, Expr, Lex, NOTHING, Nfa, alt, seq
 from ...regex import regex_to_dfa
+from . import formats
 from .ir import PATTERNS, PRESENCE, SOME, presence_eval, presence_names
 from .keywords import ANNOTATIONS, MAX_COUNT_STATES
+from .lexemes import string_content, string_spec
 from .values import ptr_escape
+
+
+@dataclass(frozen=True)
+class PropertyNames:
+    """The key language ``propertyNames`` allows: content patterns (search), full-match format
+    regexes, length bounds, and an optional finite set of names."""
+
+    patterns: tuple[str, ...] = ()
+    full: tuple[str, ...] = ()
+    min_length: int = 0
+    max_length: int | None = None
+    enum: tuple[str, ...] | None = None
+
+    def allows(self, n: str) -> bool:
+        if self.enum is not None and n not in self.enum:
+            return False
+        if not (self.min_length <= len(n) and (self.max_length is None or len(n) <= self.max_length)):
+            return False
+        for p in self.patterns:
+            if not regex_to_dfa(p, encoding="utf8", search=True).matches(n.encode()):
+                return False
+        for p in self.full:
+            if not regex_to_dfa(p, encoding="utf8").matches(n.encode()):
+                return False
+        return True
 
 
 class ObjectsMixin:
@@ -41,61 +70,14 @@ class ObjectsMixin:
             addl = False if self.strict else True
         undeclared_sub = True if strict_closed else addl
         pattern_props = s.get("patternProperties", {}) or {}
-        names = s.get("propertyNames")
-        name_patterns: list[str] = []
-        name_full: list[str] = []
-        name_min, name_max = 0, None
-        name_enum = None
-        if names is not None and names is not True and names != {}:
-            nn = self.normalize(names, f"{ptr}/propertyNames")
-            if nn is False:
-                addl = False
-                props = {}
-            elif isinstance(nn, dict):
-                for k, v in nn.items():
-                    if k in ANNOTATIONS or k == "type":
-                        continue
-                    if k == "pattern":
-                        name_patterns.append(v)
-                    elif k == PATTERNS:
-                        name_patterns += v
-                    elif k == "minLength":
-                        name_min = int(v)
-                    elif k == "maxLength":
-                        name_max = int(v) if name_max is None else min(name_max, int(v))
-                    elif k == "format":
-                        from . import formats
-
-                        fp = formats.format_parts(v)
-                        if fp is not None:
-                            # the first part only for a union (idn-hostname: its ASCII names), a narrowing
-                            name_full.append(fp[0][0])
-                            name_max = formats.capped(name_max, fp[0][1])
-                    elif k in ("enum", "const"):
-                        name_enum = [x for x in (v if k == "enum" else [v]) if isinstance(x, str)]
-                    else:
-                        self.unsupported("propertyNames", f"{ptr}/propertyNames", f"keyword {k!r}")
-        # declared properties that propertyNames forbids cannot appear
-        import re as _re
-
-        def name_ok(n: str) -> bool:
-            if name_enum is not None and n not in name_enum:
-                return False
-            if not (name_min <= len(n) and (name_max is None or len(n) <= name_max)):
-                return False
-            for p in name_patterns:
-                from ...regex import regex_to_dfa
-
-                if not regex_to_dfa(p, encoding="utf8", search=True).matches(n.encode()):
-                    return False
-            for p in name_full:
-                from ...regex import regex_to_dfa
-
-                if not regex_to_dfa(p, encoding="utf8").matches(n.encode()):
-                    return False
-            return True
-
-        from ...regex import regex_to_dfa
+        names = self._property_names(s.get("propertyNames"), ptr)
+        if names is None:  # propertyNames: false -- no property at all
+            addl = False
+            props = {}
+            names = PropertyNames()
+        name_patterns, name_full = list(names.patterns), list(names.full)
+        name_min, name_max, name_enum = names.min_length, names.max_length, names.enum
+        name_ok = names.allows  # declared properties that propertyNames forbids cannot appear
 
         declared = []
         for name, sub in props.items():
@@ -142,11 +124,8 @@ class ObjectsMixin:
         # key lexemes for undeclared properties: pattern properties, then additional ones
         extra: list[tuple[Expr, Expr]] = []
         extra_specs: list = []  # (key content expression, value schema, pointer) of each `extra`
-        from .lexemes import string_spec
         pats = list(pattern_props.items())
         if len(pats) > 1:
-            from .lexemes import JsonLexemes  # noqa: F401
-
             dfas = [regex_to_dfa(p, encoding="json", search=True) for p, _ in pats]
             for i in range(len(dfas)):
                 for j in range(i + 1, len(dfas)):
@@ -198,7 +177,6 @@ class ObjectsMixin:
         T0 = len(tracked)
         F = 1 << len(somes)
         Mx = M * F
-        from .lexemes import string_content
 
         def witnesses(name_or_spec, is_name: bool):
             """The subsets of `somes` whose key language holds (or may hold) this key."""
@@ -265,3 +243,38 @@ class ObjectsMixin:
                            if c >= minP and (e or c == 0))
         body = Nfa((n + 1) * 2 * (C + 1) * Mx, sid(0, 0, 0, 0), finals, tuple(edges))
         return seq(Lex(L.punct("{")), body, Lex(L.punct("}")))
+
+    def _property_names(self, names: Any, ptr: str) -> PropertyNames | None:
+        """What ``propertyNames`` says about a key (None: no key at all)."""
+        name_patterns: list[str] = []
+        name_full: list[str] = []
+        name_min, name_max = 0, None
+        name_enum = None
+        if names is not None and names is not True and names != {}:
+            nn = self.normalize(names, f"{ptr}/propertyNames")
+            if nn is False:
+                return None
+            if isinstance(nn, dict):
+                for k, v in nn.items():
+                    if k in ANNOTATIONS or k == "type":
+                        continue
+                    if k == "pattern":
+                        name_patterns.append(v)
+                    elif k == PATTERNS:
+                        name_patterns += v
+                    elif k == "minLength":
+                        name_min = int(v)
+                    elif k == "maxLength":
+                        name_max = int(v) if name_max is None else min(name_max, int(v))
+                    elif k == "format":
+                        fp = formats.format_parts(v)
+                        if fp is not None:
+                            # the first part only for a union (idn-hostname: its ASCII names), a narrowing
+                            name_full.append(fp[0][0])
+                            name_max = formats.capped(name_max, fp[0][1])
+                    elif k in ("enum", "const"):
+                        name_enum = [x for x in (v if k == "enum" else [v]) if isinstance(x, str)]
+                    else:
+                        self.unsupported("propertyNames", f"{ptr}/propertyNames", f"keyword {k!r}")
+        return PropertyNames(tuple(name_patterns), tuple(name_full), name_min, name_max,
+                             None if name_enum is None else tuple(name_enum))

@@ -6,11 +6,13 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from ...errors import CompileBudgetError, SchemaError, UnsupportedSchemaError
-from ...grammar import NOTHING, Expr, Lex, alt
+from ...errors import CompileBudgetError, RegexError, SchemaError, UnsupportedSchemaError
+from ...grammar import Expr, Lex, NOTHING, alt
+from . import formats
 from .context import SchemaWarning
 from .ir import NOT, PATTERNS, STR_MINUS, XOF
 from .keywords import ANNOTATIONS, STRING_NEUTRAL
+from .lexemes import ANY_STRING, string_spec
 from .values import canon
 
 
@@ -18,8 +20,6 @@ class StringsMixin:
     """``string`` with ``pattern``/``format``/lengths, and string-only boolean structure on automata."""
 
     def string(self, s: dict, ptr: str, excluded: list[str] = (), excluded_patterns: list[str] = ()) -> Expr:
-        from . import formats
-
         patterns = []
         if "pattern" in s:
             if not isinstance(s["pattern"], str):
@@ -42,8 +42,6 @@ class StringsMixin:
         return self._string_part(s, ptr, excluded, excluded_patterns, patterns, *parts[0])
 
     def _string_part(self, s: dict, ptr: str, excluded, excluded_patterns, patterns: list, fmt_rx, fmt_cap) -> Expr:
-        from . import formats
-
         full = [fmt_rx] if fmt_rx else []
         lo = s.get("minLength", 0)
         hi = s.get("maxLength")
@@ -54,13 +52,9 @@ class StringsMixin:
         hi = formats.capped(None if hi is None else int(hi), fmt_cap)
         if hi is not None and lo > hi:
             return NOTHING
-        from ...errors import RegexError
-
         try:
             minus = s.get(STR_MINUS, [])
             if minus:
-                from .lexemes import string_spec
-
                 base = string_spec(tuple(patterns), tuple(full), lo, hi, tuple(excluded), tuple(excluded_patterns))
                 lx = self.L.string_expr(("minus", base, ("or", list(minus))))
             else:
@@ -82,9 +76,6 @@ class StringsMixin:
         allowed = {"type", "pattern", PATTERNS, "format", "minLength", "maxLength", "enum", "const"}
         if set(s) - ANNOTATIONS - allowed:
             return None
-        from . import formats
-        from .lexemes import string_spec
-
         if "enum" in s or "const" in s:
             vals = s["enum"] if "enum" in s else [s["const"]]
             if "enum" in s and "const" in s:
@@ -136,8 +127,6 @@ class StringsMixin:
         if len(others) > 1 and not self._disjoint(others):
             return None
         exact = ("or", [("minus", e, ("or", [x for j, x in enumerate(strs) if j != i])) for i, e in enumerate(strs)])
-        from ...errors import RegexError
-
         try:
             lx = self.L.string_expr(exact)
             empty = lx.dfa.is_empty()
@@ -150,8 +139,6 @@ class StringsMixin:
     def _string_restrict(self, schema: Any, ptr: str, depth: int = 0):
         """The string content expression of the strings valid under ``schema`` (keywords of
         other types hold vacuously for strings), or None. `format` gives up (see complement)."""
-        from .lexemes import ANY_STRING, string_spec
-
         if depth > 12:
             return None
         if schema is True:
