@@ -24,10 +24,10 @@ from constrain import cache
 from constrain.tokens import Vocabulary
 from oracles import bits
 
-MODULES = ["constrain.automata.dfa", "constrain.automata.counted", "constrain.compiled", "constrain.formats",
-           "constrain.ir.grammar", "constrain.ir.rtn", "constrain.ir.parser", "constrain.json_lexemes", "constrain.json_schema", "constrain.frontends.lark.convert", "constrain.frontends.lark.terminals",
+MODULES = ["constrain.automata.dfa", "constrain.automata.counted", "constrain.compiled", "constrain.frontends.json_schema.formats",
+           "constrain.ir.grammar", "constrain.ir.rtn", "constrain.ir.parser", "constrain.frontends.json_schema.lexemes", "constrain.frontends.json_schema.lower", "constrain.frontends.lark.convert", "constrain.frontends.lark.terminals",
            "constrain.frontends.lark.extensions", "constrain.ir.left_recursion", "constrain.compiler", "constrain.options",
-           "constrain.matcher", "constrain.numeric", "constrain.frontends.regex.charsets",
+           "constrain.matcher", "constrain.frontends.json_schema.numeric", "constrain.frontends.regex.charsets",
            "constrain.frontends.regex.syntax", "constrain.frontends.regex.compile",
            "constrain.tokens.bitmask", "constrain.tokens.bytelevel", "constrain.tokens.completion",
            "constrain.tokens.counted_table", "constrain.tokens.hf_vocab", "constrain.tokens.lexeme_tables",
@@ -37,8 +37,8 @@ MODULES = ["constrain.automata.dfa", "constrain.automata.counted", "constrain.co
 # lru_caches that are constant tables, not caches of inputs: no argument, or a handful of fixed
 # keys (an encoding name, a leap-second policy, a \d/\w/\s kind); a few MB at most, all told
 CONSTANT_TABLES = {"constrain.frontends.regex.charsets.gc_lookup", "constrain.frontends.regex.charsets._category_array",
-                   "constrain.frontends.regex.charsets.python_class", "constrain.frontends.regex.charsets._fold_table", "constrain.formats.time_regex",
-                   "constrain.formats.date_time_regex", "constrain.frontends.lark.convert._lark_builder_class"}
+                   "constrain.frontends.regex.charsets.python_class", "constrain.frontends.regex.charsets._fold_table", "constrain.frontends.json_schema.formats.time_regex",
+                   "constrain.frontends.json_schema.formats.date_time_regex", "constrain.frontends.lark.convert._lark_builder_class"}
 
 
 def byte_vocab() -> Vocabulary:
@@ -115,7 +115,7 @@ def test_every_registered_cache_is_empty_after_clear_caches():
     filled = {k: v for k, v in cache.cache_sizes().items() if v}
     for name in ("constrain.grammar.lexemes", "constrain.tokens.lexeme_tables", "constrain.tokens.vocab_trie_views",
                  "constrain.counted.walks", "constrain.lark.terminal_dfas", "constrain.frontends.regex.compile._compile",
-                 "constrain.json_lexemes._content_cached", "decode.compiled_constraints"):
+                 "constrain.frontends.json_schema.lexemes._content_cached", "decode.compiled_constraints"):
         assert filled.get(name), f"{name} was not exercised: {filled}"
     constrain.clear_caches()
     assert {k: v for k, v in cache.cache_sizes().items() if v} == {}
