@@ -59,9 +59,9 @@ class Matcher:
             else:
                 out[row, :] = m
             return
-        import torch  # only when given a tensor
-
-        src = torch.from_numpy(m)
+        # a torch tensor (any device): ``new_tensor`` copies the words over without constrain
+        # importing torch itself
+        src = out.new_tensor(m)
         if out.dim() == 1:
             out.copy_(src)
         else:
