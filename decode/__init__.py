@@ -6,39 +6,48 @@ Public API:
 - ``load_model`` / ``load_default_model``: a Hugging Face causal LM, or the bundled SmolLM2.
 - ``apply_token_bitmask_`` / ``masked_sample``: the mask kernels (torch, Triton on CUDA).
 - ``Regex`` / ``Lark``: wrappers that say how to read a constraint given as text.
+
+Every name loads on first use (PEP 562 ``__getattr__``): ``import decode`` imports neither torch
+nor transformers, which take seconds, so the CLI's ``--help``, the benchmarks that only need
+``constrain`` and kernel-only users stay fast.  The loop lives in :mod:`decode.loop`; no
+submodule is named like a public function, so importing one never shadows a name here.
 """
 
-from .constraints import GENERATION_JSON_OPTIONS, Lark, Regex, as_compiled
-from .generate import generate, generate_object
-from .kernels import apply_token_bitmask_, masked_sample
-from .result import GenerationArgumentError, GenerationError, GenerationResult
+from __future__ import annotations
 
-# transformers takes seconds to import: these load on first use, so that the CLI's --help and
-# kernel-only users stay fast
-_LAZY = {"LogitsProcessor": "integrations.hf", "load_default_model": "models", "load_model": "models"}
+import importlib
+
+#: public name -> the submodule that defines it
+_HOMES = {
+    "GENERATION_JSON_OPTIONS": "constraints",
+    "GenerationArgumentError": "result",
+    "GenerationError": "result",
+    "GenerationResult": "result",
+    "Lark": "constraints",
+    "LogitsProcessor": "integrations.hf",
+    "Regex": "constraints",
+    "apply_token_bitmask_": "kernels",
+    "as_compiled": "constraints",
+    "generate": "loop",
+    "generate_object": "loop",
+    "load_default_model": "models",
+    "load_model": "models",
+    "masked_sample": "kernels",
+}
+
+__all__ = sorted(_HOMES)
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
+def __getattr__(name: str):
+    if name in _HOMES:
+        value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    elif name == "__version__":  # one distribution, one version: constrain's
+        from constrain import __version__ as value
+    else:
+        raise AttributeError(f"module 'decode' has no attribute {name!r}")
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
 
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module 'decode' has no attribute {name!r}")
 
-
-__all__ = [
-    "GENERATION_JSON_OPTIONS",
-    "GenerationArgumentError",
-    "GenerationError",
-    "GenerationResult",
-    "Lark",
-    "LogitsProcessor",
-    "Regex",
-    "apply_token_bitmask_",
-    "as_compiled",
-    "generate",
-    "generate_object",
-    "load_default_model",
-    "load_model",
-    "masked_sample",
-]
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__) | {"__version__"})

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from constrain.errors import ConstraintError, VocabularyError
-from constrain.vocab import Vocabulary, require_eos
+from constrain.tokens.vocab import Vocabulary, require_eos
 
 from .result import GenerationArgumentError
 

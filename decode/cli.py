@@ -135,7 +135,7 @@ def _load_pydantic(spec: str):
 def _load_constraint(args):
     import decode
     from constrain import SchemaError
-    from constrain.json_schema import normalize_schema_input
+    from constrain.frontends.json_schema import normalize_schema_input
 
     if args.schema:
         try:

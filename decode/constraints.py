@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from constrain.cache import register as _register_cache
+from constrain.options import JsonOptions
 
 from .result import GenerationArgumentError
 
@@ -48,16 +49,10 @@ class Lark:
 
 
 def lark_compiler():
-    """``constrain``'s Lark compiler, or None while it is not there."""
+    """``constrain``'s Lark compiler, looked up at each use: the one place a test puts a spy."""
     import constrain
 
-    fn = getattr(constrain, "compile_lark", None)
-    if fn is None:
-        try:
-            from constrain.lark import compile_lark as fn
-        except ImportError:
-            return None
-    return fn
+    return constrain.compile_lark
 
 
 def is_compiled(obj) -> bool:
@@ -95,7 +90,7 @@ def constraint_kind(constraint) -> str | None:
 
 def _schema_of(constraint) -> dict | bool:
     if isinstance(constraint, str):
-        from constrain.json_schema import normalize_schema_input
+        from constrain.frontends.json_schema import normalize_schema_input
 
         try:
             json.loads(constraint)
@@ -129,23 +124,15 @@ def _schema_of(constraint) -> dict | bool:
 #: unless ``whitespace_flexible`` is off, XGrammar ``any_whitespace`` with ``max_whitespace_cnt``.
 #: Pass ``json_options=`` to override entries (e.g. ``{"strict": False}``), or a ``Compiled`` for
 #: full control; ``constrain.compile_json_schema``'s own defaults accept every JSON spelling.
-GENERATION_JSON_OPTIONS: dict = {
-    "strict": True,
-    "canonical_literals": True,
-    "canonical_strings": True,
-    "trailing_whitespace": False,
-    "whitespace": "flexible",
-    "max_whitespace": 16,
-    "max_newlines": 1,
-}
+#: The values are defined once, as ``constrain.JsonOptions.GENERATION``; this dict is its
+#: ``as_dict()`` (every option by name), for ``**`` into ``compile_json_schema`` and for reading.
+GENERATION_JSON_OPTIONS: dict = JsonOptions.GENERATION.as_dict()
 
 
-def generation_json_options(json_options: dict | None = None) -> dict:
-    """``GENERATION_JSON_OPTIONS`` with the entries of ``json_options`` replacing its own."""
-    opts = dict(GENERATION_JSON_OPTIONS)
-    if json_options:
-        opts.update(json_options)
-    return opts
+def generation_json_options(json_options: dict | None = None, **overrides) -> dict:
+    """``GENERATION_JSON_OPTIONS`` with the entries of ``json_options``, then ``overrides``,
+    replacing its own; an unknown name is a ``constrain.OptionError`` before any compile."""
+    return JsonOptions.GENERATION.replace(**{**(json_options or {}), **overrides}).as_dict()
 
 
 _CACHE_SIZE = 64
@@ -192,33 +179,28 @@ def as_compiled(constraint, vocab, **json_options):
         return None
     if is_compiled(constraint):
         return constraint
+    # one JsonOptions for every kind that takes them: a schema's whole output, a Lark
+    # grammar's %json{...} blocks (no options given: compile_json_schema's spec-exact defaults)
+    options = JsonOptions.build(**json_options)
     import constrain
 
     if kind == "json":
         schema = _schema_of(constraint)
-        key = ("json", json.dumps(schema, sort_keys=True, separators=(",", ":")),
-               tuple(sorted(json_options.items())))
-        return _cached_compile(vocab, key, lambda: constrain.compile_json_schema(schema, vocab, **json_options))
+        key = ("json", json.dumps(schema, sort_keys=True, separators=(",", ":")), options)
+        return _cached_compile(vocab, key, lambda: constrain.compile_json_schema(schema, vocab, options=options))
     if kind == "regex":
         return _cached_compile(vocab, ("regex", constraint.pattern),
                                lambda: constrain.compile_regex(constraint.pattern, vocab))
     if kind == "lark":
         compile_lark = lark_compiler()
-        if compile_lark is None:
-            raise NotImplementedError("constrain.compile_lark is not available yet")
         kw = {} if constraint.start == "start" else {"start": constraint.start}
-        from constrain.lark import JSON_BLOCK_OPTIONS
-
-        block = {k: v for k, v in json_options.items() if k in JSON_BLOCK_OPTIONS}  # for %json{...}
-        if block:
-            kw["json_options"] = block
-        return _cached_compile(vocab, ("lark", constraint.text, constraint.start, tuple(sorted(block.items()))),
-                               lambda: compile_lark(constraint.text, vocab, **kw))
+        return _cached_compile(vocab, ("lark", constraint.text, constraint.start, options),
+                               lambda: compile_lark(constraint.text, vocab, json_options=options, **kw))
     raise AssertionError(kind)
 
 
 def get_vocabulary(tokenizer, vocab_size: int | None = None):
     """``constrain.Vocabulary.from_hf`` (itself cached per tokenizer object and vocab_size)."""
-    from constrain.vocab import Vocabulary
+    from constrain.tokens.vocab import Vocabulary
 
     return Vocabulary.from_hf(tokenizer, vocab_size=vocab_size)

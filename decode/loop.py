@@ -11,6 +11,9 @@ The loop owns only the order of things and the stop conditions; the model adapte
 (:mod:`decode.lm`), the sampler (:mod:`decode.samplers`), the batch mask (:mod:`decode.masks`),
 prompts (:mod:`decode.prompts`) and constraint coercion (:mod:`decode.constraints`) are each
 their own module, so a new sampler or model backend does not branch this loop.
+
+The module is ``decode.loop``, not ``decode.generate``: a submodule named like the function
+``decode.generate`` would replace that function on the package once imported.
 """
 
 from __future__ import annotations
@@ -22,13 +25,10 @@ from typing import Any, Sequence
 
 import torch
 
-from constrain.vocab import require_eos
+from constrain.tokens.vocab import require_eos
 
 from .checks import check_context, check_sampling, check_vocabulary, tokenizer_len
 from .constraints import (
-    GENERATION_JSON_OPTIONS,
-    Lark,
-    Regex,
     as_compiled,
     constraint_kind,
     generation_json_options,
@@ -40,26 +40,9 @@ from .lm import HFCausalLM, logits_width
 from .masks import BatchMask
 from .prompts import encode_prompt, eos_ids, is_messages, left_pad, normalize_prompts, pad_id
 from .result import GenerationArgumentError, GenerationError, GenerationResult
-from .samplers import MaskedSampler, RepetitionPenalties, close_within_budget, finish_margin
+from .samplers import MaskedSampler, RepetitionPenalties, close_within_budget
 
-# the names other modules import from here (``from decode.generate import get_vocabulary``) stay
-# importable; their homes are the modules above
-__all__ = [
-    "GENERATION_JSON_OPTIONS",
-    "GenerationArgumentError",
-    "GenerationError",
-    "GenerationResult",
-    "Lark",
-    "Regex",
-    "as_compiled",
-    "check_vocabulary",
-    "constraint_kind",
-    "finish_margin",
-    "generate",
-    "generate_object",
-    "get_vocabulary",
-    "logits_width",
-]
+__all__ = ["generate", "generate_object"]
 
 
 @dataclass
@@ -350,7 +333,7 @@ def generate_object(model, tokenizer, prompt, model_cls, *, strict: bool = True,
         raise GenerationArgumentError("prompt", "generate_object takes a single prompt (str or chat messages)")
     t0 = time.perf_counter()
     vocab = get_vocabulary(tokenizer, logits_width(model))
-    compiled = as_compiled(model_cls, vocab, **{**generation_json_options(json_options), "strict": strict})
+    compiled = as_compiled(model_cls, vocab, **generation_json_options(json_options, strict=strict))
     compile_s = time.perf_counter() - t0
     kw.setdefault("finish_within_budget", True)
     res = generate(model, tokenizer, prompt, compiled, **kw)

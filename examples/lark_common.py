@@ -68,7 +68,8 @@ class Env:
             self.vocab = Vocabulary.from_hf(load_smollm2_tokenizer())
         else:
             import decode
-            from decode.generate import get_vocabulary, logits_width
+            from decode.constraints import get_vocabulary
+            from decode.lm import logits_width
 
             self.model, self.tok = decode.load_default_model()
             self.vocab = get_vocabulary(self.tok, logits_width(self.model))

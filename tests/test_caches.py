@@ -32,7 +32,8 @@ MODULES = ["constrain.automata.dfa", "constrain.automata.counted", "constrain.co
            "constrain.tokens.bitmask", "constrain.tokens.bytelevel", "constrain.tokens.completion",
            "constrain.tokens.counted_table", "constrain.tokens.hf_vocab", "constrain.tokens.lexeme_tables",
            "constrain.tokens.tables", "constrain.tokens.token_automaton", "constrain.tokens.trie",
-           "constrain.tokens.vocab", "decode.generate"]
+           "constrain.tokens.vocab", "decode.checks", "decode.constraints", "decode.loop", "decode.models",
+           "decode.prompts"]
 
 # lru_caches that are constant tables, not caches of inputs: no argument, or a handful of fixed
 # keys (an encoding name, a leap-second policy, a \d/\w/\s kind); a few MB at most, all told
@@ -106,7 +107,7 @@ def test_every_registered_cache_is_empty_after_clear_caches():
     compiled = [constrain.compile_json_schema(SCHEMA, vocab, canonical_strings=opt) for opt in (False, True)]
     compiled.append(constrain.compile_regex(r"[a-z]+\d{2}", vocab))
     compiled.append(constrain.compile_lark('start: "<" %json{"type": "integer"} ">" WORD\nWORD: /[a-z]+/\n', vocab))
-    compiled.append(importlib.import_module("decode.generate").as_compiled(decode.Regex("[0-9]+"), vocab))
+    compiled.append(importlib.import_module("decode.constraints").as_compiled(decode.Regex("[0-9]+"), vocab))
     for i, c in enumerate(compiled):
         _walk_masks(c, i)
     from constrain import counted

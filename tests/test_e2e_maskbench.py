@@ -21,7 +21,8 @@ import pytest
 
 import decode
 from constrain import ConstraintError
-from decode.generate import get_vocabulary, logits_width
+from decode.constraints import get_vocabulary
+from decode.lm import logits_width
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "maskbench"
 pytestmark = [pytest.mark.model, pytest.mark.slow,

@@ -341,7 +341,7 @@ def test_generation_error_is_a_constraint_error(monkeypatch, tiny_model, tiny_to
     class P(BaseModel):
         name: str
 
-    G = __import__("decode.generate", fromlist=["x"])
+    G = __import__("decode.loop", fromlist=["x"])
     vocab = fakes.FakeVocab.from_tokenizer(tiny_tok, 150)
     c = fakes.FakeCompiled(['{"name": "abc abc abc abc"}'], vocab, kind="json")
     monkeypatch.setattr(G, "get_vocabulary", lambda tokenizer, vocab_size=None: vocab)

@@ -19,7 +19,7 @@ import torch
 from transformers import LogitsProcessorList
 
 import decode
-G = importlib.import_module("decode.generate")
+G = importlib.import_module("decode.loop")
 
 try:
     from tests import fakes
@@ -309,7 +309,7 @@ def test_as_compiled_lru_cache(monkeypatch):
     G = importlib.import_module("decode.constraints")  # constraint coercion moved there (issue 12)
     calls = []
     fake_mod = types.ModuleType("constrain")
-    fake_mod.compile_json_schema = lambda schema, vocab: calls.append(("j", json.dumps(schema))) or object()
+    fake_mod.compile_json_schema = lambda schema, vocab, options=None: calls.append(("j", json.dumps(schema))) or object()
     fake_mod.compile_regex = lambda pattern, vocab: calls.append(("r", pattern)) or object()
     monkeypatch.setitem(sys.modules, "constrain", fake_mod)
     monkeypatch.setattr(G, "_compiled_cache", type(G._compiled_cache)())
