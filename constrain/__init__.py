@@ -21,9 +21,9 @@ from .errors import (
     UnsupportedSchemaError,
     VocabularyError,
 )
+from .frontends.json_schema import SchemaWarning
 from .frontends.lark import lark_to_grammar
 from .ir import Grammar
-from .json_schema import SchemaWarning
 from .matcher import Matcher
 from .options import JsonOptions
 from .tokens import Vocabulary

@@ -16,10 +16,11 @@ from .automata import ByteDFA
 from .budget import DEFAULT_MAX_MEMORY_BYTES, compile_budget
 from .compiled import Compiled
 from .errors import CompileBudgetError
+from .frontends.json_schema import normalize_schema_input, schema_to_grammar
 from .frontends.lark import lark_to_grammar
+from .frontends.regex import regex_to_dfa
 from .ir import Grammar, Lex, lexeme, opt
 from .options import DEFAULT, JsonOptions
-from .frontends.regex import regex_to_dfa
 from .tokens import require_vocabulary
 
 __all__ = ["compile_grammar", "compile_json_schema", "compile_lark", "compile_lark_file", "compile_regex"]
@@ -78,8 +79,6 @@ def compile_json_schema(schema: Any, vocab, *, options: JsonOptions | None = Non
                              canonical_strings=canonical_strings)
     with compile_budget(time_budget_s, max_memory_bytes):
         try:
-            from .json_schema import normalize_schema_input, schema_to_grammar
-
             schema = normalize_schema_input(schema)
             g = schema_to_grammar(schema, **opts.as_dict())
             return Compiled(g, vocab, source=schema, kind="json_schema", time_budget_s=time_budget_s,
@@ -106,8 +105,6 @@ def compile_regex(pattern: str, vocab, *, dialect: str = "python", time_budget_s
     with compile_budget(time_budget_s, max_memory_bytes):  # one budget for both steps
         if regex_to_dfa(pattern, encoding="utf8", dialect=dialect).accept[0]:
             # a pattern matching the empty string: allow the empty output too
-            from .ir import opt
-
             g = Grammar({"$root": opt(Lex(_nonempty(lx, pattern, dialect)))}, "$root", {"$root": "regex"})
         return Compiled(g, vocab, source=pattern, kind="regex", time_budget_s=time_budget_s,
                         max_memory_bytes=max_memory_bytes)

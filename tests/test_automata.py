@@ -319,13 +319,13 @@ def _moore_from(T: np.ndarray, block: list[int]) -> list[int]:
 @given(st.integers(2, 40), st.integers(1, 3), st.integers(0, 2**32 - 1))
 def test_hopcroft_matches_moore_on_random_partial_dfas(n, k, seed):
     """Hopcroft on partial DFAs (all initial blocks as splitters) equals Moore's fixpoint."""
-    from constrain.automata import _hopcroft, _row_ids
+    from constrain.automata.minimize import hopcroft, row_ids
 
     rng = np.random.default_rng(seed)
     T = rng.integers(-1, n, size=(n, k))
     acc = rng.random(n) < 0.3
-    init = _row_ids(np.concatenate([acc[:, None], T >= 0], axis=1).astype(np.int64))
-    got = _hopcroft(T, init, int(init.max()) + 1).tolist()
+    init = row_ids(np.concatenate([acc[:, None], T >= 0], axis=1).astype(np.int64))
+    got = hopcroft(T, init, int(init.max()) + 1).tolist()
     want = _moore_from(T, init.tolist())
     pairs = set(zip(got, want))
     assert len(pairs) == len(set(got)) == len(set(want))  # same partition up to renaming

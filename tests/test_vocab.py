@@ -17,7 +17,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from constrain.vocab import Vocabulary  # noqa: E402
+from constrain.tokens import Vocabulary  # noqa: E402
 
 FAMILY_OF = {"smollm2": "bytelevel", "tekken": "bytelevel", "mistral": "sentencepiece"}
 SIZE_OF = {"smollm2": 49152, "tekken": 131072, "mistral": 32768}
@@ -473,7 +473,7 @@ def _tiny_bytelevel_tokenizer():
     from tokenizers.models import BPE
     from transformers import PreTrainedTokenizerFast
 
-    from constrain.vocab import BYTES_TO_UNICODE
+    from constrain.tokens.bytelevel import BYTES_TO_UNICODE
 
     vocab = {c: i for i, c in enumerate(BYTES_TO_UNICODE)}
     merges = [("Ġ", "t"), ("h", "e"), ("Ġt", "he")]

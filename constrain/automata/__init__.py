@@ -8,7 +8,5 @@ with large length bounds. Neither knows about tokens or grammars.
 
 from .counted import CountedDFA, counted_content_dfa, counted_string_dfa
 from .dfa import DEFAULT_BUDGET, NFA, ByteDFA, finalize
-from .dfa import _finalize  # noqa: F401  (old private names json_lexemes/tests import; phase 2)
-from .minimize import hopcroft as _hopcroft, row_ids as _row_ids  # noqa: F401
 
 __all__ = ["ByteDFA", "CountedDFA", "DEFAULT_BUDGET", "NFA", "counted_content_dfa", "counted_string_dfa", "finalize"]

@@ -149,9 +149,6 @@ def finalize(T: np.ndarray, acc: np.ndarray, cmap: np.ndarray) -> "ByteDFA":
     return ByteDFA._make(Tc, accn, sym_cls)
 
 
-_finalize = finalize  # the old private name (json_lexemes imports it until phase 2)
-
-
 def _class_ranges(cmap: np.ndarray, n_classes: int) -> list[list[tuple[int, int]]]:
     """For each class, the maximal runs ``(lo, hi)`` of symbols that belong to it."""
     n = cmap.shape[0]

@@ -6,7 +6,7 @@ Shared by :mod:`.hf_vocab` (decoding pieces to bytes) and :mod:`constrain.tokeni
 
 from __future__ import annotations
 
-__all__ = ["BYTES_TO_UNICODE", "UNICODE_TO_BYTES"]
+__all__ = ["BYTELEVEL_CHARS", "BYTES_TO_UNICODE", "UNICODE_TO_BYTES"]
 
 
 def _bytes_to_unicode() -> tuple[str, ...]:
@@ -30,4 +30,5 @@ def _bytes_to_unicode() -> tuple[str, ...]:
 BYTES_TO_UNICODE: tuple[str, ...] = _bytes_to_unicode()
 #: inverse of :data:`BYTES_TO_UNICODE` as a ``str.translate`` table to latin-1 characters.
 UNICODE_TO_BYTES: dict[int, str] = {ord(c): chr(b) for b, c in enumerate(BYTES_TO_UNICODE)}
-_BYTELEVEL_CHARS = frozenset(BYTES_TO_UNICODE)
+#: every character byte-level BPE uses: a piece with another one is not byte-level.
+BYTELEVEL_CHARS: frozenset[str] = frozenset(BYTES_TO_UNICODE)

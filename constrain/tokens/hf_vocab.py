@@ -11,12 +11,14 @@ from __future__ import annotations
 import re
 
 from ..errors import VocabularyError
-from .bytelevel import _BYTELEVEL_CHARS, UNICODE_TO_BYTES
+from .bytelevel import BYTELEVEL_CHARS, UNICODE_TO_BYTES
+
+__all__ = ["added_tokens", "bytelevel_bytes", "detect_family", "id_to_piece", "sentencepiece_bytes"]
 
 _BYTE_FALLBACK_RE = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
 
 
-def _id_to_piece(tok) -> tuple[list[str | None], dict[str, int]]:
+def id_to_piece(tok) -> tuple[list[str | None], dict[str, int]]:
     """(piece of every id, None for holes; piece -> id)."""
     bt = getattr(tok, "backend_tokenizer", None)
     if bt is not None:
@@ -30,7 +32,7 @@ def _id_to_piece(tok) -> tuple[list[str | None], dict[str, int]]:
     return pieces, v
 
 
-def _added_tokens(tok) -> dict[int, tuple[str, bool]]:
+def added_tokens(tok) -> dict[int, tuple[str, bool]]:
     out: dict[int, tuple[str, bool]] = {}
     dec = getattr(tok, "added_tokens_decoder", None) or {}
     for i, at in dec.items():
@@ -49,7 +51,8 @@ def _component_json(obj) -> str:
         return repr(obj)
 
 
-def _detect_family(tok, pieces: list[str | None]) -> str:
+def detect_family(tok, pieces: list[str | None]) -> str:
+    """``"bytelevel"`` or ``"sentencepiece"``: read from the decoder, the vocabulary as a fallback."""
     bt = getattr(tok, "backend_tokenizer", None)
     if bt is not None:
         dec = _component_json(bt.decoder)
@@ -88,12 +91,13 @@ def _component_json_model(bt) -> str:
     return ", ".join(parts)
 
 
-def _bytelevel_bytes(pieces: list[str | None]) -> list[bytes | None]:
+def bytelevel_bytes(pieces: list[str | None]) -> list[bytes | None]:
+    """Exact bytes of byte-level BPE pieces (GPT-2 table), None for holes."""
     # One character per byte: translate everything at once, then cut at the piece lengths.
     idx = [i for i, p in enumerate(pieces) if p is not None]
     strs = [pieces[i] for i in idx]
     joined = "".join(strs)
-    bad_chars = set(joined) - _BYTELEVEL_CHARS
+    bad_chars = set(joined) - BYTELEVEL_CHARS
     raw = joined.translate(UNICODE_TO_BYTES).encode("latin-1", errors="replace")
     out: list[bytes | None] = [None] * len(pieces)
     pos = 0
@@ -109,7 +113,8 @@ def _bytelevel_bytes(pieces: list[str | None]) -> list[bytes | None]:
     return out
 
 
-def _sentencepiece_bytes(pieces: list[str | None]) -> list[bytes | None]:
+def sentencepiece_bytes(pieces: list[str | None]) -> list[bytes | None]:
+    """Exact bytes of SentencePiece pieces (``▁`` is a space, ``<0xHH>`` a byte), None for holes."""
     out: list[bytes | None] = []
     for p in pieces:
         if p is None:

@@ -28,10 +28,9 @@ import numpy as np
 
 from ..cache import register
 from ..errors import VocabularyError
-from .bytelevel import BYTES_TO_UNICODE, UNICODE_TO_BYTES  # noqa: F401  (re-exported: old import path)
-from .hf_vocab import _added_tokens, _bytelevel_bytes, _detect_family, _id_to_piece, _sentencepiece_bytes
+from .hf_vocab import added_tokens, bytelevel_bytes, detect_family, id_to_piece, sentencepiece_bytes
 
-__all__ = ["Vocabulary", "require_vocabulary", "require_eos", "BYTES_TO_UNICODE", "UNICODE_TO_BYTES", "EOS_NAMES", "CONTROL_NAMES"]
+__all__ = ["CONTROL_NAMES", "EOS_NAMES", "Vocabulary", "require_eos", "require_vocabulary"]
 
 
 #: chat/end tokens that end the output when present in a vocabulary.
@@ -188,10 +187,10 @@ class Vocabulary:
 
     @classmethod
     def _build_from_hf(cls, tok, vocab_size: int | None) -> "Vocabulary":
-        pieces, vocab_map = _id_to_piece(tok)
+        pieces, vocab_map = id_to_piece(tok)
         n = len(pieces)
-        added = _added_tokens(tok)  # id -> (content, special)
-        family = _detect_family(tok, pieces)
+        added = added_tokens(tok)  # id -> (content, special)
+        family = detect_family(tok, pieces)
 
         special: set[int] = set()
         for i in getattr(tok, "all_special_ids", []) or []:
@@ -208,10 +207,10 @@ class Vocabulary:
                 special.add(i)
 
         if family == "bytelevel":
-            tb = _bytelevel_bytes(pieces)
+            tb = bytelevel_bytes(pieces)
         elif family == "sentencepiece":
-            tb = _sentencepiece_bytes(pieces)
-        else:  # pragma: no cover - _detect_family raises first
+            tb = sentencepiece_bytes(pieces)
+        else:  # pragma: no cover - detect_family raises first
             raise VocabularyError(f"unsupported tokenizer family {family!r}")
         for i, (content, is_special) in added.items():
             if 0 <= i < n and not is_special:

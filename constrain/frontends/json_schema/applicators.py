@@ -14,7 +14,7 @@ import warnings
 from typing import Any
 
 from ...errors import SchemaError, UnsupportedSchemaError
-from ...grammar import Expr, NOTHING, alt
+from ...ir import Expr, NOTHING, alt
 from .context import SchemaWarning
 from .ir import ALSO, ITE, NOT, PRESENCE, XOF, Xof, has_internal, has_object_only, is_internal
 from .keywords import ALL_TYPES, ANNOTATIONS, EVALUATING, find_keywords, has_unevaluated, unevaluated_keyword

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import UnsupportedSchemaError
-from ...grammar import Expr, Lex, NOTHING, Nfa, seq
+from ...ir import Expr, Lex, NOTHING, Nfa, seq
 from .ir import CONTAINS_ALSO
 from .keywords import MAX_COUNT_STATES
 

@@ -14,7 +14,7 @@ import warnings
 from typing import Any
 
 from ...errors import SchemaError, UnsupportedSchemaError
-from ...grammar import Expr, NOTHING, Ref
+from ...ir import Expr, NOTHING, Ref
 from .keywords import TYPE_NAMES
 from .lexemes import JsonLexemes
 from .values import type_of

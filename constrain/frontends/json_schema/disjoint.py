@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from ...errors import ConstraintError
-from ...regex import regex_to_dfa
+from ..regex import regex_to_dfa
 from .ir import PATTERNS, XOF, is_internal
 from .keywords import ALL_TYPES
 from .values import canon, type_of

@@ -12,8 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 from ...errors import SchemaError, UnsupportedSchemaError
-from ...grammar import Expr, Lex, NOTHING, alt, seq
-from ...regex import regex_to_dfa
+from ...ir import Expr, Lex, NOTHING, alt, seq
+from ..regex import regex_to_dfa
 from .ir import ALSO, CONTAINS_ALSO, NOT, NUM_AND, NUM_MINUS, PATTERNS, SOME, STR_MINUS, XOF, is_internal, presence_eval
 from .keywords import ANNOTATIONS, MAX_ENUM
 from .lexemes import string_content

@@ -2,7 +2,7 @@
 
 Each regex describes the *decoded string value* (characters, not the JSON
 encoding) and is written in the plain dialect shared with
-``constrain/regex.py``: literals, ``[...]`` classes, ``(?:...)``, ``|``,
+:mod:`constrain.frontends.regex`: literals, ``[...]`` classes, ``(?:...)``, ``|``,
 ``* + ? {n} {n,} {n,m}``; implicitly full-match (no ``^``/``$``), no
 lookarounds, no backreferences, no ``\\d``/``\\w``, no capture groups.
 Non-ASCII characters appear literally in the pattern (never as ``\\u``/``\\U``

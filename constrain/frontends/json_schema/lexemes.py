@@ -17,11 +17,11 @@ import json
 import numpy as np
 from functools import lru_cache
 
-from ...automata import ByteDFA
+from ...automata import ByteDFA, counted_content_dfa, counted_string_dfa, finalize
 from ...cache import register_lru
-from ...errors import OptionError
-from ...grammar import Lexeme, lexeme
-from ...regex import regex_to_dfa
+from ...errors import CompileBudgetError, OptionError
+from ...ir import Lexeme, lexeme
+from ..regex import regex_to_dfa
 
 __all__ = ["JsonLexemes", "canonical_string", "canonical_literals", "regex_escape", "string_spec", "string_content", "ANY_STRING", "NUMBER_REGEX", "INTEGER_REGEX"]
 
@@ -161,8 +161,6 @@ class JsonLexemes:
         enc, kind = self.encoding, self._str
         if expr[0] == "spec" and not any(expr[i] for i in (1, 2, 5, 6)) and max(expr[3], expr[4] or 0) > COUNTED_ABOVE:
             # a long length bound: a small automaton plus a character counter
-            from ...counted import counted_string_dfa
-
             lo, hi = expr[3], expr[4]
             return lexeme(f"json:{self._tag}:{kind}count:{lo}:{hi}",
                           lambda: counted_string_dfa(self._ws(), regex_to_dfa(_ANY_CHARS, encoding=enc), lo, hi),
@@ -171,8 +169,6 @@ class JsonLexemes:
                 and expr[3] <= COUNTED_ABOVE):
             # patterns or a format with a long upper bound (hostname's 253): the content
             # automaton (with any short lower bound folded in) plus a character counter
-            from ...counted import counted_content_dfa
-
             content = string_spec(expr[1], expr[2], expr[3], None, expr[5], expr[6])
             hi = expr[4]
 
@@ -297,9 +293,6 @@ def counted_chars(lo: int, hi: int | None, encoding: str = "json") -> ByteDFA:
     The generic construction (a chain of ``hi`` copies of the one-character automaton, then
     determinize and minimize) is quadratic-ish in Python; this one is a numpy broadcast.
     """
-    from ...automata import _finalize
-    from ...errors import CompileBudgetError
-
     char = regex_to_dfa(_ANY_CHARS, encoding=encoding)
     T, cmap, acc = char._T.astype(np.int64), char._cmap, char.accept
     finals = np.flatnonzero(acc)
@@ -325,7 +318,7 @@ def counted_chars(lo: int, hi: int | None, encoding: str = "json") -> ByteDFA:
     accept = np.zeros((top + 1) * P, dtype=bool)
     accept[np.arange(lo, top + 1) * P + pos[0]] = True
     if hi is None or top < 8:
-        return _finalize(big, accept, cmap)
+        return finalize(big, accept, cmap)
     # (count, position) is already minimal; only the states inside a character at the full
     # count are dead (the character could never end): drop them instead of re-minimizing
     n = (top + 1) * P
@@ -357,7 +350,7 @@ def string_content(expr, encoding: str = "json") -> ByteDFA:
     """The DFA of the JSON-encoded contents (no quotes) of a string language expression.
 
     ``encoding``: ``"json"`` (every escape spelling) or ``"json-canonical"`` (the canonical
-    spelling only, see :mod:`constrain.regex`).
+    spelling only, see :mod:`constrain.frontends.regex`).
 
     Expressions: ``("spec", patterns, full_patterns, min_len, max_len, exclude,
     exclude_patterns)``, ``("lit", value)`` (every spelling), ``("clit", value)`` (the

@@ -13,9 +13,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ...deadline import check_deadline, schema_location
+from ...budget import check_deadline, schema_location
 from ...errors import RegexError, SchemaError, UnsupportedSchemaError
-from ...grammar import Expr, Grammar, Lex, NOTHING, Ref, alt, opt, seq, star
+from ...ir import Expr, Grammar, Lex, NOTHING, Ref, alt, opt, seq, star
 from .applicators import ApplicatorsMixin
 from .arrays import ArraysMixin
 from .complement import ComplementMixin

@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from ...errors import SchemaError, UnsupportedSchemaError
-from ...regex import regex_to_dfa
+from ..regex import regex_to_dfa
 from .ir import ALSO, CONTAINS_ALSO, Conditional, ITE, LIST_INTERNALS, NOT, PATTERNS, XOF, Xof
 from .keywords import ANNOTATIONS, OBJECT_RULES, VALIDATION_KEYWORDS, has_unevaluated
 

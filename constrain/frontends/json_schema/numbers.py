@@ -11,8 +11,8 @@ import math
 from decimal import Decimal
 
 from ...errors import SchemaError
-from ...grammar import Expr, Lex, NOTHING, lexeme
-from ...regex import regex_to_dfa
+from ...ir import Expr, Lex, NOTHING, lexeme
+from ..regex import regex_to_dfa
 from . import numeric
 from .ir import NUM_AND, NUM_MINUS
 

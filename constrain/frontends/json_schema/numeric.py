@@ -1,7 +1,7 @@
 """Exact regexes for JSON numeric ranges and simple ``multipleOf`` constraints.
 
 Every function here returns a regex *string* in the plain dialect shared with
-``constrain/regex.py``: literals, ``[...]`` classes (digits and ``-`` only),
+:mod:`constrain.frontends.regex`: literals, ``[...]`` classes (digits and ``-`` only),
 ``(?:...)``, ``|`` and the quantifiers ``* + ? {n} {n,} {n,m}``.  Patterns are
 implicitly full-match (no ``^``/``$``), use no lookarounds, no backreferences,
 no capture groups and no ``\\d`` (written ``[0-9]`` so the ASCII meaning is the

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import SchemaError, UnsupportedSchemaError
-from ...grammar import EMPTY, Expr, Lex, NOTHING, Nfa, alt, seq
-from ...regex import regex_to_dfa
+from ...ir import EMPTY, Expr, Lex, NOTHING, Nfa, alt, seq
+from ..regex import regex_to_dfa
 from . import formats
 from .ir import PATTERNS, PRESENCE, SOME, presence_eval, presence_names
 from .keywords import ANNOTATIONS, MAX_COUNT_STATES

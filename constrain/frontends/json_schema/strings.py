@@ -7,7 +7,7 @@ import warnings
 from typing import Any
 
 from ...errors import CompileBudgetError, RegexError, SchemaError, UnsupportedSchemaError
-from ...grammar import Expr, Lex, NOTHING, alt
+from ...ir import Expr, Lex, NOTHING, alt
 from . import formats
 from .context import SchemaWarning
 from .ir import NOT, PATTERNS, STR_MINUS, XOF

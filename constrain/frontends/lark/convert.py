@@ -70,8 +70,9 @@ from ...ir import (EMPTY, NOTHING, Alt, Expr, Grammar, Lex, Ref, Repeat, Seq, al
 from ...ir.grammar import collect_refs, map_refs
 from ...ir.left_recursion import eliminate_left_recursion
 from ...options import DEFAULT, JsonOptions
-from .extensions import _map_line, _preprocess
-from .terminals import _pattern_sig, terminal_dfa
+from ..json_schema import schema_to_grammar
+from .extensions import map_line, preprocess
+from .terminals import pattern_signature, terminal_dfa
 
 __all__ = ["JSON_BLOCK_OPTIONS", "lark_to_grammar"]
 
@@ -156,7 +157,7 @@ class _Converter:
 
     def _line(self, name: str) -> int | None:
         line = self.lines.get(name)
-        return None if line is None else _map_line(line, self.shifts)
+        return None if line is None else map_line(line, self.shifts)
 
     def where(self, kind: str, name: str) -> str:
         name = str(name)
@@ -173,7 +174,7 @@ class _Converter:
             msg = ("Lark's grammar loader rejected the grammar (an internal assertion failed); a common "
                    "cause is a terminal that refers to a rule, to a %declare'd terminal or to a "
                    "%json{...}/%special{...} block, which may only appear in rules")
-        msg = _LINE_RE.sub(lambda m: f"line {_map_line(int(m.group(1)), self.shifts)}", msg)
+        msg = _LINE_RE.sub(lambda m: f"line {map_line(int(m.group(1)), self.shifts)}", msg)
 
         def add_line(m):
             line = self._line(m.group(2))
@@ -196,7 +197,7 @@ class _Converter:
             nr_deepcopy_tree,
         )
 
-        text, self.ext, self.shifts = _preprocess(self.text)
+        text, self.ext, self.shifts = preprocess(self.text)
         builder = _lark_builder_class()(False, [*self.import_paths, _GRAMMARS_DIR])
         builder.lines = self.lines
         try:
@@ -254,7 +255,7 @@ class _Converter:
                 raise GrammarError(f"%ignore {nm}: a declared terminal has no definition to ignore")
             if nm not in self.patterns:
                 raise GrammarError(f"%ignore {nm}: terminal is not defined")
-        self._ignore_sig = "|".join(sorted(_pattern_sig(self.patterns[n]) for n in self.ignore_names))
+        self._ignore_sig = "|".join(sorted(pattern_signature(self.patterns[n]) for n in self.ignore_names))
         self._ignore_dfa = None
         if self.ignore_names:
             from ...automata import ByteDFA
@@ -424,9 +425,9 @@ class _Converter:
             disp = name if not name.startswith("__") else (pat.raw or pat.value)
             ig = self._ignore_dfa
             if ig is None:
-                lx = lexeme(f"lark:{_pattern_sig(pat)}", lambda: dfa, disp)
+                lx = lexeme(f"lark:{pattern_signature(pat)}", lambda: dfa, disp)
             else:
-                lx = lexeme(f"lark:{self._ignore_sig}:{_pattern_sig(pat)}", lambda: ig.star().concat(dfa), disp)
+                lx = lexeme(f"lark:{self._ignore_sig}:{pattern_signature(pat)}", lambda: ig.star().concat(dfa), disp)
             e = Lex(lx)
         self._term_cache[name] = e
         return e
@@ -451,8 +452,6 @@ class _Converter:
                             lambda: ig.star().concat(ByteDFA.literal(data)), ext.value)
             return Lex(lx)
         # %json{...}
-        from ...json_schema import schema_to_grammar
-
         k = len(self._json_roots)
         prefix = f"%json{k}:"
         try:

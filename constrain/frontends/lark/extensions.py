@@ -1,7 +1,7 @@
 """Lark extensions, pre-processed before Lark sees the grammar text.
 
 * ``%json{ <JSON Schema object> }`` as a rule element: the JSON texts valid under the schema
-  (:func:`constrain.json_schema.schema_to_grammar`, rules merged under a prefix), e.g.
+  (:func:`constrain.frontends.json_schema.schema_to_grammar`, rules merged under a prefix), e.g.
   ``call: "<tool_call>" %json{"type": "object"} "</tool_call>"``. Whitespace inside the JSON
   follows ``json_whitespace`` / ``json_max_whitespace``; the grammar's ``%ignore`` applies
   around the JSON value as around any terminal. ``json_options`` passes any other
@@ -27,11 +27,13 @@ from typing import Any
 
 from ...errors import GrammarError
 
-__all__: list[str] = []
+__all__ = ["ExtensionBlock", "map_line", "preprocess"]
 
 
 @dataclass
-class _External:
+class ExtensionBlock:
+    """One ``%json{...}`` or ``%special{...}`` block, replaced in the text by a declared terminal."""
+
     kind: str  # "json" or "special"
     value: Any
     line: int
@@ -40,7 +42,7 @@ class _External:
 _EXT_RE = re.compile(r"%(json|special)\s*\{")
 
 
-def _preprocess(text: str) -> tuple[str, dict[str, _External], list[tuple[int, int]]]:
+def preprocess(text: str) -> tuple[str, dict[str, ExtensionBlock], list[tuple[int, int]]]:
     """Replace ``%json{...}`` / ``%special{...}`` by declared terminals.
 
     Lark comments, strings and regexps are skipped, so the markers only count in rule bodies.
@@ -48,7 +50,7 @@ def _preprocess(text: str) -> tuple[str, dict[str, _External], list[tuple[int, i
     swallowed)`` for every block that spanned several lines (to map error lines back).
     """
     out: list[str] = []
-    ext: dict[str, _External] = {}
+    ext: dict[str, ExtensionBlock] = {}
     shifts: list[tuple[int, int]] = []
     i = 0
     n = len(text)
@@ -78,7 +80,7 @@ def _preprocess(text: str) -> tuple[str, dict[str, _External], list[tuple[int, i
                         counter += 1
                         if name not in text:
                             break
-                    ext[name] = _External(kind, value, line)
+                    ext[name] = ExtensionBlock(kind, value, line)
                     out.append(text[seg_start:i])
                     out.append(name)
                     nl = text.count("\n", i, stop)
@@ -134,6 +136,6 @@ def _block_end(text: str, kind: str, brace: int, line: int) -> tuple[int, Any]:
         raise GrammarError(f"bad %{kind}{{...}} block at line {line}: {e}") from None
 
 
-def _map_line(line: int, shifts: list[tuple[int, int]]) -> int:
+def map_line(line: int, shifts: list[tuple[int, int]]) -> int:
     """A line of the pre-processed text -> the line of the original text."""
     return line + sum(nl for at, nl in shifts if at < line)

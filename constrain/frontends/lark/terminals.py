@@ -12,8 +12,9 @@ import re
 
 from ...cache import LRUCache
 from ...errors import GrammarError, RegexError
+from ..regex import regex_to_dfa
 
-__all__ = ["terminal_dfa"]
+__all__ = ["pattern_signature", "terminal_dfa"]
 
 _DFA_CACHE = LRUCache("constrain.lark.terminal_dfas", 2048)
 
@@ -114,8 +115,6 @@ def terminal_dfa(pattern, where: str = "terminal"):
     else:
         regexp = pattern.to_regexp()
         lazy = _pattern_info(regexp, where)
-        from ..regex import regex_to_dfa
-
         try:
             dfa = regex_to_dfa(regexp, encoding="utf8", dialect="python")
         except RegexError as e:
@@ -127,5 +126,6 @@ def terminal_dfa(pattern, where: str = "terminal"):
     return _DFA_CACHE.put(key, dfa)
 
 
-def _pattern_sig(pattern) -> str:
+def pattern_signature(pattern) -> str:
+    """A Lark pattern's identity (kind, flags, text): the key two equal terminals share a lexeme by."""
     return f"{type(pattern).__name__}:{''.join(sorted(pattern.flags))}:{pattern.value}"
