@@ -1,7 +1,7 @@
 """Shared code of the ``examples/lark_*.py`` scripts: compile a Lark grammar, generate, check.
 
 Each example runs SmolLM2-135M-Instruct (greedy, so the output is the same on every run) under
-a Lark grammar compiled with :func:`constrain.lark.compile_lark`, then parses the output with
+a Lark grammar compiled with :func:`constrain.compile_lark`, then parses the output with
 the ``lark`` package itself to show that it is in the grammar's language. ``--no-model`` skips
 the model: tokens are drawn at random among those the mask allows (a quick look at the masks
 with the real SmolLM2 tokenizer, no model download or conversion).
@@ -19,8 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from constrain import grammars  # noqa: E402
-from constrain.lark import compile_lark  # noqa: E402
+from constrain import compile_lark, grammars  # noqa: E402
 
 
 def lark_parses(text: str, grammar: str, start: str = "start") -> bool:
@@ -63,7 +62,7 @@ class Env:
         self.model = self.tok = None
         if no_model:
             from constrain.tokenizers import load_smollm2_tokenizer
-            from constrain.vocab import Vocabulary
+            from constrain.tokens import Vocabulary
 
             self.vocab = Vocabulary.from_hf(load_smollm2_tokenizer())
         else:

@@ -30,7 +30,7 @@ WEATHER = {
     "additionalProperties": False,
 }
 
-# structgen's extension: a JSON Schema as a grammar element (not plain Lark; see constrain.lark).
+# structgen's extension: a JSON Schema as a grammar element (not plain Lark; see constrain.frontends.lark).
 # No free-text alternative here: the reply must be one or more calls of this tool.
 SCHEMA_GRAMMAR = f"""
 start: tool_call+

@@ -41,21 +41,21 @@ def mistral_sp_tokenizer():
 
 @pytest.fixture(scope="session")
 def smollm2_vocab(smollm2_tokenizer):
-    from constrain.vocab import Vocabulary
+    from constrain.tokens import Vocabulary
 
     return Vocabulary.from_hf(smollm2_tokenizer)
 
 
 @pytest.fixture(scope="session")
 def tekken_vocab(tekken_tokenizer):
-    from constrain.vocab import Vocabulary
+    from constrain.tokens import Vocabulary
 
     return Vocabulary.from_hf(tekken_tokenizer)
 
 
 @pytest.fixture(scope="session")
 def mistral_sp_vocab(mistral_sp_tokenizer):
-    from constrain.vocab import Vocabulary
+    from constrain.tokens import Vocabulary
 
     return Vocabulary.from_hf(mistral_sp_tokenizer)
 

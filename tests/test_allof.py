@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from constrain import UnsupportedSchemaError, compile_json_schema
-from constrain.vocab import Vocabulary
+from constrain.tokens import Vocabulary
 
 
 @pytest.fixture(scope="module")

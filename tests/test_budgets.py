@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from constrain import CompileBudgetError, ConstraintError
-from constrain.deadline import (DEFAULT_MAX_MEMORY_BYTES, check_deadline, check_size, compile_budget,
-                                schema_location)
-from constrain.regex import regex_to_dfa
+from constrain.budget import (DEFAULT_MAX_MEMORY_BYTES, check_deadline, check_size, compile_budget,
+                              schema_location)
+from constrain.frontends.regex import regex_to_dfa
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -86,7 +86,7 @@ def test_memory_budget_refuses_a_table_before_allocating():
 def test_counted_string_tables_are_counted():
     """The (content state, character position) product of a bounded string with a pattern
     grows 256-wide rows per state: counted, and refused past the memory budget."""
-    from constrain.counted import counted_content_dfa
+    from constrain.automata import counted_content_dfa
     from constrain.frontends.json_schema.lexemes import _ANY_CHARS
 
     char = regex_to_dfa(_ANY_CHARS, encoding="json")
@@ -201,7 +201,7 @@ _CHILD = textwrap.dedent("""
     os.environ["HF_HUB_OFFLINE"] = "1"
     from constrain import CompileBudgetError, compile_json_schema
     from constrain.tokenizers import load_smollm2_tokenizer
-    from constrain.vocab import Vocabulary
+    from constrain.tokens import Vocabulary
 
     vocab = Vocabulary.from_hf(load_smollm2_tokenizer())
     def hwm():

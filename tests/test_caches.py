@@ -110,9 +110,9 @@ def test_every_registered_cache_is_empty_after_clear_caches():
     compiled.append(importlib.import_module("decode.constraints").as_compiled(decode.Regex("[0-9]+"), vocab))
     for i, c in enumerate(compiled):
         _walk_masks(c, i)
-    from constrain import counted
+    from constrain.tokens import counted_table
 
-    counted._WALKS[("dense walks need a large vocabulary",)] = ()
+    counted_table._WALKS[("dense walks need a large vocabulary",)] = ()
     filled = {k: v for k, v in cache.cache_sizes().items() if v}
     for name in ("constrain.grammar.lexemes", "constrain.tokens.lexeme_tables", "constrain.tokens.vocab_trie_views",
                  "constrain.counted.walks", "constrain.lark.terminal_dfas", "constrain.frontends.regex.compile._compile",

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 import decode
 from constrain import compile_json_schema, compile_lark
 from constrain.frontends.json_schema.lexemes import JsonLexemes, canonical_string
-from constrain.regex import regex_to_dfa
-from constrain.vocab import Vocabulary
+from constrain.frontends.regex import regex_to_dfa
+from constrain.tokens import Vocabulary
 from oracles import bits, check_all_masks
 
 CANON = dict(whitespace="compact", canonical_strings=True)

@@ -16,8 +16,8 @@ import regex as oracle_re
 
 from constrain import compile_grammar, compile_json_schema, compile_regex
 from constrain.automata import ByteDFA
-from constrain.grammar import Grammar, Lex, Ref, alt, lexeme, opt, seq, star
-from constrain.vocab import Vocabulary
+from constrain.ir import Grammar, Lex, Ref, alt, lexeme, opt, seq, star
+from constrain.tokens import Vocabulary
 from oracles import assert_same_masks, check_all_masks
 
 

@@ -1,4 +1,4 @@
-"""constrain.formats: regexes for string formats, checked with Python's ``re.fullmatch``.
+"""constrain.frontends.json_schema.formats: regexes for string formats, checked with Python's ``re.fullmatch``.
 
 Oracles: the JSON Schema Test Suite (draft 2020-12 optional/format), ``ipaddress``,
 ``uuid``, ``datetime``, ``base64``, ``idna`` and ``jsonschema``'s FormatChecker where it
@@ -112,7 +112,7 @@ def test_unknown_and_numeric_formats():
 # JSON Schema Test Suite, data-driven
 # ---------------------------------------------------------------------------
 
-# Known, documented disagreements (see the module docstring of constrain/formats.py),
+# Known, documented disagreements (see the module docstring of constrain/frontends/json_schema/formats.py),
 # as reason -> [(format, data)].  Each entry is asserted to still disagree.
 _LONG_HOST = ".".join(["abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk"] * 4) + ".com"
 _LONG_IDN = ".".join(["a" * 63] * 3 + ["a" * 62])
@@ -720,7 +720,7 @@ def test_counted_content_matches_materialized(monkeypatch, schema):
     counter; every mask equals the materialized automaton's, along random walks."""
     import constrain.frontends.json_schema.lexemes as jl
     from constrain import compile_json_schema
-    from constrain.vocab import Vocabulary
+    from constrain.tokens import Vocabulary
     from oracles import assert_same_masks
 
     toks = [bytes(p) for n in (1, 2, 3) for p in __import__("itertools").product(b'a"\\nu0', repeat=n)]
@@ -782,7 +782,7 @@ def test_regex_is_sound_against_node():
     with the ``u`` flag."""
     import random
 
-    from constrain.regex import regex_to_dfa
+    from constrain.frontends.regex import regex_to_dfa
 
     d = regex_to_dfa(format_regex("regex"), encoding="utf8")
     trans, accept = d.trans, d.accept

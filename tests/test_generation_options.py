@@ -15,7 +15,7 @@ import regex as oracle_re
 
 from constrain import compile_json_schema
 from constrain.frontends.json_schema.lexemes import JsonLexemes, canonical_literals, canonical_string
-from constrain.vocab import Vocabulary
+from constrain.tokens import Vocabulary
 from oracles import check_all_masks
 
 

@@ -5,7 +5,7 @@
   between tokens) and random mutations of them. Our verdict -- every token accepted and the
   matcher accepting at the end -- must equal ``Lark(..., parser="earley",
   lexer="dynamic_complete").parse`` succeeding (``dynamic_complete`` is the semantics we
-  implement: any split of the text into terminals; see :mod:`constrain.lark`). For the shipped
+  implement: any split of the text into terminals; see :mod:`constrain.frontends.lark`). For the shipped
   grammars, which are written to be lexer-independent, ``lexer="dynamic"`` must agree too.
   Texts are fed as random (non-canonical) tokenizations over a small hand-made vocabulary
   with mask bits checked against single-token checks, and as canonical and non-canonical
@@ -31,15 +31,11 @@ import regex as oracle_re
 
 from constrain import grammars
 from constrain.errors import GrammarError
-from constrain.grammar import Grammar, Lex, Nfa, Ref, alt, compile_rtn, lexeme, seq
-from constrain.lark import (
-    compile_lark,
-    compile_lark_file,
-    eliminate_left_recursion,
-    lark_to_grammar,
-    terminal_dfa,
-)
-from constrain.vocab import Vocabulary
+from constrain.compiler import compile_lark, compile_lark_file
+from constrain.frontends.lark import lark_to_grammar, terminal_dfa
+from constrain.ir import Grammar, Lex, Nfa, Ref, alt, compile_rtn, lexeme, seq
+from constrain.ir.left_recursion import eliminate_left_recursion
+from constrain.tokens import Vocabulary
 from oracles import bits, check_all_masks
 
 try:
@@ -588,7 +584,7 @@ def test_masks_exact(case):
 
 
 def test_lazy_terminals_are_shortest_match():
-    from constrain.regex import regex_to_dfa
+    from constrain.frontends.regex import regex_to_dfa
 
     esc = PatternRE(r'".*?(?<!\\)(\\\\)*?"')  # common.ESCAPED_STRING, flattened
     assert terminal_dfa(esc).equivalent(regex_to_dfa(r'"(?:[^"\\\n]|\\[^\n])*"', dialect="python"))

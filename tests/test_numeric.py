@@ -1,4 +1,4 @@
-"""constrain.numeric: exact regexes for JSON numeric ranges and simple multipleOf.
+"""constrain.frontends.json_schema.numeric: exact regexes for JSON numeric ranges and simple multipleOf.
 
 The test-side engine is Python's ``re.fullmatch``: the produced patterns use only
 the plain dialect (checked by ``assert_plain_dialect``) on which Python and

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from constrain.errors import CompileBudgetError, RegexError
-from constrain.regex import charset_dfa, regex_to_dfa
+from constrain.frontends.regex import charset_dfa, regex_to_dfa
 
 # STRUCTGEN_FUZZ=1000 for a longer soak of the fuzz tests
 SETTINGS = settings(
