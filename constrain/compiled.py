@@ -18,7 +18,8 @@ from .budget import DEFAULT_MAX_MEMORY_BYTES, check_deadline, compile_budget
 from .errors import CompileBudgetError, EmptyLanguageError
 from .ir import Grammar, compile_rtn
 from .matcher import Matcher
-from .tokens import DifferenceLexemeTable, TokenAutomaton, compute_rows_batched, dense_trie, require_vocabulary
+from .tokens import (DifferenceLexemeTable, TokenAutomaton, Vocabulary, compute_rows_batched, dense_trie,
+                     require_vocabulary)
 from .tokens import lexeme_tables as _lexeme_tables
 
 __all__ = ["Compiled"]
@@ -137,7 +138,7 @@ class Compiled:
     of hanging the decoder.
     """
 
-    def __init__(self, grammar: Grammar, vocab, *, source: Any = None, kind: str = "grammar",
+    def __init__(self, grammar: Grammar, vocab: Vocabulary, *, source: Any = None, kind: str = "grammar",
                  time_budget_s: float = 30.0, state_budget: int = 200_000,
                  max_memory_bytes: int | None = DEFAULT_MAX_MEMORY_BYTES):
         t0 = time.perf_counter()
@@ -257,7 +258,7 @@ class Compiled:
                     break
 
     @property
-    def vocab(self):
+    def vocab(self) -> Vocabulary:
         return self.automaton.vocab
 
     def matcher(self) -> Matcher:

@@ -21,12 +21,12 @@ from .frontends.lark import lark_to_grammar
 from .frontends.regex import regex_to_dfa
 from .ir import Grammar, Lex, lexeme, opt
 from .options import DEFAULT, JsonOptions
-from .tokens import require_vocabulary
+from .tokens import Vocabulary, require_vocabulary
 
 __all__ = ["compile_grammar", "compile_json_schema", "compile_lark", "compile_lark_file", "compile_regex"]
 
 
-def compile_grammar(grammar: Grammar, vocab, *, time_budget_s: float = 30.0,
+def compile_grammar(grammar: Grammar, vocab: Vocabulary, *, time_budget_s: float = 30.0,
                     max_memory_bytes: int | None = DEFAULT_MAX_MEMORY_BYTES, **kw) -> Compiled:
     """Compile an IR :class:`~constrain.ir.Grammar` for ``vocab``.
 
@@ -36,7 +36,7 @@ def compile_grammar(grammar: Grammar, vocab, *, time_budget_s: float = 30.0,
     return Compiled(grammar, vocab, time_budget_s=time_budget_s, max_memory_bytes=max_memory_bytes, **kw)
 
 
-def compile_json_schema(schema: Any, vocab, *, options: JsonOptions | None = None, strict: bool = DEFAULT,
+def compile_json_schema(schema: Any, vocab: Vocabulary, *, options: JsonOptions | None = None, strict: bool = DEFAULT,
                         whitespace: str = DEFAULT, max_whitespace: int | None = DEFAULT, lenient: bool = DEFAULT,
                         time_budget_s: float = 20.0, max_newlines: int | None = DEFAULT,
                         trailing_whitespace: bool = DEFAULT, canonical_literals: bool = DEFAULT,
@@ -91,7 +91,7 @@ def compile_json_schema(schema: Any, vocab, *, options: JsonOptions | None = Non
                                      budget="recursion") from None
 
 
-def compile_regex(pattern: str, vocab, *, dialect: str = "python", time_budget_s: float = 20.0,
+def compile_regex(pattern: str, vocab: Vocabulary, *, dialect: str = "python", time_budget_s: float = 20.0,
                   max_memory_bytes: int | None = DEFAULT_MAX_MEMORY_BYTES) -> Compiled:
     """Compile a regex; the whole output must match it (full match over the text).
 
@@ -118,7 +118,7 @@ def _nonempty(lx, pattern: str, dialect: str):
     return lexeme(f"regex-nonempty:{dialect}:{pattern}", build, f"regex {pattern!r}"[:80])
 
 
-def compile_lark(grammar_text: str, vocab, *, start: str = "start", import_paths: Iterable[str] = (),
+def compile_lark(grammar_text: str, vocab: Vocabulary, *, start: str = "start", import_paths: Iterable[str] = (),
                  json_whitespace: str = DEFAULT, json_max_whitespace: int | None = DEFAULT,
                  json_strict: bool = DEFAULT, source: str = "<grammar>", time_budget_s: float = 30.0,
                  state_budget: int = 200_000, json_options: dict | JsonOptions | None = None,
@@ -146,7 +146,8 @@ def compile_lark(grammar_text: str, vocab, *, start: str = "start", import_paths
                         state_budget=state_budget, max_memory_bytes=max_memory_bytes)
 
 
-def compile_lark_file(path, vocab, *, start: str = "start", import_paths: Iterable[str] = (), **kw):
+def compile_lark_file(path: str | os.PathLike[str], vocab: Vocabulary, *, start: str = "start",
+                      import_paths: Iterable[str] = (), **kw: Any) -> Compiled:
     """Like :func:`compile_lark` for a ``.lark`` file; its folder is searched first by ``%import``."""
     path = os.fspath(path)
     with open(path, encoding="utf-8") as f:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import OptionError
+from .tokens import TokenAutomaton, Vocabulary
 
 __all__ = ["Matcher"]
 
@@ -21,14 +22,14 @@ class Matcher:
 
     __slots__ = ("_automaton", "_history")
 
-    def __init__(self, automaton, _history=None):
+    def __init__(self, automaton: TokenAutomaton, _history: list | None = None):
         self._automaton = automaton
         self._history = _history if _history is not None else [automaton.start]
 
     # ----------------------------------------------------------------- queries
 
     @property
-    def vocab(self):
+    def vocab(self) -> Vocabulary:
         return self._automaton.vocab
 
     def _state(self):

@@ -18,6 +18,7 @@ from ..cache import register
 from . import lexeme_tables as _tables
 from .bitmask import pack_bits
 from .trie import class_per_position, dense_trie, row_from_nodes, walk_trie
+from .vocab import Vocabulary
 
 __all__ = ["CountedLexemeTable"]
 
@@ -46,7 +47,7 @@ class CountedLexemeTable:
         """Rows computed so far (one per base state, clamped capacity and clamped need)."""
         return len(self._rows)
 
-    def __init__(self, dfa: CountedDFA, vocab):
+    def __init__(self, dfa: CountedDFA, vocab: Vocabulary):
         self.dfa = dfa
         self.vocab = vocab
         self.n_base = dfa.n_base

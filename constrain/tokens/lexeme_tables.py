@@ -27,6 +27,7 @@ import numpy as np
 from ..budget import check_deadline
 from .bitmask import clear_bits, set_bits
 from .trie import DenseTrie, child_lists, class_per_position, csr_positions, dense_trie, row_from_nodes, walk_trie
+from .vocab import Vocabulary
 
 __all__ = ["DifferenceLexemeTable", "LexemeTable", "compute_rows_batched"]
 
@@ -46,7 +47,7 @@ class LexemeTable:
     batchable = True  # rows may be filled by compute_rows_batched (plain DFA walks)
     counted = False
 
-    def __init__(self, dfa, vocab):
+    def __init__(self, dfa, vocab: Vocabulary):
         self.dfa = dfa
         self.vocab = vocab
         # class-compressed transitions: T[q, cmap[byte]] (-1 dead); a sink row for "dead"
@@ -237,7 +238,7 @@ class DifferenceLexemeTable(LexemeTable):
 
     batchable = False
 
-    def __init__(self, dfa, vocab, base: LexemeTable, excluded_dfa):
+    def __init__(self, dfa, vocab: Vocabulary, base: LexemeTable, excluded_dfa):
         super().__init__(dfa, vocab)
         self.base = base
         F = np.asarray(excluded_dfa.table, dtype=np.int32)

@@ -18,6 +18,7 @@ import numpy as np
 from ..cache import register
 from .counted_table import CountedLexemeTable
 from .lexeme_tables import DifferenceLexemeTable, LexemeTable
+from .vocab import Vocabulary
 
 __all__ = ["TokenTable", "lexeme_table"]
 
@@ -71,7 +72,7 @@ def _cached_row_bytes() -> int:
     return sum(t.n_rows * t.vocab.n_words * 4 for t in _TABLES.values())
 
 
-def lexeme_table(lexeme, vocab) -> LexemeTable:
+def lexeme_table(lexeme, vocab: Vocabulary) -> LexemeTable:
     """The shared table of ``lexeme`` over ``vocab`` (LRU-bounded)."""
     key = (lexeme.key, vocab.fingerprint)
     with _TABLES_LOCK:

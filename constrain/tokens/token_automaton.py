@@ -28,6 +28,7 @@ from ..ir import RTN, Parser
 from .bitmask import pack_bits, set_bits
 from .tables import lexeme_table
 from .trie import child_lists, csr_positions, tokens_at_nodes
+from .vocab import Vocabulary
 
 __all__ = ["State", "TokenAutomaton"]
 
@@ -66,7 +67,7 @@ class State:
 class TokenAutomaton:
     """Token transitions and masks over one compiled grammar and one vocabulary."""
 
-    def __init__(self, rtn: RTN, vocab, *, state_limit: int = 50_000):
+    def __init__(self, rtn: RTN, vocab: Vocabulary, *, state_limit: int = 50_000):
         self.rtn = rtn
         self.vocab = vocab
         self.parser = Parser(rtn)

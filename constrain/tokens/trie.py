@@ -17,6 +17,7 @@ import numpy as np
 from ..cache import register
 from ..budget import check_deadline
 from .bitmask import pack_bits, set_bits
+from .vocab import Vocabulary
 
 __all__ = ["DenseTrie", "child_lists", "class_per_position", "csr_positions", "dense_trie", "row_from_nodes",
            "tokens_at_nodes", "walk_trie"]
@@ -43,7 +44,7 @@ def csr_positions(ptr: np.ndarray, rows: np.ndarray, with_owner: bool = False):
     return pos
 
 
-def walk_trie(vocab, init: tuple, advance):
+def walk_trie(vocab: Vocabulary, init: tuple, advance):
     """Walk the token trie level by level from automaton states, expanding only live nodes.
 
     ``init`` is the start state as a tuple (one entry per state component) of scalars, or of
@@ -81,7 +82,7 @@ class DenseTrie:
     subtrees dead. Index ``i`` here is breadth-first position; ``order[i]`` the trie node.
     """
 
-    def __init__(self, vocab):
+    def __init__(self, vocab: Vocabulary):
         order = np.concatenate([np.asarray(l, dtype=np.int64) for l in vocab.levels])
         n = order.size
         pos = np.empty(n, dtype=np.int64)
@@ -147,7 +148,7 @@ class DenseTrie:
         return S
 
 
-def class_per_position(cmap: np.ndarray, vocab) -> np.ndarray:
+def class_per_position(cmap: np.ndarray, vocab: Vocabulary) -> np.ndarray:
     """A lexeme's byte class at every breadth-first trie position, in the smallest dtype.
 
     Each table keeps one (a trie position's class is needed by every dense walk and estimate),
@@ -171,7 +172,7 @@ def _drop_vocab_views() -> None:
     _VIEW_HOLDERS.clear()
 
 
-def dense_trie(vocab) -> DenseTrie:
+def dense_trie(vocab: Vocabulary) -> DenseTrie:
     d = getattr(vocab, "_dense_trie", None)
     if d is None:
         d = vocab._dense_trie = DenseTrie(vocab)
@@ -179,7 +180,7 @@ def dense_trie(vocab) -> DenseTrie:
     return d
 
 
-def tokens_at_nodes(vocab, nodes: np.ndarray) -> np.ndarray:
+def tokens_at_nodes(vocab: Vocabulary, nodes: np.ndarray) -> np.ndarray:
     """Ids of the tokens whose bytes end at ``nodes``.
 
     A node ends at most one token unless the vocabulary spells one string with several ids
@@ -203,7 +204,7 @@ def tokens_at_nodes(vocab, nodes: np.ndarray) -> np.ndarray:
     return ids[ids >= 0]
 
 
-def row_from_nodes(vocab, nodes: np.ndarray) -> np.ndarray:
+def row_from_nodes(vocab: Vocabulary, nodes: np.ndarray) -> np.ndarray:
     """Packed mask of the tokens that end at ``nodes``."""
     n_nodes = vocab.trie_parent.shape[0]
     if nodes.size * 16 < n_nodes:
@@ -216,7 +217,7 @@ def row_from_nodes(vocab, nodes: np.ndarray) -> np.ndarray:
     return pack_bits(node_alive[_token_node_or_end(vocab)], vocab.n_words)
 
 
-def child_lists(vocab):
+def child_lists(vocab: Vocabulary):
     """The trie's children CSR as Python sequences (cached on the vocabulary) for depth-first
     walks; tuples, which the garbage collector stops tracking (a full collection would
     otherwise visit every trie node)."""
@@ -228,7 +229,7 @@ def child_lists(vocab):
     return c
 
 
-def _token_node_or_end(vocab) -> np.ndarray:
+def _token_node_or_end(vocab: Vocabulary) -> np.ndarray:
     """``vocab.token_node`` with "no node" (special ids, padding) mapped past the last node."""
     cached = getattr(vocab, "_token_node_or_end", None)
     if cached is None:

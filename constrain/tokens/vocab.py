@@ -611,7 +611,7 @@ _NAMED_TOKENIZERS: dict[str, object] = {}  # "smollm2", "tekken", "mistral": at 
 register("constrain.vocab.named_tokenizers", _NAMED_TOKENIZERS.clear, lambda: len(_NAMED_TOKENIZERS))
 
 
-def require_vocabulary(obj, where: str = "vocab") -> Vocabulary:
+def require_vocabulary(obj: object, where: str = "vocab") -> Vocabulary:
     """``obj`` itself if it is a :class:`Vocabulary`; otherwise a :class:`VocabularyError`
     that says what was passed and how to build the right thing from it.
 
@@ -630,7 +630,7 @@ def require_vocabulary(obj, where: str = "vocab") -> Vocabulary:
     raise VocabularyError(f"{where}: expected constrain.Vocabulary, got {got}; {hint}")
 
 
-def require_eos(vocab, where: str = "vocab") -> None:
+def require_eos(vocab: Vocabulary, where: str = "vocab") -> None:
     """A :class:`VocabularyError` unless ``vocab`` has an EOS id: without one no output can end."""
     if len(np.asarray(vocab.eos_ids)) == 0:
         raise VocabularyError(
