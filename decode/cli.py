@@ -27,7 +27,7 @@ examples:
   structgen bench test-suite "$DATA/json-schema-test-suite" --json /tmp/ts.json
   structgen bench coverage "$DATA/maskbench" --from /tmp/mb.json --plots docs/img
   structgen bench generate "$DATA/maskbench" --model default --sample 100 --json /tmp/gen.json
-  python -m decode.bench            # decoding throughput, constrained vs not
+  structgen bench throughput        # decoding throughput, constrained vs not (also: python -m decode.bench)
 DATA: a folder with JSONSchemaBench's maskbench/ and the JSON Schema Test Suite (see README.md).
 """
 
@@ -79,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "after the value, one line break per whitespace run)")
 
     b = sub.add_parser(
-        "bench", help="benchmarks (the `python -m constrain.bench` CLI, run in-process)", add_help=False,
-        description="Passes all arguments to the `python -m constrain.bench` CLI, in this process.",
+        "bench", help="benchmarks (the `python -m decode.bench` CLI, run in-process)", add_help=False,
+        description="Passes all arguments to the `python -m decode.bench` CLI, in this process.",
     )
     b.add_argument("args", nargs=argparse.REMAINDER)
     return p
@@ -210,7 +210,7 @@ def _error(message: str) -> int:
 
 def _cmd_bench(argv: list[str]) -> int:
     """The benchmarks' own CLI, in this process (argparse's exits become the return status)."""
-    from constrain.bench.__main__ import main as bench_main
+    from .bench.__main__ import main as bench_main
 
     try:
         return int(bench_main(list(argv)) or 0)
@@ -222,7 +222,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "bench":  # everything after it belongs to constrain.bench
+    if argv and argv[0] == "bench":  # everything after it belongs to decode.bench
         return _cmd_bench(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)

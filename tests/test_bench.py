@@ -13,9 +13,9 @@ import random
 
 import pytest
 
-from constrain.bench import maskbench as mb
-from constrain.bench.engines import FakeEngine, load_bench_tokenizer
-from constrain.bench.report import format_table, percentile, percentiles, top_counts
+from decode.bench import maskbench as mb
+from decode.bench.engines import FakeEngine, load_bench_tokenizer
+from decode.bench.report import format_table, percentile, percentiles, top_counts
 
 
 def _write(dirpath, name, records):
@@ -176,7 +176,7 @@ def test_fake_engine_known_table(tmp_path, capsys):
 
     # engines run apart (other files) are merged by a comma-separated --resume: one table
     other = tmp_path / "other.json"
-    alias = "constrain.bench.engines:FakeEngine"
+    alias = "decode.bench.engines:FakeEngine"
     mb.run_maskbench(data, tokenizer="bytes", engines=[alias], timeout=3, json_out=str(other),
                      progress=False, log=lambda s: None)
     merged = mb.run_maskbench(data, tokenizer="bytes", engines=["fake", alias], timeout=3,
@@ -186,7 +186,7 @@ def test_fake_engine_known_table(tmp_path, capsys):
     assert merged["engines"][alias]["summary"]["passing"] == merged["engines"]["fake"]["summary"]["passing"] == 3
 
     # the tables can be printed again from the JSON file
-    from constrain.bench.__main__ import main as bench_main
+    from decode.bench.__main__ import main as bench_main
 
     assert bench_main(["report", str(out), "--markdown"]) == 0
     md = capsys.readouterr().out

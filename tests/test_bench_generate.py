@@ -1,6 +1,6 @@
 """``structgen bench generate``: the harness with a scripted backend (no model) gives known numbers.
 
-The ``fake`` backend (``constrain.bench.generate.FakeGenBackend``) reads what to output from the
+The ``fake`` backend (``decode.bench.generate.FakeGenBackend``) reads what to output from the
 schema's ``"x-fake-gen"`` object, so one tiny dataset exercises valid / invalid / non-JSON /
 unfinished outputs, a compile error and a timeout in the real worker process.
 """
@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from constrain.bench import generate as gb
+from decode.bench import generate as gb
 
 OBJ = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
 
@@ -180,7 +180,7 @@ def test_known_table_in_worker_process(dataset, tmp_path, capsys):
     assert "JSON found by: fence 1, first_value 1, whole 3" in table
 
     # the report subcommand prints the same tables from the JSON file
-    from constrain.bench.__main__ import main as bench_main
+    from decode.bench.__main__ import main as bench_main
 
     assert bench_main(["report", str(out)]) == 0
     assert capsys.readouterr().out.strip() == table.split("\nraw results:")[0].strip()
@@ -224,7 +224,7 @@ def test_resume_reuses_finished_results(dataset, tmp_path):
 
 
 def test_sample_matches_maskbench_and_modes(dataset):
-    from constrain.bench import maskbench as mb
+    from decode.bench import maskbench as mb
 
     be = gb.FakeGenBackend()
     p = gb.run_generate_bench(dataset, backend=be, sample=4, seed=3, modes=["unconstrained"], progress=False,
@@ -285,7 +285,7 @@ def test_bench_module_imports_without_torch():
     import subprocess
     import sys
 
-    code = "import sys, constrain.bench.generate, constrain.bench.__main__; print('torch' in sys.modules)"
+    code = "import sys, decode.bench.generate, decode.bench.__main__; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
@@ -338,7 +338,7 @@ def test_run_prints_progress_with_eta(dataset, capsys):
 # ---------------------------------------------------------------------------- --plots without matplotlib
 
 
-_NO_MPL = "import sys; sys.modules['matplotlib'] = None; from constrain.bench.__main__ import main; sys.exit(main(sys.argv[1:]))"
+_NO_MPL = "import sys; sys.modules['matplotlib'] = None; from decode.bench.__main__ import main; sys.exit(main(sys.argv[1:]))"
 
 
 @pytest.mark.parametrize("cmd", [
@@ -363,7 +363,7 @@ def test_plots_without_matplotlib_is_one_line_naming_the_extra(cmd, dataset, tmp
 
 
 def test_require_matplotlib_error(monkeypatch):
-    from constrain.bench import plots
+    from decode.bench import plots
 
     monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
     with pytest.raises(plots.MissingExtraError, match=r"pip install 'structgen\[bench\]'"):

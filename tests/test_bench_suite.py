@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from constrain.bench import coverage as cv
-from constrain.bench import test_suite as ts
+from decode.bench import coverage as cv
+from decode.bench import test_suite as ts
 
 
 def _group(desc, fake, tests):
@@ -71,7 +71,7 @@ def test_load_suite_and_prepare(tmp_path):
     assert {e.file for e in ts.load_suite(tmp_path, optional=False)} == {"a.json", "b.json"}
     assert {e.file for e in ts.load_suite(tmp_path, files_glob="optional/format/*,b.json")} == {
         "b.json", "optional/format/d.json"}
-    from constrain.bench.engines import load_bench_tokenizer
+    from decode.bench.engines import load_bench_tokenizer
 
     ts.prepare_suite(entries, load_bench_tokenizer("bytes"))
     a = entries[0]
@@ -84,7 +84,7 @@ def test_load_suite_and_prepare(tmp_path):
 def test_fake_engine_known_suite_table(tmp_path, capsys):
     _suite(tmp_path)
     out = tmp_path / "ts.json"
-    from constrain.bench.__main__ import main as bench_main
+    from decode.bench.__main__ import main as bench_main
 
     rc = bench_main(["test-suite", str(tmp_path), "--tokenizer", "bytes", "--engines", "fake,no-such-engine",
                      "--timeout", "3", "--json", str(out), "--no-progress", "--per-engine-tables"])
@@ -183,7 +183,7 @@ def test_coverage_from_payload_known_table(tmp_path, capsys):
 
 def test_plots_write_pngs(tmp_path):
     pytest.importorskip("matplotlib")
-    from constrain.bench import plots
+    from decode.bench import plots
 
     paths = plots.plot_maskbench(_mb_payload(), tmp_path / "img")
     assert [p.rsplit("/", 1)[1] for p in paths] == ["maskbench_coverage.png", "maskbench_cdf.png"]

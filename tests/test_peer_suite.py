@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from constrain.bench import peer_suite
+from decode.bench import peer_suite
 
 SUITE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "peer-suite" / "cases.jsonl.gz"
 
@@ -71,7 +71,7 @@ def test_runner_counts_a_hand_made_file(tmp_path, capsys):
 
     # the CLI: table, exit status 1 on a wrong accept, --json with every case
     out_json = tmp_path / "out.json"
-    from constrain.bench.__main__ import main
+    from decode.bench.__main__ import main
 
     rc = main(["peer-suite", str(path), "--tokenizer", "bytes", "--json", str(out_json), "--text",
                "--no-progress"])

@@ -1,4 +1,11 @@
-"""``python -m constrain.bench <benchmark> ...`` -- see ``--help``."""
+"""``python -m decode.bench <benchmark> ...`` (``structgen bench ...`` runs it in-process) -- see
+``--help``.
+
+Bare ``python -m decode.bench``, or one starting with an option (the flags of the throughput
+table, ``--tokens 32 ...``), runs ``throughput``, as ``python -m decode.bench`` always did.
+Each benchmark module is imported only when its subcommand runs, except the parsers' own
+``add_arguments`` (which import no torch).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +13,26 @@ import argparse
 import sys
 
 
+SUBCOMMANDS = ("maskbench", "report", "test-suite", "peer-suite", "coverage", "grammars", "generate", "plots",
+               "throughput")
+
+
+def _throughput_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of :mod:`.throughput`, defined here so that building the parser imports no torch."""
+    p.add_argument("--model", default="smollm2", help="HF id/path (default: bundled SmolLM2-135M-Instruct)")
+    p.add_argument("--tokens", type=int, default=32, help="max new tokens per row (default 32)")
+    p.add_argument("--reps", type=int, default=3, help="timed repetitions after a warm-up (default 3)")
+    p.add_argument("--batch-sizes", default="1,8")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--no-lark", action="store_true")
+    p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m constrain.bench",
-                                description="structgen benchmarks")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["throughput"] + argv  # the old `python -m decode.bench [--tokens N ...]`
+    p = argparse.ArgumentParser(prog="python -m decode.bench", description="structgen benchmarks")
     sub = p.add_subparsers(dest="bench", required=True)
     from . import coverage, generate, grammars, maskbench, peer_suite, test_suite
 
@@ -39,6 +63,9 @@ def main(argv=None) -> int:
     pl.add_argument("json_file")
     pl.add_argument("--out", default=".", help="folder for the PNG files")
     pl.add_argument("--prefix", default=None, help="file name prefix (default: from the JSON kind)")
+    tp = sub.add_parser("throughput", help="decoding throughput on a model, constrained vs not (the default "
+                                           "benchmark): tok/s, TTFT, mask and kernel time per step")
+    _throughput_arguments(tp)
     args = p.parse_args(argv)
     if getattr(args, "plots", None) or args.bench == "plots":
         from .plots import MissingExtraError, require_matplotlib
@@ -60,6 +87,10 @@ def main(argv=None) -> int:
         return grammars.main(args)
     if args.bench == "generate":
         return generate.main(args=args)
+    if args.bench == "throughput":
+        from . import throughput
+
+        return throughput.main(args=args)
     if args.bench in ("report", "plots"):
         import json
 

@@ -13,7 +13,7 @@ The figures come from a MaskBench ``--json`` file (``--from OUT.json``) or from 
 MaskBench run with the same options as ``maskbench`` (``--json`` then keeps its raw output
 together with the coverage figures under ``"coverage"``).
 
-Entry point: ``python -m constrain.bench coverage DATA [--from OUT.json] ...``.
+Entry point: ``python -m decode.bench coverage DATA [--from OUT.json] ...``.
 """
 
 from __future__ import annotations
@@ -166,10 +166,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = None) -> int:
-    from .maskbench import output_path
+    from .output import output_path, write_json
 
     if args is None:
-        p = argparse.ArgumentParser(prog="python -m constrain.bench coverage", description=__doc__.split("\n")[0])
+        p = argparse.ArgumentParser(prog="python -m decode.bench coverage", description=__doc__.split("\n")[0])
         add_arguments(p)
         args = p.parse_args(argv)
     if args.plots:
@@ -203,9 +203,7 @@ def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = No
                                                    "config": cfg}
         doc = dict(doc)
         doc["coverage"] = cov
-        from .maskbench import _write_json
-
-        _write_json(out_json, doc)
+        write_json(out_json, doc)
         print(f"\nraw results: {out_json}")
     if args.plots:
         from .plots import plot_maskbench

@@ -59,7 +59,7 @@ class BenchTokenizer:
 
     ``name`` is ``smollm2``/``tekken``/``mistral`` (loaded with
     :func:`constrain.tokenizers.load_tokenizer`, canonical encoding by
-    :meth:`constrain.vocab.Vocabulary.encode`) or ``bytes`` (a synthetic tokenizer for
+    :meth:`constrain.tokens.vocab.Vocabulary.encode`) or ``bytes`` (a synthetic tokenizer for
     tests: ids 0-255 are the single bytes, 256 is EOS; no Hugging Face tokenizer).
     """
 
@@ -74,9 +74,9 @@ class BenchTokenizer:
 
     @property
     def vocab(self):
-        """structgen's :class:`~constrain.vocab.Vocabulary` for these ids (built lazily)."""
+        """structgen's :class:`~constrain.tokens.vocab.Vocabulary` for these ids (built lazily)."""
         if self._vocab is None:
-            from constrain.vocab import Vocabulary
+            from constrain.tokens.vocab import Vocabulary
 
             self._vocab = Vocabulary.from_token_bytes(self.token_bytes, self.eos_ids)
         return self._vocab
@@ -91,7 +91,7 @@ class BenchTokenizer:
 def load_bench_tokenizer(name: str) -> BenchTokenizer:
     if name == "bytes":
         return BenchTokenizer("bytes", [bytes([i]) for i in range(256)] + [None], [256])
-    from constrain.vocab import Vocabulary
+    from constrain.tokens.vocab import Vocabulary
 
     voc = Vocabulary.from_name(name)
     return BenchTokenizer(name, list(voc.token_bytes), [int(e) for e in voc.eos_ids],

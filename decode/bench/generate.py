@@ -36,7 +36,7 @@ The model is loaded once, in a worker process that runs one (schema, mode) job a
 parent waits at most ``--timeout`` seconds per job (compile + generation + validation), then
 kills the worker, records a *timeout* and starts a fresh one (the model is loaded again).
 
-Entry point: ``python -m constrain.bench generate DATA --model default --sample N`` (also
+Entry point: ``python -m decode.bench generate DATA --model default --sample N`` (also
 ``structgen bench generate ...``); programmatic: :func:`run_generate_bench`.  torch and
 ``decode`` are imported only inside the worker's backend, so this module imports without them.
 """
@@ -57,19 +57,21 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..json_schema import _SCHEMA_MAPS as SCHEMA_MAPS  # keywords mapping names to subschemas
+from constrain.frontends.json_schema.keywords import SCHEMA_MAPS  # keywords mapping names to subschemas
+
 from .engines import error_info
-from .maskbench import (
-    Worker,
+from .maskbench import load_sample
+from .output import write_json
+from .report import fmt_count_pct, fmt_num, fmt_pct, format_table, percentile, top_counts
+from .workers import (
+    WorkerProcess,
     WorkerSetupError,
-    _describe_exit,
-    _set_memory_limit,
-    _short_tb,
-    _write_json,
-    load_sample,
+    describe_exit,
+    redirect_stderr,
+    set_memory_limit,
+    short_traceback,
     start_worker,
 )
-from .report import fmt_count_pct, fmt_num, fmt_pct, format_table, percentile, top_counts
 
 __all__ = [
     "PROMPT_TEMPLATE",
@@ -276,7 +278,8 @@ class HFBackend:
         import constrain
         import decode
         import torch
-        from decode.generate import get_vocabulary, logits_width
+        from decode.constraints import get_vocabulary
+        from decode.lm import logits_width
 
         if o.get("threads"):
             torch.set_num_threads(int(o["threads"]))
@@ -419,7 +422,7 @@ def make_backend(spec: str, options: dict | None = None):
 def _crashed(res: dict, e: BaseException) -> dict:
     """Record an exception from the backend as a crash (a MemoryError also restarts the worker)."""
     res.update(status="crash", error=error_info(e))
-    res["error"]["message"] = _short_tb(e)
+    res["error"]["message"] = short_traceback(e)
     if isinstance(e, MemoryError):
         res["restart"] = True
     return res
@@ -484,18 +487,15 @@ def run_job(backend, job: dict, notify: Callable[[tuple], None] | None = None) -
 
 def _worker_main(conn, backend_spec: str, options: dict, mem_limit: int | None,
                  stderr_path: str | None) -> None:  # pragma: no cover - subprocess
-    if stderr_path:
-        fd = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.dup2(fd, 2)
-        os.close(fd)
+    redirect_stderr(stderr_path)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    _set_memory_limit(mem_limit)
+    set_memory_limit(mem_limit)
     try:
         backend = make_backend(backend_spec, options)
         conn.send(("ready", dict(getattr(backend, "info", {}) or {})))
     except BaseException as e:  # noqa: BLE001
-        conn.send(("setup_error", _short_tb(e) + "\n" + traceback.format_exc()[-2000:]))
+        conn.send(("setup_error", short_traceback(e) + "\n" + traceback.format_exc()[-2000:]))
         return
     while True:
         try:
@@ -510,14 +510,14 @@ def _worker_main(conn, backend_spec: str, options: dict, mem_limit: int | None,
         except Exception as e:  # noqa: BLE001 - an unpicklable object in the result
             conn.send(("result", {"status": "crash", "phase": "send", "compile_ms": res.get("compile_ms"),
                                   "error": {"class": type(e).__name__, "keyword": None, "pointer": None,
-                                            "message": _short_tb(e)}, "restart": True}))
+                                            "message": short_traceback(e)}, "restart": True}))
         if res.get("restart"):
             return
 
 
-class _ProcessRunner(Worker):
+class _ProcessRunner(WorkerProcess):
     """The backend in a worker process (model loaded once); per-job deadline; restart on
-    timeout or death (alive/kill/stop as maskbench's Worker)."""
+    timeout or death (alive/kill/stop from :class:`~.workers.WorkerProcess`)."""
 
     def __init__(self, mpctx, backend_spec: str, options: dict, mem_limit: int | None,
                  setup_timeout: float, stderr_path: str | None):
@@ -560,7 +560,7 @@ class _ProcessRunner(Worker):
         self.proc.join(2)
         return {"status": "crash", "phase": phase, "compile_ms": compile_ms,
                 "error": {"class": "WorkerDied", "keyword": None, "pointer": None,
-                          "message": _describe_exit(self.proc.exitcode)}, "restart": True}
+                          "message": describe_exit(self.proc.exitcode)}, "restart": True}
 
 
 
@@ -674,7 +674,7 @@ def run_generate_bench(data_dir, *, model: str = "default", modes: Sequence[str]
         payload["wall_s"] = round(wall0 + time.perf_counter() - t_run, 1)
         payload["summary"] = summarize_generate(results, modes)
         if json_out:
-            _write_json(json_out, payload)
+            write_json(json_out, payload)
 
     try:
         for e, mode in jobs:
@@ -1109,7 +1109,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = None) -> int:
     if args is None:
-        p = argparse.ArgumentParser(prog="python -m constrain.bench generate", description=__doc__.split("\n")[0])
+        p = argparse.ArgumentParser(prog="python -m decode.bench generate", description=__doc__.split("\n")[0])
         add_arguments(p)
         args = p.parse_args(argv)
     if args.plots:

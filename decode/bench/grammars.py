@@ -1,4 +1,4 @@
-"""``python -m constrain.bench grammars``: compile and per-token mask time of the shipped grammars.
+"""``python -m decode.bench grammars``: compile and per-token mask time of the shipped grammars.
 
 For each tokenizer and each shipped Lark grammar: compile time (fresh process caches are
 not cleared between grammars, as in a server), then for a fixed set of sample texts in the
@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .report import percentiles
+from .engines import load_bench_tokenizer
+from .output import write_json
+from .report import format_table as report_table, percentiles
 
 SAMPLES = {
     "arithmetic": ["1 + 2 * 3", "(4.5 - 2) / 7 ^ 2", "-(3 + 4) * 12.25", "((1))", "2 ^ 3 ^ 2 - 10 / 5"],
@@ -69,13 +71,11 @@ def _time_texts(compiled, vocab, texts: list[str]) -> tuple[list[float], int]:
 
 
 def run(tokenizers: list[str], data_dir: Path | None, n_json: int, log=print) -> list[dict]:
-    from .. import compile_json_schema, compile_lark, grammars
-    from ..tokenizers import load_tokenizer
-    from ..vocab import Vocabulary
+    from constrain import compile_json_schema, compile_lark, grammars
 
     rows = []
     for name in tokenizers:
-        vocab = Vocabulary.from_hf(load_tokenizer(name))
+        vocab = load_bench_tokenizer(name).vocab
         jsons = _json_samples(data_dir, n_json)
         cases = [(g, compile_lark, grammars.load(g), SAMPLES.get(g, jsons)) for g in grammars.names()]
         cases.append(("json (JSON Schema path)", compile_json_schema, True, jsons))
@@ -96,13 +96,13 @@ def run(tokenizers: list[str], data_dir: Path | None, n_json: int, log=print) ->
 
 
 def format_table(rows: list[dict]) -> str:
-    head = "| tokenizer | grammar | compile (ms) | texts | tokens | rejected | per-token mean / p50 / p90 / p99 (µs) |"
-    out = [head, "|---|---|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        out.append(f"| {r['tokenizer']} | {r['grammar']} | {r['compile_ms']:.1f} | {r['texts']} | {r['tokens']} | "
-                   f"{r['rejected']} | {r['mean_us']:.1f} / {r.get('p50_us', 0):.1f} / {r.get('p90_us', 0):.1f} / "
-                   f"{r.get('p99_us', 0):.1f} |")
-    return "\n".join(out)
+    """The rows as a Markdown table (the form docs/benchmarks.md quotes)."""
+    headers = ["tokenizer", "grammar", "compile (ms)", "texts", "tokens", "rejected",
+               "per-token mean / p50 / p90 / p99 (µs)"]
+    cells = [[r["tokenizer"], r["grammar"], f"{r['compile_ms']:.1f}", r["texts"], r["tokens"], r["rejected"],
+              f"{r['mean_us']:.1f} / {r.get('p50_us', 0):.1f} / {r.get('p90_us', 0):.1f} / {r.get('p99_us', 0):.1f}"]
+             for r in rows]
+    return report_table(headers, cells, align="llrrrrr", markdown=True)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -119,5 +119,5 @@ def main(args) -> int:
                args.json_texts, log=lambda m: print(m, file=sys.stderr))
     print(format_table(rows))
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps({"kind": "grammars", "rows": rows}, indent=1), encoding="utf-8")
+        write_json(args.json_out, {"kind": "grammars", "rows": rows}, indent=1)
     return 0

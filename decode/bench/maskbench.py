@@ -17,7 +17,7 @@ seconds for compile plus all its instances.  On timeout the worker is killed and
 dead worker (segfault, ``os._exit``) or a ``MemoryError`` is recorded as a crash and the run
 goes on.  Engines run one after the other, never side by side.
 
-Entry point: ``python -m constrain.bench maskbench DATA_DIR --tokenizer smollm2 ...``
+Entry point: ``python -m decode.bench maskbench DATA_DIR --tokenizer smollm2 ...``
 (:func:`main`); programmatic: :func:`run_maskbench`.
 """
 
@@ -46,7 +46,18 @@ from .engines import (
     error_info,
     load_bench_tokenizer,
 )
+from .output import load_previous, output_path, write_json
 from .report import fmt_count_pct, fmt_num, format_table, percentiles, top_counts
+from .workers import (
+    WorkerProcess,
+    describe_exit,
+    peak_rss_mb,
+    redirect_stderr,
+    set_memory_limit,
+    short_traceback,
+    start_worker,
+    vm_hwm_mb,
+)
 
 __all__ = [
     "SchemaEntry",
@@ -186,24 +197,6 @@ def _prepare(entries: Sequence[SchemaEntry], tok: BenchTokenizer) -> None:
 # ============================================================================ worker side
 
 
-def _peak_rss_mb() -> float:
-    try:
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
-    except Exception:  # noqa: BLE001
-        return 0.0
-
-
-def _short_tb(exc: BaseException) -> str:
-    tb = traceback.extract_tb(exc.__traceback__)
-    where = f" [{Path(tb[-1].filename).name}:{tb[-1].lineno} in {tb[-1].name}]" if tb else ""
-    msg = str(exc)
-    if len(msg) > 300:
-        msg = msg[:300] + "..."
-    return f"{type(exc).__name__}: {msg}{where}"
-
-
 def run_instance(eng, handle, ids: Sequence[int], *, check_quick: bool = False):
     """Walk one instance; returns (record, per-step times in ns)."""
     pc = time.perf_counter_ns
@@ -247,7 +240,7 @@ def run_schema(eng, job: dict, notify: Callable[[tuple], None] | None = None, *,
         handle = eng.compile(job["schema"])
     except MemoryError as e:
         res.update(status="crash", phase="compile", error=error_info(e), restart=True)
-        res["error"]["message"] = _short_tb(e)
+        res["error"]["message"] = short_traceback(e)
         return res
     except eng.compile_errors as e:
         res["compile_ms"] = (time.perf_counter_ns() - t0) / 1e6
@@ -255,7 +248,7 @@ def run_schema(eng, job: dict, notify: Callable[[tuple], None] | None = None, *,
         return res
     except Exception as e:  # noqa: BLE001
         res.update(status="crash", phase="compile", error=error_info(e))
-        res["error"]["message"] = _short_tb(e)
+        res["error"]["message"] = short_traceback(e)
         return res
     res["compile_ms"] = (time.perf_counter_ns() - t0) / 1e6
     res["warnings"] = list(getattr(eng, "last_warnings", []) or [])[:5]
@@ -270,11 +263,11 @@ def run_schema(eng, job: dict, notify: Callable[[tuple], None] | None = None, *,
             rec, times = run_instance(eng, handle, ids, check_quick=check_quick)
         except MemoryError as e:
             res.update(status="crash", phase="match", error=error_info(e), restart=True)
-            res["error"]["message"] = _short_tb(e)
+            res["error"]["message"] = short_traceback(e)
             break
         except Exception as e:  # noqa: BLE001
             res.update(status="crash", phase="match", error=error_info(e))
-            res["error"]["message"] = _short_tb(e)
+            res["error"]["message"] = short_traceback(e)
             break
         res["instances"].append(rec)
         times_all.extend(times)
@@ -284,30 +277,13 @@ def run_schema(eng, job: dict, notify: Callable[[tuple], None] | None = None, *,
     return res
 
 
-def _set_memory_limit(limit_bytes: int | None) -> None:
-    if not limit_bytes:
-        return
-    try:
-        import resource
-
-        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        new = limit_bytes if hard == resource.RLIM_INFINITY else min(limit_bytes, hard)
-        resource.setrlimit(resource.RLIMIT_AS, (new, hard))
-    except Exception as e:  # noqa: BLE001
-        print(f"[maskbench] could not set the memory limit: {e}", file=sys.stderr)
-
-
 def _worker_main(conn, engine_name: str, tokenizer_name: str, options: dict,
                  mem_limit: int | None, check_quick: bool,
                  stderr_path: str | None = None) -> None:  # pragma: no cover - subprocess
-    if stderr_path:
-        # engines' native logging (xgrammar warnings...) goes to a log file, not the terminal
-        fd = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.dup2(fd, 2)
-        os.close(fd)
+    redirect_stderr(stderr_path)  # engines' native logging goes to a log file, not the terminal
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    _set_memory_limit(mem_limit)
+    set_memory_limit(mem_limit)
     try:
         t0 = time.perf_counter()
         tok = load_bench_tokenizer(tokenizer_name)
@@ -316,7 +292,7 @@ def _worker_main(conn, engine_name: str, tokenizer_name: str, options: dict,
                 "pid": os.getpid(), "vocab_size": tok.size}
         conn.send(("ready", info))
     except BaseException as e:  # noqa: BLE001
-        conn.send(("setup_error", _short_tb(e) + "\n" + traceback.format_exc()[-2000:]))
+        conn.send(("setup_error", short_traceback(e) + "\n" + traceback.format_exc()[-2000:]))
         return
     while True:
         try:
@@ -326,13 +302,13 @@ def _worker_main(conn, engine_name: str, tokenizer_name: str, options: dict,
         if job is None:
             return
         res = run_schema(eng, job, conn.send, check_quick=check_quick)
-        res["rss_mb"] = round(_peak_rss_mb(), 1)
+        res["rss_mb"] = round(peak_rss_mb(), 1)
         try:
             conn.send(("result", res))
         except Exception as e:  # noqa: BLE001 - e.g. an unpicklable error object
             conn.send(("result", {"status": "crash", "phase": "send", "compile_ms": res.get("compile_ms"),
                                   "error": {"class": type(e).__name__, "keyword": None, "pointer": None,
-                                            "message": _short_tb(e)},
+                                            "message": short_traceback(e)},
                                   "instances": [], "token_us": [], "warnings": [], "restart": True,
                                   "rss_mb": res["rss_mb"]}))
         if res.get("restart"):
@@ -342,75 +318,7 @@ def _worker_main(conn, engine_name: str, tokenizer_name: str, options: dict,
 # ============================================================================ parent side
 
 
-class WorkerSetupError(RuntimeError):
-    pass
-
-
-def _vm_hwm_mb(pid: int) -> float | None:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except Exception:  # noqa: BLE001
-        return None
-    return None
-
-
-def _describe_exit(code: int | None) -> str:
-    if code is None:
-        return "worker died"
-    if code < 0:
-        import signal
-
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        return f"worker killed by {name}"
-    return f"worker exited with code {code}"
-
-
-def start_worker(mpctx, target, args: tuple, name: str, setup_timeout: float, label: str):
-    """Start ``target(child_conn, *args)`` in a daemon process and wait for its
-    ``("ready", info)`` message; returns ``(process, parent_conn, info)``.
-
-    The process sends ``("ready", info)`` once set up or ``("error", text)``; a setup that
-    fails, dies or outlasts ``setup_timeout`` raises :class:`WorkerSetupError` prefixed
-    with ``label``."""
-    parent, child = mpctx.Pipe(duplex=True)
-    proc = mpctx.Process(target=target, name=name, args=(child,) + tuple(args), daemon=True)
-    proc.start()
-    child.close()
-
-    def kill():
-        if proc.is_alive():
-            proc.kill()
-        proc.join(5)
-        parent.close()
-
-    deadline = time.monotonic() + setup_timeout
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            kill()
-            raise WorkerSetupError(f"{label}worker setup took more than {setup_timeout:.0f} s")
-        if parent.poll(min(left, 0.5)):
-            try:
-                msg = parent.recv()
-            except EOFError:
-                proc.join(1)
-                raise WorkerSetupError(f"{label}{_describe_exit(proc.exitcode)} during setup") from None
-            if msg[0] == "ready":
-                return proc, parent, msg[1]
-            kill()
-            raise WorkerSetupError(f"{label}setup failed: {msg[1]}")
-        if not proc.is_alive():
-            proc.join(1)
-            raise WorkerSetupError(f"{label}{_describe_exit(proc.exitcode)} during setup")
-
-
-class Worker:
+class Worker(WorkerProcess):
     """One engine worker process; restarted by the caller after a timeout or crash."""
 
     def __init__(self, mpctx, engine: str, tokenizer: str, options: dict, mem_limit: int | None,
@@ -432,7 +340,7 @@ class Worker:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                rss = _vm_hwm_mb(self.proc.pid)
+                rss = vm_hwm_mb(self.proc.pid)
                 self.kill()
                 return {"status": "timeout", "phase": "match" if compile_ms is not None else "compile",
                         "compile_ms": compile_ms, "error": None, "instances": [], "token_us": [],
@@ -457,32 +365,11 @@ class Worker:
 
     def _dead(self, compile_ms) -> dict:
         self.proc.join(2)
-        desc = _describe_exit(self.proc.exitcode)
+        desc = describe_exit(self.proc.exitcode)
         return {"status": "crash", "phase": "match" if compile_ms is not None else "compile",
                 "compile_ms": compile_ms,
                 "error": {"class": "WorkerDied", "keyword": None, "pointer": None, "message": desc},
                 "instances": [], "token_us": [], "warnings": [], "restart": True, "rss_mb": None}
-
-    def alive(self) -> bool:
-        return self.proc.is_alive()
-
-    def kill(self) -> None:
-        if self.proc.is_alive():
-            self.proc.kill()
-        self.proc.join(5)
-        try:
-            self.conn.close()
-        except Exception:  # noqa: BLE001
-            pass
-
-    def stop(self) -> None:
-        try:
-            if self.proc.is_alive():
-                self.conn.send(None)
-                self.proc.join(5)
-        except Exception:  # noqa: BLE001
-            pass
-        self.kill()
 
 
 def _context(text: str | None, ids: Sequence[int], k: int | None, tok: BenchTokenizer) -> dict | None:
@@ -576,14 +463,6 @@ class _Progress:
             self.bar.close()
 
 
-def _write_json(path: str | os.PathLike, payload: dict) -> None:
-    p = Path(path)
-    tmp = p.with_name(p.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(payload, f, ensure_ascii=False, separators=(",", ":"))
-    os.replace(tmp, p)
-
-
 def run_maskbench(data_dir, *, tokenizer: str = "smollm2", engines: Sequence[str] = DEFAULT_ENGINES,
                   sample: int | None = None, seed: int = 0, files_glob: str | None = None,
                   timeout: float = 30.0, mem_limit_gb: float | None = 8.0, threads: int = 1,
@@ -618,44 +497,12 @@ def run_maskbench(data_dir, *, tokenizer: str = "smollm2", engines: Sequence[str
                 make_record=lambda e, res: _make_record(e, res, tok), summarize=summarize,
                 progress=progress, say=say, tag="maskbench", desc=lambda name: name)
     if json_out:
-        _write_json(json_out, payload)
+        write_json(json_out, payload)
     return payload
 
 
 # ============================================================================ the engine loop
-# shared by MaskBench and the JSON Schema Test Suite (constrain.bench.test_suite)
-
-
-def resume_paths(resume: str | None) -> list[str]:
-    """``--resume`` may name several JSON files, comma-separated (e.g. engines run apart)."""
-    return [p for p in (resume or "").split(",") if p]
-
-
-def output_path(json_out: str | None, resume: str | None) -> str | None:
-    """Where a run writes: ``--json``, else the first ``--resume`` file."""
-    return json_out or next(iter(resume_paths(resume)), None)
-
-
-def load_previous(resume: str | None, tokenizer: str, say: Callable[[str], None], tag: str) -> dict[str, dict[str, dict]]:
-    """Per engine, the records of previous runs' JSON (``--resume``, one file or several
-    comma-separated, merged: a later file adds engines and records) by key, plus its
-    ``__info__`` and ``__wall__``."""
-    previous: dict[str, dict[str, dict]] = {}
-    for path in resume_paths(resume):
-        if not Path(path).exists():
-            continue
-        old = json.loads(Path(path).read_text(encoding="utf-8"))
-        if old.get("config", {}).get("tokenizer") != tokenizer:
-            raise ValueError(f"--resume {path}: tokenizer {old.get('config', {}).get('tokenizer')!r} != {tokenizer!r}")
-        for name, eng in (old.get("engines") or {}).items():
-            recs = previous.setdefault(name, {})
-            recs.update({r["key"]: r for r in eng.get("results", [])})
-            if eng.get("info"):
-                recs["__info__"] = eng["info"]
-            recs["__wall__"] = recs.get("__wall__", 0.0) + (eng.get("wall_s") or 0.0)
-        say(f"[{tag}] resuming from {path}: "
-            + ", ".join(f"{k} {sum(not x.startswith('__') for x in v)}" for k, v in previous.items()))
-    return previous
+# shared by MaskBench and the JSON Schema Test Suite (decode.bench.test_suite)
 
 
 def run_engines(entries: Sequence[SchemaEntry], payload: dict, *, engines: Sequence[str], tokenizer: str,
@@ -716,7 +563,7 @@ def run_engines(entries: Sequence[SchemaEntry], payload: dict, *, engines: Seque
                 stats[rec["status"]] += 1
                 prog.update(stats)
                 if json_out and time.monotonic() - last_write > 60:
-                    _write_json(json_out, payload)
+                    write_json(json_out, payload)
                     last_write = time.monotonic()
         except KeyboardInterrupt:
             say(f"[{tag}] interrupted during {name}; writing partial results")
@@ -724,7 +571,7 @@ def run_engines(entries: Sequence[SchemaEntry], payload: dict, *, engines: Seque
                 worker.kill()
             eng_payload["summary"] = summarize(results)
             if json_out:
-                _write_json(json_out, payload)
+                write_json(json_out, payload)
             raise
         finally:
             prog.close()
@@ -737,7 +584,7 @@ def run_engines(entries: Sequence[SchemaEntry], payload: dict, *, engines: Seque
         if results or not failed_setup:
             eng_payload["summary"] = summarize(results)
         if json_out:
-            _write_json(json_out, payload)
+            write_json(json_out, payload)
 
 
 # ============================================================================ summary
@@ -933,7 +780,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = None) -> int:
     if args is None:
-        p = argparse.ArgumentParser(prog="python -m constrain.bench maskbench", description=__doc__.split("\n")[0])
+        p = argparse.ArgumentParser(prog="python -m decode.bench maskbench", description=__doc__.split("\n")[0])
         add_arguments(p)
         args = p.parse_args(argv)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]

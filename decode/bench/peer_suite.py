@@ -17,7 +17,7 @@ last one the mask must allow EOS.  Each case ends up as one of:
 ``crash``          anything else was raised (compiling or walking): always a bug;
 ``skipped``        the text cannot be tokenized (a lone surrogate, a byte no token has).
 
-Entry point: ``python -m constrain.bench peer-suite PATH`` (or ``structgen bench peer-suite
+Entry point: ``python -m decode.bench peer-suite PATH`` (or ``structgen bench peer-suite
 PATH``); programmatic: :func:`run_peer_suite`.  Everything runs in this process, one schema
 after the other, each compile bounded by ``time_budget_s``.
 """
@@ -274,7 +274,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = None) -> int:
     """Prints the report; exit status 1 when an invalid text was accepted or something crashed."""
     if args is None:
-        p = argparse.ArgumentParser(prog="python -m constrain.bench peer-suite", description=__doc__.split("\n")[0])
+        p = argparse.ArgumentParser(prog="python -m decode.bench peer-suite", description=__doc__.split("\n")[0])
         add_arguments(p)
         args = p.parse_args(argv)
     payload = run_peer_suite(args.path, tokenizer=args.tokenizer, schemas=args.schemas,

@@ -25,7 +25,7 @@ them on its own.
 The worker/timeout/memory-limit machinery is MaskBench's (:func:`.maskbench.run_engines`, one
 schema group per task); results can be resumed from the ``--json`` file.
 
-Entry point: ``python -m constrain.bench test-suite PATH`` (or ``structgen bench
+Entry point: ``python -m decode.bench test-suite PATH`` (or ``structgen bench
 test-suite PATH``); programmatic: :func:`run_test_suite`.
 """
 
@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .engines import DEFAULT_ENGINES, BenchTokenizer, load_bench_tokenizer
-from .maskbench import SchemaEntry, _make_record, _write_json, load_previous, output_path, run_engines
+from .maskbench import SchemaEntry, _make_record, run_engines
+from .output import load_previous, output_path, write_json
 from .report import fmt_num, format_table, percentiles
 
 __all__ = [
@@ -214,7 +215,7 @@ def run_test_suite(path, *, tokenizer: str = "smollm2", engines: Sequence[str] =
                 summarize=lambda results: summarize_suite(results, files),
                 progress=progress, say=say, tag="test-suite", desc=lambda name: f"test-suite {name}")
     if json_out:
-        _write_json(json_out, payload)
+        write_json(json_out, payload)
     return payload
 
 
@@ -438,7 +439,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = None) -> int:
     if args is None:
-        p = argparse.ArgumentParser(prog="python -m constrain.bench test-suite", description=__doc__.split("\n")[0])
+        p = argparse.ArgumentParser(prog="python -m decode.bench test-suite", description=__doc__.split("\n")[0])
         add_arguments(p)
         args = p.parse_args(argv)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]

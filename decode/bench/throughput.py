@@ -1,4 +1,4 @@
-"""``python -m decode.bench``: decoding throughput with and without constraints, side by side.
+"""``python -m decode.bench throughput`` (also bare ``python -m decode.bench``): decoding throughput with and without constraints, side by side.
 
 Why: the claim that matters to users is "constraining costs (almost) nothing per token".  One
 run, one model, one prompt, greedy, the same token budget: unconstrained vs JSON schema vs
@@ -10,7 +10,6 @@ Several repetitions after a warm-up; medians are reported.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -22,8 +21,12 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from .generate import Lark, Regex, as_compiled, generate, get_vocabulary, logits_width  # noqa: E402
-from .kernels import masked_sample  # noqa: E402
+from ..constraints import Lark, Regex, as_compiled, get_vocabulary, lark_compiler  # noqa: E402
+from ..kernels import masked_sample  # noqa: E402
+from ..lm import logits_width  # noqa: E402
+from ..loop import generate  # noqa: E402
+from .output import write_json  # noqa: E402
+from .report import format_table as report_table  # noqa: E402
 
 PROMPT = [{"role": "user", "content": "List as many fruits as you can, with a short note on each, in JSON."}]
 
@@ -170,8 +173,6 @@ def _cold_matcher_us(c, vocab, token_ids) -> float:
     elif isinstance(c, Regex):
         compiled = constrain.compile_regex(c.pattern, vocab)
     elif isinstance(c, Lark):
-        from .constraints import lark_compiler
-
         compiled = lark_compiler()(c.text, vocab)
     else:
         return float("nan")
@@ -194,34 +195,25 @@ def format_table(rows) -> str:
                       f"{r['decode_tok_s']:.1f}", rel, f"{r['ttft_ms']:.0f}",
                       f"{r['loop_mask_us_per_step']:.0f}", m, cold, f"{r['kernel_us']:.0f}",
                       "-" if r.get("compile_ms") is None else f"{r['compile_ms']:.0f}"])
-    widths = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(hdr)]
-    fmt = lambda cells: " | ".join(c.rjust(w) for c, w in zip(cells, widths))  # noqa: E731
-    out = [fmt(hdr), "-+-".join("-" * w for w in widths)]
-    out += [fmt(l) for l in lines]
-    return "\n".join(out)
+    return report_table(hdr, lines)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m decode.bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default="smollm2", help="HF id/path (default: bundled SmolLM2-135M-Instruct)")
-    p.add_argument("--tokens", type=int, default=32, help="max new tokens per row (default 32)")
-    p.add_argument("--reps", type=int, default=3, help="timed repetitions after a warm-up (default 3)")
-    p.add_argument("--batch-sizes", default="1,8")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--no-lark", action="store_true")
-    p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
-    args = p.parse_args(argv)
+def main(argv=None, args: argparse.Namespace | None = None) -> int:
+    """The table, for ``args`` parsed by :mod:`decode.bench.__main__` (which defines the flags
+    without importing this module's torch); ``argv`` alone goes through that parser."""
+    if args is None:
+        from .__main__ import main as bench_main
+
+        return bench_main(["throughput", *(argv or [])])
     if args.threads:
         torch.set_num_threads(args.threads)
-    from . import models as hf
+    from .. import models as hf
 
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     if args.model in ("smollm2", "default"):
         model, tok = hf.load_default_model(progress=log)
     else:
         model, tok = hf.load_model(args.model, progress=log)
-    from .constraints import lark_compiler
-
     include_lark = not args.no_lark and lark_compiler() is not None
     batch_sizes = [int(x) for x in args.batch_sizes.split(",") if x]
     dev = next(model.parameters()).device
@@ -237,10 +229,5 @@ def main(argv=None) -> int:
           "matcher us: replay of row 0's tokens, warm mask cache / cold (fresh compile); kernel us: fused mask+argmax "
           "on [batch, vocab] logits.")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=2)
+        write_json(args.json, rows, indent=2)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
