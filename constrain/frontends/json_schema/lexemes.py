@@ -265,12 +265,12 @@ def _glue2(a: ByteDFA, b: ByteDFA) -> ByteDFA:
     if a.is_empty() or b.is_empty():
         return a.concat(b)
     # a common byte-class map: one class per pair (class in a, class in b)
-    ca, cb = a._cmap[:256].astype(np.int64), b._cmap[:256].astype(np.int64)
+    ca, cb = a.classes[:256].astype(np.int64), b.classes[:256].astype(np.int64)
     pair = ca * (int(cb.max()) + 1) + cb
     uniq, cmap = np.unique(pair, return_inverse=True)
     rep = np.array([int(np.flatnonzero(pair == u)[0]) for u in uniq])  # <= 256 classes
-    ta = a._T.astype(np.int64)[:, ca[rep]]
-    tb = b._T.astype(np.int64)[:, cb[rep]]
+    ta = a.table.astype(np.int64)[:, ca[rep]]
+    tb = b.table.astype(np.int64)[:, cb[rep]]
     acc_a = np.flatnonzero(a.accept)
     if (ta[acc_a] >= 0)[:, tb[0] >= 0].any():
         return a.concat(b)  # ambiguous boundary: needs a real determinization
@@ -294,7 +294,7 @@ def counted_chars(lo: int, hi: int | None, encoding: str = "json") -> ByteDFA:
     determinize and minimize) is quadratic-ish in Python; this one is a numpy broadcast.
     """
     char = regex_to_dfa(_ANY_CHARS, encoding=encoding)
-    T, cmap, acc = char._T.astype(np.int64), char._cmap, char.accept
+    T, cmap, acc = char.table.astype(np.int64), char.classes, char.accept
     finals = np.flatnonzero(acc)
     assert finals.size == 1 and (T[finals[0]] < 0).all(), "one character ends in one sink state"
     f = int(finals[0])
