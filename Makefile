@@ -1,4 +1,5 @@
-# Two entry points for a fresh machine: `make demo` and `make test`.
+# Entry points for a fresh machine: `make demo`, `make test` and `make bench` (the decoding
+# throughput table, `python -m decode.bench`; `structgen bench --help` lists the others).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -28,6 +29,9 @@ test: setup
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow
+
+bench: setup
+	$(PY) -m decode.bench
 
 clean:
 	rm -rf $(VENV)

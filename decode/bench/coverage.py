@@ -25,7 +25,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
-from .engines import DEFAULT_ENGINES
 from .report import fmt_pct, format_table, top_counts
 
 __all__ = ["dataset_name", "coverage_from_payload", "format_coverage", "add_arguments", "main"]
