@@ -207,3 +207,24 @@ def test_sample_and_timeout_during_matching(tmp_path):
     assert s["timeouts"] == 1 and s["timeouts_in_compile"] == 0 and s["passing"] == 2
     r = fake["results"][2]
     assert r["status"] == "timeout" and r["phase"] == "match" and r["compile_ms"] is not None
+
+
+def test_bench_cli_runs_throughput_bare_or_with_its_old_flags(monkeypatch):
+    """``python -m decode.bench`` with no subcommand, or with the throughput flags first, is
+    the throughput table (as before the benchmarks moved under decode); so is ``structgen bench``."""
+    import sys
+    import types
+
+    from decode import cli
+    from decode.bench.__main__ import main as bench_main
+
+    seen = []
+    fake = types.ModuleType("decode.bench.throughput")
+    fake.main = lambda argv=None, args=None: seen.append(args) or 0
+    monkeypatch.setitem(sys.modules, "decode.bench.throughput", fake)
+    monkeypatch.setattr(sys.modules["decode.bench"], "throughput", fake, raising=False)
+    assert bench_main([]) == 0 and seen[-1].tokens == 32 and seen[-1].batch_sizes == "1,8"
+    assert bench_main(["--tokens", "4", "--reps", "1"]) == 0 and (seen[-1].tokens, seen[-1].reps) == (4, 1)
+    assert bench_main(["throughput", "--no-lark"]) == 0 and seen[-1].no_lark
+    assert cli.main(["bench", "--batch-sizes", "2"]) == 0 and seen[-1].batch_sizes == "2"
+    assert len(seen) == 4

@@ -3,18 +3,14 @@
 
 Bare ``python -m decode.bench``, or one starting with an option (the flags of the throughput
 table, ``--tokens 32 ...``), runs ``throughput``, as ``python -m decode.bench`` always did.
-Each benchmark module is imported only when its subcommand runs, except the parsers' own
-``add_arguments`` (which import no torch).
+The mask-only benchmark modules are imported to build the parser (they import no torch);
+:mod:`.throughput`, which does, only when it runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-
-
-SUBCOMMANDS = ("maskbench", "report", "test-suite", "peer-suite", "coverage", "grammars", "generate", "plots",
-               "throughput")
 
 
 def _throughput_arguments(p: argparse.ArgumentParser) -> None:
