@@ -45,7 +45,8 @@ def __getattr__(name: str):
         from constrain import __version__ as value
     else:
         raise AttributeError(f"module 'decode' has no attribute {name!r}")
-    globals()[name] = value  # later lookups skip __getattr__
+    # not cached in this namespace: each lookup reads the home module, so a name replaced there
+    # (a test's monkeypatch of decode.models.load_model) is the one decode.<name> gives
     return value
 
 
