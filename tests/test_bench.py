@@ -220,7 +220,7 @@ def test_bench_cli_runs_throughput_bare_or_with_its_old_flags(monkeypatch):
 
     seen = []
     fake = types.ModuleType("decode.bench.throughput")
-    fake.main = lambda argv=None, args=None: seen.append(args) or 0
+    fake.main = lambda args: seen.append(args) or 0
     monkeypatch.setitem(sys.modules, "decode.bench.throughput", fake)
     monkeypatch.setattr(sys.modules["decode.bench"], "throughput", fake, raising=False)
     assert bench_main([]) == 0 and seen[-1].tokens == 32 and seen[-1].batch_sizes == "1,8"

@@ -9,7 +9,8 @@ neither torch nor transformers.
 - :mod:`.maskbench` -- MaskBench: compile + per-token mask time and correctness on real
   schemas with valid/invalid instances, one long-lived worker process per engine.
 - :mod:`.test_suite`, :mod:`.peer_suite`, :mod:`.coverage` -- the JSON Schema Test Suite,
-  other engines' test cases, and per-dataset coverage, through the same masks.
+  other engines' test cases, and per-dataset coverage (figures in :mod:`.coverage_stats`),
+  through the same masks.
 - :mod:`.grammars` -- compile and mask time of the shipped Lark grammars.
 - :mod:`.generate` -- end-to-end generation (JSONSchemaBench protocol) with and without the
   constraint; :mod:`.throughput` -- decoding tokens/s, constrained vs not.

@@ -86,7 +86,7 @@ def main(argv=None) -> int:
     if args.bench == "throughput":
         from . import throughput
 
-        return throughput.main(args=args)
+        return throughput.main(args)
     if args.bench in ("report", "plots"):
         import json
 

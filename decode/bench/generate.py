@@ -823,7 +823,7 @@ def _median(xs):
 
 
 def _dataset(key: str) -> str:
-    from .coverage import dataset_name
+    from .coverage_stats import dataset_name
 
     return dataset_name(key)
 

@@ -170,7 +170,7 @@ def plot_test_suite_bars(payload: dict, path: str | os.PathLike, *, title: str |
 
 def plot_maskbench(payload: dict, out_dir: str | os.PathLike, *, prefix: str = "maskbench",
                    coverage: dict | None = None) -> list[str]:
-    from .coverage import coverage_from_payload
+    from .coverage_stats import coverage_from_payload
 
     cfg = payload.get("config", {})
     cov = coverage or payload.get("coverage") or coverage_from_payload(payload)

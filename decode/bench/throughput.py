@@ -198,13 +198,9 @@ def format_table(rows) -> str:
     return report_table(hdr, lines)
 
 
-def main(argv=None, args: argparse.Namespace | None = None) -> int:
-    """The table, for ``args`` parsed by :mod:`decode.bench.__main__` (which defines the flags
-    without importing this module's torch); ``argv`` alone goes through that parser."""
-    if args is None:
-        from .__main__ import main as bench_main
-
-        return bench_main(["throughput", *(argv or [])])
+def main(args: argparse.Namespace) -> int:
+    """The table, for ``args`` parsed by :mod:`decode.bench.__main__` (which defines the flags,
+    so that building the parser imports no torch)."""
     if args.threads:
         torch.set_num_threads(args.threads)
     from .. import models as hf
