@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: CLI default frequency penalty for JSON outputs (see --frequency-penalty's help): with it,
-#: SmolLM2-135M finished 20/20 schemas of tests/test_e2e_maskbench.py within 256 greedy tokens,
+#: SmolLM2-135M finished 20/20 schemas of tests/e2e/test_e2e_maskbench.py within 256 greedy tokens,
 #: 13/20 within 160 without (docs/json_schema.md)
 JSON_FREQUENCY_PENALTY = 0.5
 

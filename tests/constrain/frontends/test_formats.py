@@ -17,6 +17,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+
+from tests import paths
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,7 +33,7 @@ except ImportError:  # pragma: no cover
     import sre_parse  # type: ignore[no-redef]
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-SUITE = Path("/work/shared/data/json-schema-test-suite/tests/draft2020-12/optional/format")
+SUITE = paths.SHARED_DATA / "json-schema-test-suite" / "tests" / "draft2020-12" / "optional" / "format"
 
 _ALLOWED_OPS = {sre_c.LITERAL, sre_c.IN, sre_c.BRANCH, sre_c.SUBPATTERN, sre_c.MAX_REPEAT}
 

@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests import paths
+
 from constrain import ConstraintError, compile_json_schema
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "maskbench"
+DATA = paths.SHARED_DATA / "maskbench"
 SAMPLE = 60
 
 

@@ -32,9 +32,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests import paths
+
+ROOT = paths.ROOT
 README = ROOT / "README.md"
-DATA = ROOT.parent / "shared" / "data"
+DATA = paths.SHARED_DATA
 VENV_BIN = Path(sys.executable).parent
 
 MODEL_MARKS = [pytest.mark.slow, pytest.mark.model]

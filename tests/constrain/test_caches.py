@@ -18,6 +18,8 @@ import textwrap
 import numpy as np
 import pytest
 
+from tests import paths
+
 import constrain
 import decode
 from constrain import cache
@@ -216,7 +218,7 @@ def test_clear_caches_gives_memory_back():
     49 MiB after a bare ``malloc_trim``; after ``clear_caches()`` 12 MiB (modules imported on the
     way, constant tables)."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = str(paths.ROOT)
     out = subprocess.run([sys.executable, "-c", RSS_SCRIPT], capture_output=True, text=True, env=env, cwd=root,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from tests import paths
+
 from decode.bench import peer_suite
 
-SUITE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "peer-suite" / "cases.jsonl.gz"
+SUITE = paths.SHARED_DATA / "peer-suite" / "cases.jsonl.gz"
 
 
 def test_peer_suite_has_no_wrong_accepts_and_no_crashes():

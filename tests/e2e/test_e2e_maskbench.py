@@ -19,12 +19,14 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from tests import paths
+
 import decode
 from constrain import ConstraintError
 from decode.constraints import get_vocabulary
 from decode.lm import logits_width
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "maskbench"
+DATA = paths.SHARED_DATA / "maskbench"
 pytestmark = [pytest.mark.model, pytest.mark.slow,
               pytest.mark.skipif(not DATA.exists(), reason="../shared/data/maskbench not present")]
 

@@ -8,6 +8,7 @@ imported, becomes an attribute of its package, no submodule may be named like a 
 
 from __future__ import annotations
 
+from tests import paths
 import json
 import os
 import pkgutil
@@ -15,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = paths.ROOT
 
 
 def _run(code: str) -> str:

@@ -19,6 +19,8 @@ import sys
 
 import numpy as np
 import pytest
+
+from tests import paths
 import torch
 
 from decode.kernels import torch_impl
@@ -356,7 +358,7 @@ def test_triton_kernels_under_interpreter():
     if IN_INTERPRETER:
         return  # the [triton] cases ran in this process
     env = dict(os.environ, TRITON_INTERPRET="1")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = str(paths.ROOT)
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", os.path.abspath(__file__),
            "-k", "triton and not under_interpreter and not without_interpreter", "-rfEs"]

@@ -18,12 +18,14 @@ import time
 import numpy as np
 import pytest
 
+from tests import paths
+
 from constrain import CompileBudgetError, ConstraintError
 from constrain.budget import (DEFAULT_MAX_MEMORY_BYTES, check_deadline, check_size, compile_budget,
                               schema_location)
 from constrain.frontends.regex import regex_to_dfa
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(paths.ROOT)
 
 
 # ----------------------------------------------------------------- the reported pattern, small

@@ -27,6 +27,8 @@ import zlib
 
 import numpy as np
 import pytest
+
+from tests import paths
 import regex as oracle_re
 
 from constrain import grammars
@@ -49,7 +51,7 @@ from lark import Lark
 from lark.exceptions import LarkError
 from lark.lexer import PatternRE, PatternStr
 
-DATA = os.path.join(os.path.dirname(__file__), "data", "lark")
+DATA = str(paths.TEST_DATA / "lark")
 
 
 # =========================================================================== helpers

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import paths
+
 import decode
 import decode.cli as cli
 import decode.models as hf
@@ -24,7 +26,7 @@ try:
 except ImportError:  # tests/ itself on sys.path
     import fakes
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = paths.ROOT
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """The test-suite and coverage harnesses: a scripted fake engine on a tiny hand-made suite
 folder (and a hand-made MaskBench payload) gives the known tables.
 
-Like tests/test_bench.py: the ``bytes`` tokenizer (one id per byte, EOS 256) and the ``fake``
+Like tests/decode/bench/test_bench.py: the ``bytes`` tokenizer (one id per byte, EOS 256) and the ``fake``
 engine (the schema's ``"x-fake"`` object says what the engine does) drive the real worker
 processes; no real tokenizer or peer engine is needed.
 """
