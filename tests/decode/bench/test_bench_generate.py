@@ -13,6 +13,7 @@ import json
 import pytest
 
 from decode.bench import generate as gb
+from decode.bench.generate.runner import ProgressBar
 
 OBJ = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
 
@@ -306,7 +307,7 @@ def test_progress_lines_give_rate_and_eta():
     from collections import Counter
 
     clock, out = _Clock(), io.StringIO()
-    bar = gb._Bar(5, True, interval=15.0, clock=clock, out=out, use_tqdm=False)
+    bar = ProgressBar(5, True, interval=15.0, clock=clock, out=out, use_tqdm=False)
     clock.t = 100.0  # model loading is not a job
     bar.worker_ready()
     stats = Counter({("constrained", "valid"): 1})
