@@ -114,6 +114,8 @@ class HFCausalLM:
             raise ValueError(f"cannot crop {n} positions of {length}")
         if not hasattr(self.cache, "crop"):
             raise NotImplementedError(f"cannot crop a {type(self.cache).__name__} KV cache")
-        self.cache.crop(length - n)
+        # a negative argument removes that many positions in every transformers version
+        # (4.x also read a positive one as the length to keep; 5.x refuses positive values)
+        self.cache.crop(-n)
         self.attention_mask = self.attention_mask[:, :length - n]
         self.position_ids = self.position_ids[:, -1:] - n
