@@ -48,13 +48,32 @@ def masked_sample(
     top_k: int | None = None,
     top_p: float | None = None,
     generator: torch.Generator | None = None,
-) -> torch.Tensor:
+    return_log_z: bool = False,
+):
     """One token per row from softmax(logits/T) over the allowed tokens -> int64 [B].
 
     Exact (Gumbel-max); temperature 0 = greedy argmax over allowed tokens; top_k/top_p are
     applied after masking.  ``logits`` is left unchanged.  Raises ValueError naming the row if
     a row has no allowed token with a finite logit.
+
+    ``return_log_z=True`` returns ``(tokens, log_z)``, ``log_z`` float32 [B], computed in the
+    same pass over the row (so exact importance weights cost nothing extra):
+
+        log_z[b] = logsumexp_{t allowed} x[b, t] / T  -  logsumexp_{t < W} x[b, t] / T
+
+    with ``W = logits.shape[1]`` (every column the caller passes is part of the model's
+    distribution; pass ``logits[:, :V]`` to normalise over the first V).  That is log Z_t, the
+    log of the legal mass of the model's next-token distribution at temperature T, the
+    incremental weight of exact-weight SMC (ALGORITHMS.md sections 0 and 4).  Temperature 0
+    has no sampling law to weight: ``log_z`` is then taken at T = 1 (the model's own
+    distribution).  ``top_k`` / ``top_p`` truncate the proposal after the mask but do not
+    enter ``log_z`` (it is the normaliser of the masked tempered distribution; weights are
+    exact only without truncation).  A dead row (nothing allowed, or every allowed logit
+    -inf) does not raise here: its token is -1 and its ``log_z`` is -inf, since a dead-end
+    particle is an outcome (weight zero) for a weighted sampler, not an error.
     """
     if _use_triton(logits):
-        return triton_impl.masked_sample(logits, bitmask, temperature, top_k, top_p, generator)
-    return torch_impl.masked_sample(logits, bitmask, temperature, top_k, top_p, generator)
+        return triton_impl.masked_sample(logits, bitmask, temperature, top_k, top_p, generator,
+                                         return_log_z=return_log_z)
+    return torch_impl.masked_sample(logits, bitmask, temperature, top_k, top_p, generator,
+                                    return_log_z=return_log_z)

@@ -14,7 +14,7 @@ import sys
 
 import torch
 
-__all__ = ["unpack_bitmask", "apply_token_bitmask_", "masked_sample", "check_bitmask_rows"]
+__all__ = ["unpack_bitmask", "apply_token_bitmask_", "masked_sample", "check_bitmask_rows", "log_z_from_lse"]
 
 _SHIFTS8: dict[torch.device, torch.Tensor] = {}
 _SHIFTS32: dict[torch.device, torch.Tensor] = {}
@@ -171,13 +171,17 @@ def masked_sample(
     top_k: int | None = None,
     top_p: float | None = None,
     generator: torch.Generator | None = None,
-) -> torch.Tensor:
+    return_log_z: bool = False,
+):
     """Sample one token per row from softmax(logits / T) restricted to allowed tokens.
 
     Gumbel-max (argmax of logits/T + Gumbel noise) is an exact sample of that distribution and
     needs no normalization; temperature 0 is argmax over the allowed tokens.  ``logits`` is not
-    modified.  Returns int64 [B].
+    modified.  Returns int64 [B], or ``(tokens, log_z)`` with ``return_log_z`` (see
+    ``decode.kernels.masked_sample`` for the definition of ``log_z`` and the dead-row sentinel).
     """
+    if return_log_z:
+        return _masked_sample_log_z(logits, bitmask, temperature, top_k, top_p, generator)
     x = masked_logits_fp32(logits, bitmask)
     check_finite_rows(x)
     if temperature is None or temperature <= 0.0:
@@ -190,3 +194,41 @@ def masked_sample(
     u.clamp_(min=torch.finfo(torch.float32).tiny)
     gumbel = -torch.log(-torch.log(u))
     return (x + gumbel).argmax(dim=1)
+
+
+def log_z_from_lse(lse_mask: torch.Tensor, lse_full: torch.Tensor) -> torch.Tensor:
+    """``lse_mask - lse_full``, with -inf (not NaN) where nothing allowed has mass."""
+    out = lse_mask - lse_full
+    return out.masked_fill_(torch.isneginf(lse_mask), float("-inf"))
+
+
+def _masked_sample_log_z(logits, bitmask, temperature, top_k, top_p, generator):
+    """The ``return_log_z`` path: same draws as the plain path, plus the legal log-mass.
+
+    Never raises on a dead row (nothing allowed, or every allowed logit -inf): that row gets
+    token -1 and log_z -inf, because an SMC particle reaching a dead end is an outcome (weight
+    zero), not an error.  The random numbers are drawn exactly as on the plain path, so a
+    seeded generator gives the same tokens with and without ``return_log_z``.
+    """
+    _validate(logits, bitmask, None)
+    bitmask = bitmask.to(logits.device)
+    greedy = temperature is None or temperature <= 0.0
+    x = logits.float()
+    if x.data_ptr() == logits.data_ptr():
+        x = x.clone()
+    if not greedy and temperature != 1.0:
+        x.div_(float(temperature))  # division, as on the plain path: identical draws
+    lse_full = torch.logsumexp(x, dim=1)
+    x.masked_fill_(~unpack_bitmask(bitmask, logits.shape[1]), float("-inf"))
+    lse_mask = torch.logsumexp(x, dim=1)
+    log_z = log_z_from_lse(lse_mask, lse_full)
+    dead = torch.isneginf(lse_mask) | torch.isnan(lse_mask)
+    if greedy:
+        tokens = x.argmax(dim=1)
+    else:
+        if top_k is not None or top_p is not None:
+            x = _filter_top_k_top_p(x, top_k, top_p)
+        u = torch.rand(x.shape, dtype=torch.float32, device=x.device, generator=generator)
+        u.clamp_(min=torch.finfo(torch.float32).tiny)
+        tokens = (x - torch.log(-torch.log(u))).argmax(dim=1)
+    return tokens.masked_fill_(dead, -1), log_z

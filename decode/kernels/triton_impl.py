@@ -66,12 +66,14 @@ def _sample_kernel(
     mask_ptr,
     mask_stride,
     out_ptr,
+    logz_ptr,
     seed_ptr,
     n_rows,
     V,
     n_words,
     inv_temp,
     GREEDY: tl.constexpr,
+    LOGZ: tl.constexpr,
     ROWS: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
@@ -80,6 +82,12 @@ def _sample_kernel(
     rows64 = rows.to(tl.int64)
     best_val = tl.full([ROWS, BLOCK], float("-inf"), tl.float32)
     best_idx = tl.zeros([ROWS, BLOCK], tl.int32)
+    # online log-sum-exp per lane (running max m, sum s of exp(x - m)), for the whole row
+    # ("full") and for its allowed tokens ("mask"); lanes are combined once after the loop
+    m_full = tl.full([ROWS, BLOCK], float("-inf"), tl.float32)
+    s_full = tl.zeros([ROWS, BLOCK], tl.float32)
+    m_mask = tl.full([ROWS, BLOCK], float("-inf"), tl.float32)
+    s_mask = tl.zeros([ROWS, BLOCK], tl.float32)
     seed = tl.load(seed_ptr)
     for start in range(0, V, BLOCK):
         offs = start + tl.arange(0, BLOCK)
@@ -91,6 +99,17 @@ def _sample_kernel(
         words = tl.load(mask_ptr + rows64[:, None] * mask_stride + widx[None, :],
                         mask=lm & (widx < n_words)[None, :], other=0)
         allowed = ((words >> (offs % 32)[None, :]) & 1) != 0
+        if LOGZ:
+            xs = x * inv_temp
+            m_new = tl.maximum(m_full, xs)
+            live = m_new > float("-inf")
+            s_full = tl.where(live, s_full * tl.exp(m_full - m_new) + tl.exp(xs - m_new), 0.0)
+            m_full = m_new
+            xa = tl.where(allowed, xs, float("-inf"))
+            m_new = tl.maximum(m_mask, xa)
+            live = m_new > float("-inf")
+            s_mask = tl.where(live, s_mask * tl.exp(m_mask - m_new) + tl.exp(xa - m_new), 0.0)
+            m_mask = m_new
         x = tl.where(allowed, x, float("-inf"))
         if not GREEDY:
             u = tl.rand(seed, rows64[:, None] * V + offs.to(tl.int64)[None, :])
@@ -103,8 +122,18 @@ def _sample_kernel(
     cand = tl.where(best_val == m[:, None], best_idx, 2147483647)
     idx = tl.min(cand, axis=1)
     # -1 flags a row with no finite allowed logit; the host turns it into a ValueError
+    # (or, with log_z requested, reports it as a dead row)
     idx = tl.where(m == float("-inf"), -1, idx)
     tl.store(out_ptr + rows64, idx.to(tl.int64), mask=row_ok)
+    if LOGZ:
+        mf = tl.max(m_full, axis=1)
+        sf = tl.sum(tl.where(m_full > float("-inf"), s_full * tl.exp(m_full - mf[:, None]), 0.0), axis=1)
+        mm = tl.max(m_mask, axis=1)
+        sm = tl.sum(tl.where(m_mask > float("-inf"), s_mask * tl.exp(m_mask - mm[:, None]), 0.0), axis=1)
+        lse_full = mf + tl.log(sf)
+        lse_mask = mm + tl.log(sm)
+        logz = tl.where(mm > float("-inf"), lse_mask - lse_full, float("-inf"))
+        tl.store(logz_ptr + rows64, logz, mask=row_ok)
 
 
 def _tile(V: int, budget: int = 4096, max_block: int = 1024) -> tuple[int, int]:
@@ -189,6 +218,38 @@ def _seed_tensor(generator: torch.Generator | None, device: torch.device) -> tor
     return seed.to(device)
 
 
+def _apply_unchecked(x: torch.Tensor, bitmask: torch.Tensor) -> None:
+    """The masking kernel on a contiguous fp32 copy, without the all-masked-row check."""
+    rows, n_words = bitmask.shape
+    V = x.shape[1]
+    if rows == 0 or V == 0:
+        return
+    R, BLOCK = _tile(V)
+    _kernels()["apply"][(triton.cdiv(rows, R), triton.cdiv(V, BLOCK))](
+        x, x.stride(0), bitmask, bitmask.stride(0), bitmask, rows, V, n_words,
+        HAS_IDX=False, ROWS=R, BLOCK=BLOCK,
+    )
+
+
+def _launch_sample(logits, bitmask, inv_temp, greedy, generator, return_log_z):
+    """One pass of the fused kernel -> (tokens with -1 for dead rows, log_z or None)."""
+    B, V = logits.shape
+    out = torch.empty(B, dtype=torch.int64, device=logits.device)
+    logz = torch.empty(B if return_log_z else 1, dtype=torch.float32, device=logits.device)
+    if B == 0:
+        return out, (logz if return_log_z else None)
+    if greedy:
+        seed = torch.zeros(1, dtype=torch.int64, device=logits.device)
+    else:
+        seed = _seed_tensor(generator, logits.device)
+    R, BLOCK = _tile(V)
+    _kernels()["sample"][(triton.cdiv(B, R),)](
+        logits, logits.stride(0), bitmask, bitmask.stride(0), out, logz, seed, B, V,
+        bitmask.shape[1], inv_temp, GREEDY=greedy, LOGZ=bool(return_log_z), ROWS=R, BLOCK=BLOCK,
+    )
+    return out, (logz if return_log_z else None)
+
+
 def masked_sample(
     logits: torch.Tensor,
     bitmask: torch.Tensor,
@@ -196,47 +257,50 @@ def masked_sample(
     top_k: int | None = None,
     top_p: float | None = None,
     generator: torch.Generator | None = None,
-) -> torch.Tensor:
+    return_log_z: bool = False,
+):
     """Fused mask + temperature + Gumbel-max sample (see decode.kernels.masked_sample).
 
     top_k / top_p need a sort over the allowed tokens, so with them the mask is applied by
-    the Triton kernel on an fp32 copy and the filtering/sampling runs in torch.
+    the Triton kernel on an fp32 copy and the filtering/sampling runs in torch (``log_z``
+    then comes from a greedy pass of the fused kernel, which reads the row once more).
+    With ``return_log_z`` the kernel also keeps two online log-sum-exps per row (all tokens,
+    allowed tokens) in the same pass; dead rows give token -1 and log_z -inf instead of
+    raising.
     """
     torch_impl._validate(logits, bitmask, None)
     _check_device(logits)
     V = logits.shape[1]
     bitmask = bitmask.to(logits.device).contiguous()
-    torch_impl.check_bitmask_rows(bitmask, V)
+    if not return_log_z:
+        torch_impl.check_bitmask_rows(bitmask, V)
     greedy = temperature is None or temperature <= 0.0
+    inv_temp = 1.0 if greedy else 1.0 / float(temperature)
+    if logits.stride(1) != 1:
+        logits = logits.contiguous()
     if not greedy and (top_k is not None or top_p is not None):
         x = logits.float()
         if x.data_ptr() == logits.data_ptr():
             x = x.clone()
         x = x.contiguous()
-        apply_token_bitmask_(x, bitmask)
-        torch_impl.check_finite_rows(x)
+        log_z = None
+        if return_log_z:
+            _, log_z = _launch_sample(x, bitmask, inv_temp, True, None, True)
+        _apply_unchecked(x, bitmask)
+        if not return_log_z:
+            torch_impl.check_finite_rows(x)
         if temperature != 1.0:
             x.div_(float(temperature))
         x = torch_impl._filter_top_k_top_p(x, top_k, top_p)
         u = torch.rand(x.shape, dtype=torch.float32, device=x.device, generator=generator)
         u.clamp_(min=torch.finfo(torch.float32).tiny)
-        return (x - torch.log(-torch.log(u))).argmax(dim=1)
-    if logits.stride(1) != 1:
-        logits = logits.contiguous()
-    B = logits.shape[0]
-    out = torch.empty(B, dtype=torch.int64, device=logits.device)
-    if B == 0:
-        return out
-    if greedy:
-        seed = torch.zeros(1, dtype=torch.int64, device=logits.device)
-    else:
-        seed = _seed_tensor(generator, logits.device)
-    inv_temp = 1.0 if greedy else 1.0 / float(temperature)
-    R, BLOCK = _tile(V)
-    _kernels()["sample"][(triton.cdiv(B, R),)](
-        logits, logits.stride(0), bitmask, bitmask.stride(0), out, seed, B, V, bitmask.shape[1],
-        inv_temp, GREEDY=greedy, ROWS=R, BLOCK=BLOCK,
-    )
+        tokens = (x - torch.log(-torch.log(u))).argmax(dim=1)
+        if not return_log_z:
+            return tokens
+        return tokens.masked_fill_(torch.isneginf(log_z), -1), log_z
+    out, log_z = _launch_sample(logits, bitmask, inv_temp, greedy, generator, return_log_z)
+    if return_log_z:
+        return out, log_z
     bad = (out < 0).nonzero()
     if bad.numel():
         raise ValueError(

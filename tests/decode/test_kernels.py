@@ -333,6 +333,134 @@ def test_sampling_uses_generator(impl):
 
 
 # --------------------------------------------------------------------------------------------
+# the masked log-normaliser (return_log_z)
+# --------------------------------------------------------------------------------------------
+
+
+def ref_log_z(logits: torch.Tensor, bitmask: torch.Tensor, T: float) -> np.ndarray:
+    """float64 numpy: log of the allowed mass of softmax(logits/T) (T <= 0 -> T = 1)."""
+    x = logits.float().cpu().numpy().astype(np.float64) / (T if T > 0 else 1.0)
+    allowed = ref_allowed(bitmask, x.shape[1])
+
+    def lse(a):
+        m = a.max(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m_safe = np.where(np.isfinite(m), m, 0.0)
+            return (m_safe + np.log(np.exp(a - m_safe).sum(axis=1, keepdims=True)))[:, 0]
+
+    return lse(np.where(allowed, x, -np.inf)) - lse(x)
+
+
+def _log_z_rows(V: int, B: int, gen: torch.Generator) -> tuple[torch.Tensor, list[list[int]]]:
+    """Bitmask rows: random ones, plus an all-masked row, a one-legal-token row (the last id),
+    and an all-allowed row (log_z must be 0)."""
+    n_words = (V + 31) // 32
+    sets = []
+    for _ in range(B):
+        a = (torch.rand(V, generator=gen) < 0.3).nonzero().flatten().tolist() or [0]
+        sets.append(a)
+    sets += [[], [V - 1], list(range(V))]
+    return bits_from_sets(sets, n_words), sets
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("V", [1, 31, 33, 1000, 32001])
+@pytest.mark.parametrize("T", [0.0, 0.7, 1.0, 2.0])
+def test_log_z_matches_reference(impl, dtype, V, T):
+    gen = torch.Generator().manual_seed(V * 31 + int(T * 10))
+    bitmask, sets = _log_z_rows(V, 3, gen)
+    B = bitmask.shape[0]
+    # a slice of a wider tensor: row stride != V, and the extra columns must not count
+    wide = (torch.randn(B, V + 7, generator=gen) * 3).to(dtype)
+    logits = wide[:, :V]
+    if V == 1:
+        sets[0] = [0]
+        bitmask = bits_from_sets(sets, 1)
+    before = logits.clone()
+    toks, log_z = impl.masked_sample(logits, bitmask, temperature=T, return_log_z=True,
+                                     generator=torch.Generator().manual_seed(1))
+    assert torch.equal(logits, before)
+    assert toks.dtype == torch.int64 and log_z.dtype == torch.float32
+    assert toks.shape == log_z.shape == (B,)
+    expected = ref_log_z(logits, bitmask, T)
+    got = log_z.double().numpy()
+    assert np.array_equal(np.isneginf(got), np.isneginf(expected)), (got, expected)
+    fin = np.isfinite(expected)
+    np.testing.assert_allclose(got[fin], expected[fin], rtol=1e-5, atol=2e-5)
+    for i, s in enumerate(sets):
+        if s:
+            assert int(toks[i]) in set(s), (i, int(toks[i]))
+        else:
+            assert int(toks[i]) == -1 and np.isneginf(got[i])  # dead row: sentinel, no error
+    # the all-allowed row has all the mass; the one-legal-token row is that token's log-prob
+    assert abs(got[-1]) < 2e-5
+    x = logits[-2].double() / (T if T > 0 else 1.0)
+    assert int(toks[-2]) == V - 1
+    assert abs(got[-2] - float(torch.log_softmax(x, 0)[V - 1])) < 2e-5 + 1e-5 * abs(got[-2])
+
+
+def test_log_z_does_not_change_the_draws(impl):
+    """Same generator seed: same tokens with and without return_log_z (sampled and greedy)."""
+    V = 777
+    gen = torch.Generator().manual_seed(21)
+    logits = torch.randn(64, V, generator=gen)
+    bm = random_bitmask(64, V, 0.2, gen)
+    for T in (0.0, 0.5, 1.0):
+        a = impl.masked_sample(logits, bm, temperature=T, generator=torch.Generator().manual_seed(3))
+        b, lz = impl.masked_sample(logits, bm, temperature=T, generator=torch.Generator().manual_seed(3),
+                                   return_log_z=True)
+        assert torch.equal(a, b)
+        np.testing.assert_allclose(lz.double().numpy(), ref_log_z(logits, bm, T), rtol=1e-5, atol=2e-5)
+
+
+def test_log_z_with_existing_neg_inf_and_top_k(impl):
+    """-inf logits count for nothing; a row whose allowed logits are all -inf is dead (-inf);
+    top_k/top_p truncate the draw but log_z stays the masked tempered normaliser."""
+    V = 70
+    gen = torch.Generator().manual_seed(5)
+    logits = torch.randn(3, V, generator=gen)
+    logits[0, [3, 4]] = float("-inf")
+    logits[1, :10] = float("-inf")
+    bm = bits_from_sets([[3, 5, 9, 69], [2, 9], [0, 1, 2, 3, 4, 5]], 3)
+    expected = ref_log_z(logits, bm, 1.5)
+    assert np.isneginf(expected[1]) and np.isfinite(expected[0])
+    for kw in ({}, {"top_k": 2}, {"top_p": 0.3}):
+        toks, lz = impl.masked_sample(logits, bm, temperature=1.5, return_log_z=True,
+                                      generator=torch.Generator().manual_seed(0), **kw)
+        got = lz.double().numpy()
+        assert np.isneginf(got[1]) and int(toks[1]) == -1
+        np.testing.assert_allclose(got[[0, 2]], expected[[0, 2]], rtol=1e-5, atol=2e-5)
+        assert int(toks[0]) in (5, 9, 69) and int(toks[2]) in range(6)
+    # without return_log_z the dead row is still an error
+    with pytest.raises(ValueError, match="row 1"):
+        impl.masked_sample(logits, bm, temperature=1.5)
+
+
+def test_log_z_weights_correct_masked_sampling(impl):
+    """What the weights are for: masked draws weighted by exp(log_z) estimate the allowed mass
+    of each token under the unmasked law, E[Z 1{x = t}] = p(t) m(t) (proper weighting,
+    ALGORITHMS.md section 1.2).  Rows share one logits row but alternate between two masks,
+    so a per-row normaliser is needed; a z-test per token at a fixed seed."""
+    V, N = 12, 40_000
+    row = torch.tensor([2.0, 1.0, 0.5, 0.0, -0.5, 1.5, -1.0, 0.3, 0.8, -2.0, 0.1, 1.2])
+    masks = [[0, 3, 4, 7], [1, 2, 3, 10, 11]]
+    bm = bits_from_sets(masks, 1)
+    logits = row.unsqueeze(0).expand(N, -1).contiguous()
+    which = torch.arange(N) % 2
+    toks, lz = impl.masked_sample(logits, bm[which], generator=torch.Generator().manual_seed(17),
+                                  return_log_z=True)
+    p = torch.softmax(row.double(), 0)
+    w = lz.double().exp()
+    for k, allowed in enumerate(masks):
+        sel = which == k
+        for t in range(V):
+            ind = (toks[sel] == t).double() * w[sel]
+            target = float(p[t]) if t in allowed else 0.0
+            se = float(ind.std()) / math.sqrt(int(sel.sum())) + 1e-12
+            assert abs(float(ind.mean()) - target) < 4.5 * se + 1e-9, (k, t, float(ind.mean()), target)
+
+
+# --------------------------------------------------------------------------------------------
 # dispatch
 # --------------------------------------------------------------------------------------------
 
