@@ -23,6 +23,7 @@ _HOMES = {
     "GenerationArgumentError": "result",
     "GenerationError": "result",
     "GenerationResult": "result",
+    "HFTokenLM": "lms.hf",
     "Lark": "constraints",
     "LogitsProcessor": "integrations.hf",
     "Regex": "constraints",
