@@ -6,6 +6,9 @@ Public API:
 - ``load_model`` / ``load_default_model``: a Hugging Face causal LM, or the bundled SmolLM2.
 - ``apply_token_bitmask_`` / ``masked_sample``: the mask kernels (torch, Triton on CUDA).
 - ``Regex`` / ``Lark``: wrappers that say how to read a constraint given as text.
+- ``sample``: draws from the constrained distribution itself (masked, AWRS, SMC; weighted
+  ``Samples``) over any ``TokenLM`` (``TableLM``: hand-made); ``Predicate``: a constraint as
+  two Python checks.
 
 Every name loads on first use (PEP 562 ``__getattr__``): ``import decode`` imports neither torch
 nor transformers, which take seconds, so the CLI's ``--help``, the benchmarks that only need
@@ -26,7 +29,11 @@ _HOMES = {
     "HFTokenLM": "lms.hf",
     "Lark": "constraints",
     "LogitsProcessor": "integrations.hf",
+    "Predicate": "samplers.predicate",
     "Regex": "constraints",
+    "Samples": "sampling",
+    "TableLM": "lms.base",
+    "TokenLM": "lms.base",
     "apply_token_bitmask_": "kernels",
     "as_compiled": "constraints",
     "generate": "loop",
@@ -34,6 +41,7 @@ _HOMES = {
     "load_default_model": "models",
     "load_model": "models",
     "masked_sample": "kernels",
+    "sample": "sampling",
 }
 
 __all__ = sorted(_HOMES)

@@ -18,8 +18,9 @@ PUBLIC = {
     ],
     "decode": [
         "GENERATION_JSON_OPTIONS", "GenerationArgumentError", "GenerationError", "GenerationResult",
-        "HFTokenLM", "Lark", "LogitsProcessor", "Regex", "apply_token_bitmask_", "as_compiled", "generate",
-        "generate_object", "load_default_model", "load_model", "masked_sample",
+        "HFTokenLM", "Lark", "LogitsProcessor", "Predicate", "Regex", "Samples", "TableLM", "TokenLM",
+        "apply_token_bitmask_", "as_compiled", "generate", "generate_object", "load_default_model",
+        "load_model", "masked_sample", "sample",
     ],
 }
 

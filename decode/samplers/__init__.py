@@ -4,12 +4,19 @@ The loop hands a :class:`Sampler` the logits of the rows still running, their ma
 batch indices, and gets one token per row back.  :class:`MaskedSampler` is the reference
 (temperature / top-k / top-p through the fused mask+sample kernel, optional repetition
 penalties); new samplers (rejection, SMC, aligned) are new modules here.
+``decode.sample``'s strategies live here too: ``awrs`` (adaptive weighted rejection sampling,
+single-token checks, unbiased weights), ``smc`` (the particle loop, the exact-mask proposal,
+resampling) and ``predicate`` (a constraint as two Python checks, and the walkers both read).
 ``finish_within_budget`` closing lives in :mod:`decode.samplers.budget`: there the grammar, not
 the model, writes an output's last tokens.
 """
 
+from .awrs import AWRSProposal, awrs_select
 from .base import MaskedSampler, Sampler
 from .budget import close_within_budget, finish_margin
 from .penalties import RepetitionPenalties
+from .predicate import Predicate
+from .smc import MaskedProposal, run_particles
 
-__all__ = ["MaskedSampler", "RepetitionPenalties", "Sampler", "close_within_budget", "finish_margin"]
+__all__ = ["AWRSProposal", "MaskedProposal", "MaskedSampler", "Predicate", "RepetitionPenalties", "Sampler",
+           "awrs_select", "close_within_budget", "finish_margin", "run_particles"]

@@ -1,0 +1,107 @@
+"""Adaptive weighted rejection sampling (AWRS; Lipkin et al., COLM 2025), one token at a time.
+
+Why: token masking needs the whole mask of every state it visits, i.e. a check of every
+vocabulary entry (cheap once a compiled state is cached, expensive on first visits of big
+grammars and impossible for a constraint that is a Python function).  AWRS visits tokens in
+one sampling-without-replacement order of the model's distribution (Gumbel-top-k) and checks
+only those it visits: the first allowed token is an exact draw from the masked law
+``l_t = p * m / Z_t``, after on average at most ``1/Z_t`` distinct checks; plus one look-ahead
+check gives an unbiased, properly weighted estimate of the legal mass ``Z_t``:
+
+    E[W * 1{x = t}] = p(t) * m(t)  for every token t,
+
+so multiplying the estimates along a sequence gives importance weights for the global target
+``pi(y) ~ p(y) 1[y in L]`` (``decode.sample(method="awrs")``, SMC with ``proposal="awrs"``).
+
+The estimator is genlm-control's ``recursive_awrs`` (ALGORITHMS.md section 1.2 (b)): with
+``mult`` the product of ``1 - q_r`` over the rejected tokens and ``q_x = p(x) / (1 - rejected
+mass)`` the chosen token's conditional probability when it was drawn, ``W = mult`` if the
+next token in the same order is allowed (or there is none), else ``mult * q_x``.
+:func:`awrs_select` is written over any number type so the tests run it on ``Fraction``s and
+check the identity above exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+__all__ = ["AWRSProposal", "awrs_select", "swor_order"]
+
+
+def awrs_select(order: Iterable[int], prob: Callable[[int], object], accept: Callable[[int], bool]):
+    """One AWRS draw -> ``(token or None, W, checks)``.
+
+    ``order``: the live tokens (probability > 0) in a sampling-without-replacement order of
+    ``prob`` (only as much of it is read as the algorithm needs); ``prob(t)``: the proposal
+    probability of ``t`` (summing to 1 over the order; floats or ``Fraction``s: W is computed
+    in the same type); ``accept(t)``: the constraint check, called once per visited token.
+    ``W`` is the unbiased weight (0 with token ``None`` when every token is rejected: a dead
+    end), ``checks`` the number of ``accept`` calls.
+    """
+    it = iter(order)
+    remaining = 1  # 1 - mass of the tokens rejected so far
+    mult = 1  # product of (1 - q_r) over the rejected tokens
+    checks = 0
+    for x in it:
+        p = prob(x)
+        # q: x's probability given that the rejected tokens were drawn first; when x carries
+        # all the remaining mass (the last live token, up to rounding) it is 1
+        q = p / remaining if remaining > p else 1
+        checks += 1
+        if accept(x):
+            y = next(it, None)
+            if y is None:  # x was the last live token: W = mult (q = 1 in exact arithmetic)
+                return x, mult, checks
+            checks += 1
+            return x, (mult if accept(y) else mult * q), checks
+        mult = mult * (1 - q)
+        remaining = remaining - p
+    return None, 0 * mult, checks
+
+
+def swor_order(keys_row: torch.Tensor, n_live: int, chunk: int = 64) -> Iterator[int]:
+    """The token ids of one row of Gumbel keys in decreasing order, ``n_live`` of them.
+
+    Sorted once on the tensor (vectorized over the vocabulary); ids are handed to Python in
+    small chunks so a draw that stops after three checks converts three dozen ids, not the
+    whole vocabulary.
+    """
+    order = torch.argsort(keys_row, descending=True)[:n_live]
+    for start in range(0, n_live, chunk):
+        yield from order[start:start + chunk].tolist()
+
+
+class AWRSProposal:
+    """The per-step strategy of AWRS: one token and one log-weight per live sequence.
+
+    ``propose(logp, walkers, stats)``: ``logp`` ``[k, V]`` (normalised natural-log next-token
+    probabilities, already tempered), one walker per row; returns the tokens (``-1`` for a row
+    where every token is rejected) and the log-weights ``log W`` (``-inf`` for those rows).
+    ``stats["tokens_checked"]`` counts the constraint checks.
+    """
+
+    needs_mask = False
+
+    def __init__(self, generator: torch.Generator | None = None):
+        self.generator = generator
+
+    def propose(self, logp: torch.Tensor, walkers: Sequence, stats: dict):
+        lp = logp.detach().to("cpu", torch.float64)
+        u = torch.rand(lp.shape, dtype=torch.float64, generator=self.generator)
+        u.clamp_(min=torch.finfo(torch.float64).tiny)
+        keys = lp - torch.log(-torch.log(u))  # Gumbel-top-k: argsort(keys) is a SWOR order of p
+        n_live = torch.isfinite(lp).sum(dim=1).tolist()
+        probs = lp.exp().numpy()
+        tokens: list[int] = []
+        logw = np.empty(len(walkers), dtype=np.float64)
+        for j, walker in enumerate(walkers):
+            row = probs[j]
+            tok, w, checks = awrs_select(swor_order(keys[j], n_live[j]), lambda t: float(row[t]), walker.allowed)
+            stats["tokens_checked"] += checks
+            tokens.append(-1 if tok is None else tok)
+            logw[j] = math.log(w) if w > 0 else -math.inf
+        return tokens, logw
