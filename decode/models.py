@@ -94,11 +94,17 @@ def load_smollm2_model(*, dtype=None, device: Any = None):
     return m
 
 
+def _silent(msg: str) -> None:
+    pass
+
+
 def load_default_model(progress=_progress):
     """(model, tokenizer) for SmolLM2-135M-Instruct: eval mode, float32, CPU.
 
     The bundled GGUF file is converted once and cached under ~/.cache/structgen/.
+    ``progress``: a function given one status line (default: print to stderr; None: silent).
     """
+    progress = progress or _silent
     progress("structgen: loading SmolLM2-135M-Instruct ...")
     tok = _tok.load_smollm2_tokenizer()
     model = load_smollm2_model()
@@ -120,6 +126,7 @@ def load_model(name_or_path: str, *, device: str | torch.device | None = None,
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if dtype is None:
         dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
+    progress = progress or _silent
     progress(f"structgen: loading {name_or_path} ...")
     tok = AutoTokenizer.from_pretrained(name_or_path)
     model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype).to(dev).eval()
