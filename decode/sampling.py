@@ -126,7 +126,8 @@ def _check(lm, prompt_ids, constraint, method, n, max_new_tokens, temperature, e
 
 def sample(lm, prompt_ids: Sequence[int], constraint, *, method: str = "masked", n: int = 1,
            max_new_tokens: int = 64, temperature: float = 1.0, seed: int | None = None,
-           ess_threshold: float = 0.5, proposal: str = "awrs") -> Samples:
+           ess_threshold: float = 0.5, proposal: str = "awrs",
+           max_rejects: int | None = AWRSProposal.MAX_REJECTS) -> Samples:
     """Sample ``n`` outputs of ``lm`` after ``prompt_ids`` under ``constraint``.
 
     ``lm``: a :class:`decode.TokenLM`; ``constraint``: a ``constrain.Compiled`` over the
@@ -139,10 +140,15 @@ def sample(lm, prompt_ids: Sequence[int], constraint, *, method: str = "masked",
     ``max_new_tokens`` tokens (EOS included); the weighted methods give a sequence that ran out
     weight 0, so they target ``pi`` over outputs of at most that many tokens.
     ``temperature`` tempers each next-token law (``softmax(logp / T)``; 0 = greedy, masked
-    only).  ``seed`` makes the run reproducible.  Raises :class:`GenerationArgumentError` on
+    only).  ``seed`` makes the run reproducible.  ``max_rejects`` (AWRS with a compiled
+    constraint): after that many rejected tokens in one step, one full mask gives an exact
+    draw and the exact legal mass instead (still properly weighted; ``None``: never).  Raises :class:`GenerationArgumentError` on
     bad arguments, before the first LM call.
     """
     prompt = _check(lm, prompt_ids, constraint, method, n, max_new_tokens, temperature, ess_threshold, proposal)
+    if max_rejects is not None and (isinstance(max_rejects, bool) or not isinstance(max_rejects, int)
+                                    or max_rejects < 0):
+        raise GenerationArgumentError("max_rejects", f"must be an int >= 0 or None, got {max_rejects!r}")
     t0 = time.perf_counter()
     generator = torch.Generator()
     if seed is None:
@@ -156,7 +162,7 @@ def sample(lm, prompt_ids: Sequence[int], constraint, *, method: str = "masked",
     else:
         walkers = [PredicateWalker(constraint, vocab) for _ in range(n)]
     use_awrs = method == "awrs" or (method == "smc" and proposal == "awrs")
-    step = AWRSProposal(generator) if use_awrs else MaskedProposal(
+    step = AWRSProposal(generator, max_rejects) if use_awrs else MaskedProposal(
         vocab.n_words, generator, 0.0 if temperature == 0 else 1.0)
     stats = {"forward_calls": 0, "masks_computed": 0, "tokens_checked": 0, "resamples": 0}
     run = run_particles(lm, prompt, walkers, step, max_new_tokens=max_new_tokens, temperature=temperature,

@@ -32,7 +32,8 @@ import torch
 __all__ = ["AWRSProposal", "awrs_select", "swor_order"]
 
 
-def awrs_select(order: Iterable[int], prob: Callable[[int], object], accept: Callable[[int], bool]):
+def awrs_select(order: Iterable[int], prob: Callable[[int], object], accept: Callable[[int], bool],
+                max_rejects: int | None = None, exact: Callable[[], tuple] | None = None):
     """One AWRS draw -> ``(token or None, W, checks)``.
 
     ``order``: the live tokens (probability > 0) in a sampling-without-replacement order of
@@ -41,12 +42,25 @@ def awrs_select(order: Iterable[int], prob: Callable[[int], object], accept: Cal
     in the same type); ``accept(t)``: the constraint check, called once per visited token.
     ``W`` is the unbiased weight (0 with token ``None`` when every token is rejected: a dead
     end), ``checks`` the number of ``accept`` calls.
+
+    ``max_rejects`` / ``exact``: after that many rejections, stop checking single tokens and
+    return ``exact()``, a draw ``(token or None, Z)`` from the masked law with the exact legal
+    mass ``Z`` as its weight (one full mask). Still properly weighted: on that branch every
+    rejected token was illegal, so the legal mass is all in the unvisited part and
+    ``mult = prod(1 - q_r)`` equals the unvisited mass; the continued AWRS would have given
+    ``E[W 1{x=t}] = mult * p(t) m(t) / remaining = p(t) m(t)``, which the exact draw gives too.
+    It bounds the checks where the legal mass is tiny (a model that barely wants the only
+    legal token, e.g. EOS after a complete answer), where plain AWRS approaches |V| checks.
     """
     it = iter(order)
     remaining = 1  # 1 - mass of the tokens rejected so far
     mult = 1  # product of (1 - q_r) over the rejected tokens
     checks = 0
+    rejects = 0
     for x in it:
+        if exact is not None and max_rejects is not None and rejects >= max_rejects:
+            tok, z = exact()
+            return tok, z, checks
         p = prob(x)
         # q: x's probability given that the rejected tokens were drawn first; when x carries
         # all the remaining mass (the last live token, up to rounding) it is 1
@@ -60,6 +74,7 @@ def awrs_select(order: Iterable[int], prob: Callable[[int], object], accept: Cal
             return x, (mult if accept(y) else mult * q), checks
         mult = mult * (1 - q)
         remaining = remaining - p
+        rejects += 1
     return None, 0 * mult, checks
 
 
@@ -86,8 +101,26 @@ class AWRSProposal:
 
     needs_mask = False
 
-    def __init__(self, generator: torch.Generator | None = None):
+    #: default rejection cap before one full mask replaces single-token checks (constraints
+    #: that can give a mask: compiled ones; a ``Predicate`` never falls back)
+    MAX_REJECTS = 256
+
+    def __init__(self, generator: torch.Generator | None = None, max_rejects: int | None = MAX_REJECTS):
         self.generator = generator
+        self.max_rejects = max_rejects
+
+    def _exact(self, walker, probs_row: np.ndarray, stats: dict):
+        """A draw from the masked law of one row and its exact legal mass (one full mask)."""
+        words = np.zeros((1, (probs_row.shape[0] + 31) // 32), dtype=np.int32)
+        walker.fill_mask(words, 0)
+        stats["masks_computed"] += 1
+        bits = np.unpackbits(words.view(np.uint8), bitorder="little")[:probs_row.shape[0]].astype(bool)
+        legal = np.where(bits, probs_row, 0.0)
+        z = float(legal.sum())
+        if z <= 0.0:
+            return None, 0.0
+        t = int(torch.multinomial(torch.from_numpy(legal), 1, generator=self.generator))
+        return t, z
 
     def propose(self, logp: torch.Tensor, walkers: Sequence, stats: dict):
         lp = logp.detach().to("cpu", torch.float64)
@@ -100,7 +133,11 @@ class AWRSProposal:
         logw = np.empty(len(walkers), dtype=np.float64)
         for j, walker in enumerate(walkers):
             row = probs[j]
-            tok, w, checks = awrs_select(swor_order(keys[j], n_live[j]), lambda t: float(row[t]), walker.allowed)
+            exact = None
+            if self.max_rejects is not None and hasattr(walker, "fill_mask"):
+                exact = lambda walker=walker, row=row: self._exact(walker, row, stats)  # noqa: E731
+            tok, w, checks = awrs_select(swor_order(keys[j], n_live[j]), lambda t: float(row[t]), walker.allowed,
+                                         self.max_rejects, exact)
             stats["tokens_checked"] += checks
             tokens.append(-1 if tok is None else tok)
             logw[j] = math.log(w) if w > 0 else -math.inf

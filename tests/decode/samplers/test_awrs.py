@@ -186,3 +186,86 @@ def test_awrs_checks_few_tokens_on_a_peaked_model():
     assert per_step < bound
     assert per_step < vocab.size / 8
     assert s.stats["masks_computed"] == 0
+
+
+# ---------------------------------------------------------------- the rejection cap
+
+
+def exact_moments_capped(p, c, max_rejects, fallback_weight=None):
+    """E[W 1{x = t}] and the worst number of checks of AWRS capped at ``max_rejects`` rejections,
+    exactly: the fallback's own draw (the masked law, weight Z unless ``fallback_weight``) is
+    enumerated analytically."""
+    Z = sum(pt * ct for pt, ct in zip(p, c))
+    ew = [F(0)] * len(p)
+    worst = 0
+    fell_prob = F(0)
+    for perm, prob in swor_paths(p):
+        fell = []
+        tok, w, n = awrs_select(perm, lambda t: p[t], lambda t: bool(c[t]), max_rejects,
+                                lambda: fell.append(1) or ("fallback", Z))
+        worst = max(worst, n)
+        if fell:
+            fell_prob += prob
+            for t in range(len(p)):
+                if Z:
+                    law = p[t] * c[t] / Z
+                    ew[t] += prob * law * (Z if fallback_weight is None else fallback_weight)
+        elif tok is not None:
+            ew[tok] += prob * w
+    return ew, worst, fell_prob
+
+
+@pytest.mark.parametrize("max_rejects", [0, 1, 2, 3])
+@pytest.mark.parametrize("name", ["mixed", "top-rejected", "one-legal", "zero-prob-token"])
+def test_capped_awrs_is_exactly_properly_weighted(name, max_rejects):
+    p, c = CASES[name]
+    ew, worst, fell_prob = exact_moments_capped(p, c, max_rejects)
+    assert ew == [pt * ct for pt, ct in zip(p, c)]
+    assert worst <= max_rejects + 2  # the rejections, one accepted token, one look-ahead
+    if max_rejects == 0:
+        assert fell_prob == 1
+
+
+def test_the_capped_check_catches_a_wrong_fallback_weight():
+    """Power: an unweighted fallback (W = 1 instead of the exact legal mass Z) is biased."""
+    p, c = CASES["top-rejected"]
+    ew, _, fell_prob = exact_moments_capped(p, c, 1, fallback_weight=F(1))
+    assert fell_prob > 0 and ew != [pt * ct for pt, ct in zip(p, c)]
+
+
+def test_capped_awrs_bounds_checks_where_the_legal_mass_is_tiny():
+    """One legal token with probability 1e-4 among 2,048: plain AWRS checks ~|V| tokens, the
+    capped one at most the cap plus one full mask, and both stay properly weighted."""
+    V = 2048
+    toks = [bytes([65 + i % 26]) * (1 + i // 26) for i in range(V - 1)] + [None]
+    vocab = Vocabulary.from_token_bytes(toks, eos_ids=[V - 1])
+    c = compile_regex("A", vocab)
+    logits = torch.zeros(V, dtype=torch.float64)
+    logits[0] = math.log(1e-4 * (V - 1) / (1 - 1e-4))  # token "A": 1e-4 of the mass
+    lp = torch.log_softmax(logits, 0).unsqueeze(0)
+
+    class W:
+        def __init__(self):
+            self.m = c.matcher()
+
+        def allowed(self, t):
+            return self.m.is_allowed(t)
+
+        def fill_mask(self, out, row):
+            self.m.fill_mask(out, row)
+
+    for cap, bound in ((None, V), (32, 34)):
+        stats = {"tokens_checked": 0, "masks_computed": 0}
+        prop = AWRSProposal(torch.Generator().manual_seed(0), max_rejects=cap)
+        tokens, logw = [], []
+        for _ in range(50):
+            t, lw = prop.propose(lp, [W()], stats)
+            tokens += t
+            logw += list(lw)
+        assert set(tokens) == {0}
+        assert stats["tokens_checked"] <= 50 * bound
+        if cap is None:
+            assert stats["tokens_checked"] > 50 * 200 and stats["masks_computed"] == 0
+        else:
+            assert stats["masks_computed"] >= 45  # nearly every draw falls back
+            assert np.allclose(np.exp(logw), 1e-4, rtol=1e-6)  # the exact legal mass
