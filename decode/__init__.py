@@ -1,7 +1,9 @@
 """structgen decoding: constrained generation on top of ``constrain`` matchers.
 
 Public API:
-- ``generate`` / ``generate_object``: our own KV-cached loop (batching, per-row constraints).
+- ``generate`` / ``generate_object``: our own KV-cached loop (batching, per-row constraints);
+  ``generate(..., sampler="smc", particles=8)`` returns weighted particles instead
+  (``WeightedGenerationResult``, whose ``text`` is a draw from their posterior).
 - ``LogitsProcessor``: the same constraint inside ``transformers`` ``model.generate``.
 - ``load_model`` / ``load_default_model``: a Hugging Face causal LM, or the bundled SmolLM2.
 - ``apply_token_bitmask_`` / ``masked_sample``: the mask kernels (torch, Triton on CUDA).
@@ -34,6 +36,7 @@ _HOMES = {
     "Samples": "sampling",
     "TableLM": "lms.base",
     "TokenLM": "lms.base",
+    "WeightedGenerationResult": "weighted",
     "apply_token_bitmask_": "kernels",
     "as_compiled": "constraints",
     "generate": "loop",

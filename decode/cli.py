@@ -23,6 +23,7 @@ examples:
   structgen generate --schema examples/person.json "Invent a person."
   structgen generate --pydantic examples.mymodels:Recipe --temperature 0 "A pancake recipe."
   structgen generate --regex '\\d{3}-\\d{4}' --no-chat "Phone: "
+  structgen generate --regex '(yes|no|maybe)' --sampler smc --particles 8 --seed 0 "Is water wet?"
   structgen bench maskbench "$DATA/maskbench" --tokenizer smollm2
   structgen bench test-suite "$DATA/json-schema-test-suite" --json /tmp/ts.json
   structgen bench coverage "$DATA/maskbench" --from /tmp/mb.json --plots docs/img
@@ -56,7 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="HF model id or local path (default: the bundled SmolLM2-135M-Instruct)")
     g.add_argument("--max-new-tokens", type=int, default=256, metavar="N",
                    help="token budget of the output (default: 256)")
-    g.add_argument("--temperature", type=float, default=0.0, metavar="T", help="0 = greedy (default)")
+    g.add_argument("--temperature", type=float, default=None, metavar="T",
+                   help="0 = greedy (the default with --sampler masked; 1 with smc/awrs, which need T > 0)")
+    g.add_argument("--sampler", choices=("masked", "smc", "awrs"), default="masked",
+                   help="masked: token masking, each token from the masked next-token law (default). "
+                        "smc / awrs: weighted particles that target the constrained distribution itself "
+                        "(p(y) restricted to the constraint, renormalised); the output is one draw from "
+                        "their weighted posterior. See decode.generate")
+    g.add_argument("--particles", type=int, default=8, metavar="N",
+                   help="particles for --sampler smc / awrs (default: 8)")
     g.add_argument("--top-p", type=float, default=None)
     g.add_argument("--top-k", type=int, default=None)
     g.add_argument("--seed", type=int, default=None, metavar="S")
@@ -66,13 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--frequency-penalty", type=float, default=None, metavar="F",
                    help="lower each token's logit by F times its count in the output so far (OpenAI's "
                         "meaning). Default: 0.5 with --schema/--pydantic, where small models otherwise loop "
-                        "inside unbounded strings and run out of tokens; 0 otherwise")
+                        "inside unbounded strings and run out of tokens; 0 otherwise, and always 0 with "
+                        "--sampler smc/awrs (which refuse penalties)")
     g.add_argument("--presence-penalty", type=float, default=0.0, metavar="P",
                    help="lower the logit of every token already in the output by P (default: 0)")
-    g.add_argument("--finish-within-budget", action=argparse.BooleanOptionalAction, default=True,
+    g.add_argument("--finish-within-budget", action=argparse.BooleanOptionalAction, default=None,
                    help="when the tokens left only just cover the grammar's shortest completion, append it "
                         "so the output is complete and valid (default: on; --no-finish-within-budget lets "
-                        "the output run out of tokens instead)")
+                        "the output run out of tokens instead; off with --sampler smc/awrs, which refuse it)")
     g.add_argument("--no-strict", action="store_true",
                    help="let the output carry properties the schema does not declare (schemas are compiled "
                         "with decode.GENERATION_JSON_OPTIONS: strict, canonical strings (no needless escapes), nothing "
@@ -171,9 +181,15 @@ def _cmd_generate(args) -> int:
     import decode
 
     constraint = _load_constraint(args)
+    masked = args.sampler == "masked"
+    # the defaults that suit token masking are options a weighted sampler refuses: they only
+    # apply to it when given explicitly (and then generate says why they cannot)
     freq = args.frequency_penalty
     if freq is None:
-        freq = JSON_FREQUENCY_PENALTY if (args.schema or args.pydantic) else 0.0
+        freq = JSON_FREQUENCY_PENALTY if (masked and (args.schema or args.pydantic)) else 0.0
+    finish = args.finish_within_budget if args.finish_within_budget is not None else masked
+    temperature = args.temperature if args.temperature is not None else (0.0 if masked else 1.0)
+    weighted = {} if masked else {"sampler": args.sampler, "particles": args.particles}
     model, tok = _load_model(args.model)
     if args.no_chat:
         prompt = args.prompt
@@ -184,18 +200,24 @@ def _cmd_generate(args) -> int:
     _progress("structgen: generating ...")
     try:
         r = decode.generate(model, tok, prompt, constraint, max_new_tokens=args.max_new_tokens,
-                            temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+                            temperature=temperature, top_p=args.top_p, top_k=args.top_k,
                             seed=args.seed, frequency_penalty=freq, presence_penalty=args.presence_penalty,
-                            finish_within_budget=args.finish_within_budget,
-                            json_options={"strict": False} if getattr(args, "no_strict", False) else None)
+                            finish_within_budget=finish,
+                            json_options={"strict": False} if getattr(args, "no_strict", False) else None,
+                            **weighted)
     except NotImplementedError as e:
         raise UsageError(str(e)) from None
     print(r.text)
     if args.timings:
         print(json.dumps(r.timings, indent=2), file=sys.stderr)
+    if not masked and args.timings:  # the particles behind the draw, heaviest first
+        post = sorted(r.samples.posterior().items(), key=lambda kv: -kv[1])
+        print(json.dumps({"posterior": dict(post), "log_ml": r.samples.log_ml}, indent=2), file=sys.stderr)
     if not r.finished:
-        print(f"structgen: output incomplete: it ran out of tokens after {args.max_new_tokens} "
-              "(raise --max-new-tokens, or drop --no-finish-within-budget)", file=sys.stderr)
+        hint = ("raise --max-new-tokens, or drop --no-finish-within-budget" if masked else
+                "no particle ended within --max-new-tokens; raise it, or --particles")
+        print(f"structgen: output incomplete: it ran out of tokens after {args.max_new_tokens} ({hint})",
+              file=sys.stderr)
         return 1
     return 0
 

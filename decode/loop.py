@@ -41,6 +41,7 @@ from .masks import BatchMask
 from .prompts import encode_prompt, eos_ids, is_messages, left_pad, normalize_prompts, pad_id
 from .result import GenerationArgumentError, GenerationError, GenerationResult
 from .samplers import MaskedSampler, RepetitionPenalties, close_within_budget
+from .weighted import check_sampler, generate_weighted
 
 __all__ = ["generate", "generate_object"]
 
@@ -203,6 +204,8 @@ def generate(
     frequency_penalty: float = 0.0,
     presence_penalty: float = 0.0,
     finish_within_budget: bool = False,
+    sampler: str = "masked",
+    particles: int = 8,
 ):
     """Generate text whose every prefix the constraint allows; one result or a list for a batch.
 
@@ -232,13 +235,30 @@ def generate(
 
     EOS can only be sampled where the matcher accepts (the mask guarantees it); a row also ends
     when the matcher is accepting and EOS is its only continuation.
+
+    ``sampler``: ``"masked"`` (this loop: token masking, each token from the masked,
+    renormalised law, whose sequence law over-weights prefixes with little legal mass),
+    ``"smc"`` (sequential Monte Carlo with ``particles`` particles) or ``"awrs"``
+    (``particles`` independent AWRS samples, importance-weighted).  The last two target the
+    constrained law itself, ``p(y) 1[y in L] / Z`` (see :func:`decode.sample`); they run in
+    :mod:`decode.weighted`, return a ``WeightedGenerationResult`` whose ``samples`` holds every
+    particle and its weight and whose ``text`` is one draw from the weighted posterior
+    (reproducible with ``seed``), need a constraint and ``temperature > 0``, and refuse
+    ``top_p``, ``top_k``, the penalties, ``finish_within_budget`` and ``stop``.
     """
+    check_sampler(sampler, particles)
     prompts, is_batch = normalize_prompts(prompt_or_messages, batch)
     B = len(prompts)
     constraints = _per_row_constraints(constraint, B, is_batch)
     # every argument is checked before compiling and before any forward pass
     check_sampling(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
                    frequency_penalty=frequency_penalty, presence_penalty=presence_penalty)
+    if sampler != "masked":  # weighted particles: decode.sample over an HFTokenLM
+        return generate_weighted(model, tokenizer, prompts, constraints, is_batch=is_batch, sampler=sampler,
+                                 particles=particles, max_new_tokens=max_new_tokens, temperature=temperature,
+                                 seed=seed, json_options=json_options, top_p=top_p, top_k=top_k,
+                                 frequency_penalty=frequency_penalty, presence_penalty=presence_penalty,
+                                 finish_within_budget=finish_within_budget, stop=stop)
     frequency_penalty, presence_penalty = float(frequency_penalty), float(presence_penalty)
     stops = _Stops(eos=eos_ids(model, tokenizer), max_new_tokens=max_new_tokens, tokenizer=tokenizer,
                    strings=[stop] if isinstance(stop, str) else [s for s in (stop or []) if s],
