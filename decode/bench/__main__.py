@@ -30,7 +30,7 @@ def main(argv=None) -> int:
         argv = ["throughput"] + argv  # the old `python -m decode.bench [--tokens N ...]`
     p = argparse.ArgumentParser(prog="python -m decode.bench", description="structgen benchmarks")
     sub = p.add_subparsers(dest="bench", required=True)
-    from . import coverage, generate, grammars, maskbench, peer_suite, test_suite
+    from . import coverage, generate, grammars, maskbench, peer_suite, samplers, test_suite
 
     mb = sub.add_parser("maskbench", help="MaskBench: per-schema compile time, per-token mask time, "
                                           "correctness on valid/invalid instances")
@@ -62,6 +62,10 @@ def main(argv=None) -> int:
     tp = sub.add_parser("throughput", help="decoding throughput on a model, constrained vs not (the default "
                                            "benchmark): tok/s, TTFT, mask and kernel time per step")
     _throughput_arguments(tp)
+    sm = sub.add_parser("samplers", help="decode.sample's samplers (masked, AWRS, SMC with each proposal) on "
+                                         "SmolLM2 over cold constraints: tok/s, constraint checks per token, "
+                                         "masks, forward calls (optionally genlm-control side by side)")
+    samplers.add_arguments(sm)
     args = p.parse_args(argv)
     if getattr(args, "plots", None) or args.bench == "plots":
         from .plots import MissingExtraError, require_matplotlib
@@ -83,6 +87,8 @@ def main(argv=None) -> int:
         return grammars.main(args)
     if args.bench == "generate":
         return generate.main(args=args)
+    if args.bench == "samplers":
+        return samplers.main(args)
     if args.bench == "throughput":
         from . import throughput
 

@@ -1,0 +1,412 @@
+"""``python -m decode.bench samplers``: the samplers of ``decode.sample`` side by side on SmolLM2.
+
+Why: AWRS (adaptive weighted rejection sampling) is worth having only if checking the few
+tokens it samples is cheaper than the full vocabulary mask token masking computes at every
+step -- above all on a cold grammar, where every mask is computed for the first time.  This
+benchmark measures that claim instead of assuming it: the same constraints, prompts, token
+budget and seed through ``masked``, ``awrs``, ``smc`` with the AWRS proposal and ``smc`` with
+the exact-mask proposal, and per run
+
+- **tok/s**: token draws (one per live sequence per step, EOS included; counted as the rows the
+  LM was asked for) over the wall time of :func:`decode.sample`;
+- **checks/tok**: constraint checks per draw, where a full mask counts ``|V|`` checks (it decides
+  every token) and a single-token AWRS check counts 1 -- so masked sampling sits at ``|V|`` and
+  AWRS at ``stats["tokens_checked"] / draws`` plus ``|V|`` per rejection-cap fallback mask;
+- **masks** (full masks filled), **fwd** (LM calls), **checks** (single-token checks).
+
+Every run compiles its constraint from cold caches (``constrain.clear_caches()`` first) and
+gets a fresh :class:`decode.HFTokenLM` (no KV state carried from another sampler's run), so no
+sampler profits from the work of the one before it.  Constraints: ``--sample`` MaskBench
+development schemas (``$DATA/maskbench``, drawn as :func:`decode.bench.maskbench.load_sample`
+draws) plus the shipped ``sql`` and ``arithmetic`` Lark grammars.
+
+The issue's targets are reported as measured, not tuned for: AWRS checks >= 10x fewer tokens
+per step than a full mask, and AWRS tok/s >= masked tok/s on cold grammars.
+
+``--genlm-python PY`` also runs genlm-control (an interpreter where ``genlm-control`` is
+installed, e.g. ``/tmp/genlm-venv/bin/python``) on one shared SMC task (the same SmolLM2
+weights from ``decode.models``' cache, the same prompt ids, regex, particles and token budget)
+in a subprocess, and prints seconds per SMC run and the weighted posterior next to ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .report import format_table
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+__all__ = ["SAMPLERS", "BenchConstraint", "CountingLM", "add_arguments", "main", "run_core", "summarize"]
+
+#: (label, method, proposal) for ``decode.sample``
+SAMPLERS: tuple[tuple[str, str, str], ...] = (
+    ("masked", "masked", "awrs"),
+    ("awrs", "awrs", "awrs"),
+    ("smc-awrs", "smc", "awrs"),
+    ("smc-masked", "smc", "masked"),
+)
+
+#: the shared genlm-control task: a short regex whose outputs end well inside the budget, so
+#: neither library's treatment of sequences cut by the budget matters
+GENLM_PROMPT = [{"role": "user", "content": "Is the sky blue? Answer with one word: yes, no or maybe."}]
+GENLM_REGEX = "(yes|no|maybe)"
+
+
+@dataclass
+class BenchConstraint:
+    """One benchmark constraint: how to compile it (cold) and the chat prompt that goes with it."""
+
+    name: str
+    kind: str                      # "json" or "lark"
+    compile: Callable              # vocab -> constrain.Compiled
+    messages: list
+
+
+class CountingLM:
+    """A ``TokenLM`` wrapper counting the rows asked for: one row is one token draw.
+
+    Why: ``decode.sample``'s stats count LM calls and checks but not draws, and a draw is
+    the unit every per-token figure of this table divides by (SMC's resampled copies included,
+    since each live particle draws its own token)."""
+
+    def __init__(self, lm):
+        self.lm = lm
+        self.vocab = lm.vocab
+        self.rows = 0
+
+    def logprobs(self, contexts):
+        self.rows += len(contexts)
+        return self.lm.logprobs(contexts)
+
+
+def _default_data_dir() -> str:
+    if os.environ.get("DATA"):
+        return os.path.join(os.environ["DATA"], "maskbench")
+    return str(Path(__file__).resolve().parents[3] / "shared" / "data" / "maskbench")
+
+
+def _schema_prompt(schema) -> list:
+    text = json.dumps(schema, ensure_ascii=False)
+    if len(text) > 1500:  # a long schema only lengthens the prompt; the constraint has all of it
+        text = text[:1500] + " ..."
+    return [{"role": "user", "content": f"Write a JSON value that matches this JSON Schema:\n{text}"}]
+
+
+def load_constraints(data_dir: str, sample: int, seed: int = 0, *, lark: bool = True) -> list[BenchConstraint]:
+    """``sample`` MaskBench schemas (as ``maskbench.load_sample`` draws them) + the sql and arithmetic grammars."""
+    import constrain
+    from constrain import grammars
+
+    from .maskbench import load_sample
+
+    out: list[BenchConstraint] = []
+    if sample > 0:
+        for e in load_sample(data_dir, sample=sample, seed=seed):
+            out.append(BenchConstraint(
+                f"json:{e.id}", "json",
+                lambda v, s=e.schema: constrain.compile_json_schema(s, v, options=constrain.JsonOptions.GENERATION),
+                _schema_prompt(e.schema)))
+    if lark:
+        out.append(BenchConstraint("lark:sql", "lark", lambda v: constrain.compile_lark(grammars.load("sql"), v),
+                                   [{"role": "user", "content": "Write an SQL query listing the names of users "
+                                                                "older than 30 from the table users."}]))
+        out.append(BenchConstraint("lark:arithmetic", "lark",
+                                   lambda v: constrain.compile_lark(grammars.load("arithmetic"), v),
+                                   [{"role": "user", "content": "Write an arithmetic expression equal to 42."}]))
+    return out
+
+
+def run_core(make_lm: Callable[[], object], constraints: Sequence[tuple[str, Callable, list]], *,
+             samplers: Sequence[tuple[str, str, str]] = SAMPLERS, n: int = 4, max_new_tokens: int = 24,
+             seed: int = 0, temperature: float = 1.0, log=lambda m: None) -> list[dict]:
+    """One row per (constraint, sampler): the counts and rates of one ``decode.sample`` run.
+
+    ``make_lm()``: a fresh ``TokenLM`` for each run; ``constraints``: ``(name, compile(vocab),
+    prompt_ids)``.  Each run starts from cold constraint caches.  A constraint that does not
+    compile gives one row with ``error`` set (the others still run).
+    """
+    import constrain
+    from constrain.errors import ConstraintError
+
+    from ..sampling import sample
+
+    rows = []
+    for name, compile_fn, prompt_ids in constraints:
+        for label, method, proposal in samplers:
+            constrain.clear_caches()
+            lm = CountingLM(make_lm())
+            V = int(lm.vocab.size)
+            t0 = time.perf_counter()
+            try:
+                compiled = compile_fn(lm.vocab)
+            except ConstraintError as e:
+                log(f"  {name}: does not compile ({type(e).__name__}: {str(e)[:120]})")
+                rows.append({"constraint": name, "sampler": None, "error": f"{type(e).__name__}: {e}"})
+                break
+            compile_s = time.perf_counter() - t0
+            s = sample(lm, prompt_ids, compiled, method=method, proposal=proposal, n=n,
+                       max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+            st = s.stats
+            draws = lm.rows
+            checks = st["tokens_checked"] + V * st["masks_computed"]
+            row = {"constraint": name, "sampler": label, "method": method, "proposal": proposal,
+                   "vocab": V, "n": n, "max_new_tokens": max_new_tokens, "compile_s": compile_s,
+                   "seconds": st["seconds"], "tokens": draws,
+                   "tok_s": draws / st["seconds"] if st["seconds"] > 0 else math.nan,
+                   "forward_calls": st["forward_calls"], "masks_computed": st["masks_computed"],
+                   "tokens_checked": st["tokens_checked"], "checks": checks,
+                   "checks_per_token": checks / draws if draws else math.nan,
+                   "single_checks_per_token": st["tokens_checked"] / draws if draws else math.nan,
+                   "resamples": st["resamples"], "finished": sum(s.finished),
+                   "log_ml": s.log_ml}
+            rows.append(row)
+            log(f"  {name:40s} {label:10s} {draws:4d} draws {row['tok_s']:7.1f} tok/s "
+                f"{row['checks_per_token']:9.1f} checks/tok {st['masks_computed']:4d} masks")
+    return rows
+
+
+def summarize(rows: Sequence[dict]) -> dict:
+    """Totals per sampler (draws, seconds, checks, masks, calls over every constraint) and the targets.
+
+    ``targets``: ``awrs_checks_10x`` -- AWRS's checks per draw (fallback masks included) are at
+    most a tenth of ``|V|``, the full mask's; ``awrs_faster`` -- AWRS's total draws per second
+    are at least masked sampling's.  ``None`` where a sampler is missing.
+    """
+    per: dict[str, dict] = {}
+    for r in rows:
+        if r.get("sampler") is None:
+            continue
+        a = per.setdefault(r["sampler"], {"tokens": 0, "seconds": 0.0, "checks": 0, "masks_computed": 0,
+                                          "forward_calls": 0, "tokens_checked": 0, "vocab": r["vocab"], "runs": 0})
+        for k in ("tokens", "seconds", "checks", "masks_computed", "forward_calls", "tokens_checked"):
+            a[k] += r[k]
+        a["runs"] += 1
+    for a in per.values():
+        a["tok_s"] = a["tokens"] / a["seconds"] if a["seconds"] > 0 else math.nan
+        a["checks_per_token"] = a["checks"] / a["tokens"] if a["tokens"] else math.nan
+        a["reduction"] = a["vocab"] / a["checks_per_token"] if a["checks_per_token"] else math.inf
+    targets = {"awrs_checks_10x": None, "awrs_faster": None}
+    if "awrs" in per:
+        targets["awrs_checks_10x"] = bool(per["awrs"]["reduction"] >= 10)
+        if "masked" in per:
+            targets["awrs_faster"] = bool(per["awrs"]["tok_s"] >= per["masked"]["tok_s"])
+    return {"per_sampler": per, "targets": targets}
+
+
+def format_rows(rows: Sequence[dict], *, markdown: bool = False) -> str:
+    hdr = ["constraint", "sampler", "draws", "tok/s", "checks/tok", "|V|/checks", "masks", "checks", "fwd",
+           "finished", "compile s"]
+    lines = []
+    for r in rows:
+        if r.get("sampler") is None:
+            lines.append([r["constraint"], "-", "compile error: " + r["error"][:60]] + [""] * (len(hdr) - 3))
+            continue
+        cpt = r["checks_per_token"]
+        lines.append([r["constraint"], r["sampler"], str(r["tokens"]), f"{r['tok_s']:.1f}", f"{cpt:.1f}",
+                      f"{r['vocab'] / cpt:.0f}x" if cpt else "inf", str(r["masks_computed"]),
+                      str(r["tokens_checked"]), str(r["forward_calls"]), f"{r['finished']}/{r['n']}",
+                      f"{r['compile_s']:.2f}"])
+    return format_table(hdr, lines, markdown=markdown)
+
+
+def format_summary(summary: dict, *, markdown: bool = False) -> str:
+    hdr = ["sampler", "runs", "draws", "seconds", "tok/s", "checks/tok", "|V|/checks", "masks", "fwd"]
+    lines = []
+    for name, a in summary["per_sampler"].items():
+        lines.append([name, str(a["runs"]), str(a["tokens"]), f"{a['seconds']:.1f}", f"{a['tok_s']:.1f}",
+                      f"{a['checks_per_token']:.1f}", f"{a['reduction']:.0f}x", str(a["masks_computed"]),
+                      str(a["forward_calls"])])
+    t = summary["targets"]
+    verdict = lambda x: "n/a" if x is None else ("holds" if x else "does NOT hold")  # noqa: E731
+    return (format_table(hdr, lines, markdown=markdown)
+            + f"\n\ntarget 'AWRS checks >= 10x fewer tokens per step than a full mask': {verdict(t['awrs_checks_10x'])}"
+            + f"\ntarget 'AWRS tok/s >= masked tok/s on cold grammars': {verdict(t['awrs_faster'])}")
+
+
+# --- genlm-control, in its own interpreter ----------------------------------------------------
+
+GENLM_WORKER = r'''
+import asyncio, json, sys, time
+cfg = json.load(sys.stdin)
+import numpy as np
+import torch
+torch.manual_seed(cfg["seed"]); np.random.seed(cfg["seed"])
+torch.set_num_threads(cfg["threads"])
+from genlm.control import AWRS, SMC, BoolFSA, PromptedLLM
+t0 = time.perf_counter()
+llm = PromptedLLM.from_name(cfg["model_dir"], backend="hf",
+                            hf_opts={"device_map": None, "torch_dtype": torch.float32})
+llm.prompt_ids = list(cfg["prompt_ids"])
+fsa = BoolFSA.from_regex(cfg["regex"])
+smc = SMC(AWRS(llm, fsa.coerce(llm, f=b"".join), seed=cfg["seed"]))
+load_s = time.perf_counter() - t0
+async def go():
+    out = []
+    for _ in range(cfg["runs"]):
+        t = time.perf_counter()
+        seqs = await smc(n_particles=cfg["n"], ess_threshold=cfg["ess_threshold"], max_tokens=cfg["max_tokens"])
+        dt = time.perf_counter() - t
+        post = {str(k): float(v) for k, v in seqs.decoded_posterior.items()}
+        out.append({"seconds": dt, "posterior": post, "log_ml": float(seqs.log_ml)})
+    return out
+print(json.dumps({"load_s": load_s, "runs": asyncio.run(go())}))
+'''
+
+
+def run_genlm(python: str, *, model_dir: str, prompt_ids: list[int], regex: str, n: int, max_tokens: int,
+              runs: int, seed: int, ess_threshold: float = 0.5, threads: int = 2, timeout_s: float = 900) -> dict:
+    """genlm-control's SMC (AWRS token sampler, BoolFSA regex condition) in interpreter ``python``.
+
+    Returns ``{"load_s", "runs": [{"seconds", "posterior", "log_ml"}]}``, or ``{"error": ...}``
+    with the worker's last stderr lines when it fails (a missing package, an API change)."""
+    cfg = {"model_dir": model_dir, "prompt_ids": prompt_ids, "regex": regex, "n": n, "max_tokens": max_tokens,
+           "runs": runs, "seed": seed, "ess_threshold": ess_threshold, "threads": threads}
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    try:
+        p = subprocess.run([python, "-c", GENLM_WORKER], input=json.dumps(cfg), capture_output=True, text=True,
+                           timeout=timeout_s, env=env)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return {"error": f"{type(e).__name__}: {e}"}
+    if p.returncode != 0:
+        return {"error": f"exit {p.returncode}: " + "\n".join(p.stderr.strip().splitlines()[-6:])}
+    try:
+        return json.loads(p.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"error": "unreadable worker output: " + p.stdout[-500:]}
+
+
+def _posterior_text(post: dict, k: int = 4) -> str:
+    items = sorted(post.items(), key=lambda kv: -kv[1])[:k]
+    return ", ".join(f"{t!r}: {w:.2f}" for t, w in items) or "(no finished particle)"
+
+
+def compare_genlm(model, tok, python: str, *, n: int, runs: int, seed: int, max_new_tokens: int,
+                  log=print) -> dict:
+    """The shared SMC task through ``decode.sample`` (SMC, AWRS proposal) and through genlm-control."""
+    import constrain
+
+    from .. import models
+    from ..constraints import get_vocabulary
+    from ..lms.hf import HFTokenLM
+    from ..lm import logits_width
+    from ..prompts import encode_prompt
+    from ..sampling import sample
+
+    prompt_ids = encode_prompt(tok, GENLM_PROMPT)
+    vocab = get_vocabulary(tok, logits_width(model))
+    compiled = constrain.compile_regex(GENLM_REGEX, vocab)
+    ours = []
+    for r in range(runs):
+        lm = HFTokenLM(model, tok, vocab=vocab)  # a cold LM cache, as genlm's run starts with
+        s = sample(lm, prompt_ids, compiled, method="smc", proposal="awrs", n=n, max_new_tokens=max_new_tokens,
+                   seed=seed + r)
+        ours.append({"seconds": s.stats["seconds"], "posterior": s.posterior(), "log_ml": s.log_ml})
+    log(f"  genlm-control ({python}): {runs} SMC runs of {n} particles ...")
+    theirs = run_genlm(python, model_dir=str(models.convert_smollm2_model()), prompt_ids=prompt_ids,
+                       regex=GENLM_REGEX, n=n, max_tokens=max_new_tokens, runs=runs, seed=seed)
+    return {"regex": GENLM_REGEX, "prompt": GENLM_PROMPT, "n": n, "max_new_tokens": max_new_tokens,
+            "structgen": ours, "genlm": theirs}
+
+
+def format_genlm(cmp: dict, *, markdown: bool = False) -> str:
+    def pooled(runs):
+        acc: dict[str, float] = {}
+        for r in runs:
+            for t, w in r["posterior"].items():
+                acc[t] = acc.get(t, 0.0) + w / len(runs)
+        return acc
+
+    hdr = ["engine", "runs", "s/run (median)", "log_ml (mean)", "posterior (mean over runs)"]
+    lines = []
+    for name, runs in (("structgen", cmp["structgen"]), ("genlm-control 0.4.1", cmp["genlm"].get("runs"))):
+        if not runs:
+            lines.append([name, "0", "-", "-", "error: " + cmp["genlm"].get("error", "?")[:200]])
+            continue
+        secs = sorted(r["seconds"] for r in runs)
+        lml = [r["log_ml"] for r in runs if r["log_ml"] is not None and math.isfinite(r["log_ml"])]
+        lines.append([name, str(len(runs)), f"{secs[len(secs) // 2]:.2f}",
+                      f"{sum(lml) / len(lml):.3f}" if lml else "-inf", _posterior_text(pooled(runs))])
+    return (f"SMC, AWRS proposal, regex {cmp['regex']!r}, {cmp['n']} particles, budget {cmp['max_new_tokens']} "
+            f"tokens, ESS threshold 0.5\n\n" + format_table(hdr, lines, markdown=markdown))
+
+
+# --- the command ------------------------------------------------------------------------------
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags (no torch imported to build them)."""
+    p.add_argument("--data-dir", default=None, help="MaskBench folder (default: $DATA/maskbench, else "
+                                                    "../shared/data/maskbench next to the repository)")
+    p.add_argument("--sample", type=int, default=20, help="MaskBench development schemas drawn (default 20)")
+    p.add_argument("--seed", type=int, default=0, help="schema draw and sampling seed (default 0)")
+    p.add_argument("--n", type=int, default=4, help="samples / particles per run (default 4)")
+    p.add_argument("--max-new-tokens", type=int, default=24, help="token budget per sequence (default 24)")
+    p.add_argument("--no-lark", action="store_true", help="skip the sql and arithmetic grammars")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--genlm-python", default=None, metavar="PY",
+                   help="an interpreter with genlm-control installed: also run the shared SMC task there")
+    p.add_argument("--genlm-runs", type=int, default=3, help="SMC runs per engine for --genlm-python (default 3)")
+    p.add_argument("--markdown", action="store_true", help="Markdown tables")
+    p.add_argument("--json", metavar="FILE", help="also write rows, summary (and the genlm comparison) as JSON")
+
+
+def main(args: argparse.Namespace) -> int:
+    import torch
+
+    from .. import models
+    from ..constraints import get_vocabulary
+    from ..lm import logits_width
+    from ..lms.hf import HFTokenLM
+    from ..prompts import encode_prompt
+    from .output import write_json
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    data_dir = args.data_dir or _default_data_dir()
+    cons = load_constraints(data_dir, args.sample, args.seed, lark=not args.no_lark)
+    runs = len(cons) * len(SAMPLERS)
+    # rough CPU figures (2 cores): ~1.5 s compile per run, ~40 ms per step of n rows, cold masks on top
+    est = runs * (1.5 + args.max_new_tokens * (0.04 + 0.01 * args.n))
+    if args.genlm_python:
+        est += 60 + args.genlm_runs * 20
+    log(f"samplers benchmark: {len(cons)} constraints x {len(SAMPLERS)} samplers = {runs} runs, n={args.n}, "
+        f"max {args.max_new_tokens} tokens; expected duration ~{est / 60:.1f} min on 2 CPU cores")
+    model, tok = models.load_default_model(progress=None)
+    vocab = get_vocabulary(tok, logits_width(model))
+    t0 = time.perf_counter()
+    core = [(c.name, c.compile, encode_prompt(tok, c.messages)) for c in cons]
+    rows = run_core(lambda: HFTokenLM(model, tok, vocab=vocab), core, n=args.n,
+                    max_new_tokens=args.max_new_tokens, seed=args.seed, log=log)
+    summary = summarize(rows)
+    print(f"\nSmolLM2-135M-Instruct on CPU, torch threads {torch.get_num_threads()}; {len(cons)} constraints, "
+          f"n={args.n}, max {args.max_new_tokens} new tokens, temperature 1, seed {args.seed}; "
+          f"{time.perf_counter() - t0:.0f} s")
+    print(format_rows(rows, markdown=args.markdown))
+    print("\nper sampler, all constraints:")
+    print(format_summary(summary, markdown=args.markdown))
+    print("\ndraws: token draws (one per live sequence per step, EOS included); checks/tok: constraint checks per "
+          "draw, a full mask counting |V| and a single-token AWRS check 1; masks: full masks filled; fwd: LM calls; "
+          "every run compiles from cold caches with a fresh LM cache.")
+    payload = {"kind": "samplers", "config": {"data_dir": data_dir, "sample": args.sample, "seed": args.seed,
+                                              "n": args.n, "max_new_tokens": args.max_new_tokens},
+               "rows": rows, "summary": summary}
+    if args.genlm_python:
+        cmp = compare_genlm(model, tok, args.genlm_python, n=args.n, runs=args.genlm_runs, seed=args.seed,
+                            max_new_tokens=args.max_new_tokens, log=log)
+        print()
+        print(format_genlm(cmp, markdown=args.markdown))
+        payload["genlm"] = cmp
+    if args.json:
+        write_json(args.json, payload, indent=2)
+    return 0
