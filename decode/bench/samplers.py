@@ -376,8 +376,10 @@ def main(args: argparse.Namespace) -> int:
     data_dir = args.data_dir or _default_data_dir()
     cons = load_constraints(data_dir, args.sample, args.seed, lark=not args.no_lark)
     runs = len(cons) * len(SAMPLERS)
-    # rough CPU figures (2 cores): ~1.5 s compile per run, ~40 ms per step of n rows, cold masks on top
-    est = runs * (1.5 + args.max_new_tokens * (0.04 + 0.01 * args.n))
+    # measured on 2 shared CPU cores (docs/benchmarks.md): ~1.5 s compile per run; masked and AWRS
+    # draw ~40 tokens/s, SMC (either proposal) ~3 tokens/s
+    draws = args.n * args.max_new_tokens
+    est = runs * 1.5 + len(cons) * (2 * draws / 40 + 2 * draws / 3)
     if args.genlm_python:
         est += 60 + args.genlm_runs * 20
     log(f"samplers benchmark: {len(cons)} constraints x {len(SAMPLERS)} samplers = {runs} runs, n={args.n}, "
