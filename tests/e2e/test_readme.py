@@ -100,8 +100,8 @@ def readme_commands(blocks: list[Block] | None = None) -> list[Command]:
 
 # ---------------------------------------------------------------------------- classification
 
-#: (pattern on the command, kind).  Kinds: ``activate`` (default run), ``data`` (reads $DATA,
-#: default run), ``data-slow`` (reads $DATA, slow run), ``model`` (loads SmolLM2,
+#: (pattern on the command, kind).  Kinds: ``activate`` (default run), ``free`` (needs neither
+#: a model nor $DATA, default run), ``data`` (reads $DATA, default run), ``data-slow`` (reads $DATA, slow run), ``model`` (loads SmolLM2,
 #: slow run; ``model-data`` also reads $DATA), ``not-run`` (the test runs themselves).
 COMMANDS = [
     (r"^\. \.venv/bin/activate\b", "activate"),
@@ -112,6 +112,8 @@ COMMANDS = [
     (r"^structgen bench generate\b", "model-data"),
     (r"^structgen bench (maskbench|coverage)\b", "data"),
     (r"^structgen bench test-suite\b", "data-slow"),
+    (r"^python examples/sampling\.py --no-model$", "free"),
+    (r"^python examples/sampling\.py$", "model"),
 ]
 
 
@@ -227,6 +229,11 @@ def test_activate(cmd, tmp_path):
     r = _run(f"{cmd.text}\ncommand -v structgen", tmp_path, timeout=60, venv_on_path=False)
     _check(cmd, r)
     assert Path(r.stdout.strip()).resolve().parent == (ROOT / ".venv" / "bin").resolve()
+
+
+@pytest.mark.parametrize("cmd", _command_params(("free",)))
+def test_free_command(cmd, tmp_path):
+    _check(cmd, _run(cmd.text, tmp_path, timeout=300))
 
 
 @pytest.mark.parametrize("cmd", _command_params(("data",)))
