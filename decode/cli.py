@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "smc / awrs: weighted particles that target the constrained distribution itself "
                         "(p(y) restricted to the constraint, renormalised); the output is one draw from "
                         "their weighted posterior. See decode.generate")
-    g.add_argument("--particles", type=int, default=8, metavar="N",
+    g.add_argument("--particles", type=int, default=None, metavar="N",
                    help="particles for --sampler smc / awrs (default: 8)")
     g.add_argument("--top-p", type=float, default=None)
     g.add_argument("--top-k", type=int, default=None)
@@ -180,8 +180,10 @@ def _load_model(name: str):
 def _cmd_generate(args) -> int:
     import decode
 
-    constraint = _load_constraint(args)
     masked = args.sampler == "masked"
+    if masked and args.particles is not None:
+        raise UsageError("--particles needs --sampler smc or --sampler awrs (token masking draws one sample)")
+    constraint = _load_constraint(args)
     # the defaults that suit token masking are options a weighted sampler refuses: they only
     # apply to it when given explicitly (and then generate says why they cannot)
     freq = args.frequency_penalty
@@ -189,7 +191,8 @@ def _cmd_generate(args) -> int:
         freq = JSON_FREQUENCY_PENALTY if (masked and (args.schema or args.pydantic)) else 0.0
     finish = args.finish_within_budget if args.finish_within_budget is not None else masked
     temperature = args.temperature if args.temperature is not None else (0.0 if masked else 1.0)
-    weighted = {} if masked else {"sampler": args.sampler, "particles": args.particles}
+    weighted = {} if masked else {"sampler": args.sampler,
+                                  "particles": args.particles if args.particles is not None else 8}
     model, tok = _load_model(args.model)
     if args.no_chat:
         prompt = args.prompt

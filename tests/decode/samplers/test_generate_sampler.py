@@ -232,3 +232,10 @@ def test_cli_refused_option_is_one_line(run):
     assert rc == 2 and len(lines) == 1 and "top_p" in lines[0] and "Traceback" not in err
     rc, _, err = run("generate", "--regex", "a", "--sampler", "smc", "--particles", "0", "x")
     assert rc == 2 and "particles" in err
+
+
+def test_cli_particles_without_a_weighted_sampler_is_refused(run):
+    """--particles means nothing to token masking: say so instead of ignoring it."""
+    rc, out, err = run("generate", "--regex", "a", "--particles", "4", "x")
+    lines = [ln for ln in err.splitlines() if ln.startswith("structgen: error:")]
+    assert rc == 2 and not out and len(lines) == 1 and "--sampler" in lines[0]
