@@ -32,7 +32,6 @@ import os
 import random
 import sys
 import time
-import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,10 +49,10 @@ from .output import load_previous, output_path, write_json
 from .report import fmt_count_pct, fmt_num, format_table, percentiles, top_counts
 from .workers import (
     WorkerProcess,
+    WorkerSetupError,
     describe_exit,
     peak_rss_mb,
-    redirect_stderr,
-    set_memory_limit,
+    serve_jobs,
     short_traceback,
     start_worker,
     vm_hwm_mb,
@@ -280,39 +279,21 @@ def run_schema(eng, job: dict, notify: Callable[[tuple], None] | None = None, *,
 def _worker_main(conn, engine_name: str, tokenizer_name: str, options: dict,
                  mem_limit: int | None, check_quick: bool,
                  stderr_path: str | None = None) -> None:  # pragma: no cover - subprocess
-    redirect_stderr(stderr_path)  # engines' native logging goes to a log file, not the terminal
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    set_memory_limit(mem_limit)
-    try:
+    def setup():
         t0 = time.perf_counter()
         tok = load_bench_tokenizer(tokenizer_name)
         eng = create_engine(engine_name, tok, options)
-        info = {"version": eng.version(), "setup_s": round(time.perf_counter() - t0, 3),
-                "pid": os.getpid(), "vocab_size": tok.size}
-        conn.send(("ready", info))
-    except BaseException as e:  # noqa: BLE001
-        conn.send(("setup_error", short_traceback(e) + "\n" + traceback.format_exc()[-2000:]))
-        return
-    while True:
-        try:
-            job = conn.recv()
-        except (EOFError, KeyboardInterrupt):
-            return
-        if job is None:
-            return
-        res = run_schema(eng, job, conn.send, check_quick=check_quick)
+        return eng, {"version": eng.version(), "setup_s": round(time.perf_counter() - t0, 3),
+                     "pid": os.getpid(), "vocab_size": tok.size}
+
+    def run(eng, job, notify):
+        res = run_schema(eng, job, notify, check_quick=check_quick)
         res["rss_mb"] = round(peak_rss_mb(), 1)
-        try:
-            conn.send(("result", res))
-        except Exception as e:  # noqa: BLE001 - e.g. an unpicklable error object
-            conn.send(("result", {"status": "crash", "phase": "send", "compile_ms": res.get("compile_ms"),
-                                  "error": {"class": type(e).__name__, "keyword": None, "pointer": None,
-                                            "message": short_traceback(e)},
-                                  "instances": [], "token_us": [], "warnings": [], "restart": True,
-                                  "rss_mb": res["rss_mb"]}))
-        if res.get("restart"):
-            return
+        return res
+
+    serve_jobs(conn, mem_limit=mem_limit, stderr_path=stderr_path, setup=setup, run=run,
+               crash_fields=lambda res: {"instances": [], "token_us": [], "warnings": [],
+                                         "rss_mb": res["rss_mb"]})
 
 
 # ============================================================================ parent side

@@ -6,7 +6,8 @@ segfault in a peer engine, a MemoryError -- and record it as a timeout or a cras
 dying with it.  The worker side (:func:`set_memory_limit`, :func:`redirect_stderr`,
 :func:`short_traceback`, :func:`peak_rss_mb`) runs in the child; the parent side starts it
 (:func:`start_worker`), describes how it ended (:func:`describe_exit`) and kills or stops it
-(:class:`WorkerProcess`).  Each benchmark's worker loop and per-job protocol stay in its module.
+(:class:`WorkerProcess`).  :func:`serve_jobs` is the child's whole life (limits, setup, the job
+loop, the unpicklable-result fallback); each benchmark passes its own setup and per-job function.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "describe_exit",
     "peak_rss_mb",
     "redirect_stderr",
+    "serve_jobs",
     "set_memory_limit",
     "short_traceback",
     "start_worker",
@@ -74,6 +76,47 @@ def redirect_stderr(path: str | None) -> None:
 
 
 # ============================================================================ parent side
+
+
+def serve_jobs(conn, *, mem_limit: int | None, stderr_path: str | None, setup, run,
+               crash_fields=None) -> None:  # pragma: no cover - runs in the child
+    """The worker side of the protocol :func:`start_worker` and :class:`WorkerProcess` speak.
+
+    Redirects stderr, sets the offline environment and the memory limit, calls ``setup()`` ->
+    ``(state, info)`` and sends ``("ready", info)`` (or ``("setup_error", text)``), then
+    answers each job with ``("result", run(state, job, conn.send))`` until it receives
+    ``None``, the pipe closes or a result asks for a ``restart``.  A result that cannot be
+    sent (an unpicklable object in it) becomes a crash record, completed by
+    ``crash_fields(result)``, and the worker restarts.
+    """
+    redirect_stderr(stderr_path)  # native logging goes to a log file, not the terminal
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    set_memory_limit(mem_limit)
+    try:
+        state, info = setup()
+        conn.send(("ready", info))
+    except BaseException as e:  # noqa: BLE001
+        conn.send(("setup_error", short_traceback(e) + "\n" + traceback.format_exc()[-2000:]))
+        return
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, KeyboardInterrupt):
+            return
+        if job is None:
+            return
+        res = run(state, job, conn.send)
+        try:
+            conn.send(("result", res))
+        except Exception as e:  # noqa: BLE001 - an unpicklable object in the result
+            crash = {"status": "crash", "phase": "send", "compile_ms": res.get("compile_ms"),
+                     "error": {"class": type(e).__name__, "keyword": None, "pointer": None,
+                               "message": short_traceback(e)}, "restart": True}
+            crash.update(crash_fields(res) if crash_fields else {})
+            conn.send(("result", crash))
+        if res.get("restart"):
+            return
 
 
 class WorkerSetupError(RuntimeError):

@@ -8,7 +8,6 @@ import multiprocessing as mp
 import os
 import sys
 import time
-import traceback
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -20,8 +19,7 @@ from ..workers import (
     WorkerProcess,
     WorkerSetupError,
     describe_exit,
-    redirect_stderr,
-    set_memory_limit,
+    serve_jobs,
     short_traceback,
     start_worker,
 )
@@ -105,32 +103,11 @@ def run_job(backend, job: dict, notify: Callable[[tuple], None] | None = None) -
 
 def _worker_main(conn, backend_spec: str, options: dict, mem_limit: int | None,
                  stderr_path: str | None) -> None:  # pragma: no cover - subprocess
-    redirect_stderr(stderr_path)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    set_memory_limit(mem_limit)
-    try:
+    def setup():
         backend = make_backend(backend_spec, options)
-        conn.send(("ready", dict(getattr(backend, "info", {}) or {})))
-    except BaseException as e:  # noqa: BLE001
-        conn.send(("setup_error", short_traceback(e) + "\n" + traceback.format_exc()[-2000:]))
-        return
-    while True:
-        try:
-            job = conn.recv()
-        except (EOFError, KeyboardInterrupt):
-            return
-        if job is None:
-            return
-        res = run_job(backend, job, conn.send)
-        try:
-            conn.send(("result", res))
-        except Exception as e:  # noqa: BLE001 - an unpicklable object in the result
-            conn.send(("result", {"status": "crash", "phase": "send", "compile_ms": res.get("compile_ms"),
-                                  "error": {"class": type(e).__name__, "keyword": None, "pointer": None,
-                                            "message": short_traceback(e)}, "restart": True}))
-        if res.get("restart"):
-            return
+        return backend, dict(getattr(backend, "info", {}) or {})
+
+    serve_jobs(conn, mem_limit=mem_limit, stderr_path=stderr_path, setup=setup, run=run_job)
 
 
 class _ProcessRunner(WorkerProcess):

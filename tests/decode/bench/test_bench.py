@@ -228,3 +228,24 @@ def test_bench_cli_runs_throughput_bare_or_with_its_old_flags(monkeypatch):
     assert bench_main(["throughput", "--no-lark"]) == 0 and seen[-1].no_lark
     assert cli.main(["bench", "--batch-sizes", "2"]) == 0 and seen[-1].batch_sizes == "2"
     assert len(seen) == 4
+
+
+class BrokenSetupEngine:
+    """Imports fine in the parent, fails when its worker builds it (a peer whose native
+    library is missing fails the same way)."""
+
+    def __init__(self, tok, options):
+        raise RuntimeError("broken engine setup")
+
+
+def test_engine_whose_worker_setup_fails_is_skipped(tmp_path):
+    """An engine whose worker fails to set it up is recorded as skipped with the worker's
+    reason; the run goes on with the other engines."""
+    data = tmp_path / "d"
+    data.mkdir()
+    _write(data, "x.jsonl.gz", [_rec(0, {"forbid": "x"}, [({"a": 1}, True)])])
+    broken = "tests.decode.bench.test_bench:BrokenSetupEngine"
+    payload = mb.run_maskbench(data, tokenizer="bytes", engines=[broken, "fake"], timeout=5,
+                               progress=False, log=lambda s: None)
+    assert "broken engine setup" in payload["engines"][broken]["skipped"]
+    assert payload["engines"]["fake"]["summary"]["passing"] == 1
