@@ -19,13 +19,8 @@ a minimized byte DFA for the encoding (UTF-8 range splitting; JSON adds escapes 
 digits come from an exact base-16 range split) and embedded into a Thompson NFA, which is
 determinized and minimized by :mod:`constrain.automata`.
 
-Zero-width assertions (``^ $ \\b \\B``, multiline anchors, lookarounds) are compiled exactly
-rather than approximated: each becomes a *marker symbol* (>= 256) in the NFA, the resulting
-DFA is intersected with a small "context" automaton saying where that marker may occur (for
-``$``: only at the end; for ``(?=X)``: only where the rest of the text is in ``X·Σ*``), and
-the markers are finally erased (replaced by epsilon) before determinizing over bytes. This
-is exact because both encodings decode uniquely, so markers always sit on character
-boundaries.
+Zero-width assertions (``^ $ \\b \\B``, multiline anchors, lookarounds) are compiled exactly,
+as marker symbols intersected with context automata (:mod:`.compile` says how and why).
 
 Supported: literals and escapes (``\\n \\t \\r \\f \\v \\0 \\xHH \\uHHHH \\u{H..} \\cX``, Python
 ``\\a \\UHHHHHHHH \\N{name}`` and octal), ``.``, classes with ranges/negation/escapes (ECMA
