@@ -50,8 +50,9 @@ class MaskedProposal:
 
     def propose(self, logp: torch.Tensor, walkers: Sequence, stats: dict):
         mask = torch.zeros((len(walkers), self.n_words), dtype=torch.int32)
+        rows = mask.numpy()  # a view: the matchers write their words straight into the tensor
         for j, walker in enumerate(walkers):
-            walker.fill_mask(mask, j)
+            walker.fill_mask(rows, j)
         stats["masks_computed"] += len(walkers)
         toks, log_z = masked_sample(logp.to("cpu", torch.float32), mask, self.temperature,
                                     generator=self.generator, return_log_z=True)
