@@ -17,13 +17,22 @@ computes only what no cached context covers:
   :func:`decode.prompts.left_pad` aligns prompts, so every row's next token is the last column;
   the attention mask hides the padding and explicit position ids count only real tokens, so a
   row sees exactly what it would see alone.
+- **Lock step.**  The usual call asks, for every live sequence, the context it asked for last
+  time plus one token (particles advancing together, SMC's resampled copies included).  The
+  batch KV cache of the previous forward is then kept as it is: its rows are selected (and
+  duplicated) to match the new contexts and each row takes its one new token, with no
+  per-context copy at all.  Its layers append in place (:mod:`decode.kv_cache`).  Contexts
+  answered this way keep their log-probabilities for exact hits but no KV copy of their own;
+  a later context that does not extend the last batch starts from the longest prefix that
+  has one (at worst the prompt).
 - **Bounded memory.**  A cached context holds its own copy of its KV tensors (all layers, all
   positions) and its log-probability row; ``max_cache_bytes`` bounds the sum of those, and
   the least recently used contexts (used = answered, or served as a prefix) are evicted
   first.  Evicting never changes a result: a context whose prefix was evicted starts from a
   shorter cached prefix, or from scratch.  Copies instead of shared storage keep the
   accounting exact (the bytes counted are the bytes held) at the price of O(length) copying
-  per new context, which is memory traffic of the same order as the attention itself.
+  per new context, which is memory traffic of the same order as the attention itself.  The
+  lock-step batch cache is the working set of one batch and is not counted.
 
 Distribution: ``logprobs`` returns ``log_softmax`` over the first ``vocab.size`` logits.
 The logits width may exceed the tokenizer (models pad their output layer to a multiple of 64
@@ -45,6 +54,7 @@ from collections import OrderedDict
 import torch
 
 from ..constraints import get_vocabulary
+from ..kv_cache import make_growable
 from ..lm import logits_width, model_device
 
 __all__ = ["HFTokenLM"]
@@ -66,18 +76,32 @@ class _Node:
 
 
 class _Entry:
-    """One answered context: its log-probabilities ``[V]`` and KV ``[(k, v)]`` (``[1, H, L, d]``)."""
+    """One answered context: its log-probabilities ``[V]`` and KV ``[(k, v)]`` (``[1, H, L, d]``;
+    ``None`` for a context answered in lock step, which has no KV copy of its own)."""
 
     __slots__ = ("key", "logprobs", "kv", "nbytes", "node")
 
-    def __init__(self, key: tuple[int, ...], logprobs: torch.Tensor, kv: list, node: _Node):
+    def __init__(self, key: tuple[int, ...], logprobs: torch.Tensor, kv: list | None, node: _Node):
         self.key = key
         self.logprobs = logprobs
         self.kv = kv
         self.node = node
         self.nbytes = logprobs.numel() * logprobs.element_size() + sum(
-            k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in kv
+            k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in (kv or ())
         )
+
+
+class _Batch:
+    """The KV cache of the last forward and which context each of its rows ends."""
+
+    __slots__ = ("cache", "attention_mask", "last_position", "row_of")
+
+    def __init__(self, cache, attention_mask: torch.Tensor, last_position: torch.Tensor,
+                 keys: list[tuple[int, ...]]):
+        self.cache = cache
+        self.attention_mask = attention_mask  # [B, T] over the cache's positions
+        self.last_position = last_position    # [B] position id of each row's last token
+        self.row_of = {k: i for i, k in enumerate(keys)}
 
 
 def _accepts_kw(model, name: str) -> bool:
@@ -93,7 +117,7 @@ def _cache_layers(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
     if layers is not None:
         out = []
         for layer in layers:
-            if type(layer).__name__ != "DynamicLayer":
+            if type(layer).__name__ not in ("DynamicLayer", "GrowableLayer"):
                 raise NotImplementedError(
                     f"HFTokenLM caches plain key/value layers only, not {type(layer).__name__} "
                     "(a sliding-window or recurrent state cannot be cut per row and extended)"
@@ -110,7 +134,7 @@ def _make_cache(layers: list[tuple[torch.Tensor, torch.Tensor]]):
 
     if hasattr(DynamicCache, "from_legacy_cache"):  # transformers 4.x
         return DynamicCache.from_legacy_cache(tuple(layers))
-    return DynamicCache(layers)
+    return make_growable(DynamicCache(layers))
 
 
 class HFTokenLM:
@@ -125,11 +149,13 @@ class HFTokenLM:
     """
 
     def __init__(self, model, tokenizer, *, vocab_size: int | None = None, vocab=None,
-                 max_cache_bytes: int = DEFAULT_MAX_CACHE_BYTES, max_batch: int = 32):
+                 max_cache_bytes: int = DEFAULT_MAX_CACHE_BYTES, max_batch: int = 32, lock_step: bool = True):
         """``vocab_size``: how many logits columns make the distribution (default: the
         tokenizer's size, capped at the logits width).  ``vocab``: a ready ``Vocabulary``
         (anything with ``size``, ``token_bytes``, ``eos_ids``) instead of building one from the
-        tokenizer, e.g. the one a constraint was compiled against."""
+        tokenizer, e.g. the one a constraint was compiled against.  ``lock_step=False``
+        turns off the reuse of the last batch's cache (every context then starts from its
+        longest cached prefix, which ``max_cache_bytes=0`` makes empty: no reuse at all)."""
         self.model = model
         self.tokenizer = tokenizer
         self.device = model_device(model)
@@ -147,6 +173,7 @@ class HFTokenLM:
             raise ValueError("max_batch must be at least 1")
         self.max_cache_bytes = int(max_cache_bytes)
         self.max_batch = int(max_batch)
+        self.lock_step = bool(lock_step)
         self._cache_kw = "cache" if _accepts_kw(model, "cache") else "past_key_values"
         self._keep_kw = {"logits_to_keep": 1} if _accepts_kw(model, "logits_to_keep") else {}
         self._pad = int(getattr(tokenizer, "pad_token_id", None) or 0)
@@ -161,19 +188,20 @@ class HFTokenLM:
         """Forget every cached context (the counters are kept)."""
         self._entries: OrderedDict[tuple[int, ...], _Entry] = OrderedDict()
         self._root = _Node()
+        self._live: _Batch | None = None
         self.cached_bytes = 0
 
     def _longest_prefix(self, key: tuple[int, ...]) -> _Entry | None:
-        """The cached entry of the longest proper prefix of ``key`` (None: start from scratch)."""
+        """The cached entry with KV of the longest proper prefix of ``key`` (None: from scratch)."""
         e = self._entries.get(key[:-1])
-        if e is not None:
+        if e is not None and e.kv is not None:
             return e
         node, best = self._root, None
         for t in key[:-1]:
             node = node.children.get(t)
             if node is None:
                 break
-            if node.entry is not None:
+            if node.entry is not None and node.entry.kv is not None:
                 best = node.entry
         return best
 
@@ -223,9 +251,60 @@ class HFTokenLM:
             else:
                 jobs.append((k, self._longest_prefix(k)))
         with torch.inference_mode():
-            for s in range(0, len(jobs), self.max_batch):
-                rows.update(self._run(jobs[s:s + self.max_batch]))
+            if self._extends_live(jobs):
+                rows.update(self._step([k for k, _ in jobs]))
+            else:
+                for s in range(0, len(jobs), self.max_batch):
+                    rows.update(self._run(jobs[s:s + self.max_batch]))
             return torch.stack([rows[k] for k in keys])
+
+    def _extends_live(self, jobs) -> bool:
+        """Whether every context to compute is a row of the last forward plus one token."""
+        live = self._live
+        return (self.lock_step and live is not None and 0 < len(jobs) <= self.max_batch
+                and all(len(k) > 1 and k[:-1] in live.row_of for k, _ in jobs))
+
+    def _step(self, keys: list[tuple[int, ...]]) -> dict[tuple[int, ...], torch.Tensor]:
+        """One token per context on top of the last forward's batch cache (rows selected to match)."""
+        live = self._live
+        self._live = None  # the cache changes below; a failure must not leave it half-updated
+        idx = [live.row_of[k[:-1]] for k in keys]
+        attn, last = live.attention_mask, live.last_position
+        if idx != list(range(attn.shape[0])):
+            sel = torch.tensor(idx, dtype=torch.long)
+            live.cache.reorder_cache(sel.to(self.device))
+            attn, last = attn.index_select(0, sel.to(attn.device)), last.index_select(0, sel)
+        B = len(keys)
+        attn = torch.cat([attn, attn.new_ones((B, 1))], dim=1)
+        last = last + 1
+        input_ids = torch.tensor([[k[-1]] for k in keys], dtype=torch.long)
+        out = self.model(input_ids=input_ids.to(self.device), attention_mask=attn,
+                         position_ids=last.unsqueeze(1).to(self.device), use_cache=True,
+                         **{self._cache_kw: live.cache}, **self._keep_kw)
+        self.forward_calls += 1
+        self.tokens_computed += B
+        lp = self._logprobs(out)
+        self._live = _Batch(make_growable(self._out_cache(out)), attn, last, keys)
+        result = {}
+        for i, k in enumerate(keys):
+            row = lp[i].clone()
+            result[k] = row
+            self._store(k, row, None)
+        return result
+
+    def _logprobs(self, out) -> torch.Tensor:
+        """log_softmax over the vocabulary's columns of the last position's logits."""
+        V = self.vocab.size
+        logits = out.logits[:, -1, :]
+        if logits.shape[-1] < V:
+            raise RuntimeError(f"the model returned {logits.shape[-1]} logits, fewer than the "
+                               f"vocabulary's {V}")
+        return torch.log_softmax(logits[:, :V].float(), dim=-1)
+
+    @staticmethod
+    def _out_cache(out):
+        cache = getattr(out, "cache", None)
+        return out.past_key_values if cache is None else cache
 
     def _run(self, jobs) -> dict[tuple[int, ...], torch.Tensor]:
         """One forward over ``jobs`` (context, cached prefix entry or None); caches the results."""
@@ -252,16 +331,12 @@ class HFTokenLM:
                          position_ids=pos.to(self.device), use_cache=True, **kw)
         self.forward_calls += 1
         self.tokens_computed += sum(n_new)
-        V = self.vocab.size
-        logits = out.logits[:, -1, :]
-        if logits.shape[-1] < V:
-            raise RuntimeError(f"the model returned {logits.shape[-1]} logits, fewer than the "
-                               f"vocabulary's {V}")
-        lp = torch.log_softmax(logits[:, :V].float(), dim=-1)
-        cache = getattr(out, "cache", None)
-        if cache is None:
-            cache = out.past_key_values
+        lp = self._logprobs(out)
+        cache = self._out_cache(out)
         layers = _cache_layers(cache)
+        self._live = _Batch(make_growable(cache), attn.to(self.device),
+                            torch.tensor([len(k) - 1 for k, _ in jobs], dtype=torch.long),
+                            [k for k, _ in jobs])
         result = {}
         for i, ((k, _), p, n) in enumerate(zip(jobs, P, n_new)):
             idx = torch.cat([torch.arange(Pmax - p, Pmax), torch.arange(Pmax + K - n, Pmax + K)])

@@ -121,14 +121,21 @@ def test_shared_prefixes_cost_only_new_tokens(model, tok, vocab):
         assert lm.tokens_computed - before == distinct  # one token per distinct new context
         assert_matches(model, lm, parts, out)
     assert lm.forward_calls == 6
-    # asking again costs nothing; a context two tokens past a cached one costs two tokens
+    # asking again costs nothing
     before = (lm.tokens_computed, lm.forward_calls)
     again = lm.logprobs(parts)
     assert (lm.tokens_computed, lm.forward_calls) == before and lm.cache_hits >= 4
     assert torch.equal(again, out)
+    # a context two tokens past a lock-step one: lock-step contexts keep no KV copy, so it
+    # starts from the last context that has one (the prompt, answered alone)
     longer = [parts[1] + [7, 8]]
     assert_matches(model, lm, longer, lm.logprobs(longer))
-    assert lm.tokens_computed == before[0] + 2
+    assert lm.tokens_computed == before[0] + len(longer[0]) - len(prompt)
+    # ... and one computed that way keeps its KV: two more tokens cost two
+    longer2 = [longer[0] + [11, 12]]
+    before = lm.tokens_computed
+    assert_matches(model, lm, longer2, lm.logprobs(longer2))
+    assert lm.tokens_computed == before + 2
     # a fresh context in the same call as cached-prefix ones: padded past + from scratch
     mixed = [parts[2] + [9], rand_ctx(gen, 3), prompt[:5] + [10]]
     assert_matches(model, lm, mixed, lm.logprobs(mixed))
@@ -142,7 +149,7 @@ def test_without_cache_the_same_calls_cost_more(model, tok, vocab):
     suffix = rand_ctx(gen, 5)
     steps = [prompt + suffix[:k] for k in range(1, 6)]
     cached = make_lm(model, tok, vocab)
-    uncached = make_lm(model, tok, vocab, max_cache_bytes=0)
+    uncached = make_lm(model, tok, vocab, max_cache_bytes=0, lock_step=False)
     for lm in (cached, uncached):
         for c in [prompt] + steps:
             lm.logprobs([c])
@@ -188,3 +195,23 @@ def test_empty_context_is_refused(model, tok, vocab):
     with pytest.raises(ValueError, match="context 1 is empty"):
         lm.logprobs([[3], []])
     assert lm.logprobs([]).shape == (0, lm.vocab.size)
+
+
+def test_lock_step_rows_fork_and_drop_out(model, tok, vocab):
+    """The last batch's cache is reused when every context extends one of its rows by a
+    token: rows may be duplicated (SMC resampling, a particle forking) or drop out (a
+    finished particle), and each new context still costs one token and sees exactly its own
+    past."""
+    gen = torch.Generator().manual_seed(4)
+    lm = make_lm(model, tok, vocab)
+    a, b = rand_ctx(gen, 12), rand_ctx(gen, 7)
+    assert_matches(model, lm, [a, b], lm.logprobs([a, b]))  # ragged: the padded general path
+    steps = [
+        [a + [5], a + [6], b + [7]],             # row a forks into two
+        [b + [7, 8], a + [6, 9]],                # a+[5] drops out, order swapped
+        [a + [6, 9, 10], a + [6, 9, 11], b + [7, 8, 12]],
+    ]
+    for ctxs in steps:
+        before = (lm.tokens_computed, lm.forward_calls)
+        assert_matches(model, lm, ctxs, lm.logprobs(ctxs))
+        assert (lm.tokens_computed, lm.forward_calls) == (before[0] + len(ctxs), before[1] + 1)

@@ -19,7 +19,7 @@ from hypothesis import given, settings, strategies as st
 
 from constrain import Vocabulary, compile_regex
 from decode import TableLM, sample
-from decode.samplers.awrs import AWRSProposal, awrs_select
+from decode.samplers.awrs import AWRSProposal, awrs_select, swor_order
 from tests.decode.samplers import toys
 
 
@@ -269,3 +269,22 @@ def test_capped_awrs_bounds_checks_where_the_legal_mass_is_tiny():
         else:
             assert stats["masks_computed"] >= 45  # nearly every draw falls back
             assert np.allclose(np.exp(logw), 1e-4, rtol=1e-6)  # the exact legal mass
+
+
+@pytest.mark.parametrize("first,growth", [(1, 2), (3, 4), (32, 8), (10_000, 2)])
+def test_swor_order_is_the_full_sort_of_the_live_keys(first, growth):
+    """The top-k slices hand over exactly the descending order of the finite keys, each id
+    once, whatever the slice sizes; ties included (the slices may order them differently)."""
+    gen = torch.Generator().manual_seed(first)
+    keys = torch.randn(500, generator=gen, dtype=torch.float64)
+    keys[::7] = -math.inf           # impossible tokens
+    keys[10:20] = keys[5]           # ties
+    n_live = int(torch.isfinite(keys).sum())
+    order = list(swor_order(keys, n_live, first=first, growth=growth))
+    assert len(order) == len(set(order)) == n_live
+    assert all(math.isfinite(keys[t]) for t in order)
+    got = keys[order]
+    assert torch.all(got[:-1] >= got[1:])  # non-increasing
+    # reading only a prefix stops early (the generator is lazy)
+    it = swor_order(keys, n_live, first=first, growth=growth)
+    assert [next(it) for _ in range(3)] == order[:3]
