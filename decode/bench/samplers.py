@@ -35,6 +35,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -292,7 +293,7 @@ def _posterior_text(post: dict, k: int = 4) -> str:
 
 
 def compare_genlm(model, tok, python: str, *, n: int, runs: int, seed: int, max_new_tokens: int,
-                  log=print) -> dict:
+                  threads: int = 2, log=print) -> dict:
     """The shared SMC task through ``decode.sample`` (SMC, AWRS proposal) and through genlm-control."""
     import constrain
 
@@ -314,31 +315,65 @@ def compare_genlm(model, tok, python: str, *, n: int, runs: int, seed: int, max_
         ours.append({"seconds": s.stats["seconds"], "posterior": s.posterior(), "log_ml": s.log_ml})
     log(f"  genlm-control ({python}): {runs} SMC runs of {n} particles ...")
     theirs = run_genlm(python, model_dir=str(models.convert_smollm2_model()), prompt_ids=prompt_ids,
-                       regex=GENLM_REGEX, n=n, max_tokens=max_new_tokens, runs=runs, seed=seed)
+                       regex=GENLM_REGEX, n=n, max_tokens=max_new_tokens, runs=runs, seed=seed,
+                       threads=threads)
     return {"regex": GENLM_REGEX, "prompt": GENLM_PROMPT, "n": n, "max_new_tokens": max_new_tokens,
             "structgen": ours, "genlm": theirs}
 
 
-def format_genlm(cmp: dict, *, markdown: bool = False) -> str:
-    def pooled(runs):
-        acc: dict[str, float] = {}
-        for r in runs:
-            for t, w in r["posterior"].items():
-                acc[t] = acc.get(t, 0.0) + w / len(runs)
-        return acc
+def posterior_stats(runs: Sequence[dict]) -> dict[str, tuple[float, float]]:
+    """Per answer: the mean of its posterior weight over runs and the standard error of that mean.
 
-    hdr = ["engine", "runs", "s/run (median)", "log_ml (mean)", "posterior (mean over runs)"]
+    A run is one SMC estimate of the posterior; runs are independent, so two engines that
+    sample the same law have means that differ by about their combined standard errors."""
+    answers = sorted({t for r in runs for t in r["posterior"]})
+    out = {}
+    for t in answers:
+        w = [float(r["posterior"].get(t, 0.0)) for r in runs]
+        se = statistics.stdev(w) / math.sqrt(len(w)) if len(w) > 1 else math.nan
+        out[t] = (statistics.fmean(w), se)
+    return out
+
+
+def posterior_gap(a: Sequence[dict], b: Sequence[dict]) -> tuple[str, float]:
+    """The answer whose mean posterior weight differs most between two engines, in combined
+    standard errors (|z|; |z| < 2 everywhere: equal within sampling noise)."""
+    pa, pb = posterior_stats(a), posterior_stats(b)
+    worst, z_max = "", 0.0
+    for t in sorted(set(pa) | set(pb)):
+        (ma, sa), (mb, sb) = pa.get(t, (0.0, 0.0)), pb.get(t, (0.0, 0.0))
+        se = math.sqrt((sa if math.isfinite(sa) else 0.0) ** 2 + (sb if math.isfinite(sb) else 0.0) ** 2)
+        z = abs(ma - mb) / se if se > 0 else (0.0 if ma == mb else math.inf)
+        if z >= z_max:
+            worst, z_max = t, z
+    return worst, z_max
+
+
+def format_genlm(cmp: dict, *, markdown: bool = False) -> str:
+    hdr = ["engine", "runs", "s/run (median)", "s/run (mean)", "log_ml (mean)",
+           "posterior: mean weight +- s.e. over runs"]
     lines = []
-    for name, runs in (("structgen", cmp["structgen"]), ("genlm-control 0.4.1", cmp["genlm"].get("runs"))):
+    engines = (("structgen", cmp["structgen"]), ("genlm-control 0.4.1", cmp["genlm"].get("runs")))
+    for name, runs in engines:
         if not runs:
-            lines.append([name, "0", "-", "-", "error: " + cmp["genlm"].get("error", "?")[:200]])
+            lines.append([name, "0", "-", "-", "-", "error: " + cmp["genlm"].get("error", "?")[:200]])
             continue
         secs = sorted(r["seconds"] for r in runs)
         lml = [r["log_ml"] for r in runs if r["log_ml"] is not None and math.isfinite(r["log_ml"])]
-        lines.append([name, str(len(runs)), f"{secs[len(secs) // 2]:.2f}",
-                      f"{sum(lml) / len(lml):.3f}" if lml else "-inf", _posterior_text(pooled(runs))])
-    return (f"SMC, AWRS proposal, regex {cmp['regex']!r}, {cmp['n']} particles, budget {cmp['max_new_tokens']} "
+        post = sorted(posterior_stats(runs).items(), key=lambda kv: -kv[1][0])
+        lines.append([name, str(len(runs)), f"{secs[len(secs) // 2]:.3f}", f"{sum(secs) / len(secs):.3f}",
+                      f"{sum(lml) / len(lml):.3f}" if lml else "-inf",
+                      ", ".join(f"{t!r}: {m:.3f} +- {se:.3f}" for t, (m, se) in post[:4])])
+    text = (f"SMC, AWRS proposal, regex {cmp['regex']!r}, {cmp['n']} particles, budget {cmp['max_new_tokens']} "
             f"tokens, ESS threshold 0.5\n\n" + format_table(hdr, lines, markdown=markdown))
+    ours, theirs = cmp["structgen"], cmp["genlm"].get("runs")
+    if ours and theirs and len(ours) > 1 and len(theirs) > 1:
+        t, z = posterior_gap(ours, theirs)
+        ratio = (sorted(r["seconds"] for r in theirs)[len(theirs) // 2]
+                 / sorted(r["seconds"] for r in ours)[len(ours) // 2])
+        text += (f"\n\nmedian s/run, genlm-control / structgen: {ratio:.2f}x; largest posterior gap: {t!r} at "
+                 f"|z| = {z:.2f} ({'equal' if z < 2 else 'NOT equal'} within sampling noise, |z| < 2)")
+    return text
 
 
 # --- the command ------------------------------------------------------------------------------
@@ -356,6 +391,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--genlm-python", default=None, metavar="PY",
                    help="an interpreter with genlm-control installed: also run the shared SMC task there")
     p.add_argument("--genlm-runs", type=int, default=3, help="SMC runs per engine for --genlm-python (default 3)")
+    p.add_argument("--genlm-particles", type=int, default=None, metavar="N",
+                   help="particles per SMC run for --genlm-python (default: --n)")
+    p.add_argument("--genlm-only", action="store_true",
+                   help="run only the genlm-control comparison (needs --genlm-python)")
     p.add_argument("--markdown", action="store_true", help="Markdown tables")
     p.add_argument("--json", metavar="FILE", help="also write rows, summary (and the genlm comparison) as JSON")
 
@@ -374,7 +413,10 @@ def main(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     data_dir = args.data_dir or _default_data_dir()
-    cons = load_constraints(data_dir, args.sample, args.seed, lark=not args.no_lark)
+    if args.genlm_only and not args.genlm_python:
+        log("--genlm-only needs --genlm-python")
+        return 2
+    cons = [] if args.genlm_only else load_constraints(data_dir, args.sample, args.seed, lark=not args.no_lark)
     runs = len(cons) * len(SAMPLERS)
     # measured on 2 shared CPU cores (docs/benchmarks.md): ~1.5 s compile per run; masked and AWRS
     # draw ~40 tokens/s, SMC (either proposal) ~3 tokens/s
@@ -386,26 +428,28 @@ def main(args: argparse.Namespace) -> int:
         f"max {args.max_new_tokens} tokens; expected duration ~{est / 60:.1f} min on 2 CPU cores")
     model, tok = models.load_default_model(progress=None)
     vocab = get_vocabulary(tok, logits_width(model))
-    t0 = time.perf_counter()
-    core = [(c.name, c.compile, encode_prompt(tok, c.messages)) for c in cons]
-    rows = run_core(lambda: HFTokenLM(model, tok, vocab=vocab), core, n=args.n,
-                    max_new_tokens=args.max_new_tokens, seed=args.seed, log=log)
-    summary = summarize(rows)
-    print(f"\nSmolLM2-135M-Instruct on CPU, torch threads {torch.get_num_threads()}; {len(cons)} constraints, "
-          f"n={args.n}, max {args.max_new_tokens} new tokens, temperature 1, seed {args.seed}; "
-          f"{time.perf_counter() - t0:.0f} s")
-    print(format_rows(rows, markdown=args.markdown))
-    print("\nper sampler, all constraints:")
-    print(format_summary(summary, markdown=args.markdown))
-    print("\ndraws: token draws (one per live sequence per step, EOS included); checks/tok: constraint checks per "
-          "draw, a full mask counting |V| and a single-token AWRS check 1; masks: full masks filled; fwd: LM calls; "
-          "every run compiles from cold caches with a fresh LM cache.")
     payload = {"kind": "samplers", "config": {"data_dir": data_dir, "sample": args.sample, "seed": args.seed,
-                                              "n": args.n, "max_new_tokens": args.max_new_tokens},
-               "rows": rows, "summary": summary}
+                                              "n": args.n, "max_new_tokens": args.max_new_tokens}}
+    if cons:
+        t0 = time.perf_counter()
+        core = [(c.name, c.compile, encode_prompt(tok, c.messages)) for c in cons]
+        rows = run_core(lambda: HFTokenLM(model, tok, vocab=vocab), core, n=args.n,
+                        max_new_tokens=args.max_new_tokens, seed=args.seed, log=log)
+        summary = summarize(rows)
+        print(f"\nSmolLM2-135M-Instruct on CPU, torch threads {torch.get_num_threads()}; {len(cons)} constraints, "
+              f"n={args.n}, max {args.max_new_tokens} new tokens, temperature 1, seed {args.seed}; "
+              f"{time.perf_counter() - t0:.0f} s")
+        print(format_rows(rows, markdown=args.markdown))
+        print("\nper sampler, all constraints:")
+        print(format_summary(summary, markdown=args.markdown))
+        print("\ndraws: token draws (one per live sequence per step, EOS included); checks/tok: constraint checks "
+              "per draw, a full mask counting |V| and a single-token AWRS check 1; masks: full masks filled; fwd: LM "
+              "calls; every run compiles from cold caches with a fresh LM cache.")
+        payload.update(rows=rows, summary=summary)
     if args.genlm_python:
-        cmp = compare_genlm(model, tok, args.genlm_python, n=args.n, runs=args.genlm_runs, seed=args.seed,
-                            max_new_tokens=args.max_new_tokens, log=log)
+        cmp = compare_genlm(model, tok, args.genlm_python, n=args.genlm_particles or args.n, runs=args.genlm_runs,
+                            seed=args.seed, max_new_tokens=args.max_new_tokens,
+                            threads=torch.get_num_threads(), log=log)
         print()
         print(format_genlm(cmp, markdown=args.markdown))
         payload["genlm"] = cmp

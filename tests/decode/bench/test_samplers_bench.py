@@ -119,3 +119,19 @@ def test_genlm_worker_error_is_reported():
     out = sb.run_genlm(sys.executable, model_dir="/nonexistent", prompt_ids=[1], regex="a", n=2, max_tokens=4,
                        runs=1, seed=0, timeout_s=60)
     assert "error" in out and ("genlm" in out["error"] or "No module" in out["error"])
+
+
+def test_posterior_gap_in_standard_errors():
+    same = [{"posterior": {"yes": 0.6, "no": 0.4}}, {"posterior": {"yes": 0.7, "no": 0.3}},
+            {"posterior": {"yes": 0.65, "no": 0.35}}]
+    stats = sb.posterior_stats(same)
+    assert stats["yes"][0] == pytest.approx(0.65) and stats["yes"][1] == pytest.approx(0.05 / 3 ** 0.5)
+    _, z = sb.posterior_gap(same, same)
+    assert z == 0.0
+    other = [{"posterior": {"no": 0.9, "maybe": 0.1}}, {"posterior": {"no": 0.95, "maybe": 0.05}}]
+    t, z = sb.posterior_gap(same, other)
+    assert t in ("yes", "no") and z > 5  # 'yes' never appears in the other engine's runs
+    text = sb.format_genlm({"regex": "(yes|no)", "n": 4, "max_new_tokens": 3,
+                            "structgen": [dict(r, seconds=0.1, log_ml=-1.0) for r in same],
+                            "genlm": {"runs": [dict(r, seconds=0.3, log_ml=-1.0) for r in other]}})
+    assert "3.00x" in text and "NOT equal" in text
