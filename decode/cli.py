@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "their weighted posterior. See decode.generate")
     g.add_argument("--particles", type=int, default=None, metavar="N",
                    help="particles for --sampler smc / awrs (default: 8)")
+    g.add_argument("--proposal", choices=("awrs", "masked"), default=None,
+                   help="--sampler smc's proposal: awrs (default; checks only sampled tokens) or masked "
+                        "(exact weights from the full mask)")
+    g.add_argument("--ess-threshold", type=float, default=None, metavar="X",
+                   help="--sampler smc resamples when the effective sample size falls below X times the "
+                        "particles (default: 0.5)")
     g.add_argument("--top-p", type=float, default=None)
     g.add_argument("--top-k", type=int, default=None)
     g.add_argument("--seed", type=int, default=None, metavar="S")
@@ -183,6 +189,9 @@ def _cmd_generate(args) -> int:
     masked = args.sampler == "masked"
     if masked and args.particles is not None:
         raise UsageError("--particles needs --sampler smc or --sampler awrs (token masking draws one sample)")
+    for flag, value in (("--proposal", args.proposal), ("--ess-threshold", args.ess_threshold)):
+        if value is not None and args.sampler != "smc":
+            raise UsageError(f"{flag} needs --sampler smc")
     constraint = _load_constraint(args)
     # the defaults that suit token masking are options a weighted sampler refuses: they only
     # apply to it when given explicitly (and then generate says why they cannot)
@@ -193,6 +202,8 @@ def _cmd_generate(args) -> int:
     temperature = args.temperature if args.temperature is not None else (0.0 if masked else 1.0)
     weighted = {} if masked else {"sampler": args.sampler,
                                   "particles": args.particles if args.particles is not None else 8}
+    weighted.update({k: v for k, v in (("proposal", args.proposal), ("ess_threshold", args.ess_threshold))
+                     if v is not None})
     model, tok = _load_model(args.model)
     if args.no_chat:
         prompt = args.prompt

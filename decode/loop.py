@@ -206,6 +206,8 @@ def generate(
     finish_within_budget: bool = False,
     sampler: str = "masked",
     particles: int = 8,
+    proposal: str | None = None,
+    ess_threshold: float | None = None,
 ):
     """Generate text whose every prefix the constraint allows; one result or a list for a batch.
 
@@ -244,9 +246,12 @@ def generate(
     :mod:`decode.weighted`, return a ``WeightedGenerationResult`` whose ``samples`` holds every
     particle and its weight and whose ``text`` is one draw from the weighted posterior
     (reproducible with ``seed``), need a constraint and ``temperature > 0``, and refuse
-    ``top_p``, ``top_k``, the penalties, ``finish_within_budget`` and ``stop``.
+    ``top_p``, ``top_k``, the penalties, ``finish_within_budget`` and ``stop``.  With
+    ``sampler="smc"``: ``proposal`` (``"awrs"``, the default, or ``"masked"``: exact weights
+    from the mask) and ``ess_threshold`` (resample when ``ESS / particles`` falls below it;
+    default 0.5), as in :func:`decode.sample`.
     """
-    check_sampler(sampler, particles)
+    check_sampler(sampler, particles, proposal, ess_threshold)
     prompts, is_batch = normalize_prompts(prompt_or_messages, batch)
     B = len(prompts)
     constraints = _per_row_constraints(constraint, B, is_batch)
@@ -258,7 +263,8 @@ def generate(
                                  particles=particles, max_new_tokens=max_new_tokens, temperature=temperature,
                                  seed=seed, json_options=json_options, top_p=top_p, top_k=top_k,
                                  frequency_penalty=frequency_penalty, presence_penalty=presence_penalty,
-                                 finish_within_budget=finish_within_budget, stop=stop)
+                                 finish_within_budget=finish_within_budget, stop=stop, proposal=proposal,
+                                 ess_threshold=ess_threshold)
     frequency_penalty, presence_penalty = float(frequency_penalty), float(presence_penalty)
     stops = _Stops(eos=eos_ids(model, tokenizer), max_new_tokens=max_new_tokens, tokenizer=tokenizer,
                    strings=[stop] if isinstance(stop, str) else [s for s in (stop or []) if s],

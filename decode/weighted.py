@@ -67,12 +67,17 @@ class WeightedGenerationResult(GenerationResult):
     chosen: int = -1
 
 
-def check_sampler(sampler, particles) -> None:
-    """``sampler`` / ``particles`` of ``generate``; raised before anything is compiled."""
+def check_sampler(sampler, particles, proposal=None, ess_threshold=None) -> None:
+    """``sampler`` / ``particles`` / ``proposal`` / ``ess_threshold`` of ``generate``; raised
+    before anything is compiled.  The last two are SMC's: given with another sampler they
+    would be silently ignored, so they are refused."""
     if sampler not in SAMPLERS:
         raise GenerationArgumentError("sampler", f"must be one of {SAMPLERS}, got {sampler!r}")
     if isinstance(particles, bool) or not isinstance(particles, int) or particles < 1:
         raise GenerationArgumentError("particles", f"must be an integer >= 1, got {particles!r}")
+    for name, value in (("proposal", proposal), ("ess_threshold", ess_threshold)):
+        if value is not None and sampler != "smc":
+            raise GenerationArgumentError(name, f"only applies to sampler='smc', not sampler={sampler!r}")
 
 
 def _refuse_unsupported(sampler: str, *, top_p, top_k, frequency_penalty, presence_penalty,
@@ -104,11 +109,14 @@ def _draw(log_weights, rng: np.random.Generator) -> int:
 def generate_weighted(model, tokenizer, prompts: list, constraints: list, *, is_batch: bool, sampler: str,
                       particles: int, max_new_tokens: int, temperature: float, seed: int | None,
                       json_options: dict | None, top_p=None, top_k=None, frequency_penalty=0.0,
-                      presence_penalty=0.0, finish_within_budget=False, stop=None):
+                      presence_penalty=0.0, finish_within_budget=False, stop=None, proposal=None,
+                      ess_threshold=None):
     """``decode.generate`` with ``sampler="smc"`` / ``"awrs"`` (see the module docstring).
 
     ``prompts`` / ``constraints``: one per row, as ``generate`` normalised them.  Returns one
-    :class:`WeightedGenerationResult` per row (a list when ``is_batch``).
+    :class:`WeightedGenerationResult` per row (a list when ``is_batch``).  ``proposal`` /
+    ``ess_threshold`` (SMC; None: ``decode.sample``'s defaults) are checked by it before the
+    first forward pass.
     """
     from .lms.hf import HFTokenLM  # torch + the KV-cache adapter, only for weighted runs
     from .sampling import sample
@@ -156,8 +164,10 @@ def generate_weighted(model, tokenizer, prompts: list, constraints: list, *, is_
             lm = lms[id(cc.vocab)] = HFTokenLM(model, tokenizer, vocab=cc.vocab)
         row_seed = None if seed is None else int(seed) + i
         t0 = time.perf_counter()
+        smc_options = {k: v for k, v in (("proposal", proposal), ("ess_threshold", ess_threshold))
+                       if v is not None}
         s = sample(lm, ids, cc, method=sampler, n=particles, max_new_tokens=max_new_tokens,
-                   temperature=temperature, seed=row_seed)
+                   temperature=temperature, seed=row_seed, **smc_options)
         rng = np.random.default_rng(None if row_seed is None else [row_seed, 0x5EED])
         k = _draw(s.log_weights, rng)
         finished = k >= 0

@@ -115,6 +115,21 @@ def test_same_particles_as_decode_sample(smol_tiny_model, smol_tok):
         assert r.value == json.loads(r.text) and r.value["a"] in ("cat", "dog")
 
 
+def test_smc_options_reach_decode_sample(smol_tiny_model, smol_tok):
+    """proposal= and ess_threshold= are decode.sample's: the same seed gives the same particles."""
+    from decode.constraints import as_compiled, get_vocabulary
+    from decode.prompts import encode_prompt
+
+    r = decode.generate(smol_tiny_model, smol_tok, "x", decode.Regex(REGEX), sampler="smc", particles=4, seed=3,
+                        max_new_tokens=8, proposal="masked", ess_threshold=1.0)
+    compiled = as_compiled(decode.Regex(REGEX), get_vocabulary(smol_tok, 49152))
+    lm = decode.HFTokenLM(smol_tiny_model, smol_tok, vocab=compiled.vocab)
+    s = decode.sample(lm, encode_prompt(smol_tok, "x"), compiled, method="smc", proposal="masked",
+                      ess_threshold=1.0, n=4, max_new_tokens=8, seed=3)
+    assert r.samples.token_ids == s.token_ids and r.samples.stats["tokens_checked"] == 0  # exact masks
+    np.testing.assert_allclose(r.samples.log_weights, s.log_weights, rtol=1e-6)
+
+
 def test_text_is_a_draw_from_the_weighted_posterior():
     """_draw picks index i with probability w_i / sum w (chi-square, 4000 draws, alpha 1e-3);
     weight-0 particles are never drawn; all-zero weights give -1.  A uniform draw fails."""
@@ -162,6 +177,10 @@ def test_masked_default_is_unchanged(smol_tiny_model, smol_tok):
     ({"sampler": "smc", "temperature": 0.0}, "temperature"),
     ({"sampler": "smc", "temperature": -1.0}, "temperature"),
     ({"sampler": "smc", "max_new_tokens": 0}, "max_new_tokens"),
+    ({"sampler": "smc", "proposal": "beam"}, "proposal"),
+    ({"sampler": "smc", "ess_threshold": 1.5}, "ess_threshold"),
+    ({"proposal": "masked"}, "proposal"),              # SMC options with another sampler
+    ({"sampler": "awrs", "ess_threshold": 0.3}, "ess_threshold"),
 ])
 def test_argument_errors_before_any_forward(no_forward, smol_tok, kw, arg):
     with pytest.raises(decode.GenerationArgumentError) as e:
@@ -208,10 +227,15 @@ def test_cli_sampler_flags_reach_generate(run, monkeypatch, tmp_path):
     assert kw["temperature"] == 1.0 and kw["frequency_penalty"] == 0.0 and kw["finish_within_budget"] is False
     assert run("generate", "--regex", "a", "--sampler", "awrs", "--temperature", "0.7", "x")[0] == 0
     assert seen[-1]["sampler"] == "awrs" and seen[-1]["particles"] == 8 and seen[-1]["temperature"] == 0.7
+    assert run("generate", "--regex", "a", "--sampler", "smc", "--proposal", "masked", "--ess-threshold", "0.9",
+               "x")[0] == 0
+    assert seen[-1]["proposal"] == "masked" and seen[-1]["ess_threshold"] == 0.9
+    rc, _, err = run("generate", "--regex", "a", "--sampler", "awrs", "--proposal", "masked", "x")
+    assert rc == 2 and "--proposal needs --sampler smc" in err
     # without --sampler: today's call, unchanged
     assert run("generate", "--schema", str(schema), "x")[0] == 0
     kw = seen[-1]
-    assert "sampler" not in kw and "particles" not in kw
+    assert not {"sampler", "particles", "proposal", "ess_threshold"} & set(kw)
     assert kw["temperature"] == 0.0 and kw["frequency_penalty"] == 0.5 and kw["finish_within_budget"] is True
 
 
