@@ -142,7 +142,9 @@ def sample(lm, prompt_ids: Sequence[int], constraint, *, method: str = "masked",
     ``temperature`` tempers each next-token law (``softmax(logp / T)``; 0 = greedy, masked
     only).  ``seed`` makes the run reproducible.  ``max_rejects`` (AWRS with a compiled
     constraint): after that many rejected tokens in one step, one full mask gives an exact
-    draw and the exact legal mass instead (still properly weighted; ``None``: never).  Raises :class:`GenerationArgumentError` on
+    draw and the exact legal mass instead (still properly weighted); so does a step whose
+    most likely token (probability >= 2/3) is illegal, where single-token weights are noisiest
+    (``AWRSProposal.propose``).  ``max_rejects=None``: never a full mask.  Raises :class:`GenerationArgumentError` on
     bad arguments, before the first LM call.
     """
     prompt = _check(lm, prompt_ids, constraint, method, n, max_new_tokens, temperature, ess_threshold, proposal)

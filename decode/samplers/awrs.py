@@ -115,9 +115,15 @@ class AWRSProposal:
     #: that can give a mask: compiled ones; a ``Predicate`` never falls back)
     MAX_REJECTS = 256
 
-    def __init__(self, generator: torch.Generator | None = None, max_rejects: int | None = MAX_REJECTS):
+    #: a row whose most likely token carries at least this much probability and is illegal is
+    #: drawn exactly from its mask (constraints that can give a mask; see :meth:`propose`)
+    PEAKED = 2 / 3
+
+    def __init__(self, generator: torch.Generator | None = None, max_rejects: int | None = MAX_REJECTS,
+                 peaked: float | None = PEAKED):
         self.generator = generator
         self.max_rejects = max_rejects
+        self.peaked = peaked
 
     def _exact(self, walker, probs_row: np.ndarray, stats: dict):
         """A draw from the masked law of one row and its exact legal mass (one full mask)."""
@@ -133,6 +139,18 @@ class AWRSProposal:
         return t, z
 
     def propose(self, logp: torch.Tensor, walkers: Sequence, stats: dict):
+        """One AWRS draw per row, or an exact one where the model fights the constraint.
+
+        A row whose top token has probability >= ``peaked`` and is illegal (one check) is the
+        regime where single-token AWRS does worst: the legal mass is at most a third, the
+        walk passes the top token and a tail of illegal ones, and the weight
+        ``mult`` / ``mult * q`` lands far above or far below ``Z`` (it is unbiased, but its
+        variance shows up as noisy SMC weights and log marginal likelihoods; genlm-control
+        switches to its geometric estimator there).  With a constraint that has masks, such a
+        row takes one exact draw with the exact ``Z`` instead: zero weight variance for one
+        mask.  Choosing the branch from ``(p, m)`` of the row alone keeps the weights proper.
+        ``max_rejects=None`` (no full mask ever) turns this off too.
+        """
         lp = logp.detach().to("cpu", torch.float64)
         u = torch.rand(lp.shape, dtype=torch.float64, generator=self.generator)
         u.clamp_(min=torch.finfo(torch.float64).tiny)
@@ -141,14 +159,26 @@ class AWRSProposal:
         probs = lp.exp().numpy()
         tokens: list[int] = []
         logw = np.empty(len(walkers), dtype=np.float64)
+        top = lp.argmax(dim=1).tolist()
         for j, walker in enumerate(walkers):
             row = probs[j]
             exact = None
             if self.max_rejects is not None and hasattr(walker, "fill_mask"):
                 exact = lambda walker=walker, row=row: self._exact(walker, row, stats)  # noqa: E731
-            tok, w, checks = awrs_select(swor_order(keys[j], n_live[j]), lambda t: float(row[t]), walker.allowed,
-                                         self.max_rejects, exact)
-            stats["tokens_checked"] += checks
+            known: dict[int, bool] = {}  # each token is checked once per draw
+
+            def accept(t: int, walker=walker, known=known) -> bool:
+                ok = known.get(t)
+                if ok is None:
+                    ok = known[t] = bool(walker.allowed(t))
+                    stats["tokens_checked"] += 1
+                return ok
+
+            if exact is not None and self.peaked is not None and row[top[j]] >= self.peaked and not accept(top[j]):
+                tok, w = self._exact(walker, row, stats)
+            else:
+                tok, w, _ = awrs_select(swor_order(keys[j], n_live[j]), lambda t: float(row[t]), accept,
+                                        self.max_rejects, exact)
             tokens.append(-1 if tok is None else tok)
             logw[j] = math.log(w) if w > 0 else -math.inf
         return tokens, logw

@@ -288,3 +288,26 @@ def test_swor_order_is_the_full_sort_of_the_live_keys(first, growth):
     # reading only a prefix stops early (the generator is lazy)
     it = swor_order(keys, n_live, first=first, growth=growth)
     assert [next(it) for _ in range(3)] == order[:3]
+
+
+def test_a_peaked_illegal_row_is_drawn_exactly():
+    """Where the model's top token (p >= 2/3) is illegal, AWRS's single-token weight is at its
+    noisiest; a constraint with masks then draws exactly, with the exact legal mass as the
+    weight: one check (the top token) and one mask per row, every weight equal to Z."""
+    from decode.samplers.predicate import MatcherWalker
+
+    vocab = toys.toy_vocab()
+    compiled = compile_regex("[ab]{1,3}", vocab)
+    p = torch.tensor([[0.04, 0.04, 0.02, 0.85, 0.05]] * 200, dtype=torch.float64)  # 'c' is illegal
+    walkers = [MatcherWalker(compiled.matcher()) for _ in range(200)]
+    stats = {"tokens_checked": 0, "masks_computed": 0}
+    toks, logw = AWRSProposal(torch.Generator().manual_seed(0)).propose(p.log(), walkers, stats)
+    assert stats == {"tokens_checked": 200, "masks_computed": 200}
+    np.testing.assert_allclose(logw, math.log(0.1), rtol=1e-12)
+    counts = np.bincount(toks, minlength=5)
+    assert counts[3] == counts[4] == 0 and counts[0] > counts[2]  # the masked law 0.4/0.4/0.2
+    # without the exact branch the same rows get single-token weights that scatter around Z
+    stats = {"tokens_checked": 0, "masks_computed": 0}
+    _, logw = AWRSProposal(torch.Generator().manual_seed(0), peaked=None).propose(p.log(), walkers, stats)
+    assert stats["masks_computed"] == 0 and np.ptp(logw) > 1.0
+    assert abs(np.exp(logw).mean() - 0.1) < 4 * np.exp(logw).std() / math.sqrt(200)  # still unbiased
