@@ -60,8 +60,11 @@ SAMPLERS: tuple[tuple[str, str, str], ...] = (
 
 #: the shared genlm-control task: a short regex whose outputs end well inside the budget, so
 #: neither library's treatment of sequences cut by the budget matters
-GENLM_PROMPT = [{"role": "user", "content": "Is the sky blue? Answer with one word: yes, no or maybe."}]
-GENLM_REGEX = "(yes|no|maybe)"
+#: the shared SMC task: a JSON answer whose value can be checked (several tokens per output, most
+#: of them forced by the constraint, so the per-token work of both engines shows)
+GENLM_PROMPT = [{"role": "user", "content": 'Is the sky blue? Answer in JSON, {"answer": "yes"}, '
+                                            '{"answer": "no"} or {"answer": "maybe"}.'}]
+GENLM_REGEX = r'\{"answer": "(yes|no|maybe)"\}'
 
 
 @dataclass
@@ -305,11 +308,16 @@ def compare_genlm(model, tok, python: str, *, n: int, runs: int, seed: int, max_
     from ..sampling import sample
 
     prompt_ids = encode_prompt(tok, GENLM_PROMPT)
-    vocab = get_vocabulary(tok, logits_width(model))
+    full = get_vocabulary(tok, logits_width(model))
+    # genlm-control's EOS is the tokenizer's eos_token alone (<|im_end|>); structgen's vocabulary
+    # also ends on <|endoftext|>, which gives the same strings another end probability: the
+    # same EOS set, or the two engines target different laws
+    vocab = constrain.Vocabulary.from_token_bytes(list(full.token_bytes), eos_ids=[int(tok.eos_token_id)])
     compiled = constrain.compile_regex(GENLM_REGEX, vocab)
     ours = []
+    # one LM (and its cache) for every run, as genlm-control's worker keeps one PromptedLLM
+    lm = HFTokenLM(model, tok, vocab=vocab)
     for r in range(runs):
-        lm = HFTokenLM(model, tok, vocab=vocab)  # a cold LM cache, as genlm's run starts with
         c = time.process_time()
         s = sample(lm, prompt_ids, compiled, method="smc", proposal="awrs", n=n, max_new_tokens=max_new_tokens,
                    seed=seed + r)
