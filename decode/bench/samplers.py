@@ -82,16 +82,22 @@ class CountingLM:
 
     Why: ``decode.sample``'s stats count LM calls and checks but not draws, and a draw is
     the unit every per-token figure of this table divides by (SMC's resampled copies included,
-    since each live particle draws its own token)."""
+    since each live particle draws its own token).  It also times the LM calls, so the
+    benchmark can report the rest (masks, checks, sampling, resampling) per draw: the part in
+    which the samplers differ, which the forward pass otherwise drowns on CPU."""
 
     def __init__(self, lm):
         self.lm = lm
         self.vocab = lm.vocab
         self.rows = 0
+        self.seconds = 0.0  # inside the LM: what every sampler pays alike
 
     def logprobs(self, contexts):
         self.rows += len(contexts)
-        return self.lm.logprobs(contexts)
+        t = time.perf_counter()
+        out = self.lm.logprobs(contexts)
+        self.seconds += time.perf_counter() - t
+        return out
 
 
 def _default_data_dir() -> str:
@@ -168,6 +174,7 @@ def run_core(make_lm: Callable[[], object], constraints: Sequence[tuple[str, Cal
                    "vocab": V, "n": n, "max_new_tokens": max_new_tokens, "compile_s": compile_s,
                    "seconds": st["seconds"], "tokens": draws,
                    "tok_s": draws / st["seconds"] if st["seconds"] > 0 else math.nan,
+                   "lm_seconds": lm.seconds, "sampler_seconds": max(0.0, st["seconds"] - lm.seconds),
                    "forward_calls": st["forward_calls"], "masks_computed": st["masks_computed"],
                    "tokens_checked": st["tokens_checked"], "checks": checks,
                    "checks_per_token": checks / draws if draws else math.nan,
@@ -192,14 +199,17 @@ def summarize(rows: Sequence[dict]) -> dict:
         if r.get("sampler") is None:
             continue
         a = per.setdefault(r["sampler"], {"tokens": 0, "seconds": 0.0, "checks": 0, "masks_computed": 0,
-                                          "forward_calls": 0, "tokens_checked": 0, "vocab": r["vocab"], "runs": 0})
-        for k in ("tokens", "seconds", "checks", "masks_computed", "forward_calls", "tokens_checked"):
-            a[k] += r[k]
+                                          "forward_calls": 0, "tokens_checked": 0, "vocab": r["vocab"], "runs": 0,
+                                          "sampler_seconds": 0.0})
+        for k in ("tokens", "seconds", "checks", "masks_computed", "forward_calls", "tokens_checked",
+                  "sampler_seconds"):
+            a[k] += r.get(k, 0.0)
         a["runs"] += 1
     for a in per.values():
         a["tok_s"] = a["tokens"] / a["seconds"] if a["seconds"] > 0 else math.nan
         a["checks_per_token"] = a["checks"] / a["tokens"] if a["tokens"] else math.nan
         a["reduction"] = a["vocab"] / a["checks_per_token"] if a["checks_per_token"] else math.inf
+        a["sampler_ms_per_token"] = 1000 * a["sampler_seconds"] / a["tokens"] if a["tokens"] else math.nan
     targets = {"awrs_checks_10x": None, "awrs_faster": None}
     if "awrs" in per:
         targets["awrs_checks_10x"] = bool(per["awrs"]["reduction"] >= 10)
@@ -225,10 +235,12 @@ def format_rows(rows: Sequence[dict], *, markdown: bool = False) -> str:
 
 
 def format_summary(summary: dict, *, markdown: bool = False) -> str:
-    hdr = ["sampler", "runs", "draws", "seconds", "tok/s", "checks/tok", "|V|/checks", "masks", "fwd"]
+    hdr = ["sampler", "runs", "draws", "seconds", "tok/s", "ms/tok outside the LM", "checks/tok", "|V|/checks",
+           "masks", "fwd"]
     lines = []
     for name, a in summary["per_sampler"].items():
         lines.append([name, str(a["runs"]), str(a["tokens"]), f"{a['seconds']:.1f}", f"{a['tok_s']:.1f}",
+                      f"{a.get('sampler_ms_per_token', math.nan):.2f}",
                       f"{a['checks_per_token']:.1f}", f"{a['reduction']:.0f}x", str(a["masks_computed"]),
                       str(a["forward_calls"])])
     t = summary["targets"]

@@ -86,6 +86,9 @@ def test_summary_and_targets():
     text = sb.format_summary(sb_big) + "\n" + sb.format_rows(list(big.values()))
     assert "'AWRS checks >= 10x fewer tokens per step than a full mask': holds" in text
     assert "32x" in text and "63.0" in text  # |V|/checks and the masked checks/tok
+    for r in big.values():  # the LM's share and the rest split each run's seconds
+        assert r["lm_seconds"] > 0 and r["lm_seconds"] + r["sampler_seconds"] == pytest.approx(r["seconds"])
+    assert all(a["sampler_ms_per_token"] > 0 for a in sb_big["per_sampler"].values())
 
 
 def test_compile_error_row_and_table():
