@@ -124,6 +124,10 @@ class AWRSProposal:
         self.generator = generator
         self.max_rejects = max_rejects
         self.peaked = peaked
+        # the Gumbel noise comes from numpy (several times faster than torch.rand on CPU),
+        # seeded from ``generator`` so that a seeded run stays reproducible
+        seed = None if generator is None else int(torch.randint(0, 2**62, (1,), generator=generator))
+        self._rng = np.random.default_rng(seed)
 
     def _exact(self, walker, probs_row: np.ndarray, stats: dict):
         """A draw from the masked law of one row and its exact legal mass (one full mask)."""
@@ -151,20 +155,23 @@ class AWRSProposal:
         mask.  Choosing the branch from ``(p, m)`` of the row alone keeps the weights proper.
         ``max_rejects=None`` (no full mask ever) turns this off too.
         """
-        lp = logp.detach().to("cpu", torch.float64)
-        u = torch.rand(lp.shape, dtype=torch.float64, generator=self.generator)
-        u.clamp_(min=torch.finfo(torch.float64).tiny)
-        keys = lp - torch.log(-torch.log(u))  # Gumbel-top-k: argsort(keys) is a SWOR order of p
-        n_live = torch.isfinite(lp).sum(dim=1).tolist()
-        probs = lp.exp().numpy()
+        # Gumbel-top-k: the order of decreasing keys is a SWOR order of p.  Keys in float32, the
+        # precision of the model's own log-probabilities; probabilities (for the weights) in
+        # float64, computed only for the tokens a walk visits.
+        lp = logp.detach().cpu().numpy()
+        u = self._rng.random(lp.shape, dtype=np.float32)
+        np.maximum(u, np.finfo(np.float32).tiny, out=u)
+        keys = torch.from_numpy(lp.astype(np.float32) - np.log(-np.log(u)))
+        n_live = np.count_nonzero(np.isfinite(lp), axis=1).tolist()
+        top = lp.argmax(axis=1).tolist()
         tokens: list[int] = []
         logw = np.empty(len(walkers), dtype=np.float64)
-        top = lp.argmax(dim=1).tolist()
         for j, walker in enumerate(walkers):
-            row = probs[j]
+            row = lp[j]
             exact = None
             if self.max_rejects is not None and hasattr(walker, "fill_mask"):
-                exact = lambda walker=walker, row=row: self._exact(walker, row, stats)  # noqa: E731
+                exact = lambda walker=walker, row=row: self._exact(  # noqa: E731
+                    walker, np.exp(row.astype(np.float64)), stats)
             known: dict[int, bool] = {}  # each token is checked once per draw
 
             def accept(t: int, walker=walker, known=known) -> bool:
@@ -174,11 +181,12 @@ class AWRSProposal:
                     stats["tokens_checked"] += 1
                 return ok
 
-            if exact is not None and self.peaked is not None and row[top[j]] >= self.peaked and not accept(top[j]):
-                tok, w = self._exact(walker, row, stats)
+            if (exact is not None and self.peaked is not None and math.exp(row[top[j]]) >= self.peaked
+                    and not accept(top[j])):
+                tok, w = exact()
             else:
-                tok, w, _ = awrs_select(swor_order(keys[j], n_live[j]), lambda t: float(row[t]), accept,
-                                        self.max_rejects, exact)
+                tok, w, _ = awrs_select(swor_order(keys[j], n_live[j]), lambda t, row=row: math.exp(row[t]),
+                                        accept, self.max_rejects, exact)
             tokens.append(-1 if tok is None else tok)
             logw[j] = math.log(w) if w > 0 else -math.inf
         return tokens, logw
