@@ -8,6 +8,8 @@ Public API:
 - ``load_model`` / ``load_default_model``: a Hugging Face causal LM, or the bundled SmolLM2.
 - ``apply_token_bitmask_`` / ``masked_sample``: the mask kernels (torch, Triton on CUDA).
 - ``Regex`` / ``Lark``: wrappers that say how to read a constraint given as text.
+- ``Speculation``: settings of ``generate(..., speculative=...)`` / ``sample(..., speculative=...)``
+  (lossless speculative decoding with grammar-legal drafts; ``decode.speculative``).
 - ``sample``: draws from the constrained distribution itself (masked, AWRS, SMC; weighted
   ``Samples``) over any ``TokenLM`` (``TableLM``: hand-made); ``Predicate``: a constraint as
   two Python checks.
@@ -34,6 +36,7 @@ _HOMES = {
     "Predicate": "samplers.predicate",
     "Regex": "constraints",
     "Samples": "sampling",
+    "Speculation": "speculative.config",
     "TableLM": "lms.base",
     "TokenLM": "lms.base",
     "WeightedGenerationResult": "weighted",

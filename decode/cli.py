@@ -24,6 +24,7 @@ examples:
   structgen generate --pydantic examples.mymodels:Recipe --temperature 0 "A pancake recipe."
   structgen generate --regex '\\d{3}-\\d{4}' --no-chat "Phone: "
   structgen generate --regex '(yes|no|maybe)' --sampler smc --particles 8 --seed 0 "Is water wet?"
+  structgen generate --schema examples/person.json --speculative "Invent a person."
   structgen bench maskbench "$DATA/maskbench" --tokenizer smollm2
   structgen bench test-suite "$DATA/json-schema-test-suite" --json /tmp/ts.json
   structgen bench coverage "$DATA/maskbench" --from /tmp/mb.json --plots docs/img
@@ -72,6 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--ess-threshold", type=float, default=None, metavar="X",
                    help="--sampler smc resamples when the effective sample size falls below X times the "
                         "particles (default: 0.5)")
+    g.add_argument("--speculative", action="store_true",
+                   help="speculative decoding with grammar-legal drafts (lossless: the same output law, greedy "
+                        "output token-identical; fewer model passes); --sampler masked only, no penalties")
+    g.add_argument("--drafts", default=None, metavar="SOURCES",
+                   help="with --speculative: comma-separated draft sources in order (grammar, ngram, recycling; "
+                        "default grammar,ngram)")
+    g.add_argument("--max-draft", type=int, default=None, metavar="N",
+                   help="with --speculative: most drafted tokens per model pass (default 8)")
     g.add_argument("--top-p", type=float, default=None)
     g.add_argument("--top-k", type=int, default=None)
     g.add_argument("--seed", type=int, default=None, metavar="S")
@@ -192,18 +201,31 @@ def _cmd_generate(args) -> int:
     for flag, value in (("--proposal", args.proposal), ("--ess-threshold", args.ess_threshold)):
         if value is not None and args.sampler != "smc":
             raise UsageError(f"{flag} needs --sampler smc")
+    if (args.drafts is not None or args.max_draft is not None) and not args.speculative:
+        raise UsageError("--drafts / --max-draft need --speculative")
+    speculative = None
+    if args.speculative:
+        fields = {}
+        if args.drafts is not None:
+            fields["drafts"] = tuple(d.strip() for d in args.drafts.split(",") if d.strip())
+        if args.max_draft is not None:
+            fields["max_draft"] = args.max_draft
+        speculative = decode.Speculation(**fields)  # a bad value raises GenerationArgumentError
     constraint = _load_constraint(args)
     # the defaults that suit token masking are options a weighted sampler refuses: they only
     # apply to it when given explicitly (and then generate says why they cannot)
     freq = args.frequency_penalty
     if freq is None:
-        freq = JSON_FREQUENCY_PENALTY if (masked and (args.schema or args.pydantic)) else 0.0
+        # (speculative decoding refuses penalties: its drafts would change the penalised target)
+        freq = JSON_FREQUENCY_PENALTY if (masked and not args.speculative and (args.schema or args.pydantic)) else 0.0
     finish = args.finish_within_budget if args.finish_within_budget is not None else masked
     temperature = args.temperature if args.temperature is not None else (0.0 if masked else 1.0)
     weighted = {} if masked else {"sampler": args.sampler,
                                   "particles": args.particles if args.particles is not None else 8}
     weighted.update({k: v for k, v in (("proposal", args.proposal), ("ess_threshold", args.ess_threshold))
                      if v is not None})
+    if speculative is not None:
+        weighted["speculative"] = speculative
     model, tok = _load_model(args.model)
     if args.no_chat:
         prompt = args.prompt
@@ -223,7 +245,7 @@ def _cmd_generate(args) -> int:
         raise UsageError(str(e)) from None
     print(r.text)
     if args.timings:
-        print(json.dumps(r.timings, indent=2), file=sys.stderr)
+        print(json.dumps({**r.timings, **r.stats}, indent=2), file=sys.stderr)
     if not masked and args.timings:  # the particles behind the draw, heaviest first
         post = sorted(r.samples.posterior().items(), key=lambda kv: -kv[1])
         print(json.dumps({"posterior": dict(post), "log_ml": r.samples.log_ml}, indent=2), file=sys.stderr)

@@ -6,8 +6,9 @@ on ``out.past_key_values`` / ``out.cache``, want explicit position ids under lef
 accept ``logits_to_keep``; :class:`HFCausalLM` holds all of that, plus the attention mask
 that grows with every step.  Besides one token per row (the reference loop), ``forward``
 takes several new tokens per row (speculative drafts, forced tokens), :meth:`HFCausalLM.reorder`
-selects / duplicates rows (SMC resampling) and :meth:`HFCausalLM.crop` forgets the last
-positions (rolling back rejected drafts).
+selects / duplicates rows (SMC resampling), :meth:`HFCausalLM.crop` forgets the last
+positions of every row and :meth:`HFCausalLM.retract` a different number per row (rolling
+back rejected speculative drafts).
 
 A ``TokenLM`` protocol (``vocab``, ``logprobs(contexts)``) for model-agnostic samplers is not
 defined here: it belongs to issue 13, which brings its first user.
@@ -72,6 +73,7 @@ class HFCausalLM:
         self._cache_kw = "cache" if _accepts_kw(model, "cache") else "past_key_values"
         self.cache = None
         self.attention_mask: torch.Tensor | None = None
+        # the position id of each row's next real token, ``[B, 1]``
         self.position_ids: torch.Tensor | None = None
 
     def prefill(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
@@ -79,20 +81,35 @@ class HFCausalLM:
         """Run the ``[B, L]`` prompts; the logits ``[B, V]`` for each row's next token."""
         input_ids = input_ids.to(self.device)
         self.attention_mask = attention_mask.to(self.device)
-        self.position_ids = position_ids.to(self.device)
+        position_ids = position_ids.to(self.device)
         out = self.model(input_ids=input_ids, attention_mask=self.attention_mask,
-                         position_ids=self.position_ids, use_cache=True, **self._prefill_kw)
+                         position_ids=position_ids, use_cache=True, **self._prefill_kw)
         self.cache = _out_cache(out)
+        self.position_ids = position_ids[:, -1:] + 1
         return out.logits[:, -1, :]
 
-    def forward(self, new_ids: torch.Tensor) -> torch.Tensor:
-        """Append ``new_ids`` (``[B, k]``) to every row; their logits, ``[B, k, V]``."""
+    def forward(self, new_ids: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """Append ``new_ids`` (``[B, k]``) to every row; their logits, ``[B, k, V]``.
+
+        ``valid`` (``[B, k]`` bool, default all True) says which of the new tokens are real:
+        rows that feed fewer than ``k`` tokens (speculative drafts of different lengths)
+        pad their chunk at the end, and the padding is never attended to and takes no
+        position id (its logits are meaningless).
+        """
         B, k = new_ids.shape
-        self.attention_mask = torch.cat([self.attention_mask, self.attention_mask.new_ones((B, k))], dim=1)
-        last = self.position_ids[:, -1:]
-        self.position_ids = last + 1 if k == 1 else last + torch.arange(1, k + 1, device=last.device)
+        start = self.position_ids
+        if valid is None:
+            self.attention_mask = torch.cat([self.attention_mask, self.attention_mask.new_ones((B, k))], dim=1)
+            positions = start if k == 1 else start + torch.arange(k, device=start.device)
+            self.position_ids = start + k
+        else:
+            v = valid.to(device=self.device, dtype=self.attention_mask.dtype)
+            self.attention_mask = torch.cat([self.attention_mask, v], dim=1)
+            before = v.long().cumsum(dim=1) - v.long()  # real tokens before each column of the chunk
+            positions = start + before
+            self.position_ids = start + v.long().sum(dim=1, keepdim=True)
         out = self.model(input_ids=new_ids.to(self.device), attention_mask=self.attention_mask,
-                         position_ids=self.position_ids, use_cache=True, **{self._cache_kw: self.cache})
+                         position_ids=positions, use_cache=True, **{self._cache_kw: self.cache})
         self.cache = _out_cache(out)
         return out.logits
 
@@ -117,5 +134,39 @@ class HFCausalLM:
         # a negative argument removes that many positions in every transformers version
         # (4.x also read a positive one as the length to keep; 5.x refuses positive values)
         self.cache.crop(-n)
+        dropped = self.attention_mask[:, length - n:].long().sum(dim=1, keepdim=True)
         self.attention_mask = self.attention_mask[:, :length - n]
-        self.position_ids = self.position_ids[:, -1:] - n
+        self.position_ids = self.position_ids - dropped
+
+    def retract(self, counts) -> None:
+        """Forget the last ``counts[b]`` real positions of each row ``b`` (rejected drafts).
+
+        Why not :meth:`crop` alone: a transformers cache holds one length for the whole
+        batch, while rows reject different numbers of drafts.  The positions a row forgets are
+        masked out (attention 0) and its position ids rewind, so its next tokens continue
+        exactly where its accepted text ends; the trailing columns that every row forgets are
+        then cropped, so a single row (or rows that agree) keeps no dead positions at all.
+        The masked-out positions cost attention work until the row ends, which is cheaper than
+        re-feeding the tokens that the other rows accepted.
+        """
+        counts = [int(c) for c in counts]
+        if not any(counts):
+            return
+        mask = self.attention_mask
+        length = mask.shape[1]
+        real = mask.bool()
+        for b, c in enumerate(counts):
+            if c <= 0:
+                continue
+            cols = real[b].nonzero().flatten()
+            if c > len(cols) - 1:
+                raise ValueError(f"row {b}: cannot retract {c} of its {len(cols)} positions")
+            mask[b, cols[-c:]] = 0
+        self.position_ids = self.position_ids - torch.tensor(counts, device=self.position_ids.device).view(-1, 1)
+        live = mask.bool().any(dim=0).nonzero()
+        tail = length - 1 - int(live.max())
+        if tail > 0:
+            if not hasattr(self.cache, "crop"):
+                raise NotImplementedError(f"cannot crop a {type(self.cache).__name__} KV cache")
+            self.cache.crop(-tail)
+            self.attention_mask = mask[:, :length - tail]

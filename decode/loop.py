@@ -41,6 +41,8 @@ from .masks import BatchMask
 from .prompts import encode_prompt, eos_ids, is_messages, left_pad, normalize_prompts, pad_id
 from .result import GenerationArgumentError, GenerationError, GenerationResult
 from .samplers import MaskedSampler, RepetitionPenalties, close_within_budget
+from .speculative import SpeculativeStep, as_speculation
+from .steps import TokenStep
 from .weighted import check_sampler, generate_weighted
 
 __all__ = ["generate", "generate_object"]
@@ -61,6 +63,7 @@ class _Row:
     t_done: float | None = None
     text_override: str | None = None
     n_sampled: int = 0  # tokens sampled for this row, EOS included
+    passes: int = 0  # model invocations (prefill included) while this row was running
 
     def finish(self, reason: str, now: float) -> None:
         self.done, self.reason, self.t_done = True, reason, now
@@ -159,7 +162,14 @@ def _accept(i: int, r: _Row, t: int, masks: BatchMask, stops: _Stops, now: float
         r.finish("max_new_tokens", now)
 
 
-def _result(r: _Row, tokenizer, *, t0: float, t_first, t_end: float, compile_s: float, steps: int):
+def _count_pass(rows) -> None:
+    for r in rows:
+        if not r.done:
+            r.passes += 1
+
+
+def _result(r: _Row, tokenizer, *, t0: float, t_first, t_end: float, compile_s: float, steps: int,
+            stats: dict):
     text = r.text_override if r.text_override is not None else r.text(tokenizer)
     finished = r.reason != "max_new_tokens"
     value = None
@@ -184,7 +194,8 @@ def _result(r: _Row, tokenizer, *, t0: float, t_first, t_end: float, compile_s: 
         "steps": steps,
     }
     return GenerationResult(text=text, token_ids=list(r.token_ids), value=value,
-                            timings=timings, finished=finished, stop_reason=r.reason)
+                            timings=timings, finished=finished, stop_reason=r.reason,
+                            stats={"forward_calls": r.passes, **stats})
 
 
 def generate(
@@ -208,6 +219,7 @@ def generate(
     particles: int = 8,
     proposal: str | None = None,
     ess_threshold: float | None = None,
+    speculative=None,
 ):
     """Generate text whose every prefix the constraint allows; one result or a list for a batch.
 
@@ -250,8 +262,23 @@ def generate(
     ``sampler="smc"``: ``proposal`` (``"awrs"``, the default, or ``"masked"``: exact weights
     from the mask) and ``ess_threshold`` (resample when ``ESS / particles`` falls below it;
     default 0.5), as in :func:`decode.sample`.
+
+    ``speculative=True`` (or a :class:`decode.Speculation`): each model pass verifies a draft
+    of grammar-legal tokens (the bytes the grammar forces, canonically tokenized; prompt
+    lookup; see :mod:`decode.speculative`) and tokens the mask forces outright are appended
+    without a pass.  Lossless: the output law is exactly that of the plain loop, and greedy
+    output is token-for-token the same; only ``result.stats["forward_calls"]`` drops (and
+    ``["drafted"]`` / ``["accepted"]`` / ``["sources"]`` say how).  Masked sampler only; not
+    with the penalties.
     """
     check_sampler(sampler, particles, proposal, ess_threshold)
+    spec = as_speculation(speculative)
+    if spec is not None and sampler != "masked":
+        raise GenerationArgumentError("speculative", f"speculative decoding runs the masked sampler's loop; "
+                                      f"sampler={sampler!r} does not take it")
+    if spec is not None and (frequency_penalty or presence_penalty):
+        raise GenerationArgumentError("speculative", "the repetition penalties change the target with every "
+                                      "drafted token; speculative decoding does not take them")
     prompts, is_batch = normalize_prompts(prompt_or_messages, batch)
     B = len(prompts)
     constraints = _per_row_constraints(constraint, B, is_batch)
@@ -290,6 +317,11 @@ def generate(
     # one bitmask buffer for the whole batch; unconstrained rows stay as BatchMask made them
     masks = BatchMask([r.vocab for r in rows], width=lm.width, n_tokenizer=tokenizer_len(tokenizer),
                       device=lm.device)
+    if spec is None:
+        step = TokenStep(sampler, pad)
+    else:
+        step = SpeculativeStep(spec, lm, rows, encoded, masks, temperature=temperature, top_k=top_k,
+                               top_p=top_p, seed=seed, eos=stops.eos, pad=pad, max_new_tokens=max_new_tokens)
 
     t0 = time.perf_counter()
     for i, r in enumerate(rows):
@@ -309,33 +341,30 @@ def generate(
     steps = 0
     with torch.inference_mode():
         if not all(r.done for r in rows):
-            logits = lm.prefill(input_ids, attn, position_ids)
+            logits = lm.prefill(input_ids, attn, position_ids)[:, None, :]
+            _count_pass(rows)
         while not all(r.done for r in rows):
             active = [i for i, r in enumerate(rows) if not r.done]
-            if len(active) == B:
-                sub_logits, sub_mask = logits, masks.tensor
-            else:
-                idx = torch.tensor(active, dtype=torch.long)
-                sub_logits = logits.index_select(0, idx.to(logits.device))
-                sub_mask = masks.tensor.index_select(0, idx)
-            toks = sampler.step(sub_logits, sub_mask.to(logits.device, non_blocking=True), active)
+            emitted = step.emit(logits, rows, active, masks)
             steps += 1
             now = time.perf_counter()
             if t_first is None:
                 t_first = now
-            for i, t in zip(active, toks):
-                _accept(i, rows[i], t, masks, stops, now)
+            for i in active:
+                for t in emitted[i]:
+                    _accept(i, rows[i], t, masks, stops, now)
+                    if rows[i].done:
+                        break
             if all(r.done for r in rows):
                 break
-            nxt = torch.full((B, 1), pad, dtype=torch.long)
-            for i, r in enumerate(rows):
-                if r.token_ids and not r.done:
-                    nxt[i, 0] = r.token_ids[-1]
-            logits = lm.forward(nxt)[:, -1, :]
+            ids, valid = step.feed(rows, [i for i in active if not rows[i].done])
+            logits = lm.forward(ids, valid)
+            _count_pass(rows)
     t_end = time.perf_counter()
 
-    results = [_result(r, tokenizer, t0=t0, t_first=t_first, t_end=t_end, compile_s=compile_s, steps=steps)
-               for r in rows]
+    results = [_result(r, tokenizer, t0=t0, t_first=t_first, t_end=t_end, compile_s=compile_s, steps=steps,
+                       stats=step.row_stats(i))
+               for i, r in enumerate(rows)]
     return results if is_batch else results[0]
 
 

@@ -57,3 +57,4 @@ class GenerationResult:
     timings: dict = field(default_factory=dict)
     finished: bool = False
     stop_reason: str = ""
+    stats: dict = field(default_factory=dict)

@@ -32,6 +32,7 @@ from .result import GenerationArgumentError
 from .samplers.awrs import AWRSProposal
 from .samplers.predicate import MatcherWalker, Predicate, PredicateWalker
 from .samplers.smc import MaskedProposal, run_particles
+from .speculative import TorchChooser, as_speculation, run_speculative
 
 __all__ = ["Samples", "sample"]
 
@@ -127,7 +128,7 @@ def _check(lm, prompt_ids, constraint, method, n, max_new_tokens, temperature, e
 def sample(lm, prompt_ids: Sequence[int], constraint, *, method: str = "masked", n: int = 1,
            max_new_tokens: int = 64, temperature: float = 1.0, seed: int | None = None,
            ess_threshold: float = 0.5, proposal: str = "awrs",
-           max_rejects: int | None = AWRSProposal.MAX_REJECTS) -> Samples:
+           max_rejects: int | None = AWRSProposal.MAX_REJECTS, speculative=None) -> Samples:
     """Sample ``n`` outputs of ``lm`` after ``prompt_ids`` under ``constraint``.
 
     ``lm``: a :class:`decode.TokenLM`; ``constraint``: a ``constrain.Compiled`` over the
@@ -144,10 +145,18 @@ def sample(lm, prompt_ids: Sequence[int], constraint, *, method: str = "masked",
     constraint): after that many rejected tokens in one step, one full mask gives an exact
     draw and the exact legal mass instead (still properly weighted); so does a step whose
     most likely token (probability >= 2/3) is illegal, where single-token weights are noisiest
-    (``AWRSProposal.propose``).  ``max_rejects=None``: never a full mask.  Raises :class:`GenerationArgumentError` on
-    bad arguments, before the first LM call.
+    (``AWRSProposal.propose``).  ``max_rejects=None``: never a full mask.
+    ``speculative`` (``method="masked"`` only): True or a :class:`decode.Speculation`; each
+    LM call then verifies drafts of grammar-legal tokens (``decode.speculative``), with the
+    same output law and fewer calls (``stats["forward_calls"]``, ``["drafted"]``,
+    ``["accepted"]``).  Raises :class:`GenerationArgumentError` on bad arguments, before the
+    first LM call.
     """
     prompt = _check(lm, prompt_ids, constraint, method, n, max_new_tokens, temperature, ess_threshold, proposal)
+    spec = as_speculation(speculative)
+    if spec is not None and method != "masked":
+        raise GenerationArgumentError("speculative", f"speculative decoding verifies drafts against the masked "
+                                      f"law; method={method!r} does not take it")
     if max_rejects is not None and (isinstance(max_rejects, bool) or not isinstance(max_rejects, int)
                                     or max_rejects < 0):
         raise GenerationArgumentError("max_rejects", f"must be an int >= 0 or None, got {max_rejects!r}")
@@ -166,10 +175,15 @@ def sample(lm, prompt_ids: Sequence[int], constraint, *, method: str = "masked",
     use_awrs = method == "awrs" or (method == "smc" and proposal == "awrs")
     step = AWRSProposal(generator, max_rejects) if use_awrs else MaskedProposal(
         vocab.n_words, generator, 0.0 if temperature == 0 else 1.0)
-    stats = {"forward_calls": 0, "masks_computed": 0, "tokens_checked": 0, "resamples": 0}
-    run = run_particles(lm, prompt, walkers, step, max_new_tokens=max_new_tokens, temperature=temperature,
-                        ess_threshold=ess_threshold if method == "smc" else 0.0,
-                        kill_unfinished=method != "masked", rng=rng, stats=stats)
+    stats = {"forward_calls": 0, "masks_computed": 0, "tokens_checked": 0, "resamples": 0, "drafted": 0,
+             "accepted": 0}
+    if spec is not None:
+        run = run_speculative(lm, prompt, [w.matcher for w in walkers], spec, max_new_tokens=max_new_tokens,
+                              temperature=temperature, chooser=TorchChooser(generator), stats=stats)
+    else:
+        run = run_particles(lm, prompt, walkers, step, max_new_tokens=max_new_tokens, temperature=temperature,
+                            ess_threshold=ess_threshold if method == "smc" else 0.0,
+                            kill_unfinished=method != "masked", rng=rng, stats=stats)
     log_weights = run.log_weights
     log_ml: float | None = run.log_ml
     if method == "masked":  # the local law's samples: unweighted (a dead end stays weight 0)

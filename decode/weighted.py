@@ -194,5 +194,6 @@ def generate_weighted(model, tokenizer, prompts: list, constraints: list, *, is_
         }
         results.append(WeightedGenerationResult(
             text=text, token_ids=token_ids, value=value, timings=timings, finished=finished,
-            stop_reason="eos" if finished else "max_new_tokens", samples=s, chosen=k))
+            stop_reason="eos" if finished else "max_new_tokens", samples=s, chosen=k,
+            stats={"forward_calls": s.stats["forward_calls"], "drafted": 0, "accepted": 0}))
     return results if is_batch else results[0]

@@ -1,0 +1,222 @@
+"""``python -m decode.bench speculative``: speculative decoding with grammar-legal drafts
+against plain constrained decoding, in the same run.
+
+Why: the claim is "fewer model passes per token, the same output".  Per setting (batch
+size, temperature, draft sources) every task is decoded by the plain loop and then with
+``speculative=``, back to back, so machine load drifts alike for both; the table reports
+model passes per generated token (load-independent), tokens per pass, the acceptance rate
+of each draft source, tokens/s of both and their ratio (total tokens over total seconds),
+and, greedy, how many outputs are token-identical to the plain loop's (all must be).
+
+Tasks: MaskBench development schemas (drawn as :func:`decode.bench.maskbench.load_sample`,
+prompted with the schema) plus an extraction task whose prompts contain the values.
+Also measured: one forward pass over k = 1, 4, 8 new tokens after a prompt (why tokens per
+pass is what speed is made of on a CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+from .report import format_table
+from .samplers import _default_data_dir, _schema_prompt
+
+__all__ = ["EXTRACTION", "add_arguments", "main"]
+
+EXTRACTION_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"}, "age": {"type": "integer"}, "occupation": {"type": "string"},
+        "city": {"type": "string"}, "email": {"type": "string"}, "phone": {"type": "string"},
+    },
+    "required": ["name", "age", "occupation", "city", "email", "phone"],
+    "additionalProperties": False,
+}
+_PEOPLE = [
+    "Dr. Maria Gonzalez-Ruiz, 47, is a cardiologist in Barcelona. Email maria.gonzalez@stmarys.es, "
+    "phone +34 612 345 678.",
+    "Kwame Mensah (age 29) works as a software engineer in Accra; reach him at kwame.mensah@example.com "
+    "or 0244 123 456.",
+    "Our new librarian, Ingrid Johansson, 61, lives in Uppsala. Contact: ingrid.j@uppsala-bibliotek.se, "
+    "+46 18 727 00 00.",
+    "Tomás Herrera, a 35-year-old chef from Lima, can be reached at tomas@cevicheria-herrera.pe or "
+    "+51 1 445 2211.",
+]
+#: (name, schema, chat messages) of the extraction task
+EXTRACTION = [(f"extract:{i}", EXTRACTION_SCHEMA,
+               [{"role": "user", "content": f"Extract the person's details as JSON.\n\n{text}"}])
+              for i, text in enumerate(_PEOPLE)]
+
+
+def _tasks(data_dir: str, sample: int, seed: int) -> list[tuple[str, object, list]]:
+    from .maskbench import load_sample
+
+    out = [(f"json:{e.id}", e.schema, _schema_prompt(e.schema)) for e in load_sample(data_dir, sample=sample, seed=seed)]
+    return out + list(EXTRACTION)
+
+
+def _forward_costs(model, tok, reps: int = 5) -> dict[int, float]:
+    """Median seconds of one KV-cached forward over k new tokens after a 200-token prompt."""
+    import torch
+
+    from ..lm import HFCausalLM
+    from ..prompts import left_pad
+
+    ids = tok("The quick brown fox jumps over the lazy dog. " * 20, add_special_tokens=False)["input_ids"][:200]
+    out = {}
+    with torch.inference_mode():
+        for k in (1, 4, 8):
+            times = []
+            for _ in range(reps):
+                lm = HFCausalLM(model)
+                lm.prefill(*left_pad([ids], 0))
+                t = time.perf_counter()
+                lm.forward(torch.tensor([ids[:k]]))
+                times.append(time.perf_counter() - t)
+            out[k] = statistics.median(times)
+    return out
+
+
+def _run_setting(model, tok, compiled, tasks, *, batch: int, temperature: float, spec, max_new_tokens: int,
+                 seed: int, log) -> dict:
+    from ..loop import generate
+
+    agg = {"tokens": 0, "base_passes": 0, "spec_passes": 0, "base_s": 0.0, "spec_s": 0.0, "outputs": 0,
+           "identical": 0, "drafted": 0, "accepted": 0, "forced": 0, "sources": {}, "ratios": []}
+    for start in range(0, len(tasks), batch):
+        group = tasks[start:start + batch]
+        prompts = [m for _, _, m in group]
+        cons = [compiled[name] for name, _, _ in group]
+        kw = dict(temperature=temperature, max_new_tokens=max_new_tokens, seed=seed, batch=True)
+        t = time.perf_counter()
+        base = generate(model, tok, prompts, cons, **kw)
+        base_s = time.perf_counter() - t
+        t = time.perf_counter()
+        spec_res = generate(model, tok, prompts, cons, speculative=spec, **kw)
+        spec_s = time.perf_counter() - t
+        n_base = sum(len(r.token_ids) for r in base)
+        n_spec = sum(len(r.token_ids) for r in spec_res)
+        agg["tokens"] += n_spec
+        agg["base_passes"] += max(r.stats["forward_calls"] for r in base)
+        agg["spec_passes"] += max(r.stats["forward_calls"] for r in spec_res)
+        agg["base_s"] += base_s
+        agg["spec_s"] += spec_s
+        agg["base_tokens"] = agg.get("base_tokens", 0) + n_base
+        if base_s > 0 and spec_s > 0 and n_base and n_spec:
+            agg["ratios"].append((n_spec / spec_s) / (n_base / base_s))
+        for b, s in zip(base, spec_res):
+            agg["outputs"] += 1
+            agg["identical"] += b.token_ids == s.token_ids
+            agg["drafted"] += s.stats["drafted"]
+            agg["accepted"] += s.stats["accepted"]
+            agg["forced"] += s.stats["forced"]
+            for name, v in s.stats["sources"].items():
+                d = agg["sources"].setdefault(name, {"drafted": 0, "accepted": 0})
+                d["drafted"] += v["drafted"]
+                d["accepted"] += v["accepted"]
+        log(f"  {group[0][0]}{' +' + str(len(group) - 1) if len(group) > 1 else ''}: {n_spec} tokens, passes "
+            f"{agg['spec_passes']}/{agg['base_passes']} so far, {spec_s:.1f}s vs {base_s:.1f}s")
+    return agg
+
+
+def _row(label: str, batch: int, temperature: float, agg: dict, greedy: bool) -> list:
+    toks = agg["tokens"] or 1
+    src = ", ".join(f"{n} {v['accepted']}/{v['drafted']}" for n, v in agg["sources"].items()) or "-"
+    base_tps = agg.get("base_tokens", 0) / agg["base_s"] if agg["base_s"] else 0.0
+    spec_tps = agg["tokens"] / agg["spec_s"] if agg["spec_s"] else 0.0
+    return [label, batch, f"{temperature:g}", agg["outputs"], agg["tokens"],
+            f"{agg['base_passes'] / max(agg.get('base_tokens', 0), 1):.2f}", f"{agg['spec_passes'] / toks:.2f}",
+            f"{toks / max(agg['spec_passes'], 1):.2f}", agg["forced"], src,
+            f"{base_tps:.1f}", f"{spec_tps:.1f}", f"{spec_tps / base_tps:.2f}x" if base_tps else "-",
+            f"{statistics.median(agg['ratios']):.2f}x" if agg["ratios"] else "-",
+            f"{agg['identical']}/{agg['outputs']}" if greedy else "-"]
+
+
+HEADERS = ["tasks", "batch", "T", "outputs", "tokens", "passes/tok plain", "passes/tok spec", "tok/pass spec",
+           "forced", "accepted/drafted per source", "tok/s plain", "tok/s spec", "speedup", "median speedup",
+           "identical"]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags (no torch imported to build them)."""
+    p.add_argument("--data-dir", default=None, help="MaskBench folder (default: $DATA/maskbench, else "
+                                                    "../shared/data/maskbench next to the repository)")
+    p.add_argument("--sample", type=int, default=30, help="MaskBench development schemas drawn (default 30)")
+    p.add_argument("--seed", type=int, default=0, help="schema draw and sampling seed (default 0)")
+    p.add_argument("--max-new-tokens", type=int, default=128, help="token budget per output (default 128)")
+    p.add_argument("--batch-sizes", default="1,4", help="comma-separated (default 1,4)")
+    p.add_argument("--temperatures", default="0,0.7", help="comma-separated (default 0,0.7)")
+    p.add_argument("--drafts", default="grammar,ngram",
+                   help="draft sources, comma-separated; several configurations separated by ';' "
+                        "(default grammar,ngram)")
+    p.add_argument("--max-draft", type=int, default=8, help="Speculation.max_draft (default 8)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--markdown", action="store_true", help="Markdown tables")
+    p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+
+
+def main(args: argparse.Namespace) -> int:
+    import torch
+
+    import constrain
+
+    from .. import models
+    from ..constraints import get_vocabulary
+    from ..lm import logits_width
+    from ..speculative import Speculation
+    from .output import write_json
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    data_dir = args.data_dir or _default_data_dir()
+    configs = [tuple(s.strip() for s in c.split(",") if s.strip()) for c in args.drafts.split(";") if c.strip()]
+    specs = [Speculation(drafts=c, max_draft=args.max_draft) for c in configs]
+    batches = [int(b) for b in args.batch_sizes.split(",")]
+    temps = [float(t) for t in args.temperatures.split(",")]
+    model, tok = models.load_default_model(progress=None)
+    vocab = get_vocabulary(tok, logits_width(model))
+    tasks, compiled = [], {}
+    for name, schema, messages in _tasks(data_dir, args.sample, args.seed):
+        try:
+            compiled[name] = constrain.compile_json_schema(schema, vocab, options=constrain.JsonOptions.GENERATION)
+        except constrain.ConstraintError as e:
+            log(f"skip {name}: {type(e).__name__}")
+            continue
+        tasks.append((name, schema, messages))
+    groups = {"maskbench": [t for t in tasks if t[0].startswith("json:")],
+              "extraction": [t for t in tasks if t[0].startswith("extract:")]}
+    costs = _forward_costs(model, tok)
+    t0 = time.perf_counter()
+    rows, payload_rows = [], []
+    for spec in specs:
+        for batch in batches:
+            for temperature in temps:
+                for gname, gtasks in groups.items():
+                    if not gtasks:
+                        continue
+                    log(f"{gname}, drafts {','.join(spec.source_names)}, batch {batch}, T {temperature:g}")
+                    agg = _run_setting(model, tok, compiled, gtasks, batch=batch, temperature=temperature,
+                                       spec=spec, max_new_tokens=args.max_new_tokens, seed=args.seed, log=log)
+                    label = f"{gname} ({'+'.join(spec.source_names)})"
+                    rows.append(_row(label, batch, temperature, agg, temperature == 0))
+                    payload_rows.append({"tasks": gname, "drafts": list(spec.source_names), "batch": batch,
+                                         "temperature": temperature, **{k: v for k, v in agg.items()}})
+    print(f"\nSmolLM2-135M-Instruct on CPU, torch threads {torch.get_num_threads()}; {len(groups['maskbench'])} "
+          f"MaskBench schemas (sample {args.sample}, seed {args.seed}) + {len(groups['extraction'])} extraction "
+          f"prompts; max {args.max_new_tokens} new tokens, max_draft {args.max_draft}; "
+          f"{time.perf_counter() - t0:.0f} s")
+    print("one forward pass over k new tokens (200-token context), median of 5: " +
+          ", ".join(f"k={k}: {1000 * s:.1f} ms" for k, s in costs.items()))
+    print(format_table(HEADERS, rows, markdown=args.markdown))
+    print("\npasses/tok: model passes (prefill included; a batch's pass counted once) per generated token; "
+          "tok/pass = its inverse; forced: tokens appended without a pass (one-token masks); speedup: "
+          "total tokens/s with speculation over the plain loop's, run back to back per batch; median "
+          "speedup: the median of those per-batch ratios; identical: greedy outputs token-identical to the "
+          "plain loop's.")
+    if args.json:
+        write_json(args.json, {"kind": "speculative", "forward_costs_s": costs, "rows": payload_rows}, indent=2)
+    return 0

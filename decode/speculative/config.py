@@ -1,0 +1,85 @@
+"""``Speculation``: what a caller asks of speculative decoding, checked once.
+
+Why a frozen dataclass and not keyword arguments of ``generate``: the same settings reach
+``generate``, ``decode.sample`` and the CLI, and a bad value should fail before any forward
+pass with an error that names it (``GenerationArgumentError("speculative", ...)``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..result import GenerationArgumentError
+
+__all__ = ["DRAFT_SOURCES", "Speculation", "as_speculation"]
+
+#: the draft sources known by name, in the order a caller would usually want them
+DRAFT_SOURCES = ("grammar", "ngram", "recycling")
+
+
+@dataclass(frozen=True)
+class Speculation:
+    """Settings of speculative decoding with grammar-legal drafts.
+
+    ``drafts``: the draft sources, asked in this order at every drafted position (the first
+    one that proposes a legal token wins): ``"grammar"`` (the canonical tokenization of the
+    bytes the grammar forces), ``"ngram"`` (prompt lookup: what followed the latest
+    occurrence of the last few tokens, in the prompt or the output so far), ``"recycling"``
+    (token recycling: the best legal token among the model's top candidates after the
+    previous token, from earlier passes), or objects with the ``DraftSource`` interface.
+    ``max_draft``: most drafted tokens per row and model pass; tokens the grammar forces
+    outright (a one-token mask) are certain and do not count.  ``adaptive``: halve a row's
+    draft length after a rejection and grow it by one after a fully accepted draft (between 1
+    and ``max_draft``), as a vLLM or SGLang user would expect from adaptive lengths.
+    ``ngram``: the longest n-gram that prompt lookup tries to match (down to 1).
+
+    Whatever the drafts, the output law is that of non-speculative masked sampling, and
+    greedy output is token-for-token the same (ALGORITHMS.md section 3.2).
+    """
+
+    drafts: tuple = ("grammar", "ngram")
+    max_draft: int = 8
+    adaptive: bool = True
+    ngram: int = 3
+
+    def __post_init__(self):
+        drafts = self.drafts
+        if isinstance(drafts, str) or not isinstance(drafts, (tuple, list)):
+            raise GenerationArgumentError("speculative", f"drafts must be a tuple of sources, got {drafts!r}")
+        if not drafts:
+            raise GenerationArgumentError("speculative", "drafts is empty: give at least one draft source")
+        names = []
+        for d in drafts:
+            if isinstance(d, str):
+                if d not in DRAFT_SOURCES:
+                    raise GenerationArgumentError("speculative", f"unknown draft source {d!r}; known: "
+                                                  f"{', '.join(DRAFT_SOURCES)}")
+                names.append(d)
+            elif callable(getattr(d, "propose", None)):
+                names.append(getattr(d, "name", type(d).__name__))
+            else:
+                raise GenerationArgumentError("speculative", f"a draft source is a name ({', '.join(DRAFT_SOURCES)}) "
+                                              f"or an object with .propose(context, k), got {d!r}")
+        if len(set(names)) != len(names):
+            raise GenerationArgumentError("speculative", f"draft sources repeat: {names}")
+        object.__setattr__(self, "drafts", tuple(drafts))
+        for field_name, value in (("max_draft", self.max_draft), ("ngram", self.ngram)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise GenerationArgumentError("speculative", f"{field_name} must be an integer >= 1, got {value!r}")
+        if not isinstance(self.adaptive, bool):
+            raise GenerationArgumentError("speculative", f"adaptive must be True or False, got {self.adaptive!r}")
+
+    @property
+    def source_names(self) -> tuple[str, ...]:
+        return tuple(d if isinstance(d, str) else getattr(d, "name", type(d).__name__) for d in self.drafts)
+
+
+def as_speculation(value) -> Speculation | None:
+    """``speculative=`` as given to ``generate`` / ``sample``: None, a bool or a ``Speculation``."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return Speculation()
+    if isinstance(value, Speculation):
+        return value
+    raise GenerationArgumentError("speculative", f"must be True, False or a decode.Speculation, got {value!r}")

@@ -1,0 +1,192 @@
+"""``SpeculativeStep``: the loop's strategy that drafts, verifies in one pass and rolls back.
+
+Per pass and row: the tokens committed since the last pass (the previous pass's correction
+or bonus token, and the tokens the grammar forced after it) are fed together with a fresh
+draft; the target's masked law at each drafted position and at the bonus position decides
+how many drafts stay (:mod:`decode.speculative.verify`); the row emits the kept drafts, one
+target token, and every token that is the only one its mask allows (those need no model
+choice, so no pass is spent on them: they ride along in the next one).
+
+Rollback: the matcher is never advanced by drafts (the :class:`~decode.speculative.drafts.Drafter`
+walks a copy), so only the KV cache forgets rejected drafts.  Rows reject different
+numbers of drafts while a transformers cache has one length per batch;
+``HFCausalLM.retract`` masks each row's rejected positions out (attention 0, position ids
+rewound) and crops the columns every row rejected.  The alternative, cropping to the
+shortest row and re-feeding the others' accepted tokens, costs a second pass's worth of
+tokens on every disagreement; masked-out positions only cost attention over a few dead
+keys, and a batch of one never keeps any.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .drafts import Drafter, FreeWalk, RecyclingDraft, make_sources, single_token
+from .verify import TorchChooser, greedy_targets, target_probs, verify_greedy, verify_sampled
+
+__all__ = ["SpeculativeStep"]
+
+_RECYCLE_TOP_K = 8
+
+
+class _RowPlan:
+    __slots__ = ("fed", "pending", "tokens", "sources", "masks", "gamma", "drafted", "accepted", "forced")
+
+    def __init__(self, gamma: int, names):
+        self.fed = 0          # committed tokens already in the KV cache
+        self.pending = 1      # tokens fed in the last pass before its drafts (>= 1)
+        self.tokens: list[int] = []
+        self.sources: list[str] = []
+        self.masks: np.ndarray | None = None
+        self.gamma = gamma
+        self.drafted = dict.fromkeys(names, 0)
+        self.accepted = dict.fromkeys(names, 0)
+        self.forced = 0
+
+
+class SpeculativeStep:
+    """Drafts grammar-legal tokens and verifies them against the masked target in one pass.
+
+    ``spec``: a :class:`~decode.speculative.Speculation`; ``lm``: the ``HFCausalLM`` (for
+    cache rollback); ``prompts``: each row's prompt ids (prompt lookup reads them);
+    ``temperature`` / ``top_k`` / ``top_p``: the target, as in ``MaskedSampler``;
+    ``seed``: the verifier's coin flips (a CPU generator).
+    """
+
+    def __init__(self, spec, lm, rows, prompts, masks, *, temperature: float, top_k, top_p,
+                 seed: int | None, eos, pad: int, max_new_tokens: int):
+        vocab = next((r.vocab for r in rows if r.vocab is not None), None)
+        self.spec = spec
+        self.lm = lm
+        self.rows = rows
+        self.prompts = [list(p) for p in prompts]
+        self.width_words = masks.n_words
+        self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
+        self.eos = frozenset(int(e) for e in eos)
+        self.pad = pad
+        self.max_new_tokens = max_new_tokens
+        sources = make_sources(spec, vocab)
+        self.drafter = Drafter(sources, vocab, self.eos)
+        self.recycler = next((s for s in sources if isinstance(s, RecyclingDraft)), None)
+        names = spec.source_names
+        self.plans = [_RowPlan(spec.max_draft, names) for _ in rows]
+        self._free = [FreeWalk(masks.array[i].copy(), self.eos) if r.matcher is None else None
+                      for i, r in enumerate(rows)]
+        gen = None
+        if seed is not None:
+            gen = torch.Generator().manual_seed(int(seed) + 1)
+        self.chooser = TorchChooser(gen)
+        self._last_chunks: dict[int, list[int]] = {i: self.prompts[i][-1:] for i in range(len(rows))}
+
+    def _walker(self, i: int):
+        r = self.rows[i]
+        return r.matcher if r.matcher is not None else self._free[i]
+
+    def _padded(self, m: np.ndarray) -> np.ndarray:
+        if m.shape[1] == self.width_words:
+            return m
+        out = np.zeros((m.shape[0], self.width_words), dtype=np.int32)
+        k = min(m.shape[1], self.width_words)
+        out[:, :k] = m[:, :k]
+        return out
+
+    def emit(self, logits, rows, active, masks):
+        rows_idx, cols, row_masks = [], [], []
+        for i in active:
+            plan = self.plans[i]
+            n = len(plan.tokens) + 1
+            start = logits.shape[1] - 1 if plan.masks is None else plan.pending - 1
+            rows_idx += [i] * n
+            cols += range(start, start + n)
+            row_masks.append(masks.array[i:i + 1] if plan.masks is None else self._padded(plan.masks))
+        flat = logits[torch.tensor(rows_idx, device=logits.device), torch.tensor(cols, device=logits.device)]
+        flat_masks = torch.from_numpy(np.ascontiguousarray(np.concatenate(row_masks, axis=0)))
+        if self.recycler is not None:
+            self._observe(logits, active)
+        if self.temperature == 0:
+            best = greedy_targets(flat, flat_masks)
+        else:
+            probs = target_probs(flat, flat_masks, self.temperature, self.top_k, self.top_p)
+        out: dict[int, list[int]] = {}
+        rejected = [0] * len(rows)
+        at = 0
+        for i in active:
+            plan, r = self.plans[i], rows[i]
+            n = len(plan.tokens) + 1
+            if self.temperature == 0:
+                a, y = verify_greedy(best[at:at + n], plan.tokens)
+            else:
+                a, y = verify_sampled(probs[at:at + n], plan.tokens, self.chooser)
+            at += n
+            self._count(plan, a)
+            rejected[i] = len(plan.tokens) - a
+            plan.fed = len(r.token_ids) + a
+            out[i] = plan.tokens[:a] + [y] + self._forced_tail(i, plan.tokens[:a] + [y], len(r.token_ids))
+            plan.forced += len(out[i]) - a - 1
+        self.lm.retract(rejected)
+        return out
+
+    def _count(self, plan: _RowPlan, a: int) -> None:
+        for k, name in enumerate(plan.sources):
+            plan.drafted[name] += 1
+            if k < a:
+                plan.accepted[name] += 1
+        if self.spec.adaptive and plan.tokens:
+            if a < len(plan.tokens):
+                plan.gamma = max(1, plan.gamma // 2)
+            elif plan.gamma < self.spec.max_draft:
+                plan.gamma += 1
+
+    def _forced_tail(self, i: int, emitted: list[int], n_before: int) -> list[int]:
+        """Tokens after ``emitted`` that are the only ones their masks allow (EOS excluded:
+        the loop ends a row whose only continuation is EOS)."""
+        if emitted[-1] in self.eos:
+            return []
+        walk = self._walker(i).copy()
+        for t in emitted:
+            if not walk.advance(t):
+                raise RuntimeError(f"row {i}: the matcher rejected token {t} that its own mask allowed")
+        room = self.max_new_tokens - n_before - len(emitted)
+        tail: list[int] = []
+        while len(tail) < room:
+            t = single_token(walk.mask())
+            if t is None or t in self.eos or not walk.advance(t):
+                break
+            tail.append(t)
+        return tail
+
+    def _observe(self, logits, active) -> None:
+        """Token recycling: each fed token's top candidates in this pass."""
+        top = torch.topk(logits, _RECYCLE_TOP_K, dim=-1).indices.cpu().numpy()
+        for i in active:
+            chunk = self._last_chunks.get(i) or []
+            plan = self.plans[i]
+            fed = chunk if plan.masks is not None else chunk[-1:]
+            offs = 0 if plan.masks is not None else top.shape[1] - 1
+            self.recycler.observe(fed, top[i, offs:offs + len(fed)])
+
+    def feed(self, rows, active):
+        chunks: dict[int, list[int]] = {}
+        for i in active:
+            r, plan = rows[i], self.plans[i]
+            pending = r.token_ids[plan.fed:]
+            limit = self.max_new_tokens - len(r.token_ids) - 1
+            draft = self.drafter.draft(self._walker(i), self.prompts[i] + r.token_ids, plan.gamma, limit)
+            plan.pending, plan.tokens, plan.sources, plan.masks = len(pending), draft.tokens, draft.sources, draft.masks
+            chunks[i] = pending + draft.tokens
+        self._last_chunks = chunks
+        k = max(len(c) for c in chunks.values())
+        ids = torch.full((len(rows), k), self.pad, dtype=torch.long)
+        valid = torch.zeros((len(rows), k), dtype=torch.bool)
+        for i, c in chunks.items():
+            ids[i, :len(c)] = torch.tensor(c, dtype=torch.long)
+            valid[i, :len(c)] = True
+        return ids, (None if bool(valid.all()) else valid)
+
+    def row_stats(self, i: int) -> dict:
+        plan = self.plans[i]
+        return {"drafted": sum(plan.drafted.values()), "accepted": sum(plan.accepted.values()),
+                "forced": plan.forced,
+                "sources": {name: {"drafted": plan.drafted[name], "accepted": plan.accepted[name]}
+                            for name in plan.drafted}}

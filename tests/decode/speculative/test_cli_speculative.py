@@ -1,0 +1,72 @@
+"""``structgen generate --speculative [--drafts ...] [--max-draft N]``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import decode
+import decode.cli as cli
+import decode.models as hf
+from tests import fakes
+
+
+@pytest.fixture(scope="module")
+def smol_model(smollm2_tokenizer):
+    tok = smollm2_tokenizer
+    return fakes.make_tiny_model(49152, seed=1, eos_token_id=int(tok.eos_token_id),
+                                 pad_token_id=int(tok.pad_token_id or tok.eos_token_id))
+
+
+@pytest.fixture
+def run(monkeypatch, capsys, smol_model, smollm2_tokenizer):
+    monkeypatch.setattr(hf, "load_default_model", lambda progress=None: (smol_model, smollm2_tokenizer))
+
+    def go(*args):
+        rc = cli.main(list(args))
+        out, err = capsys.readouterr()
+        return rc, out, err
+
+    return go
+
+
+def test_flags_reach_generate(run, monkeypatch, tmp_path):
+    seen = []
+
+    def fake_generate(model, tok, prompt, constraint, **kw):
+        seen.append(kw)
+        return decode.GenerationResult(text="{}", token_ids=[], finished=True, stop_reason="eos")
+
+    monkeypatch.setattr(decode, "generate", fake_generate)
+    schema = tmp_path / "s.json"
+    schema.write_text('{"type": "object"}')
+    assert run("generate", "--schema", str(schema), "--speculative", "x")[0] == 0
+    assert seen[-1]["speculative"] == decode.Speculation()
+    assert seen[-1]["frequency_penalty"] == 0.0  # the JSON default penalty is off: speculation refuses it
+    assert run("generate", "--regex", "a+", "--speculative", "--drafts", "grammar, recycling",
+               "--max-draft", "3", "x")[0] == 0
+    assert seen[-1]["speculative"] == decode.Speculation(drafts=("grammar", "recycling"), max_draft=3)
+    assert run("generate", "--regex", "a+", "x")[0] == 0
+    assert "speculative" not in seen[-1]
+
+
+@pytest.mark.parametrize("args,pattern", [
+    (["--drafts", "ngram"], "need --speculative"),
+    (["--speculative", "--max-draft", "0"], "max_draft"),
+    (["--speculative", "--drafts", "oracle"], "unknown draft source"),
+    (["--speculative", "--frequency-penalty", "0.5"], "penalties"),
+])
+def test_bad_flags_are_one_line_errors(run, args, pattern):
+    rc, out, err = run("generate", "--regex", "a+", *args, "x")
+    lines = [ln for ln in err.splitlines() if ln.startswith("structgen: error:")]
+    assert rc == 2 and len(lines) == 1 and pattern in lines[0], err
+    assert "Traceback" not in err
+
+
+def test_a_real_run_prints_the_pass_counts(run):
+    rc, out, err = run("generate", "--regex", "(cat|dog) says [a-z]{2,6}", "--speculative", "--timings",
+                       "--max-new-tokens", "16", "x")
+    assert rc == 0, err
+    stats = json.loads(err[err.index("{"):])
+    assert stats["forward_calls"] >= 1 and "accepted" in stats and "drafted" in stats

@@ -1,0 +1,184 @@
+"""``generate(..., speculative=)``: greedy identity with the plain loop, batches whose rows
+accept different numbers of drafts, KV-cache rollback, stats, argument errors.
+
+A tiny random Llama as wide as SmolLM2's vocabulary with the real SmolLM2 tokenizer and the
+real compiler (fast); the same identity with SmolLM2 itself is the slow test at the end.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import decode
+from decode import GenerationArgumentError, Speculation
+from decode.lm import HFCausalLM
+from decode.prompts import left_pad
+from tests import fakes
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 12},
+        "kind": {"enum": ["cat", "dog", "hamster"]},
+        "age": {"type": "integer", "minimum": 0, "maximum": 20},
+        "tags": {"type": "array", "items": {"type": "string", "maxLength": 6}, "maxItems": 3},
+    },
+    "required": ["name", "kind", "age", "tags"],
+    "additionalProperties": False,
+}
+PROMPTS = ["Describe a cat named Tom, 3 years old, as JSON: name Tom kind cat",
+           "x", "A hamster: {\"name\": \"Bo\", \"kind\": \"hamster\"}"]
+ALL_SOURCES = Speculation(drafts=("grammar", "ngram", "recycling"), max_draft=4)
+
+
+@pytest.fixture(scope="module")
+def smol_tok():
+    from constrain.tokenizers import load_smollm2_tokenizer
+
+    return load_smollm2_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def tiny(smol_tok):
+    return fakes.make_tiny_model(49152, seed=1, eos_token_id=int(smol_tok.eos_token_id),
+                                 pad_token_id=int(smol_tok.pad_token_id or smol_tok.eos_token_id))
+
+
+def _gen(model, tok, prompts, constraint, **kw):
+    kw.setdefault("max_new_tokens", 32)
+    return decode.generate(model, tok, prompts, constraint, temperature=0.0, **kw)
+
+
+@pytest.fixture(scope="module")
+def plain(smol_tok, tiny):
+    """The plain loop's greedy output for each prompt (computed once)."""
+    return [_gen(tiny, smol_tok, p, SCHEMA) for p in PROMPTS]
+
+
+@pytest.mark.parametrize("spec", [True, ALL_SOURCES, Speculation(max_draft=1, adaptive=False)])
+def test_greedy_is_token_identical_to_the_plain_loop(smol_tok, tiny, plain, spec):
+    for prompt, ref in zip(PROMPTS, plain):
+        got = _gen(tiny, smol_tok, prompt, SCHEMA, speculative=spec)
+        assert got.token_ids == ref.token_ids, (prompt, got.text, ref.text)
+        assert (got.stop_reason, got.finished) == (ref.stop_reason, ref.finished)
+        assert got.stats["forward_calls"] < ref.stats["forward_calls"]
+        assert ref.stats["forward_calls"] == len(ref.token_ids) + (ref.stop_reason == "eos")
+
+
+def test_batch_rows_equal_rows_decoded_alone(smol_tok, tiny):
+    """Rows accept different numbers of drafts (masked-out cache positions, per-row position
+    ids); each must still equal the same row decoded alone without speculation."""
+    constraints = [SCHEMA, decode.Regex(r"(cat|dog|hamster)( [a-z]{1,8}){2,6}\."), None]
+    batch = _gen(tiny, smol_tok, PROMPTS, constraints, speculative=ALL_SOURCES)
+    accepted = []
+    for i, (p, c) in enumerate(zip(PROMPTS, constraints)):
+        alone = _gen(tiny, smol_tok, p, c)
+        assert batch[i].token_ids == alone.token_ids, i
+        accepted.append(batch[i].stats["accepted"])
+    assert len(set(accepted)) > 1  # the rows really diverged
+
+
+def test_stats_on_every_result(smol_tok, tiny):
+    plain = _gen(tiny, smol_tok, PROMPTS[0], SCHEMA)
+    assert plain.stats == {"forward_calls": plain.stats["forward_calls"], "drafted": 0, "accepted": 0}
+    spec = _gen(tiny, smol_tok, PROMPTS[0], SCHEMA, speculative=ALL_SOURCES)
+    s = spec.stats
+    assert set(s["sources"]) == {"grammar", "ngram", "recycling"}
+    assert s["drafted"] == sum(v["drafted"] for v in s["sources"].values()) > 0
+    assert s["accepted"] == sum(v["accepted"] for v in s["sources"].values())
+    # every token came from a pass's draw, an accepted draft, or was forced by its mask
+    assert len(spec.token_ids) + (spec.stop_reason == "eos") <= s["forward_calls"] + s["accepted"] + s["forced"]
+
+
+def test_sampling_is_valid_and_reproducible(smol_tok, tiny):
+    import jsonschema
+
+    kw = dict(max_new_tokens=40, temperature=0.9, seed=5, speculative=ALL_SOURCES, top_p=0.95)
+    a = decode.generate(tiny, smol_tok, PROMPTS, SCHEMA, **kw)
+    b = decode.generate(tiny, smol_tok, PROMPTS, SCHEMA, **kw)
+    for x, y in zip(a, b):
+        assert x.token_ids == y.token_ids
+        if x.finished:
+            jsonschema.validate(x.value, SCHEMA)
+        else:  # a valid prefix: the constraint still allows it
+            m = decode.as_compiled(SCHEMA, __import__("constrain").Vocabulary.from_hf(smol_tok)).matcher()
+            assert all(m.advance(t) for t in x.token_ids)
+
+
+def test_speculative_arguments_are_checked(smol_tok, tiny):
+    with pytest.raises(GenerationArgumentError, match="speculative"):
+        _gen(tiny, smol_tok, "x", SCHEMA, speculative="yes")
+    with pytest.raises(GenerationArgumentError, match="penalties"):
+        _gen(tiny, smol_tok, "x", SCHEMA, speculative=True, frequency_penalty=0.5)
+    with pytest.raises(GenerationArgumentError, match="sampler"):
+        decode.generate(tiny, smol_tok, "x", SCHEMA, speculative=True, sampler="smc")
+    for bad in (dict(max_draft=0), dict(drafts=()), dict(drafts=("oracle",)), dict(drafts=("ngram", "ngram")),
+                dict(drafts="grammar"), dict(adaptive=1)):
+        with pytest.raises(GenerationArgumentError, match="speculative"):
+            Speculation(**bad)
+
+
+def test_retract_masks_rejected_positions_per_row():
+    """Row 0 keeps 1 of 3 fed tokens, row 1 keeps 3: the next logits equal a fresh run fed
+    only the kept tokens; a batch of one crops instead of masking."""
+    model = fakes.make_tiny_model(40, seed=3)
+    prompts = [[5, 9, 12, 3], [7, 2]]
+    kept = [[11], [4, 8, 20]]
+
+    def fresh():
+        lm = HFCausalLM(model)
+        lm.prefill(*left_pad(prompts, 0))
+        return lm
+
+    with torch.inference_mode():
+        lm = fresh()
+        lm.forward(torch.tensor([[11, 30, 31], [4, 8, 20]]))
+        lm.retract([2, 0])
+        got = lm.forward(torch.tensor([[6, 0], [9, 0]]), valid=torch.tensor([[True, False], [True, False]]))[:, 0]
+        for b in range(2):
+            ref_lm = HFCausalLM(model)
+            ref_lm.prefill(*left_pad([prompts[b]], 0))
+            ref = ref_lm.forward(torch.tensor([kept[b] + [[6], [9]][b]]))[:, -1]
+            assert torch.allclose(got[b], ref[0], atol=1e-4), b
+        one = HFCausalLM(model)
+        one.prefill(*left_pad(prompts[:1], 0))
+        one.forward(torch.tensor([[11, 30, 31]]))
+        width = one.attention_mask.shape[1]
+        one.retract([2])
+        assert one.attention_mask.shape[1] == width - 2 and bool(one.attention_mask.all())
+        with pytest.raises(ValueError):
+            one.retract([100])
+
+
+@pytest.mark.slow
+def test_greedy_identity_with_smollm2():
+    """SmolLM2: speculative greedy equals plain greedy on schemas and a Lark grammar, and
+    saves passes."""
+    from constrain import grammars
+
+    model, tok = decode.load_default_model()
+    cases = [
+        ("Extract as JSON: Alice Smith is 31 and lives in Berlin.",
+         {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"},
+                                           "city": {"enum": ["Paris", "London", "Berlin"]}},
+          "required": ["name", "age", "city"]}),
+        ("List three fruits with their colours as JSON.",
+         {"type": "object", "properties": {"fruits": {"type": "array", "items": {
+             "type": "object", "properties": {"name": {"type": "string"}, "colour": {"type": "string"}},
+             "required": ["name", "colour"]}, "minItems": 3, "maxItems": 3}}, "required": ["fruits"]}),
+        ("Write an SQL query listing the names of users older than 30 from the table users.",
+         decode.Lark(grammars.load("sql"))),
+    ]
+    saved = 0
+    for prompt, c in cases:
+        ref = decode.generate(model, tok, prompt, c, temperature=0.0, max_new_tokens=60)
+        got = decode.generate(model, tok, prompt, c, temperature=0.0, max_new_tokens=60,
+                              speculative=ALL_SOURCES)
+        assert got.token_ids == ref.token_ids, (prompt, got.text, ref.text)
+        saved += ref.stats["forward_calls"] - got.stats["forward_calls"]
+    batch = decode.generate(model, tok, [p for p, _ in cases], [c for _, c in cases], temperature=0.0,
+                            max_new_tokens=60, speculative=True)
+    for (prompt, c), b in zip(cases, batch):
+        assert b.token_ids == decode.generate(model, tok, prompt, c, temperature=0.0, max_new_tokens=60).token_ids
+    assert saved > 0

@@ -1,0 +1,238 @@
+"""Speculative masked sampling is exact: the law of the first L tokens equals sequential
+masked sampling's (ALGORITHMS.md 3.2 and 3.7.1).
+
+Exact first: every run of ``run_speculative`` (the driver behind ``decode.sample(...,
+speculative=)``, with the real ``Drafter`` and acceptance rule) is enumerated on hand-made
+``TableLM``s by replaying every sequence of random choices, each branch carrying its exact
+probability, for each draft source and draft lengths 1..3; the result must equal the law
+enumerated from the masked next-token distributions (float64, to 1e-12).  Then Monte Carlo
+through ``decode.sample`` at fixed seeds, chi-square against the same law; its power check
+is a sampler with a wrong acceptance rule, which the same test rejects.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from constrain import Vocabulary, compile_regex
+from decode import Speculation, TableLM, sample
+from decode.speculative import run_speculative
+from tests.decode.samplers import toys
+
+A, B, AB, C, EOS = 0, 1, 2, 3, 4
+L = 4
+
+
+def hashed_lm(vocab) -> TableLM:
+    """Every token positive, each context's law different (a seeded hash of the context)."""
+
+    def next_token(ctx):
+        rng = np.random.default_rng([7, len(ctx), *ctx])
+        return rng.random(vocab.size) + 0.05
+
+    return TableLM(vocab, next_token)
+
+
+class Branch(Exception):
+    def __init__(self, options):
+        self.options = options
+
+
+class ScriptedChooser:
+    """Replays a script of choices; past its end, raises :class:`Branch` with the options.
+
+    ``prob`` is the product of the probabilities of the choices made."""
+
+    def __init__(self, script):
+        self.script, self.k, self.prob = script, 0, 1.0
+
+    def _choose(self, options):
+        if self.k < len(self.script):
+            choice = self.script[self.k]
+            self.k += 1
+            self.prob *= dict(options)[choice]
+            return choice
+        raise Branch([c for c, p in options if p > 0])
+
+    def accept(self, p):
+        return self._choose([(True, p), (False, 1.0 - p)])
+
+    def sample(self, probs):
+        return self._choose([(int(t), float(probs[t])) for t in np.flatnonzero(probs.numpy() > 0)])
+
+
+def speculative_law(lm, compiled, spec, prompt, temperature=1.0) -> dict:
+    law: dict = {}
+    stack = [[]]
+    while stack:
+        script = stack.pop()
+        chooser = ScriptedChooser(script)
+        try:
+            run = run_speculative(lm, prompt, [compiled.matcher()], spec, max_new_tokens=L,
+                                  temperature=temperature, chooser=chooser, stats={})
+        except Branch as b:
+            stack.extend(script + [c] for c in b.options)
+            continue
+        key = (tuple(run.token_ids[0]), bool(run.finished[0]))
+        law[key] = law.get(key, 0.0) + chooser.prob
+    return law
+
+
+def sequential_law(lm, compiled, prompt, temperature=1.0) -> dict:
+    """The first-L-token law of sequential masked sampling (tempered), by enumeration."""
+    vocab = lm.vocab
+    law: dict = {}
+
+    def walk(seq, matcher, prob):
+        logp = lm.logprobs([list(prompt) + seq])[0].double().numpy() / temperature
+        allowed = vocab.mask_to_ids(matcher.mask())
+        w = np.exp(logp[allowed] - logp[allowed].max())
+        w /= w.sum()
+        for t, pt in zip(allowed.tolist(), w.tolist()):
+            if t in vocab.eos_ids:
+                key = (tuple(seq), True)
+                law[key] = law.get(key, 0.0) + prob * pt
+            elif len(seq) + 1 == L:
+                key = (tuple(seq + [t]), False)
+                law[key] = law.get(key, 0.0) + prob * pt
+            else:
+                m = matcher.copy()
+                assert m.advance(t)
+                walk(seq + [t], m, prob * pt)
+
+    walk([], compiled.matcher(), 1.0)
+    return law
+
+
+class FixedDraft:
+    """A point-mass source that ignores the context: always ``a b ab c`` (mostly illegal)."""
+
+    name = "fixed"
+
+    def propose(self, context, k):
+        return [A, B, AB, C][:k]
+
+
+def _constraints(vocab):
+    # "[ac]abc?": after the first token the grammar forces "ab" (drafted as the token "ab",
+    # while "a" is legal too), then c or the end; "[ab]{1,3}": nothing forced, n-gram and
+    # recycling drafts only
+    return {"forced": compile_regex("[ac]abc?", vocab), "free": compile_regex("[ab]{1,3}", vocab)}
+
+
+SOURCES = ["grammar", "ngram", "recycling", "fixed"]
+PROMPT = [C, A, B, A, B]
+
+
+@pytest.fixture(scope="module")
+def setup():
+    vocab = toys.toy_vocab()
+    return vocab, hashed_lm(vocab), _constraints(vocab)
+
+
+def _spec(source: str, gamma: int, adaptive: bool = True) -> Speculation:
+    drafts = (FixedDraft(),) if source == "fixed" else (source,)
+    return Speculation(drafts=drafts, max_draft=gamma, adaptive=adaptive)
+
+
+@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("gamma", [1, 2, 3])
+@pytest.mark.parametrize("which", ["forced", "free"])
+def test_first_tokens_law_equals_sequential_masked_sampling(setup, source, gamma, which):
+    vocab, lm, cons = setup
+    spec_law = speculative_law(lm, cons[which], _spec(source, gamma), PROMPT)
+    seq_law = sequential_law(lm, cons[which], PROMPT)
+    assert set(spec_law) == set(seq_law)
+    for key, p in seq_law.items():
+        assert spec_law[key] == pytest.approx(p, abs=1e-12), key
+    assert sum(spec_law.values()) == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("temperature", [0.5, 2.0])
+def test_exact_under_temperature_with_all_sources(setup, temperature):
+    vocab, lm, cons = setup
+    spec = Speculation(drafts=("grammar", "ngram", "recycling", FixedDraft()), max_draft=3, adaptive=False)
+    for c in cons.values():
+        spec_law = speculative_law(lm, c, spec, PROMPT, temperature)
+        seq_law = sequential_law(lm, c, PROMPT, temperature)
+        assert set(spec_law) == set(seq_law)
+        for key, p in seq_law.items():
+            assert spec_law[key] == pytest.approx(p, abs=1e-12), key
+
+
+def test_drafts_are_really_verified(setup):
+    """The enumeration is not vacuous: drafts were made and some rejected, and calls saved."""
+    vocab, lm, cons = setup
+    stats: dict = {}
+    matchers = [cons["forced"].matcher() for _ in range(200)]
+    run_speculative(lm, PROMPT, matchers, _spec("grammar", 3), max_new_tokens=L, temperature=1.0,
+                    chooser=__import__("decode").speculative.TorchChooser(), stats=stats)
+    assert stats["sources"]["grammar"]["drafted"] > 0
+    assert 0 < stats["accepted"] < stats["drafted"]
+
+
+def _key(text: str, finished: bool) -> str:
+    return text + ("$" if finished else "")
+
+
+def _mc_counts(lm, compiled, spec, seed, n):
+    s = sample(lm, PROMPT, compiled, n=n, max_new_tokens=L, seed=seed, speculative=spec)
+    return [_key(t, f) for t, f in zip(s.texts, s.finished)], s
+
+
+def _text_law(vocab, law):
+    out: dict = {}
+    for (ids, fin), p in law.items():
+        k = _key(vocab.decode_bytes(list(ids)).decode(), fin)
+        out[k] = out.get(k, 0.0) + p
+    return out
+
+
+CHI2_CASES = [("grammar", 2, "forced", 11), ("ngram", 3, "free", 12), ("recycling", 1, "free", 13),
+              ("fixed", 3, "forced", 14)]
+
+
+@pytest.mark.parametrize("source,gamma,which,seed", CHI2_CASES)
+def test_chi_square_at_fixed_seeds(setup, source, gamma, which, seed):
+    vocab, lm, cons = setup
+    law = _text_law(vocab, sequential_law(lm, cons[which], PROMPT))
+    texts, s = _mc_counts(lm, cons[which], _spec(source, gamma), seed, 4000)
+    stat, df = toys.pearson(texts, law)
+    # alpha = 1e-3 per test, Bonferroni over the cases
+    assert stat < toys.chi2_critical(df, z=3.54), (stat, df)
+    assert s.stats["forward_calls"] < L  # several tokens per LM call
+
+
+def test_chi_square_has_power_against_a_wrong_acceptance_rule(setup, monkeypatch):
+    """Accepting drafts with probability sqrt(p~) (too often) is caught by the same test."""
+    import decode.speculative.particles as P
+    from decode.speculative import verify
+
+    def biased(probs, drafts, chooser):
+        probs = probs.clone()
+        for i, d in enumerate(drafts):
+            p = float(probs[i, d])
+            if 0 < p < 1:
+                probs[i] *= (1 - math.sqrt(p)) / (1 - p)
+                probs[i, d] = math.sqrt(p)
+        return verify.verify_sampled(probs, drafts, chooser)
+
+    monkeypatch.setattr(P, "verify_sampled", biased)
+    vocab, lm, cons = setup
+    law = _text_law(vocab, sequential_law(lm, cons["forced"], PROMPT))
+    texts, _ = _mc_counts(lm, cons["forced"], _spec("grammar", 2), 11, 4000)
+    stat, df = toys.pearson(texts, law)
+    assert stat > toys.chi2_critical(df, z=3.54)
+
+
+def test_greedy_matches_sequential_greedy(setup):
+    vocab, lm, cons = setup
+    for which, c in cons.items():
+        ref = sample(lm, PROMPT, c, n=1, max_new_tokens=L, temperature=0.0)
+        for source in SOURCES:
+            got = sample(lm, PROMPT, c, n=1, max_new_tokens=L, temperature=0.0, speculative=_spec(source, 3))
+            assert got.token_ids == ref.token_ids, (which, source)
+            assert got.finished == ref.finished
