@@ -9,8 +9,9 @@ Public API:
 - ``apply_token_bitmask_`` / ``masked_sample``: the mask kernels (torch, Triton on CUDA).
 - ``Regex`` / ``Lark``: wrappers that say how to read a constraint given as text.
 - ``sample``: draws from the constrained distribution itself (masked, AWRS, SMC; weighted
-  ``Samples``) over any ``TokenLM`` (``TableLM``: hand-made); ``Predicate``: a constraint as
-  two Python checks.
+  ``Samples``; or ASAp, grammar-aligned draws that learn) over any ``TokenLM`` (``TableLM``:
+  hand-made); ``GrammarAligned``: the persistent ASAp sampler behind ``method="asap"``;
+  ``Predicate``: a constraint as two Python checks.
 
 Every name loads on first use (PEP 562 ``__getattr__``): ``import decode`` imports neither torch
 nor transformers, which take seconds, so the CLI's ``--help``, the benchmarks that only need
@@ -28,6 +29,7 @@ _HOMES = {
     "GenerationArgumentError": "result",
     "GenerationError": "result",
     "GenerationResult": "result",
+    "GrammarAligned": "samplers.asap",
     "HFTokenLM": "lms.hf",
     "Lark": "constraints",
     "LogitsProcessor": "integrations.hf",
