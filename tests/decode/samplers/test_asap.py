@@ -373,9 +373,17 @@ def test_memory_bound_evicts_leaves_and_keeps_what_they_taught():
         roots.append(g.efg([]))
     assert evictions > 0
     assert all(b <= a + 1e-15 for a, b in zip(roots, roots[1:]))  # evictions never raise an estimate
-    unbounded = GrammarAligned(lm, [], compiled, max_new_tokens=N, max_nodes=1)
-    unbounded.sample(20, seed=0)
-    assert unbounded.num_nodes == 1  # the root always stays
+    root_only = GrammarAligned(lm, [], compiled, max_new_tokens=N, max_nodes=1)
+    root_only.sample(20, seed=0)
+    assert root_only.num_nodes == 1  # the root always stays
+    from decode.samplers.asap import NODE_OVERHEAD
+
+    budget = 3 * NODE_OVERHEAD + 200  # room for the root and two or three small nodes
+    by_bytes = GrammarAligned(lm, [], compiled, max_new_tokens=N, max_bytes=budget)
+    for seed in range(30):
+        s = by_bytes.sample(1, seed=seed)
+        assert s.stats["trie_bytes"] == by_bytes.trie_bytes <= budget and by_bytes.num_nodes >= 1
+    assert 1 < by_bytes.num_nodes < 6
     with pytest.raises(GenerationArgumentError, match="max_nodes"):
         GrammarAligned(lm, [], compiled, max_nodes=0)
 
