@@ -187,7 +187,10 @@ def run_grammar(model, tok, vocab, g: AsapGrammar, *, n: int, seed: int, max_new
     kl_m_tok = window_kl(seqs_m, law, window, stride=stride)
     sq = sum(p * p for p in law.values())
     last = lambda seqs: sum(law[y] for y in seqs[-window:]) / max(1, len(seqs[-window:]))  # noqa: E731
-    top = sorted(law, key=lambda y: -law[y])[:8]
+    top = sorted(string_law, key=lambda t: -string_law[t])[:8]
+    tokenizations = Counter(text[y] for y in union)
+    last_a = [text[y] for y in seqs_a[-window:]]
+    last_m = [text[y] for y in seqs_m[-window:]]
     return {
         "grammar": g.name, "n": n, "window": window, "distinct": len(union),
         "distinct_texts": len(set(text.values())),
@@ -203,9 +206,10 @@ def run_grammar(model, tok, vocab, g: AsapGrammar, *, n: int, seed: int, max_new
                    "mean_phat": last(seqs_m)},
         "sum_phat_sq": sq,
         "asap_texts": [text[y] for y in seqs_a], "masked_texts": [text[y] for y in seqs_m],
-        "top": [{"text": text[y], "tokens": len(y), "phat": law[y],
-                 "asap_freq": seqs_a[-window:].count(y) / max(1, len(seqs_a[-window:])),
-                 "masked_freq": seqs_m[-window:].count(y) / max(1, len(seqs_m[-window:]))} for y in top],
+        "string_law": string_law,
+        "top": [{"text": t, "tokenizations": tokenizations[t], "phat": string_law[t],
+                 "asap_freq": last_a.count(t) / max(1, len(last_a)),
+                 "masked_freq": last_m.count(t) / max(1, len(last_m))} for t in top],
     }
 
 
@@ -225,8 +229,8 @@ def format_results(results: Sequence[dict], *, markdown: bool = False) -> str:
 
 
 def format_top(r: dict, *, markdown: bool = False) -> str:
-    hdr = ["output", "tokens", "P^", "ASAp freq", "masked freq"]
-    lines = [[repr(t["text"]), str(t["tokens"]), f"{t['phat']:.3f}", f"{t['asap_freq']:.3f}",
+    hdr = ["output", "tokenizations drawn", "P^", "ASAp freq", "masked freq"]
+    lines = [[repr(t["text"]), str(t["tokenizations"]), f"{t['phat']:.3f}", f"{t['asap_freq']:.3f}",
               f"{t['masked_freq']:.3f}"] for t in r["top"]]
     return format_table(hdr, lines, markdown=markdown)
 
@@ -299,7 +303,7 @@ def main(args: argparse.Namespace) -> int:
           f"window n/4, temperature 1, seed {args.seed}; {time.perf_counter() - t0:.0f} s")
     print(format_results(results, markdown=args.markdown))
     for r in results:
-        print(f"\n{r['grammar']}: most likely token sequences under P^ and their frequencies in the last window")
+        print(f"\n{r['grammar']}: most likely outputs under P^ (strings) and their frequencies in the last window")
         print(format_top(r, markdown=args.markdown))
     ok_a = all(r["asap"]["final_kl"] < KL_TARGET_ASAP for r in results)
     ok_m = all(r["masked"]["final_kl"] > KL_TARGET_MASKED for r in results)
