@@ -121,8 +121,9 @@ class GrammarAligned:
     def __init__(self, lm, prompt_ids: Sequence[int], constraint, *, max_new_tokens: int = 64,
                  temperature: float = 1.0, max_nodes: int = 1_000_000, max_bytes: int = 1 << 31,
                  max_restarts: int = 100):
+        # decode.sample's checks; n, ess_threshold and proposal do not apply here (neutral values)
         self.prompt = check_arguments(lm, prompt_ids, constraint, "asap", 1, max_new_tokens, temperature,
-                                      0.5, "awrs")
+                                      ess_threshold=0.5, proposal="awrs")
         if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1:
             raise GenerationArgumentError("max_nodes", f"must be an integer >= 1, got {max_nodes!r}")
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
