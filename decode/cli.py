@@ -347,7 +347,7 @@ def _cmd_sample(args) -> int:
             raise UsageError(f"cannot write {args.output!r}: {e.strerror or e}") from None
     else:
         sys.stdout.write(text)
-    stats = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in s.stats.items()}
+    stats = {k: (float(f"{v:.6g}") if isinstance(v, float) else v) for k, v in s.stats.items()}
     unfinished = len(s) - sum(s.finished)
     _progress(f"structgen: {len(s)} samples ({args.method}), {unfinished} unfinished; {json.dumps(stats)}")
     if unfinished == len(s):
