@@ -139,13 +139,13 @@ def test_window_kl_converges_where_masking_stays_biased():
 
 # --- the dead-end toy (toys.py): exactness, bounds, book-keeping -------------------------------
 
-def complete_outputs(lm, compiled, max_new_tokens: int) -> list[tuple[int, ...]]:
+def complete_outputs(lm, compiled, max_new_tokens: int, prompt=()) -> list[tuple[int, ...]]:
     """Every token sequence the constraint completes within the budget with positive probability."""
     vocab = lm.vocab
     out = []
 
     def walk(ctx, matcher):
-        p = np.exp(lm.logprobs([ctx])[0].numpy())
+        p = np.exp(lm.logprobs([list(prompt) + ctx])[0].double().cpu().numpy())
         for t in vocab.mask_to_ids(matcher.mask()).tolist():
             if p[t] == 0:
                 continue
@@ -157,7 +157,7 @@ def complete_outputs(lm, compiled, max_new_tokens: int) -> list[tuple[int, ...]]
                 walk(ctx + [t], m)
 
     walk([], compiled.matcher())
-    return out
+    return list(dict.fromkeys(out))  # several EOS ids end the same output once
 
 
 def exact_efg(lm, compiled, prefix, max_new_tokens: int) -> float:
@@ -440,3 +440,45 @@ def test_over_a_hugging_face_model(smollm2_tokenizer):
     assert all(s.finished) and set(s.texts) <= {"yes", "no", "maybe"}
     assert lm.forward_calls == s.stats["forward_calls"] == g.num_nodes
     assert s.stats["trie_hits"] > 0
+
+
+@pytest.mark.slow
+def test_smollm2_fully_explored_trie_proposes_pi():
+    """The real model (SmolLM2-135M) on yes|no|maybe, every tokenization within 8 tokens:
+    once every output was observed, ASAp's law over token sequences is p(y) / Z (float32
+    forward passes: 1e-6), and 400 draws from it pass a chi-square against pi over texts."""
+    import torch
+
+    from decode.constraints import as_compiled, get_vocabulary
+    from decode.lm import logits_width
+    from decode.prompts import encode_prompt
+
+    torch.set_num_threads(1)
+    model, tok = decode.load_default_model(progress=None)
+    vocab = get_vocabulary(tok, logits_width(model))
+    compiled = as_compiled(decode.Regex("(yes|no|maybe)"), vocab)
+    prompt = encode_prompt(tok, [{"role": "user", "content": "Is a tomato a vegetable? Answer yes, no or maybe."}])
+    lm = decode.HFTokenLM(model, tok, vocab=vocab)
+    N = 8
+    outputs = complete_outputs(lm, compiled, N, prompt)
+    assert len(outputs) > 3  # non-canonical tokenizations included
+    eos = vocab.eos_ids.tolist()
+
+    def logp(y):
+        rows = lm.logprobs([prompt + list(y[:i]) for i in range(len(y) + 1)]).double().cpu().numpy()
+        return sum(rows[i][t] for i, t in enumerate(y)) + float(np.logaddexp.reduce(rows[len(y)][eos]))
+
+    p = {y: math.exp(logp(y)) for y in outputs}
+    Z = sum(p.values())
+    g = GrammarAligned(lm, prompt, compiled, max_new_tokens=N)
+    for y in outputs:
+        g.observe(list(y))
+    law = next_draw_law(g)
+    assert set(law) == set(outputs)
+    assert max(abs(law[y] - p[y] / Z) for y in outputs) < 1e-6
+    assert g.efg([]) == pytest.approx(Z, rel=1e-5)
+    pi_text = text_law({y: p[y] / Z for y in outputs}, vocab)
+    s = g.sample(400, seed=0)
+    assert s.stats["forward_calls"] == 0
+    stat, df = toys.pearson(s.texts, pi_text)
+    assert stat < toys.chi2_critical(df), (stat, df, pi_text)
