@@ -11,8 +11,9 @@ Public API:
 - ``Speculation``: settings of ``generate(..., speculative=...)`` / ``sample(..., speculative=...)``
   (lossless speculative decoding with grammar-legal drafts; ``decode.speculative``).
 - ``sample``: draws from the constrained distribution itself (masked, AWRS, SMC; weighted
-  ``Samples``) over any ``TokenLM`` (``TableLM``: hand-made); ``Predicate``: a constraint as
-  two Python checks.
+  ``Samples``; or ASAp, grammar-aligned draws that learn) over any ``TokenLM`` (``TableLM``:
+  hand-made); ``GrammarAligned``: the persistent ASAp sampler behind ``method="asap"``;
+  ``Predicate``: a constraint as two Python checks.
 
 Every name loads on first use (PEP 562 ``__getattr__``): ``import decode`` imports neither torch
 nor transformers, which take seconds, so the CLI's ``--help``, the benchmarks that only need
@@ -30,6 +31,7 @@ _HOMES = {
     "GenerationArgumentError": "result",
     "GenerationError": "result",
     "GenerationResult": "result",
+    "GrammarAligned": "samplers.asap",
     "HFTokenLM": "lms.hf",
     "Lark": "constraints",
     "LogitsProcessor": "integrations.hf",

@@ -4,7 +4,7 @@ Why a CLI: the quickest way to see a constraint at work on a real model (and to 
 structured extraction from a shell) without writing Python.
 
 Exit status: 0 a complete output; 1 an output that ran out of tokens (printed, and said so on
-stderr); 2 a user error (bad schema, file, option, model name...), reported as one line
+stderr), or for ``sample``, no sample that finished; 2 a user error (bad schema, file, option, model name...), reported as one line
 ``structgen: error: <message>`` on stderr, never a traceback; 130 interrupted.
 """
 
@@ -25,6 +25,8 @@ examples:
   structgen generate --regex '\\d{3}-\\d{4}' --no-chat "Phone: "
   structgen generate --regex '(yes|no|maybe)' --sampler smc --particles 8 --seed 0 "Is water wet?"
   structgen generate --schema examples/person.json --speculative "Invent a person."
+  structgen sample --regex '(yes|no|maybe)' --method asap -n 200 --seed 0 -o answers.jsonl "Is water wet?"
+  structgen sample --no-model --method asap -n 20     # a hand-made 5-token LM, no model, in a second
   structgen bench maskbench "$DATA/maskbench" --tokenizer smollm2
   structgen bench test-suite "$DATA/json-schema-test-suite" --json /tmp/ts.json
   structgen bench coverage "$DATA/maskbench" --from /tmp/mb.json --plots docs/img
@@ -102,6 +104,40 @@ def build_parser() -> argparse.ArgumentParser:
                    help="let the output carry properties the schema does not declare (schemas are compiled "
                         "with decode.GENERATION_JSON_OPTIONS: strict, canonical strings (no needless escapes), nothing "
                         "after the value, one line break per whitespace run)")
+
+    sp = sub.add_parser(
+        "sample", help="draw many outputs from the constrained distribution (JSONL)",
+        description="Draw N outputs for one prompt under a constraint and write them as JSON lines (one per "
+                    "sample, in draw order: index, text, token_ids, finished, log_weight). --method asap "
+                    "(grammar-aligned sampling) learns from each draw so that their law converges to the model's "
+                    "distribution restricted to the constraint; masked is token masking; awrs / smc are weighted "
+                    "(see log_weight). Statistics go to stderr.",
+    )
+    ssrc = sp.add_mutually_exclusive_group()
+    ssrc.add_argument("--schema", metavar="FILE", help="JSON Schema file ('-' reads stdin)")
+    ssrc.add_argument("--pydantic", metavar="MODULE:CLASS", help="Pydantic model class")
+    ssrc.add_argument("--regex", metavar="PATTERN", help="regular expression the whole output must match")
+    ssrc.add_argument("--grammar", metavar="FILE", help="Lark grammar file")
+    sp.add_argument("prompt", nargs="?", default=None,
+                    help="the prompt (sent as a user chat message unless --no-chat; not with --no-model)")
+    sp.add_argument("--method", choices=("asap", "masked", "smc", "awrs"), default="asap",
+                    help="asap: grammar-aligned draws, each learning from the ones before (default); masked: "
+                         "token masking; awrs / smc: importance-weighted samples / one SMC run of N particles")
+    sp.add_argument("-n", type=int, default=100, metavar="N", help="samples (particles for smc; default 100)")
+    sp.add_argument("--seed", type=int, default=None, metavar="S")
+    sp.add_argument("--temperature", type=float, default=1.0, metavar="T", help="default 1 (the model's law)")
+    sp.add_argument("--max-new-tokens", type=int, default=64, metavar="N",
+                    help="token budget of each output, EOS included (default: 64)")
+    sp.add_argument("--model", default="smollm2", help="HF model id or local path (default: SmolLM2-135M-Instruct)")
+    sp.add_argument("--system", default=None, help="system message for the chat template")
+    sp.add_argument("--no-chat", action="store_true", help="use the prompt as raw text (no chat template)")
+    sp.add_argument("--no-model", action="store_true",
+                    help="a hand-made 5-token LM (tokens a, b, ab, c) instead of a model, constraint --regex "
+                         "(default '[ab]{1,3}') or --grammar: the README's toy, in a second")
+    sp.add_argument("--trie", metavar="FILE", default=None,
+                    help="--method asap: resume from the trie in FILE if it exists, and save it there after (a "
+                         "long run over several commands)")
+    sp.add_argument("-o", "--output", metavar="FILE", default=None, help="write the JSON lines there (default: stdout)")
 
     b = sub.add_parser(
         "bench", help="benchmarks (the `python -m decode.bench` CLI, run in-process)", add_help=False,
@@ -258,6 +294,102 @@ def _cmd_generate(args) -> int:
     return 0
 
 
+#: the --no-model toy of ``structgen sample`` (README, examples/sampling.py): token bytes and the
+#: probabilities of a, b, ab, c, EOS; outputs starting with ``a`` are likely at first but nearly dead
+TOY_TOKENS = [b"a", b"b", b"ab", b"c", None]
+
+
+def _toy_next_token(ctx):
+    if not ctx:
+        return [0.4, 0.2, 0.2, 0.1, 0.1]
+    if ctx[0] in (0, 2):
+        return [0.04, 0.04, 0.02, 0.85, 0.05]
+    return [0.2, 0.2, 0.2, 0.1, 0.3]
+
+
+def _sample_target(args):
+    """(lm, prompt ids, compiled constraint) for ``structgen sample``."""
+    import decode
+    from constrain import Vocabulary, compile_lark, compile_regex
+
+    if args.no_model:
+        if args.schema or args.pydantic:
+            raise UsageError("--no-model takes --regex or --grammar (its toy vocabulary cannot spell JSON)")
+        if args.prompt is not None:
+            raise UsageError("--no-model takes no prompt (the toy LM has none)")
+        vocab = Vocabulary.from_token_bytes(TOY_TOKENS, eos_ids=[4])
+        if args.grammar:
+            data = _read(args.grammar, "grammar file")
+            compiled = compile_lark(data.decode("utf-8", errors="replace"), vocab)
+        else:
+            compiled = compile_regex(args.regex if args.regex is not None else "[ab]{1,3}", vocab)
+        return decode.TableLM(vocab, _toy_next_token), [], compiled
+    constraint = _load_constraint(args)
+    if constraint is None:
+        raise UsageError("sample needs a constraint: --schema, --pydantic, --regex or --grammar (or --no-model)")
+    if args.prompt is None:
+        raise UsageError("sample needs a prompt (or --no-model)")
+    from .constraints import as_compiled, generation_json_options, get_vocabulary
+    from .lm import logits_width
+    from .prompts import encode_prompt
+
+    model, tok = _load_model(args.model)
+    vocab = get_vocabulary(tok, logits_width(model))
+    compiled = as_compiled(constraint, vocab, **generation_json_options(None))
+    if args.no_chat:
+        prompt = encode_prompt(tok, args.prompt)
+    else:
+        prompt = encode_prompt(tok, ([{"role": "system", "content": args.system}] if args.system else [])
+                               + [{"role": "user", "content": args.prompt}])
+    return decode.HFTokenLM(model, tok, vocab=vocab), prompt, compiled
+
+
+def _cmd_sample(args) -> int:
+    import math
+
+    import decode
+
+    if args.trie and args.method != "asap":
+        raise UsageError("--trie needs --method asap (only ASAp learns across runs)")
+    if args.n < 1:
+        raise UsageError(f"-n must be at least 1, got {args.n}")
+    lm, prompt, compiled = _sample_target(args)
+    _progress(f"structgen: sampling {args.n} ({args.method}) ...")
+    if args.method == "asap":
+        ga = decode.GrammarAligned(lm, prompt, compiled, max_new_tokens=args.max_new_tokens,
+                                   temperature=args.temperature)
+        if args.trie and os.path.exists(args.trie):
+            ga.load(args.trie)
+            _progress(f"structgen: resumed the trie in {args.trie} ({ga.num_nodes} nodes, "
+                      f"{ga.samples_drawn} samples drawn before)")
+        s = ga.sample(args.n, seed=args.seed)
+        if args.trie:
+            ga.save(args.trie)
+    else:
+        s = decode.sample(lm, prompt, compiled, method=args.method, n=args.n, max_new_tokens=args.max_new_tokens,
+                          temperature=args.temperature, seed=args.seed)
+    lines = [json.dumps({"index": i, "text": t, "token_ids": ids, "finished": f,
+                         "log_weight": w if math.isfinite(w) else None}, ensure_ascii=False)
+             for i, (t, ids, f, w) in enumerate(zip(s.texts, s.token_ids, s.finished, s.log_weights))]
+    text = "\n".join(lines) + "\n"
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as e:
+            raise UsageError(f"cannot write {args.output!r}: {e.strerror or e}") from None
+    else:
+        sys.stdout.write(text)
+    stats = {k: (float(f"{v:.6g}") if isinstance(v, float) else v) for k, v in s.stats.items()}
+    unfinished = len(s) - sum(s.finished)
+    _progress(f"structgen: {len(s)} samples ({args.method}), {unfinished} unfinished; {json.dumps(stats)}")
+    if unfinished == len(s):
+        print(f"structgen: no sample finished within --max-new-tokens {args.max_new_tokens} (the constraint may "
+              f"have no output the model can write; or raise --max-new-tokens)", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _error(message: str) -> int:
     """One line on stderr, exit status 2 (argparse's convention for usage errors)."""
     line = " ".join(str(message).split()) or "unknown error"
@@ -289,6 +421,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "generate":
             return _cmd_generate(args)
+        if args.command == "sample":
+            return _cmd_sample(args)
         if args.command == "bench":
             return _cmd_bench(args.args)
     except (ConstraintError, UsageError) as e:  # GenerationArgumentError, SchemaError, VocabularyError...

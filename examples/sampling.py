@@ -5,14 +5,16 @@ samples ``p(y) / prod_t Z_t`` rather than the law one usually means, the model's
 to the constraint, ``pi(y) = p(y) 1[y in L] / Z``.  The two differ wherever the legal mass
 ``Z_t`` differs between prefixes: a prefix after which the model wants something the
 constraint forbids is renormalised back up by masking.  SMC (``sampler="smc"``) weights every
-particle and targets ``pi``.
+particle and targets ``pi``; ASAp (``decode.GrammarAligned``, ``decode.sample(method="asap")``)
+learns from draw to draw where the language's mass is, and its draws converge to ``pi``.
 
     python examples/sampling.py --no-model    # a hand-made 5-token LM: exact laws, in seconds
     python examples/sampling.py               # SmolLM2-135M-Instruct on a yes/no/maybe grammar
 
 Both modes print, per output: ``pi`` (exact, by enumerating every token sequence the
-constraint allows), token masking's exact law, the frequencies of masked samples, and the
-pooled weighted posterior of SMC runs.
+constraint allows), token masking's exact law, the frequencies of masked samples, the
+pooled weighted posterior of SMC runs, and the frequencies of ASAp's later draws (the second
+half of one run: its first draws are still learning).
 """
 
 from __future__ import annotations
@@ -72,15 +74,16 @@ def pooled_posterior(runs):
     return out
 
 
-def table(pi, masked, masked_freq, smc):
+def table(pi, masked, masked_freq, smc, asap):
     texts = sorted(pi, key=lambda t: -pi[t])
-    print(f"{'output':<12}{'pi (exact)':>12}{'masked law':>12}{'masked freq':>13}{'SMC posterior':>15}")
+    print(f"{'output':<12}{'pi (exact)':>12}{'masked law':>12}{'masked freq':>13}{'SMC posterior':>15}"
+          f"{'ASAp freq':>11}")
     for t in texts:
         print(f"{t!r:<12}{pi[t]:>12.3f}{masked.get(t, 0):>12.3f}{masked_freq.get(t, 0):>13.3f}"
-              f"{smc.get(t, 0):>15.3f}")
+              f"{smc.get(t, 0):>15.3f}{asap.get(t, 0):>11.3f}")
     tv = lambda q: 0.5 * sum(abs(pi.get(t, 0) - q.get(t, 0)) for t in set(pi) | set(q))  # noqa: E731
     print(f"total variation from pi: masked law {tv(masked):.3f}, masked samples {tv(masked_freq):.3f}, "
-          f"SMC {tv(smc):.3f}")
+          f"SMC {tv(smc):.3f}, ASAp {tv(asap):.3f}")
 
 
 def frequencies(texts):
@@ -109,8 +112,10 @@ def toy(seed: int) -> None:
     ms = decode.sample(lm, [], compiled, method="masked", n=4000, max_new_tokens=N, seed=seed)
     runs = [decode.sample(lm, [], compiled, method="smc", n=8, max_new_tokens=N, seed=seed * 1000 + r)
             for r in range(300)]
-    print("toy LM, constraint [ab]{1,3}; 4000 masked samples, 300 SMC runs x 8 particles\n")
-    table(pi, masked, frequencies(ms.texts), pooled_posterior(runs))
+    asap = decode.sample(lm, [], compiled, method="asap", n=4000, max_new_tokens=N, seed=seed)
+    print("toy LM, constraint [ab]{1,3}; 4000 masked samples, 300 SMC runs x 8 particles, "
+          "4000 ASAp draws (frequencies of the last 2000)\n")
+    table(pi, masked, frequencies(ms.texts), pooled_posterior(runs), frequencies(asap.texts[2000:]))
 
 
 def with_model(seed: int) -> None:
@@ -139,9 +144,10 @@ def with_model(seed: int) -> None:
     # runs for the same precision on a pooled posterior)
     runs = [decode.sample(lm, ids, compiled, method="smc", n=8, max_new_tokens=N, seed=seed * 1000 + k,
                           proposal="masked") for k in range(50)]
+    asap = decode.sample(lm, ids, compiled, method="asap", n=400, max_new_tokens=N, seed=seed)
     print("SmolLM2-135M-Instruct, grammar yes|no|maybe; 400 masked samples, "
-          "50 SMC runs x 8 particles (exact-mask proposal)\n")
-    table(pi, masked, frequencies(ms.texts), pooled_posterior(runs))
+          "50 SMC runs x 8 particles (exact-mask proposal), 400 ASAp draws (frequencies of the last 200)\n")
+    table(pi, masked, frequencies(ms.texts), pooled_posterior(runs), frequencies(asap.texts[200:]))
 
 
 def main(argv=None) -> int:

@@ -18,7 +18,7 @@ PUBLIC = {
     ],
     "decode": [
         "GENERATION_JSON_OPTIONS", "GenerationArgumentError", "GenerationError", "GenerationResult",
-        "HFTokenLM", "Lark", "LogitsProcessor", "Predicate", "Regex", "Samples", "Speculation", "TableLM", "TokenLM",
+        "GrammarAligned", "HFTokenLM", "Lark", "LogitsProcessor", "Predicate", "Regex", "Samples", "Speculation", "TableLM", "TokenLM",
         "WeightedGenerationResult",
         "apply_token_bitmask_", "as_compiled", "generate", "generate_object", "load_default_model",
         "load_model", "masked_sample", "sample",

@@ -30,7 +30,7 @@ def main(argv=None) -> int:
         argv = ["throughput"] + argv  # the old `python -m decode.bench [--tokens N ...]`
     p = argparse.ArgumentParser(prog="python -m decode.bench", description="structgen benchmarks")
     sub = p.add_subparsers(dest="bench", required=True)
-    from . import coverage, generate, grammars, maskbench, peer_suite, samplers, speculative, test_suite
+    from . import asap, coverage, generate, asap, grammars, maskbench, peer_suite, samplers, speculative, test_suite
 
     mb = sub.add_parser("maskbench", help="MaskBench: per-schema compile time, per-token mask time, "
                                           "correctness on valid/invalid instances")
@@ -70,6 +70,10 @@ def main(argv=None) -> int:
                                             "decoding on SmolLM2: passes per token, acceptance per draft source, "
                                             "tok/s ratio, greedy identity")
     speculative.add_arguments(sp)
+    ap = sub.add_parser("asap", help="grammar-aligned sampling (ASAp) vs token masking on SmolLM2, three small "
+                                     "grammars: window KL to the model's law over the outputs seen, forward "
+                                     "passes saved by the trie")
+    asap.add_arguments(ap)
     args = p.parse_args(argv)
     if getattr(args, "plots", None) or args.bench == "plots":
         from .plots import MissingExtraError, require_matplotlib
@@ -95,6 +99,16 @@ def main(argv=None) -> int:
         return samplers.main(args)
     if args.bench == "speculative":
         return speculative.main(args)
+    if args.bench == "asap":
+        if args.plot:
+            from .plots import MissingExtraError, require_matplotlib
+
+            try:
+                require_matplotlib()
+            except MissingExtraError as e:
+                print(f"structgen bench asap: {e}", file=sys.stderr)
+                return 2
+        return asap.main(args)
     if args.bench == "throughput":
         from . import throughput
 
