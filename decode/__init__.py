@@ -11,6 +11,9 @@ Public API:
 - ``sample``: draws from the constrained distribution itself (masked, AWRS, SMC; weighted
   ``Samples``) over any ``TokenLM`` (``TableLM``: hand-made); ``Predicate``: a constraint as
   two Python checks.
+- ``chat`` / ``Agent`` / ``AgentResult``: OpenAI-style function calling (every call schema-valid)
+  and the agent loop that runs the calls; ``Triggered``: free text, then a constrained region
+  from a trigger string on (``decode/tools/``).
 
 Every name loads on first use (PEP 562 ``__getattr__``): ``import decode`` imports neither torch
 nor transformers, which take seconds, so the CLI's ``--help``, the benchmarks that only need
@@ -37,8 +40,12 @@ _HOMES = {
     "TableLM": "lms.base",
     "TokenLM": "lms.base",
     "WeightedGenerationResult": "weighted",
+    "Agent": "tools.agent",
+    "AgentResult": "tools.agent",
+    "Triggered": "tools.triggered",
     "apply_token_bitmask_": "kernels",
     "as_compiled": "constraints",
+    "chat": "tools.turn",
     "generate": "loop",
     "generate_object": "loop",
     "load_default_model": "models",
