@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..result import GenerationArgumentError
-from .schemas import Tool, as_tools
+from .schemas import Tool, ToolArgumentsError, as_tools
 
 __all__ = ["Agent", "AgentResult", "ToolCallRecord"]
 
@@ -125,6 +125,8 @@ class Agent:
         t0 = time.perf_counter()
         try:
             record.result = tool(record.arguments)  # validated and converted first (ToolArgumentsError)
+        except ToolArgumentsError as e:
+            record.error = str(e)
         except Exception as e:  # noqa: BLE001 - a tool's failure goes back to the model
             record.error = f"{type(e).__name__}: {e}"
         record.seconds = time.perf_counter() - t0

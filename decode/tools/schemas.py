@@ -52,20 +52,22 @@ class Tool:
         """The arguments validated (and converted, for Pydantic-backed tools); raises
         :class:`ToolArgumentsError`. Returns a Pydantic instance or the dict itself."""
         if not isinstance(arguments, dict):
-            raise ToolArgumentsError(f"{self.name}: arguments must be a JSON object, got {type(arguments).__name__}")
+            raise ToolArgumentsError(f"invalid arguments for {self.name}: they must be a JSON object, got {type(arguments).__name__}")
         if self.arguments_model is not None:
             from pydantic import ValidationError
 
             try:
                 return self.arguments_model.model_validate(arguments)
             except ValidationError as e:
-                raise ToolArgumentsError(f"{self.name}: {e}") from None
+                problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'arguments'}: {err['msg']}"
+                                     for err in e.errors())
+                raise ToolArgumentsError(f"invalid arguments for {self.name}: {problems}") from None
         import jsonschema
 
         try:
             jsonschema.validate(arguments, self.parameters)
         except jsonschema.ValidationError as e:
-            raise ToolArgumentsError(f"{self.name}: {e.message} (at {'/'.join(map(str, e.absolute_path)) or 'the root'})") from None
+            raise ToolArgumentsError(f"invalid arguments for {self.name}: {e.message} (at {'/'.join(map(str, e.absolute_path)) or 'the root'})") from None
         return arguments
 
     def __call__(self, arguments: dict) -> Any:
