@@ -19,7 +19,7 @@ from typing import Any
 from ..result import GenerationArgumentError
 from .schemas import Tool, ToolArgumentsError, as_tools
 
-__all__ = ["Agent", "AgentResult", "ToolCallRecord"]
+__all__ = ["Agent", "AgentResult", "ToolCallRecord", "result_text"]
 
 
 @dataclass
@@ -59,7 +59,7 @@ class AgentResult:
     timings: dict = field(default_factory=dict)
 
 
-def _as_text(value: Any) -> str:
+def result_text(value: Any) -> str:
     """A tool's return value as the tool message's content (JSON where it is not a string)."""
     if isinstance(value, str):
         return value
@@ -80,11 +80,16 @@ class Agent:
     ``tools``: Python functions (schemas from their signatures and docstrings, as for
     :func:`decode.chat`). ``system``: the caller's system prompt (the tool list is added to it
     for templates without tool support). ``max_steps``: at most this many model turns.
-    ``generate_kwargs`` (``temperature``, ``max_new_tokens``, ``seed``, ...) go to every turn.
+    ``tool_choice`` (as in :func:`decode.chat`) holds until the first call; with
+    ``reset_tool_choice`` (the default, as in OpenAI's Agents SDK) later turns are ``"auto"``, so
+    ``tool_choice="required"`` makes a model that rarely calls on its own (SmolLM2-135M) start
+    with a call and still lets it answer. ``generate_kwargs`` (``temperature``,
+    ``max_new_tokens``, ``seed``, ...) go to every turn.
     """
 
     def __init__(self, model, tokenizer, tools, system: str | None = None, max_steps: int = 8, *,
-                 tool_choice="auto", parallel_tool_calls: bool = True, **generate_kwargs):
+                 tool_choice="auto", parallel_tool_calls: bool = True, reset_tool_choice: bool = True,
+                 **generate_kwargs):
         self.model, self.tokenizer = model, tokenizer
         self.tools: list[Tool] = as_tools(tools)
         if not self.tools:
@@ -99,14 +104,15 @@ class Agent:
             raise GenerationArgumentError("system", f"must be a string, got {type(system).__name__}")
         self.system, self.max_steps = system, max_steps
         self.tool_choice, self.parallel_tool_calls = tool_choice, parallel_tool_calls
+        self.reset_tool_choice = reset_tool_choice
         self.generate_kwargs = generate_kwargs
         self._by_name = {t.name: t for t in self.tools}
 
-    def _turn(self, messages: list[dict]) -> dict:
+    def _turn(self, messages: list[dict], tool_choice) -> dict:
         """One assistant message (a separate method: the one place a test scripts the model)."""
         from .turn import chat
 
-        return chat(self.model, self.tokenizer, messages, tools=self.tools, tool_choice=self.tool_choice,
+        return chat(self.model, self.tokenizer, messages, tools=self.tools, tool_choice=tool_choice,
                     parallel_tool_calls=self.parallel_tool_calls, **self.generate_kwargs)
 
     def _run_call(self, call: dict) -> ToolCallRecord:
@@ -144,20 +150,23 @@ class Agent:
         messages.append({"role": "user", "content": question})
         result = AgentResult(answer=None, messages=messages, stop_reason="max_steps")
         generate_s = tools_s = 0.0
+        choice = self.tool_choice
         for _ in range(self.max_steps):
             t0 = time.perf_counter()
-            msg = self._turn(messages)
+            msg = self._turn(messages, choice)
             generate_s += time.perf_counter() - t0
             messages.append(msg)
             result.steps += 1
             if not msg.get("tool_calls"):
                 result.answer, result.stop_reason = msg.get("content") or "", "answer"
                 break
+            if self.reset_tool_choice:
+                choice = "auto"
             for call in msg["tool_calls"]:
                 rec = self._run_call(call)
                 tools_s += rec.seconds
                 result.calls.append(rec)
-                content = _as_text(rec.result) if rec.ok else f"Error: {rec.error}"
+                content = result_text(rec.result) if rec.ok else f"Error: {rec.error}"
                 messages.append({"role": "tool", "tool_call_id": rec.id, "name": rec.name, "content": content})
         result.timings = {"generate_s": generate_s, "tools_s": tools_s, "total_s": time.perf_counter() - t_start}
         return result

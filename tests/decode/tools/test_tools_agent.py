@@ -41,10 +41,11 @@ class Scripted(decode.Agent):
 
     def __init__(self, script, **kw):
         super().__init__(None, None, tools=[days_until, divide], **kw)
-        self.script, self.inputs = list(script), []
+        self.script, self.inputs, self.choices = list(script), [], []
 
-    def _turn(self, messages):
+    def _turn(self, messages, tool_choice):
         self.inputs.append([dict(m) for m in messages])
+        self.choices.append(tool_choice)
         content, calls = self.script.pop(0)
         return tool_call_message(content, calls)
 
@@ -94,6 +95,15 @@ def test_max_steps_bounds_the_loop():
     assert len(agent.script) == 7  # exactly three turns were asked for
 
 
+@pytest.mark.parametrize("reset,choices", [(True, ["required", "auto", "auto"]),
+                                           (False, ["required", "required", "required"])])
+def test_tool_choice_resets_after_the_first_call(reset, choices):
+    agent = Scripted([(None, [call("divide", a=1, b=1)])] * 2 + [("ok", [])],
+                     tool_choice="required", reset_tool_choice=reset)
+    res = agent.run("Go.")
+    assert res.answer == "ok" and agent.choices == choices
+
+
 def test_agent_arguments_are_checked():
     with pytest.raises(GenerationArgumentError, match="max_steps"):
         decode.Agent(None, None, tools=[divide], max_steps=0)
@@ -118,7 +128,7 @@ def test_agent_on_a_random_model(smollm2_tokenizer):
     model = fakes.make_tiny_model(49152, seed=2)
     model.config.max_position_embeddings = 2048
     agent = decode.Agent(model, smollm2_tokenizer, tools=[record], max_steps=2, tool_choice="required",
-                         max_new_tokens=24, seed=0)
+                         reset_tool_choice=False, max_new_tokens=24, seed=0)
     res = agent.run("Record 3.")
     assert res.stop_reason == "max_steps" and res.steps == 2  # "required" never answers
     assert res.calls and all(c.ok for c in res.calls) and len(calls) == len(res.calls)
