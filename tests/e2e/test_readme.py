@@ -108,6 +108,7 @@ COMMANDS = [
     (r"^make (test|test-slow)\b", "not-run"),
     (r"^make demo\b", "model"),
     (r"^structgen generate\b", "model"),
+    (r"^structgen chat\b", "model"),
     (r"^(python -m decode\.bench|structgen bench throughput)\b", "model"),
     (r"^structgen bench generate\b", "model-data"),
     (r"^structgen bench (maskbench|coverage)\b", "data"),
