@@ -30,7 +30,7 @@ def main(argv=None) -> int:
         argv = ["throughput"] + argv  # the old `python -m decode.bench [--tokens N ...]`
     p = argparse.ArgumentParser(prog="python -m decode.bench", description="structgen benchmarks")
     sub = p.add_subparsers(dest="bench", required=True)
-    from . import coverage, generate, grammars, maskbench, peer_suite, samplers, test_suite
+    from . import bfcl, coverage, generate, grammars, maskbench, peer_suite, samplers, test_suite
 
     mb = sub.add_parser("maskbench", help="MaskBench: per-schema compile time, per-token mask time, "
                                           "correctness on valid/invalid instances")
@@ -66,6 +66,10 @@ def main(argv=None) -> int:
                                          "SmolLM2 over cold constraints: tok/s, constraint checks per token, "
                                          "masks, forward calls (optionally genlm-control side by side)")
     samplers.add_arguments(sm)
+    bf = sub.add_parser("bfcl", help="function calling on BFCL's non-live categories (bfcl-eval's data and AST "
+                                     "checker): constrained vs unconstrained, calls that parse and validate, AST "
+                                     "accuracy, tokens and seconds per case")
+    bfcl.add_arguments(bf)
     args = p.parse_args(argv)
     if getattr(args, "plots", None) or args.bench == "plots":
         from .plots import MissingExtraError, require_matplotlib
@@ -89,6 +93,8 @@ def main(argv=None) -> int:
         return generate.main(args=args)
     if args.bench == "samplers":
         return samplers.main(args)
+    if args.bench == "bfcl":
+        return bfcl.main(args)
     if args.bench == "throughput":
         from . import throughput
 
