@@ -13,10 +13,11 @@ and validates against its tool's schema, because it is generated under that gram
   (Hermes/Qwen, Llama 3, Mistral); :mod:`.envelopes`. The turn's constraint: :mod:`.constraint`.
 """
 
+from ..result import ToolArgumentsError
 from .agent import Agent, AgentResult, ToolCallRecord
 from .turn import chat
 from .envelopes import DEFAULT_SYSTEM_PROMPT, ENVELOPES, Envelope, detect_envelope
-from .schemas import Tool, ToolArgumentsError, as_tool, tool_from_callable
+from .schemas import Tool, as_tool, tool_from_callable
 from .triggered import Triggered
 
 __all__ = ["Agent", "AgentResult", "DEFAULT_SYSTEM_PROMPT", "ENVELOPES", "Envelope", "Tool", "ToolArgumentsError",

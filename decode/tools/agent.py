@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..result import GenerationArgumentError
-from .schemas import Tool, ToolArgumentsError, as_tools
+from ..result import GenerationArgumentError, ToolArgumentsError
+from .schemas import Tool, as_tools
 
 __all__ = ["Agent", "AgentResult", "ToolCallRecord", "result_text"]
 

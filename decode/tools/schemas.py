@@ -20,15 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..constraints import is_pydantic_class
-from ..result import GenerationArgumentError
+from ..result import GenerationArgumentError, ToolArgumentsError
 
-__all__ = ["Tool", "ToolArgumentsError", "as_tool", "as_tools", "parse_docstring", "tool_from_callable"]
+__all__ = ["Tool", "as_tool", "as_tools", "parse_docstring", "tool_from_callable"]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-
-
-class ToolArgumentsError(ValueError):
-    """A call's arguments do not validate against its tool (the message says which and why)."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +48,7 @@ class Tool:
         """The arguments validated (and converted, for Pydantic-backed tools); raises
         :class:`ToolArgumentsError`. Returns a Pydantic instance or the dict itself."""
         if not isinstance(arguments, dict):
-            raise ToolArgumentsError(f"invalid arguments for {self.name}: they must be a JSON object, got {type(arguments).__name__}")
+            raise ToolArgumentsError(self.name, f"they must be a JSON object, got {type(arguments).__name__}")
         if self.arguments_model is not None:
             from pydantic import ValidationError
 
@@ -61,13 +57,13 @@ class Tool:
             except ValidationError as e:
                 problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'arguments'}: {err['msg']}"
                                      for err in e.errors())
-                raise ToolArgumentsError(f"invalid arguments for {self.name}: {problems}") from None
+                raise ToolArgumentsError(self.name, problems) from None
         import jsonschema
 
         try:
             jsonschema.validate(arguments, self.parameters)
         except jsonschema.ValidationError as e:
-            raise ToolArgumentsError(f"invalid arguments for {self.name}: {e.message} (at {'/'.join(map(str, e.absolute_path)) or 'the root'})") from None
+            raise ToolArgumentsError(self.name, f"{e.message} (at {'/'.join(map(str, e.absolute_path)) or 'the root'})") from None
         return arguments
 
     def __call__(self, arguments: dict) -> Any:

@@ -76,7 +76,8 @@ def _region_lark(constraint) -> tuple[str, str]:
             pattern = constraint.pattern
         return f"{REGION}: {REGION_RE}\n{REGION_RE}: /{pattern}/\n", REGION
     if kind == "lark":
-        text = constraint.to_lark().text if hasattr(constraint, "to_lark") else constraint.text
+        lark = constraint if isinstance(constraint, Lark) else constraint.to_lark()
+        text = lark.text
         if "%ignore" in text:
             raise GenerationArgumentError(
                 "constraint", "Triggered: a Lark region cannot use %ignore (it would also apply to the "
@@ -84,8 +85,7 @@ def _region_lark(constraint) -> tuple[str, str]:
         for name in (START, TEXT, PREFIX, REGION, REGION_RE):
             if name in text:
                 raise GenerationArgumentError("constraint", f"Triggered: a Lark region cannot use the name {name}")
-        start = constraint.to_lark().start if hasattr(constraint, "to_lark") else constraint.start
-        return text + "\n", start
+        return text + "\n", lark.start
     raise GenerationArgumentError(
         "constraint", f"Triggered: the region must be a JSON schema, Pydantic class, decode.Regex or "
         f"decode.Lark, got {type(constraint).__name__}")

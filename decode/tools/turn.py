@@ -13,10 +13,10 @@ import json
 import uuid
 from typing import Any
 
-from ..result import GenerationArgumentError, GenerationError
+from ..result import GenerationArgumentError, GenerationError, ToolArgumentsError
 from .constraint import check_tool_choice, response_schema, turn_constraint
 from .envelopes import DEFAULT_SYSTEM_PROMPT, ENVELOPES, Envelope, detect_envelope, template_has_tools
-from .schemas import Tool, ToolArgumentsError, as_tools
+from .schemas import Tool, as_tools
 
 __all__ = ["chat", "prompt_messages", "tool_call_message"]
 

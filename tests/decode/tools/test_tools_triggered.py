@@ -18,11 +18,6 @@ from decode.constraints import as_compiled
 from decode.result import GenerationArgumentError
 from tests.oracles import check_all_masks
 
-try:
-    from tests.oracles import bits  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
-
 
 def small_vocab(alphabet: str, extra: tuple[str, ...]) -> Vocabulary:
     toks: list[bytes | None] = [c.encode() for c in alphabet] + [e.encode() for e in extra] + [None]
