@@ -178,3 +178,22 @@ def test_random_model_calls_still_validate(tiny):
                       response_format={"type": "json_schema", "json_schema": {"name": "r", "schema": {
                           "type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}}})
     assert isinstance(json.loads(fmt["content"])["ok"], bool)
+
+
+def test_a_template_with_tool_support_renders_the_tools_itself():
+    from decode.tools.turn import _prompt
+
+    tok = fakes.make_tiny_tokenizer()
+    tok.chat_template = (
+        "{% if tools %}[{{ tools | map(attribute='function') | map(attribute='name') | join(',') }}]{% endif %}"
+        "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}"
+        "{% for c in m.get('tool_calls', []) %}<tool_call>{{ c['function']['arguments'] | tojson }}</tool_call>"
+        "{% endfor %}\n{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}")
+    assert template_has_tools(tok) and detect_envelope(tok).name == "hermes"
+    msgs = [{"role": "user", "content": "2+3?"},
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "add", "arguments": '{"a": 2, "b": 3}'}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "5"}]
+    text = _prompt(tok, msgs, TOOLS, ENVELOPES["hermes"], native=True)
+    # the template listed the tools, and got the arguments as a dict (not a JSON string to re-encode)
+    assert text == '[get_weather,add]<user>2+3?<assistant><tool_call>{"a": 2, "b": 3}</tool_call><tool>5<assistant>'
