@@ -284,6 +284,7 @@ def _load_tools(path: str) -> list:
     tools = getattr(module, "TOOLS", None)
     if tools is None:
         tools = [f for name, f in vars(module).items() if inspect.isfunction(f) and not name.startswith("_")
+                 and f.__name__ == name  # not lambdas or aliases
                  and f.__module__ == module.__name__]
     if not tools:
         raise UsageError(f"--tools {path}: defines no public function (or an empty TOOLS list)")
