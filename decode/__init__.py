@@ -14,6 +14,9 @@ Public API:
   ``Samples``; or ASAp, grammar-aligned draws that learn) over any ``TokenLM`` (``TableLM``:
   hand-made); ``GrammarAligned``: the persistent ASAp sampler behind ``method="asap"``;
   ``Predicate``: a constraint as two Python checks.
+- ``chat`` / ``Agent`` / ``AgentResult``: OpenAI-style function calling (every call schema-valid)
+  and the agent loop that runs the calls; ``Triggered``: free text, then a constrained region
+  from a trigger string on (``decode/tools/``).
 
 Every name loads on first use (PEP 562 ``__getattr__``): ``import decode`` imports neither torch
 nor transformers, which take seconds, so the CLI's ``--help``, the benchmarks that only need
@@ -42,8 +45,12 @@ _HOMES = {
     "TableLM": "lms.base",
     "TokenLM": "lms.base",
     "WeightedGenerationResult": "weighted",
+    "Agent": "tools.agent",
+    "AgentResult": "tools.agent",
+    "Triggered": "tools.triggered",
     "apply_token_bitmask_": "kernels",
     "as_compiled": "constraints",
+    "chat": "tools.turn",
     "generate": "loop",
     "generate_object": "loop",
     "load_default_model": "models",

@@ -31,6 +31,8 @@ examples:
   structgen bench test-suite "$DATA/json-schema-test-suite" --json /tmp/ts.json
   structgen bench coverage "$DATA/maskbench" --from /tmp/mb.json --plots docs/img
   structgen bench generate "$DATA/maskbench" --model default --sample 100 --json /tmp/gen.json
+  structgen chat --tools examples/tools.py "What is 17 times 23, plus 4?"
+  structgen bench bfcl --sample 10  # BFCL function calling, constrained vs not (needs bfcl-eval's data)
   structgen bench throughput        # decoding throughput, constrained vs not (also: python -m decode.bench)
 DATA: a folder with JSONSchemaBench's maskbench/ and the JSON Schema Test Suite (see README.md).
 """
@@ -138,6 +140,26 @@ def build_parser() -> argparse.ArgumentParser:
                     help="--method asap: resume from the trie in FILE if it exists, and save it there after (a "
                          "long run over several commands)")
     sp.add_argument("-o", "--output", metavar="FILE", default=None, help="write the JSON lines there (default: stdout)")
+    c = sub.add_parser(
+        "chat", help="run an agent that may call the Python functions of a file",
+        description="Ask a question; the model may call the functions defined in --tools (each call "
+                    "schema-valid, run with validated arguments, its result fed back) until it answers. "
+                    "The answer goes to stdout; each call and its result go to stderr.",
+    )
+    c.add_argument("question")
+    c.add_argument("--tools", required=True, metavar="FILE",
+                   help="Python file: its TOOLS list if it defines one, else every public function defined in it")
+    c.add_argument("--model", default="smollm2",
+                   help="HF model id or local path (default: the bundled SmolLM2-135M-Instruct)")
+    c.add_argument("--system", default=None, help="system message (the tool list is added for templates without one)")
+    c.add_argument("--max-steps", type=int, default=8, metavar="N", help="at most N model turns (default: 8)")
+    c.add_argument("--max-new-tokens", type=int, default=256, metavar="N", help="token budget per turn (default: 256)")
+    c.add_argument("--temperature", type=float, default=0.0, metavar="T", help="0 = greedy (the default)")
+    c.add_argument("--seed", type=int, default=None, metavar="S")
+    c.add_argument("--tool-choice", choices=("auto", "required", "none"), default="auto",
+                   help="the first turn's tool choice (later turns: auto). auto: the model decides (default); "
+                        "required: it starts with a call (small models such as SmolLM2-135M rarely call unasked)")
+    c.add_argument("--json", action="store_true", help="print the whole result (answer, calls, transcript) as JSON")
 
     b = sub.add_parser(
         "bench", help="benchmarks (the `python -m decode.bench` CLI, run in-process)", add_help=False,
@@ -398,6 +420,57 @@ def _error(message: str) -> int:
     return 2
 
 
+def _load_tools(path: str) -> list:
+    """The tools of a Python file: its ``TOOLS`` list, else the public functions defined in it."""
+    import importlib.util
+    import inspect
+
+    _read(path, "tools file")  # a clear error for a missing or unreadable file
+    spec = importlib.util.spec_from_file_location(f"structgen_tools_{abs(hash(path))}", path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"--tools {path!r} is not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:  # noqa: BLE001 - the user's file failed to run
+        raise UsageError(f"--tools {path}: {type(e).__name__}: {e}") from None
+    tools = getattr(module, "TOOLS", None)
+    if tools is None:
+        tools = [f for name, f in vars(module).items() if inspect.isfunction(f) and not name.startswith("_")
+                 and f.__name__ == name  # not lambdas or aliases
+                 and f.__module__ == module.__name__]
+    if not tools:
+        raise UsageError(f"--tools {path}: defines no public function (or an empty TOOLS list)")
+    return list(tools)
+
+
+def _cmd_chat(args) -> int:
+    import decode
+    from decode.tools.agent import result_text
+
+    tools = _load_tools(args.tools)
+    agent = decode.Agent(*_load_model(args.model), tools=tools, system=args.system, max_steps=args.max_steps,
+                         tool_choice=args.tool_choice, max_new_tokens=args.max_new_tokens,
+                         temperature=args.temperature, seed=args.seed)
+    res = agent.run(args.question)
+    if args.json:
+        print(json.dumps({"answer": res.answer, "stop_reason": res.stop_reason, "steps": res.steps,
+                          "calls": [{"name": c.name, "arguments": c.arguments, "error": c.error,
+                                     "result": None if c.error else result_text(c.result)}
+                                    for c in res.calls],
+                          "messages": res.messages, "timings": res.timings}, ensure_ascii=False, indent=1))
+    else:
+        for rec in res.calls:
+            shown = f"error: {rec.error}" if rec.error else result_text(rec.result)
+            print(f"-> {rec.name}({json.dumps(rec.arguments, ensure_ascii=False)}) = {shown}", file=sys.stderr)
+        if res.answer is not None:
+            print(res.answer)
+    if res.stop_reason == "max_steps":
+        print(f"structgen: no answer within --max-steps {args.max_steps}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _cmd_bench(argv: list[str]) -> int:
     """The benchmarks' own CLI, in this process (argparse's exits become the return status)."""
     from .bench.__main__ import main as bench_main
@@ -423,6 +496,8 @@ def main(argv=None) -> int:
             return _cmd_generate(args)
         if args.command == "sample":
             return _cmd_sample(args)
+        if args.command == "chat":
+            return _cmd_chat(args)
         if args.command == "bench":
             return _cmd_bench(args.args)
     except (ConstraintError, UsageError) as e:  # GenerationArgumentError, SchemaError, VocabularyError...

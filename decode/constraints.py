@@ -78,8 +78,8 @@ def constraint_kind(constraint) -> str | None:
         return kind if kind in ("regex", "lark") else "compiled"
     if isinstance(constraint, Regex):
         return "regex"
-    if isinstance(constraint, Lark):
-        return "lark"
+    if isinstance(constraint, Lark) or callable(getattr(constraint, "to_lark", None)):
+        return "lark"  # decode.Triggered and any other constraint that writes itself as a Lark grammar
     if isinstance(constraint, (dict, bool, str)) or is_pydantic_class(constraint):
         return "json"
     raise GenerationArgumentError(
@@ -169,7 +169,8 @@ def as_compiled(constraint, vocab, **json_options):
     """Coerce any supported constraint to a ``constrain`` Compiled for ``vocab`` (None stays None).
 
     Accepts a Compiled (returned as is), a JSON schema (dict/bool or JSON text), a Pydantic
-    model class, ``Regex`` or ``Lark``.  ``json_options`` (strict=, whitespace=, ...) go to
+    model class, ``Regex``, ``Lark`` or an object with a ``to_lark()`` method returning a ``Lark``
+    (``decode.Triggered``).  ``json_options`` (strict=, whitespace=, ...) go to
     ``compile_json_schema`` (none given: its own, spec-exact defaults; ``generate`` passes
     ``GENERATION_JSON_OPTIONS``).  Compilations are cached per (vocab, constraint, options) in a
     small LRU because compiling a schema costs far more than a decoding step.
@@ -192,6 +193,8 @@ def as_compiled(constraint, vocab, **json_options):
         return _cached_compile(vocab, ("regex", constraint.pattern),
                                lambda: constrain.compile_regex(constraint.pattern, vocab))
     if kind == "lark":
+        if not isinstance(constraint, Lark):
+            constraint = constraint.to_lark()
         compile_lark = lark_compiler()
         kw = {} if constraint.start == "start" else {"start": constraint.start}
         return _cached_compile(vocab, ("lark", constraint.text, constraint.start, options),

@@ -11,7 +11,7 @@ from typing import Any
 
 from constrain.errors import ConstraintError
 
-__all__ = ["GenerationArgumentError", "GenerationError", "GenerationResult"]
+__all__ = ["GenerationArgumentError", "GenerationError", "GenerationResult", "ToolArgumentsError"]
 
 
 class GenerationError(ConstraintError, RuntimeError):
@@ -38,6 +38,16 @@ class GenerationArgumentError(ConstraintError, ValueError, TypeError):
     def __init__(self, argument: str, message: str):
         self.argument = argument
         super().__init__(f"{argument}: {message}")
+
+
+class ToolArgumentsError(ConstraintError, ValueError):
+    """A tool call's arguments do not validate against the tool (``decode.tools``): the message
+    names the tool and, per failing field, what is wrong. ``decode.Agent`` sends it back to the
+    model as the tool message instead of running the function. Also a ``ValueError``."""
+
+    def __init__(self, tool: str, message: str):
+        self.tool = tool
+        super().__init__(f"invalid arguments for {tool}: {message}")
 
 
 @dataclass

@@ -17,10 +17,11 @@ PUBLIC = {
         "compile_regex", "grammars", "lark_to_grammar",
     ],
     "decode": [
+        "Agent", "AgentResult",
         "GENERATION_JSON_OPTIONS", "GenerationArgumentError", "GenerationError", "GenerationResult",
-        "GrammarAligned", "HFTokenLM", "Lark", "LogitsProcessor", "Predicate", "Regex", "Samples", "Speculation", "TableLM", "TokenLM",
-        "WeightedGenerationResult",
-        "apply_token_bitmask_", "as_compiled", "generate", "generate_object", "load_default_model",
+        "GrammarAligned", "HFTokenLM", "Lark", "LogitsProcessor", "Predicate", "Regex", "Samples", "Speculation",
+        "TableLM", "TokenLM", "Triggered", "WeightedGenerationResult",
+        "apply_token_bitmask_", "as_compiled", "chat", "generate", "generate_object", "load_default_model",
         "load_model", "masked_sample", "sample",
     ],
 }

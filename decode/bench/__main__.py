@@ -30,7 +30,7 @@ def main(argv=None) -> int:
         argv = ["throughput"] + argv  # the old `python -m decode.bench [--tokens N ...]`
     p = argparse.ArgumentParser(prog="python -m decode.bench", description="structgen benchmarks")
     sub = p.add_subparsers(dest="bench", required=True)
-    from . import asap, coverage, generate, asap, grammars, maskbench, peer_suite, samplers, speculative, test_suite
+    from . import asap, bfcl, coverage, generate, grammars, maskbench, peer_suite, samplers, speculative, test_suite
 
     mb = sub.add_parser("maskbench", help="MaskBench: per-schema compile time, per-token mask time, "
                                           "correctness on valid/invalid instances")
@@ -74,6 +74,10 @@ def main(argv=None) -> int:
                                      "grammars: window KL to the model's law over the outputs seen, forward "
                                      "passes saved by the trie")
     asap.add_arguments(ap)
+    bf = sub.add_parser("bfcl", help="function calling on BFCL's non-live categories (bfcl-eval's data and AST "
+                                     "checker): constrained vs unconstrained, calls that parse and validate, AST "
+                                     "accuracy, tokens and seconds per case")
+    bfcl.add_arguments(bf)
     args = p.parse_args(argv)
     if getattr(args, "plots", None) or args.bench == "plots":
         from .plots import MissingExtraError, require_matplotlib
@@ -109,6 +113,8 @@ def main(argv=None) -> int:
                 print(f"structgen bench asap: {e}", file=sys.stderr)
                 return 2
         return asap.main(args)
+    if args.bench == "bfcl":
+        return bfcl.main(args)
     if args.bench == "throughput":
         from . import throughput
 

@@ -110,6 +110,7 @@ COMMANDS = [
     (r"^structgen generate\b", "model"),
     (r"^structgen sample\b(?!.*--no-model)", "model"),
     (r"^structgen sample\b.*--no-model", "free"),
+    (r"^structgen chat\b", "model"),
     (r"^(python -m decode\.bench|structgen bench throughput)\b", "model"),
     (r"^structgen bench generate\b", "model-data"),
     (r"^structgen bench (maskbench|coverage)\b", "data"),
