@@ -45,6 +45,8 @@ class LoweringContext:
         declared = root.get("$schema", "") if isinstance(root, dict) else ""
         self.ref_overrides_siblings = isinstance(declared, str) and any(
             f"draft-0{n}" in declared for n in (3, 4, 6, 7))
+        # drafts 3 and 4 count 1.0 as a number only; later drafts as an integer
+        self.float_integers = not (isinstance(declared, str) and any(f"draft-0{n}" in declared for n in (3, 4)))
         self._sub_names: dict[int, str] = {}
         self._keep: list = []  # keeps keyed schema objects alive so their ids stay unique
 
