@@ -271,7 +271,13 @@ class ObjectsMixin:
             keys = k.items if isinstance(k, Alt) else (k,)  # propertyNames' enum: one literal each
             for kx in keys:
                 extras.append(Member(kx.lexeme, values([(fl, kx, v)])))
-        body = Members(L.punct("{"), L.punct("}"), L.punct(","), L.punct(":"), tuple(members), tuple(extras),
+        return self._members_rule(ptr, tuple(members), tuple(extras), minP, maxP, allowed, n_flags)
+
+    def _members_rule(self, ptr: str, members: tuple, extras: tuple = (), minP: int = 0, maxP: int | None = None,
+                      allowed=None, n_flags: int = 0) -> Expr:
+        """A rule whose body is the :class:`Members` of these members (a reference to it)."""
+        L = self.L
+        body = Members(L.punct("{"), L.punct("}"), L.punct(","), L.punct(":"), members, extras,
                        minP, maxP, allowed, n_flags, ptr)
         name, k = "object:" + ptr, 1
         while name in self.rules:

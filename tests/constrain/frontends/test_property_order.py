@@ -163,3 +163,35 @@ def test_fifty_properties_build_only_visited_key_sets():
     tail = m.shortest_completion()  # the missing required ones, cheapest first, then "}"
     assert m.copy().advance_bytes(tail) and len(tail) == m.shortest_completion_length()
     assert tail.count(b":") == 9
+
+
+def _all_orders(v):
+    """Every compact spelling of ``v`` with each object's members in every order."""
+    if isinstance(v, dict):
+        out = []
+        for keys in itertools.permutations(v):
+            for vals in itertools.product(*[_all_orders(v[k]) for k in keys]):
+                out.append("{" + ",".join(json.dumps(k) + ":" + x for k, x in zip(keys, vals)) + "}")
+        return out
+    if isinstance(v, list):
+        return ["[" + ",".join(xs) + "]" for xs in itertools.product(*[_all_orders(x) for x in v])]
+    return [json.dumps(v)]
+
+
+def test_enum_and_const_objects_match_in_any_order():
+    """An object value equals its members in any order (and a nested one too); a member
+    missing or repeated is no match. jsonschema decides every spelling."""
+    a = {"a": 1, "b": [{"x": 1, "z": "q"}], "c": {"x": 1, "z": 1}}
+    schema = {"enum": [a, {"a": 1}, 3]}
+    compiled = compile_json_schema(schema, VOCAB)
+    validator = jsonschema.Draft202012Validator(schema)
+    spellings = _all_orders(a)
+    assert len(spellings) == 6 * 2 * 2
+    for text in spellings + ['{"a":1}', "3"]:
+        assert accepts(compiled, text), text
+    for text in ['{"a":1,"b":[{"x":1,"z":"q"}]}', '{"a":1,"c":{"x":1,"z":1},"b":[{"x":1}]}']:
+        assert not accepts(compiled, text) and not validator.is_valid(json.loads(text)), text
+    for text in ['{"a":1,"a":1}', '{"c":{"z":1,"x":1,"x":1},"b":[{"x":1,"z":"q"}],"a":1}']:
+        assert not accepts(compiled, text), text  # a member written twice
+    declared = compile_json_schema(schema, VOCAB, property_order="declared")
+    assert accepts(declared, spellings[0]) and sum(accepts(declared, t) for t in spellings) == 1
