@@ -66,14 +66,17 @@ class MembersRule:
         self.full_flags = (1 << spec.n_flags) - 1
         self.required_mask = sum(1 << i for i, m in enumerate(spec.declared) if m.required)
         self.tracked = [(1 << i, m.presence) for i, m in enumerate(spec.declared) if m.presence]
+        self.tracked_members = [i for i, m in enumerate(spec.declared) if m.presence]
         self.key_ok: list[bool] | None = None
         self.rtn = None
         self.productive: list[bool] | None = None
         self.start = self.end = -1
         self._ids: dict[Key, int] = {}
         self._key_of: dict[int, Key] = {}
+        self._node_of: dict[int, tuple[str, Key]] = {}  # key states ("A") and after-comma states ("B")
         self._alive: dict[Key, bool] = {}
         self._tracked_memo: dict[int, frozenset[int]] = {}
+        self._mask_memo: tuple | None = None
         self._searched = 0
 
     # ------------------------------------------------------------------ what may end
@@ -110,10 +113,13 @@ class MembersRule:
         tseen = sum(bit for bit, _ in self.tracked if seen & bit)
         if memo and tseen in self._tracked_memo:
             return self._tracked_memo[tseen]
+        if not self.tracked:
+            out = frozenset([0]) if self.spec.allowed is None or 0 in self.spec.allowed else frozenset()
+            return out
         forced, free = [], []
-        for m in range(self.n_declared):
+        for m in self.tracked_members:
             _, _, req, pres, bit = self.members[m]
-            if not pres or seen & bit:
+            if seen & bit:
                 continue
             usable = self._usable(m, prod)
             if req:
@@ -157,20 +163,37 @@ class MembersRule:
             self._alive[key] = res
         return res
 
+    def _masks(self, prod) -> tuple[int, int, int, bool]:
+        """(required untracked, required untracked but unusable, optional untracked usable,
+        some extra usable) as bit masks over the declared members: the closed form then costs
+        a few big-integer operations per key, not a loop over the members."""
+        if prod is self.productive and self._mask_memo is not None:
+            return self._mask_memo
+        req = bad = opt = 0
+        for m in range(self.n_declared):
+            _, _, r, pres, bit = self.members[m]
+            if pres:
+                continue
+            usable = self._usable(m, prod)
+            if r:
+                req |= bit
+                if not usable:
+                    bad |= bit
+            elif usable:
+                opt |= bit
+        extras = any(self._usable(m, prod) for m in range(self.n_declared, len(self.members)))
+        out = (req, bad, opt, extras)
+        if prod is self.productive:
+            self._mask_memo = out
+        return out
+
     def _closed_form_alive(self, key: Key, prod) -> bool:
         seen, c, _, _ = key
-        forced = optional = 0
-        for m in range(self.n_declared):
-            _, _, req, pres, bit = self.members[m]
-            if seen & bit or pres:
-                continue
-            if req:
-                if not self._usable(m, prod):
-                    return False
-                forced += 1
-            elif self._usable(m, prod):
-                optional += 1
-        extras = any(self._usable(m, prod) for m in range(self.n_declared, len(self.members)))
+        req, bad, opt, extras = self._masks(prod)
+        if bad & ~seen:
+            return False
+        forced = (req & ~seen).bit_count()
+        optional = (opt & ~seen).bit_count()
         for t in self._tracked_sizes(seen, prod):
             lo = c + forced + t
             if self.max_count is not None and lo > self.max_count:
@@ -204,6 +227,7 @@ class MembersRule:
         self.rtn, self.start, self.end, self.productive = rtn, start, end, productive
         self._alive.clear()
         self._tracked_memo.clear()
+        self._mask_memo = None
         first = self.key_state((0, 0, 0, 0))
         rtn.lex_edges.set_static(start, {self.open: first})
 
@@ -213,6 +237,7 @@ class MembersRule:
         if q is None:
             q = self._ids[key] = self.rtn.new_state(None, (), False, owner=self)
             self._key_of[q] = key
+            self._node_of[q] = ("A", key)
         return q
 
     def key_of(self, q: int) -> Key | None:
@@ -235,7 +260,9 @@ class MembersRule:
             keys[x] = rtn.new_state({self.colon: v}, (), False)
         if keys:
             if key[3]:
-                edges[self.comma] = rtn.new_state(keys, (), False)
+                b = edges[self.comma] = rtn.new_state(keys, (), False)
+                self._node_of[b] = ("B", key)
+                rtn.lazy_owner[b] = self
             else:
                 edges.update(keys)
         return edges
@@ -246,70 +273,110 @@ class MembersRule:
                  memo: dict | None = None) -> float:
         """Fewest bytes from ``key`` to the rule's return, given each lexeme's and each value
         rule's shortest spelling (``inf``: no way to end)."""
+        return self.plan(key, lex_cost, value_cost, memo)[0]
+
+    def plan(self, key: Key, lex_cost: list[float], value_cost: Callable[[int], float],
+             memo: dict | None = None) -> tuple[float, tuple[int, ...] | None]:
+        """``distance`` and the members a cheapest completion adds, in any order (None where
+        it comes from the search, objects with witness flags). ``memo`` holds results for one
+        set of costs."""
         if memo is not None and key in memo:
             return memo[key]
-        member_cost = []
-        for m, (x, alts, _, _, _) in enumerate(self.members):
-            best = min((value_cost(r) for _, r in alts), default=INF)
-            member_cost.append(lex_cost[x] + lex_cost[self.colon] + best if self.key_ok[m] else INF)
+        member_cost = memo.get("member_cost") if memo is not None else None
+        if member_cost is None:
+            member_cost = []
+            for m, (x, alts, _, _, _) in enumerate(self.members):
+                best = min((value_cost(r) for _, r in alts), default=INF)
+                member_cost.append(lex_cost[x] + lex_cost[self.colon] + best if self.key_ok[m] else INF)
+            if memo is not None:
+                memo["member_cost"] = member_cost
         if self.spec.n_flags:
-            d = self._search_distance(key, lex_cost, value_cost, member_cost)
+            got = (self._search_distance(key, lex_cost, value_cost, member_cost), None)
         else:
-            d = self._closed_form_distance(key, lex_cost, member_cost)
+            got = self._closed_form_distance(key, lex_cost, member_cost)
         if memo is not None:
-            memo[key] = d
-        return d
+            memo[key] = got
+        return got
 
-    def _closed_form_distance(self, key: Key, lex_cost, member_cost) -> float:
+    def _closed_form_distance(self, key: Key, lex_cost, member_cost) -> tuple[float, tuple[int, ...]]:
         """The members to add cost the same in any order: the missing required ones, the
         cheapest subset of tracked ones the presence formula accepts, and the cheapest others
         the minimum count still needs; then commas and the close."""
         seen, c, _, e = key
-        forced_n, forced_cost = 0, 0.0
-        optional: list[float] = []
-        tracked_forced: list[tuple[int, float]] = []
-        tracked_free: list[tuple[int, float]] = []
+        forced: list[int] = []
+        forced_cost = 0.0
+        optional: list[tuple[float, int]] = []
+        tracked_forced: list[tuple[int, int]] = []
+        tracked_free: list[tuple[int, int]] = []
         for m in range(self.n_declared):
             _, _, req, pres, bit = self.members[m]
             if seen & bit:
                 continue
             mc = member_cost[m]
             if req and mc == INF:
-                return INF
+                return INF, ()
             if pres:
                 if req:
-                    tracked_forced.append((pres, mc))
+                    tracked_forced.append((pres, m))
                 elif mc < INF:
-                    tracked_free.append((pres, mc))
+                    tracked_free.append((pres, m))
             elif req:
-                forced_n, forced_cost = forced_n + 1, forced_cost + mc
+                forced.append(m)
+                forced_cost += mc
             elif mc < INF:
-                optional.append(mc)
+                optional.append((mc, m))
         optional.sort()
-        extra = min((member_cost[m] for m in range(self.n_declared, len(self.members))), default=INF)
+        extra = min(((member_cost[m], m) for m in range(self.n_declared, len(self.members))), default=(INF, -1))
         base_pm = self._presence(seen) | sum(p for p, _ in tracked_forced)
-        base_n = forced_n + len(tracked_forced)
-        base_cost = forced_cost + sum(mc for _, mc in tracked_forced)
+        base = forced + [m for _, m in tracked_forced]
+        base_cost = forced_cost + sum(member_cost[m] for _, m in tracked_forced)
         allowed = self.spec.allowed
-        best = INF
+        best, best_plan = INF, ()
         for sub in range(1 << len(tracked_free)):
-            pm, n_add, cost = base_pm, base_n, base_cost
-            for j, (p, mc) in enumerate(tracked_free):
+            pm, chosen, cost = base_pm, list(base), base_cost
+            for j, (p, m) in enumerate(tracked_free):
                 if sub >> j & 1:
-                    pm, n_add, cost = pm | p, n_add + 1, cost + mc
+                    pm, cost = pm | p, cost + member_cost[m]
+                    chosen.append(m)
             if allowed is not None and pm not in allowed:
                 continue
-            need = max(0, self.min_count - (c + n_add))
-            if self.max_count is not None and c + n_add + need > self.max_count:
+            need = max(0, self.min_count - (c + len(chosen)))
+            if self.max_count is not None and c + len(chosen) + need > self.max_count:
                 continue
             # the `need` cheapest of the optional members (once each) and extras (repeatable)
-            picks = sorted(optional[:need] + ([extra] * need if extra < INF else []))[:need]
+            picks = sorted(optional[:need] + ([extra] * need if extra[0] < INF else []))[:need]
             if len(picks) < need:
                 continue
-            total = n_add + need
+            total = len(chosen) + need
             commas = total if e else max(0, total - 1)
-            best = min(best, cost + sum(picks) + commas * lex_cost[self.comma] + lex_cost[self.close])
-        return best
+            d = cost + sum(mc for mc, _ in picks) + commas * lex_cost[self.comma] + lex_cost[self.close]
+            if d < best:
+                best, best_plan = d, tuple(chosen + [m for _, m in picks])
+        return best, best_plan
+
+    def choice(self, q: int, lex_cost, value_cost, memo: dict) -> tuple[float, tuple] | None:
+        """``(distance, first step)`` of a completion from key state ``q`` or the state after
+        its comma, read off the plan (a member of a cheapest completion may come first);
+        None where the caller should compare the edges itself."""
+        node = self._node_of.get(q)
+        if node is None:
+            return None
+        kind, key = node
+        d, plan = self.plan(key, lex_cost, value_cost, memo)
+        if plan is None or d == INF:
+            return None
+        edges = self.rtn.lex_edges[q]
+        if kind == "A":
+            if not plan:
+                return d, ("lexeme", self.close, edges[self.close])
+            if key[3]:
+                return d, ("lexeme", self.comma, edges[self.comma])
+            x = self.members[plan[0]][0]
+            return d, ("lexeme", x, edges[x])
+        if not plan:  # after a comma where the cheapest way was to close: compare the edges
+            return None
+        x = self.members[plan[0]][0]
+        return d - lex_cost[self.comma], ("lexeme", x, edges[x])
 
     def _search_distance(self, key: Key, lex_cost, value_cost, member_cost) -> float:
         """A* over keys (objects with witness flags; the missing required members are a

@@ -46,6 +46,8 @@ class RTN:
     members: dict[int, MembersRule] = field(default_factory=dict)
     static_states: int = -1
     lock: threading.RLock = field(default_factory=threading.RLock)
+    #: the MembersRule that made a lazy key state or after-comma state (for completions)
+    lazy_owner: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.static_states < 0:
@@ -67,6 +69,7 @@ class RTN:
             self.state_rule.append(-1 if owner is None else self.state_rule[owner.start])
             if owner is not None:
                 self.lex_edges.owners[q] = owner
+                self.lazy_owner[q] = owner
             return q
 
     def members_of_start(self, q: int) -> MembersRule | None:

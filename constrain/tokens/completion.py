@@ -199,8 +199,14 @@ class Completions:
         return d
 
     def _lazy_choice(self, q: int) -> tuple[float, tuple]:
-        """The cheapest edge out of lazy state ``q`` and its cost."""
+        """The cheapest edge out of lazy state ``q`` and its cost (an object's key states
+        read it off their closed form, instead of costing every member's successor)."""
         rtn = self.rtn
+        mr = rtn.lazy_owner.get(q)
+        if mr is not None:
+            got = mr.choice(q, self._lex_cost, self._value_cost, self._key_dist.setdefault(id(mr), {}))
+            if got is not None:
+                return got
         best, pick = INF, ()
         for x, nxt in rtn.lex_edges[q].items():
             c = self._lex_cost[x] + self._dist_of(nxt)
