@@ -12,4 +12,5 @@ from .parser import Parser
 from .rtn import RTN, compile_rtn, strongly_connected_components
 
 __all__ = ["Alt", "EMPTY", "Expr", "Grammar", "Lex", "Lexeme", "Member", "Members", "NOTHING", "Nfa", "Parser", "RTN",
-           "Ref", "Repeat", "Seq", "alt", "compile_rtn", "lexeme", "opt", "plus", "seq", "star", "strongly_connected_components"]
+           "Ref", "Repeat", "Seq", "alt", "compile_rtn", "lexeme", "opt", "plus", "seq", "star",
+           "strongly_connected_components"]

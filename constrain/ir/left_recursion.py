@@ -21,7 +21,8 @@ left-recursive group (only hand-built IR does that) is a :class:`GrammarError`.
 from __future__ import annotations
 
 from ..errors import GrammarError
-from .grammar import EMPTY, NOTHING, Alt, Expr, Lex, Members, Nfa, Ref, Repeat, Seq, alt, is_nothing, opt, seq, subst_refs
+from .grammar import (EMPTY, NOTHING, Alt, Expr, Lex, Members, Nfa, Ref, Repeat, Seq, alt, is_nothing, opt, seq,
+                      subst_refs)
 from .rtn import strongly_connected_components
 
 __all__ = ["eliminate_left_recursion"]
