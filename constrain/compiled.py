@@ -87,20 +87,23 @@ def _check_nonempty(rtn, grammar: Grammar) -> None:
     empty = [lx.dfa.is_empty() for lx in rtn.lexemes]
     if not any(empty):
         return
-    n = rtn.num_states
+    n = rtn.static_states
     n_rules = len(rtn.rule_start)
     productive = [False] * n_rules
     while True:
         # states that reach their rule's acceptance through non-empty lexemes and productive calls
+        # (an any-order object's states are built later: its own test says whether it can end)
         rev: list[list[int]] = [[] for _ in range(n)]
         for q in range(n):
             for lx, t in rtn.lex_edges[q].items():
-                if not empty[lx]:
+                if not empty[lx] and t < n:
                     rev[t].append(q)
             for callee, t in rtn.call_edges[q]:
                 if productive[callee]:
                     rev[t].append(q)
-        live = list(rtn.accepting)
+        live = list(rtn.accepting[:n])
+        for r, mr in rtn.members.items():
+            live[mr.start] = mr.alive((0, 0, 0, 0), productive)
         work = [q for q in range(n) if live[q]]
         while work:
             for q in rev[work.pop()]:

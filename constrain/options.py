@@ -8,7 +8,7 @@ defaults live only here.
 
 The defaults accept every JSON spelling of a valid instance (bounded whitespace runs aside);
 :attr:`JsonOptions.GENERATION` is the narrowing generation uses: one canonical spelling of
-literals and strings, no trailing whitespace, no blank-line runs.
+literals and strings, no trailing whitespace, no blank-line runs, properties in declared order.
 """
 
 from __future__ import annotations
@@ -54,7 +54,9 @@ class JsonOptions:
     ``max_newlines`` line feeds each (``None``: any); ``trailing_whitespace=False`` ends the
     text right after the root value; ``canonical_literals`` spells strings the schema fixes
     only as ``json.dumps(s, ensure_ascii=False)`` does; ``canonical_strings`` does so for every
-    string (implies ``canonical_literals``).
+    string (implies ``canonical_literals``); ``property_order``: ``"any"`` accepts an object's
+    properties in any order (as JSON Schema does), ``"declared"`` only in ``properties``
+    order (undeclared ones between and after them), a narrowing generation uses.
     """
 
     strict: bool = False
@@ -65,6 +67,7 @@ class JsonOptions:
     trailing_whitespace: bool = True
     canonical_literals: bool = False
     canonical_strings: bool = False
+    property_order: str = "any"
 
     #: The narrowing ``decode.generate`` applies (``decode.GENERATION_JSON_OPTIONS`` as a dict).
     GENERATION: ClassVar["JsonOptions"]
@@ -100,4 +103,4 @@ class JsonOptions:
 _DEFAULTS = JsonOptions()
 JsonOptions.GENERATION = JsonOptions(strict=True, canonical_literals=True, canonical_strings=True,
                                      trailing_whitespace=False, whitespace="flexible", max_whitespace=16,
-                                     max_newlines=1)
+                                     max_newlines=1, property_order="declared")

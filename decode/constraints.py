@@ -118,7 +118,8 @@ def _schema_of(constraint) -> dict | bool:
 #: - ``trailing_whitespace=False``: the output ends with the root value (EOS or the grammar
 #:   stopping), instead of the model padding it with newlines;
 #: - ``max_newlines=1`` with ``max_whitespace=16``: pretty-printed output stays possible (one
-#:   line break plus indentation per run), blank-line runs do not.
+#:   line break plus indentation per run), blank-line runs do not;
+#: - ``property_order="declared"``: properties in the schema's order, which a model follows.
 #:
 #: Compare: Outlines allows ``[ ]?`` between tokens, llguidance defaults to flexible whitespace
 #: unless ``whitespace_flexible`` is off, XGrammar ``any_whitespace`` with ``max_whitespace_cnt``.

@@ -19,7 +19,8 @@ from ..budget import current_location, schema_location
 from ..cache import register
 from ..errors import GrammarError
 
-__all__ = ["Alt", "EMPTY", "Expr", "Grammar", "Lex", "Lexeme", "NOTHING", "Nfa", "Ref", "Repeat", "Seq", "alt",
+__all__ = ["Alt", "EMPTY", "Expr", "Grammar", "Lex", "Lexeme", "Member", "Members", "NOTHING", "Nfa", "Ref", "Repeat",
+           "Seq", "alt",
            "collect_refs", "is_nothing", "lexeme", "map_refs", "opt", "plus", "seq", "star", "subst_refs"]
 
 
@@ -140,6 +141,54 @@ class Nfa(Expr):
     edges: tuple[tuple[int, int, Expr], ...]
 
 
+@dataclass(frozen=True, eq=False)
+class Member:
+    """One kind of object member of :class:`Members`: a key lexeme and the value rules that may
+    follow it, each with the witness flags it sets (``values``: ``(flags, rule name)``)."""
+
+    key: Lexeme
+    values: tuple[tuple[int, str], ...]
+    required: bool = False
+    #: this member's bit in the presence masks of ``Members.allowed`` (0: not tracked)
+    presence: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class Members(Expr):
+    """An object whose members come in any order: ``open (member (comma member)*)? close``.
+
+    Each ``declared`` member appears at most once, the ``required`` ones all; ``extras``
+    (pattern and additional properties, whose keys exclude the declared names) may repeat.
+    The member count lies in ``[min_count, max_count]``, the presence mask of the declared
+    members at the end is in ``allowed`` (None: any), and every one of the ``n_flags`` witness
+    flags is set. The state is the set of members seen so far, so the automaton has up to
+    2^n states: :mod:`constrain.ir.members` materialises only the states a parse visits.
+    Values are rule names (the RTN calls them); ``where`` names the schema location.
+    """
+
+    open: Lexeme
+    close: Lexeme
+    comma: Lexeme
+    colon: Lexeme
+    declared: tuple[Member, ...]
+    extras: tuple[Member, ...] = ()
+    min_count: int = 0
+    max_count: int | None = None
+    allowed: frozenset[int] | None = None
+    n_flags: int = 0
+    where: str = ""
+
+    def value_rules(self) -> list[str]:
+        return [r for m in self.declared + self.extras for _, r in m.values]
+
+    def renamed(self, f) -> "Members":
+        """A copy with every value rule name ``n`` replaced by ``f(n)``."""
+        def ren(ms):
+            return tuple(Member(m.key, tuple((fl, f(r)) for fl, r in m.values), m.required, m.presence) for m in ms)
+        return Members(self.open, self.close, self.comma, self.colon, ren(self.declared), ren(self.extras),
+                       self.min_count, self.max_count, self.allowed, self.n_flags, self.where)
+
+
 EMPTY: Expr = Seq(())
 NOTHING: Expr = Alt(())
 
@@ -211,6 +260,8 @@ def collect_refs(e: Expr, out: set[str]) -> None:
             stack.append(x.item)
         elif isinstance(x, Nfa):
             stack.extend(y for _, _, y in x.edges)
+        elif isinstance(x, Members):
+            out.update(x.value_rules())
 
 
 def map_refs(e: Expr, f, memo: dict) -> Expr:
@@ -226,6 +277,8 @@ def map_refs(e: Expr, f, memo: dict) -> Expr:
         r = Repeat(map_refs(e.item, f, memo), e.min, e.max)
     elif isinstance(e, Nfa):
         r = Nfa(e.n_states, e.start, e.finals, tuple((a, b, map_refs(x, f, memo)) for a, b, x in e.edges))
+    elif isinstance(e, Members):
+        r = e.renamed(f)
     else:
         r = e
     memo[id(e)] = (e, r)
@@ -249,6 +302,12 @@ def subst_refs(e: Expr, f, memo: dict) -> Expr:
         r = Repeat(subst_refs(e.item, f, memo), e.min, e.max)
     elif isinstance(e, Nfa):
         r = Nfa(e.n_states, e.start, e.finals, tuple((a, b, subst_refs(x, f, memo)) for a, b, x in e.edges))
+    elif isinstance(e, Members):
+        # values are called by name: a substitution may rename them, never inline them
+        def rename(n: str) -> str:
+            got = f(n)
+            return got.name if isinstance(got, Ref) else n
+        r = e.renamed(rename)
     else:
         r = e
     memo[id(e)] = (e, r)

@@ -21,7 +21,8 @@ left-recursive group (only hand-built IR does that) is a :class:`GrammarError`.
 from __future__ import annotations
 
 from ..errors import GrammarError
-from .grammar import EMPTY, NOTHING, Alt, Expr, Lex, Nfa, Ref, Repeat, Seq, alt, is_nothing, opt, seq, subst_refs
+from .grammar import (EMPTY, NOTHING, Alt, Expr, Lex, Members, Nfa, Ref, Repeat, Seq, alt, is_nothing, opt, seq,
+                      subst_refs)
 from .rtn import strongly_connected_components
 
 __all__ = ["eliminate_left_recursion"]
@@ -39,7 +40,7 @@ class _Analysis:
         hit = self._null.get(id(e))
         if hit is not None and hit[0] is e:
             return hit[1]
-        if isinstance(e, Lex):
+        if isinstance(e, (Lex, Members)):  # an object starts with its "{" lexeme
             r = False
         elif isinstance(e, Ref):
             r = self.nullable_rules.get(e.name, False)
@@ -73,7 +74,7 @@ class _Analysis:
         hit = self._left.get(id(e))
         if hit is not None and hit[0] is e:
             return hit[1]
-        if isinstance(e, Lex):
+        if isinstance(e, (Lex, Members)):
             r: frozenset = frozenset()
         elif isinstance(e, Ref):
             r = frozenset([e.name])

@@ -8,12 +8,14 @@ The parser (:mod:`constrain.ir.parser`) runs that network with a stack.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Iterable
 
 from ..budget import check_deadline
 from ..errors import CompileBudgetError, EmptyLanguageError, GrammarError
-from .grammar import Alt, Expr, Grammar, Lex, Lexeme, Nfa, Ref, Repeat, Seq
+from .grammar import Alt, Expr, Grammar, Lex, Lexeme, Members, Nfa, Ref, Repeat, Seq
+from .members import LazyEdges, MembersRule
 
 __all__ = ["RTN", "compile_rtn", "strongly_connected_components"]
 
@@ -26,6 +28,12 @@ class RTN:
     ``call_edges[q]`` lists ``(rule index, return state)``, ``accepting[q]`` says the rule
     owning ``q`` may return there. ``rule_start[r]`` is the start state of rule ``r``; rule 0
     is the grammar's start rule.
+
+    Rules whose body is :class:`~constrain.ir.Members` (objects in any order) have two static
+    states, a start reading ``{`` and an accepting end; the states between are added on first
+    visit by their :class:`~constrain.ir.members.MembersRule` (``members``, by rule index), so
+    the lists grow: ``static_states`` counts the states laid out at compile time, and
+    ``lex_edges`` builds a lazy state's edges when it is first read.
     """
 
     lexemes: list[Lexeme]
@@ -35,10 +43,40 @@ class RTN:
     rule_start: list[int]
     rule_names: list[str]
     state_rule: list[int]
+    members: dict[int, MembersRule] = field(default_factory=dict)
+    static_states: int = -1
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    #: the MembersRule that made a lazy key state or after-comma state (for completions)
+    lazy_owner: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.static_states < 0:
+            self.static_states = len(self.accepting)
+        if not isinstance(self.lex_edges, LazyEdges):
+            self.lex_edges = LazyEdges(self.lex_edges, self.lock)
 
     @property
     def num_states(self) -> int:
         return len(self.accepting)
+
+    def new_state(self, lex: dict[int, int] | None, calls: tuple, accepting: bool, owner=None) -> int:
+        """Append a state (``lex=None``: built by ``owner`` on first read)."""
+        with self.lock:
+            q = len(self.accepting)
+            list.append(self.lex_edges, lex)
+            self.call_edges.append(calls)
+            self.accepting.append(accepting)
+            self.state_rule.append(-1 if owner is None else self.state_rule[owner.start])
+            if owner is not None:
+                self.lex_edges.owners[q] = owner
+                self.lazy_owner[q] = owner
+            return q
+
+    def members_of_start(self, q: int) -> MembersRule | None:
+        """The any-order object rule whose start state is ``q``, if any."""
+        r = self.state_rule[q] if q < len(self.state_rule) else -1
+        mr = self.members.get(r)
+        return mr if mr is not None and mr.start == q else None
 
 
 def _size(e: Expr, sizes: dict[str, int], memo: dict[int, int]) -> int:
@@ -57,6 +95,8 @@ def _size(e: Expr, sizes: dict[str, int], memo: dict[int, int]) -> int:
         s = 1 + inner * copies
     elif isinstance(e, Nfa):
         s = e.n_states + sum(_size(x, sizes, memo) for _, _, x in e.edges)
+    elif isinstance(e, Members):
+        s = 1  # a rule of its own, called
     else:  # pragma: no cover - defensive
         raise TypeError(e)
     memo[k] = s
@@ -77,6 +117,8 @@ def _refs(e: Expr, out: set[str], seen: set[int]) -> None:
     elif isinstance(e, Nfa):
         for _, _, x in e.edges:
             _refs(x, out, seen)
+    elif isinstance(e, Members):
+        out.update(e.value_rules())
 
 
 def strongly_connected_components(graph: dict[str, Iterable[str]]) -> list[list[str]]:
@@ -218,6 +260,8 @@ class _NfaBuilder:
                 self.eps[states[f]].append(b)
             for src, dst, x in e.edges:
                 self.build(x, states[src], states[dst], depth + 1)
+        elif isinstance(e, Members):
+            raise GrammarError("an any-order object (Members) must be the whole body of a rule")
         else:  # pragma: no cover - defensive
             raise TypeError(f"not a grammar expression: {e!r}")
 
@@ -346,7 +390,9 @@ def compile_rtn(grammar: Grammar, *, inline_limit: int = 400, state_budget: int 
 
     for name in rules:
         rule_size(name, set())
-    inline = {n: rules[n] for n in rules if n not in cyclic and n != grammar.start and sizes[n] <= inline_limit}
+    members_rules = {n for n, body in rules.items() if isinstance(body, Members)}
+    inline = {n: rules[n] for n in rules
+              if n not in cyclic and n != grammar.start and n not in members_rules and sizes[n] <= inline_limit}
 
     # rules that need their own automaton: start, plus everything referenced and not inlined
     needed = [grammar.start]
@@ -374,6 +420,11 @@ def compile_rtn(grammar: Grammar, *, inline_limit: int = 400, state_budget: int 
                 stack.append(e.item)
             elif isinstance(e, Nfa):
                 stack.extend(x for _, _, x in e.edges)
+            elif isinstance(e, Members):
+                for d in e.value_rules():  # called, never inlined
+                    if d not in rules:
+                        raise GrammarError(f"undefined rule {d!r}")
+                    deps.add(d)
         for d in sorted(deps):
             if d not in rule_index:
                 rule_index[d] = len(needed)
@@ -383,9 +434,15 @@ def compile_rtn(grammar: Grammar, *, inline_limit: int = 400, state_budget: int 
     lexemes: list[Lexeme] = []
     lex_index: dict[int, int] = {}
     rule_dfas = []
+    members: dict[int, MembersRule] = {}
     total = 0
     for name in needed:
         b = _NfaBuilder(lex_index, lexemes, inline, rule_index, state_budget)
+        if name in members_rules:
+            # start (reads "{" into the first key, set by bind) and accepting end; the rest is lazy
+            members[len(rule_dfas)] = MembersRule(rules[name], b.lex_symbol, rule_index)
+            rule_dfas.append(([{}, {}], [False, True]))
+            continue
         s, f = b.new(), b.new()
         b.build(rules[name], s, f)
         edges, acc = _determinize(b, s, f, state_budget)
@@ -396,14 +453,19 @@ def compile_rtn(grammar: Grammar, *, inline_limit: int = 400, state_budget: int 
 
     # productive rules: those whose DFA reaches acceptance through lexemes and productive calls
     productive = [False] * len(needed)
+    for mr in members.values():
+        mr.key_ok = [not lexemes[m[0]].dfa.is_empty() for m in mr.members]
     changed = True
     while changed:
         changed = False
         for r, (edges, acc) in enumerate(rule_dfas):
             if productive[r]:
                 continue
-            live = _coaccessible(edges, acc, productive)
-            if live[0]:
+            if r in members:
+                live0 = members[r].alive((0, 0, 0, 0), productive)
+            else:
+                live0 = _coaccessible(edges, acc, productive)[0]
+            if live0:
                 productive[r] = changed = True
     if not productive[0]:
         where = grammar.origins.get(grammar.start, grammar.start)
@@ -424,7 +486,7 @@ def compile_rtn(grammar: Grammar, *, inline_limit: int = 400, state_budget: int 
     offsets = []
     live_maps = []
     for r, (edges, acc) in enumerate(rule_dfas):
-        live = _coaccessible(edges, acc, productive)
+        live = [productive[r], True] if r in members else _coaccessible(edges, acc, productive)
         mapping = {}
         for s in range(len(edges)):
             if live[s]:
@@ -455,6 +517,10 @@ def compile_rtn(grammar: Grammar, *, inline_limit: int = 400, state_budget: int 
             lex_edges[g] = lx
             call_edges[g] = tuple(sorted(calls))
     rtn = RTN(lexemes, lex_edges, call_edges, accepting, rule_start, list(needed), state_rule)
+    for r, mr in members.items():
+        if productive[r]:
+            rtn.members[r] = mr
+            mr.bind(rtn, rule_start[r], live_maps[r][1], productive)
     _check_left_recursion(rtn)
     return rtn
 

@@ -48,6 +48,9 @@ class Completions:
         self._dist: list[float] | None = None
         self._choice: list[tuple] | None = None
         self._stack_cost: dict[tuple[int, ...], float] = {}
+        self._lex_cost: list[float] = []
+        self._lazy_dist: dict[int, float] = {}
+        self._key_dist: dict[int, dict] = {}
 
     # ------------------------------------------------------------------ lexemes
 
@@ -112,20 +115,31 @@ class Completions:
     # ------------------------------------------------------------------ rules
 
     def _solve(self) -> None:
-        """Fewest bytes from every RTN state to its rule's return, and the edge achieving it."""
+        """Fewest bytes from every RTN state to its rule's return, and the edge achieving it.
+
+        Over the static states; an any-order object's start costs its ``{`` plus its members'
+        closed form (:meth:`constrain.ir.members.MembersRule.distance`), recomputed whenever
+        one of its value rules gets cheaper. Its lazy states are costed on demand."""
         rtn = self.rtn
-        n = rtn.num_states
+        n = rtn.static_states
         lex_cost = []
         for x in range(len(rtn.lexemes)):
             t = self.lexeme_tail(x, 0)
             lex_cost.append(INF if t is None else len(t))
+        self._lex_cost = lex_cost
         dependents: list[list[int]] = [[] for _ in range(n)]
         for q in range(n):
             for nxt in rtn.lex_edges[q].values():
-                dependents[nxt].append(q)
+                if nxt < n:
+                    dependents[nxt].append(q)
             for callee, ret in rtn.call_edges[q]:
                 dependents[ret].append(q)
                 dependents[rtn.rule_start[callee]].append(q)
+        objects = {mr.start: mr for mr in rtn.members.values()}
+        for s, mr in objects.items():
+            for r in {r for _, alts, *_ in mr.members for _, r in alts}:
+                if rtn.rule_start[r] >= 0:
+                    dependents[rtn.rule_start[r]].append(s)
         dist = [INF] * n
         choice: list[tuple] = [()] * n
         work = deque()
@@ -137,38 +151,88 @@ class Completions:
                 work.append(q)
                 queued[q] = True
         lex_edges, call_edges, rule_start = rtn.lex_edges, rtn.call_edges, rtn.rule_start
+
+        def value_cost(r: int) -> float:
+            return dist[rule_start[r]] if rule_start[r] >= 0 else INF
+
         while work:
             s = work.popleft()
             queued[s] = False
             for q in dependents[s]:
                 best, pick = dist[q], None
-                for x, nxt in lex_edges[q].items():
-                    c = lex_cost[x] + dist[nxt]
+                mr = objects.get(q)
+                if mr is not None:
+                    c = lex_cost[mr.open] + mr.distance((0, 0, 0, 0), lex_cost, value_cost)
                     if c < best:
-                        best, pick = c, ("lexeme", x, nxt)
-                for callee, ret in call_edges[q]:
-                    c = dist[rule_start[callee]] + dist[ret]
-                    if c < best:
-                        best, pick = c, ("call", callee, ret)
+                        best, pick = c, ("lexeme", mr.open, lex_edges[q][mr.open])
+                else:
+                    for x, nxt in lex_edges[q].items():
+                        c = lex_cost[x] + dist[nxt]
+                        if c < best:
+                            best, pick = c, ("lexeme", x, nxt)
+                    for callee, ret in call_edges[q]:
+                        c = dist[rule_start[callee]] + dist[ret]
+                        if c < best:
+                            best, pick = c, ("call", callee, ret)
                 if pick is not None:  # only strict improvements: the choices stay acyclic
                     dist[q], choice[q] = best, pick
                     if not queued[q]:
                         queued[q] = True
                         work.append(q)
         self._dist, self._choice = dist, choice
+        self._value_cost = value_cost
+
+    def _dist_of(self, q: int) -> float:
+        """``dist`` of any state: static ones from the fixpoint, lazy ones on demand."""
+        if q < len(self._dist):
+            return self._dist[q]
+        d = self._lazy_dist.get(q)
+        if d is None:
+            rtn = self.rtn
+            mr = rtn.lex_edges.owners.get(q)
+            if mr is not None:  # a key state: the closed form
+                d = mr.distance(mr.key_of(q), self._lex_cost, self._value_cost,
+                                self._key_dist.setdefault(id(mr), {}))
+            else:  # after a comma, a key or a colon: a few edges from the next key state
+                d = self._lazy_choice(q)[0]
+            self._lazy_dist[q] = d
+        return d
+
+    def _lazy_choice(self, q: int) -> tuple[float, tuple]:
+        """The cheapest edge out of lazy state ``q`` and its cost (an object's key states
+        read it off their closed form, instead of costing every member's successor)."""
+        rtn = self.rtn
+        mr = rtn.lazy_owner.get(q)
+        if mr is not None:
+            got = mr.choice(q, self._lex_cost, self._value_cost, self._key_dist.setdefault(id(mr), {}))
+            if got is not None:
+                return got
+        best, pick = INF, ()
+        for x, nxt in rtn.lex_edges[q].items():
+            c = self._lex_cost[x] + self._dist_of(nxt)
+            if c < best:
+                best, pick = c, ("lexeme", x, nxt)
+        for callee, ret in rtn.call_edges[q]:
+            c = self._value_cost(callee) + self._dist_of(ret)
+            if c < best:
+                best, pick = c, ("call", callee, ret)
+        return best, pick
+
+    def _choice_of(self, q: int) -> tuple:
+        return self._choice[q] if q < len(self._choice) else self._lazy_choice(q)[1]
 
     def _spell(self, frames: tuple[int, ...], out: bytearray) -> bool:
         """Append the bytes finishing each frame's rule, top (last) first."""
-        choice, rule_start = self._choice, self.rtn.rule_start
+        rule_start = self.rtn.rule_start
         work = list(frames)  # LIFO: the top frame is expanded first
-        limit = 4 * (sum(self._dist[f] for f in frames) + len(frames)) + 1_000
+        limit = 4 * (sum(self._dist_of(f) for f in frames) + len(frames)) + 1_000
         steps = 0
         while work:
             steps += 1
             if steps > limit:
                 return False  # a cycle in the choices would be a bug; the caller checks
             q = work.pop()
-            ch = choice[q]
+            ch = self._choice_of(q)
             if not ch:
                 return False
             if ch[0] == "lexeme":
@@ -182,8 +246,7 @@ class Completions:
     def _frames_cost(self, frames: tuple[int, ...]) -> float:
         c = self._stack_cost.get(frames)
         if c is None:
-            dist = self._dist
-            c = sum(dist[f] for f in frames)
+            c = sum(self._dist_of(f) for f in frames)
             if len(self._stack_cost) > 200_000:
                 self._stack_cost.clear()
             self._stack_cost[frames] = c

@@ -104,8 +104,21 @@ def test_ambiguous_lexemes_exact():
     check_all_masks(compiled, vocab, viable, complete, n_walks=40)
 
 
+def _orders(v):
+    """Every spelling of ``v`` with its objects' members in any order (JSON Schema's default)."""
+    if isinstance(v, dict):
+        out = []
+        for keys in itertools.permutations(v):
+            for vals in itertools.product(*[_orders(v[k]) for k in keys]):
+                out.append("{" + ",".join(json.dumps(k) + ":" + x for k, x in zip(keys, vals)) + "}")
+        return out
+    if isinstance(v, list):
+        return ["[" + ",".join(xs) + "]" for xs in itertools.product(*[_orders(x) for x in v])]
+    return [json.dumps(v)]
+
+
 def _finite_language(values, compact=True):
-    strings = {json.dumps(v, separators=(",", ":")) for v in values}
+    strings = {s for v in values for s in _orders(v)}
     prefixes = {s[:i] for s in strings for i in range(len(s) + 1)}
     return strings, prefixes
 

@@ -5,14 +5,17 @@ The front-end walks the schema once (:mod:`.lower`), producing rules over JSON l
 
 * ``$ref`` without siblings becomes a rule reference, so recursive schemas need no depth cap;
   ``$ref`` with siblings and ``allOf`` are merged at the schema level (:mod:`.merge`).
-* Object properties are generated in ``properties`` order; undeclared properties may appear
-  between and after them unless ``additionalProperties: false`` or ``strict=True`` (:mod:`.objects`).
+* Object properties come in any order (each declared one at most once, the required ones all;
+  the states are built on first visit, :mod:`constrain.ir.members`), or with
+  ``property_order="declared"`` in ``properties`` order; undeclared properties may appear
+  anywhere unless ``additionalProperties: false`` or ``strict=True`` (:mod:`.objects`).
 * ``anyOf`` is a union; ``oneOf`` is a union of its branches, each conjoined with the
   complement of every other branch not provably disjoint from it (:mod:`.complement`,
   :mod:`.disjoint`); :class:`UnsupportedSchemaError` where a needed complement is not
   computable (``lenient=True`` treats it as ``anyOf``). ``not``, ``if``/``then``/``else`` and
   ``dependentSchemas`` use the same complements (:mod:`.applicators`).
-* Integers are generated without fraction or exponent; bounded numbers without exponent (:mod:`.numbers`).
+* Integers may be spelled ``5.0`` and, unbounded, ``1e2`` (a regular subset of the spellings);
+  bounded numbers without exponent (:mod:`.numbers`).
 * A keyword that cannot be enforced raises :class:`UnsupportedSchemaError` naming the keyword
   and its JSON pointer, unless ``lenient=True``, which drops it with a warning (:mod:`.context`).
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from ...errors import SchemaError, UnsupportedSchemaError
+from ...errors import OptionError, SchemaError, UnsupportedSchemaError
 from ...ir import Expr, NOTHING, Ref
 from .keywords import TYPE_NAMES
 from .lexemes import JsonLexemes
@@ -28,9 +28,12 @@ class LoweringContext:
     """The state one schema's lowering shares: options, the rules built so far, the
     ``$id`` index, and the reporting of what cannot be enforced (strict vs lenient)."""
 
-    def __init__(self, root: Any, *, strict: bool, lenient: bool, lexemes: JsonLexemes):
+    def __init__(self, root: Any, *, strict: bool, lenient: bool, lexemes: JsonLexemes, property_order: str = "any"):
         self.root = root
         self.strict = strict
+        if property_order not in ("any", "declared"):
+            raise OptionError(f"property_order must be 'any' or 'declared', not {property_order!r}")
+        self.property_order = property_order
         self.lenient = lenient
         self.L = lexemes
         self.rules: dict[str, Expr] = {}
@@ -42,6 +45,8 @@ class LoweringContext:
         declared = root.get("$schema", "") if isinstance(root, dict) else ""
         self.ref_overrides_siblings = isinstance(declared, str) and any(
             f"draft-0{n}" in declared for n in (3, 4, 6, 7))
+        # drafts 3 and 4 count 1.0 as a number only; later drafts as an integer
+        self.float_integers = not (isinstance(declared, str) and any(f"draft-0{n}" in declared for n in (3, 4)))
         self._sub_names: dict[int, str] = {}
         self._keep: list = []  # keeps keyed schema objects alive so their ids stay unique
 

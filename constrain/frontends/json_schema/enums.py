@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from ...errors import SchemaError, UnsupportedSchemaError
-from ...ir import Expr, Lex, NOTHING, alt, seq
+from ...ir import Expr, Lex, Member, NOTHING, alt, seq
 from ..regex import regex_to_dfa
 from .ir import ALSO, CONTAINS_ALSO, NOT, NUM_AND, NUM_MINUS, PATTERNS, SOME, STR_MINUS, XOF, is_internal, presence_eval
 from .keywords import ANNOTATIONS, MAX_ENUM
@@ -123,6 +123,11 @@ class EnumsMixin:
                 parts.append(it)
             parts.append(Lex(L.punct("]")))
             return seq(*parts)
+        if isinstance(v, dict) and len(v) > 1 and self.property_order == "any":
+            # an object value equals its members in any order (JSON Schema equality)
+            members = tuple(Member(L.string_literal(k), ((0, self._value_rule(self.literal_value(x, ptr), ptr)),),
+                                   required=True) for k, x in v.items())
+            return self._members_rule(ptr, members)
         if isinstance(v, dict):
             parts = [Lex(L.punct("{"))]
             for i, (k, x) in enumerate(v.items()):

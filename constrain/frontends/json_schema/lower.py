@@ -236,7 +236,8 @@ class SchemaLowering(RefsMixin, MergeMixin, ApplicatorsMixin, ComplementMixin, D
 def schema_to_grammar(schema: Any, *, strict: bool = False, lenient: bool = False,
                       whitespace: str = "flexible", max_whitespace: int | None = None,
                       max_newlines: int | None = None, trailing_whitespace: bool = True,
-                      canonical_literals: bool = False, canonical_strings: bool = False) -> Grammar:
+                      canonical_literals: bool = False, canonical_strings: bool = False,
+                      property_order: str = "any") -> Grammar:
     """The grammar of the JSON texts valid under ``schema`` (options: see ``compile_json_schema``)."""
     schema = normalize_schema_input(schema)
     lex = JsonLexemes(whitespace, max_whitespace, max_newlines=max_newlines, trailing_ws=trailing_whitespace,
@@ -245,6 +246,7 @@ def schema_to_grammar(schema: Any, *, strict: bool = False, lenient: bool = Fals
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old, 20_000))
     try:
-        return SchemaLowering(schema, strict=strict, lenient=lenient, lexemes=lex).grammar()
+        return SchemaLowering(schema, strict=strict, lenient=lenient, lexemes=lex,
+                              property_order=property_order).grammar()
     finally:
         sys.setrecursionlimit(old)

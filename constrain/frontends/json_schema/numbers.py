@@ -1,7 +1,9 @@
 """``integer`` / ``number``: bounds and ``multipleOf`` as exact regexes (:mod:`.numeric`).
 
-Integers are generated without fraction or exponent, bounded numbers without exponent; an
-integer ``multipleOf`` without a closed-form regex is the remainder automaton.
+An integer may be spelled with a zero fraction (``5.0``, any bounds) and, when unbounded,
+with an exponent (``1e2``, ``1.5e1``: :func:`.numeric.integer_spellings_regex`), as JSON
+Schema counts those as integers (not in drafts 3 and 4); bounded numbers come without
+exponent; an integer ``multipleOf`` without a closed-form regex is the remainder automaton.
 """
 
 from __future__ import annotations
@@ -91,19 +93,27 @@ class NumbersMixin:
             except ValueError:
                 return NOTHING  # no multiple in range
             if r is not None:
-                return Lex(self.L.regex(r, f"integer multipleOf {mult}"))
+                return Lex(self.L.regex(self._zero_fraction(r), f"integer multipleOf {mult}"))
             if isinstance(mult, int) and mult <= 100_000:
                 rng = None if ilo is None and ihi is None else numeric.integer_range_regex(ilo, ihi)
+                frac = self.float_integers
 
-                def build(k=mult, rng=rng):
+                def build(k=mult, rng=rng, frac=frac):
                     d = multiple_of_dfa(k)
-                    return d if rng is None else d.intersect(regex_to_dfa(rng, encoding="utf8"))
+                    d = d if rng is None else d.intersect(regex_to_dfa(rng, encoding="utf8"))
+                    return d.concat(regex_to_dfa(numeric.INTEGER_FRACTION_SUFFIX, encoding="utf8")) if frac else d
 
-                return Lex(self.L._lex("intmult", f"{mult}:{ilo}:{ihi}", build, f"integer multipleOf {mult}"))
+                return Lex(self.L._lex("intmult", f"{mult}:{ilo}:{ihi}:{frac}", build, f"integer multipleOf {mult}"))
             self.unsupported("multipleOf", ptr, f"multipleOf {mult} is not supported")
         if ilo is None and ihi is None:
+            if self.float_integers:
+                return Lex(self.L.regex(numeric.integer_spellings_regex(), "integer"))
             return Lex(self.L.integer())
-        return Lex(self.L.regex(numeric.integer_range_regex(ilo, ihi), f"integer [{ilo}, {ihi}]"))
+        return Lex(self.L.regex(self._zero_fraction(numeric.integer_range_regex(ilo, ihi)), f"integer [{ilo}, {ihi}]"))
+
+    def _zero_fraction(self, digits: str) -> str:
+        """An integer regex with the spellings ``5.0``, ``5.00``, ... of the same values."""
+        return f"(?:{digits}){numeric.INTEGER_FRACTION_SUFFIX}" if self.float_integers else digits
 
     def number(self, s: dict, ptr: str) -> Expr:
         lo, hi, lo_x, hi_x = self._bounds(s, ptr)

@@ -53,6 +53,8 @@ __all__ = [
     "JSON_NUMBER_REGEX",
     "JSON_NUMBER_NO_EXPONENT_REGEX",
     "JSON_INTEGER_REGEX",
+    "INTEGER_FRACTION_SUFFIX",
+    "integer_spellings_regex",
     "INTEGER_FORMAT_BOUNDS",
     "ENUMERATION_LIMIT",
     "integer_range_regex",
@@ -65,6 +67,35 @@ __all__ = [
 Number = Union[int, float, Decimal]
 
 JSON_INTEGER_REGEX = "-?(?:0|[1-9][0-9]*)"
+
+# Spellings of an integer value with a fraction or an exponent (JSON Schema counts ``1.0`` and
+# ``1e2`` as integers, draft 6 on). Exactness needs counting (``1.25e2`` is one iff the
+# exponent covers the fraction's significant digits), so the language is a regular subset: a
+# zero fraction, any non-negative exponent up to 99 with a fraction of at most that many
+# significant digits (up to 4), negative exponents down to -3 cancelled by trailing zeros, and
+# zero with any exponent: about 50 DFA states, where wider bounds cost counter states on
+# every integer. (Python's ``json`` reads such a text as a float, infinite past ~308 digits,
+# which ``jsonschema`` then calls no integer; JSON Schema's numbers have no such limit, and
+# neither has this language.)
+_INT_PART = "(?:0|[1-9][0-9]*)"
+_ZERO_FRACTION = r"\.0+"
+_EXP_2 = "(?:[1-9][0-9]?)"  # an exponent value 1..99 after optional leading zeros
+INTEGER_FRACTION_SUFFIX = "(?:" + _ZERO_FRACTION + ")?"
+
+
+def integer_spellings_regex() -> str:
+    """Every JSON spelling of an integer value this engine accepts (see the comment above)."""
+    alts = [JSON_INTEGER_REGEX + INTEGER_FRACTION_SUFFIX,
+            "-?" + _INT_PART + "(?:" + _ZERO_FRACTION + ")?[eE]\\+?0*(?:0|" + _EXP_2 + ")"]
+    for d in range(1, 5):  # d significant fraction digits, exponent >= d
+        exp = "(?:[" + str(d) + "-9]|[1-9][0-9])"
+        alts.append("-?" + _INT_PART + "\\.[0-9]{1," + str(d) + "}0*[eE]\\+?0*" + exp)
+    for j in range(1, 4):  # j trailing zeros cancel a negative exponent down to -j
+        alts.append("-?[1-9][0-9]*0{" + str(j) + "}(?:" + _ZERO_FRACTION + ")?[eE]-0*[1-" + str(j) + "]")
+    alts.append("-?0(?:" + _ZERO_FRACTION + ")?[eE][+-]?[0-9]+")
+    return "(?:" + "|".join(alts) + ")"
+
+
 JSON_NUMBER_NO_EXPONENT_REGEX = "-?(?:0|[1-9][0-9]*)(?:\\.[0-9]+)?"
 JSON_NUMBER_REGEX = "-?(?:0|[1-9][0-9]*)(?:\\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
 _EXPONENT = "(?:[eE][+-]?[0-9]+)?"

@@ -1,9 +1,17 @@
-"""Objects: the ordered-properties automaton.
+"""Objects: members in any order (the default), or in ``properties`` order.
 
-States are (next declared property, emitted anything yet, property count, presence bits of
-the properties presence formulas mention, witness flags of ``some property`` constraints
-from complements). Properties come in ``properties`` order; undeclared ones (pattern or
-additional) may appear between and after them unless the object is closed.
+With ``property_order="any"`` an object is one :class:`~constrain.ir.Members` rule: each
+declared property at most once, the required ones all, undeclared ones (pattern or
+additional) repeatable unless the object is closed, the count within
+``minProperties``/``maxProperties``, the presence formulas (``dependentRequired`` and
+complements) and witness flags of ``some property`` constraints from complements checked at
+the end. Its states (the set of properties seen) are built on first visit
+(:mod:`constrain.ir.members`), so 50 optional properties cost only the states a parse visits.
+
+With ``property_order="declared"`` (generation's narrowing: small models wander less) the
+automaton is the ordered one: states are (next declared property, emitted anything yet,
+property count, presence bits, witness flags), properties come in ``properties`` order and
+undeclared ones may appear between and after them unless the object is closed.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import SchemaError, UnsupportedSchemaError
-from ...ir import EMPTY, Expr, Lex, NOTHING, Nfa, alt, seq
+from ...ir import EMPTY, Alt, Expr, Lex, Member, Members, NOTHING, Nfa, Ref, alt, seq
 from ..regex import regex_to_dfa
 from . import formats
 from .ir import PATTERNS, PRESENCE, SOME, presence_eval, presence_names
@@ -212,6 +220,10 @@ class ObjectsMixin:
                 sch = {"allOf": [vsch] + [somes[i][1] for i in chosen]}
                 extra_alts.append((sum(1 << i for i in chosen), Lex(klx), self.sub(sch, vptr + "+witness")))
 
+        if self.property_order == "any":
+            allowed = frozenset(allowed_sets) if tracked else None
+            return self._members(ptr, declared, req, bit_of, values_alts, extra_alts, minP, maxP, allowed, len(somes))
+
         def sid(j: int, e: int, c: int, pm: int) -> int:
             return ((j * 2 + e) * (C + 1) + c) * Mx + pm
 
@@ -243,6 +255,49 @@ class ObjectsMixin:
                            if c >= minP and (e or c == 0))
         body = Nfa((n + 1) * 2 * (C + 1) * Mx, sid(0, 0, 0, 0), finals, tuple(edges))
         return seq(Lex(L.punct("{")), body, Lex(L.punct("}")))
+
+    def _members(self, ptr: str, declared, req, bit_of, values_alts, extra_alts, minP, maxP, allowed,
+                 n_flags) -> Expr:
+        """The any-order object: a rule whose body is a :class:`Members` (values are called)."""
+        L = self.L
+
+        def values(alts) -> tuple[tuple[int, str], ...]:
+            return tuple((fl, name) for fl, _, v in alts if (name := self._value_rule(v, ptr)) is not None)
+
+        members = [Member(values_alts[j][0][1].lexeme, values(values_alts[j]), name in req, bit_of.get(name, 0))
+                   for j, (name, _) in enumerate(declared)]
+        extras = []
+        for fl, k, v in extra_alts:
+            keys = k.items if isinstance(k, Alt) else (k,)  # propertyNames' enum: one literal each
+            for kx in keys:
+                extras.append(Member(kx.lexeme, values([(fl, kx, v)])))
+        return self._members_rule(ptr, tuple(members), tuple(extras), minP, maxP, allowed, n_flags)
+
+    def _members_rule(self, ptr: str, members: tuple, extras: tuple = (), minP: int = 0, maxP: int | None = None,
+                      allowed=None, n_flags: int = 0) -> Expr:
+        """A rule whose body is the :class:`Members` of these members (a reference to it)."""
+        L = self.L
+        body = Members(L.punct("{"), L.punct("}"), L.punct(","), L.punct(":"), members, extras,
+                       minP, maxP, allowed, n_flags, ptr)
+        name, k = "object:" + ptr, 1
+        while name in self.rules:
+            name, k = f"object:{ptr}#{k}", k + 1
+        self.rules[name] = body
+        self.origins[name] = ptr
+        return Ref(name)
+
+    def _value_rule(self, v: Expr, ptr: str) -> str | None:
+        """The rule a member's value is called by (None: no value matches)."""
+        if v is NOTHING:
+            return None
+        if isinstance(v, Ref):
+            return v.name
+        name, k = "value:" + ptr, 1
+        while name in self.rules:
+            name, k = f"value:{ptr}#{k}", k + 1
+        self.rules[name] = v
+        self.origins[name] = ptr
+        return name
 
     def _property_names(self, names: Any, ptr: str) -> PropertyNames | None:
         """What ``propertyNames`` says about a key (None: no key at all)."""

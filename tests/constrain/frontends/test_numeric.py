@@ -7,6 +7,8 @@ ECMA-262 agree.
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
 from decimal import Decimal
 from fractions import Fraction
@@ -21,6 +23,7 @@ from constrain.frontends.json_schema.numeric import (
     exponent_is_exact,
     integer_multiple_of_regex,
     integer_range_regex,
+    integer_spellings_regex,
     number_multiple_of_regex,
     number_range_regex,
 )
@@ -436,3 +439,80 @@ def test_number_multiple_of_examples():
         ["0", "0.5", "1", "1.5", "2", "1.50", "2.0", "-0"]
     assert number_multiple_of_regex(0.25) is None
     assert number_multiple_of_regex(0.25, 0, 1) is not None
+
+
+# ---------------------------------------------------------------- integers spelled as 1.0, 1e2
+
+_NUMBER = re.compile(JSON_NUMBER_REGEX)
+
+
+def _in_documented_subset(s: str) -> bool:
+    """The spellings docs/json_schema.md promises for an unbounded integer."""
+    m = re.fullmatch(r"-?(0|[1-9][0-9]*)(?:\.([0-9]+))?(?:[eE]([+-]?)([0-9]+))?", s)
+    int_part, frac, sign, exp = m.group(1), m.group(2) or "", m.group(3), m.group(4)
+    sig = frac.rstrip("0")
+    if exp is None:
+        return not sig
+    e = int(exp)
+    if int_part == "0" and not sig:
+        return True  # zero, any exponent
+    if sign == "-":
+        return e <= 3 and not sig and len(int_part) - len(int_part.rstrip("0")) >= e and e >= 1
+    return e <= 99 and len(sig) <= min(e, 4)
+
+
+def test_integer_spellings_are_integers_and_cover_the_documented_subset():
+    """Every string over a number alphabet up to 5 characters: the integer language holds
+    exactly the JSON numbers with an integer value in the documented subset."""
+    rx = re.compile(integer_spellings_regex())
+    assert_plain_dialect(integer_spellings_regex())
+    n_in = 0
+    for k in range(1, 6):
+        for chars in itertools.product("0159.eE+-", repeat=k):
+            s = "".join(chars)
+            got = rx.fullmatch(s) is not None
+            is_number = _NUMBER.fullmatch(s) is not None
+            if got:
+                assert is_number and Decimal(s) == Decimal(s).to_integral_value(), s
+                n_in += 1
+            if is_number and Decimal(s) == Decimal(s).to_integral_value():
+                assert got == _in_documented_subset(s), s
+    assert n_in > 1000
+    for s in ("1.0", "-5.0", "1e2", "1E+02", "1.5e1", "2.50e1", "10e-1", "0e-7", "-0.0", "100"):
+        assert rx.fullmatch(s), s
+    for s in ("1.5", "1e-1", "1.55e1", "100e-3", "01", "1.", "1e"):
+        assert not rx.fullmatch(s), s
+
+
+@pytest.mark.parametrize("schema", [
+    {"type": "integer"}, {"type": "integer", "minimum": 5}, {"type": "integer", "minimum": -5, "maximum": 7},
+    {"type": "integer", "multipleOf": 3}, {"type": "integer", "multipleOf": 7, "maximum": 100},
+    {"type": "number", "multipleOf": 2}, {"type": ["integer", "string"]},
+    {"$schema": "http://json-schema.org/draft-04/schema#", "type": "integer"},
+])
+def test_integer_schemas_accept_float_spellings_soundly(schema):
+    """Against jsonschema over enumerated spellings: never a wrong accept, and every spelling
+    without an exponent (``5.0``) decided exactly."""
+    import jsonschema
+
+    from constrain import compile_json_schema
+    from constrain.tokens import Vocabulary
+
+    toks = [bytes([b]) for b in b"0123456789.eE+-"] + [None]
+    vocab = Vocabulary.from_token_bytes(toks, eos_ids=[len(toks) - 1])
+    compiled = compile_json_schema(schema, vocab)
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    accepted = 0
+    for k in range(1, 5):
+        for chars in itertools.product("0135.e-", repeat=k):
+            s = "".join(chars)
+            if _NUMBER.fullmatch(s) is None:
+                continue
+            m = compiled.matcher()
+            got = m.advance_bytes(s.encode()) and m.is_accepting()
+            want = validator.is_valid(json.loads(s))
+            accepted += got
+            assert not got or want, (schema, s)  # no wrong accept
+            if "e" not in s:
+                assert got == want, (schema, s)
+    assert accepted > 10

@@ -84,7 +84,9 @@ def instance(schema, rng: random.Random, depth=0):
         for i, (k, sub) in enumerate(schema["properties"].items()):
             if k in schema["required"] or rng.random() < 0.5:
                 out[k] = instance(sub, rng, depth + 1)
-        return out
+        keys = list(out)
+        rng.shuffle(keys)  # JSON Schema accepts properties in any order, and so does the default
+        return {k: out[k] for k in keys}
     raise AssertionError(schema)
 
 

@@ -1,0 +1,197 @@
+"""Object properties in any order (``property_order="any"``, the default) against oracles.
+
+* every document over a small key and value pool (each key order, each subset) is accepted
+  exactly when ``jsonschema`` validates it, for required / optional / additional / pattern
+  properties, ``propertyNames``, ``minProperties`` / ``maxProperties``, ``dependentRequired``
+  and a negated ``additionalProperties`` (a witness flag);
+* every mask bit of a finite any-order object against the prefixes of its enumerated texts;
+* a declared property written twice is rejected;
+* ``property_order="declared"`` (and so ``JsonOptions.GENERATION``) narrows to declared order;
+* 50 properties compile and walk without building the 2^50 key sets.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import jsonschema
+import pytest
+
+from constrain import JsonOptions, compile_json_schema
+from constrain.errors import OptionError
+from constrain.tokens import Vocabulary
+from oracles import check_all_masks
+
+
+def small_vocab(alphabet: bytes, max_len: int = 2, extra: tuple[bytes, ...] = ()) -> Vocabulary:
+    toks: list[bytes | None] = []
+    for n in range(1, max_len + 1):
+        toks.extend(bytes(p) for p in itertools.product(alphabet, repeat=n))
+    toks.extend(extra)
+    toks.append(None)  # EOS
+    return Vocabulary.from_token_bytes(toks, eos_ids=[len(toks) - 1])
+
+
+VOCAB = small_vocab(b'{}":,abcdqxz1', max_len=1)
+
+
+def documents(keys, values, max_members=4):
+    """Compact texts of every object with distinct keys from ``keys`` (every order) and values
+    from ``values``, up to ``max_members`` members, with the parsed instance."""
+    for k in range(max_members + 1):
+        for names in itertools.permutations(keys, k):
+            for vals in itertools.product(values, repeat=k):
+                text = "{" + ",".join(json.dumps(n) + ":" + json.dumps(v) for n, v in zip(names, vals)) + "}"
+                yield text, dict(zip(names, vals))
+
+
+def accepts(compiled, text: str) -> bool:
+    m = compiled.matcher()
+    return m.advance_bytes(text.encode()) and m.is_accepting()
+
+
+P3 = {"a": {"type": "integer"}, "b": {"type": "string"}, "c": {"type": "integer"}}
+
+SCHEMAS = {
+    "closed": {"type": "object", "properties": P3, "required": ["a", "b"], "additionalProperties": False},
+    "additional": {"type": "object", "properties": P3, "required": ["b"], "additionalProperties": {"type": "integer"}},
+    "pattern": {"type": "object", "properties": P3, "required": ["a"], "patternProperties": {"^q": {"type": "string"}},
+                "additionalProperties": False},
+    "names-and-counts": {"type": "object", "properties": P3, "propertyNames": {"maxLength": 1},
+                         "minProperties": 2, "maxProperties": 3},
+    "dependent": {"type": "object", "properties": P3, "dependentRequired": {"c": ["a"], "b": ["z"]},
+                  "additionalProperties": {"type": "string"}},
+    "required-undeclared": {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["z", "a"],
+                            "additionalProperties": {"type": "integer"}},
+    "all-optional-min": {"type": "object", "properties": {**P3, "d": {"type": "string"}}, "minProperties": 3,
+                         "additionalProperties": False},
+    "witness": {"type": "object", "properties": {"a": {"type": "integer"}},
+                "not": {"additionalProperties": {"type": "integer"}}},
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMAS))
+def test_every_order_and_subset_agrees_with_jsonschema(name):
+    schema = SCHEMAS[name]
+    compiled = compile_json_schema(schema, VOCAB)
+    validator = jsonschema.Draft202012Validator(schema)
+    keys = ["a", "b", "c", "z", "qq"] if name != "all-optional-min" else ["a", "b", "c", "d", "z"]
+    n = wrong = accepted = 0
+    for text, inst in documents(keys, [1, "x"]):
+        want = validator.is_valid(inst)
+        got = accepts(compiled, text)
+        n += 1
+        accepted += got
+        if got != want:
+            wrong += 1
+            assert got == want, f"{name}: {text} engine {got}, jsonschema {want}"
+    assert n > 2000 and accepted >= 8 and n - accepted > 100  # the oracle saw both answers
+
+
+def test_a_declared_property_written_twice_is_rejected():
+    compiled = compile_json_schema(SCHEMAS["additional"], VOCAB)
+    assert accepts(compiled, '{"b":"x","a":1}')
+    assert not accepts(compiled, '{"b":"x","a":1,"b":"x"}')
+    assert not accepts(compiled, '{"a":1,"a":1,"b":"x"}')
+
+
+def _spellings(v):
+    if isinstance(v, dict):
+        return ["{" + ",".join(json.dumps(k) + ":" + json.dumps(v[k]) for k in keys) + "}"
+                for keys in itertools.permutations(v)]
+    return [json.dumps(v)]
+
+
+def test_masks_of_a_finite_any_order_object_are_exact():
+    """Every mask bit against the prefixes of every spelling (every key order) of every instance."""
+    schema = {"type": "object", "properties": {"a": {"const": 1}, "b": {"const": True}, "c": {"const": "x"}},
+              "required": ["b"], "minProperties": 2, "additionalProperties": False}
+    instances = [dict(zip(keys, vals)) for k in (2, 3) for keys in itertools.combinations("abc", k)
+                 for vals in [[{"a": 1, "b": True, "c": "x"}[x] for x in keys]] if "b" in keys]
+    strings = {s for v in instances for s in _spellings(v)}
+    prefixes = {s[:i] for s in strings for i in range(len(s) + 1)}
+    alphabet = sorted(set("".join(strings).encode()))
+    vocab = small_vocab(bytes(alphabet), max_len=2, extra=(b'{"a":', b'":', b'true}', b'true,', b'"x"}'))
+    compiled = compile_json_schema(schema, vocab, whitespace="compact")
+    assert len(strings) == 2 + 2 + 6  # {a,b} and {b,c} in 2 orders each, {a,b,c} in 6
+
+    def viable(b: bytes) -> bool:
+        return b.decode("utf-8", "replace") in prefixes
+
+    def complete(b: bytes) -> bool:
+        return b.decode("utf-8", "replace") in strings
+
+    check_all_masks(compiled, vocab, viable, complete, n_walks=30, max_steps=20)
+
+
+def test_declared_order_is_the_generation_narrowing():
+    schema = SCHEMAS["closed"]
+    assert JsonOptions().property_order == "any"
+    assert JsonOptions.GENERATION.property_order == "declared"
+    for compiled in (compile_json_schema(schema, VOCAB, property_order="declared"),
+                     compile_json_schema(schema, VOCAB, options=JsonOptions.GENERATION.replace(
+                         canonical_strings=False, canonical_literals=False))):
+        assert accepts(compiled, '{"a":1,"b":"x"}')
+        assert accepts(compiled, '{"a":1,"b":"x","c":1}')
+        assert not accepts(compiled, '{"b":"x","a":1}')
+        assert not accepts(compiled, '{"a":1,"c":1,"b":"x"}')
+    anyorder = compile_json_schema(schema, VOCAB)
+    assert accepts(anyorder, '{"b":"x","a":1}') and accepts(anyorder, '{"c":1,"b":"x","a":1}')
+
+
+def test_unknown_property_order_is_an_option_error():
+    with pytest.raises(OptionError, match="property_order"):
+        compile_json_schema({"type": "object"}, VOCAB, property_order="sorted")
+
+
+def test_fifty_properties_build_only_visited_key_sets():
+    """2^50 sets of properties seen: only those a text visits are built."""
+    props = {f"p{i}": {"type": "integer"} for i in range(50)}
+    schema = {"type": "object", "properties": props, "required": [f"p{i}" for i in range(0, 50, 5)],
+              "additionalProperties": False}
+    vocab = small_vocab(b'{}":,p0123456789', max_len=1)
+    compiled = compile_json_schema(schema, vocab)
+    order = [f"p{i}" for i in (list(range(49, -1, -2)) + list(range(0, 50, 10)))]
+    inst = dict.fromkeys(order, 7)
+    assert accepts(compiled, json.dumps(inst, separators=(",", ":")))
+    missing = {k: v for k, v in inst.items() if k != "p10"}
+    assert not accepts(compiled, json.dumps(missing, separators=(",", ":")))
+    assert compiled.rtn.num_states < 50 * 300  # a few states per member per key set visited
+    m = compiled.matcher()
+    assert m.advance_bytes(b'{"p3":1,"p0":2')
+    tail = m.shortest_completion()  # the missing required ones, cheapest first, then "}"
+    assert m.copy().advance_bytes(tail) and len(tail) == m.shortest_completion_length()
+    assert tail.count(b":") == 9
+
+
+def _all_orders(v):
+    """Every compact spelling of ``v`` with each object's members in every order."""
+    if isinstance(v, dict):
+        out = []
+        for keys in itertools.permutations(v):
+            for vals in itertools.product(*[_all_orders(v[k]) for k in keys]):
+                out.append("{" + ",".join(json.dumps(k) + ":" + x for k, x in zip(keys, vals)) + "}")
+        return out
+    if isinstance(v, list):
+        return ["[" + ",".join(xs) + "]" for xs in itertools.product(*[_all_orders(x) for x in v])]
+    return [json.dumps(v)]
+
+
+def test_enum_and_const_objects_match_in_any_order():
+    """An object value equals its members in any order (and a nested one too); a member
+    missing or repeated is no match. jsonschema decides every spelling."""
+    a = {"a": 1, "b": [{"x": 1, "z": "q"}], "c": {"x": 1, "z": 1}}
+    schema = {"enum": [a, {"a": 1}, 3]}
+    compiled = compile_json_schema(schema, VOCAB)
+    validator = jsonschema.Draft202012Validator(schema)
+    spellings = _all_orders(a)
+    assert len(spellings) == 6 * 2 * 2
+    for text in spellings + ['{"a":1}', "3"]:
+        assert accepts(compiled, text), text
+    for text in ['{"a":1,"b":[{"x":1,"z":"q"}]}', '{"a":1,"c":{"x":1,"z":1},"b":[{"x":1}]}']:
+        assert not accepts(compiled, text) and not validator.is_valid(json.loads(text)), text
+    for text in ['{"a":1,"a":1}', '{"c":{"z":1,"x":1,"x":1},"b":[{"x":1,"z":"q"}],"a":1}']:
+        assert not accepts(compiled, text), text  # a member written twice
+    declared = compile_json_schema(schema, VOCAB, property_order="declared")
+    assert accepts(declared, spellings[0]) and sum(accepts(declared, t) for t in spellings) == 1
