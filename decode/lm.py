@@ -20,6 +20,8 @@ import inspect
 
 import torch
 
+from .kv_cache import make_growable
+
 __all__ = ["HFCausalLM", "logits_width", "model_device"]
 
 
@@ -84,7 +86,7 @@ class HFCausalLM:
         position_ids = position_ids.to(self.device)
         out = self.model(input_ids=input_ids, attention_mask=self.attention_mask,
                          position_ids=position_ids, use_cache=True, **self._prefill_kw)
-        self.cache = _out_cache(out)
+        self.cache = make_growable(_out_cache(out))  # appends in place (decode.kv_cache)
         self.position_ids = position_ids[:, -1:] + 1
         return out.logits[:, -1, :]
 
