@@ -404,6 +404,29 @@ def format_genlm(cmp: dict, *, markdown: bool = False) -> str:
     return text
 
 
+def plot_summary(summary: dict, path: str) -> str:
+    """Two panels per sampler: constraint checks per draw (log scale, |V| for a full mask) and
+    milliseconds per draw outside the LM (the work in which the samplers differ)."""
+    from .plots import COLORS, _plt, _save
+
+    plt = _plt()
+    per = summary["per_sampler"]
+    names = list(per)
+    colors = [COLORS[i % len(COLORS)] for i in range(len(names))]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
+    a.bar(names, [per[n]["checks_per_token"] for n in names], color=colors)
+    a.set_yscale("log")
+    a.set_ylabel("constraint checks per draw")
+    a.set_title("checks (a full mask = |V|)")
+    b.bar(names, [per[n].get("sampler_ms_per_token", math.nan) for n in names], color=colors)
+    b.set_ylabel("ms per draw outside the LM")
+    b.set_title("masks, checks, sampling, resampling")
+    for ax in (a, b):
+        ax.tick_params(axis="x", labelrotation=20)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
 # --- the command ------------------------------------------------------------------------------
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -425,6 +448,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run only the genlm-control comparison (needs --genlm-python)")
     p.add_argument("--markdown", action="store_true", help="Markdown tables")
     p.add_argument("--json", metavar="FILE", help="also write rows, summary (and the genlm comparison) as JSON")
+    p.add_argument("--plot", metavar="PNG", default=None,
+                   help="write the per-sampler checks and time-outside-the-LM plot there (needs matplotlib)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -474,6 +499,8 @@ def main(args: argparse.Namespace) -> int:
               "per draw, a full mask counting |V| and a single-token AWRS check 1; masks: full masks filled; fwd: LM "
               "calls; every run compiles from cold caches with a fresh LM cache.")
         payload.update(rows=rows, summary=summary)
+        if args.plot:
+            print(plot_summary(summary, args.plot))
     if args.genlm_python:
         cmp = compare_genlm(model, tok, args.genlm_python, n=args.genlm_particles or args.n, runs=args.genlm_runs,
                             seed=args.seed, max_new_tokens=args.max_new_tokens,

@@ -138,3 +138,11 @@ def test_posterior_gap_in_standard_errors():
                             "structgen": [dict(r, seconds=0.1, log_ml=-1.0) for r in same],
                             "genlm": {"runs": [dict(r, seconds=0.3, log_ml=-1.0) for r in other]}})
     assert "3.00x" in text and "NOT equal" in text
+
+
+def test_plot_summary_writes_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    summary = {"per_sampler": {"masked": {"checks_per_token": 49152.0, "sampler_ms_per_token": 1.7},
+                               "awrs": {"checks_per_token": 3644.3, "sampler_ms_per_token": 1.2}}}
+    out = sb.plot_summary(summary, str(tmp_path / "s.png"))
+    assert open(out, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
