@@ -11,9 +11,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
-
-import pytest
 
 from tests import paths
 
@@ -21,32 +18,7 @@ import decode
 import decode.cli as cli
 import decode.models as hf
 
-try:
-    from tests import fakes
-except ImportError:  # tests/ itself on sys.path
-    import fakes
-
 ROOT = paths.ROOT
-
-
-@pytest.fixture(scope="module")
-def smol_model(smollm2_tokenizer):
-    tok = smollm2_tokenizer
-    return fakes.make_tiny_model(49152, seed=1, eos_token_id=int(tok.eos_token_id),
-                                 pad_token_id=int(tok.pad_token_id or tok.eos_token_id))
-
-
-@pytest.fixture
-def run(monkeypatch, capsys, smol_model, smollm2_tokenizer):
-    """``structgen ARGS`` in-process with the tiny model: (exit status, stdout, stderr)."""
-    monkeypatch.setattr(hf, "load_default_model", lambda progress=None: (smol_model, smollm2_tokenizer))
-
-    def go(*args):
-        rc = cli.main(list(args))
-        out, err = capsys.readouterr()
-        return rc, out, err
-
-    return go
 
 
 def assert_one_line_error(rc, err, pattern):

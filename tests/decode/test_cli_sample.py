@@ -8,29 +8,6 @@ import re
 
 import pytest
 
-import decode.cli as cli
-import decode.models as hf
-from tests import fakes
-
-
-@pytest.fixture(scope="module")
-def smol_model(smollm2_tokenizer):
-    tok = smollm2_tokenizer
-    return fakes.make_tiny_model(49152, seed=1, eos_token_id=int(tok.eos_token_id),
-                                 pad_token_id=int(tok.pad_token_id or tok.eos_token_id))
-
-
-@pytest.fixture
-def run(monkeypatch, capsys, smol_model, smollm2_tokenizer):
-    monkeypatch.setattr(hf, "load_default_model", lambda progress=None: (smol_model, smollm2_tokenizer))
-
-    def go(*args):
-        rc = cli.main(list(args))
-        out, err = capsys.readouterr()
-        return rc, out, err
-
-    return go
-
 
 def records(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines()]

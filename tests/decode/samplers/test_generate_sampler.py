@@ -27,8 +27,6 @@ import numpy as np
 import pytest
 
 import decode
-import decode.cli as cli
-import decode.models as hf
 from decode import weighted as W
 from tests.decode.samplers import toys
 
@@ -196,18 +194,6 @@ def test_a_weighted_sampler_needs_a_constraint(no_forward, smol_tok):
 
 
 # ------------------------------------------------------------------------------ the CLI
-
-
-@pytest.fixture
-def run(monkeypatch, capsys, smol_tiny_model, smol_tok):
-    monkeypatch.setattr(hf, "load_default_model", lambda progress=None: (smol_tiny_model, smol_tok))
-
-    def go(*args):
-        rc = cli.main(list(args))
-        out, err = capsys.readouterr()
-        return rc, out, err
-
-    return go
 
 
 def test_cli_sampler_flags_reach_generate(run, monkeypatch, tmp_path):

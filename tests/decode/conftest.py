@@ -1,0 +1,29 @@
+"""Fixtures the decode tests share: the tiny random model over SmolLM2's tokenizer, and the
+``structgen`` CLI run in-process on it."""
+
+import pytest
+
+import decode.cli as cli
+import decode.models as hf
+from tests import fakes
+
+
+@pytest.fixture(scope="module")
+def smol_model(smollm2_tokenizer):
+    """A tiny random-weights causal LM as wide as SmolLM2's vocabulary (seconds, no weights)."""
+    tok = smollm2_tokenizer
+    return fakes.make_tiny_model(49152, seed=1, eos_token_id=int(tok.eos_token_id),
+                                 pad_token_id=int(tok.pad_token_id or tok.eos_token_id))
+
+
+@pytest.fixture
+def run(monkeypatch, capsys, smol_model, smollm2_tokenizer):
+    """``structgen ARGS`` in-process with the tiny model: (exit status, stdout, stderr)."""
+    monkeypatch.setattr(hf, "load_default_model", lambda progress=None: (smol_model, smollm2_tokenizer))
+
+    def go(*args):
+        rc = cli.main(list(args))
+        out, err = capsys.readouterr()
+        return rc, out, err
+
+    return go
