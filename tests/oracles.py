@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import random
 
 import numpy as np
+
+from constrain.tokens import Vocabulary
 
 
 def bits(mask: np.ndarray, n: int) -> np.ndarray:
@@ -83,3 +87,28 @@ def shortest_completion_bfs(automaton, st, max_states: int = 200_000):
                     return None
         frontier = nxt_frontier
     return None
+
+
+def small_vocab(alphabet: bytes, max_len: int, extra: tuple[bytes, ...] = ()) -> Vocabulary:
+    """Every string over ``alphabet`` of 1..``max_len`` bytes, then ``extra`` (duplicates kept:
+    two ids with the same bytes must get the same mask bit), then one EOS id."""
+    toks: list[bytes | None] = []
+    for n in range(1, max_len + 1):
+        toks.extend(bytes(p) for p in itertools.product(alphabet, repeat=n))
+    toks.extend(extra)
+    toks.append(None)  # EOS
+    return Vocabulary.from_token_bytes(toks, eos_ids=[len(toks) - 1])
+
+
+def all_orders(v) -> list[str]:
+    """Every compact JSON spelling of ``v`` with each object's members in every order (JSON
+    Schema's default: an object is the same value whatever its members' order)."""
+    if isinstance(v, dict):
+        out = []
+        for keys in itertools.permutations(v):
+            for vals in itertools.product(*[all_orders(v[k]) for k in keys]):
+                out.append("{" + ",".join(json.dumps(k) + ":" + x for k, x in zip(keys, vals)) + "}")
+        return out
+    if isinstance(v, list):
+        return ["[" + ",".join(xs) + "]" for xs in itertools.product(*[all_orders(x) for x in v])]
+    return [json.dumps(v)]

@@ -8,27 +8,14 @@ context-free ones, and prefix sets of enumerated finite languages for JSON schem
 
 from __future__ import annotations
 
-import itertools
-import json
-
 import pytest
 import regex as oracle_re
 
 from constrain import compile_grammar, compile_json_schema, compile_regex
 from constrain.automata import ByteDFA
-from constrain.ir import Grammar, Lex, Ref, alt, lexeme, opt, seq, star
-from constrain.tokens import Vocabulary
-from oracles import assert_same_masks, check_all_masks
+from constrain.ir import Grammar, Lex, Ref, alt, lexeme, seq
+from oracles import all_orders, assert_same_masks, check_all_masks, small_vocab
 
-
-def small_vocab(alphabet: bytes, max_len: int = 3, extra: tuple[bytes, ...] = ()) -> Vocabulary:
-    """All strings over ``alphabet`` up to ``max_len`` bytes, plus extras, plus one EOS id."""
-    toks: list[bytes | None] = []
-    for n in range(1, max_len + 1):
-        toks.extend(bytes(p) for p in itertools.product(alphabet, repeat=n))
-    toks.extend(extra)
-    toks.append(None)  # EOS
-    return Vocabulary.from_token_bytes(toks, eos_ids=[len(toks) - 1])
 
 
 def regex_viable(pattern: str):
@@ -104,21 +91,9 @@ def test_ambiguous_lexemes_exact():
     check_all_masks(compiled, vocab, viable, complete, n_walks=40)
 
 
-def _orders(v):
-    """Every spelling of ``v`` with its objects' members in any order (JSON Schema's default)."""
-    if isinstance(v, dict):
-        out = []
-        for keys in itertools.permutations(v):
-            for vals in itertools.product(*[_orders(v[k]) for k in keys]):
-                out.append("{" + ",".join(json.dumps(k) + ":" + x for k, x in zip(keys, vals)) + "}")
-        return out
-    if isinstance(v, list):
-        return ["[" + ",".join(xs) + "]" for xs in itertools.product(*[_orders(x) for x in v])]
-    return [json.dumps(v)]
-
 
 def _finite_language(values, compact=True):
-    strings = {s for v in values for s in _orders(v)}
+    strings = {s for v in values for s in all_orders(v)}
     prefixes = {s[:i] for s in strings for i in range(len(s) + 1)}
     return strings, prefixes
 

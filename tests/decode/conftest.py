@@ -27,3 +27,22 @@ def run(monkeypatch, capsys, smol_model, smollm2_tokenizer):
         return rc, out, err
 
     return go
+
+
+@pytest.fixture
+def generate_calls(monkeypatch, tmp_path):
+    """Replace ``decode.generate`` with a recorder: the CLI tests check which keyword arguments
+    their flags become, without decoding. Returns (calls, path of an ``{"type": "object"}``
+    schema file)."""
+    import decode
+
+    calls = []
+
+    def fake_generate(model, tok, prompt, constraint, **kw):
+        calls.append(kw)
+        return decode.GenerationResult(text="{}", token_ids=[], finished=True, stop_reason="eos")
+
+    monkeypatch.setattr(decode, "generate", fake_generate)
+    schema = tmp_path / "s.json"
+    schema.write_text('{"type": "object"}')
+    return calls, schema

@@ -14,7 +14,6 @@ import textwrap
 
 from tests import paths
 
-import decode
 import decode.cli as cli
 import decode.models as hf
 
@@ -114,16 +113,8 @@ def test_console_script_prints_no_traceback(tmp_path):
 # ------------------------------------------------------------------------- generation flags
 
 
-def test_generation_flags_reach_generate(run, monkeypatch, tmp_path):
-    seen = []
-
-    def fake_generate(model, tok, prompt, constraint, **kw):
-        seen.append(kw)
-        return decode.GenerationResult(text="{}", token_ids=[], finished=True, stop_reason="eos")
-
-    monkeypatch.setattr(decode, "generate", fake_generate)
-    schema = tmp_path / "s.json"
-    schema.write_text('{"type": "object"}')
+def test_generation_flags_reach_generate(run, generate_calls):
+    seen, schema = generate_calls
     assert run("generate", "--schema", str(schema), "x")[0] == 0
     assert seen[-1]["frequency_penalty"] == cli.JSON_FREQUENCY_PENALTY == 0.5
     assert seen[-1]["presence_penalty"] == 0.0 and seen[-1]["finish_within_budget"] is True

@@ -14,7 +14,6 @@ import os
 import pkgutil
 import subprocess
 import sys
-from pathlib import Path
 
 ROOT = paths.ROOT
 

@@ -15,17 +15,8 @@ import regex as oracle_re
 
 from constrain import compile_json_schema
 from constrain.frontends.json_schema.lexemes import JsonLexemes, canonical_literals, canonical_string
-from constrain.tokens import Vocabulary
-from oracles import check_all_masks
+from oracles import check_all_masks, small_vocab
 
-
-def small_vocab(alphabet: bytes, max_len: int = 2, extra: tuple[bytes, ...] = ()) -> Vocabulary:
-    toks: list[bytes | None] = []
-    for n in range(1, max_len + 1):
-        toks.extend(bytes(p) for p in itertools.product(alphabet, repeat=n))
-    toks.extend(extra)
-    toks.append(None)  # EOS
-    return Vocabulary.from_token_bytes(toks, eos_ids=[len(toks) - 1])
 
 
 def oracle(pattern: str):

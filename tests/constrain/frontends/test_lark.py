@@ -38,7 +38,7 @@ from constrain.frontends.lark import lark_to_grammar, terminal_dfa
 from constrain.ir import Grammar, Lex, Nfa, Ref, alt, compile_rtn, lexeme, seq
 from constrain.ir.left_recursion import eliminate_left_recursion
 from constrain.tokens import Vocabulary
-from oracles import bits, check_all_masks
+from oracles import check_all_masks, small_vocab
 
 try:
     import re._constants as sre_c
@@ -68,14 +68,6 @@ def byte_vocab(extra: tuple[bytes, ...] = ()) -> Vocabulary:
     toks.append(None)
     return Vocabulary.from_token_bytes(toks, eos_ids=[len(toks) - 1])
 
-
-def small_vocab(alphabet: bytes, max_len: int, extra: tuple[bytes, ...] = ()) -> Vocabulary:
-    toks: list[bytes | None] = []
-    for n in range(1, max_len + 1):
-        toks.extend(bytes(p) for p in itertools.product(alphabet, repeat=n))
-    toks.extend(e for e in extra if e not in toks)
-    toks.append(None)
-    return Vocabulary.from_token_bytes(toks, eos_ids=[len(toks) - 1])
 
 
 def bit(mask: np.ndarray, t: int) -> bool:

@@ -20,17 +20,8 @@ import pytest
 
 from constrain import JsonOptions, compile_json_schema
 from constrain.errors import OptionError
-from constrain.tokens import Vocabulary
-from oracles import check_all_masks
+from oracles import all_orders, check_all_masks, small_vocab
 
-
-def small_vocab(alphabet: bytes, max_len: int = 2, extra: tuple[bytes, ...] = ()) -> Vocabulary:
-    toks: list[bytes | None] = []
-    for n in range(1, max_len + 1):
-        toks.extend(bytes(p) for p in itertools.product(alphabet, repeat=n))
-    toks.extend(extra)
-    toks.append(None)  # EOS
-    return Vocabulary.from_token_bytes(toks, eos_ids=[len(toks) - 1])
 
 
 VOCAB = small_vocab(b'{}":,abcdqxz1', max_len=1)
@@ -165,18 +156,6 @@ def test_fifty_properties_build_only_visited_key_sets():
     assert tail.count(b":") == 9
 
 
-def _all_orders(v):
-    """Every compact spelling of ``v`` with each object's members in every order."""
-    if isinstance(v, dict):
-        out = []
-        for keys in itertools.permutations(v):
-            for vals in itertools.product(*[_all_orders(v[k]) for k in keys]):
-                out.append("{" + ",".join(json.dumps(k) + ":" + x for k, x in zip(keys, vals)) + "}")
-        return out
-    if isinstance(v, list):
-        return ["[" + ",".join(xs) + "]" for xs in itertools.product(*[_all_orders(x) for x in v])]
-    return [json.dumps(v)]
-
 
 def test_enum_and_const_objects_match_in_any_order():
     """An object value equals its members in any order (and a nested one too); a member
@@ -185,7 +164,7 @@ def test_enum_and_const_objects_match_in_any_order():
     schema = {"enum": [a, {"a": 1}, 3]}
     compiled = compile_json_schema(schema, VOCAB)
     validator = jsonschema.Draft202012Validator(schema)
-    spellings = _all_orders(a)
+    spellings = all_orders(a)
     assert len(spellings) == 6 * 2 * 2
     for text in spellings + ['{"a":1}', "3"]:
         assert accepts(compiled, text), text

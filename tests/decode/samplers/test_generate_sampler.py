@@ -196,16 +196,8 @@ def test_a_weighted_sampler_needs_a_constraint(no_forward, smol_tok):
 # ------------------------------------------------------------------------------ the CLI
 
 
-def test_cli_sampler_flags_reach_generate(run, monkeypatch, tmp_path):
-    seen = []
-
-    def fake_generate(model, tok, prompt, constraint, **kw):
-        seen.append(kw)
-        return decode.GenerationResult(text="{}", token_ids=[], finished=True, stop_reason="eos")
-
-    monkeypatch.setattr(decode, "generate", fake_generate)
-    schema = tmp_path / "s.json"
-    schema.write_text('{"type": "object"}')
+def test_cli_sampler_flags_reach_generate(run, generate_calls):
+    seen, schema = generate_calls
     assert run("generate", "--schema", str(schema), "--sampler", "smc", "--particles", "5", "x")[0] == 0
     kw = seen[-1]
     assert kw["sampler"] == "smc" and kw["particles"] == 5

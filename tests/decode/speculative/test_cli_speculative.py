@@ -9,16 +9,8 @@ import pytest
 import decode
 
 
-def test_flags_reach_generate(run, monkeypatch, tmp_path):
-    seen = []
-
-    def fake_generate(model, tok, prompt, constraint, **kw):
-        seen.append(kw)
-        return decode.GenerationResult(text="{}", token_ids=[], finished=True, stop_reason="eos")
-
-    monkeypatch.setattr(decode, "generate", fake_generate)
-    schema = tmp_path / "s.json"
-    schema.write_text('{"type": "object"}')
+def test_flags_reach_generate(run, generate_calls):
+    seen, schema = generate_calls
     assert run("generate", "--schema", str(schema), "--speculative", "x")[0] == 0
     assert seen[-1]["speculative"] == decode.Speculation()
     assert seen[-1]["frequency_penalty"] == 0.0  # the JSON default penalty is off: speculation refuses it
