@@ -25,7 +25,21 @@ class ConstraintError(Exception):
 
 
 class SchemaError(ConstraintError):
-    """The JSON Schema itself is invalid (wrong types, dangling ``$ref``...)."""
+    """The JSON Schema itself is invalid (wrong types, dangling ``$ref``...).
+
+    ``keyword`` and ``pointer`` (the JSON pointer of the bad value) are set where the check
+    knows them, so a server can answer with the location as data, not only as text.
+    """
+
+    keyword: str | None = None
+    pointer: str | None = None
+
+    def __init__(self, message: str = "", *, keyword: str | None = None, pointer: str | None = None):
+        super().__init__(message)
+        if keyword is not None:
+            self.keyword = keyword
+        if pointer is not None:
+            self.pointer = pointer
 
 
 class UnsupportedSchemaError(ConstraintError):

@@ -384,3 +384,32 @@ def test_rollback_past_the_start_is_an_option_error(vocab):
         m.rollback(2)
     m.rollback(1)  # the matcher is still usable
     assert m.is_allowed(vocab.encode("a")[0])
+
+
+# --------------------------------------------------------------------- keyword values (meta-schema)
+
+
+@pytest.mark.parametrize("schema,keyword,pointer", [
+    ({"minProperties": "x"}, "minProperties", "#/minProperties"),           # was a bare int() ValueError
+    ({"contains": {}, "minContains": "x"}, "minContains", "#/minContains"),
+    ({"type": "array", "minItems": -1}, "minItems", "#/minItems"),           # was compiled as if absent
+    ({"type": "array", "maxItems": 1.5}, "maxItems", "#/maxItems"),
+    ({"type": "object", "properties": {"a b": {"maxLength": True}}}, "maxLength", "#/properties/a b/maxLength"),
+    ({"type": "object", "properties": []}, "properties", "#/properties"),    # was compiled as if absent
+    ({"anyOf": {"type": "string"}}, "anyOf", "#/anyOf"),
+    ({"type": "array", "uniqueItems": 1}, "uniqueItems", "#/uniqueItems"),
+    ({"dependentRequired": {"a/b": "c"}}, "dependentRequired", "#/dependentRequired/a~1b"),
+    ({"type": "strin"}, "type", "#/type"),
+    ({"type": []}, "type", "#/type"),
+])
+def test_bad_keyword_value_names_keyword_and_pointer(vocab, schema, keyword, pointer):
+    with pytest.raises(SchemaError) as ei:
+        constrain.compile_json_schema(schema, vocab)
+    assert (ei.value.keyword, ei.value.pointer) == (keyword, pointer)
+    assert keyword in str(ei.value) and pointer in str(ei.value)
+
+
+def test_integral_floats_are_counts(vocab):
+    """``2.0`` is an integer to JSON Schema, so it is a valid count."""
+    m = constrain.compile_json_schema({"type": "array", "maxItems": 2.0}, vocab).matcher()
+    assert m.advance_bytes(b"[1,2") and not m.copy().advance_bytes(b",3")

@@ -23,6 +23,7 @@ from .context import LoweringContext
 from .disjoint import DisjointMixin
 from .enums import EnumsMixin
 from .ir import ALSO, CONTAINS_ALSO, NOT, PRESENCE, XOF, Xof, has_object_only, presence_eval
+from .keyword_values import check_keyword_values
 from .keywords import ANNOTATIONS, find_keywords
 from .lexemes import JsonLexemes
 from .merge import MergeMixin
@@ -72,6 +73,7 @@ class SchemaLowering(RefsMixin, MergeMixin, ApplicatorsMixin, ComplementMixin, D
         keys = set(schema) - ANNOTATIONS
         if not keys:
             return self.any_value()
+        check_keyword_values(schema, ptr)
         if "$ref" in keys and self.ref_overrides_siblings:
             keys = {"$ref"}
         if keys == {"$ref"}:
