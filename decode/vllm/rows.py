@@ -76,6 +76,7 @@ class ConstrainedRows:
         self.rows: dict[int, _Row] = {}
         self._buffers: list[torch.Tensor] = []
         self._flip = 0
+        self._staged: torch.Tensor | None = None
         self._checked_width: int | None = None
 
     # ------------------------------------------------------------------ bookkeeping
@@ -93,11 +94,7 @@ class ConstrainedRows:
         for index in batch_update.removed:
             self.rows.pop(index, None)
         for index, params, _prompt_ids, output_ids in batch_update.added:
-            row = self._new_row(index, params, output_ids)
-            if row is None:
-                self.rows.pop(index, None)
-            else:
-                self.rows[index] = row
+            self.add(index, params, output_ids)
         for a, b, direction in batch_update.moved:
             ra = self.rows.pop(a, None)
             rb = self.rows.pop(b, None)
@@ -105,6 +102,18 @@ class ConstrainedRows:
                 self.rows[b] = ra
             if rb is not None and _is_swap(direction):
                 self.rows[a] = rb
+
+    def add(self, key: int, params, output_ids: list) -> bool:
+        """Track the request now at ``key`` (replacing any occupant); False if unconstrained.
+
+        ``output_ids``: the request's output list, read (never written) as it grows.
+        """
+        row = self._new_row(key, params, output_ids)
+        if row is None:
+            self.rows.pop(key, None)
+            return False
+        self.rows[key] = row
+        return True
 
     def _new_row(self, index: int, params, output_ids) -> _Row | None:
         try:
@@ -166,18 +175,16 @@ class ConstrainedRows:
         self._flip ^= 1
         return self._buffers[self._flip]
 
-    def masks(self, n_rows: int | None = None) -> tuple[list[int], np.ndarray]:
-        """Advance every constrained row and return (its batch indices, ascending; its masks).
+    def masks(self, keys) -> np.ndarray:
+        """Advance the rows ``keys`` (tracked keys, in order) and return their masks.
 
-        The masks are rows of the staging buffer (int32 ``[len(indices), n_words]``), valid
-        until the next call.  ``n_rows``: rows of the logits; indices at or beyond it are
-        skipped (vLLM never sends logits for them).
+        The masks are rows of a staging buffer (int32 ``[len(keys), n_words]``), valid until
+        the call after next.
         """
         vocab = self.vocab
-        indices = sorted(i for i in self.rows if n_rows is None or i < n_rows)
-        buf = self._buffer(len(indices), vocab.n_words)
+        buf = self._buffer(len(keys), vocab.n_words)
         arr = buf.numpy()
-        for k, i in enumerate(indices):
+        for k, i in enumerate(keys):
             row = self.rows[i]
             if row.broken is None:
                 self._catch_up(i, row)
@@ -187,23 +194,34 @@ class ConstrainedRows:
             row.matcher.fill_mask(arr, k)
             if row.drop_words is not None:
                 arr[k] &= ~row.drop_words
-        self._staged = buf
-        return indices, arr[: len(indices)]
+        self._staged = buf[: len(keys)]
+        return arr[: len(keys)]
 
-    def apply(self, logits: torch.Tensor) -> torch.Tensor:
-        """Mask ``logits`` ``[batch, V]`` in place (constrained rows only); returns it."""
+    def apply(self, logits: torch.Tensor, positions: dict[int, int] | None = None) -> torch.Tensor:
+        """Mask ``logits`` ``[rows, V]`` in place (constrained rows only); returns it.
+
+        Without ``positions`` a row's key is its logits row (vLLM's V1 persistent batch, whose
+        rows are its indices; keys past the logits are skipped).  With ``positions`` (key ->
+        logits row) only those keys are masked: vLLM's V2 runner keys requests by a slot and
+        lays out each step's rows anew.
+        """
         if not self.rows:
+            return logits
+        if positions is None:
+            keys = sorted(i for i in self.rows if i < logits.shape[0])
+            targets = keys
+        else:
+            keys = sorted(k for k in positions if k in self.rows)
+            targets = [positions[k] for k in keys]
+        if not keys:
             return logits
         width = int(logits.shape[1])
         if self._checked_width != width:
             check_vocabulary(self.vocab, width=width, where="decode.vllm: the tokenizer's vocabulary")
             self._checked_width = width
-        indices, _ = self.masks(int(logits.shape[0]))
-        if not indices:
-            return logits
-        staged = self._staged[: len(indices)]
-        bitmask = staged.to(logits.device, non_blocking=self.pin_memory)
-        apply_token_bitmask_(logits, bitmask, indices=indices)
+        self.masks(keys)
+        bitmask = self._staged.to(logits.device, non_blocking=self.pin_memory)
+        apply_token_bitmask_(logits, bitmask, indices=targets)
         return logits
 
 

@@ -260,3 +260,19 @@ def test_one_compile_per_constraint_and_vocabulary(vocab, monkeypatch):
     assert len(calls) == 1
     compile_spec(spec_from_extra_args({"structgen": {"regex": "ab"}}), twin)
     assert len(calls) == 2
+
+
+def test_rows_keyed_by_slot_masked_at_their_positions(vocab):
+    """vLLM's V2 runner: requests keyed by a slot, each step's logits rows laid out anew."""
+    rows = ConstrainedRows(vocab)
+    out5, out2, out7 = [], [vocab.token_bytes.index(b"ab")], []
+    assert rows.add(5, _params(0, stop=EOS_A), out5)
+    assert rows.add(2, FakeParams(extra_args={"structgen": {"regex": "ab"}}, eos_token_id=EOS_A), out2)
+    assert rows.add(7, _params(1, stop=EOS_A), out7)  # tracked, but not in this step's batch
+    assert not rows.add(3, FakeParams(), [])
+    logits = torch.zeros(3, vocab.size)
+    rows.apply(logits, {2: 0, 5: 2, 3: 1})
+    assert torch.isfinite(logits[0]).nonzero().flatten().tolist() == [EOS_A]  # slot 2: "ab" read, only EOS
+    assert torch.isfinite(logits[1]).all()  # slot 3: unconstrained
+    allowed = torch.from_numpy(_expected_mask({"spec": rows.rows[5].spec, "out": out5, "stop": [EOS_A]}, vocab))
+    assert torch.equal(torch.isfinite(logits[2]), allowed)  # slot 5 at row 2
