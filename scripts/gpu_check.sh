@@ -60,7 +60,7 @@ except (ValueError, VLLMValidationError) as e:
 print(f"{processor}:", "PASS" if not failures else f"{failures} FAILURES")
 sys.exit(1 if failures else 0)
 PY
-# vLLM 0.33 has two model runners, each with its own processor interface: V2 (its default on
-# CUDA) and V1; run each with its adapter
-VLLM_USE_V2_MODEL_RUNNER=1 "$PY" "$CHECK" "$MODEL" decode.vllm:StructgenLogitsProcessorV2
+# vLLM 0.33 has two model runners, each with its own processor interface (V2 is its default on
+# CUDA); the one adapter class serves both, so run it under each
+VLLM_USE_V2_MODEL_RUNNER=1 "$PY" "$CHECK" "$MODEL" decode.vllm:StructgenLogitsProcessor
 VLLM_USE_V2_MODEL_RUNNER=0 "$PY" "$CHECK" "$MODEL" decode.vllm:StructgenLogitsProcessor

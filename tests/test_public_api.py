@@ -47,8 +47,8 @@ def test_every_public_name_resolves_and_is_documented(package):
 
 #: decode.vllm, the vLLM plugin: its own surface; the adapters import vLLM, the rest never does
 VLLM_PLUGIN = ["ConstrainedRows", "ConstraintSpec", "EXTRA_ARGS_KEY", "StructgenLogitsProcessor",
-               "StructgenLogitsProcessorV2", "spec_from_extra_args"]
-VLLM_ADAPTERS = {"StructgenLogitsProcessor", "StructgenLogitsProcessorV2"}
+               "spec_from_extra_args"]
+VLLM_ADAPTERS = {"StructgenLogitsProcessor"}
 
 
 def test_vllm_plugin_surface_is_pinned_and_imports_without_vllm():

@@ -1,22 +1,20 @@
 """vLLM plugin: structgen constraints inside vLLM's sampler, one per request.
 
 Why: past one machine users run vLLM; rather than grow a server of its own, the library plugs
-into vLLM's custom logits-processor interface (vLLM 0.33: ``vllm.v1.sample.logits_processor`` for
-its V1 model runner, ``vllm.v1.worker.gpu.sample.logits_processor`` for the V2 runner, its default
-on CUDA).
+into vLLM 0.33's custom logits-processor interfaces (one class serves both of its model runners:
+``vllm.v1.sample.logits_processor`` for V1, ``vllm.v1.worker.gpu.sample.logits_processor`` for V2).
 Each request names its constraint in ``SamplingParams.extra_args["structgen"]``
 (``{"json_schema": ...}``, ``{"regex": ...}`` or ``{"lark": ..., "start": ...}``); it is compiled
 once per (constraint, tokenizer) and every step its mask is applied to that request's logits row
 in place with ``decode.kernels``.  Usage::
 
     from vllm import LLM, SamplingParams
-    llm = LLM(model=path, logits_processors=["decode.vllm:StructgenLogitsProcessorV2"])
-    # VLLM_USE_V2_MODEL_RUNNER=0 (the V1 runner): "decode.vllm:StructgenLogitsProcessor"
+    llm = LLM(model=path, logits_processors=["decode.vllm:StructgenLogitsProcessor"])
     params = SamplingParams(max_tokens=200, extra_args={"structgen": {"json_schema": schema}})
 
 - :class:`ConstrainedRows`: the core (batch bookkeeping, matchers, packed masks), no vLLM;
-- :class:`StructgenLogitsProcessor` / :class:`StructgenLogitsProcessorV2`: the thin vLLM
-  adapters (V1 / V2 model runner), imported (with vLLM) on first use;
+- :class:`StructgenLogitsProcessor`: the thin vLLM adapter (either model runner), imported (with
+  vLLM) on first use; ``slots.SlotOutputs`` reads the V2 runner's output ids;
 - :func:`spec_from_extra_args` / :class:`ConstraintSpec`: reading a request's constraint.
 """
 
@@ -29,7 +27,6 @@ _HOMES = {
     "ConstraintSpec": "spec",
     "EXTRA_ARGS_KEY": "spec",
     "StructgenLogitsProcessor": "processor",
-    "StructgenLogitsProcessorV2": "processor_v2",
     "spec_from_extra_args": "spec",
 }
 

@@ -48,9 +48,13 @@ def _params(extra, tokenizer, **kw):
     return p
 
 
-def test_loaded_by_vllm_as_a_logits_processor():
+def test_loaded_by_both_of_vllms_model_runners():
+    from vllm.v1.worker.gpu.sample.logits_processor import loader as v2_loader
+
     (cls,) = lp._load_logitsprocs_by_fqcns([FQCN])
     assert cls is StructgenLogitsProcessor and issubclass(cls, lp.LogitsProcessor)
+    (cls,) = v2_loader._load_v2_logitsprocs_by_fqcns([FQCN])
+    assert cls is StructgenLogitsProcessor and issubclass(cls, v2_loader.LogitsProcessor)
 
 
 def test_validate_params_through_vllm(tokenizer):

@@ -1,4 +1,4 @@
-"""``decode.vllm.StructgenLogitsProcessorV2`` against vLLM's real V2 interface classes.
+"""``decode.vllm.StructgenLogitsProcessor`` against vLLM's real V2 interface classes.
 
 Runs where vLLM imports, skipped elsewhere.  The processor gets vLLM's own
 ``LogitsProcRequestState`` and ``LogitsContext`` dataclasses; the buffers inside them stand in
@@ -25,7 +25,7 @@ v2 = pytest.importorskip("vllm.v1.worker.gpu.sample.logits_processor", reason="v
                          exc_type=ImportError)
 from vllm import SamplingParams  # noqa: E402
 
-from decode.vllm import StructgenLogitsProcessorV2  # noqa: E402
+from decode.vllm import StructgenLogitsProcessor  # noqa: E402
 
 V = 49152
 SLOTS, MAX_LEN = 6, 256
@@ -53,9 +53,7 @@ def test_v2_runner_slots_reordering_and_resumption(smollm2_tokenizer):
         total_len=SimpleNamespace(gpu=torch.zeros(SLOTS, dtype=torch.int32)))
     config = SimpleNamespace(speculative_config=None, model_config=SimpleNamespace(
         tokenizer=str(smollm2_dir()), tokenizer_revision=None, trust_remote_code=False, get_vocab_size=lambda: V))
-    proc = StructgenLogitsProcessorV2(config, req_states)
-    (cls,) = v2.loader._load_v2_logitsprocs_by_fqcns(["decode.vllm:StructgenLogitsProcessorV2"])
-    assert cls is StructgenLogitsProcessorV2
+    proc = StructgenLogitsProcessor(config, req_states)
 
     requests = {  # name -> [params, committed outputs, slot or None]
         "json": [_params({"structgen": {"json_schema": SCHEMA}}, eos), [], None],
@@ -128,4 +126,4 @@ def test_v2_runner_slots_reordering_and_resumption(smollm2_tokenizer):
 
 def test_v2_refuses_speculative_decoding():
     with pytest.raises(ValueError, match="speculative"):
-        StructgenLogitsProcessorV2(SimpleNamespace(speculative_config=object()), None)
+        StructgenLogitsProcessor(SimpleNamespace(speculative_config=object()), None)
