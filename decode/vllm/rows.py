@@ -219,10 +219,31 @@ class ConstrainedRows:
         if self._checked_width != width:
             check_vocabulary(self.vocab, width=width, where="decode.vllm: the tokenizer's vocabulary")
             self._checked_width = width
-        self.masks(keys)
+        arr = self.masks(keys)
+        self._check_rows(keys, arr, width)
         bitmask = self._staged.to(logits.device, non_blocking=self.pin_memory)
-        apply_token_bitmask_(logits, bitmask, indices=targets)
+        if targets == list(range(logits.shape[0])):
+            indices = None
+        else:
+            indices = torch.tensor(targets, dtype=torch.long)
+            if logits.device.type == "cuda":
+                indices = indices.pin_memory().to(logits.device, non_blocking=True)
+        # checked on the host above: the kernel's own check would read a flag back from the GPU
+        apply_token_bitmask_(logits, bitmask, indices=indices, check=False)
         return logits
+
+    def _check_rows(self, keys, arr: np.ndarray, width: int) -> None:
+        """Every mask allows a token among the first ``width`` logits, or its row is ended."""
+        full, rem = divmod(width, 32)
+        ok = (arr[:, :full] != 0).any(axis=1)
+        if rem and full < arr.shape[1]:
+            ok |= (arr[:, full] & np.int32((1 << rem) - 1)) != 0
+        for k in np.flatnonzero(~ok).tolist():
+            row = self.rows[keys[k]]
+            if row.broken is None:
+                row.broken = f"the constraint allows no token among the model's {width} logits"
+                log.error("structgen: batch row %d: %s; the request is ended (EOS only)", keys[k], row.broken)
+            arr[k] = row.eos_words
 
 
 def _words(ids, n_words: int) -> np.ndarray:

@@ -276,3 +276,25 @@ def test_rows_keyed_by_slot_masked_at_their_positions(vocab):
     assert torch.isfinite(logits[1]).all()  # slot 3: unconstrained
     allowed = torch.from_numpy(_expected_mask({"spec": rows.rows[5].spec, "out": out5, "stop": [EOS_A]}, vocab))
     assert torch.equal(torch.isfinite(logits[2]), allowed)  # slot 5 at row 2
+
+
+def test_a_mask_with_no_token_ends_the_row_instead_of_failing_the_step(vocab, caplog):
+    """Masks are checked on the host (the kernel's own check would wait for the GPU)."""
+    rows = ConstrainedRows(vocab)
+    rows.update(BatchUpdate(2, [], [(0, _params(0, stop=EOS_B), None, []), (1, _params(2, stop=EOS_A), None, [])], []))
+
+    class Empty:  # a matcher whose mask allows nothing
+        def is_finished(self):
+            return False
+
+        def fill_mask(self, out, row):
+            out[row] = 0
+
+    rows.rows[0].matcher = Empty()
+    logits = torch.zeros(2, vocab.size)
+    with caplog.at_level(logging.ERROR, logger="decode.vllm"):
+        rows.apply(logits)
+    assert torch.isfinite(logits[0]).nonzero().flatten().tolist() == [EOS_B]
+    other = {"spec": rows.rows[1].spec, "out": [], "stop": [EOS_A]}
+    assert torch.equal(torch.isfinite(logits[1]), torch.from_numpy(_expected_mask(other, vocab)))  # as usual
+    assert "allows no token" in caplog.text
