@@ -25,6 +25,7 @@ EXTRA_ARGS_KEY = "structgen"
 _KINDS = ("json_schema", "regex", "lark")
 _OTHER_KEYS = {"json_options", "start"}
 _WHERE = f"extra_args[{EXTRA_ARGS_KEY!r}]"
+_FLAT = f"{EXTRA_ARGS_KEY}_"  # the flat keys' prefix: structgen_json_schema, ...
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,14 @@ class ConstraintSpec:
 
 
 def spec_from_extra_args(extra_args) -> ConstraintSpec | None:
-    """The request's :class:`ConstraintSpec`, or None when it carries no ``structgen`` entry.
+    """The request's :class:`ConstraintSpec`, or None when it carries no structgen entry.
 
     Accepted: ``{"structgen": {"json_schema": <dict | bool | JSON text>}}``,
     ``{"structgen": {"regex": "<pattern>"}}`` or ``{"structgen": {"lark": "<grammar>", "start": "start"}}``;
     ``"json_options"`` (a dict, e.g. ``{"strict": False}``) may go with a schema or a grammar.
+    The same flat, for vLLM's OpenAI server, whose ``vllm_xargs`` takes no nested objects:
+    ``structgen_json_schema`` (JSON text), ``structgen_regex``, ``structgen_lark``,
+    ``structgen_start``, ``structgen_json_options`` (JSON text).
     Anything else raises :class:`~decode.GenerationArgumentError` (a ``ValueError``, which vLLM
     turns into a 400) naming the entry.
     """
@@ -65,26 +69,45 @@ def spec_from_extra_args(extra_args) -> ConstraintSpec | None:
     if not isinstance(extra_args, dict):
         raise GenerationArgumentError("extra_args", f"expected a dict, got {type(extra_args).__name__}")
     entry = extra_args.get(EXTRA_ARGS_KEY)
-    if entry is None:
+    flat = {k[len(_FLAT):]: v for k, v in extra_args.items() if isinstance(k, str) and k.startswith(_FLAT)}
+    if entry is None and not flat:
         return None
-    if not isinstance(entry, dict):
-        raise GenerationArgumentError(_WHERE, f"expected a dict with one of {list(_KINDS)}, got "
-                                      f"{type(entry).__name__}")
+    if entry is not None and flat:
+        raise GenerationArgumentError("extra_args", f"give either {_WHERE} or the flat "
+                                      f"{sorted(_FLAT + k for k in flat)}, not both")
+    if entry is None:  # the flat form: names like extra_args['structgen_regex']
+        entry = dict(flat)
+
+        def name(key=None):
+            return f"extra_args[{_FLAT + key!r}]" if key else "extra_args (structgen_* keys)"
+
+        if isinstance(entry.get("json_options"), str):
+            try:
+                entry["json_options"] = json.loads(entry["json_options"])
+            except json.JSONDecodeError as e:
+                raise GenerationArgumentError(name("json_options"), f"not valid JSON ({e})") from None
+    else:
+        def name(key=None):
+            return f"{_WHERE}[{key!r}]" if key else _WHERE
+
+        if not isinstance(entry, dict):
+            raise GenerationArgumentError(_WHERE, f"expected a dict with one of {list(_KINDS)}, got "
+                                          f"{type(entry).__name__}")
     kinds = [k for k in _KINDS if k in entry]
     unknown = sorted(set(entry) - set(_KINDS) - _OTHER_KEYS)
     if unknown:
-        raise GenerationArgumentError(_WHERE, f"unknown key(s) {unknown}; expected one of {list(_KINDS)}, "
+        raise GenerationArgumentError(name(), f"unknown key(s) {unknown}; expected one of {list(_KINDS)}, "
                                       f"with optional {sorted(_OTHER_KEYS)}")
     if len(kinds) != 1:
-        raise GenerationArgumentError(_WHERE, f"give exactly one of {list(_KINDS)}, got {kinds or 'none'}")
+        raise GenerationArgumentError(name(), f"give exactly one of {list(_KINDS)}, got {kinds or 'none'}")
     kind = kinds[0]
     value = entry[kind]
-    where = f"{_WHERE}[{kind!r}]"
+    where = name(kind)
     if "start" in entry and kind != "lark":
-        raise GenerationArgumentError(f"{_WHERE}['start']", "only a 'lark' grammar has a start rule")
+        raise GenerationArgumentError(name("start"), "only a 'lark' grammar has a start rule")
     if "json_options" in entry and kind == "regex":
-        raise GenerationArgumentError(f"{_WHERE}['json_options']", "a regex takes no JSON options")
-    options = _json_options(entry.get("json_options"))
+        raise GenerationArgumentError(name("json_options"), "a regex takes no JSON options")
+    options = _json_options(entry.get("json_options"), name("json_options"))
     if kind == "json_schema":
         if isinstance(value, str):
             try:
@@ -106,21 +129,21 @@ def spec_from_extra_args(extra_args) -> ConstraintSpec | None:
         return ConstraintSpec("regex", value)
     start = entry.get("start", "start")
     if not isinstance(start, str) or not start:
-        raise GenerationArgumentError(f"{_WHERE}['start']", "expected a rule name")
+        raise GenerationArgumentError(name("start"), "expected a rule name")
     return ConstraintSpec("lark", value, start=start, json_options=options)
 
 
-def _json_options(overrides) -> tuple:
+def _json_options(overrides, where: str) -> tuple:
     if overrides is None:
         overrides = {}
     if not isinstance(overrides, dict):
-        raise GenerationArgumentError(f"{_WHERE}['json_options']", f"expected a dict, got {type(overrides).__name__}")
+        raise GenerationArgumentError(where, f"expected a dict, got {type(overrides).__name__}")
     merged = {**GENERATION_JSON_OPTIONS, **overrides}
     items = tuple(sorted(merged.items()))
     try:
         hash(items)
     except TypeError:
-        raise GenerationArgumentError(f"{_WHERE}['json_options']", "option values must be scalars "
+        raise GenerationArgumentError(where, "option values must be scalars "
                                       "(numbers, strings, booleans, null)") from None
     return items
 

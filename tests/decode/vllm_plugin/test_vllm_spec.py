@@ -72,3 +72,25 @@ def test_good_constraints_pass_the_check():
     for entry in ({"json_schema": {"type": "object", "properties": {"a": {"type": "integer"}}}},
                   {"regex": "(ab)+"}, {"lark": 'start: "a"+'}):
         check_spec(spec_from_extra_args({"structgen": entry}))
+
+
+def test_the_flat_form_for_vllms_openai_server():
+    """``vllm_xargs`` (the OpenAI server's way to extra_args) takes no nested objects."""
+    schema = {"type": "object", "required": ["a"]}
+    nested = spec_from_extra_args({"structgen": {"json_schema": schema, "json_options": {"strict": False}}})
+    flat = spec_from_extra_args({"structgen_json_schema": json.dumps(schema),
+                                 "structgen_json_options": '{"strict": false}', "other": 1})
+    assert flat == nested
+    assert spec_from_extra_args({"structgen_regex": "[0-9]+"}) == ConstraintSpec("regex", "[0-9]+")
+    assert spec_from_extra_args({"structgen_lark": 'v: "x"', "structgen_start": "v"}).start == "v"
+    for bad, where, what in [
+        ({"structgen_regexp": "a"}, "structgen_* keys", "unknown key(s) ['regexp']"),
+        ({"structgen_json_schema": "{", "structgen_regex": "a"}, "structgen_* keys", "exactly one of"),
+        ({"structgen_json_schema": "{"}, "extra_args['structgen_json_schema']", "not valid JSON"),
+        ({"structgen_json_schema": "{}", "structgen_json_options": "{"}, "extra_args['structgen_json_options']",
+         "not valid JSON"),
+        ({"structgen": {"regex": "a"}, "structgen_regex": "a"}, "extra_args", "not both"),
+    ]:
+        with pytest.raises(GenerationArgumentError) as e:
+            spec_from_extra_args(bad)
+        assert where in str(e.value) and what in str(e.value), str(e.value)
