@@ -6,8 +6,9 @@ wrong, so it lives here, free of vLLM, and is tested against a reference dict mo
 batch updates.  :class:`~decode.vllm.StructgenLogitsProcessor` only forwards vLLM's calls.
 
 Matchers advance lazily, in :meth:`ConstrainedRows.apply`: with async scheduling vLLM appends a
-placeholder (-1) for the token still being sampled and writes the real id just before the
-sampler runs, so at ``update_state`` time the newest token may not be known yet.
+placeholder (-1) for the previous step's token while its id is still on the GPU, and writes the
+real id only just before the sampler (and so the processors' ``apply``) runs; at
+``update_state`` time the newest token may not be known yet.
 """
 
 from __future__ import annotations
