@@ -32,14 +32,16 @@ model, processor = sys.argv[1], sys.argv[2]
 schemas = [
     {"type": "object", "additionalProperties": False, "required": ["name", "age"],
      "properties": {"name": {"type": "string", "maxLength": 20}, "age": {"type": "integer", "minimum": 0, "maximum": 120}}},
-    {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 5},
+    {"type": "array", "items": {"type": "integer", "minimum": -50, "maximum": 1000}, "minItems": 2, "maxItems": 5},
     {"type": "object", "required": ["city", "tags"], "additionalProperties": False,
      "properties": {"city": {"enum": ["Paris", "Oslo", "Lima"]}, "tags": {"type": "array", "items": {"type": "string", "maxLength": 8}, "maxItems": 3}}},
 ]
+# every schema bounds its output's length (strings, numbers, items; whitespace runs are bounded
+# by the default json_options), so max_tokens cannot cut a valid output short
 prompts = ["A person as JSON: ", "A list of numbers as JSON: ", "A city and some tags as JSON: "]
 llm = LLM(model=model, logits_processors=[processor],
           gpu_memory_utilization=0.3, max_model_len=1024, enforce_eager=True)
-params = [SamplingParams(temperature=t, seed=0, max_tokens=200, extra_args={"structgen": {"json_schema": s}})
+params = [SamplingParams(temperature=t, seed=0, max_tokens=400, extra_args={"structgen": {"json_schema": s}})
           for s in schemas for t in (0.0, 1.0)]
 outs = llm.generate([p for p in prompts for _ in (0, 1)], params)
 failures = 0
