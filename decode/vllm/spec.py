@@ -150,7 +150,7 @@ def _json_options(overrides, where: str) -> tuple:
 
 #: compiled constraints by (vocabulary fingerprint, spec): one compile per constraint and tokenizer
 _COMPILED = LRUCache("decode.vllm.compiled", 256)
-#: specs already checked in the front end (the error, or None when it compiles)
+#: specs already checked in the front end: () when it compiles, else (argument, message)
 _CHECKED = LRUCache("decode.vllm.checked", 1024)
 _BYTE_VOCAB = None
 
@@ -203,8 +203,8 @@ def check_spec(spec: ConstraintSpec) -> None:
         try:
             _compile(spec, _byte_vocabulary())
             verdict = ()
-        except GenerationArgumentError as e:
-            verdict = (e,)
+        except GenerationArgumentError as e:  # kept as text: no traceback frames held in the cache
+            verdict = (e.argument, str(e)[len(e.argument) + 2:])
         _CHECKED.put(spec, verdict)
     if verdict:
-        raise verdict[0]
+        raise GenerationArgumentError(*verdict)

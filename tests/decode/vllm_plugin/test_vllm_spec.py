@@ -64,8 +64,9 @@ def test_uncompilable_constraints_fail_without_a_tokenizer(entry, what):
     with pytest.raises(GenerationArgumentError, match="extra_args\\['structgen'\\]") as e:
         check_spec(spec)
     assert what in str(e.value)
-    with pytest.raises(GenerationArgumentError):  # the verdict is cached, and raised again
+    with pytest.raises(GenerationArgumentError) as again:  # the verdict is cached, and raised again
         check_spec(spec)
+    assert str(again.value) == str(e.value) and again.value.argument == e.value.argument
 
 
 def test_good_constraints_pass_the_check():
