@@ -45,6 +45,27 @@ def test_every_public_name_resolves_and_is_documented(package):
         assert name in dir(mod)
 
 
+#: decode.vllm, the vLLM plugin: its own surface; the adapters import vLLM, the rest never does
+VLLM_PLUGIN = ["ConstrainedRows", "ConstraintSpec", "EXTRA_ARGS_KEY", "StructgenLogitsProcessor",
+               "spec_from_extra_args"]
+VLLM_ADAPTERS = {"StructgenLogitsProcessor"}
+
+
+def test_vllm_plugin_surface_is_pinned_and_imports_without_vllm():
+    import subprocess
+    import sys
+
+    mod = importlib.import_module("decode.vllm")
+    assert list(mod.__all__) == VLLM_PLUGIN == sorted(VLLM_PLUGIN)
+    for name in sorted(set(mod.__all__) - VLLM_ADAPTERS):
+        obj = getattr(mod, name)
+        if callable(obj) or isinstance(obj, type):
+            assert (obj.__doc__ or "").strip(), f"decode.vllm.{name} has no docstring"
+    code = ("import sys, decode.vllm as v; [getattr(v, n) for n in v.__all__ if 'Processor' not in n]; "
+            "assert not any(m == 'vllm' or m.startswith('vllm.') for m in sys.modules), 'vllm imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_error_family():
     """Everything raised on bad input is a ConstraintError (docs/errors.md)."""
     import constrain

@@ -29,16 +29,19 @@ def _use_triton(t: torch.Tensor) -> bool:
     return os.environ.get("STRUCTGEN_KERNELS", "auto").lower() != "torch"
 
 
-def apply_token_bitmask_(logits: torch.Tensor, bitmask: torch.Tensor, indices=None) -> torch.Tensor:
+def apply_token_bitmask_(logits: torch.Tensor, bitmask: torch.Tensor, indices=None, *,
+                         check: bool = True) -> torch.Tensor:
     """Set logits of disallowed tokens to -inf, in place; returns ``logits``.
 
     logits [B, V] fp32/fp16/bf16; bitmask [R, ceil(V/32)] int32 (bit t%32 of word t//32 =
     token t allowed); with ``indices`` bitmask row i masks logits row indices[i].  Tokens
     beyond the bitmask's width are disallowed.  A row allowing nothing raises ValueError.
+    ``check=False`` skips that test, which on a GPU reads a flag back and so waits for the
+    device: for callers that checked their masks on the host (``decode.vllm``).
     """
     if _use_triton(logits):
-        return triton_impl.apply_token_bitmask_(logits, bitmask, indices)
-    return torch_impl.apply_token_bitmask_(logits, bitmask, indices)
+        return triton_impl.apply_token_bitmask_(logits, bitmask, indices, check=check)
+    return torch_impl.apply_token_bitmask_(logits, bitmask, indices, check=check)
 
 
 def masked_sample(

@@ -98,16 +98,19 @@ def _as_index(indices, device) -> torch.Tensor:
     return torch.as_tensor(list(indices), dtype=torch.long, device=device)
 
 
-def apply_token_bitmask_(logits: torch.Tensor, bitmask: torch.Tensor, indices=None) -> torch.Tensor:
+def apply_token_bitmask_(logits: torch.Tensor, bitmask: torch.Tensor, indices=None, *,
+                         check: bool = True) -> torch.Tensor:
     """Set disallowed logits to -inf in place; returns ``logits``.
 
     ``indices``: bitmask row i applies to logits row ``indices[i]`` (other rows untouched).
-    Columns of ``logits`` beyond ``32 * bitmask.shape[1]`` are disallowed.
+    Columns of ``logits`` beyond ``32 * bitmask.shape[1]`` are disallowed.  ``check=False``:
+    no all-masked-row test (the caller checked on the host; see ``decode.kernels``).
     """
     _validate(logits, bitmask, indices)
     vocab = logits.shape[1]
     bitmask = bitmask.to(logits.device)
-    check_bitmask_rows(bitmask, vocab, indices)
+    if check:
+        check_bitmask_rows(bitmask, vocab, indices)
     disallowed = ~unpack_bitmask(bitmask, vocab)
     if indices is None:
         logits.masked_fill_(disallowed, float("-inf"))

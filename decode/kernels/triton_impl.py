@@ -185,7 +185,8 @@ def _check_device(t: torch.Tensor) -> None:
         )
 
 
-def apply_token_bitmask_(logits: torch.Tensor, bitmask: torch.Tensor, indices=None) -> torch.Tensor:
+def apply_token_bitmask_(logits: torch.Tensor, bitmask: torch.Tensor, indices=None, *,
+                         check: bool = True) -> torch.Tensor:
     """In-place: disallowed logits -> -inf (see decode.kernels.apply_token_bitmask_)."""
     torch_impl._validate(logits, bitmask, indices)
     _check_device(logits)
@@ -193,7 +194,8 @@ def apply_token_bitmask_(logits: torch.Tensor, bitmask: torch.Tensor, indices=No
         raise ValueError("logits must be contiguous along the vocabulary dimension")
     V = logits.shape[1]
     bitmask = bitmask.to(logits.device).contiguous()
-    torch_impl.check_bitmask_rows(bitmask, V, indices)
+    if check:
+        torch_impl.check_bitmask_rows(bitmask, V, indices)
     rows, n_words = bitmask.shape
     if rows == 0 or V == 0:
         return logits

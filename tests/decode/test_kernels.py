@@ -191,6 +191,21 @@ def test_all_masked_row_raises(impl):
         impl.apply_token_bitmask_(torch.randn(5, V), bitmask[[0, 2]], indices=[0, 4])
 
 
+def test_apply_unchecked_masks_without_the_empty_row_test(impl):
+    """``check=False`` (callers that checked on the host): same masking, no raise."""
+    V = 40
+    logits = torch.randn(3, V)
+    bitmask = bits_from_sets([[1], [2, 39], []], 2)
+    expected = ref_apply(logits, bitmask)
+    got = logits.clone()
+    assert impl.apply_token_bitmask_(got, bitmask, check=False) is got
+    assert_same(got, expected)
+    assert not torch.isfinite(got[2]).any()
+    sub = logits.clone()
+    impl.apply_token_bitmask_(sub, bitmask[[1]], indices=[2], check=False)
+    assert torch.isfinite(sub[2]).nonzero().flatten().tolist() == [2, 39] and torch.equal(sub[:2], logits[:2])
+
+
 def test_allowed_tokens_all_neg_inf_raises(impl):
     logits = torch.randn(2, 50)
     logits[1, :10] = float("-inf")

@@ -129,6 +129,21 @@ def _needs_model(code: str) -> bool:
     return bool(re.search(r"\bload_default_model\b|\bload_model\b", code))
 
 
+def _needs_vllm(code: str) -> bool:
+    return bool(re.search(r"^\s*(from|import)\s+vllm\b", code, re.M))
+
+
+def _vllm_on_gpu() -> bool:
+    """vLLM installed and a CUDA device: what a section that imports vLLM needs."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def python_sections() -> dict[str, list[Block]]:
     sections: dict[str, list[Block]] = {}
     for b in readme_blocks():
@@ -141,6 +156,8 @@ def _python_params():
     out = []
     for name, blocks in python_sections().items():
         marks = MODEL_MARKS if any(_needs_model(b.code) for b in blocks) else []
+        if any(_needs_vllm(b.code) for b in blocks):  # vLLM runs on CUDA only
+            marks = [*MODEL_MARKS, pytest.mark.skipif(not _vllm_on_gpu(), reason="needs vLLM and a CUDA GPU")]
         out.append(pytest.param(name, marks=marks, id=name))
     return out
 
