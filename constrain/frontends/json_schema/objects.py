@@ -325,7 +325,7 @@ class ObjectsMixin:
                         fp = formats.format_parts(v)
                         if fp is not None:
                             # the first part only for a union (idn-hostname: its ASCII names), a narrowing
-                            name_full.append(fp[0][0])
+                            name_full.extend(formats.regexes(fp[0][0]))
                             name_max = formats.capped(name_max, fp[0][1])
                     elif k in ("enum", "const"):
                         name_enum = [x for x in (v if k == "enum" else [v]) if isinstance(x, str)]
