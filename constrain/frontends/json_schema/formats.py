@@ -34,17 +34,25 @@ strings -- safe for generation; O: it accepts a superset):
 * hostname: RFC 1123 labels of 1-63 letters/digits/hyphens, not starting or
   ending with a hyphen, at most 253 characters in all (exact; the total is in
   ``FORMAT_MAX_LENGTH``, enforced by the compiler's character counter: in the
-  regex it would multiply the DFA size by ~250).  Labels with ``--`` in positions
-  3-4 (A-labels such as ``xn--...``, whose Punycode/IDNA validity is not regular)
-  are rejected (N).
+  regex it would multiply the DFA size by ~250).  Reserved LDH labels (``--`` in
+  positions 3-4, such as ``co--m``) are host names, but A-labels (``xn--...`` in any
+  case) are rejected (N): whether the Punycode decodes to a valid IDNA2008 label
+  (code points, contextual rules, Bidi rule, canonical re-encoding) is a finite but
+  not a practically regular property (the decoder's state is the decoded text so
+  far, with insertions at computed positions and an adaptive bias), and accepting
+  every syntactically valid one would accept the Test Suite's invalid ones
+  (``xn--hello-txk``, ``xn--07jt112bpxg``).  ``format_regex("hostname")`` is the
+  narrower single regex without reserved LDH labels (email domains use it).
 * idn-hostname: ASCII labels as for hostname; labels with non-ASCII
   characters are built from IDNA2008 PVALID code points (tables of the
   ``idna`` package, embedded below) excluding right-to-left characters (bidi
-  classes R, AL, AN; so the Bidi rule never applies) (N), with the CONTEXTO /
+  classes R, AL, AN: those make Bidi domain names, below), with the CONTEXTO /
   CONTEXTJ characters only in simple safe contexts (``l\u00b7l``, U+0375 before a
   Greek letter, U+30FB next to Hiragana/Katakana/Han, ZWJ/ZWNJ after a virama)
   (N), lower-case ASCII only, no ``--`` and no combining mark first or after a
-  hyphen (N).  Separators: ``.`` U+3002 U+FF0E U+FF61.  Lengths (``FORMAT_UNIONS``):
+  hyphen (N).  Right-to-left labels (Bidi domain names): exact, see ``_idn_bidi_name``
+  (RFC 5893 over the whole name, CONTEXTO/CONTEXTJ rules; no ``--`` in them and
+  ASCII left-to-right labels only in such names (N)).  Separators: ``.`` U+3002 U+FF0E U+FF61.  Lengths (``FORMAT_UNIONS``):
   names of ASCII labels are exact (63 per label, 253 in all, as hostname); a name
   with a non-ASCII label has at most ``IDN_SHORT_NAME`` = 8 characters (N): then
   every A-label has at most 62 octets whatever the code points (Punycode digits
@@ -329,6 +337,13 @@ HOSTNAME_LABEL = (
     + "(?:(?:" + _AN + "|\\-)" + _AN + "|(?:" + _AN + _LDH + "|\\-" + _AN + ")" + _LDH + "{0,58}" + _AN + "))?"
 )
 HOSTNAME = HOSTNAME_LABEL + "(?:\\." + HOSTNAME_LABEL + ")*"
+# format "hostname": RFC 1123 labels, "--" in positions 3-4 allowed (reserved LDH labels are host
+# names) except in A-labels ("xn--", any case: see the module doc), as an intersection
+_LDH_LABEL = _AN + "(?:" + _LDH + "{0,61}" + _AN + ")?"
+_LDH_TAIL = "[A-Za-z0-9\\-]*"
+_NOT_XN_LABEL = ("(?:[A-WYZa-wyz0-9\\-]" + _LDH_TAIL + "|[xX](?:[A-MO-Za-mo-z0-9\\-]" + _LDH_TAIL
+                 + "|[nN](?:[A-Za-z0-9]" + _LDH_TAIL + "|\\-(?:[A-Za-z0-9]" + _LDH_TAIL + ")?)?)?)")
+HOSTNAME_RLDH = (_LDH_LABEL + "(?:\\." + _LDH_LABEL + ")*", _NOT_XN_LABEL + "(?:\\." + _NOT_XN_LABEL + ")*")
 
 _QTEXT_SMTP = [(0x20, 0x21), (0x23, 0x5B), (0x5D, 0x7E)]
 _ADDRESS_LITERAL = "\\[" + _alt(IPV4, "IPv6:" + IPV6) + "\\]"
@@ -544,15 +559,16 @@ def _idn_bidi_name() -> tuple[str, ...]:
     bidi = "(?:" + ltr_label + _IDN_SEP + ")*" + rtl_label + "(?:" + _IDN_SEP + any_label + ")*"
     # 2. GERESH / GERSHAYIM after a Hebrew character
     heb = _cls(within(_minus(t["hebrew"], geresh_r)))
-    geresh = "(?:" + _cls(_minus(alphabet, t["hebrew"])) + "|" + heb + "[\u05f3\u05f4]*)*"
+    # (the classes outside a set are over all characters: fewer ranges, the same intersection)
+    geresh = "(?:" + _complement(t["hebrew"]) + "|" + heb + "[\u05f3\u05f4]*)*"
     # 3. ZWJ after a virama (right-to-left labels may carry the NSM viramas of any script)
     virama_r = within(t["virama"])
     virama = _cls(virama_r)
-    zwj = "(?:" + _cls(_minus(alphabet, virama_r + [(0x200D, 0x200D)])) + "|" + virama + "\u200d?)*"
+    zwj = "(?:" + _complement(virama_r, "\u200d") + "|" + virama + "\u200d?)*"
     # 4. ZWNJ: the text between two ZWNJs (W) ends with a virama (V) or with L/D T* (J, and then
     # the next one starts with T* R/D (Q)); solved from the two-state automaton
     # free -> W | V z free | J z req;  req -> Q | V' z free | J' z req  (V', J': V, J starting as Q)
-    W = _cls(_minus(alphabet, [(0x200C, 0x200C)])) + "*"
+    W = _complement("\u200c") + "*"
     T = _cls(within(t["join_t"])) + "*"
     LD, RD, D = (_cls(within(t[k])) for k in ("join_ld", "join_rd", "join_d"))
     z = "\u200c"
@@ -566,22 +582,25 @@ def _idn_bidi_name() -> tuple[str, ...]:
 
 
 def _intersect(ranges, other) -> list[tuple[int, int]]:
-    out = []
-    for a, b in _ranges(ranges):
-        for x, y in _ranges(other):
-            lo, hi = max(a, x), min(b, y)
-            if lo <= hi:
-                out.append((lo, hi))
-    return _ranges(out) if out else []
+    """The code points in both ``ranges`` and ``other``."""
+    return _minus(ranges, _minus([(0, 0x10FFFF)], other))
 
 
 def _minus(ranges, minus) -> list[tuple[int, int]]:
-    out = []
+    """The code points of ``ranges`` outside ``minus`` (both lists of inclusive pairs)."""
+    out, cut = [], _ranges(minus)
+    k = 0
     for a, b in _ranges(ranges):
-        segs = [(a, b)]
-        for x, y in _ranges(minus):
-            segs = [s for lo, hi in segs for s in ((lo, min(hi, x - 1)), (max(lo, y + 1), hi)) if s[0] <= s[1]]
-        out += segs
+        while k < len(cut) and cut[k][1] < a:
+            k += 1
+        lo, j = a, k
+        while j < len(cut) and cut[j][0] <= b:
+            if cut[j][0] > lo:
+                out.append((lo, cut[j][0] - 1))
+            lo = max(lo, cut[j][1] + 1)
+            j += 1
+        if lo <= b:
+            out.append((lo, b))
     return out
 
 
@@ -720,6 +739,7 @@ FORMAT_REGEXES: dict[str, str] = {}
 def _build() -> None:
     global IDN_HOSTNAME
     IDN_HOSTNAME = _idn_hostname()
+    FORMAT_UNIONS["hostname"] = [(HOSTNAME_RLDH, 253)]
     FORMAT_UNIONS["idn-hostname"] = [(_idn_hostname_ascii(), 253), (IDN_HOSTNAME, IDN_SHORT_NAME),
                                      (_idn_bidi_name(), IDN_SHORT_NAME)]
     FORMAT_REGEXES.update({
