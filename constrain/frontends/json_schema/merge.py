@@ -27,6 +27,11 @@ class MergeMixin:
         if depth > 64:
             raise UnsupportedSchemaError("$ref", ptr, "references merged with sibling keywords recurse too deeply")
         s = dict(schema)
+        if "if" not in s:
+            # `then`/`else` without a sibling `if` do nothing; dropped here so that merging
+            # allOf parts never pairs them with another part's `if`
+            s.pop("then", None)
+            s.pop("else", None)
         if "$ref" in s and self.ref_overrides_siblings:
             s = {"$ref": s["$ref"]}  # drafts 4-7: "all other properties in a $ref object are ignored"
         if "$ref" in s:
