@@ -126,6 +126,10 @@ class MergeMixin:
                 # two `contains` may be met by different items: each extra one is tracked by a
                 # flag in the array automaton
                 out.setdefault(CONTAINS_ALSO, []).append(v)
+            elif k in ("unevaluatedProperties", "unevaluatedItems") and (u is True or u == {} or v is True or v == {}):
+                # an unevaluated* that admits everything evaluates every remaining member, so the
+                # other side's unevaluated* (which sees those annotations) has nothing left to check
+                out[k] = True
             elif k in ("items", "additionalProperties", "additionalItems", "propertyNames", "contains", "unevaluatedProperties", "unevaluatedItems"):
                 if isinstance(u, list) or isinstance(v, list):
                     out.setdefault(ALSO, []).append({k: v})
