@@ -51,8 +51,9 @@ strings -- safe for generation; O: it accepts a superset):
   Greek letter, U+30FB next to Hiragana/Katakana/Han, ZWJ/ZWNJ after a virama)
   (N), lower-case ASCII only, no ``--`` and no combining mark first or after a
   hyphen (N).  Right-to-left labels (Bidi domain names): exact, see ``_idn_bidi_name``
-  (RFC 5893 over the whole name, CONTEXTO/CONTEXTJ rules; no ``--`` in them and
-  ASCII left-to-right labels only in such names (N)).  Separators: ``.`` U+3002 U+FF0E U+FF61.  Lengths (``FORMAT_UNIONS``):
+  (RFC 5893 over the whole name, CONTEXTO/CONTEXTJ rules; no ``--`` in them, marks
+  only from right-to-left blocks and generic diacritics, and ASCII left-to-right labels
+  only in such names (N)).  Separators: ``.`` U+3002 U+FF0E U+FF61.  Lengths (``FORMAT_UNIONS``):
   names of ASCII labels are exact (63 per label, 253 in all, as hostname); a name
   with a non-ASCII label has at most ``IDN_SHORT_NAME`` = 8 characters (N): then
   every A-label has at most 62 octets whatever the code points (Punycode digits
@@ -514,6 +515,13 @@ def _complement(*specs) -> str:
 _IDN_SEP = "[.\u3002\uff0e\uff61]"
 
 
+# Marks allowed in right-to-left labels (N): the blocks of the right-to-left scripts and the
+# generic combining diacritics; marks of other scripts (Devanagari, Thai, ...) would make the
+# automaton (and the compile) about twice as large for labels no registry allows
+_RTL_MARK_BLOCKS = [(0x300, 0x36F), (0x590, 0x8FF), (0x1AB0, 0x1AFF), (0x1DC0, 0x1DFF), (0x20D0, 0x20FF),
+                    (0xFB1D, 0xFDFF), (0xFE20, 0xFE2F), (0xFE70, 0xFEFF), (0x10800, 0x10FFF), (0x1E800, 0x1EFFF)]
+
+
 def _idn_bidi_name() -> tuple[str, ...]:
     """Bidi domain names (RFC 5893: a name with a label holding an R, AL or AN character) as
     an intersection of regexes over whole names (the separators are outside every label
@@ -524,7 +532,8 @@ def _idn_bidi_name() -> tuple[str, ...]:
        BN, NSM characters that are PVALID or CONTEXTJ/CONTEXTO (the three CONTEXTO characters
        that need Latin, Greek or Japanese neighbours left out: they cannot have them here), end
        with R, AL, EN or AN (then NSM*), do not mix EN and AN (this is also the CONTEXTO rule of
-       the two kinds of Arabic digits) and have no ``--`` (N); left-to-right labels are ASCII
+       the two kinds of Arabic digits), have no ``--`` (N) and marks only from
+       ``_RTL_MARK_BLOCKS`` (N); left-to-right labels are ASCII
        host name labels that start with a letter (N: no non-ASCII left-to-right label in a
        Bidi domain name); at least one right-to-left label;
     2. HEBREW PUNCTUATION GERESH / GERSHAYIM right after a Hebrew character (CONTEXTO);
@@ -533,7 +542,7 @@ def _idn_bidi_name() -> tuple[str, ...]:
        ``(Joining_Type:{L,D})(Joining_Type:T)* ZWNJ (Joining_Type:T)*(Joining_Type:{R,D})`` (CONTEXTJ).
     """
     t = {k: _decode_table(v) for k, v in _IDN_TABLES.items()}
-    nsm = _nsm_ranges(t)
+    nsm = _intersect(_nsm_ranges(t), _RTL_MARK_BLOCKS)
     on = _minus(t["on"], [(0xB7, 0xB7), (0x375, 0x375), (0x30FB, 0x30FB)])
     en = [(0x30, 0x39), (0x6F0, 0x6F9)]
     geresh_r = [(0x5F3, 0x5F4)]

@@ -655,8 +655,11 @@ def test_idn_bidi_names_exact(s):
         rtl = any(unicodedata.bidirectional(c) in ("R", "AL", "AN") for c in s)
         narrowed = any(not lbl.isascii() and ("--" in lbl or (re.search("-[\u064b\u05b4\u094d\u0903]", lbl) and not rtl)
                                                or "\u00b7" in lbl) for lbl in labels)
-        # a Bidi domain name's left-to-right labels are ASCII
+        # a Bidi domain name's left-to-right labels are ASCII, its marks from right-to-left blocks
+        from constrain.frontends.json_schema.formats import _RTL_MARK_BLOCKS
         narrowed |= rtl and any(not lbl.isascii() and unicodedata.bidirectional(lbl[0]) == "L" for lbl in labels)
+        narrowed |= rtl and any(unicodedata.category(c).startswith("M") and not any(a <= ord(c) <= b for a, b in _RTL_MARK_BLOCKS)
+                                for c in s)
         assert narrowed, f"regex rejects {ascii(s)}"
 
 
