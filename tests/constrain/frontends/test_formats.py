@@ -781,6 +781,11 @@ def test_compiled_hostname_lengths(fmt, smollm2_vocab):
     if fmt == "idn-hostname":
         assert _walk(compiled, smollm2_vocab, "\uc2e4\ub840.\ud14c\uc2a4\ud2b8")
         assert not _walk(compiled, smollm2_vocab, "\u00fc" * 60)
+        # Bidi domain names (the third union part): exact through the token layer too
+        for s, ok in [("\u05d0\u05f3\u05d1", True), ("com.\u0628\u0660\u0628", True), ("0a.\u05d0", False),
+                      ("\u0628\u064a\u200c\u0628\u064a", True), ("\u0628\u200c\u0627", True),
+                      ("\u0627\u200c\u0628", False), ("\u05d00\u0660", False), ("\u05d0" * 9, False)]:
+            assert _walk(compiled, smollm2_vocab, s) == ok, ascii(s)
 
 
 @pytest.mark.parametrize("schema", [
