@@ -21,6 +21,10 @@ from .keywords import ALL_TYPES, ANNOTATIONS, EVALUATING, find_keywords, has_une
 from .values import canon
 
 
+# anyOf branches combined into sets (2^n - 1 of them) under a parent's unevaluated*
+MAX_ANYOF_UNION = 4
+
+
 class ApplicatorsMixin:
     """``anyOf``/``oneOf``/``not``/``if``-``then``-``else``/``dependentSchemas``, and the
     presence formulas they reduce to on objects."""
@@ -36,7 +40,9 @@ class ApplicatorsMixin:
         while ites:
             # further if/then/else triples merged in from allOf/$ref
             i_, t_, e_ = ites.pop()
-            sub_s = self._lower({"if": i_, "then": t_, "else": e_}, ptr)
+            # with the parent's unevaluated* so that the triple's annotations are treated as its own
+            uneval = {k: s[k] for k in ("unevaluatedProperties", "unevaluatedItems") if k in s}
+            sub_s = self._lower({"if": i_, "then": t_, "else": e_, **uneval}, ptr)
             if sub_s is False:
                 return False
             xof.extend(sub_s.get(XOF, []))
@@ -51,6 +57,11 @@ class ApplicatorsMixin:
                     raise UnsupportedSchemaError(unevaluated_keyword(s), ptr, "together with 'if' (else branch)")
                 else:
                     xof.append(Xof("anyOf", [{"allOf": [cond, then]}, {"allOf": [ccond, els]}]))
+            elif has_unevaluated(s) and find_keywords(cond, EVALUATING):
+                # `if` alone validates nothing but, when it holds, its annotations count: valid iff
+                # (cond and every member evaluated with cond's annotations) or evaluated without them
+                # (the second needs no complement: cond failing only takes annotations away)
+                xof.append(Xof("anyOf", [cond, True]))
         else:
             s.pop("then", None)
             s.pop("else", None)
@@ -141,6 +152,10 @@ class ApplicatorsMixin:
             if has_unevaluated(b) and set(rest) - ANNOTATIONS:
                 raise UnsupportedSchemaError("unevaluatedProperties", f"{ptr}/{kind}/{i}",
                                              "unevaluated* inside a branch cannot see its siblings")
+        if kind == "anyOf" and has_unevaluated(rest):
+            union = self._any_of_unions(rest, branches, xofs[1:], ptr)
+            if union is not None:
+                return union
         subs = [self.presence_formula(b, f"{ptr}/{kind}/{i}") for i, b in enumerate(branches)]
         if all(x is not None for x in subs) and not any(has_object_only(x) for x in subs):
             # branches that only speak of which properties are present: enforce in the object
@@ -179,6 +194,36 @@ class ApplicatorsMixin:
                 exprs.append(self.any_value())
             else:
                 exprs.append(self.node(b, f"{bptr}/{i}"))
+        return alt(*exprs) if exprs else NOTHING
+
+    def _any_of_unions(self, rest: dict, branches: list, more: list, ptr: str) -> Expr | None:
+        """``anyOf`` under a parent's unevaluated*: every matching branch adds its annotations,
+        so an instance is valid iff for some non-empty set of branches it matches them all and
+        every member is evaluated by the parent or one of them (adding matching branches only
+        adds annotations).  Exact as the union over the sets of their ``allOf``; None (each
+        branch alone, as before) where at most one branch evaluates anything, or where there
+        are more than ``MAX_ANYOF_UNION`` branches."""
+        from itertools import combinations
+
+        evaluating = [i for i, b in enumerate(branches) if isinstance(b, dict) and find_keywords(b, EVALUATING)]
+        if len(evaluating) < 2:
+            return None
+        if len(branches) > MAX_ANYOF_UNION:
+            return None
+        sets = [c for k in range(1, len(branches) + 1) for c in combinations(range(len(branches)), k)
+                if len(c) == 1 or all(i in evaluating for i in c)]  # plain branches add no annotations
+        exprs = []
+        for c in sets:
+            cptr = f"{ptr}/anyOf/{c[0]}"
+            part = branches[c[0]] if len(c) == 1 else {"allOf": [branches[i] for i in c]}
+            nb = self.normalize(part, cptr) if isinstance(part, dict) else part
+            merged = self.merge(rest, nb, cptr) if rest else nb
+            if merged is False:
+                continue
+            if more and isinstance(merged, dict):
+                merged = dict(merged)
+                merged.setdefault(XOF, []).extend(more)
+            exprs.append(self.any_value() if merged is True or merged == {} else self.node(merged, cptr))
         return alt(*exprs) if exprs else NOTHING
 
     def _one_of_by_complements(self, branches: list, normed: list, ptr: str) -> list | None:

@@ -9,44 +9,70 @@ from typing import Any
 from ...errors import UnsupportedSchemaError
 from ...ir import Expr, Lex, NOTHING, Nfa, seq
 from .ir import CONTAINS_ALSO
+from .values import canon
 from .keywords import MAX_COUNT_STATES
 
 
 class ArraysMixin:
     """Arrays: the positional automaton over items, with counted ``contains`` and finite ``uniqueItems``."""
 
-    def _unique_finite(self, item: Any, lo: int, hi: int | None, ptr: str) -> Expr | None:
-        """``uniqueItems`` over a finite item domain: the automaton tracks the set of values used."""
-        vals = self._finite_domain(item, ptr)
-        if vals is None:
-            return None
-        n = len(vals)
-        top = n if hi is None else min(hi, n)
+    def _unique_finite(self, prefix: list, rest: Any, lo: int, hi: int | None, ptr: str,
+                       prefix_ptr: str, rest_ptr: str) -> Expr | None:
+        """``uniqueItems`` where every position's values come from a finite domain (enum/const,
+        boolean, null; ``prefixItems`` each with its own, the rest item one, or no rest item):
+        the automaton's states are (position, set of values used), built from the empty array
+        and at most ``MAX_COUNT_STATES`` of them.  None where a domain is not finite."""
+        doms = []
+        for k, p in enumerate(prefix):
+            d = self._finite_domain(p, f"{prefix_ptr}/{k}")
+            if d is None:
+                return None
+            doms.append(d)
+        if rest is False or (isinstance(rest, dict) and self.normalize(rest, rest_ptr) is False):
+            rest_dom = None
+            hi = len(prefix) if hi is None else min(hi, len(prefix))
+        else:
+            rest_dom = self._finite_domain(rest, rest_ptr)
+            if rest_dom is None:
+                return None
+        # one index per distinct value (JSON equality: canon), over every domain
+        index_of: dict[str, int] = {}
+        values: list = []
+        for d in doms + ([rest_dom] if rest_dom is not None else []):
+            for v in d:
+                c = canon(v)
+                if c not in index_of:
+                    index_of[c] = len(values)
+                    values.append(v)
+        dom_idx = [[index_of[canon(v)] for v in d] for d in doms]
+        rest_idx = [index_of[canon(v)] for v in rest_dom] if rest_dom is not None else None
+        top = len(values) if hi is None else min(hi, len(values))
         if lo > top:
             return NOTHING
-        # reachable subsets of at most `top` values, capped
-        from math import comb
-
-        if sum(comb(n, k) for k in range(top + 1)) > MAX_COUNT_STATES:
-            return None
         L = self.L
-        lits = [self.literal_value(v, ptr) for v in vals]
+        lits = [self.literal_value(v, ptr) for v in values]
         comma = Lex(L.punct(","))
-        index: dict[int, int] = {0: 0}
-        order = [0]
+        P = len(prefix)
+        state_of: dict[tuple[int, int], int] = {(0, 0): 0}
+        order = [(0, 0)]
         edges = []
-        for m in order:
-            if bin(m).count("1") >= top:
+        for pos, used in order:
+            if pos >= top:
                 continue
-            for i in range(n):
-                if m >> i & 1:
+            choices = dom_idx[pos] if pos < P else rest_idx
+            if choices is None:
+                continue
+            for i in choices:
+                if used >> i & 1:
                     continue
-                nm = m | 1 << i
-                if nm not in index:
-                    index[nm] = len(order)
-                    order.append(nm)
-                edges.append((index[m], index[nm], seq(comma, lits[i]) if m else lits[i]))
-        finals = frozenset(index[m] for m in order if lo <= bin(m).count("1") <= top)
+                key = (pos + 1, used | 1 << i)  # (items so far, values used)
+                if key not in state_of:
+                    if len(order) >= MAX_COUNT_STATES:
+                        return None
+                    state_of[key] = len(order)
+                    order.append(key)
+                edges.append((state_of[(pos, used)], state_of[key], seq(comma, lits[i]) if pos else lits[i]))
+        finals = frozenset(state_of[k] for k in order if lo <= k[0] <= top)
         body = Nfa(len(order), 0, finals, tuple(edges))
         return seq(Lex(L.punct("[")), body, Lex(L.punct("]")))
 
@@ -67,14 +93,17 @@ class ArraysMixin:
         lo = int(s.get("minItems", 0))
         hi = s.get("maxItems")
         hi = None if hi is None else int(hi)
+        if s.get("uniqueItems") is True and (rest is False or (isinstance(rest, dict) and self.normalize(rest, rest_ptr) is False)):
+            hi = len(prefix) if hi is None else min(hi, len(prefix))  # at most one item: always unique
         if s.get("uniqueItems") is True and (hi is None or hi > 1):
             if hi is not None and lo > hi:
                 return NOTHING
-            if not prefix and "contains" not in s:
-                exact = self._unique_finite(rest, lo, hi, rest_ptr)
+            if "contains" not in s:
+                exact = self._unique_finite(prefix, rest, lo, hi, ptr, prefix_ptr, rest_ptr)
                 if exact is not None:
                     return exact
-            self.unsupported("uniqueItems", ptr, "uniqueness of array items is not regular (only over a small finite item domain)")
+            self.unsupported("uniqueItems", ptr, "uniqueness of array items is not regular (only where every "
+                             "item's values come from a small finite set: enum/const, boolean, null)")
         if hi is not None and lo > hi:
             return NOTHING
         if rest is False or (isinstance(rest, dict) and self.normalize(rest, rest_ptr) is False):

@@ -176,7 +176,7 @@ class SchemaLowering(RefsMixin, MergeMixin, ApplicatorsMixin, ComplementMixin, D
                 v = s.pop(k)
                 if k == "dependencies" and isinstance(v, dict) and all(isinstance(x, list) for x in v.values()):
                     s["dependentRequired"] = {**(s.get("dependentRequired") or {}), **v}
-                elif v:
+                elif v and not (k == "unevaluatedItems" and v is True):  # true: nothing to check
                     self.unsupported(k, ptr)
         dep = s.pop("dependentRequired", None) or {}
         if not isinstance(dep, dict):

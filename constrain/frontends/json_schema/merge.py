@@ -27,6 +27,11 @@ class MergeMixin:
         if depth > 64:
             raise UnsupportedSchemaError("$ref", ptr, "references merged with sibling keywords recurse too deeply")
         s = dict(schema)
+        if "if" not in s:
+            # `then`/`else` without a sibling `if` do nothing; dropped here so that merging
+            # allOf parts never pairs them with another part's `if`
+            s.pop("then", None)
+            s.pop("else", None)
         if "$ref" in s and self.ref_overrides_siblings:
             s = {"$ref": s["$ref"]}  # drafts 4-7: "all other properties in a $ref object are ignored"
         if "$ref" in s:
@@ -121,6 +126,10 @@ class MergeMixin:
                 # two `contains` may be met by different items: each extra one is tracked by a
                 # flag in the array automaton
                 out.setdefault(CONTAINS_ALSO, []).append(v)
+            elif k in ("unevaluatedProperties", "unevaluatedItems") and (u is True or u == {} or v is True or v == {}):
+                # an unevaluated* that admits everything evaluates every remaining member, so the
+                # other side's unevaluated* (which sees those annotations) has nothing left to check
+                out[k] = True
             elif k in ("items", "additionalProperties", "additionalItems", "propertyNames", "contains", "unevaluatedProperties", "unevaluatedItems"):
                 if isinstance(u, list) or isinstance(v, list):
                     out.setdefault(ALSO, []).append({k: v})

@@ -29,6 +29,9 @@ from .keywords import ANNOTATIONS, MAX_COUNT_STATES
 from .lexemes import string_content, string_spec
 from .values import ptr_escape
 
+# key languages of overlapping patternProperties (sets of patterns a key matches exactly)
+MAX_PATTERN_REGIONS = 32
+
 
 @dataclass(frozen=True)
 class PropertyNames:
@@ -57,6 +60,34 @@ class PropertyNames:
 
 class ObjectsMixin:
     """Objects: the ordered-properties automaton with presence tracking and witness flags."""
+
+    def _pattern_regions(self, pats: list, ptr: str) -> list | None:
+        """Key languages of overlapping ``patternProperties``: for each set of patterns that some
+        key matches exactly (all of them and none of the others), that set (indices) and its
+        language as a string expression; None when no two patterns overlap.  The regions are
+        split pattern by pattern (intersection and difference of automata), at most
+        ``MAX_PATTERN_REGIONS`` of them (else ``UnsupportedSchemaError``)."""
+        langs = [string_spec((p,)) for p, _ in pats]
+        dfas = [string_content(e) for e in langs]
+        if all(dfas[i].intersect(dfas[j]).is_empty() for i in range(len(dfas)) for j in range(i + 1, len(dfas))):
+            return None
+        regions: list = []
+        for i, e in enumerate(langs):
+            new = []
+            for matched, r in regions:
+                both, only = ("and", [r, e]), ("minus", r, e)
+                if not string_content(both).is_empty():
+                    new.append((matched + (i,), both))
+                if not string_content(only).is_empty():
+                    new.append((matched, only))
+            fresh = ("minus", e, ("or", [r for _, r in regions])) if regions else e
+            if not string_content(fresh).is_empty():
+                new.append(((i,), fresh))
+            regions = new
+            if len(regions) > MAX_PATTERN_REGIONS:
+                self.unsupported("patternProperties", f"{ptr}/patternProperties",
+                                 f"overlapping patterns make more than {MAX_PATTERN_REGIONS} key languages")
+        return regions
 
     def object(self, s: dict, ptr: str) -> Expr:
         L = self.L
@@ -133,21 +164,31 @@ class ObjectsMixin:
         extra: list[tuple[Expr, Expr]] = []
         extra_specs: list = []  # (key content expression, value schema, pointer) of each `extra`
         pats = list(pattern_props.items())
-        if len(pats) > 1:
-            dfas = [regex_to_dfa(p, encoding="json", search=True) for p, _ in pats]
-            for i in range(len(dfas)):
-                for j in range(i + 1, len(dfas)):
-                    if not dfas[i].intersect(dfas[j]).is_empty():
-                        self.unsupported("patternProperties", f"{ptr}/patternProperties",
-                                         f"patterns {pats[i][0]!r} and {pats[j][0]!r} overlap")
-        for i, (pat, psub) in enumerate(pats):
-            key = L.string(tuple([pat] + name_patterns), tuple(name_full), name_min, name_max, tuple(declared_names))
+        regions = self._pattern_regions(pats, ptr) if len(pats) > 1 else None
+        if regions is None:
+            for i, (pat, psub) in enumerate(pats):
+                key = L.string(tuple([pat] + name_patterns), tuple(name_full), name_min, name_max, tuple(declared_names))
+                if name_enum is not None:
+                    self.unsupported("propertyNames", ptr, "enum with patternProperties")
+                if not key.dfa.is_empty():
+                    extra.append((Lex(key), self.sub(psub, f"{ptr}/patternProperties/{ptr_escape(pat)}")))
+                    extra_specs.append((string_spec(tuple([pat] + name_patterns), tuple(name_full), name_min, name_max,
+                                                    tuple(declared_names)), psub, f"{ptr}/patternProperties/{ptr_escape(pat)}"))
+        else:
+            # overlapping patterns: one key language per set of matching patterns, whose value
+            # must satisfy all their schemas
             if name_enum is not None:
                 self.unsupported("propertyNames", ptr, "enum with patternProperties")
-            if not key.dfa.is_empty():
-                extra.append((Lex(key), self.sub(psub, f"{ptr}/patternProperties/{ptr_escape(pat)}")))
-                extra_specs.append((string_spec(tuple([pat] + name_patterns), tuple(name_full), name_min, name_max,
-                                                tuple(declared_names)), psub, f"{ptr}/patternProperties/{ptr_escape(pat)}"))
+            names_spec = string_spec(tuple(name_patterns), tuple(name_full), name_min, name_max, tuple(declared_names))
+            for matched, kexpr in regions:
+                psub = pats[matched[0]][1] if len(matched) == 1 else {"allOf": [pats[i][1] for i in matched]}
+                kspec = ("and", [names_spec, kexpr])
+                key = L.string_expr(kspec)
+                if key.dfa.is_empty():
+                    continue
+                pptr = f"{ptr}/patternProperties/{ptr_escape(pats[matched[0]][0])}"
+                extra.append((Lex(key), self.sub(psub, pptr)))
+                extra_specs.append((kspec, psub, pptr))
         if addl is not False:
             if name_enum is not None:
                 allowed = [n for n in name_enum if n not in declared_names]
@@ -325,7 +366,7 @@ class ObjectsMixin:
                         fp = formats.format_parts(v)
                         if fp is not None:
                             # the first part only for a union (idn-hostname: its ASCII names), a narrowing
-                            name_full.append(fp[0][0])
+                            name_full.extend(formats.regexes(fp[0][0]))
                             name_max = formats.capped(name_max, fp[0][1])
                     elif k in ("enum", "const"):
                         name_enum = [x for x in (v if k == "enum" else [v]) if isinstance(x, str)]

@@ -42,7 +42,7 @@ class StringsMixin:
         return self._string_part(s, ptr, excluded, excluded_patterns, patterns, *parts[0])
 
     def _string_part(self, s: dict, ptr: str, excluded, excluded_patterns, patterns: list, fmt_rx, fmt_cap) -> Expr:
-        full = [fmt_rx] if fmt_rx else []
+        full = formats.regexes(fmt_rx)
         lo = s.get("minLength", 0)
         hi = s.get("maxLength")
         for k, v in (("minLength", lo), ("maxLength", hi)):
@@ -100,7 +100,7 @@ class StringsMixin:
             else:
                 parts = fp  # [(regex, length cap)]: hostname's 253, idn-hostname's union
         pats = ([s["pattern"]] if "pattern" in s else []) + list(s.get(PATTERNS, []))
-        specs = [string_spec(pats, [rx] if rx else [], s.get("minLength", 0), formats.capped(s.get("maxLength"), cap))
+        specs = [string_spec(pats, formats.regexes(rx), s.get("minLength", 0), formats.capped(s.get("maxLength"), cap))
                  for rx, cap in parts]
         return specs[0] if len(specs) == 1 else ("or", specs)
 

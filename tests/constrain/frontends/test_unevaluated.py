@@ -1,0 +1,83 @@
+"""``unevaluatedProperties`` / ``unevaluatedItems`` seeing the annotations of ``if`` (alone),
+of nested ``unevaluated*: true`` in ``allOf`` parts, and of several matching ``anyOf``
+branches.  Every verdict is checked against ``jsonschema`` through the matcher (full mask
+before each token, EOS after the last), on a byte-level vocabulary, over small instance sets
+that exercise every combination of members.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from constrain import UnsupportedSchemaError, compile_json_schema
+from tests.constrain.frontends.test_allof import byte_vocab, disagreements  # noqa: F401  (fixture)
+
+NAMES = ["foo", "bar", "baz", "qq"]
+VALUES = ["foo", "bar", "baz", 1]
+OBJECTS = [dict(zip(ks, vs)) for n in range(4) for ks in itertools.combinations(NAMES, n)
+           for vs in itertools.product(VALUES[:2] if n == 3 else VALUES, repeat=n)]
+ARRAYS = [list(t) for n in range(4) for t in itertools.product(["a", "b", 1], repeat=n)]
+
+ANY_OF_BRANCHES = [
+    {"properties": {"bar": {"const": "bar"}}, "required": ["bar"]},
+    {"properties": {"baz": {"const": "baz"}}, "required": ["baz"]},
+    {"patternProperties": {"^q": {"type": "integer"}}},
+    {"required": ["foo"]},
+    {"properties": {"bar": {"type": "string"}}},
+]
+
+
+@pytest.mark.parametrize("branches", [c for k in (2, 3) for c in itertools.combinations(range(len(ANY_OF_BRANCHES)), k)])
+@pytest.mark.parametrize("parent", [{"unevaluatedProperties": False},
+                                    {"properties": {"foo": {"type": "string"}}, "unevaluatedProperties": False},
+                                    {"unevaluatedProperties": {"type": "integer"}}])
+def test_any_of_branches_all_add_annotations(byte_vocab, branches, parent):
+    schema = dict(parent, anyOf=[ANY_OF_BRANCHES[i] for i in branches])
+    assert disagreements(schema, byte_vocab, OBJECTS) == []
+
+
+@pytest.mark.parametrize("schema", [
+    {"if": {"patternProperties": {"foo": {"type": "string"}}}, "unevaluatedProperties": False},
+    {"if": {"properties": {"foo": {"const": "foo"}}, "required": ["foo"]}, "unevaluatedProperties": False},
+    {"properties": {"bar": {"type": "string"}}, "if": {"properties": {"foo": {"type": "string"}}},
+     "unevaluatedProperties": {"const": 1}},
+    {"allOf": [{"if": {"properties": {"foo": {"type": "string"}}}}], "unevaluatedProperties": False},
+    {"allOf": [{"if": {"properties": {"foo": {"type": "string"}}}}, {"if": {"properties": {"bar": {"const": "bar"}}}}],
+     "unevaluatedProperties": False},
+])
+def test_if_alone_adds_annotations(byte_vocab, schema):
+    assert disagreements(schema, byte_vocab, OBJECTS) == []
+
+
+@pytest.mark.parametrize("schema", [
+    {"if": {"prefixItems": [{"const": "a"}]}, "unevaluatedItems": False},
+    {"if": {"prefixItems": [{"const": "a"}, {"type": "string"}]}, "unevaluatedItems": {"type": "integer"}},
+    {"allOf": [{"prefixItems": [{"type": "string"}]}, {"unevaluatedItems": True}], "unevaluatedItems": False},
+    {"prefixItems": [{"type": "string"}], "allOf": [{"unevaluatedItems": True}], "unevaluatedItems": False},
+])
+def test_items_annotations(byte_vocab, schema):
+    assert disagreements(schema, byte_vocab, ARRAYS) == []
+
+
+@pytest.mark.parametrize("schema", [
+    {"properties": {"foo": {"type": "string"}}, "allOf": [{"unevaluatedProperties": True}], "unevaluatedProperties": False},
+    {"properties": {"foo": {"type": "string"}}, "allOf": [{"unevaluatedProperties": True}],
+     "unevaluatedProperties": {"type": "string", "maxLength": 2}},
+    {"allOf": [{"properties": {"foo": {"type": "string"}}, "unevaluatedProperties": True}], "unevaluatedProperties": False},
+    {"allOf": [{"allOf": [{"unevaluatedProperties": {}}]}], "properties": {"bar": {"const": "bar"}},
+     "unevaluatedProperties": False},
+    {"$defs": {"t": {"unevaluatedProperties": True}}, "$ref": "#/$defs/t", "unevaluatedProperties": False},
+])
+def test_nested_unevaluated_true_evaluates_everything(byte_vocab, schema):
+    assert disagreements(schema, byte_vocab, OBJECTS) == []
+
+
+def test_nested_unevaluated_false_is_still_refused(byte_vocab):
+    """An inner unevaluated*: false sees only its own part: not expressible by merging."""
+    schema = {"properties": {"foo": {"type": "string"}}, "allOf": [{"unevaluatedProperties": False}],
+              "unevaluatedProperties": True}
+    with pytest.raises(UnsupportedSchemaError) as e:
+        compile_json_schema(schema, byte_vocab)
+    assert e.value.keyword == "unevaluatedProperties"
