@@ -59,6 +59,11 @@ def error_of(e: BaseException, param: str | None = None) -> APIError:
     if isinstance(e, APIError):
         return e
     msg = str(e)
+    inner = e
+    while isinstance(inner, (GrammarError, SchemaError)) and inner.__cause__ is not None:
+        inner = inner.__cause__  # a tool's %json block: the schema error inside the grammar's
+    if isinstance(inner, (UnsupportedSchemaError, CompileBudgetError)) and inner is not e:
+        e = inner
     if isinstance(e, GenerationArgumentError):
         return APIError(400, msg, param=param or e.argument, code="invalid_parameter")
     if isinstance(e, CompileBudgetError):

@@ -70,7 +70,8 @@ class _State:
         self.created = int(time.time())
         self.context = getattr(getattr(model, "config", None), "max_position_embeddings", None)
 
-    def prepare(self, prompts: list, constraint, params: list[SamplingParams], max_tokens: int | None):
+    def prepare(self, prompts: list, constraint, params: list[SamplingParams], max_tokens: int | None,
+                tools: tuple = ()):
         """In the pool: token ids of each prompt, the compiled constraint, each choice's params
         with its token budget settled; raises what the client got wrong."""
         ids = [encode_prompt(self.tokenizer, p) for p in prompts]
@@ -80,7 +81,9 @@ class _State:
             try:
                 compiled = self.cache.get(constraint, self.engine.vocab, self.json_options, budgets)
             except Exception as e:  # noqa: BLE001 - mapped to 400/500 by error_of
-                raise error_of(e, param="tools" if _is_tools(constraint) else "response_format") from None
+                if tools:
+                    self._blame_tool(tools, budgets)
+                raise error_of(e, param="tools" if tools else "response_format") from None
         out = []
         for row in ids:
             room = None if not isinstance(self.context, int) else self.context - len(row)
@@ -101,9 +104,17 @@ class _State:
             out.append((row, ps))
         return out, compiled
 
+    def _blame_tool(self, tools, budgets) -> None:
+        """The turn's grammar failed: compile each tool's parameters alone, so that the error
+        names the tool (``tools[i]``) rather than a line of the generated grammar."""
+        for i, t in enumerate(tools):
+            try:
+                self.cache.get(t.parameters, self.engine.vocab, self.json_options, budgets)
+            except Exception as e:  # noqa: BLE001
+                err = error_of(e, param="tools")
+                err.message = f"tools[{i}] ({t.name}) parameters: {err.message}"
+                raise err from None
 
-def _is_tools(constraint) -> bool:
-    return not isinstance(constraint, (dict, bool))
 
 
 def _with_budget(p: SamplingParams, max_tokens: int) -> SamplingParams:
@@ -199,9 +210,10 @@ def create_app(model, tokenizer, config: ServeConfig | None = None):
         except Exception:  # noqa: BLE001 - not JSON, not UTF-8
             raise APIError(400, "the request body is not valid JSON", code="invalid_json") from None
 
-    async def prepare(prompts, constraint, common):
+    async def prepare(prompts, constraint, common, tools=()):
         loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(state.pool, state.prepare, prompts, constraint, common.params, common.max_tokens)
+        fut = loop.run_in_executor(state.pool, state.prepare, prompts, constraint, common.params, common.max_tokens,
+                                   tools)
         # the compile enforces its own budget; this bounds the wait should anything else stall
         try:
             return await asyncio.wait_for(fut, timeout=config.compile_budget_s * 1.5 + 5.0)
@@ -223,7 +235,7 @@ def create_app(model, tokenizer, config: ServeConfig | None = None):
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request):
         plan = parse_chat(await body_of(request), tokenizer, config.model_ids)
-        rows_params, compiled = await prepare([plan.turn.prompt], plan.turn.constraint, plan.common)
+        rows_params, compiled = await prepare([plan.turn.prompt], plan.turn.constraint, plan.common, plan.turn.offered)
         ids, params = rows_params[0]
         rows = _Rows(state, asyncio.get_running_loop())
         for i, p in enumerate(params):
