@@ -225,7 +225,8 @@ def create_app(model, tokenizer, config: ServeConfig | None = None):
     async def health():
         if not state.engine.alive:
             return JSONResponse({"status": "error", "detail": "the engine thread is not running"}, status_code=503)
-        return {"status": "ok", **state.engine.load(), "compiled_constraints": len(state.cache)}
+        return {"status": "ok", **state.engine.load(), "compiled_constraints": len(state.cache),
+                "stats": dict(state.engine.stats)}
 
     @app.get("/v1/models")
     async def models():

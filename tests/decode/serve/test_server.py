@@ -282,3 +282,17 @@ def test_load_32_clients(server):
           f"max rows in a step {server.state.engine.stats['max_rows']}")
     assert server.state.engine.stats["max_rows"] == 8  # they were batched
     assert server.state.engine.alive
+
+
+def test_cli_serve_arguments(run, monkeypatch):
+    """``structgen serve`` passes its flags to decode.serve.app.serve; bad flags are exit 2."""
+    seen = {}
+    monkeypatch.setattr("decode.serve.app.serve", lambda model, **kw: seen.update(model=model, **kw))
+    rc, _, err = run("serve", "--max-batch", "4", "--port", "9001", "--threads", "1", "--compile-budget", "2.5")
+    assert rc == 0, err
+    assert (seen["model"], seen["max_batch"], seen["port"], seen["threads"], seen["compile_budget_s"],
+            seen["host"]) == ("default", 4, 9001, 1, 2.5, "127.0.0.1")
+    rc, _, err = run("serve", "--max-batch", "0")
+    assert rc == 2 and "--max-batch" in err
+    rc, _, err = run("serve", "--port", "70000")
+    assert rc == 2 and "--port" in err
