@@ -226,7 +226,7 @@ def create_app(model, tokenizer, config: ServeConfig | None = None):
         if not state.engine.alive:
             return JSONResponse({"status": "error", "detail": "the engine thread is not running"}, status_code=503)
         return {"status": "ok", **state.engine.load(), "compiled_constraints": len(state.cache),
-                "stats": dict(state.engine.stats)}
+                "stats": {**state.engine.stats, "cpu_s": time.process_time()}}
 
     @app.get("/v1/models")
     async def models():
