@@ -310,8 +310,10 @@ def test_serve_section(cmd, tmp_path, monkeypatch):
     port = _free_port()
     text = re.sub(r"--port \d+", f"--port {port}", cmd.text)
     assert f"--port {port}" in text, "the README's serve command should name its port"
+    # PYTHONPATH: this checkout's packages, also when the venv's `structgen` is another checkout's install
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
-               PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+               PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+               PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
     proc = subprocess.Popen(["bash", "-c", f"exec {text}"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
