@@ -40,26 +40,34 @@ def reachable_nbytes(obj: Any, *, skip: tuple = (Vocabulary,)) -> int:
         if id(o) in seen or o is None or isinstance(o, (int, float, bool, str, bytes)) or isinstance(o, skip):
             continue
         seen.add(id(o))
-        if isinstance(o, np.ndarray):
-            total += o.nbytes if o.base is None else 0
-            if o.base is not None:
-                stack.append(o.base)
+        try:
+            total += _expand(o, stack)
+        except RuntimeError:  # a dict the decoding thread grew meanwhile: counted at the next measure
             continue
-        if isinstance(o, dict):
-            total += sys.getsizeof(o)
-            stack.extend(o.values())
-        elif isinstance(o, (list, tuple, set, frozenset)):
-            total += sys.getsizeof(o)
-            stack.extend(o)
-        elif isinstance(o, type) or callable(o) and not hasattr(o, "__dict__"):
-            continue
-        else:
-            d = getattr(o, "__dict__", None)
-            if d is not None:
-                stack.append(d)
-            for s in getattr(type(o), "__slots__", ()):
-                stack.append(getattr(o, s, None))
     return total
+
+
+def _expand(o, stack: list) -> int:
+    """``o``'s own bytes; what it refers to goes on ``stack``."""
+    if isinstance(o, np.ndarray):
+        if o.base is not None:  # a view: its base holds the bytes
+            stack.append(o.base)
+            return 0
+        return o.nbytes
+    if isinstance(o, dict):
+        stack.extend(list(o.values()))
+        return sys.getsizeof(o)
+    if isinstance(o, (list, tuple, set, frozenset)):
+        stack.extend(list(o))
+        return sys.getsizeof(o)
+    if isinstance(o, type) or (callable(o) and not hasattr(o, "__dict__")):
+        return 0
+    d = getattr(o, "__dict__", None)
+    if d is not None:
+        stack.append(d)
+    for name in getattr(type(o), "__slots__", ()):
+        stack.append(getattr(o, name, None))
+    return 0
 
 
 class ConstraintCache:

@@ -235,3 +235,28 @@ def test_bad_arguments_raise_before_queueing(smol_model, smollm2_tokenizer, tekk
     with pytest.raises(Exception, match="vocabulary"):
         eng.submit([1, 2], other, SamplingParams())
     assert not eng._pending
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_real_model_rows_match_generate_alone():
+    """On SmolLM2-135M: six greedy requests through a batch of at most 4, three joining while
+    the others run, each gives exactly decode.generate's tokens for it alone."""
+    model, tok = decode.load_default_model(progress=None)
+    vocab = get_vocabulary(tok, 49152)
+    ps = [[{"role": "user", "content": c}] for c in (
+        "Describe Paris as JSON.", "Name three colors.", "Invent a person as JSON.",
+        "What is 2 + 2?", "A product for an online shop, as JSON.", "Write a haiku about rain.")]
+    cs = [SCHEMA, None, SCHEMA, decode.Regex("[0-9]+"), {"type": "object", "properties": {
+        "product": {"type": "string"}, "price": {"type": "number"}}, "required": ["product", "price"]}, None]
+    refs = [decode.generate(model, tok, p, c, max_new_tokens=24, temperature=0.0) for p, c in zip(ps, cs)]
+    with Engine(model, tok, max_batch=4) as eng:
+        hs = [eng.submit(encode_prompt(tok, p), compiled(c, vocab), SamplingParams(max_tokens=24, temperature=0.0))
+              for p, c in zip(ps[:3], cs[:3])]
+        while hs[0].t_first is None:
+            time.sleep(0.01)
+        hs += [eng.submit(encode_prompt(tok, p), compiled(c, vocab), SamplingParams(max_tokens=24, temperature=0.0))
+               for p, c in zip(ps[3:], cs[3:])]
+        got = [h.result(600) for h in hs]
+    for g, r in zip(got, refs):
+        assert g.token_ids == r.token_ids, (g.text, r.text)
