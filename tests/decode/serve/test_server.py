@@ -124,6 +124,25 @@ def test_tool_calls_stream(client):
         [(c.function.name, json.loads(c.function.arguments)) for c in full]
 
 
+def test_tool_results_round_trip(client):
+    """The second turn of a tool call as an OpenAI client sends it: the assistant's tool_calls
+    (arguments as a JSON string, content null) and the tool's result; the model may call again."""
+    first = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "2 plus 3?"}],
+                                           tools=TOOLS, tool_choice={"type": "function", "function": {"name": "add"}},
+                                           max_tokens=40, temperature=0)
+    call = first.choices[0].message.tool_calls[0]
+    messages = [{"role": "user", "content": "2 plus 3?"}, first.choices[0].message.model_dump(exclude_none=True),
+                {"role": "tool", "tool_call_id": call.id, "content": "5"}]
+    r = client.chat.completions.create(model="tiny", messages=messages, tools=TOOLS, tool_choice="auto",
+                                       max_tokens=30, temperature=0)
+    ch = r.choices[0]
+    assert ch.finish_reason in ("stop", "length", "tool_calls")
+    for c in ch.message.tool_calls or []:
+        params = {t["function"]["name"]: t["function"]["parameters"] for t in TOOLS}[c.function.name]
+        jsonschema.validate(json.loads(c.function.arguments), params)
+    assert ch.message.content or ch.message.tool_calls
+
+
 @pytest.mark.parametrize("schema", [None, SCHEMAS[0]])
 def test_stream_reassembles_to_the_same_text(client, schema):
     kw = dict(model="tiny", messages=USER, max_tokens=30, temperature=0)
