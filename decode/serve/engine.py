@@ -147,6 +147,7 @@ class _Live:
         self.text = ""  # the text decoded so far
         self.sent = 0  # characters of ``text`` already streamed
         self.hold = max((len(s) for s in stops.strings), default=1) - 1  # a stop string may still cut these
+        self.error: BaseException | None = None  # what ended the row, when something failed
 
 
 class Engine:
@@ -322,7 +323,7 @@ class Engine:
                    generator, penalties)
         if row.done:
             self._stream(lv)
-            return self._end(lv, None, None, in_batch=False)
+            return self._end(lv, None, None)
         ids = torch.tensor([h.prompt_ids], dtype=torch.long, device=self.device)
         L = ids.shape[1]
         with torch.inference_mode():
@@ -418,8 +419,8 @@ class Engine:
         self.live.pop()
         self.logits = self.logits[:len(self.live)]
         if lv.handle.cancelled and not lv.row.done:
-            return self._end(lv, "cancelled", None, in_batch=False)
-        self._end(lv, None, getattr(lv, "error", None), in_batch=False)
+            return self._end(lv, "cancelled", None)
+        self._end(lv, None, lv.error)
 
     def _stream(self, lv: _Live) -> None:
         """Send the row's new text, holding back what a stop string may still cut."""
@@ -436,7 +437,7 @@ class Engine:
             lv.handle._emit("delta", lv.text[lv.sent:upto])
             lv.sent = upto
 
-    def _end(self, lv: _Live, reason: str | None, error, in_batch: bool = True) -> None:
+    def _end(self, lv: _Live, reason: str | None, error) -> None:
         r, h = lv.row, lv.handle
         self.stats["rows_done"] += 1
         if reason is None:
