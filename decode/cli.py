@@ -32,6 +32,8 @@ examples:
   structgen bench coverage "$DATA/maskbench" --from /tmp/mb.json --plots docs/img
   structgen bench generate "$DATA/maskbench" --model default --sample 100 --json /tmp/gen.json
   structgen chat --tools examples/tools.py "What is 17 times 23, plus 4?"
+  structgen serve --port 8000 --max-batch 8   # OpenAI-compatible API (needs structgen[serve])
+  structgen bench serve --threads 1  # serving throughput and latency at 1, 4, 16 clients
   structgen bench bfcl --sample 10  # BFCL function calling, constrained vs not (needs bfcl-eval's data)
   structgen bench throughput        # decoding throughput, constrained vs not (also: python -m decode.bench)
 DATA: a folder with JSONSchemaBench's maskbench/ and the JSON Schema Test Suite (see README.md).
@@ -160,6 +162,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the first turn's tool choice (later turns: auto). auto: the model decides (default); "
                         "required: it starts with a call (small models such as SmolLM2-135M rarely call unasked)")
     c.add_argument("--json", action="store_true", help="print the whole result (answer, calls, transcript) as JSON")
+
+    sv = sub.add_parser(
+        "serve", help="an OpenAI-compatible HTTP server with continuous batching (needs structgen[serve])",
+        description="Serve /v1/chat/completions (response_format json_schema/json_object, tools, stream), "
+                    "/v1/completions, /v1/models and /health; concurrent requests are decoded in one batch.",
+    )
+    sv.add_argument("--model", default="default",
+                    help="'default' (the bundled SmolLM2-135M-Instruct), an HF model id or a local path")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    sv.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    sv.add_argument("--max-batch", type=int, default=8, metavar="N", help="rows decoded together at most (default: 8)")
+    sv.add_argument("--max-tokens", type=int, default=512, metavar="N",
+                    help="a request's token budget when it sets none (default: 512, capped by the context)")
+    sv.add_argument("--compile-budget", type=float, default=10.0, metavar="S",
+                    help="seconds a constraint may take to compile; past it the request gets a 400 (default: 10)")
+    sv.add_argument("--threads", type=int, default=None, metavar="N", help="torch CPU threads")
+    sv.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
 
     b = sub.add_parser(
         "bench", help="benchmarks (the `python -m decode.bench` CLI, run in-process)", add_help=False,
@@ -471,6 +490,27 @@ def _cmd_chat(args) -> int:
     return 0
 
 
+def _cmd_serve(args) -> int:
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as e:
+        raise UsageError(f"structgen serve needs the serve extra (pip install 'structgen[serve]'): {e}") from None
+    if args.max_batch < 1:
+        raise UsageError(f"--max-batch must be >= 1, got {args.max_batch}")
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port must be in 1..65535, got {args.port}")
+    from .serve.app import serve
+
+    try:
+        serve(args.model, host=args.host, port=args.port, max_batch=args.max_batch, threads=args.threads,
+              default_max_tokens=args.max_tokens, compile_budget_s=args.compile_budget, log_level=args.log_level,
+              progress=_progress)
+    except (OSError, ValueError) as e:  # not found (offline, a typo), not a causal LM...
+        raise UsageError(f"cannot serve model {args.model!r}: {e}") from None
+    return 0
+
+
 def _cmd_bench(argv: list[str]) -> int:
     """The benchmarks' own CLI, in this process (argparse's exits become the return status)."""
     from .bench.__main__ import main as bench_main
@@ -498,6 +538,8 @@ def main(argv=None) -> int:
             return _cmd_sample(args)
         if args.command == "chat":
             return _cmd_chat(args)
+        if args.command == "serve":
+            return _cmd_serve(args)
         if args.command == "bench":
             return _cmd_bench(args.args)
     except (ConstraintError, UsageError) as e:  # GenerationArgumentError, SchemaError, VocabularyError...

@@ -25,6 +25,7 @@ __all__ = [
     "Lark",
     "Regex",
     "as_compiled",
+    "compile_plan",
     "constraint_kind",
     "generation_json_options",
     "get_vocabulary",
@@ -181,6 +182,22 @@ def as_compiled(constraint, vocab, **json_options):
         return None
     if is_compiled(constraint):
         return constraint
+    key, build = compile_plan(constraint, vocab, **json_options)
+    return _cached_compile(vocab, key, build)
+
+
+def compile_plan(constraint, vocab, *, budgets: dict | None = None, **json_options) -> tuple[tuple, Any]:
+    """``(key, build)`` for a constraint that is not compiled yet: ``build()`` compiles it for
+    ``vocab``, and ``key`` identifies the result among constraints of one vocabulary (the kind,
+    its canonical text, the options).  Why separate from :func:`as_compiled`: a caller with its
+    own cache (``decode.serve``'s, bounded in bytes) compiles without filling this module's LRU.
+    ``budgets`` (``time_budget_s``, ``max_memory_bytes``) go to the compile entry point and are
+    not part of the key.  Raises for an unsupported type; None or a ``Compiled`` is a caller error.
+    """
+    kind = constraint_kind(constraint)
+    if kind is None or is_compiled(constraint):
+        raise GenerationArgumentError("constraint", "compile_plan needs a constraint that is not compiled yet")
+    budgets = dict(budgets or {})
     # one JsonOptions for every kind that takes them: a schema's whole output, a Lark
     # grammar's %json{...} blocks (no options given: compile_json_schema's spec-exact defaults)
     options = JsonOptions.build(**json_options)
@@ -189,17 +206,16 @@ def as_compiled(constraint, vocab, **json_options):
     if kind == "json":
         schema = _schema_of(constraint)
         key = ("json", json.dumps(schema, sort_keys=True, separators=(",", ":")), options)
-        return _cached_compile(vocab, key, lambda: constrain.compile_json_schema(schema, vocab, options=options))
+        return key, lambda: constrain.compile_json_schema(schema, vocab, options=options, **budgets)
     if kind == "regex":
-        return _cached_compile(vocab, ("regex", constraint.pattern),
-                               lambda: constrain.compile_regex(constraint.pattern, vocab))
+        return ("regex", constraint.pattern), lambda: constrain.compile_regex(constraint.pattern, vocab, **budgets)
     if kind == "lark":
         if not isinstance(constraint, Lark):
             constraint = constraint.to_lark()
         compile_lark = lark_compiler()
         kw = {} if constraint.start == "start" else {"start": constraint.start}
-        return _cached_compile(vocab, ("lark", constraint.text, constraint.start, options),
-                               lambda: compile_lark(constraint.text, vocab, json_options=options, **kw))
+        return (("lark", constraint.text, constraint.start, options),
+                lambda: compile_lark(constraint.text, vocab, json_options=options, **kw, **budgets))
     raise AssertionError(kind)
 
 

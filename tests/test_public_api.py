@@ -84,3 +84,26 @@ def test_paths_readme_shows_keep_working():
 
     assert decode.generate.__module__ == "decode.loop"
     assert decode.LogitsProcessor.__name__ == "LogitsProcessor"
+
+
+#: decode.serve (the OpenAI-compatible server), its own surface: importable without its extra
+SERVE_PUBLIC = ["ConstraintCache", "Engine", "RequestHandle", "RowResult", "SamplingParams", "ServeConfig",
+                "ServerThread", "create_app", "serve"]
+
+
+def test_serve_surface_is_pinned():
+    import sys
+
+    import decode.serve as serve
+
+    assert list(serve.__all__) == SERVE_PUBLIC == sorted(SERVE_PUBLIC)
+    for name in serve.__all__:
+        assert (getattr(serve, name).__doc__ or "").strip(), f"decode.serve.{name} has no docstring"
+    # the serve extra is optional: importing the package loads neither FastAPI nor uvicorn
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", "import sys, decode.serve; "
+                          "print(sorted(m for m in ('fastapi', 'uvicorn', 'starlette') if m in sys.modules))"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+

@@ -63,8 +63,8 @@ def response_schema(response_format) -> dict | None:
     kind = response_format["type"]
     if kind == "text":
         return None
-    if kind == "json_object":
-        return {"type": "object"}
+    if kind == "json_object":  # any object: explicit, so that strict compiles keep it open
+        return {"type": "object", "additionalProperties": True}
     if kind == "json_schema":
         spec = response_format.get("json_schema")
         if not isinstance(spec, dict) or not isinstance(spec.get("schema"), (dict, bool)):

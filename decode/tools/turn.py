@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from ..result import GenerationArgumentError, GenerationError, ToolArgumentsError
@@ -18,7 +19,7 @@ from .constraint import check_tool_choice, response_schema, turn_constraint
 from .envelopes import DEFAULT_SYSTEM_PROMPT, ENVELOPES, Envelope, detect_envelope, template_has_tools
 from .schemas import Tool, as_tools
 
-__all__ = ["chat", "prompt_messages", "tool_call_message"]
+__all__ = ["Turn", "chat", "prepare_turn", "prompt_messages", "read_turn", "tool_call_message"]
 
 _ROLES = ("system", "user", "assistant", "tool")
 
@@ -119,6 +120,66 @@ def tool_call_message(content: str | None, calls: list[tuple[str, dict]]) -> dic
     return msg
 
 
+@dataclass(frozen=True)
+class Turn:
+    """One assistant turn, prepared: what ``generate`` runs (``prompt``, ``constraint``) and what
+    reads its output back (``envelope``, the ``offered`` tools)."""
+
+    prompt: Any
+    constraint: Any
+    envelope: Envelope
+    offered: tuple
+
+
+def prepare_turn(tokenizer, messages, *, tools=None, tool_choice="auto", parallel_tool_calls: bool = True,
+                 response_format=None, envelope: str | Envelope | None = None) -> Turn:
+    """The prompt and constraint of one turn (see :func:`chat` for the arguments); raises
+    :class:`~decode.GenerationArgumentError` on bad arguments, before anything is compiled.
+    Why apart from :func:`chat`: a server prepares the turn, decodes it in its own batch, and
+    reads the output with :func:`read_turn`."""
+    messages = _check_messages(messages)
+    tools_list = as_tools(tools)
+    choice = check_tool_choice(tool_choice, tools_list)
+    schema = response_schema(response_format)
+    if not isinstance(parallel_tool_calls, bool):
+        raise GenerationArgumentError("parallel_tool_calls", f"must be True or False, got {parallel_tool_calls!r}")
+    if isinstance(envelope, str):
+        if envelope not in ENVELOPES:
+            raise GenerationArgumentError("envelope", f"unknown envelope {envelope!r} (one of {sorted(ENVELOPES)})")
+        envelope = ENVELOPES[envelope]
+    env = envelope or detect_envelope(tokenizer)
+    offered = [] if choice == "none" else tools_list
+    prompt = _prompt(tokenizer, messages, offered, env, template_has_tools(tokenizer))
+    constraint = turn_constraint(env, offered, choice, parallel_tool_calls, schema)
+    return Turn(prompt=prompt, constraint=constraint, envelope=env, offered=tuple(offered))
+
+
+def read_turn(turn: Turn, text: str, *, finished: bool = True) -> tuple[str | None, list[tuple[str, dict]]]:
+    """``(content, calls)`` of a turn's output: calls parsed with the envelope and each validated
+    against its tool. Raises :class:`~decode.GenerationError` naming the call that is not valid
+    (possible only when the output stopped early: ``finished=False``)."""
+    if not turn.offered:
+        return text, []
+    content, parsed = turn.envelope.parse(text)
+    by_name = {t.name: t for t in turn.offered}
+    calls: list[tuple[str, dict]] = []
+    for c in parsed:
+        problem = c.error
+        if problem is None and c.name not in by_name:
+            problem = f"unknown function {c.name!r}"
+        if problem is None:
+            try:
+                by_name[c.name].validate(c.arguments)
+            except ToolArgumentsError as e:
+                problem = str(e)
+        if problem is not None:
+            raise GenerationError(f"the model's tool call is not valid ({problem})"
+                                  + ("" if finished else "; the output stopped at max_new_tokens"),
+                                  partial_text=text)
+        calls.append((c.name, c.arguments))
+    return content, calls
+
+
 def chat(model, tokenizer, messages, *, tools=None, tool_choice="auto", parallel_tool_calls: bool = True,
          response_format=None, envelope: str | Envelope | None = None, return_result: bool = False,
          **generate_kwargs) -> dict:
@@ -142,41 +203,16 @@ def chat(model, tokenizer, messages, *, tools=None, tool_choice="auto", parallel
     """
     from ..loop import generate
 
-    messages = _check_messages(messages)
-    tools_list = as_tools(tools)
-    choice = check_tool_choice(tool_choice, tools_list)
-    schema = response_schema(response_format)
-    if not isinstance(parallel_tool_calls, bool):
-        raise GenerationArgumentError("parallel_tool_calls", f"must be True or False, got {parallel_tool_calls!r}")
-    if isinstance(envelope, str):
-        if envelope not in ENVELOPES:
-            raise GenerationArgumentError("envelope", f"unknown envelope {envelope!r} (one of {sorted(ENVELOPES)})")
-        envelope = ENVELOPES[envelope]
-    env = envelope or detect_envelope(tokenizer)
-    offered = [] if choice == "none" else tools_list
-    prompt = _prompt(tokenizer, messages, offered, env, template_has_tools(tokenizer))
-    constraint = turn_constraint(env, offered, choice, parallel_tool_calls, schema)
+    turn = prepare_turn(tokenizer, messages, tools=tools, tool_choice=tool_choice,
+                        parallel_tool_calls=parallel_tool_calls, response_format=response_format, envelope=envelope)
     generate_kwargs.setdefault("finish_within_budget", True)
-    res = generate(model, tokenizer, prompt, constraint, **generate_kwargs)
-    if not offered:
+    res = generate(model, tokenizer, turn.prompt, turn.constraint, **generate_kwargs)
+    if not turn.offered:
         msg = {"role": "assistant", "content": res.text}
         return (msg, res) if return_result else msg
-    content, parsed = env.parse(res.text)
-    by_name = {t.name: t for t in offered}
-    calls: list[tuple[str, dict]] = []
-    for c in parsed:
-        problem = c.error
-        if problem is None and c.name not in by_name:
-            problem = f"unknown function {c.name!r}"
-        if problem is None:
-            try:
-                by_name[c.name].validate(c.arguments)
-            except ToolArgumentsError as e:
-                problem = str(e)
-        if problem is not None:
-            raise GenerationError(f"the model's tool call is not valid ({problem})"
-                                  + ("" if res.finished else f"; the output stopped at max_new_tokens"),
-                                  partial_text=res.text, result=res)
-        calls.append((c.name, c.arguments))
+    try:
+        content, calls = read_turn(turn, res.text, finished=res.finished)
+    except GenerationError as e:
+        raise GenerationError(str(e), partial_text=res.text, result=res) from None
     msg = tool_call_message(content, calls)
     return (msg, res) if return_result else msg

@@ -102,7 +102,8 @@ def readme_commands(blocks: list[Block] | None = None) -> list[Command]:
 
 #: (pattern on the command, kind).  Kinds: ``activate`` (default run), ``free`` (needs neither
 #: a model nor $DATA, default run), ``data`` (reads $DATA, default run), ``data-slow`` (reads $DATA, slow run), ``model`` (loads SmolLM2,
-#: slow run; ``model-data`` also reads $DATA), ``not-run`` (the test runs themselves).
+#: slow run; ``model-data`` also reads $DATA), ``not-run`` (the test runs themselves), ``serve`` (a
+#: server started in the background for its section's client blocks, :func:`test_serve_section`).
 COMMANDS = [
     (r"^\. \.venv/bin/activate\b", "activate"),
     (r"^make (test|test-slow)\b", "not-run"),
@@ -111,6 +112,7 @@ COMMANDS = [
     (r"^structgen sample\b(?!.*--no-model)", "model"),
     (r"^structgen sample\b.*--no-model", "free"),
     (r"^structgen chat\b", "model"),
+    (r"^structgen serve\b", "serve"),
     (r"^(python -m decode\.bench|structgen bench throughput)\b", "model"),
     (r"^structgen bench generate\b", "model-data"),
     (r"^structgen bench (maskbench|coverage)\b", "data"),
@@ -152,9 +154,19 @@ def python_sections() -> dict[str, list[Block]]:
     return sections
 
 
+#: what a python block that talks to a README ``structgen serve`` holds (its address)
+SERVER_URL = "http://127.0.0.1:8000"
+
+
+def _needs_server(blocks: list[Block]) -> bool:
+    return any(SERVER_URL in b.code for b in blocks)
+
+
 def _python_params():
     out = []
     for name, blocks in python_sections().items():
+        if _needs_server(blocks):  # run by test_serve_section, against the server it starts
+            continue
         marks = MODEL_MARKS if any(_needs_model(b.code) for b in blocks) else []
         if any(_needs_vllm(b.code) for b in blocks):  # vLLM runs on CUDA only
             marks = [*MODEL_MARKS, pytest.mark.skipif(not _vllm_on_gpu(), reason="needs vLLM and a CUDA GPU")]
@@ -293,3 +305,57 @@ def test_model_command(cmd, tmp_path):
             sys.path.remove(str(ROOT))
     elif "--regex" in args:
         assert re.fullmatch(args[args.index("--regex") + 1], out), out
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("cmd", _command_params(("serve",), MODEL_MARKS))
+def test_serve_section(cmd, tmp_path, monkeypatch):
+    """A README ``structgen serve`` command, started as written (on a free port instead of 8000),
+    then its section's python blocks (the ``openai`` client example) run against it."""
+    pytest.importorskip("openai")
+    pytest.importorskip("fastapi")
+    import time
+    import urllib.request
+
+    port = _free_port()
+    text = re.sub(r"--port \d+", f"--port {port}", cmd.text)
+    assert f"--port {port}" in text, "the README's serve command should name its port"
+    # PYTHONPATH: this checkout's packages, also when the venv's `structgen` is another checkout's install
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
+               PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+               PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    proc = subprocess.Popen(["bash", "-c", f"exec {text}"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert proc.poll() is None, f"README.md:{cmd.line}: the server exited:\n{proc.stdout.read()[-3000:]}"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, f"README.md:{cmd.line}: the server did not start"
+            time.sleep(0.5)
+        blocks = [b for b in python_sections().get(cmd.section, []) if _needs_server([b])]
+        assert blocks, f"README.md:{cmd.line}: no client example in section {cmd.section!r}"
+        monkeypatch.chdir(ROOT)
+        namespace: dict = {"__name__": "__readme__"}
+        for b in blocks:
+            code = b.code.replace(SERVER_URL, f"http://127.0.0.1:{port}")
+            exec(compile("\n" * (b.line - 1) + code, str(README), "exec"), namespace)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+

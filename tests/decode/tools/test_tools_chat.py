@@ -78,7 +78,11 @@ def test_response_format(accepts):
     assert accepts(with_tools, '{"answer": 3}') and accepts(with_tools, f"<tool_call>{A}</tool_call>")
     assert not accepts(with_tools, "three") and not accepts(with_tools, '{"answer": "3"}')
     assert constraint_for("none", schema=schema) == schema
-    assert response_schema({"type": "json_object"}) == {"type": "object"}
+    # json_object is any object, also under generation's strict options (a bare {"type": "object"}
+    # compiled strict allows only {})
+    any_object = response_schema({"type": "json_object"})
+    assert accepts(any_object, '{"a": 1, "b": [true, {"c": null}]}') and accepts(any_object, "{}")
+    assert not accepts(any_object, "[1]") and not accepts(any_object, '"x"')
     assert response_schema({"type": "text"}) is None and response_schema(None) is None
     with pytest.raises(GenerationArgumentError, match="response_format"):
         response_schema({"type": "xml"})
