@@ -8,6 +8,8 @@ Public API:
 - ``load_model`` / ``load_default_model``: a Hugging Face causal LM, or the bundled SmolLM2.
 - ``apply_token_bitmask_`` / ``masked_sample``: the mask kernels (torch, Triton on CUDA).
 - ``Regex`` / ``Lark``: wrappers that say how to read a constraint given as text.
+- ``heal`` / ``Healing``: token healing at the prompt boundary (``generate(..., heal_prompt=True)``;
+  ``heal`` gives the healed prompt and constraint for ``sample``).
 - ``Speculation``: settings of ``generate(..., speculative=...)`` / ``sample(..., speculative=...)``
   (lossless speculative decoding with grammar-legal drafts; ``decode.speculative``).
 - ``sample``: draws from the constrained distribution itself (masked, AWRS, SMC; weighted
@@ -36,6 +38,7 @@ _HOMES = {
     "GenerationResult": "result",
     "GrammarAligned": "samplers.asap",
     "HFTokenLM": "lms.hf",
+    "Healing": "healing",
     "Lark": "constraints",
     "LogitsProcessor": "integrations.hf",
     "Predicate": "samplers.predicate",
@@ -53,6 +56,7 @@ _HOMES = {
     "chat": "tools.turn",
     "generate": "loop",
     "generate_object": "loop",
+    "heal": "healing",
     "load_default_model": "models",
     "load_model": "models",
     "masked_sample": "kernels",
