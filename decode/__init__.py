@@ -10,6 +10,8 @@ Public API:
 - ``Regex`` / ``Lark``: wrappers that say how to read a constraint given as text.
 - ``heal`` / ``Healing``: token healing at the prompt boundary (``generate(..., heal_prompt=True)``;
   ``heal`` gives the healed prompt and constraint for ``sample``).
+- ``repair`` / ``RepairResult``: rewrite a draft from a model we cannot constrain into a valid
+  output close to it (sketch-guided: the draft in the prompt and as a copy source).
 - ``Speculation``: settings of ``generate(..., speculative=...)`` / ``sample(..., speculative=...)``
   (lossless speculative decoding with grammar-legal drafts; ``decode.speculative``).
 - ``sample``: draws from the constrained distribution itself (masked, AWRS, SMC; weighted
@@ -43,6 +45,7 @@ _HOMES = {
     "LogitsProcessor": "integrations.hf",
     "Predicate": "samplers.predicate",
     "Regex": "constraints",
+    "RepairResult": "draft_repair",
     "Samples": "sampling",
     "Speculation": "speculative.config",
     "TableLM": "lms.base",
@@ -60,6 +63,7 @@ _HOMES = {
     "load_default_model": "models",
     "load_model": "models",
     "masked_sample": "kernels",
+    "repair": "draft_repair",
     "sample": "sampling",
 }
 

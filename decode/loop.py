@@ -240,6 +240,7 @@ def generate(
     ess_threshold: float | None = None,
     speculative=None,
     heal_prompt: bool = False,
+    _logit_bias=None,
 ):
     """Generate text whose every prefix the constraint allows; one result or a list for a batch.
 
@@ -300,6 +301,10 @@ def generate(
     :class:`decode.Healing`) holds ``removed_ids`` / ``removed`` / ``regenerated_ids``.
     ``max_new_tokens`` counts the regenerating tokens too.  Works with every sampler and with
     ``speculative``.
+
+    ``_logit_bias`` (internal: ``decode.repair``): an object with ``apply(logits, rows)`` and
+    ``observe(rows, tokens)`` like :class:`~decode.samplers.RepetitionPenalties`, used in their
+    place; masked sampler, no speculation, no penalties.
     """
     check_sampler(sampler, particles, proposal, ess_threshold)
     spec = as_speculation(speculative)
@@ -309,6 +314,9 @@ def generate(
     if spec is not None and (frequency_penalty or presence_penalty):
         raise GenerationArgumentError("speculative", "the repetition penalties change the target with every "
                                       "drafted token; speculative decoding does not take them")
+    if _logit_bias is not None and (spec is not None or sampler != "masked" or frequency_penalty
+                                    or presence_penalty):
+        raise GenerationArgumentError("_logit_bias", "a logit bias runs the masked sampler's plain loop only")
     prompts, is_batch = normalize_prompts(prompt_or_messages, batch)
     B = len(prompts)
     constraints = _per_row_constraints(constraint, B, is_batch)
@@ -341,7 +349,7 @@ def generate(
     if seed is not None:
         generator = torch.Generator(device=lm.device).manual_seed(int(seed))
     penalties = (RepetitionPenalties(frequency_penalty, presence_penalty, B)
-                 if frequency_penalty or presence_penalty else None)
+                 if frequency_penalty or presence_penalty else _logit_bias)
     sampler = MaskedSampler(temperature=temperature, top_k=top_k, top_p=top_p, generator=generator,
                             penalties=penalties)
     pad = pad_id(model, tokenizer, stops.eos)
