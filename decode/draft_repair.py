@@ -65,12 +65,15 @@ class DraftCopy:
     vectorized operations (match/substitute, insert, and a prefix minimum for deletions).
     Positions within ``slack`` of the row's minimum are aligned; the tokens whose bytes equal
     the draft from an aligned position on get ``bonus`` (halved per edit above the minimum, so
-    skipping a junk byte of the draft is a weaker copy); EOS too where the draft is used up.
+    skipping a junk byte of the draft is a weaker copy, and so is one from an alignment whose
+    last step matched no draft byte); EOS too where the draft is used up.
     With a ``matcher`` (the constraint's, advanced here by the tokens observed), a copy gets
     the bonus only if the constraint also allows the draft's next ``lookahead`` bytes after it,
-    possibly past ``skip`` junk bytes: a copy that walks into the draft's error (the comma
-    before ``]``) gets the bonus *subtracted* (the model would otherwise take the draft's
-    canonical token ``",`` over ``"`` alone), and the copy that skips the error gets it.
+    possibly past ``skip`` junk bytes: where another copy does, a copy that walks into the
+    draft's error (the comma before ``]``) gets the bonus *subtracted* (the model would
+    otherwise take the draft's canonical token ``",`` over ``"`` alone), and the copy that
+    skips the error gets it.  Where the draft is used up, the tokens that start the
+    constraint's shortest completion get the bonus (close the object, do not invent more).
     ``copied`` counts the output tokens that took the bonus.
     """
 
@@ -89,11 +92,13 @@ class DraftCopy:
         self.max_positions = max_positions
         self.eos = [int(e) for e in vocab.eos_ids]
         self.copied = 0
+        self.last: int | None = None  # the output's last byte
         self._candidates: tuple[np.ndarray, np.ndarray] | None = None
 
     def _feed(self, data: bytes) -> None:
         row, idx = self.row, self.idx
         for c in data:
+            self.last = c
             tmp = np.empty_like(row)
             tmp[0] = row[0] + 1
             tmp[1:] = np.minimum(row[1:] + 1, row[:-1] + (self.d != c))
@@ -102,10 +107,14 @@ class DraftCopy:
         self._candidates = None
 
     def positions(self) -> np.ndarray:
-        """Draft byte offsets the output is aligned to: within ``slack`` of the best alignment,
-        best first (ties by offset), at most ``max_positions``."""
+        """Draft byte offsets the output is aligned to, best first (ties by offset), at most
+        ``max_positions``: the best alignments, and those within ``slack`` of them that lie
+        ahead of every best one (skipping draft bytes; never back, which would copy again
+        what the output already holds)."""
         best = self.row.min()
         js = np.flatnonzero(self.row <= best + self.slack)
+        on_best = self.row[js] == best
+        js = js[on_best | (js > js[on_best].max())]
         js = js[np.argsort(self.row[js], kind="stable")]
         return js[: self.max_positions]
 
@@ -117,13 +126,25 @@ class DraftCopy:
             return self._candidates
         v, draft, n = self.vocab, self.draft, len(self.draft)
         best = int(self.row.min())
-        got: dict[int, float] = {}
+        good: dict[int, float] = {}  # copies after which the draft goes on legally
+        stuck: dict[int, float] = {}  # legal copies after which it does not
         for j in self.positions().tolist():
-            b = self.bonus * 0.5 ** (int(self.row[j]) - best)
-            if j == n:
+            cost = int(self.row[j]) - best
+            if cost == 0 and self.last is not None and j < n and (j == 0 or self.d[j - 1] != self.last):
+                cost = 1  # a best alignment whose last step matched nothing ranks as one edit more
+            b = self.bonus * 0.5 ** cost
+            if j == n:  # the draft is used up: end, or close the output the shortest way
                 if self.matcher is None or self.matcher.is_accepting():
                     for e in self.eos:
-                        got[e] = max(got.get(e, 0.0), b)
+                        good[e] = max(good.get(e, 0.0), b)
+                elif (tail := self.matcher.shortest_completion()):
+                    node = 0
+                    for c in tail[: v.max_token_len]:
+                        node = v.child(node, c)
+                        if node < 0:
+                            break
+                        for t in v.node_tokens(node).tolist():
+                            good[t] = max(good.get(t, 0.0), b)
                 continue
             node = 0
             for k, c in enumerate(draft[j: j + v.max_token_len], j + 1):
@@ -131,24 +152,31 @@ class DraftCopy:
                 if node < 0:
                     break
                 for t in v.node_tokens(node).tolist():
-                    if got.get(t, -math.inf) >= b:
-                        continue
-                    if self.matcher is None or self._leads_on(t, k):
-                        got[t] = b
-                    elif t not in got:  # copies into the draft's error: steer away from it
-                        got[t] = -b
+                    verdict = True if self.matcher is None else self._leads_on(t, k)
+                    if verdict:
+                        good[t] = max(good.get(t, 0.0), b)
+                    elif verdict is False:
+                        stuck[t] = max(stuck.get(t, 0.0), b)
+        # a copy into the draft's error is steered away from only where another copy avoids
+        # it (``"`` rather than ``",`` before ``]``); where none does (``5`` before the space
+        # of ``555 1234`` under ``[0-9]{3}-[0-9]{4}``) it is still the best guess, and copied
+        got = dict(good)
+        for t, b in stuck.items():
+            if t not in got:
+                got[t] = -b if good else b
         ids = np.fromiter(got.keys(), dtype=np.int64, count=len(got))
         bon = np.fromiter(got.values(), dtype=np.float32, count=len(got))
         self._candidates = (ids, bon)
         return self._candidates
 
-    def _leads_on(self, t: int, k: int) -> bool:
-        """The constraint allows token ``t`` now, and after it the draft's next ``lookahead``
-        bytes from offset ``k`` on, skipping at most ``skip`` draft bytes (a junk byte the
-        output will drop); where the draft ends there, the output must be able to end."""
+    def _leads_on(self, t: int, k: int) -> bool | None:
+        """None if the constraint forbids token ``t`` now; else whether it allows, after ``t``,
+        the draft's next ``lookahead`` bytes from offset ``k`` on, skipping at most ``skip``
+        draft bytes (junk the output will drop); where the draft ends there, whether the
+        output may end."""
         m = self.matcher.copy()
         if not m.advance(int(t)):
-            return False
+            return None
         for d in range(self.skip + 1):
             nxt = self.draft[k + d: k + d + self.lookahead]
             if not nxt:
