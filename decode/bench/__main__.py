@@ -30,7 +30,8 @@ def main(argv=None) -> int:
         argv = ["throughput"] + argv  # the old `python -m decode.bench [--tokens N ...]`
     p = argparse.ArgumentParser(prog="python -m decode.bench", description="structgen benchmarks")
     sub = p.add_subparsers(dest="bench", required=True)
-    from . import asap, bfcl, coverage, generate, grammars, maskbench, peer_suite, samplers, speculative, test_suite
+    from . import (asap, bfcl, coverage, generate, grammars, healing, maskbench, peer_suite, repair, samplers,
+                   speculative, test_suite)
 
     mb = sub.add_parser("maskbench", help="MaskBench: per-schema compile time, per-token mask time, "
                                           "correctness on valid/invalid instances")
@@ -78,6 +79,14 @@ def main(argv=None) -> int:
                                      "checker): constrained vs unconstrained, calls that parse and validate, AST "
                                      "accuracy, tokens and seconds per case")
     bfcl.add_arguments(bf)
+    hl = sub.add_parser("healing", help="token healing on SmolLM2: log-likelihood of the true continuation of JSON "
+                                        "instances cut at random, without healing, healed, and cut at a token "
+                                        "boundary")
+    healing.add_arguments(hl)
+    rr = sub.add_parser("repair", help="decode.repair on corrupted MaskBench instances with SmolLM2: share valid, "
+                                       "edit distance to the draft, share recovering the original; sketch vs "
+                                       "draft-in-prompt vs regenerating from scratch")
+    repair.add_arguments(rr)
     args = p.parse_args(argv)
     if getattr(args, "plots", None) or args.bench == "plots":
         from .plots import MissingExtraError, require_matplotlib
@@ -115,6 +124,10 @@ def main(argv=None) -> int:
         return asap.main(args)
     if args.bench == "bfcl":
         return bfcl.main(args)
+    if args.bench == "healing":
+        return healing.main(args)
+    if args.bench == "repair":
+        return repair.main(args)
     if args.bench == "throughput":
         from . import throughput
 
