@@ -127,7 +127,8 @@ class DraftCopy:
         v, draft, n = self.vocab, self.draft, len(self.draft)
         best = int(self.row.min())
         good: dict[int, float] = {}  # copies after which the draft goes on legally
-        stuck: dict[int, float] = {}  # legal copies after which it does not
+        stuck: dict[int, tuple[float, int]] = {}  # legal copies after which it does not, and where
+        good_at: set[int] = set()  # draft offsets where a good copy starts
         for j in self.positions().tolist():
             cost = int(self.row[j]) - best
             if cost == 0 and self.last is not None and j < n and (j == 0 or self.d[j - 1] != self.last):
@@ -155,15 +156,18 @@ class DraftCopy:
                     verdict = True if self.matcher is None else self._leads_on(t, k)
                     if verdict:
                         good[t] = max(good.get(t, 0.0), b)
-                    elif verdict is False:
-                        stuck[t] = max(stuck.get(t, 0.0), b)
-        # a copy into the draft's error is steered away from only where another copy avoids
-        # it (``"`` rather than ``",`` before ``]``); where none does (``5`` before the space
-        # of ``555 1234`` under ``[0-9]{3}-[0-9]{4}``) it is still the best guess, and copied
+                        good_at.add(j)
+                    elif verdict is False and stuck.get(t, (-1.0, 0))[0] < b:
+                        stuck[t] = (b, j)
+        # a copy into the draft's error is steered away from only where a copy at the same
+        # offset, or just past it, avoids the error (``"`` rather than ``",`` before ``]``, or
+        # ``]`` rather than ``,``); where none does (``5`` before the space of ``555 1234``
+        # under ``[0-9]{3}-[0-9]{4}``, ``{`` before an unquoted key) it is still the best
+        # guess, and copied
         got = dict(good)
-        for t, b in stuck.items():
+        for t, (b, j) in stuck.items():
             if t not in got:
-                got[t] = -b if good else b
+                got[t] = -b if any(j + d in good_at for d in range(self.skip + 1)) else b
         ids = np.fromiter(got.keys(), dtype=np.int64, count=len(got))
         bon = np.fromiter(got.values(), dtype=np.float32, count=len(got))
         self._candidates = (ids, bon)
