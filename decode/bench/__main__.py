@@ -150,6 +150,9 @@ def main(argv=None) -> int:
         if payload.get("kind") == "generate":
             print(generate.format_generate_report(payload, max_ids=args.max_ids))
             return 0
+        if payload.get("kind") in ("healing", "repair"):
+            print((healing if payload["kind"] == "healing" else repair).format_report(payload))
+            return 0
         if payload.get("kind") == "test-suite":
             print(test_suite.format_suite_report(payload, markdown=args.markdown, max_items=args.max_ids))
             return 0

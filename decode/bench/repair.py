@@ -172,7 +172,8 @@ def run_repair(model, tok, data_dir, *, n: int = 100, seed: int = 0, max_len: in
                       "recovered": ok and value == c["data"], "seconds": time.perf_counter() - t0}
         rows.append(row)
         if progress:
-            progress(i + 1, len(cases))
+            progress(i + 1, len(cases), {"kind": "repair", "n": len(rows), "seed": seed, "skipped": skipped,
+                                         "methods": list(methods), "rows": rows})
     return {"kind": "repair", "n": len(rows), "seed": seed, "skipped": skipped, "methods": list(methods),
             "rows": rows}
 
@@ -240,11 +241,18 @@ def main(args) -> int:
     if bad:
         print(f"bench repair: unknown method(s) {bad}", file=sys.stderr)
         return 2
+    def write(payload):
+        if args.json:
+            with open(args.json, "w", encoding="utf-8") as f:
+                json.dump(payload, f, ensure_ascii=False, indent=1)
+
+    def progress(i, n, partial):
+        print(f"\r{i}/{n}", end="", file=sys.stderr, flush=True)
+        write(partial)  # a long run on a busy machine: what is done so far is on disk
+
     payload = run_repair(model, tok, data, n=args.n, seed=args.seed, max_len=args.max_len, methods=methods,
-                         progress=lambda i, n: print(f"\r{i}/{n}", end="", file=sys.stderr, flush=True))
+                         progress=progress)
     print(file=sys.stderr)
     print(format_report(payload))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(payload, f, ensure_ascii=False, indent=1)
+    write(payload)
     return 0
