@@ -8,6 +8,10 @@ Public API:
 - ``load_model`` / ``load_default_model``: a Hugging Face causal LM, or the bundled SmolLM2.
 - ``apply_token_bitmask_`` / ``masked_sample``: the mask kernels (torch, Triton on CUDA).
 - ``Regex`` / ``Lark``: wrappers that say how to read a constraint given as text.
+- ``heal`` / ``Healing``: token healing at the prompt boundary (``generate(..., heal_prompt=True)``;
+  ``heal`` gives the healed prompt and constraint for ``sample``).
+- ``repair`` / ``RepairResult``: rewrite a draft from a model we cannot constrain into a valid
+  output close to it (sketch-guided: the draft in the prompt and as a copy source).
 - ``Speculation``: settings of ``generate(..., speculative=...)`` / ``sample(..., speculative=...)``
   (lossless speculative decoding with grammar-legal drafts; ``decode.speculative``).
 - ``sample``: draws from the constrained distribution itself (masked, AWRS, SMC; weighted
@@ -36,10 +40,12 @@ _HOMES = {
     "GenerationResult": "result",
     "GrammarAligned": "samplers.asap",
     "HFTokenLM": "lms.hf",
+    "Healing": "healing",
     "Lark": "constraints",
     "LogitsProcessor": "integrations.hf",
     "Predicate": "samplers.predicate",
     "Regex": "constraints",
+    "RepairResult": "draft_repair",
     "Samples": "sampling",
     "Speculation": "speculative.config",
     "TableLM": "lms.base",
@@ -53,9 +59,11 @@ _HOMES = {
     "chat": "tools.turn",
     "generate": "loop",
     "generate_object": "loop",
+    "heal": "healing",
     "load_default_model": "models",
     "load_model": "models",
     "masked_sample": "kernels",
+    "repair": "draft_repair",
     "sample": "sampling",
 }
 

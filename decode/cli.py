@@ -31,6 +31,8 @@ examples:
   structgen bench test-suite "$DATA/json-schema-test-suite" --json /tmp/ts.json
   structgen bench coverage "$DATA/maskbench" --from /tmp/mb.json --plots docs/img
   structgen bench generate "$DATA/maskbench" --model default --sample 100 --json /tmp/gen.json
+  structgen generate --regex '//[a-z.]+' --no-chat --heal-prompt "Visit http:"
+  structgen repair --schema examples/person.json draft.txt   # a draft from another model, made valid
   structgen chat --tools examples/tools.py "What is 17 times 23, plus 4?"
   structgen serve --port 8000 --max-batch 8   # OpenAI-compatible API (needs structgen[serve])
   structgen bench serve --threads 1  # serving throughput and latency at 1, 4, 16 clients
@@ -104,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="when the tokens left only just cover the grammar's shortest completion, append it "
                         "so the output is complete and valid (default: on; --no-finish-within-budget lets "
                         "the output run out of tokens instead; off with --sampler smc/awrs, which refuse it)")
+    g.add_argument("--heal-prompt", action="store_true",
+                   help="token healing: take the prompt's last tokens off where a longer token could cross the "
+                        "boundary and make the output start with their bytes (useful with --no-chat and a prompt "
+                        "ending mid-word, e.g. 'http:'); the output printed is what follows the prompt")
     g.add_argument("--no-strict", action="store_true",
                    help="let the output carry properties the schema does not declare (schemas are compiled "
                         "with decode.GENERATION_JSON_OPTIONS: strict, canonical strings (no needless escapes), nothing "
@@ -142,6 +148,31 @@ def build_parser() -> argparse.ArgumentParser:
                     help="--method asap: resume from the trie in FILE if it exists, and save it there after (a "
                          "long run over several commands)")
     sp.add_argument("-o", "--output", metavar="FILE", default=None, help="write the JSON lines there (default: stdout)")
+    rp = sub.add_parser(
+        "repair", help="rewrite a draft (e.g. another model's output) into a valid output close to it",
+        description="Rewrite DRAFT (a file, '-' for stdin) into text the constraint accepts, staying close to "
+                    "the draft (decode.repair: the local model sees the draft and is steered to copy it where "
+                    "that is legal). The repaired text goes to stdout, its edit distance to the draft to stderr.",
+    )
+    rsrc = rp.add_mutually_exclusive_group()
+    rsrc.add_argument("--schema", metavar="FILE", help="JSON Schema file")
+    rsrc.add_argument("--pydantic", metavar="MODULE:CLASS", help="Pydantic model class")
+    rsrc.add_argument("--regex", metavar="PATTERN", help="regular expression the whole output must match")
+    rsrc.add_argument("--grammar", metavar="FILE", help="Lark grammar file")
+    rp.add_argument("draft", help="the draft file ('-' reads stdin)")
+    rp.add_argument("--model", default="smollm2",
+                    help="HF model id or local path (default: the bundled SmolLM2-135M-Instruct)")
+    rp.add_argument("--method", choices=("sketch", "prompt"), default="sketch",
+                    help="sketch: the draft in the prompt and as a copy source (default); prompt: in the prompt only")
+    rp.add_argument("--copy-bonus", type=float, default=8.0, metavar="B",
+                    help="logit bonus of a token that copies the draft (default 8)")
+    rp.add_argument("--max-new-tokens", type=int, default=None, metavar="N",
+                    help="token budget (default: twice the draft's tokens plus 32)")
+    rp.add_argument("--temperature", type=float, default=0.0, metavar="T", help="0 = greedy (the default)")
+    rp.add_argument("--seed", type=int, default=None, metavar="S")
+    rp.add_argument("--json", action="store_true",
+                    help="print {text, edit_distance, copied, method} as JSON instead of the text")
+
     c = sub.add_parser(
         "chat", help="run an agent that may call the Python functions of a file",
         description="Ask a question; the model may call the functions defined in --tools (each call "
@@ -315,7 +346,7 @@ def _cmd_generate(args) -> int:
         r = decode.generate(model, tok, prompt, constraint, max_new_tokens=args.max_new_tokens,
                             temperature=temperature, top_p=args.top_p, top_k=args.top_k,
                             seed=args.seed, frequency_penalty=freq, presence_penalty=args.presence_penalty,
-                            finish_within_budget=finish,
+                            finish_within_budget=finish, heal_prompt=args.heal_prompt,
                             json_options={"strict": False} if getattr(args, "no_strict", False) else None,
                             **weighted)
     except NotImplementedError as e:
@@ -511,6 +542,31 @@ def _cmd_serve(args) -> int:
     return 0
 
 
+def _cmd_repair(args) -> int:
+    import decode
+
+    data = _read(args.draft, "draft file")
+    try:
+        draft = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UsageError(f"draft {args.draft!r} is not UTF-8 text (byte {data[e.start]:#04x} at offset {e.start})") \
+            from None
+    constraint = _load_constraint(args)
+    if constraint is None:
+        raise UsageError("repair needs a constraint: --schema, --pydantic, --regex or --grammar")
+    model, tok = _load_model(args.model)
+    _progress("structgen: repairing ...")
+    r = decode.repair(model, tok, draft, constraint, max_new_tokens=args.max_new_tokens, method=args.method,
+                      copy_bonus=args.copy_bonus, temperature=args.temperature, seed=args.seed)
+    if args.json:
+        print(json.dumps({"text": r.text, "edit_distance": r.edit_distance, "copied": r.copied,
+                          "method": r.method}, ensure_ascii=False))
+    else:
+        print(r.text)
+        print(f"structgen: edit distance to the draft: {r.edit_distance}", file=sys.stderr)
+    return 0
+
+
 def _cmd_bench(argv: list[str]) -> int:
     """The benchmarks' own CLI, in this process (argparse's exits become the return status)."""
     from .bench.__main__ import main as bench_main
@@ -540,6 +596,8 @@ def main(argv=None) -> int:
             return _cmd_chat(args)
         if args.command == "serve":
             return _cmd_serve(args)
+        if args.command == "repair":
+            return _cmd_repair(args)
         if args.command == "bench":
             return _cmd_bench(args.args)
     except (ConstraintError, UsageError) as e:  # GenerationArgumentError, SchemaError, VocabularyError...

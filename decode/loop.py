@@ -36,6 +36,7 @@ from .constraints import (
     is_compiled,
     is_pydantic_class,
 )
+from .healing import heal
 from .lm import HFCausalLM, logits_width
 from .masks import BatchMask
 from .prompts import encode_prompt, eos_ids, is_messages, left_pad, normalize_prompts, pad_id
@@ -64,6 +65,7 @@ class _Row:
     text_override: str | None = None
     n_sampled: int = 0  # tokens sampled for this row, EOS included
     passes: int = 0  # model invocations (prefill included) while this row was running
+    healing: Any = None  # decode.healing.Healing when heal_prompt=True
 
     def finish(self, reason: str, now: float) -> None:
         self.done, self.reason, self.t_done = True, reason, now
@@ -72,6 +74,8 @@ class _Row:
         if self.vocab is not None:
             tb = self.vocab.token_bytes
             data = b"".join(tb[t] or b"" for t in self.token_ids)
+            if self.healing is not None:  # the removed prompt bytes are the prompt's, not output
+                data = self.healing.strip(data)
             return data.decode("utf-8", errors="replace")
         return tokenizer.decode(self.token_ids, skip_special_tokens=True)
 
@@ -118,6 +122,19 @@ def _compile_rows(constraints, tokenizer, width: int, json_options, is_batch: bo
             row.vocab = compiled.vocab
         rows.append(row)
     return rows
+
+
+def _heal_rows(rows: list[_Row], encoded: list[list[int]], tokenizer, width: int) -> None:
+    """``heal_prompt=True``: back up each prompt's boundary tokens (``decode.healing``) and put
+    the constraint behind the removed bytes; ``encoded`` is shortened in place."""
+    for i, r in enumerate(rows):
+        vocab = r.vocab if r.vocab is not None else get_vocabulary(tokenizer, width)
+        h = heal(vocab, encoded[i], r.compiled)
+        r.healing = h
+        if h.k:
+            require_eos(h.constraint.vocab, "tokenizer")
+            encoded[i] = h.prompt_ids
+            r.compiled, r.matcher, r.vocab = h.constraint, h.constraint.matcher(), h.constraint.vocab
 
 
 def _close_if_only_eos(i: int, r: _Row, masks: BatchMask) -> bool:
@@ -174,6 +191,8 @@ def _result(r: _Row, tokenizer, *, t0: float, t_first, t_end: float, compile_s: 
     finished = r.reason != "max_new_tokens"
     value = None
     accepting = finished or (r.matcher is not None and r.matcher.is_accepting())
+    if r.healing is not None and r.healing.k:
+        r.healing.note_output(r.vocab, r.token_ids)
     if r.kind == "json" and accepting:
         try:
             value = json.loads(text)
@@ -195,7 +214,7 @@ def _result(r: _Row, tokenizer, *, t0: float, t_first, t_end: float, compile_s: 
     }
     return GenerationResult(text=text, token_ids=list(r.token_ids), value=value,
                             timings=timings, finished=finished, stop_reason=r.reason,
-                            stats={"forward_calls": r.passes, **stats})
+                            stats={"forward_calls": r.passes, **stats}, healed=r.healing)
 
 
 def generate(
@@ -220,6 +239,8 @@ def generate(
     proposal: str | None = None,
     ess_threshold: float | None = None,
     speculative=None,
+    heal_prompt: bool = False,
+    _logit_bias=None,
 ):
     """Generate text whose every prefix the constraint allows; one result or a list for a batch.
 
@@ -270,6 +291,20 @@ def generate(
     output is token-for-token the same; only ``result.stats["forward_calls"]`` drops (and
     ``["drafted"]`` / ``["accepted"]`` / ``["sources"]`` say how).  Masked sampler only; not
     with the penalties.
+
+    ``heal_prompt=True`` (token healing, :mod:`decode.healing`): the prompt's last ``k`` tokens
+    are taken off (``k``: the most tokens whose bytes some longer token starts with, so a token
+    could have crossed the boundary) and the output must start with their bytes, under the
+    constraint after them: one byte-level condition, ``removed + L``.  ``result.text`` is the
+    output after the removed bytes (prompt + text is the document); ``result.token_ids`` are
+    every generated token, the first ones spelling the removed bytes; ``result.healed`` (a
+    :class:`decode.Healing`) holds ``removed_ids`` / ``removed`` / ``regenerated_ids``.
+    ``max_new_tokens`` counts the regenerating tokens too.  Works with every sampler and with
+    ``speculative``.
+
+    ``_logit_bias`` (internal: ``decode.repair``): an object with ``apply(logits, rows)`` and
+    ``observe(rows, tokens)`` like :class:`~decode.samplers.RepetitionPenalties`, used in their
+    place; masked sampler, no speculation, no penalties.
     """
     check_sampler(sampler, particles, proposal, ess_threshold)
     spec = as_speculation(speculative)
@@ -279,6 +314,9 @@ def generate(
     if spec is not None and (frequency_penalty or presence_penalty):
         raise GenerationArgumentError("speculative", "the repetition penalties change the target with every "
                                       "drafted token; speculative decoding does not take them")
+    if _logit_bias is not None and (spec is not None or sampler != "masked" or frequency_penalty
+                                    or presence_penalty):
+        raise GenerationArgumentError("_logit_bias", "a logit bias runs the masked sampler's plain loop only")
     prompts, is_batch = normalize_prompts(prompt_or_messages, batch)
     B = len(prompts)
     constraints = _per_row_constraints(constraint, B, is_batch)
@@ -291,7 +329,7 @@ def generate(
                                  seed=seed, json_options=json_options, top_p=top_p, top_k=top_k,
                                  frequency_penalty=frequency_penalty, presence_penalty=presence_penalty,
                                  finish_within_budget=finish_within_budget, stop=stop, proposal=proposal,
-                                 ess_threshold=ess_threshold)
+                                 ess_threshold=ess_threshold, heal_prompt=heal_prompt)
     frequency_penalty, presence_penalty = float(frequency_penalty), float(presence_penalty)
     stops = _Stops(eos=eos_ids(model, tokenizer), max_new_tokens=max_new_tokens, tokenizer=tokenizer,
                    strings=[stop] if isinstance(stop, str) else [s for s in (stop or []) if s],
@@ -303,13 +341,15 @@ def generate(
     t_compile = time.perf_counter()
     lm = HFCausalLM(model)
     rows = _compile_rows(constraints, tokenizer, lm.width, json_options, is_batch)
+    if heal_prompt:
+        _heal_rows(rows, encoded, tokenizer, lm.width)
     compile_s = time.perf_counter() - t_compile
 
     generator = None
     if seed is not None:
         generator = torch.Generator(device=lm.device).manual_seed(int(seed))
     penalties = (RepetitionPenalties(frequency_penalty, presence_penalty, B)
-                 if frequency_penalty or presence_penalty else None)
+                 if frequency_penalty or presence_penalty else _logit_bias)
     sampler = MaskedSampler(temperature=temperature, top_k=top_k, top_p=top_p, generator=generator,
                             penalties=penalties)
     pad = pad_id(model, tokenizer, stops.eos)

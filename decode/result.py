@@ -68,3 +68,6 @@ class GenerationResult:
     finished: bool = False
     stop_reason: str = ""
     stats: dict = field(default_factory=dict)
+    #: ``generate(..., heal_prompt=True)``: a :class:`decode.Healing` (what was removed from the
+    #: prompt and which output tokens regenerated it); None without healing
+    healed: Any = None

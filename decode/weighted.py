@@ -40,6 +40,7 @@ from constrain.tokens.vocab import require_eos
 
 from .checks import check_context, check_vocabulary
 from .constraints import as_compiled, constraint_kind, generation_json_options, get_vocabulary, is_compiled
+from .healing import heal
 from .lm import logits_width
 from .prompts import encode_prompt
 from .result import GenerationArgumentError, GenerationResult
@@ -110,13 +111,15 @@ def generate_weighted(model, tokenizer, prompts: list, constraints: list, *, is_
                       particles: int, max_new_tokens: int, temperature: float, seed: int | None,
                       json_options: dict | None, top_p=None, top_k=None, frequency_penalty=0.0,
                       presence_penalty=0.0, finish_within_budget=False, stop=None, proposal=None,
-                      ess_threshold=None):
+                      ess_threshold=None, heal_prompt: bool = False):
     """``decode.generate`` with ``sampler="smc"`` / ``"awrs"`` (see the module docstring).
 
     ``prompts`` / ``constraints``: one per row, as ``generate`` normalised them.  Returns one
     :class:`WeightedGenerationResult` per row (a list when ``is_batch``).  ``proposal`` /
     ``ess_threshold`` (SMC; None: ``decode.sample``'s defaults) are checked by it before the
-    first forward pass.
+    first forward pass.  ``heal_prompt``: token healing as in the loop (:mod:`decode.healing`);
+    the particles run over the healed constraint (``samples.texts`` start with the removed
+    bytes), ``text`` is the chosen particle's output after them.
     """
     from .lms.hf import HFTokenLM  # torch + the KV-cache adapter, only for weighted runs
     from .sampling import sample
@@ -158,6 +161,13 @@ def generate_weighted(model, tokenizer, prompts: list, constraints: list, *, is_
 
     lms: dict[int, Any] = {}  # one adapter (and KV cache) per vocabulary, shared by the rows
     results = []
+    healings = [None] * len(encoded)
+    if heal_prompt:
+        t_heal = time.perf_counter()
+        for i, cc in enumerate(compiled):
+            h = healings[i] = heal(cc.vocab, encoded[i], cc)
+            encoded[i], compiled[i] = h.prompt_ids, h.constraint
+        compile_s += time.perf_counter() - t_heal
     for i, (ids, cc, kind) in enumerate(zip(encoded, compiled, kinds)):
         lm = lms.get(id(cc.vocab))
         if lm is None:
@@ -174,6 +184,10 @@ def generate_weighted(model, tokenizer, prompts: list, constraints: list, *, is_
         if not finished:  # no particle carries weight: report one prefix, unweighted
             k = int(rng.integers(len(s.token_ids)))
         text, token_ids = s.texts[k], list(s.token_ids[k])
+        h = healings[i]
+        if h is not None and h.k:
+            text = h.strip(cc.vocab.decode_bytes(token_ids)).decode("utf-8", errors="replace")
+            h.note_output(cc.vocab, token_ids)
         value = None
         if kind == "json" and finished:
             try:
@@ -195,5 +209,5 @@ def generate_weighted(model, tokenizer, prompts: list, constraints: list, *, is_
         results.append(WeightedGenerationResult(
             text=text, token_ids=token_ids, value=value, timings=timings, finished=finished,
             stop_reason="eos" if finished else "max_new_tokens", samples=s, chosen=k,
-            stats={"forward_calls": s.stats["forward_calls"], "drafted": 0, "accepted": 0}))
+            stats={"forward_calls": s.stats["forward_calls"], "drafted": 0, "accepted": 0}, healed=h))
     return results if is_batch else results[0]

@@ -19,10 +19,11 @@ PUBLIC = {
     "decode": [
         "Agent", "AgentResult",
         "GENERATION_JSON_OPTIONS", "GenerationArgumentError", "GenerationError", "GenerationResult",
-        "GrammarAligned", "HFTokenLM", "Lark", "LogitsProcessor", "Predicate", "Regex", "Samples", "Speculation",
+        "GrammarAligned", "HFTokenLM", "Healing", "Lark", "LogitsProcessor", "Predicate", "Regex", "RepairResult",
+        "Samples", "Speculation",
         "TableLM", "TokenLM", "Triggered", "WeightedGenerationResult",
-        "apply_token_bitmask_", "as_compiled", "chat", "generate", "generate_object", "load_default_model",
-        "load_model", "masked_sample", "sample",
+        "apply_token_bitmask_", "as_compiled", "chat", "generate", "generate_object", "heal", "load_default_model",
+        "load_model", "masked_sample", "repair", "sample",
     ],
 }
 

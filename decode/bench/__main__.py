@@ -30,7 +30,8 @@ def main(argv=None) -> int:
         argv = ["throughput"] + argv  # the old `python -m decode.bench [--tokens N ...]`
     p = argparse.ArgumentParser(prog="python -m decode.bench", description="structgen benchmarks")
     sub = p.add_subparsers(dest="bench", required=True)
-    from . import asap, bfcl, coverage, generate, grammars, maskbench, peer_suite, samplers, serve, speculative, test_suite
+    from . import (asap, bfcl, coverage, generate, grammars, healing, maskbench, peer_suite, repair, samplers,
+                   serve, speculative, test_suite)
 
     mb = sub.add_parser("maskbench", help="MaskBench: per-schema compile time, per-token mask time, "
                                           "correctness on valid/invalid instances")
@@ -81,6 +82,14 @@ def main(argv=None) -> int:
     sv = sub.add_parser("serve", help="structgen serve under 1, 4, 16 concurrent clients (OpenAI API over HTTP), "
                                       "constrained vs unconstrained: req/s, tok/s, p50/p99 latency, rows per step")
     serve.add_arguments(sv)
+    hl = sub.add_parser("healing", help="token healing on SmolLM2: log-likelihood of the true continuation of JSON "
+                                        "instances cut at random, without healing, healed, and cut at a token "
+                                        "boundary")
+    healing.add_arguments(hl)
+    rr = sub.add_parser("repair", help="decode.repair on corrupted MaskBench instances with SmolLM2: share valid, "
+                                       "edit distance to the draft, share recovering the original; sketch vs "
+                                       "draft-in-prompt vs regenerating from scratch")
+    repair.add_arguments(rr)
     args = p.parse_args(argv)
     if getattr(args, "plots", None) or args.bench == "plots":
         from .plots import MissingExtraError, require_matplotlib
@@ -120,6 +129,10 @@ def main(argv=None) -> int:
         return bfcl.main(args)
     if args.bench == "serve":
         return serve.main(args)
+    if args.bench == "healing":
+        return healing.main(args)
+    if args.bench == "repair":
+        return repair.main(args)
     if args.bench == "throughput":
         from . import throughput
 
@@ -141,6 +154,9 @@ def main(argv=None) -> int:
             return 0
         if payload.get("kind") == "generate":
             print(generate.format_generate_report(payload, max_ids=args.max_ids))
+            return 0
+        if payload.get("kind") in ("healing", "repair"):
+            print((healing if payload["kind"] == "healing" else repair).format_report(payload))
             return 0
         if payload.get("kind") == "test-suite":
             print(test_suite.format_suite_report(payload, markdown=args.markdown, max_items=args.max_ids))

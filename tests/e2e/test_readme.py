@@ -113,6 +113,7 @@ COMMANDS = [
     (r"^structgen sample\b.*--no-model", "free"),
     (r"^structgen chat\b", "model"),
     (r"^structgen serve\b", "serve"),
+    (r"^structgen repair\b", "model"),
     (r"^(python -m decode\.bench|structgen bench throughput)\b", "model"),
     (r"^structgen bench generate\b", "model-data"),
     (r"^structgen bench (maskbench|coverage)\b", "data"),
