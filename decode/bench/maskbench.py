@@ -70,7 +70,7 @@ __all__ = [
     "main",
 ]
 
-TOKEN_QS = (50, 90, 99, 99.9)
+TOKEN_QS = (50, 90, 99, 99.9, 99.99, 100)  # 100: the longest single step (mask + advance)
 COMPILE_QS = (50, 90, 99)
 JSON_FORMAT_VERSION = 1
 
@@ -596,6 +596,8 @@ def summarize(results: Sequence[dict]) -> dict:
         if m not in crash_msgs:
             crash_msgs.append(m)
     instances = sum(1 for r in results for i in r.get("instances", []) if "accepted" in i)
+    # the schemas holding the longest steps: where a decoder would stall a whole batch
+    worst = sorted(((max(r["token_us"]), r["key"]) for r in results if r.get("token_us")), reverse=True)[:5]
     return {
         "schemas": n,
         "passing": st["pass"],
@@ -615,6 +617,7 @@ def summarize(results: Sequence[dict]) -> dict:
         "n_tokens": len(token_us),
         "n_instances": instances,
         "peak_rss_mb": max(rss) if rss else None,
+        "longest_steps": [{"key": k, "us": us} for us, k in worst],
         "invalidation_keys": [r["key"] for r in results if r.get("invalidation_error")],
         "validation_keys": [r["key"] for r in results if r.get("validation_error")],
         "inconsistent_keys": [r["key"] for r in results if r.get("inconsistent")],
@@ -666,6 +669,8 @@ def format_report(payload: dict, *, markdown: bool = False, details: bool = True
         row("per-token p90 (us)", pq("token_us", "90")),
         row("per-token p99 (us)", pq("token_us", "99")),
         row("per-token p99.9 (us)", pq("token_us", "99.9")),
+        row("per-token p99.99 (us)", pq("token_us", "99.99")),
+        row("longest step (us)", pq("token_us", "100")),
         row("tokens measured", lambda s: f"{s['n_tokens']:,}"),
         row("peak RSS (MB)", lambda s: fmt_num(s["peak_rss_mb"], 0)),
         row("engine wall time (s)", lambda s: "-"),
@@ -687,6 +692,9 @@ def format_report(payload: dict, *, markdown: bool = False, details: bool = True
             res = {r["key"]: r for r in ran[k]["results"]}
             out.append("")
             out.append(f"== {k}")
+            if s.get("longest_steps"):
+                out.append("longest steps (mask + advance): " + ", ".join(
+                    f"{w['key']} {fmt_num(w['us'] / 1000)} ms" for w in s["longest_steps"]))
             if s["compile_error_groups"]:
                 out.append("compile errors (top 15):")
                 out.extend(f"  {n:5d}  {g}" for g, n in s["compile_error_groups"])
