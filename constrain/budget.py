@@ -94,9 +94,12 @@ def format_bytes(n: float) -> str:
 
 
 @contextmanager
-def compile_budget(seconds: float | None = None, max_memory_bytes: int | None = None):
+def compile_budget(seconds: float | None = None, max_memory_bytes: int | None = None, *, fresh_rss: bool = True):
     """Run the body under a time budget of ``seconds`` and a memory budget of
     ``max_memory_bytes`` (RSS growth, and the size of any one counted construction).
+
+    ``fresh_rss=False`` (first visits of states, opened on every one) may take the RSS
+    baseline from a reading a few milliseconds old instead of reading ``/proc`` again.
 
     Nested budgets only tighten: the earlier deadline wins, and the inner memory budget is at
     most what the outer one has left. ``None`` leaves a limit as the outer budget sets it.
@@ -110,13 +113,19 @@ def compile_budget(seconds: float | None = None, max_memory_bytes: int | None = 
     end, secs = (now + seconds, seconds) if seconds is not None else (None, None)
     if outer is not None and outer.end is not None and (end is None or outer.end <= end):
         end, secs = outer.end, outer.seconds
-    rss0 = _rss_recent(now) if (max_memory_bytes is not None or outer is not None) else 0
+    if max_memory_bytes is None and outer is None:
+        rss0 = 0
+    elif fresh_rss:
+        rss0 = _rss()
+        _RECENT_RSS[0], _RECENT_RSS[1] = now, rss0
+    else:
+        rss0 = _rss_recent(now)
     mem = max_memory_bytes
     if outer is not None and outer.max_memory is not None:
         left = outer.max_memory - max(0, rss0 - outer.rss0)
         if mem is None or left < mem:
             mem = max(left, 1)
-    token = _BUDGET.set(_Budget(end, secs, mem, rss0, now + _RSS_INTERVAL_S))
+    token = _BUDGET.set(_Budget(end, secs, mem, rss0, 0.0 if fresh_rss else now + _RSS_INTERVAL_S))
     try:
         yield
     finally:

@@ -24,9 +24,10 @@ from .tokens import lexeme_tables as _lexeme_tables
 
 __all__ = ["Compiled"]
 
-# compile-time row precomputation: states of lexemes up to EAGER_ROW_STATES DFA states at
-# most EAGER_ROW_DEPTH bytes in (a key's first bytes, met right after "{" or ","), at most
-# EAGER_ROW_MAX of them, within EAGER_ROW_BUDGET_S; every other row is computed on the first
+# compile-time row precomputation: every state of small lexemes (up to EAGER_SMALL_TABLE DFA
+# states: keys, literals, punctuation, enums), the states at most EAGER_ROW_DEPTH bytes into
+# bigger ones up to EAGER_ROW_STATES states (a pattern's first bytes), at most EAGER_ROW_MAX
+# of them, within EAGER_ROW_BUDGET_S; every other row is computed on the first
 # visit of a state that needs it (several together, lexeme_tables.fill_rows). Precomputing
 # every state (the old default: depth unbounded, 2 s) spent compile time on rows no text
 # visits: about half of all compile time on a 100-schema MaskBench sample
@@ -34,10 +35,11 @@ EAGER_ROW_STATES = 4096
 EAGER_ROW_MAX = 8192
 EAGER_WIDE_TABLE = 4096
 EAGER_WIDE_MAX = 1024
-EAGER_ROW_BUDGET_S = 0.05
+EAGER_ROW_BUDGET_S = 0.1
 EAGER_ROW_DEPTH = 1
+EAGER_SMALL_TABLE = 64  # lexemes with at most this many DFA states get every state's row
 # compile-time masks of the states along the grammar's shortest output (see _precompute_masks)
-EAGER_MASK_BUDGET_S = 0.02
+EAGER_MASK_BUDGET_S = 0.1
 EAGER_MASK_MAX = 4096
 EAGER_MASK_RTN_STATES = 50_000  # bigger grammars skip it (solving the completions costs more)
 
@@ -203,7 +205,11 @@ class Compiled:
             if not t.batchable or t.n_states > EAGER_ROW_STATES:
                 continue
             T = t.state_table
-            levels = _bfs_levels(T, t.n_states)[:EAGER_ROW_DEPTH + 1]
+            # small tables (keys, literals, punctuation, enums): every state, a text that
+            # reaches the lexeme walks through them; big ones (patterns, formats): the first
+            # EAGER_ROW_DEPTH bytes only
+            depth = t.n_states if t.n_states <= EAGER_SMALL_TABLE else EAGER_ROW_DEPTH
+            levels = _bfs_levels(T, t.n_states)[:depth + 1]
             reach = (T[:, t.classes] != t.n_states).astype(np.int64) @ below_first
             for d, qs in enumerate(levels):
                 for q in qs:

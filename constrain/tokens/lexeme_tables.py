@@ -41,7 +41,7 @@ SMALL_WALK_BUDGET = 1024
 # trie positions x lanes gathered per level by one batched dense walk (bounds its memory)
 DENSE_LANE_ELEMENTS = 1 << 21
 # a first visit needing at least FILL_BATCH_MIN narrow rows walks them as lanes of one walk
-# (tables up to FILL_BATCH_STATES DFA states: the batched walk expands each to 256 columns)
+# (tables up to FILL_BATCH_STATES DFA states: the walk copies their transition arrays)
 FILL_BATCH_MIN = 3
 FILL_BATCH_STATES = 512
 

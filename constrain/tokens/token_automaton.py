@@ -213,7 +213,7 @@ class TokenAutomaton:
             with self._lock:
                 m = st.mask
                 if m is None:
-                    with compile_budget(*self.mask_budget):
+                    with compile_budget(*self.mask_budget, fresh_rss=False):
                         m = share(self._compute_mask(st))  # equal masks of other states: one copy
                     st.mask = m
         return m
