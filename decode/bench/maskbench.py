@@ -461,6 +461,8 @@ def run_maskbench(data_dir, *, tokenizer: str = "smollm2", engines: Sequence[str
                   clock: str = "wall") -> dict:
     """Run MaskBench; returns the payload written to ``json_out`` (config + per-engine results
     and summaries)."""
+    if clock not in CLOCKS:
+        raise ValueError(f"--clock must be one of {sorted(CLOCKS)}, got {clock!r}")
     say = log or (lambda s: print(s, file=sys.stderr, flush=True))
     t_load = time.perf_counter()
     entries = load_sample(data_dir, sample=sample, seed=seed, files_glob=files_glob)
@@ -479,8 +481,6 @@ def run_maskbench(data_dir, *, tokenizer: str = "smollm2", engines: Sequence[str
               "python": sys.version.split()[0], "cpu_count": os.cpu_count(), "clock": clock,
               "started": time.strftime("%Y-%m-%d %H:%M:%S %z")}
     payload: dict[str, Any] = {"format": JSON_FORMAT_VERSION, "config": config, "engines": {}}
-    if clock not in CLOCKS:
-        raise ValueError(f"--clock must be one of {sorted(CLOCKS)}, got {clock!r}")
 
     previous = load_previous(resume, tokenizer, say, "maskbench")
     run_engines(entries, payload, engines=engines, tokenizer=tokenizer, options={"threads": threads, "clock": clock},
