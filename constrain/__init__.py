@@ -7,7 +7,7 @@ options, :mod:`.budget` the compile budget. This module is the public API only.
 """
 
 from . import grammars
-from .cache import clear_caches
+from .cache import cache_budget, clear_caches, set_cache_budget
 from .compiled import Compiled
 from .compiler import compile_grammar, compile_json_schema, compile_lark, compile_lark_file, compile_regex
 from .errors import (
@@ -58,6 +58,7 @@ __all__ = [
     "UnsupportedSchemaError",
     "Vocabulary",
     "VocabularyError",
+    "cache_budget",
     "clear_caches",
     "compile_grammar",
     "compile_json_schema",
@@ -66,4 +67,5 @@ __all__ = [
     "compile_regex",
     "grammars",
     "lark_to_grammar",
+    "set_cache_budget",
 ]

@@ -68,6 +68,23 @@ def _rss() -> int:
         return 0
 
 
+_RECENT_RSS = [0.0, 0]  # (time.monotonic() of the reading, bytes)
+
+
+def _rss_recent(now: float) -> int:
+    """:func:`_rss`, or the reading taken less than ``_RSS_INTERVAL_S`` ago.
+
+    Every first visit of a state opens a budget, and opening ``/proc/self/statm`` twice per
+    visit was a measurable part of a cheap visit; a starting point a few milliseconds old is
+    as good a baseline for a budget of megabytes.
+    """
+    t, v = _RECENT_RSS
+    if now - t >= _RSS_INTERVAL_S or not v:
+        v = _rss()
+        _RECENT_RSS[0], _RECENT_RSS[1] = now, v
+    return v
+
+
 def format_bytes(n: float) -> str:
     for unit in ("bytes", "KiB", "MiB", "GiB"):
         if abs(n) < 1024 or unit == "GiB":
@@ -77,9 +94,12 @@ def format_bytes(n: float) -> str:
 
 
 @contextmanager
-def compile_budget(seconds: float | None = None, max_memory_bytes: int | None = None):
+def compile_budget(seconds: float | None = None, max_memory_bytes: int | None = None, *, fresh_rss: bool = True):
     """Run the body under a time budget of ``seconds`` and a memory budget of
     ``max_memory_bytes`` (RSS growth, and the size of any one counted construction).
+
+    ``fresh_rss=False`` (first visits of states, opened on every one) may take the RSS
+    baseline from a reading a few milliseconds old instead of reading ``/proc`` again.
 
     Nested budgets only tighten: the earlier deadline wins, and the inner memory budget is at
     most what the outer one has left. ``None`` leaves a limit as the outer budget sets it.
@@ -93,13 +113,19 @@ def compile_budget(seconds: float | None = None, max_memory_bytes: int | None = 
     end, secs = (now + seconds, seconds) if seconds is not None else (None, None)
     if outer is not None and outer.end is not None and (end is None or outer.end <= end):
         end, secs = outer.end, outer.seconds
-    rss0 = _rss()
+    if max_memory_bytes is None and outer is None:
+        rss0 = 0
+    elif fresh_rss:
+        rss0 = _rss()
+        _RECENT_RSS[0], _RECENT_RSS[1] = now, rss0
+    else:
+        rss0 = _rss_recent(now)
     mem = max_memory_bytes
     if outer is not None and outer.max_memory is not None:
         left = outer.max_memory - max(0, rss0 - outer.rss0)
         if mem is None or left < mem:
             mem = max(left, 1)
-    token = _BUDGET.set(_Budget(end, secs, mem, rss0))
+    token = _BUDGET.set(_Budget(end, secs, mem, rss0, 0.0 if fresh_rss else now + _RSS_INTERVAL_S))
     try:
         yield
     finally:
@@ -122,7 +148,9 @@ def check_deadline() -> None:
         raise CompileBudgetError(f"compile exceeded its time budget of {b.seconds:g} s", budget="time")
     if b.max_memory is not None and now >= b.next_rss:
         b.next_rss = now + _RSS_INTERVAL_S
-        grown = _rss() - b.rss0
+        rss = _rss()
+        _RECENT_RSS[0], _RECENT_RSS[1] = now, rss
+        grown = rss - b.rss0
         if grown > b.max_memory:
             raise CompileBudgetError(
                 f"compile exceeded its memory budget of {format_bytes(b.max_memory)} "

@@ -24,15 +24,22 @@ from .tokens import lexeme_tables as _lexeme_tables
 
 __all__ = ["Compiled"]
 
-# compile-time row precomputation: narrow states of lexemes up to EAGER_ROW_STATES DFA
-# states, the shallowest EAGER_ROW_MAX of them, within EAGER_ROW_BUDGET_S
+# compile-time row precomputation: every state of small lexemes (up to EAGER_SMALL_TABLE DFA
+# states: keys, literals, punctuation, enums), the states at most EAGER_ROW_DEPTH bytes into
+# bigger ones up to EAGER_ROW_STATES states (a pattern's first bytes), at most EAGER_ROW_MAX
+# of them, within EAGER_ROW_BUDGET_S; every other row is computed on the first
+# visit of a state that needs it (several together, lexeme_tables.fill_rows). Precomputing
+# every state (the old default: depth unbounded, 2 s) spent compile time on rows no text
+# visits: about half of all compile time on a 100-schema MaskBench sample
 EAGER_ROW_STATES = 4096
 EAGER_ROW_MAX = 8192
 EAGER_WIDE_TABLE = 4096
 EAGER_WIDE_MAX = 1024
-EAGER_ROW_BUDGET_S = 2.0
+EAGER_ROW_BUDGET_S = 0.1
+EAGER_ROW_DEPTH = 1
+EAGER_SMALL_TABLE = 64  # lexemes with at most this many DFA states get every state's row
 # compile-time masks of the states along the grammar's shortest output (see _precompute_masks)
-EAGER_MASK_BUDGET_S = 1.0
+EAGER_MASK_BUDGET_S = 0.1
 EAGER_MASK_MAX = 4096
 EAGER_MASK_RTN_STATES = 50_000  # bigger grammars skip it (solving the completions costs more)
 
@@ -178,6 +185,8 @@ class Compiled:
         ``{`` or ``,``), until ``budget_s``; the rest, and wide states (string content), are
         computed on first use.
         """
+        if budget_s <= 0:
+            return
         t0 = time.perf_counter()
         below_first = dense_trie(self.automaton.vocab).below_first
         todo: list[tuple[int, int, object]] = []
@@ -190,13 +199,19 @@ class Compiled:
             seen.add(id(t))
             if isinstance(t, DifferenceLexemeTable):
                 T = t.state_table
-                diff.extend((d, q, t) for d, qs in enumerate(_bfs_levels(T, t.n_states)) for q in qs)
+                diff.extend((d, q, t) for d, qs in enumerate(_bfs_levels(T, t.n_states)[:EAGER_ROW_DEPTH + 1])
+                            for q in qs)
                 continue
             if not t.batchable or t.n_states > EAGER_ROW_STATES:
                 continue
             T = t.state_table
+            # small tables (keys, literals, punctuation, enums): every state, a text that
+            # reaches the lexeme walks through them; big ones (patterns, formats): the first
+            # EAGER_ROW_DEPTH bytes only
+            depth = t.n_states if t.n_states <= EAGER_SMALL_TABLE else EAGER_ROW_DEPTH
+            levels = _bfs_levels(T, t.n_states)[:depth + 1]
             reach = (T[:, t.classes] != t.n_states).astype(np.int64) @ below_first
-            for d, qs in enumerate(_bfs_levels(T, t.n_states)):
+            for d, qs in enumerate(levels):
                 for q in qs:
                     if t.has_row(q):
                         continue

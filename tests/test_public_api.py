@@ -12,9 +12,9 @@ PUBLIC = {
     "constrain": [
         "CompileBudgetError", "Compiled", "ConstraintError", "EmptyLanguageError", "Grammar",
         "GrammarError", "JsonOptions", "Matcher", "OptionError", "RegexError", "SchemaError",
-        "SchemaWarning", "UnsupportedSchemaError", "Vocabulary", "VocabularyError", "clear_caches",
-        "compile_grammar", "compile_json_schema", "compile_lark", "compile_lark_file",
-        "compile_regex", "grammars", "lark_to_grammar",
+        "SchemaWarning", "UnsupportedSchemaError", "Vocabulary", "VocabularyError", "cache_budget",
+        "clear_caches", "compile_grammar", "compile_json_schema", "compile_lark", "compile_lark_file",
+        "compile_regex", "grammars", "lark_to_grammar", "set_cache_budget",
     ],
     "decode": [
         "Agent", "AgentResult",

@@ -17,6 +17,7 @@ from ..automata.counted import CountedDFA
 from ..cache import register
 from . import lexeme_tables as _tables
 from .bitmask import pack_bits
+from .shared_rows import share
 from .trie import class_per_position, dense_trie, row_from_nodes, walk_trie
 from .vocab import Vocabulary
 
@@ -194,7 +195,7 @@ class CountedLexemeTable:
         dt = dense_trie(self.vocab)
         viable = self._flat[b0 * n_cls + cmap] != dead
         if (int(dt.below_first[viable].sum()) > _tables.DENSE_MIN_NODES
-                and dt.estimate(flat, n_cls, self._dense_cls(), b0, dead) > _tables.DENSE_MIN_NODES):
+                and dt.estimate(flat, n_cls, np.asarray(cmap[:256]), b0, dead) > _tables.DENSE_MIN_NODES):
             tok_room, tok_need, split_nodes, split_room, split_need = self._dense_walk(b0)
             ok = tok_need >= need
             keep = split_need >= need
@@ -204,7 +205,7 @@ class CountedLexemeTable:
             row = pack_bits(ok, self.vocab.n_words)
             splits = split_nodes[keep]
             with self._lock:
-                self._rows[key] = row
+                self._rows[key] = share(row)
                 self._splits[key] = splits
             return
 
@@ -224,5 +225,5 @@ class CountedLexemeTable:
         has_kids = v.child_ptr[nodes + 1] > v.child_ptr[nodes]
         splits = nodes[self._accept[st] & has_kids].astype(np.int32)
         with self._lock:
-            self._rows[key] = row
+            self._rows[key] = share(row)
             self._splits[key] = splits

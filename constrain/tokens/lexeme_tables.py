@@ -26,10 +26,11 @@ import numpy as np
 
 from ..budget import check_deadline
 from .bitmask import clear_bits, set_bits
+from .shared_rows import share
 from .trie import DenseTrie, child_lists, class_per_position, csr_positions, dense_trie, row_from_nodes, walk_trie
 from .vocab import Vocabulary
 
-__all__ = ["DifferenceLexemeTable", "LexemeTable", "compute_rows_batched"]
+__all__ = ["DifferenceLexemeTable", "LexemeTable", "compute_rows_batched", "fill_rows"]
 
 # a state whose first bytes lead into more than this many trie nodes is walked densely
 DENSE_MIN_NODES = 3000
@@ -39,6 +40,35 @@ USE_DIFFERENCE_TABLES = True
 SMALL_WALK_BUDGET = 1024
 # trie positions x lanes gathered per level by one batched dense walk (bounds its memory)
 DENSE_LANE_ELEMENTS = 1 << 21
+# a first visit needing at least FILL_BATCH_MIN narrow rows walks them as lanes of one walk
+# (tables up to FILL_BATCH_STATES DFA states: the walk copies their transition arrays)
+FILL_BATCH_MIN = 3
+FILL_BATCH_STATES = 512
+
+
+class _PyRows(dict):
+    """``rows[q]``: state ``q``'s transitions as a tuple of Python ints (``-1`` dead), built on
+    first use from the numpy table.
+
+    Byte-at-a-time stepping reads ``rows[q][cls]``; a tuple per *visited* state is enough,
+    and building one for every state up front held more memory than everything else the
+    tables keep (a pattern's DFA has thousands of states, a text visits a few)."""
+
+    __slots__ = ("_flat", "_n_cls", "_n_states")
+
+    def __init__(self, flat: np.ndarray, n_cls: int, n_states: int):
+        super().__init__()
+        self._flat, self._n_cls, self._n_states = flat, n_cls, n_states
+
+    def __missing__(self, q: int) -> tuple[int, ...]:
+        if not 0 <= q < self._n_states:
+            raise IndexError(f"DFA state {q} out of range (0..{self._n_states - 1})")
+        r = self._flat[q * self._n_cls:(q + 1) * self._n_cls]
+        row = self[q] = tuple(np.where(r >= self._n_states, -1, r).tolist())
+        return row
+
+    def __len__(self) -> int:  # a sequence of n_states rows, as the tuple it replaces was
+        return self._n_states
 
 
 class LexemeTable:
@@ -66,11 +96,12 @@ class LexemeTable:
         self._splits: dict[int, np.ndarray] = {}
         self._viable: dict[int, np.ndarray] = {}
         self._viable_lists: dict[int, list[int]] = {}
+        self._wide: dict[int, bool] = {}
         self._lock = threading.Lock()
         # Python sequences for byte-at-a-time stepping in the token layer: T_list[q][cmap_list[b]].
         # Tuples of ints, not lists: the garbage collector stops tracking them, so thousands of
         # cached tables add nothing to the cost of a full collection
-        self.T_list: tuple[tuple[int, ...], ...] = tuple(map(tuple, T.tolist()))
+        self.T_list: _PyRows = _PyRows(self._flat, n_cls, n_states)
         self.cmap_list: tuple[int, ...] = tuple(cmap.tolist())
         self.accept_list: tuple[bool, ...] = tuple(bool(a) for a in dfa.accept)
 
@@ -122,9 +153,13 @@ class LexemeTable:
 
     def is_wide(self, q: int) -> bool:
         """Does a walk from ``q`` visit so much of the trie that the dense walk is cheaper?"""
-        dt = dense_trie(self.vocab)
-        return (int(dt.below_first[self.viable_bytes(q)].sum()) > DENSE_MIN_NODES
-                and dt.estimate(self._flat, self.n_cls, self._dense_cls(), q, self.n_states) > DENSE_MIN_NODES)
+        w = self._wide.get(q)
+        if w is None:
+            dt = dense_trie(self.vocab)
+            w = self._wide[q] = (int(dt.below_first[self.viable_bytes(q)].sum()) > DENSE_MIN_NODES
+                                 and dt.estimate(self._flat, self.n_cls, self._cmap, q, self.n_states)
+                                 > DENSE_MIN_NODES)
+        return w
 
     def compute_dense(self, qs) -> None:
         """Rows and splits of wide states ``qs`` by dense walks, several lanes per walk."""
@@ -144,7 +179,7 @@ class LexemeTable:
                 row = dt.row(S[:, j] != dead, n_words)
                 splits = dt.order[done_all[:, j] & dt.has_kids]
                 with self._lock:
-                    self._rows[q] = row
+                    self._rows[q] = share(row)
                     self._splits[q] = splits
 
     def _compute(self, q: int) -> None:
@@ -159,7 +194,7 @@ class LexemeTable:
             nodes, split = small
             row = row_from_nodes(v, nodes)
             with self._lock:
-                self._rows[q] = row
+                self._rows[q] = share(row)
                 self._splits[q] = nodes[split].astype(np.int32)
             return
 
@@ -172,7 +207,7 @@ class LexemeTable:
         has_kids = v.child_ptr[nodes + 1] > v.child_ptr[nodes]
         splits = nodes[self._accept_ext[st] & has_kids].astype(np.int32)
         with self._lock:
-            self._rows[q] = row
+            self._rows[q] = share(row)
             self._splits[q] = splits
 
 
@@ -243,7 +278,7 @@ class DifferenceLexemeTable(LexemeTable):
         self.base = base
         F = np.asarray(excluded_dfa.table, dtype=np.int32)
         self._F_cmap_np = np.asarray(excluded_dfa.classes[:256], dtype=np.int64)
-        self._F_list: tuple[tuple[int, ...], ...] = tuple(map(tuple, F.tolist()))  # tuples: see T_list
+        self._F_list = _PyRows(np.where(F >= 0, F, F.shape[0]).astype(np.int32).ravel(), F.shape[1], F.shape[0])
         self._F_cmap: tuple[int, ...] = tuple(self._F_cmap_np.tolist())
         self._F_accept: tuple[bool, ...] = tuple(bool(a) for a in excluded_dfa.accept)
         self._F_flat = np.where(F >= 0, F, F.shape[0]).astype(np.int64)
@@ -297,7 +332,7 @@ class DifferenceLexemeTable(LexemeTable):
                 at = at[ok][ordered[at[ok]] == region[ok]]
                 splits = np.concatenate([np.delete(ordered, at), region[c_split].astype(np.int32)])
         with self._lock:
-            self._rows[q] = row
+            self._rows[q] = share(row)
             self._splits[q] = splits
 
     def _sorted_base_splits(self, g: int) -> np.ndarray:
@@ -342,22 +377,31 @@ def compute_rows_batched(pairs: list) -> None:
         return
     vocab = pairs[0][0].vocab
     tables = list({id(t): t for t, _ in pairs}.values())
-    offs, flats, accs = {}, [], []
-    base = 0
-    for t in tables:
+    # the tables' class-compressed transitions side by side, states numbered globally: a
+    # global state g's row starts at rowptr[g] and its table's byte classes are cmaps[tab[g]]
+    offs, flats, accs, rowptrs, tabs = {}, [], [], [], []
+    base = pos = 0
+    for i, t in enumerate(tables):
         offs[id(t)] = base
-        full = t._flat.reshape(t.n_states + 1, t.n_cls)[:-1][:, t._cmap].astype(np.int64)
-        flats.append(np.where(full >= t.n_states, -1, full + base))
+        T = t._flat[:t.n_states * t.n_cls].astype(np.int64)
+        flats.append(np.where(T >= t.n_states, -1, T + base))
         accs.append(t._accept_ext[:-1])
+        rowptrs.append(pos + np.arange(t.n_states, dtype=np.int64) * t.n_cls)
+        tabs.append(np.full(t.n_states, i, dtype=np.int64))
         base += t.n_states
+        pos += t.n_states * t.n_cls
     dead = base
-    flat = np.concatenate(flats + [np.full((1, 256), -1, dtype=np.int64)])
-    flat = np.where(flat < 0, dead, flat).ravel()
+    flat = np.concatenate(flats)
+    flat[flat < 0] = dead
+    rowptr = np.concatenate(rowptrs)
+    tab = np.concatenate(tabs)
+    cmaps = np.stack([t._cmap for t in tables])
     accept = np.concatenate(accs + [np.zeros(1, dtype=bool)])
     starts = np.array([offs[id(t)] + q for t, q in pairs], dtype=np.int64)
 
     def advance(parent, byts):
-        s = flat[parent[0] * 256 + byts]
+        g = parent[0]
+        s = flat[rowptr[g] + cmaps[tab[g], byts]]
         return (s, parent[1]), s != dead
 
     nodes, (st, lane) = walk_trie(vocab, (starts, np.arange(len(pairs))), advance)
@@ -371,5 +415,25 @@ def compute_rows_batched(pairs: list) -> None:
         lane_nodes = nodes[a:b]
         row = row_from_nodes(vocab, lane_nodes)
         with t._lock:
-            t._rows[q] = row
+            t._rows[q] = share(row)
             t._splits[q] = lane_nodes[split_mask[a:b]].astype(np.int32)
+
+
+def fill_rows(pairs) -> None:
+    """Compute the missing rows of ``(table, state)`` pairs a first visit needs, together.
+
+    A state after ``{`` or ``,`` of a big object has a thread per key, and each key's first
+    row is a small trie walk that costs mostly per-call overhead; one batched walk
+    (:func:`compute_rows_batched`) pays that once. Wide states (string content) and other
+    kinds of tables are left to :meth:`LexemeTable.row`, which computes them alone.
+    """
+    narrow = []
+    seen = set()
+    for t, q in pairs:
+        if (not t.batchable or t.n_states > FILL_BATCH_STATES or (id(t), q) in seen
+                or t.has_row(q) or t.is_wide(q)):
+            continue
+        seen.add((id(t), q))
+        narrow.append((t, q))
+    if len(narrow) >= FILL_BATCH_MIN:
+        compute_rows_batched(narrow)

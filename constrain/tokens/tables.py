@@ -15,12 +15,12 @@ from typing import Protocol
 
 import numpy as np
 
-from ..cache import register
+from ..cache import DEFAULT_CACHE_BUDGET, cache_budget, on_budget_change, register
 from .counted_table import CountedLexemeTable
 from .lexeme_tables import DifferenceLexemeTable, LexemeTable
 from .vocab import Vocabulary
 
-__all__ = ["TokenTable", "lexeme_table"]
+__all__ = ["TokenTable", "cached_bytes", "lexeme_table", "table_bytes"]
 
 # rows of "B minus F" lexemes derived from B's rows (tests turn it off to compare)
 USE_DIFFERENCE_TABLES = True
@@ -53,10 +53,10 @@ class TokenTable(Protocol):
 _TABLES: "OrderedDict[tuple[str, str], LexemeTable]" = OrderedDict()
 _TABLES_LOCK = threading.Lock()
 _TABLES_LIMIT = 4096
-# rows kept by all tables together (checked when a table is added; tables grow lazily). Live
-# automata hold their own tables, so this bounds only what is kept for later schemas: on a
-# 100-schema Tekken sample 256 MiB compiles and decodes as fast as 1 GiB did
-ROW_CACHE_BYTES = 256 << 20
+# the bytes the tables keep are bounded by constrain.set_cache_budget (checked when a table
+# is added, every _CHECK_EVERY additions while the budget is large; tables grow lazily). Live
+# automata hold their own tables, so this bounds only what is kept for later schemas
+_CHECK_EVERY = 64
 _INSERTS = [0]
 
 
@@ -68,8 +68,39 @@ def _clear_tables() -> None:
 register("constrain.tokens.lexeme_tables", _clear_tables, lambda: len(_TABLES))
 
 
-def _cached_row_bytes() -> int:
-    return sum(t.n_rows * t.vocab.n_words * 4 for t in _TABLES.values())
+def table_bytes(t) -> int:
+    """What a table holds: its rows (counted in full, though equal rows are shared), and its
+    transition and class arrays."""
+    n = getattr(t, "n_rows", 0) * t.vocab.n_words * 4
+    for name in ("_flat", "_cls_bfs", "_F_flat"):
+        a = getattr(t, name, None)
+        if isinstance(a, np.ndarray):
+            n += a.nbytes
+    return n
+
+
+def cached_bytes() -> int:
+    """Bytes held by the cached tables (:func:`table_bytes` summed)."""
+    with _TABLES_LOCK:
+        tables = list(_TABLES.values())
+    return sum(table_bytes(t) for t in tables)
+
+
+def _trim() -> None:
+    """Evict least recently used tables until the cache fits :func:`cache_budget`."""
+    budget = cache_budget()
+    with _TABLES_LOCK:
+        while len(_TABLES) > _TABLES_LIMIT:
+            _TABLES.popitem(last=False)
+        if budget is None:
+            return
+        total = sum(table_bytes(t) for t in _TABLES.values())
+        while _TABLES and total > budget:
+            _, t = _TABLES.popitem(last=False)
+            total -= table_bytes(t)
+
+
+on_budget_change("constrain.tokens.lexeme_tables", _trim)
 
 
 def lexeme_table(lexeme, vocab: Vocabulary) -> LexemeTable:
@@ -91,10 +122,8 @@ def lexeme_table(lexeme, vocab: Vocabulary) -> LexemeTable:
     with _TABLES_LOCK:
         t = _TABLES.setdefault(key, t)
         _INSERTS[0] += 1
-        if _INSERTS[0] % 64 == 0:  # the sum walks every table: only now and then
-            while len(_TABLES) > 64 and _cached_row_bytes() > ROW_CACHE_BYTES:
-                for _ in range(16):
-                    _TABLES.popitem(last=False)
-        while len(_TABLES) > _TABLES_LIMIT:
-            _TABLES.popitem(last=False)
+        check = _INSERTS[0] % _CHECK_EVERY == 0 or len(_TABLES) > _TABLES_LIMIT
+    budget = cache_budget()
+    if check or (budget is not None and budget < DEFAULT_CACHE_BUDGET // 16):
+        _trim()  # the sum walks every table: only now and then unless the budget is small
     return t

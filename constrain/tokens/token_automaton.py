@@ -26,6 +26,8 @@ from .completion import Completions
 from ..budget import check_deadline, compile_budget
 from ..ir import RTN, Parser
 from .bitmask import pack_bits, set_bits
+from .lexeme_tables import FILL_BATCH_MIN, fill_rows
+from .shared_rows import share
 from .tables import lexeme_table
 from .trie import child_lists, csr_positions, tokens_at_nodes
 from .vocab import Vocabulary
@@ -78,6 +80,7 @@ class TokenAutomaton:
         self._accept = [None if t.counted else t.accept_list for t in self.tables]
         self._after: dict[tuple, tuple[tuple[Thread, ...], bool]] = {}
         self._split_kids: dict[int, tuple] = {}
+        self._viable_bits: dict[tuple[int, int], int] = {}
         self._intern: dict[tuple[frozenset, bool], State] = {}
         self._state_limit = state_limit
         self._lock = threading.RLock()
@@ -179,9 +182,20 @@ class TokenAutomaton:
         """bool[256]: bytes that can come next."""
         f = st._first
         if f is None:
-            f = np.zeros(256, dtype=bool)
+            # 256-bit Python ints per (lexeme, state): a state with a hundred threads (the
+            # keys after ``{``) ORs ints instead of a hundred small numpy arrays
+            bits = 0
+            cache = self._viable_bits
+            if len(cache) > 4 * self._state_limit:  # counted lexemes have many states
+                cache.clear()
             for _, x, q in st.threads:
-                f |= self.tables[x].viable_bytes(q)
+                b = cache.get((x, q))
+                if b is None:
+                    b = cache[(x, q)] = int.from_bytes(
+                        np.packbits(self.tables[x].viable_bytes(q), bitorder="little").tobytes(), "little")
+                bits |= b
+            f = np.unpackbits(np.frombuffer(bits.to_bytes(32, "little"), dtype=np.uint8),
+                              bitorder="little").astype(bool)
             st._first = f
         return f
 
@@ -199,8 +213,8 @@ class TokenAutomaton:
             with self._lock:
                 m = st.mask
                 if m is None:
-                    with compile_budget(*self.mask_budget):
-                        m = self._compute_mask(st)
+                    with compile_budget(*self.mask_budget, fresh_rss=False):
+                        m = share(self._compute_mask(st))  # equal masks of other states: one copy
                     st.mask = m
         return m
 
@@ -214,6 +228,8 @@ class TokenAutomaton:
         by_pair: dict[tuple[int, int], list[tuple[int, ...]]] = {}
         for stack, x, q in st.threads:
             by_pair.setdefault((x, q), []).append(stack)
+        if len(by_pair) >= FILL_BATCH_MIN:
+            fill_rows([(self.tables[x], q) for x, q in by_pair])
         crossing: list[np.ndarray] = []
         for (x, q), stacks in by_pair.items():
             check_deadline()

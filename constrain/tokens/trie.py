@@ -108,13 +108,19 @@ class DenseTrie:
         else:
             self.below_second = np.zeros(0, dtype=np.int64)
 
-    def estimate(self, flat: np.ndarray, n_cls: int, cls: np.ndarray, q: int, dead: int) -> int:
-        """Trie nodes below the live depth-2 nodes from ``q``: bounds a pruned walk's size."""
+    def estimate(self, flat: np.ndarray, n_cls: int, cmap: np.ndarray, q: int, dead: int) -> int:
+        """Trie nodes below the live depth-2 nodes from ``q``: bounds a pruned walk's size.
+
+        ``cmap`` is the lexeme's 256-entry byte -> class map: only the first two trie levels
+        are looked at, so a narrow table never builds a class per trie position (a copy of
+        the trie per table, which a dense walk needs but a key's table does not).
+        """
         b = self.bounds
         if len(b) <= 3:
             return 0
-        s1 = flat[cls[b[1]:b[2]].astype(np.int64) + q * n_cls]  # cls may be uint8: widen first
-        s2 = flat[s1[self.parent[b[2] - 1:b[3] - 1] - b[1]].astype(np.int64) * n_cls + cls[b[2]:b[3]]]
+        cmap = np.asarray(cmap, dtype=np.int64)
+        s1 = flat[cmap[self.byte[b[1]:b[2]]] + q * n_cls]
+        s2 = flat[s1[self.parent[b[2] - 1:b[3] - 1] - b[1]].astype(np.int64) * n_cls + cmap[self.byte[b[2]:b[3]]]]
         return int(self.below_second[s2 != dead].sum())
 
     def row(self, alive: np.ndarray, n_words: int) -> np.ndarray:

@@ -33,7 +33,7 @@ MODULES = ["constrain.automata.dfa", "constrain.automata.counted", "constrain.co
            "constrain.frontends.regex.syntax", "constrain.frontends.regex.compile",
            "constrain.tokens.bitmask", "constrain.tokens.bytelevel", "constrain.tokens.completion",
            "constrain.tokens.counted_table", "constrain.tokens.hf_vocab", "constrain.tokens.lexeme_tables",
-           "constrain.tokens.tables", "constrain.tokens.token_automaton", "constrain.tokens.trie",
+           "constrain.tokens.shared_rows", "constrain.tokens.tables", "constrain.tokens.token_automaton", "constrain.tokens.trie",
            "constrain.tokens.vocab", "decode.checks", "decode.constraints", "decode.loop", "decode.models",
            "decode.prompts"]
 
@@ -229,3 +229,66 @@ def test_clear_caches_gives_memory_back():
     assert growth > 16 << 20, f"the workload should grow RSS noticeably: {r}"
     assert r["dropped"] - r["base"] > growth / 2, f"collecting alone should not free the caches: {r}"
     assert r["cleared"] - r["base"] < growth / 2, f"clear_caches() should give back over half the growth: {r}"
+
+
+# ---------------------------------------------------------------- set_cache_budget
+
+def test_set_cache_budget_bounds_the_token_tables_and_live_constraints_keep_working():
+    """Lowering the budget trims the shared token tables at once (a budget of 0 keeps none);
+    a constraint compiled before keeps its own tables and gives the same masks; bad values
+    are an OptionError naming the function."""
+    from constrain.tokens import tables
+
+    vocab = byte_vocab()
+    schema = {"type": "object", "properties": {"ab": {"type": "string", "maxLength": 3}, "n": {"type": "integer"}}}
+    text = b'{"ab": "xy", "n": 12}'
+    assert constrain.cache_budget() == cache.DEFAULT_CACHE_BUDGET
+    try:
+        c = constrain.compile_json_schema(schema, vocab)
+        before = []
+        m = c.matcher()
+        for b in text:
+            before.append(m.mask().copy())
+            assert m.advance(b)
+        assert len(tables._TABLES) > 0 and tables.cached_bytes() > 0
+        constrain.set_cache_budget(0)
+        assert constrain.cache_budget() == 0 and len(tables._TABLES) == 0
+        m = c.matcher()
+        for b, want in zip(text, before):
+            assert (m.mask() == want).all()
+            assert m.advance(b)
+        assert m.is_accepting()
+        # compiling again under a zero budget works and keeps nothing shared afterwards
+        constrain.compile_json_schema(schema, vocab).matcher().mask()
+        assert len(tables._TABLES) <= 1
+        constrain.set_cache_budget(None)  # unbounded
+        constrain.compile_json_schema(schema, vocab)
+        assert len(tables._TABLES) > 1
+        for bad in (-1, 1.5, "1GB", True):
+            with pytest.raises(constrain.OptionError, match="set_cache_budget"):
+                constrain.set_cache_budget(bad)
+    finally:
+        constrain.set_cache_budget(cache.DEFAULT_CACHE_BUDGET)
+
+
+def test_equal_rows_are_stored_once_and_read_only():
+    from constrain.tokens.shared_rows import share
+
+    a = np.arange(40, dtype=np.uint32)
+    b = a.copy()
+    c = a.copy()
+    c[7] = 0
+    sa, sb, sc = share(a), share(b), share(c)
+    assert sa is sb and sa is not sc
+    assert (sa == np.arange(40)).all() and not sa.flags.writeable
+    with pytest.raises(ValueError):
+        sa[0] = 1
+    # states of one automaton with equal masks share one array
+    c = constrain.compile_json_schema({"type": "array", "items": {"type": "string"}}, byte_vocab())
+    m = c.matcher()
+    masks = []
+    for ch in b'["abc", "d':
+        assert m.advance(ch)
+        masks.append(m.mask())
+    # inside a string every content state allows the same tokens
+    assert (masks[3] == masks[4]).all() and np.shares_memory(masks[3], masks[4])

@@ -218,3 +218,58 @@ def test_masks_equal_across_walk_strategies(smollm2_vocab, monkeypatch, strategy
     assert len(base) == len(other)
     for a, b in zip(base, other):
         assert (a == b).all()
+
+
+# ------------------------------------------- lazy (first-visit) masks equal eager ones
+
+_LAZY_SOURCES = {
+    "many-keys": ("json", {"type": "object", "properties": {
+        f"k{i}": {"type": ["integer", "string"]} for i in range(12)} | {
+        "name": {"type": "string", "pattern": "^[A-Z][a-z]+$"}, "when": {"type": "string", "format": "date"},
+        "tags": {"type": "array", "items": {"enum": ["a", "b\"c", "d\u00e9"]}, "maxItems": 3}},
+        "required": ["k0", "name"]}),
+    "nested-extra": ("json", {"type": "object", "properties": {
+        "meta": {"type": "object", "properties": {"id": {"type": "integer", "minimum": 0}},
+                 "additionalProperties": {"type": "boolean"}},
+        "items": {"type": "array", "items": {"type": "object", "properties": {
+            "x": {"type": "number"}, "s": {"type": "string", "minLength": 2, "maxLength": 6}}}}}}),
+    "lark": ("lark", 'start: expr\nexpr: term (("+"|"-") term)*\nterm: NUMBER | NAME "(" expr ")" | "(" expr ")"\n'
+                     'NAME: /[a-z_]+/\nNUMBER: /[0-9]+/\n'),
+    "regex": ("regex", r"(GET|POST) /[a-z]{1,8}(/[a-z0-9]{1,4})* HTTP/1\.[01]"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_LAZY_SOURCES))
+def test_lazy_masks_equal_eager(smollm2_vocab, monkeypatch, name):
+    """Masks built on first visit (no compile-time rows or masks; a first visit's missing rows
+    filled by one batched walk) equal those of a compile that precomputes every row and mask
+    it can and fills rows one by one, on every state random walks visit (fresh caches)."""
+    from constrain import compile_json_schema, compile_lark, compile_regex
+
+    kind, src = _LAZY_SOURCES[name]
+
+    def run(eager: bool):
+        monkeypatch.setattr(tables_mod, "_TABLES", OrderedDict())
+        monkeypatch.setattr(counted_mod, "_WALKS", OrderedDict())
+        monkeypatch.setattr(compiled_mod, "EAGER_ROW_BUDGET_S", 60.0 if eager else 0.0)
+        monkeypatch.setattr(compiled_mod, "EAGER_ROW_DEPTH", 1 << 30)
+        monkeypatch.setattr(compiled_mod, "EAGER_MASK_BUDGET_S", 60.0 if eager else 0.0)
+        monkeypatch.setattr(automaton_mod, "FILL_BATCH_MIN", 10**9 if eager else 1)
+        monkeypatch.setattr(tokens_mod, "FILL_BATCH_MIN", 10**9 if eager else 1)
+        if kind == "json":
+            c = compile_json_schema(src, smollm2_vocab)
+        elif kind == "lark":
+            c = compile_lark(src, smollm2_vocab)
+        else:
+            c = compile_regex(src, smollm2_vocab)
+        a = c.automaton
+        computed = sum(1 for st in a._intern.values() if st.mask is not None)
+        masks = _random_walk_masks(c, smollm2_vocab, seed=5, walks=8, steps=40, max_len=3)
+        return masks, computed
+
+    eager, n_eager = run(True)
+    lazy, n_lazy = run(False)
+    assert n_lazy == 0 < n_eager  # the lazy compile did no mask work, the eager one did
+    assert len(eager) == len(lazy) > 40
+    for i, (a, b) in enumerate(zip(eager, lazy)):
+        assert (a == b).all(), (name, i)

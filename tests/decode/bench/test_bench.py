@@ -101,6 +101,23 @@ def test_run_instance_in_process():
     assert r["accepted"] is False and r["reject_at"] is None
 
 
+def test_clock_cpu_leaves_out_time_not_spent_computing():
+    """--clock cpu times compiles and steps by the worker thread's CPU time: a sleeping
+    engine (as a preempted process is) takes wall time and next to no CPU time."""
+    tok = load_bench_tokenizer("bytes")
+    eng = FakeEngine(tok)
+    job = {"key": "k", "schema": {"x-fake": {"sleep": 0.2, "sleep_per_token": 0.01}},
+           "instances": [tok.encode('{"a": 1}')]}
+    wall = mb.run_schema(eng, job, clock="wall")
+    cpu = mb.run_schema(eng, job, clock="cpu")
+    assert wall["status"] == cpu["status"] == "ok"
+    assert wall["compile_ms"] >= 190 and cpu["compile_ms"] < 100
+    # every mask sleeps 10 ms (the last sample, the EOS check, does not ask for a full mask)
+    assert min(wall["token_us"][:-1]) >= 9000 and max(cpu["token_us"]) < 5000
+    with pytest.raises(ValueError, match="--clock"):
+        mb.run_maskbench("unused", clock="gpu")
+
+
 # ----------------------------------------------------------------------------- end to end
 
 
