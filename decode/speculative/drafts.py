@@ -219,8 +219,10 @@ class RecyclingDraft:
         return []
 
 
-def make_sources(spec, vocab) -> list:
+def make_sources(spec, vocab, eos=frozenset()) -> list:
     """The draft source objects of a ``Speculation`` (names become fresh instances)."""
+    from .model_draft import ModelDraft
+
     out = []
     for d in spec.drafts:
         if d == "grammar":
@@ -229,6 +231,8 @@ def make_sources(spec, vocab) -> list:
             out.append(NgramDraft(spec.ngram))
         elif d == "recycling":
             out.append(RecyclingDraft())
+        elif d == "model":
+            out.append(ModelDraft(spec.draft_model, eos))
         else:
             out.append(d)
     return out
