@@ -63,6 +63,9 @@ class FreeWalk:
     def rollback(self, n: int) -> None:
         self._n -= n
 
+    def is_finished(self) -> bool:
+        return False
+
     def forced_bytes(self) -> bytes:
         return b""
 
@@ -276,6 +279,9 @@ class Drafter:
                 for t in src.propose(ctx, min(budget - counted, limit - len(toks))):
                     t = int(t)
                     if t in self.eos or not walk.advance(t):
+                        break
+                    if walk.is_finished():  # an id the constraint reads as EOS
+                        walk.rollback(1)
                         break
                     if single_token(masks[-1]) is None:
                         counted += 1

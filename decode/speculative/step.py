@@ -86,8 +86,10 @@ class SpeculativeStep:
         self.pad = pad
         self.max_new_tokens = max_new_tokens
         _check_draft_model(spec.draft_model, lm.width, vocab)
-        sources = make_sources(spec, vocab, self.eos)
-        self.drafter = Drafter(sources, vocab, self.eos)
+        # never drafted: the loop's EOS ids and every id the constraint reads as EOS
+        no_draft = self.eos | frozenset(int(e) for r in rows if r.vocab is not None for e in r.vocab.eos_ids)
+        sources = make_sources(spec, vocab, no_draft)
+        self.drafter = Drafter(sources, vocab, no_draft)
         self.recycler = next((s for s in sources if isinstance(s, RecyclingDraft)), None)
         names = spec.source_names
         self.plans = [_RowPlan(spec.max_draft, names) for _ in rows]
