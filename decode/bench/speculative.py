@@ -153,6 +153,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="draft sources, comma-separated; several configurations separated by ';' "
                         "(default grammar,ngram)")
     p.add_argument("--max-draft", type=int, default=8, help="Speculation.max_draft (default 8)")
+    p.add_argument("--draft-model", default="default", metavar="PATH|default",
+                   help="the draft model of a configuration that names the source 'model' (default: SmolLM2 "
+                        "itself, which shows acceptance, not speed)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--markdown", action="store_true", help="Markdown tables")
     p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
@@ -174,10 +177,14 @@ def main(args: argparse.Namespace) -> int:
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     data_dir = args.data_dir or _default_data_dir()
     configs = [tuple(s.strip() for s in c.split(",") if s.strip()) for c in args.drafts.split(";") if c.strip()]
-    specs = [Speculation(drafts=c, max_draft=args.max_draft) for c in configs]
     batches = [int(b) for b in args.batch_sizes.split(",")]
     temps = [float(t) for t in args.temperatures.split(",")]
     model, tok = models.load_default_model(progress=None)
+    draft = None
+    if any("model" in c for c in configs):
+        draft = model if args.draft_model in ("default", "smollm2") else models.load_model(args.draft_model)[0]
+    specs = [Speculation(drafts=c, max_draft=args.max_draft, draft_model=draft if "model" in c else None)
+             for c in configs]
     vocab = get_vocabulary(tok, logits_width(model))
     tasks, compiled = [], {}
     for name, schema, messages in _tasks(data_dir, args.sample, args.seed):
