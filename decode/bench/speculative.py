@@ -118,7 +118,8 @@ def _run_setting(model, tok, compiled, tasks, *, batch: int, temperature: float,
                 d["drafted"] += v["drafted"]
                 d["accepted"] += v["accepted"]
         log(f"  {group[0][0]}{' +' + str(len(group) - 1) if len(group) > 1 else ''}: {n_spec} tokens, passes "
-            f"{agg['spec_passes']}/{agg['base_passes']} so far, {spec_s:.1f}s vs {base_s:.1f}s")
+            f"{agg['spec_passes']}/{agg['base_passes']} for {agg['tokens']}/{agg['base_tokens']} tokens so far, "
+            f"{spec_s:.1f}s vs {base_s:.1f}s, identical {agg['identical']}/{agg['outputs']}")
     return agg
 
 
