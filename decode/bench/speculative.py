@@ -20,6 +20,7 @@ import argparse
 import statistics
 import sys
 import time
+from pathlib import Path
 
 from .report import format_table
 from .samplers import _default_data_dir, _schema_prompt
@@ -141,6 +142,42 @@ HEADERS = ["tasks", "batch", "T", "outputs", "tokens", "passes/tok plain", "pass
            "identical"]
 
 
+def _plot_label(r: dict) -> str:
+    return f"{r['tasks']}\nbatch {r['batch']}, T {r['temperature']:g}"
+
+
+def plot_rows(rows: list[dict], path: str) -> str:
+    """Two panels per setting: model passes per generated token (plain vs speculative; a
+    batch's pass counted once) and tokens/s with speculation over the plain loop's in the same
+    run.  ``rows``: the ``rows`` of one or more ``--json`` payloads."""
+    from .plots import COLORS, _plt, _save
+
+    plt = _plt()
+    labels = [_plot_label(r) + ("" if r["drafts"] == ["grammar", "ngram"] else "\n" + "+".join(r["drafts"]))
+              for r in rows]
+    x = list(range(len(rows)))
+    plain = [r["base_passes"] / max(r.get("base_tokens", 0), 1) for r in rows]
+    spec = [r["spec_passes"] / max(r["tokens"], 1) for r in rows]
+    speed = [(r["tokens"] / r["spec_s"]) / (r["base_tokens"] / r["base_s"])
+             if r["spec_s"] and r["base_s"] and r.get("base_tokens") else 0.0 for r in rows]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(max(8, 1.9 * len(rows)), 3.4))
+    w = 0.38
+    a.bar([i - w / 2 for i in x], plain, w, color=COLORS[0], label="plain")
+    a.bar([i + w / 2 for i in x], spec, w, color=COLORS[1], label="speculative")
+    a.axhline(0.5, color="grey", ls="--", lw=0.8)
+    a.set_ylabel("model passes per token")
+    a.legend(fontsize=8)
+    b.bar(x, speed, 0.6, color=COLORS[2])
+    b.axhline(1.0, color="grey", lw=0.8)
+    b.axhline(2.0, color="grey", ls="--", lw=0.8)
+    b.set_ylabel("tok/s speculative / plain (same run)")
+    for ax in (a, b):
+        ax.set_xticks(x)
+        ax.set_xticklabels(labels, fontsize=7)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The flags (no torch imported to build them)."""
     p.add_argument("--data-dir", default=None, help="MaskBench folder (default: $DATA/maskbench, else "
@@ -160,9 +197,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--markdown", action="store_true", help="Markdown tables")
     p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    p.add_argument("--plot", metavar="PNG", default=None,
+                   help="write the passes-per-token and speedup plot there (needs matplotlib)")
+    p.add_argument("--from", dest="from_json", nargs="+", metavar="JSON", default=None,
+                   help="no run: plot (--plot) the rows of these --json files, e.g. runs of several batch sizes")
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.from_json:
+        import json
+
+        if not args.plot:
+            raise SystemExit("--from needs --plot PNG")
+        rows = [r for f in args.from_json for r in json.loads(Path(f).read_text())["rows"]]
+        print(plot_rows(rows, args.plot))
+        return 0
     import torch
 
     import constrain
@@ -227,4 +276,6 @@ def main(args: argparse.Namespace) -> int:
           "plain loop's.")
     if args.json:
         write_json(args.json, {"kind": "speculative", "forward_costs_s": costs, "rows": payload_rows}, indent=2)
+    if args.plot:
+        print(plot_rows(payload_rows, args.plot))
     return 0
