@@ -89,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "default grammar,ngram)")
     g.add_argument("--max-draft", type=int, default=None, metavar="N",
                    help="with --speculative: most drafted tokens per model pass (default 8)")
+    g.add_argument("--draft-model", default=None, metavar="PATH|default",
+                   help="with --speculative: a draft model sharing --model's tokenizer (HF id or local path; "
+                        "default: the bundled SmolLM2-135M-Instruct); its masked greedy guesses are verified "
+                        "like any draft (source 'model', asked after --drafts unless --drafts names it)")
     g.add_argument("--top-p", type=float, default=None)
     g.add_argument("--top-k", type=int, default=None)
     g.add_argument("--seed", type=int, default=None, metavar="S")
@@ -300,6 +304,19 @@ def _load_model(name: str):
         raise UsageError(f"cannot load model {name!r}: {e}") from None
 
 
+def _load_draft_model(args, model, tok):
+    """--draft-model: the target itself when both name the same model (no second copy), else
+    a model whose tokenizer must be the target's."""
+    default = ("smollm2", "default", "SmolLM2-135M-Instruct")
+    if args.draft_model == args.model or (args.draft_model in default and args.model in default):
+        return model
+    draft, draft_tok = _load_model(args.draft_model)
+    if draft_tok.get_vocab() != tok.get_vocab():
+        raise UsageError(f"--draft-model {args.draft_model}: its tokenizer differs from --model {args.model}'s "
+                         f"(a draft model must share the target's tokenizer)")
+    return draft
+
+
 def _cmd_generate(args) -> int:
     import decode
 
@@ -309,8 +326,9 @@ def _cmd_generate(args) -> int:
     for flag, value in (("--proposal", args.proposal), ("--ess-threshold", args.ess_threshold)):
         if value is not None and args.sampler != "smc":
             raise UsageError(f"{flag} needs --sampler smc")
-    if (args.drafts is not None or args.max_draft is not None) and not args.speculative:
-        raise UsageError("--drafts / --max-draft need --speculative")
+    if (args.drafts is not None or args.max_draft is not None or args.draft_model is not None) \
+            and not args.speculative:
+        raise UsageError("--drafts / --max-draft / --draft-model need --speculative")
     speculative = None
     if args.speculative:
         fields = {}
@@ -318,7 +336,10 @@ def _cmd_generate(args) -> int:
             fields["drafts"] = tuple(d.strip() for d in args.drafts.split(",") if d.strip())
         if args.max_draft is not None:
             fields["max_draft"] = args.max_draft
-        speculative = decode.Speculation(**fields)  # a bad value raises GenerationArgumentError
+        if args.draft_model is None and "model" in fields.get("drafts", ()):
+            raise UsageError("--drafts model needs --draft-model")
+        # a bad value raises GenerationArgumentError (with a draft model: once it is loaded)
+        speculative = fields if args.draft_model is not None else decode.Speculation(**fields)
     constraint = _load_constraint(args)
     # the defaults that suit token masking are options a weighted sampler refuses: they only
     # apply to it when given explicitly (and then generate says why they cannot)
@@ -332,9 +353,11 @@ def _cmd_generate(args) -> int:
                                   "particles": args.particles if args.particles is not None else 8}
     weighted.update({k: v for k, v in (("proposal", args.proposal), ("ess_threshold", args.ess_threshold))
                      if v is not None})
+    model, tok = _load_model(args.model)
+    if isinstance(speculative, dict):
+        speculative = decode.Speculation(**speculative, draft_model=_load_draft_model(args, model, tok))
     if speculative is not None:
         weighted["speculative"] = speculative
-    model, tok = _load_model(args.model)
     if args.no_chat:
         prompt = args.prompt
     else:

@@ -20,6 +20,7 @@ import argparse
 import statistics
 import sys
 import time
+from pathlib import Path
 
 from .report import format_table
 from .samplers import _default_data_dir, _schema_prompt
@@ -118,7 +119,8 @@ def _run_setting(model, tok, compiled, tasks, *, batch: int, temperature: float,
                 d["drafted"] += v["drafted"]
                 d["accepted"] += v["accepted"]
         log(f"  {group[0][0]}{' +' + str(len(group) - 1) if len(group) > 1 else ''}: {n_spec} tokens, passes "
-            f"{agg['spec_passes']}/{agg['base_passes']} so far, {spec_s:.1f}s vs {base_s:.1f}s")
+            f"{agg['spec_passes']}/{agg['base_passes']} for {agg['tokens']}/{agg['base_tokens']} tokens so far, "
+            f"{spec_s:.1f}s vs {base_s:.1f}s, identical {agg['identical']}/{agg['outputs']}")
     return agg
 
 
@@ -140,6 +142,42 @@ HEADERS = ["tasks", "batch", "T", "outputs", "tokens", "passes/tok plain", "pass
            "identical"]
 
 
+def _plot_label(r: dict) -> str:
+    return f"{r['tasks']}\nbatch {r['batch']}, T {r['temperature']:g}"
+
+
+def plot_rows(rows: list[dict], path: str) -> str:
+    """Two panels per setting: model passes per generated token (plain vs speculative; a
+    batch's pass counted once) and tokens/s with speculation over the plain loop's in the same
+    run.  ``rows``: the ``rows`` of one or more ``--json`` payloads."""
+    from .plots import COLORS, _plt, _save
+
+    plt = _plt()
+    labels = [_plot_label(r) + ("" if r["drafts"] == ["grammar", "ngram"] else "\n" + "+".join(r["drafts"]))
+              for r in rows]
+    x = list(range(len(rows)))
+    plain = [r["base_passes"] / max(r.get("base_tokens", 0), 1) for r in rows]
+    spec = [r["spec_passes"] / max(r["tokens"], 1) for r in rows]
+    speed = [(r["tokens"] / r["spec_s"]) / (r["base_tokens"] / r["base_s"])
+             if r["spec_s"] and r["base_s"] and r.get("base_tokens") else 0.0 for r in rows]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(max(8, 1.9 * len(rows)), 3.4))
+    w = 0.38
+    a.bar([i - w / 2 for i in x], plain, w, color=COLORS[0], label="plain")
+    a.bar([i + w / 2 for i in x], spec, w, color=COLORS[1], label="speculative")
+    a.axhline(0.5, color="grey", ls="--", lw=0.8)
+    a.set_ylabel("model passes per token")
+    a.legend(fontsize=8)
+    b.bar(x, speed, 0.6, color=COLORS[2])
+    b.axhline(1.0, color="grey", lw=0.8)
+    b.axhline(2.0, color="grey", ls="--", lw=0.8)
+    b.set_ylabel("tok/s speculative / plain (same run)")
+    for ax in (a, b):
+        ax.set_xticks(x)
+        ax.set_xticklabels(labels, fontsize=7)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The flags (no torch imported to build them)."""
     p.add_argument("--data-dir", default=None, help="MaskBench folder (default: $DATA/maskbench, else "
@@ -153,12 +191,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="draft sources, comma-separated; several configurations separated by ';' "
                         "(default grammar,ngram)")
     p.add_argument("--max-draft", type=int, default=8, help="Speculation.max_draft (default 8)")
+    p.add_argument("--draft-model", default="default", metavar="PATH|default",
+                   help="the draft model of a configuration that names the source 'model' (default: SmolLM2 "
+                        "itself, which shows acceptance, not speed)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--markdown", action="store_true", help="Markdown tables")
     p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    p.add_argument("--plot", metavar="PNG", default=None,
+                   help="write the passes-per-token and speedup plot there (needs matplotlib)")
+    p.add_argument("--from", dest="from_json", nargs="+", metavar="JSON", default=None,
+                   help="no run: plot (--plot) the rows of these --json files, e.g. runs of several batch sizes")
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.from_json:
+        import json
+
+        if not args.plot:
+            raise SystemExit("--from needs --plot PNG")
+        rows = [r for f in args.from_json for r in json.loads(Path(f).read_text())["rows"]]
+        print(plot_rows(rows, args.plot))
+        return 0
     import torch
 
     import constrain
@@ -174,10 +227,14 @@ def main(args: argparse.Namespace) -> int:
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     data_dir = args.data_dir or _default_data_dir()
     configs = [tuple(s.strip() for s in c.split(",") if s.strip()) for c in args.drafts.split(";") if c.strip()]
-    specs = [Speculation(drafts=c, max_draft=args.max_draft) for c in configs]
     batches = [int(b) for b in args.batch_sizes.split(",")]
     temps = [float(t) for t in args.temperatures.split(",")]
     model, tok = models.load_default_model(progress=None)
+    draft = None
+    if any("model" in c for c in configs):
+        draft = model if args.draft_model in ("default", "smollm2") else models.load_model(args.draft_model)[0]
+    specs = [Speculation(drafts=c, max_draft=args.max_draft, draft_model=draft if "model" in c else None)
+             for c in configs]
     vocab = get_vocabulary(tok, logits_width(model))
     tasks, compiled = [], {}
     for name, schema, messages in _tasks(data_dir, args.sample, args.seed):
@@ -219,4 +276,6 @@ def main(args: argparse.Namespace) -> int:
           "plain loop's.")
     if args.json:
         write_json(args.json, {"kind": "speculative", "forward_costs_s": costs, "rows": payload_rows}, indent=2)
+    if args.plot:
+        print(plot_rows(payload_rows, args.plot))
     return 0

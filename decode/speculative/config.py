@@ -14,7 +14,7 @@ from ..result import GenerationArgumentError
 __all__ = ["DRAFT_SOURCES", "Speculation", "as_speculation"]
 
 #: the draft sources known by name, in the order a caller would usually want them
-DRAFT_SOURCES = ("grammar", "ngram", "recycling")
+DRAFT_SOURCES = ("grammar", "ngram", "recycling", "model")
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,10 @@ class Speculation:
     draft length after a rejection and grow it by one after a fully accepted draft (between 1
     and ``max_draft``), as a vLLM or SGLang user would expect from adaptive lengths.
     ``ngram``: the longest n-gram that prompt lookup tries to match (down to 1).
+    ``draft_model``: a small model sharing the target's tokenizer (a Hugging Face causal LM,
+    or any ``decode.TokenLM`` over the same vocabulary) whose masked greedy guesses become
+    the ``"model"`` source (:class:`~decode.speculative.model_draft.ModelDraft`); it is
+    appended to ``drafts`` unless ``drafts`` names ``"model"`` where it should be asked.
 
     Whatever the drafts, the output law is that of non-speculative masked sampling, and
     greedy output is token-for-token the same (ALGORITHMS.md section 3.2).
@@ -41,6 +45,7 @@ class Speculation:
     max_draft: int = 8
     adaptive: bool = True
     ngram: int = 3
+    draft_model: object = None
 
     def __post_init__(self):
         drafts = self.drafts
@@ -60,6 +65,15 @@ class Speculation:
             else:
                 raise GenerationArgumentError("speculative", f"a draft source is a name ({', '.join(DRAFT_SOURCES)}) "
                                               f"or an object with .propose(context, k), got {d!r}")
+        if self.draft_model is not None:
+            dm = self.draft_model
+            if not (callable(getattr(dm, "logprobs", None)) or callable(getattr(dm, "forward", None))):
+                raise GenerationArgumentError("speculative", f"draft_model must be a Hugging Face causal LM or a "
+                                              f"decode.TokenLM, got {type(dm).__name__}")
+            if "model" not in names:
+                drafts, names = (*drafts, "model"), [*names, "model"]
+        elif "model" in names:
+            raise GenerationArgumentError("speculative", "the draft source 'model' needs draft_model=")
         if len(set(names)) != len(names):
             raise GenerationArgumentError("speculative", f"draft sources repeat: {names}")
         object.__setattr__(self, "drafts", tuple(drafts))
@@ -72,6 +86,11 @@ class Speculation:
     @property
     def source_names(self) -> tuple[str, ...]:
         return tuple(d if isinstance(d, str) else getattr(d, "name", type(d).__name__) for d in self.drafts)
+
+    def __repr__(self) -> str:  # a model's repr is pages long
+        dm = "" if self.draft_model is None else f", draft_model=<{type(self.draft_model).__name__}>"
+        return (f"Speculation(drafts={self.source_names!r}, max_draft={self.max_draft}, adaptive={self.adaptive}, "
+                f"ngram={self.ngram}{dm})")
 
 
 def as_speculation(value) -> Speculation | None:

@@ -63,6 +63,9 @@ class FreeWalk:
     def rollback(self, n: int) -> None:
         self._n -= n
 
+    def is_finished(self) -> bool:
+        return False
+
     def forced_bytes(self) -> bytes:
         return b""
 
@@ -219,8 +222,10 @@ class RecyclingDraft:
         return []
 
 
-def make_sources(spec, vocab) -> list:
+def make_sources(spec, vocab, eos=frozenset()) -> list:
     """The draft source objects of a ``Speculation`` (names become fresh instances)."""
+    from .model_draft import ModelDraft
+
     out = []
     for d in spec.drafts:
         if d == "grammar":
@@ -229,6 +234,8 @@ def make_sources(spec, vocab) -> list:
             out.append(NgramDraft(spec.ngram))
         elif d == "recycling":
             out.append(RecyclingDraft())
+        elif d == "model":
+            out.append(ModelDraft(spec.draft_model, eos))
         else:
             out.append(d)
     return out
@@ -272,6 +279,9 @@ class Drafter:
                 for t in src.propose(ctx, min(budget - counted, limit - len(toks))):
                     t = int(t)
                     if t in self.eos or not walk.advance(t):
+                        break
+                    if walk.is_finished():  # an id the constraint reads as EOS
+                        walk.rollback(1)
                         break
                     if single_token(masks[-1]) is None:
                         counted += 1

@@ -40,7 +40,13 @@ def run_speculative(lm, prompt_ids, matchers: list, spec, *, max_new_tokens: int
     vocab = lm.vocab
     V = vocab.size
     eos = frozenset(int(e) for e in np.asarray(vocab.eos_ids).tolist())
-    sources = make_sources(spec, vocab)
+    if spec.draft_model is not None and getattr(spec.draft_model, "vocab", None) is not None \
+            and spec.draft_model.vocab.size != V:
+        from ..result import GenerationArgumentError
+
+        raise GenerationArgumentError("speculative", f"draft_model has {spec.draft_model.vocab.size} tokens, "
+                                      f"the LM {V}: a draft model must share the LM's vocabulary")
+    sources = make_sources(spec, vocab, eos)
     drafter = Drafter(sources, vocab, eos)
     recycler = next((s for s in sources if isinstance(s, RecyclingDraft)), None)
     prompt = [int(t) for t in prompt_ids]

@@ -30,6 +30,25 @@ __all__ = ["SpeculativeStep"]
 _RECYCLE_TOP_K = 8
 
 
+def _check_draft_model(draft, width: int, vocab) -> None:
+    """A draft model must share the target's tokenizer: the same logits width (or, for a
+    TokenLM, the same vocabulary size), else its token ids would mean other strings."""
+    if draft is None:
+        return
+    from ..result import GenerationArgumentError
+    from .model_draft import is_token_lm
+
+    if is_token_lm(draft):
+        n, theirs = (vocab.size if vocab is not None else width), draft.vocab.size
+    else:
+        from ..lm import logits_width
+
+        n, theirs = width, logits_width(draft)
+    if theirs != n:
+        raise GenerationArgumentError("speculative", f"draft_model has {theirs} tokens, the target {n}: "
+                                      f"a draft model must share the target's tokenizer")
+
+
 class _RowPlan:
     __slots__ = ("fed", "pending", "tokens", "sources", "masks", "gamma", "drafted", "accepted", "forced")
 
@@ -66,8 +85,11 @@ class SpeculativeStep:
         self.eos = frozenset(int(e) for e in eos)
         self.pad = pad
         self.max_new_tokens = max_new_tokens
-        sources = make_sources(spec, vocab)
-        self.drafter = Drafter(sources, vocab, self.eos)
+        _check_draft_model(spec.draft_model, lm.width, vocab)
+        # never drafted: the loop's EOS ids and every id the constraint reads as EOS
+        no_draft = self.eos | frozenset(int(e) for r in rows if r.vocab is not None for e in r.vocab.eos_ids)
+        sources = make_sources(spec, vocab, no_draft)
+        self.drafter = Drafter(sources, vocab, no_draft)
         self.recycler = next((s for s in sources if isinstance(s, RecyclingDraft)), None)
         names = spec.source_names
         self.plans = [_RowPlan(spec.max_draft, names) for _ in rows]

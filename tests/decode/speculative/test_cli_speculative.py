@@ -19,10 +19,20 @@ def test_flags_reach_generate(run, generate_calls):
     assert seen[-1]["speculative"] == decode.Speculation(drafts=("grammar", "recycling"), max_draft=3)
     assert run("generate", "--regex", "a+", "x")[0] == 0
     assert "speculative" not in seen[-1]
+    # --draft-model default with the default model: the target drafts for itself (one copy)
+    assert run("generate", "--regex", "a+", "--speculative", "--draft-model", "default", "x")[0] == 0
+    spec = seen[-1]["speculative"]
+    assert spec.source_names == ("grammar", "ngram", "model") and spec.draft_model is not None
+    assert run("generate", "--regex", "a+", "--speculative", "--drafts", "model,grammar", "--draft-model",
+               "default", "x")[0] == 0
+    assert seen[-1]["speculative"].source_names == ("model", "grammar")
 
 
 @pytest.mark.parametrize("args,pattern", [
     (["--drafts", "ngram"], "need --speculative"),
+    (["--draft-model", "default"], "need --speculative"),
+    (["--speculative", "--drafts", "grammar,model"], "needs --draft-model"),
+    (["--speculative", "--draft-model", "default", "--max-draft", "0"], "max_draft"),
     (["--speculative", "--max-draft", "0"], "max_draft"),
     (["--speculative", "--drafts", "oracle"], "unknown draft source"),
     (["--speculative", "--frequency-penalty", "0.5"], "penalties"),
@@ -40,3 +50,11 @@ def test_a_real_run_prints_the_pass_counts(run):
     assert rc == 0, err
     stats = json.loads(err[err.index("{"):])
     assert stats["forward_calls"] >= 1 and "accepted" in stats and "drafted" in stats
+
+
+def test_a_real_run_with_a_draft_model(run):
+    rc, out, err = run("generate", "--regex", "(cat|dog) says [a-z]{2,6}", "--speculative", "--draft-model",
+                       "default", "--drafts", "model", "--timings", "--max-new-tokens", "12", "x")
+    assert rc == 0, err
+    stats = json.loads(err[err.index("{"):])
+    assert stats["sources"]["model"]["drafted"] > 0

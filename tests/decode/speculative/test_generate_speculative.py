@@ -182,3 +182,36 @@ def test_greedy_identity_with_smollm2():
     for (prompt, c), b in zip(cases, batch):
         assert b.token_ids == decode.generate(model, tok, prompt, c, temperature=0.0, max_new_tokens=60).token_ids
     assert saved > 0
+
+
+class _WildDraft:
+    """Proposes EOS, illegal and legal tokens alike (ALGORITHMS.md 3.7.2: drafts that are
+    illegal, cross EOS, or run past the end of the grammar)."""
+
+    name = "wild"
+
+    def __init__(self, tok):
+        self.eos = int(tok.eos_token_id)
+        self.cat = tok.encode("cat", add_special_tokens=False)
+        self.space_cat = tok.encode(" cat", add_special_tokens=False)
+
+    def propose(self, context, k):
+        return ([*self.space_cat, *self.space_cat, self.eos, 17, *self.cat] * k)[:k]
+
+
+WILD_CASES = [decode.Regex(r"(cat|dog)( (cat|dog)){1,3}"), decode.Regex(r"cat( cat){0,2}"), SCHEMA]
+
+
+@pytest.mark.parametrize("constraint", WILD_CASES)
+def test_wild_drafts_past_the_grammar_keep_greedy_identical(smol_tok, tiny, constraint):
+    spec = Speculation(drafts=("grammar", _WildDraft(smol_tok), "ngram"), max_draft=8, adaptive=False)
+    wild = 0
+    for prompt in PROMPTS[:2]:
+        ref = _gen(tiny, smol_tok, prompt, constraint, max_new_tokens=16)
+        got = _gen(tiny, smol_tok, prompt, constraint, max_new_tokens=16, speculative=spec)
+        assert got.token_ids == ref.token_ids, (prompt, got.text, ref.text)
+        assert (got.stop_reason, got.finished) == (ref.stop_reason, ref.finished)
+        assert int(smol_tok.eos_token_id) not in got.token_ids
+        wild += got.stats["sources"]["wild"]["drafted"]
+    if constraint is WILD_CASES[0]:
+        assert wild > 0  # " cat cat" then EOS: the legal prefix was drafted, the rest dropped

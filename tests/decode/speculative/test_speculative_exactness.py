@@ -26,11 +26,11 @@ A, B, AB, C, EOS = 0, 1, 2, 3, 4
 L = 4
 
 
-def hashed_lm(vocab) -> TableLM:
+def hashed_lm(vocab, salt: int = 7) -> TableLM:
     """Every token positive, each context's law different (a seeded hash of the context)."""
 
     def next_token(ctx):
-        rng = np.random.default_rng([7, len(ctx), *ctx])
+        rng = np.random.default_rng([salt, len(ctx), *ctx])
         return rng.random(vocab.size) + 0.05
 
     return TableLM(vocab, next_token)
@@ -123,7 +123,7 @@ def _constraints(vocab):
     return {"forced": compile_regex("[ac]abc?", vocab), "free": compile_regex("[ab]{1,3}", vocab)}
 
 
-SOURCES = ["grammar", "ngram", "recycling", "fixed"]
+SOURCES = ["grammar", "ngram", "recycling", "fixed", "model"]
 PROMPT = [C, A, B, A, B]
 
 
@@ -134,6 +134,9 @@ def setup():
 
 
 def _spec(source: str, gamma: int, adaptive: bool = True) -> Speculation:
+    if source == "model":  # the draft model: another hashed LM, so its guesses are often wrong
+        return Speculation(drafts=("model",), max_draft=gamma, adaptive=adaptive,
+                           draft_model=hashed_lm(toys.toy_vocab(), salt=8))
     drafts = (FixedDraft(),) if source == "fixed" else (source,)
     return Speculation(drafts=drafts, max_draft=gamma, adaptive=adaptive)
 
@@ -192,7 +195,7 @@ def _text_law(vocab, law):
 
 
 CHI2_CASES = [("grammar", 2, "forced", 11), ("ngram", 3, "free", 12), ("recycling", 1, "free", 13),
-              ("fixed", 3, "forced", 14)]
+              ("fixed", 3, "forced", 14), ("model", 3, "free", 15)]
 
 
 @pytest.mark.parametrize("source,gamma,which,seed", CHI2_CASES)
@@ -236,3 +239,37 @@ def test_greedy_matches_sequential_greedy(setup):
             got = sample(lm, PROMPT, c, n=1, max_new_tokens=L, temperature=0.0, speculative=_spec(source, 3))
             assert got.token_ids == ref.token_ids, (which, source)
             assert got.finished == ref.finished
+
+
+def test_model_drafts_are_really_verified(setup):
+    """The "model" source drafts (legal tokens only) and its wrong guesses are rejected;
+    a draft model equal to the target is always right under greedy verification."""
+    from decode.speculative import TorchChooser
+
+    vocab, lm, cons = setup
+    stats: dict = {}
+    matchers = [cons["free"].matcher() for _ in range(200)]
+    run_speculative(lm, PROMPT, matchers, _spec("model", 3), max_new_tokens=L, temperature=1.0,
+                    chooser=TorchChooser(), stats=stats)
+    assert stats["sources"]["model"]["drafted"] > 0
+    assert 0 < stats["accepted"] < stats["drafted"]
+    same = Speculation(drafts=("model",), max_draft=3, draft_model=hashed_lm(vocab))
+    for c in cons.values():
+        stats = {}
+        run_speculative(lm, PROMPT, [c.matcher()], same, max_new_tokens=L, temperature=0.0,
+                        chooser=TorchChooser(), stats=stats)
+        assert stats["accepted"] == stats["drafted"]
+
+
+def test_draft_model_errors(setup):
+    from decode import GenerationArgumentError
+
+    vocab, lm, cons = setup
+    with pytest.raises(GenerationArgumentError, match="needs draft_model"):
+        Speculation(drafts=("grammar", "model"))
+    with pytest.raises(GenerationArgumentError, match="draft_model must be"):
+        Speculation(draft_model="SmolLM2")
+    assert Speculation(draft_model=lm).source_names == ("grammar", "ngram", "model")
+    other = TableLM(Vocabulary.from_token_bytes([b"a", b"b", None], eos_ids=[2]), lambda ctx: [1, 1, 1])
+    with pytest.raises(GenerationArgumentError, match="share"):
+        sample(lm, PROMPT, cons["free"], n=1, max_new_tokens=L, speculative=Speculation(draft_model=other))
