@@ -112,7 +112,8 @@ class ModelDraft:
         out: list[int] = []
         for _ in range(k):
             logits = self._next_logits(ctx + out).float().cpu()
-            mask = torch.from_numpy(walk.mask().reshape(1, -1))
+            # a copy: matcher masks are shared, read-only rows (torch warns on non-writable arrays)
+            mask = torch.tensor(walk.mask().reshape(1, -1))
             allowed = unpack_bitmask(mask, logits.shape[0])[0]
             x = logits.masked_fill(~allowed, float("-inf"))
             best = int(x.argmax())
