@@ -12,7 +12,7 @@ import numpy as np
 from .errors import OptionError
 from .tokens import TokenAutomaton, Vocabulary
 
-__all__ = ["Matcher"]
+__all__ = ["CanonicalMatcher", "Matcher"]
 
 _FINISHED = object()
 
@@ -151,3 +151,82 @@ class Matcher:
     @property
     def num_consumed(self) -> int:
         return len(self._history) - 1
+
+
+class CanonicalMatcher(Matcher):
+    """A :class:`Matcher` whose mask also keeps the output the tokenizer's canonical encoding.
+
+    The mask is the grammar's mask AND the canonical filter's row for the tokens so far
+    (:class:`~constrain.tokens.canonical.CanonicalFilter`: the previous token, the class of
+    the text before it, and how it attached).  Why: see :mod:`constrain.tokens.canonical`.
+
+    When the grammar forces bytes that cannot follow canonically (the previous token was a
+    canonical prefix, but no canonical continuation is valid: e.g. a token ``" "`` where
+    the grammar then forces ``"x"`` and ``" x"`` is a token), the mask falls back to the
+    grammar's mask for that step rather than leave the decoder with no token;
+    :attr:`fallbacks` counts those steps, and the filter restarts at the token taken.
+    """
+
+    __slots__ = ("_filter", "_canon", "fallbacks")
+
+    def __init__(self, automaton: TokenAutomaton, cfilter, _history: list | None = None,
+                 _canon: list | None = None, fallbacks: int = 0):
+        super().__init__(automaton, _history)
+        self._filter = cfilter
+        self._canon = _canon if _canon is not None else [cfilter.start]
+        self.fallbacks = fallbacks
+
+    def _filter_state(self):
+        return self._canon[-1]
+
+    def mask(self) -> np.ndarray:
+        m = super().mask()
+        if self._history[-1] is _FINISHED:
+            return m
+        out = m & self._filter.row(self._canon[-1])
+        if not out.any() and m.any():
+            return m  # no canonical continuation is valid: the grammar's mask (see fallbacks)
+        return out
+
+    def is_allowed(self, token_id: int) -> bool:
+        if not super().is_allowed(token_id):
+            return False
+        m = self.mask()
+        return bool((int(m[token_id >> 5]) >> (token_id & 31)) & 1)
+
+    def is_canonical_step(self, token_id: int) -> bool:
+        """Whether ``token_id`` keeps the output canonical here (grammar aside)."""
+        return self._filter.next_state(self._canon[-1], token_id) is not None
+
+    def advance(self, token_id: int) -> bool:
+        st = self._canon[-1]
+        if not super().advance(token_id):
+            return False
+        if self._history[-1] is _FINISHED:
+            self._canon.append(st)
+            return True
+        nxt = self._filter.next_state(st, token_id)
+        if nxt is None:  # a token the mask did not allow (fallback, or a forced token)
+            self.fallbacks += 1
+            nxt = self._filter.restart(token_id)
+        self._canon.append(nxt)
+        return True
+
+    def advance_bytes(self, data: bytes) -> bool:
+        if not super().advance_bytes(data):
+            return False
+        self._canon.append(self._filter.after_bytes(self._canon[-1], data))
+        return True
+
+    def rollback(self, n: int = 1) -> None:
+        super().rollback(n)
+        if n:
+            del self._canon[-n:]
+
+    def reset(self) -> None:
+        super().reset()
+        del self._canon[1:]
+
+    def copy(self) -> "CanonicalMatcher":
+        return CanonicalMatcher(self._automaton, self._filter, list(self._history), list(self._canon),
+                                self.fallbacks)
