@@ -63,7 +63,7 @@ INF = np.int64(1 << 40)
 ROW_CACHE_SIZE = 4096
 SPLIT, JOIN, EITHER = 0, 1, 2
 #: the filter's state at the start of the output: no previous token, a chunk boundary
-START = (-1, 0, SPLIT)
+START = (-1, 0, SPLIT, True)
 _BLANKS = frozenset(" \t\n\r")
 #: what may follow a pair when its chunking is judged: the end of the text, a word, a digit,
 #: punctuation, a blank, a line break (a pre-tokenizer regex sees only these classes)
@@ -75,6 +75,11 @@ _CONTRACTION = frozenset("strevmldSTREVMLD")
 _CLASS_REP = {"Lu": "A", "Lt": "A", "Ll": "a", "Lm": "\u02b0", "Lo": "\u4e00", "Mn": "\u0301", "Mc": "\u0301",
               "Me": "\u0301", "Nd": "0", "Nl": "0", "No": "0"}
 _LOCK = threading.Lock()
+
+
+def _utf8_len(lead: int) -> int:
+    """Bytes in a UTF-8 character starting with ``lead`` (1 for a stray continuation byte)."""
+    return 2 if 0xC0 <= lead < 0xE0 else 3 if 0xE0 <= lead < 0xF0 else 4 if lead >= 0xF0 else 1
 
 
 def _rep_char(c: str) -> str:
@@ -305,6 +310,14 @@ class CanonicalFilter:
                 else:
                     self.reachable[j] = ok[j]
         self.singleton = ok
+        # SentencePiece byte-fallback tokens by UTF-8 role: the byte, or -1 for other tokens
+        self.fallback_byte = np.full(self.size, -1, dtype=np.int64)
+        if self.sentencepiece:
+            for b in range(256):
+                j = self._pid.get(f"<0x{b:02X}>")
+                if j is not None and j < self.size:
+                    self.fallback_byte[j] = b
+            self._cont_ids = np.flatnonzero((self.fallback_byte >= 0x80) & (self.fallback_byte < 0xC0))
         # signatures of tokens that may occur at all: the only ones whose pairs are judged
         self._live_sigs = np.unique(self.sig[np.flatnonzero(ok)])
         self.reach_ok = self.reachable & ok
@@ -318,8 +331,8 @@ class CanonicalFilter:
 
     # ------------------------------------------------------------------ rows
 
-    def _outcome_row(self, s: int, ctx: int, mode: int) -> tuple[np.ndarray, np.ndarray]:
-        """(can_split, can_join) over signatures, for a token of signature ``s`` preceded by
+    def _outcome_row(self, s: int, ctx: int, mode: int) -> tuple[np.ndarray, ...]:
+        """(can_split, can_join, end_split, end_join) over signatures, for a token of signature ``s`` preceded by
         the character class ``ctx`` and attached to it as ``mode`` says.
 
         ``can_split[k]``: in some context the junction is a chunk boundary; ``can_join[k]``:
@@ -327,19 +340,26 @@ class CanonicalFilter:
         and the previous token's start is a boundary (``mode=SPLIT``) or not (``JOIN``) as
         when it was accepted.  The contexts are what may follow the pair
         (:data:`_CONTINUATIONS`): ``\\s+(?!\\S)`` chunks a blank run differently at the end of
-        the text and before a word.
+        the text and before a word.  ``end_*``: the same when the text ends after the pair
+        (EOS may follow).
         """
         key = (s, ctx, mode)
         row = self._outcomes.get(key)
         if row is not None:
             return row
         pre = self.ctx_chars[ctx]
+        if mode == SPLIT and pre[-1:] not in _BLANKS:
+            # a known boundary after a non-blank: no lookbehind can move it, and a short
+            # context would misread the chunk it closed (``ß中東`` + ``Жñ`` seen as ``中東Жñ``)
+            pre = ""
         p = len(pre)
         a = self.sig_reps[s]
         pa = p + len(a)
         k = len(self.sig_reps)
         can_split = np.zeros(k, dtype=bool)
         can_join = np.zeros(k, dtype=bool)
+        end_split = np.zeros(k, dtype=bool)  # the same with the text ending right after
+        end_join = np.zeros(k, dtype=bool)
         for j in self._live_sigs.tolist():
             b = self.sig_reps[j]
             pab = pa + len(b)
@@ -352,9 +372,11 @@ class CanonicalFilter:
                     continue
                 if pa in ends:
                     can_split[j] = True
+                    end_split[j] |= not c
                 else:
                     can_join[j] = True
-        row = self._outcomes[key] = (can_split, can_join)
+                    end_join[j] |= not c
+        row = self._outcomes[key] = (can_split, can_join, end_split, end_join)
         return row
 
     def _conflicts(self, prev: int) -> np.ndarray:
@@ -381,28 +403,62 @@ class CanonicalFilter:
             self._conflict_rows.popitem(last=False)
         return out
 
-    def split_join(self, state: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """bool[size] twice: tokens that may follow canonically at a chunk boundary / inside
-        the previous token's chunk (EOS excluded).  ``state`` is ``(prev, ctx, mode)``."""
-        prev, ctx, mode = state
+    def split_join(self, state) -> tuple[np.ndarray, np.ndarray, bool]:
+        """bool[size] twice, and a flag: tokens that may follow canonically at a chunk
+        boundary / inside the previous token's chunk (EOS excluded), and whether the text may
+        end here.  ``state`` is ``(prev, ctx, mode, end)``."""
+        prev, ctx, mode, end = state
         ids = self.vocab.text_ids
         split = np.zeros(self.size, dtype=bool)
         join = np.zeros(self.size, dtype=bool)
+        if self.sentencepiece:
+            return self._sp_split_join(state)
         if prev < 0:
             split[ids] = self.singleton[ids]
-            return split, join
+            return split, join, True
         if not self.singleton[prev]:
-            return split, join
+            return split, join, False
         if self.added[prev]:
             split[ids] = self.singleton[ids]
-            return split, join
-        can_split, can_join = self._outcome_row(int(self.sig[prev]), ctx, mode)
+            return split, join, end
+        can_split, can_join, _, _ = self._outcome_row(int(self.sig[prev]), ctx, mode)
         sig = self.sig[ids]
         split[ids] = (can_split[sig] | self.added[ids]) & self.singleton[ids]
         if self.reachable[prev]:
             join[ids] = can_join[sig] & ~self.added[ids] & self.reachable[ids] & self.singleton[ids]
             join &= ~self._conflicts(prev)
-        return split, join
+        return split, join, end
+
+    def _sp_split_join(self, state):
+        """SentencePiece: one chunk (no pre-tokenizer), so pairs only need no crossing merge;
+        byte-fallback tokens follow UTF-8 (``ctx`` holds the bytes of an unfinished
+        character): continuation bytes only inside a character, and a finished character
+        spelled in bytes only if it has no piece."""
+        prev, partial, _, _ = state
+        split = np.zeros(self.size, dtype=bool)
+        join = np.zeros(self.size, dtype=bool)
+        if partial:
+            need = _utf8_len(partial[0])
+            for j in self._cont_ids.tolist():
+                data = partial + bytes([int(self.fallback_byte[j])])
+                if len(data) < need:
+                    join[j] = True
+                elif len(data) == need:
+                    try:
+                        c = data.decode("utf-8")
+                    except UnicodeDecodeError:
+                        continue
+                    join[j] = c not in self._pid
+            return split, join, False
+        ids = self.vocab.text_ids
+        join[ids] = self.singleton[ids]
+        join[self._cont_ids] = False
+        if prev >= 0:
+            if not self.singleton[prev]:
+                join[:] = False
+            elif self.reachable[prev]:
+                join &= ~self._conflicts(prev)
+        return split, join, True
 
     def _entry(self, state):
         with self._lock:
@@ -411,9 +467,9 @@ class CanonicalFilter:
                 self._rows.move_to_end(state)
                 self.hits += 1
                 return hit
-        split, join = self.split_join(state)
+        split, join, end = self.split_join(state)
         both = split | join
-        both[self.vocab.eos_ids] = True
+        both[self.vocab.eos_ids] = end
         entry = (self._pack(both), self._pack(split), self._pack(join))
         with self._lock:
             self.misses += 1
@@ -422,42 +478,55 @@ class CanonicalFilter:
                 self._rows.popitem(last=False)
         return entry
 
-    def row(self, state: tuple[int, int, int] = START) -> np.ndarray:
+    def row(self, state: tuple | None = None) -> np.ndarray:
         """Packed int32 mask (``vocab.n_words`` words) of the tokens allowed in ``state``
         (:data:`START` at the beginning of the output), EOS ids included."""
-        return self._entry(state)[0]
+        return self._entry(self.start if state is None else state)[0]
 
-    def next_state(self, state: tuple[int, int, int], token: int) -> tuple[int, int, int] | None:
+    def next_state(self, state, token: int):
         """The state after ``token``; None if ``token`` is not canonical there."""
         allowed, split, join = self._entry(state)
         w, b = token >> 5, np.int32(1) << np.int32(token & 31)
         if not allowed[w] & b:
             return None
         sp, jo = bool(split[w] & b), bool(join[w] & b)
-        prev, ctx = state[0], state[1]
+        prev, ctx, mode = state[0], state[1], state[2]
+        if self.sentencepiece:
+            b = int(self.fallback_byte[token])
+            partial = ctx + bytes([b]) if b >= 0x80 else b""
+            if partial and len(partial) >= _utf8_len(partial[0]):
+                partial = b""
+            return (int(token), partial, JOIN, not partial)
         if prev < 0:
-            nctx = 0
+            return (int(token), 0, SPLIT, bool(self.singleton[token]))
+        s = int(self.sig[prev])
+        nctx = self.sig_tail[s] if not self.sig_len1[s] else self.ctx_id(self.ctx_chars[ctx] + self.sig_reps[s])
+        if self.added[prev] or self.added[token]:
+            end = True
         else:
-            s = int(self.sig[prev])
-            nctx = self.sig_tail[s] if not self.sig_len1[s] else self.ctx_id(self.ctx_chars[ctx] + self.sig_reps[s])
-        return (token, int(nctx), EITHER if sp and jo else SPLIT if sp else JOIN)
+            _, _, end_split, end_join = self._outcome_row(s, ctx, mode)
+            end = bool((sp and end_split[self.sig[token]]) or (jo and end_join[self.sig[token]]))
+        return (int(token), int(nctx), EITHER if sp and jo else SPLIT if sp else JOIN, end)
 
-    def state_of(self, ids) -> tuple[int, int, int] | None:
+    def state_of(self, ids) -> tuple | None:
         """The state after the tokens ``ids`` from the start; None once one is not canonical."""
-        st = START
+        st = self.start
         for t in ids:
             st = self.next_state(st, int(t))
             if st is None:
                 return None
         return st
 
-    start = START
+    @property
+    def start(self) -> tuple:
+        """The state at the beginning of the output."""
+        return (-1, b"", SPLIT, True) if self.sentencepiece else START
 
-    def restart(self, token: int) -> tuple[int, int, int]:
+    def restart(self, token: int) -> tuple:
         """A state after ``token`` with no history (after a token the filter did not allow)."""
-        return (int(token), 0, EITHER)
+        return (int(token), b"" if self.sentencepiece else 0, EITHER, True)
 
-    def after_bytes(self, state, data: bytes) -> tuple[int, int, int]:
+    def after_bytes(self, state, data: bytes) -> tuple:
         """The state after raw bytes were appended (a forced continuation): their canonical
         encoding's last token, with no history; ``state`` itself for no bytes."""
         if not data:
@@ -470,7 +539,7 @@ class CanonicalFilter:
 
     def pair_ok(self, prev: int, nxt: int) -> bool:
         """Whether ``nxt`` may follow ``prev`` (-1: first) in some context (no history)."""
-        st = START if prev < 0 else (prev, 0, SPLIT)
+        st = self.start if prev < 0 else self.restart(prev)
         return self.next_state(st, nxt) is not None
 
 
