@@ -15,6 +15,11 @@ from .tokens import TokenAutomaton, Vocabulary
 __all__ = ["CanonicalMatcher", "Matcher"]
 
 _FINISHED = object()
+#: canonical masks with at most this many tokens are checked one token ahead (see
+#: ``CanonicalMatcher._lookahead``); masks cached per (state, filter state), up to
+LOOKAHEAD_MAX = 512
+LOOKAHEAD_WIDE = 2048
+LOOKAHEAD_CACHE = 65536
 
 
 class Matcher:
@@ -160,11 +165,12 @@ class CanonicalMatcher(Matcher):
     (:class:`~constrain.tokens.canonical.CanonicalFilter`: the previous token, the class of
     the text before it, and how it attached).  Why: see :mod:`constrain.tokens.canonical`.
 
-    When the grammar forces bytes that cannot follow canonically (the previous token was a
-    canonical prefix, but no canonical continuation is valid: e.g. a token ``" "`` where
-    the grammar then forces ``"x"`` and ``" x"`` is a token), the mask falls back to the
-    grammar's mask for that step rather than leave the decoder with no token;
-    :attr:`fallbacks` counts those steps, and the filter restarts at the token taken.
+    A canonical token can lead nowhere: ``" "`` where the grammar then forces ``"x"`` and
+    ``" x"`` is a token.  Where the mask is narrow, each token is checked one step ahead and
+    such tokens are dropped (:meth:`_lookahead`); where one is taken anyway (a wide mask,
+    or a caller advancing a token the mask did not allow), the next mask falls back to the
+    grammar's rather than leave the decoder with no token.  :attr:`fallbacks` counts the
+    tokens taken that were not canonical; the filter restarts at such a token.
     """
 
     __slots__ = ("_filter", "_canon", "fallbacks")
@@ -180,12 +186,62 @@ class CanonicalMatcher(Matcher):
         return self._canon[-1]
 
     def mask(self) -> np.ndarray:
+        st = self._history[-1]
+        if st is _FINISHED:
+            return super().mask()
+        key = (id(st), self._canon[-1])
+        cache = self._filter.mask_cache
+        hit = cache.get(key)
+        if hit is not None and hit[0] is st:
+            return hit[1]
         m = super().mask()
-        if self._history[-1] is _FINISHED:
-            return m
         out = m & self._filter.row(self._canon[-1])
         if not out.any() and m.any():
-            return m  # no canonical continuation is valid: the grammar's mask (see fallbacks)
+            out = m  # no canonical continuation is valid: the grammar's mask (see fallbacks)
+        else:
+            out = self._lookahead(st, out)
+        if len(cache) >= LOOKAHEAD_CACHE:
+            cache.clear()
+        cache[key] = (st, out)  # the state object is kept so that its id is not reused
+        return out
+
+    def _lookahead(self, st, out: np.ndarray) -> np.ndarray:
+        """``out`` without the tokens after which no token is both valid and canonical.
+
+        A canonical prefix may still lead nowhere: after ``{"`` the token ``o`` is canonical,
+        but if the grammar forces ``rderId`` next, every token it allows would merge with
+        ``o`` (``or`` is a merge).  Where few tokens are allowed (keys, literals, punctuation:
+        where the grammar forces bytes), each is checked one step ahead; wide masks (free
+        text) are left as they are, as is a mask every token of which leads nowhere.
+        """
+        a = self._automaton
+        f = self._filter
+        vocab = a.vocab
+        ids = vocab.mask_to_ids(out)
+        if len(ids) > LOOKAHEAD_MAX or len(ids) < 2:
+            return out
+        fst = self._canon[-1]
+        dead = []
+        for t in ids.tolist():
+            if a.is_eos(t):
+                continue
+            nxt = a.advance(st, t)
+            fnext = f.next_state(fst, t)
+            if nxt is a.dead or fnext is None:
+                continue
+            if nxt.can_end and fnext[3]:
+                continue
+            nids = vocab.mask_to_ids(a.mask(nxt).view(np.int32))
+            nids = nids[vocab.token_lens[nids] > 0]
+            if len(nids) > LOOKAHEAD_WIDE:
+                continue  # a wide next mask: some token fits
+            if not f.any_allowed(fnext, nids):
+                dead.append(t)
+        if not dead or len(dead) == len(ids):
+            return out
+        out = out.copy()
+        for t in dead:
+            out[t >> 5] &= ~np.int32(1 << (t & 31)) if (t & 31) != 31 else np.int32(0x7FFFFFFF)
         return out
 
     def is_allowed(self, token_id: int) -> bool:

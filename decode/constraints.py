@@ -175,12 +175,22 @@ def as_compiled(constraint, vocab, **json_options):
     ``compile_json_schema`` (none given: its own, spec-exact defaults; ``generate`` passes
     ``GENERATION_JSON_OPTIONS``).  Compilations are cached per (vocab, constraint, options) in a
     small LRU because compiling a schema costs far more than a decoding step.
+    ``canonical_tokens=True`` compiles with canonical tokenizations only (a ``Compiled`` must
+    already have been compiled so).
     """
     kind = constraint_kind(constraint)
+    canonical = json_options.pop("canonical_tokens", False)
+    if not isinstance(canonical, bool):
+        raise GenerationArgumentError("canonical_tokens", f"must be True or False, got {canonical!r}")
     if kind is None:
         return None
     if is_compiled(constraint):
+        if canonical and not getattr(constraint, "canonical_tokens", False):
+            raise GenerationArgumentError(
+                "canonical_tokens", "the constraint is already compiled without canonical_tokens; compile it "
+                "with canonical_tokens=True (constrain.compile_json_schema(..., canonical_tokens=True))")
         return constraint
+    canon_kw = {"canonical_tokens": True} if canonical else {}
     # one JsonOptions for every kind that takes them: a schema's whole output, a Lark
     # grammar's %json{...} blocks (no options given: compile_json_schema's spec-exact defaults)
     options = JsonOptions.build(**json_options)
@@ -188,18 +198,19 @@ def as_compiled(constraint, vocab, **json_options):
 
     if kind == "json":
         schema = _schema_of(constraint)
-        key = ("json", json.dumps(schema, sort_keys=True, separators=(",", ":")), options)
-        return _cached_compile(vocab, key, lambda: constrain.compile_json_schema(schema, vocab, options=options))
+        key = ("json", json.dumps(schema, sort_keys=True, separators=(",", ":")), options, canonical)
+        return _cached_compile(vocab, key, lambda: constrain.compile_json_schema(schema, vocab, options=options,
+                                                                                 **canon_kw))
     if kind == "regex":
-        return _cached_compile(vocab, ("regex", constraint.pattern),
-                               lambda: constrain.compile_regex(constraint.pattern, vocab))
+        return _cached_compile(vocab, ("regex", constraint.pattern, canonical),
+                               lambda: constrain.compile_regex(constraint.pattern, vocab, **canon_kw))
     if kind == "lark":
         if not isinstance(constraint, Lark):
             constraint = constraint.to_lark()
         compile_lark = lark_compiler()
         kw = {} if constraint.start == "start" else {"start": constraint.start}
-        return _cached_compile(vocab, ("lark", constraint.text, constraint.start, options),
-                               lambda: compile_lark(constraint.text, vocab, json_options=options, **kw))
+        return _cached_compile(vocab, ("lark", constraint.text, constraint.start, options, canonical),
+                               lambda: compile_lark(constraint.text, vocab, json_options=options, **kw, **canon_kw))
     raise AssertionError(kind)
 
 

@@ -97,16 +97,19 @@ def _per_row_constraints(constraint, B: int, is_batch: bool) -> list:
     return [constraint] * B
 
 
-def _compile_rows(constraints, tokenizer, width: int, json_options, is_batch: bool) -> list[_Row]:
+def _compile_rows(constraints, tokenizer, width: int, json_options, is_batch: bool,
+                  canonical_tokens: bool = False) -> list[_Row]:
     """One :class:`_Row` per constraint, compiled (cached) and checked against the model."""
     vocab = None
     rows: list[_Row] = []
     opts = generation_json_options(json_options)
+    canon = {"canonical_tokens": canonical_tokens}
     for i, c in enumerate(constraints):
         kind = constraint_kind(c)
         if kind is not None and not is_compiled(c) and vocab is None:
             vocab = get_vocabulary(tokenizer, width)
-        compiled = as_compiled(c, vocab, **opts) if kind in ("json", "lark") else as_compiled(c, vocab)
+        compiled = (as_compiled(c, vocab, **opts, **canon) if kind in ("json", "lark")
+                    else as_compiled(c, vocab, **canon))
         row = _Row(compiled=compiled, kind=kind)
         if compiled is not None:
             if compiled is c:  # compiled by the caller, maybe for another model
@@ -220,6 +223,7 @@ def generate(
     proposal: str | None = None,
     ess_threshold: float | None = None,
     speculative=None,
+    canonical_tokens: bool = False,
 ):
     """Generate text whose every prefix the constraint allows; one result or a list for a batch.
 
@@ -270,8 +274,16 @@ def generate(
     output is token-for-token the same; only ``result.stats["forward_calls"]`` drops (and
     ``["drafted"]`` / ``["accepted"]`` / ``["sources"]`` say how).  Masked sampler only; not
     with the penalties.
+
+    ``canonical_tokens=True`` compiles the constraint so that the output is always the
+    tokenizer's own encoding of its text (``constrain``'s ``canonical_tokens``; a ``Compiled``
+    must have been compiled with it).  Masked sampler; for ``"smc"`` / ``"awrs"`` pass a
+    ``Compiled`` built with ``canonical_tokens=True``.
     """
     check_sampler(sampler, particles, proposal, ess_threshold)
+    if canonical_tokens and sampler != "masked" and not is_compiled(constraint):
+        raise GenerationArgumentError("canonical_tokens", f"sampler={sampler!r} takes canonical tokens through "
+                                      "a Compiled built with canonical_tokens=True")
     spec = as_speculation(speculative)
     if spec is not None and sampler != "masked":
         raise GenerationArgumentError("speculative", f"speculative decoding runs the masked sampler's loop; "
@@ -302,7 +314,7 @@ def generate(
 
     t_compile = time.perf_counter()
     lm = HFCausalLM(model)
-    rows = _compile_rows(constraints, tokenizer, lm.width, json_options, is_batch)
+    rows = _compile_rows(constraints, tokenizer, lm.width, json_options, is_batch, canonical_tokens)
     compile_s = time.perf_counter() - t_compile
 
     generator = None

@@ -127,6 +127,8 @@ class CanonicalFilter:
         self._rows: OrderedDict[tuple, tuple] = OrderedDict()
         self._conflict_rows: OrderedDict[int, np.ndarray] = OrderedDict()
         self._outcomes: dict[tuple, tuple] = {}
+        #: CanonicalMatcher's masks per (automaton state, filter state), shared by matchers
+        self.mask_cache: dict = {}
         self.hits = self.misses = 0
         self._build_merges(model, tok)
         self._build_derivations()
@@ -331,9 +333,10 @@ class CanonicalFilter:
 
     # ------------------------------------------------------------------ rows
 
-    def _outcome_row(self, s: int, ctx: int, mode: int) -> tuple[np.ndarray, ...]:
-        """(can_split, can_join, end_split, end_join) over signatures, for a token of signature ``s`` preceded by
-        the character class ``ctx`` and attached to it as ``mode`` says.
+    def _outcome_row(self, s: int, ctx: int, mode: int, sigs: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        """(can_split, can_join, end_split, end_join) over signatures, for a token of
+        signature ``s`` preceded by the character class ``ctx`` and attached to it as ``mode``
+        says; computed for ``sigs`` (default: every signature a token may have), lazily.
 
         ``can_split[k]``: in some context the junction is a chunk boundary; ``can_join[k]``:
         in some context both tokens lie inside one chunk.  Either way neither token is cut,
@@ -345,8 +348,14 @@ class CanonicalFilter:
         """
         key = (s, ctx, mode)
         row = self._outcomes.get(key)
-        if row is not None:
-            return row
+        k = len(self.sig_reps)
+        if row is None:
+            row = self._outcomes[key] = tuple(np.zeros(k, dtype=bool) for _ in range(5))
+        can_split, can_join, end_split, end_join, done = row
+        todo = self._live_sigs if sigs is None else sigs
+        todo = todo[~done[todo]]
+        if not len(todo):
+            return row[:4]
         pre = self.ctx_chars[ctx]
         if mode == SPLIT and pre[-1:] not in _BLANKS:
             # a known boundary after a non-blank: no lookbehind can move it, and a short
@@ -355,12 +364,7 @@ class CanonicalFilter:
         p = len(pre)
         a = self.sig_reps[s]
         pa = p + len(a)
-        k = len(self.sig_reps)
-        can_split = np.zeros(k, dtype=bool)
-        can_join = np.zeros(k, dtype=bool)
-        end_split = np.zeros(k, dtype=bool)  # the same with the text ending right after
-        end_join = np.zeros(k, dtype=bool)
-        for j in self._live_sigs.tolist():
+        for j in todo.tolist():
             b = self.sig_reps[j]
             pab = pa + len(b)
             # only a blank at the end of the pair lets what follows move a boundary within it
@@ -376,8 +380,8 @@ class CanonicalFilter:
                 else:
                     can_join[j] = True
                     end_join[j] |= not c
-        row = self._outcomes[key] = (can_split, can_join, end_split, end_join)
-        return row
+        done[todo] = True
+        return row[:4]
 
     def _conflicts(self, prev: int) -> np.ndarray:
         """bool[size]: tokens ``b`` such that some merge crosses the junction of ``(prev, b)``."""
@@ -459,6 +463,28 @@ class CanonicalFilter:
             elif self.reachable[prev]:
                 join &= ~self._conflicts(prev)
         return split, join, True
+
+    def any_allowed(self, state, ids: np.ndarray) -> bool:
+        """Whether one of the text tokens ``ids`` may follow canonically in ``state`` (judges
+        only their signatures: cheap where the full row is not cached yet)."""
+        hit = self._rows.get(state)
+        if hit is not None or self.sentencepiece or state[0] < 0:
+            row = self.row(state)
+            return bool(np.any((row[ids >> 5] >> (ids & 31)) & 1))
+        prev, ctx, mode, _ = state
+        ids = ids[self.singleton[ids]]
+        if not len(ids) or not self.singleton[prev]:
+            return False
+        if self.added[prev] or self.added[ids].any():
+            return True
+        sig = self.sig[ids]
+        can_split, can_join, _, _ = self._outcome_row(int(self.sig[prev]), ctx, mode, np.unique(sig))
+        if can_split[sig].any():
+            return True
+        if not self.reachable[prev]:
+            return False
+        join = can_join[sig] & self.reachable[ids]
+        return bool(join.any() and (join & ~self._conflicts(prev)[ids]).any())
 
     def _entry(self, state):
         with self._lock:
