@@ -61,6 +61,8 @@ __all__ = ["START", "CanonicalFilter", "canonical_filter"]
 INF = np.int64(1 << 40)
 #: rows of the per-previous-token cache kept per vocabulary (LRU)
 ROW_CACHE_SIZE = 4096
+#: pre-tokenizer results memoized per filter (short class strings), up to
+CHUNK_MEMO_SIZE = 400_000
 SPLIT, JOIN, EITHER = 0, 1, 2
 #: the filter's state at the start of the output: no previous token, a chunk boundary
 START = (-1, 0, SPLIT, True)
@@ -127,6 +129,7 @@ class CanonicalFilter:
         self._rows: OrderedDict[tuple, tuple] = OrderedDict()
         self._conflict_rows: OrderedDict[int, np.ndarray] = OrderedDict()
         self._outcomes: dict[tuple, tuple] = {}
+        self._ends: dict[str, list[int]] = {}
         #: CanonicalMatcher's masks per (automaton state, filter state), shared by matchers
         self.mask_cache: dict = {}
         self.hits = self.misses = 0
@@ -244,7 +247,9 @@ class CanonicalFilter:
         Characters become a representative of their class (:func:`_rep_char`); the first two
         characters, and two after an apostrophe, keep contraction letters (``'s``, ``'ll``);
         runs of one class are cut to two (a regex tells one blank from several, not two from
-        three).  SmolLM2's 49k tokens have a few hundred signatures.
+        three), and past five characters only the first three and last two are kept (a token
+        that may occur is one chunk on its own: only its ends meet other text).  SmolLM2's 49k
+        tokens have a few hundred signatures.
         """
         n = self.size
         sig = np.full(n, -1, dtype=np.int64)
@@ -267,6 +272,8 @@ class CanonicalFilter:
                     continue
                 r.append(x)
             s = "".join(r)
+            if len(s) > 5:  # one chunk alone: only its ends meet other text
+                s = s[:3] + s[-2:]
             k = table.get(s)
             if k is None:
                 k = table[s] = len(reps)
@@ -290,7 +297,15 @@ class CanonicalFilter:
         return i
 
     def _chunk_ends(self, text: str) -> list[int]:
-        return [e for _, (_, e) in self._pre.pre_tokenize_str(text)] if self._pre is not None else [len(text)]
+        """Where the pre-tokenizer ends its chunks in ``text`` (memoized: contexts repeat)."""
+        if self._pre is None:
+            return [len(text)]
+        hit = self._ends.get(text)
+        if hit is None:
+            if len(self._ends) >= CHUNK_MEMO_SIZE:
+                self._ends.clear()
+            hit = self._ends[text] = [e for _, (_, e) in self._pre.pre_tokenize_str(text)]
+        return hit
 
     def _build_singletons(self) -> None:
         """Tokens that are their own text's encoding (the only ones allowed first)."""
