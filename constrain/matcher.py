@@ -221,6 +221,7 @@ class CanonicalMatcher(Matcher):
         if len(ids) > LOOKAHEAD_MAX or len(ids) < 2:
             return out
         fst = self._canon[-1]
+        cache = f.mask_cache
         dead = []
         for t in ids.tolist():
             if a.is_eos(t):
@@ -231,11 +232,15 @@ class CanonicalMatcher(Matcher):
                 continue
             if nxt.can_end and fnext[3]:
                 continue
-            nids = vocab.mask_to_ids(a.mask(nxt).view(np.int32))
-            nids = nids[vocab.token_lens[nids] > 0]
-            if len(nids) > LOOKAHEAD_WIDE:
+            key = ("next", id(nxt))
+            hit = cache.get(key)
+            if hit is None or hit[0] is not nxt:
+                nids = vocab.mask_to_ids(a.mask(nxt).view(np.int32))
+                nids = nids[vocab.token_lens[nids] > 0]
+                hit = cache[key] = (nxt, None if len(nids) > LOOKAHEAD_WIDE else nids)
+            if hit[1] is None:
                 continue  # a wide next mask: some token fits
-            if not f.any_allowed(fnext, nids):
+            if not f.any_allowed(fnext, hit[1]):
                 dead.append(t)
         if not dead or len(dead) == len(ids):
             return out
