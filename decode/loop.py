@@ -278,7 +278,9 @@ def generate(
     ``canonical_tokens=True`` compiles the constraint so that the output is always the
     tokenizer's own encoding of its text (``constrain``'s ``canonical_tokens``; a ``Compiled``
     must have been compiled with it).  Masked sampler; for ``"smc"`` / ``"awrs"`` pass a
-    ``Compiled`` built with ``canonical_tokens=True``.
+    ``Compiled`` built with ``canonical_tokens=True``.  Bytes the grammar writes itself
+    (``finish_within_budget``'s closing tail) are tokenized on their own, so their junction
+    with the output may not be canonical.
     """
     check_sampler(sampler, particles, proposal, ess_threshold)
     if canonical_tokens and sampler != "masked" and not is_compiled(constraint):
