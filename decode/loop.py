@@ -103,7 +103,7 @@ def _compile_rows(constraints, tokenizer, width: int, json_options, is_batch: bo
     vocab = None
     rows: list[_Row] = []
     opts = generation_json_options(json_options)
-    canon = {"canonical_tokens": canonical_tokens}
+    canon = {"canonical_tokens": True} if canonical_tokens else {}
     for i, c in enumerate(constraints):
         kind = constraint_kind(c)
         if kind is not None and not is_compiled(c) and vocab is None:
@@ -283,6 +283,8 @@ def generate(
     with the output may not be canonical.
     """
     check_sampler(sampler, particles, proposal, ess_threshold)
+    if not isinstance(canonical_tokens, bool):
+        raise GenerationArgumentError("canonical_tokens", f"must be True or False, got {canonical_tokens!r}")
     if canonical_tokens and sampler != "masked" and not is_compiled(constraint):
         raise GenerationArgumentError("canonical_tokens", f"sampler={sampler!r} takes canonical tokens through "
                                       "a Compiled built with canonical_tokens=True")
