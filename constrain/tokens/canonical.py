@@ -337,7 +337,6 @@ class CanonicalFilter:
             self._cont_ids = np.flatnonzero((self.fallback_byte >= 0x80) & (self.fallback_byte < 0xC0))
         # signatures of tokens that may occur at all: the only ones whose pairs are judged
         self._live_sigs = np.unique(self.sig[np.flatnonzero(ok)])
-        self.reach_ok = self.reachable & ok
 
     def _pack(self, bits: np.ndarray) -> np.ndarray:
         words = np.zeros(self.vocab.n_words * 32, dtype=bool)

@@ -176,7 +176,7 @@ def mass_table(entries, n_gen, max_tokens, seed, threads, say) -> dict:
                 past = o.past_key_values
                 p = torch.softmax(o.logits[0, -1].float(), -1).numpy()
                 gm = _bits(pm.mask(), vocab.size)
-                cmask = _bits(cm.mask(), vocab.size) if cm is not None else gm
+                cmask = _bits(cm.mask(), vocab.size)
                 legal = float(p[: vocab.size][gm].sum())
                 noncanon = float(p[: vocab.size][gm & ~cmask].sum())
                 shares.append((noncanon, legal))
@@ -185,21 +185,20 @@ def mass_table(entries, n_gen, max_tokens, seed, threads, say) -> dict:
                 t = int(torch.multinomial(torch.from_numpy(q), 1, generator=g))
                 if not pm.advance(t):
                     break
-                if cm is not None and not cm.advance(t):
-                    cm = None  # the plain sample left the canonical encoding: mass share needs its state
+                cm.advance(t)  # a non-canonical sample restarts the filter at it (cm.fallbacks)
                 if pm.is_finished():
                     break
                 out.append(t)
                 inp = torch.tensor([[t]])
         gen_s = time.perf_counter() - t0
-        steps = [s for s in shares]
+        steps = shares
         share = sum(n for n, _ in steps) / max(sum(l for _, l in steps), 1e-30)
         per_step = float(np.mean([n / l for n, l in steps if l > 0]))
         canon_out = decode.generate(model, tok, msgs, e.schema, max_new_tokens=max_tokens, seed=seed,
                                     canonical_tokens=True)
         ids_c = [i for i in canon_out.token_ids]
         rows.append({
-            "schema": e.id, "steps": len(steps), "steps_tracked": len(steps),
+            "schema": e.id, "steps": len(steps),
             "noncanonical_share_of_masked_mass": share, "noncanonical_share_mean_per_step": per_step,
             "max_step_share": max((n / l for n, l in steps if l > 0), default=0.0),
             "plain_output_canonical": vocab.is_canonical(out), "plain_finished": pm.is_finished(),
