@@ -26,6 +26,9 @@ its conditions on real tokenizers rather than assume them:
   merges cannot build it, but inside a longer chunk only merge-built tokens occur.
 - a pair that splits a multi-byte character: the partial character is classed as
   punctuation for chunking (the pair alone cannot say what the character is).
+- Tekken's merges are derived from tiktoken ranks (several merges build one token); there
+  the context-free merge test can reject a canonical pair (``"\\n\\n"``, ``" "`` inside the
+  blank chunk ``"\\n\\n \\n\\n"``): close, not exact (tests/constrain/test_canonical.py).
 
 The merge test is vectorized over the vocabulary.  A token's derivation is a binary tree; a
 pair ``(a, b)`` is non-canonical iff some merge ``(r, l) -> m`` exists with ``r`` on ``a``'s
