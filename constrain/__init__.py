@@ -24,7 +24,7 @@ from .errors import (
 from .frontends.json_schema import SchemaWarning
 from .frontends.lark import lark_to_grammar
 from .ir import Grammar
-from .matcher import Matcher
+from .matcher import CanonicalMatcher, Matcher
 from .options import JsonOptions
 from .tokens import Vocabulary
 
@@ -43,6 +43,7 @@ def _version() -> str:
 __version__ = _version()
 
 __all__ = [
+    "CanonicalMatcher",
     "CompileBudgetError",
     "Compiled",
     "ConstraintError",

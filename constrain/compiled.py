@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 
 from .budget import DEFAULT_MAX_MEMORY_BYTES, check_deadline, compile_budget
-from .errors import CompileBudgetError, EmptyLanguageError
+from .errors import CompileBudgetError, EmptyLanguageError, OptionError
 from .ir import Grammar, compile_rtn
-from .matcher import Matcher
+from .matcher import CanonicalMatcher, Matcher
 from .tokens import (DifferenceLexemeTable, TokenAutomaton, Vocabulary, compute_rows_batched, dense_trie,
                      require_vocabulary)
 from .tokens import lexeme_tables as _lexeme_tables
+from .tokens.canonical import canonical_filter
 
 __all__ = ["Compiled"]
 
@@ -150,9 +151,15 @@ class Compiled:
 
     def __init__(self, grammar: Grammar, vocab: Vocabulary, *, source: Any = None, kind: str = "grammar",
                  time_budget_s: float = 30.0, state_budget: int = 200_000,
-                 max_memory_bytes: int | None = DEFAULT_MAX_MEMORY_BYTES):
+                 max_memory_bytes: int | None = DEFAULT_MAX_MEMORY_BYTES, canonical_tokens: bool = False):
         t0 = time.perf_counter()
         vocab = require_vocabulary(vocab)
+        if not isinstance(canonical_tokens, bool):
+            raise OptionError(f"canonical_tokens must be True or False, got {canonical_tokens!r}")
+        self.canonical_tokens = canonical_tokens
+        # the vocabulary's canonical filter (built once per vocabulary, before the grammar: a
+        # vocabulary it cannot serve is an OptionError whatever the grammar)
+        self.canonical_filter = canonical_filter(vocab) if canonical_tokens else None
         self.grammar = grammar
         self.kind = kind
         self.source = source
@@ -280,6 +287,9 @@ class Compiled:
         return self.automaton.vocab
 
     def matcher(self) -> Matcher:
+        """A fresh walk; a :class:`CanonicalMatcher` when compiled with ``canonical_tokens=True``."""
+        if self.canonical_filter is not None:
+            return CanonicalMatcher(self.automaton, self.canonical_filter)
         return Matcher(self.automaton)
 
     def precompute(self, max_states: int = 256, time_budget_s: float = 1.0) -> int:
@@ -305,5 +315,6 @@ class Compiled:
         return done
 
     def __repr__(self) -> str:
+        canon = ", canonical tokens" if self.canonical_tokens else ""
         return (f"Compiled({self.kind}, {len(self.rtn.lexemes)} lexemes, {self.rtn.num_states} parser states, "
-                f"{self.compile_time_s * 1e3:.1f} ms)")
+                f"{self.compile_time_s * 1e3:.1f} ms{canon})")

@@ -41,7 +41,8 @@ def compile_json_schema(schema: Any, vocab: Vocabulary, *, options: JsonOptions 
                         time_budget_s: float = 20.0, max_newlines: int | None = DEFAULT,
                         trailing_whitespace: bool = DEFAULT, canonical_literals: bool = DEFAULT,
                         canonical_strings: bool = DEFAULT, property_order: str = DEFAULT,
-                        max_memory_bytes: int | None = DEFAULT_MAX_MEMORY_BYTES) -> Compiled:
+                        max_memory_bytes: int | None = DEFAULT_MAX_MEMORY_BYTES,
+                        canonical_tokens: bool = False) -> Compiled:
     """Compile a JSON schema (dict, JSON string or Pydantic model class) for ``vocab``.
 
     The JSON options come as ``options=JsonOptions(...)`` and/or as keywords (a keyword
@@ -74,6 +75,13 @@ def compile_json_schema(schema: Any, vocab: Vocabulary, *, options: JsonOptions 
     object's properties only in ``properties`` order (the default ``"any"`` accepts every
     order JSON Schema does: required ones all present, none repeated; its states are built on
     first visit, so the 2^n sets of properties seen cost only those a text reaches).
+
+    ``canonical_tokens=True`` (every compile entry takes it) also allows a token only where
+    the output stays the tokenizer's own encoding of its bytes (``"orderId"`` as the tokenizer
+    spells it, never ``order`` + ``Id`` if it would merge them): the matcher carries the
+    previous token and ANDs the grammar mask with a cached per-token row
+    (:mod:`constrain.tokens.canonical`).  Needs a vocabulary from a Hugging Face BPE
+    tokenizer (:class:`OptionError` otherwise).
     """
     require_vocabulary(vocab)
     opts = JsonOptions.build(options, strict=strict, lenient=lenient, whitespace=whitespace,
@@ -85,7 +93,7 @@ def compile_json_schema(schema: Any, vocab: Vocabulary, *, options: JsonOptions 
             schema = normalize_schema_input(schema)
             g = schema_to_grammar(schema, **opts.as_dict())
             return Compiled(g, vocab, source=schema, kind="json_schema", time_budget_s=time_budget_s,
-                            max_memory_bytes=max_memory_bytes)
+                            max_memory_bytes=max_memory_bytes, canonical_tokens=canonical_tokens)
         except RecursionError:
             # a schema nested (or referencing itself) deeper than Python's stack allows in
             # some step of the compiler: say so instead of crashing the caller
@@ -95,9 +103,10 @@ def compile_json_schema(schema: Any, vocab: Vocabulary, *, options: JsonOptions 
 
 
 def compile_regex(pattern: str, vocab: Vocabulary, *, dialect: str = "python", time_budget_s: float = 20.0,
-                  max_memory_bytes: int | None = DEFAULT_MAX_MEMORY_BYTES) -> Compiled:
+                  max_memory_bytes: int | None = DEFAULT_MAX_MEMORY_BYTES, canonical_tokens: bool = False) -> Compiled:
     """Compile a regex; the whole output must match it (full match over the text).
 
+    ``canonical_tokens=True``: canonical tokenizations only (see :func:`compile_json_schema`).
     ``time_budget_s`` and ``max_memory_bytes`` (default 1 GiB, ``None``: no limit) bound the
     compile and each later first visit of a state (:class:`CompileBudgetError` past them).
     """
@@ -110,7 +119,7 @@ def compile_regex(pattern: str, vocab: Vocabulary, *, dialect: str = "python", t
             # a pattern matching the empty string: allow the empty output too
             g = Grammar({"$root": opt(Lex(_nonempty(lx, pattern, dialect)))}, "$root", {"$root": "regex"})
         return Compiled(g, vocab, source=pattern, kind="regex", time_budget_s=time_budget_s,
-                        max_memory_bytes=max_memory_bytes)
+                        max_memory_bytes=max_memory_bytes, canonical_tokens=canonical_tokens)
 
 
 def _nonempty(lx, pattern: str, dialect: str):
@@ -125,7 +134,7 @@ def compile_lark(grammar_text: str, vocab: Vocabulary, *, start: str = "start", 
                  json_whitespace: str = DEFAULT, json_max_whitespace: int | None = DEFAULT,
                  json_strict: bool = DEFAULT, source: str = "<grammar>", time_budget_s: float = 30.0,
                  state_budget: int = 200_000, json_options: dict | JsonOptions | None = None,
-                 max_memory_bytes: int | None = DEFAULT_MAX_MEMORY_BYTES) -> Compiled:
+                 max_memory_bytes: int | None = DEFAULT_MAX_MEMORY_BYTES, canonical_tokens: bool = False) -> Compiled:
     """Compile a Lark grammar for ``vocab``; returns a :class:`~constrain.compiled.Compiled`.
 
     ``start`` names the start rule. ``import_paths`` are folders searched by ``%import``, before
@@ -139,14 +148,16 @@ def compile_lark(grammar_text: str, vocab: Vocabulary, *, start: str = "start", 
     :class:`~constrain.errors.GrammarError`. ``time_budget_s`` and ``max_memory_bytes``
     (default 1 GiB, ``None``: no limit) bound the whole compile, ``%json`` blocks included,
     and each later first visit of a state; past them (or ``state_budget`` parser states) it
-    raises :class:`~constrain.errors.CompileBudgetError`.
+    raises :class:`~constrain.errors.CompileBudgetError`.  ``canonical_tokens=True``: canonical
+    tokenizations only (see :func:`compile_json_schema`).
     """
     with compile_budget(time_budget_s, max_memory_bytes):
         g = lark_to_grammar(grammar_text, start, import_paths=import_paths, json_whitespace=json_whitespace,
                             json_max_whitespace=json_max_whitespace, json_strict=json_strict, source=source,
                             json_options=json_options)
         return Compiled(g, vocab, source=grammar_text, kind="lark", time_budget_s=time_budget_s,
-                        state_budget=state_budget, max_memory_bytes=max_memory_bytes)
+                        state_budget=state_budget, max_memory_bytes=max_memory_bytes,
+                        canonical_tokens=canonical_tokens)
 
 
 def compile_lark_file(path: str | os.PathLike[str], vocab: Vocabulary, *, start: str = "start",

@@ -12,9 +12,14 @@ import numpy as np
 from .errors import OptionError
 from .tokens import TokenAutomaton, Vocabulary
 
-__all__ = ["Matcher"]
+__all__ = ["CanonicalMatcher", "Matcher"]
 
 _FINISHED = object()
+#: canonical masks with at most this many tokens are checked one token ahead (see
+#: ``CanonicalMatcher._lookahead``); masks cached per (state, filter state), up to
+LOOKAHEAD_MAX = 512
+LOOKAHEAD_WIDE = 2048
+LOOKAHEAD_CACHE = 65536
 
 
 class Matcher:
@@ -151,3 +156,138 @@ class Matcher:
     @property
     def num_consumed(self) -> int:
         return len(self._history) - 1
+
+
+class CanonicalMatcher(Matcher):
+    """A :class:`Matcher` whose mask also keeps the output the tokenizer's canonical encoding.
+
+    The mask is the grammar's mask AND the canonical filter's row for the tokens so far
+    (:class:`~constrain.tokens.canonical.CanonicalFilter`: the previous token, the class of
+    the text before it, and how it attached).  Why: see :mod:`constrain.tokens.canonical`.
+
+    A canonical token can lead nowhere: ``" "`` where the grammar then forces ``"x"`` and
+    ``" x"`` is a token.  Where the mask is narrow, each token is checked one step ahead and
+    such tokens are dropped (:meth:`_lookahead`); where one is taken anyway (a wide mask,
+    or a caller advancing a token the mask did not allow), the next mask falls back to the
+    grammar's rather than leave the decoder with no token.  :attr:`fallbacks` counts the
+    tokens taken that were not canonical; the filter restarts at such a token.
+    """
+
+    __slots__ = ("_filter", "_canon", "fallbacks")
+
+    def __init__(self, automaton: TokenAutomaton, cfilter, _history: list | None = None,
+                 _canon: list | None = None, fallbacks: int = 0):
+        super().__init__(automaton, _history)
+        self._filter = cfilter
+        self._canon = _canon if _canon is not None else [cfilter.start]
+        self.fallbacks = fallbacks
+
+    def _filter_state(self):
+        return self._canon[-1]
+
+    def mask(self) -> np.ndarray:
+        st = self._history[-1]
+        if st is _FINISHED:
+            return super().mask()
+        key = (id(st), self._canon[-1])
+        cache = self._filter.mask_cache
+        hit = cache.get(key)
+        if hit is not None and hit[0] is st:
+            return hit[1]
+        m = super().mask()
+        out = m & self._filter.row(self._canon[-1])
+        if not out.any() and m.any():
+            out = m  # no canonical continuation is valid: the grammar's mask (see fallbacks)
+        else:
+            out = self._lookahead(st, out)
+        if len(cache) >= LOOKAHEAD_CACHE:
+            cache.clear()
+        cache[key] = (st, out)  # the state object is kept so that its id is not reused
+        return out
+
+    def _lookahead(self, st, out: np.ndarray) -> np.ndarray:
+        """``out`` without the tokens after which no token is both valid and canonical.
+
+        A canonical prefix may still lead nowhere: after ``{"`` the token ``o`` is canonical,
+        but if the grammar forces ``rderId`` next, every token it allows would merge with
+        ``o`` (``or`` is a merge).  Where few tokens are allowed (keys, literals, punctuation:
+        where the grammar forces bytes), each is checked one step ahead; wide masks (free
+        text) are left as they are, as is a mask every token of which leads nowhere.
+        """
+        a = self._automaton
+        f = self._filter
+        vocab = a.vocab
+        ids = vocab.mask_to_ids(out)
+        if len(ids) > LOOKAHEAD_MAX or len(ids) < 2:
+            return out
+        fst = self._canon[-1]
+        cache = f.mask_cache
+        dead = []
+        for t in ids.tolist():
+            if a.is_eos(t):
+                continue
+            nxt = a.advance(st, t)
+            fnext = f.next_state(fst, t)
+            if nxt is a.dead or fnext is None:
+                continue
+            if nxt.can_end and fnext[3]:
+                continue
+            key = ("next", id(nxt))
+            hit = cache.get(key)
+            if hit is None or hit[0] is not nxt:
+                nids = vocab.mask_to_ids(a.mask(nxt).view(np.int32))
+                nids = nids[vocab.token_lens[nids] > 0]
+                hit = cache[key] = (nxt, None if len(nids) > LOOKAHEAD_WIDE else nids)
+            if hit[1] is None:
+                continue  # a wide next mask: some token fits
+            if not f.any_allowed(fnext, hit[1]):
+                dead.append(t)
+        if not dead or len(dead) == len(ids):
+            return out
+        out = out.copy()
+        for t in dead:
+            out[t >> 5] &= ~np.int32(1 << (t & 31)) if (t & 31) != 31 else np.int32(0x7FFFFFFF)
+        return out
+
+    def is_allowed(self, token_id: int) -> bool:
+        if not super().is_allowed(token_id):
+            return False
+        m = self.mask()
+        return bool((int(m[token_id >> 5]) >> (token_id & 31)) & 1)
+
+    def is_canonical_step(self, token_id: int) -> bool:
+        """Whether ``token_id`` keeps the output canonical here (grammar aside)."""
+        return self._filter.next_state(self._canon[-1], token_id) is not None
+
+    def advance(self, token_id: int) -> bool:
+        st = self._canon[-1]
+        if not super().advance(token_id):
+            return False
+        if self._history[-1] is _FINISHED:
+            self._canon.append(st)
+            return True
+        nxt = self._filter.next_state(st, token_id)
+        if nxt is None:  # a token the mask did not allow (fallback, or a forced token)
+            self.fallbacks += 1
+            nxt = self._filter.restart(token_id)
+        self._canon.append(nxt)
+        return True
+
+    def advance_bytes(self, data: bytes) -> bool:
+        if not super().advance_bytes(data):
+            return False
+        self._canon.append(self._filter.after_bytes(self._canon[-1], data))
+        return True
+
+    def rollback(self, n: int = 1) -> None:
+        super().rollback(n)
+        if n:
+            del self._canon[-n:]
+
+    def reset(self) -> None:
+        super().reset()
+        del self._canon[1:]
+
+    def copy(self) -> "CanonicalMatcher":
+        return CanonicalMatcher(self._automaton, self._filter, list(self._history), list(self._canon),
+                                self.fallbacks)

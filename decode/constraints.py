@@ -176,28 +176,40 @@ def as_compiled(constraint, vocab, **json_options):
     ``compile_json_schema`` (none given: its own, spec-exact defaults; ``generate`` passes
     ``GENERATION_JSON_OPTIONS``).  Compilations are cached per (vocab, constraint, options) in a
     small LRU because compiling a schema costs far more than a decoding step.
+    ``canonical_tokens=True`` compiles with canonical tokenizations only (a ``Compiled`` must
+    already have been compiled so).
     """
     kind = constraint_kind(constraint)
+    canonical = json_options.pop("canonical_tokens", False)
+    if not isinstance(canonical, bool):
+        raise GenerationArgumentError("canonical_tokens", f"must be True or False, got {canonical!r}")
     if kind is None:
         return None
     if is_compiled(constraint):
+        if canonical and not getattr(constraint, "canonical_tokens", False):
+            raise GenerationArgumentError(
+                "canonical_tokens", "the constraint is already compiled without canonical_tokens; compile it "
+                "with canonical_tokens=True (constrain.compile_json_schema(..., canonical_tokens=True))")
         return constraint
-    key, build = compile_plan(constraint, vocab, **json_options)
+    key, build = compile_plan(constraint, vocab, canonical_tokens=canonical, **json_options)
     return _cached_compile(vocab, key, build)
 
 
-def compile_plan(constraint, vocab, *, budgets: dict | None = None, **json_options) -> tuple[tuple, Any]:
+def compile_plan(constraint, vocab, *, budgets: dict | None = None, canonical_tokens: bool = False,
+                 **json_options) -> tuple[tuple, Any]:
     """``(key, build)`` for a constraint that is not compiled yet: ``build()`` compiles it for
     ``vocab``, and ``key`` identifies the result among constraints of one vocabulary (the kind,
     its canonical text, the options).  Why separate from :func:`as_compiled`: a caller with its
     own cache (``decode.serve``'s, bounded in bytes) compiles without filling this module's LRU.
     ``budgets`` (``time_budget_s``, ``max_memory_bytes``) go to the compile entry point and are
-    not part of the key.  Raises for an unsupported type; None or a ``Compiled`` is a caller error.
+    not part of the key; ``canonical_tokens`` is.  Raises for an unsupported type; None or a
+    ``Compiled`` is a caller error.
     """
     kind = constraint_kind(constraint)
     if kind is None or is_compiled(constraint):
         raise GenerationArgumentError("constraint", "compile_plan needs a constraint that is not compiled yet")
     budgets = dict(budgets or {})
+    canon_kw = {"canonical_tokens": True} if canonical_tokens else {}
     # one JsonOptions for every kind that takes them: a schema's whole output, a Lark
     # grammar's %json{...} blocks (no options given: compile_json_schema's spec-exact defaults)
     options = JsonOptions.build(**json_options)
@@ -205,17 +217,18 @@ def compile_plan(constraint, vocab, *, budgets: dict | None = None, **json_optio
 
     if kind == "json":
         schema = _schema_of(constraint)
-        key = ("json", json.dumps(schema, sort_keys=True, separators=(",", ":")), options)
-        return key, lambda: constrain.compile_json_schema(schema, vocab, options=options, **budgets)
+        key = ("json", json.dumps(schema, sort_keys=True, separators=(",", ":")), options, canonical_tokens)
+        return key, lambda: constrain.compile_json_schema(schema, vocab, options=options, **canon_kw, **budgets)
     if kind == "regex":
-        return ("regex", constraint.pattern), lambda: constrain.compile_regex(constraint.pattern, vocab, **budgets)
+        return (("regex", constraint.pattern, canonical_tokens),
+                lambda: constrain.compile_regex(constraint.pattern, vocab, **canon_kw, **budgets))
     if kind == "lark":
         if not isinstance(constraint, Lark):
             constraint = constraint.to_lark()
         compile_lark = lark_compiler()
         kw = {} if constraint.start == "start" else {"start": constraint.start}
-        return (("lark", constraint.text, constraint.start, options),
-                lambda: compile_lark(constraint.text, vocab, json_options=options, **kw, **budgets))
+        return (("lark", constraint.text, constraint.start, options, canonical_tokens),
+                lambda: compile_lark(constraint.text, vocab, json_options=options, **kw, **canon_kw, **budgets))
     raise AssertionError(kind)
 
 

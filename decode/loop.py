@@ -101,16 +101,19 @@ def _per_row_constraints(constraint, B: int, is_batch: bool) -> list:
     return [constraint] * B
 
 
-def _compile_rows(constraints, tokenizer, width: int, json_options, is_batch: bool) -> list[_Row]:
+def _compile_rows(constraints, tokenizer, width: int, json_options, is_batch: bool,
+                  canonical_tokens: bool = False) -> list[_Row]:
     """One :class:`_Row` per constraint, compiled (cached) and checked against the model."""
     vocab = None
     rows: list[_Row] = []
     opts = generation_json_options(json_options)
+    canon = {"canonical_tokens": True} if canonical_tokens else {}
     for i, c in enumerate(constraints):
         kind = constraint_kind(c)
         if kind is not None and not is_compiled(c) and vocab is None:
             vocab = get_vocabulary(tokenizer, width)
-        compiled = as_compiled(c, vocab, **opts) if kind in ("json", "lark") else as_compiled(c, vocab)
+        compiled = (as_compiled(c, vocab, **opts, **canon) if kind in ("json", "lark")
+                    else as_compiled(c, vocab, **canon))
         row = _Row(compiled=compiled, kind=kind)
         if compiled is not None:
             if compiled is c:  # compiled by the caller, maybe for another model
@@ -240,6 +243,7 @@ def generate(
     ess_threshold: float | None = None,
     speculative=None,
     heal_prompt: bool = False,
+    canonical_tokens: bool = False,
     _logit_bias=None,
 ):
     """Generate text whose every prefix the constraint allows; one result or a list for a batch.
@@ -305,8 +309,24 @@ def generate(
     ``_logit_bias`` (internal: ``decode.repair``): an object with ``apply(logits, rows)`` and
     ``observe(rows, tokens)`` like :class:`~decode.samplers.RepetitionPenalties`, used in their
     place; masked sampler, no speculation, no penalties.
+
+    ``canonical_tokens=True`` compiles the constraint so that the output is always the
+    tokenizer's own encoding of its text (``constrain``'s ``canonical_tokens``; a ``Compiled``
+    must have been compiled with it).  Masked sampler; for ``"smc"`` / ``"awrs"`` pass a
+    ``Compiled`` built with ``canonical_tokens=True``.  Bytes the grammar writes itself
+    (``finish_within_budget``'s closing tail) are tokenized on their own, so their junction
+    with the output may not be canonical.  Not with ``heal_prompt`` (the healed prefix is
+    compiled without it).
     """
     check_sampler(sampler, particles, proposal, ess_threshold)
+    if not isinstance(canonical_tokens, bool):
+        raise GenerationArgumentError("canonical_tokens", f"must be True or False, got {canonical_tokens!r}")
+    if canonical_tokens and heal_prompt:
+        raise GenerationArgumentError("canonical_tokens", "not with heal_prompt=True: the healed prompt's prefix is "
+                                      "compiled without canonical tokens")
+    if canonical_tokens and sampler != "masked" and not is_compiled(constraint):
+        raise GenerationArgumentError("canonical_tokens", f"sampler={sampler!r} takes canonical tokens through "
+                                      "a Compiled built with canonical_tokens=True")
     spec = as_speculation(speculative)
     if spec is not None and sampler != "masked":
         raise GenerationArgumentError("speculative", f"speculative decoding runs the masked sampler's loop; "
@@ -340,7 +360,7 @@ def generate(
 
     t_compile = time.perf_counter()
     lm = HFCausalLM(model)
-    rows = _compile_rows(constraints, tokenizer, lm.width, json_options, is_batch)
+    rows = _compile_rows(constraints, tokenizer, lm.width, json_options, is_batch, canonical_tokens)
     if heal_prompt:
         _heal_rows(rows, encoded, tokenizer, lm.width)
     compile_s = time.perf_counter() - t_compile

@@ -10,7 +10,7 @@ import pytest
 
 PUBLIC = {
     "constrain": [
-        "CompileBudgetError", "Compiled", "ConstraintError", "EmptyLanguageError", "Grammar",
+        "CanonicalMatcher", "CompileBudgetError", "Compiled", "ConstraintError", "EmptyLanguageError", "Grammar",
         "GrammarError", "JsonOptions", "Matcher", "OptionError", "RegexError", "SchemaError",
         "SchemaWarning", "UnsupportedSchemaError", "Vocabulary", "VocabularyError", "cache_budget",
         "clear_caches", "compile_grammar", "compile_json_schema", "compile_lark", "compile_lark_file",

@@ -445,6 +445,39 @@ class Vocabulary:
             return out
         return words
 
+    # ------------------------------------------------------------------ canonicality
+
+    def is_canonical(self, ids: Iterable[int]) -> bool:
+        """Whether ``ids`` is the tokenizer's own encoding of its bytes (:meth:`encode`).
+
+        Exact by definition: the bytes are decoded and re-encoded.  Trailing EOS ids are
+        ignored (an output may end with one); any other id without text bytes, or bytes that
+        are not UTF-8 (a tokenizer encodes text), make it False.  Byte-level BPE (SmolLM2,
+        Tekken): the tokenizer's ``encode`` of the text.  SentencePiece: the encoding the
+        text gets in the middle of an output, i.e. without SentencePiece's dummy-prefix ``▁``
+        (see :meth:`encode`).  Without a tokenizer: greedy longest match.  An id out of range
+        is a :class:`VocabularyError` naming its position.
+        """
+        ids = [int(i) for i in ids]
+        for k, i in enumerate(ids):
+            if not 0 <= i < self.size:
+                raise VocabularyError(f"is_canonical: token id {i} at position {k} is out of range "
+                                      f"for a vocabulary of {self.size}")
+        eos = set(self.eos_ids.tolist())
+        while ids and ids[-1] in eos:
+            ids.pop()
+        tb = self.token_bytes
+        if any(tb[i] is None for i in ids):
+            return False
+        try:
+            text = b"".join(tb[i] for i in ids).decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        try:
+            return self.encode(text) == ids
+        except VocabularyError:
+            return False
+
     # ------------------------------------------------------------------ encode
 
     def encode(self, text: str) -> list[int]:

@@ -30,8 +30,8 @@ def main(argv=None) -> int:
         argv = ["throughput"] + argv  # the old `python -m decode.bench [--tokens N ...]`
     p = argparse.ArgumentParser(prog="python -m decode.bench", description="structgen benchmarks")
     sub = p.add_subparsers(dest="bench", required=True)
-    from . import (asap, bfcl, coverage, generate, grammars, healing, maskbench, peer_suite, repair, samplers,
-                   serve, speculative, test_suite)
+    from . import (asap, bfcl, canonical, coverage, generate, grammars, healing, maskbench, peer_suite, repair,
+                   samplers, serve, speculative, test_suite)
 
     mb = sub.add_parser("maskbench", help="MaskBench: per-schema compile time, per-token mask time, "
                                           "correctness on valid/invalid instances")
@@ -90,6 +90,10 @@ def main(argv=None) -> int:
                                        "edit distance to the draft, share recovering the original; sketch vs "
                                        "draft-in-prompt vs regenerating from scratch")
     repair.add_arguments(rr)
+    cn = sub.add_parser("canonical", help="canonical_tokens=True: compile and per-token mask time off vs on over "
+                                          "MaskBench schemas, and the share of SmolLM2's masked probability mass "
+                                          "on non-canonical tokens")
+    canonical.add_arguments(cn)
     args = p.parse_args(argv)
     if getattr(args, "plots", None) or args.bench == "plots":
         from .plots import MissingExtraError, require_matplotlib
@@ -133,6 +137,8 @@ def main(argv=None) -> int:
         return healing.main(args)
     if args.bench == "repair":
         return repair.main(args)
+    if args.bench == "canonical":
+        return canonical.main(args)
     if args.bench == "throughput":
         from . import throughput
 

@@ -1,0 +1,598 @@
+"""Canonical token sequences: the tokenizer's own encoding of their bytes, and a mask filter.
+
+Why: a byte-level grammar mask allows every tokenization of a legal string, ``order`` + ``Id``
+as well as ``orderId``; the tokenizer never produces the former, so a model puts mass on
+spellings it never saw in training (tokenization bias, ALGORITHMS.md section 5).  With
+``canonical_tokens=True`` a compiled constraint allows a token only where the output stays
+canonical.
+
+The test is local: Vieira et al., "Language Models over Canonical Byte-Pair Encodings"
+(ICML 2025, arXiv 2502.07568) show that for BPE a token string is canonical iff each of its
+adjacent pairs is (bigram canonicality).  Their argument holds for BPE applied to one chunk
+with merges taken by rank, leftmost first (what Hugging Face ``tokenizers`` does); we check
+its conditions on real tokenizers rather than assume them:
+
+- pre-tokenization (a regex splitting text into chunks BPE never merges across) is not part
+  of their theorem.  For a pair ``(a, b)`` we run the tokenizer's own pre-tokenizer on the
+  pair's text: the junction must be a chunk boundary (then each token must be its own text's
+  encoding) or inside one chunk holding both tokens (then no merge may cross the junction);
+  any other split is non-canonical.  Regex chunking depends only on character classes, so it
+  is computed once per pair of *class signatures* (letters, digits, blanks, the characters
+  the regexes name literally), not per pair of tokens.  A chunk boundary can in principle
+  depend on text beyond the pair (regex lookahead); the tests compare against the
+  tokenizer's ``encode`` on random texts.
+- ``ignore_merges`` tokenizers (Tekken, and Mistral's SentencePiece conversion) emit a whole
+  chunk that is itself a token without merging: such a token is canonical on its own even if
+  merges cannot build it, but inside a longer chunk only merge-built tokens occur.
+- a pair that splits a multi-byte character: the partial character is classed as
+  punctuation for chunking (the pair alone cannot say what the character is).
+- Tekken's merges are derived from tiktoken ranks (several merges build one token); there
+  the context-free merge test can reject a canonical pair (``"\\n\\n"``, ``" "`` inside the
+  blank chunk ``"\\n\\n \\n\\n"``): close, not exact (tests/constrain/test_canonical.py).
+
+The merge test is vectorized over the vocabulary.  A token's derivation is a binary tree; a
+pair ``(a, b)`` is non-canonical iff some merge ``(r, l) -> m`` exists with ``r`` on ``a``'s
+right spine, ``l`` on ``b``'s left spine, and ``m`` applied while both still exist: its
+rank below the rank that absorbs ``r`` into its parent (strictly: a tie goes to the left
+pair inside ``a``) and not above the rank that absorbs ``l`` (a tie goes to the crossing
+pair, which is further left).  For a previous token ``a`` the row over every ``b`` is one
+gather over the flattened left spines of all tokens; rows are cached per token (bounded LRU).
+
+SentencePiece with byte fallback (Mistral v1-v3) has no pre-tokenizer and merges characters;
+a byte-fallback token ``<0xHH>`` is canonical only for a byte whose character has no piece
+(a single-byte character with a piece, ``<0x41>`` for ``A``, never is).  A multi-byte
+character is spelled with byte tokens only when it has no piece; a pair of byte tokens
+cannot tell, so byte tokens of multi-byte characters are allowed.  "Canonical" means the
+encoding the text gets in the middle of an output, without SentencePiece's dummy prefix
+``▁`` (see :meth:`Vocabulary.encode`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import unicodedata
+from collections import OrderedDict
+
+import numpy as np
+
+from ..errors import OptionError
+from .bytelevel import BYTES_TO_UNICODE
+
+__all__ = ["START", "CanonicalFilter", "canonical_filter"]
+
+INF = np.int64(1 << 40)
+#: rows of the per-previous-token cache kept per vocabulary (LRU)
+ROW_CACHE_SIZE = 4096
+#: pre-tokenizer results memoized per filter (short class strings), up to
+CHUNK_MEMO_SIZE = 400_000
+SPLIT, JOIN, EITHER = 0, 1, 2
+#: the filter's state at the start of the output: no previous token, a chunk boundary
+START = (-1, 0, SPLIT, True)
+_BLANKS = frozenset(" \t\n\r")
+#: what may follow a pair when its chunking is judged: the end of the text, a word, a digit,
+#: punctuation, a blank, a line break (a pre-tokenizer regex sees only these classes)
+_CONTINUATIONS = ("", "a", "A", "0", "!", " ", "\n", "\t")
+
+# characters the pre-tokenizer regexes name literally (GPT-2 contractions, Tekken's [\r\n/])
+_LITERAL = frozenset("'/ \n\r")
+_CONTRACTION = frozenset("strevmldSTREVMLD")
+_CLASS_REP = {"Lu": "A", "Lt": "A", "Ll": "a", "Lm": "\u02b0", "Lo": "\u4e00", "Mn": "\u0301", "Mc": "\u0301",
+              "Me": "\u0301", "Nd": "0", "Nl": "0", "No": "0"}
+_LOCK = threading.Lock()
+
+
+def _utf8_len(lead: int) -> int:
+    """Bytes in a UTF-8 character starting with ``lead`` (1 for a stray continuation byte)."""
+    return 2 if 0xC0 <= lead < 0xE0 else 3 if 0xE0 <= lead < 0xF0 else 4 if lead >= 0xF0 else 1
+
+
+def _rep_char(c: str) -> str:
+    """A character with the same meaning to a pre-tokenizer regex as ``c``."""
+    if c in _LITERAL:
+        return c
+    if "\udc80" <= c <= "\udcff":  # a byte of a character split across tokens
+        return "!"
+    if c.isspace():
+        return "\t"
+    return _CLASS_REP.get(unicodedata.category(c), "!")
+
+
+class CanonicalFilter:
+    """Which tokens may follow which in a canonical encoding, for one vocabulary.
+
+    Build with :func:`canonical_filter` (cached on the vocabulary).  ``row(prev)`` is a packed
+    int32 mask (``vocab.n_words`` words) of the tokens allowed right after token ``prev``
+    (``prev=-1``: at the start of the output); EOS ids are always in it.
+    """
+
+    def __init__(self, vocab):
+        tok = vocab.tokenizer
+        bt = getattr(tok, "backend_tokenizer", None)
+        if bt is None:
+            raise OptionError("canonical_tokens needs a vocabulary built from a Hugging Face BPE tokenizer "
+                              "(Vocabulary.from_hf); a hand-made vocabulary has no canonical encoding")
+        spec = json.loads(bt.to_str())
+        model = spec.get("model") or {}
+        if model.get("type") != "BPE" or not model.get("merges"):
+            raise OptionError(f"canonical_tokens: only BPE tokenizers are supported, got {model.get('type')!r}")
+        self.vocab = vocab
+        self.size = vocab.size
+        self.ignore_merges = bool(model.get("ignore_merges"))
+        self.sentencepiece = vocab.family == "sentencepiece"
+        self._pre = None if self.sentencepiece else bt.pre_tokenizer
+        # added (non-special) tokens are cut out of the text before anything else: always
+        # their own chunk, canonical next to anything
+        added = np.zeros(vocab.size, dtype=bool)
+        for i, at in (getattr(tok, "added_tokens_decoder", None) or {}).items():
+            if 0 <= int(i) < vocab.size and vocab.token_bytes[int(i)] is not None:
+                added[int(i)] = True
+        self.added = added
+        self._lock = threading.Lock()
+        self._rows: OrderedDict[tuple, tuple] = OrderedDict()
+        self._conflict_rows: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._outcomes: dict[tuple, tuple] = {}
+        self._ends: dict[str, list[int]] = {}
+        #: CanonicalMatcher's masks per (automaton state, filter state), shared by matchers
+        self.mask_cache: dict = {}
+        self.hits = self.misses = 0
+        self._build_merges(model, tok)
+        self._build_derivations()
+        self._build_spines()
+        self._build_signatures()
+        self._build_singletons()
+
+    # ------------------------------------------------------------------ construction
+
+    def _piece_id(self) -> dict[str, int]:
+        return self.vocab.tokenizer.backend_tokenizer.get_vocab(with_added_tokens=False)
+
+    def _build_merges(self, model, tok) -> None:
+        pid = self._piece_id()
+        self._pid = pid
+        us, vs, ws = [], [], []
+        for m in model["merges"]:
+            a, b = m.split(" ", 1) if isinstance(m, str) else m
+            u, v, w = pid.get(a), pid.get(b), pid.get(a + b)
+            if u is None or v is None or w is None:
+                us.append(-1), vs.append(-1), ws.append(-1)
+                continue
+            us.append(u), vs.append(v), ws.append(w)
+        u = np.asarray(us, dtype=np.int64)
+        v = np.asarray(vs, dtype=np.int64)
+        w = np.asarray(ws, dtype=np.int64)
+        rank = np.arange(len(u), dtype=np.int64)
+        ok = (u >= 0) & (u < self.size) & (v < self.size) & (w < self.size)
+        u, v, w, rank = u[ok], v[ok], w[ok], rank[ok]
+        # first rank wins when a pair is listed twice (as tokenizers does)
+        key = u * self.size + v
+        _, first = np.unique(key, return_index=True)
+        u, v, w, rank = u[first], v[first], w[first], rank[first]
+        self._merge = dict(zip(zip(u.tolist(), v.tolist()), zip(rank.tolist(), w.tolist())))
+        order = np.lexsort((v, u))
+        self.m_left, self.m_right, self.m_rank = u[order], v[order], rank[order]
+        self.m_ptr = np.zeros(self.size + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.m_left, minlength=self.size), out=self.m_ptr[1:])
+
+    def _atoms(self, data: bytes) -> list[int] | None:
+        """The symbols BPE starts from for ``data``: its bytes (byte-level) or characters
+        (SentencePiece, byte fallback for characters without a piece)."""
+        pid = self._pid
+        if not self.sentencepiece:
+            out = [pid.get(BYTES_TO_UNICODE[b]) for b in data]
+            return None if None in out else out
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        out = []
+        for c in text:
+            i = pid.get("\u2581" if c == " " else c)
+            if i is None:
+                for b in c.encode("utf-8"):
+                    j = pid.get(f"<0x{b:02X}>")
+                    if j is None:
+                        return None
+                    out.append(j)
+            else:
+                out.append(i)
+        return out
+
+    def _build_derivations(self) -> None:
+        """Each token's last merge in BPE of its own bytes: children and rank (-1: atom)."""
+        n = self.size
+        lc = np.full(n, -1, dtype=np.int64)
+        rc = np.full(n, -1, dtype=np.int64)
+        rank = np.full(n, -1, dtype=np.int64)
+        reach = np.zeros(n, dtype=bool)  # BPE of the token's bytes (one chunk) is the token
+        merge = self._merge
+        tb = self.vocab.token_bytes
+        for t in self.vocab.text_ids.tolist():
+            syms = self._atoms(tb[t])
+            if syms is None:
+                continue
+            last = None
+            while len(syms) > 1:
+                best = None
+                for i in range(len(syms) - 1):
+                    r = merge.get((syms[i], syms[i + 1]))
+                    if r is not None and (best is None or r[0] < best[0]):
+                        best = (r[0], i, r[1])
+                if best is None:
+                    break
+                r, i, w = best
+                last = (syms[i], syms[i + 1], r)
+                syms[i:i + 2] = [w]
+            if syms == [t]:
+                reach[t] = True
+                if last is not None:
+                    lc[t], rc[t], rank[t] = last
+        self.lc, self.rc, self.rank, self.reachable = lc, rc, rank, reach
+
+    def _build_spines(self) -> None:
+        """Left spines of every token, flattened: (token, spine member, rank absorbing it)."""
+        toks = self.vocab.text_ids[self.reachable[self.vocab.text_ids]]
+        parts_t, parts_s, parts_d = [toks], [toks], [np.full(len(toks), INF)]
+        cur_t, cur = toks, toks
+        while True:
+            has = self.lc[cur] >= 0
+            cur_t, parent, cur = cur_t[has], cur[has], self.lc[cur[has]]
+            if not len(cur):
+                break
+            parts_t.append(cur_t), parts_s.append(cur), parts_d.append(self.rank[parent])
+        self.sp_tok = np.concatenate(parts_t)
+        self.sp_id = np.concatenate(parts_s)
+        self.sp_death = np.concatenate(parts_d)
+
+    def _build_signatures(self) -> None:
+        """Class signature of every token's text: what a pre-tokenizer regex sees of it.
+
+        Characters become a representative of their class (:func:`_rep_char`); the first two
+        characters, and two after an apostrophe, keep contraction letters (``'s``, ``'ll``);
+        runs of one class are cut to two (a regex tells one blank from several, not two from
+        three), and past five characters only the first three and last two are kept (a token
+        that may occur is one chunk on its own: only its ends meet other text).  SmolLM2's 49k
+        tokens have a few hundred signatures.
+        """
+        n = self.size
+        sig = np.full(n, -1, dtype=np.int64)
+        table: dict[str, int] = {}
+        cache: dict[str, str] = {}
+        tb = self.vocab.token_bytes
+        reps = []
+        for t in self.vocab.text_ids.tolist():
+            text = tb[t].decode("utf-8", "surrogateescape")
+            r = []
+            keep = 2
+            for c in text:
+                x = cache.get(c)
+                if x is None:
+                    x = cache[c] = _rep_char(c)
+                if keep > 0 and c in _CONTRACTION:
+                    x = c
+                keep = 2 if c == "'" else keep - 1
+                if len(r) >= 2 and r[-1] == x and r[-2] == x:
+                    continue
+                r.append(x)
+            s = "".join(r)
+            if len(s) > 5:  # one chunk alone: only its ends meet other text
+                s = s[:3] + s[-2:]
+            k = table.get(s)
+            if k is None:
+                k = table[s] = len(reps)
+                reps.append(s)
+            sig[t] = k
+        self.sig, self.sig_reps = sig, reps
+        # contexts: the last two character classes before a token (its predecessor's, and one
+        # before that when the predecessor is one character)
+        self.ctx_chars: list[str] = [""]
+        self._ctx_of: dict[str, int] = {"": 0}
+        self.sig_tail = np.array([self.ctx_id(r[-2:]) for r in reps], dtype=np.int64)
+        self.sig_len1 = np.array([len(r) == 1 for r in reps], dtype=bool)
+
+    def ctx_id(self, text: str) -> int:
+        """Id of a context (at most two class characters, runs cut to two)."""
+        text = text[-2:]
+        i = self._ctx_of.get(text)
+        if i is None:
+            i = self._ctx_of[text] = len(self.ctx_chars)
+            self.ctx_chars.append(text)
+        return i
+
+    def _chunk_ends(self, text: str) -> list[int]:
+        """Where the pre-tokenizer ends its chunks in ``text`` (memoized: contexts repeat)."""
+        if self._pre is None:
+            return [len(text)]
+        hit = self._ends.get(text)
+        if hit is None:
+            if len(self._ends) >= CHUNK_MEMO_SIZE:
+                self._ends.clear()
+            hit = self._ends[text] = [e for _, (_, e) in self._pre.pre_tokenize_str(text)]
+        return hit
+
+    def _build_singletons(self) -> None:
+        """Tokens that are their own text's encoding (the only ones allowed first)."""
+        one_chunk = np.array([len(self._chunk_ends(r)) <= 1 for r in self.sig_reps], dtype=bool)
+        ok = np.zeros(self.size, dtype=bool)
+        ids = self.vocab.text_ids
+        ok[ids] = one_chunk[self.sig[ids]] & (self.reachable[ids] | self.ignore_merges)
+        ok |= self.added
+        if self.sentencepiece:
+            # <0xHH> of a byte whose one-byte character has a piece is never canonical; the
+            # others are atoms BPE never merges (a pair with them is one chunk, no conflict)
+            for b in range(256):
+                j = self._pid.get(f"<0x{b:02X}>")
+                if j is None or j >= self.size:
+                    continue
+                c = "\u2581" if b == 0x20 else chr(b)
+                if b < 0x80 and c in self._pid:
+                    ok[j] = False
+                else:
+                    self.reachable[j] = ok[j]
+        self.singleton = ok
+        # SentencePiece byte-fallback tokens by UTF-8 role: the byte, or -1 for other tokens
+        self.fallback_byte = np.full(self.size, -1, dtype=np.int64)
+        if self.sentencepiece:
+            for b in range(256):
+                j = self._pid.get(f"<0x{b:02X}>")
+                if j is not None and j < self.size:
+                    self.fallback_byte[j] = b
+            self._cont_ids = np.flatnonzero((self.fallback_byte >= 0x80) & (self.fallback_byte < 0xC0))
+        # signatures of tokens that may occur at all: the only ones whose pairs are judged
+        self._live_sigs = np.unique(self.sig[np.flatnonzero(ok)])
+
+    def _pack(self, bits: np.ndarray) -> np.ndarray:
+        words = np.zeros(self.vocab.n_words * 32, dtype=bool)
+        words[: self.size] = bits
+        return np.packbits(words, bitorder="little").view("<i4").astype(np.int32)
+
+    # ------------------------------------------------------------------ rows
+
+    # ------------------------------------------------------------------ rows
+
+    def _outcome_row(self, s: int, ctx: int, mode: int, sigs: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        """(can_split, can_join, end_split, end_join) over signatures, for a token of
+        signature ``s`` preceded by the character class ``ctx`` and attached to it as ``mode``
+        says; computed for ``sigs`` (default: every signature a token may have), lazily.
+
+        ``can_split[k]``: in some context the junction is a chunk boundary; ``can_join[k]``:
+        in some context both tokens lie inside one chunk.  Either way neither token is cut,
+        and the previous token's start is a boundary (``mode=SPLIT``) or not (``JOIN``) as
+        when it was accepted.  The contexts are what may follow the pair
+        (:data:`_CONTINUATIONS`): ``\\s+(?!\\S)`` chunks a blank run differently at the end of
+        the text and before a word.  ``end_*``: the same when the text ends after the pair
+        (EOS may follow).
+        """
+        key = (s, ctx, mode)
+        row = self._outcomes.get(key)
+        k = len(self.sig_reps)
+        if row is None:
+            row = self._outcomes[key] = tuple(np.zeros(k, dtype=bool) for _ in range(5))
+        can_split, can_join, end_split, end_join, done = row
+        todo = self._live_sigs if sigs is None else sigs
+        todo = todo[~done[todo]]
+        if not len(todo):
+            return row[:4]
+        pre = self.ctx_chars[ctx]
+        if mode == SPLIT and pre[-1:] not in _BLANKS:
+            # a known boundary after a non-blank: no lookbehind can move it, and a short
+            # context would misread the chunk it closed (``ß中東`` + ``Жñ`` seen as ``中東Жñ``)
+            pre = ""
+        p = len(pre)
+        a = self.sig_reps[s]
+        pa = p + len(a)
+        for j in todo.tolist():
+            b = self.sig_reps[j]
+            pab = pa + len(b)
+            # only a blank at the end of the pair lets what follows move a boundary within it
+            for c in (_CONTINUATIONS if b[-1] in _BLANKS else _CONTINUATIONS[:2]):
+                ends = self._chunk_ends(pre + a + b + c)
+                if p and mode != EITHER and (p in ends) != (mode == SPLIT):
+                    continue
+                if any(p < e < pab and e != pa for e in ends):
+                    continue
+                if pa in ends:
+                    can_split[j] = True
+                    end_split[j] |= not c
+                else:
+                    can_join[j] = True
+                    end_join[j] |= not c
+        done[todo] = True
+        return row[:4]
+
+    def _conflicts(self, prev: int) -> np.ndarray:
+        """bool[size]: tokens ``b`` such that some merge crosses the junction of ``(prev, b)``."""
+        hit = self._conflict_rows.get(prev)
+        if hit is not None:
+            return hit
+        best = np.full(self.size, INF + 1, dtype=np.int64)  # no crossing merge
+        r, death = prev, INF
+        while r >= 0:
+            lo, hi = self.m_ptr[r], self.m_ptr[r + 1]
+            if hi > lo:
+                m = self.m_rank[lo:hi]
+                sel = m < death
+                v = self.m_right[lo:hi][sel]
+                best[v] = np.minimum(best[v], m[sel])
+            death = self.rank[r]
+            r = self.rc[r]
+        hit = best[self.sp_id] <= self.sp_death
+        out = np.zeros(self.size, dtype=bool)
+        out[self.sp_tok[hit]] = True
+        self._conflict_rows[prev] = out
+        while len(self._conflict_rows) > ROW_CACHE_SIZE:
+            self._conflict_rows.popitem(last=False)
+        return out
+
+    def split_join(self, state) -> tuple[np.ndarray, np.ndarray, bool]:
+        """bool[size] twice, and a flag: tokens that may follow canonically at a chunk
+        boundary / inside the previous token's chunk (EOS excluded), and whether the text may
+        end here.  ``state`` is ``(prev, ctx, mode, end)``."""
+        prev, ctx, mode, end = state
+        ids = self.vocab.text_ids
+        split = np.zeros(self.size, dtype=bool)
+        join = np.zeros(self.size, dtype=bool)
+        if self.sentencepiece:
+            return self._sp_split_join(state)
+        if prev < 0:
+            split[ids] = self.singleton[ids]
+            return split, join, True
+        if not self.singleton[prev]:
+            return split, join, False
+        if self.added[prev]:
+            split[ids] = self.singleton[ids]
+            return split, join, end
+        can_split, can_join, _, _ = self._outcome_row(int(self.sig[prev]), ctx, mode)
+        sig = self.sig[ids]
+        split[ids] = (can_split[sig] | self.added[ids]) & self.singleton[ids]
+        if self.reachable[prev]:
+            join[ids] = can_join[sig] & ~self.added[ids] & self.reachable[ids] & self.singleton[ids]
+            join &= ~self._conflicts(prev)
+        return split, join, end
+
+    def _sp_split_join(self, state):
+        """SentencePiece: one chunk (no pre-tokenizer), so pairs only need no crossing merge;
+        byte-fallback tokens follow UTF-8 (``ctx`` holds the bytes of an unfinished
+        character): continuation bytes only inside a character, and a finished character
+        spelled in bytes only if it has no piece."""
+        prev, partial, _, _ = state
+        split = np.zeros(self.size, dtype=bool)
+        join = np.zeros(self.size, dtype=bool)
+        if partial:
+            need = _utf8_len(partial[0])
+            for j in self._cont_ids.tolist():
+                data = partial + bytes([int(self.fallback_byte[j])])
+                if len(data) < need:
+                    join[j] = True
+                elif len(data) == need:
+                    try:
+                        c = data.decode("utf-8")
+                    except UnicodeDecodeError:
+                        continue
+                    join[j] = c not in self._pid
+            return split, join, False
+        ids = self.vocab.text_ids
+        join[ids] = self.singleton[ids]
+        join[self._cont_ids] = False
+        if prev >= 0:
+            if not self.singleton[prev]:
+                join[:] = False
+            elif self.reachable[prev]:
+                join &= ~self._conflicts(prev)
+        return split, join, True
+
+    def any_allowed(self, state, ids: np.ndarray) -> bool:
+        """Whether one of the text tokens ``ids`` may follow canonically in ``state`` (judges
+        only their signatures: cheap where the full row is not cached yet)."""
+        hit = self._rows.get(state)
+        if hit is not None or self.sentencepiece or state[0] < 0:
+            row = self.row(state)
+            return bool(np.any((row[ids >> 5] >> (ids & 31)) & 1))
+        prev, ctx, mode, _ = state
+        ids = ids[self.singleton[ids]]
+        if not len(ids) or not self.singleton[prev]:
+            return False
+        if self.added[prev] or self.added[ids].any():
+            return True
+        sig = self.sig[ids]
+        can_split, can_join, _, _ = self._outcome_row(int(self.sig[prev]), ctx, mode, np.unique(sig))
+        if can_split[sig].any():
+            return True
+        if not self.reachable[prev]:
+            return False
+        join = can_join[sig] & self.reachable[ids]
+        return bool(join.any() and (join & ~self._conflicts(prev)[ids]).any())
+
+    def _entry(self, state):
+        with self._lock:
+            hit = self._rows.get(state)
+            if hit is not None:
+                self._rows.move_to_end(state)
+                self.hits += 1
+                return hit
+        split, join, end = self.split_join(state)
+        both = split | join
+        both[self.vocab.eos_ids] = end
+        entry = (self._pack(both), self._pack(split), self._pack(join))
+        with self._lock:
+            self.misses += 1
+            self._rows[state] = entry
+            while len(self._rows) > ROW_CACHE_SIZE:
+                self._rows.popitem(last=False)
+        return entry
+
+    def row(self, state: tuple | None = None) -> np.ndarray:
+        """Packed int32 mask (``vocab.n_words`` words) of the tokens allowed in ``state``
+        (:data:`START` at the beginning of the output), EOS ids included."""
+        return self._entry(self.start if state is None else state)[0]
+
+    def next_state(self, state, token: int):
+        """The state after ``token``; None if ``token`` is not canonical there."""
+        allowed, split, join = self._entry(state)
+        w, b = token >> 5, np.int32(1) << np.int32(token & 31)
+        if not allowed[w] & b:
+            return None
+        sp, jo = bool(split[w] & b), bool(join[w] & b)
+        prev, ctx, mode = state[0], state[1], state[2]
+        if self.sentencepiece:
+            b = int(self.fallback_byte[token])
+            partial = ctx + bytes([b]) if b >= 0x80 else b""
+            if partial and len(partial) >= _utf8_len(partial[0]):
+                partial = b""
+            return (int(token), partial, JOIN, not partial)
+        if prev < 0:
+            return (int(token), 0, SPLIT, bool(self.singleton[token]))
+        s = int(self.sig[prev])
+        nctx = self.sig_tail[s] if not self.sig_len1[s] else self.ctx_id(self.ctx_chars[ctx] + self.sig_reps[s])
+        if self.added[prev] or self.added[token]:
+            end = True
+        else:
+            _, _, end_split, end_join = self._outcome_row(s, ctx, mode)
+            end = bool((sp and end_split[self.sig[token]]) or (jo and end_join[self.sig[token]]))
+        return (int(token), int(nctx), EITHER if sp and jo else SPLIT if sp else JOIN, end)
+
+    def state_of(self, ids) -> tuple | None:
+        """The state after the tokens ``ids`` from the start; None once one is not canonical."""
+        st = self.start
+        for t in ids:
+            st = self.next_state(st, int(t))
+            if st is None:
+                return None
+        return st
+
+    @property
+    def start(self) -> tuple:
+        """The state at the beginning of the output."""
+        return (-1, b"", SPLIT, True) if self.sentencepiece else START
+
+    def restart(self, token: int) -> tuple:
+        """A state after ``token`` with no history (after a token the filter did not allow)."""
+        return (int(token), b"" if self.sentencepiece else 0, EITHER, True)
+
+    def after_bytes(self, state, data: bytes) -> tuple:
+        """The state after raw bytes were appended (a forced continuation): their canonical
+        encoding's last token, with no history; ``state`` itself for no bytes."""
+        if not data:
+            return state
+        try:
+            ids = self.vocab.encode(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return state
+        return self.restart(ids[-1]) if ids else state
+
+    def pair_ok(self, prev: int, nxt: int) -> bool:
+        """Whether ``nxt`` may follow ``prev`` (-1: first) in some context (no history)."""
+        st = self.start if prev < 0 else self.restart(prev)
+        return self.next_state(st, nxt) is not None
+
+
+def canonical_filter(vocab) -> CanonicalFilter:
+    """The :class:`CanonicalFilter` of ``vocab``, built once and kept on the vocabulary."""
+    f = getattr(vocab, "_canonical_filter", None)
+    if f is None:
+        with _LOCK:
+            f = getattr(vocab, "_canonical_filter", None)
+            if f is None:
+                f = CanonicalFilter(vocab)
+                vocab._canonical_filter = f
+    return f

@@ -1,0 +1,315 @@
+"""Canonical tokenizations: ``Vocabulary.is_canonical`` and ``canonical_tokens=True`` masks.
+
+The oracle is always the tokenizer's own ``encode``: on random texts and re-segmentations of
+them for the three shipped families, and by exact enumeration on a small hand-made byte-level
+BPE (every token sequence up to a length, every continuation up to a length).
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import numpy as np
+import pytest
+
+from constrain import OptionError, Vocabulary, VocabularyError, compile_json_schema, compile_lark, compile_regex
+from constrain.matcher import CanonicalMatcher
+from constrain.tokens.canonical import canonical_filter
+
+ALPHABETS = {
+    "ascii": [chr(i) for i in range(32, 127)] + ["\n", "\t"],
+    "json": list('{}[]":, \n') + list("abcdefghijklmnopqrstuvwxyz0123456789")
+    + ["true", "false", "null", '"name"', '"id"', " ", "  ", "Id", "order"],
+    "unicode": list("aé東京😀—ñü ß\nЖ中文") + ["ab", " the", "ing", "Ab"],
+}
+
+
+def random_texts(seed: int, n: int):
+    rng = random.Random(seed)
+    for kind, alphabet in ALPHABETS.items():
+        for _ in range(n):
+            yield kind, "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 24)))
+
+
+def resegment(vocab: Vocabulary, ids: list[int], rng: random.Random) -> list[int]:
+    """``ids`` with a few tokens cut in two (the same bytes, another tokenization)."""
+    ids = list(ids)
+    for _ in range(rng.randint(1, 3)):
+        k = rng.randrange(len(ids))
+        b = vocab.token_bytes[ids[k]]
+        if len(b) < 2:
+            continue
+        cut = rng.randint(1, len(b) - 1)
+        try:
+            ids[k:k + 1] = vocab.greedy_encode(b[:cut]) + vocab.greedy_encode(b[cut:])
+        except VocabularyError:
+            continue
+    return ids
+
+
+# --------------------------------------------------------------------------- is_canonical
+
+
+def test_is_canonical_matches_the_tokenizers_encode(family):
+    name, tok, vocab = family
+    rng = random.Random(7)
+    seen_false = 0
+    for kind, text in random_texts(11, 40):
+        # (SentencePiece prepends "▁": its ids are then the encoding of " " + text, which
+        # is_canonical judges as the bytes they spell)
+        hf = tok.encode(text, add_special_tokens=False)
+        assert vocab.is_canonical(hf), (name, kind, text)
+        other = resegment(vocab, hf, rng)
+        if other != hf:
+            assert not vocab.is_canonical(other), (name, kind, text, other)
+            seen_false += 1
+    assert seen_false > 20  # the re-segmentations did test something
+
+
+def test_is_canonical_edges(smollm2_vocab):
+    v = smollm2_vocab
+    ids = v.encode('{"orderId": 1}')
+    eos = int(v.eos_ids[0])
+    assert v.is_canonical(ids + [eos])  # an output may end with EOS
+    assert not v.is_canonical(ids[:1] + [eos] + ids[1:])  # a special id inside: no text
+    assert v.is_canonical([])
+    with pytest.raises(VocabularyError, match="position 1"):
+        v.is_canonical([ids[0], v.size + 5])
+    cut = v.encode("東")  # a partial character is not text
+    assert not v.is_canonical(v.greedy_encode("東".encode()[:2]))
+    assert v.is_canonical(cut)
+
+
+# --------------------------------------------------------------------------- the filter, random texts
+
+
+def _filter_accepts(f, ids) -> bool:
+    st = f.state_of(ids)
+    return st is not None and bool(st[3])
+
+
+def _check_filter_on_random_texts(vocab, n, seed):
+    f = canonical_filter(vocab)
+    rng = random.Random(seed)
+    checked = canonical = 0
+    for kind, text in random_texts(seed, n):
+        ids = vocab.encode(text)
+        for seq in (ids, resegment(vocab, ids, rng)):
+            truth = vocab.is_canonical(seq)
+            assert _filter_accepts(f, seq) == truth, (kind, text, [vocab.token_bytes[i] for i in seq])
+            checked += 1
+            canonical += truth
+    assert 0 < canonical < checked
+
+
+def test_filter_agrees_with_encode_smollm2(smollm2_vocab):
+    _check_filter_on_random_texts(smollm2_vocab, 15, 3)
+
+
+def test_filter_agrees_with_encode_mistral_sp(mistral_sp_vocab):
+    _check_filter_on_random_texts(mistral_sp_vocab, 40, 4)
+
+
+TEKKEN_GAP = pytest.mark.xfail(strict=False, reason="known gap: Tekken's merges are derived from tiktoken ranks (several merges per token, ignore_merges), and the filter judges a merge across a junction without the text around the pair: in one blank chunk \"\\n\\n \\n\\n\" the tokenizer keeps \" \" apart, the filter expects \"\\n\\n\" + \" \" to merge (issue 19c report)")
+
+
+@pytest.mark.slow
+@TEKKEN_GAP
+def test_filter_agrees_with_encode_tekken(tekken_vocab):
+    _check_filter_on_random_texts(tekken_vocab, 150, 5)
+
+
+@pytest.mark.slow
+def test_filter_agrees_with_encode_many(smollm2_vocab, mistral_sp_vocab):
+    _check_filter_on_random_texts(smollm2_vocab, 500, 6)
+    _check_filter_on_random_texts(mistral_sp_vocab, 500, 7)
+
+
+# --------------------------------------------------------------------------- hand-made BPE, exact
+
+
+@pytest.fixture(scope="module")
+def toy():
+    """Byte-level BPE over ``a b ␠ !`` with GPT-2's pre-tokenizer: letters, blanks and
+    punctuation chunk apart, blank runs split before a word, ``b!`` never merges across."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    base = ["a", "b", "Ġ", "!"]
+    merges = [("a", "b"), ("Ġ", "a"), ("ab", "a"), ("b", "b"), ("Ġ", "Ġ"), ("!", "!"), ("Ġa", "b"),
+              ("a", "a"), ("Ġ", "!"), ("b", "!")]
+    vocab = {p: i for i, p in enumerate(base)}
+    for u, v in merges:
+        vocab.setdefault(u + v, len(vocab))
+    vocab["<eos>"] = len(vocab)
+    tk = Tokenizer(models.BPE(vocab=vocab, merges=merges))
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tk.decoder = decoders.ByteLevel()
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<eos>")
+    return tok, Vocabulary.from_hf(tok)
+
+
+def _prefix_canonical(tok, vocab, seq, continuations) -> bool:
+    """Whether ``seq`` starts the tokenizer's encoding of its text plus some continuation."""
+    text = vocab.decode_bytes(seq).decode()
+    enc = tok.backend_tokenizer.encode
+    return any(enc(text + c, add_special_tokens=False).ids[: len(seq)] == list(seq) for c in continuations)
+
+
+def test_masks_match_enumeration_on_a_handmade_bpe(toy):
+    """Every mask along every path of up to 4 tokens, against two exact oracles.
+
+    ``leads``: ``seq + [t]`` starts the canonical encoding of some complete valid output (all
+    4^1 + ... + 4^7 of them enumerated): such a token is never forbidden.  ``prefix``:
+    ``seq + [t]`` starts the encoding of its text plus some continuation: a token outside it
+    is never allowed.  Between the two lie canonical tokens after which the grammar leaves no
+    canonical way on; the one-token lookahead removes those it can see.
+    """
+    tok, vocab = toy
+    pattern = r"[ab !]{1,7}"
+    texts = ["".join(p) for k in range(1, 8) for p in itertools.product("ab !", repeat=k)]
+    leads = set()
+    for e in tok.backend_tokenizer.encode_batch(texts, add_special_tokens=False):
+        leads.update(tuple(e.ids[:k]) for k in range(1, len(e.ids) + 1))
+    conts = ["".join(p) for k in range(3) for p in itertools.product("ab !", repeat=k)]
+    compiled = compile_regex(pattern, vocab, canonical_tokens=True)
+    plain = compile_regex(pattern, vocab)
+    eos = int(vocab.eos_ids[0])
+    frontier = [(compiled.matcher(), plain.matcher(), [])]
+    states = forbidden = between = 0
+    for _depth in range(4):
+        nxt = []
+        for cm, pm, seq in frontier:
+            grammar = set(vocab.mask_to_ids(pm.mask()).tolist())
+            got = set(vocab.mask_to_ids(cm.mask()).tolist())
+            lower = {t for t in grammar if t != eos and tuple(seq + [t]) in leads}
+            upper = {t for t in grammar if t != eos and _prefix_canonical(tok, vocab, seq + [t], conts)}
+            if eos in grammar and vocab.is_canonical(seq):
+                lower.add(eos)
+                upper.add(eos)
+            states += 1
+            if lower or upper:
+                names = [vocab.token_bytes[i] for i in seq]
+                assert lower <= got, (names, "forbidden", [vocab.token_bytes[i] for i in lower - got])
+                assert got <= upper, (names, "allowed", [vocab.token_bytes[i] for i in got - upper])
+                forbidden += len(grammar - got)
+                between += len(got - lower)
+            else:  # no canonical continuation is valid: the grammar's mask, counted
+                assert got == grammar
+            for t in sorted(got - {eos}):
+                c2, p2 = cm.copy(), pm.copy()
+                assert c2.advance(t) and p2.advance(t)
+                nxt.append((c2, p2, seq + [t]))
+        frontier = nxt
+    assert states > 300 and forbidden > 100, (states, forbidden)
+    assert between < forbidden / 4, (between, forbidden)  # dead ends the lookahead missed are few
+
+
+def test_dead_ends(toy):
+    tok, vocab = toy
+    c = compile_regex(r" a", vocab, canonical_tokens=True)
+    m = c.matcher()
+    space, a, space_a = (vocab.encode(s)[0] for s in (" ", "a", " a"))
+    # " " is a canonical start (" !" encodes as " ", "!"), but here only "a" may follow and
+    # " " + "a" would merge: the lookahead leaves the one canonical spelling
+    assert set(vocab.mask_to_ids(m.mask()).tolist()) == {space_a}
+    # a caller that takes " " anyway (a forced token): no canonical token fits, so the
+    # grammar's own mask rather than none; the non-canonical step is counted
+    assert m.advance(space) and m.fallbacks == 0
+    assert set(vocab.mask_to_ids(m.mask()).tolist()) == {a}
+    assert m.advance(a) and m.fallbacks == 1 and m.is_accepting()
+
+
+def test_matcher_history_ops(toy):
+    tok, vocab = toy
+    c = compile_regex(r"[ab !]{1,9}", vocab, canonical_tokens=True)
+    m = c.matcher()
+    assert isinstance(m, CanonicalMatcher)
+    ids = vocab.encode("ab ab!")
+    for i in ids:
+        assert m.is_allowed(i) and m.advance(i)
+    snap = m.mask().copy()
+    k = m.copy()
+    m.rollback(2)
+    assert m.advance(ids[-2]) and m.advance(ids[-1])
+    assert np.array_equal(m.mask(), snap) and np.array_equal(k.mask(), snap)
+    m.reset()
+    assert m.num_consumed == 0 and np.array_equal(m.mask(), c.matcher().mask())
+    assert m.advance_bytes(b"ab") and m.advance(vocab.encode(" ")[0])
+
+
+def test_options_are_checked(toy):
+    hand = Vocabulary.from_token_bytes([b"a", b"b", None], eos_ids=[2])
+    with pytest.raises(OptionError, match="Hugging Face BPE"):
+        compile_regex("a+", hand, canonical_tokens=True)
+    with pytest.raises(OptionError, match="True or False"):
+        compile_regex("a+", toy[1], canonical_tokens="yes")
+
+
+# --------------------------------------------------------------------------- real vocabularies, sampled states
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "orderId": {"type": "integer"},
+        "name": {"type": "string"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "paid": {"type": "boolean"},
+    },
+    "required": ["orderId", "name"],
+}
+INSTANCES = ['{"orderId": 12, "name": "Bob Smith", "tags": ["alpha", "beta gamma"], "paid": true}',
+             '{\n  "orderId": 7,\n  "name": "Żółw 東京",\n  "paid": false\n}']
+CONTINUATIONS = ["", " ", "a", "A", "0", "!", "\n", '"', ",", "}", " a", "  "]
+
+
+def _check_sampled_states(tok, vocab, per_state, seed):
+    c = compile_json_schema(SCHEMA, vocab, canonical_tokens=True)
+    p = compile_json_schema(SCHEMA, vocab)
+    rng = np.random.default_rng(seed)
+    eos = set(vocab.eos_ids.tolist())
+    compared = pruned = 0
+    for text in INSTANCES:
+        ids = vocab.encode(text)
+        cm, pm = c.matcher(), p.matcher()
+        for k, true_next in enumerate(ids):
+            got = vocab.mask_to_ids(cm.mask())
+            assert true_next in set(got.tolist())  # the canonical spelling is never forbidden
+            grammar = vocab.mask_to_ids(pm.mask())
+            sample = rng.choice(grammar, size=min(per_state, len(grammar)), replace=False)
+            allowed = set(got.tolist())
+            for t in sample.tolist():
+                if t in eos:
+                    continue
+                try:  # a token ending inside a character: no text for the oracle to encode
+                    vocab.decode_bytes(ids[:k] + [t]).decode()
+                except UnicodeDecodeError:
+                    continue
+                truth = _prefix_canonical(tok, vocab, ids[:k] + [t], CONTINUATIONS)
+                if t in allowed:  # never a token that leaves the canonical encoding
+                    assert truth, (text, k, vocab.token_bytes[t])
+                else:  # a canonical token is dropped only as a dead end (lookahead)
+                    pruned += truth
+                compared += 1
+            assert cm.advance(true_next) and pm.advance(true_next)
+        assert cm.fallbacks == 0
+    assert compared > 1000 and pruned < compared / 50, (compared, pruned)
+
+
+def test_sampled_states_smollm2(smollm2_tokenizer, smollm2_vocab):
+    _check_sampled_states(smollm2_tokenizer, smollm2_vocab, 40, 0)
+
+
+@pytest.mark.slow
+@TEKKEN_GAP
+def test_sampled_states_tekken(tekken_tokenizer, tekken_vocab):
+    _check_sampled_states(tekken_tokenizer, tekken_vocab, 60, 1)
+
+
+def test_lark_takes_the_option(smollm2_vocab):
+    c = compile_lark('start: "order" "Id"', smollm2_vocab, canonical_tokens=True)
+    m = c.matcher()
+    for t in smollm2_vocab.encode("orderId"):
+        assert m.advance(t)
+    assert m.is_accepting() and "canonical" in repr(c)

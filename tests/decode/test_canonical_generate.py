@@ -1,0 +1,65 @@
+"""``decode.generate(..., canonical_tokens=True)``: every sampled token sequence is the
+tokenizer's own encoding of the output (the tiny random model picks non-canonical splits
+freely when it may)."""
+
+import json
+
+import pytest
+
+import decode
+from constrain import compile_json_schema
+from decode.result import GenerationArgumentError
+
+SCHEMA = {"type": "object", "properties": {"orderId": {"type": "integer"}, "name": {"type": "string"}},
+          "required": ["orderId", "name"]}
+
+
+def _generated_ids(res, vocab):
+    ids = list(res.token_ids)
+    eos = set(vocab.eos_ids.tolist())
+    return [i for i in ids if i not in eos]
+
+
+def _canonical_prefix(tok, vocab, ids) -> bool:
+    """``ids`` start the tokenizer's encoding of their text plus some continuation (an output
+    cut by ``max_new_tokens`` may stop in a blank run the next byte would re-split)."""
+    text = vocab.decode_bytes(ids).decode("utf-8", "replace")
+    return any(tok.encode(text + c, add_special_tokens=False)[: len(ids)] == ids
+               for c in ("", " ", "a", "0", "!", '"', "}", "\n"))
+
+
+def test_generate_canonical_outputs(smol_model, smollm2_tokenizer, smollm2_vocab):
+    non_canonical_plain = 0
+    for seed in range(2):
+        # (no finish_within_budget: the grammar's closing bytes are appended as they encode
+        # alone, and their junction with the output need not be canonical)
+        res = decode.generate(smol_model, smollm2_tokenizer, "Order:", SCHEMA, max_new_tokens=24, seed=seed,
+                              canonical_tokens=True)
+        ids = _generated_ids(res, smollm2_vocab)
+        assert _canonical_prefix(smollm2_tokenizer, smollm2_vocab, ids), [smollm2_vocab.token_bytes[i] for i in ids]
+        if res.finished:
+            assert smollm2_vocab.is_canonical(ids)
+            json.loads(res.text)
+        plain = decode.generate(smol_model, smollm2_tokenizer, "Order:", SCHEMA, max_new_tokens=24, seed=seed)
+        non_canonical_plain += not _canonical_prefix(smollm2_tokenizer, smollm2_vocab,
+                                                     _generated_ids(plain, smollm2_vocab))
+    assert non_canonical_plain > 0  # without the option the random model does split oddly
+
+
+def test_canonical_compiled_and_argument_checks(smol_model, smollm2_tokenizer, smollm2_vocab):
+    c = compile_json_schema(SCHEMA, smollm2_vocab, canonical_tokens=True)
+    res = decode.generate(smol_model, smollm2_tokenizer, "x", c, max_new_tokens=30, seed=1)
+    assert _canonical_prefix(smollm2_tokenizer, smollm2_vocab, _generated_ids(res, smollm2_vocab))
+    plain = compile_json_schema(SCHEMA, smollm2_vocab)
+    with pytest.raises(GenerationArgumentError, match="canonical_tokens"):
+        decode.generate(smol_model, smollm2_tokenizer, "x", plain, canonical_tokens=True)
+    with pytest.raises(GenerationArgumentError, match="canonical_tokens"):
+        decode.generate(smol_model, smollm2_tokenizer, "x", SCHEMA, canonical_tokens="yes")
+
+
+def test_canonical_tokens_with_heal_prompt_is_refused(smol_model, smollm2_tokenizer):
+    """The healed prompt's prefix is compiled without canonical tokens: refused, not silently
+    dropped."""
+    with pytest.raises(decode.GenerationArgumentError, match="heal_prompt"):
+        decode.generate(smol_model, smollm2_tokenizer, "x", {"type": "string"}, canonical_tokens=True,
+                        heal_prompt=True, max_new_tokens=4)
