@@ -28,7 +28,8 @@ its conditions on real tokenizers rather than assume them:
   punctuation for chunking (the pair alone cannot say what the character is).
 - Tekken's merges are derived from tiktoken ranks (several merges build one token); there
   the context-free merge test can reject a canonical pair (``"\\n\\n"``, ``" "`` inside the
-  blank chunk ``"\\n\\n \\n\\n"``): close, not exact (tests/constrain/test_canonical.py).
+  blank chunk ``"\\n\\n \\n\\n"``), so byte-level BPE with ``ignore_merges`` is refused with
+  an :class:`OptionError` rather than given a filter that forbids canonical outputs.
 
 The merge test is vectorized over the vocabulary.  A token's derivation is a binary tree; a
 pair ``(a, b)`` is non-canonical iff some merge ``(r, l) -> m`` exists with ``r`` on ``a``'s
@@ -120,6 +121,13 @@ class CanonicalFilter:
         self.size = vocab.size
         self.ignore_merges = bool(model.get("ignore_merges"))
         self.sentencepiece = vocab.family == "sentencepiece"
+        if self.ignore_merges and not self.sentencepiece:
+            # merges converted from tiktoken ranks (Tekken, Llama 3): a merge across a junction
+            # depends on text the pair test does not see (Tekken keeps " " apart between two
+            # "\n\n" in one blank chunk), so the filter would forbid canonical continuations
+            raise OptionError("canonical_tokens is not exact for byte-level BPE converted from tiktoken "
+                              "ranks (ignore_merges, e.g. Tekken): refused rather than forbid canonical "
+                              "outputs; Vocabulary.is_canonical still works")
         self._pre = None if self.sentencepiece else bt.pre_tokenizer
         # added (non-special) tokens are cut out of the text before anything else: always
         # their own chunk, canonical next to anything

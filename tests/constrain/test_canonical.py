@@ -111,13 +111,16 @@ def test_filter_agrees_with_encode_mistral_sp(mistral_sp_vocab):
     _check_filter_on_random_texts(mistral_sp_vocab, 40, 4)
 
 
-TEKKEN_GAP = pytest.mark.xfail(strict=False, reason="known gap: Tekken's merges are derived from tiktoken ranks (several merges per token, ignore_merges), and the filter judges a merge across a junction without the text around the pair: in one blank chunk \"\\n\\n \\n\\n\" the tokenizer keeps \" \" apart, the filter expects \"\\n\\n\" + \" \" to merge (issue 19c report)")
-
-
-@pytest.mark.slow
-@TEKKEN_GAP
-def test_filter_agrees_with_encode_tekken(tekken_vocab):
-    _check_filter_on_random_texts(tekken_vocab, 150, 5)
+def test_tiktoken_converted_bpe_is_refused(tekken_vocab):
+    """Tekken's merges are converted from tiktoken ranks (``ignore_merges``): whether a pair
+    merges depends on text around it that the pair test does not see (in the blank chunk
+    ``"\\n\\n \\n\\n"`` the tokenizer keeps ``" "`` apart where the filter expected a merge), so
+    the filter would forbid canonical outputs. Refused with a clear error instead; exact
+    ``is_canonical`` still works there."""
+    with pytest.raises(OptionError, match="not exact .* tiktoken"):
+        canonical_filter(tekken_vocab)
+    ids = tekken_vocab.tokenizer.encode("{\"a\": [1, 2]}", add_special_tokens=False)
+    assert tekken_vocab.is_canonical(ids)
 
 
 @pytest.mark.slow
@@ -299,12 +302,6 @@ def _check_sampled_states(tok, vocab, per_state, seed):
 
 def test_sampled_states_smollm2(smollm2_tokenizer, smollm2_vocab):
     _check_sampled_states(smollm2_tokenizer, smollm2_vocab, 40, 0)
-
-
-@pytest.mark.slow
-@TEKKEN_GAP
-def test_sampled_states_tekken(tekken_tokenizer, tekken_vocab):
-    _check_sampled_states(tekken_tokenizer, tekken_vocab, 60, 1)
 
 
 def test_lark_takes_the_option(smollm2_vocab):
