@@ -10,7 +10,65 @@ The mask-only benchmark modules are imported to build the parser (they import no
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+
+
+# name, module of decode.bench (its add_arguments(parser) and main(args=...)), help; every
+# module is imported to build the parser, so none may import torch at module level
+# (:mod:`.throughput`, which does, has its flags defined below).
+BENCHMARKS = (
+    ("maskbench", "maskbench",
+        "MaskBench: per-schema compile time, per-token mask time, "
+        "correctness on valid/invalid instances"),
+    ("test-suite", "test_suite",
+        "the official JSON Schema Test Suite through every engine's masks: "
+        "per keyword file compiled / unsupported / correct / wrong-accept / "
+        "wrong-reject"),
+    ("peer-suite", "peer_suite",
+        "other engines' JSON Schema test cases (shared/data/peer-suite) through "
+        "structgen's masks: wrong accepts / rejects, compile errors by class"),
+    ("coverage", "coverage",
+        "per dataset file: declared coverage (compiles) and exactness "
+        "(MaskBench pass), compile errors by keyword"),
+    ("grammars", "grammars",
+        "compile and per-token mask time of each shipped Lark grammar on each "
+        "tokenizer, and the json grammar next to the JSON Schema path"),
+    ("generate", "generate",
+        "end-to-end generation on a model (JSONSchemaBench protocol): per schema, "
+        "constrained vs unconstrained output validity, compile time, TTFT, TPOT"),
+    ("samplers", "samplers",
+        "decode.sample's samplers (masked, AWRS, SMC with each proposal) on "
+        "SmolLM2 over cold constraints: tok/s, constraint checks per token, "
+        "masks, forward calls (optionally genlm-control side by side)"),
+    ("speculative", "speculative",
+        "speculative decoding with grammar-legal drafts vs plain constrained "
+        "decoding on SmolLM2: passes per token, acceptance per draft source, "
+        "tok/s ratio, greedy identity"),
+    ("asap", "asap",
+        "grammar-aligned sampling (ASAp) vs token masking on SmolLM2, three small "
+        "grammars: window KL to the model's law over the outputs seen, forward "
+        "passes saved by the trie"),
+    ("bfcl", "bfcl",
+        "function calling on BFCL's non-live categories (bfcl-eval's data and AST "
+        "checker): constrained vs unconstrained, calls that parse and validate, AST "
+        "accuracy, tokens and seconds per case"),
+    ("serve", "serve",
+        "structgen serve under 1, 4, 16 concurrent clients (OpenAI API over HTTP), "
+        "constrained vs unconstrained: req/s, tok/s, p50/p99 latency, rows per step"),
+    ("healing", "healing",
+        "token healing on SmolLM2: log-likelihood of the true continuation of JSON "
+        "instances cut at random, without healing, healed, and cut at a token "
+        "boundary"),
+    ("repair", "repair",
+        "decode.repair on corrupted MaskBench instances with SmolLM2: share valid, "
+        "edit distance to the draft, share recovering the original; sketch vs "
+        "draft-in-prompt vs regenerating from scratch"),
+    ("canonical", "canonical",
+        "canonical_tokens=True: compile and per-token mask time off vs on over "
+        "MaskBench schemas, and the share of SmolLM2's masked probability mass "
+        "on non-canonical tokens"),
+)
 
 
 def _throughput_arguments(p: argparse.ArgumentParser) -> None:
@@ -30,32 +88,13 @@ def main(argv=None) -> int:
         argv = ["throughput"] + argv  # the old `python -m decode.bench [--tokens N ...]`
     p = argparse.ArgumentParser(prog="python -m decode.bench", description="structgen benchmarks")
     sub = p.add_subparsers(dest="bench", required=True)
-    from . import (asap, bfcl, canonical, coverage, generate, grammars, healing, maskbench, peer_suite, repair,
-                   samplers, serve, speculative, test_suite)
+    for name, module, help_text in BENCHMARKS:
+        importlib.import_module(f".{module}", __package__).add_arguments(sub.add_parser(name, help=help_text))
 
-    mb = sub.add_parser("maskbench", help="MaskBench: per-schema compile time, per-token mask time, "
-                                          "correctness on valid/invalid instances")
-    maskbench.add_arguments(mb)
     rp = sub.add_parser("report", help="print the tables of a MaskBench (or test-suite, generate) --json file again")
     rp.add_argument("json_file")
     rp.add_argument("--markdown", action="store_true")
     rp.add_argument("--max-ids", type=int, default=50)
-    ts = sub.add_parser("test-suite", help="the official JSON Schema Test Suite through every engine's masks: "
-                                           "per keyword file compiled / unsupported / correct / wrong-accept / "
-                                           "wrong-reject")
-    test_suite.add_arguments(ts)
-    ps = sub.add_parser("peer-suite", help="other engines' JSON Schema test cases (shared/data/peer-suite) through "
-                                           "structgen's masks: wrong accepts / rejects, compile errors by class")
-    peer_suite.add_arguments(ps)
-    cv = sub.add_parser("coverage", help="per dataset file: declared coverage (compiles) and exactness "
-                                         "(MaskBench pass), compile errors by keyword")
-    coverage.add_arguments(cv)
-    gr = sub.add_parser("grammars", help="compile and per-token mask time of each shipped Lark grammar on each "
-                                         "tokenizer, and the json grammar next to the JSON Schema path")
-    grammars.add_arguments(gr)
-    gn = sub.add_parser("generate", help="end-to-end generation on a model (JSONSchemaBench protocol): per schema, "
-                                          "constrained vs unconstrained output validity, compile time, TTFT, TPOT")
-    generate.add_arguments(gn)
     pl = sub.add_parser("plots", help="PNG plots from a maskbench, test-suite or generate --json file (needs matplotlib)")
     pl.add_argument("json_file")
     pl.add_argument("--out", default=".", help="folder for the PNG files")
@@ -63,39 +102,8 @@ def main(argv=None) -> int:
     tp = sub.add_parser("throughput", help="decoding throughput on a model, constrained vs not (the default "
                                            "benchmark): tok/s, TTFT, mask and kernel time per step")
     _throughput_arguments(tp)
-    sm = sub.add_parser("samplers", help="decode.sample's samplers (masked, AWRS, SMC with each proposal) on "
-                                         "SmolLM2 over cold constraints: tok/s, constraint checks per token, "
-                                         "masks, forward calls (optionally genlm-control side by side)")
-    samplers.add_arguments(sm)
-    sp = sub.add_parser("speculative", help="speculative decoding with grammar-legal drafts vs plain constrained "
-                                            "decoding on SmolLM2: passes per token, acceptance per draft source, "
-                                            "tok/s ratio, greedy identity")
-    speculative.add_arguments(sp)
-    ap = sub.add_parser("asap", help="grammar-aligned sampling (ASAp) vs token masking on SmolLM2, three small "
-                                     "grammars: window KL to the model's law over the outputs seen, forward "
-                                     "passes saved by the trie")
-    asap.add_arguments(ap)
-    bf = sub.add_parser("bfcl", help="function calling on BFCL's non-live categories (bfcl-eval's data and AST "
-                                     "checker): constrained vs unconstrained, calls that parse and validate, AST "
-                                     "accuracy, tokens and seconds per case")
-    bfcl.add_arguments(bf)
-    sv = sub.add_parser("serve", help="structgen serve under 1, 4, 16 concurrent clients (OpenAI API over HTTP), "
-                                      "constrained vs unconstrained: req/s, tok/s, p50/p99 latency, rows per step")
-    serve.add_arguments(sv)
-    hl = sub.add_parser("healing", help="token healing on SmolLM2: log-likelihood of the true continuation of JSON "
-                                        "instances cut at random, without healing, healed, and cut at a token "
-                                        "boundary")
-    healing.add_arguments(hl)
-    rr = sub.add_parser("repair", help="decode.repair on corrupted MaskBench instances with SmolLM2: share valid, "
-                                       "edit distance to the draft, share recovering the original; sketch vs "
-                                       "draft-in-prompt vs regenerating from scratch")
-    repair.add_arguments(rr)
-    cn = sub.add_parser("canonical", help="canonical_tokens=True: compile and per-token mask time off vs on over "
-                                          "MaskBench schemas, and the share of SmolLM2's masked probability mass "
-                                          "on non-canonical tokens")
-    canonical.add_arguments(cn)
     args = p.parse_args(argv)
-    if getattr(args, "plots", None) or args.bench == "plots":
+    if getattr(args, "plots", None) or getattr(args, "plot", None) or args.bench == "plots":
         from .plots import MissingExtraError, require_matplotlib
 
         try:
@@ -103,48 +111,17 @@ def main(argv=None) -> int:
         except MissingExtraError as e:
             print(f"structgen bench {args.bench}: {e}", file=sys.stderr)
             return 2
-    if args.bench == "maskbench":
-        return maskbench.main(args=args)
-    if args.bench == "test-suite":
-        return test_suite.main(args=args)
-    if args.bench == "peer-suite":
-        return peer_suite.main(args=args)
-    if args.bench == "coverage":
-        return coverage.main(args=args)
-    if args.bench == "grammars":
-        return grammars.main(args)
-    if args.bench == "generate":
-        return generate.main(args=args)
-    if args.bench == "samplers":
-        return samplers.main(args)
-    if args.bench == "speculative":
-        return speculative.main(args)
-    if args.bench == "asap":
-        if args.plot:
-            from .plots import MissingExtraError, require_matplotlib
-
-            try:
-                require_matplotlib()
-            except MissingExtraError as e:
-                print(f"structgen bench asap: {e}", file=sys.stderr)
-                return 2
-        return asap.main(args)
-    if args.bench == "bfcl":
-        return bfcl.main(args)
-    if args.bench == "serve":
-        return serve.main(args)
-    if args.bench == "healing":
-        return healing.main(args)
-    if args.bench == "repair":
-        return repair.main(args)
-    if args.bench == "canonical":
-        return canonical.main(args)
+    modules = {name: module for name, module, _ in BENCHMARKS}
+    if args.bench in modules:
+        return importlib.import_module(f".{modules[args.bench]}", __package__).main(args=args)
     if args.bench == "throughput":
         from . import throughput
 
         return throughput.main(args)
     if args.bench in ("report", "plots"):
         import json
+
+        from . import generate, healing, maskbench, repair, test_suite
 
         with open(args.json_file, encoding="utf-8") as f:
             payload = json.load(f)
