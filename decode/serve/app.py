@@ -151,6 +151,19 @@ class _Rows:
                 left -= 1
             yield i, kind, payload
 
+    async def results(self) -> list:
+        """Every row's final result, by choice index (a non-streaming response); a row error
+        or a shutdown becomes the response's error; rows left running are cancelled."""
+        results = [None] * len(self.handles)
+        try:
+            async for i, kind, payload in self.events():
+                if kind == "done":
+                    results[i] = payload
+        finally:
+            self.cancel()
+        _raise_row_errors(results)
+        return results
+
 
 def _raise_row_errors(results) -> None:
     for r in results:
@@ -243,14 +256,7 @@ def create_app(model, tokenizer, config: ServeConfig | None = None):
             rows.submit(ids, compiled, p, i)
         if plan.common.stream:
             return StreamingResponse(_chat_stream(plan, rows, len(ids)), media_type="text/event-stream")
-        try:
-            results = [None] * len(params)
-            async for i, kind, payload in rows.events():
-                if kind == "done":
-                    results[i] = payload
-        finally:
-            rows.cancel()
-        _raise_row_errors(results)
+        results = await rows.results()
         try:
             return chat_response(plan, len(ids), results)
         except Exception as e:  # noqa: BLE001 - a tool call that does not validate (only if cut short)
@@ -268,15 +274,7 @@ def create_app(model, tokenizer, config: ServeConfig | None = None):
                 rows.submit(ids, compiled, p, j * plan.common.n + k)
         if plan.common.stream:
             return StreamingResponse(_completion_stream(plan, rows, n_prompt), media_type="text/event-stream")
-        try:
-            results = [None] * len(rows.handles)
-            async for i, kind, payload in rows.events():
-                if kind == "done":
-                    results[i] = payload
-        finally:
-            rows.cancel()
-        _raise_row_errors(results)
-        return completion_response(plan, n_prompt, results)
+        return completion_response(plan, n_prompt, await rows.results())
 
     return app
 
