@@ -401,6 +401,11 @@ def test_rollback_past_the_start_is_an_option_error(vocab):
     ({"dependentRequired": {"a/b": "c"}}, "dependentRequired", "#/dependentRequired/a~1b"),
     ({"type": "strin"}, "type", "#/type"),
     ({"type": []}, "type", "#/type"),
+    # parts merged or folded before they are lowered on their own are checked too
+    ({"allOf": [{"minProperties": "x"}]}, "minProperties", "#/allOf/0/minProperties"),
+    ({"anyOf": [{"type": "array", "minItems": -1}, {"type": "string"}]}, "minItems", "#/anyOf/0/minItems"),
+    ({"if": {"maxItems": 1.5}, "then": {}}, "maxItems", "#/if/maxItems"),
+    ({"type": "string", "allOf": [{"maxLength": "9"}]}, "maxLength", "#/allOf/0/maxLength"),
 ])
 def test_bad_keyword_value_names_keyword_and_pointer(vocab, schema, keyword, pointer):
     with pytest.raises(SchemaError) as ei:

@@ -1,11 +1,12 @@
-"""The values of a schema object's own keywords, checked against the draft 2020-12 meta-schema
-before the object is lowered.
+"""The values of a schema document's keywords, checked against the draft 2020-12 meta-schema's
+kinds before anything is lowered.
 
-Why here and not by validating the whole document against the meta-schema: the lowering visits
-only the schema objects an instance can reach, each once, with its JSON pointer in hand, so the
-check costs nothing for unreachable ``$defs`` and its error can say where the bad value is.
-Without it a ``"minProperties": "x"`` surfaced as a bare ``int()`` error and ``"minItems": -1``
-or ``"properties": []`` compiled into a silently different automaton.
+Why one walk over the document first and not a check where each object is lowered: ``allOf``
+parts, ``anyOf`` branches and ``if`` schemas are merged or folded before they would be lowered
+on their own, so a check at lowering missed them. Why not ``jsonschema``'s meta-schema
+validation: only the kinds the lowering relies on are checked, in one pass that knows each
+value's JSON pointer. Without it a ``"minProperties": "x"`` surfaced as a bare ``int()`` error
+and ``"minItems": -1`` or ``"properties": []`` compiled into a silently different automaton.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import SchemaError
-from .keywords import TYPE_NAMES
+from .keywords import SCHEMA_LISTS, SCHEMA_MAPS, SCHEMA_VALUES, TYPE_NAMES
 from .values import ptr_escape
 
 # keywords whose value is a count (the meta-schema's nonNegativeInteger)
@@ -68,3 +69,24 @@ def check_keyword_values(s: dict, ptr: str) -> None:
             if x not in TYPE_NAMES:
                 raise SchemaError(f"unknown type {x!r} at {ptr}/type (known: {', '.join(TYPE_NAMES)})",
                                   keyword="type", pointer=f"{ptr}/type")
+
+
+def check_schema_document(schema: Any) -> None:
+    """:func:`check_keyword_values` on every schema object of the document, at every position
+    where the vocabulary puts a subschema (``enum``/``const`` values are data and not walked);
+    iterative, so a deep document costs no Python recursion."""
+    stack = [(schema, "#")]
+    while stack:
+        s, ptr = stack.pop()
+        if not isinstance(s, dict):
+            continue
+        check_keyword_values(s, ptr)
+        for k in SCHEMA_MAPS:
+            if isinstance(s.get(k), dict):
+                stack.extend((v, f"{ptr}/{k}/{ptr_escape(n)}") for n, v in s[k].items())
+        for k in SCHEMA_LISTS:
+            if isinstance(s.get(k), list):
+                stack.extend((v, f"{ptr}/{k}/{i}") for i, v in enumerate(s[k]))
+        for k in SCHEMA_VALUES:
+            if isinstance(s.get(k), dict):
+                stack.append((s[k], f"{ptr}/{k}"))

@@ -23,7 +23,7 @@ from .context import LoweringContext
 from .disjoint import DisjointMixin
 from .enums import EnumsMixin
 from .ir import ALSO, CONTAINS_ALSO, NOT, PRESENCE, XOF, Xof, has_object_only, presence_eval
-from .keyword_values import check_keyword_values
+from .keyword_values import check_schema_document
 from .keywords import ANNOTATIONS, find_keywords
 from .lexemes import JsonLexemes
 from .merge import MergeMixin
@@ -73,7 +73,6 @@ class SchemaLowering(RefsMixin, MergeMixin, ApplicatorsMixin, ComplementMixin, D
         keys = set(schema) - ANNOTATIONS
         if not keys:
             return self.any_value()
-        check_keyword_values(schema, ptr)
         if "$ref" in keys and self.ref_overrides_siblings:
             keys = {"$ref"}
         if keys == {"$ref"}:
@@ -242,6 +241,7 @@ def schema_to_grammar(schema: Any, *, strict: bool = False, lenient: bool = Fals
                       property_order: str = "any") -> Grammar:
     """The grammar of the JSON texts valid under ``schema`` (options: see ``compile_json_schema``)."""
     schema = normalize_schema_input(schema)
+    check_schema_document(schema)
     lex = JsonLexemes(whitespace, max_whitespace, max_newlines=max_newlines, trailing_ws=trailing_whitespace,
                       canonical_literals=canonical_literals, canonical_strings=canonical_strings)
     # deeply nested schemas recurse ~10 Python frames per level; 3.11 frames use no C stack

@@ -45,9 +45,6 @@ class StringsMixin:
         full = formats.regexes(fmt_rx)
         lo = s.get("minLength", 0)
         hi = s.get("maxLength")
-        for k, v in (("minLength", lo), ("maxLength", hi)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
-                raise SchemaError(f"{k} at {ptr} must be a non-negative integer")
         lo = int(lo)
         hi = formats.capped(None if hi is None else int(hi), fmt_cap)
         if hi is not None and lo > hi:
