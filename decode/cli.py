@@ -42,6 +42,15 @@ DATA: a folder with JSONSchemaBench's maskbench/ and the JSON Schema Test Suite 
 """
 
 
+def _add_constraint_options(p: argparse.ArgumentParser) -> None:
+    """The constraint flags of every command that takes one (read back by ``_load_constraint``)."""
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--schema", metavar="FILE", help="JSON Schema file ('-' reads stdin)")
+    src.add_argument("--pydantic", metavar="MODULE:CLASS", help="Pydantic model class, e.g. myapp.models:Person")
+    src.add_argument("--regex", metavar="PATTERN", help="regular expression the whole output must match")
+    src.add_argument("--grammar", metavar="FILE", help="Lark grammar file")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="structgen",
@@ -56,11 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate text constrained by a JSON schema, Pydantic model, regex or Lark grammar. "
                     "The output goes to stdout; progress messages go to stderr.",
     )
-    src = g.add_mutually_exclusive_group()
-    src.add_argument("--schema", metavar="FILE", help="JSON Schema file ('-' reads stdin)")
-    src.add_argument("--pydantic", metavar="MODULE:CLASS", help="Pydantic model class, e.g. myapp.models:Person")
-    src.add_argument("--regex", metavar="PATTERN", help="regular expression the whole output must match")
-    src.add_argument("--grammar", metavar="FILE", help="Lark grammar file")
+    _add_constraint_options(g)
     g.add_argument("prompt", help="the prompt (sent as a user chat message unless --no-chat)")
     g.add_argument("--model", default="smollm2",
                    help="HF model id or local path (default: the bundled SmolLM2-135M-Instruct)")
@@ -127,11 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "distribution restricted to the constraint; masked is token masking; awrs / smc are weighted "
                     "(see log_weight). Statistics go to stderr.",
     )
-    ssrc = sp.add_mutually_exclusive_group()
-    ssrc.add_argument("--schema", metavar="FILE", help="JSON Schema file ('-' reads stdin)")
-    ssrc.add_argument("--pydantic", metavar="MODULE:CLASS", help="Pydantic model class")
-    ssrc.add_argument("--regex", metavar="PATTERN", help="regular expression the whole output must match")
-    ssrc.add_argument("--grammar", metavar="FILE", help="Lark grammar file")
+    _add_constraint_options(sp)
     sp.add_argument("prompt", nargs="?", default=None,
                     help="the prompt (sent as a user chat message unless --no-chat; not with --no-model)")
     sp.add_argument("--method", choices=("asap", "masked", "smc", "awrs"), default="asap",
@@ -158,11 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "the draft (decode.repair: the local model sees the draft and is steered to copy it where "
                     "that is legal). The repaired text goes to stdout, its edit distance to the draft to stderr.",
     )
-    rsrc = rp.add_mutually_exclusive_group()
-    rsrc.add_argument("--schema", metavar="FILE", help="JSON Schema file")
-    rsrc.add_argument("--pydantic", metavar="MODULE:CLASS", help="Pydantic model class")
-    rsrc.add_argument("--regex", metavar="PATTERN", help="regular expression the whole output must match")
-    rsrc.add_argument("--grammar", metavar="FILE", help="Lark grammar file")
+    _add_constraint_options(rp)
     rp.add_argument("draft", help="the draft file ('-' reads stdin)")
     rp.add_argument("--model", default="smollm2",
                     help="HF model id or local path (default: the bundled SmolLM2-135M-Instruct)")
