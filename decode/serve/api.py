@@ -296,36 +296,39 @@ def chat_message(plan: ChatPlan, result: RowResult) -> tuple[dict, str]:
     return msg, FINISH[result.finish_reason]
 
 
+def _envelope(plan: ChatPlan | CompletionPlan, kind: str, choices: list[dict]) -> dict:
+    """The fields every response and stream chunk carries around its choices."""
+    return {"id": plan.id, "object": kind, "created": plan.created, "model": plan.common.model,
+            "system_fingerprint": None, "choices": choices}
+
+
+def _chunk(plan: ChatPlan | CompletionPlan, kind: str, choices: list[dict], usage_: dict | None) -> dict:
+    out = _envelope(plan, kind, choices)
+    if plan.common.include_usage:
+        out["usage"] = usage_
+    return out
+
+
 def chat_response(plan: ChatPlan, prompt_tokens: int, results: list[RowResult]) -> dict:
     choices = []
     for i, r in enumerate(results):
         msg, finish = chat_message(plan, r)
         choices.append({"index": i, "message": msg, "logprobs": None, "finish_reason": finish})
-    return {"id": plan.id, "object": "chat.completion", "created": plan.created, "model": plan.common.model,
-            "choices": choices, "usage": usage(prompt_tokens, results), "system_fingerprint": None}
+    return {**_envelope(plan, "chat.completion", choices), "usage": usage(prompt_tokens, results)}
 
 
 def chat_chunk(plan: ChatPlan, choices: list[dict], usage_: dict | None = None) -> dict:
-    out = {"id": plan.id, "object": "chat.completion.chunk", "created": plan.created, "model": plan.common.model,
-           "system_fingerprint": None, "choices": choices}
-    if plan.common.include_usage:
-        out["usage"] = usage_
-    return out
+    return _chunk(plan, "chat.completion.chunk", choices, usage_)
 
 
 def completion_response(plan: CompletionPlan, prompt_tokens: int, results: list[RowResult]) -> dict:
     choices = [{"index": i, "text": r.text, "logprobs": None, "finish_reason": FINISH[r.finish_reason]}
                for i, r in enumerate(results)]
-    return {"id": plan.id, "object": "text_completion", "created": plan.created, "model": plan.common.model,
-            "choices": choices, "usage": usage(prompt_tokens, results), "system_fingerprint": None}
+    return {**_envelope(plan, "text_completion", choices), "usage": usage(prompt_tokens, results)}
 
 
 def completion_chunk(plan: CompletionPlan, choices: list[dict], usage_: dict | None = None) -> dict:
-    out = {"id": plan.id, "object": "text_completion", "created": plan.created, "model": plan.common.model,
-           "system_fingerprint": None, "choices": choices}
-    if plan.common.include_usage:
-        out["usage"] = usage_
-    return out
+    return _chunk(plan, "text_completion", choices, usage_)
 
 
 def sse(obj) -> str:
