@@ -89,7 +89,7 @@ def test_paths_readme_shows_keep_working():
 
 #: decode.serve (the OpenAI-compatible server), its own surface: importable without its extra
 SERVE_PUBLIC = ["ConstraintCache", "Engine", "RequestHandle", "RowResult", "SamplingParams", "ServeConfig",
-                "ServerThread", "create_app", "serve"]
+                "ServerProcess", "ServerThread", "create_app", "free_port", "serve"]
 
 
 def test_serve_surface_is_pinned():

@@ -24,9 +24,7 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 
@@ -73,13 +71,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _server(args, port: int):
+    """The benchmarked ``structgen serve``, in a child process (its output goes to this one's)."""
+    from decode.serve import ServerProcess
 
-
-def _start_server(args, port: int) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "decode.cli", "serve", "--model", args.model, "--port", str(port),
            "--max-batch", str(args.max_batch), "--log-level", "warning"]
     if args.threads:
@@ -87,22 +82,7 @@ def _start_server(args, port: int) -> subprocess.Popen:
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     if args.threads:
         env["OMP_NUM_THREADS"] = str(args.threads)
-    return subprocess.Popen(cmd, env=env)
-
-
-async def _wait_healthy(client, base: str, proc: subprocess.Popen, timeout: float = 300.0) -> None:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with status {proc.returncode}")
-        try:
-            r = await client.get(base + "/health")
-            if r.status_code == 200:
-                return
-        except Exception:  # noqa: BLE001 - not listening yet
-            pass
-        await asyncio.sleep(0.5)
-    raise RuntimeError("the server did not become healthy")
+    return ServerProcess(cmd, port, env=env)
 
 
 def _body(model: str, i: int, constrained: bool, args) -> dict:
@@ -170,12 +150,12 @@ async def _level(client, base: str, model: str, n_clients: int, constrained: boo
 async def _run(args) -> list[dict]:
     import httpx
 
-    port = args.port or _free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = _start_server(args, port)
-    try:
+    from decode.serve import free_port
+
+    with _server(args, args.port or free_port()) as server:
+        base = server.base_url
+        await asyncio.to_thread(server.wait_healthy)
         async with httpx.AsyncClient(timeout=600, limits=httpx.Limits(max_connections=256)) as client:
-            await _wait_healthy(client, base, proc)
             model = (await client.get(base + "/v1/models")).json()["data"][0]["id"]
             # warm-up, not timed: each schema compiled and its first masks built, the model's first passes
             for constrained in (True, False):
@@ -196,12 +176,6 @@ async def _run(args) -> list[dict]:
                         runs[constrained].append(run)
                 rows += [_pool(runs[False]), _pool(runs[True])]
             return rows
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def format_rows(rows: list[dict], markdown: bool = False) -> str:

@@ -6,6 +6,8 @@
 - ``create_app`` / ``ServeConfig`` / ``serve`` / ``ServerThread``: the FastAPI app, its settings,
   the blocking server and a background one for tests and benchmarks (:mod:`.app`; FastAPI and
   uvicorn come with the ``serve`` extra and are imported only when an app is made).
+- ``ServerProcess`` / ``free_port``: a real ``structgen serve`` in a child process, started,
+  waited for and stopped (:mod:`.process`), for benchmarks and tests over HTTP.
 - ``ConstraintCache``: compiled constraints shared across requests, bounded in bytes
   (:mod:`.compile_cache`). The OpenAI wire format itself: :mod:`.api`.
 """
@@ -13,6 +15,7 @@
 from .app import ServeConfig, ServerThread, create_app, serve
 from .compile_cache import ConstraintCache
 from .engine import Engine, RequestHandle, RowResult, SamplingParams
+from .process import ServerProcess, free_port
 
-__all__ = ["ConstraintCache", "Engine", "RequestHandle", "RowResult", "SamplingParams", "ServeConfig", "ServerThread",
-           "create_app", "serve"]
+__all__ = ["ConstraintCache", "Engine", "RequestHandle", "RowResult", "SamplingParams", "ServeConfig", "ServerProcess",
+           "ServerThread", "create_app", "free_port", "serve"]

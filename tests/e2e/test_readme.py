@@ -308,44 +308,26 @@ def test_model_command(cmd, tmp_path):
         assert re.fullmatch(args[args.index("--regex") + 1], out), out
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.parametrize("cmd", _command_params(("serve",), MODEL_MARKS))
 def test_serve_section(cmd, tmp_path, monkeypatch):
     """A README ``structgen serve`` command, started as written (on a free port instead of 8000),
     then its section's python blocks (the ``openai`` client example) run against it."""
     pytest.importorskip("openai")
     pytest.importorskip("fastapi")
-    import time
-    import urllib.request
+    from decode.serve import ServerProcess, free_port
 
-    port = _free_port()
+    port = free_port()
     text = re.sub(r"--port \d+", f"--port {port}", cmd.text)
     assert f"--port {port}" in text, "the README's serve command should name its port"
     # PYTHONPATH: this checkout's packages, also when the venv's `structgen` is another checkout's install
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
                PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
                PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
-    proc = subprocess.Popen(["bash", "-c", f"exec {text}"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            assert proc.poll() is None, f"README.md:{cmd.line}: the server exited:\n{proc.stdout.read()[-3000:]}"
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"README.md:{cmd.line}: the server did not start"
-            time.sleep(0.5)
+    with ServerProcess(["bash", "-c", f"exec {text}"], port, cwd=ROOT, env=env, capture=True) as server:
+        try:
+            server.wait_healthy(300)
+        except RuntimeError as e:
+            pytest.fail(f"README.md:{cmd.line}: {e}")
         blocks = [b for b in python_sections().get(cmd.section, []) if _needs_server([b])]
         assert blocks, f"README.md:{cmd.line}: no client example in section {cmd.section!r}"
         monkeypatch.chdir(ROOT)
@@ -353,10 +335,4 @@ def test_serve_section(cmd, tmp_path, monkeypatch):
         for b in blocks:
             code = b.code.replace(SERVER_URL, f"http://127.0.0.1:{port}")
             exec(compile("\n" * (b.line - 1) + code, str(README), "exec"), namespace)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
