@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import contextvars
 import os
+import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,13 +33,42 @@ from dataclasses import dataclass
 from .errors import CompileBudgetError, OptionError
 
 __all__ = ["DEFAULT_MAX_MEMORY_BYTES", "compile_budget", "compile_deadline", "check_deadline", "check_size",
-           "state_budget", "memory_budget", "schema_location", "current_location", "format_bytes"]
+           "state_budget", "memory_budget", "schema_location", "current_location", "format_bytes",
+           "recursion_headroom"]
 
 DEFAULT_MAX_MEMORY_BYTES = 1 << 30
 """Default ``max_memory_bytes`` of every compile entry point (1 GiB)."""
 
 _RSS_INTERVAL_S = 0.005
 """Minimum time between two reads of the RSS in :func:`check_deadline`."""
+
+
+_HEADROOM_LOCK = threading.Lock()
+_HEADROOM = {"users": 0, "saved": 0}
+
+
+@contextmanager
+def recursion_headroom(limit: int = 20_000):
+    """Python's recursion limit at least ``limit`` while any thread is inside this block.
+
+    The schema lowering recurses about ten frames per nesting level (3.11's Python frames use
+    no C stack). The limit is process-wide, so a bare save/raise/restore per compile is wrong
+    under concurrent compiles (a server compiles in threads): one compile's restore would drop
+    the limit under another that is still deep inside. The first thread in raises it, the last
+    one out puts back what was there before; a limit already higher is left alone.
+    """
+    with _HEADROOM_LOCK:
+        if _HEADROOM["users"] == 0:
+            _HEADROOM["saved"] = sys.getrecursionlimit()
+            sys.setrecursionlimit(max(_HEADROOM["saved"], limit))
+        _HEADROOM["users"] += 1
+    try:
+        yield
+    finally:
+        with _HEADROOM_LOCK:
+            _HEADROOM["users"] -= 1
+            if _HEADROOM["users"] == 0:
+                sys.setrecursionlimit(_HEADROOM["saved"])
 
 
 @dataclass

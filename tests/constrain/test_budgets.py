@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import numpy as np
@@ -244,3 +245,32 @@ def test_compile_lark_is_bounded(smollm2_vocab):
         compile_lark("start: X\nX: /(.*){1,8000}x/", smollm2_vocab, time_budget_s=2.0, max_memory_bytes=256 << 20)
     assert time.monotonic() - t0 < 2.0 * 3 + 2
     assert ei.value.budget == "work"
+
+
+def test_recursion_headroom_is_held_until_the_last_thread_leaves():
+    """Concurrent compiles share Python's process-wide recursion limit: the first one in
+    raises it, and one leaving must not drop it under another still inside."""
+    from constrain.budget import recursion_headroom
+
+    before = sys.getrecursionlimit()
+    assert before < 50_000
+    with recursion_headroom(50_000):
+        assert sys.getrecursionlimit() == 50_000
+        inside, leave, left = threading.Event(), threading.Event(), threading.Event()
+
+        def other():
+            with recursion_headroom(50_000):
+                inside.set()
+                leave.wait(10)
+            left.set()
+
+        t = threading.Thread(target=other)
+        t.start()
+        assert inside.wait(10)
+    assert sys.getrecursionlimit() == 50_000  # the other thread is still inside
+    leave.set()
+    assert left.wait(10)
+    t.join()
+    assert sys.getrecursionlimit() == before
+    with recursion_headroom(10):  # a lower request never lowers the limit
+        assert sys.getrecursionlimit() == before

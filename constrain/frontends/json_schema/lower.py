@@ -10,10 +10,9 @@ while calls between families go through ``self``.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
-from ...budget import check_deadline, schema_location
+from ...budget import check_deadline, recursion_headroom, schema_location
 from ...errors import RegexError, SchemaError, UnsupportedSchemaError
 from ...ir import Expr, Grammar, Lex, NOTHING, Ref, alt, opt, seq, star
 from .applicators import ApplicatorsMixin
@@ -244,11 +243,6 @@ def schema_to_grammar(schema: Any, *, strict: bool = False, lenient: bool = Fals
     check_schema_document(schema)
     lex = JsonLexemes(whitespace, max_whitespace, max_newlines=max_newlines, trailing_ws=trailing_whitespace,
                       canonical_literals=canonical_literals, canonical_strings=canonical_strings)
-    # deeply nested schemas recurse ~10 Python frames per level; 3.11 frames use no C stack
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old, 20_000))
-    try:
+    with recursion_headroom():  # deeply nested schemas recurse ~10 Python frames per level
         return SchemaLowering(schema, strict=strict, lenient=lenient, lexemes=lex,
                               property_order=property_order).grammar()
-    finally:
-        sys.setrecursionlimit(old)
