@@ -281,32 +281,47 @@ class Drafter:
         self.vocab = vocab
         self.eos = eos
 
-    def draft(self, walker, history: list, budget: int, limit: int) -> Draft:
+    def draft(self, walker, history: list, budget: int, limit: int, rates: dict | None = None,
+              min_prob: float = 0.0) -> Draft:
+        """``rates``: each source's estimated chance that verification keeps one of its tokens
+        once it reaches it; with them, drafting stops where the chance that the whole draft so
+        far is kept (their product) would fall below ``min_prob`` (a position then costs more
+        forward work than it is expected to save)."""
         walk = walker.copy()
         masks = [walk.mask()]
         toks: list[int] = []
         names: list[str] = []
         counted = 0
-        while counted < budget and len(toks) < limit:
+        path = 1.0
+        stop = False
+        while counted < budget and len(toks) < limit and not stop:
             ctx = DraftContext(walk, history + toks, self.vocab)
             took = 0
             for src in self.sources:
                 for t in src.propose(ctx, min(budget - counted, limit - len(toks))):
                     t = int(t)
+                    free = single_token(masks[-1]) is not None
+                    if not free and rates is not None:
+                        p = path * rates.get(src.name, 1.0)
+                        if p < min_prob and toks:
+                            stop = True
+                            break
                     if t in self.eos or not walk.advance(t):
                         break
                     if walk.is_finished():  # an id the constraint reads as EOS
                         walk.rollback(1)
                         break
-                    if single_token(masks[-1]) is None:
+                    if not free:
                         counted += 1
+                        if rates is not None:
+                            path = p
                     masks.append(walk.mask())
                     toks.append(t)
                     names.append(src.name)
                     took += 1
                     if counted >= budget or len(toks) >= limit:
                         break
-                if took:
+                if took or stop:
                     break
             if not took:
                 break
