@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "output token-identical; fewer model passes); --sampler masked only, no penalties")
     g.add_argument("--drafts", default=None, metavar="SOURCES",
                    help="with --speculative: comma-separated draft sources in order (grammar, ngram, recycling; "
-                        "default grammar,ngram)")
+                        "default grammar,ngram,recycling)")
     g.add_argument("--max-draft", type=int, default=None, metavar="N",
                    help="with --speculative: most drafted tokens per model pass (default 8)")
     g.add_argument("--draft-model", default=None, metavar="PATH|default",

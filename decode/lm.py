@@ -58,6 +58,25 @@ def _out_cache(out):
     return c
 
 
+#: model types whose logits are exactly ``lm_head(decoder(...).last_hidden_state)`` (no bias,
+#: scale or soft-capping), so a caller may compute the logits of a few token ids only
+_PLAIN_HEAD_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3"})
+
+
+def split_head(model):
+    """``(decoder, weight)`` when ``model``'s logits are ``decoder(...).last_hidden_state @ weight.T``
+    and nothing else, else None (then only the whole forward is safe)."""
+    if getattr(getattr(model, "config", None), "model_type", None) not in _PLAIN_HEAD_TYPES:
+        return None
+    try:
+        dec, head = model.get_decoder(), model.get_output_embeddings()
+    except (AttributeError, NotImplementedError):
+        return None
+    if not isinstance(head, torch.nn.Linear) or head.bias is not None or not isinstance(dec, torch.nn.Module):
+        return None
+    return dec, head.weight
+
+
 class HFCausalLM:
     """A KV-cached view of a ``transformers`` causal LM over a left-padded batch.
 
@@ -73,6 +92,9 @@ class HFCausalLM:
         self._prefill_kw = {"logits_to_keep": 1} if _accepts_kw(model, "logits_to_keep") else {}
         # transformers 5.x renamed past_key_values -> cache (the old name warns, then goes away)
         self._cache_kw = "cache" if _accepts_kw(model, "cache") else "past_key_values"
+        self._split = split_head(model)
+        if self._split is not None:
+            self._dec_cache_kw = "cache" if _accepts_kw(self._split[0], "cache") else "past_key_values"
         self.cache = None
         self.attention_mask: torch.Tensor | None = None
         # the position id of each row's next real token, ``[B, 1]``
@@ -90,13 +112,17 @@ class HFCausalLM:
         self.position_ids = position_ids[:, -1:] + 1
         return out.logits[:, -1, :]
 
-    def forward(self, new_ids: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, new_ids: torch.Tensor, valid: torch.Tensor | None = None, head=None) -> torch.Tensor:
         """Append ``new_ids`` (``[B, k]``) to every row; their logits, ``[B, k, V]``.
 
         ``valid`` (``[B, k]`` bool, default all True) says which of the new tokens are real:
         rows that feed fewer than ``k`` tokens (speculative drafts of different lengths)
         pad their chunk at the end, and the padding is never attended to and takes no
         position id (its logits are meaningless).
+
+        ``head(hidden, weight)``: when the model's logits are a plain ``hidden @ weight.T``
+        (:func:`split_head`), the output layer is left to it (it may compute the logits of a
+        few token ids only and return ``[B, k, V]`` with the rest at -inf, or None for all).
         """
         B, k = new_ids.shape
         start = self.position_ids
@@ -110,8 +136,16 @@ class HFCausalLM:
             before = v.long().cumsum(dim=1) - v.long()  # real tokens before each column of the chunk
             positions = start + before
             self.position_ids = start + v.long().sum(dim=1, keepdim=True)
-        out = self.model(input_ids=new_ids.to(self.device), attention_mask=self.attention_mask,
-                         position_ids=positions, use_cache=True, **{self._cache_kw: self.cache})
+        kw = dict(input_ids=new_ids.to(self.device), attention_mask=self.attention_mask, position_ids=positions,
+                  use_cache=True)
+        if head is not None and self._split is not None:
+            dec, weight = self._split
+            out = dec(**kw, **{self._dec_cache_kw: self.cache})
+            self.cache = _out_cache(out)
+            hidden = out.last_hidden_state
+            logits = head(hidden, weight)
+            return logits if logits is not None else torch.nn.functional.linear(hidden, weight)
+        out = self.model(**kw, **{self._cache_kw: self.cache})
         self.cache = _out_cache(out)
         return out.logits
 

@@ -418,7 +418,7 @@ def generate(
             if all(r.done for r in rows):
                 break
             ids, valid = step.feed(rows, [i for i in active if not rows[i].done])
-            logits = lm.forward(ids, valid)
+            logits = lm.forward(ids, valid, head=getattr(step, "head", None))
             _count_pass(rows)
     t_end = time.perf_counter()
 

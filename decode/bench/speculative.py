@@ -153,7 +153,7 @@ def plot_rows(rows: list[dict], path: str) -> str:
     from .plots import COLORS, _plt, _save
 
     plt = _plt()
-    labels = [_plot_label(r) + ("" if r["drafts"] == ["grammar", "ngram"] else "\n" + "+".join(r["drafts"]))
+    labels = [_plot_label(r) + ("" if r["drafts"] == ["grammar", "ngram", "recycling"] else "\n" + "+".join(r["drafts"]))
               for r in rows]
     x = list(range(len(rows)))
     plain = [r["base_passes"] / max(r.get("base_tokens", 0), 1) for r in rows]
@@ -187,9 +187,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-new-tokens", type=int, default=128, help="token budget per output (default 128)")
     p.add_argument("--batch-sizes", default="1,4", help="comma-separated (default 1,4)")
     p.add_argument("--temperatures", default="0,0.7", help="comma-separated (default 0,0.7)")
-    p.add_argument("--drafts", default="grammar,ngram",
+    p.add_argument("--drafts", default="grammar,ngram,recycling",
                    help="draft sources, comma-separated; several configurations separated by ';' "
-                        "(default grammar,ngram)")
+                        "(default grammar,ngram,recycling)")
     p.add_argument("--max-draft", type=int, default=8, help="Speculation.max_draft (default 8)")
     p.add_argument("--draft-model", default="default", metavar="PATH|default",
                    help="the draft model of a configuration that names the source 'model' (default: SmolLM2 "

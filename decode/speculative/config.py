@@ -27,10 +27,14 @@ class Speculation:
     occurrence of the last few tokens, in the prompt or the output so far), ``"recycling"``
     (token recycling: the best legal token among the model's top candidates after the
     previous token, from earlier passes), or objects with the ``DraftSource`` interface.
+    The default asks all three: recycling fills positions (a value's ``": `` spacing, a
+    repeated structure) where neither the grammar nor the text so far has a guess.
     ``max_draft``: most drafted tokens per row and model pass; tokens the grammar forces
     outright (a one-token mask) are certain and do not count.  ``adaptive``: halve a row's
     draft length after a rejection and grow it by one after a fully accepted draft (between 1
-    and ``max_draft``), as a vLLM or SGLang user would expect from adaptive lengths.
+    and ``max_draft``), as a vLLM or SGLang user would expect from adaptive lengths, and stop
+    a draft where the chance that all of it is kept (each source's acceptance so far) drops
+    below the cost of a position relative to a pass.
     ``ngram``: the longest n-gram that prompt lookup tries to match (down to 1).
     ``draft_model``: a small model sharing the target's tokenizer (a Hugging Face causal LM,
     or any ``decode.TokenLM`` over the same vocabulary) whose masked greedy guesses become
@@ -41,7 +45,7 @@ class Speculation:
     greedy output is token-for-token the same (ALGORITHMS.md section 3.2).
     """
 
-    drafts: tuple = ("grammar", "ngram")
+    drafts: tuple = ("grammar", "ngram", "recycling")
     max_draft: int = 8
     adaptive: bool = True
     ngram: int = 3

@@ -167,10 +167,14 @@ class GrammarDraft:
 
 class NgramDraft:
     """Prompt lookup: the tokens that followed the latest earlier occurrence of the history's
-    last ``n`` tokens (``n`` from ``max_n`` down to 1), in the prompt or the output so far.
+    last ``n`` tokens (``n`` from ``max_n`` down to 1), in the prompt or the output so far,
+    among the occurrences whose next token the constraint allows here.
 
     Why: extraction outputs copy values from the prompt, and structured outputs repeat
-    their own key sequences; both are free to find and often right (vLLM's ``ngram``)."""
+    their own key sequences; both are free to find and often right (vLLM's ``ngram``).
+    Why filter by the mask first: the latest match is often illegal where an earlier one is
+    not (after ``"speed":`` the prompt's schema goes on with `` {"``, the output with a
+    number), and an illegal first token would leave the position with no draft at all."""
 
     name = "ngram"
 
@@ -180,12 +184,23 @@ class NgramDraft:
     def propose(self, context: DraftContext, k: int) -> list[int]:
         h = np.asarray(context.history, dtype=np.int64)
         L = len(h)
+        if L < 2:
+            return []
+        words = None
         for n in range(min(self.max_n, L - 1), 0, -1):
             windows = np.lib.stride_tricks.sliding_window_view(h[:L - 1], n)  # starts 0..L-1-n
             hits = np.flatnonzero((windows == h[L - n:]).all(axis=1))
-            hits = hits[hits + n < L]
-            if len(hits):
-                j = int(hits[-1]) + n
+            if not len(hits):
+                continue
+            nxt = h[hits + n]
+            if words is None:
+                words = np.asarray(context.walker.mask()).view(np.uint32)
+            ok = (nxt >= 0) & (nxt < 32 * len(words))
+            idx = np.where(ok, nxt, 0)
+            ok &= ((words[idx >> 5] >> (idx & 31).astype(np.uint32)) & 1).astype(bool)
+            legal = hits[ok]
+            if len(legal):
+                j = int(legal[-1]) + n
                 return h[j:j + k].tolist()
         return []
 
@@ -266,32 +281,47 @@ class Drafter:
         self.vocab = vocab
         self.eos = eos
 
-    def draft(self, walker, history: list, budget: int, limit: int) -> Draft:
+    def draft(self, walker, history: list, budget: int, limit: int, rates: dict | None = None,
+              min_prob: float = 0.0) -> Draft:
+        """``rates``: each source's estimated chance that verification keeps one of its tokens
+        once it reaches it; with them, drafting stops where the chance that the whole draft so
+        far is kept (their product) would fall below ``min_prob`` (a position then costs more
+        forward work than it is expected to save)."""
         walk = walker.copy()
         masks = [walk.mask()]
         toks: list[int] = []
         names: list[str] = []
         counted = 0
-        while counted < budget and len(toks) < limit:
+        path = 1.0
+        stop = False
+        while counted < budget and len(toks) < limit and not stop:
             ctx = DraftContext(walk, history + toks, self.vocab)
             took = 0
             for src in self.sources:
                 for t in src.propose(ctx, min(budget - counted, limit - len(toks))):
                     t = int(t)
+                    free = single_token(masks[-1]) is not None
+                    if not free and rates is not None:
+                        p = path * rates.get(src.name, 1.0)
+                        if p < min_prob and toks:
+                            stop = True
+                            break
                     if t in self.eos or not walk.advance(t):
                         break
                     if walk.is_finished():  # an id the constraint reads as EOS
                         walk.rollback(1)
                         break
-                    if single_token(masks[-1]) is None:
+                    if not free:
                         counted += 1
+                        if rates is not None:
+                            path = p
                     masks.append(walk.mask())
                     toks.append(t)
                     names.append(src.name)
                     took += 1
                     if counted >= budget or len(toks) >= limit:
                         break
-                if took:
+                if took or stop:
                     break
             if not took:
                 break

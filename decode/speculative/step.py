@@ -28,6 +28,13 @@ from .verify import TorchChooser, greedy_targets, target_probs, verify_greedy, v
 __all__ = ["SpeculativeStep"]
 
 _RECYCLE_TOP_K = 8
+#: adaptive drafting stops where the chance that the whole draft is kept falls below this: on
+#: one CPU thread a forward pass costs ~70 ms plus ~10 ms per extra position, so a drafted
+#: position pays for itself when it is kept with probability above ~0.15
+_MIN_KEEP_PROB = 0.15
+#: the output layer computes only the token ids some verified position allows when they are
+#: at most this share of the vocabulary (numbers, punctuation, keys); past it, all of them
+_LEGAL_HEAD_SHARE = 0.25
 
 
 def _check_draft_model(draft, width: int, vocab) -> None:
@@ -50,7 +57,8 @@ def _check_draft_model(draft, width: int, vocab) -> None:
 
 
 class _RowPlan:
-    __slots__ = ("fed", "pending", "tokens", "sources", "masks", "gamma", "drafted", "accepted", "forced")
+    __slots__ = ("fed", "pending", "tokens", "sources", "masks", "gamma", "drafted", "accepted", "forced",
+                 "reached")
 
     def __init__(self, gamma: int, names):
         self.fed = 0          # committed tokens already in the KV cache
@@ -61,7 +69,13 @@ class _RowPlan:
         self.gamma = gamma
         self.drafted = dict.fromkeys(names, 0)
         self.accepted = dict.fromkeys(names, 0)
+        self.reached = dict.fromkeys(names, 0)  # drafts that verification got to (all before kept)
         self.forced = 0
+
+    def rates(self) -> dict:
+        """Each source's chance that a draft verification reaches is kept, (kept + 3) / (reached + 4):
+        an optimistic prior (0.75) that the row's own verdicts soon outweigh."""
+        return {n: (self.accepted[n] + 3) / (r + 4) for n, r in self.reached.items()}
 
 
 class SpeculativeStep:
@@ -100,6 +114,7 @@ class SpeculativeStep:
             gen = torch.Generator().manual_seed(int(seed) + 1)
         self.chooser = TorchChooser(gen)
         self._last_chunks: dict[int, list[int]] = {i: self.prompts[i][-1:] for i in range(len(rows))}
+        self._head_ids: torch.Tensor | None = None
 
     def _walker(self, i: int):
         r = self.rows[i]
@@ -152,6 +167,8 @@ class SpeculativeStep:
     def _count(self, plan: _RowPlan, a: int) -> None:
         for k, name in enumerate(plan.sources):
             plan.drafted[name] += 1
+            if k <= a:
+                plan.reached[name] += 1
             if k < a:
                 plan.accepted[name] += 1
         if self.spec.adaptive and plan.tokens:
@@ -179,14 +196,40 @@ class SpeculativeStep:
         return tail
 
     def _observe(self, logits, active) -> None:
-        """Token recycling: each fed token's top candidates in this pass."""
+        """Token recycling: the top candidates after each fed token whose logits are verified
+        (the last committed one and the drafts; with :meth:`head`, the legal ones only)."""
         top = torch.topk(logits, _RECYCLE_TOP_K, dim=-1).indices.cpu().numpy()
         for i in active:
             chunk = self._last_chunks.get(i) or []
             plan = self.plans[i]
-            fed = chunk if plan.masks is not None else chunk[-1:]
-            offs = 0 if plan.masks is not None else top.shape[1] - 1
+            offs = plan.pending - 1 if plan.masks is not None else top.shape[1] - 1
+            fed = chunk[offs:] if plan.masks is not None else chunk[-1:]
             self.recycler.observe(fed, top[i, offs:offs + len(fed)])
+
+    def head(self, hidden: torch.Tensor, weight: torch.Tensor) -> torch.Tensor | None:
+        """The output layer of a pass (``HFCausalLM.forward``'s ``head``): the logits of the
+        token ids that some verified position of the pass allows, the rest -inf.
+
+        Why: verification reads masked logits only, and inside numbers, punctuation and
+        keys a mask allows a few hundred of the 49k ids, while the full output layer
+        (576 x 49152 on SmolLM2) is a fifth of a forward's weights and of each extra
+        position's work.  None (all logits) when the allowed ids are many."""
+        ids = self._head_ids
+        if ids is None:
+            return None
+        ids = ids.to(hidden.device)
+        out = hidden.new_full((*hidden.shape[:-1], weight.shape[0]), float("-inf"))
+        out[..., ids] = hidden @ weight.index_select(0, ids).T
+        return out
+
+    def _legal_ids(self, masks: list) -> torch.Tensor | None:
+        """The ids any of ``masks`` allows, when few enough for :meth:`head`."""
+        union = np.bitwise_or.reduce(np.concatenate(masks, axis=0), axis=0)
+        bits = np.unpackbits(np.ascontiguousarray(union).view(np.uint8), bitorder="little")
+        ids = np.flatnonzero(bits[:self.lm.width])
+        if not len(ids) or len(ids) > _LEGAL_HEAD_SHARE * self.lm.width:
+            return None
+        return torch.from_numpy(ids)
 
     def feed(self, rows, active):
         chunks: dict[int, list[int]] = {}
@@ -194,10 +237,13 @@ class SpeculativeStep:
             r, plan = rows[i], self.plans[i]
             pending = r.token_ids[plan.fed:]
             limit = self.max_new_tokens - len(r.token_ids) - 1
-            draft = self.drafter.draft(self._walker(i), self.prompts[i] + r.token_ids, plan.gamma, limit)
+            rates = plan.rates() if self.spec.adaptive else None
+            draft = self.drafter.draft(self._walker(i), self.prompts[i] + r.token_ids, plan.gamma, limit,
+                                       rates, _MIN_KEEP_PROB)
             plan.pending, plan.tokens, plan.sources, plan.masks = len(pending), draft.tokens, draft.sources, draft.masks
             chunks[i] = pending + draft.tokens
         self._last_chunks = chunks
+        self._head_ids = self._legal_ids([self._padded(self.plans[i].masks) for i in active])
         k = max(len(c) for c in chunks.values())
         ids = torch.full((len(rows), k), self.pad, dtype=torch.long)
         valid = torch.zeros((len(rows), k), dtype=torch.bool)

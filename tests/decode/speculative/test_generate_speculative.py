@@ -215,3 +215,43 @@ def test_wild_drafts_past_the_grammar_keep_greedy_identical(smol_tok, tiny, cons
         wild += got.stats["sources"]["wild"]["drafted"]
     if constraint is WILD_CASES[0]:
         assert wild > 0  # " cat cat" then EOS: the legal prefix was drafted, the rest dropped
+
+
+def test_the_output_layer_computes_legal_ids_only_and_changes_nothing(smol_tok, tiny, plain, monkeypatch):
+    """Speculative passes compute the logits of the ids some verified position allows (a
+    schema's keys, numbers, punctuation), the full output layer's there (to float rounding: another
+    matmul shape); greedy
+    output stays identical to the plain loop's (the first test), and at least one pass
+    took the narrow path."""
+    from decode.lm import split_head
+    from decode.speculative.step import SpeculativeStep
+
+    assert split_head(tiny) is not None
+    seen = []
+    full_head = SpeculativeStep.head
+
+    def spy(self, hidden, weight):
+        out = full_head(self, hidden, weight)
+        if out is not None:
+            ids = self._head_ids.to(hidden.device)
+            ref = hidden @ weight.T
+            torch.testing.assert_close(out[..., ids], ref[..., ids], rtol=1e-5, atol=1e-5)
+            rest = torch.ones(weight.shape[0], dtype=torch.bool)
+            rest[ids] = False
+            assert bool(torch.isneginf(out[..., rest]).all())
+            seen.append(len(ids))
+        return out
+
+    monkeypatch.setattr(SpeculativeStep, "head", spy)
+    for p, ref in zip(PROMPTS, plain):
+        assert _gen(tiny, smol_tok, p, SCHEMA, speculative=True).token_ids == ref.token_ids
+    assert seen and max(seen) <= 0.25 * 49152
+
+
+def test_models_with_a_scaled_or_biased_head_keep_the_whole_forward():
+    from decode.lm import split_head
+
+    class Other(torch.nn.Module):
+        config = type("C", (), {"model_type": "gemma2"})()
+
+    assert split_head(Other()) is None
