@@ -87,11 +87,14 @@ _SMALL = 2000
 """Total size up to which unions go through one NFA rather than pairwise products."""
 
 
-def finalize(T: np.ndarray, acc: np.ndarray, cmap: np.ndarray) -> "ByteDFA":
+def finalize(T: np.ndarray, acc: np.ndarray, cmap: np.ndarray, *, minimal: bool = False) -> "ByteDFA":
     """Trim, minimize and canonically renumber a DFA given over symbol classes.
 
     ``T``: int [S, C] (``-1`` dead), start state 0; ``acc``: bool [S]; ``cmap``: class of
-    each symbol. Returns the canonical :class:`ByteDFA` of the language.
+    each symbol. Returns the canonical :class:`ByteDFA` of the language. ``minimal=True``:
+    the caller guarantees that no two live states have the same language (it built the
+    automaton minimal, e.g. by hashing signatures bottom-up); only trimming and the
+    canonical numbering are done.
     """
     n_symbols = int(cmap.shape[0])
     T = np.asarray(T, dtype=np.int64)
@@ -113,7 +116,7 @@ def finalize(T: np.ndarray, acc: np.ndarray, cmap: np.ndarray) -> "ByteDFA":
     T = remap[T[old]]
     acc = acc[old]
     # minimize and build the quotient
-    blk = minimize(T, acc)
+    blk = np.arange(T.shape[0], dtype=np.int64) if minimal else minimize(T, acc)
     nb = int(blk.max()) + 1
     _, reps = np.unique(blk, return_index=True)
     bx = np.append(blk, -1)
