@@ -474,11 +474,20 @@ class ByteDFA:
         """Exactly the byte string ``data``."""
         bs = _as_byte_list(data)
         n = len(bs) + 1
-        trans = np.full((n, 256), -1, dtype=np.int64)
-        trans[np.arange(n - 1), bs] = np.arange(1, n)
+        # built canonical: a chain is minimal (its states have different remaining lengths)
+        # and already in BFS order; one class per distinct byte plus one dead class for the
+        # others, classes numbered by their smallest byte
+        used = sorted(set(bs))
+        n_cls = len(used) + (len(used) < 256)
+        base = np.full(256, len(used), dtype=np.int64)
+        base[used] = np.arange(len(used))
+        relabel = first_occurrence_order(base, n_cls)
+        cmap = relabel[base]
+        T = np.full((n, n_cls), -1, dtype=np.int32)
+        T[np.arange(n - 1), cmap[bs]] = np.arange(1, n)
         acc = np.zeros(n, dtype=bool)
         acc[-1] = True
-        return cls(trans, acc)
+        return cls._make(T, acc, cmap)
 
     @classmethod
     def byte_set(cls, data: bytes | Iterable[int]) -> "ByteDFA":

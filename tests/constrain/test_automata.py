@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 import time
 
 import numpy as np
@@ -350,3 +351,19 @@ def test_class_table_matches_trans():
     classes, table = d.class_table()
     assert np.array_equal(table[:, classes], d.trans)
     assert table.shape[1] == len(set(classes.tolist()))
+
+
+def test_literal_is_built_canonical():
+    """``ByteDFA.literal`` skips canonicalization: it must equal the generic construction."""
+    rnd = random.Random(7)
+    cases = [b"", b'"', b"null", bytes(range(256)), bytes(range(255, -1, -1)) * 2]
+    cases += [bytes(rnd.choice(b'ab"\\\x00\xff') for _ in range(rnd.randint(1, 9))) for _ in range(200)]
+    for bs in cases:
+        n = len(bs) + 1
+        trans = np.full((n, 256), -1, dtype=np.int64)
+        trans[np.arange(n - 1), list(bs)] = np.arange(1, n)
+        acc = np.zeros(n, dtype=bool)
+        acc[-1] = True
+        slow, fast = ByteDFA(trans, acc), ByteDFA.literal(bs)
+        assert np.array_equal(fast.table, slow.table) and fast.table.dtype == slow.table.dtype, bs
+        assert np.array_equal(fast.classes, slow.classes) and np.array_equal(fast.accept, slow.accept), bs

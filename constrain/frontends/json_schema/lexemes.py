@@ -276,8 +276,7 @@ def _glue2(a: ByteDFA, b: ByteDFA) -> ByteDFA:
     # a common byte-class map: one class per pair (class in a, class in b)
     ca, cb = a.classes[:256].astype(np.int64), b.classes[:256].astype(np.int64)
     pair = ca * (int(cb.max()) + 1) + cb
-    uniq, cmap = np.unique(pair, return_inverse=True)
-    rep = np.array([int(np.flatnonzero(pair == u)[0]) for u in uniq])  # <= 256 classes
+    _, rep, cmap = np.unique(pair, return_index=True, return_inverse=True)  # rep: first byte of each class
     ta = a.table.astype(np.int64)[:, ca[rep]]
     tb = b.table.astype(np.int64)[:, cb[rep]]
     acc_a = np.flatnonzero(a.accept)
