@@ -126,14 +126,20 @@ def finalize(T: np.ndarray, acc: np.ndarray, cmap: np.ndarray, *, minimal: bool 
     # canonical BFS numbering, classes explored in order of their smallest symbol
     C = Tq.shape[1]
     corder = np.argsort(first_occurrence_order(cmap, C), kind="stable")  # class ids by first symbol
-    rows = Tq[:, corder].tolist()
+    # live edges only, per state in class order (row-major nonzero keeps that order)
+    Tcq = Tq[:, corder]
+    er, ec = np.nonzero(Tcq >= 0)
+    targets = Tcq[er, ec].tolist()
+    eptr = np.searchsorted(er, np.arange(nb + 1)).tolist()
     new_id = [-1] * nb
     new_id[start_block] = 0
     queue = [start_block]
     i = 0
     while i < len(queue):
-        for t in rows[queue[i]]:
-            if t >= 0 and new_id[t] < 0:
+        q = queue[i]
+        for k in range(eptr[q], eptr[q + 1]):
+            t = targets[k]
+            if new_id[t] < 0:
                 new_id[t] = len(queue)
                 queue.append(t)
         i += 1
