@@ -21,8 +21,7 @@ from ...automata import ByteDFA, counted_content_dfa, counted_string_dfa, finali
 from ...cache import register_lru
 from ...errors import CompileBudgetError, OptionError
 from ...ir import Lexeme, lexeme
-from ..regex import regex_to_dfa
-from ..regex.literals import literal_set_dfa
+from ..regex import literal_set_dfa, regex_to_dfa
 
 __all__ = ["JsonLexemes", "canonical_string", "canonical_literals", "regex_escape", "string_spec", "string_content", "ANY_STRING", "NUMBER_REGEX", "INTEGER_REGEX"]
 

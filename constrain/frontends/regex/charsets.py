@@ -18,7 +18,8 @@ from ...automata import DEFAULT_BUDGET, NFA, ByteDFA
 from ...cache import register_lru
 
 __all__ = ["ALL", "ASCII_DIGIT", "ASCII_SPACE", "ASCII_WORD", "ECMA_LINE_TERMINATORS", "ECMA_SPACE", "ENCODINGS", "MAX_CP",
-           "NEWLINE", "Ranges", "any_char_dfa", "casefold", "category_ranges", "charset_dfa", "classifier", "complement", "encoded_sequences", "gc_lookup",
+           "NEWLINE", "Ranges", "any_char_dfa", "casefold", "category_ranges", "charset_dfa", "classifier",
+           "complement", "encoded_sequences", "gc_lookup",
            "intersect", "loose_name", "mask_to_ranges", "normalize", "python_class", "sigma_star", "single"]
 
 MAX_CP = 0x10FFFF

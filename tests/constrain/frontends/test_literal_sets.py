@@ -57,7 +57,8 @@ def test_spellings_accepted_exactly(encoding):
 def test_json_schema_paths_use_it():
     # property keys, enum value sets and excluded key names all give the regex pipeline's DFA
     assert _same(string_content(("lit", "orderId"), "json"), _by_regex(["orderId"], "json"))
-    assert _same(string_content(("or", [("lit", "a"), ("lit", "b\u00e9")]), "json"), _by_regex(["a", "b\u00e9"], "json"))
+    assert _same(string_content(("or", [("lit", "a"), ("lit", "b\u00e9")]), "json"),
+                 _by_regex(["a", "b\u00e9"], "json"))
     assert _same(excluded_values_dfa(["x", "xy", "\ud800"], "json"), _by_regex(["x", "xy", "\ud800"], "json"))
 
 
