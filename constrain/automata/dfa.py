@@ -87,11 +87,14 @@ _SMALL = 2000
 """Total size up to which unions go through one NFA rather than pairwise products."""
 
 
-def finalize(T: np.ndarray, acc: np.ndarray, cmap: np.ndarray) -> "ByteDFA":
+def finalize(T: np.ndarray, acc: np.ndarray, cmap: np.ndarray, *, minimal: bool = False) -> "ByteDFA":
     """Trim, minimize and canonically renumber a DFA given over symbol classes.
 
     ``T``: int [S, C] (``-1`` dead), start state 0; ``acc``: bool [S]; ``cmap``: class of
-    each symbol. Returns the canonical :class:`ByteDFA` of the language.
+    each symbol. Returns the canonical :class:`ByteDFA` of the language. ``minimal=True``:
+    the caller guarantees that no two live states have the same language (it built the
+    automaton minimal, e.g. by hashing signatures bottom-up); only trimming and the
+    canonical numbering are done.
     """
     n_symbols = int(cmap.shape[0])
     T = np.asarray(T, dtype=np.int64)
@@ -113,7 +116,7 @@ def finalize(T: np.ndarray, acc: np.ndarray, cmap: np.ndarray) -> "ByteDFA":
     T = remap[T[old]]
     acc = acc[old]
     # minimize and build the quotient
-    blk = minimize(T, acc)
+    blk = np.arange(T.shape[0], dtype=np.int64) if minimal else minimize(T, acc)
     nb = int(blk.max()) + 1
     _, reps = np.unique(blk, return_index=True)
     bx = np.append(blk, -1)
@@ -123,14 +126,20 @@ def finalize(T: np.ndarray, acc: np.ndarray, cmap: np.ndarray) -> "ByteDFA":
     # canonical BFS numbering, classes explored in order of their smallest symbol
     C = Tq.shape[1]
     corder = np.argsort(first_occurrence_order(cmap, C), kind="stable")  # class ids by first symbol
-    rows = Tq[:, corder].tolist()
+    # live edges only, per state in class order (row-major nonzero keeps that order)
+    Tcq = Tq[:, corder]
+    er, ec = np.nonzero(Tcq >= 0)
+    targets = Tcq[er, ec].tolist()
+    eptr = np.searchsorted(er, np.arange(nb + 1)).tolist()
     new_id = [-1] * nb
     new_id[start_block] = 0
     queue = [start_block]
     i = 0
     while i < len(queue):
-        for t in rows[queue[i]]:
-            if t >= 0 and new_id[t] < 0:
+        q = queue[i]
+        for k in range(eptr[q], eptr[q + 1]):
+            t = targets[k]
+            if new_id[t] < 0:
                 new_id[t] = len(queue)
                 queue.append(t)
         i += 1
@@ -471,11 +480,20 @@ class ByteDFA:
         """Exactly the byte string ``data``."""
         bs = _as_byte_list(data)
         n = len(bs) + 1
-        trans = np.full((n, 256), -1, dtype=np.int64)
-        trans[np.arange(n - 1), bs] = np.arange(1, n)
+        # built canonical: a chain is minimal (its states have different remaining lengths)
+        # and already in BFS order; one class per distinct byte plus one dead class for the
+        # others, classes numbered by their smallest byte
+        used = sorted(set(bs))
+        n_cls = len(used) + (len(used) < 256)
+        base = np.full(256, len(used), dtype=np.int64)
+        base[used] = np.arange(len(used))
+        relabel = first_occurrence_order(base, n_cls)
+        cmap = relabel[base]
+        T = np.full((n, n_cls), -1, dtype=np.int32)
+        T[np.arange(n - 1), cmap[bs]] = np.arange(1, n)
         acc = np.zeros(n, dtype=bool)
         acc[-1] = True
-        return cls(trans, acc)
+        return cls._make(T, acc, cmap)
 
     @classmethod
     def byte_set(cls, data: bytes | Iterable[int]) -> "ByteDFA":

@@ -38,6 +38,18 @@ def row_ids(m: np.ndarray) -> np.ndarray:
     return ids
 
 
+_WEIGHTS = [np.zeros(0, dtype=np.int64)]
+
+
+def _weights(n: int) -> np.ndarray:
+    """``n`` fixed random hash weights (grown on demand, never recomputed per call)."""
+    w = _WEIGHTS[0]
+    if w.size < n:
+        w = _WEIGHTS[0] = np.random.default_rng(12345).integers(1, 2**61, size=max(n, 4096, 2 * w.size),
+                                                                 dtype=np.int64)
+    return w[:n]
+
+
 def column_ids(T: np.ndarray) -> np.ndarray:
     """Id per column of ``T`` such that equal columns get equal ids.
 
@@ -45,9 +57,16 @@ def column_ids(T: np.ndarray) -> np.ndarray:
     exactly; much cheaper than sorting the columns when ``T`` is tall.
     """
     S, C = T.shape
-    w = np.random.default_rng(12345).integers(1, 2**61, size=S, dtype=np.int64)
+    w = _weights(S)
     with np.errstate(over="ignore"):
         h = (w[:, None] * (T.astype(np.int64) + 2)).sum(axis=0)
+    _, first, inv = np.unique(h, return_index=True, return_inverse=True)
+    inv = inv.reshape(-1)
+    if np.array_equal(T, T[:, first[inv]]):
+        # no collision (the usual case): number the distinct columns by first occurrence
+        rank = np.empty(first.size, dtype=np.int64)
+        rank[np.argsort(first, kind="stable")] = np.arange(first.size)
+        return rank[inv]
     ids = np.full(C, -1, dtype=np.int64)
     nxt = 0
     by_hash: dict[int, list[int]] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 import time
 
 import numpy as np
@@ -350,3 +351,44 @@ def test_class_table_matches_trans():
     classes, table = d.class_table()
     assert np.array_equal(table[:, classes], d.trans)
     assert table.shape[1] == len(set(classes.tolist()))
+
+
+def test_literal_is_built_canonical():
+    """``ByteDFA.literal`` skips canonicalization: it must equal the generic construction."""
+    rnd = random.Random(7)
+    cases = [b"", b'"', b"null", bytes(range(256)), bytes(range(255, -1, -1)) * 2]
+    cases += [bytes(rnd.choice(b'ab"\\\x00\xff') for _ in range(rnd.randint(1, 9))) for _ in range(200)]
+    for bs in cases:
+        n = len(bs) + 1
+        trans = np.full((n, 256), -1, dtype=np.int64)
+        trans[np.arange(n - 1), list(bs)] = np.arange(1, n)
+        acc = np.zeros(n, dtype=bool)
+        acc[-1] = True
+        slow, fast = ByteDFA(trans, acc), ByteDFA.literal(bs)
+        assert np.array_equal(fast.table, slow.table) and fast.table.dtype == slow.table.dtype, bs
+        assert np.array_equal(fast.classes, slow.classes) and np.array_equal(fast.accept, slow.accept), bs
+
+
+def test_column_ids_number_distinct_columns_by_first_occurrence():
+    """The vectorized column grouping, and its exact fallback when hashes collide."""
+    from constrain.automata import minimize as M
+
+    def ref(T):
+        ids, seen = np.full(T.shape[1], -1, dtype=np.int64), {}
+        for c in range(T.shape[1]):
+            ids[c] = seen.setdefault(T[:, c].tobytes(), len(seen))
+        return ids
+
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        base = rng.integers(-1, 5, size=(int(rng.integers(1, 40)), int(rng.integers(1, 6))))
+        T = base[:, rng.integers(0, base.shape[1], size=int(rng.integers(1, 30)))]
+        assert np.array_equal(M.column_ids(T), ref(T))
+    saved = M._WEIGHTS[0]
+    M._WEIGHTS[0] = np.zeros(64, dtype=np.int64)  # every column hashes alike: the exact fallback
+    try:
+        for _ in range(100):
+            T = rng.integers(-1, 3, size=(int(rng.integers(1, 20)), int(rng.integers(1, 20))))
+            assert np.array_equal(M.column_ids(T), ref(T))
+    finally:
+        M._WEIGHTS[0] = saved

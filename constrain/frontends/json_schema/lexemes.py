@@ -21,7 +21,7 @@ from ...automata import ByteDFA, counted_content_dfa, counted_string_dfa, finali
 from ...cache import register_lru
 from ...errors import CompileBudgetError, OptionError
 from ...ir import Lexeme, lexeme
-from ..regex import regex_to_dfa
+from ..regex import literal_set_dfa, regex_to_dfa
 
 __all__ = ["JsonLexemes", "canonical_string", "canonical_literals", "regex_escape", "string_spec", "string_content", "ANY_STRING", "NUMBER_REGEX", "INTEGER_REGEX"]
 
@@ -197,8 +197,16 @@ class JsonLexemes:
 
 
 def excluded_values_dfa(values, encoding: str = "json") -> ByteDFA:
-    """String contents equal to one of ``values``, in every spelling ``encoding`` allows."""
-    return regex_to_dfa("|".join(regex_escape(e) for e in values), encoding=encoding)
+    """String contents equal to one of ``values``, in every spelling ``encoding`` allows.
+
+    Built as a trie of spellings (:func:`literal_set_dfa`, a few times faster than the
+    escaped regex alternation, which stays the fallback and gives the same canonical DFA).
+    """
+    values = list(values)
+    d = literal_set_dfa(values, encoding)
+    if d is None:
+        d = regex_to_dfa("|".join(regex_escape(e) for e in values), encoding=encoding)
+    return d
 
 
 @register_lru
@@ -267,8 +275,7 @@ def _glue2(a: ByteDFA, b: ByteDFA) -> ByteDFA:
     # a common byte-class map: one class per pair (class in a, class in b)
     ca, cb = a.classes[:256].astype(np.int64), b.classes[:256].astype(np.int64)
     pair = ca * (int(cb.max()) + 1) + cb
-    uniq, cmap = np.unique(pair, return_inverse=True)
-    rep = np.array([int(np.flatnonzero(pair == u)[0]) for u in uniq])  # <= 256 classes
+    _, rep, cmap = np.unique(pair, return_index=True, return_inverse=True)  # rep: first byte of each class
     ta = a.table.astype(np.int64)[:, ca[rep]]
     tb = b.table.astype(np.int64)[:, cb[rep]]
     acc_a = np.flatnonzero(a.accept)
@@ -363,13 +370,15 @@ def string_content(expr, encoding: str = "json") -> ByteDFA:
 def _content(expr, enc: str) -> ByteDFA:
     op = expr[0]
     if op == "lit":
-        return regex_to_dfa(regex_escape(expr[1]), encoding=enc)
+        return excluded_values_dfa([expr[1]], enc)
     if op == "clit":
         if any(0xD800 <= ord(c) <= 0xDFFF for c in expr[1]):
             # a lone surrogate has no UTF-8 spelling, and free strings refuse its \uXXXX escape
             # too: the same empty language as the every-spelling literal above
             return ByteDFA.empty()
         return ByteDFA.literal(canonical_string(expr[1]))
+    if op == "or" and expr[1] and all(e[0] == "lit" for e in expr[1]):
+        return excluded_values_dfa([e[1] for e in expr[1]], enc)  # enum values, allowed keys
     if op == "or":
         return ByteDFA.union_all([_content(e, enc) for e in expr[1]]) if expr[1] else ByteDFA.empty()
     if op == "and":

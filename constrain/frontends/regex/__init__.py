@@ -18,6 +18,9 @@ code-point intervals, so Unicode classes stay small); each character set is lowe
 a minimized byte DFA for the encoding (UTF-8 range splitting; JSON adds escapes whose hex
 digits come from an exact base-16 range split) and embedded into a Thompson NFA, which is
 determinized and minimized by :mod:`constrain.automata`.
+Finite sets of fixed strings (property names, ``enum`` values) skip the pipeline:
+:func:`literal_set_dfa` (:mod:`.literals`) builds their DFA directly as a minimal trie of
+the same per-character spellings.
 
 Zero-width assertions (``^ $ \\b \\B``, multiline anchors, lookarounds) are compiled exactly,
 as marker symbols intersected with context automata (:mod:`.compile` says how and why).
@@ -39,7 +42,8 @@ inside a lookahead; ``$``/``\\b`` or a lookahead inside a lookbehind).
 
 from .charsets import ENCODINGS, any_char_dfa, charset_dfa
 from .compile import regex_to_dfa
+from .literals import literal_set_dfa
 from .syntax import DIALECTS, Alt, Assert, Chars, Look, Repeat, Seq, parse_regex
 
 __all__ = ["Alt", "Assert", "Chars", "DIALECTS", "ENCODINGS", "Look", "Repeat", "Seq", "any_char_dfa", "charset_dfa",
-           "parse_regex", "regex_to_dfa"]
+           "literal_set_dfa", "parse_regex", "regex_to_dfa"]

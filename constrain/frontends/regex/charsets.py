@@ -18,7 +18,8 @@ from ...automata import DEFAULT_BUDGET, NFA, ByteDFA
 from ...cache import register_lru
 
 __all__ = ["ALL", "ASCII_DIGIT", "ASCII_SPACE", "ASCII_WORD", "ECMA_LINE_TERMINATORS", "ECMA_SPACE", "ENCODINGS", "MAX_CP",
-           "NEWLINE", "Ranges", "any_char_dfa", "casefold", "category_ranges", "charset_dfa", "classifier", "complement", "gc_lookup",
+           "NEWLINE", "Ranges", "any_char_dfa", "casefold", "category_ranges", "charset_dfa", "classifier",
+           "complement", "encoded_sequences", "gc_lookup",
            "intersect", "loose_name", "mask_to_ranges", "normalize", "python_class", "sigma_star", "single"]
 
 MAX_CP = 0x10FFFF
@@ -308,7 +309,7 @@ _JSON_SHORT = {0x22: 0x22, 0x5C: 0x5C, 0x2F: 0x2F, 0x08: 0x62, 0x0C: 0x66, 0x0A:
 _JSON_LITERAL: Ranges = normalize([(0x20, 0x21), (0x23, 0x5B), (0x5D, 0xD7FF), (0xE000, MAX_CP)])
 
 
-def _encoded_sequences(s: Ranges, encoding: str):
+def encoded_sequences(s: Ranges, encoding: str):
     """Byte-set sequences (each element a tuple of byte ranges) spelling the set ``s``."""
     seqs = []
     lit = s if encoding == "utf8" else intersect(s, _JSON_LITERAL)
@@ -360,7 +361,7 @@ def charset_dfa(ranges: Ranges, encoding: str = "utf8") -> ByteDFA:
     """Minimized byte DFA of one character from ``ranges`` in ``encoding`` (cached)."""
     if encoding not in ENCODINGS:
         raise ValueError(f"encoding must be one of {ENCODINGS}, not {encoding!r}")
-    seqs = _encoded_sequences(normalize(ranges), encoding)
+    seqs = encoded_sequences(normalize(ranges), encoding)
     if not seqs:
         return ByteDFA.empty()
     nfa = NFA(256, budget=10 * DEFAULT_BUDGET)
