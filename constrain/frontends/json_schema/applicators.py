@@ -52,10 +52,12 @@ class ApplicatorsMixin:
                 ccond = self.complement(cond, f"{ptr}/if")
                 if ccond is None:
                     self.unsupported("if", ptr, "the negation of the `if` schema is not computable")
-                elif has_unevaluated(s) and find_keywords(ccond, EVALUATING):
-                    # a failed `if` gives no annotations, but its complement's would count as evaluated
-                    raise UnsupportedSchemaError(unevaluated_keyword(s), ptr, "together with 'if' (else branch)")
                 else:
+                    if has_unevaluated(s) and find_keywords(ccond, EVALUATING):
+                        # a failed `if` gives no annotations, but its complement's would count as evaluated
+                        ccond = self._annotation_free(ccond, [s, els, {XOF: xof}], ptr)
+                        if ccond is None:
+                            raise UnsupportedSchemaError(unevaluated_keyword(s), ptr, "together with 'if' (else branch)")
                     xof.append(Xof("anyOf", [{"allOf": [cond, then]}, {"allOf": [ccond, els]}]))
             elif has_unevaluated(s) and find_keywords(cond, EVALUATING):
                 # `if` alone validates nothing but, when it holds, its annotations count: valid iff
@@ -79,11 +81,14 @@ class ApplicatorsMixin:
                 if v is True or v == {}:
                     continue
                 absent = {"not": {"required": [k]}}
+                # `v` only applies (and only gives annotations) where `k` is present: the same
+                # language, but a parent's unevaluated* must not see `v`'s annotations otherwise
+                present = {"allOf": [{"required": [k]}, v]} if has_unevaluated(s) else v
                 if only_objects:
-                    xof.append(Xof("anyOf", [absent, v]))
+                    xof.append(Xof("anyOf", [absent, present]))
                 else:
                     xof.append(Xof("anyOf", [{"type": [t for t in ALL_TYPES if t != "object"]},
-                                          dict(absent, type="object"), v]))
+                                          dict(absent, type="object"), present]))
         nots = ([s.pop("not")] if "not" in s else []) + list(s.pop(NOT, []))
         keep = []
         for i, n in enumerate(nots):
@@ -93,9 +98,13 @@ class ApplicatorsMixin:
             c = self.complement(n, f"{ptr}/not")
             if c is None:
                 keep.append(n)  # plain() reports it
-            elif has_unevaluated(s) and c is not True and find_keywords(c, EVALUATING):
+            if c is not None and has_unevaluated(s) and c is not True and find_keywords(c, EVALUATING):
                 # `not` never contributes annotations, but its complement's would count as evaluated
-                raise UnsupportedSchemaError(unevaluated_keyword(s), ptr, "together with 'not'")
+                c = self._annotation_free(c, [s, {XOF: xof}], ptr)
+                if c is None:
+                    raise UnsupportedSchemaError(unevaluated_keyword(s), ptr, "together with 'not'")
+            if c is None:
+                pass
             elif c is False:
                 return False
             elif c is not True:
@@ -258,6 +267,13 @@ class ApplicatorsMixin:
                 c = self.complement(branches[j], f"{ptr}/{j}", keys=keys)
                 if c is None:
                     return None
+                if has_unevaluated(normed[i]) and c not in (True, False) and find_keywords(c, EVALUATING):
+                    # branch j failing gives no annotations, but its complement's would count
+                    c = self._annotation_free(c, [normed[i]], f"{ptr}/{j}")
+                    if c is None:
+                        raise UnsupportedSchemaError(unevaluated_keyword(normed[i]), f"{ptr}/{i}",
+                                                     f"oneOf branches {i} and {j} overlap and the complement of {j} "
+                                                     "would add annotations")
                 if c is False:
                     conj = None
                     break
@@ -270,6 +286,82 @@ class ApplicatorsMixin:
             else:
                 out.append(normed[i])
         return out
+
+    def _annotation_free(self, c: Any, ctx: list, ptr: str, depth: int = 0) -> Any:
+        """A schema equivalent to the complement ``c`` wherever it is conjoined with the schemas
+        ``ctx`` (one of them carrying the parent's ``unevaluatedProperties``), but whose
+        keywords add no annotations; None where that is not computable here.
+
+        A complement (of a failed branch, of `not`, of a failed `if`) contributes no
+        annotations, yet lowering it as keywords would: ``properties: {k: S}`` would mark ``k``
+        evaluated. Statically, ``k`` either is evaluated by ``ctx`` anyway (declared there or
+        matching one of its ``patternProperties``, or falling to its ``additionalProperties``,
+        which the merge conjoins), or is unevaluated and faces ``unevaluatedProperties`` ``U``
+        (``S ∧ U``). Declaring ``k``
+        with that conjunction keeps every instance's verdict. Refused (None): ``ctx`` with
+        in-place applicators that evaluate (which set of keys they evaluate depends on the
+        instance), complements with ``patternProperties``/``additionalProperties`` or array
+        keywords, and ``unevaluatedItems`` in ``ctx``.
+        """
+        if depth == 0:
+            for part in ctx:
+                if not isinstance(part, dict):
+                    continue
+                if part.get("unevaluatedItems") not in (None, True, {}):
+                    return None
+                for k in ("anyOf", "oneOf", "allOf", XOF, "if", ITE, "dependentSchemas", "dependencies", "$ref"):
+                    if k in part and find_keywords(part[k], EVALUATING):
+                        return None
+        if isinstance(c, bool):
+            return c
+        if not isinstance(c, dict):
+            return None
+        out = {}
+        for k, v in c.items():
+            if k in ("anyOf", "oneOf", "allOf"):
+                if not isinstance(v, list):
+                    return None
+                subs = [self._annotation_free(b, ctx, ptr, depth + 1) for b in v]
+                if any(x is None for x in subs):
+                    return None
+                out[k] = subs
+            elif k == XOF:
+                groups = []
+                for kind, branches in v:
+                    subs = [self._annotation_free(b, ctx, ptr, depth + 1) for b in branches]
+                    if any(x is None for x in subs):
+                        return None
+                    groups.append(Xof(kind, subs))
+                out[k] = groups
+            elif k == "properties":
+                if not isinstance(v, dict):
+                    return None
+                out[k] = {name: self._neutral_property(name, sub, ctx, ptr) for name, sub in v.items()}
+            elif k in EVALUATING or k in ("if", ITE, "dependentSchemas", "$ref") or (k == "dependencies" and isinstance(v, dict)
+                                                                                 and not all(isinstance(x, list) for x in v.values())):
+                return None
+            else:
+                out[k] = v  # `not` (complemented again where it is lowered), presence, scalars
+        return out
+
+    def _neutral_property(self, name: str, sub: Any, ctx: list, ptr: str) -> Any:
+        """``sub`` for property ``name``, conjoined with the parent's ``unevaluatedProperties``
+        where nothing in ``ctx`` evaluates ``name`` (see :meth:`_annotation_free`; an
+        ``additionalProperties`` of ``ctx`` is conjoined by the merge itself)."""
+        from ..regex import regex_to_dfa
+
+        uneval = []
+        for part in ctx:
+            if not isinstance(part, dict):
+                continue
+            if name in (part.get("properties") or {}) or "additionalProperties" in part:
+                return sub
+            for p in part.get("patternProperties") or {}:
+                if regex_to_dfa(p, encoding="utf8", search=True).matches(name.encode("utf-8")):
+                    return sub
+            if part.get("unevaluatedProperties") not in (None, True, {}):
+                uneval.append(part["unevaluatedProperties"])
+        return {"allOf": [sub, *uneval]} if uneval else sub
 
     def presence_formula(self, schema: Any, ptr: str, depth: int = 0):
         """The presence formula equivalent to ``schema``, or None if it says more than that."""

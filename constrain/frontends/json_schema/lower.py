@@ -215,11 +215,16 @@ class SchemaLowering(RefsMixin, MergeMixin, ApplicatorsMixin, ComplementMixin, D
         """unevaluated* is exact here only where no in-place applicator can add annotations.
 
         With the applicators folded in (allOf, $ref), what remains are keywords whose
-        annotations depend on which branch or condition held (not, if, anyOf/oneOf,
-        dependentSchemas, contains): there unevaluated* is not supported.
+        annotations depend on which branch or condition held (if, anyOf/oneOf,
+        dependentSchemas, contains): there unevaluated* is not supported. A `not` left here
+        is lowered as a presence formula or on types and string values (``_apply_not``), and
+        presence formulas (``dependentRequired``) only speak of which keys are present: none
+        of them evaluates a property, so they are no obstacle.
         """
-        dynamic = [k for k in ("not", NOT, "if", "anyOf", "oneOf", XOF, "dependentSchemas",
-                               "dependencies", PRESENCE) if s.get(k)]
+        deps = s.get("dependencies")
+        dynamic = [k for k in ("if", "anyOf", "oneOf", XOF, "dependentSchemas") if s.get(k)]
+        if isinstance(deps, dict) and not all(isinstance(x, list) for x in deps.values()):
+            dynamic.append("dependencies")
         if s.get("unevaluatedProperties") not in (None, True, {}) and dynamic:
             raise UnsupportedSchemaError("unevaluatedProperties", ptr, f"together with {dynamic[0]!r}")
         ue = s.get("unevaluatedItems")

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import itertools
 
+import jsonschema
 import pytest
 
-from constrain import UnsupportedSchemaError, compile_json_schema
+from constrain import EmptyLanguageError, UnsupportedSchemaError, compile_json_schema
 from tests.constrain.frontends.test_allof import byte_vocab, disagreements  # noqa: F401  (fixture)
 
 NAMES = ["foo", "bar", "baz", "qq"]
@@ -78,6 +79,69 @@ def test_nested_unevaluated_false_is_still_refused(byte_vocab):
     """An inner unevaluated*: false sees only its own part: not expressible by merging."""
     schema = {"properties": {"foo": {"type": "string"}}, "allOf": [{"unevaluatedProperties": False}],
               "unevaluatedProperties": True}
+    with pytest.raises(UnsupportedSchemaError) as e:
+        compile_json_schema(schema, byte_vocab)
+    assert e.value.keyword == "unevaluatedProperties"
+
+
+def _exact(schema, vocab, instances) -> list:
+    """``disagreements``; an empty language (compile says so) must have no valid instance."""
+    try:
+        return disagreements(schema, vocab, instances)
+    except EmptyLanguageError:
+        valid = jsonschema.Draft202012Validator(schema).is_valid
+        return [(x, True) for x in instances if valid(x)]
+
+
+# complements (of `not`, of a failed `if`, of the other oneOf branches) add no annotations
+COMPLEMENT_CASES = [
+    # the Test Suite's unevaluatedProperties.json #12, #13, #14-16, #17, #34, #40
+    {"properties": {"foo": {"type": "string"}}, "unevaluatedProperties": False,
+     "oneOf": [{"properties": {"bar": {"const": "bar"}}, "required": ["bar"]},
+               {"properties": {"baz": {"const": "baz"}}, "required": ["baz"]}]},
+    {"properties": {"foo": {"type": "string"}}, "unevaluatedProperties": False,
+     "not": {"not": {"properties": {"bar": {"const": "bar"}}, "required": ["bar"]}}},
+    {"if": {"properties": {"foo": {"const": "foo"}}, "required": ["foo"]},
+     "then": {"required": ["bar"], "properties": {"bar": {"type": "string"}}},
+     "else": {"required": ["baz"], "properties": {"baz": {"type": "string"}}}, "unevaluatedProperties": False},
+    {"if": {"properties": {"foo": {"const": "foo"}}, "required": ["foo"]},
+     "else": {"required": ["baz"], "properties": {"baz": {"type": "string"}}}, "unevaluatedProperties": False},
+    {"properties": {"foo": {"type": "string"}}, "unevaluatedProperties": False,
+     "dependentSchemas": {"foo": {"properties": {"bar": {"const": "bar"}}, "required": ["bar"]}}},
+    {"properties": {"foo": {}}, "unevaluatedProperties": False,
+     "dependentSchemas": {"baz": {}, "foo": {"properties": {"bar": {}}}}},
+    {"allOf": [{"properties": {"foo": True}}, {"properties": {"bar": True}},
+               {"oneOf": [{"required": ["baz"], "properties": {"baz": True}},
+                          {"required": ["qq"], "properties": {"qq": True}}]}], "unevaluatedProperties": False},
+    # overlapping branches without `required` (a branch failing leaves its key unevaluated)
+    {"oneOf": [{"properties": {"bar": {"const": "bar"}}}, {"properties": {"baz": {"const": "baz"}}}],
+     "properties": {"foo": True}, "unevaluatedProperties": False},
+    {"oneOf": [{"properties": {"bar": {"const": "bar"}}, "required": ["bar"]},
+               {"properties": {"baz": {"const": "baz"}}}], "unevaluatedProperties": {"const": 1}},
+    {"oneOf": [{"properties": {"bar": {"type": "string"}}}, {"properties": {"bar": {"const": "bar"}}}],
+     "unevaluatedProperties": False},
+    {"not": {"properties": {"bar": {"const": "bar"}}}, "properties": {"foo": True},
+     "unevaluatedProperties": {"type": "string"}},
+    {"not": {"properties": {"bar": {"const": "bar"}}}, "patternProperties": {"^b": {"type": "string"}},
+     "unevaluatedProperties": False},
+    {"not": {"properties": {"bar": {"const": "bar"}}, "required": ["bar"]}, "additionalProperties": {"type": "string"},
+     "unevaluatedProperties": False},
+    {"properties": {"foo": True}, "unevaluatedProperties": False,
+     "if": {"properties": {"bar": {"const": "bar"}}}, "then": {"properties": {"baz": True}},
+     "else": {"properties": {"bar": True}}},
+]
+
+
+@pytest.mark.parametrize("schema", COMPLEMENT_CASES)
+def test_complements_add_no_annotations(byte_vocab, schema):
+    assert _exact(schema, byte_vocab, OBJECTS) == []
+
+
+def test_complement_beside_evaluating_branches_is_refused(byte_vocab):
+    """Where the keys the context evaluates depend on the instance (an evaluating anyOf next
+    to the complement), the error names unevaluatedProperties."""
+    schema = {"not": {"properties": {"bar": {"const": "bar"}}},
+              "anyOf": [{"properties": {"foo": True}}, {"properties": {"baz": True}}], "unevaluatedProperties": False}
     with pytest.raises(UnsupportedSchemaError) as e:
         compile_json_schema(schema, byte_vocab)
     assert e.value.keyword == "unevaluatedProperties"
