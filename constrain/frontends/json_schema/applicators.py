@@ -29,10 +29,12 @@ class ApplicatorsMixin:
     """``anyOf``/``oneOf``/``not``/``if``-``then``-``else``/``dependentSchemas``, and the
     presence formulas they reduce to on objects."""
 
-    def _lower(self, s: dict, ptr: str) -> Any:
+    def _lower(self, s: dict, ptr: str, outer: tuple = ()) -> Any:
         """Rewrite ``if``/``then``/``else``, ``dependentSchemas`` (and schema-valued
         ``dependencies``) and the ``not`` forms :meth:`plain` cannot take into ``anyOf``
-        entries over complements (see :meth:`complement`)."""
+        entries over complements (see :meth:`complement`). ``outer``: the schemas an
+        if/then/else triple merged in from ``allOf`` sits beside (what the parent's
+        unevaluated* sees besides it, :meth:`_annotation_free`)."""
         xof: list = []
         if ("enum" in s or "const" in s) and not s.get(ALSO):
             s = self._filter_enum_by_applicators(s)
@@ -42,7 +44,8 @@ class ApplicatorsMixin:
             i_, t_, e_ = ites.pop()
             # with the parent's unevaluated* so that the triple's annotations are treated as its own
             uneval = {k: s[k] for k in ("unevaluatedProperties", "unevaluatedItems") if k in s}
-            sub_s = self._lower({"if": i_, "then": t_, "else": e_, **uneval}, ptr)
+            sub_s = self._lower({"if": i_, "then": t_, "else": e_, **uneval}, ptr,
+                                outer=(*outer, s, {XOF: list(xof)}, {ITE: list(ites)}))
             if sub_s is False:
                 return False
             xof.extend(sub_s.get(XOF, []))
@@ -55,7 +58,7 @@ class ApplicatorsMixin:
                 else:
                     if has_unevaluated(s) and find_keywords(ccond, EVALUATING):
                         # a failed `if` gives no annotations, but its complement's would count as evaluated
-                        ccond = self._annotation_free(ccond, [s, els, {XOF: xof}], ptr)
+                        ccond = self._annotation_free(ccond, [s, els, *outer, {XOF: xof}], ptr)
                         if ccond is None:
                             raise UnsupportedSchemaError(unevaluated_keyword(s), ptr, "together with 'if' (else branch)")
                     xof.append(Xof("anyOf", [{"allOf": [cond, then]}, {"allOf": [ccond, els]}]))
@@ -100,7 +103,7 @@ class ApplicatorsMixin:
                 keep.append(n)  # plain() reports it
             if c is not None and has_unevaluated(s) and c is not True and find_keywords(c, EVALUATING):
                 # `not` never contributes annotations, but its complement's would count as evaluated
-                c = self._annotation_free(c, [s, {XOF: xof}], ptr)
+                c = self._annotation_free(c, [s, *outer, {XOF: xof}], ptr)
                 if c is None:
                     raise UnsupportedSchemaError(unevaluated_keyword(s), ptr, "together with 'not'")
             if c is None:

@@ -47,7 +47,11 @@ class DisjointMixin:
                     return False
                 seen |= cs
             return True
-        # a discriminator: a property required by all branches with pairwise distinct const/enum
+        # a discriminator: a property required by all branches with pairwise distinct const/enum.
+        # `required` and `properties` hold vacuously for non-objects, so this proves nothing
+        # where two branches share another type (both take 1 or "x")
+        if any(sigs[i] & sigs[j] - {"object"} for i in range(len(sigs)) for j in range(i + 1, len(sigs))):
+            return False
         common = None
         for b in branches:
             req = set(b.get("required", [])) if isinstance(b.get("required", []), list) else set()

@@ -74,6 +74,10 @@ CASES = {
     "oneOf-discriminator-type": {"oneOf": [
         {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]},
         {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}]},
+    # untyped branches: the discriminator proves nothing for non-objects (both take 1, "x")
+    "oneOf-discriminator-untyped": {"oneOf": [
+        {"properties": {"a": {"const": "x"}}, "required": ["a"]},
+        {"properties": {"a": {"const": 1}}, "required": ["a"]}]},
     "oneOf-closed-objects": {"oneOf": [
         {"type": "object", "properties": {"a": {}}, "required": ["a"], "additionalProperties": False},
         {"type": "object", "properties": {"b": {}}, "required": ["b"], "additionalProperties": False}]},

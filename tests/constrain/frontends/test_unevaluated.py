@@ -129,6 +129,12 @@ COMPLEMENT_CASES = [
     {"properties": {"foo": True}, "unevaluatedProperties": False,
      "if": {"properties": {"bar": {"const": "bar"}}}, "then": {"properties": {"baz": True}},
      "else": {"properties": {"bar": True}}},
+    # an if/then/else triple from an allOf part sees the parent's declared properties
+    {"properties": {"bar": True}, "unevaluatedProperties": False,
+     "allOf": [{"if": {"properties": {"bar": {"const": "bar"}}, "required": ["bar"]}, "else": {"properties": {"baz": True}}}]},
+    {"properties": {"foo": True}, "unevaluatedProperties": False,
+     "allOf": [{"if": {"properties": {"bar": {"const": "bar"}}, "required": ["bar"]}, "then": {"required": ["foo"]},
+                "else": {"properties": {"baz": True}}}, {"not": {"required": ["qq"], "properties": {"qq": {"const": 1}}}}]},
 ]
 
 
