@@ -229,14 +229,18 @@ class SchemaLowering(RefsMixin, MergeMixin, ApplicatorsMixin, ComplementMixin, D
             raise UnsupportedSchemaError("unevaluatedProperties", ptr, f"together with {dynamic[0]!r}")
         ue = s.get("unevaluatedItems")
         if ue not in (None, True, {}):
-            if dynamic or "contains" in s or CONTAINS_ALSO in s:
-                raise UnsupportedSchemaError("unevaluatedItems", ptr, f"together with {(dynamic or ['contains'])[0]!r}")
-            # every item not covered by prefixItems/items is unevaluated: it must match `ue`
+            if dynamic:
+                raise UnsupportedSchemaError("unevaluatedItems", ptr, f"together with {dynamic[0]!r}")
+            # every item not covered by prefixItems/items is unevaluated unless a `contains`
+            # schema matches it (contains annotates the items it matches, whatever the counts):
+            # it must match `ue` or one of them
             s.pop("unevaluatedItems")
+            contains = ([s["contains"]] if "contains" in s else []) + list(s.get(CONTAINS_ALSO, []))
+            rest = {"anyOf": [*contains, ue]} if contains else ue
             if isinstance(s.get("items"), list):
-                s.setdefault("additionalItems", ue)
+                s.setdefault("additionalItems", rest)
             elif "items" not in s:
-                s["items"] = ue
+                s["items"] = rest
 
 
 def schema_to_grammar(schema: Any, *, strict: bool = False, lenient: bool = False,

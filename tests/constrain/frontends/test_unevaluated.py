@@ -151,3 +151,16 @@ def test_complement_beside_evaluating_branches_is_refused(byte_vocab):
     with pytest.raises(UnsupportedSchemaError) as e:
         compile_json_schema(schema, byte_vocab)
     assert e.value.keyword == "unevaluatedProperties"
+
+
+@pytest.mark.parametrize("schema", [
+    # the Test Suite's unevaluatedItems.json #21, #22, #24: `contains` evaluates the items it matches
+    {"prefixItems": [True], "contains": {"type": "string"}, "unevaluatedItems": False},
+    {"allOf": [{"contains": {"const": "a"}}, {"contains": {"type": "integer"}}], "unevaluatedItems": {"const": "b"}},
+    {"contains": {"type": "string"}, "minContains": 0, "unevaluatedItems": False},
+    {"contains": {"const": "a"}, "maxContains": 1, "unevaluatedItems": {"type": "integer"}},
+    {"prefixItems": [{"const": 1}], "contains": {"const": "a"}, "minContains": 2, "unevaluatedItems": False},
+    {"items": {"type": "string"}, "contains": {"const": "a"}, "unevaluatedItems": False},
+])
+def test_contains_evaluates_the_items_it_matches(byte_vocab, schema):
+    assert _exact(schema, byte_vocab, ARRAYS) == []
