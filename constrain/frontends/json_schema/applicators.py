@@ -13,7 +13,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from ...errors import SchemaError, UnsupportedSchemaError
+from ...errors import ConstraintError, SchemaError, UnsupportedSchemaError
 from ...ir import Expr, NOTHING, alt
 from .context import SchemaWarning
 from .ir import ALSO, ITE, NOT, PRESENCE, XOF, Xof, has_internal, has_object_only, is_internal
@@ -23,6 +23,9 @@ from .values import canon
 
 # anyOf branches combined into sets (2^n - 1 of them) under a parent's unevaluated*
 MAX_ANYOF_UNION = 4
+# keywords that hold vacuously for every non-object
+OBJECT_ONLY = {"properties", "required", "additionalProperties", "patternProperties", "propertyNames",
+               "minProperties", "maxProperties", "dependentRequired", "unevaluatedProperties"}
 
 
 class ApplicatorsMixin:
@@ -190,6 +193,12 @@ class ApplicatorsMixin:
             exact = self._one_of_strings(normed, bptr)
             if exact is not None:
                 return exact
+        if kind == "oneOf" and sum(b is not False for b in normed) > 1 and all(
+                b is False or isinstance(b, dict) and "type" not in b and set(b) - ANNOTATIONS <= OBJECT_ONLY
+                for b in normed):
+            # branches of object keywords only each take every non-object, so oneOf takes none:
+            # typed, a discriminator (a required property with distinct values) decides them
+            normed = [b if b is False else dict(b, type="object") for b in normed]
         if kind == "oneOf" and len(normed) > 1 and not self._disjoint(normed):
             exact = self._one_of_by_complements(branches, normed, bptr)
             if exact is not None:
@@ -339,7 +348,10 @@ class ApplicatorsMixin:
             elif k == "properties":
                 if not isinstance(v, dict):
                     return None
-                out[k] = {name: self._neutral_property(name, sub, ctx, ptr) for name, sub in v.items()}
+                props = {name: self._neutral_property(name, sub, ctx, ptr) for name, sub in v.items()}
+                if any(x is None for x in props.values()):
+                    return None
+                out[k] = props
             elif k in EVALUATING or k in ("if", ITE, "dependentSchemas", "$ref") or (k == "dependencies" and isinstance(v, dict)
                                                                                  and not all(isinstance(x, list) for x in v.values())):
                 return None
@@ -350,7 +362,8 @@ class ApplicatorsMixin:
     def _neutral_property(self, name: str, sub: Any, ctx: list, ptr: str) -> Any:
         """``sub`` for property ``name``, conjoined with the parent's ``unevaluatedProperties``
         where nothing in ``ctx`` evaluates ``name`` (see :meth:`_annotation_free`; an
-        ``additionalProperties`` of ``ctx`` is conjoined by the merge itself)."""
+        ``additionalProperties`` of ``ctx`` is conjoined by the merge itself); None where a
+        pattern of ``ctx`` cannot be compiled."""
         from ..regex import regex_to_dfa
 
         uneval = []
@@ -360,8 +373,11 @@ class ApplicatorsMixin:
             if name in (part.get("properties") or {}) or "additionalProperties" in part:
                 return sub
             for p in part.get("patternProperties") or {}:
-                if regex_to_dfa(p, encoding="utf8", search=True).matches(name.encode("utf-8")):
-                    return sub
+                try:
+                    if regex_to_dfa(p, encoding="utf8", search=True).matches(name.encode("utf-8")):
+                        return sub
+                except ConstraintError:
+                    return None  # the pattern is refused where it is lowered
             if part.get("unevaluatedProperties") not in (None, True, {}):
                 uneval.append(part["unevaluatedProperties"])
         return {"allOf": [sub, *uneval]} if uneval else sub

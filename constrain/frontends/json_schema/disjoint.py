@@ -218,7 +218,11 @@ class DisjointMixin:
             return None if matching else props[p]
         if matching:
             return pp[matching[0]] if len(matching) == 1 else None
-        addl = y.get("additionalProperties", y.get("unevaluatedProperties"))
+        addl = y.get("additionalProperties")
+        if addl is None and y.get("unevaluatedProperties") not in (None, True, {}):
+            # which keys are unevaluated depends on the annotations of the branch that holds
+            # (a parent's unevaluated* merged into oneOf branches): not a property schema
+            return None
         if addl is None:
             req = y.get("required")
             return False if self.strict and not (isinstance(req, list) and p in req) else True

@@ -129,6 +129,10 @@ COMPLEMENT_CASES = [
     {"properties": {"foo": True}, "unevaluatedProperties": False,
      "if": {"properties": {"bar": {"const": "bar"}}}, "then": {"properties": {"baz": True}},
      "else": {"properties": {"bar": True}}},
+    # typed branches: a parent's unevaluatedProperties merged into a branch is no property
+    # schema of it (a disjointness proof must not use it)
+    {"type": "object", "unevaluatedProperties": {"const": 1},
+     "oneOf": [{"properties": {"bar": {"const": "bar"}}, "required": ["bar"]}, {"properties": {"baz": {"const": "baz"}}}]},
     # an if/then/else triple from an allOf part sees the parent's declared properties
     {"properties": {"bar": True}, "unevaluatedProperties": False,
      "allOf": [{"if": {"properties": {"bar": {"const": "bar"}}, "required": ["bar"]}, "else": {"properties": {"baz": True}}}]},
