@@ -16,7 +16,7 @@ from typing import Any
 from ...errors import ConstraintError, SchemaError, UnsupportedSchemaError
 from ...ir import Expr, NOTHING, alt
 from .context import SchemaWarning
-from .ir import ALSO, ITE, NOT, PRESENCE, XOF, Xof, has_internal, has_object_only, is_internal
+from .ir import ALSO, CONTAINS_ALSO, ITE, NOT, PRESENCE, XOF, Xof, has_internal, has_object_only, is_internal
 from .keywords import ALL_TYPES, ANNOTATIONS, EVALUATING, find_keywords, has_unevaluated, unevaluated_keyword
 from .values import canon
 
@@ -165,8 +165,11 @@ class ApplicatorsMixin:
             raise SchemaError(f"{kind} at {ptr} must be a non-empty array")
         for i, b in enumerate(branches):
             if has_unevaluated(b) and set(rest) - ANNOTATIONS:
-                raise UnsupportedSchemaError("unevaluatedProperties", f"{ptr}/{kind}/{i}",
-                                             "unevaluated* inside a branch cannot see its siblings")
+                local = self._localize_unevaluated(b, f"{ptr}/{kind}/{i}")
+                if local is None:
+                    raise UnsupportedSchemaError("unevaluatedProperties", f"{ptr}/{kind}/{i}",
+                                                 "unevaluated* inside a branch cannot see its siblings")
+                branches = [*branches[:i], local, *branches[i + 1:]]
         if kind == "anyOf" and has_unevaluated(rest):
             union = self._any_of_unions(rest, branches, xofs[1:], ptr)
             if union is not None:
@@ -298,6 +301,42 @@ class ApplicatorsMixin:
             else:
                 out.append(normed[i])
         return out
+
+    def _localize_unevaluated(self, part: Any, ptr: str) -> Any:
+        """``part`` (an ``allOf`` part, a ``$ref`` target or an ``anyOf``/``oneOf`` branch with
+        siblings) with its own unevaluated* rewritten into ``additionalProperties`` /
+        ``items``, or None.
+
+        An unevaluated* sees only the annotations of its own schema object and the in-place
+        applicators inside it, never its siblings'. Where nothing inside ``part`` evaluates
+        dynamically (no ``anyOf``/``oneOf``/``if``/``not``/``dependentSchemas`` reaching an
+        evaluating keyword), the keys it sees evaluated are the static ``properties`` and
+        ``patternProperties``, so ``unevaluatedProperties: U`` is ``additionalProperties: U``
+        (and ``unevaluatedItems: U`` the ``items`` after ``prefixItems``, or-ed with
+        ``contains``), which stay local when merged; and they annotate the same keys for an
+        outer unevaluated*.
+        """
+        if not isinstance(part, dict):
+            return None
+        n = self.normalize(part, ptr)
+        if not isinstance(n, dict):
+            return n
+        for k in ("anyOf", "oneOf", XOF, "if", ITE, "then", "else", "not", NOT, "dependentSchemas", "dependencies"):
+            if k in n and find_keywords(n[k], EVALUATING + ("$ref", "$dynamicRef")):
+                return None
+        n = dict(n)
+        up = n.pop("unevaluatedProperties", None)
+        if up not in (None, True, {}) and "additionalProperties" not in n:
+            n["additionalProperties"] = up
+        ui = n.pop("unevaluatedItems", None)
+        if ui not in (None, True, {}):
+            contains = ([n["contains"]] if "contains" in n else []) + list(n.get(CONTAINS_ALSO, []))
+            rest = {"anyOf": [*contains, ui]} if contains else ui
+            if isinstance(n.get("items"), list):
+                n.setdefault("additionalItems", rest)
+            elif "items" not in n:
+                n["items"] = rest
+        return n
 
     def _annotation_free(self, c: Any, ctx: list, ptr: str, depth: int = 0) -> Any:
         """A schema equivalent to the complement ``c`` wherever it is conjoined with the schemas

@@ -39,7 +39,11 @@ class MergeMixin:
             target, tptr = self.resolve(ref, ptr)
             if has_unevaluated(target) and set(s) - ANNOTATIONS:
                 # its unevaluated* cannot see the annotations of the siblings merged into it
-                raise UnsupportedSchemaError("unevaluatedProperties", tptr, "unevaluated* in a referenced schema with siblings")
+                local = self._localize_unevaluated(target, tptr)
+                if local is None:
+                    raise UnsupportedSchemaError("unevaluatedProperties", tptr,
+                                                 "unevaluated* in a referenced schema with siblings")
+                target = local
             s = self.merge(self.normalize(target, tptr, depth + 1), s, ptr, depth)
         while (isinstance(s.get("not"), dict) and set(s["not"]) - ANNOTATIONS == {"not"}
                and not has_unevaluated(s)):  # annotations inside `not` do not count as evaluated
@@ -53,8 +57,12 @@ class MergeMixin:
                 raise SchemaError(f"allOf at {ptr} must be an array")
             for i, p in enumerate(parts):
                 if has_unevaluated(p) and (len(parts) > 1 or set(s) - ANNOTATIONS):
-                    raise UnsupportedSchemaError("unevaluatedProperties", f"{ptr}/allOf/{i}",
-                                                 "unevaluated* inside an allOf part cannot see its siblings")
+                    # it sees its own annotations only: local where those are static
+                    local = self._localize_unevaluated(p, f"{ptr}/allOf/{i}")
+                    if local is None:
+                        raise UnsupportedSchemaError("unevaluatedProperties", f"{ptr}/allOf/{i}",
+                                                     "unevaluated* inside an allOf part cannot see its siblings")
+                    p = local
                 s = self.merge(s, self.normalize(p, f"{ptr}/allOf/{i}", depth + 1), ptr, depth)
                 if s is False:
                     return False

@@ -75,10 +75,33 @@ def test_nested_unevaluated_true_evaluates_everything(byte_vocab, schema):
     assert disagreements(schema, byte_vocab, OBJECTS) == []
 
 
-def test_nested_unevaluated_false_is_still_refused(byte_vocab):
-    """An inner unevaluated*: false sees only its own part: not expressible by merging."""
-    schema = {"properties": {"foo": {"type": "string"}}, "allOf": [{"unevaluatedProperties": False}],
-              "unevaluatedProperties": True}
+@pytest.mark.parametrize("schema", [
+    # the Test Suite's unevaluatedProperties.json #22, #23, #26-#32: an unevaluated* inside an
+    # allOf part, a $ref target or an anyOf/oneOf branch sees its own annotations only
+    {"properties": {"foo": {"type": "string"}}, "allOf": [{"unevaluatedProperties": False}],
+     "unevaluatedProperties": True},
+    {"allOf": [{"properties": {"foo": True}}, {"unevaluatedProperties": False}]},
+    {"allOf": [{"unevaluatedProperties": False}, {"properties": {"foo": True}}]},
+    {"allOf": [{"properties": {"foo": {"type": "string"}}, "unevaluatedProperties": True}, {"unevaluatedProperties": False}]},
+    {"allOf": [{"properties": {"foo": True}, "unevaluatedProperties": False}], "anyOf": [{"properties": {"bar": True}}]},
+    {"allOf": [{"properties": {"foo": True}}], "anyOf": [{"properties": {"bar": True}, "unevaluatedProperties": False}]},
+    {"properties": {"foo": {"type": "string"}}, "allOf": [{"unevaluatedProperties": False}],
+     "unevaluatedProperties": False},
+    {"properties": {"bar": True}, "allOf": [{"patternProperties": {"^f": {"const": "foo"}}, "unevaluatedProperties": {"type": "integer"}}],
+     "unevaluatedProperties": False},
+    {"$defs": {"t": {"properties": {"foo": True}, "unevaluatedProperties": {"const": 1}}}, "$ref": "#/$defs/t",
+     "properties": {"bar": {"type": "string"}}},
+    {"oneOf": [{"properties": {"foo": True}, "unevaluatedProperties": False}, {"required": ["bar"]}],
+     "properties": {"baz": True}},
+])
+def test_inner_unevaluated_sees_its_own_part(byte_vocab, schema):
+    assert _exact(schema, byte_vocab, OBJECTS) == []
+
+
+def test_inner_unevaluated_beside_dynamic_applicators_is_refused(byte_vocab):
+    """Inside the part, which keys count as evaluated depends on the instance: refused."""
+    schema = {"properties": {"foo": {"type": "string"}},
+              "allOf": [{"anyOf": [{"properties": {"bar": True}}, {"required": ["baz"]}], "unevaluatedProperties": False}]}
     with pytest.raises(UnsupportedSchemaError) as e:
         compile_json_schema(schema, byte_vocab)
     assert e.value.keyword == "unevaluatedProperties"
