@@ -191,3 +191,21 @@ def test_complement_beside_evaluating_branches_is_refused(byte_vocab):
 ])
 def test_contains_evaluates_the_items_it_matches(byte_vocab, schema):
     assert _exact(schema, byte_vocab, ARRAYS) == []
+
+
+@pytest.mark.parametrize("schema", [
+    # prefixItems from several allOf parts / $ref, with items: position by position (the Test
+    # Suite's unevaluatedItems.json #7, #11, #16, #17, #19, #20, items.json #6)
+    {"allOf": [{"prefixItems": [{"type": "string"}]}, {"prefixItems": [True, {"const": "a"}]}]},
+    {"allOf": [{"prefixItems": [{"const": "a"}]}, {"items": {"type": "string"}}]},
+    {"allOf": [{"prefixItems": [{"const": "a"}], "items": {"type": "integer"}}, {"prefixItems": [True, True, {"const": 1}]}]},
+    {"allOf": [{"prefixItems": [True]}, {"unevaluatedItems": False}]},
+    {"prefixItems": [{"type": "string"}], "allOf": [{"prefixItems": [True, {"type": "integer"}]}], "unevaluatedItems": False},
+    {"$defs": {"t": {"prefixItems": [True, {"const": "b"}]}}, "$ref": "#/$defs/t", "prefixItems": [{"const": "a"}],
+     "unevaluatedItems": False},
+    {"allOf": [{"prefixItems": [{"const": "a"}], "items": False}, {"prefixItems": [True, True]}]},
+    {"prefixItems": [{"const": "a"}], "anyOf": [{"prefixItems": [True, {"const": "b"}]}, {"prefixItems": [True, {"const": 1}]}],
+     "unevaluatedItems": {"type": "integer"}},
+])
+def test_prefix_items_merge_position_by_position(byte_vocab, schema):
+    assert _exact(schema, byte_vocab, ARRAYS) == []
