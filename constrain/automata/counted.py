@@ -158,12 +158,14 @@ def counted_content_dfa(ws, content, char, hi: int | None, lo: int = 0) -> Count
 
     A lower bound ``lo > 0`` guards the closing quote (``c >= lo``, the counter saturating at
     ``lo`` when ``hi`` is None). That is exact when every state's completion lengths are
-    upward closed (from a state, a completion of ``k`` characters implies one of ``k + 1``):
-    then a state with ``c + interior <= hi`` completes with ``max(interior, lo - c)``
-    characters. Writing ``R_k`` for the states with a completion of exactly ``k`` characters,
-    ``R_{k+1}`` is a monotone function of ``R_k``, so ``R_0 <= R_1`` gives ``R_k <= R_{k+1}``
-    for every ``k``: one check. Where it fails (a pattern with a fixed ending such as
-    ``=$`` after a counted body, a finite language), :class:`NotCountable`.
+    upward closed with some period ``p`` (from a state, a completion of ``k`` characters
+    implies one of ``k + p``) and ``hi - lo >= p - 1``: a state with ``c + interior <= hi``
+    then completes within ``[lo, hi]`` (the window holds ``p`` consecutive lengths, one of them
+    in ``interior + p·N``). Writing ``R_k`` for the states with a completion of exactly ``k``
+    characters, ``R_{k+1}`` is a monotone function of ``R_k``, so ``R_0 <= R_p`` gives
+    ``R_k <= R_{k+p}`` for every ``k``: one check per candidate period (``^[a-z]+$``: 1,
+    ``^([a-z][0-9])+$``: 2). Where it fails (a fixed ending such as ``=$`` after a counted
+    body, a finite language), :class:`NotCountable`.
     """
     # the content's full byte table, int32 then int64, before any product state
     check_size(content.num_states * 256 * (4 + 8), f"counted string automaton over a {content.num_states}-state content")
@@ -212,16 +214,16 @@ def counted_content_dfa(ws, content, char, hi: int | None, lo: int = 0) -> Count
         changed = bool((new != dist).any())
         dist = new
     assert (dist < (1 << 30)).all(), "content automaton must be trimmed"
-    if lo > 0 and not _upward_closed(PT, Pinc, closable):
+    if lo > 0 and not _upward_closed(PT, Pinc, closable, lo, hi):
         raise NotCountable("the pattern's string lengths are not upward closed")
     out = _assemble(ws, PT, Pinc, 0, np.flatnonzero(closable), dist, lo, hi, guard_close=lo > 0)
     out.min_chars = int(dist[0])
     return out
 
 
-def _upward_closed(PT: np.ndarray, Pinc: np.ndarray, closable: np.ndarray) -> bool:
-    """``R_0 <= R_1`` (see :func:`counted_content_dfa`): every state that completes without a
-    further character also completes with exactly one more."""
+def _upward_closed(PT: np.ndarray, Pinc: np.ndarray, closable: np.ndarray, lo: int, hi: int | None) -> bool:
+    """``R_0 <= R_p`` for some period ``p <= MAX_PERIOD`` with room for it (``hi - lo >= p - 1``),
+    see :func:`counted_content_dfa`."""
     zero = (PT >= 0) & ~Pinc
     one = (PT >= 0) & Pinc
     tgt = np.maximum(PT, 0)
@@ -235,8 +237,18 @@ def _upward_closed(PT: np.ndarray, Pinc: np.ndarray, closable: np.ndarray) -> bo
             r = new
 
     r0 = close(closable)
-    r1 = close((one & r0[tgt]).any(axis=1))
-    return bool((r1 | ~r0).all())
+    r = r0
+    for p in range(1, MAX_PERIOD + 1):
+        if hi is not None and hi - lo < p - 1:
+            return False
+        r = close((one & r[tgt]).any(axis=1))  # R_p from R_{p-1}
+        if (r | ~r0).all():
+            return True
+    return False
+
+
+MAX_PERIOD = 16
+"""Longest period of completion lengths the counter handles (``^(ab)+$``: 2)."""
 
 
 _PRODUCT_STATE_BYTES = 256 * (8 + 1) * 2 + 256 * (8 + 1 + 1) * 2

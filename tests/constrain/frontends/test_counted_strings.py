@@ -42,9 +42,12 @@ COUNTED = [
     {"type": "string", "pattern": "a", "minLength": 33, "maxLength": 36},
     {"type": "string", "pattern": "^[an]*=?[an]+$", "minLength": 35},
     {"type": "string", "pattern": "^n", "minLength": 40, "maxLength": 40},
+    {"type": "string", "pattern": "^(?:aa)*$", "minLength": 34, "maxLength": 38},  # period 2
+    {"type": "string", "pattern": "^n(?:aan)*$", "minLength": 33},  # period 3, unbounded
 ]
 PER_COUNT = [  # lengths not upward closed: the fallback, per-count states
-    {"type": "string", "pattern": "^(?:aa)*$", "minLength": 34, "maxLength": 38},
+    {"type": "string", "pattern": "^(?:aa)*$", "minLength": 34, "maxLength": 34},  # window < period
+    {"type": "string", "pattern": "^n(?:aan)*$", "minLength": 33, "maxLength": 34},
     {"type": "string", "pattern": "^[an]*=$", "minLength": 34},
     {"type": "string", "format": "uuid", "minLength": 36},
 ]
@@ -60,6 +63,9 @@ def test_long_min_length_matches_materialized(monkeypatch, schema):
     assert_same_masks(counted, plain, seed=len(str(schema)), walks=30, steps=60, skip=(len(TOKS) - 1,))
 
 
+UNITS = {"^(?:aa)*$": ("", ["aa"]), "^n(?:aan)*$": ("n", ["aan"])}  # samples that reach the language
+
+
 @pytest.mark.parametrize("schema", COUNTED)
 def test_long_min_length_agrees_with_jsonschema(schema):
     compiled = compile_json_schema(schema, VOCAB, max_whitespace=2)
@@ -69,9 +75,10 @@ def test_long_min_length_agrees_with_jsonschema(schema):
     hits = 0
     for _ in range(300):
         n = rng.randint(lo - 3, lo + 5)
-        s = ""
+        start, units = UNITS.get(schema["pattern"], ("", ["aa", "n"]))
+        s = start
         while len(s) < n:  # mostly units the patterns take, sometimes ones they refuse
-            s += rng.choice(["aa", "n"]) if rng.random() < 0.95 else rng.choice(["a", "=", "\u00e9", "an"])
+            s += rng.choice(units) if rng.random() < 0.95 else rng.choice(["a", "=", "\u00e9", "an"])
         if rng.random() < 0.3:
             s = s[:-1]
         ok = valid(s)
@@ -88,14 +95,15 @@ def test_finite_pattern_longer_bound_is_empty():
 
 
 def test_upward_closure_check():
-    """``R_0 <= R_1``: a fixed ending after the counted body is refused, a free one is not."""
+    """``R_0 <= R_p``: a fixed ending after the counted body is refused, a free or periodic one
+    is not."""
     char = regex_to_dfa(jl._ANY_CHARS, encoding="json")
-    for rx, ok in [("[a-z]+", True), ("(?:aa|n)*", True), ("(?:aa)*", False), ("[a-z]*=", False),
+    for rx, ok in [("[a-z]+", True), ("(?:aa|n)*", True), ("(?:aa)*", True), ("[a-z]*=", False),
                    ("[a-z]{3}", False), ("[a-z]*(?:=[a-z]+)?", True)]:
         content = regex_to_dfa(rx, encoding="json")
         if ok:
             d = counted_content_dfa(None, content, char, None, 100)
-            assert d.lo == 100 and not d.matches(b'"' + b"a" * 99 + b'"') and d.matches(b'"' + b"a" * 100 + b'"')
+            assert d.lo == 100 and not d.matches(b'"' + b"a" * 98 + b'"') and d.matches(b'"' + b"a" * 100 + b'"')
         else:
             with pytest.raises(NotCountable):
                 counted_content_dfa(None, content, char, None, 100)
