@@ -18,7 +18,12 @@ import numpy as np
 
 from ..budget import check_deadline, check_size
 
-__all__ = ["CountedDFA", "counted_content_dfa", "counted_string_dfa"]
+__all__ = ["CountedDFA", "NotCountable", "counted_content_dfa", "counted_string_dfa"]
+
+
+class NotCountable(ValueError):
+    """The content automaton's lengths are not upward closed: a lower bound cannot be counted
+    exactly with the character counter (the caller builds per-count states instead)."""
 
 
 
@@ -142,15 +147,25 @@ def _assemble(ws, PT: np.ndarray, Pinc: np.ndarray, start: int, closable: np.nda
     return CountedDFA(T[:, first], cmap.reshape(-1), accept, inc[:, first], guard[:, first], full_interior, lo, hi)
 
 
-def counted_content_dfa(ws, content, char, hi: int) -> CountedDFA:
-    """``ws · '"' · content · '"'`` with at most ``hi`` characters of content.
+def counted_content_dfa(ws, content, char, hi: int | None, lo: int = 0) -> CountedDFA:
+    """``ws · '"' · content · '"'`` with ``lo`` to ``hi`` characters of content.
 
     ``content`` is a trimmed DFA of JSON-encoded string contents (a format, patterns); ``char``
     the one-character JSON-content DFA, whose product with ``content`` tells where a character
     completes (the counter's increments). ``interior`` holds, per base state, the fewest
     characters that reach an accepting content state, so a state survives exactly when the
-    counter leaves room for some completion (exact for an upper bound alone: the caller folds
-    a lower bound into ``content``).
+    counter leaves room for some completion (exact for an upper bound alone).
+
+    A lower bound ``lo > 0`` guards the closing quote (``c >= lo``, the counter saturating at
+    ``lo`` when ``hi`` is None). That is exact when every state's completion lengths are
+    upward closed with some period ``p`` (from a state, a completion of ``k`` characters
+    implies one of ``k + p``) and ``hi - lo >= p - 1``: a state with ``c + interior <= hi``
+    then completes within ``[lo, hi]`` (the window holds ``p`` consecutive lengths, one of them
+    in ``interior + p·N``). Writing ``R_k`` for the states with a completion of exactly ``k``
+    characters, ``R_{k+1}`` is a monotone function of ``R_k``, so ``R_0 <= R_p`` gives
+    ``R_k <= R_{k+p}`` for every ``k``: one check per candidate period (``^[a-z]+$``: 1,
+    ``^([a-z][0-9])+$``: 2). Where it fails (a fixed ending such as ``=$`` after a counted
+    body, a finite language), :class:`NotCountable`.
     """
     # the content's full byte table, int32 then int64, before any product state
     check_size(content.num_states * 256 * (4 + 8), f"counted string automaton over a {content.num_states}-state content")
@@ -199,9 +214,41 @@ def counted_content_dfa(ws, content, char, hi: int) -> CountedDFA:
         changed = bool((new != dist).any())
         dist = new
     assert (dist < (1 << 30)).all(), "content automaton must be trimmed"
-    out = _assemble(ws, PT, Pinc, 0, np.flatnonzero(closable), dist, 0, hi, guard_close=False)
+    if lo > 0 and not _upward_closed(PT, Pinc, closable, lo, hi):
+        raise NotCountable("the pattern's string lengths are not upward closed")
+    out = _assemble(ws, PT, Pinc, 0, np.flatnonzero(closable), dist, lo, hi, guard_close=lo > 0)
     out.min_chars = int(dist[0])
     return out
+
+
+def _upward_closed(PT: np.ndarray, Pinc: np.ndarray, closable: np.ndarray, lo: int, hi: int | None) -> bool:
+    """``R_0 <= R_p`` for some period ``p <= MAX_PERIOD`` with room for it (``hi - lo >= p - 1``),
+    see :func:`counted_content_dfa`."""
+    zero = (PT >= 0) & ~Pinc
+    one = (PT >= 0) & Pinc
+    tgt = np.maximum(PT, 0)
+
+    def close(seed: np.ndarray) -> np.ndarray:
+        r = seed.copy()
+        while True:  # backward closure over moves that complete no character
+            new = r | (zero & r[tgt]).any(axis=1)
+            if (new == r).all():
+                return r
+            r = new
+
+    r0 = close(closable)
+    r = r0
+    for p in range(1, MAX_PERIOD + 1):
+        if hi is not None and hi - lo < p - 1:
+            return False
+        r = close((one & r[tgt]).any(axis=1))  # R_p from R_{p-1}
+        if (r | ~r0).all():
+            return True
+    return False
+
+
+MAX_PERIOD = 16
+"""Longest period of completion lengths the counter handles (``^(ab)+$``: 2)."""
 
 
 _PRODUCT_STATE_BYTES = 256 * (8 + 1) * 2 + 256 * (8 + 1 + 1) * 2

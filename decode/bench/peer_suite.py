@@ -13,7 +13,9 @@ last one the mask must allow EOS.  Each case ends up as one of:
 ``wrong_reject``   a valid text was refused;
 ``unscored``       compiled and walked, but the case is ``ambiguous`` or has no ground truth
                    (the peers disagree on it), so its verdict counts neither way;
-``compile_error``  the schema was declined with a :class:`constrain.ConstraintError`;
+``compile_error``  the schema was declined with a :class:`constrain.ConstraintError`
+                   (but :class:`constrain.EmptyLanguageError` is a verdict: the engine proved
+                   that no text is valid, so every text counts as rejected);
 ``crash``          anything else was raised (compiling or walking): always a bug;
 ``skipped``        the text cannot be tokenized (a lone surrogate, a byte no token has).
 
@@ -156,6 +158,16 @@ def run_peer_suite(path: str | Path | None = None, *, cases: Sequence[dict] | No
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # ignored annotations (unknown formats...) are not verdicts
                 compiled = constrain.compile_json_schema(schema, vocab, time_budget_s=time_budget_s)
+        except constrain.EmptyLanguageError:
+            # a verdict, not a refusal: the engine proved that no text is valid (``false``,
+            # ``not: {}``, an empty ``enum``...), so every text is rejected
+            for c, r in zip(group, row_base):
+                outcome = "unscored" if not r["scored"] else "wrong_reject" if r["valid"] else "correct"
+                row = {**r, "outcome": outcome, "accepted": False, "empty_language": True}
+                if outcome == "wrong_reject":
+                    row["text"] = c["text"][:400]
+                results.append(row)
+            continue
         except constrain.ConstraintError as ex:
             err = {"class": type(ex).__name__, "message": str(ex)[:300]}
             results += [{**r, "outcome": "compile_error", "error": err} for r in row_base]

@@ -13,7 +13,9 @@ advance per token, then the EOS bit).  Each test case ends up as one of:
 ``wrong_accept``   an invalid instance was accepted (the serious kind);
 ``wrong_reject``   a valid instance was refused;
 ``inconsistent``   right verdict, but the mask disagreed with ``advance``/``accepting``;
-``unsupported``    the engine declined the group's schema (its compile error);
+``unsupported``    the engine declined the group's schema (its compile error; but structgen's
+                   ``EmptyLanguageError`` is a verdict: the engine proved that no instance is
+                   valid, so every case counts as rejected: ``correct`` or ``wrong_reject``);
 ``error``          crash or timeout of the group;
 ``skipped``        the instance cannot be serialized/tokenized (lone surrogates...).
 
@@ -146,9 +148,13 @@ def prepare_suite(entries: Sequence[SchemaEntry], tok: BenchTokenizer) -> None:
 def case_statuses(rec: dict) -> list[str]:
     """Per test case of one group record (as made by ``maskbench._make_record``)."""
     out = []
+    # an empty language is a verdict, not a refusal: every instance is rejected
+    empty = rec["status"] == "compile_error" and (rec.get("error") or {}).get("class") == "EmptyLanguageError"
     for inst in rec.get("instances", []):
         if "skipped" in inst:
             out.append("skipped")
+        elif empty:
+            out.append("wrong_reject" if inst["valid"] else "correct")
         elif rec["status"] == "compile_error":
             out.append("unsupported")
         elif "accepted" not in inst:

@@ -13,26 +13,31 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from ...errors import SchemaError, UnsupportedSchemaError
+from ...errors import ConstraintError, SchemaError, UnsupportedSchemaError
 from ...ir import Expr, NOTHING, alt
 from .context import SchemaWarning
-from .ir import ALSO, ITE, NOT, PRESENCE, XOF, Xof, has_internal, has_object_only, is_internal
+from .ir import ALSO, CONTAINS_ALSO, ITE, NOT, PRESENCE, XOF, Xof, has_internal, has_object_only, is_internal
 from .keywords import ALL_TYPES, ANNOTATIONS, EVALUATING, find_keywords, has_unevaluated, unevaluated_keyword
 from .values import canon
 
 
 # anyOf branches combined into sets (2^n - 1 of them) under a parent's unevaluated*
 MAX_ANYOF_UNION = 4
+# keywords that hold vacuously for every non-object
+OBJECT_ONLY = {"properties", "required", "additionalProperties", "patternProperties", "propertyNames",
+               "minProperties", "maxProperties", "dependentRequired", "unevaluatedProperties"}
 
 
 class ApplicatorsMixin:
     """``anyOf``/``oneOf``/``not``/``if``-``then``-``else``/``dependentSchemas``, and the
     presence formulas they reduce to on objects."""
 
-    def _lower(self, s: dict, ptr: str) -> Any:
+    def _lower(self, s: dict, ptr: str, outer: tuple = ()) -> Any:
         """Rewrite ``if``/``then``/``else``, ``dependentSchemas`` (and schema-valued
         ``dependencies``) and the ``not`` forms :meth:`plain` cannot take into ``anyOf``
-        entries over complements (see :meth:`complement`)."""
+        entries over complements (see :meth:`complement`). ``outer``: the schemas an
+        if/then/else triple merged in from ``allOf`` sits beside (what the parent's
+        unevaluated* sees besides it, :meth:`_annotation_free`)."""
         xof: list = []
         if ("enum" in s or "const" in s) and not s.get(ALSO):
             s = self._filter_enum_by_applicators(s)
@@ -42,7 +47,8 @@ class ApplicatorsMixin:
             i_, t_, e_ = ites.pop()
             # with the parent's unevaluated* so that the triple's annotations are treated as its own
             uneval = {k: s[k] for k in ("unevaluatedProperties", "unevaluatedItems") if k in s}
-            sub_s = self._lower({"if": i_, "then": t_, "else": e_, **uneval}, ptr)
+            sub_s = self._lower({"if": i_, "then": t_, "else": e_, **uneval}, ptr,
+                                outer=(*outer, s, {XOF: list(xof)}, {ITE: list(ites)}))
             if sub_s is False:
                 return False
             xof.extend(sub_s.get(XOF, []))
@@ -52,10 +58,12 @@ class ApplicatorsMixin:
                 ccond = self.complement(cond, f"{ptr}/if")
                 if ccond is None:
                     self.unsupported("if", ptr, "the negation of the `if` schema is not computable")
-                elif has_unevaluated(s) and find_keywords(ccond, EVALUATING):
-                    # a failed `if` gives no annotations, but its complement's would count as evaluated
-                    raise UnsupportedSchemaError(unevaluated_keyword(s), ptr, "together with 'if' (else branch)")
                 else:
+                    if has_unevaluated(s) and find_keywords(ccond, EVALUATING):
+                        # a failed `if` gives no annotations, but its complement's would count as evaluated
+                        ccond = self._annotation_free(ccond, [s, els, *outer, {XOF: xof}], ptr)
+                        if ccond is None:
+                            raise UnsupportedSchemaError(unevaluated_keyword(s), ptr, "together with 'if' (else branch)")
                     xof.append(Xof("anyOf", [{"allOf": [cond, then]}, {"allOf": [ccond, els]}]))
             elif has_unevaluated(s) and find_keywords(cond, EVALUATING):
                 # `if` alone validates nothing but, when it holds, its annotations count: valid iff
@@ -79,11 +87,14 @@ class ApplicatorsMixin:
                 if v is True or v == {}:
                     continue
                 absent = {"not": {"required": [k]}}
+                # `v` only applies (and only gives annotations) where `k` is present: the same
+                # language, but a parent's unevaluated* must not see `v`'s annotations otherwise
+                present = {"allOf": [{"required": [k]}, v]} if has_unevaluated(s) else v
                 if only_objects:
-                    xof.append(Xof("anyOf", [absent, v]))
+                    xof.append(Xof("anyOf", [absent, present]))
                 else:
                     xof.append(Xof("anyOf", [{"type": [t for t in ALL_TYPES if t != "object"]},
-                                          dict(absent, type="object"), v]))
+                                          dict(absent, type="object"), present]))
         nots = ([s.pop("not")] if "not" in s else []) + list(s.pop(NOT, []))
         keep = []
         for i, n in enumerate(nots):
@@ -93,9 +104,13 @@ class ApplicatorsMixin:
             c = self.complement(n, f"{ptr}/not")
             if c is None:
                 keep.append(n)  # plain() reports it
-            elif has_unevaluated(s) and c is not True and find_keywords(c, EVALUATING):
+            if c is not None and has_unevaluated(s) and c is not True and find_keywords(c, EVALUATING):
                 # `not` never contributes annotations, but its complement's would count as evaluated
-                raise UnsupportedSchemaError(unevaluated_keyword(s), ptr, "together with 'not'")
+                c = self._annotation_free(c, [s, *outer, {XOF: xof}], ptr)
+                if c is None:
+                    raise UnsupportedSchemaError(unevaluated_keyword(s), ptr, "together with 'not'")
+            if c is None:
+                pass
             elif c is False:
                 return False
             elif c is not True:
@@ -150,8 +165,11 @@ class ApplicatorsMixin:
             raise SchemaError(f"{kind} at {ptr} must be a non-empty array")
         for i, b in enumerate(branches):
             if has_unevaluated(b) and set(rest) - ANNOTATIONS:
-                raise UnsupportedSchemaError("unevaluatedProperties", f"{ptr}/{kind}/{i}",
-                                             "unevaluated* inside a branch cannot see its siblings")
+                local = self._localize_unevaluated(b, f"{ptr}/{kind}/{i}")
+                if local is None:
+                    raise UnsupportedSchemaError("unevaluatedProperties", f"{ptr}/{kind}/{i}",
+                                                 "unevaluated* inside a branch cannot see its siblings")
+                branches = [*branches[:i], local, *branches[i + 1:]]
         if kind == "anyOf" and has_unevaluated(rest):
             union = self._any_of_unions(rest, branches, xofs[1:], ptr)
             if union is not None:
@@ -178,6 +196,12 @@ class ApplicatorsMixin:
             exact = self._one_of_strings(normed, bptr)
             if exact is not None:
                 return exact
+        if kind == "oneOf" and sum(b is not False for b in normed) > 1 and all(
+                b is False or isinstance(b, dict) and "type" not in b and set(b) - ANNOTATIONS <= OBJECT_ONLY
+                for b in normed):
+            # branches of object keywords only each take every non-object, so oneOf takes none:
+            # typed, a discriminator (a required property with distinct values) decides them
+            normed = [b if b is False else dict(b, type="object") for b in normed]
         if kind == "oneOf" and len(normed) > 1 and not self._disjoint(normed):
             exact = self._one_of_by_complements(branches, normed, bptr)
             if exact is not None:
@@ -258,6 +282,13 @@ class ApplicatorsMixin:
                 c = self.complement(branches[j], f"{ptr}/{j}", keys=keys)
                 if c is None:
                     return None
+                if has_unevaluated(normed[i]) and c not in (True, False) and find_keywords(c, EVALUATING):
+                    # branch j failing gives no annotations, but its complement's would count
+                    c = self._annotation_free(c, [normed[i]], f"{ptr}/{j}")
+                    if c is None:
+                        raise UnsupportedSchemaError(unevaluated_keyword(normed[i]), f"{ptr}/{i}",
+                                                     f"oneOf branches {i} and {j} overlap and the complement of {j} "
+                                                     "would add annotations")
                 if c is False:
                     conj = None
                     break
@@ -270,6 +301,125 @@ class ApplicatorsMixin:
             else:
                 out.append(normed[i])
         return out
+
+    def _localize_unevaluated(self, part: Any, ptr: str) -> Any:
+        """``part`` (an ``allOf`` part, a ``$ref`` target or an ``anyOf``/``oneOf`` branch with
+        siblings) with its own unevaluated* rewritten into ``additionalProperties`` /
+        ``items``, or None.
+
+        An unevaluated* sees only the annotations of its own schema object and the in-place
+        applicators inside it, never its siblings'. Where nothing inside ``part`` evaluates
+        dynamically (no ``anyOf``/``oneOf``/``if``/``not``/``dependentSchemas`` reaching an
+        evaluating keyword), the keys it sees evaluated are the static ``properties`` and
+        ``patternProperties``, so ``unevaluatedProperties: U`` is ``additionalProperties: U``
+        (and ``unevaluatedItems: U`` the ``items`` after ``prefixItems``, or-ed with
+        ``contains``), which stay local when merged; and they annotate the same keys for an
+        outer unevaluated*.
+        """
+        if not isinstance(part, dict):
+            return None
+        n = self.normalize(part, ptr)
+        if not isinstance(n, dict):
+            return n
+        for k in ("anyOf", "oneOf", XOF, "if", ITE, "then", "else", "not", NOT, "dependentSchemas", "dependencies"):
+            if k in n and find_keywords(n[k], EVALUATING + ("$ref", "$dynamicRef")):
+                return None
+        n = dict(n)
+        up = n.pop("unevaluatedProperties", None)
+        if up not in (None, True, {}) and "additionalProperties" not in n:
+            n["additionalProperties"] = up
+        ui = n.pop("unevaluatedItems", None)
+        if ui not in (None, True, {}):
+            contains = ([n["contains"]] if "contains" in n else []) + list(n.get(CONTAINS_ALSO, []))
+            rest = {"anyOf": [*contains, ui]} if contains else ui
+            if isinstance(n.get("items"), list):
+                n.setdefault("additionalItems", rest)
+            elif "items" not in n:
+                n["items"] = rest
+        return n
+
+    def _annotation_free(self, c: Any, ctx: list, ptr: str, depth: int = 0) -> Any:
+        """A schema equivalent to the complement ``c`` wherever it is conjoined with the schemas
+        ``ctx`` (one of them carrying the parent's ``unevaluatedProperties``), but whose
+        keywords add no annotations; None where that is not computable here.
+
+        A complement (of a failed branch, of `not`, of a failed `if`) contributes no
+        annotations, yet lowering it as keywords would: ``properties: {k: S}`` would mark ``k``
+        evaluated. Statically, ``k`` either is evaluated by ``ctx`` anyway (declared there or
+        matching one of its ``patternProperties``, or falling to its ``additionalProperties``,
+        which the merge conjoins), or is unevaluated and faces ``unevaluatedProperties`` ``U``
+        (``S ∧ U``). Declaring ``k``
+        with that conjunction keeps every instance's verdict. Refused (None): ``ctx`` with
+        in-place applicators that evaluate (which set of keys they evaluate depends on the
+        instance), complements with ``patternProperties``/``additionalProperties`` or array
+        keywords, and ``unevaluatedItems`` in ``ctx``.
+        """
+        if depth == 0:
+            for part in ctx:
+                if not isinstance(part, dict):
+                    continue
+                if part.get("unevaluatedItems") not in (None, True, {}):
+                    return None
+                for k in ("anyOf", "oneOf", "allOf", XOF, "if", ITE, "dependentSchemas", "dependencies", "$ref"):
+                    if k in part and find_keywords(part[k], EVALUATING):
+                        return None
+        if isinstance(c, bool):
+            return c
+        if not isinstance(c, dict):
+            return None
+        out = {}
+        for k, v in c.items():
+            if k in ("anyOf", "oneOf", "allOf"):
+                if not isinstance(v, list):
+                    return None
+                subs = [self._annotation_free(b, ctx, ptr, depth + 1) for b in v]
+                if any(x is None for x in subs):
+                    return None
+                out[k] = subs
+            elif k == XOF:
+                groups = []
+                for kind, branches in v:
+                    subs = [self._annotation_free(b, ctx, ptr, depth + 1) for b in branches]
+                    if any(x is None for x in subs):
+                        return None
+                    groups.append(Xof(kind, subs))
+                out[k] = groups
+            elif k == "properties":
+                if not isinstance(v, dict):
+                    return None
+                props = {name: self._neutral_property(name, sub, ctx, ptr) for name, sub in v.items()}
+                if any(x is None for x in props.values()):
+                    return None
+                out[k] = props
+            elif k in EVALUATING or k in ("if", ITE, "dependentSchemas", "$ref") or (k == "dependencies" and isinstance(v, dict)
+                                                                                 and not all(isinstance(x, list) for x in v.values())):
+                return None
+            else:
+                out[k] = v  # `not` (complemented again where it is lowered), presence, scalars
+        return out
+
+    def _neutral_property(self, name: str, sub: Any, ctx: list, ptr: str) -> Any:
+        """``sub`` for property ``name``, conjoined with the parent's ``unevaluatedProperties``
+        where nothing in ``ctx`` evaluates ``name`` (see :meth:`_annotation_free`; an
+        ``additionalProperties`` of ``ctx`` is conjoined by the merge itself); None where a
+        pattern of ``ctx`` cannot be compiled."""
+        from ..regex import regex_to_dfa
+
+        uneval = []
+        for part in ctx:
+            if not isinstance(part, dict):
+                continue
+            if name in (part.get("properties") or {}) or "additionalProperties" in part:
+                return sub
+            for p in part.get("patternProperties") or {}:
+                try:
+                    if regex_to_dfa(p, encoding="utf8", search=True).matches(name.encode("utf-8")):
+                        return sub
+                except ConstraintError:
+                    return None  # the pattern is refused where it is lowered
+            if part.get("unevaluatedProperties") not in (None, True, {}):
+                uneval.append(part["unevaluatedProperties"])
+        return {"allOf": [sub, *uneval]} if uneval else sub
 
     def presence_formula(self, schema: Any, ptr: str, depth: int = 0):
         """The presence formula equivalent to ``schema``, or None if it says more than that."""

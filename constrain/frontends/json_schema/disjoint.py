@@ -47,7 +47,11 @@ class DisjointMixin:
                     return False
                 seen |= cs
             return True
-        # a discriminator: a property required by all branches with pairwise distinct const/enum
+        # a discriminator: a property required by all branches with pairwise distinct const/enum.
+        # `required` and `properties` hold vacuously for non-objects, so this proves nothing
+        # where two branches share another type (both take 1 or "x")
+        if any(sigs[i] & sigs[j] - {"object"} for i in range(len(sigs)) for j in range(i + 1, len(sigs))):
+            return False
         common = None
         for b in branches:
             req = set(b.get("required", [])) if isinstance(b.get("required", []), list) else set()
@@ -214,7 +218,11 @@ class DisjointMixin:
             return None if matching else props[p]
         if matching:
             return pp[matching[0]] if len(matching) == 1 else None
-        addl = y.get("additionalProperties", y.get("unevaluatedProperties"))
+        addl = y.get("additionalProperties")
+        if addl is None and y.get("unevaluatedProperties") not in (None, True, {}):
+            # which keys are unevaluated depends on the annotations of the branch that holds
+            # (a parent's unevaluated* merged into oneOf branches): not a property schema
+            return None
         if addl is None:
             req = y.get("required")
             return False if self.strict and not (isinstance(req, list) and p in req) else True

@@ -18,6 +18,7 @@ import numpy as np
 from functools import lru_cache
 
 from ...automata import ByteDFA, counted_content_dfa, counted_string_dfa, finalize
+from ...automata.counted import NotCountable
 from ...cache import register_lru
 from ...errors import CompileBudgetError, OptionError
 from ...ir import Lexeme, lexeme
@@ -183,6 +184,28 @@ class JsonLexemes:
 
             return lexeme(f"json:{self._tag}:{kind}count-content:{hi}:{json.dumps(content, ensure_ascii=False)}",
                           build, name[:80])
+        if expr[0] == "spec" and (expr[1] or expr[2]) and expr[3] > COUNTED_ABOVE:
+            # patterns or a format with a long lower bound: the unbounded content automaton plus
+            # a counter guarding the closing quote, where the content's lengths are upward
+            # closed (counted_content_dfa); else per-count states as below (or their budget error)
+            content = string_spec(expr[1], expr[2], 0, None, expr[5], expr[6])
+            lo, hi = expr[3], expr[4]
+
+            def build_lo():
+                c = string_content(content, enc)
+                if not c.is_empty():
+                    try:
+                        d = counted_content_dfa(self._ws(), c, regex_to_dfa(_ANY_CHARS, encoding=enc), hi, lo)
+                    except NotCountable:
+                        c = string_content(expr, enc)
+                    else:
+                        if not d.is_empty():
+                            return d
+                        c = ByteDFA.empty()  # no string of the content has lo..hi characters
+                return self._with_ws(glue(ByteDFA.literal(b'"'), c, ByteDFA.literal(b'"')))
+
+            return lexeme(f"json:{self._tag}:{kind}count-content:{lo}:{hi}:{json.dumps(content, ensure_ascii=False)}",
+                          build_lo, name[:80])
         quote = ByteDFA.literal(b'"')
         lx = self._lex(kind, key, lambda: glue(quote, string_content(expr, enc), quote), name[:80])
         if expr[0] == "spec" and expr[5] and lx.minus is None:

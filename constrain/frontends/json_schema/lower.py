@@ -214,23 +214,32 @@ class SchemaLowering(RefsMixin, MergeMixin, ApplicatorsMixin, ComplementMixin, D
         """unevaluated* is exact here only where no in-place applicator can add annotations.
 
         With the applicators folded in (allOf, $ref), what remains are keywords whose
-        annotations depend on which branch or condition held (not, if, anyOf/oneOf,
-        dependentSchemas, contains): there unevaluated* is not supported.
+        annotations depend on which branch or condition held (if, anyOf/oneOf,
+        dependentSchemas, contains): there unevaluated* is not supported. A `not` left here
+        is lowered as a presence formula or on types and string values (``_apply_not``), and
+        presence formulas (``dependentRequired``) only speak of which keys are present: none
+        of them evaluates a property, so they are no obstacle.
         """
-        dynamic = [k for k in ("not", NOT, "if", "anyOf", "oneOf", XOF, "dependentSchemas",
-                               "dependencies", PRESENCE) if s.get(k)]
+        deps = s.get("dependencies")
+        dynamic = [k for k in ("if", "anyOf", "oneOf", XOF, "dependentSchemas") if s.get(k)]
+        if isinstance(deps, dict) and not all(isinstance(x, list) for x in deps.values()):
+            dynamic.append("dependencies")
         if s.get("unevaluatedProperties") not in (None, True, {}) and dynamic:
             raise UnsupportedSchemaError("unevaluatedProperties", ptr, f"together with {dynamic[0]!r}")
         ue = s.get("unevaluatedItems")
         if ue not in (None, True, {}):
-            if dynamic or "contains" in s or CONTAINS_ALSO in s:
-                raise UnsupportedSchemaError("unevaluatedItems", ptr, f"together with {(dynamic or ['contains'])[0]!r}")
-            # every item not covered by prefixItems/items is unevaluated: it must match `ue`
+            if dynamic:
+                raise UnsupportedSchemaError("unevaluatedItems", ptr, f"together with {dynamic[0]!r}")
+            # every item not covered by prefixItems/items is unevaluated unless a `contains`
+            # schema matches it (contains annotates the items it matches, whatever the counts):
+            # it must match `ue` or one of them
             s.pop("unevaluatedItems")
+            contains = ([s["contains"]] if "contains" in s else []) + list(s.get(CONTAINS_ALSO, []))
+            rest = {"anyOf": [*contains, ue]} if contains else ue
             if isinstance(s.get("items"), list):
-                s.setdefault("additionalItems", ue)
+                s.setdefault("additionalItems", rest)
             elif "items" not in s:
-                s["items"] = ue
+                s["items"] = rest
 
 
 def schema_to_grammar(schema: Any, *, strict: bool = False, lenient: bool = False,

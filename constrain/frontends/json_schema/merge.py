@@ -39,7 +39,11 @@ class MergeMixin:
             target, tptr = self.resolve(ref, ptr)
             if has_unevaluated(target) and set(s) - ANNOTATIONS:
                 # its unevaluated* cannot see the annotations of the siblings merged into it
-                raise UnsupportedSchemaError("unevaluatedProperties", tptr, "unevaluated* in a referenced schema with siblings")
+                local = self._localize_unevaluated(target, tptr)
+                if local is None:
+                    raise UnsupportedSchemaError("unevaluatedProperties", tptr,
+                                                 "unevaluated* in a referenced schema with siblings")
+                target = local
             s = self.merge(self.normalize(target, tptr, depth + 1), s, ptr, depth)
         while (isinstance(s.get("not"), dict) and set(s["not"]) - ANNOTATIONS == {"not"}
                and not has_unevaluated(s)):  # annotations inside `not` do not count as evaluated
@@ -53,8 +57,12 @@ class MergeMixin:
                 raise SchemaError(f"allOf at {ptr} must be an array")
             for i, p in enumerate(parts):
                 if has_unevaluated(p) and (len(parts) > 1 or set(s) - ANNOTATIONS):
-                    raise UnsupportedSchemaError("unevaluatedProperties", f"{ptr}/allOf/{i}",
-                                                 "unevaluated* inside an allOf part cannot see its siblings")
+                    # it sees its own annotations only: local where those are static
+                    local = self._localize_unevaluated(p, f"{ptr}/allOf/{i}")
+                    if local is None:
+                        raise UnsupportedSchemaError("unevaluatedProperties", f"{ptr}/allOf/{i}",
+                                                     "unevaluated* inside an allOf part cannot see its siblings")
+                    p = local
                 s = self.merge(s, self.normalize(p, f"{ptr}/allOf/{i}", depth + 1), ptr, depth)
                 if s is False:
                     return False
@@ -71,7 +79,10 @@ class MergeMixin:
         b = self.normalize(b, ptr, depth + 1)
         if b is False:
             return False
-        for x, y in ((a, b), (b, a)):
+        tuples = self._merge_prefix_items(a, b)
+        if tuples is not None:
+            a, b = tuples
+        for x, y in ((a, b), (b, a)) if tuples is None else ():
             if isinstance(x, dict) and isinstance(y, dict) and "prefixItems" in x and "items" in y and "prefixItems" not in y:
                 # y's `items` covers every item, x's only those after its prefix: not one schema
                 raise UnsupportedSchemaError("prefixItems", ptr, "prefixItems and items from different allOf parts")
@@ -157,6 +168,39 @@ class MergeMixin:
                 out.setdefault(ALSO, []).append({k: v})
         self._merge_property_rules(a, b, out, ptr)
         return out
+
+    @staticmethod
+    def _merge_prefix_items(a: dict, b: dict):
+        """``(a', b')`` with both sides' ``prefixItems`` folded into ``a'`` position by position,
+        or None where there is nothing to fold (or old-style array ``items``).
+
+        Position ``i`` gets each side's own rule for it: its ``prefixItems[i]``, else its
+        ``items`` (absent: anything). The longer prefix is kept, so the positions a side's
+        ``prefixItems`` or ``items`` evaluate are evaluated after the merge too (what a
+        parent's ``unevaluatedItems`` sees); ``items`` merges as usual."""
+        if not (isinstance(a, dict) and isinstance(b, dict)):
+            return None
+        pa, pb = a.get("prefixItems"), b.get("prefixItems")
+        if pa is None and pb is None:
+            return None
+        if not (pa is not None and pb is not None or "items" in (b if pa is not None else a)):
+            return None
+        if any(not isinstance(p, list) for p in (pa, pb) if p is not None):
+            return None
+        if any(isinstance(x.get("items"), list) or "additionalItems" in x for x in (a, b)):
+            return None
+        la, lb = pa or [], pb or []
+        ia, ib = a.get("items", True), b.get("items", True)
+
+        def conj(x: Any, y: Any) -> Any:
+            if x is True or x == {}:
+                return y
+            if y is True or y == {}:
+                return x
+            return False if x is False or y is False else {"allOf": [x, y]}
+
+        merged = [conj(la[i] if i < len(la) else ia, lb[i] if i < len(lb) else ib) for i in range(max(len(la), len(lb)))]
+        return dict(a, prefixItems=merged), {k: v for k, v in b.items() if k != "prefixItems"}
 
     def _merge_property_rules(self, a: dict, b: dict, out: dict, ptr: str) -> None:
         """``properties``, ``patternProperties`` and ``additionalProperties`` of ``out`` such

@@ -221,3 +221,14 @@ def test_coverage_runs_maskbench(tmp_path, capsys):
     doc = json.loads(out.read_text())
     assert doc["engines"]["fake"]["summary"]["passing"] == 1  # the MaskBench payload itself
     assert doc["coverage"]["engines"]["fake"]["compile_error_keywords"] == [["not", 1]]
+
+
+def test_empty_language_is_a_verdict():
+    """structgen's EmptyLanguageError rejects every instance: invalid ones are correct."""
+    from decode.bench.test_suite import case_statuses
+
+    insts = [{"valid": False}, {"valid": True}, {"valid": True, "skipped": "x"}]
+    empty = {"status": "compile_error", "error": {"class": "EmptyLanguageError"}, "instances": insts}
+    other = {"status": "compile_error", "error": {"class": "UnsupportedSchemaError"}, "instances": insts}
+    assert case_statuses(empty) == ["correct", "wrong_reject", "skipped"]
+    assert case_statuses(other) == ["unsupported", "unsupported", "skipped"]

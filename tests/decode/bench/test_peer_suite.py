@@ -51,6 +51,8 @@ HAND_CASES = [
     _case(8, {"$ref": "#/nowhere"}, "2", False),                     # same schema: compiled once, same error
     _case(9, {"$dynamicRef": "#x"}, "1", True),                      # UnsupportedSchemaError
     _case(10, {"type": "string"}, '"\ud800"', True),                 # lone surrogate: skipped
+    _case(11, {"not": {}}, "1", False),                              # empty language: rejected, correct
+    _case(12, {"not": {}}, "2", True),                               # wrong reject (the label lies)
 ]
 
 
@@ -61,15 +63,15 @@ def test_runner_counts_a_hand_made_file(tmp_path, capsys):
             f.write(json.dumps(c) + "\n")
     payload = peer_suite.run_peer_suite(tmp_path, tokenizer="bytes")
     s = payload["summary"]
-    assert payload["config"]["n_schemas"] == 4
+    assert payload["config"]["n_schemas"] == 5
     outcome = {r["id"]: r["outcome"] for r in payload["results"]}
     assert outcome == {0: "correct", 1: "correct", 2: "wrong_reject", 3: "wrong_accept", 4: "correct",
                        5: "unscored", 6: "unscored", 7: "compile_error", 8: "compile_error",
-                       9: "compile_error", 10: "skipped"}
-    assert (s["cases"], s["scored"], s["compiled"]) == (11, 9, 8)
-    assert (s["correct"], s["wrong_accept"], s["wrong_reject"], s["compile_error"], s["crash"]) == (3, 1, 1, 3, 0)
+                       9: "compile_error", 10: "skipped", 11: "correct", 12: "wrong_reject"}
+    assert (s["cases"], s["scored"], s["compiled"]) == (13, 11, 10)
+    assert (s["correct"], s["wrong_accept"], s["wrong_reject"], s["compile_error"], s["crash"]) == (4, 1, 2, 3, 0)
     assert s["compile_errors_by_class"] == {"SchemaError": 2, "UnsupportedSchemaError": 1}
-    assert s["wrong_accept_ids"] == [3] and s["wrong_reject_ids"] == [2]
+    assert s["wrong_accept_ids"] == [3] and s["wrong_reject_ids"] == [2, 12]
 
     # the CLI: table, exit status 1 on a wrong accept, --json with every case
     out_json = tmp_path / "out.json"
@@ -84,7 +86,7 @@ def test_runner_counts_a_hand_made_file(tmp_path, capsys):
 
     # only the schemas with an invalid scored case: integer, string, the dangling $ref
     sub = peer_suite.run_peer_suite(path, tokenizer="bytes", schemas="invalid")
-    assert sub["config"]["n_schemas"] == 3 and sub["summary"]["cases"] == 10
+    assert sub["config"]["n_schemas"] == 4 and sub["summary"]["cases"] == 12
 
 
 def test_a_crash_is_reported_not_raised(monkeypatch):

@@ -1,0 +1,125 @@
+"""Strings with a ``pattern``/``format`` and a long ``minLength`` (above ``COUNTED_ABOVE``):
+a character counter guarding the closing quote where the content's lengths are upward
+closed, per-count states otherwise.  Oracles: the materialized (per-count) automaton, mask
+for mask along random walks, and ``jsonschema`` on random strings around the bounds."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+
+import jsonschema
+import pytest
+
+import constrain.frontends.json_schema.lexemes as jl
+from constrain import EmptyLanguageError, compile_json_schema
+from constrain.automata.counted import NotCountable, counted_content_dfa
+from constrain.frontends.regex import regex_to_dfa
+from constrain.tokens import Vocabulary
+from oracles import assert_same_masks
+
+TOKS = [bytes(p) for n in (1, 2, 3) for p in itertools.product(b'an"\\u0=', repeat=n)]
+TOKS += ["\u00e9".encode(), b"aaaa" * 4, b"nnnn" * 4, b"an" * 8, b'"', b" ", None]
+VOCAB = Vocabulary.from_token_bytes(TOKS, eos_ids=[len(TOKS) - 1])
+
+
+def _counted(compiled) -> bool:
+    return any(getattr(lx.dfa, "counted", False) for lx in compiled.rtn.lexemes)
+
+
+def _accepts(compiled, text: str) -> bool:
+    m = compiled.matcher()
+    for t in VOCAB.encode(json.dumps(text, ensure_ascii=False)):
+        if not m.advance(t):
+            return False
+    return m.is_accepting()
+
+
+COUNTED = [
+    {"type": "string", "pattern": "^(?:aa|n)*$", "minLength": 34},
+    {"type": "string", "pattern": "^(?:aa|n)*$", "minLength": 34, "maxLength": 37},
+    {"type": "string", "pattern": "a", "minLength": 33, "maxLength": 36},
+    {"type": "string", "pattern": "^[an]*=?[an]+$", "minLength": 35},
+    {"type": "string", "pattern": "^n", "minLength": 40, "maxLength": 40},
+    {"type": "string", "pattern": "^(?:aa)*$", "minLength": 34, "maxLength": 38},  # period 2
+    {"type": "string", "pattern": "^n(?:aan)*$", "minLength": 33},  # period 3, unbounded
+]
+PER_COUNT = [  # lengths not upward closed: the fallback, per-count states
+    {"type": "string", "pattern": "^(?:aa)*$", "minLength": 34, "maxLength": 34},  # window < period
+    {"type": "string", "pattern": "^n(?:aan)*$", "minLength": 33, "maxLength": 34},
+    {"type": "string", "pattern": "^[an]*=$", "minLength": 34},
+    {"type": "string", "format": "uuid", "minLength": 36},
+]
+
+
+@pytest.mark.parametrize("schema", COUNTED + PER_COUNT)
+def test_long_min_length_matches_materialized(monkeypatch, schema):
+    counted = compile_json_schema(schema, VOCAB, max_whitespace=2)
+    assert _counted(counted) == (schema in COUNTED)
+    monkeypatch.setattr(jl, "COUNTED_ABOVE", 10_000)
+    plain = compile_json_schema({**schema, "description": "materialized"}, VOCAB, max_whitespace=2)
+    assert not _counted(plain)
+    assert_same_masks(counted, plain, seed=len(str(schema)), walks=30, steps=60, skip=(len(TOKS) - 1,))
+
+
+UNITS = {"^(?:aa)*$": ("", ["aa"]), "^n(?:aan)*$": ("n", ["aan"])}  # samples that reach the language
+
+
+@pytest.mark.parametrize("schema", COUNTED)
+def test_long_min_length_agrees_with_jsonschema(schema):
+    compiled = compile_json_schema(schema, VOCAB, max_whitespace=2)
+    valid = jsonschema.Draft202012Validator(schema).is_valid
+    rng = random.Random(len(str(schema)))
+    lo = schema["minLength"]
+    hits = 0
+    for _ in range(300):
+        n = rng.randint(lo - 3, lo + 5)
+        start, units = UNITS.get(schema["pattern"], ("", ["aa", "n"]))
+        s = start
+        while len(s) < n:  # mostly units the patterns take, sometimes ones they refuse
+            s += rng.choice(units) if rng.random() < 0.95 else rng.choice(["a", "=", "\u00e9", "an"])
+        if rng.random() < 0.3:
+            s = s[:-1]
+        ok = valid(s)
+        hits += ok
+        assert _accepts(compiled, s) == ok, (s, ok)
+    assert 5 <= hits < 300  # the sample has both verdicts
+
+
+def test_finite_pattern_longer_bound_is_empty():
+    with pytest.raises(EmptyLanguageError):
+        compile_json_schema({"type": "string", "pattern": "^a{3}$", "minLength": 40}, VOCAB)
+    c = compile_json_schema({"type": ["string", "integer"], "pattern": "^a{3}$", "minLength": 40}, VOCAB)
+    assert _accepts(c, 0) and not _accepts(c, "aaa")
+
+
+def test_upward_closure_check():
+    """``R_0 <= R_p``: a fixed ending after the counted body is refused, a free or periodic one
+    is not."""
+    char = regex_to_dfa(jl._ANY_CHARS, encoding="json")
+    for rx, ok in [("[a-z]+", True), ("(?:aa|n)*", True), ("(?:aa)*", True), ("[a-z]*=", False),
+                   ("[a-z]{3}", False), ("[a-z]*(?:=[a-z]+)?", True)]:
+        content = regex_to_dfa(rx, encoding="json")
+        if ok:
+            d = counted_content_dfa(None, content, char, None, 100)
+            assert d.lo == 100 and not d.matches(b'"' + b"a" * 98 + b'"') and d.matches(b'"' + b"a" * 100 + b'"')
+        else:
+            with pytest.raises(NotCountable):
+                counted_content_dfa(None, content, char, None, 100)
+
+
+@pytest.mark.parametrize("schema", [
+    {"type": "string", "pattern": "^[a-z]+$", "minLength": 40, "maxLength": 60},
+    {"type": "string", "pattern": "^[a-z ]*[0-9]+$", "minLength": 35},
+])
+def test_long_min_length_real_vocabulary(monkeypatch, smollm2_vocab, schema):
+    """A real vocabulary's long tokens take the dense walk of the counted table: the masks
+    still equal the materialized automaton's."""
+    counted = compile_json_schema(schema, smollm2_vocab)
+    assert _counted(counted)
+    monkeypatch.setattr(jl, "COUNTED_ABOVE", 10_000)
+    plain = compile_json_schema({**schema, "description": "materialized"}, smollm2_vocab)
+    assert not _counted(plain)
+    eos = tuple(int(e) for e in smollm2_vocab.eos_ids)
+    assert_same_masks(counted, plain, seed=len(str(schema)), walks=8, steps=30, skip=eos)
