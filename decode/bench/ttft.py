@@ -97,7 +97,8 @@ def main(args: argparse.Namespace) -> int:
             same &= out[False][1].token_ids == out[True][1].token_ids
             pre.append(call(None, True)[0])
         loop.OVERLAP_COMPILE = True
-        n_prompt = len(tok.apply_chat_template(prompt, add_generation_prompt=True))
+        from decode.prompts import encode_prompt
+        n_prompt = len(encode_prompt(tok, prompt))
         med = statistics.median
         rows.append([f"{e.file}:{e.line}", f"{len(text):,}", f"{n_prompt:,}",
                      f"{med(comp) * 1e3:.0f}", f"{med(pre) * 1e3:.0f}", f"{med(seq) * 1e3:.0f}",
