@@ -10,6 +10,7 @@ states, masks along the shortest output) lives here too: it is optional work bou
 from __future__ import annotations
 
 import time
+import weakref
 from typing import Any
 
 import numpy as np
@@ -180,6 +181,9 @@ class Compiled:
                 self._precompute_masks(max(0.0, min(EAGER_MASK_BUDGET_S, time_budget_s - (time.perf_counter() - t0))))
             except CompileBudgetError:
                 pass
+        # the automaton's state graph is cyclic: free it when this Compiled goes, rather than
+        # in the full collection some later decoding step would trigger (TokenAutomaton.release)
+        weakref.finalize(self, TokenAutomaton.release, self.automaton)
         self.compile_time_s = time.perf_counter() - t0
 
     def _precompute_rows(self, budget_s: float) -> None:

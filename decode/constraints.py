@@ -26,6 +26,7 @@ __all__ = [
     "Regex",
     "as_compiled",
     "compile_plan",
+    "compiled_if_cached",
     "constraint_kind",
     "generation_json_options",
     "get_vocabulary",
@@ -193,6 +194,27 @@ def as_compiled(constraint, vocab, **json_options):
         return constraint
     key, build = compile_plan(constraint, vocab, canonical_tokens=canonical, **json_options)
     return _cached_compile(vocab, key, build)
+
+
+def compiled_if_cached(constraint, vocab, **json_options):
+    """What :func:`as_compiled` would return if that costs no compile: None stays None, a
+    ``Compiled`` is returned as is, a constraint compiled before (same key) comes from the
+    LRU; otherwise ``False`` (a compile is due). Why: ``generate`` compiles concurrently with
+    the prompt's prefill only when there is a compile to wait for."""
+    kind = constraint_kind(constraint)
+    if kind is None:
+        return None
+    if is_compiled(constraint):
+        return constraint
+    opts = dict(json_options)
+    canonical = opts.pop("canonical_tokens", False)
+    if not isinstance(canonical, bool):
+        return False  # as_compiled raises the argument error
+    key, _ = compile_plan(constraint, vocab, canonical_tokens=canonical, **opts)
+    full_key = (id(vocab),) + key
+    with _cache_lock:
+        hit = _compiled_cache.get(full_key)
+    return hit[1] if hit is not None and hit[0] is vocab else False
 
 
 def compile_plan(constraint, vocab, *, budgets: dict | None = None, canonical_tokens: bool = False,

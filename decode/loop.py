@@ -18,7 +18,9 @@ The module is ``decode.loop``, not ``decode.generate``: a submodule named like t
 
 from __future__ import annotations
 
+import contextvars
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -30,6 +32,7 @@ from constrain.tokens.vocab import require_eos
 from .checks import check_context, check_sampling, check_vocabulary, tokenizer_len
 from .constraints import (
     as_compiled,
+    compiled_if_cached,
     constraint_kind,
     generation_json_options,
     get_vocabulary,
@@ -47,6 +50,11 @@ from .steps import TokenStep
 from .weighted import check_sampler, generate_weighted
 
 __all__ = ["generate", "generate_object"]
+
+#: ``generate`` compiles constraints that are not compiled (nor cached) yet on a thread while
+#: the prompt's prefill runs, so that time to first token is the larger of the two rather than
+#: their sum; False runs them one after the other (``decode.bench ttft`` compares the two).
+OVERLAP_COMPILE = True
 
 
 @dataclass
@@ -125,6 +133,50 @@ def _compile_rows(constraints, tokenizer, width: int, json_options, is_batch: bo
             row.vocab = compiled.vocab
         rows.append(row)
     return rows
+
+
+def _compile_due(constraints, tokenizer, width: int, json_options, canonical_tokens: bool) -> bool:
+    """Does some row need a compile (a constraint neither compiled nor in the LRU)?"""
+    opts = generation_json_options(json_options)
+    canon = {"canonical_tokens": True} if canonical_tokens else {}
+    vocab = None
+    for c in constraints:
+        kind = constraint_kind(c)
+        if kind is None or is_compiled(c):
+            continue
+        if vocab is None:
+            vocab = get_vocabulary(tokenizer, width)
+        hit = (compiled_if_cached(c, vocab, **opts, **canon) if kind in ("json", "lark")
+               else compiled_if_cached(c, vocab, **canon))
+        if hit is False:
+            return True
+    return False
+
+
+class _Background:
+    """``fn()`` on its own thread (in a copy of the caller's context: compile budgets and
+    schema locations are context variables); :meth:`result` joins it and raises the very
+    exception ``fn`` raised, so a compile error reads as it does when compiled in line."""
+
+    def __init__(self, fn):
+        self._value = None
+        self._error: BaseException | None = None
+        ctx = contextvars.copy_context()
+        self._thread = threading.Thread(target=ctx.run, args=(self._run, fn), name="decode-compile", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn) -> None:
+        try:
+            self._value = fn()
+        except BaseException as e:  # noqa: BLE001 - handed to the joining thread
+            self._error = e
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
+        return self._value
 
 
 def _heal_rows(rows: list[_Row], encoded: list[list[int]], tokenizer, width: int) -> None:
@@ -360,10 +412,35 @@ def generate(
 
     t_compile = time.perf_counter()
     lm = HFCausalLM(model)
-    rows = _compile_rows(constraints, tokenizer, lm.width, json_options, is_batch, canonical_tokens)
-    if heal_prompt:
-        _heal_rows(rows, encoded, tokenizer, lm.width)
-    compile_s = time.perf_counter() - t_compile
+    # with a compile due (and a prompt the constraint does not rewrite: healing; nor a
+    # speculative step, which sets up around its own prefill), the prefill runs while the
+    # constraints compile on a thread; a compile error is raised after the join, before any
+    # token, exactly as raised in line (the prefill is then wasted)
+    prefilled = None
+    if (OVERLAP_COMPILE and spec is None and not heal_prompt
+            and _compile_due(constraints, tokenizer, lm.width, json_options, canonical_tokens)):
+        def compile_job():
+            t = time.perf_counter()
+            out = _compile_rows(constraints, tokenizer, lm.width, json_options, is_batch, canonical_tokens)
+            return out, time.perf_counter() - t
+
+        t_prefill = time.perf_counter()
+        job = _Background(compile_job)
+        pad = pad_id(model, tokenizer, stops.eos)
+        prefill_error = None
+        try:
+            with torch.inference_mode():
+                prefilled = lm.prefill(*left_pad(encoded, pad))[:, None, :]
+        except Exception as e:  # noqa: BLE001 - a compile error, had it come first, wins
+            prefill_error = e
+        rows, compile_s = job.result()
+        if prefill_error is not None:
+            raise prefill_error
+    else:
+        rows = _compile_rows(constraints, tokenizer, lm.width, json_options, is_batch, canonical_tokens)
+        if heal_prompt:
+            _heal_rows(rows, encoded, tokenizer, lm.width)
+        compile_s = time.perf_counter() - t_compile
 
     generator = None
     if seed is not None:
@@ -383,7 +460,8 @@ def generate(
         step = SpeculativeStep(spec, lm, rows, encoded, masks, temperature=temperature, top_k=top_k,
                                top_p=top_p, seed=seed, eos=stops.eos, pad=pad, max_new_tokens=max_new_tokens)
 
-    t0 = time.perf_counter()
+    # time to first token counts from here, or with an overlapped compile from the prefill's start
+    t0 = t_prefill if prefilled is not None else time.perf_counter()
     for i, r in enumerate(rows):
         if r.matcher is not None:
             ts = time.perf_counter()
@@ -401,7 +479,7 @@ def generate(
     steps = 0
     with torch.inference_mode():
         if not all(r.done for r in rows):
-            logits = lm.prefill(input_ids, attn, position_ids)[:, None, :]
+            logits = prefilled if prefilled is not None else lm.prefill(input_ids, attn, position_ids)[:, None, :]
             _count_pass(rows)
         while not all(r.done for r in rows):
             active = [i for i, r in enumerate(rows) if not r.done]

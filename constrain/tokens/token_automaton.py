@@ -98,6 +98,28 @@ class TokenAutomaton:
         self._eos_row = pack_bits(eos, vocab.n_words)
         self._eos_set = frozenset(int(i) for i in vocab.eos_ids)
 
+    def release(self) -> None:
+        """Drop the caches that link states to each other (byte and token steps, crossing
+        memos, interned states), so that the state graph is freed by reference counting.
+
+        Why: steps form cycles (a string's content state steps to itself), so an automaton
+        nobody holds any more is freed only by a full garbage collection, which then frees a
+        big schema's hundreds of thousands of objects inside whatever decoding step triggers
+        it (the longest steps on MaskBench, 20-35 ms). :class:`~constrain.Compiled` calls this
+        when it is dropped. Matchers still walking the automaton stay correct: every cleared
+        entry is a cache, recomputed on the next visit.
+        """
+        with self._lock:
+            states = list(self._intern.values())
+            self._intern.clear()
+            self._after.clear()
+            self._split_kids.clear()
+            self._completions = None
+        for st in states:
+            st.steps = {}
+            st.tokens = {}
+            st._below = None
+
     # ------------------------------------------------------------------ threads
 
     def _lexeme_threads(self, stack: tuple[int, ...]) -> list[Thread]:
@@ -231,10 +253,15 @@ class TokenAutomaton:
         if len(by_pair) >= FILL_BATCH_MIN:
             fill_rows([(self.tables[x], q) for x, q in by_pair])
         crossing: list[np.ndarray] = []
-        for (x, q), stacks in by_pair.items():
-            check_deadline()
+        # equal rows are one shared array (shared_rows): the keys after ``{`` of a big object
+        # all start with the same row, so each distinct array is ORed in once, at the end
+        rows: dict[int, np.ndarray] = {}
+        for i, ((x, q), stacks) in enumerate(by_pair.items()):
+            if not i & 31:
+                check_deadline()
             table = self.tables[x]
-            words |= table.row(q)
+            r = table.row(q)
+            rows[id(r)] = r
             splits = table.splits(q)
             if splits.size == 0:
                 continue
@@ -248,6 +275,8 @@ class TokenAutomaton:
             if not threads:
                 continue  # nothing may follow the lexeme: no token can cross its end
             crossing.append(self._cross(self._state(frozenset(threads), can_end), splits))
+        for r in rows.values():
+            words |= r
         if crossing:
             nodes = np.concatenate(crossing)
             set_bits(words, tokens_at_nodes(v, nodes))

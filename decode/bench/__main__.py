@@ -64,6 +64,9 @@ BENCHMARKS = (
         "decode.repair on corrupted MaskBench instances with SmolLM2: share valid, "
         "edit distance to the draft, share recovering the original; sketch vs "
         "draft-in-prompt vs regenerating from scratch"),
+    ("ttft", "ttft",
+        "time to first token on SmolLM2 with the schema compile overlapped with the "
+        "prompt's prefill vs compiled first, on the biggest schemas of a MaskBench sample"),
     ("canonical", "canonical",
         "canonical_tokens=True: compile and per-token mask time off vs on over "
         "MaskBench schemas, and the share of SmolLM2's masked probability mass "

@@ -292,3 +292,17 @@ def test_equal_rows_are_stored_once_and_read_only():
         masks.append(m.mask())
     # inside a string every content state allows the same tokens
     assert (masks[3] == masks[4]).all() and np.shares_memory(masks[3], masks[4])
+
+
+def test_shared_rows_with_one_crc_stay_distinct(monkeypatch):
+    """Rows are keyed by a CRC and compared on a hit: two different rows under one key are never
+    merged (the second stays unshared), equal rows still are."""
+    from constrain.tokens import shared_rows
+
+    monkeypatch.setattr(shared_rows.zlib, "crc32", lambda data: 7)
+    a = np.arange(1000, 1040, dtype=np.uint32)
+    b = a.copy()
+    b[3] = 9
+    sa, sb = shared_rows.share(a), shared_rows.share(b)
+    assert sb is not sa and (sb == b).all() and (sa == a).all() and not sb.flags.writeable
+    assert shared_rows.share(a.copy()) is sa
