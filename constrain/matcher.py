@@ -20,6 +20,8 @@ _FINISHED = object()
 LOOKAHEAD_MAX = 512
 LOOKAHEAD_WIDE = 2048
 LOOKAHEAD_CACHE = 65536
+#: canonical witnesses checked against the grammar before a next state's full mask is computed
+WITNESS_TRIES = 16
 
 
 class Matcher:
@@ -221,8 +223,7 @@ class CanonicalMatcher(Matcher):
         if len(ids) > LOOKAHEAD_MAX or len(ids) < 2:
             return out
         fst = self._canon[-1]
-        cache = f.mask_cache
-        dead = []
+        todo, nxts, fnexts = [], [], []
         for t in ids.tolist():
             if a.is_eos(t):
                 continue
@@ -232,15 +233,30 @@ class CanonicalMatcher(Matcher):
                 continue
             if nxt.can_end and fnext[3]:
                 continue
-            key = ("next", id(nxt))
-            hit = cache.get(key)
-            if hit is None or hit[0] is not nxt:
-                nids = vocab.mask_to_ids(a.mask(nxt).view(np.int32))
-                nids = nids[vocab.token_lens[nids] > 0]
-                hit = cache[key] = (nxt, None if len(nids) > LOOKAHEAD_WIDE else nids)
-            if hit[1] is None:
-                continue  # a wide next mask: some token fits
-            if not f.any_allowed(fnext, hit[1]):
+            todo.append(t), nxts.append(nxt), fnexts.append(fnext)
+        if not todo:
+            return out
+        # witnesses, all tokens at once: the shortest token of each byte that may come next,
+        # judged canonical after each token in one vectorized pass (CanonicalFilter.allowed_pairs)
+        cands: dict[int, np.ndarray] = {}
+        per = []
+        for nxt in nxts:
+            c = cands.get(id(nxt))
+            if c is None:
+                c = cands[id(nxt)] = f.short_tokens(a.first_bytes(nxt), 1)
+            per.append(c)
+        lens = np.fromiter((len(c) for c in per), dtype=np.int64, count=len(per))
+        which = np.repeat(np.arange(len(per)), lens)
+        us = np.concatenate(per) if len(per) else np.zeros(0, dtype=np.int64)
+        good = f.allowed_pairs(fnexts, which, us) if len(us) else np.zeros(0, dtype=bool)
+        ends = np.cumsum(lens)
+        dead = []
+        for i, t in enumerate(todo):
+            nxt = nxts[i]
+            seg = us[ends[i] - lens[i]: ends[i]][good[ends[i] - lens[i]: ends[i]]]
+            if any(a.advance(nxt, u) is not a.dead for u in seg[:WITNESS_TRIES].tolist()):
+                continue
+            if not self._alive(nxt, fnexts[i]):
                 dead.append(t)
         if not dead or len(dead) == len(ids):
             return out
@@ -248,6 +264,32 @@ class CanonicalMatcher(Matcher):
         for t in dead:
             out[t >> 5] &= ~np.int32(1 << (t & 31)) if (t & 31) != 31 else np.int32(0x7FFFFFFF)
         return out
+
+    def _alive(self, nxt, fnext) -> bool:
+        """Whether some token is valid in grammar state ``nxt`` and canonical in filter state
+        ``fnext``.  First a witness search: the shortest tokens of each byte that may come next
+        (:meth:`CanonicalFilter.short_tokens`), judged canonical all at once, then checked
+        against the grammar one by one (a few automaton steps); nearly every token has such a
+        witness, so the next state's full mask (its first visit is the cost of a grammar
+        mask) is computed only for the few that do not: there the answer is exact."""
+        a = self._automaton
+        f = self._filter
+        cands = f.short_tokens(a.first_bytes(nxt))
+        if len(cands):
+            for u in cands[f.allowed_among(fnext, cands)][:WITNESS_TRIES].tolist():
+                if a.advance(nxt, u) is not a.dead:
+                    return True
+        cache = f.mask_cache
+        key = ("next", id(nxt))
+        hit = cache.get(key)
+        if hit is None or hit[0] is not nxt:
+            vocab = a.vocab
+            nids = vocab.mask_to_ids(a.mask(nxt).view(np.int32))
+            nids = nids[vocab.token_lens[nids] > 0]
+            hit = cache[key] = (nxt, None if len(nids) > LOOKAHEAD_WIDE else nids)
+        if hit[1] is None:
+            return True  # a wide next mask: some token fits
+        return f.any_allowed(fnext, hit[1])
 
     def is_allowed(self, token_id: int) -> bool:
         if not super().is_allowed(token_id):

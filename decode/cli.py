@@ -51,6 +51,24 @@ def _add_constraint_options(p: argparse.ArgumentParser) -> None:
     src.add_argument("--grammar", metavar="FILE", help="Lark grammar file")
 
 
+def _add_canonical_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--canonical-tokens", action="store_true",
+                   help="allow only the tokenizer's own (canonical) tokenization of the output: no spelling the "
+                        "tokenizer never writes, such as 'order' + 'Id' for 'orderId' (compile option "
+                        "canonical_tokens=True; BPE tokenizers; see the README's 'Canonical tokenizations only')")
+
+
+def _compile_canonical(constraint, model, tok, json_options):
+    """The constraint compiled with ``canonical_tokens=True`` for ``model``'s vocabulary (for
+    the samplers that take canonical tokens only through a ``Compiled``)."""
+    from .constraints import as_compiled, constraint_kind, generation_json_options, get_vocabulary
+    from .lm import logits_width
+
+    vocab = get_vocabulary(tok, logits_width(model))
+    opts = generation_json_options(json_options) if constraint_kind(constraint) in ("json", "lark") else {}
+    return as_compiled(constraint, vocab, **opts, canonical_tokens=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="structgen",
@@ -66,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "The output goes to stdout; progress messages go to stderr.",
     )
     _add_constraint_options(g)
+    _add_canonical_option(g)
     g.add_argument("prompt", help="the prompt (sent as a user chat message unless --no-chat)")
     g.add_argument("--model", default="smollm2",
                    help="HF model id or local path (default: the bundled SmolLM2-135M-Instruct)")
@@ -133,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(see log_weight). Statistics go to stderr.",
     )
     _add_constraint_options(sp)
+    _add_canonical_option(sp)
     sp.add_argument("prompt", nargs="?", default=None,
                     help="the prompt (sent as a user chat message unless --no-chat; not with --no-model)")
     sp.add_argument("--method", choices=("asap", "masked", "smc", "awrs"), default="asap",
@@ -361,14 +381,22 @@ def _cmd_generate(args) -> int:
         prompt = ([{"role": "system", "content": args.system}] if args.system else []) + [
             {"role": "user", "content": args.prompt}
         ]
+    json_options = {"strict": False} if getattr(args, "no_strict", False) else None
+    canonical = {}
+    if args.canonical_tokens:
+        if constraint is None:
+            raise UsageError("--canonical-tokens needs a constraint: --schema, --pydantic, --regex or --grammar")
+        if masked:
+            canonical = {"canonical_tokens": True}
+        else:  # the weighted samplers take canonical tokens through a Compiled
+            constraint = _compile_canonical(constraint, model, tok, json_options)
     _progress("structgen: generating ...")
     try:
         r = decode.generate(model, tok, prompt, constraint, max_new_tokens=args.max_new_tokens,
                             temperature=temperature, top_p=args.top_p, top_k=args.top_k,
                             seed=args.seed, frequency_penalty=freq, presence_penalty=args.presence_penalty,
                             finish_within_budget=finish, heal_prompt=args.heal_prompt,
-                            json_options={"strict": False} if getattr(args, "no_strict", False) else None,
-                            **weighted)
+                            json_options=json_options, **canonical, **weighted)
     except NotImplementedError as e:
         raise UsageError(str(e)) from None
     print(r.text)
@@ -415,6 +443,8 @@ def _sample_target(args):
             compiled = compile_lark(data.decode("utf-8", errors="replace"), vocab)
         else:
             compiled = compile_regex(args.regex if args.regex is not None else "[ab]{1,3}", vocab)
+        if args.canonical_tokens:
+            raise UsageError("--canonical-tokens needs a model's BPE tokenizer (the --no-model toy has none)")
         return decode.TableLM(vocab, _toy_next_token), [], compiled
     constraint = _load_constraint(args)
     if constraint is None:
@@ -427,7 +457,8 @@ def _sample_target(args):
 
     model, tok = _load_model(args.model)
     vocab = get_vocabulary(tok, logits_width(model))
-    compiled = as_compiled(constraint, vocab, **generation_json_options(None))
+    compiled = as_compiled(constraint, vocab, **generation_json_options(None),
+                           **({"canonical_tokens": True} if args.canonical_tokens else {}))
     if args.no_chat:
         prompt = encode_prompt(tok, args.prompt)
     else:

@@ -74,12 +74,18 @@ class DraftCopy:
     otherwise take the draft's canonical token ``",`` over ``"`` alone), and the copy that
     skips the error gets it.  Where the draft is used up, the tokens that start the
     constraint's shortest completion get the bonus (close the object, do not invent more).
+    Where no copy from the best alignment is legal and the draft needs bytes added (a key
+    whose quotes were dropped), *insertion moves* get the bonus halved per inserted byte: the
+    tokens that spell the inserted bytes and then resume copying the draft (``"name`` after
+    ``{`` for the draft ``{name:``; see :meth:`_insertions`).
     ``copied`` counts the output tokens that took the bonus.
     """
 
     def __init__(self, vocab, draft: bytes, bonus: float, *, matcher=None, lookahead: int = 1, skip: int = 2,
-                 slack: int = 1, max_positions: int = 16):
+                 slack: int = 1, max_positions: int = 16, insert: bool = True, max_insert: int = 2):
         self.vocab = vocab
+        self.insert = insert
+        self.max_insert = max_insert
         self.matcher = matcher
         self.lookahead = lookahead
         self.skip = skip
@@ -159,6 +165,8 @@ class DraftCopy:
                         good_at.add(j)
                     elif verdict is False and stuck.get(t, (-1.0, 0))[0] < b:
                         stuck[t] = (b, j)
+        if self.matcher is not None and self.insert:
+            self._insertions(good, good_at, best)
         # a copy into the draft's error is steered away from only where a copy at the same
         # offset, or just past it, avoids the error (``"`` rather than ``",`` before ``]``, or
         # ``]`` rather than ``,``); where none does (``5`` before the space of ``555 1234``
@@ -172,6 +180,45 @@ class DraftCopy:
         bon = np.fromiter(got.values(), dtype=np.float32, count=len(got))
         self._candidates = (ids, bon)
         return self._candidates
+
+    def _insertions(self, good: dict[int, float], good_at: set[int], best: int) -> None:
+        """Insertion moves, added to ``good``: at a best-aligned offset ``j`` where no copy is
+        legal (the draft's error needs a byte added: ``{name:`` for ``{"name":``), the tokens
+        that spell some inserted bytes ``s`` and then the draft from ``j`` on (``"name``, or
+        ``"`` alone), after which the draft goes on legally.  ``s``: the constraint's forced
+        bytes if any, else each one printable byte the constraint allows here; one edit per
+        inserted byte, so the bonus is halved per byte.  Offsets where a copy is legal, or
+        too many of them, add none (copying or skipping the junk is the better edit)."""
+        v, draft, n, m = self.vocab, self.draft, len(self.draft), self.matcher
+        starts = [j for j in self.positions().tolist() if self.row[j] == best and j < n]
+        if not starts or len(starts) > 2 or any(j in good_at for j in starts):
+            return
+        forced = m.forced_bytes()
+        if forced:  # each prefix: the draft may hold the rest (``{"a: 1}`` needs only ``"``)
+            inserts = [forced[:i] for i in range(1, min(len(forced), self.max_insert) + 1)]
+        else:
+            inserts = [bytes([c]) for c in self._PRINTABLE if m.copy().advance_bytes(bytes([c]))]
+        for j in starts:
+            for s in inserts:
+                # the inserted bytes must let the draft's next bytes follow (else a useless insertion)
+                probe = m.copy()
+                if not probe.advance_bytes(s + draft[j: j + self.lookahead]):
+                    continue
+                b = self.bonus * 0.5 ** len(s)
+                text = s + draft[j: j + v.max_token_len]
+                node = 0
+                for k, c in enumerate(text, 1):
+                    node = v.child(node, c)
+                    if node < 0:
+                        break
+                    ids = v.node_tokens(node).tolist()
+                    if not ids or k < len(s):
+                        continue
+                    for t in ids:
+                        if self._leads_on(t, j + k - len(s)):
+                            good[t] = max(good.get(t, 0.0), b)
+
+    _PRINTABLE = tuple(range(0x20, 0x7F))
 
     def _leads_on(self, t: int, k: int) -> bool | None:
         """None if the constraint forbids token ``t`` now; else whether it allows, after ``t``,

@@ -65,6 +65,8 @@ __all__ = ["START", "CanonicalFilter", "canonical_filter"]
 INF = np.int64(1 << 40)
 #: rows of the per-previous-token cache kept per vocabulary (LRU)
 ROW_CACHE_SIZE = 4096
+#: witness candidates per first byte (``short_tokens``)
+SHORT_PER_BYTE = 4
 #: pre-tokenizer results memoized per filter (short class strings), up to
 CHUNK_MEMO_SIZE = 400_000
 SPLIT, JOIN, EITHER = 0, 1, 2
@@ -139,6 +141,9 @@ class CanonicalFilter:
         self._lock = threading.Lock()
         self._rows: OrderedDict[tuple, tuple] = OrderedDict()
         self._conflict_rows: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._crossings: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._complete: set[tuple] = set()
+        self._short: np.ndarray | None = None  # outcome rows computed for every live signature
         self._outcomes: dict[tuple, tuple] = {}
         self._ends: dict[str, list[int]] = {}
         #: CanonicalMatcher's masks per (automaton state, filter state), shared by matchers
@@ -251,6 +256,17 @@ class CanonicalFilter:
         self.sp_tok = np.concatenate(parts_t)
         self.sp_id = np.concatenate(parts_s)
         self.sp_death = np.concatenate(parts_d)
+        # the same entries grouped by token (a subset's spines: ``conflicts_among``) and by
+        # spine member (the tokens a crossing merge can hit: ``_conflicts``)
+        n = self.size
+        by_tok = np.argsort(self.sp_tok, kind="stable")
+        self.tok_ptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.sp_tok, minlength=n), out=self.tok_ptr[1:])
+        self.tok_member, self.tok_death = self.sp_id[by_tok], self.sp_death[by_tok]
+        by_member = np.argsort(self.sp_id, kind="stable")
+        self.member_ptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.sp_id, minlength=n), out=self.member_ptr[1:])
+        self.member_tok, self.member_death = self.sp_tok[by_member], self.sp_death[by_member]
 
     def _build_signatures(self) -> None:
         """Class signature of every token's text: what a pre-tokenizer regex sees of it.
@@ -376,11 +392,17 @@ class CanonicalFilter:
         k = len(self.sig_reps)
         if row is None:
             row = self._outcomes[key] = tuple(np.zeros(k, dtype=bool) for _ in range(5))
+        elif key in self._complete:
+            return row[:4]
         can_split, can_join, end_split, end_join, done = row
         todo = self._live_sigs if sigs is None else sigs
         todo = todo[~done[todo]]
         if not len(todo):
+            if sigs is None:
+                self._complete.add(key)
             return row[:4]
+        if sigs is not None:
+            todo = np.unique(todo)
         pre = self.ctx_chars[ctx]
         if mode == SPLIT and pre[-1:] not in _BLANKS:
             # a known boundary after a non-blank: no lookbehind can move it, and a short
@@ -406,30 +428,83 @@ class CanonicalFilter:
                     can_join[j] = True
                     end_join[j] |= not c
         done[todo] = True
+        if sigs is None:
+            self._complete.add(key)
         return row[:4]
 
-    def _conflicts(self, prev: int) -> np.ndarray:
-        """bool[size]: tokens ``b`` such that some merge crosses the junction of ``(prev, b)``."""
-        hit = self._conflict_rows.get(prev)
+    def _crossing(self, prev: int) -> tuple[np.ndarray, np.ndarray]:
+        """(members, ranks), members ascending: the left-spine members ``l`` that some merge
+        ``(r, l)`` with ``r`` on ``prev``'s right spine joins while ``r`` still exists, and the
+        least such rank.  A token ``b`` conflicts with ``prev`` iff one of its left-spine
+        entries ``(l, death)`` has ``l`` here with rank <= death."""
+        hit = self._crossings.get(prev)
         if hit is not None:
             return hit
-        best = np.full(self.size, INF + 1, dtype=np.int64)  # no crossing merge
+        vs, ms = [], []
         r, death = prev, INF
         while r >= 0:
             lo, hi = self.m_ptr[r], self.m_ptr[r + 1]
             if hi > lo:
                 m = self.m_rank[lo:hi]
                 sel = m < death
-                v = self.m_right[lo:hi][sel]
-                best[v] = np.minimum(best[v], m[sel])
+                vs.append(self.m_right[lo:hi][sel])
+                ms.append(m[sel])
             death = self.rank[r]
             r = self.rc[r]
-        hit = best[self.sp_id] <= self.sp_death
+        v = np.concatenate(vs) if vs else np.zeros(0, dtype=np.int64)
+        m = np.concatenate(ms) if ms else np.zeros(0, dtype=np.int64)
+        order = np.lexsort((m, v))
+        v, m = v[order], m[order]
+        first = np.ones(len(v), dtype=bool)
+        first[1:] = v[1:] != v[:-1]
+        hit = self._crossings[prev] = (v[first], m[first])
+        while len(self._crossings) > ROW_CACHE_SIZE:
+            self._crossings.popitem(last=False)
+        return hit
+
+    @staticmethod
+    def _ranges(ptr: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Indices of the CSR slices ``ptr[k]:ptr[k+1]`` of ``keys``, concatenated, and the
+        position in ``keys`` each index came from."""
+        lo = ptr[keys]
+        n = ptr[keys + 1] - lo
+        total = int(n.sum())
+        if not total:
+            z = np.zeros(0, dtype=np.int64)
+            return z, z
+        owner = np.repeat(np.arange(len(keys)), n)
+        starts = np.cumsum(n) - n
+        return lo[owner] + (np.arange(total) - starts[owner]), owner
+
+    def _conflicts(self, prev: int) -> np.ndarray:
+        """bool[size]: tokens ``b`` such that some merge crosses the junction of ``(prev, b)``."""
+        hit = self._conflict_rows.get(prev)
+        if hit is not None:
+            return hit
+        members, ranks = self._crossing(prev)
         out = np.zeros(self.size, dtype=bool)
-        out[self.sp_tok[hit]] = True
+        idx, owner = self._ranges(self.member_ptr, members)
+        out[self.member_tok[idx[ranks[owner] <= self.member_death[idx]]]] = True
         self._conflict_rows[prev] = out
         while len(self._conflict_rows) > ROW_CACHE_SIZE:
             self._conflict_rows.popitem(last=False)
+        return out
+
+    def conflicts_among(self, prev: int, ids: np.ndarray) -> np.ndarray:
+        """bool[len(ids)]: :meth:`_conflicts` for the tokens ``ids`` only (their spines alone
+        are read: cheap where the full row is not cached)."""
+        hit = self._conflict_rows.get(prev)
+        if hit is not None:
+            return hit[ids]
+        members, ranks = self._crossing(prev)
+        out = np.zeros(len(ids), dtype=bool)
+        if not len(members):
+            return out
+        idx, owner = self._ranges(self.tok_ptr, ids)
+        mem = self.tok_member[idx]
+        pos = np.minimum(np.searchsorted(members, mem), len(members) - 1)
+        hit = (members[pos] == mem) & (ranks[pos] <= self.tok_death[idx])
+        out[owner[hit]] = True
         return out
 
     def split_join(self, state) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -489,27 +564,111 @@ class CanonicalFilter:
                 join &= ~self._conflicts(prev)
         return split, join, True
 
-    def any_allowed(self, state, ids: np.ndarray) -> bool:
-        """Whether one of the text tokens ``ids`` may follow canonically in ``state`` (judges
-        only their signatures: cheap where the full row is not cached yet)."""
+    def allowed_among(self, state, ids: np.ndarray) -> np.ndarray:
+        """bool[len(ids)]: which of the text tokens ``ids`` may follow canonically in ``state``
+        (judges only their signatures and spines: cheap where the full row is not cached)."""
         hit = self._rows.get(state)
         if hit is not None or self.sentencepiece or state[0] < 0:
             row = self.row(state)
-            return bool(np.any((row[ids >> 5] >> (ids & 31)) & 1))
+            return ((row[ids >> 5] >> (ids & 31)) & 1).astype(bool)
         prev, ctx, mode, _ = state
-        ids = ids[self.singleton[ids]]
-        if not len(ids) or not self.singleton[prev]:
-            return False
-        if self.added[prev] or self.added[ids].any():
-            return True
         sig = self.sig[ids]
-        can_split, can_join, _, _ = self._outcome_row(int(self.sig[prev]), ctx, mode, np.unique(sig))
-        if can_split[sig].any():
-            return True
-        if not self.reachable[prev]:
-            return False
-        join = can_join[sig] & self.reachable[ids]
-        return bool(join.any() and (join & ~self._conflicts(prev)[ids]).any())
+        ok = self.singleton[ids] & (sig >= 0)
+        if not ok.any() or not self.singleton[prev]:
+            return np.zeros(len(ids), dtype=bool)
+        if self.added[prev]:
+            return ok
+        can_split, can_join, _, _ = self._outcome_row(int(self.sig[prev]), ctx, mode, sig[ok])
+        sig = np.where(ok, sig, 0)
+        out = ok & (can_split[sig] | self.added[ids])
+        if self.reachable[prev]:
+            join = ok & can_join[sig] & ~self.added[ids] & self.reachable[ids] & ~out
+            if join.any():
+                join[join] = ~self.conflicts_among(prev, ids[join])
+                out |= join
+        return out
+
+    def conflicts_pairs(self, prevs: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """bool[len(ids)]: whether a merge crosses the junction of ``(prevs[i], ids[i])``, for
+        many pairs at once (the crossing sets of the distinct ``prevs`` looked up together)."""
+        out = np.zeros(len(ids), dtype=bool)
+        if not len(ids):
+            return out
+        keys, ranks = [], []
+        for p in np.unique(prevs).tolist():
+            members, r = self._crossing(p)
+            keys.append(members + p * self.size)
+            ranks.append(r)
+        keys = np.concatenate(keys)
+        if not len(keys):
+            return out
+        ranks = np.concatenate(ranks)
+        idx, owner = self._ranges(self.tok_ptr, ids)
+        q = prevs[owner] * self.size + self.tok_member[idx]
+        pos = np.minimum(np.searchsorted(keys, q), len(keys) - 1)
+        hit = (keys[pos] == q) & (ranks[pos] <= self.tok_death[idx])
+        out[owner[hit]] = True
+        return out
+
+    def allowed_pairs(self, states: list, which: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """bool[len(ids)]: whether token ``ids[i]`` may follow canonically in filter state
+        ``states[which[i]]`` (each state after a token: ``prev >= 0``), all pairs at once."""
+        if self.sentencepiece:
+            out = np.zeros(len(ids), dtype=bool)
+            for k, st in enumerate(states):
+                sel = which == k
+                if sel.any():
+                    out[sel] = self.allowed_among(st, ids[sel])
+            return out
+        prev = np.array([st[0] for st in states], dtype=np.int64)[which]
+        sig = self.sig[ids]
+        ok = self.singleton[ids] & (sig >= 0) & self.singleton[prev]
+        sig = np.where(ok, sig, 0)
+        cs = np.zeros(len(ids), dtype=bool)
+        cj = np.zeros(len(ids), dtype=bool)
+        classes: dict[tuple, list[int]] = {}
+        for k, (p, ctx, mode, _) in enumerate(states):
+            classes.setdefault((int(self.sig[p]), ctx, mode), []).append(k)
+        for (sp, ctx, mode), ks in classes.items():
+            sel = np.isin(which, ks) if len(classes) > 1 else np.ones(len(ids), dtype=bool)
+            sel &= ok
+            if not sel.any():
+                continue
+            can_split, can_join, _, _ = self._outcome_row(sp, ctx, mode, sig[sel])
+            cs[sel] = can_split[sig[sel]]
+            cj[sel] = can_join[sig[sel]]
+        added_prev = self.added[prev]
+        out = ok & (cs | self.added[ids] | added_prev)
+        join = ok & ~out & cj & ~self.added[ids] & self.reachable[ids] & self.reachable[prev]
+        j = np.flatnonzero(join)
+        if len(j):
+            out[j[~self.conflicts_pairs(prev[j], ids[j])]] = True
+        return out
+
+    def short_tokens(self, first: np.ndarray, per_byte: int = SHORT_PER_BYTE) -> np.ndarray:
+        """The ``per_byte`` (at most :data:`SHORT_PER_BYTE`) shortest tokens that may occur at
+        all starting with each byte where the bool[256] ``first`` is set (witness candidates
+        for the lookahead)."""
+        table = self._short
+        if table is None:
+            ids = self.vocab.text_ids[self.singleton[self.vocab.text_ids]]
+            tb = self.vocab.token_bytes
+            lead = np.fromiter((tb[t][0] for t in ids.tolist()), dtype=np.int64, count=len(ids))
+            ids = ids[np.lexsort((ids, self.vocab.token_lens[ids], lead))]
+            lead = np.sort(lead)
+            table = np.full((256, SHORT_PER_BYTE), -1, dtype=np.int64)
+            start = np.searchsorted(lead, np.arange(256))
+            stop = np.searchsorted(lead, np.arange(256), side="right")
+            for b in range(256):
+                row = ids[start[b]: min(stop[b], start[b] + SHORT_PER_BYTE)]
+                table[b, : len(row)] = row
+            self._short = table
+        out = table[first][:, :per_byte].ravel()
+        return out[out >= 0]
+
+    def any_allowed(self, state, ids: np.ndarray) -> bool:
+        """Whether one of the text tokens ``ids`` may follow canonically in ``state``."""
+        return bool(self.allowed_among(state, ids).any())
 
     def _entry(self, state):
         with self._lock:

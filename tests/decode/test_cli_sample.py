@@ -66,3 +66,29 @@ def test_no_sample_finished_exits_1(run):
     assert rc == 1 and "no sample finished" in err and "Traceback" not in err
     assert [r["finished"] for r in records(out)] == [False] * 3
     assert {r["log_weight"] for r in records(out)} == {None}
+
+
+def test_canonical_tokens_flag(run, smol_model, smollm2_tokenizer, generate_calls):
+    """``--canonical-tokens``: every sampled output is the tokenizer's own encoding (the random
+    model, left to itself, spells ``[a-z]{8}`` in split tokens the tokenizer never writes); on
+    ``generate`` it becomes ``canonical_tokens=True``; the toy has no tokenizer for it."""
+    from decode.constraints import get_vocabulary
+    from decode.lm import logits_width
+
+    vocab = get_vocabulary(smollm2_tokenizer, logits_width(smol_model))
+    outs = {}
+    for flag in ((), ("--canonical-tokens",)):
+        rc, out, err = run("sample", "--regex", "[a-z]{8}", "--method", "masked", "-n", "12", "--seed", "0",
+                           "--no-chat", *flag, "x")
+        assert rc == 0, err
+        recs = records(out)
+        assert all(re.fullmatch("[a-z]{8}", r["text"]) for r in recs)
+        outs[bool(flag)] = [vocab.is_canonical(r["token_ids"]) for r in recs]
+    assert all(outs[True]) and not all(outs[False])
+    seen, schema = generate_calls
+    assert run("generate", "--schema", str(schema), "--canonical-tokens", "x")[0] == 0
+    assert seen[-1]["canonical_tokens"] is True
+    assert run("generate", "--schema", str(schema), "x")[0] == 0
+    assert "canonical_tokens" not in seen[-1]
+    rc, _, err = run("sample", "--no-model", "--canonical-tokens")
+    assert rc == 2 and "--canonical-tokens needs a model" in err

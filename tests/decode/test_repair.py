@@ -86,6 +86,34 @@ def test_copy_candidates_follow_the_draft_and_skip_its_error():
     assert dc.copied == 2
 
 
+def test_insertion_moves_restore_dropped_key_quotes():
+    """Draft ``{a: 1}`` under ``{"a": ?1}``: after ``{"a`` no copy is legal (the draft's ``:``
+    needs a ``"`` first); the insertion moves ``"`` (insert, then resume at ``:``) and ``":``
+    (insert and copy) get the bonus halved once, nothing else; without insertion moves no
+    token gets any.  Following the bonus alone spells the repaired object."""
+    toks = [b"{", b"}", b'"', b"a", b'"a', b":", b'":', b"1", b" ", b"x", None]
+    vocab = Vocabulary.from_token_bytes(toks, eos_ids=[10])
+    c = compile_regex(r'\{"[ax]": ?1\}', vocab)
+    for insert in (True, False):
+        dc = DraftCopy(vocab, b"{a: 1}", 8.0, matcher=c.matcher(), insert=insert)
+        dc.observe([0], [0])
+        dc.observe([0], [4])  # the output is {"a
+        got = dict(zip(*[x.tolist() for x in dc.candidates()]))
+        assert got == ({2: 4.0, 6: 4.0} if insert else {})
+    # greedy on the bonus alone, from the start: the original object comes back
+    dc = DraftCopy(vocab, b"{a: 1}", 8.0, matcher=c.matcher())
+    out = b""
+    for _ in range(10):
+        ids, bon = dc.candidates()
+        assert len(ids) and bon.max() > 0, out
+        t = int(ids[np.argmax(bon)])
+        if t == 10:
+            break
+        out += toks[t]
+        dc.observe([0], [t])
+    assert out in (b'{"a": 1}', b'{"a":1}'), out
+
+
 @pytest.fixture(scope="module")
 def vocab49k(smollm2_tokenizer):
     return Vocabulary.from_hf(smollm2_tokenizer, vocab_size=49152)
