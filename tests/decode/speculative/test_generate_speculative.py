@@ -32,57 +32,44 @@ PROMPTS = ["Describe a cat named Tom, 3 years old, as JSON: name Tom kind cat",
 ALL_SOURCES = Speculation(drafts=("grammar", "ngram", "recycling"), max_draft=4)
 
 
-@pytest.fixture(scope="module")
-def smol_tok():
-    from constrain.tokenizers import load_smollm2_tokenizer
-
-    return load_smollm2_tokenizer()
-
-
-@pytest.fixture(scope="module")
-def tiny(smol_tok):
-    return fakes.make_tiny_model(49152, seed=1, eos_token_id=int(smol_tok.eos_token_id),
-                                 pad_token_id=int(smol_tok.pad_token_id or smol_tok.eos_token_id))
-
-
 def _gen(model, tok, prompts, constraint, **kw):
     kw.setdefault("max_new_tokens", 32)
     return decode.generate(model, tok, prompts, constraint, temperature=0.0, **kw)
 
 
 @pytest.fixture(scope="module")
-def plain(smol_tok, tiny):
+def plain(smollm2_tokenizer, smol_model):
     """The plain loop's greedy output for each prompt (computed once)."""
-    return [_gen(tiny, smol_tok, p, SCHEMA) for p in PROMPTS]
+    return [_gen(smol_model, smollm2_tokenizer, p, SCHEMA) for p in PROMPTS]
 
 
 @pytest.mark.parametrize("spec", [True, ALL_SOURCES, Speculation(max_draft=1, adaptive=False)])
-def test_greedy_is_token_identical_to_the_plain_loop(smol_tok, tiny, plain, spec):
+def test_greedy_is_token_identical_to_the_plain_loop(smollm2_tokenizer, smol_model, plain, spec):
     for prompt, ref in zip(PROMPTS, plain):
-        got = _gen(tiny, smol_tok, prompt, SCHEMA, speculative=spec)
+        got = _gen(smol_model, smollm2_tokenizer, prompt, SCHEMA, speculative=spec)
         assert got.token_ids == ref.token_ids, (prompt, got.text, ref.text)
         assert (got.stop_reason, got.finished) == (ref.stop_reason, ref.finished)
         assert got.stats["forward_calls"] < ref.stats["forward_calls"]
         assert ref.stats["forward_calls"] == len(ref.token_ids) + (ref.stop_reason == "eos")
 
 
-def test_batch_rows_equal_rows_decoded_alone(smol_tok, tiny):
+def test_batch_rows_equal_rows_decoded_alone(smollm2_tokenizer, smol_model):
     """Rows accept different numbers of drafts (masked-out cache positions, per-row position
     ids); each must still equal the same row decoded alone without speculation."""
     constraints = [SCHEMA, decode.Regex(r"(cat|dog|hamster)( [a-z]{1,8}){2,6}\."), None]
-    batch = _gen(tiny, smol_tok, PROMPTS, constraints, speculative=ALL_SOURCES)
+    batch = _gen(smol_model, smollm2_tokenizer, PROMPTS, constraints, speculative=ALL_SOURCES)
     accepted = []
     for i, (p, c) in enumerate(zip(PROMPTS, constraints)):
-        alone = _gen(tiny, smol_tok, p, c)
+        alone = _gen(smol_model, smollm2_tokenizer, p, c)
         assert batch[i].token_ids == alone.token_ids, i
         accepted.append(batch[i].stats["accepted"])
     assert len(set(accepted)) > 1  # the rows really diverged
 
 
-def test_stats_on_every_result(smol_tok, tiny):
-    plain = _gen(tiny, smol_tok, PROMPTS[0], SCHEMA)
+def test_stats_on_every_result(smollm2_tokenizer, smol_model):
+    plain = _gen(smol_model, smollm2_tokenizer, PROMPTS[0], SCHEMA)
     assert plain.stats == {"forward_calls": plain.stats["forward_calls"], "drafted": 0, "accepted": 0}
-    spec = _gen(tiny, smol_tok, PROMPTS[0], SCHEMA, speculative=ALL_SOURCES)
+    spec = _gen(smol_model, smollm2_tokenizer, PROMPTS[0], SCHEMA, speculative=ALL_SOURCES)
     s = spec.stats
     assert set(s["sources"]) == {"grammar", "ngram", "recycling"}
     assert s["drafted"] == sum(v["drafted"] for v in s["sources"].values()) > 0
@@ -91,28 +78,28 @@ def test_stats_on_every_result(smol_tok, tiny):
     assert len(spec.token_ids) + (spec.stop_reason == "eos") <= s["forward_calls"] + s["accepted"] + s["forced"]
 
 
-def test_sampling_is_valid_and_reproducible(smol_tok, tiny):
+def test_sampling_is_valid_and_reproducible(smollm2_tokenizer, smol_model):
     import jsonschema
 
     kw = dict(max_new_tokens=40, temperature=0.9, seed=5, speculative=ALL_SOURCES, top_p=0.95)
-    a = decode.generate(tiny, smol_tok, PROMPTS, SCHEMA, **kw)
-    b = decode.generate(tiny, smol_tok, PROMPTS, SCHEMA, **kw)
+    a = decode.generate(smol_model, smollm2_tokenizer, PROMPTS, SCHEMA, **kw)
+    b = decode.generate(smol_model, smollm2_tokenizer, PROMPTS, SCHEMA, **kw)
     for x, y in zip(a, b):
         assert x.token_ids == y.token_ids
         if x.finished:
             jsonschema.validate(x.value, SCHEMA)
         else:  # a valid prefix: the constraint still allows it
-            m = decode.as_compiled(SCHEMA, __import__("constrain").Vocabulary.from_hf(smol_tok)).matcher()
+            m = decode.as_compiled(SCHEMA, __import__("constrain").Vocabulary.from_hf(smollm2_tokenizer)).matcher()
             assert all(m.advance(t) for t in x.token_ids)
 
 
-def test_speculative_arguments_are_checked(smol_tok, tiny):
+def test_speculative_arguments_are_checked(smollm2_tokenizer, smol_model):
     with pytest.raises(GenerationArgumentError, match="speculative"):
-        _gen(tiny, smol_tok, "x", SCHEMA, speculative="yes")
+        _gen(smol_model, smollm2_tokenizer, "x", SCHEMA, speculative="yes")
     with pytest.raises(GenerationArgumentError, match="penalties"):
-        _gen(tiny, smol_tok, "x", SCHEMA, speculative=True, frequency_penalty=0.5)
+        _gen(smol_model, smollm2_tokenizer, "x", SCHEMA, speculative=True, frequency_penalty=0.5)
     with pytest.raises(GenerationArgumentError, match="sampler"):
-        decode.generate(tiny, smol_tok, "x", SCHEMA, speculative=True, sampler="smc")
+        decode.generate(smol_model, smollm2_tokenizer, "x", SCHEMA, speculative=True, sampler="smc")
     for bad in (dict(max_draft=0), dict(drafts=()), dict(drafts=("oracle",)), dict(drafts=("ngram", "ngram")),
                 dict(drafts="grammar"), dict(adaptive=1)):
         with pytest.raises(GenerationArgumentError, match="speculative"):
@@ -203,21 +190,21 @@ WILD_CASES = [decode.Regex(r"(cat|dog)( (cat|dog)){1,3}"), decode.Regex(r"cat( c
 
 
 @pytest.mark.parametrize("constraint", WILD_CASES)
-def test_wild_drafts_past_the_grammar_keep_greedy_identical(smol_tok, tiny, constraint):
-    spec = Speculation(drafts=("grammar", _WildDraft(smol_tok), "ngram"), max_draft=8, adaptive=False)
+def test_wild_drafts_past_the_grammar_keep_greedy_identical(smollm2_tokenizer, smol_model, constraint):
+    spec = Speculation(drafts=("grammar", _WildDraft(smollm2_tokenizer), "ngram"), max_draft=8, adaptive=False)
     wild = 0
     for prompt in PROMPTS[:2]:
-        ref = _gen(tiny, smol_tok, prompt, constraint, max_new_tokens=16)
-        got = _gen(tiny, smol_tok, prompt, constraint, max_new_tokens=16, speculative=spec)
+        ref = _gen(smol_model, smollm2_tokenizer, prompt, constraint, max_new_tokens=16)
+        got = _gen(smol_model, smollm2_tokenizer, prompt, constraint, max_new_tokens=16, speculative=spec)
         assert got.token_ids == ref.token_ids, (prompt, got.text, ref.text)
         assert (got.stop_reason, got.finished) == (ref.stop_reason, ref.finished)
-        assert int(smol_tok.eos_token_id) not in got.token_ids
+        assert int(smollm2_tokenizer.eos_token_id) not in got.token_ids
         wild += got.stats["sources"]["wild"]["drafted"]
     if constraint is WILD_CASES[0]:
         assert wild > 0  # " cat cat" then EOS: the legal prefix was drafted, the rest dropped
 
 
-def test_the_output_layer_computes_legal_ids_only_and_changes_nothing(smol_tok, tiny, plain, monkeypatch):
+def test_the_output_layer_computes_legal_ids_only_and_changes_nothing(smollm2_tokenizer, smol_model, plain, monkeypatch):
     """Speculative passes compute the logits of the ids some verified position allows (a
     schema's keys, numbers, punctuation), the full output layer's there (to float rounding: another
     matmul shape); greedy
@@ -226,7 +213,7 @@ def test_the_output_layer_computes_legal_ids_only_and_changes_nothing(smol_tok, 
     from decode.lm import split_head
     from decode.speculative.step import SpeculativeStep
 
-    assert split_head(tiny) is not None
+    assert split_head(smol_model) is not None
     seen = []
     full_head = SpeculativeStep.head
 
@@ -244,7 +231,7 @@ def test_the_output_layer_computes_legal_ids_only_and_changes_nothing(smol_tok, 
 
     monkeypatch.setattr(SpeculativeStep, "head", spy)
     for p, ref in zip(PROMPTS, plain):
-        assert _gen(tiny, smol_tok, p, SCHEMA, speculative=True).token_ids == ref.token_ids
+        assert _gen(smol_model, smollm2_tokenizer, p, SCHEMA, speculative=True).token_ids == ref.token_ids
     assert seen and max(seen) <= 0.25 * 49152
 
 
