@@ -16,7 +16,8 @@ from typing import Any
 from ...errors import ConstraintError, SchemaError, UnsupportedSchemaError
 from ...ir import Expr, NOTHING, alt
 from .context import SchemaWarning
-from .ir import ALSO, CONTAINS_ALSO, ITE, NOT, PRESENCE, XOF, Xof, has_internal, has_object_only, is_internal
+from .ir import (ALSO, ITE, NOT, PRESENCE, XOF, Xof, has_internal, has_object_only, is_internal,
+                 unevaluated_items_as_items)
 from .keywords import ALL_TYPES, ANNOTATIONS, EVALUATING, find_keywords, has_unevaluated, unevaluated_keyword
 from .values import canon
 
@@ -330,12 +331,7 @@ class ApplicatorsMixin:
             n["additionalProperties"] = up
         ui = n.pop("unevaluatedItems", None)
         if ui not in (None, True, {}):
-            contains = ([n["contains"]] if "contains" in n else []) + list(n.get(CONTAINS_ALSO, []))
-            rest = {"anyOf": [*contains, ui]} if contains else ui
-            if isinstance(n.get("items"), list):
-                n.setdefault("additionalItems", rest)
-            elif "items" not in n:
-                n["items"] = rest
+            unevaluated_items_as_items(n, ui)
         return n
 
     def _annotation_free(self, c: Any, ctx: list, ptr: str, depth: int = 0) -> Any:

@@ -78,6 +78,21 @@ class SomeMember(NamedTuple):
     value: Any
 
 
+def unevaluated_items_as_items(s: dict, ue: Any) -> None:
+    """Rewrite ``unevaluatedItems: ue`` of ``s`` (already popped) as its local ``items``.
+
+    Where nothing evaluates items dynamically, every item past ``prefixItems``/``items`` is
+    unevaluated unless a ``contains`` schema matches it (contains annotates the items it
+    matches, whatever the counts): such an item must match ``ue`` or one of them.
+    """
+    contains = ([s["contains"]] if "contains" in s else []) + list(s.get(CONTAINS_ALSO, []))
+    rest = {"anyOf": [*contains, ue]} if contains else ue
+    if isinstance(s.get("items"), list):
+        s.setdefault("additionalItems", rest)
+    elif "items" not in s:
+        s["items"] = rest
+
+
 def is_internal(key: str) -> bool:
     """Whether a schema dict key is one of the internal keys above (not a JSON Schema keyword)."""
     return key.startswith("__")

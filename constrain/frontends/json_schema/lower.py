@@ -21,7 +21,7 @@ from .complement import ComplementMixin
 from .context import LoweringContext
 from .disjoint import DisjointMixin
 from .enums import EnumsMixin
-from .ir import ALSO, CONTAINS_ALSO, NOT, PRESENCE, XOF, Xof, has_object_only, presence_eval
+from .ir import ALSO, NOT, PRESENCE, XOF, Xof, has_object_only, presence_eval, unevaluated_items_as_items
 from .keyword_values import check_schema_document
 from .keywords import ANNOTATIONS, find_keywords
 from .lexemes import JsonLexemes
@@ -230,16 +230,7 @@ class SchemaLowering(RefsMixin, MergeMixin, ApplicatorsMixin, ComplementMixin, D
         if ue not in (None, True, {}):
             if dynamic:
                 raise UnsupportedSchemaError("unevaluatedItems", ptr, f"together with {dynamic[0]!r}")
-            # every item not covered by prefixItems/items is unevaluated unless a `contains`
-            # schema matches it (contains annotates the items it matches, whatever the counts):
-            # it must match `ue` or one of them
-            s.pop("unevaluatedItems")
-            contains = ([s["contains"]] if "contains" in s else []) + list(s.get(CONTAINS_ALSO, []))
-            rest = {"anyOf": [*contains, ue]} if contains else ue
-            if isinstance(s.get("items"), list):
-                s.setdefault("additionalItems", rest)
-            elif "items" not in s:
-                s["items"] = rest
+            unevaluated_items_as_items(s, s.pop("unevaluatedItems"))
 
 
 def schema_to_grammar(schema: Any, *, strict: bool = False, lenient: bool = False,
