@@ -41,7 +41,7 @@ def compile_json_schema(schema: Any, vocab: Vocabulary, *, options: JsonOptions 
                         time_budget_s: float = 20.0, max_newlines: int | None = DEFAULT,
                         trailing_whitespace: bool = DEFAULT, canonical_literals: bool = DEFAULT,
                         canonical_strings: bool = DEFAULT, property_order: str = DEFAULT,
-                        max_memory_bytes: int | None = DEFAULT_MAX_MEMORY_BYTES,
+                        format_assertion: bool = DEFAULT, max_memory_bytes: int | None = DEFAULT_MAX_MEMORY_BYTES,
                         canonical_tokens: bool = False) -> Compiled:
     """Compile a JSON schema (dict, JSON string or Pydantic model class) for ``vocab``.
 
@@ -75,6 +75,8 @@ def compile_json_schema(schema: Any, vocab: Vocabulary, *, options: JsonOptions 
     object's properties only in ``properties`` order (the default ``"any"`` accepts every
     order JSON Schema does: required ones all present, none repeated; its states are built on
     first visit, so the 2^n sets of properties seen cost only those a text reaches).
+    ``format_assertion=False`` treats ``format`` as an annotation (draft 2020-12's default:
+    no check); the default ``True`` enforces the formats it knows (docs/json_schema.md).
 
     ``canonical_tokens=True`` (every compile entry takes it) also allows a token only where
     the output stays the tokenizer's own encoding of its bytes (``"orderId"`` as the tokenizer
@@ -87,7 +89,8 @@ def compile_json_schema(schema: Any, vocab: Vocabulary, *, options: JsonOptions 
     opts = JsonOptions.build(options, strict=strict, lenient=lenient, whitespace=whitespace,
                              max_whitespace=max_whitespace, max_newlines=max_newlines,
                              trailing_whitespace=trailing_whitespace, canonical_literals=canonical_literals,
-                             canonical_strings=canonical_strings, property_order=property_order)
+                             canonical_strings=canonical_strings, property_order=property_order,
+                             format_assertion=format_assertion)
     with compile_budget(time_budget_s, max_memory_bytes):
         try:
             schema = normalize_schema_input(schema)

@@ -56,7 +56,9 @@ class JsonOptions:
     only as ``json.dumps(s, ensure_ascii=False)`` does; ``canonical_strings`` does so for every
     string (implies ``canonical_literals``); ``property_order``: ``"any"`` accepts an object's
     properties in any order (as JSON Schema does), ``"declared"`` only in ``properties``
-    order (undeclared ones between and after them), a narrowing generation uses.
+    order (undeclared ones between and after them), a narrowing generation uses;
+    ``format_assertion``: ``True`` (default) enforces ``format`` (what generation wants),
+    ``False`` reads it as draft 2020-12's default annotation vocabulary does (no check).
     """
 
     strict: bool = False
@@ -68,6 +70,7 @@ class JsonOptions:
     canonical_literals: bool = False
     canonical_strings: bool = False
     property_order: str = "any"
+    format_assertion: bool = True
 
     #: The narrowing ``decode.generate`` applies (``decode.GENERATION_JSON_OPTIONS`` as a dict).
     GENERATION: ClassVar["JsonOptions"]

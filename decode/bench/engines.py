@@ -135,6 +135,8 @@ class Engine:
     name = "engine"
     #: exceptions from ``compile`` that mean "schema declined" (anything else is a crash)
     compile_errors: tuple[type[BaseException], ...] = (Exception,)
+    #: keyword options ``compile`` takes per schema (a bench's ``SchemaEntry.compile_options``)
+    compile_options_known: frozenset = frozenset()
 
     def __init__(self, tok: BenchTokenizer, options: dict[str, Any] | None = None):
         self.tok = tok
@@ -196,9 +198,11 @@ def _structgen_version() -> str:
 class StructgenEngine(Engine):
     """``constrain.compile_json_schema(schema, vocab)`` with the default options
     (non-strict, flexible whitespace, not lenient); ``lenient=True`` in the options for the
-    ``structgen-lenient`` variant."""
+    ``structgen-lenient`` variant; ``format_assertion`` per schema (the Test Suite's files that
+    read ``format`` as an annotation)."""
 
     name = "structgen"
+    compile_options_known = frozenset({"format_assertion"})
 
     def __init__(self, tok: BenchTokenizer, options: dict[str, Any] | None = None):
         super().__init__(tok, options)
@@ -217,10 +221,10 @@ class StructgenEngine(Engine):
     def version(self) -> str:
         return _structgen_version()
 
-    def compile(self, schema):
+    def compile(self, schema, **options):
         with self._warnings.catch_warnings(record=True) as caught:
             self._warnings.simplefilter("always")
-            c = self._constrain.compile_json_schema(schema, self.vocab, lenient=self.lenient)
+            c = self._constrain.compile_json_schema(schema, self.vocab, lenient=self.lenient, **options)
         self.last_warnings = [str(w.message)[:200] for w in caught]
         return c
 

@@ -89,6 +89,9 @@ class SchemaEntry:
     texts: list[str | None] = field(default_factory=list)
     ids: list[list[int] | None] = field(default_factory=list)
     skipped: list[str | None] = field(default_factory=list)
+    #: options for this schema's compile (e.g. the Test Suite's ``format_assertion=False``
+    #: for the files that read ``format`` as an annotation); engines that do not know one ignore it
+    compile_options: dict = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -244,7 +247,8 @@ def run_schema(eng, job: dict, notify: Callable[[tuple], None] | None = None, *,
     now = CLOCKS[clock]
     t0 = now()
     try:
-        handle = eng.compile(job["schema"])
+        opts = {k: v for k, v in (job.get("compile_options") or {}).items() if k in getattr(eng, "compile_options_known", ())}
+        handle = eng.compile(job["schema"], **opts) if opts else eng.compile(job["schema"])
     except MemoryError as e:
         res.update(status="crash", phase="compile", error=error_info(e), restart=True)
         res["error"]["message"] = short_traceback(e)
@@ -546,7 +550,10 @@ def run_engines(entries: Sequence[SchemaEntry], payload: dict, *, engines: Seque
                             say(f"[{tag}] engine {name} {worker.info.get('version', '')}: worker ready "
                                 f"in {worker.info.get('setup_s')} s")
                         eng_payload["worker_starts"] = eng_payload.get("worker_starts", 0) + 1
-                    res = worker.run({"key": e.key, "schema": e.schema, "instances": e.ids}, timeout)
+                    job = {"key": e.key, "schema": e.schema, "instances": e.ids}
+                    if e.compile_options:
+                        job["compile_options"] = e.compile_options
+                    res = worker.run(job, timeout)
                     if res.get("restart"):
                         worker.kill()
                         worker = None

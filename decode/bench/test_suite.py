@@ -24,6 +24,13 @@ A keyword file is *fully correct* for an engine when every case that is not skip
 served to any engine: groups that need them count as unsupported unless the engine resolves
 them on its own.
 
+``format``: draft 2020-12 reads it as an annotation unless a format-assertion vocabulary is in
+use; the required ``format.json`` expects exactly that (invalid emails valid), while the
+``optional/format/`` files test assertion. By default (``--format-assertion spec``) structgen
+compiles the groups outside ``optional/format*`` with ``format_assertion=False`` and the rest
+with its default (asserting); ``--format-assertion always`` compiles every group with the
+default. Peers take no such option: they run every group the same way.
+
 The worker/timeout/memory-limit machinery is MaskBench's (:func:`.maskbench.run_engines`, one
 schema group per task); results can be resumed from the ``--json`` file.
 
@@ -50,6 +57,8 @@ from .report import fmt_num, format_table, percentiles
 __all__ = [
     "CASE_STATUSES",
     "find_suite_dir",
+    "FORMAT_MODES",
+    "asserts_format",
     "load_suite",
     "prepare_suite",
     "case_statuses",
@@ -94,17 +103,34 @@ def suite_files(suite_dir: Path, *, optional: bool = True, files_glob: str | Non
     return rels
 
 
+#: ``--format-assertion``: "spec" reads ``format`` as the suite's files expect it (an annotation,
+#: draft 2020-12's default, except in ``optional/format*``, which test assertion); "always"
+#: asserts it everywhere (structgen's default, what generation wants: ``format.json`` then fails).
+FORMAT_MODES = ("spec", "always")
+
+
+def asserts_format(rel: str) -> bool:
+    """Whether the suite expects ``format`` asserted in this keyword file (``optional/format/``
+    and ``optional/format-assertion.json``), not only annotated (every other file)."""
+    return rel.startswith("optional/format")
+
+
 def load_suite(path, *, draft: str = "draft2020-12", optional: bool = True,
-               files_glob: str | None = None) -> list[SchemaEntry]:
+               files_glob: str | None = None, format_assertion: str = "spec") -> list[SchemaEntry]:
     """One :class:`SchemaEntry` per test group; ``file`` is the keyword file's relative name,
-    ``line`` the group's index in it (0-based), ``id`` its description."""
+    ``line`` the group's index in it (0-based), ``id`` its description. With
+    ``format_assertion="spec"`` the groups of files that read ``format`` as an annotation
+    compile with ``format_assertion=False`` (engines that take the option)."""
+    if format_assertion not in FORMAT_MODES:
+        raise ValueError(f"format_assertion must be one of {FORMAT_MODES}, not {format_assertion!r}")
     d = find_suite_dir(path, draft)
     entries = []
     for rel in suite_files(d, optional=optional, files_glob=files_glob):
         groups = json.loads((d / rel).read_text(encoding="utf-8"))
+        opts = {"format_assertion": False} if format_assertion == "spec" and not asserts_format(rel) else {}
         for i, g in enumerate(groups):
             entries.append(SchemaEntry(rel, i, str(g.get("description", f"{rel}:{i}")), g.get("schema"),
-                                       list(g.get("tests") or [])))
+                                       list(g.get("tests") or []), compile_options=dict(opts)))
     return entries
 
 
@@ -188,12 +214,13 @@ def run_test_suite(path, *, tokenizer: str = "smollm2", engines: Sequence[str] =
                    draft: str = "draft2020-12", optional: bool = True, files_glob: str | None = None,
                    timeout: float = 30.0, mem_limit_gb: float | None = 8.0, threads: int = 1,
                    start_method: str = "spawn", json_out: str | None = None, resume: str | None = None,
-                   progress: bool = True, setup_timeout: float = 600.0,
+                   progress: bool = True, setup_timeout: float = 600.0, format_assertion: str = "spec",
                    log: Callable[[str], None] | None = None) -> dict:
     """Run every group through every engine; returns the payload written to ``json_out``."""
     say = log or (lambda s: print(s, file=sys.stderr, flush=True))
     t_load = time.perf_counter()
-    entries = load_suite(path, draft=draft, optional=optional, files_glob=files_glob)
+    entries = load_suite(path, draft=draft, optional=optional, files_glob=files_glob,
+                         format_assertion=format_assertion)
     tok = load_bench_tokenizer(tokenizer)
     prepare_suite(entries, tok)
     n_inst = sum(len(e.tests) for e in entries)
@@ -203,6 +230,7 @@ def run_test_suite(path, *, tokenizer: str = "smollm2", engines: Sequence[str] =
         f"untokenizable) from {find_suite_dir(path, draft)}; tokenizer {tokenizer} ({tok.size} ids); "
         f"prepared in {time.perf_counter() - t_load:.1f} s")
     config = {"path": str(path), "draft": draft, "optional": optional, "files": files_glob,
+              "format_assertion": format_assertion,
               "tokenizer": tokenizer, "vocab_size": tok.size, "timeout_s": timeout,
               "mem_limit_gb": mem_limit_gb, "threads": threads, "start_method": start_method,
               "engines": list(engines), "n_files": len(files), "n_groups": len(entries),
@@ -311,7 +339,9 @@ def format_suite_report(payload: dict, *, markdown: bool = True, details: bool =
     out.append(f"JSON Schema Test Suite {cfg.get('draft')}: {cfg.get('n_files')} keyword files, "
                f"{cfg.get('n_groups')} groups, {cfg.get('n_cases')} cases "
                f"({cfg.get('n_skipped_cases')} skipped: not tokenizable); tokenizer {cfg.get('tokenizer')} "
-               f"({cfg.get('vocab_size')} ids), timeout {cfg.get('timeout_s')} s")
+               f"({cfg.get('vocab_size')} ids), timeout {cfg.get('timeout_s')} s; format: "
+               + {"spec": "an annotation except in optional/format* (structgen: format_assertion=False there)",
+                  "always": "asserted in every file"}.get(cfg.get("format_assertion", "always"), "?"))
     for k, v in engines.items():
         if v.get("skipped"):
             what = "skipped engine" if "summary" not in v else "engine stopped early"
@@ -425,6 +455,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--draft", default="draft2020-12")
     p.add_argument("--no-optional", action="store_true", help="skip optional/ and optional/format/")
     p.add_argument("--files", default=None, help="glob(s) on relative file names, e.g. 'ref.json,optional/format/*'")
+    p.add_argument("--format-assertion", choices=FORMAT_MODES, default="spec",
+                   help="spec: format is an annotation except in optional/format* (as the suite expects; "
+                   "structgen compiles those groups with format_assertion=False); always: asserted everywhere")
     p.add_argument("--tokenizer", default="smollm2", help="smollm2 | tekken | mistral (| bytes, for tests)")
     p.add_argument("--engines", default=",".join(DEFAULT_ENGINES),
                    help="comma-separated: structgen, structgen-lenient, llguidance, xgrammar, outlines, or module:Class")
@@ -454,7 +487,7 @@ def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = No
         args.path, tokenizer=args.tokenizer, engines=engines, draft=args.draft, optional=not args.no_optional,
         files_glob=args.files, timeout=args.timeout, mem_limit_gb=args.mem_limit_gb or None,
         threads=args.threads, start_method=args.start_method, json_out=json_out, resume=args.resume,
-        progress=not args.no_progress,
+        progress=not args.no_progress, format_assertion=args.format_assertion,
     )
     print(format_suite_report(payload, markdown=not args.text, per_engine_tables=args.per_engine_tables,
                               max_items=args.max_items))

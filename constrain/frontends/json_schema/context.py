@@ -15,6 +15,7 @@ from typing import Any
 
 from ...errors import OptionError, SchemaError, UnsupportedSchemaError
 from ...ir import Expr, NOTHING, Ref
+from . import formats
 from .keywords import TYPE_NAMES
 from .lexemes import JsonLexemes
 from .values import type_of
@@ -28,8 +29,10 @@ class LoweringContext:
     """The state one schema's lowering shares: options, the rules built so far, the
     ``$id`` index, and the reporting of what cannot be enforced (strict vs lenient)."""
 
-    def __init__(self, root: Any, *, strict: bool, lenient: bool, lexemes: JsonLexemes, property_order: str = "any"):
+    def __init__(self, root: Any, *, strict: bool, lenient: bool, lexemes: JsonLexemes, property_order: str = "any",
+                 format_assertion: bool = True):
         self.root = root
+        self.format_assertion = bool(format_assertion)
         self.strict = strict
         if property_order not in ("any", "declared"):
             raise OptionError(f"property_order must be 'any' or 'declared', not {property_order!r}")
@@ -56,6 +59,18 @@ class LoweringContext:
             warnings.warn(f"ignoring {keyword!r} at {ptr}" + (f": {why}" if why else ""), SchemaWarning, stacklevel=4)
             return
         raise UnsupportedSchemaError(keyword, ptr, why)
+
+    def format_parts(self, fmt: Any, ptr: str):
+        """``formats.format_parts(fmt)``: the [(regex, length cap)] union a known format asserts;
+        None when ``format`` is only an annotation (``format_assertion=False``, or an unknown
+        format, which warns: the spec says to ignore it)."""
+        if not self.format_assertion:
+            return None
+        fp = formats.format_parts(fmt)
+        if fp is None:
+            warnings.warn(f"unknown format {fmt!r} at {ptr} ignored (format is an annotation)", SchemaWarning,
+                          stacklevel=4)
+        return fp
 
     def rule(self, name: str, make, origin: str) -> Expr:
         """A named rule (built once; cycles resolve through the name)."""

@@ -237,7 +237,7 @@ def schema_to_grammar(schema: Any, *, strict: bool = False, lenient: bool = Fals
                       whitespace: str = "flexible", max_whitespace: int | None = None,
                       max_newlines: int | None = None, trailing_whitespace: bool = True,
                       canonical_literals: bool = False, canonical_strings: bool = False,
-                      property_order: str = "any") -> Grammar:
+                      property_order: str = "any", format_assertion: bool = True) -> Grammar:
     """The grammar of the JSON texts valid under ``schema`` (options: see ``compile_json_schema``)."""
     schema = normalize_schema_input(schema)
     check_schema_document(schema)
@@ -245,4 +245,4 @@ def schema_to_grammar(schema: Any, *, strict: bool = False, lenient: bool = Fals
                       canonical_literals=canonical_literals, canonical_strings=canonical_strings)
     with recursion_headroom():  # deeply nested schemas recurse ~10 Python frames per level
         return SchemaLowering(schema, strict=strict, lenient=lenient, lexemes=lex,
-                              property_order=property_order).grammar()
+                              property_order=property_order, format_assertion=format_assertion).grammar()

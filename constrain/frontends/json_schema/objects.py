@@ -363,7 +363,7 @@ class ObjectsMixin:
                     elif k == "maxLength":
                         name_max = int(v) if name_max is None else min(name_max, int(v))
                     elif k == "format":
-                        fp = formats.format_parts(v)
+                        fp = self.format_parts(v, f"{ptr}/propertyNames")
                         if fp is not None:
                             # the first part only for a union (idn-hostname: its ASCII names), a narrowing
                             name_full.extend(formats.regexes(fp[0][0]))

@@ -3,13 +3,11 @@ string-only schemas (``anyOf``/``oneOf``/``not``/``if`` computed exactly on auto
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 from ...errors import CompileBudgetError, RegexError, SchemaError, UnsupportedSchemaError
 from ...ir import Expr, Lex, NOTHING, alt
 from . import formats
-from .context import SchemaWarning
 from .ir import NOT, PATTERNS, STR_MINUS, XOF
 from .keywords import ANNOTATIONS, STRING_NEUTRAL
 from .lexemes import ANY_STRING, string_spec
@@ -29,10 +27,8 @@ class StringsMixin:
         parts: list = [(None, None)]
         fmt = s.get("format")
         if fmt is not None:
-            fp = formats.format_parts(fmt)
-            if fp is None:
-                warnings.warn(f"unknown format {fmt!r} at {ptr} ignored (format is an annotation)", SchemaWarning, stacklevel=3)
-            else:
+            fp = self.format_parts(fmt, ptr)
+            if fp is not None:
                 parts = fp  # [(regex, length cap)]: hostname's 253, idn-hostname's union
         if len(parts) > 1:
             # a union of capped languages: one string lexeme per part
@@ -91,10 +87,8 @@ class StringsMixin:
         fmt = s.get("format")
         parts: list = [(None, None)]
         if fmt is not None:
-            fp = formats.format_parts(fmt)
-            if fp is None:
-                warnings.warn(f"unknown format {fmt!r} at {ptr} ignored (format is an annotation)", SchemaWarning, stacklevel=3)
-            else:
+            fp = self.format_parts(fmt, ptr)
+            if fp is not None:
                 parts = fp  # [(regex, length cap)]: hostname's 253, idn-hostname's union
         pats = ([s["pattern"]] if "pattern" in s else []) + list(s.get(PATTERNS, []))
         specs = [string_spec(pats, formats.regexes(rx), s.get("minLength", 0), formats.capped(s.get("maxLength"), cap))

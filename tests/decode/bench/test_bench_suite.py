@@ -232,3 +232,34 @@ def test_empty_language_is_a_verdict():
     other = {"status": "compile_error", "error": {"class": "UnsupportedSchemaError"}, "instances": insts}
     assert case_statuses(empty) == ["correct", "wrong_reject", "skipped"]
     assert case_statuses(other) == ["unsupported", "unsupported", "skipped"]
+
+
+def test_format_assertion_modes_per_file(tmp_path):
+    """``spec``: every file outside optional/format* reads format as an annotation (its groups
+    compile with format_assertion=False); ``always``: no per-group option."""
+    _suite(tmp_path)
+    spec = {e.key: e.compile_options for e in ts.load_suite(tmp_path)}
+    assert spec["a.json:0"] == spec["optional/c.json:0"] == {"format_assertion": False}
+    assert spec["optional/format/d.json:0"] == {}
+    assert all(e.compile_options == {} for e in ts.load_suite(tmp_path, format_assertion="always"))
+    with pytest.raises(ValueError, match="format_assertion"):
+        ts.load_suite(tmp_path, format_assertion="never")
+    assert ts.asserts_format("optional/format-assertion.json") and not ts.asserts_format("format.json")
+
+
+def test_structgen_engine_takes_format_assertion_per_job():
+    """The worker's ``run_schema`` passes a job's compile options the engine knows (structgen:
+    ``format_assertion``) and drops the others (a peer engine takes none)."""
+    from decode.bench.engines import FakeEngine, StructgenEngine, load_bench_tokenizer
+    from decode.bench.maskbench import run_schema
+
+    tok = load_bench_tokenizer("bytes")
+    eng = StructgenEngine(tok)
+    schema = {"type": "string", "format": "email"}
+    job = {"key": "k", "schema": schema, "instances": [list(b'"x"'), list(b'"a@b.c"')]}
+    asserted = run_schema(eng, job)
+    annotated = run_schema(eng, dict(job, compile_options={"format_assertion": False}))
+    assert [i["accepted"] for i in asserted["instances"]] == [False, True]
+    assert [i["accepted"] for i in annotated["instances"]] == [True, True]
+    fake = run_schema(FakeEngine(tok), dict(job, compile_options={"format_assertion": False}))
+    assert fake["status"] != "crash"

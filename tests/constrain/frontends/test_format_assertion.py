@@ -1,0 +1,86 @@
+"""``format_assertion``: ``True`` (the default) enforces ``format``; ``False`` reads it as draft
+2020-12's default annotation vocabulary does (no check), as the Test Suite's required
+``format.json`` expects.  Verdicts through the matcher (full mask before each token, EOS
+after the last) on a byte vocabulary, against ``jsonschema`` without a format checker
+(``False``) and with ``FormatChecker`` (``True``).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import jsonschema
+import pytest
+
+from constrain import EmptyLanguageError, JsonOptions, compile_json_schema
+from tests.constrain.frontends.test_allof import accepts, byte_vocab  # noqa: F401  (fixture)
+
+STRINGS = ["a@b.co", "not an email", "1.2.3.4", "1.2.3.400", "2024-02-29", "2023-02-29",
+           "12345678-1234-1234-1234-123456789abc", "xyz", ""]
+
+SCHEMAS = [
+    {"type": "string", "format": "email"},
+    {"format": "ipv4"},
+    {"anyOf": [{"format": "date"}, {"format": "uuid"}]},
+    {"type": "array", "items": {"format": "date"}},
+    {"type": "object", "properties": {"k": {"format": "ipv4"}}},
+    {"type": "object", "propertyNames": {"format": "email"}},
+    {"type": "string", "format": "ipv4", "minLength": 8},
+]
+# complements: with assertion a complement reads format as satisfied (docs/json_schema.md), so
+# only soundness there; without assertion that reading is exact
+COMPLEMENTS = [
+    {"not": {"format": "email"}},
+    {"oneOf": [{"format": "ipv4"}, {"type": "string", "minLength": 8}]},
+]
+
+
+def _instances(schema):
+    if schema.get("type") == "array":
+        return [[s] for s in STRINGS] + [[]]
+    if "properties" in schema:
+        return [{"k": s} for s in STRINGS] + [{}]
+    if "propertyNames" in schema:
+        return [{s: 1} for s in STRINGS] + [{}]
+    return STRINGS + [1]
+
+
+@pytest.mark.parametrize("assertion", [True, False])
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_verdicts_equal_jsonschema(byte_vocab, schema, assertion):
+    compiled = compile_json_schema(schema, byte_vocab, format_assertion=assertion)
+    checker = jsonschema.Draft202012Validator.FORMAT_CHECKER if assertion else None
+    valid = jsonschema.Draft202012Validator(schema, format_checker=checker).is_valid
+    bad = [(x, valid(x)) for x in _instances(schema) if accepts(compiled, byte_vocab, json.dumps(x)) != valid(x)]
+    assert bad == []
+
+
+@pytest.mark.parametrize("assertion", [True, False])
+@pytest.mark.parametrize("schema", COMPLEMENTS)
+def test_complements(byte_vocab, schema, assertion):
+    checker = jsonschema.Draft202012Validator.FORMAT_CHECKER if assertion else None
+    valid = jsonschema.Draft202012Validator(schema, format_checker=checker).is_valid
+    try:
+        compiled = compile_json_schema(schema, byte_vocab, format_assertion=assertion)
+    except EmptyLanguageError:
+        # every instance rejected: exact without assertion (not: {format} is not: {}), sound with it
+        assert assertion or not any(valid(x) for x in _instances(schema))
+        return
+    for x in _instances(schema):
+        got = accepts(compiled, byte_vocab, json.dumps(x))
+        assert got == valid(x) if not assertion else (not got or valid(x)), x
+
+
+def test_option_plumbing(byte_vocab):
+    assert JsonOptions().format_assertion is True
+    assert JsonOptions.GENERATION.format_assertion is True
+    opts = JsonOptions(format_assertion=False)
+    c = compile_json_schema({"format": "uuid"}, byte_vocab, options=opts)
+    assert accepts(c, byte_vocab, '"nope"')
+    # an unknown format warns when formats are asserted, and is silent when they are annotations
+    with pytest.warns(UserWarning, match="unknown format"):
+        compile_json_schema({"format": "no-such"}, byte_vocab)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compile_json_schema({"format": "no-such"}, byte_vocab, format_assertion=False)
