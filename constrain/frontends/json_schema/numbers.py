@@ -3,7 +3,8 @@
 An integer may be spelled with a zero fraction (``5.0``, any bounds) and, when unbounded,
 with an exponent (``1e2``, ``1.5e1``: :func:`.numeric.integer_spellings_regex`), as JSON
 Schema counts those as integers (not in drafts 3 and 4); bounded numbers come without
-exponent; an integer ``multipleOf`` without a closed-form regex is the remainder automaton.
+exponent; an integer ``multipleOf`` without a closed-form regex is the remainder automaton, and
+a number ``multipleOf`` P / 10^k likewise (:func:`number_multiple_of_dfa`, numbers without exponent).
 """
 
 from __future__ import annotations
@@ -39,6 +40,63 @@ def multiple_of_dfa(k: int, negate: bool = False):
         accept[4:] = True  # remainders 1..k-1
     else:
         accept[2] = accept[3] = True
+    return ByteDFA(trans, accept)
+
+
+#: the most states :func:`number_multiple_of_dfa` builds (P * (k + 1) + 4 for multipleOf P / 10^k)
+NUMBER_MULTIPLE_STATES = 20_000
+
+
+def decimal_multiple(q) -> tuple[int, int] | None:
+    """``(P, k)`` with ``q == P / 10**k`` (k >= 1 minimal), for a ``multipleOf`` with a terminating
+    decimal fraction (1.5 -> (15, 1), 0.75 -> (75, 2)); None for an integer or a non-terminating q."""
+    f = numeric._as_fraction(q)
+    k, den = 0, f.denominator
+    while den % 2 == 0 or den % 5 == 0:
+        den //= 2 if den % 2 == 0 else 5
+    if den != 1 or f.denominator == 1:
+        return None
+    while (f * 10 ** k).denominator != 1:
+        k += 1
+    return int(f * 10 ** k), k
+
+
+def number_multiple_of_dfa(P: int, k: int):
+    """JSON numbers without exponent that are multiples of ``P / 10**k``: x is one iff
+    y = x * 10**k is an integer (fraction digits past the k-th all zero) divisible by P, so the
+    automaton keeps y's remainder mod P over the integer digits and the first k fraction digits."""
+    import numpy as np
+
+    from ...automata import ByteDFA
+
+    # 0 start, 1 after '-', 2 a lone zero, 3 + r integer part with remainder r,
+    # 3 + P + (j - 1) * P + r: '.' and j - 1 fraction digits read (j = 1..k), Z: k digits, y % P == 0
+    Z = 3 + P + k * P
+    n = Z + 1
+    trans = np.full((n, 256), -1, dtype=np.int64)
+    digits = np.arange(10)
+    zero, one, nine, dot = ord("0"), ord("1"), ord("9"), ord(".")
+    r = np.arange(P)[:, None]
+    frac = lambda j: 3 + P + (j - 1) * P  # noqa: E731 - the block of '.' + (j - 1) digits
+    trans[0, ord("-")] = 1
+    for st in (0, 1):
+        trans[st, zero] = 2
+        trans[st, one:nine + 1] = 3 + digits[1:] % P
+    trans[3:3 + P, zero:nine + 1] = 3 + (10 * r + digits[None, :]) % P
+    trans[2, dot] = frac(1)
+    trans[3:3 + P, dot] = frac(1) + np.arange(P)
+    for j in range(1, k + 1):
+        nxt = (10 * r + digits[None, :]) % P
+        if j < k:
+            trans[frac(j):frac(j) + P, zero:nine + 1] = frac(j + 1) + nxt
+        else:
+            trans[frac(j):frac(j) + P, zero:nine + 1] = np.where(nxt == 0, Z, -1)
+    trans[Z, zero] = Z
+    accept = np.zeros(n, dtype=bool)
+    accept[2] = accept[Z] = True
+    accept[3:3 + P] = (np.arange(P) * 10 ** k) % P == 0
+    for j in range(2, k + 1):  # '.' and j - 1 >= 1 digits: the missing ones are zeros
+        accept[frac(j):frac(j) + P] = (np.arange(P) * 10 ** (k - j + 1)) % P == 0
     return ByteDFA(trans, accept)
 
 
@@ -128,10 +186,21 @@ class NumbersMixin:
                 r = numeric.number_multiple_of_regex(mult, lo, hi, lo_exclusive=lo_x, hi_exclusive=hi_x)
             except ValueError:
                 return NOTHING
-            if r is None:
-                self.unsupported("multipleOf", ptr, f"multipleOf {mult} on numbers is not supported yet")
-            else:
+            if r is not None:
                 return Lex(self.L.regex(r, f"number multipleOf {mult}"))
+            pk = decimal_multiple(mult)
+            if pk is not None and pk[0] * (pk[1] + 1) + 4 <= NUMBER_MULTIPLE_STATES:
+                rng = None if lo is None and hi is None else numeric.number_range_regex(
+                    lo, hi, lo_exclusive=lo_x, hi_exclusive=hi_x)
+
+                def build(pk=pk, rng=rng):
+                    d = number_multiple_of_dfa(*pk)
+                    return d if rng is None else d.intersect(regex_to_dfa(rng, encoding="utf8"))
+
+                lx = self.L._lex("nummult", f"{pk}:{rng}", build, f"number multipleOf {mult}")
+                return NOTHING if lx.dfa.is_empty() else Lex(lx)
+            self.unsupported("multipleOf", ptr, f"multipleOf {mult} on numbers is not supported (a remainder "
+                             f"automaton over {NUMBER_MULTIPLE_STATES} states, or not a terminating decimal)")
         if lo is None and hi is None:
             return Lex(self.L.number())
         try:
