@@ -43,6 +43,9 @@ class LoweringContext:
         self.origins: dict[str, str] = {}
         self._ids: dict[str, Any] = {}
         self._ambiguous: set[str] = set()
+        self._resources: dict[str, Any] = {}  # absolute $id (no fragment) -> schema object
+        self._anchors: dict[str, Any] = {}  # absolute $id + "#" + $anchor -> schema object
+        self._base_of: dict[int, str] = {}  # id() of every schema object of the document -> base URI
         self._index_ids(root, "#")
         self._validator_cls = None
         declared = root.get("$schema", "") if isinstance(root, dict) else ""

@@ -75,7 +75,7 @@ class SchemaLowering(RefsMixin, MergeMixin, ApplicatorsMixin, ComplementMixin, D
         if "$ref" in keys and self.ref_overrides_siblings:
             keys = {"$ref"}
         if keys == {"$ref"}:
-            target, tptr = self.resolve(schema["$ref"], ptr)
+            target, tptr = self.resolve(schema["$ref"], ptr, at=schema)
             return self.rule("ref:" + tptr, lambda: self.value(target, tptr), tptr)
         s = self.normalize(schema, ptr)
         if s is False:

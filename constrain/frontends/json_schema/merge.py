@@ -36,7 +36,7 @@ class MergeMixin:
             s = {"$ref": s["$ref"]}  # drafts 4-7: "all other properties in a $ref object are ignored"
         if "$ref" in s:
             ref = s.pop("$ref")
-            target, tptr = self.resolve(ref, ptr)
+            target, tptr = self.resolve(ref, ptr, at=schema)
             if has_unevaluated(target) and set(s) - ANNOTATIONS:
                 # its unevaluated* cannot see the annotations of the siblings merged into it
                 local = self._localize_unevaluated(target, tptr)

@@ -1,13 +1,19 @@
 """``$ref`` / ``$defs`` / ``$id`` / ``$anchor`` resolution within one schema document.
 
 ``$ref`` without siblings becomes a rule reference (see :meth:`.lower.SchemaLowering.value`),
-so recursive schemas need no depth cap; remote references are refused, a relative ``$id`` is
+so recursive schemas need no depth cap; remote references are refused. Every schema object's
+base URI is known (its ``$id`` joined onto its parent's, RFC 3986), so a reference made where
+it sits (``resolve(ref, ptr, at=the schema object)``) resolves against its own resource: a
+``#/$defs/x`` inside an embedded ``$id`` resource means that resource's ``$defs``, and URNs
+work as bases. Without ``at`` (schemas built during lowering) or when the joined URI names no
+resource of the document, the older lookup applies: against the root, a relative ``$id``
 matched by its last path segment.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urljoin, urlsplit, uses_relative
 
 from ...errors import SchemaError, UnsupportedSchemaError
 from .keywords import SCHEMA_LISTS, SCHEMA_MAPS, SCHEMA_VALUES
@@ -17,9 +23,9 @@ from .values import ptr_escape
 class RefsMixin:
     """``$id``/``id``/``$anchor`` indexing and ``$ref`` resolution within one document."""
 
-    def _index_ids(self, node: Any, ptr: str, depth: int = 0) -> None:
+    def _index_ids(self, node: Any, ptr: str, depth: int = 0, base: str = "") -> None:
         """Register ``$id``/``id`` and ``$anchor`` of every schema object (not of data values:
-        only keywords that hold subschemas are descended into)."""
+        only keywords that hold subschemas are descended into), and its base URI."""
         if depth > 200 or not isinstance(node, dict):
             return
         for k in ("$id", "id"):
@@ -27,8 +33,13 @@ class RefsMixin:
             if isinstance(v, str) and not (k == "id" and not v.startswith(("http", "urn", "#", "/")) and "." not in v):
                 self._ids.setdefault(v, node)
                 self._ids.setdefault(v.rstrip("#"), node)
+                if not v.startswith("#"):
+                    base = join_uri(base, v).partition("#")[0]
+                    self._resources.setdefault(base, node)
+        self._base_of[id(node)] = base
         anchor = node.get("$anchor")
         if isinstance(anchor, str):
+            self._anchors.setdefault(base + "#" + anchor, node)
             key = "#" + anchor
             if key in self._ids and self._ids[key] is not node:
                 self._ambiguous.add(key)  # the same anchor under different base URIs
@@ -36,17 +47,23 @@ class RefsMixin:
         for k, v in node.items():
             if k in SCHEMA_MAPS and isinstance(v, dict):
                 for name, sub in v.items():
-                    self._index_ids(sub, f"{ptr}/{k}/{ptr_escape(name)}", depth + 1)
+                    self._index_ids(sub, f"{ptr}/{k}/{ptr_escape(name)}", depth + 1, base)
             elif k in SCHEMA_LISTS and isinstance(v, list):
                 for i, sub in enumerate(v):
-                    self._index_ids(sub, f"{ptr}/{k}/{i}", depth + 1)
+                    self._index_ids(sub, f"{ptr}/{k}/{i}", depth + 1, base)
             elif k in SCHEMA_VALUES:
-                self._index_ids(v, f"{ptr}/{k}", depth + 1)
+                self._index_ids(v, f"{ptr}/{k}", depth + 1, base)
 
-    def resolve(self, ref: str, ptr: str) -> tuple[Any, str]:
-        """The schema a ``$ref`` points to and its pointer."""
+    def resolve(self, ref: str, ptr: str, at: Any = None) -> tuple[Any, str]:
+        """The schema a ``$ref`` points to and its pointer; ``at``: the schema object holding
+        the ``$ref``, whose base URI the reference is resolved against."""
         if not isinstance(ref, str):
             raise SchemaError(f"$ref at {ptr} must be a string")
+        base = self._base_of.get(id(at)) if at is not None else None
+        if base is not None and join_uri(base, ref).partition("#")[0]:
+            hit = self._resolve_in_resource(join_uri(base, ref), ref, ptr)
+            if hit is not None:
+                return hit
         base, _, frag = ref.partition("#")
         if base:
             node = self._ids.get(base)
@@ -85,3 +102,40 @@ class RefsMixin:
                 raise SchemaError(f"$ref {ref!r} at {ptr} does not resolve (no {part!r})")
             target_ptr += "/" + ptr_escape(part)
         return node, (target_ptr if not base else ref)
+
+    def _resolve_in_resource(self, uri: str, ref: str, ptr: str) -> tuple[Any, str] | None:
+        """``uri`` (absolute) inside a resource of this document, or None if it names none."""
+        doc, _, frag = uri.partition("#")
+        node = self._resources.get(doc)
+        if node is None:
+            return None
+        if frag and not frag.startswith("/"):
+            hit = self._anchors.get(doc + "#" + frag)
+            if hit is None:
+                raise SchemaError(f"$ref {ref!r} at {ptr}: anchor {frag!r} not found in {doc!r}")
+            return hit, uri
+        from urllib.parse import unquote
+
+        for part in frag.split("/")[1:] if frag else []:
+            part = unquote(part.replace("~1", "/").replace("~0", "~"))
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                raise SchemaError(f"$ref {ref!r} at {ptr} does not resolve in {doc!r} (no {part!r})")
+        return node, uri
+
+
+def join_uri(base: str, ref: str) -> str:
+    """RFC 3986 reference resolution of ``ref`` against ``base``, also for schemes urllib does not
+    resolve relative references in (``urn:``: a fragment-only reference keeps the base)."""
+    if not base:
+        return ref
+    if ref.startswith("#"):
+        return base.partition("#")[0] + ref
+    if urlsplit(ref).scheme:
+        return ref
+    if urlsplit(base).scheme in uses_relative:
+        return urljoin(base, ref)
+    return ref
