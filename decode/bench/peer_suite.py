@@ -131,9 +131,11 @@ def text_accepted(compiled, ids: Sequence[int], eos_ids: Sequence[int]) -> bool:
 
 def run_peer_suite(path: str | Path | None = None, *, cases: Sequence[dict] | None = None,
                    tokenizer: str = "smollm2", schemas: str = "all", time_budget_s: float = 20.0,
-                   progress: bool = False, log: Callable[[str], None] | None = None) -> dict:
+                   lenient: bool = False, progress: bool = False, log: Callable[[str], None] | None = None) -> dict:
     """Compile each distinct schema once and walk each of its texts; returns the payload
-    (``config``, ``summary``, one ``results`` row per case) that ``--json`` writes."""
+    (``config``, ``summary``, one ``results`` row per case) that ``--json`` writes.
+    ``lenient=True`` compiles with ``lenient=True`` (the opt-in supersets: A-labels by syntax,
+    unenforceable keywords dropped): its wrong accepts are those of that documented reading."""
     import constrain
 
     from .engines import load_bench_tokenizer
@@ -157,7 +159,8 @@ def run_peer_suite(path: str | Path | None = None, *, cases: Sequence[dict] | No
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # ignored annotations (unknown formats...) are not verdicts
-                compiled = constrain.compile_json_schema(schema, vocab, time_budget_s=time_budget_s)
+                compiled = constrain.compile_json_schema(schema, vocab, time_budget_s=time_budget_s,
+                                                         lenient=lenient)
         except constrain.EmptyLanguageError:
             # a verdict, not a refusal: the engine proved that no text is valid (``false``,
             # ``not: {}``, an empty ``enum``...), so every text is rejected
@@ -205,6 +208,7 @@ def run_peer_suite(path: str | Path | None = None, *, cases: Sequence[dict] | No
             say(f"[peer-suite] {gi + 1}/{len(groups)} schemas, {time.perf_counter() - t0:.0f} s")
     wall = time.perf_counter() - t0
     config = {"path": None if path is None else str(path), "tokenizer": tokenizer, "vocab_size": tok.size,
+              "lenient": lenient,
               "schemas": schemas, "time_budget_s": time_budget_s, "n_schemas": len(groups),
               "python": sys.version.split()[0], "started": time.strftime("%Y-%m-%d %H:%M:%S %z")}
     summary = summarize(results)
@@ -242,7 +246,7 @@ def format_peer_report(payload: dict, *, markdown: bool = True, max_items: int =
     cfg, s = payload["config"], payload["summary"]
     out = [f"peer suite {cfg.get('path')}: {s['cases']} cases ({s['scored']} scored: not ambiguous), "
            f"{cfg.get('n_schemas')} schemas ({cfg.get('schemas')}); tokenizer {cfg.get('tokenizer')} "
-           f"({cfg.get('vocab_size')} ids); {s.get('wall_s')} s", ""]
+           f"({cfg.get('vocab_size')} ids){'; lenient=True' if cfg.get('lenient') else ''}; {s.get('wall_s')} s", ""]
     out.append(format_table(
         ["engine", "cases", "compiled", "wrong accepts", "wrong rejects", "compile errors", "crashes", "skipped"],
         [["structgen", f"{s['cases']:,}", f"{s['compiled']:,}", s["wrong_accept"], s["wrong_reject"],
@@ -280,6 +284,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", dest="json_out", default=None, help="write the summary and every case's outcome here")
     p.add_argument("--text", action="store_true", help="plain-text tables instead of Markdown")
     p.add_argument("--max-items", type=int, default=50, help="cases listed per failure kind")
+    p.add_argument("--lenient", action="store_true",
+                   help="compile with lenient=True (opt-in supersets: A-labels by syntax, unenforceable keywords dropped)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -290,7 +296,7 @@ def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = No
         add_arguments(p)
         args = p.parse_args(argv)
     payload = run_peer_suite(args.path, tokenizer=args.tokenizer, schemas=args.schemas,
-                             time_budget_s=args.time_budget, progress=not args.no_progress)
+                             time_budget_s=args.time_budget, lenient=args.lenient, progress=not args.no_progress)
     print(format_peer_report(payload, markdown=not args.text, max_items=args.max_items))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")

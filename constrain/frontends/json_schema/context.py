@@ -66,13 +66,18 @@ class LoweringContext:
     def format_parts(self, fmt: Any, ptr: str):
         """``formats.format_parts(fmt)``: the [(regex, length cap)] union a known format asserts;
         None when ``format`` is only an annotation (``format_assertion=False``, or an unknown
-        format, which warns: the spec says to ignore it)."""
+        format, which warns: the spec says to ignore it). ``lenient=True``: host names take
+        A-labels by syntax (their Punycode cannot be checked by an automaton), with a warning."""
         if not self.format_assertion:
             return None
-        fp = formats.format_parts(fmt)
+        a_labels = self.lenient and fmt in formats.A_LABEL_FORMATS
+        fp = formats.format_parts(fmt, a_labels=a_labels)
         if fp is None:
             warnings.warn(f"unknown format {fmt!r} at {ptr} ignored (format is an annotation)", SchemaWarning,
                           stacklevel=4)
+        elif a_labels:
+            warnings.warn(f"format {fmt!r} at {ptr}: A-labels (xn--...) accepted by syntax, their Punycode "
+                          "not checked (lenient=True)", SchemaWarning, stacklevel=4)
         return fp
 
     def rule(self, name: str, make, origin: str) -> Expr:

@@ -43,6 +43,9 @@ strings -- safe for generation; O: it accepts a superset):
   every syntactically valid one would accept the Test Suite's invalid ones
   (``xn--hello-txk``, ``xn--07jt112bpxg``).  ``format_regex("hostname")`` is the
   narrower single regex without reserved LDH labels (email domains use it).
+  ``format_parts(..., a_labels=True)`` (``lenient=True`` compiles): A-labels by their
+  syntax only (``xn--`` + LDH, not checked to decode), in hostname and in the
+  ASCII names of idn-hostname: a documented superset, opt-in.
 * idn-hostname: ASCII labels as for hostname; labels with non-ASCII
   characters are built from IDNA2008 PVALID code points (tables of the
   ``idna`` package, embedded below) excluding right-to-left characters (bidi
@@ -791,12 +794,24 @@ FORMAT_UNIONS: dict[str, list[tuple[str | tuple[str, ...], int]]] = {}
 IDN_SHORT_NAME = 8
 
 
-def format_parts(name: str) -> list[tuple[str | tuple[str, ...], int | None]] | None:
+#: formats whose A-labels ``a_labels=True`` accepts by syntax (see the module doc)
+A_LABEL_FORMATS = frozenset({"hostname", "idn-hostname"})
+# an A-label by syntax: "xn--" (any case) + LDH, alnum last, 63 characters in all
+_A_LABEL = "[xX][nN]\\-\\-" + _AN + "(?:" + _LDH + "{0,57}" + _AN + ")?"
+
+
+def format_parts(name: str, *, a_labels: bool = False) -> list[tuple[str | tuple[str, ...], int | None]] | None:
     """The language of format ``name`` as a union of ``(regex, max characters or None)``, or
     None for an unknown format; a tuple of regexes in place of a regex is their intersection
-    (:func:`regexes`).  Callers enforce the cap with their character counter."""
+    (:func:`regexes`).  Callers enforce the cap with their character counter.
+    ``a_labels=True``: hostname / idn-hostname also take A-labels by syntax (a superset)."""
     if not isinstance(name, str):
         return None
+    if a_labels and name == "hostname":
+        return [(HOSTNAME_RLDH[0], 253)]  # every RFC 1123 label, A-labels and reserved LDH ones
+    if a_labels and name == "idn-hostname":
+        label = "(?:" + HOSTNAME_LABEL + "|" + _A_LABEL + ")"
+        return [(label + "(?:" + _IDN_SEP + label + ")*", 253)] + list(FORMAT_UNIONS[name][1:])
     if name in FORMAT_UNIONS:
         return list(FORMAT_UNIONS[name])
     rx = FORMAT_REGEXES.get(name)

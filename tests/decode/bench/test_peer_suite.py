@@ -89,6 +89,17 @@ def test_runner_counts_a_hand_made_file(tmp_path, capsys):
     assert sub["config"]["n_schemas"] == 4 and sub["summary"]["cases"] == 12
 
 
+def test_lenient_reading_takes_a_labels():
+    """``--lenient``: A-labels by syntax (the opt-in superset); the default refuses them."""
+    cases = [_case(0, {"format": "hostname"}, '"xn--ll-0ea"', True),
+             _case(1, {"format": "hostname"}, '"-a.com"', False)]
+    default = peer_suite.run_peer_suite(cases=cases, tokenizer="bytes")
+    lenient = peer_suite.run_peer_suite(cases=cases, tokenizer="bytes", lenient=True)
+    assert [r["outcome"] for r in default["results"]] == ["wrong_reject", "correct"]
+    assert [r["outcome"] for r in lenient["results"]] == ["correct", "correct"]
+    assert lenient["config"]["lenient"] is True and default["config"]["lenient"] is False
+
+
 def test_a_crash_is_reported_not_raised(monkeypatch):
     import constrain
 
