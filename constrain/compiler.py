@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from .automata import ByteDFA
 from .budget import DEFAULT_MAX_MEMORY_BYTES, compile_budget
@@ -41,7 +41,8 @@ def compile_json_schema(schema: Any, vocab: Vocabulary, *, options: JsonOptions 
                         time_budget_s: float = 20.0, max_newlines: int | None = DEFAULT,
                         trailing_whitespace: bool = DEFAULT, canonical_literals: bool = DEFAULT,
                         canonical_strings: bool = DEFAULT, property_order: str = DEFAULT,
-                        format_assertion: bool = DEFAULT, max_memory_bytes: int | None = DEFAULT_MAX_MEMORY_BYTES,
+                        format_assertion: bool = DEFAULT, resources: Mapping[str, Any] | None = None,
+                        max_memory_bytes: int | None = DEFAULT_MAX_MEMORY_BYTES,
                         canonical_tokens: bool = False) -> Compiled:
     """Compile a JSON schema (dict, JSON string or Pydantic model class) for ``vocab``.
 
@@ -75,6 +76,9 @@ def compile_json_schema(schema: Any, vocab: Vocabulary, *, options: JsonOptions 
     object's properties only in ``properties`` order (the default ``"any"`` accepts every
     order JSON Schema does: required ones all present, none repeated; its states are built on
     first visit, so the 2^n sets of properties seen cost only those a text reaches).
+    ``resources``: other schema documents by URI (``{"http://example.com/s.json": {...}}``) that
+    ``$ref`` may point to, resolved against each document's URI as its base; without them a
+    remote reference is an :class:`UnsupportedSchemaError` (nothing is fetched).
     ``format_assertion=False`` treats ``format`` as an annotation (draft 2020-12's default:
     no check); the default ``True`` enforces the formats it knows (docs/json_schema.md).
 
@@ -94,7 +98,7 @@ def compile_json_schema(schema: Any, vocab: Vocabulary, *, options: JsonOptions 
     with compile_budget(time_budget_s, max_memory_bytes):
         try:
             schema = normalize_schema_input(schema)
-            g = schema_to_grammar(schema, **opts.as_dict())
+            g = schema_to_grammar(schema, resources=resources, **opts.as_dict())
             return Compiled(g, vocab, source=schema, kind="json_schema", time_budget_s=time_budget_s,
                             max_memory_bytes=max_memory_bytes, canonical_tokens=canonical_tokens)
         except RecursionError:

@@ -198,7 +198,8 @@ def _structgen_version() -> str:
 class StructgenEngine(Engine):
     """``constrain.compile_json_schema(schema, vocab)`` with the default options
     (non-strict, flexible whitespace, not lenient); ``lenient=True`` in the options for the
-    ``structgen-lenient`` variant; ``format_assertion`` per schema (the Test Suite's files that
+    ``structgen-lenient`` variant; ``resources`` ({uri: schema}, the Test Suite's remotes) for
+    remote references; ``format_assertion`` per schema (the Test Suite's files that
     read ``format`` as an annotation)."""
 
     name = "structgen"
@@ -216,6 +217,7 @@ class StructgenEngine(Engine):
         self.vocab = tok.vocab
         self.eos = [int(e) for e in self.vocab.eos_ids]
         self.lenient = bool(self.options.get("lenient", False))
+        self.resources = self.options.get("resources") or None  # {uri: schema}: documents $ref may name
         self.last_warnings: list[str] = []
 
     def version(self) -> str:
@@ -224,7 +226,8 @@ class StructgenEngine(Engine):
     def compile(self, schema, **options):
         with self._warnings.catch_warnings(record=True) as caught:
             self._warnings.simplefilter("always")
-            c = self._constrain.compile_json_schema(schema, self.vocab, lenient=self.lenient, **options)
+            c = self._constrain.compile_json_schema(schema, self.vocab, lenient=self.lenient,
+                                                    resources=self.resources, **options)
         self.last_warnings = [str(w.message)[:200] for w in caught]
         return c
 

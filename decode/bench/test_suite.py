@@ -20,9 +20,10 @@ advance per token, then the EOS bit).  Each test case ends up as one of:
 ``skipped``        the instance cannot be serialized/tokenized (lone surrogates...).
 
 A keyword file is *fully correct* for an engine when every case that is not skipped is
-``correct``.  Remote references (``http://localhost:1234/...``, the metaschema URLs) are not
-served to any engine: groups that need them count as unsupported unless the engine resolves
-them on its own.
+``correct``.  Remote references: the suite's ``remotes/`` folder is what the suite serves at
+``http://localhost:1234/``; structgen gets those documents as ``compile_json_schema(...,
+resources=...)`` (``--no-remotes``: not), peers get nothing (groups that need them count as
+unsupported unless the engine resolves them on its own). The metaschema URLs are never served.
 
 ``format``: draft 2020-12 reads it as an annotation unless a format-assertion vocabulary is in
 use; the required ``format.json`` expects exactly that (invalid emails valid), while the
@@ -59,6 +60,7 @@ __all__ = [
     "find_suite_dir",
     "FORMAT_MODES",
     "asserts_format",
+    "load_remotes",
     "load_suite",
     "prepare_suite",
     "case_statuses",
@@ -113,6 +115,16 @@ def asserts_format(rel: str) -> bool:
     """Whether the suite expects ``format`` asserted in this keyword file (``optional/format/``
     and ``optional/format-assertion.json``), not only annotated (every other file)."""
     return rel.startswith("optional/format")
+
+
+def load_remotes(path, draft: str = "draft2020-12") -> dict[str, Any]:
+    """The suite's ``remotes/`` documents by the URI the suite serves them at
+    (``http://localhost:1234/<path>``); empty when the folder is missing."""
+    root = find_suite_dir(path, draft).parent.parent / "remotes"
+    out: dict[str, Any] = {}
+    for p in sorted(root.rglob("*.json")) if root.is_dir() else []:
+        out["http://localhost:1234/" + p.relative_to(root).as_posix()] = json.loads(p.read_text(encoding="utf-8"))
+    return out
 
 
 def load_suite(path, *, draft: str = "draft2020-12", optional: bool = True,
@@ -215,6 +227,7 @@ def run_test_suite(path, *, tokenizer: str = "smollm2", engines: Sequence[str] =
                    timeout: float = 30.0, mem_limit_gb: float | None = 8.0, threads: int = 1,
                    start_method: str = "spawn", json_out: str | None = None, resume: str | None = None,
                    progress: bool = True, setup_timeout: float = 600.0, format_assertion: str = "spec",
+                   remotes: bool = True,
                    log: Callable[[str], None] | None = None) -> dict:
     """Run every group through every engine; returns the payload written to ``json_out``."""
     say = log or (lambda s: print(s, file=sys.stderr, flush=True))
@@ -230,7 +243,7 @@ def run_test_suite(path, *, tokenizer: str = "smollm2", engines: Sequence[str] =
         f"untokenizable) from {find_suite_dir(path, draft)}; tokenizer {tokenizer} ({tok.size} ids); "
         f"prepared in {time.perf_counter() - t_load:.1f} s")
     config = {"path": str(path), "draft": draft, "optional": optional, "files": files_glob,
-              "format_assertion": format_assertion,
+              "format_assertion": format_assertion, "remotes": remotes,
               "tokenizer": tokenizer, "vocab_size": tok.size, "timeout_s": timeout,
               "mem_limit_gb": mem_limit_gb, "threads": threads, "start_method": start_method,
               "engines": list(engines), "n_files": len(files), "n_groups": len(entries),
@@ -242,7 +255,10 @@ def run_test_suite(path, *, tokenizer: str = "smollm2", engines: Sequence[str] =
                                "file_order": files, "engines": {}}
 
     previous = load_previous(resume, tokenizer, say, "test-suite")
-    run_engines(entries, payload, engines=engines, tokenizer=tokenizer, options={"threads": threads},
+    options: dict[str, Any] = {"threads": threads}
+    if remotes:
+        options["resources"] = load_remotes(path, draft)
+    run_engines(entries, payload, engines=engines, tokenizer=tokenizer, options=options,
                 mem_limit_gb=mem_limit_gb, check_quick=False, start_method=start_method,
                 timeout=timeout, setup_timeout=setup_timeout, json_out=json_out, previous=previous,
                 make_record=lambda e, res: _annotate(_make_record(e, res, tok), e),
@@ -341,7 +357,8 @@ def format_suite_report(payload: dict, *, markdown: bool = True, details: bool =
                f"({cfg.get('n_skipped_cases')} skipped: not tokenizable); tokenizer {cfg.get('tokenizer')} "
                f"({cfg.get('vocab_size')} ids), timeout {cfg.get('timeout_s')} s; format: "
                + {"spec": "an annotation except in optional/format* (structgen: format_assertion=False there)",
-                  "always": "asserted in every file"}.get(cfg.get("format_assertion", "always"), "?"))
+                  "always": "asserted in every file"}.get(cfg.get("format_assertion", "always"), "?")
+               + ("; remotes/ served to structgen (resources=)" if cfg.get("remotes") else ""))
     for k, v in engines.items():
         if v.get("skipped"):
             what = "skipped engine" if "summary" not in v else "engine stopped early"
@@ -455,6 +472,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--draft", default="draft2020-12")
     p.add_argument("--no-optional", action="store_true", help="skip optional/ and optional/format/")
     p.add_argument("--files", default=None, help="glob(s) on relative file names, e.g. 'ref.json,optional/format/*'")
+    p.add_argument("--no-remotes", action="store_true",
+                   help="do not give structgen the suite's remotes/ documents (remote $refs then unsupported)")
     p.add_argument("--format-assertion", choices=FORMAT_MODES, default="spec",
                    help="spec: format is an annotation except in optional/format* (as the suite expects; "
                    "structgen compiles those groups with format_assertion=False); always: asserted everywhere")
@@ -487,7 +506,7 @@ def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = No
         args.path, tokenizer=args.tokenizer, engines=engines, draft=args.draft, optional=not args.no_optional,
         files_glob=args.files, timeout=args.timeout, mem_limit_gb=args.mem_limit_gb or None,
         threads=args.threads, start_method=args.start_method, json_out=json_out, resume=args.resume,
-        progress=not args.no_progress, format_assertion=args.format_assertion,
+        progress=not args.no_progress, format_assertion=args.format_assertion, remotes=not args.no_remotes,
     )
     print(format_suite_report(payload, markdown=not args.text, per_engine_tables=args.per_engine_tables,
                               max_items=args.max_items))

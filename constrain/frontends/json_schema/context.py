@@ -30,7 +30,7 @@ class LoweringContext:
     ``$id`` index, and the reporting of what cannot be enforced (strict vs lenient)."""
 
     def __init__(self, root: Any, *, strict: bool, lenient: bool, lexemes: JsonLexemes, property_order: str = "any",
-                 format_assertion: bool = True):
+                 format_assertion: bool = True, resources: Any = None):
         self.root = root
         self.format_assertion = bool(format_assertion)
         self.strict = strict
@@ -45,8 +45,14 @@ class LoweringContext:
         self._ambiguous: set[str] = set()
         self._resources: dict[str, Any] = {}  # absolute $id (no fragment) -> schema object
         self._anchors: dict[str, Any] = {}  # absolute $id + "#" + $anchor -> schema object
+        self._remote_bases: set[str] = set()  # the URIs of the resources documents and their $ids
         self._base_of: dict[int, str] = {}  # id() of every schema object of the document -> base URI
         self._index_ids(root, "#")
+        for uri, doc in (resources or {}).items():  # other documents, each at its URI
+            base = uri.partition("#")[0]
+            self._resources.setdefault(base, doc)
+            self._remote_bases.add(base)
+            self._index_ids(doc, base, base=base, remote=True)
         self._validator_cls = None
         declared = root.get("$schema", "") if isinstance(root, dict) else ""
         self.ref_overrides_siblings = isinstance(declared, str) and any(

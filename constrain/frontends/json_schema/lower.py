@@ -237,12 +237,22 @@ def schema_to_grammar(schema: Any, *, strict: bool = False, lenient: bool = Fals
                       whitespace: str = "flexible", max_whitespace: int | None = None,
                       max_newlines: int | None = None, trailing_whitespace: bool = True,
                       canonical_literals: bool = False, canonical_strings: bool = False,
-                      property_order: str = "any", format_assertion: bool = True) -> Grammar:
+                      property_order: str = "any", format_assertion: bool = True,
+                      resources: Any = None) -> Grammar:
     """The grammar of the JSON texts valid under ``schema`` (options: see ``compile_json_schema``)."""
     schema = normalize_schema_input(schema)
     check_schema_document(schema)
+    if resources is not None and not hasattr(resources, "items"):
+        raise SchemaError(f"resources must map URIs to schema documents, not {type(resources).__name__}")
+    docs = {}
+    for uri, doc in (resources or {}).items():
+        if not isinstance(uri, str):
+            raise SchemaError(f"resources: a document's URI must be a string, not {type(uri).__name__}")
+        docs[uri] = normalize_schema_input(doc)
+        check_schema_document(docs[uri])
     lex = JsonLexemes(whitespace, max_whitespace, max_newlines=max_newlines, trailing_ws=trailing_whitespace,
                       canonical_literals=canonical_literals, canonical_strings=canonical_strings)
     with recursion_headroom():  # deeply nested schemas recurse ~10 Python frames per level
         return SchemaLowering(schema, strict=strict, lenient=lenient, lexemes=lex,
-                              property_order=property_order, format_assertion=format_assertion).grammar()
+                              property_order=property_order, format_assertion=format_assertion,
+                              resources=docs).grammar()

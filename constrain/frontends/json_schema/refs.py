@@ -16,43 +16,48 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit, uses_relative
 
 from ...errors import SchemaError, UnsupportedSchemaError
-from .keywords import SCHEMA_LISTS, SCHEMA_MAPS, SCHEMA_VALUES
+from .keywords import SCHEMA_LISTS, SCHEMA_MAPS, SCHEMA_VALUES, find_keywords
 from .values import ptr_escape
 
 
 class RefsMixin:
     """``$id``/``id``/``$anchor`` indexing and ``$ref`` resolution within one document."""
 
-    def _index_ids(self, node: Any, ptr: str, depth: int = 0, base: str = "") -> None:
+    def _index_ids(self, node: Any, ptr: str, depth: int = 0, base: str = "", remote: bool = False) -> None:
         """Register ``$id``/``id`` and ``$anchor`` of every schema object (not of data values:
-        only keywords that hold subschemas are descended into), and its base URI."""
+        only keywords that hold subschemas are descended into), and its base URI. ``remote``:
+        a document of ``resources``, indexed by absolute URIs only."""
         if depth > 200 or not isinstance(node, dict):
             return
         for k in ("$id", "id"):
             v = node.get(k)
             if isinstance(v, str) and not (k == "id" and not v.startswith(("http", "urn", "#", "/")) and "." not in v):
-                self._ids.setdefault(v, node)
-                self._ids.setdefault(v.rstrip("#"), node)
+                if not remote:
+                    self._ids.setdefault(v, node)
+                    self._ids.setdefault(v.rstrip("#"), node)
                 if not v.startswith("#"):
                     base = join_uri(base, v).partition("#")[0]
                     self._resources.setdefault(base, node)
+                    if remote:
+                        self._remote_bases.add(base)
         self._base_of[id(node)] = base
         anchor = node.get("$anchor")
         if isinstance(anchor, str):
             self._anchors.setdefault(base + "#" + anchor, node)
             key = "#" + anchor
+        if isinstance(anchor, str) and not remote:
             if key in self._ids and self._ids[key] is not node:
                 self._ambiguous.add(key)  # the same anchor under different base URIs
             self._ids.setdefault(key, node)
         for k, v in node.items():
             if k in SCHEMA_MAPS and isinstance(v, dict):
                 for name, sub in v.items():
-                    self._index_ids(sub, f"{ptr}/{k}/{ptr_escape(name)}", depth + 1, base)
+                    self._index_ids(sub, f"{ptr}/{k}/{ptr_escape(name)}", depth + 1, base, remote)
             elif k in SCHEMA_LISTS and isinstance(v, list):
                 for i, sub in enumerate(v):
-                    self._index_ids(sub, f"{ptr}/{k}/{i}", depth + 1, base)
+                    self._index_ids(sub, f"{ptr}/{k}/{i}", depth + 1, base, remote)
             elif k in SCHEMA_VALUES:
-                self._index_ids(v, f"{ptr}/{k}", depth + 1, base)
+                self._index_ids(v, f"{ptr}/{k}", depth + 1, base, remote)
 
     def resolve(self, ref: str, ptr: str, at: Any = None) -> tuple[Any, str]:
         """The schema a ``$ref`` points to and its pointer; ``at``: the schema object holding
@@ -109,6 +114,19 @@ class RefsMixin:
         node = self._resources.get(doc)
         if node is None:
             return None
+        if doc in self._remote_bases:
+            # the root was checked for dynamic references as a whole; another document only
+            # where a reference reaches into it (every reference is resolved here)
+            hit = find_keywords(node, ("$dynamicRef", "$recursiveRef"))
+            if hit:
+                raise UnsupportedSchemaError(hit[0], f"{doc}{hit[1]}", "dynamic references (dynamic scope) "
+                                             "are not supported")
+            mine = self.root.get("$schema", "") if isinstance(self.root, dict) else ""
+            theirs = node.get("$schema", "") if isinstance(node, dict) else ""
+            if isinstance(theirs, str) and theirs and theirs.rstrip("#") != str(mine or
+                                                                                 _DRAFT_2020_12).rstrip("#"):
+                raise UnsupportedSchemaError("$schema", f"{doc}#", f"{ref!r} reaches a document of another draft "
+                                             f"({theirs}); its keywords would be read as this document's draft")
         if frag and not frag.startswith("/"):
             hit = self._anchors.get(doc + "#" + frag)
             if hit is None:
@@ -125,6 +143,9 @@ class RefsMixin:
             else:
                 raise SchemaError(f"$ref {ref!r} at {ptr} does not resolve in {doc!r} (no {part!r})")
         return node, uri
+
+
+_DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 
 
 def join_uri(base: str, ref: str) -> str:

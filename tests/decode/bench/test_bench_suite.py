@@ -263,3 +263,22 @@ def test_structgen_engine_takes_format_assertion_per_job():
     assert [i["accepted"] for i in annotated["instances"]] == [True, True]
     fake = run_schema(FakeEngine(tok), dict(job, compile_options={"format_assertion": False}))
     assert fake["status"] != "crash"
+
+
+def test_remotes_are_served_to_structgen(tmp_path):
+    """``remotes/`` documents by the URI the suite serves them at, given to structgen as
+    ``resources`` (a remote ``$ref`` then compiles); without them it is unsupported."""
+    d = _suite(tmp_path)
+    (tmp_path / "remotes" / "sub").mkdir(parents=True)
+    (tmp_path / "remotes" / "sub" / "int.json").write_text('{"type": "integer"}', encoding="utf-8")
+    remotes = ts.load_remotes(tmp_path)
+    assert remotes == {"http://localhost:1234/sub/int.json": {"type": "integer"}}
+    assert ts.load_remotes(d) == remotes
+    from decode.bench.engines import StructgenEngine, load_bench_tokenizer
+    from decode.bench.maskbench import run_schema
+
+    tok = load_bench_tokenizer("bytes")
+    job = {"key": "k", "schema": {"$ref": "http://localhost:1234/sub/int.json"}, "instances": [list(b"3"), list(b'"a"')]}
+    served = run_schema(StructgenEngine(tok, {"resources": remotes}), job)
+    assert [i["accepted"] for i in served["instances"]] == [True, False]
+    assert run_schema(StructgenEngine(tok), job)["status"] == "compile_error"
