@@ -46,6 +46,9 @@ class LoweringContext:
         self._resources: dict[str, Any] = {}  # absolute $id (no fragment) -> schema object
         self._anchors: dict[str, Any] = {}  # absolute $id + "#" + $anchor -> schema object
         self._remote_bases: set[str] = set()  # the URIs of the resources documents and their $ids
+        declared = root.get("$schema", "") if isinstance(root, dict) else ""
+        self.ref_overrides_siblings = isinstance(declared, str) and any(
+            f"draft-0{n}" in declared for n in (3, 4, 6, 7))
         self._base_of: dict[int, str] = {}  # id() of every schema object of the document -> base URI
         self._index_ids(root, "#")
         for uri, doc in (resources or {}).items():  # other documents, each at its URI
@@ -54,9 +57,6 @@ class LoweringContext:
             self._remote_bases.add(base)
             self._index_ids(doc, base, base=base, remote=True)
         self._validator_cls = None
-        declared = root.get("$schema", "") if isinstance(root, dict) else ""
-        self.ref_overrides_siblings = isinstance(declared, str) and any(
-            f"draft-0{n}" in declared for n in (3, 4, 6, 7))
         # drafts 3 and 4 count 1.0 as a number only; later drafts as an integer
         self.float_integers = not (isinstance(declared, str) and any(f"draft-0{n}" in declared for n in (3, 4)))
         self._sub_names: dict[int, str] = {}

@@ -35,7 +35,8 @@ class RefsMixin:
                 if not remote:
                     self._ids.setdefault(v, node)
                     self._ids.setdefault(v.rstrip("#"), node)
-                if not v.startswith("#"):
+                if not v.startswith("#") and not ("$ref" in node and self.ref_overrides_siblings):
+                    # (drafts 4-7: an $id beside $ref is ignored with the other siblings)
                     base = join_uri(base, v).partition("#")[0]
                     self._resources.setdefault(base, node)
                     if remote:

@@ -117,3 +117,13 @@ def test_resources_clear_errors(byte_vocab):
     # a document with dynamic references that no reference reaches is no obstacle
     c = compile_json_schema({"$ref": "http://r.test/integer.json"}, byte_vocab, resources=REMOTES)
     assert accepts(c, byte_vocab, "3") and not accepts(c, byte_vocab, '"a"')
+
+
+def test_draft7_id_beside_ref_is_ignored(byte_vocab):
+    """Drafts 4-7: ``$ref`` overrides its siblings, ``$id`` included, so the reference resolves
+    against the parent's base (jsonschema agrees)."""
+    schema = {"$schema": "http://json-schema.org/draft-07/schema#", "definitions": {"a": {"type": "integer"}},
+              "properties": {"foo": {"$id": "http://x.test/other.json", "$ref": "#/definitions/a"}}}
+    c = compile_json_schema(schema, byte_vocab)
+    valid = jsonschema.Draft7Validator(schema).is_valid
+    assert [accepts(c, byte_vocab, json.dumps(x)) for x in VALUES] == [valid(x) for x in VALUES]
