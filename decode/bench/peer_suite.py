@@ -4,7 +4,8 @@
 XGrammar, llguidance, outlines, guidance, llama.cpp and the JSON-Schema-Test-Suite, each a
 schema, an instance *text* exactly as the peer wrote it, and the ground truth
 ``valid_by_jsonschema``.  Every distinct schema is compiled once
-(``constrain.compile_json_schema(schema, vocab)``, default options); every text is tokenized
+(``constrain.compile_json_schema(schema, vocab)``, default options, the Test Suite's
+``remotes/`` as ``resources`` where found: ``--remotes``); every text is tokenized
 canonically and walked token by token: the full mask must allow each token, and after the
 last one the mask must allow EOS.  Each case ends up as one of:
 
@@ -131,11 +132,13 @@ def text_accepted(compiled, ids: Sequence[int], eos_ids: Sequence[int]) -> bool:
 
 def run_peer_suite(path: str | Path | None = None, *, cases: Sequence[dict] | None = None,
                    tokenizer: str = "smollm2", schemas: str = "all", time_budget_s: float = 20.0,
-                   lenient: bool = False, progress: bool = False, log: Callable[[str], None] | None = None) -> dict:
+                   lenient: bool = False, resources: dict | None = None, progress: bool = False, log: Callable[[str], None] | None = None) -> dict:
     """Compile each distinct schema once and walk each of its texts; returns the payload
     (``config``, ``summary``, one ``results`` row per case) that ``--json`` writes.
     ``lenient=True`` compiles with ``lenient=True`` (the opt-in supersets: A-labels by syntax,
-    unenforceable keywords dropped): its wrong accepts are those of that documented reading."""
+    unenforceable keywords dropped): its wrong accepts are those of that documented reading.
+    ``resources``: documents remote ``$ref`` may name (the Test Suite's ``remotes/``, whose
+    cases here carry the suite's own labels), given to ``compile_json_schema``."""
     import constrain
 
     from .engines import load_bench_tokenizer
@@ -160,7 +163,7 @@ def run_peer_suite(path: str | Path | None = None, *, cases: Sequence[dict] | No
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # ignored annotations (unknown formats...) are not verdicts
                 compiled = constrain.compile_json_schema(schema, vocab, time_budget_s=time_budget_s,
-                                                         lenient=lenient)
+                                                         lenient=lenient, resources=resources)
         except constrain.EmptyLanguageError:
             # a verdict, not a refusal: the engine proved that no text is valid (``false``,
             # ``not: {}``, an empty ``enum``...), so every text is rejected
@@ -208,7 +211,7 @@ def run_peer_suite(path: str | Path | None = None, *, cases: Sequence[dict] | No
             say(f"[peer-suite] {gi + 1}/{len(groups)} schemas, {time.perf_counter() - t0:.0f} s")
     wall = time.perf_counter() - t0
     config = {"path": None if path is None else str(path), "tokenizer": tokenizer, "vocab_size": tok.size,
-              "lenient": lenient,
+              "lenient": lenient, "remotes": len(resources or {}),
               "schemas": schemas, "time_budget_s": time_budget_s, "n_schemas": len(groups),
               "python": sys.version.split()[0], "started": time.strftime("%Y-%m-%d %H:%M:%S %z")}
     summary = summarize(results)
@@ -246,7 +249,9 @@ def format_peer_report(payload: dict, *, markdown: bool = True, max_items: int =
     cfg, s = payload["config"], payload["summary"]
     out = [f"peer suite {cfg.get('path')}: {s['cases']} cases ({s['scored']} scored: not ambiguous), "
            f"{cfg.get('n_schemas')} schemas ({cfg.get('schemas')}); tokenizer {cfg.get('tokenizer')} "
-           f"({cfg.get('vocab_size')} ids){'; lenient=True' if cfg.get('lenient') else ''}; {s.get('wall_s')} s", ""]
+           f"({cfg.get('vocab_size')} ids){'; lenient=True' if cfg.get('lenient') else ''}"
+           f"{'; %d remote documents served' % cfg['remotes'] if cfg.get('remotes') else ''}; "
+           f"{s.get('wall_s')} s", ""]
     out.append(format_table(
         ["engine", "cases", "compiled", "wrong accepts", "wrong rejects", "compile errors", "crashes", "skipped"],
         [["structgen", f"{s['cases']:,}", f"{s['compiled']:,}", s["wrong_accept"], s["wrong_reject"],
@@ -284,9 +289,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", dest="json_out", default=None, help="write the summary and every case's outcome here")
     p.add_argument("--text", action="store_true", help="plain-text tables instead of Markdown")
     p.add_argument("--max-items", type=int, default=50, help="cases listed per failure kind")
+    p.add_argument("--remotes", default="auto", metavar="DIR",
+                   help="serve DIR's *.json at http://localhost:1234/ (the Test Suite's remotes/, whose cases "
+                   "the suite holds); auto: ../json-schema-test-suite/remotes beside the cases folder; none: off")
     p.add_argument("--lenient", action="store_true",
                    help="compile with lenient=True (opt-in supersets: A-labels by syntax, unenforceable keywords dropped)")
     p.add_argument("--no-progress", action="store_true")
+
+
+def _remotes_arg(value: str, cases_path: str) -> dict | None:
+    from .test_suite import remotes_from_folder
+
+    if value == "none":
+        return None
+    if value == "auto":
+        p = Path(cases_path)
+        folder = (p if p.is_dir() else p.parent).parent / "json-schema-test-suite" / "remotes"
+        return remotes_from_folder(folder) or None
+    if not Path(value).is_dir():
+        raise SystemExit(f"--remotes: no folder {value}")
+    return remotes_from_folder(value)
 
 
 def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = None) -> int:
@@ -296,7 +318,8 @@ def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = No
         add_arguments(p)
         args = p.parse_args(argv)
     payload = run_peer_suite(args.path, tokenizer=args.tokenizer, schemas=args.schemas,
-                             time_budget_s=args.time_budget, lenient=args.lenient, progress=not args.no_progress)
+                             time_budget_s=args.time_budget, lenient=args.lenient,
+                             resources=_remotes_arg(args.remotes, args.path), progress=not args.no_progress)
     print(format_peer_report(payload, markdown=not args.text, max_items=args.max_items))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")

@@ -61,6 +61,7 @@ __all__ = [
     "FORMAT_MODES",
     "asserts_format",
     "load_remotes",
+    "remotes_from_folder",
     "load_suite",
     "prepare_suite",
     "case_statuses",
@@ -120,7 +121,13 @@ def asserts_format(rel: str) -> bool:
 def load_remotes(path, draft: str = "draft2020-12") -> dict[str, Any]:
     """The suite's ``remotes/`` documents by the URI the suite serves them at
     (``http://localhost:1234/<path>``); empty when the folder is missing."""
-    root = find_suite_dir(path, draft).parent.parent / "remotes"
+    return remotes_from_folder(find_suite_dir(path, draft).parent.parent / "remotes")
+
+
+def remotes_from_folder(root: str | os.PathLike) -> dict[str, Any]:
+    """Every ``*.json`` under ``root`` by ``http://localhost:1234/<relative path>`` (the suite's
+    convention); empty when ``root`` is not a folder."""
+    root = Path(root)
     out: dict[str, Any] = {}
     for p in sorted(root.rglob("*.json")) if root.is_dir() else []:
         out["http://localhost:1234/" + p.relative_to(root).as_posix()] = json.loads(p.read_text(encoding="utf-8"))

@@ -110,3 +110,20 @@ def test_a_crash_is_reported_not_raised(monkeypatch):
     payload = peer_suite.run_peer_suite(cases=HAND_CASES[:2], tokenizer="bytes")
     assert payload["summary"]["crash"] == 2 and payload["summary"]["compiled"] == 0
     assert payload["summary"]["crashes_by_class"] == {"KeyError": 2}
+
+
+def test_remotes_are_served(tmp_path):
+    """``--remotes DIR``: the folder's documents at http://localhost:1234/, as the Test Suite
+    serves them; ``none``: a remote $ref is a compile error."""
+    (tmp_path / "remotes").mkdir()
+    (tmp_path / "remotes" / "int.json").write_text('{"type": "integer"}', encoding="utf-8")
+    (tmp_path / "cases").mkdir()
+    cases = [_case(0, {"$ref": "http://localhost:1234/int.json"}, "3", True),
+             _case(1, {"$ref": "http://localhost:1234/int.json"}, '"a"', False)]
+    res = peer_suite._remotes_arg(str(tmp_path / "remotes"), str(tmp_path / "cases"))
+    assert res == {"http://localhost:1234/int.json": {"type": "integer"}}
+    assert peer_suite._remotes_arg("none", str(tmp_path / "cases")) is None
+    served = peer_suite.run_peer_suite(cases=cases, tokenizer="bytes", resources=res)
+    assert [r["outcome"] for r in served["results"]] == ["correct", "correct"]
+    plain = peer_suite.run_peer_suite(cases=cases, tokenizer="bytes")
+    assert [r["outcome"] for r in plain["results"]] == ["compile_error", "compile_error"]
