@@ -94,7 +94,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-__all__ = ["FORMAT_MAX_LENGTH", "FORMAT_REGEXES", "NUMERIC_FORMATS", "FORMAT_UNIONS", "capped", "format_matches", "format_parts", "format_regex", "regexes", "time_regex", "date_time_regex"]
+__all__ = ["A_LABEL_FORMATS", "FORMAT_MAX_LENGTH", "FORMAT_REGEXES", "NUMERIC_FORMATS", "FORMAT_UNIONS", "capped", "format_matches", "format_parts", "format_regex", "regexes", "time_regex", "date_time_regex"]
 
 # ---------------------------------------------------------------------------
 # helpers
