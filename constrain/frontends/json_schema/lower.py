@@ -20,6 +20,7 @@ from .arrays import ArraysMixin
 from .complement import ComplementMixin
 from .context import LoweringContext
 from .disjoint import DisjointMixin
+from .dynamic_refs import static_dynamic_refs
 from .enums import EnumsMixin
 from .ir import ALSO, NOT, PRESENCE, XOF, Xof, has_object_only, presence_eval, unevaluated_items_as_items
 from .keyword_values import check_schema_document
@@ -38,7 +39,7 @@ class SchemaLowering(RefsMixin, MergeMixin, ApplicatorsMixin, ComplementMixin, D
     """Schema -> grammar rules: the recursive core, over the keyword families' mixins."""
 
     def grammar(self) -> Grammar:
-        hit = find_keywords(self.root, ("$dynamicRef", "$recursiveRef"))
+        hit = find_keywords(self.root, ("$dynamicRef", "$recursiveRef"))  # $dynamicRef: see dynamic_refs
         if hit:
             raise UnsupportedSchemaError(hit[0], hit[1], "dynamic references (dynamic scope) are not supported")
         body = self.value(self.root, "#")
@@ -250,6 +251,7 @@ def schema_to_grammar(schema: Any, *, strict: bool = False, lenient: bool = Fals
             raise SchemaError(f"resources: a document's URI must be a string, not {type(uri).__name__}")
         docs[uri] = normalize_schema_input(doc)
         check_schema_document(docs[uri])
+    schema, docs = static_dynamic_refs(schema, docs)
     lex = JsonLexemes(whitespace, max_whitespace, max_newlines=max_newlines, trailing_ws=trailing_whitespace,
                       canonical_literals=canonical_literals, canonical_strings=canonical_strings)
     with recursion_headroom():  # deeply nested schemas recurse ~10 Python frames per level

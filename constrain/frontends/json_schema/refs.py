@@ -43,6 +43,8 @@ class RefsMixin:
                         self._remote_bases.add(base)
         self._base_of[id(node)] = base
         anchor = node.get("$anchor")
+        if not isinstance(anchor, str):
+            anchor = node.get("$dynamicAnchor")  # a plain anchor too, for $ref
         if isinstance(anchor, str):
             self._anchors.setdefault(base + "#" + anchor, node)
             key = "#" + anchor

@@ -73,7 +73,8 @@ REMOTES = {
     "http://r.test/folder/defs.json": {"$defs": {"s": {"type": "string"}, "i": {"$ref": "../integer.json"}},
                                        "$anchor": "top", "minProperties": 1},
     "http://r.test/other.json": {"$id": "http://r.test/real-id.json", "$defs": {"n": {"type": "null"}}},
-    "http://r.test/dyn.json": {"$dynamicAnchor": "x", "items": {"$dynamicRef": "#x"}},
+    "http://r.test/dyn.json": {"$dynamicAnchor": "x", "items": {"$dynamicRef": "#x"},
+                               "$defs": {"o": {"$id": "o.json", "$dynamicAnchor": "x"}}},
     "http://r.test/old.json": {"$schema": "http://json-schema.org/draft-04/schema#", "type": "string"},
 }
 REMOTE_SCHEMAS = [
