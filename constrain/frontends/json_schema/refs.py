@@ -42,16 +42,15 @@ class RefsMixin:
                     if remote:
                         self._remote_bases.add(base)
         self._base_of[id(node)] = base
-        anchor = node.get("$anchor")
-        if not isinstance(anchor, str):
-            anchor = node.get("$dynamicAnchor")  # a plain anchor too, for $ref
-        if isinstance(anchor, str):
+        for anchor in (node.get("$anchor"), node.get("$dynamicAnchor")):  # both are anchors for $ref
+            if not isinstance(anchor, str):
+                continue
             self._anchors.setdefault(base + "#" + anchor, node)
             key = "#" + anchor
-        if isinstance(anchor, str) and not remote:
-            if key in self._ids and self._ids[key] is not node:
-                self._ambiguous.add(key)  # the same anchor under different base URIs
-            self._ids.setdefault(key, node)
+            if not remote:
+                if key in self._ids and self._ids[key] is not node:
+                    self._ambiguous.add(key)  # the same anchor under different base URIs
+                self._ids.setdefault(key, node)
         for k, v in node.items():
             if k in SCHEMA_MAPS and isinstance(v, dict):
                 for name, sub in v.items():
