@@ -5,8 +5,11 @@ by a ``$dynamicAnchor`` of the same name does it move to the outermost resource 
 scope* declaring that name (and stays on the initial target when none does). So where the
 initial target is not a dynamic anchor, or where no other schema object of the documents a
 reference can reach declares a ``$dynamicAnchor`` of that name, every evaluation path lands on
-the initial target: the keyword is a plain ``$ref``, exactly. Any other ``$dynamicRef`` (two
-resources declaring the name: the target depends on the path) is an ``UnsupportedSchemaError``.
+the initial target: the keyword is a plain ``$ref``, exactly. And the root resource is the
+outermost of every dynamic scope: where it declares the name, every path lands there (a
+``$ref`` to that declaration, by absolute URI and JSON pointer). Any other ``$dynamicRef``
+(the name declared by several resources, none the root: the target depends on the path) is an
+``UnsupportedSchemaError``.
 
 The rewrite works on a copy of the documents that hold a ``$dynamicRef`` (never the caller's
 objects), before indexing, so every later step sees ``$ref`` only.
@@ -84,6 +87,11 @@ def static_dynamic_refs(root: Any, resources: dict[str, Any]) -> tuple[Any, dict
                     anchors.setdefault(base + "#" + node[k], node)
             if isinstance(node.get("$dynamicAnchor"), str):
                 declared.setdefault(node["$dynamicAnchor"], []).append(node)
+    root_base = nodes[""][0][2] if nodes[""] else ""
+    in_root = {}  # name -> JSON pointer of the root resource's $dynamicAnchor declaring it
+    for node, ptr, base in nodes[""]:
+        if base == root_base and isinstance(node.get("$dynamicAnchor"), str):
+            in_root.setdefault(node["$dynamicAnchor"], ptr)
     for uri in reach:
         for node, ptr, base in nodes[uri]:
             ref = node.get("$dynamicRef")
@@ -93,7 +101,10 @@ def static_dynamic_refs(root: Any, resources: dict[str, Any]) -> tuple[Any, dict
             frag = target_uri.partition("#")[2]
             if frag and not frag.startswith("/"):
                 target = anchors.get(target_uri) if target_uri.partition("#")[0] else anchors.get(base + "#" + frag)
-                if target is not None and target.get("$dynamicAnchor") == frag and len(declared.get(frag, [])) > 1:
+                dynamic = target is not None and target.get("$dynamicAnchor") == frag
+                if dynamic and len(declared.get(frag, [])) > 1 and frag in in_root and (root_base or base == root_base):
+                    ref = root_base + in_root[frag]  # the root resource binds the name on every path
+                elif dynamic and len(declared.get(frag, [])) > 1:
                     raise UnsupportedSchemaError("$dynamicRef", f"{uri}{ptr}" if uri else ptr,
                                                  f"{len(declared[frag])} schemas declare $dynamicAnchor {frag!r}: "
                                                  "the target depends on the dynamic scope")
