@@ -219,9 +219,10 @@ class CanonicalMatcher(Matcher):
         a = self._automaton
         f = self._filter
         vocab = a.vocab
-        ids = vocab.mask_to_ids(out)
-        if len(ids) > LOOKAHEAD_MAX or len(ids) < 2:
+        n = int(np.bitwise_count(out.view(np.uint32)).sum())  # wide masks leave before unpacking
+        if n > LOOKAHEAD_MAX or n < 2:
             return out
+        ids = vocab.mask_to_ids(out)
         fst = self._canon[-1]
         # the filter side for every token at once (one row lookup), the grammar side per
         # token (a cached transition per token)
