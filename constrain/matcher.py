@@ -197,7 +197,7 @@ class CanonicalMatcher(Matcher):
         if hit is not None and hit[0] is st:
             return hit[1]
         m = super().mask()
-        out = m & self._filter.row(self._canon[-1])
+        out = self._filter.restrict(self._canon[-1], m)
         if not out.any() and m.any():
             out = m  # no canonical continuation is valid: the grammar's mask (see fallbacks)
         else:

@@ -67,6 +67,9 @@ INF = np.int64(1 << 40)
 #: class of previous tokens (signature and context), merge-conflict rows per right spine.
 #: SmolLM2's rows are 6 KiB, so 16 MiB is ~2,700 of them
 ROW_CACHE_BYTES = 16 << 20
+#: grammar masks of at most this many tokens are refined token by token, not by a full row
+#: (:meth:`CanonicalFilter.restrict`)
+RESTRICT_MAX = 4096
 #: crossing sets kept per vocabulary (LRU; small arrays)
 ROW_CACHE_SIZE = 4096
 #: witness candidates per first byte (``short_tokens``)
@@ -610,6 +613,15 @@ class CanonicalFilter:
             return np.zeros(len(ids), dtype=bool)
         if self.added[prev]:
             return ok
+        cls = self._class_rows.get(self._outcome_key(int(self.sig[prev]), ctx, mode))
+        if cls is not None:  # the class's rows are there: bits, and the conflicts of the joins
+            out = _bits(cls[0], ids)
+            if self.reachable[prev]:
+                join = _bits(cls[1], ids) & ~out
+                if join.any():
+                    join[join] = ~self.conflicts_among(prev, ids[join])
+                    out |= join
+            return out
         can_split, can_join, _, _ = self._outcome_row(int(self.sig[prev]), ctx, mode, sig[ok])
         sig = np.where(ok, sig, 0)
         out = ok & (can_split[sig] | self.added[ids])
@@ -619,6 +631,24 @@ class CanonicalFilter:
                 join[join] = ~self.conflicts_among(prev, ids[join])
                 out |= join
         return out
+
+    def restrict(self, state, mask: np.ndarray) -> np.ndarray:
+        """``mask & row(state)`` (packed int32 words).  Where the row is not cached and
+        ``mask`` is narrow (at most :data:`RESTRICT_MAX` tokens: keys, literals, punctuation)
+        only the mask's tokens are judged (:meth:`allowed_among`: their signatures' outcomes
+        and their spines), so a first visit does not compute the previous token's row over
+        the whole vocabulary."""
+        if self.sentencepiece or state[0] < 0 or state in self._rows:
+            return mask & self.row(state)
+        if int(np.bitwise_count(mask.view(np.uint32)).sum()) > RESTRICT_MAX:
+            return mask & self.row(state)
+        vocab = self.vocab
+        ids = vocab.mask_to_ids(mask)
+        keep = self.allowed_among(state, ids)
+        eos = np.isin(ids, vocab.eos_ids)
+        if eos.any():
+            keep[eos] = bool(self.singleton[state[0]]) and bool(state[3])
+        return vocab.ids_to_mask(ids[keep])
 
     def conflicts_pairs(self, prevs: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """bool[len(ids)]: whether a merge crosses the junction of ``(prevs[i], ids[i])``, for

@@ -339,11 +339,18 @@ def test_cached_rows_match_fresh(smollm2_vocab, monkeypatch):
         split, join, end = f.split_join(st)
         both = split | join
         both[vocab.eos_ids] = end
+        # a narrow grammar mask refined token by token (no row cached) == mask AND the row
+        f._rows.clear()
+        f._class_rows.clear()
+        grammar = vocab.ids_to_mask(probe)
+        assert np.array_equal(f.restrict(st, grammar), grammar & f._pack(both)), st
         for _ in range(2):  # computed, then (if not evicted meanwhile) from the cache
             allowed, ps, pj = f._entry(st)
             assert np.array_equal(allowed, f._pack(both)), st
             assert np.array_equal(ps, f._pack(split)) and np.array_equal(pj, f._pack(join)), st
         assert f.next_states(st, probe) == [f.next_state(st, int(t)) for t in probe], st
+        f._rows.clear()  # the class's rows are cached now: refined from them
+        assert np.array_equal(f.restrict(st, grammar), grammar & f._pack(both)), st
         prev = st[0]
         if prev >= 0:
             words = f.conflict_words(prev)
