@@ -603,34 +603,37 @@ class CanonicalFilter:
     def allowed_among(self, state, ids: np.ndarray) -> np.ndarray:
         """bool[len(ids)]: which of the text tokens ``ids`` may follow canonically in ``state``
         (judges only their signatures and spines: cheap where the full row is not cached)."""
+        sp, jo = self.split_join_among(state, ids)
+        return sp | jo
+
+    def split_join_among(self, state, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The bits of ``ids`` in the state's split and join rows (EOS not set), read from the
+        cached row, else from the previous token's class rows, else from the outcomes of the
+        ``ids``' signatures only; merge conflicts from the ``ids``' spines."""
         hit = self._rows.get(state)
         if hit is not None or self.sentencepiece or state[0] < 0:
-            return _bits(self.row(state), ids)
+            _, split, join = self._entry(state)
+            return _bits(split, ids), _bits(join, ids)
         prev, ctx, mode, _ = state
         sig = self.sig[ids]
         ok = self.singleton[ids] & (sig >= 0)
         if not ok.any() or not self.singleton[prev]:
-            return np.zeros(len(ids), dtype=bool)
+            return np.zeros(len(ids), dtype=bool), np.zeros(len(ids), dtype=bool)
         if self.added[prev]:
-            return ok
+            return ok, np.zeros(len(ids), dtype=bool)
         cls = self._class_rows.get(self._outcome_key(int(self.sig[prev]), ctx, mode))
-        if cls is not None:  # the class's rows are there: bits, and the conflicts of the joins
-            out = _bits(cls[0], ids)
-            if self.reachable[prev]:
-                join = _bits(cls[1], ids) & ~out
-                if join.any():
-                    join[join] = ~self.conflicts_among(prev, ids[join])
-                    out |= join
-            return out
-        can_split, can_join, _, _ = self._outcome_row(int(self.sig[prev]), ctx, mode, sig[ok])
-        sig = np.where(ok, sig, 0)
-        out = ok & (can_split[sig] | self.added[ids])
-        if self.reachable[prev]:
-            join = ok & can_join[sig] & ~self.added[ids] & self.reachable[ids] & ~out
-            if join.any():
-                join[join] = ~self.conflicts_among(prev, ids[join])
-                out |= join
-        return out
+        if cls is not None:  # the class's rows are there: their bits
+            sp, jo = _bits(cls[0], ids), _bits(cls[1], ids)
+        else:
+            can_split, can_join, _, _ = self._outcome_row(int(self.sig[prev]), ctx, mode, sig[ok])
+            sig = np.where(ok, sig, 0)
+            sp = ok & (can_split[sig] | self.added[ids])
+            jo = ok & can_join[sig] & ~self.added[ids] & self.reachable[ids]
+        if not self.reachable[prev]:
+            jo[:] = False
+        elif jo.any():
+            jo[jo] = ~self.conflicts_among(prev, ids[jo])
+        return sp, jo
 
     def restrict(self, state, mask: np.ndarray) -> np.ndarray:
         """``mask & row(state)`` (packed int32 words).  Where the row is not cached and
@@ -857,8 +860,11 @@ class CanonicalFilter:
         prev, ctx, mode = state[0], state[1], state[2]
         if self.sentencepiece or not len(ids):
             return [self.next_state(state, int(t)) for t in ids.tolist()]
-        allowed, split, join = self._entry(state)
-        ok, sp, jo = _bits(allowed, ids), _bits(split, ids), _bits(join, ids)
+        sp, jo = self.split_join_among(state, ids)
+        ok = sp | jo
+        eos = np.isin(ids, self.vocab.eos_ids)
+        if eos.any():
+            ok[eos] = prev < 0 or (bool(self.singleton[prev]) and bool(state[3]))
         toks = ids.tolist()
         if prev < 0:
             single = self.singleton[ids].tolist()
