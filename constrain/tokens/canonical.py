@@ -37,7 +37,14 @@ right spine, ``l`` on ``b``'s left spine, and ``m`` applied while both still exi
 rank below the rank that absorbs ``r`` into its parent (strictly: a tie goes to the left
 pair inside ``a``) and not above the rank that absorbs ``l`` (a tie goes to the crossing
 pair, which is further left).  For a previous token ``a`` the row over every ``b`` is one
-gather over the flattened left spines of all tokens; rows are cached per token (bounded LRU).
+gather over the flattened left spines of all tokens.
+
+Rows are packed int32 words, cached in LRU caches bounded in bytes (:data:`ROW_CACHE_BYTES`):
+the pre-tokenizer part is one row per *class* of previous tokens (signature and context,
+:meth:`CanonicalFilter.class_words`), the merge part one row per crossing set (tokens whose
+right spines offer the same crossing merges share it), so a filter state's row is
+``split | (join & ~conflicts)`` in words.  A narrow grammar mask is refined token by token
+instead (:meth:`CanonicalFilter.restrict`), reading only its tokens' signatures and spines.
 
 SentencePiece with byte fallback (Mistral v1-v3) has no pre-tokenizer and merges characters;
 a byte-fallback token ``<0xHH>`` is canonical only for a byte whose character has no piece
