@@ -197,7 +197,7 @@ class CanonicalMatcher(Matcher):
         if hit is not None and hit[0] is st:
             return hit[1]
         m = super().mask()
-        out = m & self._filter.row(self._canon[-1])
+        out = self._filter.restrict(self._canon[-1], m)
         if not out.any() and m.any():
             out = m  # no canonical continuation is valid: the grammar's mask (see fallbacks)
         else:
@@ -219,25 +219,30 @@ class CanonicalMatcher(Matcher):
         a = self._automaton
         f = self._filter
         vocab = a.vocab
-        ids = vocab.mask_to_ids(out)
-        if len(ids) > LOOKAHEAD_MAX or len(ids) < 2:
+        n = int(np.bitwise_count(out.view(np.uint32)).sum())  # wide masks leave before unpacking
+        if n > LOOKAHEAD_MAX or n < 2:
             return out
+        ids = vocab.mask_to_ids(out)
         fst = self._canon[-1]
+        # the filter side for every token at once (one row lookup), the grammar side per
+        # token (a cached transition per token)
+        toks = [t for t in ids.tolist() if not a.is_eos(t)]
+        fnexts_all = f.next_states(fst, np.asarray(toks, dtype=np.int64))
         todo, nxts, fnexts = [], [], []
-        for t in ids.tolist():
-            if a.is_eos(t):
+        dead_state = a.dead
+        for t, fnext in zip(toks, fnexts_all):
+            if fnext is None:
                 continue
             nxt = a.advance(st, t)
-            fnext = f.next_state(fst, t)
-            if nxt is a.dead or fnext is None:
-                continue
-            if nxt.can_end and fnext[3]:
+            if nxt is dead_state or (nxt.can_end and fnext[3]):
                 continue
             todo.append(t), nxts.append(nxt), fnexts.append(fnext)
         if not todo:
             return out
         # witnesses, all tokens at once: the shortest token of each byte that may come next,
-        # judged canonical after each token in one vectorized pass (CanonicalFilter.allowed_pairs)
+        # judged canonical after each token in one vectorized pass (CanonicalFilter.allowed_pairs).
+        # A one-byte witness is valid in the grammar by construction (its byte is one of
+        # ``first_bytes``); longer ones are walked, a few per token
         cands: dict[int, np.ndarray] = {}
         per = []
         for nxt in nxts:
@@ -249,15 +254,17 @@ class CanonicalMatcher(Matcher):
         which = np.repeat(np.arange(len(per)), lens)
         us = np.concatenate(per) if len(per) else np.zeros(0, dtype=np.int64)
         good = f.allowed_pairs(fnexts, which, us) if len(us) else np.zeros(0, dtype=bool)
-        ends = np.cumsum(lens)
-        dead = []
-        for i, t in enumerate(todo):
-            nxt = nxts[i]
-            seg = us[ends[i] - lens[i]: ends[i]][good[ends[i] - lens[i]: ends[i]]]
-            if any(a.advance(nxt, u) is not a.dead for u in seg[:WITNESS_TRIES].tolist()):
+        single = good & (vocab.token_lens[us] == 1)
+        found = np.zeros(len(todo), dtype=bool)
+        found[which[single]] = True
+        tries = np.zeros(len(todo), dtype=np.int64)
+        for k in np.flatnonzero(good & ~single & ~found[which]).tolist():
+            i = int(which[k])
+            if found[i] or tries[i] >= WITNESS_TRIES:
                 continue
-            if not self._alive(nxt, fnexts[i]):
-                dead.append(t)
+            tries[i] += 1
+            found[i] = a.advance(nxts[i], int(us[k])) is not dead_state
+        dead = [t for i, t in enumerate(todo) if not found[i] and not self._alive(nxts[i], fnexts[i])]
         if not dead or len(dead) == len(ids):
             return out
         out = out.copy()

@@ -37,7 +37,14 @@ right spine, ``l`` on ``b``'s left spine, and ``m`` applied while both still exi
 rank below the rank that absorbs ``r`` into its parent (strictly: a tie goes to the left
 pair inside ``a``) and not above the rank that absorbs ``l`` (a tie goes to the crossing
 pair, which is further left).  For a previous token ``a`` the row over every ``b`` is one
-gather over the flattened left spines of all tokens; rows are cached per token (bounded LRU).
+gather over the flattened left spines of all tokens.
+
+Rows are packed int32 words, cached in LRU caches bounded in bytes (:data:`ROW_CACHE_BYTES`):
+the pre-tokenizer part is one row per *class* of previous tokens (signature and context,
+:meth:`CanonicalFilter.class_words`), the merge part one row per crossing set (tokens whose
+right spines offer the same crossing merges share it), so a filter state's row is
+``split | (join & ~conflicts)`` in words.  A narrow grammar mask is refined token by token
+instead (:meth:`CanonicalFilter.restrict`), reading only its tokens' signatures and spines.
 
 SentencePiece with byte fallback (Mistral v1-v3) has no pre-tokenizer and merges characters;
 a byte-fallback token ``<0xHH>`` is canonical only for a byte whose character has no piece
@@ -63,7 +70,14 @@ from .bytelevel import BYTES_TO_UNICODE
 __all__ = ["START", "CanonicalFilter", "canonical_filter"]
 
 INF = np.int64(1 << 40)
-#: rows of the per-previous-token cache kept per vocabulary (LRU)
+#: bytes each of the filter's packed-row caches may hold (LRU): filter-state rows, rows per
+#: class of previous tokens (signature and context), merge-conflict rows per right spine.
+#: SmolLM2's rows are 6 KiB, so 16 MiB is ~2,700 of them
+ROW_CACHE_BYTES = 16 << 20
+#: grammar masks of at most this many tokens are refined token by token, not by a full row
+#: (:meth:`CanonicalFilter.restrict`)
+RESTRICT_MAX = 4096
+#: crossing sets kept per vocabulary (LRU; small arrays)
 ROW_CACHE_SIZE = 4096
 #: witness candidates per first byte (``short_tokens``)
 SHORT_PER_BYTE = 4
@@ -139,8 +153,13 @@ class CanonicalFilter:
                 added[int(i)] = True
         self.added = added
         self._lock = threading.Lock()
+        # packed rows: per filter state (allowed, split, join), per class of previous tokens
+        # (``_outcome_key``: split, join before merge conflicts), per right-spine crossing set
+        # (merge conflicts; ``_conflict_key`` maps a token to its set)
         self._rows: OrderedDict[tuple, tuple] = OrderedDict()
-        self._conflict_rows: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._class_rows: OrderedDict[tuple, tuple] = OrderedDict()
+        self._conflict_rows: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._conflict_key: OrderedDict[int, bytes] = OrderedDict()
         self._crossings: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._complete: set[tuple] = set()
         self._short: np.ndarray | None = None  # outcome rows computed for every live signature
@@ -148,6 +167,7 @@ class CanonicalFilter:
         self._ends: dict[str, list[int]] = {}
         #: CanonicalMatcher's masks per (automaton state, filter state), shared by matchers
         self.mask_cache: dict = {}
+        self._singles = self._nothing = None
         self.hits = self.misses = 0
         self._build_merges(model, tok)
         self._build_derivations()
@@ -374,6 +394,17 @@ class CanonicalFilter:
 
     # ------------------------------------------------------------------ rows
 
+    def _outcome_key(self, s: int, ctx: int, mode: int) -> tuple:
+        """What :meth:`_outcome_row` depends on: the signature, the text before it as the
+        pre-tokenizer sees it, and the mode only where that text is not empty and the mode
+        is not ``EITHER`` (many filter states share one row)."""
+        pre = self.ctx_chars[ctx]
+        if mode == SPLIT and pre[-1:] not in _BLANKS:
+            # a known boundary after a non-blank: no lookbehind can move it, and a short
+            # context would misread the chunk it closed (``ß中東`` + ``Жñ`` seen as ``中東Жñ``)
+            pre = ""
+        return (s, pre, mode if pre and mode != EITHER else EITHER)
+
     def _outcome_row(self, s: int, ctx: int, mode: int, sigs: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
         """(can_split, can_join, end_split, end_join) over signatures, for a token of
         signature ``s`` preceded by the character class ``ctx`` and attached to it as ``mode``
@@ -387,7 +418,7 @@ class CanonicalFilter:
         the text and before a word.  ``end_*``: the same when the text ends after the pair
         (EOS may follow).
         """
-        key = (s, ctx, mode)
+        key = self._outcome_key(s, ctx, mode)
         row = self._outcomes.get(key)
         k = len(self.sig_reps)
         if row is None:
@@ -403,11 +434,7 @@ class CanonicalFilter:
             return row[:4]
         if sigs is not None:
             todo = np.unique(todo)
-        pre = self.ctx_chars[ctx]
-        if mode == SPLIT and pre[-1:] not in _BLANKS:
-            # a known boundary after a non-blank: no lookbehind can move it, and a short
-            # context would misread the chunk it closed (``ß中東`` + ``Жñ`` seen as ``中東Жñ``)
-            pre = ""
+        _, pre, mode = key
         p = len(pre)
         a = self.sig_reps[s]
         pa = p + len(a)
@@ -477,25 +504,41 @@ class CanonicalFilter:
         return lo[owner] + (np.arange(total) - starts[owner]), owner
 
     def _conflicts(self, prev: int) -> np.ndarray:
-        """bool[size]: tokens ``b`` such that some merge crosses the junction of ``(prev, b)``."""
-        hit = self._conflict_rows.get(prev)
-        if hit is not None:
-            return hit
+        """bool[size]: tokens ``b`` such that some merge crosses the junction of ``(prev, b)``
+        (computed fresh; :meth:`conflict_words` is the cached, packed form)."""
         members, ranks = self._crossing(prev)
         out = np.zeros(self.size, dtype=bool)
         idx, owner = self._ranges(self.member_ptr, members)
         out[self.member_tok[idx[ranks[owner] <= self.member_death[idx]]]] = True
-        self._conflict_rows[prev] = out
-        while len(self._conflict_rows) > ROW_CACHE_SIZE:
-            self._conflict_rows.popitem(last=False)
         return out
+
+    def conflict_words(self, prev: int) -> np.ndarray:
+        """:meth:`_conflicts` packed (``vocab.n_words`` int32 words), cached per crossing set:
+        tokens whose right spines offer the same crossing merges share one row."""
+        with self._lock:
+            key = self._conflict_key.get(prev)
+            hit = None if key is None else self._conflict_rows.get(key)
+            if hit is not None:
+                self._conflict_rows.move_to_end(key)
+                return hit
+        members, ranks = self._crossing(prev)
+        key = members.tobytes() + b"|" + ranks.tobytes()
+        with self._lock:
+            hit = self._conflict_rows.get(key)
+        if hit is None:
+            hit = self._pack(self._conflicts(prev))
+        with self._lock:
+            _bounded_put(self._conflict_key, prev, key, ROW_CACHE_SIZE)
+            _bounded_put(self._conflict_rows, key, hit, self._row_limit(1))
+        return hit
 
     def conflicts_among(self, prev: int, ids: np.ndarray) -> np.ndarray:
         """bool[len(ids)]: :meth:`_conflicts` for the tokens ``ids`` only (their spines alone
         are read: cheap where the full row is not cached)."""
-        hit = self._conflict_rows.get(prev)
+        key = self._conflict_key.get(prev)
+        hit = None if key is None else self._conflict_rows.get(key)
         if hit is not None:
-            return hit[ids]
+            return _bits(hit, ids)
         members, ranks = self._crossing(prev)
         out = np.zeros(len(ids), dtype=bool)
         if not len(members):
@@ -567,26 +610,55 @@ class CanonicalFilter:
     def allowed_among(self, state, ids: np.ndarray) -> np.ndarray:
         """bool[len(ids)]: which of the text tokens ``ids`` may follow canonically in ``state``
         (judges only their signatures and spines: cheap where the full row is not cached)."""
+        sp, jo = self.split_join_among(state, ids)
+        return sp | jo
+
+    def split_join_among(self, state, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The bits of ``ids`` in the state's split and join rows (EOS not set), read from the
+        cached row, else from the previous token's class rows, else from the outcomes of the
+        ``ids``' signatures only; merge conflicts from the ``ids``' spines."""
         hit = self._rows.get(state)
         if hit is not None or self.sentencepiece or state[0] < 0:
-            row = self.row(state)
-            return ((row[ids >> 5] >> (ids & 31)) & 1).astype(bool)
+            _, split, join = self._entry(state)
+            return _bits(split, ids), _bits(join, ids)
         prev, ctx, mode, _ = state
         sig = self.sig[ids]
         ok = self.singleton[ids] & (sig >= 0)
         if not ok.any() or not self.singleton[prev]:
-            return np.zeros(len(ids), dtype=bool)
+            return np.zeros(len(ids), dtype=bool), np.zeros(len(ids), dtype=bool)
         if self.added[prev]:
-            return ok
-        can_split, can_join, _, _ = self._outcome_row(int(self.sig[prev]), ctx, mode, sig[ok])
-        sig = np.where(ok, sig, 0)
-        out = ok & (can_split[sig] | self.added[ids])
-        if self.reachable[prev]:
-            join = ok & can_join[sig] & ~self.added[ids] & self.reachable[ids] & ~out
-            if join.any():
-                join[join] = ~self.conflicts_among(prev, ids[join])
-                out |= join
-        return out
+            return ok, np.zeros(len(ids), dtype=bool)
+        cls = self._class_rows.get(self._outcome_key(int(self.sig[prev]), ctx, mode))
+        if cls is not None:  # the class's rows are there: their bits
+            sp, jo = _bits(cls[0], ids), _bits(cls[1], ids)
+        else:
+            can_split, can_join, _, _ = self._outcome_row(int(self.sig[prev]), ctx, mode, sig[ok])
+            sig = np.where(ok, sig, 0)
+            sp = ok & (can_split[sig] | self.added[ids])
+            jo = ok & can_join[sig] & ~self.added[ids] & self.reachable[ids]
+        if not self.reachable[prev]:
+            jo[:] = False
+        elif jo.any():
+            jo[jo] = ~self.conflicts_among(prev, ids[jo])
+        return sp, jo
+
+    def restrict(self, state, mask: np.ndarray) -> np.ndarray:
+        """``mask & row(state)`` (packed int32 words).  Where the row is not cached and
+        ``mask`` is narrow (at most :data:`RESTRICT_MAX` tokens: keys, literals, punctuation)
+        only the mask's tokens are judged (:meth:`allowed_among`: their signatures' outcomes
+        and their spines), so a first visit does not compute the previous token's row over
+        the whole vocabulary."""
+        if self.sentencepiece or state[0] < 0 or state in self._rows:
+            return mask & self.row(state)
+        if int(np.bitwise_count(mask.view(np.uint32)).sum()) > RESTRICT_MAX:
+            return mask & self.row(state)
+        vocab = self.vocab
+        ids = vocab.mask_to_ids(mask)
+        keep = self.allowed_among(state, ids)
+        eos = np.isin(ids, vocab.eos_ids)
+        if eos.any():
+            keep[eos] = bool(self.singleton[state[0]]) and bool(state[3])
+        return vocab.ids_to_mask(ids[keep])
 
     def conflicts_pairs(self, prevs: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """bool[len(ids)]: whether a merge crosses the junction of ``(prevs[i], ids[i])``, for
@@ -626,13 +698,28 @@ class CanonicalFilter:
         sig = np.where(ok, sig, 0)
         cs = np.zeros(len(ids), dtype=bool)
         cj = np.zeros(len(ids), dtype=bool)
-        classes: dict[tuple, list[int]] = {}
-        for k, (p, ctx, mode, _) in enumerate(states):
-            classes.setdefault((int(self.sig[p]), ctx, mode), []).append(k)
-        for (sp, ctx, mode), ks in classes.items():
-            sel = np.isin(which, ks) if len(classes) > 1 else np.ones(len(ids), dtype=bool)
-            sel &= ok
-            if not sel.any():
+        # states grouped by the outcome row they read (``_outcome_key``); pairs sorted by group
+        st = np.array([(p, ctx, mode) for p, ctx, mode, _ in states], dtype=np.int64).reshape(-1, 3)
+        raw = (self.sig[st[:, 0]] * (len(self.ctx_chars) + 1) + st[:, 1]) * 3 + st[:, 2]
+        uniq, first, inv = np.unique(raw, return_index=True, return_inverse=True)
+        groups: dict[tuple, int] = {}
+        reps = []
+        of_raw = np.empty(len(uniq), dtype=np.int64)
+        for u, k in enumerate(first.tolist()):
+            p, ctx, mode, _ = states[k]
+            key = self._outcome_key(int(self.sig[p]), ctx, mode)
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = len(reps)
+                reps.append((int(self.sig[p]), ctx, mode))
+            of_raw[u] = g
+        cls = of_raw[inv.reshape(-1)]
+        pc = np.where(ok, cls[which], len(reps))
+        order = np.argsort(pc, kind="stable")
+        bounds = np.searchsorted(pc[order], np.arange(len(reps) + 1))
+        for g, (sp, ctx, mode) in enumerate(reps):
+            sel = order[bounds[g]: bounds[g + 1]]
+            if not len(sel):
                 continue
             can_split, can_join, _, _ = self._outcome_row(sp, ctx, mode, sig[sel])
             cs[sel] = can_split[sig[sel]]
@@ -670,6 +757,57 @@ class CanonicalFilter:
         """Whether one of the text tokens ``ids`` may follow canonically in ``state``."""
         return bool(self.allowed_among(state, ids).any())
 
+    def _row_limit(self, rows_per_entry: int) -> int:
+        """Entries a packed-row cache may keep under :data:`ROW_CACHE_BYTES`."""
+        return max(16, ROW_CACHE_BYTES // (4 * self.vocab.n_words * rows_per_entry))
+
+    def class_words(self, s: int, ctx: int, mode: int) -> tuple[np.ndarray, np.ndarray]:
+        """Packed (split, join) rows for a previous token of signature ``s`` in context
+        ``(ctx, mode)``, the join row before merge conflicts (:meth:`conflict_words`).  Every
+        previous token of the class shares them, so a filter state's row is word operations:
+        ``split | (join & ~conflicts)``."""
+        key = self._outcome_key(s, ctx, mode)
+        with self._lock:
+            hit = self._class_rows.get(key)
+            if hit is not None:
+                self._class_rows.move_to_end(key)
+                return hit
+        can_split, can_join, _, _ = self._outcome_row(s, ctx, mode)
+        ids = self.vocab.text_ids
+        sig = self.sig[ids]
+        split = np.zeros(self.size, dtype=bool)
+        join = np.zeros(self.size, dtype=bool)
+        split[ids] = (can_split[sig] | self.added[ids]) & self.singleton[ids]
+        join[ids] = can_join[sig] & ~self.added[ids] & self.reachable[ids] & self.singleton[ids]
+        hit = (self._pack(split), self._pack(join))
+        with self._lock:
+            _bounded_put(self._class_rows, key, hit, self._row_limit(2))
+        return hit
+
+    def _words(self, state) -> tuple[np.ndarray, np.ndarray, bool]:
+        """:meth:`split_join` packed, by word operations on the cached class and conflict
+        rows (byte-level BPE; SentencePiece packs :meth:`split_join`)."""
+        prev, ctx, mode, end = state
+        if self.sentencepiece:
+            split, join, end = self.split_join(state)
+            return self._pack(split), self._pack(join), end
+        if self._singles is None:
+            ids = self.vocab.text_ids
+            single = np.zeros(self.size, dtype=bool)
+            single[ids] = self.singleton[ids]
+            self._singles = self._pack(single)
+            self._nothing = np.zeros(self.vocab.n_words, dtype=np.int32)
+        if prev < 0:
+            return self._singles, self._nothing, True
+        if not self.singleton[prev]:
+            return self._nothing, self._nothing, False
+        if self.added[prev]:
+            return self._singles, self._nothing, end
+        split, join = self.class_words(int(self.sig[prev]), ctx, mode)
+        if not self.reachable[prev]:
+            return split, self._nothing, end
+        return split, join & ~self.conflict_words(prev), end
+
     def _entry(self, state):
         with self._lock:
             hit = self._rows.get(state)
@@ -677,15 +815,20 @@ class CanonicalFilter:
                 self._rows.move_to_end(state)
                 self.hits += 1
                 return hit
-        split, join, end = self.split_join(state)
-        both = split | join
-        both[self.vocab.eos_ids] = end
-        entry = (self._pack(both), self._pack(split), self._pack(join))
+        split, join, end = self._words(state)
+        both = (split | join).view(np.uint32)
+        eos = self.vocab.eos_ids
+        if len(eos):
+            both = both.copy()
+            bit = np.left_shift(np.uint32(1), (eos & 31).astype(np.uint32))
+            if end:
+                np.bitwise_or.at(both, eos >> 5, bit)
+            else:
+                np.bitwise_and.at(both, eos >> 5, ~bit)
+        entry = (both.view(np.int32), split, join)
         with self._lock:
             self.misses += 1
-            self._rows[state] = entry
-            while len(self._rows) > ROW_CACHE_SIZE:
-                self._rows.popitem(last=False)
+            _bounded_put(self._rows, state, entry, self._row_limit(3))
         return entry
 
     def row(self, state: tuple | None = None) -> np.ndarray:
@@ -717,6 +860,32 @@ class CanonicalFilter:
             _, _, end_split, end_join = self._outcome_row(s, ctx, mode)
             end = bool((sp and end_split[self.sig[token]]) or (jo and end_join[self.sig[token]]))
         return (int(token), int(nctx), EITHER if sp and jo else SPLIT if sp else JOIN, end)
+
+    def next_states(self, state, ids: np.ndarray) -> list:
+        """:meth:`next_state` for many tokens at once (one row lookup, vectorized bits)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        prev, ctx, mode = state[0], state[1], state[2]
+        if self.sentencepiece or not len(ids):
+            return [self.next_state(state, int(t)) for t in ids.tolist()]
+        sp, jo = self.split_join_among(state, ids)
+        ok = sp | jo
+        eos = np.isin(ids, self.vocab.eos_ids)
+        if eos.any():
+            ok[eos] = prev < 0 or (bool(self.singleton[prev]) and bool(state[3]))
+        toks = ids.tolist()
+        if prev < 0:
+            single = self.singleton[ids].tolist()
+            return [(t, 0, SPLIT, e) if k else None for t, k, e in zip(toks, ok.tolist(), single)]
+        s = int(self.sig[prev])
+        nctx = int(self.sig_tail[s] if not self.sig_len1[s] else self.ctx_id(self.ctx_chars[ctx] + self.sig_reps[s]))
+        if self.added[prev]:
+            ends = np.ones(len(ids), dtype=bool)
+        else:
+            _, _, end_split, end_join = self._outcome_row(s, ctx, mode)
+            sg = self.sig[ids]
+            ends = (sp & end_split[sg]) | (jo & end_join[sg]) | self.added[ids]
+        modes = np.where(sp & jo, EITHER, np.where(sp, SPLIT, JOIN)).tolist()
+        return [(t, nctx, m, e) if k else None for t, k, m, e in zip(toks, ok.tolist(), modes, ends.tolist())]
 
     def state_of(self, ids) -> tuple | None:
         """The state after the tokens ``ids`` from the start; None once one is not canonical."""
@@ -751,6 +920,19 @@ class CanonicalFilter:
         """Whether ``nxt`` may follow ``prev`` (-1: first) in some context (no history)."""
         st = self.start if prev < 0 else self.restart(prev)
         return self.next_state(st, nxt) is not None
+
+
+def _bits(words: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """bool[len(ids)]: the bits of ``ids`` in the packed row ``words``."""
+    return ((words[ids >> 5] >> (ids & 31)) & 1).astype(bool)
+
+
+def _bounded_put(cache: OrderedDict, key, value, limit: int) -> None:
+    """``cache[key] = value``, least recently used entries dropped past ``limit``."""
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > limit:
+        cache.popitem(last=False)
 
 
 def canonical_filter(vocab) -> CanonicalFilter:

@@ -428,8 +428,14 @@ class Vocabulary:
     def mask_to_ids(self, mask) -> np.ndarray:
         """Allowed ids (int64, ascending) of a packed int32 bitmask (1-D, ``n_words`` words)."""
         m = np.ascontiguousarray(np.asarray(mask).reshape(-1)).astype("<i4", copy=False)
-        bits = np.unpackbits(m.view(np.uint8), bitorder="little")
-        ids = np.flatnonzero(bits)
+        words = np.flatnonzero(m)
+        if 4 * len(words) < len(m):
+            # a narrow mask (keys, punctuation): unpack only its nonzero words
+            bits = np.unpackbits(np.ascontiguousarray(m[words]).view(np.uint8), bitorder="little")
+            r, c = np.nonzero(bits.reshape(len(words), 32))
+            ids = words[r] * 32 + c
+        else:
+            ids = np.flatnonzero(np.unpackbits(m.view(np.uint8), bitorder="little"))
         return ids[ids < self.size].astype(np.int64)
 
     def ids_to_mask(self, ids, out: np.ndarray | None = None) -> np.ndarray:

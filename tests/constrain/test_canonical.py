@@ -310,3 +310,50 @@ def test_lark_takes_the_option(smollm2_vocab):
     for t in smollm2_vocab.encode("orderId"):
         assert m.advance(t)
     assert m.is_accepting() and "canonical" in repr(c)
+
+
+def test_cached_rows_match_fresh(smollm2_vocab, monkeypatch):
+    """The packed rows the masks read (a class row per previous-token signature and context,
+    a merge-conflict row per crossing set, word operations between them, LRU caches) equal
+    the rows computed fresh from the outcome and conflict tests, also while the caches evict;
+    ``next_states`` equals ``next_state`` token by token."""
+    import constrain.tokens.canonical as canon
+
+    vocab = smollm2_vocab
+    f = canonical_filter(vocab)
+    monkeypatch.setattr(canon, "ROW_CACHE_BYTES", 1)  # 16 rows per cache: evictions mid-walk
+    rng = random.Random(11)
+    states = [f.start]
+    for _, text in random_texts(11, 4):
+        ids = vocab.encode(text)
+        for seq in (ids, resegment(vocab, ids, rng)):
+            st = f.start
+            for t in seq:
+                nxt = f.next_state(st, t)
+                st = nxt if nxt is not None else f.restart(t)
+                states.append(st)
+    states = list(dict.fromkeys(states))
+    rng.shuffle(states)
+    probe = np.array(sorted(rng.sample(range(vocab.size), 400)) + vocab.eos_ids.tolist(), dtype=np.int64)
+    for st in states[:150]:
+        split, join, end = f.split_join(st)
+        both = split | join
+        both[vocab.eos_ids] = end
+        # a narrow grammar mask refined token by token (no row cached) == mask AND the row
+        f._rows.clear()
+        f._class_rows.clear()
+        grammar = vocab.ids_to_mask(probe)
+        assert np.array_equal(f.restrict(st, grammar), grammar & f._pack(both)), st
+        for _ in range(2):  # computed, then (if not evicted meanwhile) from the cache
+            allowed, ps, pj = f._entry(st)
+            assert np.array_equal(allowed, f._pack(both)), st
+            assert np.array_equal(ps, f._pack(split)) and np.array_equal(pj, f._pack(join)), st
+        assert f.next_states(st, probe) == [f.next_state(st, int(t)) for t in probe], st
+        f._rows.clear()  # the class's rows are cached now: refined from them
+        assert np.array_equal(f.restrict(st, grammar), grammar & f._pack(both)), st
+        prev = st[0]
+        if prev >= 0:
+            words = f.conflict_words(prev)
+            assert np.array_equal(words, f._pack(f._conflicts(prev))), prev
+            assert np.array_equal(f.conflicts_among(prev, probe), f._conflicts(prev)[probe])
+    assert len(states) > 150 and len(f._rows) <= 16 and len(f._class_rows) <= 16

@@ -545,6 +545,9 @@ def test_mask_helpers(size):
         assert mask.dtype == np.int32 and mask.shape == (v.n_words,)
         assert np.array_equal(np.flatnonzero(_ref_bits(mask, size)), ids)
         assert np.array_equal(v.mask_to_ids(mask), ids)
+    # a narrow mask (few nonzero words: mask_to_ids unpacks only those), sign bits included
+    ids = np.unique(np.concatenate([np.arange(min(40, size)), np.arange(31, size, 32)[:3], [size - 1]]))
+    assert np.array_equal(v.mask_to_ids(v.ids_to_mask(ids)), ids)
     full = v.ids_to_mask(np.arange(size))
     if size % 32 == 0:
         assert np.all(full == -1)
