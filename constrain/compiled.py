@@ -140,6 +140,44 @@ def _check_nonempty(rtn, grammar: Grammar) -> None:
         pointer=where)
 
 
+# per token table (tables are shared across compiles, rows never dropped from one): the
+# states _precompute_rows would fill, found once instead of by a BFS per compile
+_EAGER_PLANS: "weakref.WeakKeyDictionary[Any, tuple]" = weakref.WeakKeyDictionary()
+
+
+def _eager_plan(t, below_first: np.ndarray) -> tuple:
+    """``(depth, state, kind)`` of the states of table ``t`` worth a row at compile time.
+
+    ``kind`` 0: narrow (batched walk), 1: wide (dense walk), 2: a difference table's state.
+    Depends only on the table and its vocabulary, so it is kept per table (weakly).
+    """
+    plan = _EAGER_PLANS.get(t)
+    if plan is not None:
+        return plan
+    out: list[tuple[int, int, int]] = []
+    if isinstance(t, DifferenceLexemeTable):
+        out = [(d, q, 2) for d, qs in enumerate(_bfs_levels(t.state_table, t.n_states)[:EAGER_ROW_DEPTH + 1])
+               for q in qs]
+    elif t.batchable and t.n_states <= EAGER_ROW_STATES:
+        T = t.state_table
+        # small tables (keys, literals, punctuation, enums): every state, a text that
+        # reaches the lexeme walks through them; big ones (patterns, formats): the first
+        # EAGER_ROW_DEPTH bytes only
+        depth = t.n_states if t.n_states <= EAGER_SMALL_TABLE else EAGER_ROW_DEPTH
+        levels = _bfs_levels(T, t.n_states)[:depth + 1]
+        reach = (T[:, t.classes] != t.n_states).astype(np.int64) @ below_first
+        for d, qs in enumerate(levels):
+            for q in qs:
+                # first bytes reaching a big subtree (a key's opening quote) may still be
+                # narrow a level down: the table's own test decides
+                if reach[q] <= _lexeme_tables.DENSE_MIN_NODES or not t.is_wide(q):
+                    out.append((d, q, 0))
+                elif t.n_states <= EAGER_WIDE_TABLE:
+                    out.append((d, q, 1))
+    plan = _EAGER_PLANS[t] = tuple(out)
+    return plan
+
+
 class Compiled:
     """A constraint compiled against one vocabulary; ``matcher()`` is cheap and shares caches.
 
@@ -208,30 +246,15 @@ class Compiled:
             if id(t) in seen:
                 continue
             seen.add(id(t))
-            if isinstance(t, DifferenceLexemeTable):
-                T = t.state_table
-                diff.extend((d, q, t) for d, qs in enumerate(_bfs_levels(T, t.n_states)[:EAGER_ROW_DEPTH + 1])
-                            for q in qs)
+            plan = _eager_plan(t, below_first)
+            if not plan:
                 continue
-            if not t.batchable or t.n_states > EAGER_ROW_STATES:
+            left = [(d, q, kind) for d, q, kind in plan if not t.has_row(q)]
+            if not left:
+                _EAGER_PLANS[t] = ()  # rows are never dropped from a table: done for good
                 continue
-            T = t.state_table
-            # small tables (keys, literals, punctuation, enums): every state, a text that
-            # reaches the lexeme walks through them; big ones (patterns, formats): the first
-            # EAGER_ROW_DEPTH bytes only
-            depth = t.n_states if t.n_states <= EAGER_SMALL_TABLE else EAGER_ROW_DEPTH
-            levels = _bfs_levels(T, t.n_states)[:depth + 1]
-            reach = (T[:, t.classes] != t.n_states).astype(np.int64) @ below_first
-            for d, qs in enumerate(levels):
-                for q in qs:
-                    if t.has_row(q):
-                        continue
-                    # first bytes reaching a big subtree (a key's opening quote) may still be
-                    # narrow a level down: the table's own test decides
-                    if reach[q] <= _lexeme_tables.DENSE_MIN_NODES or not t.is_wide(q):
-                        todo.append((d, q, t))
-                    elif t.n_states <= EAGER_WIDE_TABLE:
-                        wide.append((d, q, t))
+            for d, q, kind in left:
+                (todo if kind == 0 else wide if kind == 1 else diff).append((d, q, t))
         todo.sort(key=lambda x: x[0])
         todo = todo[:EAGER_ROW_MAX]
         for i in range(0, len(todo), 256):
