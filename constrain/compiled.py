@@ -40,8 +40,13 @@ EAGER_WIDE_MAX = 1024
 EAGER_ROW_BUDGET_S = 0.1
 EAGER_ROW_DEPTH = 1
 EAGER_SMALL_TABLE = 64  # lexemes with at most this many DFA states get every state's row
-# compile-time masks of the states along the grammar's shortest output (see _precompute_masks)
-EAGER_MASK_BUDGET_S = 0.1
+# compile-time masks of the states along the grammar's shortest output (see _precompute_masks).
+# Off by default since issue 18 part 2d: with the rows above in hand a first visit's mask is
+# cheap, and on a 100-schema MaskBench sample (CPU time, twice each) turning it off cut compile
+# p50 by ~30% (the shortest output itself costs ~12% of a median compile) with the per-token
+# p99 / p99.9 within the run-to-run noise; the rows are what the tail needs (without them the
+# per-token p99 doubled). A positive budget turns it back on.
+EAGER_MASK_BUDGET_S = 0.0
 EAGER_MASK_MAX = 4096
 EAGER_MASK_RTN_STATES = 50_000  # bigger grammars skip it (solving the completions costs more)
 
