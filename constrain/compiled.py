@@ -72,14 +72,15 @@ def _json_spaced(text: bytes) -> bytes:
     return bytes(out)
 
 
-def _bfs_levels(T: np.ndarray, dead: int) -> list[list[int]]:
-    """States of a class-compressed DFA (``T[q, c]``, ``dead`` = no move) by distance from 0."""
+def _bfs_levels(T: np.ndarray, dead: int, max_depth: int | None = None) -> list[list[int]]:
+    """States of a class-compressed DFA (``T[q, c]``, ``dead`` = no move) by distance from 0,
+    up to ``max_depth`` (all levels if ``None``)."""
     seen = np.zeros(dead + 1, dtype=bool)
     seen[dead] = True
     seen[0] = True
     levels = [[0]]
     frontier = np.array([0])
-    while frontier.size:
+    while frontier.size and (max_depth is None or len(levels) <= max_depth):
         nxt = np.unique(T[frontier].ravel())
         nxt = nxt[~seen[nxt]]
         seen[nxt] = True
@@ -161,7 +162,7 @@ def _eager_plan(t, below_first: np.ndarray) -> tuple:
         return plan
     out: list[tuple[int, int, int]] = []
     if isinstance(t, DifferenceLexemeTable):
-        out = [(d, q, 2) for d, qs in enumerate(_bfs_levels(t.state_table, t.n_states)[:EAGER_ROW_DEPTH + 1])
+        out = [(d, q, 2) for d, qs in enumerate(_bfs_levels(t.state_table, t.n_states, EAGER_ROW_DEPTH))
                for q in qs]
     elif t.batchable and t.n_states <= EAGER_ROW_STATES:
         T = t.state_table
@@ -169,7 +170,7 @@ def _eager_plan(t, below_first: np.ndarray) -> tuple:
         # reaches the lexeme walks through them; big ones (patterns, formats): the first
         # EAGER_ROW_DEPTH bytes only
         depth = t.n_states if t.n_states <= EAGER_SMALL_TABLE else EAGER_ROW_DEPTH
-        levels = _bfs_levels(T, t.n_states)[:depth + 1]
+        levels = _bfs_levels(T, t.n_states, depth)
         reach = (T[:, t.classes] != t.n_states).astype(np.int64) @ below_first
         for d, qs in enumerate(levels):
             for q in qs:
