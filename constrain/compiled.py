@@ -40,13 +40,12 @@ EAGER_WIDE_MAX = 1024
 EAGER_ROW_BUDGET_S = 0.1
 EAGER_ROW_DEPTH = 1
 EAGER_SMALL_TABLE = 64  # lexemes with at most this many DFA states get every state's row
-# compile-time masks of the states along the grammar's shortest output (see _precompute_masks).
-# Off by default since issue 18 part 2d: with the rows above in hand a first visit's mask is
-# cheap, and on a 100-schema MaskBench sample (CPU time, twice each) turning it off cut compile
-# p50 by ~30% (the shortest output itself costs ~12% of a median compile) with the per-token
-# p99 / p99.9 within the run-to-run noise; the rows are what the tail needs (without them the
-# per-token p99 doubled). A positive budget turns it back on.
-EAGER_MASK_BUDGET_S = 0.0
+# compile-time masks of the states along the grammar's shortest output (see _precompute_masks):
+# every output passes through them, so they are paid here or on the first steps. Turned off
+# (issue 18 part 2d, MaskBench sample 100, CPU time) compile p50 fell ~30% but the per-token
+# p90/p99 rose 60 -> 71 / 280 -> 328 us: kept, with the lexeme tails the shortest output
+# needs shared per token table across compiles (tokens/completion.py)
+EAGER_MASK_BUDGET_S = 0.1
 EAGER_MASK_MAX = 4096
 EAGER_MASK_RTN_STATES = 50_000  # bigger grammars skip it (solving the completions costs more)
 

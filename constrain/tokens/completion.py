@@ -20,9 +20,15 @@ Used to close an output that is running out of tokens (``decode.generate(finish_
 
 from __future__ import annotations
 
+import weakref
 from collections import deque
 
 __all__ = ["Completions"]
+
+# a lexeme's tails depend on its token table alone, and tables are shared by every compile
+# that has the lexeme (cached per lexeme and vocabulary): kept per table, as long as it lives
+_TABLE_TAILS: "weakref.WeakKeyDictionary[object, dict[int, bytes | None]]" = weakref.WeakKeyDictionary()
+_TABLE_TAILS_MAX = 1024  # tails kept per table
 
 INF = float("inf")
 
@@ -77,6 +83,12 @@ class Completions:
         if key in self._tails:
             return self._tails[key]
         table = self.automaton.tables[x]
+        shared = _TABLE_TAILS.get(table)
+        if shared is None:
+            shared = _TABLE_TAILS.setdefault(table, {})
+        if q in shared:
+            result = self._tails[key] = shared[q]
+            return result
         if table.counted:
             step, accepts = table.step, table.accepts
         else:
@@ -110,6 +122,8 @@ class Completions:
         if len(self._tails) > 500_000:
             self._tails.clear()
         self._tails[key] = result
+        if len(shared) < _TABLE_TAILS_MAX:
+            shared[q] = result
         return result
 
     # ------------------------------------------------------------------ rules
