@@ -23,12 +23,15 @@ from __future__ import annotations
 import weakref
 from collections import deque
 
+import numpy as np
+
 __all__ = ["Completions"]
 
 # a lexeme's tails depend on its token table alone, and tables are shared by every compile
 # that has the lexeme (cached per lexeme and vocabulary): kept per table, as long as it lives
 _TABLE_TAILS: "weakref.WeakKeyDictionary[object, dict[int, bytes | None]]" = weakref.WeakKeyDictionary()
 _TABLE_TAILS_MAX = 1024  # tails kept per table
+_BULK_ROWS = 8192  # tables up to this many transitions are read as one list by lexeme_tail
 
 INF = float("inf")
 
@@ -89,23 +92,34 @@ class Completions:
         if q in shared:
             result = self._tails[key] = shared[q]
             return result
+        byts = self._bytes_of_classes(x)
         if table.counted:
             step, accepts = table.step, table.accepts
+
+            def expand(s: int) -> list[tuple[int, int]]:
+                return [(step(s, b), b) for b in byts]
         else:
-            T, cmap, acc = table.T_list, table.cmap_list, table.accept_list
-            step = lambda s, b: T[s][cmap[b]]  # noqa: E731
+            rows, cmap, acc = table.T_list, table.cmap_list, table.accept_list
             accepts = acc.__getitem__
+            if table.n_states * table.n_cls <= _BULK_ROWS:
+                # a small table at once (one numpy call) rather than a row tuple per visited
+                # state, each built and kept by T_list: that was most of a search's time
+                T = table.state_table
+                rows = np.where(T >= table.n_states, -1, T).tolist()
+            moves = [(cmap[b], b) for b in byts]
+
+            def expand(s: int) -> list[tuple[int, int]]:  # one row read per state, not per byte
+                row = rows[s]
+                return [(row[c], b) for c, b in moves]
         result: bytes | None = None
         if accepts(q):
             result = b""
         else:
-            byts = self._bytes_of_classes(x)
             prev: dict[int, tuple[int, int]] = {q: (-1, -1)}
             frontier = deque([q])
             while frontier and result is None:
                 s = frontier.popleft()
-                for b in byts:
-                    t = step(s, b)
+                for t, b in expand(s):
                     if t < 0 or t in prev:
                         continue
                     prev[t] = (s, b)
