@@ -73,7 +73,20 @@ def _json_spaced(text: bytes) -> bytes:
 
 def _bfs_levels(T: np.ndarray, dead: int, max_depth: int | None = None) -> list[list[int]]:
     """States of a class-compressed DFA (``T[q, c]``, ``dead`` = no move) by distance from 0,
-    up to ``max_depth`` (all levels if ``None``)."""
+    up to ``max_depth`` (all levels if ``None``). Each level's states in increasing order."""
+    if T.size <= 2048:
+        # small tables (keys, enums: most of them) in plain Python: a numpy level costs more
+        # than the whole walk
+        rows = T.tolist()
+        seen_set = {0, dead}
+        levels = [[0]]
+        while max_depth is None or len(levels) <= max_depth:
+            nxt = sorted({t for q in levels[-1] for t in rows[q]} - seen_set)
+            if not nxt:
+                break
+            seen_set.update(nxt)
+            levels.append(nxt)
+        return levels
     seen = np.zeros(dead + 1, dtype=bool)
     seen[dead] = True
     seen[0] = True

@@ -12,13 +12,27 @@ from constrain.compiled import _bfs_levels, _eager_plan
 from oracles import assert_same_masks
 
 
-@pytest.mark.parametrize("n", [1, 3, 17, 120])
+def _levels_reference(T, dead):
+    depth = {0: 0}
+    order = [0]
+    for q in order:
+        for t in T[q].tolist():
+            if t != dead and t not in depth:
+                depth[t] = depth[q] + 1
+                order.append(t)
+    out = [[] for _ in range(max(depth.values()) + 1)]
+    for q, d in depth.items():
+        out[d].append(q)
+    return [sorted(lv) for lv in out]
+
+
+@pytest.mark.parametrize("n", [1, 3, 17, 120, 800])  # 800 x 3 takes the numpy path
 def test_bfs_levels_stop_at_the_depth_asked(n):
     rng = np.random.default_rng(n)
     for _ in range(40):
         T = rng.integers(0, n + 1, size=(n, 3))  # n is "dead"
         full = _bfs_levels(T, n)
-        assert sorted(q for lv in full for q in lv) == sorted(set(q for lv in full for q in lv))
+        assert full == _levels_reference(T, n)
         for d in range(6):
             assert _bfs_levels(T, n, d) == full[:d + 1]
 
