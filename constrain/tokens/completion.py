@@ -41,6 +41,8 @@ _BYTE_PREFERENCE = sorted(range(256), key=lambda b: (
     0 if 0x61 <= b <= 0x7A else 1 if 0x30 <= b <= 0x39 else 2 if 0x41 <= b <= 0x5A
     else 3 if 0x20 <= b < 0x7F else 4, b))
 
+_PREF = np.array(_BYTE_PREFERENCE, dtype=np.int64)
+
 # one lexeme-tail search visits at most this many lexeme states (a counted string of a few
 # thousand characters is well within it)
 LEXEME_SEARCH_LIMIT = 200_000
@@ -68,15 +70,10 @@ class Completions:
         hit = self._class_bytes.get(x)
         if hit is None:
             table = self.automaton.tables[x]
-            cmap = table.dfa.classes
-            seen: set[int] = set()
-            hit = []
-            for b in _BYTE_PREFERENCE:
-                c = int(cmap[b])
-                if c not in seen:
-                    seen.add(c)
-                    hit.append(b)
-            self._class_bytes[x] = hit
+            # each class's first byte in preference order, classes by that byte's rank
+            cls = np.asarray(table.dfa.classes)[:256][_PREF]
+            _, first = np.unique(cls, return_index=True)
+            hit = self._class_bytes[x] = _PREF[np.sort(first)].tolist()
         return hit
 
     def lexeme_tail(self, x: int, q: int) -> bytes | None:
