@@ -40,7 +40,11 @@ EAGER_WIDE_MAX = 1024
 EAGER_ROW_BUDGET_S = 0.1
 EAGER_ROW_DEPTH = 1
 EAGER_SMALL_TABLE = 64  # lexemes with at most this many DFA states get every state's row
-# compile-time masks of the states along the grammar's shortest output (see _precompute_masks)
+# compile-time masks of the states along the grammar's shortest output (see _precompute_masks):
+# every output passes through them, so they are paid here or on the first steps. Turned off
+# (issue 18 part 2d, MaskBench sample 100, CPU time) compile p50 fell ~30% but the per-token
+# p90/p99 rose 60 -> 71 / 280 -> 328 us: kept, with the lexeme tails the shortest output
+# needs shared per token table across compiles (tokens/completion.py)
 EAGER_MASK_BUDGET_S = 0.1
 EAGER_MASK_MAX = 4096
 EAGER_MASK_RTN_STATES = 50_000  # bigger grammars skip it (solving the completions costs more)
@@ -67,14 +71,28 @@ def _json_spaced(text: bytes) -> bytes:
     return bytes(out)
 
 
-def _bfs_levels(T: np.ndarray, dead: int) -> list[list[int]]:
-    """States of a class-compressed DFA (``T[q, c]``, ``dead`` = no move) by distance from 0."""
+def _bfs_levels(T: np.ndarray, dead: int, max_depth: int | None = None) -> list[list[int]]:
+    """States of a class-compressed DFA (``T[q, c]``, ``dead`` = no move) by distance from 0,
+    up to ``max_depth`` (all levels if ``None``). Each level's states in increasing order."""
+    if T.size <= 2048:
+        # small tables (keys, enums: most of them) in plain Python: a numpy level costs more
+        # than the whole walk
+        rows = T.tolist()
+        seen_set = {0, dead}
+        levels = [[0]]
+        while max_depth is None or len(levels) <= max_depth:
+            nxt = sorted({t for q in levels[-1] for t in rows[q]} - seen_set)
+            if not nxt:
+                break
+            seen_set.update(nxt)
+            levels.append(nxt)
+        return levels
     seen = np.zeros(dead + 1, dtype=bool)
     seen[dead] = True
     seen[0] = True
     levels = [[0]]
     frontier = np.array([0])
-    while frontier.size:
+    while frontier.size and (max_depth is None or len(levels) <= max_depth):
         nxt = np.unique(T[frontier].ravel())
         nxt = nxt[~seen[nxt]]
         seen[nxt] = True
@@ -138,6 +156,44 @@ def _check_nonempty(rtn, grammar: Grammar) -> None:
         f"the constraint matches no string: {listed} match{'es' if len(names) == 1 else ''} "
         f"nothing, and every output needs one ({at})",
         pointer=where)
+
+
+# per token table (tables are shared across compiles, rows never dropped from one): the
+# states _precompute_rows would fill, found once instead of by a BFS per compile
+_EAGER_PLANS: "weakref.WeakKeyDictionary[Any, tuple]" = weakref.WeakKeyDictionary()
+
+
+def _eager_plan(t, below_first: np.ndarray) -> tuple:
+    """``(depth, state, kind)`` of the states of table ``t`` worth a row at compile time.
+
+    ``kind`` 0: narrow (batched walk), 1: wide (dense walk), 2: a difference table's state.
+    Depends only on the table and its vocabulary, so it is kept per table (weakly).
+    """
+    plan = _EAGER_PLANS.get(t)
+    if plan is not None:
+        return plan
+    out: list[tuple[int, int, int]] = []
+    if isinstance(t, DifferenceLexemeTable):
+        out = [(d, q, 2) for d, qs in enumerate(_bfs_levels(t.state_table, t.n_states, EAGER_ROW_DEPTH))
+               for q in qs]
+    elif t.batchable and t.n_states <= EAGER_ROW_STATES:
+        T = t.state_table
+        # small tables (keys, literals, punctuation, enums): every state, a text that
+        # reaches the lexeme walks through them; big ones (patterns, formats): the first
+        # EAGER_ROW_DEPTH bytes only
+        depth = t.n_states if t.n_states <= EAGER_SMALL_TABLE else EAGER_ROW_DEPTH
+        levels = _bfs_levels(T, t.n_states, depth)
+        reach = (T[:, t.classes] != t.n_states).astype(np.int64) @ below_first
+        for d, qs in enumerate(levels):
+            for q in qs:
+                # first bytes reaching a big subtree (a key's opening quote) may still be
+                # narrow a level down: the table's own test decides
+                if reach[q] <= _lexeme_tables.DENSE_MIN_NODES or not t.is_wide(q):
+                    out.append((d, q, 0))
+                elif t.n_states <= EAGER_WIDE_TABLE:
+                    out.append((d, q, 1))
+    plan = _EAGER_PLANS[t] = tuple(out)
+    return plan
 
 
 class Compiled:
@@ -208,30 +264,15 @@ class Compiled:
             if id(t) in seen:
                 continue
             seen.add(id(t))
-            if isinstance(t, DifferenceLexemeTable):
-                T = t.state_table
-                diff.extend((d, q, t) for d, qs in enumerate(_bfs_levels(T, t.n_states)[:EAGER_ROW_DEPTH + 1])
-                            for q in qs)
+            plan = _eager_plan(t, below_first)
+            if not plan:
                 continue
-            if not t.batchable or t.n_states > EAGER_ROW_STATES:
+            left = [(d, q, kind) for d, q, kind in plan if not t.has_row(q)]
+            if not left:
+                _EAGER_PLANS[t] = ()  # rows are never dropped from a table: done for good
                 continue
-            T = t.state_table
-            # small tables (keys, literals, punctuation, enums): every state, a text that
-            # reaches the lexeme walks through them; big ones (patterns, formats): the first
-            # EAGER_ROW_DEPTH bytes only
-            depth = t.n_states if t.n_states <= EAGER_SMALL_TABLE else EAGER_ROW_DEPTH
-            levels = _bfs_levels(T, t.n_states)[:depth + 1]
-            reach = (T[:, t.classes] != t.n_states).astype(np.int64) @ below_first
-            for d, qs in enumerate(levels):
-                for q in qs:
-                    if t.has_row(q):
-                        continue
-                    # first bytes reaching a big subtree (a key's opening quote) may still be
-                    # narrow a level down: the table's own test decides
-                    if reach[q] <= _lexeme_tables.DENSE_MIN_NODES or not t.is_wide(q):
-                        todo.append((d, q, t))
-                    elif t.n_states <= EAGER_WIDE_TABLE:
-                        wide.append((d, q, t))
+            for d, q, kind in left:
+                (todo if kind == 0 else wide if kind == 1 else diff).append((d, q, t))
         todo.sort(key=lambda x: x[0])
         todo = todo[:EAGER_ROW_MAX]
         for i in range(0, len(todo), 256):

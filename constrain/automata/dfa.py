@@ -750,7 +750,7 @@ class ByteDFA:
 
     def difference(self, other: "ByteDFA", budget: int = DEFAULT_BUDGET) -> "ByteDFA":
         """``self \\ other``."""
-        return _product(self, other, "diff", budget)
+        return _difference(self, other, budget)
 
     def symmetric_difference(self, other: "ByteDFA", budget: int = DEFAULT_BUDGET) -> "ByteDFA":
         """Strings in exactly one of the two languages."""
@@ -978,4 +978,67 @@ def _product(a: ByteDFA, b: ByteDFA, op: str, budget: int) -> ByteDFA:
         acc = xa ^ xb
     else:
         raise ValueError(op)
+    return finalize(T, acc, jc)
+
+
+def _difference(a: ByteDFA, b: ByteDFA, budget: int) -> ByteDFA:
+    """``a \\ b`` by a level-synchronous product that stops following ``b`` once it is dead.
+
+    The usual case is a wide ``a`` (any string content, ~20 states) minus a narrow finite
+    ``b`` (declared property names: a trie of hundreds of states). Pairs ``(x, y)`` with
+    ``y`` live are explored a BFS level at a time with numpy (about one pair per trie state);
+    once ``b`` is dead the remaining language is ``a``'s from ``x``, so those targets point
+    into one appended copy of ``a``'s table instead of being explored pair by pair (the
+    generic :func:`_product` walked every column of every pair in Python, the copy
+    included). :func:`finalize` trims and minimizes as before, so the result is the same
+    canonical DFA.
+    """
+    n = max(a.n_symbols, b.n_symbols)
+    if a.is_empty() or b.is_empty():
+        return a if b.is_empty() else ByteDFA._empty(n)
+    ta, tb, jc = _joint(a, b)
+    SA, SB = ta.shape[0], tb.shape[0]
+    J = ta.shape[1]
+    budget = state_budget(budget, J * 8 * _TABLE_COPIES + _INDEX_BYTES)
+    check_size((SA + SB + 2) * J * 8 * 2, "product operand tables")
+    index = {0: 0}  # key x * SB + y (y live) -> pair state
+    px, py = [0], [0]
+    rows: list[np.ndarray] = []
+    lo = 0
+    while lo < len(px):
+        hi = len(px)
+        X = np.asarray(px[lo:hi], dtype=np.int64)
+        Y = np.asarray(py[lo:hi], dtype=np.int64)
+        A = ta[X]
+        B = tb[Y]
+        # a dead: no move; b dead: a's own state x' in the copy, coded -2 - x' until the
+        # number of pair states is known
+        R = np.where(A >= 0, -2 - A, -1)
+        both = (A >= 0) & (B >= 0)
+        if both.any():
+            keys = A[both] * SB + B[both]
+            uk, inv = np.unique(keys, return_inverse=True)
+            ids = []
+            for k in uk.tolist():
+                i = index.get(k)
+                if i is None:
+                    i = index[k] = len(px)
+                    px.append(k // SB)
+                    py.append(k % SB)
+                ids.append(i)
+            R[both] = np.asarray(ids, dtype=np.int64)[inv]
+        rows.append(R)
+        if len(px) + SA > budget:
+            raise CompileBudgetError(f"product automaton exceeds {budget} states", budget="states")
+        check_size(len(px) * _INDEX_BYTES + _table_bytes(len(px) + SA, J), "product automaton")
+        check_deadline()
+        lo = hi
+    P = len(px)
+    T = np.concatenate(rows + [np.where(ta >= 0, ta + P, -1)])
+    T[:P] = np.where(T[:P] <= -2, P - 2 - T[:P], T[:P])
+    acc_a = np.asarray(a.accept, dtype=bool)
+    acc_b = np.asarray(b.accept, dtype=bool)
+    PX = np.asarray(px, dtype=np.int64)
+    PY = np.asarray(py, dtype=np.int64)
+    acc = np.concatenate([acc_a[PX] & ~acc_b[PY], acc_a])
     return finalize(T, acc, jc)

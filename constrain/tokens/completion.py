@@ -20,9 +20,18 @@ Used to close an output that is running out of tokens (``decode.generate(finish_
 
 from __future__ import annotations
 
+import weakref
 from collections import deque
 
+import numpy as np
+
 __all__ = ["Completions"]
+
+# a lexeme's tails depend on its token table alone, and tables are shared by every compile
+# that has the lexeme (cached per lexeme and vocabulary): kept per table, as long as it lives
+_TABLE_TAILS: "weakref.WeakKeyDictionary[object, dict[int, bytes | None]]" = weakref.WeakKeyDictionary()
+_TABLE_TAILS_MAX = 1024  # tails kept per table
+_BULK_ROWS = 8192  # tables up to this many transitions are read as one list by lexeme_tail
 
 INF = float("inf")
 
@@ -31,6 +40,8 @@ INF = float("inf")
 _BYTE_PREFERENCE = sorted(range(256), key=lambda b: (
     0 if 0x61 <= b <= 0x7A else 1 if 0x30 <= b <= 0x39 else 2 if 0x41 <= b <= 0x5A
     else 3 if 0x20 <= b < 0x7F else 4, b))
+
+_PREF = np.array(_BYTE_PREFERENCE, dtype=np.int64)
 
 # one lexeme-tail search visits at most this many lexeme states (a counted string of a few
 # thousand characters is well within it)
@@ -59,15 +70,10 @@ class Completions:
         hit = self._class_bytes.get(x)
         if hit is None:
             table = self.automaton.tables[x]
-            cmap = table.dfa.classes
-            seen: set[int] = set()
-            hit = []
-            for b in _BYTE_PREFERENCE:
-                c = int(cmap[b])
-                if c not in seen:
-                    seen.add(c)
-                    hit.append(b)
-            self._class_bytes[x] = hit
+            # each class's first byte in preference order, classes by that byte's rank
+            cls = np.asarray(table.dfa.classes)[:256][_PREF]
+            _, first = np.unique(cls, return_index=True)
+            hit = self._class_bytes[x] = _PREF[np.sort(first)].tolist()
         return hit
 
     def lexeme_tail(self, x: int, q: int) -> bytes | None:
@@ -77,23 +83,40 @@ class Completions:
         if key in self._tails:
             return self._tails[key]
         table = self.automaton.tables[x]
+        shared = _TABLE_TAILS.get(table)
+        if shared is None:
+            shared = _TABLE_TAILS.setdefault(table, {})
+        if q in shared:
+            result = self._tails[key] = shared[q]
+            return result
+        byts = self._bytes_of_classes(x)
         if table.counted:
             step, accepts = table.step, table.accepts
+
+            def expand(s: int) -> list[tuple[int, int]]:
+                return [(step(s, b), b) for b in byts]
         else:
-            T, cmap, acc = table.T_list, table.cmap_list, table.accept_list
-            step = lambda s, b: T[s][cmap[b]]  # noqa: E731
+            rows, cmap, acc = table.T_list, table.cmap_list, table.accept_list
             accepts = acc.__getitem__
+            if table.n_states * table.n_cls <= _BULK_ROWS:
+                # a small table at once (one numpy call) rather than a row tuple per visited
+                # state, each built and kept by T_list: that was most of a search's time
+                T = table.state_table
+                rows = np.where(T >= table.n_states, -1, T).tolist()
+            moves = [(cmap[b], b) for b in byts]
+
+            def expand(s: int) -> list[tuple[int, int]]:  # one row read per state, not per byte
+                row = rows[s]
+                return [(row[c], b) for c, b in moves]
         result: bytes | None = None
         if accepts(q):
             result = b""
         else:
-            byts = self._bytes_of_classes(x)
             prev: dict[int, tuple[int, int]] = {q: (-1, -1)}
             frontier = deque([q])
             while frontier and result is None:
                 s = frontier.popleft()
-                for b in byts:
-                    t = step(s, b)
+                for t, b in expand(s):
                     if t < 0 or t in prev:
                         continue
                     prev[t] = (s, b)
@@ -110,6 +133,8 @@ class Completions:
         if len(self._tails) > 500_000:
             self._tails.clear()
         self._tails[key] = result
+        if len(shared) < _TABLE_TAILS_MAX:
+            shared[q] = result
         return result
 
     # ------------------------------------------------------------------ rules

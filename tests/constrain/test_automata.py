@@ -392,3 +392,33 @@ def test_column_ids_number_distinct_columns_by_first_occurrence():
             assert np.array_equal(M.column_ids(T), ref(T))
     finally:
         M._WEIGHTS[0] = saved
+
+
+@settings(max_examples=80, deadline=None)
+@given(dfas(depth=2), dfas(depth=2))
+def test_difference_equals_the_generic_product(p, q):
+    """``difference`` (level-synchronous, b followed only while live) is the very canonical
+    DFA the generic pairwise product gives."""
+    from constrain.automata.dfa import DEFAULT_BUDGET, _product
+
+    a, b = p[0], q[0]
+    for x, y in ((a, b), (b, a), (a, a), (a, ByteDFA.empty()), (ByteDFA.empty(), a)):
+        got = x.difference(y)
+        assert got.equivalent(_product(x, y, "diff", DEFAULT_BUDGET))
+        check_canonical(got)
+
+
+def test_difference_of_string_content_and_declared_names():
+    """The shape that dominates JSON Schema compiles: any string content minus a name trie."""
+    from constrain.automata.dfa import DEFAULT_BUDGET, _product
+    from constrain.frontends.json_schema.lexemes import ANY_STRING, excluded_values_dfa, string_content
+
+    names = ["id", "name", "type", "créé", "a\"b", "x\\y", "\u00e9t\u00e9", "tags", "t"]
+    content = string_content(ANY_STRING, "json")
+    names_dfa = excluded_values_dfa(names, "json")
+    d = content.difference(names_dfa)
+    assert d.equivalent(_product(content, names_dfa, "diff", DEFAULT_BUDGET))
+    assert not d.matches(b"id") and not d.matches(b"\\u0069d") and not d.matches(b"a\\\"b")
+    assert d.matches(b"ids") and d.matches(b"i") and d.matches(b"") and d.matches(b"\\u0069")
+    with pytest.raises(CompileBudgetError):
+        content.difference(names_dfa, budget=50)

@@ -306,3 +306,22 @@ def test_shared_rows_with_one_crc_stay_distinct(monkeypatch):
     sa, sb = shared_rows.share(a), shared_rows.share(b)
     assert sb is not sa and (sb == b).all() and (sa == a).all() and not sb.flags.writeable
     assert shared_rows.share(a.copy()) is sa
+
+
+def test_excluded_names_cache_equals_a_fresh_build_and_clears():
+    """Declared-name sets are built once per (names, encoding): the cached DFA is the one a
+    fresh build (trie, and the regex alternation it stands for) gives; clear_caches drops it."""
+    from constrain.frontends.json_schema import lexemes
+    from constrain.frontends.regex import literal_set_dfa, regex_to_dfa
+
+    constrain.clear_caches()
+    names = ("alpha", "beta", "g\u00e4mma", "q\"uote")
+    for enc in ("json", "json-canonical"):
+        first = lexemes.excluded_values_dfa(list(names), enc)
+        assert lexemes.excluded_values_dfa(iter(names), enc) is first  # one entry, any iterable
+        assert first.equivalent(literal_set_dfa(names, enc))
+        assert first.equivalent(regex_to_dfa("|".join(lexemes.regex_escape(n) for n in names), encoding=enc))
+    name = "constrain.frontends.json_schema.lexemes._excluded_cached"
+    assert cache.cache_sizes()[name] == 2
+    constrain.clear_caches()
+    assert cache.cache_sizes()[name] == 0

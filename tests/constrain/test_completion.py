@@ -131,3 +131,34 @@ def test_compile_precomputes_masks_along_the_shortest_output(family, monkeypatch
     assert cold.automaton.start.mask is None
     eos = set(int(e) for e in vocab.eos_ids)
     assert_same_masks(warm, cold, seed=3, walks=8, steps=20, skip=eos)
+
+
+def test_lexeme_tails_shared_per_table_equal_fresh_ones(family, monkeypatch):
+    """Tails kept per token table (shared by later compiles) are the ones a fresh search
+    gives, and a table keeps at most ``_TABLE_TAILS_MAX`` of them."""
+    from constrain.tokens import completion
+
+    _, _, vocab = family
+    schema = {"type": "object", "properties": {"name": {"type": "string", "minLength": 2},
+                                               "tags": {"type": "array", "items": {"enum": ["x", "yy"]}}},
+              "required": ["name", "tags"]}
+    first = compile_json_schema(schema, vocab)
+    want = first.automaton.shortest_completion(first.automaton.start)
+    tables = {id(t): t for t in first.automaton.tables}.values()
+    assert any(completion._TABLE_TAILS.get(t) for t in tables)
+    again = compile_json_schema(schema, vocab)  # served from the shared tails
+    assert again.automaton.shortest_completion(again.automaton.start) == want
+    for x, t in enumerate(again.automaton.tables):
+        shared = dict(completion._TABLE_TAILS.get(t) or {})
+        completion._TABLE_TAILS.pop(t, None)
+        for q, tail in shared.items():  # a new search (nothing shared left for this table)
+            completion._TABLE_TAILS.pop(t, None)
+            assert completion.Completions(again.automaton).lexeme_tail(x, q) == tail
+    monkeypatch.setattr(completion, "_TABLE_TAILS_MAX", 2)
+    completion._TABLE_TAILS.clear()
+    c = compile_json_schema(schema, vocab)
+    comp = completion.Completions(c.automaton)
+    for x, t in enumerate(c.automaton.tables):
+        for q in range(min(t.n_states, 6)):
+            comp.lexeme_tail(x, q)
+        assert len(completion._TABLE_TAILS.get(t, {})) <= 2

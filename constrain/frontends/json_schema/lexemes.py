@@ -225,7 +225,14 @@ def excluded_values_dfa(values, encoding: str = "json") -> ByteDFA:
     Built as a trie of spellings (:func:`literal_set_dfa`, a few times faster than the
     escaped regex alternation, which stays the fallback and gives the same canonical DFA).
     """
-    values = list(values)
+    return _excluded_cached(tuple(values), encoding)
+
+
+@register_lru
+@lru_cache(maxsize=256)
+def _excluded_cached(values: tuple[str, ...], encoding: str) -> ByteDFA:
+    # an object's declared names are built twice: subtracted from its additional keys'
+    # content and as the DifferenceLexemeTable's excluded set; enums repeat across schemas
     d = literal_set_dfa(values, encoding)
     if d is None:
         d = regex_to_dfa("|".join(regex_escape(e) for e in values), encoding=encoding)

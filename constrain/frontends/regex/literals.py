@@ -39,6 +39,35 @@ def _spellings(cp: int, encoding: str) -> tuple[tuple[frozenset[int], ...], ...]
     return tuple(out)
 
 
+@register_lru
+@functools.lru_cache(maxsize=8192)
+def _template(cp: int, encoding: str) -> tuple[tuple[tuple[int, int], ...], ...] | None:
+    """The byte trie of the spellings of code point ``cp`` alone: per local state (0 is the
+    start, targets come after their source), its ``(byte, target)`` pairs sorted by byte,
+    ``-1`` for the end; ``None`` if the spellings do not form a trie (see the builder)."""
+    local: list[dict[int, int]] = [{}]
+    inner: dict[tuple[int, frozenset[int]], int] = {}
+    for seq in _spellings(cp, encoding):
+        cur = 0
+        last = len(seq) - 1
+        for i, elem in enumerate(seq):
+            row = local[cur]
+            if i == last:
+                dst = -1
+            else:
+                dst = inner.get((cur, elem))
+                if dst is None:
+                    if any(b in row for b in elem):
+                        return None
+                    dst = inner[(cur, elem)] = len(local)
+                    local.append({})
+            for b in elem:
+                if row.setdefault(b, dst) != dst:
+                    return None
+            cur = dst
+    return tuple(tuple(sorted(row.items())) for row in local)
+
+
 def literal_set_dfa(values: Iterable[str], encoding: str = "utf8",
                     budget: int = DEFAULT_BUDGET) -> ByteDFA | None:
     """Canonical DFA of exactly the strings ``values``, each in every spelling ``encoding`` allows.
@@ -72,6 +101,28 @@ def literal_set_dfa(values: Iterable[str], encoding: str = "utf8",
     sigs: list[tuple] = []
     block = [0] * len(children)
     for node in range(len(children) - 1, -1, -1):
+        kids = children[node]
+        if len(kids) == 1:
+            # one child (most nodes of a name trie): the local trie is that character's
+            # spelling template, only its end (the child's state) differs
+            ((cp, child),) = kids.items()
+            tmpl = _template(cp, encoding)
+            if tmpl is None:
+                return None
+            end = block[child]
+            ids = [0] * len(tmpl)
+            for k in range(len(tmpl) - 1, -1, -1):
+                sig = (terminal[node] if k == 0 else False,
+                       tuple([(b, end if t < 0 else ids[t]) for b, t in tmpl[k]]))
+                sid = registry.get(sig)
+                if sid is None:
+                    sid = registry[sig] = len(sigs)
+                    sigs.append(sig)
+                    if len(sigs) > budget:
+                        return None
+                ids[k] = sid
+            block[node] = ids[0]
+            continue
         # local byte trie of the spellings out of this node: local 0 is the node itself;
         # a target >= 0 is a local state, ~b (< 0) the registered state b of a child
         local: list[dict[int, int]] = [{}]
