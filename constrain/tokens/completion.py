@@ -81,7 +81,7 @@ class Completions:
             step, accepts = table.step, table.accepts
         else:
             T, cmap, acc = table.T_list, table.cmap_list, table.accept_list
-            step = lambda s, b: T[s][cmap[b]]  # noqa: E731
+            step = lambda s, b: (T.get(s) or table.py_row(s))[cmap[b]]  # noqa: E731
             accepts = acc.__getitem__
         result: bytes | None = None
         if accepts(q):
