@@ -113,3 +113,35 @@ def test_cached_table_rows_leave_the_collectors_sight(schema):
     for t in tables:
         assert not gc.is_tracked(t.T_list)
         assert not gc.is_tracked(t._viable_lists)
+
+
+def test_the_compile_after_a_budget_failure_gives_the_heap_back(monkeypatch):
+    """A compile stopped by its time or memory budget leaves its freed heap mapped; the next
+    compile entry trims it (once) before reading its RSS baseline, so failures do not ratchet
+    the process up by a memory budget each. First visits (``fresh_rss=False``) never trim:
+    they run inside decoding steps."""
+    import time
+
+    from constrain import budget, cache
+    from constrain.errors import CompileBudgetError
+
+    calls = []
+    monkeypatch.setattr(cache, "_malloc_trim", lambda: calls.append(1))
+    monkeypatch.setattr(budget, "_TRIM_PENDING", [False])
+    with budget.compile_budget(1.0):
+        budget.check_deadline()
+    assert calls == []  # nothing failed: nothing to give back
+    with pytest.raises(CompileBudgetError):
+        with budget.compile_budget(0.0):
+            time.sleep(0.002)
+            budget.check_deadline()
+    with budget.compile_budget(1.0, fresh_rss=False):
+        pass
+    assert calls == []
+    with budget.compile_budget(1.0):
+        with budget.compile_budget(1.0):  # nested: only the outermost trims
+            pass
+    assert calls == [1]
+    with budget.compile_budget(1.0):
+        pass
+    assert calls == [1]
