@@ -286,12 +286,16 @@ class DifferenceLexemeTable(LexemeTable):
 
     def _representative(self, q: int) -> tuple[int, int]:
         """A (B state, F state) pair reaching state ``q`` of C (F dead = n_F; ``(-1, -1)``:
-        ``q`` unreachable), by a breadth-first walk of the product that stops at ``q``.
+        ``q`` unreachable).
 
-        The walk gathers only the frontier's transitions (the class-compressed tables indexed
-        through each DFA's byte classes): materialising all three full ``[states, 256]``
-        tables once per lexeme cost 4 ms each, and the first visit of a state with a key
-        thread per object of a big ``anyOf`` paid it for every one of them (90 ms).
+        State 0 is (0, 0): the first visit of a state with a key thread per object of a big
+        ``anyOf`` needs only that, and building every table's pairs there cost 4 ms each (90
+        ms for Github_hard:15). Other states are mapped all at once by a breadth-first walk of
+        the product, gathering only the frontier's transitions (the class-compressed tables
+        indexed through each DFA's byte classes) instead of three full ``[states, 256]``
+        tables. All at once, not level by level up to ``q``: spreading the walk over the
+        first visits of a key's states put a share of it in many steps (per-token p99 on
+        MaskBench 211 -> 302-330 us, Mistral).
         """
         if q == 0:
             return 0, 0
@@ -308,7 +312,7 @@ class DifferenceLexemeTable(LexemeTable):
         B = self.base
         Fx = np.vstack([self._F_flat, np.full((1, self._F_flat.shape[1]), nF, dtype=np.int64)]).ravel()
         c, g, f = frontier
-        while g_of[q] < 0 and c.size:
+        while c.size:
             c2 = self._flat[(c * self.n_cls)[:, None] + self._cmap[None, :]].ravel()
             g2 = B._flat[(g * B.n_cls)[:, None] + B._cmap[None, :]].ravel()
             f2 = Fx[(f * self._F_flat.shape[1])[:, None] + self._F_cmap_np[None, :]].ravel()
