@@ -158,8 +158,11 @@ def finalize(T: np.ndarray, acc: np.ndarray, cmap: np.ndarray, *, minimal: bool 
     return ByteDFA._make(Tc, accn, sym_cls)
 
 
-def _class_ranges(cmap: np.ndarray, n_classes: int) -> list[list[tuple[int, int]]]:
-    """For each class, the maximal runs ``(lo, hi)`` of symbols that belong to it."""
+def _class_ranges(cmap: np.ndarray, n_classes: int) -> tuple[tuple[tuple[int, int], ...], ...]:
+    """For each class, the maximal runs ``(lo, hi)`` of symbols that belong to it.
+
+    Tuples, not lists: cached on every DFA, and tuples of ints drop out of the garbage
+    collector's sight after a collection, lists never do."""
     n = cmap.shape[0]
     cuts = np.flatnonzero(np.diff(cmap)) + 1
     starts = np.concatenate(([0], cuts))
@@ -167,7 +170,7 @@ def _class_ranges(cmap: np.ndarray, n_classes: int) -> list[list[tuple[int, int]
     out: list[list[tuple[int, int]]] = [[] for _ in range(n_classes)]
     for lo, hi, c in zip(starts.tolist(), ends.tolist(), cmap[starts].tolist()):
         out[c].append((lo, hi))
-    return out
+    return tuple(tuple(r) for r in out)
 
 
 # --------------------------------------------------------------------------- NFA
@@ -457,7 +460,7 @@ class ByteDFA:
     def _empty(cls, n_symbols: int = 256) -> "ByteDFA":
         return cls._make(np.full((1, 1), -1), np.zeros(1, dtype=bool), np.zeros(n_symbols, dtype=np.int64))
 
-    def class_ranges(self) -> list[list[tuple[int, int]]]:
+    def class_ranges(self) -> tuple[tuple[tuple[int, int], ...], ...]:
         """The symbol ranges ``(lo, hi)`` of each class (cached), for embedding into an NFA."""
         if self._ranges is None:
             self._ranges = _class_ranges(self._cmap, self._T.shape[1])

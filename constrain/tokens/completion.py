@@ -96,17 +96,18 @@ class Completions:
             def expand(s: int) -> list[tuple[int, int]]:
                 return [(step(s, b), b) for b in byts]
         else:
-            rows, cmap, acc = table.T_list, table.cmap_list, table.accept_list
+            cmap, acc = table.cmap_list, table.accept_list
+            row_of = table.py_row  # built and kept on first use (T_list is a plain dict)
             accepts = acc.__getitem__
             if table.n_states * table.n_cls <= _BULK_ROWS:
                 # a small table at once (one numpy call) rather than a row tuple per visited
                 # state, each built and kept by T_list: that was most of a search's time
                 T = table.state_table
-                rows = np.where(T >= table.n_states, -1, T).tolist()
+                row_of = np.where(T >= table.n_states, -1, T).tolist().__getitem__
             moves = [(cmap[b], b) for b in byts]
 
             def expand(s: int) -> list[tuple[int, int]]:  # one row read per state, not per byte
-                row = rows[s]
+                row = row_of(s)
                 return [(row[c], b) for c, b in moves]
         result: bytes | None = None
         if accepts(q):

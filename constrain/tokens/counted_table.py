@@ -56,7 +56,7 @@ class CountedLexemeTable:
         self._rows: dict[tuple[int, int, int], np.ndarray] = {}
         self._splits: dict[tuple[int, int, int], np.ndarray] = {}
         self._viable: dict[tuple[int, int, int], np.ndarray] = {}
-        self._lock = threading.Lock()
+        self._lock = _tables.TABLE_LOCK  # shared, as LexemeTable's
         d = dfa
         n_cls = d.table.shape[1]
         dead = d.n_base

@@ -46,29 +46,17 @@ FILL_BATCH_MIN = 3
 FILL_BATCH_STATES = 512
 
 
-class _PyRows(dict):
-    """``rows[q]``: state ``q``'s transitions as a tuple of Python ints (``-1`` dead), built on
-    first use from the numpy table.
+def _py_row(flat: np.ndarray, n_cls: int, n_states: int, q: int) -> tuple[int, ...]:
+    """State ``q``'s transitions as a tuple of Python ints (``-1`` dead)."""
+    if not 0 <= q < n_states:
+        raise IndexError(f"DFA state {q} out of range (0..{n_states - 1})")
+    r = flat[q * n_cls:(q + 1) * n_cls]
+    return tuple(np.where(r >= n_states, -1, r).tolist())
 
-    Byte-at-a-time stepping reads ``rows[q][cls]``; a tuple per *visited* state is enough,
-    and building one for every state up front held more memory than everything else the
-    tables keep (a pattern's DFA has thousands of states, a text visits a few)."""
 
-    __slots__ = ("_flat", "_n_cls", "_n_states")
-
-    def __init__(self, flat: np.ndarray, n_cls: int, n_states: int):
-        super().__init__()
-        self._flat, self._n_cls, self._n_states = flat, n_cls, n_states
-
-    def __missing__(self, q: int) -> tuple[int, ...]:
-        if not 0 <= q < self._n_states:
-            raise IndexError(f"DFA state {q} out of range (0..{self._n_states - 1})")
-        r = self._flat[q * self._n_cls:(q + 1) * self._n_cls]
-        row = self[q] = tuple(np.where(r >= self._n_states, -1, r).tolist())
-        return row
-
-    def __len__(self) -> int:  # a sequence of n_states rows, as the tuple it replaces was
-        return self._n_states
+# one lock for every table's row and split dicts (held for a dict store): a lock per table
+# was one more object the garbage collector walks for each of thousands of cached tables
+TABLE_LOCK = threading.Lock()
 
 
 class LexemeTable:
@@ -95,13 +83,17 @@ class LexemeTable:
         self._rows: dict[int, np.ndarray] = {}
         self._splits: dict[int, np.ndarray] = {}
         self._viable: dict[int, np.ndarray] = {}
-        self._viable_lists: dict[int, list[int]] = {}
+        self._viable_lists: dict[int, tuple[int, ...]] = {}  # tuples: see T_list
         self._wide: dict[int, bool] = {}
-        self._lock = threading.Lock()
-        # Python sequences for byte-at-a-time stepping in the token layer: T_list[q][cmap_list[b]].
-        # Tuples of ints, not lists: the garbage collector stops tracking them, so thousands of
-        # cached tables add nothing to the cost of a full collection
-        self.T_list: _PyRows = _PyRows(self._flat, n_cls, n_states)
+        self._lock = TABLE_LOCK
+        # Python sequences for byte-at-a-time stepping in the token layer: T_list[q][cmap_list[b]]
+        # for the states built so far (py_row(q) builds a missing one: a tuple per *visited*
+        # state, since one for every state up front held more memory than the rest of the
+        # tables). A plain dict of tuples of ints, on purpose: a full garbage collection stops
+        # tracking the tuples and then the dict, so thousands of cached tables cost it nothing
+        # (a dict subclass or lists stay tracked, and were most of a 40 ms full collection
+        # after a few hundred schemas)
+        self.T_list: dict[int, tuple[int, ...]] = {}
         self.cmap_list: tuple[int, ...] = tuple(cmap.tolist())
         self.accept_list: tuple[bool, ...] = tuple(bool(a) for a in dfa.accept)
 
@@ -119,6 +111,13 @@ class LexemeTable:
     def n_rows(self) -> int:
         """Rows computed so far."""
         return len(self._rows)
+
+    def py_row(self, q: int) -> tuple[int, ...]:
+        """``T_list[q]``, built and kept on first use (``-1``: dead)."""
+        r = self.T_list.get(q)
+        if r is None:
+            r = self.T_list[q] = _py_row(self._flat, self.n_cls, self.n_states, q)
+        return r
 
     def has_row(self, q: int) -> bool:
         """Whether the row of ``q`` is computed already."""
@@ -234,8 +233,8 @@ class LexemeTable:
                 continue
             vb = viable_of.get(st)
             if vb is None:
-                vb = viable_of[st] = np.flatnonzero(self.viable_bytes(st)).tolist()
-            moves = T[st]
+                vb = viable_of[st] = tuple(np.flatnonzero(self.viable_bytes(st)).tolist())
+            moves = T.get(st) or self.py_row(st)
             if len(vb) < hi - lo:
                 tried += len(vb)
                 for b in vb:
@@ -278,39 +277,57 @@ class DifferenceLexemeTable(LexemeTable):
         self.base = base
         F = np.asarray(excluded_dfa.table, dtype=np.int32)
         self._F_cmap_np = np.asarray(excluded_dfa.classes[:256], dtype=np.int64)
-        self._F_list = _PyRows(np.where(F >= 0, F, F.shape[0]).astype(np.int32).ravel(), F.shape[1], F.shape[0])
+        self._F_list: dict[int, tuple[int, ...]] = {}  # as T_list, built by _F_row
         self._F_cmap: tuple[int, ...] = tuple(self._F_cmap_np.tolist())
         self._F_accept: tuple[bool, ...] = tuple(bool(a) for a in excluded_dfa.accept)
         self._F_flat = np.where(F >= 0, F, F.shape[0]).astype(np.int64)
-        self._pairs: tuple[np.ndarray, np.ndarray] | None = None
+        self._pairs: tuple[np.ndarray, np.ndarray, list] | None = None  # see _representative
         self._base_sorted: dict[int, np.ndarray] = {}
 
-    def _representatives(self) -> tuple[np.ndarray, np.ndarray]:
-        """For every reachable state of C, a (B state, F state) pair reaching it (F dead = n_F)."""
-        if self._pairs is None:
-            nC, nB, nF = self.n_states, self.base.n_states, self._F_flat.shape[0]
-            Cn = self._flat.reshape(nC + 1, self.n_cls)[:, self._cmap]            # [nC+1, 256]
-            Bn = self.base._flat.reshape(nB + 1, self.base.n_cls)[:, self.base._cmap]
-            Fn = np.vstack([self._F_flat[:, self._F_cmap_np], np.full((1, 256), nF, dtype=np.int64)])
-            g_of = np.full(nC, -1, dtype=np.int64)
-            f_of = np.full(nC, -1, dtype=np.int64)
-            g_of[0], f_of[0] = 0, 0
-            c, g, f = np.array([0]), np.array([0]), np.array([0])
-            while c.size:
-                c2, g2, f2 = Cn[c].ravel(), Bn[g].ravel(), Fn[f].ravel()
-                keep = c2 < nC
-                c2, g2, f2 = c2[keep], g2[keep], f2[keep]
-                c2, first = np.unique(c2, return_index=True)
-                g2, f2 = g2[first], f2[first]
-                new = g_of[c2] < 0
-                c, g, f = c2[new], g2[new], f2[new]
-                g_of[c], f_of[c] = g, f
-            self._pairs = (g_of, f_of)  # -1: unreachable (left over from gluing)
-        return self._pairs
+    def _representative(self, q: int) -> tuple[int, int]:
+        """A (B state, F state) pair reaching state ``q`` of C (F dead = n_F; ``(-1, -1)``:
+        ``q`` unreachable).
+
+        State 0 is (0, 0): the first visit of a state with a key thread per object of a big
+        ``anyOf`` needs only that, and building every table's pairs there cost 4 ms each (90
+        ms for Github_hard:15). Other states are mapped all at once by a breadth-first walk of
+        the product, gathering only the frontier's transitions (the class-compressed tables
+        indexed through each DFA's byte classes) instead of three full ``[states, 256]``
+        tables. All at once, not level by level up to ``q``: spreading the walk over the
+        first visits of a key's states put a share of it in many steps (per-token p99 on
+        MaskBench 211 -> 302-330 us, Mistral).
+        """
+        if q == 0:
+            return 0, 0
+        pairs = self._pairs
+        if pairs is None:
+            nC = self.n_states
+            pairs = self._pairs = (np.full(nC, -1, dtype=np.int64), np.full(nC, -1, dtype=np.int64),
+                                   [np.array([0]), np.array([0]), np.array([0])])
+            pairs[0][0] = pairs[1][0] = 0
+        g_of, f_of, frontier = pairs
+        if g_of[q] >= 0 or not frontier[0].size:
+            return int(g_of[q]), int(f_of[q])
+        nC, nF = self.n_states, self._F_flat.shape[0]
+        B = self.base
+        Fx = np.vstack([self._F_flat, np.full((1, self._F_flat.shape[1]), nF, dtype=np.int64)]).ravel()
+        c, g, f = frontier
+        while c.size:
+            c2 = self._flat[(c * self.n_cls)[:, None] + self._cmap[None, :]].ravel()
+            g2 = B._flat[(g * B.n_cls)[:, None] + B._cmap[None, :]].ravel()
+            f2 = Fx[(f * self._F_flat.shape[1])[:, None] + self._F_cmap_np[None, :]].ravel()
+            keep = c2 < nC
+            c2, g2, f2 = c2[keep].astype(np.int64), g2[keep].astype(np.int64), f2[keep]
+            c2, first = np.unique(c2, return_index=True)
+            g2, f2 = g2[first], f2[first]
+            new = g_of[c2] < 0
+            c, g, f = c2[new], g2[new], f2[new]
+            g_of[c], f_of[c] = g, f
+            frontier[:] = [c, g, f]
+        return int(g_of[q]), int(f_of[q])
 
     def _compute(self, q: int) -> None:
-        g_of, f_of = self._representatives()
-        g, f = int(g_of[q]), int(f_of[q])
+        g, f = self._representative(q)
         base = self.base
         if not 0 <= g < base.n_states:  # unreachable: never visited, but answer exactly
             super()._compute(q)
@@ -335,6 +352,10 @@ class DifferenceLexemeTable(LexemeTable):
             self._rows[q] = share(row)
             self._splits[q] = splits
 
+    def _F_row(self, qf: int) -> tuple[int, ...]:
+        r = self._F_list[qf] = _py_row(self._F_flat.ravel(), self._F_flat.shape[1], self._F_flat.shape[0], qf)
+        return r
+
     def _sorted_base_splits(self, g: int) -> np.ndarray:
         o = self._base_sorted.get(g)
         if o is None:
@@ -352,13 +373,15 @@ class DifferenceLexemeTable(LexemeTable):
         work = [(0, q, f)]
         while work:
             node, qc, qf = work.pop()
+            rf = Tf.get(qf) or self._F_row(qf)
+            rc = (Tc.get(qc) or self.py_row(qc)) if qc >= 0 else None
             for j in range(ptr[node], ptr[node + 1]):
                 b = byts[j]
-                f2 = Tf[qf][cf[b]]
+                f2 = rf[cf[b]]
                 if f2 < 0:
                     continue
                 child = ids[j]
-                q2 = Tc[qc][cc[b]] if qc >= 0 else -1
+                q2 = rc[cc[b]] if rc is not None else -1
                 nodes.append(child)
                 alive.append(q2 >= 0)
                 split.append(q2 >= 0 and acc_c[q2] and ptr[child + 1] > ptr[child])

@@ -165,7 +165,10 @@ class TokenAutomaton:
         for stack, x, q in st.threads:
             tx = trans[x]
             if tx is not None:
-                q2 = tx[q][cmaps[x][b]]
+                try:
+                    q2 = tx[q][cmaps[x][b]]
+                except KeyError:  # the first step out of this lexeme state (see LexemeTable.T_list)
+                    q2 = self.tables[x].py_row(q)[cmaps[x][b]]
                 done = q2 >= 0 and accept[x][q2]
             else:
                 table = self.tables[x]

@@ -1,0 +1,147 @@
+"""What a dropped constraint and the cached token tables leave to the garbage collector.
+
+A full collection runs inside whatever decoding step triggers it, so its length is a step's
+length (issue 18: the longest steps on MaskBench were full collections). Two things keep it
+short: a dropped ``Compiled`` frees its cyclic state graph by reference counting
+(``TokenAutomaton.release``, called by a finalizer), and the tables cached for later compiles
+hold their per-state rows in containers a full collection stops tracking.
+"""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from contextlib import contextmanager
+
+import pytest
+
+import constrain
+from constrain.tokens import TokenAutomaton, Vocabulary
+
+
+def byte_vocab() -> Vocabulary:
+    return Vocabulary.from_token_bytes([bytes([b]) for b in range(256)] + [b"ab", b'":', None], eos_ids=[258])
+
+
+@contextmanager
+def gc_off():
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _compile_and_walk(vocab):
+    """A string constraint walked into its content (a state that steps to itself); weak
+    references to every state and to the automaton."""
+    c = constrain.compile_json_schema({"type": "object", "additionalProperties": {"type": "string"}}, vocab)
+    m = c.matcher()
+    for t in b'{"k": "aaab':
+        m.mask()
+        assert m.advance(t)
+    a = c.automaton
+    states = list(a._intern.values())
+    # the cycle that only release (or a full collection) breaks
+    assert any(st in st.steps.values() for st in states)
+    refs = [weakref.ref(st) for st in states] + [weakref.ref(a)]
+    del m, a, states
+    return c, refs
+
+
+def test_a_dropped_compiled_frees_its_state_graph_without_a_collection():
+    vocab = byte_vocab()
+    with gc_off():
+        c, refs = _compile_and_walk(vocab)
+        del c
+        alive = sum(r() is not None for r in refs)
+    assert alive == 0
+
+
+def test_without_release_the_state_graph_waits_for_a_collection(monkeypatch):
+    """The control: the test above fails if ``release`` does nothing."""
+    vocab = byte_vocab()
+    monkeypatch.setattr(TokenAutomaton, "release", lambda self: None)
+    with gc_off():
+        c, refs = _compile_and_walk(vocab)
+        del c
+        alive = sum(r() is not None for r in refs)
+    assert alive > 0
+    gc.collect()
+    assert sum(r() is not None for r in refs) == 0
+
+
+def test_a_matcher_alive_after_release_keeps_working():
+    """Release drops caches only: a matcher that outlives its ``Compiled`` gives the same masks."""
+    vocab = byte_vocab()
+    ref = constrain.compile_json_schema({"type": "array", "items": {"enum": ["ab", "b"]}}, vocab)
+    expected = []
+    m = ref.matcher()
+    for t in b'["ab","b"]':
+        expected.append(m.mask().copy())
+        assert m.advance(t)
+    c = constrain.compile_json_schema({"type": "array", "items": {"enum": ["ab", "b"]}}, vocab)
+    m = c.matcher()
+    m.mask()
+    c.automaton.release()
+    got = []
+    for t in b'["ab","b"]':
+        got.append(m.mask().copy())
+        assert m.advance(t)
+    assert m.is_accepting()
+    assert all((a == b).all() for a, b in zip(expected, got))
+
+
+@pytest.mark.parametrize("schema", [{"type": "string", "pattern": "^[a-z]+[0-9]{2}$"},
+                                    {"type": "object", "properties": {"name": {"type": "string"}}}])
+def test_cached_table_rows_leave_the_collectors_sight(schema):
+    """Per-state rows of a cached lexeme table (Python rows for stepping, viable-byte lists)
+    are plain dicts of tuples: after one full collection the collector no longer walks them
+    (a dict subclass or lists would be walked, entry by entry, in every full collection)."""
+    vocab = byte_vocab()
+    c = constrain.compile_json_schema(schema, vocab)
+    m = c.matcher()
+    text = b'"abc12"' if schema["type"] == "string" else b'{"name": "x"}'
+    for t in text:
+        m.mask()
+        assert m.advance(t)
+    tables = [t for t in c.automaton.tables if not t.counted]
+    assert sum(len(t.T_list) for t in tables) > 0
+    gc.collect()
+    for t in tables:
+        assert not gc.is_tracked(t.T_list)
+        assert not gc.is_tracked(t._viable_lists)
+
+
+def test_the_compile_after_a_budget_failure_gives_the_heap_back(monkeypatch):
+    """A compile stopped by its time or memory budget leaves its freed heap mapped; the next
+    compile entry trims it (once) before reading its RSS baseline, so failures do not ratchet
+    the process up by a memory budget each. First visits (``fresh_rss=False``) never trim:
+    they run inside decoding steps."""
+    import time
+
+    from constrain import budget, cache
+    from constrain.errors import CompileBudgetError
+
+    calls = []
+    monkeypatch.setattr(cache, "_malloc_trim", lambda: calls.append(1))
+    monkeypatch.setattr(budget, "_TRIM_PENDING", [False])
+    with budget.compile_budget(1.0):
+        budget.check_deadline()
+    assert calls == []  # nothing failed: nothing to give back
+    with pytest.raises(CompileBudgetError):
+        with budget.compile_budget(0.0):
+            time.sleep(0.002)
+            budget.check_deadline()
+    with budget.compile_budget(1.0, fresh_rss=False):
+        pass
+    assert calls == []
+    with budget.compile_budget(1.0):
+        with budget.compile_budget(1.0):  # nested: only the outermost trims
+            pass
+    assert calls == [1]
+    with budget.compile_budget(1.0):
+        pass
+    assert calls == [1]
