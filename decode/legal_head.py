@@ -1,0 +1,55 @@
+"""The output layer restricted to the token ids the masks of a pass allow (the "legal head").
+
+Why: under a constraint, whatever reads a pass's logits in the masked loop reads the allowed
+ids only: masked greedy (argmax over allowed), masked sampling (Gumbel-max over allowed;
+the other ids get -inf either way, and the noise is drawn over the whole row, so a seeded
+run draws the same numbers), top-k / top-p (applied after the mask), additive logit
+adjustments (penalties, ``decode.repair``'s bonus: -inf stays -inf) and speculative
+verification.  Inside numbers, keys and punctuation a mask allows a few hundred of
+SmolLM2's 49,152 ids, while the output layer (576 x 49152) is about a fifth of a one-token
+forward's weights.  So when the union of a pass's masks allows at most :data:`SHARE` of the
+vocabulary, the logits are ``hidden @ W[ids].T`` at those ids and -inf elsewhere.
+
+Not for anything that needs a full-vocabulary normaliser: SMC / AWRS incremental weights
+(``log Z_t``, the legal mass over the whole distribution's), log-probabilities of the
+unmasked model, ASAp's corrections, the ``return_log_z`` kernel path.  Those run over
+``HFTokenLM`` (:mod:`decode.lms`), which computes every logit, and must keep doing so:
+with -inf outside the allowed ids, the normaliser would be the legal mass itself.
+
+Only models whose logits are exactly ``hidden @ W.T`` take it (``decode.lm.split_head``);
+for others ``HFCausalLM.forward`` ignores the head and runs the whole model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = ["SHARE", "legal_ids", "legal_logits"]
+
+#: the narrow head is used when the allowed ids are at most this share of the vocabulary;
+#: past it, selecting the weight rows costs about what the full matmul saves
+SHARE = 0.25
+
+
+def legal_ids(masks: np.ndarray, width: int, share: float = SHARE) -> torch.Tensor | None:
+    """The ids that any row of ``masks`` (``[R, words]`` int32 bitmasks) allows, below
+    ``width``, as an int64 tensor; None when there are none or more than ``share * width``
+    (then the caller computes every logit)."""
+    if masks.ndim != 2 or masks.shape[0] == 0:
+        return None
+    union = masks[0] if masks.shape[0] == 1 else np.bitwise_or.reduce(masks, axis=0)
+    bits = np.unpackbits(np.ascontiguousarray(union).view(np.uint8), bitorder="little")
+    ids = np.flatnonzero(bits[:width])
+    if not len(ids) or len(ids) > share * width:
+        return None
+    return torch.from_numpy(ids)
+
+
+def legal_logits(hidden: torch.Tensor, weight: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """``[..., V]`` logits of ``hidden`` (``[..., H]``) under the output layer ``weight``
+    (``[V, H]``): ``hidden @ weight[ids].T`` at ``ids``, -inf at every other id."""
+    ids = ids.to(hidden.device)
+    out = hidden.new_full((*hidden.shape[:-1], weight.shape[0]), float("-inf"))
+    out[..., ids] = hidden @ weight.index_select(0, ids).T
+    return out

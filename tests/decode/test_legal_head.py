@@ -1,0 +1,153 @@
+"""The plain loop's narrow output layer (``decode.legal_head``, ``decode.loop.LEGAL_HEAD``).
+
+Its claim: computing only the logits of the ids the next position's masks allow changes no
+output.  Checked with the switch on and off on tiny random Llamas (the tiny character
+tokenizer with a regex, and the shared SmolLM2-wide ``smol_model`` with a JSON schema):
+greedy outputs identical, seeded samples identical (the Gumbel noise is drawn over the whole
+row either way, so the random stream is the same), the narrow logits equal to the full
+layer's at the allowed ids and -inf elsewhere, and the narrow path actually taken.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import decode
+import decode.loop as loop
+import decode.steps as steps
+from decode.legal_head import SHARE, legal_ids, legal_logits
+from tests import fakes
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 10},
+        "kind": {"enum": ["cat", "dog", "hamster"]},
+        "age": {"type": "integer", "minimum": 0, "maximum": 120},
+        "score": {"type": "number"},
+        "ok": {"type": "boolean"},
+    },
+    "required": ["name", "kind", "age", "score", "ok"],
+    "additionalProperties": False,
+}
+PROMPTS = ["Describe a cat named Tom, 3 years old, as JSON:", "x", "A hamster called Bo, age 2"]
+
+
+def _bits(ids, n_words):
+    m = np.zeros(n_words, dtype=np.uint32)
+    for t in ids:
+        m[t // 32] |= np.uint32(1) << np.uint32(t % 32)
+    return m.view(np.int32)
+
+
+def test_legal_ids_is_the_union_below_width_and_refuses_wide_masks():
+    a, b = _bits([0, 5, 33], 4), _bits([5, 64, 127], 4)
+    got = legal_ids(np.stack([a, b]), width=100, share=1.0)
+    assert got.tolist() == [0, 5, 33, 64]  # 127 is past the logits width
+    assert legal_ids(a[None], width=128, share=1.0).tolist() == [0, 5, 33]
+    assert legal_ids(np.stack([a, b]), width=128, share=4 / 128) is None  # 5 ids > 4
+    assert len(legal_ids(np.stack([a, b]), width=128, share=5 / 128)) == 5
+    assert legal_ids(np.zeros((2, 4), dtype=np.int32), width=128) is None  # nothing allowed
+    assert legal_ids(np.full((1, 4), -1, dtype=np.int32), width=128) is None  # all: past SHARE
+    assert SHARE == 0.25
+
+
+def test_legal_logits_equal_the_full_layer_at_the_allowed_ids():
+    torch.manual_seed(0)
+    hidden, weight = torch.randn(3, 2, 16), torch.randn(50, 16)
+    ids = torch.tensor([1, 7, 8, 49])
+    out = legal_logits(hidden, weight, ids)
+    assert out.shape == (3, 2, 50)
+    torch.testing.assert_close(out[..., ids], torch.nn.functional.linear(hidden, weight)[..., ids])
+    rest = torch.ones(50, dtype=torch.bool)
+    rest[ids] = False
+    assert bool(torch.isneginf(out[..., rest]).all())
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Counts the plain loop's narrow passes and checks each against the full output layer."""
+    seen = []
+
+    def checked(hidden, weight, ids):
+        out = legal_logits(hidden, weight, ids)
+        full = torch.nn.functional.linear(hidden, weight)
+        torch.testing.assert_close(out[..., ids.to(hidden.device)], full[..., ids.to(hidden.device)],
+                                   rtol=1e-5, atol=1e-5)
+        seen.append(len(ids))
+        return out
+
+    monkeypatch.setattr(steps, "legal_logits", checked)
+    return seen
+
+
+def _both(monkeypatch, fn):
+    """``fn()`` with the narrow head on, then off."""
+    monkeypatch.setattr(loop, "LEGAL_HEAD", True)
+    on = fn()
+    monkeypatch.setattr(loop, "LEGAL_HEAD", False)
+    off = fn()
+    monkeypatch.setattr(loop, "LEGAL_HEAD", True)
+    return on, off
+
+
+def _same(on, off):
+    for a, b in zip(on, off):
+        assert a.token_ids == b.token_ids, (a.text, b.text)
+        assert (a.stop_reason, a.stats["forward_calls"]) == (b.stop_reason, b.stats["forward_calls"])
+
+
+@pytest.mark.parametrize("kw", [dict(temperature=0.0),
+                                dict(temperature=0.7, seed=3),
+                                dict(temperature=1.0, seed=11, top_k=5, top_p=0.9),
+                                dict(temperature=0.8, seed=2, frequency_penalty=0.4, presence_penalty=0.2)])
+def test_smol_outputs_identical_with_and_without_the_narrow_head(smollm2_tokenizer, smol_model, spy,
+                                                                 monkeypatch, kw):
+    # a batch: rows run at different lengths, one row unconstrained (its mask allows everything,
+    # so passes where it runs keep the whole layer)
+    cons = [SCHEMA, decode.Regex(r"(cat|dog|hamster)( [a-z]{1,8}){2,6}\."), SCHEMA]
+    go = lambda: decode.generate(smol_model, smollm2_tokenizer, PROMPTS, cons, max_new_tokens=40,  # noqa: E731
+                                 batch=True, **kw)
+    on, off = _both(monkeypatch, go)
+    _same(on, off)
+    assert spy and max(spy) <= SHARE * 49152
+    narrow = len(spy)
+    spy.clear()
+    unconstrained = [SCHEMA, None]
+    on, off = _both(monkeypatch, lambda: decode.generate(smol_model, smollm2_tokenizer, PROMPTS[:2], unconstrained,
+                                                         max_new_tokens=12, batch=True, **kw))
+    _same(on, off)
+    assert narrow > 0
+
+
+def test_smol_greedy_single_prompts_take_the_narrow_head(smollm2_tokenizer, smol_model, spy, monkeypatch):
+    for p in PROMPTS:
+        on, off = _both(monkeypatch, lambda: [decode.generate(smol_model, smollm2_tokenizer, p, SCHEMA,
+                                                              max_new_tokens=48, temperature=0.0)])
+        _same(on, off)
+    # keys, punctuation, enum values and digits: most passes of these outputs are narrow
+    assert len(spy) >= 10
+
+
+@pytest.mark.parametrize("seed", [0, 4])
+def test_tiny_tokenizer_outputs_identical(monkeypatch, spy, seed):
+    """The tiny character tokenizer (~150 ids) with a finite-language constraint (``fakes``)."""
+    tok = fakes.make_tiny_tokenizer()
+    model = fakes.make_tiny_model(150, seed=seed)
+    lang = fakes.FakeCompiled(["yes", "yesterday", "no", "nope", "maybe", '{"name": "abc"}', "abc abc abc"],
+                              fakes.FakeVocab.from_tokenizer(tok, 150))
+    for kw in (dict(temperature=0.0), dict(temperature=1.5, seed=seed), dict(temperature=1.0, seed=seed, top_k=3)):
+        on, off = _both(monkeypatch, lambda: decode.generate(model, tok, ["a", "b c", "hello"], lang,
+                                                             max_new_tokens=20, batch=True, **kw))
+        _same(on, off)
+    # after the first bytes, a few of the ~150 ids continue a string of the language
+    assert spy and max(spy) <= SHARE * 150
+
+
+def test_models_without_a_plain_head_run_the_whole_forward(smollm2_tokenizer, smol_model, monkeypatch, spy):
+    """A model type outside ``split_head``'s list keeps ``model(...)``: no narrow pass."""
+    monkeypatch.setattr(smol_model.config, "model_type", "gemma2")  # restored after the test
+    decode.generate(smol_model, smollm2_tokenizer, PROMPTS[0], SCHEMA, max_new_tokens=16, temperature=0.0)
+    assert not spy
