@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["SHARE", "legal_ids", "legal_logits"]
+__all__ = ["SHARE", "legal_ids", "legal_logits", "legal_logits_at"]
 
 #: the narrow head is used when the allowed ids are at most this share of the vocabulary;
 #: past it, selecting the weight rows costs about what the full matmul saves
@@ -52,4 +52,36 @@ def legal_logits(hidden: torch.Tensor, weight: torch.Tensor, ids: torch.Tensor) 
     ids = ids.to(hidden.device)
     out = hidden.new_full((*hidden.shape[:-1], weight.shape[0]), float("-inf"))
     out[..., ids] = hidden @ weight.index_select(0, ids).T
+    return out
+
+
+def legal_logits_at(hidden: torch.Tensor, weight: torch.Tensor, rows, cols, masks: np.ndarray,
+                    share: float = SHARE) -> torch.Tensor | None:
+    """The logits a pass's readers need, position by position: ``hidden`` ``[B, k, H]``; the
+    positions read are ``(rows[j], cols[j])`` with the bitmask ``masks[j]`` (``[N, words]``).
+
+    A position whose mask allows at most ``share`` of the vocabulary gets the logits of the
+    ids the narrow positions allow together (the rest -inf); a wider one gets every logit;
+    positions not listed get -inf everywhere (nothing reads them).  Why per position: one
+    drafted position inside a free string (a mask of most of the vocabulary) would otherwise
+    make every position of the pass pay the whole output layer.  None (the caller computes
+    every logit) when no listed position is narrow."""
+    V = weight.shape[0]
+    if not len(rows):
+        return None
+    bits = np.unpackbits(np.ascontiguousarray(masks).view(np.uint8), axis=1, bitorder="little")[:, :V]
+    counts = bits.sum(axis=1, dtype=np.int64)
+    narrow = (counts > 0) & (counts <= share * V)
+    if not narrow.any():
+        return None
+    ids = torch.from_numpy(np.flatnonzero(np.bitwise_or.reduce(bits[narrow], axis=0))).to(hidden.device)
+    rows = torch.as_tensor(np.asarray(rows, dtype=np.int64), device=hidden.device)
+    cols = torch.as_tensor(np.asarray(cols, dtype=np.int64), device=hidden.device)
+    sel = torch.from_numpy(narrow).to(hidden.device)
+    out = hidden.new_full((*hidden.shape[:-1], V), float("-inf"))
+    rn, cn = rows[sel], cols[sel]
+    out[rn[:, None], cn[:, None], ids[None, :]] = hidden[rn, cn] @ weight.index_select(0, ids).T
+    if not bool(sel.all()):
+        rw, cw = rows[~sel], cols[~sel]
+        out[rw, cw] = torch.nn.functional.linear(hidden[rw, cw], weight)
     return out

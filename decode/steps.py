@@ -19,7 +19,7 @@ from typing import Protocol, Sequence
 
 import torch
 
-from .legal_head import legal_ids, legal_logits
+from .legal_head import legal_logits_at
 
 __all__ = ["DecodingStep", "TokenStep"]
 
@@ -56,7 +56,6 @@ class TokenStep:
         self.pad = pad
         self.masks = masks
         self.legal_head = bool(legal_head) and masks is not None
-        self._head_ids: torch.Tensor | None = None
         self._active: list[int] = []
         self.narrow_passes = 0  # passes whose output layer took the allowed ids only
 
@@ -80,19 +79,17 @@ class TokenStep:
         return nxt, None
 
     def head(self, hidden: torch.Tensor, weight: torch.Tensor) -> torch.Tensor | None:
-        """The output layer of the next pass (``HFCausalLM.forward``'s ``head``): the allowed
-        ids' logits, -inf elsewhere; None (every logit) when the allowed ids are many or
-        ``legal_head`` is off."""
-        self._head_ids = None
+        """The output layer of the next pass (``HFCausalLM.forward``'s ``head``): for each
+        running row whose mask allows few ids, only the logits of those (of the ids such rows
+        allow together), -inf elsewhere; every logit for the other rows; None (every logit)
+        when no row's mask is narrow or ``legal_head`` is off."""
         if not self.legal_head or not self._active:
             return None
         m = self.masks.array
         sub = m if len(self._active) == m.shape[0] else m[self._active]
-        self._head_ids = legal_ids(sub, weight.shape[0])
-        if self._head_ids is None:
-            return None
-        self.narrow_passes += 1
-        return legal_logits(hidden, weight, self._head_ids)
+        out = legal_logits_at(hidden, weight, self._active, [hidden.shape[1] - 1] * len(self._active), sub)
+        self.narrow_passes += out is not None
+        return out
 
     def row_stats(self, i: int) -> dict:
         return {"drafted": 0, "accepted": 0}

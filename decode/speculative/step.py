@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..legal_head import legal_ids, legal_logits
+from ..legal_head import legal_logits_at
 from .drafts import Drafter, FreeWalk, RecyclingDraft, make_sources, single_token
 from .verify import TorchChooser, greedy_targets, target_probs, verify_greedy, verify_sampled
 
@@ -112,7 +112,7 @@ class SpeculativeStep:
             gen = torch.Generator().manual_seed(int(seed) + 1)
         self.chooser = TorchChooser(gen)
         self._last_chunks: dict[int, list[int]] = {i: self.prompts[i][-1:] for i in range(len(rows))}
-        self._head_ids: torch.Tensor | None = None
+        self._head_at: tuple | None = None  # (rows, cols, masks) of the next pass's verified positions
 
     def _walker(self, i: int):
         r = self.rows[i]
@@ -205,13 +205,15 @@ class SpeculativeStep:
             self.recycler.observe(fed, top[i, offs:offs + len(fed)])
 
     def head(self, hidden: torch.Tensor, weight: torch.Tensor) -> torch.Tensor | None:
-        """The output layer of a pass (``HFCausalLM.forward``'s ``head``): the logits of the
-        token ids that some verified position of the pass allows, the rest -inf
-        (:mod:`decode.legal_head`: verification reads masked logits only).  None (all
-        logits) when the allowed ids are many."""
-        if self._head_ids is None:
+        """The output layer of a pass (``HFCausalLM.forward``'s ``head``): at each verified
+        position, the logits of the ids it allows when they are few, else all of them
+        (:func:`decode.legal_head.legal_logits_at`: verification reads masked logits only,
+        and the other fed positions are never read).  None (all logits) when no verified
+        position allows few ids."""
+        at = self._head_at
+        if at is None:
             return None
-        return legal_logits(hidden, weight, self._head_ids)
+        return legal_logits_at(hidden, weight, *at)
 
     def feed(self, rows, active):
         chunks: dict[int, list[int]] = {}
@@ -225,8 +227,13 @@ class SpeculativeStep:
             plan.pending, plan.tokens, plan.sources, plan.masks = len(pending), draft.tokens, draft.sources, draft.masks
             chunks[i] = pending + draft.tokens
         self._last_chunks = chunks
-        self._head_ids = legal_ids(np.concatenate([self._padded(self.plans[i].masks) for i in active], axis=0),
-                                   self.lm.width)
+        # the verified positions of the pass: each row's last pending token, then its drafts
+        rows_at, cols_at = [], []
+        for i in active:
+            plan = self.plans[i]
+            rows_at += [i] * (len(plan.tokens) + 1)
+            cols_at += range(plan.pending - 1, plan.pending + len(plan.tokens))
+        self._head_at = (rows_at, cols_at, np.concatenate([self._padded(self.plans[i].masks) for i in active]))
         k = max(len(c) for c in chunks.values())
         ids = torch.full((len(rows), k), self.pad, dtype=torch.long)
         valid = torch.zeros((len(rows), k), dtype=torch.bool)

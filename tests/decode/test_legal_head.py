@@ -17,7 +17,7 @@ import torch
 import decode
 import decode.loop as loop
 import decode.steps as steps
-from decode.legal_head import SHARE, legal_ids, legal_logits
+from decode.legal_head import SHARE, legal_ids, legal_logits, legal_logits_at
 from tests import fakes
 
 SCHEMA = {
@@ -66,20 +66,54 @@ def test_legal_logits_equal_the_full_layer_at_the_allowed_ids():
     assert bool(torch.isneginf(out[..., rest]).all())
 
 
+def test_legal_logits_at_narrows_each_position_on_its_own():
+    """Narrow positions: the union of the narrow masks' ids; a wide position: every logit;
+    unlisted positions: -inf; no narrow position: None."""
+    torch.manual_seed(1)
+    V, W = 64, 2
+    hidden, weight = torch.randn(2, 3, 8), torch.randn(V, 8)
+    full = torch.nn.functional.linear(hidden, weight)
+    wide = np.full(W, -1, dtype=np.int32)
+    masks = np.stack([_bits([3, 9], W), wide, _bits([9, 40], W)])
+    out = legal_logits_at(hidden, weight, [0, 0, 1], [0, 2, 1], masks)
+    union = torch.tensor([3, 9, 40])
+    for r, c in ((0, 0), (1, 1)):
+        torch.testing.assert_close(out[r, c, union], full[r, c, union])
+        assert int(torch.isfinite(out[r, c]).sum()) == 3
+    torch.testing.assert_close(out[0, 2], full[0, 2])
+    for r, c in ((0, 1), (1, 0), (1, 2)):
+        assert bool(torch.isneginf(out[r, c]).all())
+    assert legal_logits_at(hidden, weight, [0], [0], wide[None]) is None
+    assert legal_logits_at(hidden, weight, [], [], masks[:0]) is None
+
+
+def check_against_full(out, hidden, weight, rows, cols, masks):
+    """Every listed position: finite at least at the ids its mask allows, and equal to the
+    full output layer wherever finite."""
+    full = torch.nn.functional.linear(hidden, weight)
+    V = weight.shape[0]
+    for r, c, m in zip(rows, cols, masks):
+        allowed = torch.from_numpy(np.unpackbits(m.view(np.uint8), bitorder="little")[:V].astype(bool))
+        got, ref = out[r, c], full[r, c]
+        fin = torch.isfinite(got)
+        assert bool(fin[allowed].all())
+        torch.testing.assert_close(got[fin], ref[fin], rtol=1e-5, atol=1e-5)
+
+
 @pytest.fixture
 def spy(monkeypatch):
-    """Counts the plain loop's narrow passes and checks each against the full output layer."""
+    """Records the plain loop's narrow passes (the logits computed at their narrowest row), each
+    checked against the full output layer."""
     seen = []
 
-    def checked(hidden, weight, ids):
-        out = legal_logits(hidden, weight, ids)
-        full = torch.nn.functional.linear(hidden, weight)
-        torch.testing.assert_close(out[..., ids.to(hidden.device)], full[..., ids.to(hidden.device)],
-                                   rtol=1e-5, atol=1e-5)
-        seen.append(len(ids))
+    def checked(hidden, weight, rows, cols, masks, **kw):
+        out = legal_logits_at(hidden, weight, rows, cols, masks, **kw)
+        if out is not None:
+            check_against_full(out, hidden, weight, rows, cols, masks)
+            seen.append(min(int(torch.isfinite(out[r, c]).sum()) for r, c in zip(rows, cols)))
         return out
 
-    monkeypatch.setattr(steps, "legal_logits", checked)
+    monkeypatch.setattr(steps, "legal_logits_at", checked)
     return seen
 
 
