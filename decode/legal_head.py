@@ -7,8 +7,9 @@ run draws the same numbers), top-k / top-p (applied after the mask), additive lo
 adjustments (penalties, ``decode.repair``'s bonus: -inf stays -inf) and speculative
 verification.  Inside numbers, keys and punctuation a mask allows a few hundred of
 SmolLM2's 49,152 ids, while the output layer (576 x 49152) is about a fifth of a one-token
-forward's weights.  So when the union of a pass's masks allows at most :data:`SHARE` of the
-vocabulary, the logits are ``hidden @ W[ids].T`` at those ids and -inf elsewhere.
+forward's weights.  So at the positions whose mask allows at most :data:`SHARE` of the
+vocabulary, the logits are ``hidden @ W[ids].T`` at the ids those positions allow together
+and -inf elsewhere; wider positions get the whole layer.
 
 Not for anything that needs a full-vocabulary normaliser: SMC / AWRS incremental weights
 (``log Z_t``, the legal mass over the whole distribution's), log-probabilities of the
@@ -25,34 +26,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["SHARE", "legal_ids", "legal_logits", "legal_logits_at"]
+__all__ = ["SHARE", "legal_logits_at"]
 
 #: the narrow head is used when the allowed ids are at most this share of the vocabulary;
 #: past it, selecting the weight rows costs about what the full matmul saves
 SHARE = 0.25
-
-
-def legal_ids(masks: np.ndarray, width: int, share: float = SHARE) -> torch.Tensor | None:
-    """The ids that any row of ``masks`` (``[R, words]`` int32 bitmasks) allows, below
-    ``width``, as an int64 tensor; None when there are none or more than ``share * width``
-    (then the caller computes every logit)."""
-    if masks.ndim != 2 or masks.shape[0] == 0:
-        return None
-    union = masks[0] if masks.shape[0] == 1 else np.bitwise_or.reduce(masks, axis=0)
-    bits = np.unpackbits(np.ascontiguousarray(union).view(np.uint8), bitorder="little")
-    ids = np.flatnonzero(bits[:width])
-    if not len(ids) or len(ids) > share * width:
-        return None
-    return torch.from_numpy(ids)
-
-
-def legal_logits(hidden: torch.Tensor, weight: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """``[..., V]`` logits of ``hidden`` (``[..., H]``) under the output layer ``weight``
-    (``[V, H]``): ``hidden @ weight[ids].T`` at ``ids``, -inf at every other id."""
-    ids = ids.to(hidden.device)
-    out = hidden.new_full((*hidden.shape[:-1], weight.shape[0]), float("-inf"))
-    out[..., ids] = hidden @ weight.index_select(0, ids).T
-    return out
 
 
 def legal_logits_at(hidden: torch.Tensor, weight: torch.Tensor, rows, cols, masks: np.ndarray,

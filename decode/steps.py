@@ -47,7 +47,7 @@ class TokenStep:
 
     ``masks`` (the loop's ``BatchMask``) and ``legal_head=True``: the next pass's output
     layer computes only the ids some running row's mask allows, when they are few
-    (:func:`~decode.legal_head.legal_ids`).  The masks are known before that pass (each is
+    (:func:`~decode.legal_head.legal_logits_at`).  The masks are known before that pass (each is
     filled as its row takes a token), and the masked sampler reads the allowed logits only.
     """
 

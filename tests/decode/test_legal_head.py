@@ -17,7 +17,7 @@ import torch
 import decode
 import decode.loop as loop
 import decode.steps as steps
-from decode.legal_head import SHARE, legal_ids, legal_logits, legal_logits_at
+from decode.legal_head import SHARE, legal_logits_at
 from tests import fakes
 
 SCHEMA = {
@@ -42,28 +42,17 @@ def _bits(ids, n_words):
     return m.view(np.int32)
 
 
-def test_legal_ids_is_the_union_below_width_and_refuses_wide_masks():
-    a, b = _bits([0, 5, 33], 4), _bits([5, 64, 127], 4)
-    got = legal_ids(np.stack([a, b]), width=100, share=1.0)
-    assert got.tolist() == [0, 5, 33, 64]  # 127 is past the logits width
-    assert legal_ids(a[None], width=128, share=1.0).tolist() == [0, 5, 33]
-    assert legal_ids(np.stack([a, b]), width=128, share=4 / 128) is None  # 5 ids > 4
-    assert len(legal_ids(np.stack([a, b]), width=128, share=5 / 128)) == 5
-    assert legal_ids(np.zeros((2, 4), dtype=np.int32), width=128) is None  # nothing allowed
-    assert legal_ids(np.full((1, 4), -1, dtype=np.int32), width=128) is None  # all: past SHARE
-    assert SHARE == 0.25
-
-
-def test_legal_logits_equal_the_full_layer_at_the_allowed_ids():
+def test_legal_logits_at_cuts_the_mask_at_the_logits_width_and_refuses_wide_masks():
     torch.manual_seed(0)
-    hidden, weight = torch.randn(3, 2, 16), torch.randn(50, 16)
-    ids = torch.tensor([1, 7, 8, 49])
-    out = legal_logits(hidden, weight, ids)
-    assert out.shape == (3, 2, 50)
-    torch.testing.assert_close(out[..., ids], torch.nn.functional.linear(hidden, weight)[..., ids])
-    rest = torch.ones(50, dtype=torch.bool)
-    rest[ids] = False
-    assert bool(torch.isneginf(out[..., rest]).all())
+    hidden, weight = torch.randn(1, 1, 16), torch.randn(100, 16)
+    m = _bits([0, 5, 33, 64, 127], 4)[None]  # 127: past the logits width
+    out = legal_logits_at(hidden, weight, [0], [0], m, share=1.0)
+    assert torch.isfinite(out[0, 0]).nonzero().flatten().tolist() == [0, 5, 33, 64]
+    torch.testing.assert_close(out[0, 0, [0, 5, 33, 64]], (hidden @ weight.T)[0, 0, [0, 5, 33, 64]])
+    assert legal_logits_at(hidden, weight, [0], [0], m, share=3 / 100) is None  # 4 ids > 3
+    assert legal_logits_at(hidden, weight, [0], [0], m, share=4 / 100) is not None
+    assert legal_logits_at(hidden, weight, [0], [0], np.zeros((1, 4), dtype=np.int32)) is None  # nothing allowed
+    assert SHARE == 0.25
 
 
 def test_legal_logits_at_narrows_each_position_on_its_own():
