@@ -193,3 +193,19 @@ def test_smollm2_greedy_and_seeded_samples_identical_with_and_without_the_narrow
             for p, c, a in zip(prompts, cons, on):
                 assert decode.generate(model, tok, p, c, max_new_tokens=48, **kw).token_ids == a.token_ids
     assert len(spy) >= 20
+
+
+def test_a_hooked_output_layer_keeps_the_whole_forward(smollm2_tokenizer, smol_model, spy):
+    """A forward hook on the model or its output layer (a user's logit edit) must run, so the
+    narrow head, which reads the weight directly, is not used."""
+    from decode.lm import split_head
+
+    assert split_head(smol_model) is not None
+    for module in (smol_model.lm_head, smol_model):
+        handle = module.register_forward_hook(lambda m, i, out: out)
+        try:
+            assert split_head(smol_model) is None
+            decode.generate(smol_model, smollm2_tokenizer, PROMPTS[0], SCHEMA, max_new_tokens=8, temperature=0.0)
+        finally:
+            handle.remove()
+    assert not spy and split_head(smol_model) is not None
