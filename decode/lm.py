@@ -65,7 +65,9 @@ _PLAIN_HEAD_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3"})
 
 def split_head(model):
     """``(decoder, weight)`` when ``model``'s logits are ``decoder(...).last_hidden_state @ weight.T``
-    and nothing else, else None (then only the whole forward is safe)."""
+    and nothing else, else None (then only the whole forward is safe).  A model or output
+    layer with forward hooks (a user's logit edit, accelerate's offloading) keeps the whole
+    forward: the split path would bypass them."""
     if getattr(getattr(model, "config", None), "model_type", None) not in _PLAIN_HEAD_TYPES:
         return None
     try:
@@ -74,7 +76,15 @@ def split_head(model):
         return None
     if not isinstance(head, torch.nn.Linear) or head.bias is not None or not isinstance(dec, torch.nn.Module):
         return None
+    if _hooked(model) or _hooked(head):  # a hook would be skipped by calling the decoder and weight directly
+        return None
     return dec, head.weight
+
+
+def _hooked(module) -> bool:
+    """Does ``module`` carry forward hooks (torch's, or accelerate's ``_hf_hook``)?"""
+    return bool(getattr(module, "_forward_hooks", None) or getattr(module, "_forward_pre_hooks", None)
+                or getattr(module, "_hf_hook", None) is not None)
 
 
 class HFCausalLM:

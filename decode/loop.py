@@ -56,6 +56,13 @@ __all__ = ["generate", "generate_object"]
 #: their sum; False runs them one after the other (``decode.bench ttft`` compares the two).
 OVERLAP_COMPILE = True
 
+#: the plain (one token per pass) loop computes only the logits of the ids the next position's
+#: masks allow when they are at most a quarter of the vocabulary (:mod:`decode.legal_head`;
+#: models whose logits are a plain ``hidden @ W.T``); False computes every logit, as
+#: ``decode.bench speculative`` does for its "plain, full head" column.  Speculative passes
+#: always take the narrow head.
+LEGAL_HEAD = True
+
 
 @dataclass
 class _Row:
@@ -455,7 +462,7 @@ def generate(
     masks = BatchMask([r.vocab for r in rows], width=lm.width, n_tokenizer=tokenizer_len(tokenizer),
                       device=lm.device)
     if spec is None:
-        step = TokenStep(sampler, pad)
+        step = TokenStep(sampler, pad, masks, legal_head=LEGAL_HEAD)
     else:
         step = SpeculativeStep(spec, lm, rows, encoded, masks, temperature=temperature, top_k=top_k,
                                top_p=top_p, seed=seed, eos=stops.eos, pad=pad, max_new_tokens=max_new_tokens)
@@ -477,6 +484,7 @@ def generate(
 
     t_first = None
     steps = 0
+    head = getattr(step, "head", None) if (spec is not None or LEGAL_HEAD) else None
     with torch.inference_mode():
         if not all(r.done for r in rows):
             logits = prefilled if prefilled is not None else lm.prefill(input_ids, attn, position_ids)[:, None, :]
@@ -496,7 +504,7 @@ def generate(
             if all(r.done for r in rows):
                 break
             ids, valid = step.feed(rows, [i for i in active if not rows[i].done])
-            logits = lm.forward(ids, valid, head=getattr(step, "head", None))
+            logits = lm.forward(ids, valid, head=head)
             _count_pass(rows)
     t_end = time.perf_counter()
 

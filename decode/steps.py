@@ -6,6 +6,11 @@ of the last pass and returns each running row's new tokens, then says what the n
 feeds.  :class:`TokenStep` is the reference (one token per row per pass, drawn by a
 :class:`~decode.samplers.Sampler`); ``decode.speculative.SpeculativeStep`` drafts several
 tokens, feeds them in the same pass and keeps those the target verifies.
+
+A step may also own the pass's output layer (``head(hidden, weight)``, see
+``decode.lm.HFCausalLM.forward``): :class:`TokenStep` with ``legal_head=True`` computes only
+the logits of the ids the next position's masks allow (:mod:`decode.legal_head`), since its
+sampler reads nothing else.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from __future__ import annotations
 from typing import Protocol, Sequence
 
 import torch
+
+from .legal_head import legal_logits_at
 
 __all__ = ["DecodingStep", "TokenStep"]
 
@@ -36,11 +43,21 @@ class DecodingStep(Protocol):
 
 
 class TokenStep:
-    """One token per running row per pass: the sampler's draw from the last position's logits."""
+    """One token per running row per pass: the sampler's draw from the last position's logits.
 
-    def __init__(self, sampler, pad: int):
+    ``masks`` (the loop's ``BatchMask``) and ``legal_head=True``: the next pass's output
+    layer computes only the ids some running row's mask allows, when they are few
+    (:func:`~decode.legal_head.legal_logits_at`).  The masks are known before that pass (each is
+    filled as its row takes a token), and the masked sampler reads the allowed logits only.
+    """
+
+    def __init__(self, sampler, pad: int, masks=None, legal_head: bool = False):
         self.sampler = sampler
         self.pad = pad
+        self.masks = masks
+        self.legal_head = bool(legal_head) and masks is not None
+        self._active: list[int] = []
+        self.narrow_passes = 0  # passes whose output layer took the allowed ids only
 
     def emit(self, logits, rows, active, masks):
         last = logits[:, -1, :]
@@ -58,7 +75,21 @@ class TokenStep:
         for i, r in enumerate(rows):
             if r.token_ids and not r.done:
                 nxt[i, 0] = r.token_ids[-1]
+        self._active = list(active)
         return nxt, None
+
+    def head(self, hidden: torch.Tensor, weight: torch.Tensor) -> torch.Tensor | None:
+        """The output layer of the next pass (``HFCausalLM.forward``'s ``head``): for each
+        running row whose mask allows few ids, only the logits of those (of the ids such rows
+        allow together), -inf elsewhere; every logit for the other rows; None (every logit)
+        when no row's mask is narrow or ``legal_head`` is off."""
+        if not self.legal_head or not self._active:
+            return None
+        m = self.masks.array
+        sub = m if len(self._active) == m.shape[0] else m[self._active]
+        out = legal_logits_at(hidden, weight, self._active, [hidden.shape[1] - 1] * len(self._active), sub)
+        self.narrow_passes += out is not None
+        return out
 
     def row_stats(self, i: int) -> dict:
         return {"drafted": 0, "accepted": 0}

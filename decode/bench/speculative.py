@@ -8,6 +8,12 @@ model passes per generated token (load-independent), tokens per pass, the accept
 of each draft source, tokens/s of both and their ratio (total tokens over total seconds),
 and, greedy, how many outputs are token-identical to the plain loop's (all must be).
 
+The plain loop is the strongest one: its output layer computes only the allowed ids' logits
+where they are few (``decode.loop.LEGAL_HEAD``, as speculative passes do).  Unless
+``--no-full-head``, each task is also decoded by the plain loop with the full output layer
+first, so the table shows both effects: narrow head over full head, and speculation over
+the narrow-head plain loop (and over the full one).
+
 Tasks: MaskBench development schemas (drawn as :func:`decode.bench.maskbench.load_sample`,
 prompted with the schema) plus an extraction task whose prompts contain the values.
 Also measured: one forward pass over k = 1, 4, 8 new tokens after a prompt (why tokens per
@@ -81,20 +87,36 @@ def _forward_costs(model, tok, reps: int = 5) -> dict[int, float]:
     return out
 
 
+def _plain(model, tok, prompts, cons, *, legal_head: bool, **kw):
+    """The plain loop with the narrow output layer on or off; (results, seconds)."""
+    from .. import loop
+
+    was = loop.LEGAL_HEAD
+    loop.LEGAL_HEAD = legal_head
+    try:
+        t = time.perf_counter()
+        res = loop.generate(model, tok, prompts, cons, **kw)
+        return res, time.perf_counter() - t
+    finally:
+        loop.LEGAL_HEAD = was
+
+
 def _run_setting(model, tok, compiled, tasks, *, batch: int, temperature: float, spec, max_new_tokens: int,
-                 seed: int, log) -> dict:
+                 seed: int, log, full_head: bool = True) -> dict:
     from ..loop import generate
 
     agg = {"tokens": 0, "base_passes": 0, "spec_passes": 0, "base_s": 0.0, "spec_s": 0.0, "outputs": 0,
-           "identical": 0, "drafted": 0, "accepted": 0, "forced": 0, "sources": {}, "ratios": []}
+           "identical": 0, "drafted": 0, "accepted": 0, "forced": 0, "sources": {}, "ratios": [],
+           "full_s": 0.0, "full_tokens": 0, "full_identical": 0, "full_ratios": []}
     for start in range(0, len(tasks), batch):
         group = tasks[start:start + batch]
         prompts = [m for _, _, m in group]
         cons = [compiled[name] for name, _, _ in group]
         kw = dict(temperature=temperature, max_new_tokens=max_new_tokens, seed=seed, batch=True)
-        t = time.perf_counter()
-        base = generate(model, tok, prompts, cons, **kw)
-        base_s = time.perf_counter() - t
+        full = None
+        if full_head:
+            full, full_s = _plain(model, tok, prompts, cons, legal_head=False, **kw)
+        base, base_s = _plain(model, tok, prompts, cons, legal_head=True, **kw)
         t = time.perf_counter()
         spec_res = generate(model, tok, prompts, cons, speculative=spec, **kw)
         spec_s = time.perf_counter() - t
@@ -108,6 +130,13 @@ def _run_setting(model, tok, compiled, tasks, *, batch: int, temperature: float,
         agg["base_tokens"] = agg.get("base_tokens", 0) + n_base
         if base_s > 0 and spec_s > 0 and n_base and n_spec:
             agg["ratios"].append((n_spec / spec_s) / (n_base / base_s))
+        if full is not None:
+            n_full = sum(len(r.token_ids) for r in full)
+            agg["full_s"] += full_s
+            agg["full_tokens"] += n_full
+            agg["full_identical"] += sum(f.token_ids == b.token_ids for f, b in zip(full, base))
+            if full_s > 0 and base_s > 0 and n_full and n_base:
+                agg["full_ratios"].append((n_base / base_s) / (n_full / full_s))
         for b, s in zip(base, spec_res):
             agg["outputs"] += 1
             agg["identical"] += b.token_ids == s.token_ids
@@ -120,7 +149,8 @@ def _run_setting(model, tok, compiled, tasks, *, batch: int, temperature: float,
                 d["accepted"] += v["accepted"]
         log(f"  {group[0][0]}{' +' + str(len(group) - 1) if len(group) > 1 else ''}: {n_spec} tokens, passes "
             f"{agg['spec_passes']}/{agg['base_passes']} for {agg['tokens']}/{agg['base_tokens']} tokens so far, "
-            f"{spec_s:.1f}s vs {base_s:.1f}s, identical {agg['identical']}/{agg['outputs']}")
+            f"{spec_s:.1f}s vs {base_s:.1f}s" + (f" (full head {full_s:.1f}s)" if full is not None else "")
+            + f", identical {agg['identical']}/{agg['outputs']}")
     return agg
 
 
@@ -129,17 +159,23 @@ def _row(label: str, batch: int, temperature: float, agg: dict, greedy: bool) ->
     src = ", ".join(f"{n} {v['accepted']}/{v['drafted']}" for n, v in agg["sources"].items()) or "-"
     base_tps = agg.get("base_tokens", 0) / agg["base_s"] if agg["base_s"] else 0.0
     spec_tps = agg["tokens"] / agg["spec_s"] if agg["spec_s"] else 0.0
+    full_tps = agg.get("full_tokens", 0) / agg["full_s"] if agg.get("full_s") else 0.0
+    ratio = lambda a, b: f"{a / b:.2f}x" if a and b else "-"  # noqa: E731
+    ident = f"{agg['identical']}/{agg['outputs']}"
+    if full_tps:
+        ident += f", full {agg['full_identical']}/{agg['outputs']}"
     return [label, batch, f"{temperature:g}", agg["outputs"], agg["tokens"],
             f"{agg['base_passes'] / max(agg.get('base_tokens', 0), 1):.2f}", f"{agg['spec_passes'] / toks:.2f}",
             f"{toks / max(agg['spec_passes'], 1):.2f}", agg["forced"], src,
-            f"{base_tps:.1f}", f"{spec_tps:.1f}", f"{spec_tps / base_tps:.2f}x" if base_tps else "-",
-            f"{statistics.median(agg['ratios']):.2f}x" if agg["ratios"] else "-",
-            f"{agg['identical']}/{agg['outputs']}" if greedy else "-"]
+            f"{full_tps:.1f}" if full_tps else "-", f"{base_tps:.1f}", f"{spec_tps:.1f}",
+            ratio(base_tps, full_tps), ratio(spec_tps, base_tps),
+            f"{statistics.median(agg['ratios']):.2f}x" if agg["ratios"] else "-", ratio(spec_tps, full_tps),
+            ident if greedy else "-"]
 
 
 HEADERS = ["tasks", "batch", "T", "outputs", "tokens", "passes/tok plain", "passes/tok spec", "tok/pass spec",
-           "forced", "accepted/drafted per source", "tok/s plain", "tok/s spec", "speedup", "median speedup",
-           "identical"]
+           "forced", "accepted/drafted per source", "tok/s plain full head", "tok/s plain", "tok/s spec",
+           "plain narrow/full", "speedup", "median speedup", "speedup vs full head", "identical"]
 
 
 def _plot_label(r: dict) -> str:
@@ -160,6 +196,9 @@ def plot_rows(rows: list[dict], path: str) -> str:
     spec = [r["spec_passes"] / max(r["tokens"], 1) for r in rows]
     speed = [(r["tokens"] / r["spec_s"]) / (r["base_tokens"] / r["base_s"])
              if r["spec_s"] and r["base_s"] and r.get("base_tokens") else 0.0 for r in rows]
+    # runs with the full-head plain loop (decode.loop.LEGAL_HEAD off) also show speculation over it
+    vs_full = [(r["tokens"] / r["spec_s"]) / (r["full_tokens"] / r["full_s"])
+               if r["spec_s"] and r.get("full_s") and r.get("full_tokens") else 0.0 for r in rows]
     fig, (a, b) = plt.subplots(1, 2, figsize=(max(8, 1.9 * len(rows)), 3.4))
     w = 0.38
     a.bar([i - w / 2 for i in x], plain, w, color=COLORS[0], label="plain")
@@ -167,7 +206,12 @@ def plot_rows(rows: list[dict], path: str) -> str:
     a.axhline(0.5, color="grey", ls="--", lw=0.8)
     a.set_ylabel("model passes per token")
     a.legend(fontsize=8)
-    b.bar(x, speed, 0.6, color=COLORS[2])
+    if any(vs_full):
+        b.bar([i - w / 2 for i in x], speed, w, color=COLORS[2], label="over plain (narrow head)")
+        b.bar([i + w / 2 for i in x], vs_full, w, color=COLORS[3], label="over plain (full head)")
+        b.legend(fontsize=7)
+    else:
+        b.bar(x, speed, 0.6, color=COLORS[2])
     b.axhline(1.0, color="grey", lw=0.8)
     b.axhline(2.0, color="grey", ls="--", lw=0.8)
     b.set_ylabel("tok/s speculative / plain (same run)")
@@ -194,6 +238,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--draft-model", default="default", metavar="PATH|default",
                    help="the draft model of a configuration that names the source 'model' (default: SmolLM2 "
                         "itself, which shows acceptance, not speed)")
+    p.add_argument("--no-full-head", action="store_true",
+                   help="skip the plain loop with the full output layer (by default every task is also decoded "
+                        "so, to show what the narrow head alone buys)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--markdown", action="store_true", help="Markdown tables")
     p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
@@ -257,7 +304,8 @@ def main(args: argparse.Namespace) -> int:
                         continue
                     log(f"{gname}, drafts {','.join(spec.source_names)}, batch {batch}, T {temperature:g}")
                     agg = _run_setting(model, tok, compiled, gtasks, batch=batch, temperature=temperature,
-                                       spec=spec, max_new_tokens=args.max_new_tokens, seed=args.seed, log=log)
+                                       spec=spec, max_new_tokens=args.max_new_tokens, seed=args.seed, log=log,
+                                       full_head=not args.no_full_head)
                     label = f"{gname} ({'+'.join(spec.source_names)})"
                     rows.append(_row(label, batch, temperature, agg, temperature == 0))
                     payload_rows.append({"tasks": gname, "drafts": list(spec.source_names), "batch": batch,
@@ -270,10 +318,11 @@ def main(args: argparse.Namespace) -> int:
           ", ".join(f"k={k}: {1000 * s:.1f} ms" for k, s in costs.items()))
     print(format_table(HEADERS, rows, markdown=args.markdown))
     print("\npasses/tok: model passes (prefill included; a batch's pass counted once) per generated token; "
-          "tok/pass = its inverse; forced: tokens appended without a pass (one-token masks); speedup: "
-          "total tokens/s with speculation over the plain loop's, run back to back per batch; median "
-          "speedup: the median of those per-batch ratios; identical: greedy outputs token-identical to the "
-          "plain loop's.")
+          "tok/pass = its inverse; forced: tokens appended without a pass (one-token masks); plain: the plain "
+          "loop with the narrow output layer (allowed ids only, decode.loop.LEGAL_HEAD), plain full head: with "
+          "every logit; speedup: total tokens/s with speculation over the plain loop's, run back to back per "
+          "batch; median speedup: the median of those per-batch ratios; identical: greedy outputs "
+          "token-identical to the plain loop's (full: the full-head plain loop's to the narrow one's).")
     if args.json:
         write_json(args.json, {"kind": "speculative", "forward_costs_s": costs, "rows": payload_rows}, indent=2)
     if args.plot:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..legal_head import legal_logits_at
 from .drafts import Drafter, FreeWalk, RecyclingDraft, make_sources, single_token
 from .verify import TorchChooser, greedy_targets, target_probs, verify_greedy, verify_sampled
 
@@ -32,9 +33,6 @@ _RECYCLE_TOP_K = 8
 #: one CPU thread a forward pass costs ~70 ms plus ~10 ms per extra position, so a drafted
 #: position pays for itself when it is kept with probability above ~0.15
 _MIN_KEEP_PROB = 0.15
-#: the output layer computes only the token ids some verified position allows when they are
-#: at most this share of the vocabulary (numbers, punctuation, keys); past it, all of them
-_LEGAL_HEAD_SHARE = 0.25
 
 
 def _check_draft_model(draft, width: int, vocab) -> None:
@@ -114,7 +112,7 @@ class SpeculativeStep:
             gen = torch.Generator().manual_seed(int(seed) + 1)
         self.chooser = TorchChooser(gen)
         self._last_chunks: dict[int, list[int]] = {i: self.prompts[i][-1:] for i in range(len(rows))}
-        self._head_ids: torch.Tensor | None = None
+        self._head_at: tuple | None = None  # (rows, cols, masks) of the next pass's verified positions
 
     def _walker(self, i: int):
         r = self.rows[i]
@@ -207,29 +205,15 @@ class SpeculativeStep:
             self.recycler.observe(fed, top[i, offs:offs + len(fed)])
 
     def head(self, hidden: torch.Tensor, weight: torch.Tensor) -> torch.Tensor | None:
-        """The output layer of a pass (``HFCausalLM.forward``'s ``head``): the logits of the
-        token ids that some verified position of the pass allows, the rest -inf.
-
-        Why: verification reads masked logits only, and inside numbers, punctuation and
-        keys a mask allows a few hundred of the 49k ids, while the full output layer
-        (576 x 49152 on SmolLM2) is a fifth of a forward's weights and of each extra
-        position's work.  None (all logits) when the allowed ids are many."""
-        ids = self._head_ids
-        if ids is None:
+        """The output layer of a pass (``HFCausalLM.forward``'s ``head``): at each verified
+        position, the logits of the ids it allows when they are few, else all of them
+        (:func:`decode.legal_head.legal_logits_at`: verification reads masked logits only,
+        and the other fed positions are never read).  None (all logits) when no verified
+        position allows few ids."""
+        at = self._head_at
+        if at is None:
             return None
-        ids = ids.to(hidden.device)
-        out = hidden.new_full((*hidden.shape[:-1], weight.shape[0]), float("-inf"))
-        out[..., ids] = hidden @ weight.index_select(0, ids).T
-        return out
-
-    def _legal_ids(self, masks: list) -> torch.Tensor | None:
-        """The ids any of ``masks`` allows, when few enough for :meth:`head`."""
-        union = np.bitwise_or.reduce(np.concatenate(masks, axis=0), axis=0)
-        bits = np.unpackbits(np.ascontiguousarray(union).view(np.uint8), bitorder="little")
-        ids = np.flatnonzero(bits[:self.lm.width])
-        if not len(ids) or len(ids) > _LEGAL_HEAD_SHARE * self.lm.width:
-            return None
-        return torch.from_numpy(ids)
+        return legal_logits_at(hidden, weight, *at)
 
     def feed(self, rows, active):
         chunks: dict[int, list[int]] = {}
@@ -243,7 +227,13 @@ class SpeculativeStep:
             plan.pending, plan.tokens, plan.sources, plan.masks = len(pending), draft.tokens, draft.sources, draft.masks
             chunks[i] = pending + draft.tokens
         self._last_chunks = chunks
-        self._head_ids = self._legal_ids([self._padded(self.plans[i].masks) for i in active])
+        # the verified positions of the pass: each row's last pending token, then its drafts
+        rows_at, cols_at = [], []
+        for i in active:
+            plan = self.plans[i]
+            rows_at += [i] * (len(plan.tokens) + 1)
+            cols_at += range(plan.pending - 1, plan.pending + len(plan.tokens))
+        self._head_at = (rows_at, cols_at, np.concatenate([self._padded(self.plans[i].masks) for i in active]))
         k = max(len(c) for c in chunks.values())
         ids = torch.full((len(rows), k), self.pad, dtype=torch.long)
         valid = torch.zeros((len(rows), k), dtype=torch.bool)

@@ -21,7 +21,8 @@ def _row(batch, temperature, tokens, base_passes, spec_passes, base_s, spec_s):
 def test_plot_from_saved_runs(tmp_path):
     pytest.importorskip("matplotlib")
     runs = []
-    for i, rows in enumerate([[_row(1, 0.0, 100, 100, 45, 10.0, 5.0)], [_row(4, 0.7, 400, 100, 60, 8.0, 6.0)]]):
+    with_full = dict(_row(4, 0.7, 400, 100, 60, 8.0, 6.0), full_s=9.0, full_tokens=400)  # --no-full-head off
+    for i, rows in enumerate([[_row(1, 0.0, 100, 100, 45, 10.0, 5.0)], [with_full]]):
         f = tmp_path / f"run{i}.json"
         f.write_text(json.dumps({"kind": "speculative", "rows": rows}))
         runs.append(str(f))
@@ -31,3 +32,33 @@ def test_plot_from_saved_runs(tmp_path):
     with pytest.raises(SystemExit, match="--plot"):
         bm.main(["speculative", "--from", *runs])
     assert spb._plot_label(_row(4, 0.7, 1, 1, 1, 1, 1)) == "maskbench\nbatch 4, T 0.7"
+
+
+def test_run_setting_measures_the_full_head_plain_loop_too(smollm2_tokenizer, smol_model):
+    """Every task is decoded three ways (plain with the full output layer, plain with the
+    narrow one, speculative); greedy, all three agree token for token, and the row shows
+    both ratios."""
+    import constrain
+
+    from decode import loop
+    from decode.lm import logits_width
+
+    vocab = constrain.Vocabulary.from_hf(smollm2_tokenizer)
+    assert vocab.size <= logits_width(smol_model)
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}, "k": {"enum": ["ab", "cd"]}},
+              "required": ["n", "k"], "additionalProperties": False}
+    compiled = {"json:a": constrain.compile_json_schema(schema, vocab, options=constrain.JsonOptions.GENERATION)}
+    tasks = [("json:a", schema, "a"), ("json:a", schema, "b c")]
+    agg = spb._run_setting(smol_model, smollm2_tokenizer, compiled, tasks, batch=1, temperature=0.0, spec=True,
+                           max_new_tokens=24, seed=0, log=lambda m: None)
+    assert loop.LEGAL_HEAD is True  # restored
+    assert agg["outputs"] == 2 and agg["identical"] == 2 and agg["full_identical"] == 2
+    assert agg["full_tokens"] == agg["base_tokens"] == agg["tokens"] > 0
+    assert agg["full_s"] > 0 and len(agg["full_ratios"]) == 2
+    row = spb._row("maskbench", 1, 0.0, agg, True)
+    assert len(row) == len(spb.HEADERS)
+    assert row[spb.HEADERS.index("identical")] == "2/2, full 2/2"
+    assert row[spb.HEADERS.index("plain narrow/full")].endswith("x")
+    skipped = spb._run_setting(smol_model, smollm2_tokenizer, compiled, tasks[:1], batch=1, temperature=0.0,
+                               spec=True, max_new_tokens=8, seed=0, log=lambda m: None, full_head=False)
+    assert skipped["full_s"] == 0.0 and spb._row("m", 1, 0.0, skipped, True)[spb.HEADERS.index("tok/s plain full head")] == "-"
