@@ -46,26 +46,35 @@ def _template(cp: int, encoding: str) -> tuple[tuple[tuple[int, int], ...], ...]
     start, targets come after their source), its ``(byte, target)`` pairs sorted by byte,
     ``-1`` for the end; ``None`` if the spellings do not form a trie (see the builder)."""
     local: list[dict[int, int]] = [{}]
-    inner: dict[tuple[int, frozenset[int]], int] = {}
+    if not _add_spellings(local, {}, cp, encoding, -1):
+        return None
+    return tuple(tuple(sorted(row.items())) for row in local)
+
+
+def _add_spellings(local: list[dict[int, int]], inner: dict[tuple[int, frozenset[int]], int],
+                   cp: int, encoding: str, end: int) -> bool:
+    """Add the spellings of ``cp`` to the local byte trie ``local`` (state 0 its root; each
+    spelling ends on target ``end``); ``False`` if they do not fit a deterministic trie (a
+    prefix shared only in part, or two spellings diverging on one byte)."""
     for seq in _spellings(cp, encoding):
         cur = 0
         last = len(seq) - 1
         for i, elem in enumerate(seq):
             row = local[cur]
             if i == last:
-                dst = -1
+                dst = end
             else:
                 dst = inner.get((cur, elem))
                 if dst is None:
                     if any(b in row for b in elem):
-                        return None
+                        return False
                     dst = inner[(cur, elem)] = len(local)
                     local.append({})
             for b in elem:
                 if row.setdefault(b, dst) != dst:
-                    return None
+                    return False
             cur = dst
-    return tuple(tuple(sorted(row.items())) for row in local)
+    return True
 
 
 def literal_set_dfa(values: Iterable[str], encoding: str = "utf8",
@@ -100,6 +109,17 @@ def literal_set_dfa(values: Iterable[str], encoding: str = "utf8",
     registry: dict[tuple, int] = {}
     sigs: list[tuple] = []
     block = [0] * len(children)
+
+    def intern(sig: tuple) -> int:
+        """The state of signature ``sig``, registered on first sight (-1: over budget)."""
+        sid = registry.get(sig)
+        if sid is None:
+            sid = registry[sig] = len(sigs)
+            sigs.append(sig)
+            if len(sigs) > budget:
+                return -1
+        return sid
+
     for node in range(len(children) - 1, -1, -1):
         kids = children[node]
         if len(kids) == 1:
@@ -114,13 +134,9 @@ def literal_set_dfa(values: Iterable[str], encoding: str = "utf8",
             for k in range(len(tmpl) - 1, -1, -1):
                 sig = (terminal[node] if k == 0 else False,
                        tuple([(b, end if t < 0 else ids[t]) for b, t in tmpl[k]]))
-                sid = registry.get(sig)
-                if sid is None:
-                    sid = registry[sig] = len(sigs)
-                    sigs.append(sig)
-                    if len(sigs) > budget:
-                        return None
-                ids[k] = sid
+                ids[k] = intern(sig)
+                if ids[k] < 0:
+                    return None
             block[node] = ids[0]
             continue
         # local byte trie of the spellings out of this node: local 0 is the node itself;
@@ -128,36 +144,15 @@ def literal_set_dfa(values: Iterable[str], encoding: str = "utf8",
         local: list[dict[int, int]] = [{}]
         inner: dict[tuple[int, frozenset[int]], int] = {}
         for cp, child in children[node].items():
-            end = ~block[child]
-            for seq in _spellings(cp, encoding):
-                cur = 0
-                last = len(seq) - 1
-                for i, elem in enumerate(seq):
-                    row = local[cur]
-                    if i == last:
-                        dst = end
-                    else:
-                        dst = inner.get((cur, elem))
-                        if dst is None:
-                            if any(b in row for b in elem):
-                                return None  # a prefix shared only in part: not a trie
-                            dst = inner[(cur, elem)] = len(local)
-                            local.append({})
-                    for b in elem:
-                        if row.setdefault(b, dst) != dst:
-                            return None  # two spellings diverge on one byte
-                    cur = dst
+            if not _add_spellings(local, inner, cp, encoding, ~block[child]):
+                return None
         ids = [0] * len(local)
         for k in range(len(local) - 1, -1, -1):  # a local state's targets come after it
             sig = (terminal[node] if k == 0 else False,
                    tuple(sorted((b, ~t if t < 0 else ids[t]) for b, t in local[k].items())))
-            sid = registry.get(sig)
-            if sid is None:
-                sid = registry[sig] = len(sigs)
-                sigs.append(sig)
-                if len(sigs) > budget:
-                    return None
-            ids[k] = sid
+            ids[k] = intern(sig)
+            if ids[k] < 0:
+                return None
         block[node] = ids[0]
     # class-compressed table (start state first): every byte that occurs gets its own
     # column, the others share a dead one; finalize renumbers canonically
