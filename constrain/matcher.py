@@ -16,10 +16,14 @@ __all__ = ["CanonicalMatcher", "Matcher"]
 
 _FINISHED = object()
 #: canonical masks with at most this many tokens are checked one token ahead (see
-#: ``CanonicalMatcher._lookahead``); masks cached per (state, filter state), up to
+#: ``CanonicalMatcher._lookahead``)
 LOOKAHEAD_MAX = 512
 LOOKAHEAD_WIDE = 2048
-LOOKAHEAD_CACHE = 65536
+#: bytes of packed masks the filter's mask cache (per (state, filter state), shared by
+#: matchers) may hold before it is emptied: a mask is a whole vocabulary's words (6 KiB on
+#: SmolLM2), so an entry count alone let it grow to ~400 MB
+LOOKAHEAD_CACHE_BYTES = 64 << 20
+LOOKAHEAD_CACHE_MIN = 64  # entries kept whatever the vocabulary's size
 #: canonical witnesses checked against the grammar before a next state's full mask is computed
 WITNESS_TRIES = 16
 
@@ -202,7 +206,7 @@ class CanonicalMatcher(Matcher):
             out = m  # no canonical continuation is valid: the grammar's mask (see fallbacks)
         else:
             out = self._lookahead(st, out)
-        if len(cache) >= LOOKAHEAD_CACHE:
+        if len(cache) >= max(LOOKAHEAD_CACHE_MIN, LOOKAHEAD_CACHE_BYTES // out.nbytes):
             cache.clear()
         cache[key] = (st, out)  # the state object is kept so that its id is not reused
         return out

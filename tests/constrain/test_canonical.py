@@ -357,3 +357,36 @@ def test_cached_rows_match_fresh(smollm2_vocab, monkeypatch):
             assert np.array_equal(words, f._pack(f._conflicts(prev))), prev
             assert np.array_equal(f.conflicts_among(prev, probe), f._conflicts(prev)[probe])
     assert len(states) > 150 and len(f._rows) <= 16 and len(f._class_rows) <= 16
+
+
+def test_mask_cache_is_bounded_in_bytes(toy, monkeypatch):
+    """With the mask cache's byte budget at zero and its floor at 4 entries, a walk over
+    more states than that keeps the cache at the floor and gives the same masks as with the
+    default budget (a clear happens after a mask's lookahead entries, so the cache never
+    holds more than the floor once a mask is returned)."""
+    import constrain.matcher as matcher_mod
+
+    tok, vocab = toy
+    pattern = r"[ab !]{1,9}"
+    texts = ["ab ab!", "a! b a", "  ab!!", "bab a b", "!a!b a"]
+
+    def walk():
+        c = compile_regex(pattern, vocab, canonical_tokens=True)
+        masks, sizes = [], []
+        for text in texts:
+            m = c.matcher()
+            for i in vocab.encode(text):
+                masks.append(m.mask().copy())
+                sizes.append(len(canonical_filter(vocab).mask_cache))
+                assert m.advance(i)
+        return masks, max(sizes)
+
+    canonical_filter(vocab).mask_cache.clear()
+    ref, unbounded = walk()
+    monkeypatch.setattr(matcher_mod, "LOOKAHEAD_CACHE_BYTES", 0)
+    monkeypatch.setattr(matcher_mod, "LOOKAHEAD_CACHE_MIN", 4)
+    canonical_filter(vocab).mask_cache.clear()
+    got, biggest = walk()
+    assert unbounded > 4, unbounded  # unbounded, the walk outgrows the floor
+    assert biggest <= 4, biggest
+    assert all(np.array_equal(a, b) for a, b in zip(ref, got)) and len(ref) == len(got)
