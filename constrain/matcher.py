@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import OptionError
-from .tokens import TokenAutomaton, Vocabulary
+from .tokens import TokenAutomaton, Vocabulary, count_bits
 
 __all__ = ["CanonicalMatcher", "Matcher"]
 
@@ -223,7 +223,7 @@ class CanonicalMatcher(Matcher):
         a = self._automaton
         f = self._filter
         vocab = a.vocab
-        n = int(np.bitwise_count(out.view(np.uint32)).sum())  # wide masks leave before unpacking
+        n = count_bits(out)  # wide masks leave before unpacking
         if n > LOOKAHEAD_MAX or n < 2:
             return out
         ids = vocab.mask_to_ids(out)

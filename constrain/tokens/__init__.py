@@ -9,7 +9,7 @@ above it, :mod:`constrain.compiled` and the matcher. Modules, bottom up: :mod:`.
 :mod:`.token_automaton` (:class:`TokenAutomaton`: parser states x lexeme rows -> masks).
 """
 
-from .bitmask import clear_bits, pack_bits, set_bits
+from .bitmask import bits_at, clear_bits, count_bits, pack_bits, set_bits
 from .canonical import CanonicalFilter, canonical_filter
 from .counted_table import CountedLexemeTable
 from .lexeme_tables import DENSE_MIN_NODES, DifferenceLexemeTable, LexemeTable, compute_rows_batched
@@ -19,6 +19,6 @@ from .trie import DenseTrie, child_lists, csr_positions, dense_trie, row_from_no
 from .vocab import Vocabulary, require_eos, require_vocabulary
 
 __all__ = ["CanonicalFilter", "CountedLexemeTable", "DENSE_MIN_NODES", "DenseTrie", "DifferenceLexemeTable", "LexemeTable", "TokenAutomaton",
-           "TokenTable", "Vocabulary", "canonical_filter", "child_lists", "clear_bits", "compute_rows_batched", "csr_positions", "dense_trie",
+           "TokenTable", "Vocabulary", "bits_at", "canonical_filter", "child_lists", "clear_bits", "compute_rows_batched", "count_bits", "csr_positions", "dense_trie",
            "lexeme_table", "pack_bits", "require_eos", "require_vocabulary", "row_from_nodes", "set_bits",
            "tokens_at_nodes", "walk_trie"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["clear_bits", "pack_bits", "set_bits"]
+__all__ = ["bits_at", "clear_bits", "count_bits", "pack_bits", "set_bits"]
 
 
 def set_bits(words: np.ndarray, ids: np.ndarray) -> None:
@@ -23,6 +23,19 @@ def clear_bits(words: np.ndarray, ids: np.ndarray) -> None:
     if ids.size:
         ids = ids.astype(np.int64, copy=False)
         np.bitwise_and.at(words, ids >> 5, ~np.left_shift(np.uint32(1), (ids & 31).astype(np.uint32)))
+
+
+def bits_at(words: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """bool[len(ids)]: whether each of token ``ids`` has its bit set in packed ``words``
+    (int32 or uint32)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    return ((words.view(np.uint32)[ids >> 5] >> (ids & 31).astype(np.uint32)) & 1).astype(bool)
+
+
+def count_bits(words: np.ndarray) -> int:
+    """How many bits packed ``words`` (int32 or uint32) set: a mask's number of allowed tokens,
+    without unpacking it."""
+    return int(np.bitwise_count(words.view(np.uint32)).sum())
 
 
 def pack_bits(allowed: np.ndarray, n_words: int) -> np.ndarray:

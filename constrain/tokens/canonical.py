@@ -65,6 +65,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ..errors import OptionError
+from .bitmask import bits_at, clear_bits, count_bits, pack_bits, set_bits
 from .bytelevel import BYTES_TO_UNICODE
 
 __all__ = ["START", "CanonicalFilter", "canonical_filter"]
@@ -386,11 +387,7 @@ class CanonicalFilter:
         self._live_sigs = np.unique(self.sig[np.flatnonzero(ok)])
 
     def _pack(self, bits: np.ndarray) -> np.ndarray:
-        words = np.zeros(self.vocab.n_words * 32, dtype=bool)
-        words[: self.size] = bits
-        return np.packbits(words, bitorder="little").view("<i4").astype(np.int32)
-
-    # ------------------------------------------------------------------ rows
+        return pack_bits(bits, self.vocab.n_words).view(np.int32)
 
     # ------------------------------------------------------------------ rows
 
@@ -538,7 +535,7 @@ class CanonicalFilter:
         key = self._conflict_key.get(prev)
         hit = None if key is None else self._conflict_rows.get(key)
         if hit is not None:
-            return _bits(hit, ids)
+            return bits_at(hit, ids)
         members, ranks = self._crossing(prev)
         out = np.zeros(len(ids), dtype=bool)
         if not len(members):
@@ -620,7 +617,7 @@ class CanonicalFilter:
         hit = self._rows.get(state)
         if hit is not None or self.sentencepiece or state[0] < 0:
             _, split, join = self._entry(state)
-            return _bits(split, ids), _bits(join, ids)
+            return bits_at(split, ids), bits_at(join, ids)
         prev, ctx, mode, _ = state
         sig = self.sig[ids]
         ok = self.singleton[ids] & (sig >= 0)
@@ -630,7 +627,7 @@ class CanonicalFilter:
             return ok, np.zeros(len(ids), dtype=bool)
         cls = self._class_rows.get(self._outcome_key(int(self.sig[prev]), ctx, mode))
         if cls is not None:  # the class's rows are there: their bits
-            sp, jo = _bits(cls[0], ids), _bits(cls[1], ids)
+            sp, jo = bits_at(cls[0], ids), bits_at(cls[1], ids)
         else:
             can_split, can_join, _, _ = self._outcome_row(int(self.sig[prev]), ctx, mode, sig[ok])
             sig = np.where(ok, sig, 0)
@@ -650,7 +647,7 @@ class CanonicalFilter:
         the whole vocabulary."""
         if self.sentencepiece or state[0] < 0 or state in self._rows:
             return mask & self.row(state)
-        if int(np.bitwise_count(mask.view(np.uint32)).sum()) > RESTRICT_MAX:
+        if count_bits(mask) > RESTRICT_MAX:
             return mask & self.row(state)
         vocab = self.vocab
         ids = vocab.mask_to_ids(mask)
@@ -816,15 +813,8 @@ class CanonicalFilter:
                 self.hits += 1
                 return hit
         split, join, end = self._words(state)
-        both = (split | join).view(np.uint32)
-        eos = self.vocab.eos_ids
-        if len(eos):
-            both = both.copy()
-            bit = np.left_shift(np.uint32(1), (eos & 31).astype(np.uint32))
-            if end:
-                np.bitwise_or.at(both, eos >> 5, bit)
-            else:
-                np.bitwise_and.at(both, eos >> 5, ~bit)
+        both = (split | join).view(np.uint32)  # a new array: split and join are cached rows
+        (set_bits if end else clear_bits)(both, np.asarray(self.vocab.eos_ids))
         entry = (both.view(np.int32), split, join)
         with self._lock:
             self.misses += 1
@@ -920,11 +910,6 @@ class CanonicalFilter:
         """Whether ``nxt`` may follow ``prev`` (-1: first) in some context (no history)."""
         st = self.start if prev < 0 else self.restart(prev)
         return self.next_state(st, nxt) is not None
-
-
-def _bits(words: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """bool[len(ids)]: the bits of ``ids`` in the packed row ``words``."""
-    return ((words[ids >> 5] >> (ids & 31)) & 1).astype(bool)
 
 
 def _bounded_put(cache: OrderedDict, key, value, limit: int) -> None:

@@ -22,6 +22,8 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from constrain.tokens.bitmask import bits_at
+
 __all__ = ["Draft", "DraftContext", "DraftSource", "Drafter", "FreeWalk", "GrammarDraft", "NgramDraft",
            "RecyclingDraft", "make_sources", "single_token"]
 
@@ -197,7 +199,7 @@ class NgramDraft:
                 words = np.asarray(context.walker.mask()).view(np.uint32)
             ok = (nxt >= 0) & (nxt < 32 * len(words))
             idx = np.where(ok, nxt, 0)
-            ok &= ((words[idx >> 5] >> (idx & 31).astype(np.uint32)) & 1).astype(bool)
+            ok &= bits_at(words, idx)
             legal = hits[ok]
             if len(legal):
                 j = int(legal[-1]) + n

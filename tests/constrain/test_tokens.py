@@ -273,3 +273,23 @@ def test_lazy_masks_equal_eager(smollm2_vocab, monkeypatch, name):
     assert len(eager) == len(lazy) > 40
     for i, (a, b) in enumerate(zip(eager, lazy)):
         assert (a == b).all(), (name, i)
+
+
+def test_bit_helpers_agree_with_unpacked_masks():
+    """``bits_at`` and ``count_bits`` read packed words (int32 or uint32) as the unpacked mask."""
+    from constrain.tokens import bits_at, clear_bits, count_bits, pack_bits, set_bits
+
+    rng = np.random.default_rng(0)
+    for size in (1, 31, 32, 33, 1000):
+        allowed = rng.random(size) < 0.3
+        allowed[-1] = True  # the top bit of a word as well (bit 31 reads negative in int32)
+        words = pack_bits(allowed, (size + 31) // 32)
+        ids = np.arange(size)
+        for w in (words, words.view(np.int32)):
+            assert np.array_equal(bits_at(w, ids), allowed)
+            assert count_bits(w) == int(allowed.sum())
+        extra = rng.integers(0, size, 5)
+        set_bits(words, extra)
+        assert bits_at(words, extra).all()
+        clear_bits(words, extra)
+        assert not bits_at(words, extra).any() and count_bits(words) == int(np.delete(allowed, extra).sum())

@@ -13,7 +13,7 @@ matched by its last path segment.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urljoin, urlsplit, uses_relative
+from urllib.parse import unquote, urljoin, urlsplit, uses_relative
 
 from ...errors import SchemaError, UnsupportedSchemaError
 from .keywords import SCHEMA_LISTS, SCHEMA_MAPS, SCHEMA_VALUES, find_keywords
@@ -96,18 +96,8 @@ class RefsMixin:
             if hit is None:
                 raise SchemaError(f"$ref {ref!r} at {ptr}: anchor {frag!r} not found")
             return hit, f"#{frag}"
-        for part in [p for p in frag.split("/")[1:]] if frag else []:
-            part = part.replace("~1", "/").replace("~0", "~")
-            from urllib.parse import unquote
-
-            part = unquote(part)
-            if isinstance(node, dict) and part in node:
-                node = node[part]
-            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-            else:
-                raise SchemaError(f"$ref {ref!r} at {ptr} does not resolve (no {part!r})")
-            target_ptr += "/" + ptr_escape(part)
+        node, parts = _follow_pointer(node, frag, ref, ptr)
+        target_ptr += "".join("/" + ptr_escape(part) for part in parts)
         return node, (target_ptr if not base else ref)
 
     def _resolve_in_resource(self, uri: str, ref: str, ptr: str) -> tuple[Any, str] | None:
@@ -134,17 +124,25 @@ class RefsMixin:
             if hit is None:
                 raise SchemaError(f"$ref {ref!r} at {ptr}: anchor {frag!r} not found in {doc!r}")
             return hit, uri
-        from urllib.parse import unquote
-
-        for part in frag.split("/")[1:] if frag else []:
-            part = unquote(part.replace("~1", "/").replace("~0", "~"))
-            if isinstance(node, dict) and part in node:
-                node = node[part]
-            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-            else:
-                raise SchemaError(f"$ref {ref!r} at {ptr} does not resolve in {doc!r} (no {part!r})")
+        node, _ = _follow_pointer(node, frag, ref, ptr, f" in {doc!r}")
         return node, uri
+
+
+def _follow_pointer(node: Any, frag: str, ref: str, ptr: str, where: str = "") -> tuple[Any, list[str]]:
+    """The value at the JSON pointer ``frag`` (``/a/b``, URI-escaped, empty for the whole
+    document) inside ``node``, and the pointer's decoded parts; a :class:`SchemaError` naming
+    ``ref``, its place ``ptr`` and the missing part where it does not resolve."""
+    parts = []
+    for raw in frag.split("/")[1:] if frag else []:
+        part = unquote(raw.replace("~1", "/").replace("~0", "~"))
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            raise SchemaError(f"$ref {ref!r} at {ptr} does not resolve{where} (no {part!r})")
+        parts.append(part)
+    return node, parts
 
 
 _DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
