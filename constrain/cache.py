@@ -20,7 +20,7 @@ import threading
 from collections import OrderedDict
 from typing import Any, Callable, Hashable
 
-__all__ = ["DEFAULT_CACHE_BUDGET", "LRUCache", "cache_budget", "cache_sizes", "clear_caches", "on_budget_change",
+__all__ = ["DEFAULT_CACHE_BUDGET", "LRUCache", "budgeted_cache", "cache_budget", "cache_sizes", "clear_caches", "on_budget_change",
            "register", "register_lru", "set_cache_budget"]
 
 _REGISTRY: dict[str, tuple[Callable[[], None], Callable[[], int]]] = {}
@@ -164,6 +164,17 @@ class LRUCache:
                 self._bytes -= old
             return value
 
+    def set_max_bytes(self, max_bytes: int | None) -> None:
+        """Change the byte bound (``None``: entries only), evicting least recently used
+        entries at once until the cache fits it."""
+        if max_bytes is not None and self._sizeof is None:
+            raise ValueError("max_bytes needs sizeof")
+        with self._lock:
+            self.max_bytes = max_bytes
+            while max_bytes is not None and self._data and self._bytes > max_bytes:
+                _, (_, old) = self._data.popitem(last=False)
+                self._bytes -= old
+
     def pop(self, key: Hashable, default: Any = None) -> Any:
         with self._lock:
             hit = self._data.pop(key, None)
@@ -186,3 +197,11 @@ class LRUCache:
 
     def __contains__(self, key: Hashable) -> bool:
         return key in self._data
+
+
+def budgeted_cache(name: str, max_entries: int, sizeof: Callable[[Any], int]) -> LRUCache:
+    """An :class:`LRUCache` whose byte bound follows :func:`set_cache_budget` (caches of
+    automata kept for later compiles: a service's memory must not grow past the budget)."""
+    c = LRUCache(name, max_entries, max_bytes=cache_budget(), sizeof=sizeof)
+    on_budget_change(name, lambda: c.set_max_bytes(cache_budget()))
+    return c

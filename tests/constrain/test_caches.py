@@ -325,3 +325,42 @@ def test_excluded_names_cache_equals_a_fresh_build_and_clears():
     assert cache.cache_sizes()[name] == 2
     constrain.clear_caches()
     assert cache.cache_sizes()[name] == 0
+
+
+def test_set_cache_budget_bounds_the_lexeme_registry_and_string_content_caches():
+    """The interned lexemes' DFAs and the string-content / declared-name DFA caches are
+    bounded in bytes by set_cache_budget too (least recently used dropped first); a
+    constraint compiled before keeps its masks, and one compiled after the trim has the
+    same masks as before."""
+    from constrain.frontends.json_schema import lexemes
+    from constrain.ir import grammar
+
+    vocab = byte_vocab()
+    schema = {"type": "object", "properties": {"ab": {"type": "string", "pattern": "^[a-z]+$"},
+                                               "n": {"enum": ["x", "yy"]}}}
+    text = b'{"ab": "xy", "n": "yy", "zz": 1}'
+    constrain.clear_caches()
+    try:
+        c = constrain.compile_json_schema(schema, vocab)
+        want = []
+        m = c.matcher()
+        for b in text:
+            want.append(m.mask().copy())
+            assert m.advance(b)
+        held = sum(grammar.lexeme_bytes(lx) for lx in grammar._LEXEMES.values())
+        assert held > 0 and lexemes._CONTENT.nbytes > 0 and lexemes._EXCLUDED.nbytes > 0
+        budget = held // 2
+        constrain.set_cache_budget(budget)
+        assert 0 < sum(grammar.lexeme_bytes(lx) for lx in grammar._LEXEMES.values()) <= budget
+        assert lexemes._CONTENT.nbytes <= budget and lexemes._EXCLUDED.nbytes <= budget
+        constrain.set_cache_budget(0)
+        assert sum(grammar.lexeme_bytes(lx) for lx in grammar._LEXEMES.values()) == 0
+        assert len(lexemes._CONTENT) == 0 and len(lexemes._EXCLUDED) == 0
+        for compiled in (c, constrain.compile_json_schema(schema, vocab)):
+            m = compiled.matcher()
+            for b, mask in zip(text, want):
+                assert (m.mask() == mask).all()
+                assert m.advance(b)
+            assert m.is_accepting()
+    finally:
+        constrain.set_cache_budget(cache.DEFAULT_CACHE_BUDGET)
