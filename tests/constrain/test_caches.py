@@ -98,6 +98,20 @@ def _walk_masks(compiled, seed: int, steps: int = 12) -> list[np.ndarray]:
     return out
 
 
+def _masks_along(compiled, text: bytes) -> list[np.ndarray]:
+    """The masks met walking ``text`` byte by byte (a byte vocabulary), which must be accepted."""
+    m, out = compiled.matcher(), []
+    for b in text:
+        out.append(m.mask().copy())
+        assert m.advance(b)
+    assert m.is_accepting()
+    return out
+
+
+def _same_masks(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    return len(a) == len(b) and all((x == y).all() for x, y in zip(a, b))
+
+
 SCHEMA = {"type": "object", "properties": {"name": {"type": "string", "minLength": 40},
                                            "when": {"type": "string", "format": "date"},
                                            "k": {"enum": ["x", "y"]}},
@@ -245,19 +259,11 @@ def test_set_cache_budget_bounds_the_token_tables_and_live_constraints_keep_work
     assert constrain.cache_budget() == cache.DEFAULT_CACHE_BUDGET
     try:
         c = constrain.compile_json_schema(schema, vocab)
-        before = []
-        m = c.matcher()
-        for b in text:
-            before.append(m.mask().copy())
-            assert m.advance(b)
+        before = _masks_along(c, text)
         assert len(tables._TABLES) > 0 and tables.cached_bytes() > 0
         constrain.set_cache_budget(0)
         assert constrain.cache_budget() == 0 and len(tables._TABLES) == 0
-        m = c.matcher()
-        for b, want in zip(text, before):
-            assert (m.mask() == want).all()
-            assert m.advance(b)
-        assert m.is_accepting()
+        assert _same_masks(_masks_along(c, text), before)
         # compiling again under a zero budget works and keeps nothing shared afterwards
         constrain.compile_json_schema(schema, vocab).matcher().mask()
         assert len(tables._TABLES) <= 1
@@ -342,11 +348,7 @@ def test_set_cache_budget_bounds_the_lexeme_registry_and_string_content_caches()
     constrain.clear_caches()
     try:
         c = constrain.compile_json_schema(schema, vocab)
-        want = []
-        m = c.matcher()
-        for b in text:
-            want.append(m.mask().copy())
-            assert m.advance(b)
+        want = _masks_along(c, text)
         held = sum(grammar.lexeme_bytes(lx) for lx in grammar._LEXEMES.values())
         assert held > 0 and lexemes._CONTENT.nbytes > 0 and lexemes._EXCLUDED.nbytes > 0
         budget = held // 2
@@ -357,10 +359,6 @@ def test_set_cache_budget_bounds_the_lexeme_registry_and_string_content_caches()
         assert sum(grammar.lexeme_bytes(lx) for lx in grammar._LEXEMES.values()) == 0
         assert len(lexemes._CONTENT) == 0 and len(lexemes._EXCLUDED) == 0
         for compiled in (c, constrain.compile_json_schema(schema, vocab)):
-            m = compiled.matcher()
-            for b, mask in zip(text, want):
-                assert (m.mask() == mask).all()
-                assert m.advance(b)
-            assert m.is_accepting()
+            assert _same_masks(_masks_along(compiled, text), want)
     finally:
         constrain.set_cache_budget(cache.DEFAULT_CACHE_BUDGET)
