@@ -37,13 +37,17 @@ _TRIMMERS: dict[str, Callable[[], None]] = {}
 
 
 def set_cache_budget(nbytes: int | None) -> None:
-    """Bound the bytes the process-wide token caches keep for *later* compiles.
+    """Bound the bytes the process-wide caches of tables and automata keep for *later* compiles.
 
     The token tables (one per lexeme and vocabulary: the rows and split nodes of the DFA
     states visited so far and the transition arrays) are shared by every constraint compiled
     in the process, so a schema that comes again, or shares lexemes (string content, ``true``,
     punctuation, common keys) with an earlier one, pays nothing for them. This bounds what
-    they hold, least recently used evicted first (trimmed at once when lowered). Constraints
+    they hold, least recently used evicted first (trimmed at once when lowered). The same
+    bound applies, each on its own, to the interned lexemes' DFAs (the lexeme registry) and
+    to the JSON front-end's caches of string-content and declared-name DFAs, so the three
+    together keep about ``3 * nbytes`` at most (the registry is checked every 64 new lexemes,
+    and a single entry larger than the budget stays until the next one comes). Constraints
     alive keep their own tables whatever the budget: it bounds the memory of a long-running
     service, not that of the constraints it holds. ``None``: unbounded; ``0``: keep nothing
     beyond what live constraints hold. Default :data:`DEFAULT_CACHE_BUDGET` (32 MiB).
