@@ -20,7 +20,7 @@ import threading
 from collections import OrderedDict
 from typing import Any, Callable, Hashable
 
-__all__ = ["DEFAULT_CACHE_BUDGET", "LRUCache", "cache_budget", "cache_sizes", "clear_caches", "on_budget_change",
+__all__ = ["DEFAULT_CACHE_BUDGET", "LRUCache", "budgeted_cache", "cache_budget", "cache_sizes", "clear_caches", "on_budget_change",
            "register", "register_lru", "set_cache_budget"]
 
 _REGISTRY: dict[str, tuple[Callable[[], None], Callable[[], int]]] = {}
@@ -37,13 +37,17 @@ _TRIMMERS: dict[str, Callable[[], None]] = {}
 
 
 def set_cache_budget(nbytes: int | None) -> None:
-    """Bound the bytes the process-wide token caches keep for *later* compiles.
+    """Bound the bytes the process-wide caches of tables and automata keep for *later* compiles.
 
     The token tables (one per lexeme and vocabulary: the rows and split nodes of the DFA
     states visited so far and the transition arrays) are shared by every constraint compiled
     in the process, so a schema that comes again, or shares lexemes (string content, ``true``,
     punctuation, common keys) with an earlier one, pays nothing for them. This bounds what
-    they hold, least recently used evicted first (trimmed at once when lowered). Constraints
+    they hold, least recently used evicted first (trimmed at once when lowered). The same
+    bound applies, each on its own, to the interned lexemes' DFAs (the lexeme registry) and
+    to the JSON front-end's caches of string-content and declared-name DFAs, so the three
+    together keep about ``3 * nbytes`` at most (the registry is checked every 64 new lexemes,
+    and a single entry larger than the budget stays until the next one comes). Constraints
     alive keep their own tables whatever the budget: it bounds the memory of a long-running
     service, not that of the constraints it holds. ``None``: unbounded; ``0``: keep nothing
     beyond what live constraints hold. Default :data:`DEFAULT_CACHE_BUDGET` (32 MiB).
@@ -164,6 +168,17 @@ class LRUCache:
                 self._bytes -= old
             return value
 
+    def set_max_bytes(self, max_bytes: int | None) -> None:
+        """Change the byte bound (``None``: entries only), evicting least recently used
+        entries at once until the cache fits it."""
+        if max_bytes is not None and self._sizeof is None:
+            raise ValueError("max_bytes needs sizeof")
+        with self._lock:
+            self.max_bytes = max_bytes
+            while max_bytes is not None and self._data and self._bytes > max_bytes:
+                _, (_, old) = self._data.popitem(last=False)
+                self._bytes -= old
+
     def pop(self, key: Hashable, default: Any = None) -> Any:
         with self._lock:
             hit = self._data.pop(key, None)
@@ -186,3 +201,11 @@ class LRUCache:
 
     def __contains__(self, key: Hashable) -> bool:
         return key in self._data
+
+
+def budgeted_cache(name: str, max_entries: int, sizeof: Callable[[Any], int]) -> LRUCache:
+    """An :class:`LRUCache` whose byte bound follows :func:`set_cache_budget` (caches of
+    automata kept for later compiles: a service's memory must not grow past the budget)."""
+    c = LRUCache(name, max_entries, max_bytes=cache_budget(), sizeof=sizeof)
+    on_budget_change(name, lambda: c.set_max_bytes(cache_budget()))
+    return c

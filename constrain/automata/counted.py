@@ -53,6 +53,11 @@ class CountedDFA:
         return self.n_base
 
     @property
+    def nbytes(self) -> int:
+        """Bytes of its arrays (what a cache of automata counts against its budget)."""
+        return sum(a.nbytes for a in (self._T, self._cmap, self.base_accept, self.inc, self.guard, self.interior))
+
+    @property
     def classes(self) -> np.ndarray:
         """``int64 [256]`` byte class of each byte in the base automaton (do not write)."""
         return self._cmap

@@ -449,6 +449,12 @@ class ByteDFA:
         (shared, not copied: do not write)."""
         return self._T
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the arrays this DFA holds (what a cache of DFAs counts against its budget)."""
+        n = self._T.nbytes + self._cmap.nbytes + self.accept.nbytes
+        return n + (self._trans.nbytes if self._trans is not None else 0)
+
     @classmethod
     def _make(cls, T: np.ndarray, acc: np.ndarray, cmap: np.ndarray) -> "ByteDFA":
         """Wrap already-canonical class-compressed arrays (no checks)."""

@@ -12,11 +12,12 @@ computed once per vocabulary and process.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable
 
 from ..budget import current_location, schema_location
-from ..cache import register
+from ..cache import cache_budget, on_budget_change, register
 from ..errors import GrammarError
 
 __all__ = ["Alt", "EMPTY", "Expr", "Grammar", "Lex", "Lexeme", "Member", "Members", "NOTHING", "Nfa", "Ref", "Repeat",
@@ -64,9 +65,14 @@ class Lexeme:
         return f"Lexeme({self.name!r})"
 
 
-_LEXEMES: dict[str, Lexeme] = {}
+_LEXEMES: "OrderedDict[str, Lexeme]" = OrderedDict()  # least recently used first
 _LEXEMES_LOCK = threading.Lock()
 _LEXEME_REGISTRY_LIMIT = 50_000
+# the built DFAs' bytes are bounded by constrain.set_cache_budget, checked every
+# _TRIM_EVERY new lexemes (DFAs are built after interning, so a check sums them) and
+# whenever the budget changes
+_TRIM_EVERY = 64
+_NEW = [0]
 
 
 def _clear_lexemes() -> None:
@@ -74,20 +80,47 @@ def _clear_lexemes() -> None:
         _LEXEMES.clear()
 
 
+def lexeme_bytes(lx: Lexeme) -> int:
+    """Bytes of ``lx``'s DFA arrays (0 until it is built)."""
+    return int(getattr(lx._dfa, "nbytes", 0)) if lx._dfa is not None else 0
+
+
+def _trim_lexemes() -> None:
+    """Drop least recently used lexemes until their DFAs fit :func:`cache_budget`. Grammars
+    alive hold their own lexemes; a later schema with a dropped key builds its DFA again."""
+    budget = cache_budget()
+    if budget is None:
+        return
+    with _LEXEMES_LOCK:
+        total = sum(lexeme_bytes(lx) for lx in _LEXEMES.values())
+        while _LEXEMES and total > budget:
+            _, lx = _LEXEMES.popitem(last=False)
+            total -= lexeme_bytes(lx)
+
+
 register("constrain.grammar.lexemes", _clear_lexemes, lambda: len(_LEXEMES))
+on_budget_change("constrain.grammar.lexemes", _trim_lexemes)
 
 
 def lexeme(key: str, build: Callable[[], object], name: str | None = None) -> Lexeme:
-    """The interned lexeme for ``key`` (``build`` runs at most once per key)."""
+    """The interned lexeme for ``key`` (``build`` runs at most once per key while it stays
+    interned)."""
     with _LEXEMES_LOCK:
         lx = _LEXEMES.get(key)
+        trim = False
         if lx is None:
             if len(_LEXEMES) >= _LEXEME_REGISTRY_LIMIT:
-                _LEXEMES.clear()
+                _LEXEMES.popitem(last=False)
             lx = _LEXEMES[key] = Lexeme(key, build, name)
-        elif lx._dfa is None and current_location() is not None:
-            lx._where = current_location()  # not built yet: errors name the latest user
-        return lx
+            _NEW[0] += 1
+            trim = _NEW[0] % _TRIM_EVERY == 0
+        else:
+            _LEXEMES.move_to_end(key)
+            if lx._dfa is None and current_location() is not None:
+                lx._where = current_location()  # not built yet: errors name the latest user
+    if trim:
+        _trim_lexemes()
+    return lx
 
 
 # --------------------------------------------------------------------------- expressions

@@ -98,6 +98,20 @@ def _walk_masks(compiled, seed: int, steps: int = 12) -> list[np.ndarray]:
     return out
 
 
+def _masks_along(compiled, text: bytes) -> list[np.ndarray]:
+    """The masks met walking ``text`` byte by byte (a byte vocabulary), which must be accepted."""
+    m, out = compiled.matcher(), []
+    for b in text:
+        out.append(m.mask().copy())
+        assert m.advance(b)
+    assert m.is_accepting()
+    return out
+
+
+def _same_masks(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    return len(a) == len(b) and all((x == y).all() for x, y in zip(a, b))
+
+
 SCHEMA = {"type": "object", "properties": {"name": {"type": "string", "minLength": 40},
                                            "when": {"type": "string", "format": "date"},
                                            "k": {"enum": ["x", "y"]}},
@@ -245,19 +259,11 @@ def test_set_cache_budget_bounds_the_token_tables_and_live_constraints_keep_work
     assert constrain.cache_budget() == cache.DEFAULT_CACHE_BUDGET
     try:
         c = constrain.compile_json_schema(schema, vocab)
-        before = []
-        m = c.matcher()
-        for b in text:
-            before.append(m.mask().copy())
-            assert m.advance(b)
+        before = _masks_along(c, text)
         assert len(tables._TABLES) > 0 and tables.cached_bytes() > 0
         constrain.set_cache_budget(0)
         assert constrain.cache_budget() == 0 and len(tables._TABLES) == 0
-        m = c.matcher()
-        for b, want in zip(text, before):
-            assert (m.mask() == want).all()
-            assert m.advance(b)
-        assert m.is_accepting()
+        assert _same_masks(_masks_along(c, text), before)
         # compiling again under a zero budget works and keeps nothing shared afterwards
         constrain.compile_json_schema(schema, vocab).matcher().mask()
         assert len(tables._TABLES) <= 1
@@ -325,3 +331,34 @@ def test_excluded_names_cache_equals_a_fresh_build_and_clears():
     assert cache.cache_sizes()[name] == 2
     constrain.clear_caches()
     assert cache.cache_sizes()[name] == 0
+
+
+def test_set_cache_budget_bounds_the_lexeme_registry_and_string_content_caches():
+    """The interned lexemes' DFAs and the string-content / declared-name DFA caches are
+    bounded in bytes by set_cache_budget too (least recently used dropped first); a
+    constraint compiled before keeps its masks, and one compiled after the trim has the
+    same masks as before."""
+    from constrain.frontends.json_schema import lexemes
+    from constrain.ir import grammar
+
+    vocab = byte_vocab()
+    schema = {"type": "object", "properties": {"ab": {"type": "string", "pattern": "^[a-z]+$"},
+                                               "n": {"enum": ["x", "yy"]}}}
+    text = b'{"ab": "xy", "n": "yy", "zz": 1}'
+    constrain.clear_caches()
+    try:
+        c = constrain.compile_json_schema(schema, vocab)
+        want = _masks_along(c, text)
+        held = sum(grammar.lexeme_bytes(lx) for lx in grammar._LEXEMES.values())
+        assert held > 0 and lexemes._CONTENT.nbytes > 0 and lexemes._EXCLUDED.nbytes > 0
+        budget = held // 2
+        constrain.set_cache_budget(budget)
+        assert 0 < sum(grammar.lexeme_bytes(lx) for lx in grammar._LEXEMES.values()) <= budget
+        assert lexemes._CONTENT.nbytes <= budget and lexemes._EXCLUDED.nbytes <= budget
+        constrain.set_cache_budget(0)
+        assert sum(grammar.lexeme_bytes(lx) for lx in grammar._LEXEMES.values()) == 0
+        assert len(lexemes._CONTENT) == 0 and len(lexemes._EXCLUDED) == 0
+        for compiled in (c, constrain.compile_json_schema(schema, vocab)):
+            assert _same_masks(_masks_along(compiled, text), want)
+    finally:
+        constrain.set_cache_budget(cache.DEFAULT_CACHE_BUDGET)

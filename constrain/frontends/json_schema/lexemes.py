@@ -19,7 +19,7 @@ from functools import lru_cache
 
 from ...automata import ByteDFA, counted_content_dfa, counted_string_dfa, finalize
 from ...automata.counted import NotCountable
-from ...cache import register_lru
+from ...cache import budgeted_cache, register_lru
 from ...errors import CompileBudgetError, OptionError
 from ...ir import Lexeme, lexeme
 from ..regex import literal_set_dfa, regex_to_dfa
@@ -228,14 +228,19 @@ def excluded_values_dfa(values, encoding: str = "json") -> ByteDFA:
     return _excluded_cached(tuple(values), encoding)
 
 
-@register_lru
-@lru_cache(maxsize=256)
+# an object's declared names are built twice: subtracted from its additional keys' content
+# and as the DifferenceLexemeTable's excluded set; enums repeat across schemas. Bounded in
+# bytes by constrain.set_cache_budget (a 473-name set is a 10,000-state DFA)
+_EXCLUDED = budgeted_cache(f"{__name__}._excluded_cached", 256, sizeof=lambda d: d.nbytes)
+
+
 def _excluded_cached(values: tuple[str, ...], encoding: str) -> ByteDFA:
-    # an object's declared names are built twice: subtracted from its additional keys'
-    # content and as the DifferenceLexemeTable's excluded set; enums repeat across schemas
-    d = literal_set_dfa(values, encoding)
+    d = _EXCLUDED.get((values, encoding))
     if d is None:
-        d = regex_to_dfa("|".join(regex_escape(e) for e in values), encoding=encoding)
+        d = literal_set_dfa(values, encoding)
+        if d is None:
+            d = regex_to_dfa("|".join(regex_escape(e) for e in values), encoding=encoding)
+        d = _EXCLUDED.put((values, encoding), d)
     return d
 
 
@@ -377,10 +382,16 @@ def string_spec(patterns=(), full_patterns=(), min_len=0, max_len=None, exclude=
 ANY_STRING = string_spec()
 
 
-@register_lru
-@lru_cache(maxsize=4096)
+# string contents by expression (patterns, bounds, excluded names), bounded in bytes by
+# constrain.set_cache_budget like the token tables
+_CONTENT = budgeted_cache(f"{__name__}._content_cached", 4096, sizeof=lambda d: d.nbytes)
+
+
 def _content_cached(key: str, encoding: str) -> ByteDFA:
-    return _content(json.loads(key), encoding)
+    d = _CONTENT.get((key, encoding))
+    if d is None:
+        d = _CONTENT.put((key, encoding), _content(json.loads(key), encoding))
+    return d
 
 
 def string_content(expr, encoding: str = "json") -> ByteDFA:
