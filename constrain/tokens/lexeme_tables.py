@@ -44,6 +44,27 @@ DENSE_LANE_ELEMENTS = 1 << 21
 # (tables up to FILL_BATCH_STATES DFA states: the walk copies their transition arrays)
 FILL_BATCH_MIN = 3
 FILL_BATCH_STATES = 512
+# tables with at most this many transitions (states x byte classes: keys, name tries,
+# literals) get every state's Python row and viable bytes at once on first use (_py_all):
+# built one state at a time, each cost 10-15 us of numpy calls, and the first visits of a
+# key's states each touched several fresh ones (most of a 200-300 us step)
+PY_ALL_TRANSITIONS = 8192
+
+
+def _py_all(flat: np.ndarray, n_cls: int, n_states: int, cmap: np.ndarray):
+    """Every state's transitions (as :func:`_py_row`) and viable bytes (ascending), as
+    tuples of Python ints, in two numpy calls for the whole table."""
+    T = flat[:n_states * n_cls].reshape(n_states, n_cls)
+    rows = list(map(tuple, np.where(T >= n_states, -1, T).tolist()))
+    alive = T[:, cmap] < n_states
+    byts = np.nonzero(alive)[1].tolist()
+    ends = np.cumsum(alive.sum(axis=1)).tolist()
+    viable = []
+    start = 0
+    for end in ends:
+        viable.append(tuple(byts[start:end]))
+        start = end
+    return rows, viable
 
 
 def _py_row(flat: np.ndarray, n_cls: int, n_states: int, q: int) -> tuple[int, ...]:
@@ -113,11 +134,30 @@ class LexemeTable:
         return len(self._rows)
 
     def py_row(self, q: int) -> tuple[int, ...]:
-        """``T_list[q]``, built and kept on first use (``-1``: dead)."""
+        """``T_list[q]``, built and kept on first use (``-1``: dead); a small table's rows
+        are built all at once (``PY_ALL_TRANSITIONS``)."""
         r = self.T_list.get(q)
         if r is None:
+            if 0 <= q < self.n_states and self.n_states * self.n_cls <= PY_ALL_TRANSITIONS:
+                self._fill_py()
+                return self.T_list[q]
             r = self.T_list[q] = _py_row(self._flat, self.n_cls, self.n_states, q)
         return r
+
+    def _fill_py(self) -> None:
+        rows, viable = _py_all(self._flat, self.n_cls, self.n_states, self._cmap)
+        self.T_list.update(enumerate(rows))
+        self._viable_lists.update(enumerate(viable))
+
+    def viable_list(self, q: int) -> tuple[int, ...]:
+        """The bytes with a transition out of ``q``, ascending, as Python ints."""
+        vb = self._viable_lists.get(q)
+        if vb is None:
+            if 0 <= q < self.n_states and self.n_states * self.n_cls <= PY_ALL_TRANSITIONS:
+                self._fill_py()
+                return self._viable_lists[q]
+            vb = self._viable_lists[q] = tuple(np.flatnonzero(self.viable_bytes(q)).tolist())
+        return vb
 
     def has_row(self, q: int) -> bool:
         """Whether the row of ``q`` is computed already."""
@@ -231,9 +271,7 @@ class LexemeTable:
             lo, hi = ptr[node], ptr[node + 1]
             if lo == hi:
                 continue
-            vb = viable_of.get(st)
-            if vb is None:
-                vb = viable_of[st] = tuple(np.flatnonzero(self.viable_bytes(st)).tolist())
+            vb = viable_of.get(st) or self.viable_list(st)
             moves = T.get(st) or self.py_row(st)
             if len(vb) < hi - lo:
                 tried += len(vb)
@@ -278,6 +316,7 @@ class DifferenceLexemeTable(LexemeTable):
         F = np.asarray(excluded_dfa.table, dtype=np.int32)
         self._F_cmap_np = np.asarray(excluded_dfa.classes[:256], dtype=np.int64)
         self._F_list: dict[int, tuple[int, ...]] = {}  # as T_list, built by _F_row
+        self._F_bytes: dict[int, tuple[int, ...]] = {}  # F state -> its viable bytes (_F_viable)
         self._F_cmap: tuple[int, ...] = tuple(self._F_cmap_np.tolist())
         self._F_accept: tuple[bool, ...] = tuple(bool(a) for a in excluded_dfa.accept)
         self._F_flat = np.where(F >= 0, F, F.shape[0]).astype(np.int64)
@@ -353,7 +392,13 @@ class DifferenceLexemeTable(LexemeTable):
             self._splits[q] = splits
 
     def _F_row(self, qf: int) -> tuple[int, ...]:
-        r = self._F_list[qf] = _py_row(self._F_flat.ravel(), self._F_flat.shape[1], self._F_flat.shape[0], qf)
+        nF, n_cls = self._F_flat.shape
+        if nF * n_cls <= PY_ALL_TRANSITIONS:  # the names' trie: all of it at once (see py_row)
+            rows, viable = _py_all(self._F_flat.ravel(), n_cls, nF, self._F_cmap_np)
+            self._F_list.update(enumerate(rows))
+            self._F_bytes.update(enumerate(viable))
+            return self._F_list[qf]
+        r = self._F_list[qf] = _py_row(self._F_flat.ravel(), n_cls, nF, qf)
         return r
 
     def _sorted_base_splits(self, g: int) -> np.ndarray:
@@ -362,8 +407,25 @@ class DifferenceLexemeTable(LexemeTable):
             o = self._base_sorted[g] = np.sort(self.base.splits(g)).astype(np.int32)
         return o
 
+    def _F_viable(self, qf: int) -> tuple[int, ...]:
+        """The bytes that keep F alive from ``qf``, ascending (kept per F state)."""
+        vb = self._F_bytes.get(qf)
+        if vb is None:
+            if qf not in self._F_list:
+                self._F_row(qf)  # a small F fills every state's bytes with its rows
+            vb = self._F_bytes.get(qf)
+        if vb is None:
+            nF = self._F_flat.shape[0]
+            vb = self._F_bytes[qf] = tuple(np.flatnonzero(self._F_flat[qf][self._F_cmap_np] < nF).tolist())
+        return vb
+
     def _region(self, q: int, g: int, f: int):
-        """Trie nodes (depth >= 1) whose path from (q, g, f) keeps F alive, with C's verdicts."""
+        """Trie nodes (depth >= 1) whose path from (q, g, f) keeps F alive, with C's verdicts.
+
+        F (the declared names) has a few bytes out of each state while trie nodes near the
+        root have hundreds of children, so where F's bytes are fewer they are looked up among
+        the node's children (sorted by byte) instead of scanning the children.
+        """
         ptr, ids, byts = child_lists(self.vocab)
         Tc, cc, acc_c = self.T_list, self.cmap_list, self.accept_list
         Tf, cf = self._F_list, self._F_cmap
@@ -373,13 +435,23 @@ class DifferenceLexemeTable(LexemeTable):
         work = [(0, q, f)]
         while work:
             node, qc, qf = work.pop()
+            lo, hi = ptr[node], ptr[node + 1]
+            if lo == hi:
+                continue
             rf = Tf.get(qf) or self._F_row(qf)
             rc = (Tc.get(qc) or self.py_row(qc)) if qc >= 0 else None
-            for j in range(ptr[node], ptr[node + 1]):
+            fvb = self._F_viable(qf)
+            if len(fvb) < hi - lo:
+                found = []
+                for b in fvb:
+                    j = bisect_left(byts, b, lo, hi)
+                    if j < hi and byts[j] == b:
+                        found.append(j)
+            else:
+                found = [j for j in range(lo, hi) if rf[cf[byts[j]]] >= 0]
+            for j in found:
                 b = byts[j]
                 f2 = rf[cf[b]]
-                if f2 < 0:
-                    continue
                 child = ids[j]
                 q2 = rc[cc[b]] if rc is not None else -1
                 nodes.append(child)

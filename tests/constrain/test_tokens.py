@@ -181,6 +181,35 @@ def test_difference_table_rows_equal_plain_walks(family, kw):
             assert (np.sort(derived.splits(q)) == np.sort(plain.splits(q))).all(), (kw, ws, q)
 
 
+@pytest.mark.parametrize("limit", [0, 1 << 30])
+def test_python_rows_all_at_once_equal_per_state(smollm2_vocab, monkeypatch, limit):
+    """Python rows and viable bytes built for a whole small table at once (and for the
+    names' DFA of a difference table) equal those built one state at a time, and so do the
+    rows derived from them (keys of additional properties next to declared names), on the
+    real vocabulary, where a trie node near the root has more children than the names have
+    next bytes (the byte lookup of ``_region``)."""
+    monkeypatch.setattr(tokens_mod, "PY_ALL_TRANSITIONS", limit)
+    monkeypatch.setattr(tables_mod, "_TABLES", OrderedDict())
+    names = ("bookmarkThumbHeight", "bookmarkThumbWidth", "leftPanelEnabled", "limitLocales", "id")
+    L = JsonLexemes("flexible", 3)
+    lx = L.string(exclude=names)
+    derived = lexeme_table(lx, smollm2_vocab)
+    assert isinstance(derived, DifferenceLexemeTable)
+    plain = LexemeTable(lx.dfa, smollm2_vocab)
+    trie = LexemeTable(L.string_literal(names[0]).dfa, smollm2_vocab)
+    for t in (plain, trie):
+        for q in range(t.n_states):
+            expect_row = tokens_mod._py_row(t._flat, t.n_cls, t.n_states, q)
+            assert t.py_row(q) == expect_row
+            assert t.viable_list(q) == tuple(np.flatnonzero(t.viable_bytes(q)).tolist())
+    for q in range(min(plain.n_states, 40)):
+        assert (derived.row(q) == plain.row(q)).all(), q
+        assert (np.sort(derived.splits(q)) == np.sort(plain.splits(q))).all(), q
+    F = derived._F_flat
+    for qf in range(F.shape[0]):
+        assert derived._F_viable(qf) == tuple(np.flatnonzero(F[qf][derived._F_cmap_np] < F.shape[0]).tolist())
+
+
 # ------------------------------------------------- every walk strategy gives the same masks
 
 import constrain.tokens.token_automaton as automaton_mod  # noqa: E402
