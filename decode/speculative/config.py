@@ -32,9 +32,10 @@ class Speculation:
     ``max_draft``: most drafted tokens per row and model pass; tokens the grammar forces
     outright (a one-token mask) are certain and do not count.  ``adaptive``: halve a row's
     draft length after a rejection and grow it by one after a fully accepted draft (between 1
-    and ``max_draft``), as a vLLM or SGLang user would expect from adaptive lengths, and stop
-    a draft where the chance that all of it is kept (each source's acceptance so far) drops
-    below the cost of a position relative to a pass.
+    and ``max_draft``), as a vLLM or SGLang user would expect from adaptive lengths.  A draft
+    is not cut short on the product of per-source acceptance rates: acceptances come in runs,
+    and on replayed MaskBench outputs that cut-off cost more passes than it saved work
+    (docs/benchmarks.md, speculative section, session 10).
     ``ngram``: the longest n-gram that prompt lookup tries to match (down to 1).
     ``draft_model``: a small model sharing the target's tokenizer (a Hugging Face causal LM,
     or any ``decode.TokenLM`` over the same vocabulary) whose masked greedy guesses become

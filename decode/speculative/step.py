@@ -29,10 +29,6 @@ from .verify import TorchChooser, greedy_targets, target_probs, verify_greedy, v
 __all__ = ["SpeculativeStep"]
 
 _RECYCLE_TOP_K = 8
-#: adaptive drafting stops where the chance that the whole draft is kept falls below this: on
-#: one CPU thread a forward pass costs ~70 ms plus ~10 ms per extra position, so a drafted
-#: position pays for itself when it is kept with probability above ~0.15
-_MIN_KEEP_PROB = 0.15
 
 
 def _check_draft_model(draft, width: int, vocab) -> None:
@@ -55,8 +51,7 @@ def _check_draft_model(draft, width: int, vocab) -> None:
 
 
 class _RowPlan:
-    __slots__ = ("fed", "pending", "tokens", "sources", "masks", "gamma", "drafted", "accepted", "forced",
-                 "reached")
+    __slots__ = ("fed", "pending", "tokens", "sources", "masks", "gamma", "drafted", "accepted", "forced")
 
     def __init__(self, gamma: int, names):
         self.fed = 0          # committed tokens already in the KV cache
@@ -67,13 +62,7 @@ class _RowPlan:
         self.gamma = gamma
         self.drafted = dict.fromkeys(names, 0)
         self.accepted = dict.fromkeys(names, 0)
-        self.reached = dict.fromkeys(names, 0)  # drafts that verification got to (all before kept)
         self.forced = 0
-
-    def rates(self) -> dict:
-        """Each source's chance that a draft verification reaches is kept, (kept + 3) / (reached + 4):
-        an optimistic prior (0.75) that the row's own verdicts soon outweigh."""
-        return {n: (self.accepted[n] + 3) / (r + 4) for n, r in self.reached.items()}
 
 
 class SpeculativeStep:
@@ -165,8 +154,6 @@ class SpeculativeStep:
     def _count(self, plan: _RowPlan, a: int) -> None:
         for k, name in enumerate(plan.sources):
             plan.drafted[name] += 1
-            if k <= a:
-                plan.reached[name] += 1
             if k < a:
                 plan.accepted[name] += 1
         if self.spec.adaptive and plan.tokens:
@@ -221,9 +208,15 @@ class SpeculativeStep:
             r, plan = rows[i], self.plans[i]
             pending = r.token_ids[plan.fed:]
             limit = self.max_new_tokens - len(r.token_ids) - 1
-            rates = plan.rates() if self.spec.adaptive else None
-            draft = self.drafter.draft(self._walker(i), self.prompts[i] + r.token_ids, plan.gamma, limit,
-                                       rates, _MIN_KEEP_PROB)
+            # Drafts are not cut where the product of the sources' acceptance rates gets small
+            # (``Drafter.draft``'s ``rates`` / ``min_prob``): acceptances come in runs (a value copied
+            # from the prompt is kept whole or not at all), so the product of per-position rates
+            # undershoots the chance that a long draft is kept.  Replaying the 30 MaskBench greedy outputs
+            # (grammar + n-gram drafts, draft kept iff it equals the recorded token) with a pass of n fed
+            # tokens costing 1, 1.5, 1.8, 2.2 one-token passes at n = 1, 4, 8, 16: that cut-off gave
+            # 0.327 passes/token at a decode cost of 1189 one-token passes, drafting to ``max_draft`` 0.301
+            # and 1117 (6% less; docs/benchmarks.md, session 10).
+            draft = self.drafter.draft(self._walker(i), self.prompts[i] + r.token_ids, plan.gamma, limit)
             plan.pending, plan.tokens, plan.sources, plan.masks = len(pending), draft.tokens, draft.sources, draft.masks
             chunks[i] = pending + draft.tokens
         self._last_chunks = chunks
