@@ -266,3 +266,24 @@ def test_engine_whose_worker_setup_fails_is_skipped(tmp_path):
                                progress=False, log=lambda s: None)
     assert "broken engine setup" in payload["engines"][broken]["skipped"]
     assert payload["engines"]["fake"]["summary"]["passing"] == 1
+
+
+def test_empty_language_is_a_verdict_not_a_compile_error():
+    """structgen's EmptyLanguageError proves every instance invalid: the schema passes when
+    its tests are all invalid (or none) and fails with a validation error when one is valid."""
+    tok = load_bench_tokenizer("bytes")
+    from decode.bench.engines import StructgenEngine
+
+    eng = StructgenEngine(tok)
+    empty = {"type": "object", "required": ["a"], "properties": {"a": False}}
+    res = mb.run_schema(eng, {"schema": empty, "instances": [tok.encode("{}")]})
+    assert res["status"] == "compile_error" and res["error"]["class"] == "EmptyLanguageError"
+    for tests, status, val_err in (([({}, False)], "pass", False), ([], "pass", False),
+                                   ([({}, False), ({"a": 1}, True)], "fail", True)):
+        entry = mb.SchemaEntry("f.jsonl.gz", 1, "s", empty, [{"data": d, "valid": v} for d, v in tests])
+        mb._prepare([entry], tok)
+        rec = mb._make_record(entry, res, tok)
+        assert rec["status"] == status and rec["validation_error"] is val_err
+        assert rec["empty_language"] and all(i["accepted"] is False for i in rec["instances"])
+    other = dict(res, error=dict(res["error"], **{"class": "UnsupportedSchemaError"}))
+    assert mb._make_record(entry, other, tok)["status"] == "compile_error"
