@@ -9,6 +9,7 @@ that the keyword families enforce later. ``properties``/``patternProperties``/
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Any
 
 from ...errors import SchemaError, UnsupportedSchemaError
@@ -16,6 +17,23 @@ from ..regex import regex_to_dfa
 from .ir import ALSO, CONTAINS_ALSO, Conditional, ITE, LIST_INTERNALS, NOT, PART_ADDL, PATTERNS, XOF, Xof
 from .keywords import ANNOTATIONS, OBJECT_RULES, VALIDATION_KEYWORDS, has_unevaluated
 
+
+def _multiple_of_both(u: Any, v: Any) -> int | float | None:
+    """The ``multipleOf`` equivalent to both ``u`` and ``v``: their least common multiple,
+    exact on the decimals JSON spells (a/D and b/D, D a common denominator: x is a multiple
+    of both iff x·D is a multiple of lcm(a, b)).  None where a value is not a positive
+    number or the result has no exact float spelling."""
+    if isinstance(u, bool) or isinstance(v, bool) or not all(isinstance(x, (int, float)) and x > 0 for x in (u, v)):
+        return None
+    if isinstance(u, int) and isinstance(v, int):
+        return u * v // math.gcd(u, v)
+    fu, fv = Fraction(str(u)), Fraction(str(v))
+    d = math.lcm(fu.denominator, fv.denominator)
+    both = Fraction(math.lcm(int(fu * d), int(fv * d)), d)
+    if both.denominator == 1:
+        return int(both)
+    out = float(both)
+    return out if Fraction(repr(out)) == both else None
 
 class MergeMixin:
     """``$ref``-with-siblings and ``allOf`` folded into one schema (schema-level conjunction)."""
@@ -158,8 +176,9 @@ class MergeMixin:
                     d[dk] = list(dict.fromkeys(list(d.get(dk, [])) + list(dv)))
                 out[k] = d
             elif k == "multipleOf":
-                if isinstance(u, int) and isinstance(v, int):
-                    out[k] = u * v // math.gcd(u, v)
+                both = _multiple_of_both(u, v)
+                if both is not None:
+                    out[k] = both
                 else:
                     out.setdefault(ALSO, []).append({k: v})
             elif u == v or k not in VALIDATION_KEYWORDS:
