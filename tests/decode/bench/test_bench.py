@@ -287,3 +287,25 @@ def test_empty_language_is_a_verdict_not_a_compile_error():
         assert rec["empty_language"] and all(i["accepted"] is False for i in rec["instances"])
     other = dict(res, error=dict(res["error"], **{"class": "UnsupportedSchemaError"}))
     assert mb._make_record(entry, other, tok)["status"] == "compile_error"
+
+
+def test_compile_errors_pass_groups_by_class_keyword_and_budget(tmp_path, capsys):
+    from decode.bench import compile_errors as ce
+
+    _write(tmp_path, "one.jsonl.gz", [
+        {"id": "ok", "schema": {"type": "string"}, "tests": []},
+        {"id": "uniq", "schema": {"type": "array", "items": {"type": "string"}, "uniqueItems": True}, "tests": []},
+        {"id": "uniq2", "schema": {"type": "array", "items": {"type": "integer"}, "uniqueItems": True}, "tests": []},
+        {"id": "empty", "schema": {"not": {}}, "tests": []},
+    ])
+    out = tmp_path / "out.jsonl"
+    assert ce.main([str(tmp_path), "--tokenizer", "bytes", "--out", str(out)]) == 0
+    recs = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["status"] for r in recs] == ["ok", "compile_error", "compile_error", "compile_error"]
+    groups = ce.group_failures(recs)
+    assert list(groups) == ["UnsupportedSchemaError[uniqueItems]", "EmptyLanguageError"]
+    assert [r["key"] for r in groups["UnsupportedSchemaError[uniqueItems]"]] == ["one.jsonl.gz:2", "one.jsonl.gz:3"]
+    capsys.readouterr()
+    assert ce.main(["x", "--from", str(out)]) == 0  # grouping a previous run's lines again
+    text = capsys.readouterr().out
+    assert text.startswith("4 schemas: 1 compiled, compile_error 3") and "    2  UnsupportedSchemaError[uniqueItems]" in text
