@@ -31,6 +31,9 @@ from .values import ptr_escape
 
 # key languages of overlapping patternProperties (sets of patterns a key matches exactly)
 MAX_PATTERN_REGIONS = 32
+# "some property" constraints (witness flags) on one object: a member whose key may witness k
+# of them gets 2^k - 1 extra value alternatives, so the count bounds that product
+MAX_WITNESS_FLAGS = 4
 
 
 @dataclass(frozen=True)
@@ -234,7 +237,7 @@ class ObjectsMixin:
         # "some property (key in K, value in V)" constraints from complements: one flag bit each,
         # set by a member that is such a witness; final states need every flag
         somes = list(s.get(SOME, []))
-        if len(somes) > 3:
+        if len(somes) > MAX_WITNESS_FLAGS:
             raise UnsupportedSchemaError("not", ptr, "too many negated property constraints on one object")
         T0 = len(tracked)
         F = 1 << len(somes)
