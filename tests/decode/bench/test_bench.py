@@ -309,3 +309,7 @@ def test_compile_errors_pass_groups_by_class_keyword_and_budget(tmp_path, capsys
     assert ce.main(["x", "--from", str(out)]) == 0  # grouping a previous run's lines again
     text = capsys.readouterr().out
     assert text.startswith("4 schemas: 1 compiled, compile_error 3") and "    2  UnsupportedSchemaError[uniqueItems]" in text
+    again = tmp_path / "again.jsonl"  # only the three failures compiled again, the same summary
+    assert ce.main([str(tmp_path), "--tokenizer", "bytes", "--only-failed", str(out), "--out", str(again)]) == 0
+    assert [json.loads(x)["key"] for x in again.read_text().splitlines()] == [r["key"] for r in recs[1:]]
+    assert capsys.readouterr().out.startswith("4 schemas: 1 compiled, compile_error 3")
