@@ -31,6 +31,9 @@ BENCHMARKS = (
     ("coverage", "coverage",
         "per dataset file: declared coverage (compiles) and exactness "
         "(MaskBench pass), compile errors by keyword"),
+    ("compile-errors", "compile_errors",
+        "compile-only pass over MaskBench schemas: failures grouped by error "
+        "class, keyword and budget, one JSON line per schema"),
     ("grammars", "grammars",
         "compile and per-token mask time of each shipped Lark grammar on each "
         "tokenizer, and the json grammar next to the JSON Schema path"),

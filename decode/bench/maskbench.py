@@ -387,11 +387,20 @@ def _make_record(entry: SchemaEntry, res: dict, tok: BenchTokenizer) -> dict:
     got = res.get("instances") or []
     val_err = inval_err = False
     n_inc = 0
+    # an empty language is a verdict, not a refusal (as in the test-suite and peer-suite
+    # benches): the engine proved no instance valid, so each one counts as rejected
+    empty = res["status"] == "compile_error" and (res.get("error") or {}).get("class") == "EmptyLanguageError"
+    if empty:
+        rec["status"] = "ok"
+        rec["empty_language"] = True
     for j, t in enumerate(entry.tests):
         valid = bool(t.get("valid"))
         d: dict[str, Any] = {"valid": valid}
         if entry.skipped[j] is not None:
             d["skipped"] = entry.skipped[j]
+        elif empty:
+            d.update(accepted=False, n_tokens=0, reject_at=0)
+            val_err = val_err or valid
         elif j < len(got) and got[j] is not None:
             r = got[j]
             d.update(accepted=r["accepted"], n_tokens=r["n_tokens"], reject_at=r["reject_at"])

@@ -16,7 +16,7 @@ from typing import Any
 from ...errors import ConstraintError, SchemaError, UnsupportedSchemaError
 from ...ir import Expr, NOTHING, alt
 from .context import SchemaWarning
-from .ir import (ALSO, ITE, NOT, PRESENCE, XOF, Xof, has_internal, has_object_only, is_internal,
+from .ir import (ALSO, ITE, PART_ADDL, NOT, PRESENCE, XOF, Xof, has_internal, has_object_only, is_internal,
                  unevaluated_items_as_items)
 from .keywords import ALL_TYPES, ANNOTATIONS, EVALUATING, find_keywords, has_unevaluated, unevaluated_keyword
 from .values import canon
@@ -262,7 +262,7 @@ class ApplicatorsMixin:
                 continue
             vals = self._enum_filtered({k: v for k, v in normed[i].items() if not is_internal(k)}) \
                 if isinstance(normed[i], dict) and ("enum" in normed[i] or "const" in normed[i]) \
-                and not normed[i].get(ALSO) else None
+                and not normed[i].get(ALSO) and not normed[i].get(PART_ADDL) else None
             if vals is not None:
                 # finite branch: keep the values no other branch accepts (checked by jsonschema)
                 try:

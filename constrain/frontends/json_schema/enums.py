@@ -14,7 +14,7 @@ from typing import Any
 from ...errors import SchemaError, UnsupportedSchemaError
 from ...ir import Expr, Lex, Member, NOTHING, alt, seq
 from ..regex import regex_to_dfa
-from .ir import ALSO, CONTAINS_ALSO, NOT, NUM_AND, NUM_MINUS, PATTERNS, SOME, STR_MINUS, XOF, is_internal, presence_eval
+from .ir import ALSO, CONTAINS_ALSO, NOT, NUM_AND, NUM_MINUS, PART_ADDL, PATTERNS, SOME, STR_MINUS, XOF, is_internal, presence_eval
 from .keywords import ANNOTATIONS, MAX_ENUM
 from .lexemes import string_content
 from .values import canon, number_literal_regex, type_of
@@ -68,6 +68,8 @@ class EnumsMixin:
             rest["allOf"] = [{"pattern": p} for p in s[PATTERNS]]  # patterns merged from allOf
         if s.get(CONTAINS_ALSO):
             rest["allOf"] = list(rest.get("allOf", [])) + [{"contains": c} for c in s[CONTAINS_ALSO]]
+        if s.get(PART_ADDL):
+            rest["allOf"] = list(rest.get("allOf", [])) + list(s[PART_ADDL])  # each entry is a JSON Schema rule
         for k in (XOF, NOT, SOME):
             if s.get(k):
                 self.unsupported("enum", ptr, f"enum with internal constraint {k}")

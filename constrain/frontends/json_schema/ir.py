@@ -51,8 +51,15 @@ ITE = "__ite__"
 #: ``[schema]``: further ``contains`` schemas, each met by some item (arrays)
 CONTAINS_ALSO = "__contains_also__"
 
+#: ``[{"properties": {name: {}}, "patternProperties": {regex: {}}, "additionalProperties": S}]``:
+#: the ``additionalProperties`` of ``allOf`` parts whose patterns differ from the merged ones
+#: (a key that none of a part's names and patterns match must satisfy its ``S``); each entry
+#: is itself that JSON Schema rule
+PART_ADDL = "__part_addl__"
+
 #: the internal keys, all holding lists that are concatenated when schemas are merged
-LIST_INTERNALS = (ALSO, XOF, NOT, PATTERNS, PRESENCE, STR_MINUS, NUM_AND, NUM_MINUS, SOME, ITE, CONTAINS_ALSO)
+LIST_INTERNALS = (ALSO, XOF, NOT, PATTERNS, PRESENCE, STR_MINUS, NUM_AND, NUM_MINUS, SOME, ITE, CONTAINS_ALSO,
+                  PART_ADDL)
 
 
 class Xof(NamedTuple):

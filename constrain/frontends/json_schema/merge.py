@@ -9,13 +9,31 @@ that the keyword families enforce later. ``properties``/``patternProperties``/
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Any
 
 from ...errors import SchemaError, UnsupportedSchemaError
 from ..regex import regex_to_dfa
-from .ir import ALSO, CONTAINS_ALSO, Conditional, ITE, LIST_INTERNALS, NOT, PATTERNS, XOF, Xof
+from .ir import ALSO, CONTAINS_ALSO, Conditional, ITE, LIST_INTERNALS, NOT, PART_ADDL, PATTERNS, XOF, Xof
 from .keywords import ANNOTATIONS, OBJECT_RULES, VALIDATION_KEYWORDS, has_unevaluated
 
+
+def _multiple_of_both(u: Any, v: Any) -> int | float | None:
+    """The ``multipleOf`` equivalent to both ``u`` and ``v``: their least common multiple,
+    exact on the decimals JSON spells (a/D and b/D, D a common denominator: x is a multiple
+    of both iff x·D is a multiple of lcm(a, b)).  None where a value is not a positive
+    number or the result has no exact float spelling."""
+    if isinstance(u, bool) or isinstance(v, bool) or not all(isinstance(x, (int, float)) and x > 0 for x in (u, v)):
+        return None
+    if isinstance(u, int) and isinstance(v, int):
+        return u * v // math.gcd(u, v)
+    fu, fv = Fraction(str(u)), Fraction(str(v))
+    d = math.lcm(fu.denominator, fv.denominator)
+    both = Fraction(math.lcm(int(fu * d), int(fv * d)), d)
+    if both.denominator == 1:
+        return int(both)
+    out = float(both)
+    return out if Fraction(repr(out)) == both else None
 
 class MergeMixin:
     """``$ref``-with-siblings and ``allOf`` folded into one schema (schema-level conjunction)."""
@@ -158,8 +176,9 @@ class MergeMixin:
                     d[dk] = list(dict.fromkeys(list(d.get(dk, [])) + list(dv)))
                 out[k] = d
             elif k == "multipleOf":
-                if isinstance(u, int) and isinstance(v, int):
-                    out[k] = u * v // math.gcd(u, v)
+                both = _multiple_of_both(u, v)
+                if both is not None:
+                    out[k] = both
                 else:
                     out.setdefault(ALSO, []).append({k: v})
             elif u == v or k not in VALIDATION_KEYWORDS:
@@ -237,7 +256,10 @@ class MergeMixin:
                 return False
             return True if not parts else parts[0] if len(parts) == 1 else {"allOf": parts}
 
-        sides = [(x.get("properties", {}), x.get("patternProperties", {}), own_addl(x)) for x in (a, b)]
+        # the parts merged before (PART_ADDL entries, already in `out`) are sides too
+        parts = [(x.get("properties", {}), x.get("patternProperties", {}), own_addl(x)) for x in (a, b)]
+        sides = parts + [(e["properties"], e["patternProperties"], e["additionalProperties"])
+                         for e in out.get(PART_ADDL, [])]
         patterns = list(dict.fromkeys(q for _, qs, _ in sides for q in qs))
         dfas = {q: regex_to_dfa(q, encoding="utf8", search=True) for q in patterns}
         merged = {q: conj([qs[q] if q in qs else addl for _, qs, addl in sides]) for q in patterns}
@@ -250,11 +272,17 @@ class MergeMixin:
         # only matters for the declared names: folded into their schemas, it leaves the
         # merged patterns (so it cannot reach a name another side declares)
         folded = {q for q in patterns if merged[q] is False and addl_all is False and not overlap(q, patterns)}
-        for _, qs, addl in sides:
-            if addl is not True and any(q not in qs and q not in folded and overlap(q, qs) for q in patterns):
-                raise UnsupportedSchemaError(
-                    "additionalProperties", ptr, "a patternProperties of one allOf part overlaps one of another "
-                    "part that has additionalProperties: no single object applies both parts' rules")
+        part_mode = bool(out.get(PART_ADDL)) or any(addl is not True and any(q not in qs and q not in folded and overlap(q, qs)
+                                                                    for q in patterns) for _, qs, addl in sides)
+        if part_mode:
+            # a key matching a pattern of one part and one of another part with
+            # additionalProperties: the merged patterns carry only the schemas of the parts
+            # that have them, and each part's additionalProperties goes along as a PART_ADDL
+            # entry that the object applies to every key none of its own rules match
+            folded = set()
+            merged = {q: conj([qs[q] for _, qs, _ in sides if q in qs]) for q in patterns}
+            out[PART_ADDL] = [{"properties": {n: {} for n in ps}, "patternProperties": {q: {} for q in qs},
+                               "additionalProperties": addl} for ps, qs, addl in sides if addl is not True]
         props = {}
         for name in dict.fromkeys(n for ps, _, _ in sides for n in ps):
             hits = [q for q in patterns if dfas[q].matches(name.encode())]
@@ -262,7 +290,7 @@ class MergeMixin:
             for ps, qs, addl in sides:
                 if name in ps:
                     rules.append(ps[name])
-                    if addl is not True and any(q not in qs and q not in folded for q in hits):
+                    if addl is not True and not part_mode and any(q not in qs and q not in folded for q in hits):
                         raise UnsupportedSchemaError(
                             "additionalProperties", ptr, f"property {name!r} is declared by one allOf part and "
                             "matches a patternProperties of another, while the first part has additionalProperties")

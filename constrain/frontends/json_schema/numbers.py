@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 from decimal import Decimal
+from fractions import Fraction
 
 from ...errors import SchemaError
 from ...ir import Expr, Lex, NOTHING, lexeme
@@ -141,10 +142,12 @@ class NumbersMixin:
         if mult is not None:
             if isinstance(mult, bool) or not isinstance(mult, (int, float)) or mult <= 0:
                 raise SchemaError(f"multipleOf at {ptr} must be a positive number")
-            if isinstance(mult, float) and mult.is_integer():
-                mult = int(mult)
-            if mult == 1 or (isinstance(mult, float) and (1 / mult).is_integer()):
-                mult = None  # every integer is a multiple of 1, 0.5, 0.25, ...
+            if isinstance(mult, float):
+                # an integer n is a multiple of P/Q (in lowest terms) iff P divides n: 1.5 -> 3,
+                # 0.25 -> 1 (every integer), 10.5 -> 21
+                mult = Fraction(repr(mult)).numerator
+            if mult == 1:
+                mult = None
         if mult is not None:
             try:
                 r = numeric.integer_multiple_of_regex(mult, ilo, ihi)

@@ -24,13 +24,16 @@ from ...errors import SchemaError, UnsupportedSchemaError
 from ...ir import EMPTY, Alt, Expr, Lex, Member, Members, NOTHING, Nfa, Ref, alt, seq
 from ..regex import regex_to_dfa
 from . import formats
-from .ir import PATTERNS, PRESENCE, SOME, presence_eval, presence_names
+from .ir import PART_ADDL, PATTERNS, PRESENCE, SOME, presence_eval, presence_names
 from .keywords import ANNOTATIONS, MAX_COUNT_STATES
 from .lexemes import string_content, string_spec
 from .values import ptr_escape
 
 # key languages of overlapping patternProperties (sets of patterns a key matches exactly)
 MAX_PATTERN_REGIONS = 32
+# "some property" constraints (witness flags) on one object: a member whose key may witness k
+# of them gets 2^k - 1 extra value alternatives, so the count bounds that product
+MAX_WITNESS_FLAGS = 4
 
 
 @dataclass(frozen=True)
@@ -164,9 +167,21 @@ class ObjectsMixin:
         extra: list[tuple[Expr, Expr]] = []
         extra_specs: list = []  # (key content expression, value schema, pointer) of each `extra`
         pats = list(pattern_props.items())
+        part_addl = s.get(PART_ADDL, [])
+        for e in part_addl:
+            if set(e["patternProperties"]) - set(pattern_props):
+                raise UnsupportedSchemaError("additionalProperties", ptr, "an allOf part's patterns were dropped")
+
+        def with_parts(psub: Any, matched: set) -> Any:
+            """``psub`` and the additionalProperties of each merged allOf part none of whose
+            patterns a key matching exactly ``matched`` matches (see ``PART_ADDL``)."""
+            extra_rules = [e["additionalProperties"] for e in part_addl if not matched & set(e["patternProperties"])]
+            return {"allOf": [psub, *extra_rules]} if extra_rules else psub
+
         regions = self._pattern_regions(pats, ptr) if len(pats) > 1 else None
         if regions is None:
             for i, (pat, psub) in enumerate(pats):
+                psub = with_parts(psub, {pat})
                 key = L.string(tuple([pat] + name_patterns), tuple(name_full), name_min, name_max, tuple(declared_names))
                 if name_enum is not None:
                     self.unsupported("propertyNames", ptr, "enum with patternProperties")
@@ -182,6 +197,7 @@ class ObjectsMixin:
             names_spec = string_spec(tuple(name_patterns), tuple(name_full), name_min, name_max, tuple(declared_names))
             for matched, kexpr in regions:
                 psub = pats[matched[0]][1] if len(matched) == 1 else {"allOf": [pats[i][1] for i in matched]}
+                psub = with_parts(psub, {pats[i][0] for i in matched})
                 kspec = ("and", [names_spec, kexpr])
                 key = L.string_expr(kspec)
                 if key.dfa.is_empty():
@@ -221,7 +237,7 @@ class ObjectsMixin:
         # "some property (key in K, value in V)" constraints from complements: one flag bit each,
         # set by a member that is such a witness; final states need every flag
         somes = list(s.get(SOME, []))
-        if len(somes) > 3:
+        if len(somes) > MAX_WITNESS_FLAGS:
             raise UnsupportedSchemaError("not", ptr, "too many negated property constraints on one object")
         T0 = len(tracked)
         F = 1 << len(somes)

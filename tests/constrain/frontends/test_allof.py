@@ -132,3 +132,43 @@ def test_refusal_names_keyword_and_pointer(byte_vocab):
         compile_json_schema(s, byte_vocab)
     assert ei.value.keyword == "additionalProperties" and ei.value.pointer == "#/properties/o"
     assert "'foo'" in str(ei.value) and "#/properties/o" in str(ei.value)
+
+
+# parts whose patterns overlap another part's that has additionalProperties: each part's
+# additionalProperties travels as a PART_ADDL entry (ir.py), applied to the keys none of that
+# part's own names and patterns match
+PATTERN_PARTS = [
+    {"patternProperties": {"^.{1,2}$": False}},
+    {"patternProperties": {"o": True}, "additionalProperties": False},
+    {"patternProperties": {"b": {"type": "integer"}}, "additionalProperties": False},
+    {"patternProperties": {"^f": {"type": "string"}}, "additionalProperties": {"type": "integer"}},
+    {"properties": {"zz": {}}, "patternProperties": {"x": {"minLength": 2}}, "additionalProperties": {"type": "string"}},
+]
+PATTERN_NAMES = ["foo", "fxx", "bar", "bo", "x1", "zz", "ob"]
+PATTERN_INSTANCES = ([{}] + [{k: v} for k in PATTERN_NAMES for v in VALUES]
+                     + [{a: va, b: vb} for a, b in itertools.combinations(PATTERN_NAMES, 2)
+                        for va, vb in (("ab", 1), (1, True))])
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_overlapping_patterns_across_closed_parts_are_exact(byte_vocab, n):
+    """Ordered pairs and triples of parts whose patterns overlap: exactly jsonschema's
+    language (before, every such combination was refused)."""
+    for parts in itertools.permutations(PATTERN_PARTS, n):
+        schema = {"type": "object", "allOf": list(parts)}
+        wrong = disagreements(schema, byte_vocab, PATTERN_INSTANCES)
+        assert not wrong, f"allOf {json.dumps(schema)}: (instance, jsonschema) wrongly decided: {wrong}"
+
+
+def test_part_additional_properties_under_other_keywords(byte_vocab):
+    """Such an allOf beside unevaluatedProperties, in an anyOf, with an enum: exact; under
+    ``not`` (its complement is not computed) a clear refusal."""
+    for a, b in itertools.permutations(PATTERN_PARTS[1:4], 2):
+        al = {"allOf": [a, b]}
+        for schema in ({"allOf": [al], "unevaluatedProperties": {"type": "integer"}},
+                       {"anyOf": [al, {"type": "string"}]},
+                       dict(al, enum=[{"foo": "s"}, {"bo": 1}, {"bar": True}, {"zz": 1, "x1": "ab"}])):
+            wrong = disagreements(schema, byte_vocab, PATTERN_INSTANCES)
+            assert not wrong, f"{json.dumps(schema)}: (instance, jsonschema) wrongly decided: {wrong}"
+        with pytest.raises(UnsupportedSchemaError):
+            compile_json_schema({"not": al}, byte_vocab)

@@ -67,3 +67,17 @@ def test_decimal_multiple_and_limits():
 def test_too_large_is_a_clear_error(byte_vocab):
     with pytest.raises(UnsupportedSchemaError, match="multipleOf"):
         compile_json_schema({"type": "number", "multipleOf": 0.123456789}, byte_vocab)
+
+
+@pytest.mark.parametrize("qs", [(2.5, 10), (1.5, 3.5), (0.5, 0.75), (2, 0.35), (0.25, 7), (1.5, 1.5, 2)])
+def test_multiple_ofs_under_all_of_are_their_lcm(byte_vocab, qs):
+    """Several ``multipleOf`` under ``allOf`` (or ``$ref`` beside one): a number is a multiple
+    of all of them iff it is one of their least common multiple, exactly on decimals."""
+    schema = {"type": "number", "allOf": [{"multipleOf": q} for q in qs]}
+    c = compile_json_schema(schema, byte_vocab)
+    bad = [(t, not accepts(c, byte_vocab, t)) for t in TEXTS
+           if accepts(c, byte_vocab, t) != all(exact(t, q) for q in qs)]
+    assert bad == []
+    ints = {"type": "integer", "allOf": [{"multipleOf": q} for q in qs]}
+    c = compile_json_schema(ints, byte_vocab)
+    assert [t for t in INTS if accepts(c, byte_vocab, t) != all(exact(t, q) for q in qs)] == []

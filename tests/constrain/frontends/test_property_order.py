@@ -59,6 +59,12 @@ SCHEMAS = {
                          "additionalProperties": False},
     "witness": {"type": "object", "properties": {"a": {"type": "integer"}},
                 "not": {"additionalProperties": {"type": "integer"}}},
+    # four witness flags: some key in each of three name sets, some undeclared non-integer value
+    "witness4": {"type": "object", "properties": {"a": {"type": "integer"}}, "maxProperties": 3,
+                 "not": {"anyOf": [{"propertyNames": {"not": {"enum": ["a", "b"]}}},
+                                   {"propertyNames": {"not": {"enum": ["b", "c"]}}},
+                                   {"propertyNames": {"not": {"enum": ["c", "z"]}}},
+                                   {"additionalProperties": {"type": "integer"}}]}},
 }
 
 
@@ -174,3 +180,15 @@ def test_enum_and_const_objects_match_in_any_order():
         assert not accepts(compiled, text), text  # a member written twice
     declared = compile_json_schema(schema, VOCAB, property_order="declared")
     assert accepts(declared, spellings[0]) and sum(accepts(declared, t) for t in spellings) == 1
+
+
+def test_more_witness_flags_than_the_bound_is_a_clear_error():
+    from constrain import UnsupportedSchemaError
+    from constrain.frontends.json_schema.objects import MAX_WITNESS_FLAGS
+
+    sets = [["a", "b"], ["b", "c"], ["c", "z"], ["z", "a"], ["a", "c"], ["b", "z"]][:MAX_WITNESS_FLAGS + 1]
+    schema = {"type": "object", "not": {"anyOf": [{"propertyNames": {"not": {"enum": s}}} for s in sets]}}
+    with pytest.raises(UnsupportedSchemaError) as e:
+        compile_json_schema(schema, VOCAB)
+    assert e.value.keyword == "not" and "negated property constraints" in str(e.value)
+    compile_json_schema(dict(schema, **{"not": {"anyOf": schema["not"]["anyOf"][:-1]}}), VOCAB)  # at the bound: compiles

@@ -266,3 +266,50 @@ def test_engine_whose_worker_setup_fails_is_skipped(tmp_path):
                                progress=False, log=lambda s: None)
     assert "broken engine setup" in payload["engines"][broken]["skipped"]
     assert payload["engines"]["fake"]["summary"]["passing"] == 1
+
+
+def test_empty_language_is_a_verdict_not_a_compile_error():
+    """structgen's EmptyLanguageError proves every instance invalid: the schema passes when
+    its tests are all invalid (or none) and fails with a validation error when one is valid."""
+    tok = load_bench_tokenizer("bytes")
+    from decode.bench.engines import StructgenEngine
+
+    eng = StructgenEngine(tok)
+    empty = {"type": "object", "required": ["a"], "properties": {"a": False}}
+    res = mb.run_schema(eng, {"schema": empty, "instances": [tok.encode("{}")]})
+    assert res["status"] == "compile_error" and res["error"]["class"] == "EmptyLanguageError"
+    for tests, status, val_err in (([({}, False)], "pass", False), ([], "pass", False),
+                                   ([({}, False), ({"a": 1}, True)], "fail", True)):
+        entry = mb.SchemaEntry("f.jsonl.gz", 1, "s", empty, [{"data": d, "valid": v} for d, v in tests])
+        mb._prepare([entry], tok)
+        rec = mb._make_record(entry, res, tok)
+        assert rec["status"] == status and rec["validation_error"] is val_err
+        assert rec["empty_language"] and all(i["accepted"] is False for i in rec["instances"])
+    other = dict(res, error=dict(res["error"], **{"class": "UnsupportedSchemaError"}))
+    assert mb._make_record(entry, other, tok)["status"] == "compile_error"
+
+
+def test_compile_errors_pass_groups_by_class_keyword_and_budget(tmp_path, capsys):
+    from decode.bench import compile_errors as ce
+
+    _write(tmp_path, "one.jsonl.gz", [
+        {"id": "ok", "schema": {"type": "string"}, "tests": []},
+        {"id": "uniq", "schema": {"type": "array", "items": {"type": "string"}, "uniqueItems": True}, "tests": []},
+        {"id": "uniq2", "schema": {"type": "array", "items": {"type": "integer"}, "uniqueItems": True}, "tests": []},
+        {"id": "empty", "schema": {"not": {}}, "tests": []},
+    ])
+    out = tmp_path / "out.jsonl"
+    assert ce.main([str(tmp_path), "--tokenizer", "bytes", "--out", str(out)]) == 0
+    recs = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["status"] for r in recs] == ["ok", "compile_error", "compile_error", "compile_error"]
+    groups = ce.group_failures(recs)
+    assert list(groups) == ["UnsupportedSchemaError[uniqueItems]", "EmptyLanguageError"]
+    assert [r["key"] for r in groups["UnsupportedSchemaError[uniqueItems]"]] == ["one.jsonl.gz:2", "one.jsonl.gz:3"]
+    capsys.readouterr()
+    assert ce.main(["x", "--from", str(out)]) == 0  # grouping a previous run's lines again
+    text = capsys.readouterr().out
+    assert text.startswith("4 schemas: 1 compiled, compile_error 3") and "    2  UnsupportedSchemaError[uniqueItems]" in text
+    again = tmp_path / "again.jsonl"  # only the three failures compiled again, the same summary
+    assert ce.main([str(tmp_path), "--tokenizer", "bytes", "--only-failed", str(out), "--out", str(again)]) == 0
+    assert [json.loads(x)["key"] for x in again.read_text().splitlines()] == [r["key"] for r in recs[1:]]
+    assert capsys.readouterr().out.startswith("4 schemas: 1 compiled, compile_error 3")
