@@ -941,6 +941,33 @@ class CanonicalFilter:
             return state
         return self.restart(ids[-1]) if ids else state
 
+    def state_after_prompt(self, ids, window: int = 8) -> tuple:
+        """The state after a prompt's tokens ``ids``, for an output glued to it (healing):
+        its last ``window`` tokens walked, the first with no history (:meth:`restart`), a
+        special token starting the text afresh, a non-canonical step restarting there (as
+        :class:`CanonicalMatcher` does).  Why only a window: the state is the last token,
+        the character classes before it and how it attached, all set within a few tokens."""
+        ids = [int(x) for x in ids]
+        st = self.start
+        text = self._text_token
+        for k, t in enumerate(ids[-window:]):
+            if not text[t]:
+                st = self.start
+            elif k == 0 and len(ids) > window:  # text before it that the window does not see
+                st = self.restart(t)
+            else:
+                nxt = self.next_states(st, [t])[0]
+                st = nxt if nxt is not None else self.restart(t)
+        return st
+
+    @property
+    def _text_token(self) -> np.ndarray:
+        out = getattr(self, "_is_text", None)
+        if out is None:
+            out = self._is_text = np.zeros(self.size, dtype=bool)
+            out[self.vocab.text_ids] = True
+        return out
+
     def pair_ok(self, prev: int, nxt: int) -> bool:
         """Whether ``nxt`` may follow ``prev`` (-1: first) in some context (no history)."""
         st = self.start if prev < 0 else self.restart(prev)
