@@ -160,6 +160,41 @@ def _prefix_canonical(tok, vocab, seq, continuations) -> bool:
     return any(enc(text + c, add_special_tokens=False).ids[: len(seq)] == list(seq) for c in continuations)
 
 
+def walk_between_oracles(vocab, canonical, plain, depth, leads, upper_ok, may_end, where=None):
+    """Every path of up to ``depth`` tokens through the ``canonical`` and ``plain`` matchers
+    (the same grammar): each mask lies between ``lower`` (tokens ``t`` with ``seq + [t]`` in
+    ``leads``, EOS where ``may_end(seq)``) and ``upper`` (``upper_ok(seq + [t])``), or is the
+    grammar's mask where both are empty.  Returns (states, forbidden, between)."""
+    eos = int(vocab.eos_ids[0])
+    frontier = [(canonical, plain, [])]
+    states = forbidden = between = 0
+    for _depth in range(depth):
+        nxt = []
+        for cm, pm, seq in frontier:
+            grammar = set(vocab.mask_to_ids(pm.mask()).tolist())
+            got = set(vocab.mask_to_ids(cm.mask()).tolist())
+            lower = {t for t in grammar if t != eos and tuple(seq + [t]) in leads}
+            upper = {t for t in grammar if t != eos and upper_ok(seq + [t])}
+            if eos in grammar and may_end(seq):
+                lower.add(eos)
+                upper.add(eos)
+            states += 1
+            if lower or upper:
+                names = (where, [vocab.token_bytes[i] for i in seq])
+                assert lower <= got, (names, "forbidden", [vocab.token_bytes[i] for i in lower - got])
+                assert got <= upper, (names, "allowed", [vocab.token_bytes[i] for i in got - upper])
+                forbidden += len(grammar - got)
+                between += len(got - lower)
+            else:  # no canonical continuation is valid: the grammar's mask, counted
+                assert got == grammar
+            for t in sorted(got - {eos}):
+                c2, p2 = cm.copy(), pm.copy()
+                assert c2.advance(t) and p2.advance(t)
+                nxt.append((c2, p2, seq + [t]))
+        frontier = nxt
+    return states, forbidden, between
+
+
 def test_masks_match_enumeration_on_a_handmade_bpe(toy):
     """Every mask along every path of up to 4 tokens, against two exact oracles.
 
@@ -178,33 +213,9 @@ def test_masks_match_enumeration_on_a_handmade_bpe(toy):
     conts = ["".join(p) for k in range(3) for p in itertools.product("ab !", repeat=k)]
     compiled = compile_regex(pattern, vocab, canonical_tokens=True)
     plain = compile_regex(pattern, vocab)
-    eos = int(vocab.eos_ids[0])
-    frontier = [(compiled.matcher(), plain.matcher(), [])]
-    states = forbidden = between = 0
-    for _depth in range(4):
-        nxt = []
-        for cm, pm, seq in frontier:
-            grammar = set(vocab.mask_to_ids(pm.mask()).tolist())
-            got = set(vocab.mask_to_ids(cm.mask()).tolist())
-            lower = {t for t in grammar if t != eos and tuple(seq + [t]) in leads}
-            upper = {t for t in grammar if t != eos and _prefix_canonical(tok, vocab, seq + [t], conts)}
-            if eos in grammar and vocab.is_canonical(seq):
-                lower.add(eos)
-                upper.add(eos)
-            states += 1
-            if lower or upper:
-                names = [vocab.token_bytes[i] for i in seq]
-                assert lower <= got, (names, "forbidden", [vocab.token_bytes[i] for i in lower - got])
-                assert got <= upper, (names, "allowed", [vocab.token_bytes[i] for i in got - upper])
-                forbidden += len(grammar - got)
-                between += len(got - lower)
-            else:  # no canonical continuation is valid: the grammar's mask, counted
-                assert got == grammar
-            for t in sorted(got - {eos}):
-                c2, p2 = cm.copy(), pm.copy()
-                assert c2.advance(t) and p2.advance(t)
-                nxt.append((c2, p2, seq + [t]))
-        frontier = nxt
+    states, forbidden, between = walk_between_oracles(
+        vocab, compiled.matcher(), plain.matcher(), 4, leads,
+        upper_ok=lambda seq: _prefix_canonical(tok, vocab, seq, conts), may_end=vocab.is_canonical)
     assert states > 300 and forbidden > 100, (states, forbidden)
     assert between < forbidden / 4, (between, forbidden)  # dead ends the lookahead missed are few
 

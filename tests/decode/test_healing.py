@@ -22,7 +22,7 @@ import decode
 from constrain import Vocabulary, compile_regex
 from decode import GrammarAligned, TableLM, heal, sample
 from decode.healing import boundary_tokens, healed_constraint
-from tests.constrain.test_canonical import toy  # noqa: F401  (fixture: a hand-made byte-level BPE)
+from tests.constrain.test_canonical import toy, walk_between_oracles  # noqa: F401  (toy: a fixture)
 from tests.decode.samplers import toys
 
 A, B, AB, BB, BAB, EOS = range(6)
@@ -280,7 +280,6 @@ def test_canonical_healing_is_exact_on_a_handmade_bpe(toy):  # noqa: F811
         return tok.backend_tokenizer.encode(text, add_special_tokens=False).ids
 
     pattern = "[ab !]{0,4}"
-    eos = int(vocab.eos_ids[0])
     conts = ["".join(p) for k in range(3) for p in itertools.product("ab !", repeat=k)]
     checked = forbidden = healed = 0
     canonical, grammar_only = compile_regex(pattern, vocab, canonical_tokens=True), compile_regex(pattern, vocab)
@@ -304,30 +303,11 @@ def test_canonical_healing_is_exact_on_a_handmade_bpe(toy):  # noqa: F811
             text = kept + vocab.decode_bytes(seq).decode()
             return any(enc(text + c)[:n + len(seq)] == h.prompt_ids + seq for c in conts)
 
-        frontier = [(h.matcher(), plain.constraint.matcher(), [])]
-        for _depth in range(3):
-            nxt = []
-            for cm, pm, seq in frontier:
-                grammar = set(vocab.mask_to_ids(pm.mask()).tolist())
-                got = set(vocab.mask_to_ids(cm.mask()).tolist())
-                lower = {t for t in grammar if t != eos and tuple(seq + [t]) in leads}
-                upper = {t for t in grammar if t != eos and upper_ok(seq + [t])}
-                if eos in grammar and enc(kept + vocab.decode_bytes(seq).decode()) == h.prompt_ids + seq:
-                    lower.add(eos)
-                    upper.add(eos)
-                names = (prompt, [vocab.token_bytes[i] for i in seq])
-                if lower or upper:
-                    assert lower <= got, (names, "forbidden", [vocab.token_bytes[i] for i in lower - got])
-                    assert got <= upper, (names, "allowed", [vocab.token_bytes[i] for i in got - upper])
-                    forbidden += len(grammar - got)
-                else:
-                    assert got == grammar
-                checked += 1
-                for t in sorted(got - {eos}):
-                    c2, p2 = cm.copy(), pm.copy()
-                    assert c2.advance(t) and p2.advance(t)
-                    nxt.append((c2, p2, seq + [t]))
-            frontier = nxt
+        states, forb, _ = walk_between_oracles(
+            vocab, h.matcher(), plain.constraint.matcher(), 3, leads, upper_ok,
+            may_end=lambda seq: enc(kept + vocab.decode_bytes(seq).decode()) == h.prompt_ids + seq, where=prompt)
+        checked += states
+        forbidden += forb
     assert healed > 10 and checked > 100 and forbidden > 10, (healed, checked, forbidden)
 
 
