@@ -19,6 +19,12 @@ what they spell.  Without a constraint the language is ``removed`` followed by a
 shorter than the longest token, none of them special) whose bytes are a *proper* prefix of
 some token, i.e. a token exists that could have covered the boundary.  No such ``k``: the
 prompt is kept whole (``Healing.k == 0``) and the constraint is used as it is.
+
+With ``canonical_tokens`` (a constraint compiled with it, or ``heal(..., canonical_tokens=True)``)
+the healed constraint is compiled with it too, and :meth:`Healing.matcher` starts the
+canonical filter in the state after the kept prompt's last tokens rather than at the start
+of a text: "canonical" then means that the kept prompt's tokens followed by the output's are
+the tokenizer's encoding across the junction, the very boundary healing is about.
 """
 
 from __future__ import annotations
@@ -52,6 +58,20 @@ class Healing:
     removed: bytes
     constraint: Compiled | None = None
     regenerated_ids: list[int] = field(default_factory=list)
+
+    def matcher(self):
+        """A fresh walk of ``constraint`` for the healed prompt: with canonical tokens, the
+        filter starts after the kept prompt's tokens (``CanonicalFilter.state_after_prompt``),
+        so the first regenerated token is judged against the last kept one."""
+        c = self.constraint
+        if c is None:
+            return None
+        f = c.canonical_filter
+        if f is None or not self.k:
+            return c.matcher()
+        from constrain.matcher import CanonicalMatcher
+
+        return CanonicalMatcher(c.automaton, f, _canon=[f.state_after_prompt(self.prompt_ids)])
 
     @property
     def k(self) -> int:
@@ -122,12 +142,16 @@ def _literal(data: bytes, tail_any: bool):
     return lexeme(key, build, f"healed prompt bytes {data[:40]!r}")
 
 
-def healed_constraint(constraint: Compiled | None, removed: bytes, vocab) -> Compiled:
+def healed_constraint(constraint: Compiled | None, removed: bytes, vocab, *,
+                      canonical_tokens: bool = False) -> Compiled:
     """``constraint`` behind a literal of ``removed``: outputs are ``removed`` + an output of
-    ``constraint`` (``removed`` + any bytes if it is None).  Cached per (constraint, bytes)."""
+    ``constraint`` (``removed`` + any bytes if it is None).  Compiled with canonical tokens
+    where ``constraint`` was (or, for None, where ``canonical_tokens`` says).  Cached per
+    (constraint, bytes)."""
     if not removed:
         raise ValueError("nothing to heal: removed is empty")
-    key = (id(constraint) if constraint is not None else id(vocab), removed)
+    canon = constraint.canonical_tokens if constraint is not None else bool(canonical_tokens)
+    key = (id(constraint) if constraint is not None else id(vocab), removed, canon)
     owner = constraint if constraint is not None else vocab
     with _cache_lock:
         hit = _cache.get(key)
@@ -136,7 +160,7 @@ def healed_constraint(constraint: Compiled | None, removed: bytes, vocab) -> Com
             return hit[1]
     if constraint is None:
         g = Grammar({"$healed": Lex(_literal(removed, True))}, "$healed", {"$healed": "healed prompt"})
-        out = Compiled(g, vocab, kind="healed")
+        out = Compiled(g, vocab, kind="healed", canonical_tokens=canon)
     else:
         g0 = constraint.grammar
         start = "$healed"
@@ -145,7 +169,8 @@ def healed_constraint(constraint: Compiled | None, removed: bytes, vocab) -> Com
         g = Grammar({**g0.rules, start: seq(Lex(_literal(removed, False)), Ref(g0.start))}, start,
                     {**g0.origins, start: "healed prompt"})
         out = Compiled(g, constraint.vocab, source=constraint.source, kind=constraint.kind,
-                       time_budget_s=constraint.time_budget_s, max_memory_bytes=constraint.max_memory_bytes)
+                       time_budget_s=constraint.time_budget_s, max_memory_bytes=constraint.max_memory_bytes,
+                       canonical_tokens=canon)
     with _cache_lock:
         _cache[key] = (owner, out)
         while len(_cache) > _CACHE_SIZE:
@@ -153,9 +178,13 @@ def healed_constraint(constraint: Compiled | None, removed: bytes, vocab) -> Com
     return out
 
 
-def heal(vocab, prompt_ids: Sequence[int], constraint: Compiled | None = None) -> Healing:
+def heal(vocab, prompt_ids: Sequence[int], constraint: Compiled | None = None, *,
+         canonical_tokens: bool = False) -> Healing:
     """Heal the boundary of ``prompt_ids`` for ``constraint`` (a ``Compiled`` over ``vocab``, or None).
 
+    ``canonical_tokens``: with no constraint, regenerate canonically (a constraint brings its
+    own setting); walk with :meth:`Healing.matcher`, which starts the filter after the kept
+    prompt.
     Returns a :class:`Healing` whose ``prompt_ids`` and ``constraint`` replace the originals;
     sampling from it (``decode.sample`` with any method, or the generation loop) gives
     outputs that start with ``removed``; ``Healing.strip`` takes it off again.  Used by
@@ -167,4 +196,4 @@ def heal(vocab, prompt_ids: Sequence[int], constraint: Compiled | None = None) -
         return Healing(prompt_ids=ids, removed_ids=[], removed=b"", constraint=constraint)
     removed = vocab.decode_bytes(ids[-k:])
     return Healing(prompt_ids=ids[:-k], removed_ids=ids[-k:], removed=removed,
-                   constraint=healed_constraint(constraint, removed, vocab))
+                   constraint=healed_constraint(constraint, removed, vocab, canonical_tokens=canonical_tokens))

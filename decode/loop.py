@@ -186,17 +186,19 @@ class _Background:
         return self._value
 
 
-def _heal_rows(rows: list[_Row], encoded: list[list[int]], tokenizer, width: int) -> None:
+def _heal_rows(rows: list[_Row], encoded: list[list[int]], tokenizer, width: int,
+               canonical_tokens: bool = False) -> None:
     """``heal_prompt=True``: back up each prompt's boundary tokens (``decode.healing``) and put
-    the constraint behind the removed bytes; ``encoded`` is shortened in place."""
+    the constraint behind the removed bytes; ``encoded`` is shortened in place.  With canonical
+    tokens the matcher's filter starts after the kept prompt (``Healing.matcher``)."""
     for i, r in enumerate(rows):
         vocab = r.vocab if r.vocab is not None else get_vocabulary(tokenizer, width)
-        h = heal(vocab, encoded[i], r.compiled)
+        h = heal(vocab, encoded[i], r.compiled, canonical_tokens=canonical_tokens)
         r.healing = h
         if h.k:
             require_eos(h.constraint.vocab, "tokenizer")
             encoded[i] = h.prompt_ids
-            r.compiled, r.matcher, r.vocab = h.constraint, h.constraint.matcher(), h.constraint.vocab
+            r.compiled, r.matcher, r.vocab = h.constraint, h.matcher(), h.constraint.vocab
 
 
 def _close_if_only_eos(i: int, r: _Row, masks: BatchMask) -> bool:
@@ -374,15 +376,16 @@ def generate(
     must have been compiled with it).  Masked sampler; for ``"smc"`` / ``"awrs"`` pass a
     ``Compiled`` built with ``canonical_tokens=True``.  Bytes the grammar writes itself
     (``finish_within_budget``'s closing tail) are tokenized on their own, so their junction
-    with the output may not be canonical.  Not with ``heal_prompt`` (the healed prefix is
-    compiled without it).
+    with the output may not be canonical.  With ``heal_prompt`` (masked sampler) the healed
+    constraint is compiled canonically too and the filter starts after the kept prompt's
+    tokens, so the regenerated tokens are canonical across the junction with them.
     """
     check_sampler(sampler, particles, proposal, ess_threshold)
     if not isinstance(canonical_tokens, bool):
         raise GenerationArgumentError("canonical_tokens", f"must be True or False, got {canonical_tokens!r}")
-    if canonical_tokens and heal_prompt:
-        raise GenerationArgumentError("canonical_tokens", "not with heal_prompt=True: the healed prompt's prefix is "
-                                      "compiled without canonical tokens")
+    if canonical_tokens and heal_prompt and sampler != "masked":
+        raise GenerationArgumentError("canonical_tokens", f"with heal_prompt=True only the masked sampler starts the "
+                                      f"canonical filter after the kept prompt; sampler={sampler!r} does not")
     if canonical_tokens and sampler != "masked" and not is_compiled(constraint):
         raise GenerationArgumentError("canonical_tokens", f"sampler={sampler!r} takes canonical tokens through "
                                       "a Compiled built with canonical_tokens=True")
@@ -446,7 +449,7 @@ def generate(
     else:
         rows = _compile_rows(constraints, tokenizer, lm.width, json_options, is_batch, canonical_tokens)
         if heal_prompt:
-            _heal_rows(rows, encoded, tokenizer, lm.width)
+            _heal_rows(rows, encoded, tokenizer, lm.width, canonical_tokens)
         compile_s = time.perf_counter() - t_compile
 
     generator = None

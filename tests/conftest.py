@@ -11,6 +11,9 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# the canonical filter's on-disk outcome store off: tests judge from scratch, whatever earlier
+# processes left (test_canonical turns it on in a temporary folder to test it)
+os.environ["STRUCTGEN_CANONICAL_STORE"] = "0"
 
 import pytest  # noqa: E402
 

@@ -57,9 +57,11 @@ encoding the text gets in the middle of an output, without SentencePiece's dummy
 
 from __future__ import annotations
 
+import atexit
 import json
 import threading
 import unicodedata
+import weakref
 from collections import OrderedDict
 
 import numpy as np
@@ -67,6 +69,7 @@ import numpy as np
 from ..errors import OptionError
 from .bitmask import bits_at, clear_bits, count_bits, pack_bits, set_bits
 from .bytelevel import BYTES_TO_UNICODE
+from .canonical_store import CAN_JOIN, CAN_SPLIT, DONE, END_JOIN, END_SPLIT, outcome_store
 
 __all__ = ["START", "CanonicalFilter", "canonical_filter"]
 
@@ -85,6 +88,8 @@ SHORT_PER_BYTE = 4
 #: pre-tokenizer results memoized per filter (short class strings), up to
 CHUNK_MEMO_SIZE = 400_000
 SPLIT, JOIN, EITHER = 0, 1, 2
+#: the stored bit of each of ``_outcome_row``'s five arrays, in order
+_BITS = (CAN_SPLIT, CAN_JOIN, END_SPLIT, END_JOIN, DONE)
 #: the filter's state at the start of the output: no previous token, a chunk boundary
 START = (-1, 0, SPLIT, True)
 _BLANKS = frozenset(" \t\n\r")
@@ -175,6 +180,14 @@ class CanonicalFilter:
         self._build_spines()
         self._build_signatures()
         self._build_singletons()
+        # pre-tokenizer outcomes other processes computed (canonical_store): read once here,
+        # this process's additions written back at exit (or by save_outcomes)
+        self._store = None if self._pre is None else outcome_store(
+            json.dumps(spec.get("pre_tokenizer"), sort_keys=True), self.sig_reps)
+        self._stored = self._store.load() if self._store is not None else {}
+        self._unsaved = False
+        if self._store is not None:
+            atexit.register(_save_at_exit, weakref.ref(self))
 
     # ------------------------------------------------------------------ construction
 
@@ -419,8 +432,15 @@ class CanonicalFilter:
         row = self._outcomes.get(key)
         k = len(self.sig_reps)
         if row is None:
-            row = self._outcomes[key] = tuple(np.zeros(k, dtype=bool) for _ in range(5))
-        elif key in self._complete:
+            codes = self._stored.pop(key, None)
+            if codes is not None:  # computed by an earlier process
+                row = tuple((codes & bit).astype(bool) for bit in _BITS)
+                if row[4][self._live_sigs].all():
+                    self._complete.add(key)
+            else:
+                row = tuple(np.zeros(k, dtype=bool) for _ in range(5))
+            self._outcomes[key] = row
+        if key in self._complete:
             return row[:4]
         can_split, can_join, end_split, end_join, done = row
         todo = self._live_sigs if sigs is None else sigs
@@ -452,9 +472,24 @@ class CanonicalFilter:
                     can_join[j] = True
                     end_join[j] |= not c
         done[todo] = True
+        self._unsaved = True
         if sigs is None:
             self._complete.add(key)
         return row[:4]
+
+    def save_outcomes(self) -> None:
+        """Write the pre-tokenizer outcomes computed so far to the on-disk store
+        (:mod:`constrain.tokens.canonical_store`), for later processes; done at exit too."""
+        if self._store is None or not self._unsaved:
+            return
+        rows = {}
+        for key, row in list(self._outcomes.items()):
+            codes = np.zeros(len(self.sig_reps), dtype=np.uint8)
+            for flags, bit in zip(row, _BITS):
+                codes[flags] |= bit
+            rows[key] = codes
+        self._store.save(rows)
+        self._unsaved = False
 
     def _crossing(self, prev: int) -> tuple[np.ndarray, np.ndarray]:
         """(members, ranks), members ascending: the left-spine members ``l`` that some merge
@@ -906,10 +941,43 @@ class CanonicalFilter:
             return state
         return self.restart(ids[-1]) if ids else state
 
+    def state_after_prompt(self, ids, window: int = 8) -> tuple:
+        """The state after a prompt's tokens ``ids``, for an output glued to it (healing):
+        its last ``window`` tokens walked, the first with no history (:meth:`restart`), a
+        special token starting the text afresh, a non-canonical step restarting there (as
+        :class:`CanonicalMatcher` does).  Why only a window: the state is the last token,
+        the character classes before it and how it attached, all set within a few tokens."""
+        ids = [int(x) for x in ids]
+        st = self.start
+        text = self._text_token
+        for k, t in enumerate(ids[-window:]):
+            if not text[t]:
+                st = self.start
+            elif k == 0 and len(ids) > window:  # text before it that the window does not see
+                st = self.restart(t)
+            else:
+                nxt = self.next_states(st, [t])[0]
+                st = nxt if nxt is not None else self.restart(t)
+        return st
+
+    @property
+    def _text_token(self) -> np.ndarray:
+        out = getattr(self, "_is_text", None)
+        if out is None:
+            out = self._is_text = np.zeros(self.size, dtype=bool)
+            out[self.vocab.text_ids] = True
+        return out
+
     def pair_ok(self, prev: int, nxt: int) -> bool:
         """Whether ``nxt`` may follow ``prev`` (-1: first) in some context (no history)."""
         st = self.start if prev < 0 else self.restart(prev)
         return self.next_state(st, nxt) is not None
+
+
+def _save_at_exit(ref) -> None:
+    f = ref()
+    if f is not None:
+        f.save_outcomes()
 
 
 def _bounded_put(cache: OrderedDict, key, value, limit: int) -> None:

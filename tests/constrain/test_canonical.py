@@ -160,6 +160,41 @@ def _prefix_canonical(tok, vocab, seq, continuations) -> bool:
     return any(enc(text + c, add_special_tokens=False).ids[: len(seq)] == list(seq) for c in continuations)
 
 
+def walk_between_oracles(vocab, canonical, plain, depth, leads, upper_ok, may_end, where=None):
+    """Every path of up to ``depth`` tokens through the ``canonical`` and ``plain`` matchers
+    (the same grammar): each mask lies between ``lower`` (tokens ``t`` with ``seq + [t]`` in
+    ``leads``, EOS where ``may_end(seq)``) and ``upper`` (``upper_ok(seq + [t])``), or is the
+    grammar's mask where both are empty.  Returns (states, forbidden, between)."""
+    eos = int(vocab.eos_ids[0])
+    frontier = [(canonical, plain, [])]
+    states = forbidden = between = 0
+    for _depth in range(depth):
+        nxt = []
+        for cm, pm, seq in frontier:
+            grammar = set(vocab.mask_to_ids(pm.mask()).tolist())
+            got = set(vocab.mask_to_ids(cm.mask()).tolist())
+            lower = {t for t in grammar if t != eos and tuple(seq + [t]) in leads}
+            upper = {t for t in grammar if t != eos and upper_ok(seq + [t])}
+            if eos in grammar and may_end(seq):
+                lower.add(eos)
+                upper.add(eos)
+            states += 1
+            if lower or upper:
+                names = (where, [vocab.token_bytes[i] for i in seq])
+                assert lower <= got, (names, "forbidden", [vocab.token_bytes[i] for i in lower - got])
+                assert got <= upper, (names, "allowed", [vocab.token_bytes[i] for i in got - upper])
+                forbidden += len(grammar - got)
+                between += len(got - lower)
+            else:  # no canonical continuation is valid: the grammar's mask, counted
+                assert got == grammar
+            for t in sorted(got - {eos}):
+                c2, p2 = cm.copy(), pm.copy()
+                assert c2.advance(t) and p2.advance(t)
+                nxt.append((c2, p2, seq + [t]))
+        frontier = nxt
+    return states, forbidden, between
+
+
 def test_masks_match_enumeration_on_a_handmade_bpe(toy):
     """Every mask along every path of up to 4 tokens, against two exact oracles.
 
@@ -178,33 +213,9 @@ def test_masks_match_enumeration_on_a_handmade_bpe(toy):
     conts = ["".join(p) for k in range(3) for p in itertools.product("ab !", repeat=k)]
     compiled = compile_regex(pattern, vocab, canonical_tokens=True)
     plain = compile_regex(pattern, vocab)
-    eos = int(vocab.eos_ids[0])
-    frontier = [(compiled.matcher(), plain.matcher(), [])]
-    states = forbidden = between = 0
-    for _depth in range(4):
-        nxt = []
-        for cm, pm, seq in frontier:
-            grammar = set(vocab.mask_to_ids(pm.mask()).tolist())
-            got = set(vocab.mask_to_ids(cm.mask()).tolist())
-            lower = {t for t in grammar if t != eos and tuple(seq + [t]) in leads}
-            upper = {t for t in grammar if t != eos and _prefix_canonical(tok, vocab, seq + [t], conts)}
-            if eos in grammar and vocab.is_canonical(seq):
-                lower.add(eos)
-                upper.add(eos)
-            states += 1
-            if lower or upper:
-                names = [vocab.token_bytes[i] for i in seq]
-                assert lower <= got, (names, "forbidden", [vocab.token_bytes[i] for i in lower - got])
-                assert got <= upper, (names, "allowed", [vocab.token_bytes[i] for i in got - upper])
-                forbidden += len(grammar - got)
-                between += len(got - lower)
-            else:  # no canonical continuation is valid: the grammar's mask, counted
-                assert got == grammar
-            for t in sorted(got - {eos}):
-                c2, p2 = cm.copy(), pm.copy()
-                assert c2.advance(t) and p2.advance(t)
-                nxt.append((c2, p2, seq + [t]))
-        frontier = nxt
+    states, forbidden, between = walk_between_oracles(
+        vocab, compiled.matcher(), plain.matcher(), 4, leads,
+        upper_ok=lambda seq: _prefix_canonical(tok, vocab, seq, conts), may_end=vocab.is_canonical)
     assert states > 300 and forbidden > 100, (states, forbidden)
     assert between < forbidden / 4, (between, forbidden)  # dead ends the lookahead missed are few
 
@@ -390,3 +401,61 @@ def test_mask_cache_is_bounded_in_bytes(toy, monkeypatch):
     assert unbounded > 4, unbounded  # unbounded, the walk outgrows the floor
     assert biggest <= 4, biggest
     assert all(np.array_equal(a, b) for a, b in zip(ref, got)) and len(ref) == len(got)
+
+
+def test_stored_outcomes_match_fresh(smollm2_vocab, tmp_path, monkeypatch):
+    """The pre-tokenizer outcomes one process writes (``canonical_store``) and the next reads
+    give the rows and states computed from scratch: full rows, rows judged for a few classes
+    only (completed later from the pre-tokenizer), and a damaged file (ignored)."""
+    from constrain.tokens.canonical import CanonicalFilter
+
+    vocab = smollm2_vocab
+    rng = random.Random(5)
+    seqs = []
+    for _, text in random_texts(17, 3):
+        ids = vocab.encode(text)
+        seqs += [ids, resegment(vocab, ids, rng)]
+
+    def states(f):  # a filter's own states (context ids are per filter) along ``seqs``
+        out = []
+        for seq in seqs:
+            st = f.start
+            for t in seq:
+                nxt = f.next_state(st, t)
+                st = nxt if nxt is not None else f.restart(t)
+                out.append(st)
+        return out[:80]
+
+    probe = np.array(sorted(rng.sample(range(vocab.size), 300)), dtype=np.int64)
+    monkeypatch.setenv("STRUCTGEN_CANONICAL_STORE", str(tmp_path))
+    first = CanonicalFilter(vocab)
+    assert first._stored == {}
+    for k, st in enumerate(states(first)):  # some keys judged over a few classes only
+        if k % 3:
+            first.allowed_among(st, probe)
+        else:
+            first.split_join(st)
+    first.save_outcomes()
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+    second = CanonicalFilter(vocab)
+    assert len(second._stored) == len(first._outcomes) > 20
+    monkeypatch.setenv("STRUCTGEN_CANONICAL_STORE", "0")
+    fresh = CanonicalFilter(vocab)
+    assert fresh._store is None
+    for a, b in zip(states(second), states(fresh), strict=True):
+        assert np.array_equal(second.allowed_among(a, probe), fresh.allowed_among(b, probe)), a
+        got, want = second.split_join(a), fresh.split_join(b)
+        assert all(np.array_equal(x, y) for x, y in zip(got, want)), a
+        assert all(np.array_equal(x, y) for x, y in zip(second._outcome_row(int(second.sig[a[0]]), a[1], a[2]),
+                                                        fresh._outcome_row(int(fresh.sig[b[0]]), b[1], b[2]))), a
+        assert np.array_equal(second.row(a), fresh.row(b)), a
+    assert not second._stored or len(second._stored) < len(first._outcomes)  # read from the store
+    # a damaged file is ignored (and replaced at the next save)
+    path = next(tmp_path.glob("*.npz"))
+    path.write_bytes(b"not a table")
+    monkeypatch.setenv("STRUCTGEN_CANONICAL_STORE", str(tmp_path))
+    third = CanonicalFilter(vocab)
+    assert third._stored == {}
+    third.split_join(third.restart(int(seqs[0][0])))
+    third.save_outcomes()
+    assert len(CanonicalFilter(vocab)._stored) >= 1

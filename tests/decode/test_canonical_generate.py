@@ -57,9 +57,23 @@ def test_canonical_compiled_and_argument_checks(smol_model, smollm2_tokenizer, s
         decode.generate(smol_model, smollm2_tokenizer, "x", SCHEMA, canonical_tokens="yes")
 
 
-def test_canonical_tokens_with_heal_prompt_is_refused(smol_model, smollm2_tokenizer):
-    """The healed prompt's prefix is compiled without canonical tokens: refused, not silently
-    dropped."""
+def test_canonical_tokens_with_heal_prompt(smol_model, smollm2_tokenizer, smollm2_vocab):
+    """Healed and canonical: the kept prompt's tokens followed by the output's (the removed
+    bytes regenerated, then the constraint) start the tokenizer's own encoding of the kept
+    text plus the output; the weighted samplers, whose matchers start at a text's beginning,
+    are refused."""
+    tok, vocab = smollm2_tokenizer, smollm2_vocab
+    prompt = 'Person: {"name": "'
+    rx = decode.Regex(r'[A-Z][a-z]{1,8}", "age": [0-9]{1,2}\}')
+    for seed in range(3):
+        r = decode.generate(smol_model, tok, prompt, rx, max_new_tokens=30, seed=seed, heal_prompt=True,
+                            canonical_tokens=True)
+        h = r.healed
+        assert h.k >= 1 and h.constraint.canonical_tokens and h.removed.endswith(b'"')
+        ids = _generated_ids(r, vocab)
+        assert vocab.decode_bytes(ids) == h.removed + r.text.encode()
+        assert _canonical_prefix(tok, vocab, h.prompt_ids + ids), [vocab.token_bytes[i] for i in ids]
+        assert r.finished
     with pytest.raises(decode.GenerationArgumentError, match="heal_prompt"):
-        decode.generate(smol_model, smollm2_tokenizer, "x", {"type": "string"}, canonical_tokens=True,
-                        heal_prompt=True, max_new_tokens=4)
+        decode.generate(smol_model, tok, "x", {"type": "string"}, canonical_tokens=True, heal_prompt=True,
+                        sampler="smc", max_new_tokens=4)

@@ -11,6 +11,7 @@ token masking targets its own local law over the same condition, enumerated the 
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 
@@ -21,6 +22,7 @@ import decode
 from constrain import Vocabulary, compile_regex
 from decode import GrammarAligned, TableLM, heal, sample
 from decode.healing import boundary_tokens, healed_constraint
+from tests.constrain.test_canonical import toy, walk_between_oracles  # noqa: F401  (toy: a fixture)
 from tests.decode.samplers import toys
 
 A, B, AB, BB, BAB, EOS = range(6)
@@ -261,3 +263,72 @@ def test_generate_heals_unconstrained_and_batches(smol_model, smollm2_tokenizer)
     assert vocab.decode_bytes(rs[0].token_ids).startswith(b":")
     assert vocab.decode_bytes(rs[0].token_ids)[1:].decode("utf-8", "replace") == rs[0].text
     assert rs[1].healed is not None  # every row reports, healed or not
+
+
+# --- canonical tokens: the filter starts after the kept prompt --------------------------------
+
+
+def test_canonical_healing_is_exact_on_a_handmade_bpe(toy):  # noqa: F811
+    """Healed and canonical: along every path of up to 3 tokens, against the tokenizer's own
+    ``encode`` of the kept prompt's text plus the output's.  ``lower``: ``kept + seq + [t]``
+    starts the encoding of the kept text plus some complete valid output (enumerated): never
+    forbidden; ``upper``: it starts the encoding of its text plus some continuation: nothing
+    else allowed.  Every prompt of up to 3 characters that heals."""
+    tok, vocab = toy
+
+    def enc(text):
+        return tok.backend_tokenizer.encode(text, add_special_tokens=False).ids
+
+    pattern = "[ab !]{0,4}"
+    conts = ["".join(p) for k in range(3) for p in itertools.product("ab !", repeat=k)]
+    checked = forbidden = healed = 0
+    canonical, grammar_only = compile_regex(pattern, vocab, canonical_tokens=True), compile_regex(pattern, vocab)
+    for prompt in ("".join(p) for k in range(1, 4) for p in itertools.product("ab !", repeat=k)):
+        ids = enc(prompt)
+        h = heal(vocab, ids, canonical)
+        plain = heal(vocab, ids, grammar_only)
+        assert h.removed == plain.removed, prompt
+        if not h.k:
+            continue
+        healed += 1
+        kept, n = vocab.decode_bytes(h.prompt_ids).decode(), len(h.prompt_ids)
+        leads = set()
+        for k in range(5):
+            for p in itertools.product("ab !", repeat=k):
+                e = enc(kept + h.removed.decode() + "".join(p))
+                if e[:n] == h.prompt_ids:
+                    leads.update(tuple(e[n:n + j]) for j in range(1, len(e) - n + 1))
+
+        def upper_ok(seq):
+            text = kept + vocab.decode_bytes(seq).decode()
+            return any(enc(text + c)[:n + len(seq)] == h.prompt_ids + seq for c in conts)
+
+        states, forb, _ = walk_between_oracles(
+            vocab, h.matcher(), plain.constraint.matcher(), 3, leads, upper_ok,
+            may_end=lambda seq: enc(kept + vocab.decode_bytes(seq).decode()) == h.prompt_ids + seq, where=prompt)
+        checked += states
+        forbidden += forb
+    assert healed > 10 and checked > 100 and forbidden > 10, (healed, checked, forbidden)
+
+
+def test_canonical_healing_starts_the_filter_after_the_kept_prompt(toy):  # noqa: F811
+    """The filter's first state is the one after the kept prompt's last tokens: ``a`` may
+    start a text but not follow a kept ``a`` (``aa`` merges); a special token starts the text
+    afresh; a prompt longer than the window gives the state its tail gives."""
+    from constrain.tokens.canonical import canonical_filter
+
+    tok, vocab = toy
+    f = canonical_filter(vocab)
+    a, b, eos = vocab.encode("a")[0], vocab.encode("b")[0], int(vocab.eos_ids[0])
+    assert f.next_state(f.start, a) is not None and f.next_state(f.state_after_prompt([a]), a) is None
+    assert f.state_after_prompt([a, eos]) == f.start
+    assert f.state_after_prompt([b, b, a], window=2) == f.next_state(f.restart(b), a)
+    ids = tok.backend_tokenizer.encode("aab", add_special_tokens=False).ids
+    h = heal(vocab, ids, None, canonical_tokens=True)
+    assert h.constraint.canonical_tokens and h.removed == b"ab" and h.prompt_ids == [a]
+    assert h.matcher()._filter_state() == f.state_after_prompt([a])
+    m = h.matcher()
+    m.advance(vocab.encode("ab")[0])
+    m.reset()  # back to the state after the prompt, not the start of a text
+    assert m._filter_state() == f.state_after_prompt([a])
+    assert not heal(vocab, ids, None).constraint.canonical_tokens
