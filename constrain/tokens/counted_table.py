@@ -174,10 +174,8 @@ class CountedLexemeTable:
         k = self._key(q)
         v = self._viable.get(k)
         if v is None:
-            c = q // self.n_base
             v = np.array([self.dfa.step(q, byte) >= 0 for byte in range(256)], dtype=bool)
             self._viable[k] = v
-            del c
         return v
 
     def step(self, q: int, byte: int) -> int:

@@ -27,7 +27,7 @@ import numpy as np
 from ..budget import check_deadline
 from .bitmask import clear_bits, set_bits
 from .shared_rows import share
-from .trie import DenseTrie, child_lists, class_per_position, csr_positions, dense_trie, row_from_nodes, walk_trie
+from .trie import child_lists, class_per_position, csr_positions, dense_trie, row_from_nodes, walk_trie
 from .vocab import Vocabulary
 
 __all__ = ["DifferenceLexemeTable", "LexemeTable", "compute_rows_batched", "fill_rows"]

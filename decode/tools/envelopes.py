@@ -28,7 +28,6 @@ import re
 from dataclasses import dataclass
 
 from .schemas import Tool
-from .triggered import regex_literal
 
 __all__ = ["DEFAULT_SYSTEM_PROMPT", "ENVELOPES", "Envelope", "ParsedCall", "detect_envelope", "template_has_tools"]
 

@@ -25,7 +25,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..constraints import Lark, Regex, constraint_kind, is_pydantic_class
+from ..constraints import Lark, constraint_kind, is_pydantic_class
 from ..result import GenerationArgumentError
 
 __all__ = ["Triggered", "regex_literal"]

@@ -316,7 +316,6 @@ class ObjectsMixin:
     def _members(self, ptr: str, declared, req, bit_of, values_alts, extra_alts, minP, maxP, allowed,
                  n_flags) -> Expr:
         """The any-order object: a rule whose body is a :class:`Members` (values are called)."""
-        L = self.L
 
         def values(alts) -> tuple[tuple[int, str], ...]:
             return tuple((fl, name) for fl, _, v in alts if (name := self._value_rule(v, ptr)) is not None)
