@@ -104,6 +104,20 @@ class LoweringContext:
                 raise SchemaError(f"unknown type {x!r}")
         return ts
 
+    def _values_valid(self, vals: list, schema: dict, keyword: str, ptr: str) -> list:
+        """The listed values (an enum's, a const's) that ``schema`` accepts, judged by jsonschema.
+
+        Where jsonschema cannot evaluate ``schema`` (a pattern Python's ``re`` rejects, say) the
+        compile is refused: keeping the values unchecked would silently accept ones the schema
+        forbids."""
+        try:
+            validator = self._validator(schema)
+            return [v for v in vals if validator.is_valid(v)]
+        except Exception as e:
+            raise UnsupportedSchemaError(
+                keyword, ptr, f"the values cannot be checked against the keywords beside them "
+                f"({type(e).__name__}: {e})") from e
+
     def _type_ok(self, v: Any, s: dict) -> bool:
         if "type" not in s:
             return True

@@ -82,11 +82,7 @@ class EnumsMixin:
             raise UnsupportedSchemaError("enum", ptr, f"more than {MAX_ENUM} values")
         keep = []
         if set(rest) - {"type"}:
-            try:
-                validator = self._validator(rest)
-                keep = [v for v in vals if validator.is_valid(v)]
-            except Exception as e:  # a schema jsonschema cannot check: fall back to types only
-                keep = [v for v in vals if self._type_ok(v, rest)]
+            keep = self._values_valid(vals, rest, "enum", ptr)
         else:
             keep = [v for v in vals if self._type_ok(v, rest)]
         if value_ok is not None:

@@ -79,8 +79,7 @@ class StringsMixin:
                 return ("or", [])  # the values are strings, the type is not
             rest = {k: v for k, v in s.items() if k in allowed - {"enum", "const", "type"}}
             if rest:
-                validator = self._validator(dict(rest, type="string"))
-                vals = [v for v in vals if validator.is_valid(v)]
+                vals = self._values_valid(vals, dict(rest, type="string"), "enum", ptr)
             return ("or", [("lit", v) for v in dict.fromkeys(vals)])
         if s.get("type") != "string":
             return None

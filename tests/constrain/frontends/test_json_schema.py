@@ -389,3 +389,19 @@ def test_strict_mode_counts_required_names_as_declared(name, smollm2_vocab):
              if accepts(compiled, smollm2_vocab, v) != oracle.is_valid(v)]
     assert not wrong, f"(instance, oracle) where the engine disagrees: {wrong}"
     assert any(oracle.is_valid(v) for v in extra), "the case must have valid instances"
+
+
+def test_enum_that_jsonschema_cannot_check_is_refused_not_weakened(smollm2_vocab):
+    """Beside ``enum``, a keyword jsonschema cannot evaluate (here a pattern Python's ``re``
+    rejects) used to fall back to checking types only, which accepted ``"1"`` against
+    ``^\\p{L}+$``: now either the values are filtered exactly or the compile is refused."""
+    pattern = "^\\p{L}+$"
+    for schema in ({"enum": ["a", "1"], "pattern": pattern},
+                   {"oneOf": [{"pattern": pattern}, {"type": "number"}], "enum": ["a", "1"]}):
+        try:
+            compiled = compile_json_schema(schema, smollm2_vocab)
+        except UnsupportedSchemaError as e:
+            assert "enum" in str(e)
+            continue
+        assert accepts(compiled, smollm2_vocab, "a")
+        assert not accepts(compiled, smollm2_vocab, "1")
