@@ -54,6 +54,7 @@ import pytest  # noqa: E402
 
 import constrain.tokens.counted_table as counted_mod  # noqa: E402
 import constrain.tokens.lexeme_tables as tokens_mod  # noqa: E402
+from constrain.tokens.trie import DenseTrie  # noqa: E402
 import constrain.tokens.tables as tables_mod  # noqa: E402
 
 
@@ -88,12 +89,12 @@ def test_dense_choice_default_threshold_and_brute_force(smollm2_vocab):
     for b in b'"':  # into the content (past the optional blanks)
         q = int(dfa.trans[q, b])
     calls = []
-    orig = tokens_mod.DenseTrie.walk
+    orig = DenseTrie.walk
     try:
-        tokens_mod.DenseTrie.walk = lambda self, *a: calls.append(1) or orig(self, *a)
+        DenseTrie.walk = lambda self, *a: calls.append(1) or orig(self, *a)
         row = t.row(q)
     finally:
-        tokens_mod.DenseTrie.walk = orig
+        DenseTrie.walk = orig
     assert calls, "string content should take the dense walk"
     assert (_row_bits(row, smollm2_vocab.size) == _brute_row(dfa, smollm2_vocab, q)).all()
 
