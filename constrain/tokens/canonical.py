@@ -949,9 +949,8 @@ class CanonicalFilter:
         the character classes before it and how it attached, all set within a few tokens."""
         ids = [int(x) for x in ids]
         st = self.start
-        text = self._text_token
         for k, t in enumerate(ids[-window:]):
-            if not text[t]:
+            if self.vocab.token_lens[t] == 0:  # a special token (no text)
                 st = self.start
             elif k == 0 and len(ids) > window:  # text before it that the window does not see
                 st = self.restart(t)
@@ -959,14 +958,6 @@ class CanonicalFilter:
                 nxt = self.next_states(st, [t])[0]
                 st = nxt if nxt is not None else self.restart(t)
         return st
-
-    @property
-    def _text_token(self) -> np.ndarray:
-        out = getattr(self, "_is_text", None)
-        if out is None:
-            out = self._is_text = np.zeros(self.size, dtype=bool)
-            out[self.vocab.text_ids] = True
-        return out
 
     def pair_ok(self, prev: int, nxt: int) -> bool:
         """Whether ``nxt`` may follow ``prev`` (-1: first) in some context (no history)."""

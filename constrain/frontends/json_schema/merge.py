@@ -14,6 +14,7 @@ from typing import Any
 
 from ...errors import SchemaError, UnsupportedSchemaError
 from ..regex import regex_to_dfa
+from . import numeric
 from .ir import ALSO, CONTAINS_ALSO, Conditional, ITE, LIST_INTERNALS, NOT, PART_ADDL, PATTERNS, XOF, Xof
 from .keywords import ANNOTATIONS, OBJECT_RULES, VALIDATION_KEYWORDS, has_unevaluated
 
@@ -27,13 +28,14 @@ def _multiple_of_both(u: Any, v: Any) -> int | float | None:
         return None
     if isinstance(u, int) and isinstance(v, int):
         return u * v // math.gcd(u, v)
-    fu, fv = Fraction(str(u)), Fraction(str(v))
+    fu, fv = numeric._as_fraction(u), numeric._as_fraction(v)
     d = math.lcm(fu.denominator, fv.denominator)
     both = Fraction(math.lcm(int(fu * d), int(fv * d)), d)
     if both.denominator == 1:
         return int(both)
     out = float(both)
-    return out if Fraction(repr(out)) == both else None
+    return out if numeric._as_fraction(out) == both else None
+
 
 class MergeMixin:
     """``$ref``-with-siblings and ``allOf`` folded into one schema (schema-level conjunction)."""

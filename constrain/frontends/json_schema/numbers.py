@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 from decimal import Decimal
-from fractions import Fraction
 
 from ...errors import SchemaError
 from ...ir import Expr, Lex, NOTHING, lexeme
@@ -145,7 +144,7 @@ class NumbersMixin:
             if isinstance(mult, float):
                 # an integer n is a multiple of P/Q (in lowest terms) iff P divides n: 1.5 -> 3,
                 # 0.25 -> 1 (every integer), 10.5 -> 21
-                mult = Fraction(repr(mult)).numerator
+                mult = numeric._as_fraction(mult).numerator
             if mult == 1:
                 mult = None
         if mult is not None:
