@@ -294,7 +294,7 @@ class CanonicalMatcher(Matcher):
         """Whether some token is valid in grammar state ``nxt`` and canonical in filter state
         ``fnext`` (called for the tokens the lookahead found no one-byte witness for).
 
-        First the bytes ``nxt`` forces (:meth:`_forced_tokens`): the tokens along them, and
+        First the bytes ``nxt`` forces (:meth:`_forced_bytes`): the tokens along them, and
         where the bytes branch, every token starting with the forced prefix (or, with none,
         with a byte that may come next) judged canonical at once: none canonical is an exact
         "no" (blank runs before ``"``, which the pre-tokenizer splits), a canonical one the
@@ -303,17 +303,16 @@ class CanonicalMatcher(Matcher):
         state's full mask (a grammar first visit): there the answer is exact too."""
         a = self._automaton
         f = self._filter
-        forced, prefix, complete = self._forced_tokens(nxt)
-        if len(forced) and f.any_allowed(fnext, forced):
+        path, complete = self._forced_bytes(nxt)
+        heads = (path,) if path or complete else tuple(bytes([b]) for b in a.first_bytes(nxt).nonzero()[0])
+        some, cands = f.forced_witnesses(fnext, path, complete, heads, PREFIXED_MAX)
+        if some:  # a token along the forced bytes: valid, and canonical
             return True
         if complete:
             return False
-        heads = [prefix] if prefix else [bytes([b]) for b in a.first_bytes(nxt).nonzero()[0].tolist()]
-        cands = f.vocab_prefixed(heads, PREFIXED_MAX)
         if cands is not None:
-            cands = cands[f.allowed_among(fnext, cands)]
             if not len(cands):
-                return False  # every valid token is among them
+                return False  # every valid token is among the ones judged
             for u in cands[:WITNESS_TRIES].tolist():
                 if a.advance(nxt, u) is not a.dead:
                     return True
@@ -334,35 +333,30 @@ class CanonicalMatcher(Matcher):
             return True  # a wide next mask: some token fits
         return f.any_allowed(fnext, hit[1])
 
-    def _forced_tokens(self, nxt) -> tuple[np.ndarray, bytes, bool]:
-        """(tokens, prefix, complete): the bytes grammar state ``nxt`` forces (one viable
-        byte at a time, down the vocabulary's trie), the tokens valid along them, and whether
-        those are all its valid tokens (the forced bytes end, or no token goes on along them,
-        before a second byte is possible; otherwise every other valid token starts with
-        ``prefix``).  Why: a token the lookahead finds no witness for is mostly one before
-        forced bytes (``o`` before ``rderId``, a blank run before ``"``); there this answers
-        without the next state's full mask (a grammar first visit)."""
+    def _forced_bytes(self, nxt) -> tuple[bytes, bool]:
+        """(path, complete): the bytes grammar state ``nxt`` forces (one viable byte at a
+        time, while some token goes on along them), and whether the tokens spelling prefixes
+        of ``path`` are all its valid tokens (the forced bytes end, or no token goes on
+        along them, before a second byte is possible; otherwise every other valid token
+        starts with ``path``).  Why: a token the lookahead finds no witness for is mostly
+        one before forced bytes (``o`` before ``rderId``, a blank run before ``"``); there
+        :meth:`CanonicalFilter.forced_witnesses` answers without the next state's full mask
+        (a grammar first visit)."""
         a = self._automaton
         vocab = a.vocab
-        node, st, out, path = 0, nxt, [], []
+        node, st, path = 0, nxt, []
         while True:
             bs = a.first_bytes(st).nonzero()[0]
             if len(bs) != 1:
-                complete = not len(bs)
-                break
+                return bytes(path), not len(bs)
             b = int(bs[0])
             node = vocab.child(node, b)
             if node < 0:
-                complete = True
-                break
+                return bytes(path), True
             st = a.step(st, b)
             if st is a.dead:  # first_bytes over-approximated: nothing valid past here
-                complete = True
-                break
+                return bytes(path), True
             path.append(b)
-            out.append(vocab.node_tokens(node))
-        ids = np.concatenate(out).astype(np.int64) if out else np.zeros(0, dtype=np.int64)
-        return ids, bytes(path), complete
 
     def is_allowed(self, token_id: int) -> bool:
         if not super().is_allowed(token_id):

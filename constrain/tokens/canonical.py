@@ -183,6 +183,7 @@ class CanonicalFilter:
         self._byte_tables = None
         self._witness_rows: dict[tuple, np.ndarray] = {}
         self._by_bytes = None  # text tokens sorted by bytes (vocab_prefixed)
+        self._forced: dict[tuple, tuple] = {}  # forced_witnesses
         self.hits = self.misses = 0
         self._build_merges(model, tok)
         self._build_derivations()
@@ -911,6 +912,39 @@ class CanonicalFilter:
         out[self.added[prev]] = ok
         out[~self.singleton[prev]] = False
         return out
+
+    def forced_witnesses(self, state, path: bytes, complete: bool, heads: tuple[bytes, ...],
+                         limit: int) -> tuple[bool, np.ndarray | None]:
+        """(some, cands) for a lookahead whose next grammar state forces the bytes ``path``:
+        ``some``: a token spelling a prefix of ``path`` may follow canonically in ``state``;
+        ``cands`` (unless ``some`` or ``complete``): the tokens starting with one of
+        ``heads`` that may follow canonically (None: more than ``limit`` to judge).
+
+        Why a filter method: neither depends on the grammar state, only on the filter state
+        and the bytes, and both recur (a blank run before ``"``), so they are cached
+        (:data:`WITNESS_CACHE_SIZE`, FIFO); the caller checks the grammar side."""
+        key = (state, path, complete, heads)
+        cache = self._forced
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+        vocab = self.vocab
+        node, along = 0, []
+        for b in path:
+            node = vocab.child(node, b)
+            if node < 0:
+                break
+            along.append(vocab.node_tokens(node))
+        some = bool(along) and self.any_allowed(state, np.concatenate(along).astype(np.int64))
+        cands = None
+        if not some and not complete:
+            cands = self.vocab_prefixed(list(heads), limit)
+            if cands is not None:
+                cands = cands[self.allowed_among(state, cands)]
+        hit = cache[key] = (some, cands)
+        while len(cache) > WITNESS_CACHE_SIZE:
+            del cache[next(iter(cache))]
+        return hit
 
     def vocab_prefixed(self, heads: list[bytes], limit: int) -> np.ndarray | None:
         """Text tokens whose bytes start with one of ``heads`` (a binary search each in the
