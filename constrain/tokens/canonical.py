@@ -884,11 +884,12 @@ class CanonicalFilter:
         miss = [i for i, r in enumerate(rows) if r is None]
         if miss:
             fresh = self._byte_witnesses([states[i] for i in miss])
-            for i, r in zip(miss, fresh):
-                rows[i] = r
-                cache[states[i]] = r
-            while len(cache) > WITNESS_CACHE_SIZE:
-                del cache[next(iter(cache))]
+            with self._lock:
+                for i, r in zip(miss, fresh):
+                    rows[i] = r
+                    cache[states[i]] = r
+                while len(cache) > WITNESS_CACHE_SIZE:
+                    del cache[next(iter(cache))]
         return np.stack(rows)
 
     def _byte_witnesses(self, states: list) -> np.ndarray:
@@ -941,9 +942,11 @@ class CanonicalFilter:
             cands = self.vocab_prefixed(list(heads), limit)
             if cands is not None:
                 cands = cands[self.allowed_among(state, cands)]
-        hit = cache[key] = (some, cands)
-        while len(cache) > WITNESS_CACHE_SIZE:
-            del cache[next(iter(cache))]
+        hit = (some, cands)
+        with self._lock:
+            cache[key] = hit
+            while len(cache) > WITNESS_CACHE_SIZE:
+                del cache[next(iter(cache))]
         return hit
 
     def vocab_prefixed(self, heads: list[bytes], limit: int) -> np.ndarray | None:

@@ -508,7 +508,8 @@ def test_lookahead_shortcuts_match_the_full_next_mask(smollm2_vocab):
     f = canonical_filter(vocab)
     c = compile_json_schema(SCHEMA, vocab, canonical_tokens=True)
     a = c.automaton
-    texts = INSTANCES + ['{\n                "orderId": 3,\n                "name": "x",\n                "paid": true}',
+    pad = "\n" + " " * 16
+    texts = INSTANCES + ["{" + pad + '"orderId": 3,' + pad + '"name": "x",' + pad + '"paid": true}',
                          '{"orderId": 1, "name": "", "tags": [], "paid": false}']
     checked = dead = 0
     for text in texts:
