@@ -26,6 +26,8 @@ LOOKAHEAD_CACHE_BYTES = 64 << 20
 LOOKAHEAD_CACHE_MIN = 64  # entries kept whatever the vocabulary's size
 #: canonical witnesses checked against the grammar before a next state's full mask is computed
 WITNESS_TRIES = 16
+#: tokens judged at once where the bytes a state forces branch (``_alive``); more: skipped
+PREFIXED_MAX = 4096
 
 
 class Matcher:
@@ -164,6 +166,14 @@ class Matcher:
         return len(self._history) - 1
 
 
+def _without(mask: np.ndarray, ids: list[int]) -> np.ndarray:
+    """A copy of packed ``mask`` with the bits of ``ids`` cleared."""
+    out = mask.copy()
+    for t in ids:
+        out[t >> 5] &= ~np.int32(1 << (t & 31)) if (t & 31) != 31 else np.int32(0x7FFFFFFF)
+    return out
+
+
 class CanonicalMatcher(Matcher):
     """A :class:`Matcher` whose mask also keeps the output the tokenizer's canonical encoding.
 
@@ -243,8 +253,17 @@ class CanonicalMatcher(Matcher):
             todo.append(t), nxts.append(nxt), fnexts.append(fnext)
         if not todo:
             return out
-        # witnesses, all tokens at once: the shortest token of each byte that may come next,
-        # judged canonical after each token in one vectorized pass (CanonicalFilter.allowed_pairs).
+        if not f.sentencepiece:
+            # witnesses, all tokens at once: a one-byte token whose byte the grammar allows
+            # next (valid by construction) and that may follow canonically
+            # (CanonicalFilter.byte_witnesses: rows cached per filter state, whatever the
+            # grammar state); tokens without one are judged by _alive
+            first = np.stack([a.first_bytes(n) for n in nxts])  # cached on each state
+            found = (f.byte_witnesses(fnexts) & first).any(axis=1)
+            dead = [t for i, t in enumerate(todo) if not found[i] and not self._alive(nxts[i], fnexts[i])]
+            return out if not dead or len(dead) == len(ids) else _without(out, dead)
+        # SentencePiece: the shortest token of each byte that may come next, judged
+        # canonical after each token in one vectorized pass (CanonicalFilter.allowed_pairs).
         # A one-byte witness is valid in the grammar by construction (its byte is one of
         # ``first_bytes``); longer ones are walked, a few per token
         cands: dict[int, np.ndarray] = {}
@@ -269,22 +288,34 @@ class CanonicalMatcher(Matcher):
             tries[i] += 1
             found[i] = a.advance(nxts[i], int(us[k])) is not dead_state
         dead = [t for i, t in enumerate(todo) if not found[i] and not self._alive(nxts[i], fnexts[i])]
-        if not dead or len(dead) == len(ids):
-            return out
-        out = out.copy()
-        for t in dead:
-            out[t >> 5] &= ~np.int32(1 << (t & 31)) if (t & 31) != 31 else np.int32(0x7FFFFFFF)
-        return out
+        return out if not dead or len(dead) == len(ids) else _without(out, dead)
 
     def _alive(self, nxt, fnext) -> bool:
         """Whether some token is valid in grammar state ``nxt`` and canonical in filter state
-        ``fnext``.  First a witness search: the shortest tokens of each byte that may come next
-        (:meth:`CanonicalFilter.short_tokens`), judged canonical all at once, then checked
-        against the grammar one by one (a few automaton steps); nearly every token has such a
-        witness, so the next state's full mask (its first visit is the cost of a grammar
-        mask) is computed only for the few that do not: there the answer is exact."""
+        ``fnext`` (called for the tokens the lookahead found no one-byte witness for).
+
+        First the bytes ``nxt`` forces (:meth:`_forced_bytes`): the tokens along them, and
+        where the bytes branch, every token starting with the forced prefix (or, with none,
+        with a byte that may come next) judged canonical at once: none canonical is an exact
+        "no" (blank runs before ``"``, which the pre-tokenizer splits), a canonical one the
+        grammar accepts an exact "yes".  Then a witness search (the shortest tokens of each
+        byte that may come next, :meth:`CanonicalFilter.short_tokens`), and only then the next
+        state's full mask (a grammar first visit): there the answer is exact too."""
         a = self._automaton
         f = self._filter
+        path, complete = self._forced_bytes(nxt)
+        heads = (path,) if path or complete else tuple(bytes([b]) for b in a.first_bytes(nxt).nonzero()[0])
+        some, cands = f.forced_witnesses(fnext, path, complete, heads, PREFIXED_MAX)
+        if some:  # a token along the forced bytes: valid, and canonical
+            return True
+        if complete:
+            return False
+        if cands is not None:
+            if not len(cands):
+                return False  # every valid token is among the ones judged
+            for u in cands[:WITNESS_TRIES].tolist():
+                if a.advance(nxt, u) is not a.dead:
+                    return True
         cands = f.short_tokens(a.first_bytes(nxt))
         if len(cands):
             for u in cands[f.allowed_among(fnext, cands)][:WITNESS_TRIES].tolist():
@@ -301,6 +332,31 @@ class CanonicalMatcher(Matcher):
         if hit[1] is None:
             return True  # a wide next mask: some token fits
         return f.any_allowed(fnext, hit[1])
+
+    def _forced_bytes(self, nxt) -> tuple[bytes, bool]:
+        """(path, complete): the bytes grammar state ``nxt`` forces (one viable byte at a
+        time, while some token goes on along them), and whether the tokens spelling prefixes
+        of ``path`` are all its valid tokens (the forced bytes end, or no token goes on
+        along them, before a second byte is possible; otherwise every other valid token
+        starts with ``path``).  Why: a token the lookahead finds no witness for is mostly
+        one before forced bytes (``o`` before ``rderId``, a blank run before ``"``); there
+        :meth:`CanonicalFilter.forced_witnesses` answers without the next state's full mask
+        (a grammar first visit)."""
+        a = self._automaton
+        vocab = a.vocab
+        node, st, path = 0, nxt, []
+        while True:
+            bs = a.first_bytes(st).nonzero()[0]
+            if len(bs) != 1:
+                return bytes(path), not len(bs)
+            b = int(bs[0])
+            node = vocab.child(node, b)
+            if node < 0:
+                return bytes(path), True
+            st = a.step(st, b)
+            if st is a.dead:  # first_bytes over-approximated: nothing valid past here
+                return bytes(path), True
+            path.append(b)
 
     def is_allowed(self, token_id: int) -> bool:
         if not super().is_allowed(token_id):

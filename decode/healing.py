@@ -21,10 +21,13 @@ some token, i.e. a token exists that could have covered the boundary.  No such `
 prompt is kept whole (``Healing.k == 0``) and the constraint is used as it is.
 
 With ``canonical_tokens`` (a constraint compiled with it, or ``heal(..., canonical_tokens=True)``)
-the healed constraint is compiled with it too, and :meth:`Healing.matcher` starts the
-canonical filter in the state after the kept prompt's last tokens rather than at the start
-of a text: "canonical" then means that the kept prompt's tokens followed by the output's are
-the tokenizer's encoding across the junction, the very boundary healing is about.
+the healed constraint is compiled with it too, and ``Healing.constraint`` is a view of it
+(:class:`AfterPrompt`) whose every ``matcher()`` starts the canonical filter in the state
+after the kept prompt's last tokens rather than at the start of a text: "canonical" then
+means that the kept prompt's tokens followed by the output's are the tokenizer's encoding
+across the junction, the very boundary healing is about.  Why a view of the ``Compiled``
+rather than a matcher: every sampler (masked, SMC, AWRS, ASAp, speculative) makes its own
+walks from the constraint it is given, so the start state has to travel with it.
 """
 
 from __future__ import annotations
@@ -38,7 +41,32 @@ from constrain.automata import ByteDFA
 from constrain.compiled import Compiled
 from constrain.ir import Grammar, Lex, Ref, lexeme, seq
 
-__all__ = ["Healing", "heal", "healed_constraint"]
+__all__ = ["AfterPrompt", "Healing", "heal", "healed_constraint"]
+
+
+class AfterPrompt(Compiled):
+    """A canonical ``Compiled`` whose walks start the filter in ``filter_state`` (the state
+    after a kept prompt, ``CanonicalFilter.state_after_prompt``) instead of at a text's start.
+
+    A view: it shares ``base``'s automaton, filter and caches (nothing is compiled again) and
+    keeps ``base`` alive (its finalizer frees the shared automaton).  Only ``matcher()``
+    differs, so it goes wherever a ``Compiled`` goes (``decode.sample`` with any method,
+    ``GrammarAligned``, the generation loop)."""
+
+    def __init__(self, base: Compiled, filter_state: tuple):
+        if base.canonical_filter is None:
+            raise ValueError("AfterPrompt needs a constraint compiled with canonical_tokens=True")
+        self.__dict__.update(base.__dict__)
+        self.base = base
+        self.filter_state = filter_state
+
+    def matcher(self):
+        from constrain.matcher import CanonicalMatcher
+
+        return CanonicalMatcher(self.automaton, self.canonical_filter, _canon=[self.filter_state])
+
+    def __repr__(self) -> str:
+        return f"AfterPrompt({self.base!r}, filter state {self.filter_state})"
 
 
 @dataclass
@@ -48,7 +76,9 @@ class Healing:
     ``prompt_ids``: the prompt's ids after healing (the ones the model is conditioned on);
     ``removed_ids``: the prompt's last ``k`` ids, taken off; ``removed``: their bytes, which
     the output must start with; ``constraint``: the constraint compiled behind ``removed``
-    (the one the sampler runs; None only when nothing was removed and there is no constraint);
+    (the one the sampler runs; None only when nothing was removed and there is no constraint;
+    with canonical tokens an :class:`AfterPrompt` view whose walks start the filter after
+    ``prompt_ids``);
     ``regenerated_ids``: filled after generation, the output's first tokens, those that spell
     ``removed`` (the last of them may run past it into the output proper).
     """
@@ -63,15 +93,7 @@ class Healing:
         """A fresh walk of ``constraint`` for the healed prompt: with canonical tokens, the
         filter starts after the kept prompt's tokens (``CanonicalFilter.state_after_prompt``),
         so the first regenerated token is judged against the last kept one."""
-        c = self.constraint
-        if c is None:
-            return None
-        f = c.canonical_filter
-        if f is None or not self.k:
-            return c.matcher()
-        from constrain.matcher import CanonicalMatcher
-
-        return CanonicalMatcher(c.automaton, f, _canon=[f.state_after_prompt(self.prompt_ids)])
+        return None if self.constraint is None else self.constraint.matcher()
 
     @property
     def k(self) -> int:
@@ -195,5 +217,7 @@ def heal(vocab, prompt_ids: Sequence[int], constraint: Compiled | None = None, *
     if k == 0:
         return Healing(prompt_ids=ids, removed_ids=[], removed=b"", constraint=constraint)
     removed = vocab.decode_bytes(ids[-k:])
-    return Healing(prompt_ids=ids[:-k], removed_ids=ids[-k:], removed=removed,
-                   constraint=healed_constraint(constraint, removed, vocab, canonical_tokens=canonical_tokens))
+    c = healed_constraint(constraint, removed, vocab, canonical_tokens=canonical_tokens)
+    if c.canonical_filter is not None:
+        c = AfterPrompt(c, c.canonical_filter.state_after_prompt(ids[:-k]))
+    return Healing(prompt_ids=ids[:-k], removed_ids=ids[-k:], removed=removed, constraint=c)

@@ -373,22 +373,16 @@ def generate(
 
     ``canonical_tokens=True`` compiles the constraint so that the output is always the
     tokenizer's own encoding of its text (``constrain``'s ``canonical_tokens``; a ``Compiled``
-    must have been compiled with it).  Masked sampler; for ``"smc"`` / ``"awrs"`` pass a
-    ``Compiled`` built with ``canonical_tokens=True``.  Bytes the grammar writes itself
+    must have been compiled with it); every sampler.  Bytes the grammar writes itself
     (``finish_within_budget``'s closing tail) are tokenized on their own, so their junction
-    with the output may not be canonical.  With ``heal_prompt`` (masked sampler) the healed
+    with the output may not be canonical.  With ``heal_prompt`` (every sampler) the healed
     constraint is compiled canonically too and the filter starts after the kept prompt's
-    tokens, so the regenerated tokens are canonical across the junction with them.
+    tokens (``decode.healing.AfterPrompt``), so the regenerated tokens are canonical across
+    the junction with them.
     """
     check_sampler(sampler, particles, proposal, ess_threshold)
     if not isinstance(canonical_tokens, bool):
         raise GenerationArgumentError("canonical_tokens", f"must be True or False, got {canonical_tokens!r}")
-    if canonical_tokens and heal_prompt and sampler != "masked":
-        raise GenerationArgumentError("canonical_tokens", f"with heal_prompt=True only the masked sampler starts the "
-                                      f"canonical filter after the kept prompt; sampler={sampler!r} does not")
-    if canonical_tokens and sampler != "masked" and not is_compiled(constraint):
-        raise GenerationArgumentError("canonical_tokens", f"sampler={sampler!r} takes canonical tokens through "
-                                      "a Compiled built with canonical_tokens=True")
     spec = as_speculation(speculative)
     if spec is not None and sampler != "masked":
         raise GenerationArgumentError("speculative", f"speculative decoding runs the masked sampler's loop; "
@@ -411,7 +405,8 @@ def generate(
                                  seed=seed, json_options=json_options, top_p=top_p, top_k=top_k,
                                  frequency_penalty=frequency_penalty, presence_penalty=presence_penalty,
                                  finish_within_budget=finish_within_budget, stop=stop, proposal=proposal,
-                                 ess_threshold=ess_threshold, heal_prompt=heal_prompt)
+                                 ess_threshold=ess_threshold, heal_prompt=heal_prompt,
+                                 canonical_tokens=canonical_tokens)
     frequency_penalty, presence_penalty = float(frequency_penalty), float(presence_penalty)
     stops = _Stops(eos=eos_ids(model, tokenizer), max_new_tokens=max_new_tokens, tokenizer=tokenizer,
                    strings=[stop] if isinstance(stop, str) else [s for s in (stop or []) if s],

@@ -111,7 +111,7 @@ def generate_weighted(model, tokenizer, prompts: list, constraints: list, *, is_
                       particles: int, max_new_tokens: int, temperature: float, seed: int | None,
                       json_options: dict | None, top_p=None, top_k=None, frequency_penalty=0.0,
                       presence_penalty=0.0, finish_within_budget=False, stop=None, proposal=None,
-                      ess_threshold=None, heal_prompt: bool = False):
+                      ess_threshold=None, heal_prompt: bool = False, canonical_tokens: bool = False):
     """``decode.generate`` with ``sampler="smc"`` / ``"awrs"`` (see the module docstring).
 
     ``prompts`` / ``constraints``: one per row, as ``generate`` normalised them.  Returns one
@@ -119,7 +119,10 @@ def generate_weighted(model, tokenizer, prompts: list, constraints: list, *, is_
     ``ess_threshold`` (SMC; None: ``decode.sample``'s defaults) are checked by it before the
     first forward pass.  ``heal_prompt``: token healing as in the loop (:mod:`decode.healing`);
     the particles run over the healed constraint (``samples.texts`` start with the removed
-    bytes), ``text`` is the chosen particle's output after them.
+    bytes), ``text`` is the chosen particle's output after them; with canonical tokens their
+    walks start the filter after the kept prompt (``Healing.constraint``).
+    ``canonical_tokens``: compile the constraints with canonical tokenizations only (a
+    ``Compiled`` must have been compiled so: ``as_compiled`` refuses one that was not).
     """
     from .lms.hf import HFTokenLM  # torch + the KV-cache adapter, only for weighted runs
     from .sampling import sample
@@ -146,14 +149,15 @@ def generate_weighted(model, tokenizer, prompts: list, constraints: list, *, is_
     compiled, kinds = [], []
     for i, c in enumerate(constraints):
         kind = constraint_kind(c)
+        canon = {"canonical_tokens": True} if canonical_tokens else {}
         if is_compiled(c):
             check_vocabulary(c.vocab, width=width, tokenizer=tokenizer,
                              where="constraint" if not is_batch else f"constraint {i}")
-            compiled.append(c)
+            compiled.append(as_compiled(c, c.vocab, **canon))  # refuses one compiled without it
         else:
             if vocab is None:
                 vocab = get_vocabulary(tokenizer, width)
-            cc = as_compiled(c, vocab, **opts) if kind in ("json", "lark") else as_compiled(c, vocab)
+            cc = as_compiled(c, vocab, **opts, **canon) if kind in ("json", "lark") else as_compiled(c, vocab, **canon)
             require_eos(cc.vocab, "tokenizer")
             compiled.append(cc)
         kinds.append(kind)

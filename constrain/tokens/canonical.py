@@ -58,6 +58,7 @@ encoding the text gets in the middle of an output, without SentencePiece's dummy
 from __future__ import annotations
 
 import atexit
+import bisect
 import json
 import threading
 import unicodedata
@@ -83,6 +84,8 @@ ROW_CACHE_BYTES = 16 << 20
 RESTRICT_MAX = 4096
 #: crossing sets kept per vocabulary (LRU; small arrays)
 ROW_CACHE_SIZE = 4096
+#: filter states whose one-byte witness rows (256 bools) are kept (``byte_witnesses``; FIFO)
+WITNESS_CACHE_SIZE = 8192
 #: witness candidates per first byte (``short_tokens``)
 SHORT_PER_BYTE = 4
 #: pre-tokenizer results memoized per filter (short class strings), up to
@@ -174,6 +177,13 @@ class CanonicalFilter:
         #: CanonicalMatcher's masks per (automaton state, filter state), shared by matchers
         self.mask_cache: dict = {}
         self._singles = self._nothing = None
+        # one-byte tokens (the lookahead's witnesses): per class and per previous token
+        self._bytes = None
+        self._byte_classes: OrderedDict[tuple, tuple] = OrderedDict()
+        self._byte_tables = None
+        self._witness_rows: dict[tuple, np.ndarray] = {}
+        self._by_bytes = None  # text tokens sorted by bytes (vocab_prefixed)
+        self._forced: dict[tuple, tuple] = {}  # forced_witnesses
         self.hits = self.misses = 0
         self._build_merges(model, tok)
         self._build_derivations()
@@ -763,6 +773,203 @@ class CanonicalFilter:
         if len(j):
             out[j[~self.conflicts_pairs(prev[j], ids[j])]] = True
         return out
+
+    def _byte_tokens(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(ids, ok, spine, owner): the one-byte token of each byte (``ids[b]``, 0 where there
+        is none), whether it may occur at all, and its left-spine entries (indices into
+        ``tok_member`` / ``tok_death`` and the byte each belongs to)."""
+        hit = self._bytes
+        if hit is None:
+            tb = self.vocab.token_bytes
+            ids = np.zeros(256, dtype=np.int64)
+            ok = np.zeros(256, dtype=bool)
+            for t in self.vocab.text_ids[self.vocab.token_lens[self.vocab.text_ids] == 1].tolist():
+                b = tb[t][0]
+                if not ok[b] and self.singleton[t] and self.sig[t] >= 0:
+                    ids[b], ok[b] = t, True
+            spine, owner = self._ranges(self.tok_ptr, ids[ok])
+            hit = self._bytes = (ids, ok, spine, np.flatnonzero(ok)[owner])
+        return hit
+
+    def _byte_class(self, s: int, ctx: int, mode: int) -> tuple[np.ndarray, np.ndarray]:
+        """(split, join) bool[256] of :meth:`_byte_tokens` after a previous token of
+        signature ``s`` in context ``(ctx, mode)``, join before merge conflicts (the class
+        part of :meth:`allowed_pairs` for one-byte tokens); cached per class."""
+        key = self._outcome_key(s, ctx, mode)
+        hit = self._byte_classes.get(key)
+        if hit is None:
+            ids, ok, _, _ = self._byte_tokens()
+            sig = self.sig[ids]
+            can_split, can_join, _, _ = self._outcome_row(s, ctx, mode, sig[ok])
+            sig = np.where(ok, sig, 0)
+            split = ok & (can_split[sig] | self.added[ids])
+            join = ok & can_join[sig] & ~self.added[ids] & self.reachable[ids]
+            hit = (split, join)
+            _bounded_put(self._byte_classes, key, hit, ROW_CACHE_SIZE)
+        return hit
+
+    def _byte_merges(self) -> tuple:
+        """Tables for :meth:`byte_conflicts`, built once: every token's right spine flattened
+        (CSR by token: member, rank that absorbs it into its parent, INF for the token
+        itself, as :meth:`_crossing` walks it) and the merges whose right side is a one-byte
+        token (CSR by left side: that token's byte, rank).  None where a one-byte token is not
+        an atom of its own (its left spine is more than itself): then the pair test is used."""
+        hit = self._byte_tables
+        if hit is None:
+            ids, ok, spine, owner = self._byte_tokens()
+            if not (np.array_equal(self.tok_member[spine], ids[owner]) and (self.tok_death[spine] == INF).all()
+                    and len(spine) == int(ok.sum())):
+                self._byte_tables = hit = (None,)
+                return hit
+            n = self.size
+            toks = np.arange(n, dtype=np.int64)
+            ts, rs, ds = [toks], [toks], [np.full(n, INF)]
+            cur_t, cur = toks, toks
+            while True:
+                has = self.rc[cur] >= 0
+                cur_t, death, cur = cur_t[has], self.rank[cur[has]], self.rc[cur[has]]
+                if not len(cur):
+                    break
+                ts.append(cur_t), rs.append(cur), ds.append(death)
+            t, r, d = np.concatenate(ts), np.concatenate(rs), np.concatenate(ds)
+            order = np.argsort(t, kind="stable")
+            r_ptr = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(np.bincount(t, minlength=n), out=r_ptr[1:])
+            byte_of = np.full(n, -1, dtype=np.int64)
+            byte_of[ids[ok]] = np.flatnonzero(ok)
+            sel = byte_of[self.m_right] >= 0  # m_* are sorted by left side
+            left = self.m_left[sel]
+            m_ptr = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(np.bincount(left, minlength=n), out=m_ptr[1:])
+            hit = self._byte_tables = (r_ptr, r[order], d[order], m_ptr, byte_of[self.m_right[sel]], self.m_rank[sel])
+        return hit
+
+    def byte_conflicts(self, prevs: np.ndarray) -> np.ndarray:
+        """bool[len(prevs), 256]: one-byte tokens that a merge joins across the junction after
+        each of ``prevs`` (:meth:`conflicts_pairs` for them), for all at once: a merge
+        ``(r, b)`` with ``r`` on the previous token's right spine, applied before ``r`` is
+        absorbed (a one-byte token is an atom: nothing absorbs it first)."""
+        prevs = np.asarray(prevs, dtype=np.int64)
+        out = np.zeros((len(prevs), 256), dtype=bool)
+        tables = self._byte_merges()
+        if tables[0] is None:
+            ids, ok, _, _ = self._byte_tokens()
+            b = np.flatnonzero(ok)
+            for i, p in enumerate(prevs.tolist()):
+                out[i, b] = self.conflicts_pairs(np.full(len(b), p), ids[b])
+            return out
+        r_ptr, r_id, r_death, m_ptr, m_byte, m_rank = tables
+        idx, owner = self._ranges(r_ptr, prevs)
+        if not len(idx):
+            return out
+        j, k = self._ranges(m_ptr, r_id[idx])
+        hit = m_rank[j] < r_death[idx][k]
+        out[owner[k[hit]], m_byte[j[hit]]] = True
+        return out
+
+    def byte_witnesses(self, states: list) -> np.ndarray:
+        """bool[len(states), 256]: whether the one-byte token of each byte may follow
+        canonically in each filter state (each after a token, ``prev >= 0``; byte-level BPE),
+        equal to :meth:`allowed_pairs` on those tokens.
+
+        Why: the lookahead's witness for a token is mostly a one-byte token whose byte the
+        grammar allows next.  The answer depends on the filter state only, not on the grammar
+        state, and the same states recur at many grammar states (the tokens of keys and
+        punctuation), so rows are cached per filter state (:data:`WITNESS_CACHE_SIZE`, FIFO);
+        the missing ones are computed together (:meth:`_byte_witnesses`)."""
+        if not states:
+            return np.zeros((0, 256), dtype=bool)
+        cache = self._witness_rows
+        rows = [cache.get(st) for st in states]
+        miss = [i for i, r in enumerate(rows) if r is None]
+        if miss:
+            fresh = self._byte_witnesses([states[i] for i in miss])
+            with self._lock:
+                for i, r in zip(miss, fresh):
+                    rows[i] = r
+                    cache[states[i]] = r
+                while len(cache) > WITNESS_CACHE_SIZE:
+                    del cache[next(iter(cache))]
+        return np.stack(rows)
+
+    def _byte_witnesses(self, states: list) -> np.ndarray:
+        """:meth:`byte_witnesses` computed: the class part per distinct (signature, context,
+        mode) of the previous token (cached), the merges across the junction for all
+        previous tokens at once (:meth:`byte_conflicts`); no work per (token, witness) pair."""
+        ids, ok, _, _ = self._byte_tokens()
+        st = np.array([x[:3] for x in states], dtype=np.int64).reshape(-1, 3)
+        prev = st[:, 0]
+        raw = (self.sig[prev] * (len(self.ctx_chars) + 1) + st[:, 1]) * 3 + st[:, 2]
+        _, first, g = np.unique(raw, return_index=True, return_inverse=True)
+        cls = [self._byte_class(int(self.sig[prev[k]]), int(st[k, 1]), int(st[k, 2])) for k in first.tolist()]
+        split = np.stack([c[0] for c in cls])[g.reshape(-1)]
+        join = np.stack([c[1] for c in cls])[g.reshape(-1)]
+        join &= self.reachable[prev][:, None]
+        rows = np.flatnonzero(join.any(axis=1))
+        if len(rows):
+            up, u = np.unique(prev[rows], return_inverse=True)
+            join[rows] &= ~self.byte_conflicts(up)[u.reshape(-1)]
+        out = split | join
+        out[self.added[prev]] = ok
+        out[~self.singleton[prev]] = False
+        return out
+
+    def forced_witnesses(self, state, path: bytes, complete: bool, heads: tuple[bytes, ...],
+                         limit: int) -> tuple[bool, np.ndarray | None]:
+        """(some, cands) for a lookahead whose next grammar state forces the bytes ``path``:
+        ``some``: a token spelling a prefix of ``path`` may follow canonically in ``state``;
+        ``cands`` (unless ``some`` or ``complete``): the tokens starting with one of
+        ``heads`` that may follow canonically (None: more than ``limit`` to judge).
+
+        Why a filter method: neither depends on the grammar state, only on the filter state
+        and the bytes, and both recur (a blank run before ``"``), so they are cached
+        (:data:`WITNESS_CACHE_SIZE`, FIFO); the caller checks the grammar side."""
+        key = (state, path, complete, heads)
+        cache = self._forced
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+        vocab = self.vocab
+        node, along = 0, []
+        for b in path:
+            node = vocab.child(node, b)
+            if node < 0:
+                break
+            along.append(vocab.node_tokens(node))
+        some = bool(along) and self.any_allowed(state, np.concatenate(along).astype(np.int64))
+        cands = None
+        if not some and not complete:
+            cands = self.vocab_prefixed(list(heads), limit)
+            if cands is not None:
+                cands = cands[self.allowed_among(state, cands)]
+        hit = (some, cands)
+        with self._lock:
+            cache[key] = hit
+            while len(cache) > WITNESS_CACHE_SIZE:
+                del cache[next(iter(cache))]
+        return hit
+
+    def vocab_prefixed(self, heads: list[bytes], limit: int) -> np.ndarray | None:
+        """Text tokens whose bytes start with one of ``heads`` (a binary search each in the
+        vocabulary sorted by bytes, built once); None if there are more than ``limit``."""
+        index = self._by_bytes
+        if index is None:
+            ids = self.vocab.text_ids
+            tb = self.vocab.token_bytes
+            keys = [tb[t] for t in ids.tolist()]
+            order = sorted(range(len(keys)), key=keys.__getitem__)
+            index = self._by_bytes = ([keys[i] for i in order], ids[np.asarray(order, dtype=np.int64)],
+                                      b"\xff" * (int(self.vocab.max_token_len) + 1))
+        keys, ids, top = index
+        out, n = [], 0
+        for h in heads:
+            lo = bisect.bisect_left(keys, h)
+            hi = bisect.bisect_right(keys, h + top, lo)
+            n += hi - lo
+            if n > limit:
+                return None
+            out.append(ids[lo:hi])
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
     def short_tokens(self, first: np.ndarray, per_byte: int = SHORT_PER_BYTE) -> np.ndarray:
         """The ``per_byte`` (at most :data:`SHORT_PER_BYTE`) shortest tokens that may occur at

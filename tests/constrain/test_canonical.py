@@ -459,3 +459,82 @@ def test_stored_outcomes_match_fresh(smollm2_vocab, tmp_path, monkeypatch):
     third.split_join(third.restart(int(seqs[0][0])))
     third.save_outcomes()
     assert len(CanonicalFilter(vocab)._stored) >= 1
+
+
+@pytest.mark.parametrize("which", ["toy", "smollm2"])
+def test_byte_witnesses_match_the_pair_test(which, toy, smollm2_vocab):
+    """The lookahead's one-byte witnesses (``CanonicalFilter.byte_witnesses``: a class table
+    and the merges across the junction, batched) equal the pair test ``allowed_among`` on the
+    one-byte tokens, for filter states reached along random texts and re-segmentations (so
+    non-canonical restarts too), and ``byte_conflicts`` equals ``conflicts_pairs``."""
+    vocab = toy[1] if which == "toy" else smollm2_vocab
+    f = canonical_filter(vocab)
+    rng = random.Random(5)
+    states = []
+    texts = (["".join(rng.choice("ab !") for _ in range(12)) for _ in range(30)] if which == "toy"
+             else [t for _, t in random_texts(5, 6)])
+    for text in texts:
+        ids = vocab.encode(text)
+        for seq in (ids, resegment(vocab, ids, rng)):
+            st = f.start
+            for t in seq:
+                nxt = f.next_state(st, t)
+                st = nxt if nxt is not None else f.restart(t)
+                states.append(st)
+    states = list(dict.fromkeys(states))
+    assert len(states) > 40
+    ids, ok, _, _ = f._byte_tokens()
+    assert ok.sum() == 4 if which == "toy" else ok.sum() > 200
+    got = f.byte_witnesses(states)
+    b = np.flatnonzero(ok)
+    for st, row in zip(states, got):
+        assert np.array_equal(row[b], f.allowed_among(st, ids[b])), st
+        assert not row[~ok].any()
+    prevs = np.array(sorted({st[0] for st in states}), dtype=np.int64)
+    conf = f.byte_conflicts(prevs)
+    for p, row in zip(prevs.tolist(), conf):
+        assert np.array_equal(row[b], f.conflicts_pairs(np.full(len(b), p), ids[b])), p
+    assert conf.any()  # the test has teeth: some merges cross
+
+
+def test_lookahead_shortcuts_match_the_full_next_mask(smollm2_vocab):
+    """``CanonicalMatcher._alive`` answers most tokens without the next state's full mask
+    (the forced bytes, the tokens starting with them, the witnesses); every answer equals the
+    exact one from that mask (some valid token canonical in the next filter state), for every
+    token of every narrow mask along JSON instances written with blank runs (dead ends: a
+    blank run before ``"`` is split by the pre-tokenizer) and keywords (``" t"`` before
+    ``rue``).  ``vocab_prefixed`` equals a scan of the vocabulary."""
+    vocab = smollm2_vocab
+    f = canonical_filter(vocab)
+    c = compile_json_schema(SCHEMA, vocab, canonical_tokens=True)
+    a = c.automaton
+    pad = "\n" + " " * 16
+    texts = INSTANCES + ["{" + pad + '"orderId": 3,' + pad + '"name": "x",' + pad + '"paid": true}',
+                         '{"orderId": 1, "name": "", "tags": [], "paid": false}']
+    checked = dead = 0
+    for text in texts:
+        m = c.matcher()
+        for t in vocab.encode(text):
+            st, fst = m._history[-1], m._filter_state()
+            grammar = vocab.mask_to_ids(m._automaton.mask(st).view(np.int32))
+            toks = grammar[vocab.token_lens[grammar] > 0]
+            if 2 <= len(toks) <= 512:
+                for u, fnext in zip(toks.tolist(), f.next_states(fst, toks)):
+                    nxt = a.advance(st, u)
+                    if fnext is None or nxt is a.dead or not nxt.threads:
+                        continue
+                    valid = vocab.mask_to_ids(a.mask(nxt).view(np.int32))
+                    valid = valid[vocab.token_lens[valid] > 0]
+                    if len(valid) > 2048:  # _alive takes a wide next mask as alive unchecked
+                        continue
+                    want = bool(f.allowed_among(fnext, valid).any())
+                    assert m._alive(nxt, fnext) == want, (vocab.token_bytes[u], text)
+                    checked += 1
+                    dead += not want
+            m.advance(t)
+    assert checked > 1000 and dead > 20, (checked, dead)
+    for heads in ([b'"'], [b",", b"}"], [b" t"], [b"zzzzqx"]):
+        got = f.vocab_prefixed(heads, 10**6)
+        want = [t for t in vocab.text_ids.tolist() if any(vocab.token_bytes[t].startswith(h) for h in heads)]
+        assert sorted(got.tolist()) == want
+    assert f.vocab_prefixed([b"a"], 10) is None

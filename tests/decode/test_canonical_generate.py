@@ -58,22 +58,58 @@ def test_canonical_compiled_and_argument_checks(smol_model, smollm2_tokenizer, s
 
 
 def test_canonical_tokens_with_heal_prompt(smol_model, smollm2_tokenizer, smollm2_vocab):
-    """Healed and canonical: the kept prompt's tokens followed by the output's (the removed
-    bytes regenerated, then the constraint) start the tokenizer's own encoding of the kept
-    text plus the output; the weighted samplers, whose matchers start at a text's beginning,
-    are refused."""
+    """Healed and canonical, every sampler: the kept prompt's tokens followed by the output's
+    (the removed bytes regenerated, then the constraint) start the tokenizer's own encoding of
+    the kept text plus the output, for the chosen output and every weighted particle."""
     tok, vocab = smollm2_tokenizer, smollm2_vocab
     prompt = 'Person: {"name": "'
     rx = decode.Regex(r'[A-Z][a-z]{1,8}", "age": [0-9]{1,2}\}')
-    for seed in range(3):
+    runs = [({}, s) for s in range(3)] + [({"sampler": "smc", "particles": 3}, 0),
+                                          ({"sampler": "awrs", "particles": 3}, 0)]
+    for kw, seed in runs:
         r = decode.generate(smol_model, tok, prompt, rx, max_new_tokens=30, seed=seed, heal_prompt=True,
-                            canonical_tokens=True)
+                            canonical_tokens=True, **kw)
         h = r.healed
-        assert h.k >= 1 and h.constraint.canonical_tokens and h.removed.endswith(b'"')
+        assert h.k >= 1 and h.constraint.canonical_tokens and h.removed.endswith(b'"'), kw
         ids = _generated_ids(r, vocab)
-        assert vocab.decode_bytes(ids) == h.removed + r.text.encode()
-        assert _canonical_prefix(tok, vocab, h.prompt_ids + ids), [vocab.token_bytes[i] for i in ids]
-        assert r.finished
-    with pytest.raises(decode.GenerationArgumentError, match="heal_prompt"):
-        decode.generate(smol_model, tok, "x", {"type": "string"}, canonical_tokens=True, heal_prompt=True,
-                        sampler="smc", max_new_tokens=4)
+        assert vocab.decode_bytes(ids) == h.removed + r.text.encode(), kw
+        assert _canonical_prefix(tok, vocab, h.prompt_ids + ids), (kw, [vocab.token_bytes[i] for i in ids])
+        assert r.finished, kw
+        eos = set(vocab.eos_ids.tolist())
+        for p_ids in (r.samples.token_ids if kw else []):  # every particle, weighted or not
+            p_ids = [i for i in p_ids if i not in eos]
+            assert _canonical_prefix(tok, vocab, h.prompt_ids + p_ids), (kw, p_ids)
+
+
+def test_asap_heals_canonically_smollm2(smol_model, smollm2_tokenizer, smollm2_vocab):
+    """ASAp (``decode.sample(method="asap")``, not a ``generate`` sampler) on the healed view."""
+    from decode import HFTokenLM, heal, sample
+
+    tok, vocab = smollm2_tokenizer, smollm2_vocab
+    ids = tok('Person: {"name": "')["input_ids"]
+    c = decode.as_compiled(decode.Regex(r'[A-Z][a-z]{1,8}"\}'), vocab, canonical_tokens=True)
+    h = heal(vocab, ids, c)
+    assert h.k >= 1
+    s = sample(HFTokenLM(smol_model, tok, vocab=vocab), h.prompt_ids, h.constraint, method="asap", n=3,
+               max_new_tokens=16, seed=0)
+    eos = set(vocab.eos_ids.tolist())
+    for out in s.token_ids:
+        out = [i for i in out if i not in eos]
+        assert vocab.decode_bytes(out).startswith(h.removed)
+        assert _canonical_prefix(tok, vocab, h.prompt_ids + out), [vocab.token_bytes[i] for i in out]
+
+
+def test_weighted_samplers_compile_canonically(smol_model, smollm2_tokenizer, smollm2_vocab):
+    """``canonical_tokens=True`` with SMC / AWRS compiles a schema with the option (no
+    ``Compiled`` needed); a ``Compiled`` without it is refused rather than run plain."""
+    for sampler in ("smc", "awrs"):
+        r = decode.generate(smol_model, smollm2_tokenizer, "Order:", SCHEMA, max_new_tokens=24, seed=0,
+                            sampler=sampler, particles=2, canonical_tokens=True)
+        eos = set(smollm2_vocab.eos_ids.tolist())
+        for ids in r.samples.token_ids:
+            ids = [i for i in ids if i not in eos]
+            assert _canonical_prefix(smollm2_tokenizer, smollm2_vocab, ids), sampler
+    plain = compile_json_schema(SCHEMA, smollm2_vocab)
+    with pytest.raises(GenerationArgumentError, match="canonical_tokens"):
+        decode.generate(smol_model, smollm2_tokenizer, "x", plain, canonical_tokens=True, sampler="smc",
+                        max_new_tokens=4)

@@ -332,3 +332,138 @@ def test_canonical_healing_starts_the_filter_after_the_kept_prompt(toy):  # noqa
     m.reset()  # back to the state after the prompt, not the start of a text
     assert m._filter_state() == f.state_after_prompt([a])
     assert not heal(vocab, ids, None).constraint.canonical_tokens
+
+
+# --- canonical healing with every sampler: a BPE where the kept prompt decides --------------
+#
+# Atoms x y z w; merges zw < yz < xy < yzz.  The prompt "xyz" encodes [x, yz]; healing keeps
+# [x] and removes "yz" (a proper prefix of "yzz").  After "x", an output starting "yzw" has no
+# canonical tokens at all ("xyzw" encodes [xy, zw]: "zw" merges first and frees "y" for "x"),
+# while on its own "yzw" is [y, zw].  So a filter started at a text's beginning targets a
+# different law from the one after the kept prompt: the toy has teeth.
+
+J_OUTPUTS = ["", "z", "w", "zz", "zw", "wz", "ww"]  # [zw]{0,2}
+J_N = 4  # max_new_tokens: every canonical output is at most 3 tokens + EOS
+
+
+@pytest.fixture(scope="module")
+def junction():
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    merges = [("z", "w"), ("y", "z"), ("x", "y"), ("yz", "z")]
+    pieces = {p: i for i, p in enumerate("xyzw")}
+    for u, v in merges:
+        pieces.setdefault(u + v, len(pieces))
+    pieces["<eos>"] = len(pieces)
+    tk = Tokenizer(models.BPE(vocab=pieces, merges=merges))
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tk.decoder = decoders.ByteLevel()
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<eos>")
+    vocab = Vocabulary.from_hf(tok)
+
+    def enc(text):
+        return tok.backend_tokenizer.encode(text, add_special_tokens=False).ids
+
+    eos = int(vocab.eos_ids[0])
+    y_id = enc("y")[0]
+
+    def next_token(ctx):
+        """Likes the spelling ``y`` + ``zw`` (canonical alone, not after ``x``) and EOS late."""
+        p = np.full(vocab.size, 1.0)
+        if not ctx:
+            p[y_id] = 15.0
+        elif ctx[-1] == y_id:
+            p[enc("zw")[0]] = 15.0
+        p[eos] = 1.0 + 2.0 * len(ctx)
+        return p
+
+    lm = TableLM(vocab, next_token)
+    prompt = enc("xyz")
+    h = heal(vocab, prompt, compile_regex("[zw]{0,2}", vocab, canonical_tokens=True))
+    assert h.prompt_ids == enc("x") and h.removed == b"yz"
+    return tok, vocab, lm, h, enc
+
+
+def junction_law(lm, h, enc, after_prompt: bool = True) -> dict[str, float]:
+    """The conditional law over outputs ``w`` (after the removed bytes), by the oracle: the
+    only token sequence allowed for ``w`` is the tail of ``encode(kept + removed + w)`` (none
+    if that encoding does not start with the kept ids); ``after_prompt=False``: the law a
+    filter started at a text's beginning targets, ``encode(removed + w)``."""
+    kept = h.prompt_ids
+    text = h.constraint.vocab.decode_bytes(kept).decode() if after_prompt else ""
+    n = len(kept) if after_prompt else 0
+    eos = int(h.constraint.vocab.eos_ids[0])
+    law = {}
+    for w in J_OUTPUTS:
+        e = enc(text + h.removed.decode() + w)
+        if e[:n] != (kept if after_prompt else []):
+            continue
+        y = e[n:] + [eos]
+        assert len(y) <= J_N
+        logp = sum(float(lm.logprobs([kept + y[:i]])[0][y[i]]) for i in range(len(y)))
+        law[w] = math.exp(logp)
+    z = sum(law.values())
+    return {k: v / z for k, v in law.items()}
+
+
+def test_junction_toy_has_teeth(junction):
+    tok, vocab, lm, h, enc = junction
+    cond, alone = junction_law(lm, h, enc), junction_law(lm, h, enc, after_prompt=False)
+    assert set(cond) == {"", "z", "zz", "zw"} and set(alone) == set(J_OUTPUTS)
+    assert sum(abs(cond.get(k, 0.0) - alone[k]) for k in alone) / 2 > 0.2
+    # the view starts its walks after the kept prompt; the compiled constraint under it does not
+    y, zw = enc("y")[0], enc("zw")[0]
+    assert y not in vocab.mask_to_ids(h.constraint.matcher().mask()).tolist()
+    assert y in vocab.mask_to_ids(h.constraint.base.matcher().mask()).tolist()
+    assert not h.constraint.matcher().is_canonical_step(y) and not h.matcher().is_canonical_step(y)
+    m = h.constraint.base.matcher()
+    assert m.is_canonical_step(y) and m.advance(y) and m.is_canonical_step(zw)
+
+
+def _oracle_ok(h, enc, ids) -> bool:
+    """``kept + ids`` (EOS dropped) is the tokenizer's encoding of its text."""
+    ids = [t for t in ids if t not in h.constraint.vocab.eos_ids]
+    return enc(h.constraint.vocab.decode_bytes(h.prompt_ids + ids).decode()) == h.prompt_ids + ids
+
+
+@pytest.mark.parametrize("method", ["smc", "awrs"])
+def test_weighted_samplers_heal_canonically(junction, method):
+    """SMC and AWRS on the healed canonical constraint target the law after the kept prompt
+    (Hotelling T^2 against the oracle's exact law); every weighted particle passes the oracle."""
+    tok, vocab, lm, h, enc = junction
+    cond = junction_law(lm, h, enc)
+    runs = [sample(lm, h.prompt_ids, h.constraint, method=method, n=8, max_new_tokens=J_N, seed=seed)
+            for seed in range(300)]
+    masses = [math.exp(r.log_ml) for r in runs]
+    estimates = []
+    for r, m in zip(runs, masses):
+        for ids, lw in zip(r.token_ids, r.log_weights):
+            if lw > -math.inf:
+                assert _oracle_ok(h, enc, ids), (method, ids)
+        est: dict[str, float] = {}
+        for t, w in r.posterior().items():
+            k = h.strip(t.encode()).decode()
+            est[k] = est.get(k, 0.0) + m * w
+        estimates.append(est)
+    t2, df = toys.weighted_t2(estimates, masses, cond)
+    assert t2 < toys.chi2_critical(df), (method, t2, df)
+
+
+def test_asap_heals_canonically(junction):
+    tok, vocab, lm, h, enc = junction
+    cond = junction_law(lm, h, enc)
+    g = GrammarAligned(lm, h.prompt_ids, h.constraint, max_new_tokens=J_N)
+    g.sample(1000, seed=0)  # explore
+    s = g.sample(3000, seed=1)
+    assert all(_oracle_ok(h, enc, ids) for ids in s.token_ids)
+    stat, df = toys.pearson([h.strip(t.encode()).decode() for t in s.texts], cond)
+    assert stat < toys.chi2_critical(df), (stat, df)
+
+
+def test_masked_sampler_heals_canonically(junction):
+    """Token masking on the view: every draw passes the oracle (its law is the local one)."""
+    tok, vocab, lm, h, enc = junction
+    s = sample(lm, h.prompt_ids, h.constraint, method="masked", n=300, max_new_tokens=J_N, seed=2)
+    assert all(_oracle_ok(h, enc, ids) for ids in s.token_ids)
+    assert {h.strip(t.encode()).decode() for t in s.texts} == {"", "z", "zz", "zw"}
