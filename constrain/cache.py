@@ -26,11 +26,12 @@ __all__ = ["DEFAULT_CACHE_BUDGET", "LRUCache", "budgeted_cache", "cache_budget",
 _REGISTRY: dict[str, tuple[Callable[[], None], Callable[[], int]]] = {}
 _REGISTRY_LOCK = threading.Lock()
 
-DEFAULT_CACHE_BUDGET = 32 << 20
-"""Default of :func:`set_cache_budget` (32 MiB): on a 100-schema MaskBench sample (Mistral) it
-compiles as fast as 256 MiB did (the lexemes schemas share are the recently used ones) and
-lowers peak RSS by 67 MB; fewer cached tables also shorten every full garbage collection,
-which walks them (issue 18, docs/benchmarks.md)."""
+DEFAULT_CACHE_BUDGET = 16 << 20
+"""Default of :func:`set_cache_budget` (16 MiB): on a 100-schema MaskBench sample (Mistral) it
+compiles as fast as 256 MiB and 32 MiB did (the lexemes schemas share are the recently used
+ones) and the caches, most of the process's growth over that sample, hold about half of what
+they held at 32 MiB; fewer cached tables also shorten every full garbage collection, which
+walks them (issue 18, docs/benchmarks.md parts 2e and 2j)."""
 
 _BUDGET = [DEFAULT_CACHE_BUDGET]
 _TRIMMERS: dict[str, Callable[[], None]] = {}
@@ -50,7 +51,7 @@ def set_cache_budget(nbytes: int | None) -> None:
     and a single entry larger than the budget stays until the next one comes). Constraints
     alive keep their own tables whatever the budget: it bounds the memory of a long-running
     service, not that of the constraints it holds. ``None``: unbounded; ``0``: keep nothing
-    beyond what live constraints hold. Default :data:`DEFAULT_CACHE_BUDGET` (32 MiB).
+    beyond what live constraints hold. Default :data:`DEFAULT_CACHE_BUDGET` (16 MiB).
     """
     if nbytes is not None:
         if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 0:

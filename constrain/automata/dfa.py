@@ -97,7 +97,9 @@ def finalize(T: np.ndarray, acc: np.ndarray, cmap: np.ndarray, *, minimal: bool 
     canonical numbering are done.
     """
     n_symbols = int(cmap.shape[0])
-    T = np.asarray(T, dtype=np.int64)
+    T = np.asarray(T)
+    if T.dtype != np.int32:  # int32 tables stay int32: every copy below is then half the size
+        T = T.astype(np.int64, copy=False)
     acc = np.asarray(acc, dtype=bool)
     S = T.shape[0]
     if S == 0 or not acc.any():
@@ -111,10 +113,12 @@ def finalize(T: np.ndarray, acc: np.ndarray, cmap: np.ndarray, *, minimal: bool 
     if not live[0]:
         return ByteDFA._empty(n_symbols)
     old = np.flatnonzero(live)
-    remap = np.full(S + 1, -1, dtype=np.int64)  # remap[-1] == -1
+    remap = np.full(S + 1, -1, dtype=T.dtype)  # remap[-1] == -1
     remap[old] = np.arange(old.size)
-    T = remap[T[old]]
+    if old.size < S:
+        T = remap[T[old]]
     acc = acc[old]
+    del src, cls, dst, ptr, adj, live, remap
     # minimize and build the quotient
     blk = np.arange(T.shape[0], dtype=np.int64) if minimal else minimize(T, acc)
     nb = int(blk.max()) + 1
@@ -156,6 +160,16 @@ def finalize(T: np.ndarray, acc: np.ndarray, cmap: np.ndarray, *, minimal: bool 
     Tc = np.empty((Tn.shape[0], ncols), dtype=np.int32)
     Tc[:, relabel[col_ids]] = Tn
     return ByteDFA._make(Tc, accn, sym_cls)
+
+
+def _edge_table(n_states: int, n_cls: int, src: list, col: list, dst: list) -> np.ndarray:
+    """The dense ``[n_states, n_cls]`` table (``-1`` dead) of an edge list, int32 (half of
+    int64's peak; :func:`finalize` keeps the width). Empties the lists as it goes."""
+    T = np.full((n_states, n_cls), -1, dtype=np.int32 if n_states < 2**31 - 1 else np.int64)
+    if src:
+        T[np.array(src), np.array(col)] = np.array(dst)
+    del src[:], col[:], dst[:]
+    return T
 
 
 def _class_ranges(cmap: np.ndarray, n_classes: int) -> tuple[tuple[tuple[int, int], ...], ...]:
@@ -366,10 +380,14 @@ class NFA:
                 dst.append(j)
             i += 1
         check_size(_table_bytes(len(sets), n_cls), f"a {len(sets)}-state DFA table")
-        T = np.full((len(sets), n_cls), -1, dtype=np.int64)
-        if src:
-            T[np.array(src), np.array(col)] = np.array(dst)
         accept = np.array([not finals.isdisjoint(s) for s in sets], dtype=bool)
+        T = _edge_table(len(sets), n_cls, src, col, dst)
+        # the subsets and caches are dead weight now: drop them before finalize's copies
+        # (on a 16k-state pattern DFA they were 30 MB of the peak)
+        sets.clear()
+        index.clear()
+        closure_cache.clear()
+        out_cache.clear()
         return finalize(T, accept, cmap)
 
 
@@ -898,10 +916,9 @@ def _concat2(a: ByteDFA, b: ByteDFA, budget: int) -> ByteDFA:
             dst.append(k)
         i += 1
     check_size(_table_bytes(len(states), J), f"a {len(states)}-state concatenation table")
-    T = np.full((len(states), J), -1, dtype=np.int64)
-    if src:
-        T[np.array(src), np.array(col)] = np.array(dst)
     acc = np.array([any(acc_b[y] for y in bs) for _, bs in states], dtype=bool)
+    T = _edge_table(len(states), J, src, col, dst)
+    del states, index, rows_a, rows_b  # before finalize's copies
     return finalize(T, acc, jc)
 
 
@@ -972,11 +989,10 @@ def _product(a: ByteDFA, b: ByteDFA, op: str, budget: int) -> ByteDFA:
             dst.append(k)
         i += 1
     check_size(_table_bytes(len(pa), J), f"a {len(pa)}-state product table")
-    T = np.full((len(pa), J), -1, dtype=np.int64)
-    if src:
-        T[np.array(src), np.array(col)] = np.array(dst)
+    T = _edge_table(len(pa), J, src, col, dst)
     xa = np.array([acc_a[x] for x in pa], dtype=bool)
     xb = np.array([acc_b[y] for y in pb], dtype=bool)
+    del index, pa, pb, sa, sb, da, db  # before finalize's copies
     if op == "and":
         acc = xa & xb
     elif op == "or":
@@ -1043,8 +1059,12 @@ def _difference(a: ByteDFA, b: ByteDFA, budget: int) -> ByteDFA:
         check_deadline()
         lo = hi
     P = len(px)
-    T = np.concatenate(rows + [np.where(ta >= 0, ta + P, -1)])
-    T[:P] = np.where(T[:P] <= -2, P - 2 - T[:P], T[:P])
+    rows.append(np.where(ta >= 0, ta + P, -1))
+    T = np.concatenate(rows, dtype=np.int32 if P + SA < 2**31 - 1 else np.int64, casting="same_kind")
+    rows.clear()  # int64 level rows: drop them (and the pair index) before finalize's copies
+    index.clear()
+    head = T[:P]
+    np.copyto(head, P - 2 - head, where=head <= -2)
     acc_a = np.asarray(a.accept, dtype=bool)
     acc_b = np.asarray(b.accept, dtype=bool)
     PX = np.asarray(px, dtype=np.int64)

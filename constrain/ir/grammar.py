@@ -16,6 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..automata.sharing import share_dfa
 from ..budget import current_location, schema_location
 from ..cache import cache_budget, on_budget_change, register
 from ..errors import GrammarError
@@ -55,7 +56,9 @@ class Lexeme:
                         dfa = self._build()
                     if dfa.accept[0]:
                         raise GrammarError(f"lexeme {self.name!r} matches the empty string")
-                    self._dfa = dfa
+                    # an equal DFA already alive (another key, same language): share it,
+                    # and with it the token table (tokens.tables looks tables up by DFA)
+                    self._dfa = share_dfa(dfa)
                     # the registry keeps lexemes across schemas: drop the closure (and the
                     # schema pieces it holds) once its DFA exists
                     self._build = None

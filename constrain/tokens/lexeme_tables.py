@@ -319,7 +319,7 @@ class DifferenceLexemeTable(LexemeTable):
         self._F_bytes: dict[int, tuple[int, ...]] = {}  # F state -> its viable bytes (_F_viable)
         self._F_cmap: tuple[int, ...] = tuple(self._F_cmap_np.tolist())
         self._F_accept: tuple[bool, ...] = tuple(bool(a) for a in excluded_dfa.accept)
-        self._F_flat = np.where(F >= 0, F, F.shape[0]).astype(np.int64)
+        self._F_flat = np.where(F >= 0, F, F.shape[0]).astype(np.int32)  # cached: int32 halves it
         self._pairs: tuple[np.ndarray, np.ndarray, list] | None = None  # see _representative
         self._base_sorted: dict[int, np.ndarray] = {}
 
@@ -349,14 +349,14 @@ class DifferenceLexemeTable(LexemeTable):
             return int(g_of[q]), int(f_of[q])
         nC, nF = self.n_states, self._F_flat.shape[0]
         B = self.base
-        Fx = np.vstack([self._F_flat, np.full((1, self._F_flat.shape[1]), nF, dtype=np.int64)]).ravel()
+        Fx = np.vstack([self._F_flat, np.full((1, self._F_flat.shape[1]), nF, dtype=np.int32)]).ravel()
         c, g, f = frontier
         while c.size:
             c2 = self._flat[(c * self.n_cls)[:, None] + self._cmap[None, :]].ravel()
             g2 = B._flat[(g * B.n_cls)[:, None] + B._cmap[None, :]].ravel()
             f2 = Fx[(f * self._F_flat.shape[1])[:, None] + self._F_cmap_np[None, :]].ravel()
             keep = c2 < nC
-            c2, g2, f2 = c2[keep].astype(np.int64), g2[keep].astype(np.int64), f2[keep]
+            c2, g2, f2 = c2[keep].astype(np.int64), g2[keep].astype(np.int64), f2[keep].astype(np.int64)
             c2, first = np.unique(c2, return_index=True)
             g2, f2 = g2[first], f2[first]
             new = g_of[c2] < 0

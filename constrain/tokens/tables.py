@@ -10,6 +10,7 @@ picks the kind of table a lexeme needs (a counted lexeme's :class:`CountedLexeme
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from typing import Protocol
 
@@ -58,24 +59,43 @@ _TABLES_LIMIT = 4096
 # automata hold their own tables, so this bounds only what is kept for later schemas
 _CHECK_EVERY = 64
 _INSERTS = [0]
+# (id(dfa), vocabulary fingerprint) -> (weak dfa, weak table): the table of a DFA shared by
+# several lexeme keys (automata.sharing); weak, so it keeps nothing alive
+_BY_DFA: dict[int, tuple] = {}
 
 
 def _clear_tables() -> None:
     with _TABLES_LOCK:
         _TABLES.clear()
+        _BY_DFA.clear()
 
 
 register("constrain.tokens.lexeme_tables", _clear_tables, lambda: len(_TABLES))
 
 
+_PY_SLOT = 8
+_PY_TUPLE = 56
+
+
 def table_bytes(t) -> int:
-    """What a table holds: its rows (counted in full, though equal rows are shared), and its
-    transition and class arrays."""
+    """What a table holds: its rows (counted in full, though equal rows are shared), its
+    transition and class arrays, and the Python tuples of the states stepped byte by byte
+    (``T_list``, viable bytes: a tuple header and a slot per entry). Uncounted, those were a
+    third of the cached tables' memory on a 100-schema MaskBench sample (17 of 54 MB)."""
     n = getattr(t, "n_rows", 0) * t.vocab.n_words * 4
     for name in ("_flat", "_cls_bfs", "_F_flat"):
         a = getattr(t, name, None)
         if isinstance(a, np.ndarray):
             n += a.nbytes
+    n_cls = getattr(t, "n_cls", 0)
+    for name in ("T_list", "_F_list"):
+        d = getattr(t, name, None)
+        if d:
+            n += len(d) * (_PY_TUPLE + _PY_SLOT * n_cls)
+    for name in ("_viable_lists", "_F_bytes"):
+        d = getattr(t, name, None)
+        if d:
+            n += len(d) * (_PY_TUPLE + _PY_SLOT * 16)  # a few live bytes per state, typically
     return n
 
 
@@ -112,15 +132,27 @@ def lexeme_table(lexeme, vocab: Vocabulary) -> LexemeTable:
             _TABLES.move_to_end(key)
             return t
     dfa = lexeme.dfa
-    base = lexeme_table(lexeme.minus[0], vocab) if USE_DIFFERENCE_TABLES and lexeme.minus else None
-    if getattr(dfa, "counted", False):  # a CountedDFA (ByteDFA has no such flag)
-        t = CountedLexemeTable(dfa, vocab)
-    elif base is not None and base.batchable:
-        t = DifferenceLexemeTable(dfa, vocab, base, lexeme.minus[1].dfa)
-    else:
-        t = LexemeTable(dfa, vocab)
+    # another lexeme with the same DFA (automata.sharing gives equal languages one object):
+    # its table has the very rows this one needs, so share it instead of a second copy
+    t = None
+    with _TABLES_LOCK:
+        shared = _BY_DFA.get((id(dfa), vocab.fingerprint))
+        if shared is not None and shared[0]() is dfa:
+            t = shared[1]()
+    if t is None:
+        base = lexeme_table(lexeme.minus[0], vocab) if USE_DIFFERENCE_TABLES and lexeme.minus else None
+        if getattr(dfa, "counted", False):  # a CountedDFA (ByteDFA has no such flag)
+            t = CountedLexemeTable(dfa, vocab)
+        elif base is not None and base.batchable:
+            t = DifferenceLexemeTable(dfa, vocab, base, lexeme.minus[1].dfa)
+        else:
+            t = LexemeTable(dfa, vocab)
     with _TABLES_LOCK:
         t = _TABLES.setdefault(key, t)
+        if len(_BY_DFA) > 4 * _TABLES_LIMIT:  # drop the entries whose DFA or table is gone
+            for k in [k for k, (d, tt) in _BY_DFA.items() if d() is None or tt() is None]:
+                del _BY_DFA[k]
+        _BY_DFA[(id(dfa), vocab.fingerprint)] = (weakref.ref(dfa), weakref.ref(t))
         _INSERTS[0] += 1
         check = _INSERTS[0] % _CHECK_EVERY == 0 or len(_TABLES) > _TABLES_LIMIT
     budget = cache_budget()

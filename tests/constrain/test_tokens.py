@@ -323,3 +323,24 @@ def test_bit_helpers_agree_with_unpacked_masks():
         assert bits_at(words, extra).all()
         clear_bits(words, extra)
         assert not bits_at(words, extra).any() and count_bits(words) == int(np.delete(allowed, extra).sum())
+
+
+def test_table_bytes_counts_python_rows(smollm2_vocab, monkeypatch):
+    """The cache budget counts the Python tuples a table keeps for byte-at-a-time stepping
+    (``T_list``, viable bytes), not only its numpy arrays: they grow as states are stepped,
+    and a difference table's int32 names DFA is counted at its real size."""
+    from constrain.tokens.tables import table_bytes
+
+    monkeypatch.setattr(tables_mod, "_TABLES", OrderedDict())
+    L = JsonLexemes("flexible", 3)
+    t = LexemeTable(L.string().dfa, smollm2_vocab)
+    before = table_bytes(t)
+    assert before >= t._flat.nbytes
+    for q in range(t.n_states):
+        t.py_row(q)
+        t.viable_list(q)
+    after = table_bytes(t)
+    assert after - before >= t.n_states * 8 * t.n_cls  # a slot per transition at least
+    derived = lexeme_table(L.string(exclude=("id", "name")), smollm2_vocab)
+    assert isinstance(derived, DifferenceLexemeTable) and derived._F_flat.dtype == np.int32
+    assert table_bytes(derived) >= derived._flat.nbytes + derived._F_flat.nbytes
