@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --speculative: comma-separated draft sources in order (grammar, ngram, recycling; "
                         "default grammar,ngram,recycling)")
     g.add_argument("--max-draft", type=int, default=None, metavar="N",
-                   help="with --speculative: most drafted tokens per model pass (default 8)")
+                   help="with --speculative: most drafted tokens per model pass (default 12)")
     g.add_argument("--draft-model", default=None, metavar="PATH|default",
                    help="with --speculative: a draft model sharing --model's tokenizer (HF id or local path; "
                         "default: the bundled SmolLM2-135M-Instruct); its masked greedy guesses are verified "

@@ -194,21 +194,24 @@ class HFCausalLM:
         then cropped, so a single row (or rows that agree) keeps no dead positions at all.
         The masked-out positions cost attention work until the row ends, which is cheaper than
         re-feeding the tokens that the other rows accepted.
+        Trailing columns no row attends to are cropped even when nothing is retracted (a
+        chunk padded at the end, e.g. ``Speculation.min_pass``).
         """
         counts = [int(c) for c in counts]
-        if not any(counts):
-            return
         mask = self.attention_mask
         length = mask.shape[1]
-        real = mask.bool()
-        for b, c in enumerate(counts):
-            if c <= 0:
-                continue
-            cols = real[b].nonzero().flatten()
-            if c > len(cols) - 1:
-                raise ValueError(f"row {b}: cannot retract {c} of its {len(cols)} positions")
-            mask[b, cols[-c:]] = 0
-        self.position_ids = self.position_ids - torch.tensor(counts, device=self.position_ids.device).view(-1, 1)
+        if any(counts):
+            real = mask.bool()
+            for b, c in enumerate(counts):
+                if c <= 0:
+                    continue
+                cols = real[b].nonzero().flatten()
+                if c > len(cols) - 1:
+                    raise ValueError(f"row {b}: cannot retract {c} of its {len(cols)} positions")
+                mask[b, cols[-c:]] = 0
+            self.position_ids = self.position_ids - torch.tensor(counts, device=self.position_ids.device).view(-1, 1)
+        elif bool(mask[:, -1].any()):
+            return
         live = mask.bool().any(dim=0).nonzero()
         tail = length - 1 - int(live.max())
         if tail > 0:

@@ -234,7 +234,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--drafts", default="grammar,ngram,recycling",
                    help="draft sources, comma-separated; several configurations separated by ';' "
                         "(default grammar,ngram,recycling)")
-    p.add_argument("--max-draft", type=int, default=8, help="Speculation.max_draft (default 8)")
+    p.add_argument("--max-draft", type=int, default=12, help="Speculation.max_draft (default 12, as Speculation)")
     p.add_argument("--draft-model", default="default", metavar="PATH|default",
                    help="the draft model of a configuration that names the source 'model' (default: SmolLM2 "
                         "itself, which shows acceptance, not speed)")

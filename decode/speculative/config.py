@@ -30,12 +30,22 @@ class Speculation:
     The default asks all three: recycling fills positions (a value's ``": `` spacing, a
     repeated structure) where neither the grammar nor the text so far has a guess.
     ``max_draft``: most drafted tokens per row and model pass; tokens the grammar forces
-    outright (a one-token mask) are certain and do not count.  ``adaptive``: halve a row's
-    draft length after a rejection and grow it by one after a fully accepted draft (between 1
-    and ``max_draft``), as a vLLM or SGLang user would expect from adaptive lengths.  A draft
-    is not cut short on the product of per-source acceptance rates: acceptances come in runs,
-    and on replayed MaskBench outputs that cut-off cost more passes than it saved work
-    (docs/benchmarks.md, speculative section, session 10).
+    outright (a one-token mask) are certain and do not count.  ``adaptive``: shorten a row's
+    draft by one after a rejection (not below 2) and lengthen it by two after a fully accepted
+    draft (up to ``max_draft``), as a vLLM or SGLang user would expect from adaptive lengths
+    (:meth:`next_length`).  Why gentle steps and 12, not halving and 8: a rejected draft costs
+    a few fed tokens, not a pass (on SmolLM2 on one CPU thread a pass over 12 tokens costs
+    about twice one over 1), and on the 30 MaskBench greedy outputs replayed through the real
+    drafter halving was what kept drafts short (docs/benchmarks.md, speculative section,
+    session 11).  A draft is not cut short on the product of per-source acceptance rates:
+    acceptances come in runs, and on replayed MaskBench outputs that cut-off cost more passes
+    than it saved work (session 10).
+    ``min_pass``: a pass feeds at least this many tokens per row when it feeds more than one:
+    the drafter goes past the adaptive length (within ``max_draft``) and, when the sources run
+    out, the chunk is padded with masked-out positions that are cropped after the pass.  Why:
+    with fp32 matrix products on a CPU a 2- or 3-row product is slower than a 4-row one
+    (SmolLM2 on one thread: a pass over 2 or 3 new tokens ~90-100 ms, over 4 ~80 ms, over 1
+    ~55 ms), so filling the pass is free.  1 turns it off.
     ``ngram``: the longest n-gram that prompt lookup tries to match (down to 1).
     ``draft_model``: a small model sharing the target's tokenizer (a Hugging Face causal LM,
     or any ``decode.TokenLM`` over the same vocabulary) whose masked greedy guesses become
@@ -47,10 +57,11 @@ class Speculation:
     """
 
     drafts: tuple = ("grammar", "ngram", "recycling")
-    max_draft: int = 8
+    max_draft: int = 12
     adaptive: bool = True
     ngram: int = 3
     draft_model: object = None
+    min_pass: int = 4
 
     def __post_init__(self):
         drafts = self.drafts
@@ -82,11 +93,19 @@ class Speculation:
         if len(set(names)) != len(names):
             raise GenerationArgumentError("speculative", f"draft sources repeat: {names}")
         object.__setattr__(self, "drafts", tuple(drafts))
-        for field_name, value in (("max_draft", self.max_draft), ("ngram", self.ngram)):
+        for field_name, value in (("max_draft", self.max_draft), ("ngram", self.ngram), ("min_pass", self.min_pass)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise GenerationArgumentError("speculative", f"{field_name} must be an integer >= 1, got {value!r}")
         if not isinstance(self.adaptive, bool):
             raise GenerationArgumentError("speculative", f"adaptive must be True or False, got {self.adaptive!r}")
+
+    def next_length(self, length: int, accepted: int, drafted: int) -> int:
+        """A row's draft length after a pass that kept ``accepted`` of its ``drafted`` tokens."""
+        if not self.adaptive or not drafted:
+            return length
+        if accepted < drafted:
+            return max(min(2, self.max_draft), length - 1)
+        return min(self.max_draft, length + 2)
 
     @property
     def source_names(self) -> tuple[str, ...]:
@@ -95,7 +114,7 @@ class Speculation:
     def __repr__(self) -> str:  # a model's repr is pages long
         dm = "" if self.draft_model is None else f", draft_model=<{type(self.draft_model).__name__}>"
         return (f"Speculation(drafts={self.source_names!r}, max_draft={self.max_draft}, adaptive={self.adaptive}, "
-                f"ngram={self.ngram}{dm})")
+                f"ngram={self.ngram}, min_pass={self.min_pass}{dm})")
 
 
 def as_speculation(value) -> Speculation | None:

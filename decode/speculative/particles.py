@@ -125,8 +125,7 @@ def run_speculative(lm, prompt_ids, matchers: list, spec, *, max_new_tokens: int
                 if k < a:
                     per_source[name]["accepted"] += 1
                     stats["accepted"] += 1
-            if spec.adaptive and d.tokens:
-                gamma[i] = max(1, gamma[i] // 2) if a < len(d.tokens) else min(spec.max_draft, gamma[i] + 1)
+            gamma[i] = spec.next_length(gamma[i], a, len(d.tokens))
             for t in drafts[:a]:
                 if not done[i]:
                     take(i, t)

@@ -156,11 +156,7 @@ class SpeculativeStep:
             plan.drafted[name] += 1
             if k < a:
                 plan.accepted[name] += 1
-        if self.spec.adaptive and plan.tokens:
-            if a < len(plan.tokens):
-                plan.gamma = max(1, plan.gamma // 2)
-            elif plan.gamma < self.spec.max_draft:
-                plan.gamma += 1
+        plan.gamma = self.spec.next_length(plan.gamma, a, len(plan.tokens))
 
     def _forced_tail(self, i: int, emitted: list[int], n_before: int) -> list[int]:
         """Tokens after ``emitted`` that are the only ones their masks allow (EOS excluded:
@@ -216,7 +212,9 @@ class SpeculativeStep:
             # tokens costing 1, 1.5, 1.8, 2.2 one-token passes at n = 1, 4, 8, 16: that cut-off gave
             # 0.327 passes/token at a decode cost of 1189 one-token passes, drafting to ``max_draft`` 0.301
             # and 1117 (6% less; docs/benchmarks.md, session 10).
-            draft = self.drafter.draft(self._walker(i), self.prompts[i] + r.token_ids, plan.gamma, limit)
+            # fill the pass to ``min_pass`` fed tokens with drafts where the sources have guesses
+            budget = min(self.spec.max_draft, max(plan.gamma, self.spec.min_pass - len(pending)))
+            draft = self.drafter.draft(self._walker(i), self.prompts[i] + r.token_ids, budget, limit)
             plan.pending, plan.tokens, plan.sources, plan.masks = len(pending), draft.tokens, draft.sources, draft.masks
             chunks[i] = pending + draft.tokens
         self._last_chunks = chunks
@@ -228,6 +226,8 @@ class SpeculativeStep:
             cols_at += range(plan.pending - 1, plan.pending + len(plan.tokens))
         self._head_at = (rows_at, cols_at, np.concatenate([self._padded(self.plans[i].masks) for i in active]))
         k = max(len(c) for c in chunks.values())
+        if 1 < len(rows) * k < self.spec.min_pass:  # masked-out padding: see Speculation.min_pass
+            k = -(-self.spec.min_pass // len(rows))
         ids = torch.full((len(rows), k), self.pad, dtype=torch.long)
         valid = torch.zeros((len(rows), k), dtype=torch.bool)
         for i, c in chunks.items():
