@@ -111,7 +111,7 @@ def _check_nonempty(rtn, grammar: Grammar) -> None:
     start rule is productive already; otherwise productivity is recomputed without the empty
     lexemes' edges (a fixpoint over rules, each round one backward sweep over the states).
     """
-    empty = [lx.dfa.is_empty() for lx in rtn.lexemes]
+    empty = [lx.is_empty() for lx in rtn.lexemes]
     if not any(empty):
         return
     n = rtn.static_states
@@ -226,7 +226,11 @@ class Compiled:
             self.rtn = compile_rtn(grammar, state_budget=state_budget)
             # build every lexeme DFA now: compile errors surface here, not mid-generation
             for lx in self.rtn.lexemes:
-                lx.dfa
+                if lx.minus is None:
+                    lx.dfa
+                else:  # "B minus F": its table needs B and F only (tokens.tables.lexeme_table)
+                    lx.minus[0].dfa
+                    lx.minus[1].dfa
                 check_deadline()
             _check_nonempty(self.rtn, grammar)
             self.automaton = TokenAutomaton(self.rtn, vocab)

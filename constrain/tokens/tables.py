@@ -24,6 +24,9 @@ __all__ = ["TokenTable", "cached_bytes", "lexeme_table", "table_bytes"]
 
 # rows of "B minus F" lexemes derived from B's rows (tests turn it off to compare)
 USE_DIFFERENCE_TABLES = True
+# ... over the pair product of B and F (difference_product) instead of C's canonical DFA,
+# which is then never built unless something else asks for it (tests turn it off to compare)
+USE_DIFFERENCE_PRODUCT = True
 
 
 class TokenTable(Protocol):
@@ -111,14 +114,18 @@ def lexeme_table(lexeme, vocab: Vocabulary) -> LexemeTable:
         if t is not None:
             _TABLES.move_to_end(key)
             return t
-    dfa = lexeme.dfa
     base = lexeme_table(lexeme.minus[0], vocab) if USE_DIFFERENCE_TABLES and lexeme.minus else None
-    if getattr(dfa, "counted", False):  # a CountedDFA (ByteDFA has no such flag)
-        t = CountedLexemeTable(dfa, vocab)
-    elif base is not None and base.batchable:
-        t = DifferenceLexemeTable(dfa, vocab, base, lexeme.minus[1].dfa)
+    if base is not None and base.batchable and USE_DIFFERENCE_PRODUCT:
+        # "B minus F" straight from B's and F's DFAs: C's own canonical DFA is never built
+        t = DifferenceLexemeTable.from_product(vocab, base, lexeme.minus[1].dfa)
     else:
-        t = LexemeTable(dfa, vocab)
+        dfa = lexeme.dfa
+        if getattr(dfa, "counted", False):  # a CountedDFA (ByteDFA has no such flag)
+            t = CountedLexemeTable(dfa, vocab)
+        elif base is not None and base.batchable:
+            t = DifferenceLexemeTable(dfa, vocab, base, lexeme.minus[1].dfa)
+        else:
+            t = LexemeTable(dfa, vocab)
     with _TABLES_LOCK:
         t = _TABLES.setdefault(key, t)
         _INSERTS[0] += 1
