@@ -68,7 +68,9 @@ class Lexeme:
         derives such a lexeme from B and F, and its own DFA is never needed)."""
         if self._dfa is None and self.minus is not None:
             base, excluded = self.minus
-            if is_infinite(base.dfa) and not is_infinite(excluded.dfa):
+            b, f = base.dfa, excluded.dfa
+            if (not getattr(b, "counted", False) and not getattr(f, "counted", False)
+                    and is_infinite(b) and not is_infinite(f)):
                 return False  # an infinite language minus finitely many words keeps words
         return self.dfa.is_empty()
 
@@ -81,7 +83,8 @@ _INFINITE: "weakref.WeakKeyDictionary[object, bool]" = weakref.WeakKeyDictionary
 
 def is_infinite(dfa) -> bool:
     """Whether a trimmed DFA's language is infinite: a cycle among its (all live) states.
-    Kept per DFA (weakly)."""
+    (Lexeme DFAs are trimmed; ``glue`` may leave the right part's start unreachable, never
+    on a cycle.) Kept per DFA (weakly)."""
     r = _INFINITE.get(dfa)
     if r is None:
         import numpy as np

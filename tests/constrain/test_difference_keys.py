@@ -134,3 +134,8 @@ def test_emptiness_without_the_dfa_agrees(monkeypatch):
     assert finite.minus is not None and finite.is_empty() and finite.dfa.is_empty()
     some = L.string(max_len=1, patterns=("^[ab]*$",), exclude=("a",))
     assert not some.is_empty()
+    # a counted B (a long length bound: a small automaton plus a counter, whose table has
+    # cycles whatever the bound) is not read as infinite: C's DFA answers
+    counted = L.string(min_len=40, max_len=40, exclude=("a",))
+    assert counted.minus is not None and getattr(counted.minus[0].dfa, "counted", False)
+    assert not counted.is_empty() and counted._dfa is not None
