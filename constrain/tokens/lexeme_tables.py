@@ -25,7 +25,7 @@ from bisect import bisect_left
 import numpy as np
 
 from ..automata import DEFAULT_BUDGET
-from ..automata.minimize import bfs_mark, csr
+from ..automata.minimize import bfs_mark, csr, minimize
 from ..budget import check_deadline
 from ..errors import CompileBudgetError
 from .bitmask import clear_bits, set_bits
@@ -388,13 +388,27 @@ def difference_product(base, excluded, budget: int = DEFAULT_BUDGET):
     if not live[0]:
         empty = ProductDFA(np.full((1, 1), -1, dtype=np.int32), np.zeros(256, dtype=np.int64), np.zeros(1, dtype=bool))
         return empty, np.zeros(1, dtype=np.int64), np.full(1, SF, dtype=np.int64)
-    if live.all():
-        return ProductDFA(T.astype(np.int32), jc, acc), g_of, f_of
-    old = np.flatnonzero(live)  # state 0 stays first: the start
-    remap = np.full(P + SB + 1, -1, dtype=np.int64)
-    remap[old] = np.arange(old.size)
-    T = remap[T[old]].astype(np.int32)
-    return ProductDFA(T, jc, acc[old]), g_of[old], f_of[old]
+    if not live.all():
+        old = np.flatnonzero(live)  # state 0 stays first: the start
+        remap = np.full(P + SB + 1, -1, dtype=np.int64)
+        remap[old] = np.arange(old.size)
+        T, acc, g_of, f_of = remap[T[old]], acc[old], g_of[old], f_of[old]
+    # merge states with the same language (a pair whose excluded words B cannot spell is
+    # its B state's copy): each distinct state costs the token layer its own rows and masks
+    blk = minimize(T, acc)
+    nb = int(blk.max()) + 1
+    if nb < T.shape[0]:
+        _, first = np.unique(blk, return_index=True)
+        order = np.argsort(first)  # blocks by their first state: the start's block stays 0
+        new = np.empty(nb, dtype=np.int64)
+        new[order] = np.arange(nb)
+        # any state of a block stands for it (same language); the last one, a copy of a B
+        # state where the block has one, whose rows are B's own (no correction walk)
+        _, last = np.unique(blk[::-1], return_index=True)
+        reps = (blk.shape[0] - 1 - last)[order]
+        T = np.append(new[blk], -1)[T[reps]]
+        acc, g_of, f_of = acc[reps], g_of[reps], f_of[reps]
+    return ProductDFA(T.astype(np.int32), jc, acc), g_of, f_of
 
 
 class DifferenceLexemeTable(LexemeTable):
