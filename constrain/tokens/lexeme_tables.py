@@ -418,9 +418,10 @@ class DifferenceLexemeTable(LexemeTable):
     but ``C`` and ``B`` can only disagree on trie nodes whose path from the state is a prefix
     of a word of ``F``: elsewhere ``C``'s remaining language equals ``B``'s. So a row of ``C``
     is ``B``'s row (computed once per vocabulary and shared) corrected on that small region,
-    found by a depth-first walk of the trie along ``F``. States of ``C`` are mapped to a pair
-    of states of ``B`` and ``F`` by a breadth-first walk of the product (``C`` is minimized, so
-    any pair reaching a state has the same remaining language ``B minus F`` there).
+    found by a depth-first walk of the trie along ``F``. Built by :meth:`from_product`, ``C``
+    is :func:`difference_product`'s automaton and each state's (``B``, ``F``) pair comes with
+    it; given ``C``'s own minimized DFA, states are mapped to pairs by a breadth-first walk of
+    the product (any pair reaching a state has the same remaining language ``B minus F``).
     """
 
     batchable = False
