@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import weakref
+from bisect import bisect_left
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from .tokens import (DifferenceLexemeTable, TokenAutomaton, Vocabulary, compute_
                      require_vocabulary)
 from .tokens import lexeme_tables as _lexeme_tables
 from .tokens.canonical import canonical_filter
+from .tokens.trie import child_lists
 
 __all__ = ["Compiled"]
 
@@ -47,6 +49,11 @@ EAGER_SMALL_TABLE = 64  # lexemes with at most this many DFA states get every st
 # needs shared per token table across compiles (tokens/completion.py)
 EAGER_MASK_BUDGET_S = 0.1
 EAGER_MASK_MAX = 4096
+# ... only at the token boundaries of a greedy longest-match tokenization of that output (a
+# walk of the vocabulary's trie): a decoder visits the states between tokens, never those
+# inside one, and the masks at every byte (most of them inside a key's name) were two
+# thirds of this work. False: every byte's state, as before
+EAGER_MASK_TOKEN_BOUNDARIES = True
 EAGER_MASK_RTN_STATES = 50_000  # bigger grammars skip it (solving the completions costs more)
 
 
@@ -102,6 +109,30 @@ def _bfs_levels(T: np.ndarray, dead: int, max_depth: int | None = None) -> list[
     return levels
 
 
+def _greedy_token_ends(vocab: Vocabulary, text: bytes) -> set[int]:
+    """Offsets where a greedy longest-match tokenization of ``text`` over ``vocab`` puts a
+    token boundary (0 included): at each offset the longest token that is a prefix of the
+    rest (a walk of the vocabulary's trie), or one byte where none is."""
+    ptr, ids, byts = child_lists(vocab)
+    tok_ptr = vocab.node_token_ptr
+    ends = {0}
+    i, n = 0, len(text)
+    while i < n:
+        node, j, best = 0, i, i + 1
+        while j < n:
+            lo, hi = ptr[node], ptr[node + 1]
+            k = bisect_left(byts, text[j], lo, hi)
+            if k == hi or byts[k] != text[j]:
+                break
+            node = ids[k]
+            j += 1
+            if tok_ptr[node + 1] > tok_ptr[node]:
+                best = j
+        i = best
+        ends.add(i)
+    return ends
+
+
 def _check_nonempty(rtn, grammar: Grammar) -> None:
     """:class:`EmptyLanguageError` if no output can complete: exact, and nearly free.
 
@@ -111,7 +142,7 @@ def _check_nonempty(rtn, grammar: Grammar) -> None:
     start rule is productive already; otherwise productivity is recomputed without the empty
     lexemes' edges (a fixpoint over rules, each round one backward sweep over the states).
     """
-    empty = [lx.dfa.is_empty() for lx in rtn.lexemes]
+    empty = [lx.is_empty() for lx in rtn.lexemes]
     if not any(empty):
         return
     n = rtn.static_states
@@ -226,7 +257,11 @@ class Compiled:
             self.rtn = compile_rtn(grammar, state_budget=state_budget)
             # build every lexeme DFA now: compile errors surface here, not mid-generation
             for lx in self.rtn.lexemes:
-                lx.dfa
+                if lx.minus is None:
+                    lx.dfa
+                else:  # "B minus F": its table needs B and F only (tokens.tables.lexeme_table)
+                    lx.minus[0].dfa
+                    lx.minus[1].dfa
                 check_deadline()
             _check_nonempty(self.rtn, grammar)
             self.automaton = TokenAutomaton(self.rtn, vocab)
@@ -317,10 +352,11 @@ class Compiled:
         done = 0
         for text in spellings:
             st = a.start
-            for b in text:
+            cuts = _greedy_token_ends(a.vocab, text) if EAGER_MASK_TOKEN_BOUNDARIES else None
+            for i, b in enumerate(text):
                 if done >= EAGER_MASK_MAX or time.perf_counter() - t0 > budget_s:
                     return
-                if st.mask is None:
+                if st.mask is None and (cuts is None or i in cuts):
                     a.mask(st)
                     done += 1
                 st = a.step(st, b)

@@ -12,6 +12,7 @@ computed once per vocabulary and process.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable
@@ -64,8 +65,54 @@ class Lexeme:
                     self._build = None
         return self._dfa
 
+    def is_empty(self) -> bool:
+        """Whether the language is empty, without building the DFA of a "B minus F" lexeme
+        whose B is infinite and F finite (the keys of additional properties: a token table
+        derives such a lexeme from B and F, and its own DFA is never needed)."""
+        if self._dfa is None and self.minus is not None:
+            base, excluded = self.minus
+            b, f = base.dfa, excluded.dfa
+            if (not getattr(b, "counted", False) and not getattr(f, "counted", False)
+                    and is_infinite(b) and not is_infinite(f)):
+                return False  # an infinite language minus finitely many words keeps words
+        return self.dfa.is_empty()
+
     def __repr__(self) -> str:
         return f"Lexeme({self.name!r})"
+
+
+_INFINITE: "weakref.WeakKeyDictionary[object, bool]" = weakref.WeakKeyDictionary()
+
+
+def is_infinite(dfa) -> bool:
+    """Whether a trimmed DFA's language is infinite: a cycle among its (all live) states.
+    (Lexeme DFAs are trimmed; ``glue`` may leave the right part's start unreachable, never
+    on a cycle.) Kept per DFA (weakly)."""
+    r = _INFINITE.get(dfa)
+    if r is None:
+        import numpy as np
+
+        T = np.asarray(dfa.table, dtype=np.int64)
+        S = T.shape[0]
+        src, col = np.nonzero(T >= 0)
+        edges = np.unique(src * S + T[src, col])
+        src, dst = (edges // S).tolist(), (edges % S).tolist()
+        indeg = [0] * S
+        out: list[list[int]] = [[] for _ in range(S)]
+        for a, b in zip(src, dst):
+            indeg[b] += 1
+            out[a].append(b)
+        stack = [q for q in range(S) if not indeg[q]]
+        removed = 0
+        while stack:  # Kahn: what remains after removing sources forever is on a cycle
+            q = stack.pop()
+            removed += 1
+            for b in out[q]:
+                indeg[b] -= 1
+                if not indeg[b]:
+                    stack.append(b)
+        r = _INFINITE[dfa] = removed < S
+    return r
 
 
 _LEXEMES: "OrderedDict[str, Lexeme]" = OrderedDict()  # least recently used first

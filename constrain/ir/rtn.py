@@ -454,7 +454,7 @@ def compile_rtn(grammar: Grammar, *, inline_limit: int = 400, state_budget: int 
     # productive rules: those whose DFA reaches acceptance through lexemes and productive calls
     productive = [False] * len(needed)
     for mr in members.values():
-        mr.key_ok = [not lexemes[m[0]].dfa.is_empty() for m in mr.members]
+        mr.key_ok = [not lexemes[m[0]].is_empty() for m in mr.members]
     changed = True
     while changed:
         changed = False

@@ -24,13 +24,16 @@ from bisect import bisect_left
 
 import numpy as np
 
+from ..automata import DEFAULT_BUDGET
+from ..automata.minimize import bfs_mark, csr, minimize
 from ..budget import check_deadline
+from ..errors import CompileBudgetError
 from .bitmask import clear_bits, set_bits
 from .shared_rows import share
 from .trie import child_lists, class_per_position, csr_positions, dense_trie, row_from_nodes, walk_trie
 from .vocab import Vocabulary
 
-__all__ = ["DifferenceLexemeTable", "LexemeTable", "compute_rows_batched", "fill_rows"]
+__all__ = ["DifferenceLexemeTable", "LexemeTable", "ProductDFA", "compute_rows_batched", "difference_product", "fill_rows"]
 
 # a state whose first bytes lead into more than this many trie nodes is walked densely
 DENSE_MIN_NODES = 3000
@@ -296,6 +299,118 @@ class LexemeTable:
         return np.asarray(nodes, dtype=np.int64), np.asarray(split, dtype=bool)
 
 
+class ProductDFA:
+    """A trimmed DFA given by its class-compressed arrays, not minimized (what a token table
+    reads of a DFA: ``table``, ``classes``, ``accept``). Made by :func:`difference_product`."""
+
+    __slots__ = ("table", "classes", "accept")
+
+    def __init__(self, table: np.ndarray, classes: np.ndarray, accept: np.ndarray):
+        self.table, self.classes, self.accept = table, classes, accept
+
+    def is_empty(self) -> bool:
+        return not bool(self.accept.any())
+
+
+def difference_product(base, excluded, budget: int = DEFAULT_BUDGET):
+    """``base minus excluded`` as a trimmed pair product, with each state's (base, excluded) pair.
+
+    Returns ``(dfa, g_of, f_of)``: a :class:`ProductDFA` whose state ``q`` has the language of
+    ``base`` from ``g_of[q]`` minus that of ``excluded`` from ``f_of[q]`` (``f_of[q] ==
+    len(excluded states)``: excluded dead there, a copy of ``base``'s state). The keys of
+    additional properties ("any string but the declared names") need exactly this for their
+    :class:`DifferenceLexemeTable`; building it directly skips what the canonical
+    ``ByteDFA.difference`` adds (minimizing and renumbering, then gluing quotes and whitespace
+    around the content), most of each such lexeme's compile cost, and the pair map comes with
+    it instead of from a walk of the product. Not minimal, but every state is live, and a
+    token table's rows depend only on each state's language: the masks are the same.
+    """
+    cb = np.asarray(base.classes[:256], dtype=np.int64)
+    cf = np.asarray(excluded.classes[:256], dtype=np.int64)
+    _, rep, jc = np.unique(cb * (int(cf.max()) + 1) + cf, return_index=True, return_inverse=True)
+    jc = jc.reshape(-1).astype(np.int64)
+    tb = np.asarray(base.table, dtype=np.int64)[:, cb[rep]]
+    tf = np.asarray(excluded.table, dtype=np.int64)[:, cf[rep]]
+    SB, SF = tb.shape[0], tf.shape[0]
+    acc_b = np.asarray(base.accept, dtype=bool)
+    acc_f = np.asarray(excluded.accept, dtype=bool)
+    # the pairs (g, f) with f live, depth first in Python along F's few live classes (F is a
+    # trie of names: a level-synchronous numpy walk paid a dozen numpy calls per byte of the
+    # longest spelling); then every pair's row over all classes in one numpy pass
+    fr, fc = np.nonzero(tf >= 0)
+    f_cls = [[] for _ in range(SF)]
+    for f, j, f2 in zip(fr.tolist(), fc.tolist(), tf[fr, fc].tolist()):
+        f_cls[f].append((j, f2))
+    tb_list = tb.tolist()
+    index = {0: 0}  # g * SF + f (f live) -> pair state
+    pg, pf = [0], [0]
+    i = 0
+    while i < len(pg):
+        g, f = pg[i], pf[i]
+        row = tb_list[g]
+        for j, f2 in f_cls[f]:
+            g2 = row[j]
+            if g2 >= 0:
+                k = g2 * SF + f2
+                if k not in index:
+                    index[k] = len(pg)
+                    pg.append(g2)
+                    pf.append(f2)
+        i += 1
+        if not i & 1023:
+            if len(pg) + SB > budget:
+                raise CompileBudgetError(f"product automaton exceeds {budget} states", budget="states")
+            check_deadline()
+    P = len(pg)
+    if P + SB > budget:
+        raise CompileBudgetError(f"product automaton exceeds {budget} states", budget="states")
+    PG, PF = np.asarray(pg, dtype=np.int64), np.asarray(pf, dtype=np.int64)
+    G2, F2 = tb[PG], tf[PF]
+    both = (G2 >= 0) & (F2 >= 0)
+    keys = PG * SF + PF
+    order = np.argsort(keys)
+    R = np.where(G2 >= 0, G2 + P, -1)  # F dead: B's own state, in the copy after the pairs
+    R[both] = order[np.searchsorted(keys[order], G2[both] * SF + F2[both])]
+    T = np.concatenate([R, np.where(tb >= 0, tb + P, -1)])
+    g_of = np.concatenate([PG, np.arange(SB, dtype=np.int64)])
+    f_of = np.concatenate([PF, np.full(SB, SF, dtype=np.int64)])
+    acc = np.concatenate([acc_b[PG] & ~acc_f[PF], acc_b])
+    # trim: a pair whose B words are all F words (right after a declared name's closing
+    # quote) has an empty language and must be no state at all. B's copy is live (B is
+    # trimmed), so a pair is live if it accepts, moves into the copy, or moves to a live
+    # pair; pairs only move deeper into F's finite names, so the pair graph is acyclic
+    live = np.ones(P + SB, dtype=bool)
+    direct = acc[:P] | (R >= P).any(axis=1)
+    if not direct.all():
+        src, col = np.nonzero((R >= 0) & (R < P))
+        ptr, adj = csr(R[src, col], src, P)  # reversed pair edges
+        live[:P] = bfs_mark(P, ptr, adj, np.flatnonzero(direct).tolist())
+    if not live[0]:
+        empty = ProductDFA(np.full((1, 1), -1, dtype=np.int32), np.zeros(256, dtype=np.int64), np.zeros(1, dtype=bool))
+        return empty, np.zeros(1, dtype=np.int64), np.full(1, SF, dtype=np.int64)
+    if not live.all():
+        old = np.flatnonzero(live)  # state 0 stays first: the start
+        remap = np.full(P + SB + 1, -1, dtype=np.int64)
+        remap[old] = np.arange(old.size)
+        T, acc, g_of, f_of = remap[T[old]], acc[old], g_of[old], f_of[old]
+    # merge states with the same language (a pair whose excluded words B cannot spell is
+    # its B state's copy): each distinct state costs the token layer its own rows and masks
+    blk = minimize(T, acc)
+    nb = int(blk.max()) + 1
+    if nb < T.shape[0]:
+        _, first = np.unique(blk, return_index=True)
+        order = np.argsort(first)  # blocks by their first state: the start's block stays 0
+        new = np.empty(nb, dtype=np.int64)
+        new[order] = np.arange(nb)
+        # any state of a block stands for it (same language); the last one, a copy of a B
+        # state where the block has one, whose rows are B's own (no correction walk)
+        _, last = np.unique(blk[::-1], return_index=True)
+        reps = (blk.shape[0] - 1 - last)[order]
+        T = np.append(new[blk], -1)[T[reps]]
+        acc, g_of, f_of = acc[reps], g_of[reps], f_of[reps]
+    return ProductDFA(T.astype(np.int32), jc, acc), g_of, f_of
+
+
 class DifferenceLexemeTable(LexemeTable):
     """Rows of a lexeme ``C = B minus F`` from ``B``'s rows, for a narrow ``F`` (declared names).
 
@@ -303,14 +418,17 @@ class DifferenceLexemeTable(LexemeTable):
     but ``C`` and ``B`` can only disagree on trie nodes whose path from the state is a prefix
     of a word of ``F``: elsewhere ``C``'s remaining language equals ``B``'s. So a row of ``C``
     is ``B``'s row (computed once per vocabulary and shared) corrected on that small region,
-    found by a depth-first walk of the trie along ``F``. States of ``C`` are mapped to a pair
-    of states of ``B`` and ``F`` by a breadth-first walk of the product (``C`` is minimized, so
-    any pair reaching a state has the same remaining language ``B minus F`` there).
+    found by a depth-first walk of the trie along ``F``. Built by :meth:`from_product`, ``C``
+    is :func:`difference_product`'s automaton and each state's (``B``, ``F``) pair comes with
+    it; given ``C``'s own minimized DFA, states are mapped to pairs by a breadth-first walk of
+    the product (any pair reaching a state has the same remaining language ``B minus F``).
     """
 
     batchable = False
 
-    def __init__(self, dfa, vocab: Vocabulary, base: LexemeTable, excluded_dfa):
+    def __init__(self, dfa, vocab: Vocabulary, base: LexemeTable, excluded_dfa, pairs=None):
+        """``dfa``: C's DFA; ``pairs``: ``(g_of, f_of)``, each state's (B, F) pair where
+        ``dfa`` is :func:`difference_product`'s (else found by a walk, see _representative)."""
         super().__init__(dfa, vocab)
         self.base = base
         F = np.asarray(excluded_dfa.table, dtype=np.int32)
@@ -321,7 +439,17 @@ class DifferenceLexemeTable(LexemeTable):
         self._F_accept: tuple[bool, ...] = tuple(bool(a) for a in excluded_dfa.accept)
         self._F_flat = np.where(F >= 0, F, F.shape[0]).astype(np.int32)  # cached: int32 halves it
         self._pairs: tuple[np.ndarray, np.ndarray, list] | None = None  # see _representative
+        if pairs is not None:
+            done = np.zeros(0, dtype=np.int64)
+            self._pairs = (pairs[0], pairs[1], [done, done, done])
         self._base_sorted: dict[int, np.ndarray] = {}
+
+    @classmethod
+    def from_product(cls, vocab: Vocabulary, base: LexemeTable, excluded_dfa) -> "DifferenceLexemeTable":
+        """The table of ``base minus excluded`` without C's canonical DFA: its states are
+        those of :func:`difference_product`, each with its pair known."""
+        dfa, g_of, f_of = difference_product(base.dfa, excluded_dfa)
+        return cls(dfa, vocab, base, excluded_dfa, pairs=(g_of, f_of))
 
     def _representative(self, q: int) -> tuple[int, int]:
         """A (B state, F state) pair reaching state ``q`` of C (F dead = n_F; ``(-1, -1)``:

@@ -25,6 +25,9 @@ __all__ = ["TokenTable", "cached_bytes", "lexeme_table", "table_bytes"]
 
 # rows of "B minus F" lexemes derived from B's rows (tests turn it off to compare)
 USE_DIFFERENCE_TABLES = True
+# ... over the pair product of B and F (difference_product) instead of C's canonical DFA,
+# which is then never built unless something else asks for it (tests turn it off to compare)
+USE_DIFFERENCE_PRODUCT = True
 
 
 class TokenTable(Protocol):
@@ -131,16 +134,20 @@ def lexeme_table(lexeme, vocab: Vocabulary) -> LexemeTable:
         if t is not None:
             _TABLES.move_to_end(key)
             return t
-    dfa = lexeme.dfa
-    # another lexeme with the same DFA (automata.sharing gives equal languages one object):
-    # its table has the very rows this one needs, so share it instead of a second copy
-    t = None
-    with _TABLES_LOCK:
-        shared = _BY_DFA.get((id(dfa), vocab.fingerprint))
-        if shared is not None and shared[0]() is dfa:
-            t = shared[1]()
+    base = lexeme_table(lexeme.minus[0], vocab) if USE_DIFFERENCE_TABLES and lexeme.minus else None
+    dfa = t = None
+    if base is not None and base.batchable and USE_DIFFERENCE_PRODUCT:
+        # "B minus F" straight from B's and F's DFAs: C's own canonical DFA is never built
+        t = DifferenceLexemeTable.from_product(vocab, base, lexeme.minus[1].dfa)
+    else:
+        dfa = lexeme.dfa
+        # another lexeme with the same DFA (automata.sharing gives equal languages one
+        # object): its table has the very rows this one needs, so share it instead of a copy
+        with _TABLES_LOCK:
+            shared = _BY_DFA.get((id(dfa), vocab.fingerprint))
+            if shared is not None and shared[0]() is dfa:
+                t = shared[1]()
     if t is None:
-        base = lexeme_table(lexeme.minus[0], vocab) if USE_DIFFERENCE_TABLES and lexeme.minus else None
         if getattr(dfa, "counted", False):  # a CountedDFA (ByteDFA has no such flag)
             t = CountedLexemeTable(dfa, vocab)
         elif base is not None and base.batchable:
@@ -152,7 +159,8 @@ def lexeme_table(lexeme, vocab: Vocabulary) -> LexemeTable:
         if len(_BY_DFA) > 4 * _TABLES_LIMIT:  # drop the entries whose DFA or table is gone
             for k in [k for k, (d, tt) in _BY_DFA.items() if d() is None or tt() is None]:
                 del _BY_DFA[k]
-        _BY_DFA[(id(dfa), vocab.fingerprint)] = (weakref.ref(dfa), weakref.ref(t))
+        if dfa is not None:  # product tables have no DFA of their own to share by
+            _BY_DFA[(id(dfa), vocab.fingerprint)] = (weakref.ref(dfa), weakref.ref(t))
         _INSERTS[0] += 1
         check = _INSERTS[0] % _CHECK_EVERY == 0 or len(_TABLES) > _TABLES_LIMIT
     budget = cache_budget()

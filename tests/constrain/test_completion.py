@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 
 from constrain import compile_json_schema, compile_lark, compile_regex
 from oracles import shortest_completion_bfs
@@ -108,9 +109,12 @@ def test_json_spaced_spelling():
     assert _json_spaced(b'{"a:b":1,"c":[1,2],"d":"x\\",y"}') == b'{"a:b": 1, "c": [1, 2], "d": "x\\",y"}'
 
 
-def test_compile_precomputes_masks_along_the_shortest_output(family, monkeypatch):
+@pytest.mark.parametrize("boundaries", [True, False])
+def test_compile_precomputes_masks_along_the_shortest_output(family, monkeypatch, boundaries):
     """The structural states of the shortest output (compact and with JSON's usual blanks) have
-    their masks at compile time, and every mask equals the one computed on first visit."""
+    their masks at compile time: at every byte, or (the default) at the token boundaries of
+    a greedy longest-match tokenization, and no others; every mask equals the one computed
+    on first visit."""
     import constrain.compiled as compiled_mod
     from oracles import assert_same_masks
 
@@ -119,13 +123,26 @@ def test_compile_precomputes_masks_along_the_shortest_output(family, monkeypatch
         "type": "array", "items": {"type": "integer"}, "minItems": 1}}, "required": ["name", "tags"]}
     # the mechanism, not the default budget (20 ms, which a loaded test machine may use up)
     monkeypatch.setattr(compiled_mod, "EAGER_MASK_BUDGET_S", 5.0)
+    monkeypatch.setattr(compiled_mod, "EAGER_MASK_TOKEN_BOUNDARIES", boundaries)
     warm = compile_json_schema(schema, vocab)
     a = warm.automaton
+    skipped = 0
     for text in (b'{"name":"","tags":[0', b'{"name": "", "tags": [0'):
+        ends = compiled_mod._greedy_token_ends(vocab, text)
+        # each boundary is the end of the longest token that is a prefix of the rest
+        cuts = sorted(ends)
+        tokens = set(vocab.token_bytes)
+        for i, j in zip(cuts, cuts[1:]):
+            assert text[i:j] in tokens or j == i + 1
+            assert not any(text[i:k] in tokens for k in range(j + 1, len(text) + 1))
         st = a.start
-        for b in text:
-            assert st.mask is not None, text
+        for i, b in enumerate(text):
+            if boundaries and i not in ends:
+                skipped += st.mask is None
+            else:
+                assert st.mask is not None, (text, i)
             st = a.step(st, b)
+    assert skipped if boundaries else not skipped  # states inside a token are left to first use
     monkeypatch.setattr(compiled_mod, "EAGER_MASK_BUDGET_S", 0.0)
     cold = compile_json_schema(schema, vocab)
     assert cold.automaton.start.mask is None

@@ -158,7 +158,45 @@ def test_masks_with_dense_walks_equal_pruned(smollm2_vocab, monkeypatch):
 
 # ---------------------------------------------------------------- difference tables (B minus F)
 
+import constrain.ir.grammar as grammar_mod  # noqa: E402
 from constrain.tokens import DifferenceLexemeTable, lexeme_table  # noqa: E402
+
+
+def _same_language_states(table, dfa) -> dict[int, int]:
+    """Each state of ``table`` (trimmed, perhaps not minimal) mapped to the state of the
+    canonical ``dfa`` with the same language, by walking both from their starts together;
+    asserts the walk is consistent (one canonical state per table state, same acceptance,
+    same live bytes). States neither walk reaches are left out (C's glued DFA keeps some)."""
+    T, cm, acc = table.state_table, table.classes, table._accept_ext
+    D, dc = np.asarray(dfa.table), np.asarray(dfa.classes[:256])
+    of = {0: 0}
+    work = [0]
+    while work:
+        q = work.pop()
+        d = of[q]
+        assert bool(acc[q]) == bool(dfa.accept[d]), (q, d)
+        for b in range(256):
+            q2, d2 = int(T[q, cm[b]]), int(D[d, dc[b]])
+            assert (q2 >= table.n_states) == (d2 < 0), (q, d, b)
+            if d2 >= 0:
+                if q2 in of:
+                    assert of[q2] == d2, (q2, of[q2], d2)
+                else:
+                    of[q2] = d2
+                    work.append(q2)
+    return of
+
+
+def _reachable(table) -> int:
+    """How many states of ``table`` its start reaches."""
+    T = table.state_table
+    seen, work = {0}, [0]
+    while work:
+        for q2 in set(T[work.pop()].tolist()):
+            if q2 < table.n_states and q2 not in seen:
+                seen.add(q2)
+                work.append(q2)
+    return len(seen)
 
 
 @pytest.mark.parametrize("kw", [
@@ -166,20 +204,32 @@ from constrain.tokens import DifferenceLexemeTable, lexeme_table  # noqa: E402
     dict(exclude=("id", "type"), patterns=("^[a-z]+$",)),
     dict(exclude=("abc", "abd"), max_len=5),
     dict(exclude=("x",), exclude_patterns=("^y",)),
+    dict(exclude=("ab", "abc"), max_len=3),  # finite base: a declared name is a dead end
 ])
-def test_difference_table_rows_equal_plain_walks(family, kw):
-    """Rows and splits derived from the base lexeme's rows equal a direct walk, every state."""
+@pytest.mark.parametrize("product", [True, False])
+def test_difference_table_rows_equal_plain_walks(family, kw, product, monkeypatch):
+    """Rows and splits derived from the base lexeme's rows equal a direct walk of C's
+    canonical DFA, every state: over the pair product of B and F (C's own DFA never built,
+    ``difference_product``) and over C's DFA."""
     _, _, vocab = family
+    monkeypatch.setattr(tables_mod, "USE_DIFFERENCE_PRODUCT", product)
     for ws in ("flexible", "compact"):
+        monkeypatch.setattr(tables_mod, "_TABLES", OrderedDict())
+        monkeypatch.setattr(grammar_mod, "_LEXEMES", OrderedDict())  # fresh lexemes: none built yet
         L = JsonLexemes(ws, 3)
         lx = L.string(**kw)
         assert lx.minus is not None
         derived = lexeme_table(lx, vocab)
         assert isinstance(derived, DifferenceLexemeTable)
+        assert (lx._dfa is None) == product  # the product path leaves C's DFA unbuilt
         plain = LexemeTable(lx.dfa, vocab)
-        for q in range(plain.n_states):
-            assert (derived.row(q) == plain.row(q)).all(), (kw, ws, q)
-            assert (np.sort(derived.splits(q)) == np.sort(plain.splits(q))).all(), (kw, ws, q)
+        of = _same_language_states(derived, lx.dfa)
+        # every state the product reaches maps to one of C's (the product keeps B's whole
+        # table after its pairs, some of it unreachable; C's glued DFA has unreachable states)
+        assert len(of) == _reachable(derived) if product else all(q == d for q, d in of.items())
+        for q, d in sorted(of.items()):
+            assert (derived.row(q) == plain.row(d)).all(), (kw, ws, q)
+            assert (np.sort(derived.splits(q)) == np.sort(plain.splits(d))).all(), (kw, ws, q)
 
 
 @pytest.mark.parametrize("limit", [0, 1 << 30])
@@ -203,9 +253,11 @@ def test_python_rows_all_at_once_equal_per_state(smollm2_vocab, monkeypatch, lim
             expect_row = tokens_mod._py_row(t._flat, t.n_cls, t.n_states, q)
             assert t.py_row(q) == expect_row
             assert t.viable_list(q) == tuple(np.flatnonzero(t.viable_bytes(q)).tolist())
-    for q in range(min(plain.n_states, 40)):
-        assert (derived.row(q) == plain.row(q)).all(), q
-        assert (np.sort(derived.splits(q)) == np.sort(plain.splits(q))).all(), q
+    of = _same_language_states(derived, lx.dfa)
+    assert len(of) == _reachable(derived)
+    for q in range(min(derived.n_states, 40)):
+        assert (derived.row(q) == plain.row(of[q])).all(), q
+        assert (np.sort(derived.splits(q)) == np.sort(plain.splits(of[q]))).all(), q
     F = derived._F_flat
     for qf in range(F.shape[0]):
         assert derived._F_viable(qf) == tuple(np.flatnonzero(F[qf][derived._F_cmap_np] < F.shape[0]).tolist())

@@ -22,7 +22,7 @@ from ...automata.counted import NotCountable
 from ...cache import budgeted_cache, register_lru
 from ...errors import CompileBudgetError, OptionError
 from ...ir import Lexeme, lexeme
-from ..regex import literal_set_dfa, regex_to_dfa
+from ..regex import literal_dfa, literal_set_dfa, regex_to_dfa
 
 __all__ = ["JsonLexemes", "canonical_string", "canonical_literals", "regex_escape", "string_spec", "string_content", "ANY_STRING", "NUMBER_REGEX", "INTEGER_REGEX"]
 
@@ -207,7 +207,15 @@ class JsonLexemes:
             return lexeme(f"json:{self._tag}:{kind}count-content:{lo}:{hi}:{json.dumps(content, ensure_ascii=False)}",
                           build_lo, name[:80])
         quote = ByteDFA.literal(b'"')
-        lx = self._lex(kind, key, lambda: glue(quote, string_content(expr, enc), quote), name[:80])
+
+        def build():
+            if expr[0] == "lit":  # a property name: its spellings between quotes, directly
+                d = literal_dfa(expr[1], enc, b'"', b'"')
+                if d is not None:
+                    return d
+            return glue(quote, string_content(expr, enc), quote)
+
+        lx = self._lex(kind, key, build, name[:80])
         if expr[0] == "spec" and expr[5] and lx.minus is None:
             # keys of additional properties: any string but the declared names. Its token rows
             # are the unrestricted string's rows corrected along the names (tokens.py)

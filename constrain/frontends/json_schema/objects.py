@@ -185,7 +185,7 @@ class ObjectsMixin:
                 key = L.string(tuple([pat] + name_patterns), tuple(name_full), name_min, name_max, tuple(declared_names))
                 if name_enum is not None:
                     self.unsupported("propertyNames", ptr, "enum with patternProperties")
-                if not key.dfa.is_empty():
+                if not key.is_empty():
                     extra.append((Lex(key), self.sub(psub, f"{ptr}/patternProperties/{ptr_escape(pat)}")))
                     extra_specs.append((string_spec(tuple([pat] + name_patterns), tuple(name_full), name_min, name_max,
                                                     tuple(declared_names)), psub, f"{ptr}/patternProperties/{ptr_escape(pat)}"))
@@ -214,7 +214,7 @@ class ObjectsMixin:
             else:
                 key_lx = L.string(tuple(name_patterns), tuple(name_full), name_min, name_max,
                                   tuple(declared_names), tuple(p for p, _ in pats))
-                key_expr = NOTHING if key_lx.dfa.is_empty() else Lex(key_lx)
+                key_expr = NOTHING if key_lx.is_empty() else Lex(key_lx)
                 key_spec = string_spec(tuple(name_patterns), tuple(name_full), name_min, name_max,
                                        tuple(declared_names), tuple(p for p, _ in pats))
             if key_expr is not NOTHING:

@@ -42,8 +42,8 @@ inside a lookahead; ``$``/``\\b`` or a lookahead inside a lookbehind).
 
 from .charsets import ENCODINGS, any_char_dfa, charset_dfa
 from .compile import regex_to_dfa
-from .literals import literal_set_dfa
+from .literals import literal_dfa, literal_set_dfa
 from .syntax import DIALECTS, Alt, Assert, Chars, Look, Repeat, Seq, parse_regex
 
 __all__ = ["Alt", "Assert", "Chars", "DIALECTS", "ENCODINGS", "Look", "Repeat", "Seq", "any_char_dfa", "charset_dfa",
-           "literal_set_dfa", "parse_regex", "regex_to_dfa"]
+           "literal_dfa", "literal_set_dfa", "parse_regex", "regex_to_dfa"]

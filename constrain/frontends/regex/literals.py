@@ -26,7 +26,7 @@ from ...budget import check_deadline
 from ...cache import register_lru
 from .charsets import ENCODINGS, encoded_sequences, single
 
-__all__ = ["literal_set_dfa"]
+__all__ = ["literal_dfa", "literal_set_dfa"]
 
 
 @register_lru
@@ -176,3 +176,55 @@ def literal_set_dfa(values: Iterable[str], encoding: str = "utf8",
     # minimal as built unless a state is dead (a value with a character no spelling
     # reaches, a lone surrogate): then edges into it make equal languages look different
     return finalize(T, acc, np.array(cls, dtype=np.int64), minimal=(False, ()) not in registry)
+
+
+def literal_dfa(value: str, encoding: str = "utf8", prefix: bytes = b"", suffix: bytes = b"") -> ByteDFA | None:
+    """DFA of ``prefix``, then ``value`` in every spelling ``encoding`` allows, then ``suffix``.
+
+    One value (a property name between its quotes) is a chain of the per-character spelling
+    templates, written straight into a table: no signatures to intern and no canonical pass
+    (:func:`literal_set_dfa` for one name, then gluing the quotes, was most of a key
+    lexeme's cost). Trimmed and deterministic, not renumbered canonically (like ``glue``'s
+    results, which lexemes already are). ``None`` where a character has no template or a
+    dead spelling (a lone surrogate): the caller takes the general path.
+    """
+    if encoding not in ENCODINGS:
+        raise ValueError(f"encoding must be one of {ENCODINGS}, not {encoding!r}")
+    src: list[int] = []
+    col: list[int] = []
+    dst: list[int] = []
+    n = 0  # states so far
+
+    def edge(a: int, b: int, t: int) -> None:
+        src.append(a)
+        col.append(b)
+        dst.append(t)
+
+    for b in prefix:
+        edge(n, b, n + 1)
+        n += 1
+    for ch in value:
+        cp = ord(ch)
+        if 0xD800 <= cp <= 0xDFFF:
+            return None
+        tmpl = _template(cp, encoding)
+        if not tmpl or not all(tmpl):  # no spelling, or a local state without moves
+            return None
+        end = n + len(tmpl)
+        for k, row in enumerate(tmpl):
+            for b, t in row:
+                edge(n + k, b, end if t < 0 else n + t)
+        n = end
+    for b in suffix:
+        edge(n, b, n + 1)
+        n += 1
+    S = n + 1
+    used = sorted(set(col))
+    cls = np.full(256, len(used), dtype=np.int64)
+    cls[used] = np.arange(len(used))
+    T = np.full((S, len(used) + 1), -1, dtype=np.int32)
+    if src:
+        T[np.array(src), cls[np.array(col)]] = np.array(dst)
+    acc = np.zeros(S, dtype=bool)
+    acc[n] = True
+    return ByteDFA._make(T, acc, cls)

@@ -77,3 +77,49 @@ def test_single_value_is_canonical(value, encoding):
     # property names: one value, built minimal and not re-minimized; still the regex
     # pipeline's canonical DFA, bit for bit
     assert _same(literal_set_dfa([value], encoding), _by_regex([value], encoding))
+
+
+def _canonical(d):
+    from constrain.automata import ByteDFA
+
+    return ByteDFA(d.trans, d.accept)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=st.text(_CHARS, max_size=8), encoding=st.sampled_from(ENCODINGS),
+       affixes=st.sampled_from([(b"", b""), (b'"', b'"'), (b"<", b">!")]))
+def test_one_value_chain_is_the_regex_language(value, encoding, affixes):
+    # a property name between its quotes, written as a chain of spelling templates: the
+    # regex pipeline's language around the affixes, already minimal, every state live;
+    # no chain (None) only where a character has no spelling (lone surrogates)
+    from constrain.frontends.regex import literal_dfa
+
+    pre, post = affixes
+    d = literal_dfa(value, encoding, pre, post)
+    if d is None:
+        assert any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+        return
+    want = _by_regex([value], encoding)
+    if pre or post:  # the affixes are raw bytes around the encoded value
+        from constrain.automata import ByteDFA
+
+        want = ByteDFA.literal(pre).concat(want).concat(ByteDFA.literal(post)) if not want.is_empty() else want
+    got = _canonical(d)
+    assert _same(got, want)
+    # minimal as built, so also trimmed (the canonical form drops dead and unreachable states)
+    assert got.num_states == d.num_states
+    assert d.accept.sum() == 1 and d.accept[-1]
+
+
+def test_property_name_lexemes_take_the_chain():
+    # the JSON Schema front-end's key lexemes: ws, quote, name, quote; the same language as
+    # the general path (content DFA glued between quotes)
+    from constrain.frontends.json_schema.lexemes import JsonLexemes, glue
+    from constrain.automata import ByteDFA
+
+    L = JsonLexemes("flexible", 2)
+    q = ByteDFA.literal(b'"')
+    for name in ("orderId", "", "na\u00efve", "a\"b\\c", "\U0001F600x", "\x00"):
+        lx = L.string_literal(name)
+        want = L._with_ws(glue(q, string_content(("lit", name), "json"), q))
+        assert _same(_canonical(lx.dfa), _canonical(want)), name
