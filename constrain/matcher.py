@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import OptionError
-from .tokens import TokenAutomaton, Vocabulary, count_bits
+from .tokens import TokenAutomaton, Vocabulary, clear_bits, count_bits
 
 __all__ = ["CanonicalMatcher", "Matcher"]
 
@@ -169,8 +169,7 @@ class Matcher:
 def _without(mask: np.ndarray, ids: list[int]) -> np.ndarray:
     """A copy of packed ``mask`` with the bits of ``ids`` cleared."""
     out = mask.copy()
-    for t in ids:
-        out[t >> 5] &= ~np.int32(1 << (t & 31)) if (t & 31) != 31 else np.int32(0x7FFFFFFF)
+    clear_bits(out.view(np.uint32), np.asarray(ids, dtype=np.int64))
     return out
 
 
