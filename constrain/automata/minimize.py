@@ -15,7 +15,7 @@ import numpy as np
 
 from ..budget import check_deadline
 
-__all__ = ["bfs_mark", "column_ids", "csr", "edge_row_ids", "first_occurrence_order", "hopcroft", "minimize", "refine",
+__all__ = ["acyclic_order", "bfs_mark", "column_ids", "csr", "edge_row_ids", "first_occurrence_order", "hopcroft", "minimize", "refine",
            "row_ids"]
 
 MOORE_ROUNDS = 6
@@ -117,6 +117,27 @@ def bfs_mark(n: int, ptr: list[int], adj: list[int], sources: Iterable[int]) -> 
     return np.array(seen, dtype=bool)
 
 
+def acyclic_order(n: int, src: np.ndarray, dst: np.ndarray) -> list[int]:
+    """The states of an ``n``-state graph (edges ``src -> dst``) not reachable from any
+    cycle, in topological order: Kahn's peeling of in-degree-0 states. Fewer than ``n``
+    exactly when the graph has a cycle (a trimmed DFA's language is then infinite)."""
+    pair = np.unique(src * n + dst)
+    esrc, edst = pair // n, pair % n
+    indeg = np.bincount(edst, minlength=n).tolist()
+    ptr, adj = csr(esrc, edst, n)
+    order = [s for s in range(n) if indeg[s] == 0]
+    i = 0
+    while i < len(order):
+        x = order[i]
+        for k in range(ptr[x], ptr[x + 1]):
+            y = adj[k]
+            indeg[y] -= 1
+            if indeg[y] == 0:
+                order.append(y)
+        i += 1
+    return order
+
+
 def minimize(T: np.ndarray, acc: np.ndarray) -> np.ndarray:
     """Block id per state of the trimmed partial DFA ``T`` (Myhill-Nerode classes).
 
@@ -133,20 +154,7 @@ def minimize(T: np.ndarray, acc: np.ndarray) -> np.ndarray:
     check_deadline()
     src, cls = np.nonzero(T >= 0)
     dst = T[src, cls]
-    pair = np.unique(src * n + dst)
-    esrc, edst = pair // n, pair % n
-    indeg = np.bincount(edst, minlength=n).tolist()
-    ptr, adj = csr(esrc, edst, n)
-    order = [s for s in range(n) if indeg[s] == 0]
-    i = 0
-    while i < len(order):
-        x = order[i]
-        for k in range(ptr[x], ptr[x + 1]):
-            y = adj[k]
-            indeg[y] -= 1
-            if indeg[y] == 0:
-                order.append(y)
-        i += 1
+    order = acyclic_order(n, src, dst)
     blk = np.full(n, -1, dtype=np.int64)
     table: dict[tuple, int] = {}
     nb = 0

@@ -17,6 +17,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
+
+from ..automata.minimize import acyclic_order
 from ..automata.sharing import share_dfa
 from ..budget import current_location, schema_location
 from ..cache import cache_budget, on_budget_change, register
@@ -90,28 +93,9 @@ def is_infinite(dfa) -> bool:
     on a cycle.) Kept per DFA (weakly)."""
     r = _INFINITE.get(dfa)
     if r is None:
-        import numpy as np
-
         T = np.asarray(dfa.table, dtype=np.int64)
-        S = T.shape[0]
         src, col = np.nonzero(T >= 0)
-        edges = np.unique(src * S + T[src, col])
-        src, dst = (edges // S).tolist(), (edges % S).tolist()
-        indeg = [0] * S
-        out: list[list[int]] = [[] for _ in range(S)]
-        for a, b in zip(src, dst):
-            indeg[b] += 1
-            out[a].append(b)
-        stack = [q for q in range(S) if not indeg[q]]
-        removed = 0
-        while stack:  # Kahn: what remains after removing sources forever is on a cycle
-            q = stack.pop()
-            removed += 1
-            for b in out[q]:
-                indeg[b] -= 1
-                if not indeg[b]:
-                    stack.append(b)
-        r = _INFINITE[dfa] = removed < S
+        r = _INFINITE[dfa] = len(acyclic_order(T.shape[0], src, T[src, col])) < T.shape[0]
     return r
 
 
