@@ -28,12 +28,13 @@ from ..automata import DEFAULT_BUDGET
 from ..automata.minimize import bfs_mark, csr, minimize
 from ..budget import check_deadline
 from ..errors import CompileBudgetError
-from .bitmask import clear_bits, set_bits
+from .bitmask import clear_bits
 from .shared_rows import share
-from .trie import child_lists, class_per_position, csr_positions, dense_trie, row_from_nodes, walk_trie
+from .trie import child_keys, child_lists, class_per_position, csr_positions, dense_trie, row_from_nodes, walk_trie
 from .vocab import Vocabulary
 
-__all__ = ["DifferenceLexemeTable", "LexemeTable", "ProductDFA", "compute_rows_batched", "difference_product", "fill_rows"]
+__all__ = ["DifferenceLexemeTable", "LexemeTable", "ProductDFA", "compute_difference_rows", "compute_rows_batched",
+           "difference_product", "difference_regions", "fill_rows"]
 
 # a state whose first bytes lead into more than this many trie nodes is walked densely
 DENSE_MIN_NODES = 3000
@@ -54,11 +55,13 @@ FILL_BATCH_STATES = 512
 PY_ALL_TRANSITIONS = 8192
 
 
-def _py_all(flat: np.ndarray, n_cls: int, n_states: int, cmap: np.ndarray):
-    """Every state's transitions (as :func:`_py_row`) and viable bytes (ascending), as
-    tuples of Python ints, in two numpy calls for the whole table."""
+def _py_all(flat: np.ndarray, n_cls: int, n_states: int, cmap: np.ndarray, with_viable: bool = True):
+    """Every state's transitions (as :func:`_py_row`) and viable bytes (ascending; ``None``
+    without ``with_viable``), as tuples of Python ints, in two numpy calls for the whole table."""
     T = flat[:n_states * n_cls].reshape(n_states, n_cls)
     rows = list(map(tuple, np.where(T >= n_states, -1, T).tolist()))
+    if not with_viable:
+        return rows, None
     alive = T[:, cmap] < n_states
     byts = np.nonzero(alive)[1].tolist()
     ends = np.cumsum(alive.sum(axis=1)).tolist()
@@ -158,7 +161,9 @@ class LexemeTable:
         if vb is None:
             if 0 <= q < self.n_states and self.n_states * self.n_cls <= PY_ALL_TRANSITIONS:
                 self._fill_py()
-                return self._viable_lists[q]
+                vb = self._viable_lists.get(q)
+                if vb is not None:
+                    return vb
             vb = self._viable_lists[q] = tuple(np.flatnonzero(self.viable_bytes(q)).tolist())
         return vb
 
@@ -315,9 +320,11 @@ class ProductDFA:
 def difference_product(base, excluded, budget: int = DEFAULT_BUDGET):
     """``base minus excluded`` as a trimmed pair product, with each state's (base, excluded) pair.
 
-    Returns ``(dfa, g_of, f_of)``: a :class:`ProductDFA` whose state ``q`` has the language of
-    ``base`` from ``g_of[q]`` minus that of ``excluded`` from ``f_of[q]`` (``f_of[q] ==
-    len(excluded states)``: excluded dead there, a copy of ``base``'s state). The keys of
+    Returns ``(dfa, g_of, f_of, dead)``: a :class:`ProductDFA` whose state ``q`` has the
+    language of ``base`` from ``g_of[q]`` minus that of ``excluded`` from ``f_of[q]``
+    (``f_of[q] == len(excluded states)``: excluded dead there, a copy of ``base``'s state),
+    and the reachable pairs (both live) whose language is empty, trimmed away, as sorted keys
+    ``g * (len(excluded states) + 1) + f`` (:func:`difference_regions` reads them). The keys of
     additional properties ("any string but the declared names") need exactly this for their
     :class:`DifferenceLexemeTable`; building it directly skips what the canonical
     ``ByteDFA.difference`` adds (minimizing and renumbering, then gluing quotes and whitespace
@@ -385,9 +392,10 @@ def difference_product(base, excluded, budget: int = DEFAULT_BUDGET):
         src, col = np.nonzero((R >= 0) & (R < P))
         ptr, adj = csr(R[src, col], src, P)  # reversed pair edges
         live[:P] = bfs_mark(P, ptr, adj, np.flatnonzero(direct).tolist())
+    dead = np.sort(PG[~live[:P]] * (SF + 1) + PF[~live[:P]])
     if not live[0]:
         empty = ProductDFA(np.full((1, 1), -1, dtype=np.int32), np.zeros(256, dtype=np.int64), np.zeros(1, dtype=bool))
-        return empty, np.zeros(1, dtype=np.int64), np.full(1, SF, dtype=np.int64)
+        return empty, np.zeros(1, dtype=np.int64), np.full(1, SF, dtype=np.int64), dead
     if not live.all():
         old = np.flatnonzero(live)  # state 0 stays first: the start
         remap = np.full(P + SB + 1, -1, dtype=np.int64)
@@ -408,7 +416,7 @@ def difference_product(base, excluded, budget: int = DEFAULT_BUDGET):
         reps = (blk.shape[0] - 1 - last)[order]
         T = np.append(new[blk], -1)[T[reps]]
         acc, g_of, f_of = acc[reps], g_of[reps], f_of[reps]
-    return ProductDFA(T.astype(np.int32), jc, acc), g_of, f_of
+    return ProductDFA(T.astype(np.int32), jc, acc), g_of, f_of, dead
 
 
 class DifferenceLexemeTable(LexemeTable):
@@ -418,7 +426,8 @@ class DifferenceLexemeTable(LexemeTable):
     but ``C`` and ``B`` can only disagree on trie nodes whose path from the state is a prefix
     of a word of ``F``: elsewhere ``C``'s remaining language equals ``B``'s. So a row of ``C``
     is ``B``'s row (computed once per vocabulary and shared) corrected on that small region,
-    found by a depth-first walk of the trie along ``F``. Built by :meth:`from_product`, ``C``
+    found by a walk of the trie along ``F``'s live bytes (:func:`difference_regions`, which
+    walks the regions of many tables' states at once). Built by :meth:`from_product`, ``C``
     is :func:`difference_product`'s automaton and each state's (``B``, ``F``) pair comes with
     it; given ``C``'s own minimized DFA, states are mapped to pairs by a breadth-first walk of
     the product (any pair reaching a state has the same remaining language ``B minus F``).
@@ -426,30 +435,30 @@ class DifferenceLexemeTable(LexemeTable):
 
     batchable = False
 
-    def __init__(self, dfa, vocab: Vocabulary, base: LexemeTable, excluded_dfa, pairs=None):
-        """``dfa``: C's DFA; ``pairs``: ``(g_of, f_of)``, each state's (B, F) pair where
-        ``dfa`` is :func:`difference_product`'s (else found by a walk, see _representative)."""
+    def __init__(self, dfa, vocab: Vocabulary, base: LexemeTable, excluded_dfa, pairs=None, dead_pairs=None):
+        """``dfa``: C's DFA; ``pairs``: ``(g_of, f_of)``, each state's (B, F) pair, and
+        ``dead_pairs`` where ``dfa`` is :func:`difference_product`'s (else the pairs are found
+        by a walk, see _representative, and the dead pairs from the product)."""
         super().__init__(dfa, vocab)
         self.base = base
         F = np.asarray(excluded_dfa.table, dtype=np.int32)
         self._F_cmap_np = np.asarray(excluded_dfa.classes[:256], dtype=np.int64)
-        self._F_list: dict[int, tuple[int, ...]] = {}  # as T_list, built by _F_row
-        self._F_bytes: dict[int, tuple[int, ...]] = {}  # F state -> its viable bytes (_F_viable)
-        self._F_cmap: tuple[int, ...] = tuple(self._F_cmap_np.tolist())
-        self._F_accept: tuple[bool, ...] = tuple(bool(a) for a in excluded_dfa.accept)
+        self._F_accept = np.asarray(excluded_dfa.accept, dtype=bool)
+        if dead_pairs is None:
+            dead_pairs = difference_product(base.dfa, excluded_dfa)[3]
+        self._dead_pairs = dead_pairs
         self._F_flat = np.where(F >= 0, F, F.shape[0]).astype(np.int32)  # cached: int32 halves it
         self._pairs: tuple[np.ndarray, np.ndarray, list] | None = None  # see _representative
         if pairs is not None:
             done = np.zeros(0, dtype=np.int64)
             self._pairs = (pairs[0], pairs[1], [done, done, done])
-        self._base_sorted: dict[int, np.ndarray] = {}
 
     @classmethod
     def from_product(cls, vocab: Vocabulary, base: LexemeTable, excluded_dfa) -> "DifferenceLexemeTable":
         """The table of ``base minus excluded`` without C's canonical DFA: its states are
         those of :func:`difference_product`, each with its pair known."""
-        dfa, g_of, f_of = difference_product(base.dfa, excluded_dfa)
-        return cls(dfa, vocab, base, excluded_dfa, pairs=(g_of, f_of))
+        dfa, g_of, f_of, dead = difference_product(base.dfa, excluded_dfa)
+        return cls(dfa, vocab, base, excluded_dfa, pairs=(g_of, f_of), dead_pairs=dead)
 
     def _representative(self, q: int) -> tuple[int, int]:
         """A (B state, F state) pair reaching state ``q`` of C (F dead = n_F; ``(-1, -1)``:
@@ -494,99 +503,42 @@ class DifferenceLexemeTable(LexemeTable):
         return int(g_of[q]), int(f_of[q])
 
     def _compute(self, q: int) -> None:
-        g, f = self._representative(q)
+        compute_difference_rows([(self, q)])
+
+    def _store_corrected(self, q: int, g: int, unalive: np.ndarray, unsplit: np.ndarray) -> None:
+        """Store ``q``'s row and splits: B's at ``g`` less the tokens ending at the trie nodes
+        ``unalive`` and less the split nodes ``unsplit`` (C's language is a subset of B's, so
+        C's verdicts only ever take away). Nothing to take away (the usual case: C and B
+        disagree only on tokens that spell a whole declared name): B's arrays themselves."""
         base = self.base
-        if not 0 <= g < base.n_states:  # unreachable: never visited, but answer exactly
-            super()._compute(q)
-            return
         row = base.row(g)
         splits = base.splits(g)
-        if f < self._F_flat.shape[0]:
-            region, c_alive, c_split = self._region(q, g, f)
-            if region.size:
-                v = self.vocab
-                row = row.copy()
-                pos = csr_positions(v.node_token_ptr, region, with_owner=True)
-                ids, owner = v.node_token_ids[pos[0]], pos[1]
-                clear_bits(row, ids)  # region tokens: B's verdict replaced by C's
-                set_bits(row, ids[c_alive[owner]])
-                ordered = self._sorted_base_splits(g)
-                at = np.searchsorted(ordered, region)
-                ok = at < ordered.size
-                at = at[ok][ordered[at[ok]] == region[ok]]
-                splits = np.concatenate([np.delete(ordered, at), region[c_split].astype(np.int32)])
+        if unalive.size:
+            v = self.vocab
+            row = row.copy()
+            clear_bits(row, v.node_token_ids[csr_positions(v.node_token_ptr, unalive)])
+        if unsplit.size:
+            splits = splits[~np.isin(splits, unsplit)]
         with self._lock:
             self._rows[q] = share(row)
             self._splits[q] = splits
 
-    def _F_row(self, qf: int) -> tuple[int, ...]:
-        nF, n_cls = self._F_flat.shape
-        if nF * n_cls <= PY_ALL_TRANSITIONS:  # the names' trie: all of it at once (see py_row)
-            rows, viable = _py_all(self._F_flat.ravel(), n_cls, nF, self._F_cmap_np)
-            self._F_list.update(enumerate(rows))
-            self._F_bytes.update(enumerate(viable))
-            return self._F_list[qf]
-        r = self._F_list[qf] = _py_row(self._F_flat.ravel(), n_cls, nF, qf)
-        return r
-
-    def _sorted_base_splits(self, g: int) -> np.ndarray:
-        o = self._base_sorted.get(g)
-        if o is None:
-            o = self._base_sorted[g] = np.sort(self.base.splits(g)).astype(np.int32)
-        return o
-
-    def _F_viable(self, qf: int) -> tuple[int, ...]:
-        """The bytes that keep F alive from ``qf``, ascending (kept per F state)."""
-        vb = self._F_bytes.get(qf)
-        if vb is None:
-            if qf not in self._F_list:
-                self._F_row(qf)  # a small F fills every state's bytes with its rows
-            vb = self._F_bytes.get(qf)
-        if vb is None:
-            nF = self._F_flat.shape[0]
-            vb = self._F_bytes[qf] = tuple(np.flatnonzero(self._F_flat[qf][self._F_cmap_np] < nF).tolist())
-        return vb
-
-    def _region(self, q: int, g: int, f: int):
-        """Trie nodes (depth >= 1) whose path from (q, g, f) keeps F alive, with C's verdicts.
-
-        F (the declared names) has a few bytes out of each state while trie nodes near the
-        root have hundreds of children, so where F's bytes are fewer they are looked up among
-        the node's children (sorted by byte) instead of scanning the children.
-        """
-        ptr, ids, byts = child_lists(self.vocab)
-        Tc, cc, acc_c = self.T_list, self.cmap_list, self.accept_list
-        Tf, cf = self._F_list, self._F_cmap
-        nodes: list[int] = []
-        alive: list[bool] = []
-        split: list[bool] = []
-        work = [(0, q, f)]
-        while work:
-            node, qc, qf = work.pop()
-            lo, hi = ptr[node], ptr[node + 1]
-            if lo == hi:
-                continue
-            rf = Tf.get(qf) or self._F_row(qf)
-            rc = (Tc.get(qc) or self.py_row(qc)) if qc >= 0 else None
-            fvb = self._F_viable(qf)
-            if len(fvb) < hi - lo:
-                found = []
-                for b in fvb:
-                    j = bisect_left(byts, b, lo, hi)
-                    if j < hi and byts[j] == b:
-                        found.append(j)
-            else:
-                found = [j for j in range(lo, hi) if rf[cf[byts[j]]] >= 0]
-            for j in found:
-                b = byts[j]
-                f2 = rf[cf[b]]
-                child = ids[j]
-                q2 = rc[cc[b]] if rc is not None else -1
-                nodes.append(child)
-                alive.append(q2 >= 0)
-                split.append(q2 >= 0 and acc_c[q2] and ptr[child + 1] > ptr[child])
-                work.append((child, q2, f2))
-        return (np.asarray(nodes, dtype=np.int64), np.asarray(alive, dtype=bool), np.asarray(split, dtype=bool))
+    def _F_edges(self):
+        """F's live transitions by source state, one per byte: ``(ptr, byte, target)`` (CSR
+        over F's states, kept): what :func:`difference_regions` expands a node's F state by."""
+        e = getattr(self, "_F_edge_csr", None)
+        if e is None:
+            F, cmap = self._F_flat, self._F_cmap_np
+            nF, n_cls = F.shape
+            by_class = np.argsort(cmap, kind="stable")  # bytes grouped by class, ascending
+            cls_ptr = np.searchsorted(cmap[by_class], np.arange(n_cls + 1))
+            flat = F.ravel()
+            live = np.flatnonzero(flat < nF)
+            pos, owner = csr_positions(cls_ptr, live % n_cls, with_owner=True)
+            src = live[owner] // n_cls
+            e = self._F_edge_csr = (np.searchsorted(src, np.arange(nF + 1)), by_class[pos],
+                                    flat[live[owner]].astype(np.int64))
+        return e
 
 
 def compute_rows_batched(pairs: list) -> None:
@@ -642,6 +594,134 @@ def compute_rows_batched(pairs: list) -> None:
             t._splits[q] = lane_nodes[split_mask[a:b]].astype(np.int32)
 
 
+def difference_regions(items) -> list:
+    """What C's verdicts take away from B's rows, for many ``(table, q, g, f)`` items (a
+    :class:`DifferenceLexemeTable`, a state ``q`` of C and its pair: B at ``g``, F at
+    ``f``), in one walk: per item ``(unalive, unsplit)``, the trie nodes (depth >= 1) where
+    B is alive and C dead, and those where B can end and C cannot.
+
+    Both lie where F is alive: elsewhere C's remaining language is B's (and below a node
+    where C died with B alive, every B byte keeps F alive: C dead means B's words from
+    there are all F's). So each item walks the trie along F's live bytes only (its edges,
+    :meth:`DifferenceLexemeTable._F_edges`), stepping B beside F and dropping a node where
+    B dies; C is dead at a node exactly when its pair is one of the product's empty pairs
+    (kept by :func:`difference_product`: the product enumerated every pair reachable with
+    both alive, and a pair reached from an empty one with B alive is empty too), and C can
+    end where B can and F cannot. The items are lanes of one level-by-level numpy walk: children are found by
+    one ``searchsorted`` over the trie's edge keys, every table's F edges and empty pairs
+    side by side, every distinct B's transitions side by side.
+
+    Why: the first visit of a state after ``{`` of an object in a big ``anyOf``/``oneOf``
+    needs the row of state 0 of a hundred or more "any key but these names" tables, each
+    its own names F; walked one table at a time, depth-first in Python, the F-alive part
+    of the trie (every blank run before the opening quote, then the names) cost ~2 ms per
+    table (``Github_medium:574``: 190 ms in one step; ``:1089``: 220 tables).
+    """
+    vocab = items[0][0].vocab
+    keys, kid_ids = child_keys(vocab)
+    has_kids = np.diff(vocab.child_ptr) > 0
+    tables = list({id(t): t for t, _, _, _ in items}.values())
+    tab_index = {id(t): i for i, t in enumerate(tables)}
+    bases = list({id(t.base): t.base for t in tables}.values())
+    base_index = {id(b): i for i, b in enumerate(bases)}
+    # F states numbered globally (f_off per table), an empty pair of table i as the key
+    # i * 2**40 + g * (n_F + 1) + f, B rows at b_row[base] + g * n_cls[base]
+    f_ptr, f_byte, f_dst, f_acc, f_off, dead, f_width = [], [], [], [], [], [], []
+    n_f = n_e = 0
+    for i, t in enumerate(tables):
+        ptr, byts, dst = t._F_edges()
+        f_ptr.append(ptr[:-1] + n_e)
+        f_byte.append(byts)
+        f_dst.append(dst + n_f)
+        f_acc.append(t._F_accept)
+        f_off.append(n_f)
+        f_width.append(ptr.size)  # n_F + 1
+        dead.append(t._dead_pairs + (i << 40))
+        n_f += ptr.size - 1
+        n_e += byts.size
+    f_ptr = np.concatenate(f_ptr + [np.array([n_e])]).astype(np.int64)
+    f_byte = np.concatenate(f_byte).astype(np.int64)
+    f_dst, f_acc = np.concatenate(f_dst), np.concatenate(f_acc)
+    f_off, f_width = np.array(f_off, dtype=np.int64), np.array(f_width, dtype=np.int64)
+    dead = np.concatenate(dead)  # sorted: tables in order, each table's keys sorted
+    b_flat = np.concatenate([b._flat for b in bases]) if len(bases) > 1 else bases[0]._flat
+    b_row = np.cumsum([0] + [b._flat.size for b in bases])[:-1]
+    b_acc = np.concatenate([b._accept_ext for b in bases])
+    b_acc_off = np.cumsum([0] + [b._accept_ext.size for b in bases])[:-1]
+    b_dead, b_ncls = np.array([b.n_states for b in bases]), np.array([b.n_cls for b in bases])
+    b_cmap = np.stack([b._cmap for b in bases])
+    lane_tab = np.array([tab_index[id(t)] for t, _, _, _ in items], dtype=np.int64)
+    lane_base = np.array([base_index[id(tables[i].base)] for i in lane_tab.tolist()], dtype=np.int64)
+
+    def is_dead(tab, g, f_local):
+        k = (tab << 40) + g * f_width[tab] + f_local
+        j = np.minimum(np.searchsorted(dead, k), max(dead.size - 1, 0))
+        return (dead[j] == k) if dead.size else np.zeros(k.size, dtype=bool)
+
+    lane = np.arange(len(items), dtype=np.int64)
+    node = np.zeros(len(items), dtype=np.int64)
+    g = np.array([it[2] for it in items], dtype=np.int64)
+    f = np.array([it[3] for it in items], dtype=np.int64) + f_off[lane_tab]
+    out = []
+    while lane.size:
+        check_deadline()
+        pos, owner = csr_positions(f_ptr, f, with_owner=True)
+        if pos.size == 0:
+            break
+        byts = f_byte[pos]
+        key = node[owner] * 256 + byts
+        j = np.minimum(np.searchsorted(keys, key), keys.size - 1)
+        hit = keys[j] == key
+        pos, owner, j, byts = pos[hit], owner[hit], j[hit], byts[hit]
+        l = lane[owner]
+        bi = lane_base[l]
+        g2 = b_flat[b_row[bi] + g[owner] * b_ncls[bi] + b_cmap[bi, byts]].astype(np.int64)
+        b_alive = g2 < b_dead[bi]  # B dead: so is C, and B's row says so already
+        pos, owner, j, l, bi, g2 = pos[b_alive], owner[b_alive], j[b_alive], l[b_alive], bi[b_alive], g2[b_alive]
+        f2 = f_dst[pos]
+        tab = lane_tab[l]
+        child = kid_ids[j]
+        cd = is_dead(tab, g2, f2 - f_off[tab])
+        b_split = b_acc[b_acc_off[bi] + g2] & has_kids[child]
+        unsplit = b_split & (cd | f_acc[f2])
+        if cd.any() or unsplit.any():
+            out.append((l[cd], child[cd], l[unsplit], child[unsplit]))
+        lane, node, g, f = l, child, g2, f2
+    n = len(items)
+    if not out:
+        empty = np.zeros(0, dtype=np.int64)
+        return [(empty, empty)] * n
+    res = []
+    for which in (0, 2):
+        lanes = np.concatenate([o[which] for o in out])
+        nodes = np.concatenate([o[which + 1] for o in out])
+        order = np.argsort(lanes, kind="stable")
+        bounds = np.searchsorted(lanes[order], np.arange(n + 1)).tolist()
+        nodes = nodes[order]
+        res.append([nodes[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
+    return list(zip(*res))
+
+
+def compute_difference_rows(pairs) -> None:
+    """Rows and splits of ``(DifferenceLexemeTable, q)`` pairs, what C takes away from B's
+    rows found for all of them by one batched walk (:func:`difference_regions`)."""
+    walk = []
+    for t, q in pairs:
+        g, f = t._representative(q)
+        if not 0 <= g < t.base.n_states:  # unreachable: never visited, but answer exactly
+            LexemeTable._compute(t, q)
+        elif f >= t._F_flat.shape[0]:  # F dead: C's language from q is B's
+            t._store_corrected(q, g, _NO_NODES, _NO_NODES)
+        else:
+            walk.append((t, q, g, f))
+    if walk:
+        for (t, q, g, _), (unalive, unsplit) in zip(walk, difference_regions(walk)):
+            t._store_corrected(q, g, unalive, unsplit)
+
+
+_NO_NODES = np.zeros(0, dtype=np.int64)
+
+
 def fill_rows(pairs) -> None:
     """Compute the missing rows of ``(table, state)`` pairs a first visit needs, together.
 
@@ -651,8 +731,14 @@ def fill_rows(pairs) -> None:
     kinds of tables are left to :meth:`LexemeTable.row`, which computes them alone.
     """
     narrow = []
+    differences = []
     seen = set()
     for t, q in pairs:
+        if isinstance(t, DifferenceLexemeTable):
+            if (id(t), q) not in seen and not t.has_row(q):
+                seen.add((id(t), q))
+                differences.append((t, q))
+            continue
         if (not t.batchable or t.n_states > FILL_BATCH_STATES or (id(t), q) in seen
                 or t.has_row(q) or t.is_wide(q)):
             continue
@@ -660,3 +746,5 @@ def fill_rows(pairs) -> None:
         narrow.append((t, q))
     if len(narrow) >= FILL_BATCH_MIN:
         compute_rows_batched(narrow)
+    if len(differences) >= FILL_BATCH_MIN:
+        compute_difference_rows(differences)

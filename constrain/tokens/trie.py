@@ -19,8 +19,8 @@ from ..budget import check_deadline
 from .bitmask import pack_bits, set_bits
 from .vocab import Vocabulary
 
-__all__ = ["DenseTrie", "child_lists", "class_per_position", "csr_positions", "dense_trie", "row_from_nodes",
-           "tokens_at_nodes", "walk_trie"]
+__all__ = ["DenseTrie", "child_keys", "child_lists", "class_per_position", "csr_positions", "dense_trie",
+           "row_from_nodes", "tokens_at_nodes", "walk_trie"]
 
 
 def csr_positions(ptr: np.ndarray, rows: np.ndarray, with_owner: bool = False):
@@ -167,7 +167,7 @@ def class_per_position(cmap: np.ndarray, vocab: Vocabulary) -> np.ndarray:
 
 # trie views derived from a vocabulary, cached on it as attributes (recomputed on demand);
 # clear_caches() drops them from every vocabulary that has some
-_VOCAB_VIEWS = ("_dense_trie", "_node_token_direct", "_child_lists", "_token_node_or_end")
+_VOCAB_VIEWS = ("_dense_trie", "_node_token_direct", "_child_lists", "_child_keys", "_token_node_or_end")
 _VIEW_HOLDERS: "weakref.WeakSet" = weakref.WeakSet()
 
 
@@ -231,6 +231,20 @@ def child_lists(vocab: Vocabulary):
     if c is None:
         c = vocab._child_lists = (tuple(vocab.child_ptr.tolist()), tuple(vocab.child_ids.tolist()),
                                   tuple(vocab.child_bytes.tolist()))
+        _VIEW_HOLDERS.add(vocab)
+    return c
+
+
+def child_keys(vocab: Vocabulary):
+    """``(keys, ids)``: every trie edge as ``parent * 256 + byte``, ascending, and its child
+    node (cached on the vocabulary), so that a batch of (node, byte) lookups is one
+    ``np.searchsorted`` (children are stored by parent, each node's sorted by byte)."""
+    c = getattr(vocab, "_child_keys", None)
+    if c is None:
+        ptr = vocab.child_ptr.astype(np.int64)
+        parent = np.repeat(np.arange(ptr.size - 1, dtype=np.int64), np.diff(ptr))
+        keys = parent * 256 + vocab.child_bytes.astype(np.int64)
+        c = vocab._child_keys = (keys, vocab.child_ids.astype(np.int64))
         _VIEW_HOLDERS.add(vocab)
     return c
 

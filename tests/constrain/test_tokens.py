@@ -259,8 +259,70 @@ def test_python_rows_all_at_once_equal_per_state(smollm2_vocab, monkeypatch, lim
         assert (derived.row(q) == plain.row(of[q])).all(), q
         assert (np.sort(derived.splits(q)) == np.sort(plain.splits(of[q]))).all(), q
     F = derived._F_flat
+    ptr, byts, dst = derived._F_edges()
     for qf in range(F.shape[0]):
-        assert derived._F_viable(qf) == tuple(np.flatnonzero(F[qf][derived._F_cmap_np] < F.shape[0]).tolist())
+        live = np.flatnonzero(F[qf][derived._F_cmap_np] < F.shape[0])
+        assert sorted(byts[ptr[qf]:ptr[qf + 1]].tolist()) == live.tolist()
+        assert (dst[ptr[qf]:ptr[qf + 1]] == F[qf][derived._F_cmap_np[byts[ptr[qf]:ptr[qf + 1]]]]).all()
+
+
+_BATCHED_KWS = [dict(exclude=names) for names in (
+    ("type", "id"), ("type", "types", "typeName"), ("axisLabel", "uomLabel", "type", "id"),
+    ("a\"b", "caf\u00e9", ""), ("x",), ("lowerBound", "upperBound", "resolution", "type"))]
+_BATCHED_KWS += [dict(exclude=("ab", "abc"), max_len=3), dict(exclude=("abc", "abd"), max_len=5),
+                 dict(exclude=("id", "type"), patterns=("^[a-z]+$",))]
+
+
+def _substring_vocab() -> "Vocabulary":
+    """Every byte, and every substring of each declared name spelled as a key with blanks
+    and what follows it: tokens that end exactly at a name's closing quote or run past it,
+    from any point inside the key (real vocabularies have few of these, e.g. no ``c"``)."""
+    from constrain.tokens import Vocabulary
+
+    toks = {bytes([b]) for b in range(256)}
+    for kw in _BATCHED_KWS:
+        for name in kw["exclude"]:
+            for w in (f' \n "{name}": 1', f'"{name}x"', f'{{"{name}",'):
+                wb = w.encode()
+                toks.update(wb[i:j] for i in range(len(wb)) for j in range(i + 1, min(len(wb), i + 12) + 1))
+    toks = sorted(toks)
+    return Vocabulary.from_token_bytes(toks + [None], eos_ids=[len(toks)])
+
+
+@pytest.mark.parametrize("vocab_name", ["substrings", "smollm2", "tekken"])
+def test_batched_difference_rows_equal_plain_walks(request, vocab_name, monkeypatch):
+    """Rows and splits of many "any key but these names" tables filled together by one
+    batched region walk (``compute_difference_rows``, as the first visit of a state after
+    ``{`` of a big ``anyOf`` does) equal a direct walk of each C's canonical DFA, for every
+    reachable state, in the order a first visit asks (state 0 of every table at once), then
+    the rest in one batch of mixed tables and states; name sets that share prefixes, a
+    name that is a prefix of another, names with escapes, the empty name, a single name,
+    and a finite base where a declared name is a dead end before its closing quote (C dead
+    while F is still alive: the walk must keep C dead)."""
+    from constrain.tokens.lexeme_tables import compute_difference_rows
+
+    vocab = _substring_vocab() if vocab_name == "substrings" else request.getfixturevalue(f"{vocab_name}_vocab")
+    monkeypatch.setattr(tables_mod, "_TABLES", OrderedDict())
+    monkeypatch.setattr(grammar_mod, "_LEXEMES", OrderedDict())
+    for ws in ("flexible", "compact"):
+        L = JsonLexemes(ws, 3)
+        derived, plain, maps = [], [], []
+        for kw in _BATCHED_KWS:
+            lx = L.string(**kw)
+            t = lexeme_table(lx, vocab)
+            assert isinstance(t, DifferenceLexemeTable) and not t._rows
+            derived.append(t)
+            plain.append(LexemeTable(lx.dfa, vocab))
+            maps.append(_same_language_states(t, lx.dfa))
+        compute_difference_rows([(t, 0) for t in derived])
+        assert all(t.has_row(0) for t in derived)
+        rest = [(t, q) for t, of in zip(derived, maps) for q in sorted(of) if q]
+        compute_difference_rows(rest)
+        assert all(t.has_row(q) for t, q in rest)
+        for t, p, of in zip(derived, plain, maps):
+            for q, d in of.items():
+                assert (t.row(q) == p.row(d)).all(), (ws, q)
+                assert (np.sort(t.splits(q)) == np.sort(p.splits(d))).all(), (ws, q)
 
 
 # ------------------------------------------------- every walk strategy gives the same masks
@@ -396,3 +458,43 @@ def test_table_bytes_counts_python_rows(smollm2_vocab, monkeypatch):
     derived = lexeme_table(L.string(exclude=("id", "name")), smollm2_vocab)
     assert isinstance(derived, DifferenceLexemeTable) and derived._F_flat.dtype == np.int32
     assert table_bytes(derived) >= derived._flat.nbytes + derived._F_flat.nbytes
+
+
+@pytest.mark.parametrize("base_re, names_re", [
+    ("[a-z]+", "ab|abc|b"),  # B goes on past an excluded word: C alive there, but cannot end
+    ("[a-c]{1,3}", "ab|abc|aaa"),  # finite B: C dies on "abc" (only its words left) before F ends
+    ("(ab)*c?", "ab|ababc|c"),
+    ("a[bc]*", "a|abcb|acc"),
+])
+@pytest.mark.parametrize("product", [True, False])
+def test_difference_rows_of_any_regular_pair_equal_plain_walks(base_re, names_re, product):
+    """``B minus F`` for hand-made B and finite F beyond the JSON key shape (where B ends
+    right after a closing quote, so "F accepts" and "C dead" coincide): rows and splits of
+    every state of C, each computed alone and all in one batched walk, equal a direct walk of
+    C's canonical DFA, over a vocabulary of every string of up to four bytes of the
+    alphabet (every token prefix both inside and across the excluded words)."""
+    from itertools import product as words_of
+
+    from constrain.frontends.regex.compile import regex_to_dfa
+    from constrain.tokens import Vocabulary
+    from constrain.tokens.lexeme_tables import compute_difference_rows
+
+    toks = sorted({"".join(w).encode() for n in range(1, 5) for w in words_of("abcz", repeat=n)})
+    vocab = Vocabulary.from_token_bytes(toks + [None], eos_ids=[len(toks)])
+    B, F = regex_to_dfa(base_re), regex_to_dfa(names_re)
+    C = B.difference(F)
+    base = LexemeTable(B, vocab)
+    plain = LexemeTable(C, vocab)
+
+    def table():
+        if product:
+            return DifferenceLexemeTable.from_product(vocab, base, F)
+        return DifferenceLexemeTable(C, vocab, base, F)
+
+    alone, batched = table(), table()
+    of = _same_language_states(alone, C)
+    compute_difference_rows([(batched, q) for q in sorted(of)])
+    for q, d in sorted(of.items()):
+        for t in (alone, batched):
+            assert (t.row(q) == plain.row(d)).all(), (base_re, names_re, q)
+            assert (np.sort(t.splits(q)) == np.sort(plain.splits(d))).all(), (base_re, names_re, q)
