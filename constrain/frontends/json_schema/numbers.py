@@ -126,7 +126,11 @@ class NumbersMixin:
                 raise SchemaError(f"{k} at {ptr} must be a number")
         return lo, hi, lo_x, hi_x
 
-    def integer(self, s: dict, ptr: str) -> Expr:
+    def integer(self, s: dict, ptr: str, *, as_number: bool = False) -> Expr:
+        """``type: integer``; ``as_number``: the integer values of a ``type: number`` (one with
+        an integer ``multipleOf``), spelled as any number, so with a zero fraction (``5.0``)
+        whatever the draft: drafts 3 and 4 refuse ``5.0`` only as an *integer*."""
+        float_integers = self.float_integers or as_number
         lo, hi, lo_x, hi_x = self._bounds(s, ptr)
         ilo = ihi = None
         if lo is not None:
@@ -153,10 +157,10 @@ class NumbersMixin:
             except ValueError:
                 return NOTHING  # no multiple in range
             if r is not None:
-                return Lex(self.L.regex(self._zero_fraction(r), f"integer multipleOf {mult}"))
+                return Lex(self.L.regex(self._zero_fraction(r, float_integers), f"integer multipleOf {mult}"))
             if isinstance(mult, int) and mult <= 100_000:
                 rng = None if ilo is None and ihi is None else numeric.integer_range_regex(ilo, ihi)
-                frac = self.float_integers
+                frac = float_integers
 
                 def build(k=mult, rng=rng, frac=frac):
                     d = multiple_of_dfa(k)
@@ -166,14 +170,17 @@ class NumbersMixin:
                 return Lex(self.L._lex("intmult", f"{mult}:{ilo}:{ihi}:{frac}", build, f"integer multipleOf {mult}"))
             self.unsupported("multipleOf", ptr, f"multipleOf {mult} is not supported")
         if ilo is None and ihi is None:
-            if self.float_integers:
+            if float_integers:
                 return Lex(self.L.regex(numeric.integer_spellings_regex(), "integer"))
             return Lex(self.L.integer())
-        return Lex(self.L.regex(self._zero_fraction(numeric.integer_range_regex(ilo, ihi)), f"integer [{ilo}, {ihi}]"))
+        return Lex(self.L.regex(self._zero_fraction(numeric.integer_range_regex(ilo, ihi), float_integers),
+                                f"integer [{ilo}, {ihi}]"))
 
-    def _zero_fraction(self, digits: str) -> str:
-        """An integer regex with the spellings ``5.0``, ``5.00``, ... of the same values."""
-        return f"(?:{digits}){numeric.INTEGER_FRACTION_SUFFIX}" if self.float_integers else digits
+    @staticmethod
+    def _zero_fraction(digits: str, float_integers: bool) -> str:
+        """An integer regex with the spellings ``5.0``, ``5.00``, ... of the same values
+        (where ``float_integers``: the draft counts them as integers, or they are numbers)."""
+        return f"(?:{digits}){numeric.INTEGER_FRACTION_SUFFIX}" if float_integers else digits
 
     def number(self, s: dict, ptr: str) -> Expr:
         lo, hi, lo_x, hi_x = self._bounds(s, ptr)
@@ -183,7 +190,7 @@ class NumbersMixin:
                 raise SchemaError(f"multipleOf at {ptr} must be a positive number")
             if (isinstance(mult, int) or float(mult).is_integer()) and "integer":
                 sub = dict(s, type="integer")
-                return self.integer(sub, ptr)
+                return self.integer(sub, ptr, as_number=True)
             try:
                 r = numeric.number_multiple_of_regex(mult, lo, hi, lo_exclusive=lo_x, hi_exclusive=hi_x)
             except ValueError:

@@ -81,3 +81,30 @@ def test_multiple_ofs_under_all_of_are_their_lcm(byte_vocab, qs):
     ints = {"type": "integer", "allOf": [{"multipleOf": q} for q in qs]}
     c = compile_json_schema(ints, byte_vocab)
     assert [t for t in INTS if accepts(c, byte_vocab, t) != all(exact(t, q) for q in qs)] == []
+
+
+@pytest.mark.parametrize("draft", [None, "http://json-schema.org/draft-04/schema#"])
+@pytest.mark.parametrize("q,bounds", [(1, {}), (1, {"minimum": 0, "maximum": 99999999}), (3, {"minimum": -10}),
+                                      (1.0, {"minimum": -7, "maximum": 45}), (5, {})])
+def test_numbers_with_an_integer_multiple_take_every_spelling_in_every_draft(byte_vocab, draft, q, bounds):
+    """``type: number`` with an integer ``multipleOf`` takes ``6000.0`` in drafts 3 and 4 too
+    (MaskBench Github_ultra:53 rejected it): draft 4 refuses a zero fraction only for
+    ``type: integer``, and a number's ``multipleOf`` is about its value. Verdicts against
+    exact rationals, and ``jsonschema`` with the schema's own draft (no exponents here: the
+    bounded spellings are the documented narrowing); ``type: integer`` in draft 4 still
+    refuses ``5.0``."""
+    schema = {"type": "number", "multipleOf": q, **bounds, **({"$schema": draft} if draft else {})}
+    c = compile_json_schema(schema, byte_vocab)
+    v = jsonschema.validators.validator_for(schema)(schema)
+    lo, hi = bounds.get("minimum"), bounds.get("maximum")
+    bad = []
+    for t in TEXTS:
+        want = exact(t, q, lo, hi)
+        got = accepts(c, byte_vocab, t)
+        if got != want or got != v.is_valid(json.loads(t)):
+            bad.append((t, want, got))
+    assert bad == []
+    assert accepts(c, byte_vocab, "15.0") and accepts(c, byte_vocab, "-0.00")
+    if draft:
+        as_integer = compile_json_schema(dict(schema, type="integer"), byte_vocab)
+        assert accepts(as_integer, byte_vocab, "15") and not accepts(as_integer, byte_vocab, "15.0")
