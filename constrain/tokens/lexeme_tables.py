@@ -28,7 +28,7 @@ from ..automata import DEFAULT_BUDGET
 from ..automata.minimize import bfs_mark, csr, minimize
 from ..budget import check_deadline
 from ..errors import CompileBudgetError
-from .bitmask import clear_bits
+from .bitmask import clear_bits, set_bits
 from .shared_rows import share
 from .trie import child_keys, child_lists, class_per_position, csr_positions, dense_trie, row_from_nodes, walk_trie
 from .vocab import Vocabulary
@@ -48,6 +48,9 @@ DENSE_LANE_ELEMENTS = 1 << 21
 # (tables up to FILL_BATCH_STATES DFA states: the walk copies their transition arrays)
 FILL_BATCH_MIN = 3
 FILL_BATCH_STATES = 512
+# ... and at least DIFFERENCE_BATCH_MIN rows of difference tables as lanes of one numpy walk
+# (difference_regions; fewer: each alone, depth-first in Python, cheaper below that)
+DIFFERENCE_BATCH_MIN = 8
 # tables with at most this many transitions (states x byte classes: keys, name tries,
 # literals) get every state's Python row and viable bytes at once on first use (_py_all):
 # built one state at a time, each cost 10-15 us of numpy calls, and the first visits of a
@@ -444,6 +447,10 @@ class DifferenceLexemeTable(LexemeTable):
         F = np.asarray(excluded_dfa.table, dtype=np.int32)
         self._F_cmap_np = np.asarray(excluded_dfa.classes[:256], dtype=np.int64)
         self._F_accept = np.asarray(excluded_dfa.accept, dtype=bool)
+        self._F_list: dict[int, tuple[int, ...]] = {}  # as T_list, built by _F_row
+        self._F_bytes: dict[int, tuple[int, ...]] = {}  # F state -> its viable bytes (_F_viable)
+        self._F_cmap: tuple[int, ...] = tuple(self._F_cmap_np.tolist())
+        self._base_sorted: dict[int, np.ndarray] = {}
         if dead_pairs is None:
             dead_pairs = difference_product(base.dfa, excluded_dfa)[3]
         self._dead_pairs = dead_pairs
@@ -503,7 +510,103 @@ class DifferenceLexemeTable(LexemeTable):
         return int(g_of[q]), int(f_of[q])
 
     def _compute(self, q: int) -> None:
-        compute_difference_rows([(self, q)])
+        """One row alone: the region walked depth-first in Python (a key's states, one per
+        first visit, have a few F bytes each; the batched numpy walk of
+        :func:`difference_regions` pays ~15 numpy calls per trie level, which only many
+        rows at once amortize: one row at a time it raised MaskBench's per-token p99 by a third)."""
+        g, f = self._representative(q)
+        base = self.base
+        if not 0 <= g < base.n_states:  # unreachable: never visited, but answer exactly
+            super()._compute(q)
+            return
+        row = base.row(g)
+        splits = base.splits(g)
+        if f < self._F_flat.shape[0]:
+            region, c_alive, c_split = self._region(q, g, f)
+            if region.size:
+                v = self.vocab
+                row = row.copy()
+                pos = csr_positions(v.node_token_ptr, region, with_owner=True)
+                ids, owner = v.node_token_ids[pos[0]], pos[1]
+                clear_bits(row, ids)  # region tokens: B's verdict replaced by C's
+                set_bits(row, ids[c_alive[owner]])
+                ordered = self._sorted_base_splits(g)
+                at = np.searchsorted(ordered, region)
+                ok = at < ordered.size
+                at = at[ok][ordered[at[ok]] == region[ok]]
+                splits = np.concatenate([np.delete(ordered, at), region[c_split].astype(np.int32)])
+        with self._lock:
+            self._rows[q] = share(row)
+            self._splits[q] = splits
+
+    def _F_row(self, qf: int) -> tuple[int, ...]:
+        nF, n_cls = self._F_flat.shape
+        if nF * n_cls <= PY_ALL_TRANSITIONS:  # the names' trie: all of it at once (see py_row)
+            rows, viable = _py_all(self._F_flat.ravel(), n_cls, nF, self._F_cmap_np)
+            self._F_list.update(enumerate(rows))
+            self._F_bytes.update(enumerate(viable))
+            return self._F_list[qf]
+        r = self._F_list[qf] = _py_row(self._F_flat.ravel(), n_cls, nF, qf)
+        return r
+
+    def _sorted_base_splits(self, g: int) -> np.ndarray:
+        o = self._base_sorted.get(g)
+        if o is None:
+            o = self._base_sorted[g] = np.sort(self.base.splits(g)).astype(np.int32)
+        return o
+
+    def _F_viable(self, qf: int) -> tuple[int, ...]:
+        """The bytes that keep F alive from ``qf``, ascending (kept per F state)."""
+        vb = self._F_bytes.get(qf)
+        if vb is None:
+            if qf not in self._F_list:
+                self._F_row(qf)  # a small F fills every state's bytes with its rows
+            vb = self._F_bytes.get(qf)
+        if vb is None:
+            nF = self._F_flat.shape[0]
+            vb = self._F_bytes[qf] = tuple(np.flatnonzero(self._F_flat[qf][self._F_cmap_np] < nF).tolist())
+        return vb
+
+    def _region(self, q: int, g: int, f: int):
+        """Trie nodes (depth >= 1) whose path from (q, g, f) keeps F alive, with C's verdicts.
+
+        F (the declared names) has a few bytes out of each state while trie nodes near the
+        root have hundreds of children, so where F's bytes are fewer they are looked up among
+        the node's children (sorted by byte) instead of scanning the children.
+        """
+        ptr, ids, byts = child_lists(self.vocab)
+        Tc, cc, acc_c = self.T_list, self.cmap_list, self.accept_list
+        Tf, cf = self._F_list, self._F_cmap
+        nodes: list[int] = []
+        alive: list[bool] = []
+        split: list[bool] = []
+        work = [(0, q, f)]
+        while work:
+            node, qc, qf = work.pop()
+            lo, hi = ptr[node], ptr[node + 1]
+            if lo == hi:
+                continue
+            rf = Tf.get(qf) or self._F_row(qf)
+            rc = (Tc.get(qc) or self.py_row(qc)) if qc >= 0 else None
+            fvb = self._F_viable(qf)
+            if len(fvb) < hi - lo:
+                found = []
+                for b in fvb:
+                    j = bisect_left(byts, b, lo, hi)
+                    if j < hi and byts[j] == b:
+                        found.append(j)
+            else:
+                found = [j for j in range(lo, hi) if rf[cf[byts[j]]] >= 0]
+            for j in found:
+                b = byts[j]
+                f2 = rf[cf[b]]
+                child = ids[j]
+                q2 = rc[cc[b]] if rc is not None else -1
+                nodes.append(child)
+                alive.append(q2 >= 0)
+                split.append(q2 >= 0 and acc_c[q2] and ptr[child + 1] > ptr[child])
+                work.append((child, q2, f2))
+        return (np.asarray(nodes, dtype=np.int64), np.asarray(alive, dtype=bool), np.asarray(split, dtype=bool))
 
     def _store_corrected(self, q: int, g: int, unalive: np.ndarray, unsplit: np.ndarray) -> None:
         """Store ``q``'s row and splits: B's at ``g`` less the tokens ending at the trie nodes
@@ -746,5 +849,5 @@ def fill_rows(pairs) -> None:
         narrow.append((t, q))
     if len(narrow) >= FILL_BATCH_MIN:
         compute_rows_batched(narrow)
-    if len(differences) >= FILL_BATCH_MIN:
+    if len(differences) >= DIFFERENCE_BATCH_MIN:
         compute_difference_rows(differences)

@@ -93,11 +93,11 @@ def table_bytes(t) -> int:
     for a in getattr(t, "_F_edge_csr", None) or ():
         n += a.nbytes
     n_cls = getattr(t, "n_cls", 0)
-    for name in ("T_list",):
+    for name in ("T_list", "_F_list"):
         d = getattr(t, name, None)
         if d:
             n += len(d) * (_PY_TUPLE + _PY_SLOT * n_cls)
-    for name in ("_viable_lists",):
+    for name in ("_viable_lists", "_F_bytes"):
         d = getattr(t, name, None)
         if d:
             n += len(d) * (_PY_TUPLE + _PY_SLOT * 16)  # a few live bytes per state, typically
