@@ -257,8 +257,9 @@ class CanonicalMatcher(Matcher):
             # next (valid by construction) and that may follow canonically
             # (CanonicalFilter.byte_witnesses: rows cached per filter state, whatever the
             # grammar state); tokens without one are judged by _alive
-            first = np.stack([a.first_bytes(n) for n in nxts])  # cached on each state
-            found = (f.byte_witnesses(fnexts) & first).any(axis=1)
+            # (256-bit ints: one int AND per token, both sides cached)
+            first = a.first_bits
+            found = [w & first(n) for w, n in zip(f.witness_bits(fnexts), nxts)]
             dead = [t for i, t in enumerate(todo) if not found[i] and not self._alive(nxts[i], fnexts[i])]
             return out if not dead or len(dead) == len(ids) else _without(out, dead)
         # SentencePiece: the shortest token of each byte that may come next, judged
