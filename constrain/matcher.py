@@ -253,12 +253,13 @@ class CanonicalMatcher(Matcher):
         if not todo:
             return out
         if not f.sentencepiece:
-            # witnesses, all tokens at once: a one-byte token whose byte the grammar allows
-            # next (valid by construction) and that may follow canonically
-            # (CanonicalFilter.byte_witnesses: rows cached per filter state, whatever the
-            # grammar state); tokens without one are judged by _alive
-            first = np.stack([a.first_bytes(n) for n in nxts])  # cached on each state
-            found = (f.byte_witnesses(fnexts) & first).any(axis=1)
+            # witnesses: a one-byte token whose byte the grammar allows next (valid by
+            # construction) and that may follow canonically (CanonicalFilter.witness_bits,
+            # cached per filter state whatever the grammar state, against
+            # TokenAutomaton.first_bits: 256-bit ints, one AND per token); tokens without
+            # one are judged by _alive
+            first = a.first_bits
+            found = [w & first(n) for w, n in zip(f.witness_bits(fnexts), nxts)]
             dead = [t for i, t in enumerate(todo) if not found[i] and not self._alive(nxts[i], fnexts[i])]
             return out if not dead or len(dead) == len(ids) else _without(out, dead)
         # SentencePiece: the shortest token of each byte that may come next, judged

@@ -18,7 +18,8 @@ what they spell.  Without a constraint the language is ``removed`` followed by a
 ``k`` is chosen from the vocabulary: the largest ``k`` (the last ``k`` tokens together
 shorter than the longest token, none of them special) whose bytes are a *proper* prefix of
 some token, i.e. a token exists that could have covered the boundary.  No such ``k``: the
-prompt is kept whole (``Healing.k == 0``) and the constraint is used as it is.
+prompt is kept whole (``Healing.k == 0``) and the constraint is used as it is (a canonical
+one as an :class:`AfterPrompt` view starting after the whole prompt).
 
 With ``canonical_tokens`` (a constraint compiled with it, or ``heal(..., canonical_tokens=True)``)
 the healed constraint is compiled with it too, and ``Healing.constraint`` is a view of it
@@ -215,6 +216,10 @@ def heal(vocab, prompt_ids: Sequence[int], constraint: Compiled | None = None, *
     ids = [int(t) for t in prompt_ids]
     k = boundary_tokens(vocab, ids)
     if k == 0:
+        # the prompt kept whole: a canonical constraint still starts its filter after the
+        # prompt's last token (not at a text's start), as it does after a kept prompt below
+        if constraint is not None and constraint.canonical_filter is not None:
+            constraint = AfterPrompt(constraint, constraint.canonical_filter.state_after_prompt(ids))
         return Healing(prompt_ids=ids, removed_ids=[], removed=b"", constraint=constraint)
     removed = vocab.decode_bytes(ids[-k:])
     c = healed_constraint(constraint, removed, vocab, canonical_tokens=canonical_tokens)

@@ -195,7 +195,7 @@ def _heal_rows(rows: list[_Row], encoded: list[list[int]], tokenizer, width: int
         vocab = r.vocab if r.vocab is not None else get_vocabulary(tokenizer, width)
         h = heal(vocab, encoded[i], r.compiled, canonical_tokens=canonical_tokens)
         r.healing = h
-        if h.k:
+        if h.k or h.constraint is not r.compiled:  # removed tokens, or a canonical filter started after the prompt
             require_eos(h.constraint.vocab, "tokenizer")
             encoded[i] = h.prompt_ids
             r.compiled, r.matcher, r.vocab = h.constraint, h.matcher(), h.constraint.vocab

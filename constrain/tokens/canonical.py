@@ -181,7 +181,7 @@ class CanonicalFilter:
         self._bytes = None
         self._byte_classes: OrderedDict[tuple, tuple] = OrderedDict()
         self._byte_tables = None
-        self._witness_rows: dict[tuple, np.ndarray] = {}
+        self._witness_rows: dict[tuple, int] = {}  # witness_bits
         self._by_bytes = None  # text tokens sorted by bytes (vocab_prefixed)
         self._forced: dict[tuple, tuple] = {}  # forced_witnesses
         self.hits = self.misses = 0
@@ -877,20 +877,28 @@ class CanonicalFilter:
         state, and the same states recur at many grammar states (the tokens of keys and
         punctuation), so rows are cached per filter state (:data:`WITNESS_CACHE_SIZE`, FIFO);
         the missing ones are computed together (:meth:`_byte_witnesses`)."""
-        if not states:
+        bits = self.witness_bits(states)
+        if not bits:
             return np.zeros((0, 256), dtype=bool)
+        packed = np.frombuffer(b"".join(b.to_bytes(32, "little") for b in bits), dtype=np.uint8)
+        return np.unpackbits(packed.reshape(len(bits), 32), axis=1, bitorder="little").astype(bool)
+
+    def witness_bits(self, states: list) -> list[int]:
+        """:meth:`byte_witnesses` as 256-bit Python ints (bit ``b``: the one-byte token of byte
+        ``b``), the form the rows are cached in: the lookahead ANDs each with its token's next
+        grammar state's :meth:`~constrain.tokens.TokenAutomaton.first_bits`, one int operation
+        per token instead of stacking numpy rows."""
         cache = self._witness_rows
         rows = [cache.get(st) for st in states]
         miss = [i for i, r in enumerate(rows) if r is None]
         if miss:
-            fresh = self._byte_witnesses([states[i] for i in miss])
+            fresh = np.packbits(self._byte_witnesses([states[i] for i in miss]), axis=1, bitorder="little")
             with self._lock:
                 for i, r in zip(miss, fresh):
-                    rows[i] = r
-                    cache[states[i]] = r
+                    rows[i] = cache[states[i]] = int.from_bytes(r.tobytes(), "little")
                 while len(cache) > WITNESS_CACHE_SIZE:
                     del cache[next(iter(cache))]
-        return np.stack(rows)
+        return rows
 
     def _byte_witnesses(self, states: list) -> np.ndarray:
         """:meth:`byte_witnesses` computed: the class part per distinct (signature, context,

@@ -43,7 +43,7 @@ SMALL_WALK_BUDGET = 2048
 
 
 class State:
-    __slots__ = ("threads", "can_end", "mask", "steps", "tokens", "_first", "_first_list", "_below",
+    __slots__ = ("threads", "can_end", "mask", "steps", "tokens", "_first", "_first_bits", "_first_list", "_below",
                  "__weakref__")
 
     def __init__(self, threads: frozenset, can_end: bool):
@@ -53,6 +53,7 @@ class State:
         self.steps: dict[int, "State"] = {}
         self.tokens: dict[int, "State"] = {}
         self._first: np.ndarray | None = None
+        self._first_bits: int | None = None
         self._first_list: list[int] | None = None
         # trie node -> live nodes below it when the bytes past it run from this state
         # (crossing walks of several lexeme states into one follow state share them)
@@ -207,6 +208,16 @@ class TokenAutomaton:
         """bool[256]: bytes that can come next."""
         f = st._first
         if f is None:
+            f = np.unpackbits(np.frombuffer(self.first_bits(st).to_bytes(32, "little"), dtype=np.uint8),
+                              bitorder="little").astype(bool)
+            st._first = f
+        return f
+
+    def first_bits(self, st: State) -> int:
+        """:meth:`first_bytes` as a 256-bit Python int (bit ``b``: byte ``b``), for callers that
+        test it against other byte sets one state at a time (no numpy call per state)."""
+        bits = st._first_bits
+        if bits is None:
             # 256-bit Python ints per (lexeme, state): a state with a hundred threads (the
             # keys after ``{``) ORs ints instead of a hundred small numpy arrays
             bits = 0
@@ -219,10 +230,8 @@ class TokenAutomaton:
                     b = cache[(x, q)] = int.from_bytes(
                         np.packbits(self.tables[x].viable_bytes(q), bitorder="little").tobytes(), "little")
                 bits |= b
-            f = np.unpackbits(np.frombuffer(bits.to_bytes(32, "little"), dtype=np.uint8),
-                              bitorder="little").astype(bool)
-            st._first = f
-        return f
+            st._first_bits = bits
+        return bits
 
     # ------------------------------------------------------------------ masks
 

@@ -538,3 +538,74 @@ def test_lookahead_shortcuts_match_the_full_next_mask(smollm2_vocab):
         want = [t for t in vocab.text_ids.tolist() if any(vocab.token_bytes[t].startswith(h) for h in heads)]
         assert sorted(got.tolist()) == want
     assert f.vocab_prefixed([b"a"], 10) is None
+
+
+def _reference_mask(m: CanonicalMatcher) -> np.ndarray:
+    """The canonical mask of ``m``'s state as the lookahead computed it with numpy rows:
+    each token's next filter state by :meth:`next_state`, its one-byte witnesses by the pair
+    test (``allowed_among`` on the one-byte tokens) and its next grammar state's first bytes
+    as the union of its threads' lexeme viable bytes, ANDed as bool[256] rows."""
+    from constrain.matcher import LOOKAHEAD_MAX, _without
+    from constrain.tokens import count_bits
+
+    a, f, vocab = m._automaton, m._filter, m.vocab
+    st, fst = m._history[-1], m._filter_state()
+    grammar = a.mask(st).view(np.int32)
+    out = f.restrict(fst, grammar)
+    if not out.any() and grammar.any():
+        return grammar
+    n = count_bits(out)
+    if n > LOOKAHEAD_MAX or n < 2:
+        return out
+    ids = vocab.mask_to_ids(out)
+    byte_ids, ok, _, _ = f._byte_tokens()
+    bytes_ok = np.flatnonzero(ok)
+    dead = []
+    for t in ids.tolist():
+        fnext = None if a.is_eos(t) else f.next_state(fst, t)
+        if fnext is None:
+            continue
+        nxt = a.advance(st, t)
+        if nxt is a.dead or (nxt.can_end and fnext[3]):
+            continue
+        witness = np.zeros(256, dtype=bool)
+        witness[bytes_ok] = f.allowed_among(fnext, byte_ids[bytes_ok])
+        first = np.zeros(256, dtype=bool)
+        for _, x, q in nxt.threads:
+            first |= a.tables[x].viable_bytes(q)
+        if not (witness & first).any() and not m._alive(nxt, fnext):
+            dead.append(t)
+    return out if not dead or len(dead) == len(ids) else _without(out, dead)
+
+
+def test_lookahead_bit_sets_match_the_row_form(smollm2_vocab):
+    """The lookahead tests each token's one-byte witnesses against its next grammar state's
+    first bytes as 256-bit ints (``CanonicalFilter.witness_bits`` cached per filter state,
+    ``TokenAutomaton.first_bits`` per state); the masks equal those of the row form written
+    out independently (:func:`_reference_mask`: the pair test, the threads' viable bytes) at
+    every step of JSON instances with blank runs and keywords (narrow masks with dead ends),
+    and ``first_bits`` equals the threads' viable bytes."""
+    vocab = smollm2_vocab
+    c = compile_json_schema(SCHEMA, vocab, canonical_tokens=True)
+    pad = "\n" + " " * 12
+    texts = INSTANCES + ["{" + pad + '"orderId": 3,' + pad + '"name": "x y",' + pad + '"paid": false}',
+                         '{"orderId": 7, "name": "", "tags": [" a", "b "], "paid": true}']
+    narrow = dropped = 0
+    for text in texts:
+        m = c.matcher()
+        for t in vocab.encode(text):
+            got = m.mask()
+            ref = _reference_mask(m.copy())
+            assert np.array_equal(got, ref), (text, vocab.token_bytes[t])
+            st = m._history[-1]
+            first = np.zeros(256, dtype=bool)
+            for _, x, q in st.threads:
+                first |= c.automaton.tables[x].viable_bytes(q)
+            bits = c.automaton.first_bits(st)
+            assert [b for b in range(256) if bits >> b & 1] == np.flatnonzero(first).tolist()
+            g = c.automaton.mask(st).view(np.int32)
+            k = int(np.unpackbits(m._filter.restrict(m._filter_state(), g).view(np.uint8)).sum())
+            narrow += 2 <= k <= 512
+            dropped += k - int(np.unpackbits(got.view(np.uint8)).sum()) if 2 <= k <= 512 else 0
+            assert m.advance(t)
+    assert narrow > 50 and dropped > 5, (narrow, dropped)

@@ -281,16 +281,17 @@ def test_canonical_healing_is_exact_on_a_handmade_bpe(toy):  # noqa: F811
 
     pattern = "[ab !]{0,4}"
     conts = ["".join(p) for k in range(3) for p in itertools.product("ab !", repeat=k)]
-    checked = forbidden = healed = 0
+    checked = forbidden = healed = kept_whole = 0
     canonical, grammar_only = compile_regex(pattern, vocab, canonical_tokens=True), compile_regex(pattern, vocab)
     for prompt in ("".join(p) for k in range(1, 4) for p in itertools.product("ab !", repeat=k)):
         ids = enc(prompt)
         h = heal(vocab, ids, canonical)
         plain = heal(vocab, ids, grammar_only)
         assert h.removed == plain.removed, prompt
-        if not h.k:
-            continue
-        healed += 1
+        # a prompt kept whole (k == 0) is checked the same way: the output's tokens must be
+        # canonical after the prompt's last token, not as if the text started there
+        healed += bool(h.k)
+        kept_whole += not h.k
         kept, n = vocab.decode_bytes(h.prompt_ids).decode(), len(h.prompt_ids)
         leads = set()
         for k in range(5):
@@ -308,7 +309,7 @@ def test_canonical_healing_is_exact_on_a_handmade_bpe(toy):  # noqa: F811
             may_end=lambda seq: enc(kept + vocab.decode_bytes(seq).decode()) == h.prompt_ids + seq, where=prompt)
         checked += states
         forbidden += forb
-    assert healed > 10 and checked > 100 and forbidden > 10, (healed, checked, forbidden)
+    assert healed > 10 and kept_whole > 10 and checked > 100 and forbidden > 10, (healed, kept_whole, checked, forbidden)
 
 
 def test_canonical_healing_starts_the_filter_after_the_kept_prompt(toy):  # noqa: F811
