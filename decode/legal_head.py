@@ -26,67 +26,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["SHARE", "LegalPositions", "legal_logits_at"]
+__all__ = ["SHARE", "legal_logits_at"]
 
 #: the narrow head is used when the allowed ids are at most this share of the vocabulary;
 #: past it, selecting the weight rows costs about what the full matmul saves
 SHARE = 0.25
 
 
-_BIT = np.arange(32, dtype=np.uint32)
-
-
-def _ids_of_words(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(row, id)`` of every set bit of the ``[N, W]`` uint32 ``words``, row-major (ids
-    ascending within a row).  Why not ``np.unpackbits`` then ``np.flatnonzero``: a mask
-    allows a few dozen of 49,152 ids, so only its few nonzero words are unpacked."""
-    r, w = np.nonzero(words)
-    hit = (words[r, w][:, None] >> _BIT) & 1
-    j, b = np.nonzero(hit)
-    return r[j], w[j].astype(np.int64) * 32 + b
-
-
-class LegalPositions:
-    """The allowed ids of a pass's read positions, computed once from their bitmasks: ``counts``
-    (allowed ids per position, below ``V``), ``narrow`` (positions that allow at most
-    ``share`` of the vocabulary, and at least one id), ``ids`` (the ids the narrow positions
-    allow together, ascending) and :meth:`allowed` (each narrow position's own ids).
-
-    Why an object: the output layer (:func:`legal_logits_at`) and the pass's readers (the
-    speculative verifier's argmax over the allowed ids, :func:`decode.speculative.verify.greedy_targets`)
-    need the same masks read; unpacking a few rows of 49,152 bits costs about as much as the
-    narrow matmul itself, so everything here works on the packed words."""
-
-    __slots__ = ("words", "counts", "narrow", "_ids")
-
-    def __init__(self, masks: np.ndarray, V: int, share: float = SHARE):
-        n_words = -(-V // 32)
-        words = np.ascontiguousarray(masks).view(np.uint32)[:, :n_words]
-        if V % 32 and words.shape[1] == n_words:  # ids past the logits width are not allowed
-            words = words.copy()
-            words[:, -1] &= np.uint32((1 << (V % 32)) - 1)
-        self.words = words
-        self.counts = np.bitwise_count(words).sum(axis=1, dtype=np.int64)
-        self.narrow = (self.counts > 0) & (self.counts <= share * V)
-        self._ids = None
-
-    @property
-    def ids(self) -> np.ndarray:
-        if self._ids is None:
-            union = np.bitwise_or.reduce(self.words[self.narrow], axis=0)[None]
-            self._ids = _ids_of_words(union)[1]
-        return self._ids
-
-    def allowed(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(local, ids)``: the ids positions ``rows`` allow, ``local`` indexing ``rows``; row-major."""
-        return _ids_of_words(self.words[rows])
-
-
-def legal_logits_at(hidden: torch.Tensor, weight: torch.Tensor, rows, cols, masks: np.ndarray | None,
-                    share: float = SHARE, positions: LegalPositions | None = None) -> torch.Tensor | None:
+def legal_logits_at(hidden: torch.Tensor, weight: torch.Tensor, rows, cols, masks: np.ndarray,
+                    share: float = SHARE) -> torch.Tensor | None:
     """The logits a pass's readers need, position by position: ``hidden`` ``[B, k, H]``; the
-    positions read are ``(rows[j], cols[j])`` with the bitmask ``masks[j]`` (``[N, words]``;
-    or ``positions``, those masks already unpacked, which then decide ``share``).
+    positions read are ``(rows[j], cols[j])`` with the bitmask ``masks[j]`` (``[N, words]``).
 
     A position whose mask allows at most ``share`` of the vocabulary gets the logits of the
     ids the narrow positions allow together (the rest -inf); a wider one gets every logit;
@@ -97,12 +47,12 @@ def legal_logits_at(hidden: torch.Tensor, weight: torch.Tensor, rows, cols, mask
     V = weight.shape[0]
     if not len(rows):
         return None
-    if positions is None:
-        positions = LegalPositions(masks, V, share)
-    narrow = positions.narrow
+    bits = np.unpackbits(np.ascontiguousarray(masks).view(np.uint8), axis=1, bitorder="little")[:, :V]
+    counts = bits.sum(axis=1, dtype=np.int64)
+    narrow = (counts > 0) & (counts <= share * V)
     if not narrow.any():
         return None
-    ids = torch.from_numpy(positions.ids).to(hidden.device)
+    ids = torch.from_numpy(np.flatnonzero(np.bitwise_or.reduce(bits[narrow], axis=0))).to(hidden.device)
     rows = torch.as_tensor(np.asarray(rows, dtype=np.int64), device=hidden.device)
     cols = torch.as_tensor(np.asarray(cols, dtype=np.int64), device=hidden.device)
     sel = torch.from_numpy(narrow).to(hidden.device)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..legal_head import LegalPositions, legal_logits_at
+from ..legal_head import legal_logits_at
 from .drafts import Drafter, FreeWalk, RecyclingDraft, make_sources, single_token
 from .verify import TorchChooser, greedy_targets, target_probs, verify_greedy, verify_sampled
 
@@ -102,8 +102,6 @@ class SpeculativeStep:
         self.chooser = TorchChooser(gen)
         self._last_chunks: dict[int, list[int]] = {i: self.prompts[i][-1:] for i in range(len(rows))}
         self._head_at: tuple | None = None  # (rows, cols, masks) of the next pass's verified positions
-        self._positions: LegalPositions | None = None  # their masks, unpacked once per pass
-        self._narrowed = False  # did the last pass's output layer narrow (the head's logits)?
 
     def _walker(self, i: int):
         r = self.rows[i]
@@ -128,15 +126,10 @@ class SpeculativeStep:
             row_masks.append(masks.array[i:i + 1] if plan.masks is None else self._padded(plan.masks))
         flat = logits[torch.tensor(rows_idx, device=logits.device), torch.tensor(cols, device=logits.device)]
         flat_masks = torch.from_numpy(np.ascontiguousarray(np.concatenate(row_masks, axis=0)))
-        # the masks feed() unpacked for this pass's output layer are these rows' (not on the
-        # first pass, whose logits are the prefill's)
-        positions = self._positions if all(self.plans[i].masks is not None for i in active) else None
-        if positions is not None and len(positions.counts) != flat.shape[0]:
-            positions = None
         if self.recycler is not None:
-            self._observe(flat, active, positions if self._narrowed else None)
+            self._observe(logits, active)
         if self.temperature == 0:
-            best = greedy_targets(flat, flat_masks, positions)
+            best = greedy_targets(flat, flat_masks)
         else:
             probs = target_probs(flat, flat_masks, self.temperature, self.top_k, self.top_p)
         out: dict[int, list[int]] = {}
@@ -183,32 +176,16 @@ class SpeculativeStep:
             tail.append(t)
         return tail
 
-    def _observe(self, flat, active, narrowed: LegalPositions | None) -> None:
+    def _observe(self, logits, active) -> None:
         """Token recycling: the top candidates after each fed token whose logits are verified
-        (the last committed one and the drafts: the rows of ``flat``, in order).  Where the
-        output layer computed the logits of ``narrowed.ids`` only (:meth:`head`), the top
-        candidates are among those (the other logits are -inf), so only those columns are ranked."""
-        top = torch.topk(flat, _RECYCLE_TOP_K, dim=-1).indices.cpu().numpy() if narrowed is None else None
-        if narrowed is not None:
-            top = [None] * flat.shape[0]
-            n, w = np.flatnonzero(narrowed.narrow), np.flatnonzero(~narrowed.narrow)
-            ids = torch.from_numpy(narrowed.ids).to(flat.device)
-            sub = flat[torch.from_numpy(n).to(flat.device)][:, ids]
-            ranked = ids[torch.topk(sub, min(_RECYCLE_TOP_K, len(ids)), dim=-1).indices].cpu().numpy()
-            for j, r in zip(n, ranked):
-                top[j] = r
-            if len(w):
-                ranked = torch.topk(flat[torch.from_numpy(w).to(flat.device)], _RECYCLE_TOP_K, dim=-1).indices
-                for j, r in zip(w, ranked.cpu().numpy()):
-                    top[j] = r
-        at = 0
+        (the last committed one and the drafts; with :meth:`head`, the legal ones only)."""
+        top = torch.topk(logits, _RECYCLE_TOP_K, dim=-1).indices.cpu().numpy()
         for i in active:
             chunk = self._last_chunks.get(i) or []
             plan = self.plans[i]
-            n = len(plan.tokens) + 1  # the row's verified positions
-            fed = chunk[plan.pending - 1:] if plan.masks is not None else chunk[-1:]
-            self.recycler.observe(fed[:n], top[at:at + n])
-            at += n
+            offs = plan.pending - 1 if plan.masks is not None else top.shape[1] - 1
+            fed = chunk[offs:] if plan.masks is not None else chunk[-1:]
+            self.recycler.observe(fed, top[i, offs:offs + len(fed)])
 
     def head(self, hidden: torch.Tensor, weight: torch.Tensor) -> torch.Tensor | None:
         """The output layer of a pass (``HFCausalLM.forward``'s ``head``): at each verified
@@ -219,12 +196,7 @@ class SpeculativeStep:
         at = self._head_at
         if at is None:
             return None
-        rows, cols, masks = at
-        if self._positions is None or self._positions.words.shape[1] != -(-weight.shape[0] // 32):
-            self._positions = LegalPositions(masks, weight.shape[0])
-        out = legal_logits_at(hidden, weight, rows, cols, masks, positions=self._positions)
-        self._narrowed = out is not None
-        return out
+        return legal_logits_at(hidden, weight, *at)
 
     def feed(self, rows, active):
         chunks: dict[int, list[int]] = {}
@@ -253,8 +225,6 @@ class SpeculativeStep:
             rows_at += [i] * (len(plan.tokens) + 1)
             cols_at += range(plan.pending - 1, plan.pending + len(plan.tokens))
         self._head_at = (rows_at, cols_at, np.concatenate([self._padded(self.plans[i].masks) for i in active]))
-        self._positions = LegalPositions(self._head_at[2], self.lm.width)
-        self._narrowed = False
         k = max(len(c) for c in chunks.values())
         if 1 < len(rows) * k < self.spec.min_pass:  # masked-out padding: see Speculation.min_pass
             k = -(-self.spec.min_pass // len(rows))

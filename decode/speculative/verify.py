@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
 import torch
 
 from ..kernels import masked_sample
@@ -52,35 +51,9 @@ def target_probs(logits: torch.Tensor, masks: torch.Tensor, temperature: float,
     return torch.softmax(x.to("cpu", torch.float64), dim=1)
 
 
-def greedy_targets(logits: torch.Tensor, masks: torch.Tensor, positions=None) -> list[int]:
-    """The masked argmax of each row, by the very kernel the plain loop's greedy step uses.
-
-    ``positions`` (a :class:`decode.legal_head.LegalPositions` of these rows' masks): the
-    rows whose masks allow few ids take the argmax over those ids' logits (gathered, the
-    first of equal maxima: the lowest id, as the kernel's argmax), which is the same token
-    without unpacking and masking the whole vocabulary row by row (a pass verifies up to 13
-    positions); the other rows, and any row whose allowed logits are all -inf or NaN (the
-    kernel's error), go through the kernel."""
-    if positions is None or not positions.narrow.any():
-        return masked_sample(logits, masks.to(logits.device), 0.0).tolist()
-    narrow = positions.narrow
-    best = np.zeros(len(narrow), dtype=np.int64)
-    wide = np.flatnonzero(~narrow)
-    if len(wide):
-        w = torch.from_numpy(wide)
-        best[wide] = masked_sample(logits[w.to(logits.device)], masks[w].to(logits.device), 0.0).cpu().numpy()
-    rows = np.flatnonzero(narrow)
-    local, ids = positions.allowed(rows)  # row-major: ids ascending per row
-    vals = logits[torch.from_numpy(rows[local]).to(logits.device),
-                  torch.from_numpy(ids).to(logits.device)].float().cpu().numpy()
-    starts = np.concatenate(([0], np.cumsum(positions.counts[rows])[:-1]))
-    top = np.maximum.reduceat(vals, starts)
-    if not bool(np.all(np.isfinite(top) | (top == np.inf))):
-        return masked_sample(logits, masks.to(logits.device), 0.0).tolist()  # raises, naming the row
-    first = np.minimum.reduceat(np.where(vals == np.repeat(top, positions.counts[rows]), np.arange(len(vals)),
-                                         len(vals)), starts)
-    best[rows] = ids[first]
-    return best.tolist()
+def greedy_targets(logits: torch.Tensor, masks: torch.Tensor) -> list[int]:
+    """The masked argmax of each row, by the very kernel the plain loop's greedy step uses."""
+    return masked_sample(logits, masks.to(logits.device), 0.0).tolist()
 
 
 def verify_greedy(best: Sequence[int], drafts: Sequence[int]) -> tuple[int, int]:
