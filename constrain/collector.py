@@ -14,7 +14,10 @@ inside a decoding step (MaskBench, 100-schema sample: 10 full collections inside
 While a compile runs the collector is disabled (process-wide: ``gc.disable``), so the
 temporaries die young and unwalked; at the end the compile collects the young generations
 itself (``gc.collect(1)``: what survives is the compile's result and its caches' new entries,
-and the time is counted in the compile, not in a later step). Nested and concurrent compiles
+and the time is counted in the compile, not in a later step). When what the compiles
+promoted since the last full collection reaches an eighth of the oldest generation (half of
+CPython's own trigger), that compile runs the full collection too, so that it does not land
+in a decoding step soon after. Nested and concurrent compiles
 share one deferral: the collector is re-enabled, and the young generations collected, when the
 last of them ends. A process that disabled the collector itself is left as it is.
 
@@ -74,4 +77,32 @@ def deferred_collection():
                 _DISABLED_BY_US[0] = False
                 gc.enable()
         if last:
-            gc.collect(1)
+            _collect_young_and_what_is_due()
+
+
+# What the compiles' own collections promoted to the oldest generation since its last full
+# collection, against its size then (set by _after_full, a gc callback). CPython runs a full
+# collection once the promoted objects exceed a quarter of the oldest generation; at half
+# that, the compile that brought the count there runs it, so the full collection lands in a
+# compile and not in the decoding step that would otherwise cross the threshold a little later
+_DUE_FRACTION = 4
+_PROMOTED = [0]
+_LONG_LIVED = [0]
+_WATCHING = [False]
+
+
+def _after_full(phase: str, info: dict) -> None:
+    if phase == "stop" and info.get("generation") == 2:
+        _PROMOTED[0] = 0
+        _LONG_LIVED[0] = len(gc.get_objects(2))
+
+
+def _collect_young_and_what_is_due() -> None:
+    if not _WATCHING[0]:
+        _WATCHING[0] = True
+        gc.callbacks.append(_after_full)
+        _LONG_LIVED[0] = len(gc.get_objects(2))
+    young = len(gc.get_objects(0)) + len(gc.get_objects(1))
+    _PROMOTED[0] += max(0, young - gc.collect(1))  # survivors move to the oldest generation
+    if _PROMOTED[0] > _LONG_LIVED[0] // _DUE_FRACTION:
+        gc.collect()
