@@ -15,9 +15,9 @@ While a compile runs the collector is disabled (process-wide: ``gc.disable``), s
 temporaries die young and unwalked; at the end the compile collects the young generations
 itself (``gc.collect(1)``: what survives is the compile's result and its caches' new entries,
 and the time is counted in the compile, not in a later step). When what the compiles
-promoted since the last full collection reaches an eighth of the oldest generation (half of
-CPython's own trigger), that compile runs the full collection too, so that it does not land
-in a decoding step soon after. Nested and concurrent compiles
+promoted since the last full collection reaches a quarter of the oldest generation (CPython's
+own trigger), a compile that lasted at least four times as long as the last full collection
+runs it too, so that it does not land in a decoding step soon after. Nested and concurrent compiles
 share one deferral: the collector is re-enabled, and the young generations collected, when the
 last of them ends. A process that disabled the collector itself is left as it is.
 
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 from contextlib import contextmanager
 
 __all__ = ["deferred_collection", "gc_deferral", "set_gc_deferral"]
@@ -66,6 +67,7 @@ def deferred_collection():
             _DISABLED_BY_US[0] = gc.isenabled()
             if _DISABLED_BY_US[0]:
                 gc.disable()
+                _STARTED[0] = time.perf_counter()
         _ACTIVE[0] += 1
     try:
         yield
@@ -81,18 +83,30 @@ def deferred_collection():
 
 
 # What the compiles' own collections promoted to the oldest generation since its last full
-# collection, against its size then (set by _after_full, a gc callback). CPython runs a full
-# collection once the promoted objects exceed a quarter of the oldest generation; at half
-# that, the compile that brought the count there runs it, so the full collection lands in a
-# compile and not in the decoding step that would otherwise cross the threshold a little later
+# collection, against its size then, and how long that collection took (both set by
+# _watch_full, a gc callback). CPython runs a full collection once the promoted objects
+# exceed a quarter of the oldest generation. A compile that brings the count there runs it
+# itself, so that it does not land in a decoding step soon after -- when it costs at most
+# 1/_MAX_SHARE of the compile's own time (a small compile leaves it to CPython: a full
+# collection in every second small compile would raise the median compile time by a third)
 _DUE_FRACTION = 4
+_MAX_SHARE = 4
 _PROMOTED = [0]
 _LONG_LIVED = [0]
+_LAST_FULL_S = [None]  # seconds; None until one was seen
+_FULL_START = [0.0]
+_STARTED = [0.0]       # when the outermost deferral began (time.perf_counter)
 _WATCHING = [False]
+_SECONDS_PER_OBJECT = 1e-6  # a full collection's cost per tracked object, until one is timed
 
 
-def _after_full(phase: str, info: dict) -> None:
-    if phase == "stop" and info.get("generation") == 2:
+def _watch_full(phase: str, info: dict) -> None:
+    if info.get("generation") != 2:
+        return
+    if phase == "start":
+        _FULL_START[0] = time.perf_counter()
+    else:
+        _LAST_FULL_S[0] = time.perf_counter() - _FULL_START[0]
         _PROMOTED[0] = 0
         _LONG_LIVED[0] = len(gc.get_objects(2))
 
@@ -100,9 +114,13 @@ def _after_full(phase: str, info: dict) -> None:
 def _collect_young_and_what_is_due() -> None:
     if not _WATCHING[0]:
         _WATCHING[0] = True
-        gc.callbacks.append(_after_full)
+        gc.callbacks.append(_watch_full)
         _LONG_LIVED[0] = len(gc.get_objects(2))
     young = len(gc.get_objects(0)) + len(gc.get_objects(1))
     _PROMOTED[0] += max(0, young - gc.collect(1))  # survivors move to the oldest generation
     if _PROMOTED[0] > _LONG_LIVED[0] // _DUE_FRACTION:
-        gc.collect()
+        cost = _LAST_FULL_S[0]
+        if cost is None:
+            cost = (_LONG_LIVED[0] + _PROMOTED[0]) * _SECONDS_PER_OBJECT
+        if cost * _MAX_SHARE <= time.perf_counter() - _STARTED[0]:
+            gc.collect()
