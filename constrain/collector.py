@@ -16,8 +16,8 @@ temporaries die young and unwalked; at the end the compile collects the young ge
 itself (``gc.collect(1)``: what survives is the compile's result and its caches' new entries,
 and the time is counted in the compile, not in a later step). When what the compiles
 promoted since the last full collection reaches a quarter of the oldest generation (CPython's
-own trigger), a compile that lasted at least four times as long as the last full collection
-runs it too, so that it does not land in a decoding step soon after. Nested and concurrent compiles
+own trigger), a compile that lasted at least as long as the last full collection runs it
+too, so that it does not land in a decoding step soon after. Nested and concurrent compiles
 share one deferral: the collector is re-enabled, and the young generations collected, when the
 last of them ends. A process that disabled the collector itself is left as it is.
 
@@ -86,11 +86,16 @@ def deferred_collection():
 # collection, against its size then, and how long that collection took (both set by
 # _watch_full, a gc callback). CPython runs a full collection once the promoted objects
 # exceed a quarter of the oldest generation. A compile that brings the count there runs it
-# itself, so that it does not land in a decoding step soon after -- when it costs at most
-# 1/_MAX_SHARE of the compile's own time (a small compile leaves it to CPython: a full
-# collection in every second small compile would raise the median compile time by a third)
+# itself, so that it does not land in a decoding step soon after -- when the last full
+# collection took at most _MAX_SHARE times the compile's own time so far (so it at most
+# doubles the compile: in a process whose start-up objects are not frozen a full collection
+# walks them all, 200-250 ms after importing torch/transformers, and a 20 ms compile leaves it
+# to CPython). On the 100-schema MaskBench sample's replay (load 2.5-3) running every due
+# one, this bound and a quarter of the compile's time gave the same median compile within
+# noise (26-31 ms, against 21-23 ms with no full collection in compiles, which left 4 full
+# collections of 15-18 ms to steps); larger values leave fewer to steps
 _DUE_FRACTION = 4
-_MAX_SHARE = 4
+_MAX_SHARE = 1
 _PROMOTED = [0]
 _LONG_LIVED = [0]
 _LAST_FULL_S = [None]  # seconds; None until one was seen
@@ -122,5 +127,5 @@ def _collect_young_and_what_is_due() -> None:
         cost = _LAST_FULL_S[0]
         if cost is None:
             cost = (_LONG_LIVED[0] + _PROMOTED[0]) * _SECONDS_PER_OBJECT
-        if cost * _MAX_SHARE <= time.perf_counter() - _STARTED[0]:
+        if cost <= _MAX_SHARE * (time.perf_counter() - _STARTED[0]):
             gc.collect()

@@ -235,7 +235,7 @@ def test_masks_equal_with_and_without_the_deferral(smollm2_vocab):
 def test_a_compile_runs_the_full_collection_once_it_is_due(deferral_on, monkeypatch):
     """Due: what the compiles promoted since the last full collection is over a quarter of
     the oldest generation then (CPython's own trigger), and the last full collection took at
-    most a quarter of this compile's time. Otherwise only the young generations."""
+    most this compile's time so far. Otherwise only the young generations."""
     import constrain.collector as collector_mod
 
     rec = _RecordingGc()
@@ -250,7 +250,7 @@ def test_a_compile_runs_the_full_collection_once_it_is_due(deferral_on, monkeypa
     assert rec.collects == [1]
     assert collector_mod._PROMOTED[0] >= 2000
     collector_mod._LONG_LIVED[0] = 4 * collector_mod._PROMOTED[0] - 1  # now over a quarter
-    # due, but the last full collection took longer than a quarter of this compile: left to CPython
+    # due, but the last full collection took longer than this compile: left to CPython
     monkeypatch.setattr(collector_mod, "_LAST_FULL_S", [3600.0])
     rec.collects.clear()
     with deferred_collection():
