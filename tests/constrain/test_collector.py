@@ -35,6 +35,12 @@ class _Node:
     pass
 
 
+def _old_generations_collected() -> bool:
+    """Whether automatic collections of the middle and oldest generations can run now (a
+    deferral leaves only the youngest one collected)."""
+    return gc.isenabled() and gc.get_threshold()[1] < (1 << 30)
+
+
 def _compile_with(build, key):
     """Compile a one-lexeme grammar whose DFA ``build`` makes (it runs inside the compile)."""
     g = Grammar({"$root": Lex(lexeme(key, build))}, "$root", {"$root": "test"})
@@ -72,7 +78,7 @@ def test_a_compile_runs_without_automatic_collection_and_collects_its_young_cycl
     seen = {}
 
     def build():
-        seen["enabled"] = gc.isenabled()
+        seen["enabled"] = _old_generations_collected()
         a, b = _Node(), _Node()
         a.other, b.other = b, a  # a cycle only the collector frees
         seen["cycle"] = weakref.ref(a)
@@ -81,7 +87,7 @@ def test_a_compile_runs_without_automatic_collection_and_collects_its_young_cycl
     c = _compile_with(build, "test-collector:young")
     assert rec.collects[:1] == [1]  # the young generations, by the compile (then a full one if due)
     assert seen["enabled"] is False
-    assert gc.isenabled()
+    assert _old_generations_collected()
     # the compile's own collection of the young generations freed the cycle: nobody else
     # collected (a weak reference dies only when the cycle is freed)
     assert seen["cycle"]() is None
@@ -94,11 +100,11 @@ def test_opting_out_leaves_the_collector_running(deferral_on):
     seen = {}
 
     def build():
-        seen["enabled"] = gc.isenabled()
+        seen["enabled"] = _old_generations_collected()
         return ByteDFA.literal(b"optout")
 
     _compile_with(build, "test-collector:optout")
-    assert seen["enabled"] is True and gc.isenabled()
+    assert seen["enabled"] is True and _old_generations_collected()
 
 
 def test_a_process_that_disabled_the_collector_keeps_it_disabled(deferral_on):
@@ -122,11 +128,12 @@ def test_a_process_that_disabled_the_collector_keeps_it_disabled(deferral_on):
 
 def test_nested_and_concurrent_deferrals_reenable_once_the_last_ends(deferral_on):
     assert gc.isenabled()
+    before = gc.get_threshold()
     with deferred_collection():
         with deferred_collection():
-            assert not gc.isenabled()
-        assert not gc.isenabled()  # the outer one still runs
-    assert gc.isenabled()
+            assert not _old_generations_collected() and gc.get_threshold()[0] == before[0]
+        assert not _old_generations_collected()  # the outer one still runs
+    assert gc.get_threshold() == before
 
     inside, release = threading.Event(), threading.Event()
 
@@ -139,20 +146,21 @@ def test_nested_and_concurrent_deferrals_reenable_once_the_last_ends(deferral_on
     t.start()
     inside.wait(10)
     with deferred_collection():
-        assert not gc.isenabled()
-    assert not gc.isenabled()  # the other thread's compile still runs
+        assert not _old_generations_collected()
+    assert not _old_generations_collected()  # the other thread's compile still runs
     release.set()
     t.join(10)
-    assert gc.isenabled()
+    assert gc.get_threshold() == before
 
 
 def test_a_failed_compile_reenables_the_collector(deferral_on):
     def build():
         raise constrain.CompileBudgetError("test failure", budget="time")
 
+    before = gc.get_threshold()
     with pytest.raises(constrain.CompileBudgetError):
         _compile_with(build, "test-collector:fails")
-    assert gc.isenabled()
+    assert gc.isenabled() and gc.get_threshold() == before
 
 
 def test_the_shared_dfa_index_holds_one_weak_entry_per_live_table(monkeypatch):
