@@ -25,8 +25,8 @@ share one deferral: the collector is re-enabled, and the young generations colle
 last of them ends. A process that disabled the collector itself is left as it is.
 
 Opt out with :func:`set_gc_deferral(False) <set_gc_deferral>` (for example where other threads
-allocate many reference cycles while compiles run: their garbage also waits for the end of the
-compile).
+keep many reference cycles alive past a young collection while compiles run: those also wait
+for the end of the compile).
 """
 
 from __future__ import annotations
@@ -61,8 +61,8 @@ def gc_deferral() -> bool:
 
 @contextmanager
 def deferred_collection():
-    """Run the body with automatic garbage collection off, then collect the young generations
-    (see the module docstring). A no-op when deferral is off or the collector was already
+    """Run the body with only the youngest generation collected automatically, then collect
+    the young generations (see the module docstring). A no-op when deferral is off or the collector was already
     disabled by someone else."""
     if not _ENABLED[0]:
         yield
