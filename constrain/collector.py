@@ -13,9 +13,7 @@ inside a decoding step (MaskBench, 100-schema sample: 10 full collections inside
 
 While a compile runs only the youngest generation is collected (process-wide thresholds:
 ``gc.set_threshold(t0, never, never)``), so the temporaries die young and are never promoted,
-and cyclic garbage is still freed as it goes (with the collector disabled outright, a
-compile running into its time budget grew by 400 MB of uncollected cycles on MaskBench's
-``Github_medium:399``); at the end the compile collects the young generations
+and cyclic garbage is still freed as it goes, so a long compile's memory stays bounded; at the end the compile collects the young generations
 itself (``gc.collect(1)``: what survives is the compile's result and its caches' new entries,
 and the time is counted in the compile, not in a later step). When what the compiles
 promoted since the last full collection reaches a quarter of the oldest generation (CPython's
