@@ -13,13 +13,13 @@ inside a decoding step (MaskBench, 100-schema sample: 10 full collections inside
 
 While a compile runs only the youngest generation is collected (process-wide thresholds:
 ``gc.set_threshold(t0, never, never)``), so the temporaries die young and are never promoted,
-and cyclic garbage is still freed as it goes, so a long compile's memory stays bounded; at the end the compile collects the young generations
-itself (``gc.collect(1)``: what survives is the compile's result and its caches' new entries,
+and cyclic garbage is still freed as it goes, so a long compile's memory stays bounded;
+at the end the compile collects the young generations itself (``gc.collect(1)``: what survives is the compile's result and its caches' new entries,
 and the time is counted in the compile, not in a later step). When what the compiles
 promoted since the last full collection reaches a quarter of the oldest generation (CPython's
 own trigger), a compile that lasted at least as long as the last full collection runs it
 too, so that it does not land in a decoding step soon after. Nested and concurrent compiles
-share one deferral: the collector is re-enabled, and the young generations collected, when the
+share one deferral: the thresholds are restored, and the young generations collected, when the
 last of them ends. A process that disabled the collector itself is left as it is.
 
 Opt out with :func:`set_gc_deferral(False) <set_gc_deferral>` (for example where other threads
