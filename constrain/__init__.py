@@ -3,11 +3,12 @@
 Pipeline: front-ends (:mod:`.frontends`: JSON Schema, Lark, regex) -> grammar IR (:mod:`.ir`)
 -> byte automata (:mod:`.automata`) -> token layer (:mod:`.tokens`) -> :class:`Compiled` and
 :class:`Matcher`. :mod:`.compiler` holds the compile entries, :mod:`.options` the JSON
-options, :mod:`.budget` the compile budget. This module is the public API only.
+options, :mod:`.budget` the compile budget, :mod:`.collector` the garbage collector around it. This module is the public API only.
 """
 
 from . import grammars
 from .cache import cache_budget, clear_caches, set_cache_budget
+from .collector import gc_deferral, set_gc_deferral
 from .compiled import Compiled
 from .compiler import compile_grammar, compile_json_schema, compile_lark, compile_lark_file, compile_regex
 from .errors import (
@@ -66,7 +67,9 @@ __all__ = [
     "compile_lark",
     "compile_lark_file",
     "compile_regex",
+    "gc_deferral",
     "grammars",
     "lark_to_grammar",
     "set_cache_budget",
+    "set_gc_deferral",
 ]

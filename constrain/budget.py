@@ -30,6 +30,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from .collector import deferred_collection
 from .errors import CompileBudgetError, OptionError
 
 __all__ = ["DEFAULT_MAX_MEMORY_BYTES", "compile_budget", "compile_deadline", "check_deadline", "check_size",
@@ -170,7 +171,13 @@ def compile_budget(seconds: float | None = None, max_memory_bytes: int | None = 
             mem = max(left, 1)
     token = _BUDGET.set(_Budget(end, secs, mem, rss0, 0.0 if fresh_rss else now + _RSS_INTERVAL_S))
     try:
-        yield
+        if outer is None and fresh_rss:
+            # a compile entry (not a first visit inside a decoding step): no garbage
+            # collection while it runs, its young garbage collected at its end (collector.py)
+            with deferred_collection():
+                yield
+        else:
+            yield
     finally:
         _BUDGET.reset(token)
 

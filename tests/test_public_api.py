@@ -14,7 +14,7 @@ PUBLIC = {
         "GrammarError", "JsonOptions", "Matcher", "OptionError", "RegexError", "SchemaError",
         "SchemaWarning", "UnsupportedSchemaError", "Vocabulary", "VocabularyError", "cache_budget",
         "clear_caches", "compile_grammar", "compile_json_schema", "compile_lark", "compile_lark_file",
-        "compile_regex", "grammars", "lark_to_grammar", "set_cache_budget",
+        "compile_regex", "gc_deferral", "grammars", "lark_to_grammar", "set_cache_budget", "set_gc_deferral",
     ],
     "decode": [
         "Agent", "AgentResult",

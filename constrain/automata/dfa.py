@@ -415,7 +415,9 @@ class ByteDFA:
     DFA states an operation may create (:class:`CompileBudgetError` beyond it).
     """
 
-    __slots__ = ("_trans", "accept", "_T", "_cmap", "_ranges", "__weakref__")
+    # ``_digest``: automata.sharing's digest of the arrays, kept on the object (a slot holding
+    # bytes) rather than in a weak dictionary whose references the garbage collector walks
+    __slots__ = ("_trans", "accept", "_T", "_cmap", "_ranges", "_digest", "__weakref__")
 
     def __init__(self, trans: np.ndarray, accept: np.ndarray):
         """Canonicalize an arbitrary DFA given as full arrays (start state 0).
@@ -443,6 +445,7 @@ class ByteDFA:
         self.accept = np.ascontiguousarray(acc, dtype=bool)
         self._trans = None
         self._ranges = None
+        self._digest = None
         self.accept.setflags(write=False)
 
     @property

@@ -5,7 +5,8 @@ different routes (``"a" | ("a" minus "")``, a pattern and the same pattern under
 with the same language have byte-identical arrays. Without sharing each kept its own copy
 and its own token table: on ``JsonSchemaStore:253`` (MaskBench) two 8,344-state copies of one
 pattern DFA, 3 MB each, plus a 3 MB table each. The registry holds weak references only, so
-it keeps nothing alive on its own and needs no budget.
+it keeps nothing alive on its own and needs no budget; a DFA keeps its own digest (a slot), so
+the registry costs one weak reference per live DFA for the garbage collector to walk.
 """
 
 from __future__ import annotations
@@ -19,23 +20,19 @@ from .dfa import ByteDFA
 __all__ = ["dfa_digest", "share_dfa"]
 
 _BY_DIGEST: "weakref.WeakValueDictionary[bytes, ByteDFA]" = weakref.WeakValueDictionary()
-_DIGESTS: "weakref.WeakKeyDictionary[ByteDFA, bytes]" = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
 def dfa_digest(dfa: ByteDFA) -> bytes:
     """A digest of ``dfa``'s canonical arrays (equal for equal languages; cached per object)."""
-    with _LOCK:
-        d = _DIGESTS.get(dfa)
+    d = dfa._digest
     if d is None:
         h = hashlib.blake2b(digest_size=20)
         T, cmap, acc = dfa.table, dfa.classes, dfa.accept
         h.update(repr((T.shape, T.dtype.str, cmap.shape, cmap.dtype.str)).encode())
         for a in (T, cmap, acc):
             h.update(memoryview(a).cast("B") if a.flags.c_contiguous else a.tobytes())
-        d = h.digest()
-        with _LOCK:
-            _DIGESTS[dfa] = d
+        d = dfa._digest = h.digest()  # equal on every thread that computes it
     return d
 
 

@@ -54,7 +54,10 @@ class Lexeme:
     @property
     def dfa(self):
         if self._dfa is None:
-            with self._lock:
+            lock = self._lock
+            if lock is None:  # built meanwhile: _dfa is set before the lock is dropped
+                return self._dfa
+            with lock:
                 if self._dfa is None:
                     with schema_location(*self._where):
                         dfa = self._build()
@@ -64,8 +67,10 @@ class Lexeme:
                     # and with it the token table (tokens.tables looks tables up by DFA)
                     self._dfa = share_dfa(dfa)
                     # the registry keeps lexemes across schemas: drop the closure (and the
-                    # schema pieces it holds) once its DFA exists
+                    # schema pieces it holds) once its DFA exists, and the lock (a lock is
+                    # an object the garbage collector walks, one per cached lexeme)
                     self._build = None
+                    self._lock = None
         return self._dfa
 
     def is_empty(self) -> bool:

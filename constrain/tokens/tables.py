@@ -62,9 +62,12 @@ _TABLES_LIMIT = 4096
 # automata hold their own tables, so this bounds only what is kept for later schemas
 _CHECK_EVERY = 64
 _INSERTS = [0]
-# (id(dfa), vocabulary fingerprint) -> (weak dfa, weak table): the table of a DFA shared by
-# several lexeme keys (automata.sharing); weak, so it keeps nothing alive
-_BY_DFA: dict[int, tuple] = {}
+# (id(dfa), vocabulary fingerprint) -> table: the table of a DFA shared by several lexeme
+# keys (automata.sharing). Weak, so it keeps nothing alive, and an entry leaves with its table
+# (one weak reference per live table for the garbage collector to walk, where a dict of
+# (weak dfa, weak table) pairs grew to three tracked objects per table ever built); the
+# table's own ``dfa`` tells a live entry from one whose DFA id was reused
+_BY_DFA: "weakref.WeakValueDictionary[tuple[int, str], LexemeTable]" = weakref.WeakValueDictionary()
 
 
 def _clear_tables() -> None:
@@ -147,8 +150,8 @@ def lexeme_table(lexeme, vocab: Vocabulary) -> LexemeTable:
         # object): its table has the very rows this one needs, so share it instead of a copy
         with _TABLES_LOCK:
             shared = _BY_DFA.get((id(dfa), vocab.fingerprint))
-            if shared is not None and shared[0]() is dfa:
-                t = shared[1]()
+            if shared is not None and shared.dfa is dfa:
+                t = shared
     if t is None:
         if getattr(dfa, "counted", False):  # a CountedDFA (ByteDFA has no such flag)
             t = CountedLexemeTable(dfa, vocab)
@@ -158,11 +161,8 @@ def lexeme_table(lexeme, vocab: Vocabulary) -> LexemeTable:
             t = LexemeTable(dfa, vocab)
     with _TABLES_LOCK:
         t = _TABLES.setdefault(key, t)
-        if len(_BY_DFA) > 4 * _TABLES_LIMIT:  # drop the entries whose DFA or table is gone
-            for k in [k for k, (d, tt) in _BY_DFA.items() if d() is None or tt() is None]:
-                del _BY_DFA[k]
         if dfa is not None:  # product tables have no DFA of their own to share by
-            _BY_DFA[(id(dfa), vocab.fingerprint)] = (weakref.ref(dfa), weakref.ref(t))
+            _BY_DFA[(id(dfa), vocab.fingerprint)] = t
         _INSERTS[0] += 1
         check = _INSERTS[0] % _CHECK_EVERY == 0 or len(_TABLES) > _TABLES_LIMIT
     budget = cache_budget()

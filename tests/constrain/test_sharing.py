@@ -6,6 +6,7 @@ keeping one copy is exact. The masks of a constraint must not change with the sh
 from __future__ import annotations
 
 import gc
+import weakref
 from collections import OrderedDict
 
 import numpy as np
@@ -31,7 +32,7 @@ def test_equal_languages_share_one_dfa_and_distinct_ones_do_not():
 
 def test_lexemes_with_the_same_language_share_their_table(smollm2_vocab, monkeypatch):
     monkeypatch.setattr(tables_mod, "_TABLES", OrderedDict())
-    monkeypatch.setattr(tables_mod, "_BY_DFA", {})
+    monkeypatch.setattr(tables_mod, "_BY_DFA", weakref.WeakValueDictionary())
     x = lexeme("test-sharing:x", lambda: ByteDFA.literal(b"true").union(ByteDFA.literal(b"trux")))
     y = lexeme("test-sharing:y", lambda: ByteDFA.literal(b"tru").concat(ByteDFA.byte_set(b"ex")))
     assert x.dfa is y.dfa

@@ -1,0 +1,138 @@
+"""The garbage collector around a compile: deferred while the compile runs, and the compile's
+young garbage collected when it ends.
+
+Why: CPython collects a generation every few hundred container allocations, and runs a full
+collection once the objects promoted to the oldest generation since the last one exceed a
+quarter of it. A compile allocates tens of thousands of short-lived containers (IR nodes,
+NFA edges, per-state lists) that are alive when a young collection happens to run: each such
+collection walks them and promotes them, although almost all die, by reference counting, a
+moment later. The promoted count still grows, so a big compile triggered several full
+collections of its own and left the counter high, and the next full collection then landed
+inside a decoding step (MaskBench, 100-schema sample: 10 full collections inside compiles,
+0.76 s of the sample's 12 s of compile CPU time).
+
+While a compile runs only the youngest generation is collected (process-wide thresholds:
+``gc.set_threshold(t0, never, never)``), so the temporaries die young and are never promoted,
+and cyclic garbage is still freed as it goes, so a long compile's memory stays bounded;
+at the end the compile collects the young generations itself (``gc.collect(1)``: what survives is the compile's result and its caches' new entries,
+and the time is counted in the compile, not in a later step). When what the compiles
+promoted since the last full collection reaches a quarter of the oldest generation (CPython's
+own trigger), a compile that lasted at least as long as the last full collection runs it
+too, so that it does not land in a decoding step soon after. Nested and concurrent compiles
+share one deferral: the thresholds are restored, and the young generations collected, when the
+last of them ends. A process that disabled the collector itself is left as it is.
+
+Opt out with :func:`set_gc_deferral(False) <set_gc_deferral>` (for example where other threads
+keep many reference cycles alive past a young collection while compiles run: those also wait
+for the end of the compile).
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+from contextlib import contextmanager
+
+__all__ = ["deferred_collection", "gc_deferral", "set_gc_deferral"]
+
+_ENABLED = [True]
+_NEVER = 1 << 30       # a generation threshold that is never reached
+_THRESHOLDS = [(700, 10, 10)]  # the process's thresholds, restored when the last deferral ends
+_LOCK = threading.Lock()
+_ACTIVE = [0]          # compiles inside a deferral now
+_DISABLED_BY_US = [False]
+
+
+def set_gc_deferral(enabled: bool) -> bool:
+    """Turn the deferral of garbage collection during compiles on or off (on by default);
+    returns the previous setting. Compiles already running keep the setting they started with."""
+    prev = _ENABLED[0]
+    _ENABLED[0] = bool(enabled)
+    return prev
+
+
+def gc_deferral() -> bool:
+    """Whether compiles defer garbage collection (:func:`set_gc_deferral`)."""
+    return _ENABLED[0]
+
+
+@contextmanager
+def deferred_collection():
+    """Run the body with only the youngest generation collected automatically, then collect
+    the young generations (see the module docstring). A no-op when deferral is off or the collector was already
+    disabled by someone else."""
+    if not _ENABLED[0]:
+        yield
+        return
+    with _LOCK:
+        if _ACTIVE[0] == 0:
+            _DISABLED_BY_US[0] = gc.isenabled()
+            if _DISABLED_BY_US[0]:
+                # young collections go on (they free the compile's cyclic garbage, so memory
+                # stays bounded, and promote nothing to the oldest generation); the middle and
+                # oldest generations are not collected until the compile ends
+                _THRESHOLDS[0] = gc.get_threshold()
+                gc.set_threshold(_THRESHOLDS[0][0], _NEVER, _NEVER)
+                _STARTED[0] = time.perf_counter()
+        _ACTIVE[0] += 1
+    try:
+        yield
+    finally:
+        with _LOCK:
+            _ACTIVE[0] -= 1
+            last = _ACTIVE[0] == 0 and _DISABLED_BY_US[0]
+            if last:
+                _DISABLED_BY_US[0] = False
+                gc.set_threshold(*_THRESHOLDS[0])
+        if last:
+            _collect_young_and_what_is_due()
+
+
+# What the compiles' own collections promoted to the oldest generation since its last full
+# collection, against its size then, and how long that collection took (both set by
+# _watch_full, a gc callback). CPython runs a full collection once the promoted objects
+# exceed a quarter of the oldest generation. A compile that brings the count there runs it
+# itself, so that it does not land in a decoding step soon after -- when the last full
+# collection took at most _MAX_SHARE times the compile's own time so far (so it at most
+# doubles the compile: in a process whose start-up objects are not frozen a full collection
+# walks them all, 200-250 ms after importing torch/transformers, and a 20 ms compile leaves it
+# to CPython). On the 100-schema MaskBench sample's replay (load 2.5-3) running every due
+# one, this bound and a quarter of the compile's time gave the same median compile within
+# noise (26-31 ms, against 21-23 ms with no full collection in compiles, which left 4 full
+# collections of 15-18 ms to steps); larger values leave fewer to steps
+_DUE_FRACTION = 4
+_MAX_SHARE = 1
+_PROMOTED = [0]
+_LONG_LIVED = [0]
+_LAST_FULL_S = [None]  # seconds; None until one was seen
+_FULL_START = [0.0]
+_STARTED = [0.0]       # when the outermost deferral began (time.perf_counter)
+_WATCHING = [False]
+_SECONDS_PER_OBJECT = 1e-6  # a full collection's cost per tracked object, until one is timed
+
+
+def _watch_full(phase: str, info: dict) -> None:
+    if info.get("generation") != 2:
+        return
+    if phase == "start":
+        _FULL_START[0] = time.perf_counter()
+    else:
+        _LAST_FULL_S[0] = time.perf_counter() - _FULL_START[0]
+        _PROMOTED[0] = 0
+        _LONG_LIVED[0] = len(gc.get_objects(2))
+
+
+def _collect_young_and_what_is_due() -> None:
+    if not _WATCHING[0]:
+        _WATCHING[0] = True
+        gc.callbacks.append(_watch_full)
+        _LONG_LIVED[0] = len(gc.get_objects(2))
+    young = len(gc.get_objects(0)) + len(gc.get_objects(1))
+    _PROMOTED[0] += max(0, young - gc.collect(1))  # survivors move to the oldest generation
+    if _PROMOTED[0] > _LONG_LIVED[0] // _DUE_FRACTION:
+        cost = _LAST_FULL_S[0]
+        if cost is None:
+            cost = (_LONG_LIVED[0] + _PROMOTED[0]) * _SECONDS_PER_OBJECT
+        if cost <= _MAX_SHARE * (time.perf_counter() - _STARTED[0]):
+            gc.collect()

@@ -1,0 +1,274 @@
+"""Garbage collection around compiles (constrain.collector) and the engine's long-lived
+structures kept out of the collector's walk (issue 18: full collections inside decoding steps).
+
+A compile runs with automatic collection off and collects its own young garbage at its end;
+nested and concurrent compiles share one deferral; a process that disabled the collector is
+left alone; ``set_gc_deferral(False)`` opts out. The caches that outlive a compile hold as few
+tracked objects as they can: one weak reference per live token table in the shared-DFA index
+(an entry leaves with its table), the DFA digest on the DFA itself, no lock on a built lexeme.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import weakref
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+
+import constrain
+from constrain.automata import ByteDFA, dfa_digest
+from constrain.collector import deferred_collection
+from constrain.ir import Grammar, Lex, lexeme
+from constrain.tokens import Vocabulary
+from constrain.tokens import tables as tables_mod
+from constrain.tokens.tables import lexeme_table
+
+
+def byte_vocab() -> Vocabulary:
+    return Vocabulary.from_token_bytes([bytes([b]) for b in range(256)] + [b"ab", None], eos_ids=[257])
+
+
+class _Node:
+    pass
+
+
+def _old_generations_collected() -> bool:
+    """Whether automatic collections of the middle and oldest generations can run now (a
+    deferral leaves only the youngest one collected)."""
+    return gc.isenabled() and gc.get_threshold()[1] < (1 << 30)
+
+
+def _compile_with(build, key):
+    """Compile a one-lexeme grammar whose DFA ``build`` makes (it runs inside the compile)."""
+    g = Grammar({"$root": Lex(lexeme(key, build))}, "$root", {"$root": "test"})
+    return constrain.compile_grammar(g, byte_vocab())
+
+
+@pytest.fixture
+def deferral_on():
+    prev = constrain.set_gc_deferral(True)
+    yield
+    constrain.set_gc_deferral(prev)
+
+
+class _RecordingGc:
+    """The ``gc`` module as constrain.collector sees it, recording the collections it asks for
+    (automatic collections, which could free the same cycles, do not go through it)."""
+
+    def __init__(self):
+        self.collects = []
+
+    def __getattr__(self, name):
+        return getattr(gc, name)
+
+    def collect(self, generation=2):
+        self.collects.append(generation)
+        return gc.collect(generation)
+
+
+def test_a_compile_runs_without_automatic_collection_and_collects_its_young_cycles(deferral_on, monkeypatch):
+    import constrain.collector as collector_mod
+
+    rec = _RecordingGc()
+    monkeypatch.setattr(collector_mod, "gc", rec)
+    assert gc.isenabled()
+    seen = {}
+
+    def build():
+        seen["enabled"] = _old_generations_collected()
+        a, b = _Node(), _Node()
+        a.other, b.other = b, a  # a cycle only the collector frees
+        seen["cycle"] = weakref.ref(a)
+        return ByteDFA.literal(b"cycle")
+
+    c = _compile_with(build, "test-collector:young")
+    assert rec.collects[:1] == [1]  # the young generations, by the compile (then a full one if due)
+    assert seen["enabled"] is False
+    assert _old_generations_collected()
+    # the compile's own collection of the young generations freed the cycle: nobody else
+    # collected (a weak reference dies only when the cycle is freed)
+    assert seen["cycle"]() is None
+    assert c.matcher().advance(c.vocab.encode("cycle")[0])
+
+
+def test_opting_out_leaves_the_collector_running(deferral_on):
+    assert constrain.gc_deferral() is True
+    assert constrain.set_gc_deferral(False) is True
+    seen = {}
+
+    def build():
+        seen["enabled"] = _old_generations_collected()
+        return ByteDFA.literal(b"optout")
+
+    _compile_with(build, "test-collector:optout")
+    assert seen["enabled"] is True and _old_generations_collected()
+
+
+def test_a_process_that_disabled_the_collector_keeps_it_disabled(deferral_on):
+    gc.disable()
+    try:
+        seen = {}
+
+        def build():
+            a = _Node()
+            a.me = a
+            seen["cycle"] = weakref.ref(a)
+            return ByteDFA.literal(b"disabled")
+
+        _compile_with(build, "test-collector:disabled")
+        assert not gc.isenabled()
+        assert seen["cycle"]() is not None  # not ours to collect
+    finally:
+        gc.enable()
+    gc.collect()
+
+
+def test_nested_and_concurrent_deferrals_reenable_once_the_last_ends(deferral_on):
+    assert gc.isenabled()
+    before = gc.get_threshold()
+    with deferred_collection():
+        with deferred_collection():
+            assert not _old_generations_collected() and gc.get_threshold()[0] == before[0]
+        assert not _old_generations_collected()  # the outer one still runs
+    assert gc.get_threshold() == before
+
+    inside, release = threading.Event(), threading.Event()
+
+    def other():
+        with deferred_collection():
+            inside.set()
+            release.wait(10)
+
+    t = threading.Thread(target=other)
+    t.start()
+    inside.wait(10)
+    with deferred_collection():
+        assert not _old_generations_collected()
+    assert not _old_generations_collected()  # the other thread's compile still runs
+    release.set()
+    t.join(10)
+    assert gc.get_threshold() == before
+
+
+def test_a_failed_compile_reenables_the_collector(deferral_on):
+    def build():
+        raise constrain.CompileBudgetError("test failure", budget="time")
+
+    before = gc.get_threshold()
+    with pytest.raises(constrain.CompileBudgetError):
+        _compile_with(build, "test-collector:fails")
+    assert gc.isenabled() and gc.get_threshold() == before
+
+
+def test_the_shared_dfa_index_holds_one_weak_entry_per_live_table(monkeypatch):
+    vocab = byte_vocab()
+    monkeypatch.setattr(tables_mod, "_TABLES", OrderedDict())
+    monkeypatch.setattr(tables_mod, "_BY_DFA", weakref.WeakValueDictionary())
+    lexemes = [lexeme(f"test-collector:index:{i}", lambda i=i: ByteDFA.literal(b"w%d" % i)) for i in range(20)]
+    tables = [lexeme_table(lx, vocab) for lx in lexemes]
+    assert len(tables_mod._BY_DFA) == 20
+    # an equal language reached another way finds the same table through the index
+    twin = lexeme("test-collector:index:twin", lambda: ByteDFA.literal(b"w").concat(ByteDFA.literal(b"3")))
+    assert twin.dfa is lexemes[3].dfa and lexeme_table(twin, vocab) is tables[3]
+    # the entry is a weak reference to the table: it leaves with it, nothing else stays
+    tables_mod._TABLES.clear()
+    del tables, twin
+    gc.collect()
+    assert len(tables_mod._BY_DFA) == 0
+
+
+def test_a_dfa_keeps_its_digest_and_a_built_lexeme_its_dfa_without_a_lock():
+    d = ByteDFA.literal(b"abc").union(ByteDFA.literal(b"abd"))
+    assert d._digest is None
+    h = dfa_digest(d)
+    assert d._digest == h == dfa_digest(ByteDFA.literal(b"ab").concat(ByteDFA.byte_set(b"cd")))
+    lx = lexeme("test-collector:lock", lambda: ByteDFA.literal(b"lock"))
+    assert lx._lock is not None
+    built = lx.dfa
+    assert lx._lock is None and lx._build is None and lx.dfa is built
+
+
+def test_concurrent_first_builds_of_a_lexeme_agree():
+    calls = []
+    barrier = threading.Barrier(4)
+
+    def build():
+        calls.append(1)
+        return ByteDFA.literal(b"concurrent")
+
+    lx = lexeme("test-collector:concurrent", build)
+    out = []
+
+    def get():
+        barrier.wait(10)
+        out.append(lx.dfa)
+
+    threads = [threading.Thread(target=get) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(out) == 4 and all(d is out[0] for d in out) and len(calls) == 1
+
+
+def test_masks_equal_with_and_without_the_deferral(smollm2_vocab):
+    """The deferral changes when garbage is collected, never what is compiled: masks along an
+    instance are equal with it on and off (each from cleared caches)."""
+    schema = {"type": "object", "properties": {"name": {"type": "string", "pattern": "^[a-z]{1,8}$"},
+                                               "n": {"type": "integer", "minimum": 0}},
+              "required": ["name"], "additionalProperties": {"type": "boolean"}}
+    ids = smollm2_vocab.encode('{"extra": true, "name": "abc", "n": 12}')
+
+    def masks(on):
+        prev = constrain.set_gc_deferral(on)
+        try:
+            constrain.clear_caches()
+            m = constrain.compile_json_schema(schema, smollm2_vocab).matcher()
+            out = []
+            for t in ids:
+                out.append(np.array(m.mask(), copy=True))
+                assert m.advance(t)
+            out.append(np.array(m.mask(), copy=True))
+            return out
+        finally:
+            constrain.set_gc_deferral(prev)
+
+    a, b = masks(True), masks(False)
+    assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_a_compile_runs_the_full_collection_once_it_is_due(deferral_on, monkeypatch):
+    """Due: what the compiles promoted since the last full collection is over a quarter of
+    the oldest generation then (CPython's own trigger), and the last full collection took at
+    most this compile's time so far. Otherwise only the young generations."""
+    import constrain.collector as collector_mod
+
+    rec = _RecordingGc()
+    monkeypatch.setattr(collector_mod, "gc", rec)
+    with deferred_collection():  # installs the watch of full collections
+        pass
+    monkeypatch.setattr(collector_mod, "_LONG_LIVED", [10**12])
+    monkeypatch.setattr(collector_mod, "_PROMOTED", [0])
+    rec.collects.clear()
+    with deferred_collection():
+        keep = [[i] for i in range(2000)]  # survivors of the compile
+    assert rec.collects == [1]
+    assert collector_mod._PROMOTED[0] >= 2000
+    collector_mod._LONG_LIVED[0] = 4 * collector_mod._PROMOTED[0] - 1  # now over a quarter
+    # due, but the last full collection took longer than this compile: left to CPython
+    monkeypatch.setattr(collector_mod, "_LAST_FULL_S", [3600.0])
+    rec.collects.clear()
+    with deferred_collection():
+        pass
+    assert rec.collects == [1]
+    collector_mod._LAST_FULL_S[0] = 0.0  # cheap: the compile runs it
+    rec.collects.clear()
+    with deferred_collection():
+        pass
+    assert rec.collects == [1, 2]
+    # the watch saw the full collection: the count starts again from the new generation size
+    assert collector_mod._PROMOTED[0] == 0 and collector_mod._LONG_LIVED[0] >= len(keep)
+    assert collector_mod._LAST_FULL_S[0] > 0.0  # and timed it
