@@ -41,7 +41,7 @@ _NEVER = 1 << 30       # a generation threshold that is never reached
 _THRESHOLDS = [(700, 10, 10)]  # the process's thresholds, restored when the last deferral ends
 _LOCK = threading.Lock()
 _ACTIVE = [0]          # compiles inside a deferral now
-_DISABLED_BY_US = [False]
+_DEFERRING = [False]   # the outermost deferral changed the thresholds (the collector was on)
 
 
 def set_gc_deferral(enabled: bool) -> bool:
@@ -67,8 +67,8 @@ def deferred_collection():
         return
     with _LOCK:
         if _ACTIVE[0] == 0:
-            _DISABLED_BY_US[0] = gc.isenabled()
-            if _DISABLED_BY_US[0]:
+            _DEFERRING[0] = gc.isenabled()
+            if _DEFERRING[0]:
                 # young collections go on (they free the compile's cyclic garbage, so memory
                 # stays bounded, and promote nothing to the oldest generation); the middle and
                 # oldest generations are not collected until the compile ends
@@ -81,9 +81,9 @@ def deferred_collection():
     finally:
         with _LOCK:
             _ACTIVE[0] -= 1
-            last = _ACTIVE[0] == 0 and _DISABLED_BY_US[0]
+            last = _ACTIVE[0] == 0 and _DEFERRING[0]
             if last:
-                _DISABLED_BY_US[0] = False
+                _DEFERRING[0] = False
                 gc.set_threshold(*_THRESHOLDS[0])
         if last:
             _collect_young_and_what_is_due()
