@@ -19,6 +19,7 @@ from .applicators import ApplicatorsMixin
 from .arrays import ArraysMixin
 from .complement import ComplementMixin
 from .context import LoweringContext
+from .dialects import declared_draft, to_declared_draft
 from .disjoint import DisjointMixin
 from .dynamic_refs import static_dynamic_refs
 from .enums import EnumsMixin
@@ -241,7 +242,7 @@ def schema_to_grammar(schema: Any, *, strict: bool = False, lenient: bool = Fals
                       property_order: str = "any", format_assertion: bool = True,
                       resources: Any = None) -> Grammar:
     """The grammar of the JSON texts valid under ``schema`` (options: see ``compile_json_schema``)."""
-    schema = normalize_schema_input(schema)
+    schema = to_declared_draft(normalize_schema_input(schema))
     check_schema_document(schema)
     if resources is not None and not hasattr(resources, "items"):
         raise SchemaError(f"resources must map URIs to schema documents, not {type(resources).__name__}")
@@ -249,7 +250,10 @@ def schema_to_grammar(schema: Any, *, strict: bool = False, lenient: bool = Fals
     for uri, doc in (resources or {}).items():
         if not isinstance(uri, str):
             raise SchemaError(f"resources: a document's URI must be a string, not {type(uri).__name__}")
-        docs[uri] = normalize_schema_input(doc)
+        doc = normalize_schema_input(doc)
+        # a document without $schema is read in the dialect of the one that refers to it
+        docs[uri] = to_declared_draft(doc, None if isinstance(doc, dict) and "$schema" in doc
+                                      else declared_draft(schema))
         check_schema_document(docs[uri])
     schema, docs = static_dynamic_refs(schema, docs)
     lex = JsonLexemes(whitespace, max_whitespace, max_newlines=max_newlines, trailing_ws=trailing_whitespace,
