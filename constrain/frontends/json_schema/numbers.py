@@ -213,7 +213,9 @@ class NumbersMixin:
         if lo is None and hi is None:
             return Lex(self.L.number())
         try:
-            r = numeric.number_range_regex(lo, hi, lo_exclusive=lo_x, hi_exclusive=hi_x)
+            # exponent spellings where exact: every one for bounds at 0, else the one-digit
+            # mantissas serialisers write (1e-06 in [0, 1]; numeric._exponent_subset)
+            r = numeric.number_range_regex(lo, hi, lo_exclusive=lo_x, hi_exclusive=hi_x, allow_exponent=True)
         except ValueError:
             return NOTHING
         return Lex(self.L.regex(r, f"number range {lo}..{hi}"))

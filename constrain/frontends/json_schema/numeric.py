@@ -24,11 +24,13 @@ Semantics and the documented narrowings:
   ``-0``/``-0.0`` count as 0).  The exponent notation is included when the
   range is unbounded on both sides (unless ``allow_exponent=False``).  For a
   bounded range it is left out by default (narrowing).  With
-  ``allow_exponent=True`` it is included only when that is exact, i.e. when
-  every bound is absent or 0 (then only the sign of the value matters); for any
-  other bound ``{m * 10**e : m*10**e <= b}`` over decimal ``e`` is not a regular
-  language, so the exponent form is left out (narrowing, see
-  ``exponent_is_exact``).
+  ``allow_exponent=True`` all of it is included when every bound is absent or 0
+  (then only the sign of the value matters); for any other bound
+  ``{m * 10**e : m*10**e <= b}`` over decimal ``e`` is not a regular language,
+  so only an exact subset is included: one-digit mantissas with an exponent
+  whose every value is inside (``1e-06`` in ``[0, 1]``, ``2.5e+16`` above
+  ``minimum: 3``: what serialisers write; ``_exponent_subset``), and zero with
+  any exponent where 0 is inside (narrowing for the rest, ``exponent_is_exact``).
 * ``integer_multiple_of_regex`` / ``number_multiple_of_regex`` return a regex
   only in the cheap cases (``k = d * 10**e`` with ``d`` in {1, 2, 5}, or a
   bounded range with fewer than ``ENUMERATION_LIMIT`` multiples) and ``None``
@@ -778,7 +780,55 @@ def number_range_regex(lo: Number | None = None, hi: Number | None = None, *,
     r = _signed_number(dlo, lo_s, dhi, hi_s)
     if r is None:  # pragma: no cover - _bounds already checked
         raise ValueError("empty range")
+    if allow_exponent:
+        e = _exponent_subset(dlo, lo_s, dhi, hi_s)
+        if e is not None:
+            return _alt([str(r), e])
     return str(r)
+
+
+def _exponent_subset(lo, lo_s, hi, hi_s) -> str | None:
+    """The exponent spellings certainly inside a range with a non-zero bound (an exact subset:
+    the whole set is not regular).  Chosen to cover what serialisers write, Python's
+    ``repr(1e-06)`` / ``repr(1e+16)`` and C's ``%g``: a one-digit integer part.
+
+    * small: ``m e-k`` with ``0 < |m| < 10`` (``[1-9]`` or ``0.`` and a non-zero digit after)
+      and ``k >= K >= 1`` has ``0 < |v| < 10**(1-K)``: inside when the range holds ``(0, 10**(1-K))``
+      on that side of 0;
+    * large: ``m e+k`` with ``m`` in ``[1, 10)`` (``[1-9](.d+)?``) and ``k >= K >= 1`` has
+      ``|v| >= 10**K``: inside when the range is unbounded on that side and reaches ``10**K``;
+    * zero with any exponent, where 0 is inside.
+    Bounds are Decimals (or None) of a non-empty range."""
+    def at_least(k: int) -> str:  # an exponent's digits, leading zeros allowed, value >= k >= 1
+        return "0*" + _group(str(_pos_int_range(k, None)))
+
+    def small_k(room):  # the least K >= 1 with 10**(1-K) <= room (room > 0), None: any K
+        k = 1
+        while room is not None and Decimal(10) ** (1 - k) > room:
+            k += 1
+        return k
+
+    def large_k(reach, strict):  # the least K >= 1 with 10**K >= reach (> when strict)
+        k = 1
+        while Decimal(10) ** k < reach or (strict and Decimal(10) ** k == reach):
+            k += 1
+        return k
+
+    small_m = "(?:[1-9](?:\\.[0-9]+)?|0\\.[0-9]*[1-9][0-9]*)"
+    large_m = "[1-9](?:\\.[0-9]+)?"
+    alts = []
+    if (lo is None or lo <= 0) and (hi is None or hi > 0):  # small positives: lo <= 0 < v
+        alts.append(small_m + "[eE]-" + at_least(small_k(hi)))
+    if hi is None:  # large positives
+        alts.append(large_m + "[eE]\\+?" + at_least(large_k(lo if lo is not None else Decimal(0), lo_s)))
+    if (hi is None or hi >= 0) and (lo is None or lo < 0):  # small negatives: v < 0 <= hi
+        alts.append("-" + small_m + "[eE]-" + at_least(small_k(None if lo is None else -lo)))
+    if lo is None:  # large negatives
+        alts.append("-" + large_m + "[eE]\\+?" + at_least(large_k(-hi if hi is not None else Decimal(0), hi_s)))
+    zero_in = (lo is None or lo < 0 or (lo == 0 and not lo_s)) and (hi is None or hi > 0 or (hi == 0 and not hi_s))
+    if zero_in:
+        alts.append("-?0(?:\\.0+)?[eE][+-]?[0-9]+")
+    return _alt(alts) if alts else None
 
 
 def _sign_only_regex(lo, lo_s, hi, hi_s) -> str:

@@ -320,10 +320,12 @@ def test_number_range_exponent_sign_bounds(lo, hi, lo_x, hi_x):
 
 
 def test_number_range_exponent_narrowing():
-    # a non-zero bound: exponents are not regular, they are left out (narrowing)
+    # a non-zero bound: exponents are not regular; only the one-digit-mantissa subset is in
     assert not exponent_is_exact(0, 10)
     pat = number_range_regex(0, 10, allow_exponent=True)
-    assert matches(pat, "5") and not matches(pat, "5e0")
+    assert matches(pat, "5") and not matches(pat, "5e0") and not matches(pat, "0.5e1")
+    assert matches(pat, "5e-1") and matches(pat, "1e-06") and not matches(pat, "-1e-06")
+    assert not matches(number_range_regex(0, 10), "5e-1")  # allow_exponent not given: none
     pat = number_range_regex(None, None, allow_exponent=False)
     assert matches(pat, "-1.5") and not matches(pat, "1e5")
 
@@ -516,3 +518,36 @@ def test_integer_schemas_accept_float_spellings_soundly(schema):
             if "e" not in s:
                 assert got == want, (schema, s)
     assert accepted > 10
+
+
+EXP_MANTISSAS = ["0", "0.0", "1", "9", "1.5", "0.5", "0.05", "9.99", "12", "0.001", "5", "2.5", "10", "1.0"]
+EXP_PARTS = ["e0", "e1", "e-1", "e-01", "e+1", "E+02", "e2", "e-2", "e-6", "e-06", "e16", "e+16", "e-300",
+             "e300", "e-0", "e+00", "E-5"]
+EXP_SPELLINGS = [s + m + e for s in ("", "-") for m in EXP_MANTISSAS for e in EXP_PARTS]
+
+
+@SETTINGS
+@given(lo=bound_numbers, hi=bound_numbers, lo_x=st.booleans(), hi_x=st.booleans())
+@example(lo=0, hi=1, lo_x=False, hi_x=False)
+@example(lo=3, hi=None, lo_x=False, hi_x=False)
+@example(lo=None, hi=-10, lo_x=False, hi_x=True)
+@example(lo=-0.05, hi=0.5, lo_x=True, hi_x=False)
+def test_number_range_exponent_subset_is_exact(lo, hi, lo_x, hi_x):
+    """With a non-zero bound the exponent spellings taken are a subset: never one outside the
+    range, and the serialisers' forms (one-digit mantissa) wherever every value of their
+    exponent's side is inside."""
+    dlo, dhi = as_decimal(lo), as_decimal(hi)
+    lo_x = lo_x and dlo is not None
+    hi_x = hi_x and dhi is not None
+    assume(not (dlo is not None and dhi is not None and (dlo > dhi or (dlo == dhi and (lo_x or hi_x)))))
+    rx = re.compile(number_range_regex(lo, hi, lo_exclusive=lo_x, hi_exclusive=hi_x, allow_exponent=True))
+    for s in EXP_SPELLINGS:
+        if rx.fullmatch(s):
+            assert in_range(Decimal(s), dlo, dhi, lo_x, hi_x), (lo, hi, lo_x, hi_x, s)
+    # what is promised: small one-digit mantissas wherever (0, 1) (or (-1, 0)) is inside
+    if (dlo is None or dlo <= 0) and (dhi is None or dhi >= 1):
+        assert rx.fullmatch("1e-06") and rx.fullmatch("9.5E-1")
+    if (dhi is None or dhi >= 0) and (dlo is None or dlo <= -1):
+        assert rx.fullmatch("-2.5e-3")
+    if dhi is None and (dlo is None or dlo <= 10):
+        assert rx.fullmatch("1e+16") and rx.fullmatch("3.25E2")
