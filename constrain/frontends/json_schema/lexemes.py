@@ -150,6 +150,7 @@ class JsonLexemes:
 
     def string_expr(self, expr) -> Lexeme:
         """A JSON string whose content is the language of a :func:`string_content` expression."""
+        expr = simplify_string_expr(expr)
         if self.canonical_literals:
             expr = canonical_literals(expr)
         key = json.dumps(expr, ensure_ascii=False)
@@ -278,6 +279,47 @@ def canonical_string(value: str) -> bytes:
     s = json.dumps(value, ensure_ascii=False)[1:-1]
     s = "".join("\\u%04x" % ord(c) if 0xD800 <= ord(c) <= 0xDFFF else c for c in s)
     return s.encode("utf-8")
+
+
+def simplify_string_expr(expr):
+    """``expr`` with the identities of its Boolean operators applied: ``minus`` of nothing, an
+    ``or``/``and`` of one member, nested ``or``s, empty members of an ``or``.
+
+    Why: exact ``oneOf`` writes each branch as "this branch minus the others" even where no other
+    branch has strings (``oneOf: [{type: string, maxLength: 32767}, {type: null}]``); simplified,
+    such a branch is a plain ``spec`` again and takes the character counter of long length
+    bounds instead of a product automaton over per-count states (over its state budget)."""
+    def empty(e):
+        return e[0] == "or" and not e[1]
+
+    op = expr[0]
+    if op == "minus":
+        a, b = simplify_string_expr(expr[1]), simplify_string_expr(expr[2])
+        if empty(a) or empty(b):
+            return a
+        if _lengths_only(a) and _lengths_only(b):  # lengths minus lengths: at most two ranges
+            (lo, hi), (blo, bhi) = a[3:5], b[3:5]
+            below = (lo, blo - 1 if hi is None else min(hi, blo - 1))
+            above = (1, 0) if bhi is None else (max(lo, bhi + 1), hi)  # (1, 0): nothing
+            parts = [string_spec(min_len=x, max_len=y) for x, y in (below, above) if y is None or x <= y]
+            return parts[0] if len(parts) == 1 else ("or", parts)
+        return ("minus", a, b)
+    if op == "or":
+        parts = []
+        for e in map(simplify_string_expr, expr[1]):
+            parts.extend(e[1] if e[0] == "or" else [e])
+        return parts[0] if len(parts) == 1 else ("or", parts)
+    if op == "and":
+        parts = [simplify_string_expr(e) for e in expr[1]]
+        if any(map(empty, parts)):
+            return ("or", [])
+        return parts[0] if len(parts) == 1 else ("and", parts)
+    return expr
+
+
+def _lengths_only(expr) -> bool:
+    """A ``spec`` that bounds the number of characters and nothing else."""
+    return expr[0] == "spec" and not any(expr[i] for i in (1, 2, 5, 6))
 
 
 def canonical_literals(expr):

@@ -123,3 +123,48 @@ def test_long_min_length_real_vocabulary(monkeypatch, smollm2_vocab, schema):
     assert not _counted(plain)
     eos = tuple(int(e) for e in smollm2_vocab.eos_ids)
     assert_same_masks(counted, plain, seed=len(str(schema)), walks=8, steps=30, skip=eos)
+
+
+ONE_OF = [  # exact oneOf writes "this branch minus the others"; simplified, long bounds stay counted
+    {"oneOf": [{"type": "string", "minLength": 34, "maxLength": 40}, {"type": "null"}]},
+    {"oneOf": [{"type": "string"}, {"type": "string", "maxLength": 36}]},  # strings of 37+ chars
+    {"oneOf": [{"type": "string", "maxLength": 50}, {"type": "string", "minLength": 35}]},  # two ranges
+]
+
+
+@pytest.mark.parametrize("schema", ONE_OF)
+def test_one_of_long_length_branches(monkeypatch, schema):
+    counted = compile_json_schema(schema, VOCAB, max_whitespace=2)
+    assert _counted(counted) == (schema is not ONE_OF[2])  # an or of two ranges is materialized
+    valid = jsonschema.Draft202012Validator(schema).is_valid
+    rng = random.Random(7)
+    seen = set()
+    for n in list(range(30, 56)) * 3:
+        s = "".join(rng.choice("an=\u00e9") for _ in range(n))
+        seen.add(valid(s))
+        assert _accepts(counted, s) == valid(s), (len(s), valid(s))
+    assert seen == {True, False}
+    monkeypatch.setattr(jl, "COUNTED_ABOVE", 10_000)
+    plain = compile_json_schema({**schema, "description": "materialized"}, VOCAB, max_whitespace=2)
+    assert not _counted(plain)
+    assert_same_masks(counted, plain, seed=3, walks=20, steps=60, skip=(len(TOKS) - 1,))
+
+
+def test_simplify_length_differences_exactly():
+    """``minus`` of two length ranges is at most two ranges: brute force over small bounds."""
+    bounds = [0, 1, 2, 3, 5]
+    for lo, hi, blo, bhi in itertools.product(bounds, bounds + [None], bounds, bounds + [None]):
+        if (hi is not None and lo > hi) or (bhi is not None and blo > bhi):
+            continue
+        e = jl.simplify_string_expr(("minus", jl.string_spec(min_len=lo, max_len=hi),
+                                     jl.string_spec(min_len=blo, max_len=bhi)))
+        parts = e[1] if e[0] == "or" else [e]
+        assert all(p[0] == "spec" for p in parts) and len(parts) <= 2
+        for n in range(9):
+            want = lo <= n and (hi is None or n <= hi) and not (blo <= n and (bhi is None or n <= bhi))
+            assert any(p[3] <= n and (p[4] is None or n <= p[4]) for p in parts) == want, (lo, hi, blo, bhi, n)
+    nothing = ("or", [])
+    any_string = jl.string_spec()
+    assert jl.simplify_string_expr(("or", [("minus", any_string, nothing)])) == any_string
+    assert jl.simplify_string_expr(("and", [any_string, nothing])) == nothing
+    assert jl.simplify_string_expr(("or", [("or", [("lit", "a")]), ("lit", "b")])) == ("or", [("lit", "a"), ("lit", "b")])
