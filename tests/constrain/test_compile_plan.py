@@ -74,3 +74,36 @@ def test_masks_equal_with_and_without_compile_time_rows(family, monkeypatch):
     cold = constrain.compile_json_schema(SCHEMA, vocab)
     eos = set(int(e) for e in vocab.eos_ids)
     assert_same_masks(warm, cold, seed=5, walks=6, steps=20, skip=eos)
+
+
+def test_small_tables_plan_the_shortest_word_and_the_first_byte(family):
+    """A small table's compile-time rows are its states one byte in and those along its
+    shortest word (``EAGER_SMALL_WORD_PATH``): the word is accepted and no shorter one is."""
+    from constrain.compiled import _shortest_word, _word_states
+    from constrain.tokens import dense_trie
+
+    _, _, vocab = family
+    c = constrain.compile_json_schema(SCHEMA, vocab)
+    below = dense_trie(vocab).below_first
+    small = [t for t in {id(t): t for t in c.automaton.tables}.values()
+             if not t.counted and t.batchable and t.n_states <= compiled_mod.EAGER_SMALL_TABLE]
+    assert small
+    for t in small:
+        word = _shortest_word(t)
+        q = 0
+        for b in word:
+            q = t.py_row(q)[t.cmap_list[b]]
+            assert q >= 0
+        assert t.accept_list[q]
+        levels = _bfs_levels(t.state_table, t.n_states)
+        first_accepting = min(d for d, qs in enumerate(levels) if any(t.accept_list[s] for s in qs))
+        assert len(word) == first_accepting
+        allowed = set(levels[0]) | (set(levels[1]) if len(levels) > 1 else set()) | _word_states(t)
+        compiled_mod._EAGER_PLANS.pop(t, None)
+        planned = {s for _, s, _ in _eager_plan(t, below)}
+        assert planned <= allowed
+        assert 0 in planned or t.is_wide(0)
+    # a key's DFA holds its escaped spellings too: the plan leaves most of its states out
+    key = max(small, key=lambda t: t.n_states)
+    compiled_mod._EAGER_PLANS.pop(key, None)
+    assert len(_eager_plan(key, below)) < key.n_states
