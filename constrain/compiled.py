@@ -29,8 +29,8 @@ from .tokens.trie import child_lists
 
 __all__ = ["Compiled"]
 
-# compile-time row precomputation: every state of small lexemes (up to EAGER_SMALL_TABLE DFA
-# states: keys, literals, punctuation, enums), the states at most EAGER_ROW_DEPTH bytes into
+# compile-time row precomputation: the states of small lexemes (up to EAGER_SMALL_TABLE DFA
+# states: keys, literals, punctuation, enums) one byte in and along their shortest word, the states at most EAGER_ROW_DEPTH bytes into
 # bigger ones up to EAGER_ROW_STATES states (a pattern's first bytes), at most EAGER_ROW_MAX
 # of them, within EAGER_ROW_BUDGET_S; every other row is computed on the first
 # visit of a state that needs it (several together, lexeme_tables.fill_rows). Precomputing
@@ -253,9 +253,9 @@ def _eager_plan(t, below_first: np.ndarray) -> tuple:
                for q in qs]
     elif t.batchable and t.n_states <= EAGER_ROW_STATES:
         T = t.state_table
-        # small tables (keys, literals, punctuation, enums): every state, a text that
-        # reaches the lexeme walks through them; big ones (patterns, formats): the first
-        # EAGER_ROW_DEPTH bytes only
+        # small tables (keys, literals, punctuation, enums): the states one byte in and
+        # those along the shortest word (EAGER_SMALL_WORD_PATH; every state if False); big
+        # ones (patterns, formats): the first EAGER_ROW_DEPTH bytes only
         small = t.n_states <= EAGER_SMALL_TABLE
         depth = t.n_states if small else EAGER_ROW_DEPTH
         levels = _bfs_levels(T, t.n_states, depth)
