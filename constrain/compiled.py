@@ -22,14 +22,15 @@ from .ir import Grammar, compile_rtn
 from .matcher import CanonicalMatcher, Matcher
 from .tokens import (DifferenceLexemeTable, TokenAutomaton, Vocabulary, compute_rows_batched, dense_trie,
                      require_vocabulary)
+from .tokens.lexeme_tables import compute_difference_rows
 from .tokens import lexeme_tables as _lexeme_tables
 from .tokens.canonical import canonical_filter
 from .tokens.trie import child_lists
 
 __all__ = ["Compiled"]
 
-# compile-time row precomputation: every state of small lexemes (up to EAGER_SMALL_TABLE DFA
-# states: keys, literals, punctuation, enums), the states at most EAGER_ROW_DEPTH bytes into
+# compile-time row precomputation: the states of small lexemes (up to EAGER_SMALL_TABLE DFA
+# states: keys, literals, punctuation, enums) one byte in and along their shortest word, the states at most EAGER_ROW_DEPTH bytes into
 # bigger ones up to EAGER_ROW_STATES states (a pattern's first bytes), at most EAGER_ROW_MAX
 # of them, within EAGER_ROW_BUDGET_S; every other row is computed on the first
 # visit of a state that needs it (several together, lexeme_tables.fill_rows). Precomputing
@@ -39,9 +40,16 @@ EAGER_ROW_STATES = 4096
 EAGER_ROW_MAX = 8192
 EAGER_WIDE_TABLE = 4096
 EAGER_WIDE_MAX = 1024
+EAGER_DIFFERENCE_CHUNK = 128  # difference tables' rows computed together (lanes of one walk)
 EAGER_ROW_BUDGET_S = 0.1
 EAGER_ROW_DEPTH = 1
-EAGER_SMALL_TABLE = 64  # lexemes with at most this many DFA states get every state's row
+EAGER_SMALL_TABLE = 64  # lexemes with at most this many DFA states: more than the first byte ...
+# ... of such a lexeme, the rows of the states one byte in and of those along its shortest
+# word (a key's name as written, not its escaped spellings: ``\u0061`` for ``a`` is most of a
+# key's DFA states; a literal's digits). Every state's row (False, the old plan) spent ~80% of
+# the compile-time rows on small tables' deeper states, of which the 100-schema sample's
+# walks read 4% (issue 18 part 2o); those rows now come on first visit, as any state's may
+EAGER_SMALL_WORD_PATH = True
 # compile-time masks of the states along the grammar's shortest output (see _precompute_masks):
 # every output passes through them, so they are paid here or on the first steps. Turned off
 # (issue 18 part 2d, MaskBench sample 100, CPU time) compile p50 fell ~30% but the per-token
@@ -189,6 +197,42 @@ def _check_nonempty(rtn, grammar: Grammar) -> None:
         pointer=where)
 
 
+def _shortest_word(t) -> bytes:
+    """The shortest word of a (small, plain) token table's lexeme, smallest bytes first; a
+    breadth-first walk of its class-compressed DFA (b"" if it accepts nothing)."""
+    T, n = t.state_table.tolist(), t.n_states
+    byte_of: dict[int, int] = {}
+    for b, c in enumerate(t.cmap_list):
+        byte_of.setdefault(c, b)
+    came: dict[int, tuple[int, int] | None] = {0: None}
+    level = [0]
+    while level:
+        for q in level:
+            if t.accept_list[q]:
+                out = bytearray()
+                while came[q] is not None:
+                    q, b = came[q]
+                    out.append(b)
+                return bytes(reversed(out))
+        nxt = []
+        for q in level:
+            for c, q2 in enumerate(T[q]):
+                if q2 != n and q2 not in came and c in byte_of:
+                    came[q2] = (q, byte_of[c])
+                    nxt.append(q2)
+        level = nxt
+    return b""
+
+
+def _word_states(t) -> set[int]:
+    """The states of table ``t`` along its shortest word (see ``EAGER_SMALL_WORD_PATH``)."""
+    q, out = 0, {0}
+    for b in _shortest_word(t):
+        q = t.py_row(q)[t.cmap_list[b]]
+        out.add(q)
+    return out
+
+
 # per token table (tables are shared across compiles, rows never dropped from one): the
 # states _precompute_rows would fill, found once instead of by a BFS per compile
 _EAGER_PLANS: "weakref.WeakKeyDictionary[Any, tuple]" = weakref.WeakKeyDictionary()
@@ -209,11 +253,15 @@ def _eager_plan(t, below_first: np.ndarray) -> tuple:
                for q in qs]
     elif t.batchable and t.n_states <= EAGER_ROW_STATES:
         T = t.state_table
-        # small tables (keys, literals, punctuation, enums): every state, a text that
-        # reaches the lexeme walks through them; big ones (patterns, formats): the first
-        # EAGER_ROW_DEPTH bytes only
-        depth = t.n_states if t.n_states <= EAGER_SMALL_TABLE else EAGER_ROW_DEPTH
+        # small tables (keys, literals, punctuation, enums): the states one byte in and
+        # those along the shortest word (EAGER_SMALL_WORD_PATH; every state if False); big
+        # ones (patterns, formats): the first EAGER_ROW_DEPTH bytes only
+        small = t.n_states <= EAGER_SMALL_TABLE
+        depth = t.n_states if small else EAGER_ROW_DEPTH
         levels = _bfs_levels(T, t.n_states, depth)
+        if small and EAGER_SMALL_WORD_PATH:
+            on_path = _word_states(t)
+            levels = [[q for q in qs if d <= 1 or q in on_path] for d, qs in enumerate(levels)]
         reach = (T[:, t.classes] != t.n_states).astype(np.int64) @ below_first
         for d, qs in enumerate(levels):
             for q in qs:
@@ -315,10 +363,19 @@ class Compiled:
                 return
             compute_rows_batched([(t, q) for _, q, t in todo[i:i + 256]])
         diff.sort(key=lambda x: x[0])
-        for _, q, t in diff[:EAGER_ROW_MAX]:
+        diff = diff[:EAGER_ROW_MAX]
+        # the base's rows corrected along the excluded names: many tables' regions as lanes
+        # of one numpy walk (one at a time, a Python walk of the names' region each: ~12% of
+        # the median compile on the sample, issue 18 part 2o)
+        step = EAGER_DIFFERENCE_CHUNK if len(diff) >= _lexeme_tables.DIFFERENCE_BATCH_MIN else 1
+        for i in range(0, len(diff), step):
             if time.perf_counter() - t0 > budget_s:
                 return
-            t.row(q)  # cheap: the base's rows corrected along the excluded names
+            chunk = [(t, q) for _, q, t in diff[i:i + step]]
+            if len(chunk) == 1:
+                chunk[0][0].row(chunk[0][1])
+            else:
+                compute_difference_rows(chunk)
         wide.sort(key=lambda x: x[0])
         by_table: dict[int, tuple] = {}
         for _, q, t in wide[:EAGER_WIDE_MAX]:

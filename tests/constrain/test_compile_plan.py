@@ -74,3 +74,74 @@ def test_masks_equal_with_and_without_compile_time_rows(family, monkeypatch):
     cold = constrain.compile_json_schema(SCHEMA, vocab)
     eos = set(int(e) for e in vocab.eos_ids)
     assert_same_masks(warm, cold, seed=5, walks=6, steps=20, skip=eos)
+
+
+def test_small_tables_plan_the_shortest_word_and_the_first_byte(family):
+    """A small table's compile-time rows are its states one byte in and those along its
+    shortest word (``EAGER_SMALL_WORD_PATH``): the word is accepted and no shorter one is."""
+    from constrain.compiled import _shortest_word, _word_states
+    from constrain.tokens import dense_trie
+
+    _, _, vocab = family
+    c = constrain.compile_json_schema(SCHEMA, vocab)
+    below = dense_trie(vocab).below_first
+    small = [t for t in {id(t): t for t in c.automaton.tables}.values()
+             if not t.counted and t.batchable and t.n_states <= compiled_mod.EAGER_SMALL_TABLE]
+    assert small
+    for t in small:
+        word = _shortest_word(t)
+        q = 0
+        for b in word:
+            q = t.py_row(q)[t.cmap_list[b]]
+            assert q >= 0
+        assert t.accept_list[q]
+        levels = _bfs_levels(t.state_table, t.n_states)
+        first_accepting = min(d for d, qs in enumerate(levels) if any(t.accept_list[s] for s in qs))
+        assert len(word) == first_accepting
+        allowed = set(levels[0]) | (set(levels[1]) if len(levels) > 1 else set()) | _word_states(t)
+        compiled_mod._EAGER_PLANS.pop(t, None)
+        planned = {s for _, s, _ in _eager_plan(t, below)}
+        assert planned <= allowed
+        assert 0 in planned or t.is_wide(0)
+    # a key's DFA holds its escaped spellings too: the plan leaves most of its states out
+    key = max(small, key=lambda t: t.n_states)
+    compiled_mod._EAGER_PLANS.pop(key, None)
+    assert len(_eager_plan(key, below)) < key.n_states
+
+
+NESTED = {"type": "object",
+          "properties": {"a": {"type": "object", "properties": {"x": {"type": "integer"}, "xy": {"type": "string"}}},
+                         "b": {"type": "object", "properties": {"name": {"type": "string"}, "n": {"type": "null"}}},
+                         "c": {"type": "array", "items": {"type": "object", "properties": {"k": {"const": 1}}}}}}
+
+
+@pytest.mark.parametrize("batch_min", [1, 10 ** 6])
+def test_difference_rows_at_compile_batched_equal_one_at_a_time(family, monkeypatch, batch_min):
+    """Compile-time rows of "any key but these names" tables, walked together (lanes of one
+    walk) or one at a time, equal the rows computed on demand in a fresh process state, and
+    the masks along random walks are the same."""
+    from constrain.tokens import DifferenceLexemeTable
+    from constrain.tokens import lexeme_tables as lt
+
+    _, _, vocab = family
+    monkeypatch.setattr(compiled_mod, "EAGER_ROW_BUDGET_S", 60.0)
+    monkeypatch.setattr(lt, "DIFFERENCE_BATCH_MIN", batch_min)
+    constrain.clear_caches()
+    warm = constrain.compile_json_schema(NESTED, vocab)
+    diffs = [t for t in {id(t): t for t in warm.automaton.tables}.values() if isinstance(t, DifferenceLexemeTable)]
+    assert len(diffs) >= 3
+    done = {id(t): sorted(t._rows) for t in diffs}
+    assert sum(map(len, done.values())) >= lt.DIFFERENCE_BATCH_MIN or batch_min > 1
+    monkeypatch.setattr(compiled_mod, "EAGER_ROW_BUDGET_S", 0.0)
+    monkeypatch.setattr(compiled_mod, "EAGER_MASK_BUDGET_S", 0.0)
+    constrain.clear_caches()
+    cold = constrain.compile_json_schema(NESTED, vocab)
+    fresh = [t for t in {id(t): t for t in cold.automaton.tables}.values() if isinstance(t, DifferenceLexemeTable)]
+    assert len(fresh) == len(diffs)
+    for t, u in zip(diffs, fresh):
+        assert t is not u and t.n_states == u.n_states
+        for q in done[id(t)]:
+            np.testing.assert_array_equal(t.row(q), u.row(q))
+            assert sorted(t.splits(q).tolist()) == sorted(u.splits(q).tolist())
+    eos = set(int(e) for e in vocab.eos_ids)
+    assert_same_masks(warm, cold, seed=11, walks=6, steps=25, skip=eos)
