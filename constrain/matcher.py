@@ -240,16 +240,19 @@ class CanonicalMatcher(Matcher):
         if n > LOOKAHEAD_MAX or n < 2:
             return out
         fst = self._canon[-1]
-        rest = out
+        rest, known = out, None
         if LEXEME_SHORTCUT and not f.sentencepiece:
-            alive = self._lexeme_alive(st, fst, out)  # kept without a grammar step (cached)
+            alive, known = self._lexeme_alive(st, fst, out)  # kept without a grammar step (cached)
             if alive is not None:
                 rest = out & ~alive
         ids = vocab.mask_to_ids(rest)
         # the filter side for every token at once (one row lookup), the grammar side per
         # token (a cached transition per token)
         toks = [t for t in ids.tolist() if not a.is_eos(t)]
-        fnexts_all = f.next_states(fst, np.asarray(toks, dtype=np.int64))
+        if known is not None:
+            fnexts_all = [known[t] for t in toks]
+        else:
+            fnexts_all = f.next_states(fst, np.asarray(toks, dtype=np.int64))
         todo, nxts, fnexts = [], [], []
         dead_state = a.dead
         for t, fnext in zip(toks, fnexts_all):
@@ -299,9 +302,10 @@ class CanonicalMatcher(Matcher):
         dead = [t for i, t in enumerate(todo) if not found[i] and not self._alive(nxts[i], fnexts[i])]
         return out if not dead or len(dead) == n else _without(out, dead)
 
-    def _lexeme_alive(self, st, fst, out: np.ndarray) -> np.ndarray | None:
+    def _lexeme_alive(self, st, fst, out: np.ndarray) -> tuple[np.ndarray | None, dict | None]:
         """Packed words: tokens of ``out`` that the lookahead would keep, found from
-        lexeme-level facts and cached across grammar states (None: none found).
+        lexeme-level facts and cached across grammar states (None: none found); and the
+        next filter states of ``out``'s tokens where a cache miss computed them (else None).
 
         Each lexeme state ``(x, q)`` of ``st`` (with the stacks of its threads) carries its
         threads over a token that stays inside ``x`` to ``x`` at the DFA state after the
@@ -324,6 +328,7 @@ class CanonicalMatcher(Matcher):
             groups.setdefault((x, q), []).append(stack)
         cache = f.lexeme_verdicts
         alive = fn_all = None
+        rest = text = out & ~a._eos_row.view(np.int32)  # EOS is no lexeme's
         for (x, q), stacks in groups.items():
             if a._trans[x] is None:  # counted lexeme: no lexeme_walk
                 continue
@@ -331,17 +336,13 @@ class CanonicalMatcher(Matcher):
             fbits = a.first_bits(fs)
             key = (a.rtn.lexemes[x].key, a.tables[x].n_states, q, fbits, fs.can_end, fst)
             entry = cache.get(key)
-            new = out if entry is None else out & ~entry[1]
+            new = rest if entry is None else rest & ~entry[1]
             if entry is None or new.any():
                 ids = vocab.mask_to_ids(new)
-                ids = ids[~np.isin(ids, vocab.eos_ids)]
                 # only tokens whose first byte x takes at q can stay inside it
-                vb = np.unpackbits(np.frombuffer(a.viable_bits(x, q).to_bytes(32, "little"), dtype=np.uint8),
-                                   bitorder="little").astype(bool)
-                cand = ids[vb[f.first_byte[ids]]]
+                cand = ids[a.tables[x].viable_bytes(q)[f.first_byte[ids]]]
                 if fn_all is None:  # next filter states of all of out's tokens, once per call
-                    oids = vocab.mask_to_ids(out)
-                    oids = oids[~np.isin(oids, vocab.eos_ids)]
+                    oids = vocab.mask_to_ids(text)
                     fn_all = dict(zip(oids.tolist(), f.next_states(fst, oids)))
                 keep = []
                 viable = a.viable_bits
@@ -361,8 +362,10 @@ class CanonicalMatcher(Matcher):
                 judged = vocab.ids_to_mask(ids) if entry is None else entry[1] | vocab.ids_to_mask(ids)
                 yes = vocab.ids_to_mask(found) if entry is None else entry[0] | vocab.ids_to_mask(found)
                 entry = f.put_lexeme_verdict(key, yes, judged)
-            alive = entry[0] & out if alive is None else alive | (entry[0] & out)
-        return alive
+            kept = entry[0] & rest
+            alive = kept if alive is None else alive | kept
+            rest = rest & ~kept  # a token kept once need not be judged by the other lexemes
+        return alive, fn_all
 
     def _alive(self, nxt, fnext) -> bool:
         """Whether some token is valid in grammar state ``nxt`` and canonical in filter state
