@@ -333,15 +333,10 @@ class TokenAutomaton:
             if splits.size == 0:
                 continue
             # the state right after lexeme x completes, for these stacks only
-            threads: set[Thread] = set()
-            can_end = False
-            for s in stacks:
-                more, ce = self.after_lexeme(s, x)
-                threads.update(more)
-                can_end = can_end or ce
-            if not threads:
+            after = self.follow_state(x, stacks)
+            if not after.threads:
                 continue  # nothing may follow the lexeme: no token can cross its end
-            crossing.append(self._cross(self._state(frozenset(threads), can_end), splits))
+            crossing.append(self._cross(after, splits))
         for r in rows.values():
             words |= r
         if crossing:
