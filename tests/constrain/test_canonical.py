@@ -618,9 +618,8 @@ def test_lexeme_level_lookahead_equals_the_stepped_one(smollm2_vocab, monkeypatc
     lexemes but not what follows them (an object whose keys are followed by different
     values, an array of it) are walked one after the other with the cache shared; every
     mask equals the one of the stepped lookahead (the shortcut off, caches cleared), the
-    cache is hit across grammar states, and it keeps most narrow-mask tokens.  A verdict
-    keyed without the follow state's first bytes would carry "kept" from a state where a
-    blank run may be followed by ``"`` to one where it may not; the comparison would fail."""
+    cache is hit across grammar states, and it keeps most narrow-mask tokens (the key's
+    follow part is tested on its own: ``test_lexeme_verdict_key_holds_what_follows``)."""
     import constrain.matcher as matcher
 
     vocab = smollm2_vocab
@@ -702,3 +701,30 @@ def test_lexeme_walk_matches_stepping(smollm2_vocab):
                     checked += 1
         assert m.advance(t)
     assert checked > 50, checked
+
+
+def test_lexeme_verdict_key_holds_what_follows(smollm2_vocab, monkeypatch):
+    """Two grammars share the lexeme ``{`` at its start state and the filter state (the
+    start), and differ only in what may follow it: a line feed or ``"x"`` (B), only ``"x"``
+    (A).  After ``{`` the one-byte ``\\n`` is canonical and ``"`` is not (``{"`` is one
+    chunk that BPE merges), so ``{`` is kept in B and a dead end in A.  With the verdict
+    cache shared (B walked first, then A) the masks equal the stepped lookahead's; a key
+    without the follow state's first bytes carries B's "kept" over to A and fails here."""
+    import constrain.matcher as matcher
+
+    vocab = smollm2_vocab
+    f = canonical_filter(vocab)
+    f.lexeme_verdicts.clear()
+    brace = vocab.encode("{")[0]
+    grammars = {"B": 'start: "{" ("\\n" | "\\"x\\"") "}"', "A": 'start: "{" "\\"x\\"" "}"'}
+    kept = {}
+    for name in ("B", "A", "B", "A"):
+        masks = []
+        for on in (True, False):
+            monkeypatch.setattr(matcher, "LEXEME_SHORTCUT", on)
+            f.mask_cache.clear()
+            masks.append(compile_lark(grammars[name], vocab, canonical_tokens=True).matcher().mask().copy())
+        assert np.array_equal(masks[0], masks[1]), name
+        kept[name] = brace in vocab.mask_to_ids(masks[0]).tolist()
+    assert kept == {"B": True, "A": False}
+    assert f.lexeme_verdicts  # the shortcut ran and cached
