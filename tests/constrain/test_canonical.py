@@ -728,3 +728,24 @@ def test_lexeme_verdict_key_holds_what_follows(smollm2_vocab, monkeypatch):
         kept[name] = brace in vocab.mask_to_ids(masks[0]).tolist()
     assert kept == {"B": True, "A": False}
     assert f.lexeme_verdicts  # the shortcut ran and cached
+
+
+def test_lexeme_verdict_key_names_one_dfa(smollm2_vocab):
+    """The lexeme-level verdicts name a lexeme by its key and DFA size and a state by its
+    number, and outlive the compiled grammar (they live on the vocabulary's filter): a
+    lexeme rebuilt from empty caches must have the very same DFA (same numbering, same
+    transitions, same accepting states) for the key to mean one thing."""
+    from constrain import clear_caches
+
+    def tables():
+        a = compile_json_schema(SCHEMA, smollm2_vocab, canonical_tokens=True).automaton
+        return {lx.key: (a.tables[x].state_table.copy(), a.tables[x].classes.copy(),
+                         tuple(a._accept[x] or ())) for x, lx in enumerate(a.rtn.lexemes)}
+
+    first = tables()
+    clear_caches()
+    second = tables()
+    assert first.keys() == second.keys() and len(first) > 5
+    for key, (t1, c1, a1) in first.items():
+        t2, c2, a2 = second[key]
+        assert np.array_equal(t1, t2) and np.array_equal(c1, c2) and a1 == a2, key
