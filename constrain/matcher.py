@@ -28,6 +28,10 @@ LOOKAHEAD_CACHE_MIN = 64  # entries kept whatever the vocabulary's size
 WITNESS_TRIES = 16
 #: tokens judged at once where the bytes a state forces branch (``_alive``); more: skipped
 PREFIXED_MAX = 4096
+#: the lookahead judges tokens that stay inside one lexeme from lexeme-level facts
+#: (``CanonicalMatcher._lexeme_local``) rather than stepping each through the grammar; the
+#: tests turn it off to compare
+LEXEME_SHORTCUT = True
 
 
 class Matcher:
@@ -235,12 +239,20 @@ class CanonicalMatcher(Matcher):
         n = count_bits(out)  # wide masks leave before unpacking
         if n > LOOKAHEAD_MAX or n < 2:
             return out
-        ids = vocab.mask_to_ids(out)
         fst = self._canon[-1]
+        rest, known = out, None
+        if LEXEME_SHORTCUT and not f.sentencepiece:
+            alive, known = self._lexeme_alive(st, fst, out)  # kept without a grammar step (cached)
+            if alive is not None:
+                rest = out & ~alive
+        ids = vocab.mask_to_ids(rest)
         # the filter side for every token at once (one row lookup), the grammar side per
         # token (a cached transition per token)
         toks = [t for t in ids.tolist() if not a.is_eos(t)]
-        fnexts_all = f.next_states(fst, np.asarray(toks, dtype=np.int64))
+        if known is not None:
+            fnexts_all = [known[t] for t in toks]
+        else:
+            fnexts_all = f.next_states(fst, np.asarray(toks, dtype=np.int64))
         todo, nxts, fnexts = [], [], []
         dead_state = a.dead
         for t, fnext in zip(toks, fnexts_all):
@@ -261,7 +273,7 @@ class CanonicalMatcher(Matcher):
             first = a.first_bits
             found = [w & first(n) for w, n in zip(f.witness_bits(fnexts), nxts)]
             dead = [t for i, t in enumerate(todo) if not found[i] and not self._alive(nxts[i], fnexts[i])]
-            return out if not dead or len(dead) == len(ids) else _without(out, dead)
+            return out if not dead or len(dead) == n else _without(out, dead)
         # SentencePiece: the shortest token of each byte that may come next, judged
         # canonical after each token in one vectorized pass (CanonicalFilter.allowed_pairs).
         # A one-byte witness is valid in the grammar by construction (its byte is one of
@@ -288,7 +300,72 @@ class CanonicalMatcher(Matcher):
             tries[i] += 1
             found[i] = a.advance(nxts[i], int(us[k])) is not dead_state
         dead = [t for i, t in enumerate(todo) if not found[i] and not self._alive(nxts[i], fnexts[i])]
-        return out if not dead or len(dead) == len(ids) else _without(out, dead)
+        return out if not dead or len(dead) == n else _without(out, dead)
+
+    def _lexeme_alive(self, st, fst, out: np.ndarray) -> tuple[np.ndarray | None, dict | None]:
+        """Packed words: tokens of ``out`` that the lookahead would keep, found from
+        lexeme-level facts and cached across grammar states (None: none found); and the
+        next filter states of ``out``'s tokens where a cache miss computed them (else None).
+
+        Each lexeme state ``(x, q)`` of ``st`` (with the stacks of its threads) carries its
+        threads over a token that stays inside ``x`` to ``x`` at the DFA state after the
+        token's bytes (:meth:`TokenAutomaton.lexeme_walk`, stack-free) plus, where ``x``
+        accepts there, the threads that follow ``x`` (:meth:`TokenAutomaton.follow_state`).
+        Those threads are a subset of the state after the token, so a one-byte witness
+        among their first bytes (``x``'s viable bytes there, or-ed with the follow state's),
+        or an end the output may take there, keeps the token exactly as stepping it would.
+        That answer depends on the lexeme, ``q``, the follow state's first bytes and whether
+        it may end, the filter state and the token, never on the stacks, so it is cached per
+        ``(lexeme key, q, follow bits, follow may end, filter state)``
+        (:attr:`CanonicalFilter.lexeme_verdicts`): the whitespace-and-punctuation lexemes
+        between JSON tokens recur at every grammar state and in every schema.  The tokens
+        not found this way (the dead ends among them) are stepped as before."""
+        a = self._automaton
+        f = self._filter
+        vocab = a.vocab
+        groups: dict[tuple[int, int], list] = {}
+        for stack, x, q in st.threads:
+            groups.setdefault((x, q), []).append(stack)
+        cache = f.lexeme_verdicts
+        alive = fn_all = None
+        rest = text = out & ~a._eos_row.view(np.int32)  # EOS is no lexeme's
+        for (x, q), stacks in groups.items():
+            if a._trans[x] is None:  # counted lexeme: no lexeme_walk
+                continue
+            fs = a.follow_state(x, stacks)
+            fbits = a.first_bits(fs)
+            key = (a.rtn.lexemes[x].key, a.tables[x].n_states, q, fbits, fs.can_end, fst)
+            entry = cache.get(key)
+            new = rest if entry is None else rest & ~entry[1]
+            if entry is None or new.any():
+                ids = vocab.mask_to_ids(new)
+                # only tokens whose first byte x takes at q can stay inside it
+                cand = ids[a.tables[x].viable_bytes(q)[f.first_byte[ids]]]
+                if fn_all is None:  # next filter states of all of out's tokens, once per call
+                    oids = vocab.mask_to_ids(text)
+                    fn_all = dict(zip(oids.tolist(), f.next_states(fst, oids)))
+                keep = []
+                viable = a.viable_bits
+                for t in cand.tolist():
+                    fnext = fn_all[t]
+                    if fnext is None:
+                        continue
+                    q_end, accepts, _ = a.lexeme_walk(x, q, t)
+                    if q_end < 0:
+                        continue
+                    if accepts and fs.can_end and fnext[3]:
+                        keep.append((t, None, 0))
+                    else:
+                        keep.append((t, fnext, viable(x, q_end) | (fbits if accepts else 0)))
+                wit = iter(f.witness_bits([k[1] for k in keep if k[1] is not None]))
+                found = [t for t, fnext, first in keep if fnext is None or next(wit) & first]
+                judged = vocab.ids_to_mask(ids) if entry is None else entry[1] | vocab.ids_to_mask(ids)
+                yes = vocab.ids_to_mask(found) if entry is None else entry[0] | vocab.ids_to_mask(found)
+                entry = f.put_lexeme_verdict(key, yes, judged)
+            kept = entry[0] & rest
+            alive = kept if alive is None else alive | kept
+            rest = rest & ~kept  # a token kept once need not be judged by the other lexemes
+        return alive, fn_all
 
     def _alive(self, nxt, fnext) -> bool:
         """Whether some token is valid in grammar state ``nxt`` and canonical in filter state

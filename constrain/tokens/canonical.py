@@ -184,12 +184,18 @@ class CanonicalFilter:
         self._witness_rows: dict[tuple, int] = {}  # witness_bits
         self._by_bytes = None  # text tokens sorted by bytes (vocab_prefixed)
         self._forced: dict[tuple, tuple] = {}  # forced_witnesses
+        #: the lookahead's lexeme-level verdicts (``CanonicalMatcher._lexeme_alive``): key ->
+        #: (packed tokens kept, packed tokens judged), LRU bounded by :data:`ROW_CACHE_BYTES`
+        self.lexeme_verdicts: OrderedDict[tuple, tuple] = OrderedDict()
         self.hits = self.misses = 0
         self._build_merges(model, tok)
         self._build_derivations()
         self._build_spines()
         self._build_signatures()
         self._build_singletons()
+        # each token's first byte (0 for tokens without bytes): the lexeme-level lookahead
+        # keeps to the tokens a lexeme state can start
+        self.first_byte = np.array([d[0] if d else 0 for d in vocab.token_bytes], dtype=np.int64)
         # pre-tokenizer outcomes other processes computed (canonical_store): read once here,
         # this process's additions written back at exit (or by save_outcomes)
         self._store = None if self._pre is None else outcome_store(
@@ -956,6 +962,13 @@ class CanonicalFilter:
             while len(cache) > WITNESS_CACHE_SIZE:
                 del cache[next(iter(cache))]
         return hit
+
+    def put_lexeme_verdict(self, key: tuple, kept: np.ndarray, judged: np.ndarray) -> tuple:
+        """Store a lexeme-level lookahead verdict (:attr:`lexeme_verdicts`) and return it."""
+        entry = (kept, judged)
+        with self._lock:
+            _bounded_put(self.lexeme_verdicts, key, entry, self._row_limit(2))
+        return entry
 
     def vocab_prefixed(self, heads: list[bytes], limit: int) -> np.ndarray | None:
         """Text tokens whose bytes start with one of ``heads`` (a binary search each in the

@@ -82,6 +82,7 @@ class TokenAutomaton:
         self._after: dict[tuple, tuple[tuple[Thread, ...], bool]] = {}
         self._split_kids: dict[int, tuple] = {}
         self._viable_bits: dict[tuple[int, int], int] = {}
+        self._walks: dict[tuple[int, int, int], tuple[int, bool, int]] = {}  # lexeme_walk
         self._intern: dict[tuple[frozenset, bool], State] = {}
         self._state_limit = state_limit
         self._lock = threading.RLock()
@@ -115,6 +116,7 @@ class TokenAutomaton:
             self._intern.clear()
             self._after.clear()
             self._split_kids.clear()
+            self._walks.clear()
             self._completions = None
         for st in states:
             st.steps = {}
@@ -227,11 +229,64 @@ class TokenAutomaton:
             for _, x, q in st.threads:
                 b = cache.get((x, q))
                 if b is None:
-                    b = cache[(x, q)] = int.from_bytes(
-                        np.packbits(self.tables[x].viable_bytes(q), bitorder="little").tobytes(), "little")
+                    b = self.viable_bits(x, q)
                 bits |= b
             st._first_bits = bits
         return bits
+
+    def viable_bits(self, x: int, q: int) -> int:
+        """The bytes with a transition out of state ``q`` of lexeme ``x``, as a 256-bit int."""
+        b = self._viable_bits.get((x, q))
+        if b is None:
+            b = self._viable_bits[(x, q)] = int.from_bytes(
+                np.packbits(self.tables[x].viable_bytes(q), bitorder="little").tobytes(), "little")
+        return b
+
+    def lexeme_walk(self, x: int, q: int, token: int) -> tuple[int, bool, int] | None:
+        """Lexeme ``x``'s DFA from state ``q`` over the token's bytes alone: ``(q_end, accepts,
+        mid)``, ``q_end`` -1 if the DFA dies on them, ``accepts`` whether it accepts at
+        ``q_end``, ``mid`` the bytes (a 256-bit int) that come right after a proper prefix at
+        which it accepts.  None for a counted lexeme.
+
+        Why: it depends on the lexeme, ``q`` and the token only, not on the parser stacks,
+        so it is memoized per automaton and recurs at every grammar state holding that
+        lexeme state (the whitespace lexeme between every two JSON tokens); with the thread
+        set after the lexeme (:meth:`follow_state`) it gives the state after the token
+        without stepping it byte by byte (``CanonicalMatcher._lookahead``)."""
+        key = (x, q, token)
+        hit = self._walks.get(key)
+        if hit is not None:
+            return hit
+        tx, cm, acc = self._trans[x], self._cmaps[x], self._accept[x]
+        if tx is None:
+            return None
+        data = self.vocab.token_bytes[token]
+        mid, last = 0, len(data) - 1
+        for i, b in enumerate(data):
+            try:
+                q = tx[q][cm[b]]
+            except KeyError:  # the first step out of this lexeme state (see LexemeTable.T_list)
+                q = self.tables[x].py_row(q)[cm[b]]
+            if q < 0:
+                break
+            if i < last and acc[q]:
+                mid |= 1 << data[i + 1]
+        hit = (q, q >= 0 and acc[q], mid)
+        if len(self._walks) > 4 * self._state_limit:
+            self._walks.clear()
+        self._walks[key] = hit
+        return hit
+
+    def follow_state(self, x: int, stacks) -> State:
+        """The state holding the threads that start once lexeme ``x`` completes on each of
+        ``stacks`` (what :meth:`step` adds when a thread of ``x`` accepts)."""
+        threads: set[Thread] = set()
+        can_end = False
+        for s in stacks:
+            more, ce = self.after_lexeme(s, x)
+            threads.update(more)
+            can_end = can_end or ce
+        return self._state(frozenset(threads), can_end)
 
     # ------------------------------------------------------------------ masks
 
@@ -278,15 +333,10 @@ class TokenAutomaton:
             if splits.size == 0:
                 continue
             # the state right after lexeme x completes, for these stacks only
-            threads: set[Thread] = set()
-            can_end = False
-            for s in stacks:
-                more, ce = self.after_lexeme(s, x)
-                threads.update(more)
-                can_end = can_end or ce
-            if not threads:
+            after = self.follow_state(x, stacks)
+            if not after.threads:
                 continue  # nothing may follow the lexeme: no token can cross its end
-            crossing.append(self._cross(self._state(frozenset(threads), can_end), splits))
+            crossing.append(self._cross(after, splits))
         for r in rows.values():
             words |= r
         if crossing:

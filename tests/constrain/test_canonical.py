@@ -609,3 +609,143 @@ def test_lookahead_bit_sets_match_the_row_form(smollm2_vocab):
             dropped += k - int(np.unpackbits(got.view(np.uint8)).sum()) if 2 <= k <= 512 else 0
             assert m.advance(t)
     assert narrow > 50 and dropped > 5, (narrow, dropped)
+
+
+def test_lexeme_level_lookahead_equals_the_stepped_one(smollm2_vocab, monkeypatch):
+    """``CanonicalMatcher._lexeme_alive`` keeps tokens from lexeme-level facts cached on the
+    filter across grammar states and schemas (key: lexeme, its DFA state, the follow
+    state's first bytes and whether it may end, the filter state).  Two schemas that share
+    lexemes but not what follows them (an object whose keys are followed by different
+    values, an array of it) are walked one after the other with the cache shared; every
+    mask equals the one of the stepped lookahead (the shortcut off, caches cleared), the
+    cache is hit across grammar states, and it keeps most narrow-mask tokens (the key's
+    follow part is tested on its own: ``test_lexeme_verdict_key_holds_what_follows``)."""
+    import constrain.matcher as matcher
+
+    vocab = smollm2_vocab
+    f = canonical_filter(vocab)
+    f.lexeme_verdicts.clear()
+    other = {"type": "array", "items": {"type": "object", "properties": {
+        "orderId": {"type": "string"}, "paid": {"type": "integer"}}, "required": ["orderId"]}}
+    pad = "\n" + " " * 12
+    walks = [(SCHEMA, t) for t in INSTANCES + ["{" + pad + '"orderId": 3,' + pad + '"name": "x y",'
+                                                + pad + '"paid": false}']]
+    walks += [(other, '[{"orderId": "7", "paid": 3},' + pad + '{ "orderId": "x" }]'),
+              (other, "[\n  {\n    " + '"orderId": "a b"\n  }\n]')]
+    kept = hits = 0
+    seen = set()
+    for schema, text in walks:
+        ids = vocab.encode(text)
+        masks = {}
+        for on in (True, False):
+            monkeypatch.setattr(matcher, "LEXEME_SHORTCUT", on)
+            f.mask_cache.clear()
+            c = compile_json_schema(schema, vocab, canonical_tokens=True)
+            m = c.matcher()
+            got = []
+            for t in ids:
+                if on:
+                    before = set(f.lexeme_verdicts)
+                    hits += len(before & seen)
+                got.append(m.mask().copy())
+                assert m.advance(t)
+            masks[on] = got
+            seen |= set(f.lexeme_verdicts)
+        for i, (x, y) in enumerate(zip(masks[True], masks[False])):
+            assert np.array_equal(x, y), (text, i)
+    for yes, judged in f.lexeme_verdicts.values():
+        assert not (yes & ~judged).any()  # only judged tokens are kept
+        kept += int(np.unpackbits(yes.view(np.uint8)).sum())
+    assert hits > 0 and kept > 500, (hits, kept)
+
+
+def test_lexeme_walk_matches_stepping(smollm2_vocab):
+    """``TokenAutomaton.lexeme_walk`` (memoized per lexeme, DFA state and token, no stacks)
+    equals walking the token's bytes through the lexeme's DFA table, and where the lexeme's
+    threads are the only ones to take a token's first byte and accept nowhere inside it,
+    the state after the token holds exactly that DFA state (and the follow state's threads
+    where it accepts at the end)."""
+    vocab = smollm2_vocab
+    c = compile_json_schema(SCHEMA, vocab)
+    a = c.automaton
+    checked = 0
+    m = c.matcher()
+    for t in vocab.encode(INSTANCES[1]):
+        st = m._history[-1]
+        ids = vocab.mask_to_ids(a.mask(st).view(np.int32))
+        ids = ids[vocab.token_lens[ids] > 0][:200]
+        for stack, x, q in list(st.threads)[:6]:
+            if a._trans[x] is None:
+                continue
+            table = a.tables[x].state_table
+            cls = a.tables[x].classes
+            n = a.tables[x].n_states
+            for u in ids.tolist():
+                q_end, accepts, mid = a.lexeme_walk(x, q, u)
+                r = q
+                for b in vocab.token_bytes[u]:
+                    r = int(table[r, cls[b]])
+                    if r >= n:
+                        r = -1
+                        break
+                assert q_end == r
+                if r >= 0:
+                    assert accepts == bool(a._accept[x][r])
+                only = [g for g in st.threads if a.viable_bits(g[1], g[2]) >> vocab.token_bytes[u][0] & 1]
+                if r >= 0 and not mid and all(g[1:] == (x, q) for g in only):
+                    nxt = a.advance(st, u)
+                    mine = {(s, x, r) for s, _, _ in only}
+                    if accepts:
+                        mine |= set(a.follow_state(x, [s for s, _, _ in only]).threads)
+                    assert set(nxt.threads) == mine
+                    checked += 1
+        assert m.advance(t)
+    assert checked > 50, checked
+
+
+def test_lexeme_verdict_key_holds_what_follows(smollm2_vocab, monkeypatch):
+    """Two grammars share the lexeme ``{`` at its start state and the filter state (the
+    start), and differ only in what may follow it: a line feed or ``"x"`` (B), only ``"x"``
+    (A).  After ``{`` the one-byte ``\\n`` is canonical and ``"`` is not (``{"`` is one
+    chunk that BPE merges), so ``{`` is kept in B and a dead end in A.  With the verdict
+    cache shared (B walked first, then A) the masks equal the stepped lookahead's; a key
+    without the follow state's first bytes carries B's "kept" over to A and fails here."""
+    import constrain.matcher as matcher
+
+    vocab = smollm2_vocab
+    f = canonical_filter(vocab)
+    f.lexeme_verdicts.clear()
+    brace = vocab.encode("{")[0]
+    grammars = {"B": 'start: "{" ("\\n" | "\\"x\\"") "}"', "A": 'start: "{" "\\"x\\"" "}"'}
+    kept = {}
+    for name in ("B", "A", "B", "A"):
+        masks = []
+        for on in (True, False):
+            monkeypatch.setattr(matcher, "LEXEME_SHORTCUT", on)
+            f.mask_cache.clear()
+            masks.append(compile_lark(grammars[name], vocab, canonical_tokens=True).matcher().mask().copy())
+        assert np.array_equal(masks[0], masks[1]), name
+        kept[name] = brace in vocab.mask_to_ids(masks[0]).tolist()
+    assert kept == {"B": True, "A": False}
+    assert f.lexeme_verdicts  # the shortcut ran and cached
+
+
+def test_lexeme_verdict_key_names_one_dfa(smollm2_vocab):
+    """The lexeme-level verdicts name a lexeme by its key and DFA size and a state by its
+    number, and outlive the compiled grammar (they live on the vocabulary's filter): a
+    lexeme rebuilt from empty caches must have the very same DFA (same numbering, same
+    transitions, same accepting states) for the key to mean one thing."""
+    from constrain import clear_caches
+
+    def tables():
+        a = compile_json_schema(SCHEMA, smollm2_vocab, canonical_tokens=True).automaton
+        return {lx.key: (a.tables[x].state_table.copy(), a.tables[x].classes.copy(),
+                         tuple(a._accept[x] or ())) for x, lx in enumerate(a.rtn.lexemes)}
+
+    first = tables()
+    clear_caches()
+    second = tables()
+    assert first.keys() == second.keys() and len(first) > 5
+    for key, (t1, c1, a1) in first.items():
+        t2, c2, a2 = second[key]
+        assert np.array_equal(t1, t2) and np.array_equal(c1, c2) and a1 == a2, key
