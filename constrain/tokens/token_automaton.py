@@ -35,6 +35,24 @@ from .vocab import Vocabulary
 __all__ = ["State", "TokenAutomaton"]
 
 Thread = tuple[tuple[int, ...], int, int]
+Threads = "tuple[Thread, ...] | frozenset[Thread]"
+
+#: thread sets smaller than this are sorted tuples, larger ones frozensets (thread_set)
+TUPLE_THREADS_MAX = 32
+
+
+def thread_set(threads) -> "tuple[Thread, ...] | frozenset[Thread]":
+    """A state's threads in their one interned form: a sorted tuple below
+    ``TUPLE_THREADS_MAX`` threads, a frozenset from there on (sorting would cost more there).
+
+    Why: a set is always tracked by the garbage collector, a tuple of tuples of ints is
+    untracked at its first collection; a long document's walk holds tens of thousands of
+    small states, and every full collection inside a decoding step walked their sets.
+    The form depends only on the size, so equal sets always get the same form.
+    """
+    if len(threads) < TUPLE_THREADS_MAX:
+        return tuple(sorted(threads))
+    return frozenset(threads)
 
 # crossing walks from at most this many split nodes start depth-first in Python, and fall
 # back to the level-by-level numpy walk after this many (node, byte) lookups
@@ -50,7 +68,7 @@ class State:
     __slots__ = ("threads", "can_end", "mask", "steps", "_first", "_first_bits", "_first_list", "_below",
                  "_groups", "__weakref__")
 
-    def __init__(self, threads: frozenset, can_end: bool):
+    def __init__(self, threads: Threads, can_end: bool):
         self.threads = threads
         self.can_end = can_end
         self.mask: np.ndarray | None = None
@@ -89,10 +107,10 @@ class TokenAutomaton:
         self._after: dict[tuple, tuple[tuple[Thread, ...], bool]] = {}
         self._split_kids: dict[int, tuple] = {}
         self._viable_bits: dict[tuple[int, int], int] = {}
-        # interned states by thread set, one dict per ``can_end``: keyed by the frozenset
+        # interned states by thread set (thread_set), one dict per ``can_end``: keyed by the set
         # itself, not a (threads, can_end) tuple, one object less per state for the garbage
         # collector to walk
-        self._intern: tuple[dict[frozenset, State], dict[frozenset, State]] = ({}, {})
+        self._intern: tuple[dict, dict] = ({}, {})
         self._state_limit = state_limit
         self._lock = threading.RLock()
         # (seconds, bytes) each first visit of a state may take (Compiled sets its own budgets)
@@ -103,7 +121,7 @@ class TokenAutomaton:
         threads = set()
         for s in ready:
             threads.update(self._lexeme_threads(s))
-        self.start = self._state(frozenset(threads), can_end)
+        self.start = self._state(thread_set(threads), can_end)
         eos = np.zeros(vocab.size, dtype=bool)
         eos[np.asarray(vocab.eos_ids, dtype=np.int64)] = True
         self._eos_row = pack_bits(eos, vocab.n_words)
@@ -151,7 +169,7 @@ class TokenAutomaton:
             self._after[key] = hit
         return hit
 
-    def _state(self, threads: frozenset, can_end: bool) -> State:
+    def _state(self, threads: "Threads", can_end: bool) -> State:
         if not threads and not can_end:
             return self.dead
         intern = self._intern[1 if can_end else 0]
@@ -192,7 +210,7 @@ class TokenAutomaton:
             st._groups = g
         return g
 
-    def _step_groups(self, groups, b: int) -> tuple[frozenset, bool]:
+    def _step_groups(self, groups, b: int) -> tuple[Threads, bool]:
         """:meth:`_step_threads` over threads grouped by (lexeme, lexeme state): the lexeme
         steps once per group. Why: a state after a key of objects inside ``oneOf`` branches
         holds thousands of threads on a few lexeme states (stacks that differ in the member
@@ -222,9 +240,9 @@ class TokenAutomaton:
                     more, ce = self.after_lexeme(stack, x)
                     out.update(more)
                     can_end = can_end or ce
-        return frozenset(out), can_end
+        return thread_set(out), can_end
 
-    def _step_threads(self, threads, b: int) -> tuple[frozenset, bool]:
+    def _step_threads(self, threads, b: int) -> tuple[Threads, bool]:
         """The threads after one more byte, and whether the output may end there."""
         trans, cmaps, accept = self._trans, self._cmaps, self._accept
         out: set[Thread] = set()
@@ -247,7 +265,7 @@ class TokenAutomaton:
                     more, ce = self.after_lexeme(stack, x)
                     out.update(more)
                     can_end = can_end or ce
-        return frozenset(out), can_end
+        return thread_set(out), can_end
 
     def walk(self, st: State, data: bytes) -> State:
         for b in data:
@@ -383,7 +401,7 @@ class TokenAutomaton:
                 can_end = can_end or ce
             if not threads:
                 continue  # nothing may follow the lexeme: no token can cross its end
-            crossing.append(self._cross(self._state(frozenset(threads), can_end), splits))
+            crossing.append(self._cross(self._state(thread_set(threads), can_end), splits))
         for r in rows.values():
             words |= r
         if crossing:
