@@ -417,8 +417,9 @@ class TokenAutomaton:
         are bucketed by byte once per split set; the walk starts from the buckets of the
         bytes ``after`` can take, a few nodes, and goes on depth-first from there.
         """
+        walk = _WalkStates(self)
         if splits.size <= SMALL_WALK_ROOTS:
-            return self._walk_subtrees(after, splits)
+            return self._walk_subtrees(after, splits, walk)
         if not after.threads:
             return np.zeros(0, dtype=np.int64)
         kids, ptr = self._split_children(splits)
@@ -430,12 +431,12 @@ class TokenAutomaton:
             lo, hi = ptr[b], ptr[b + 1]
             if lo == hi:
                 continue
-            nxt = self.step(after, b)
+            nxt = walk.step(after, b)
             if nxt is self.dead:
                 continue
             level1 = kids[lo:hi]
             out.append(level1)
-            out.append(self._walk_subtrees(nxt, level1))
+            out.append(self._walk_subtrees(nxt, level1, walk))
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
     def _split_children(self, splits: np.ndarray):
@@ -454,16 +455,17 @@ class TokenAutomaton:
         self._split_kids[id(splits)] = (splits, kids, ptr)  # holds splits: its id stays unique
         return kids, ptr
 
-    def _walk_subtrees(self, start: State, roots: np.ndarray) -> np.ndarray:
+    def _walk_subtrees(self, start: State, roots: np.ndarray, walk: "_WalkStates") -> np.ndarray:
         """Live trie nodes strictly below ``roots`` when their remaining bytes run from ``start``.
 
         Few live nodes (the usual case: a key's closing quote followed by ``:``) are found
         depth-first in Python; if the walk grows past a small budget it is redone level by
         level over all subtrees at once, where numpy handles the nodes and Python only steps
-        each distinct (state, byte) pair once (states are interned, steps memoized).
+        each distinct (state, byte) pair once (the walk's states are interned in ``walk``,
+        steps memoized).
         """
         if roots.size <= SMALL_WALK_ROOTS:
-            out = self._walk_subtrees_small(start, roots)
+            out = self._walk_subtrees_small(start, roots, walk)
             if out is not None:
                 return out
         v = self.vocab
@@ -486,7 +488,7 @@ class TokenAutomaton:
                 if not i & 1023 and i:
                     check_deadline()
                 src = local[u >> 8]
-                nxt = self.step(src, u & 255) if src.threads else dead
+                nxt = walk.step(src, u & 255) if src.threads else dead
                 if nxt is dead:
                     res[i] = -1
                     continue
@@ -503,7 +505,8 @@ class TokenAutomaton:
                 out.append(nodes)
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
-    def _walk_subtrees_small(self, start: State, roots: np.ndarray, budget: int = SMALL_WALK_BUDGET):
+    def _walk_subtrees_small(self, start: State, roots: np.ndarray, walk: "_WalkStates",
+                             budget: int = SMALL_WALK_BUDGET):
         """:meth:`_walk_subtrees` depth-first in Python; ``None`` once ``budget`` edges are tried.
 
         At each node only the bytes the state can take are looked up among the node's
@@ -516,7 +519,7 @@ class TokenAutomaton:
         if memo is None:
             memo = start._below = {}
         ptr, ids, byts = child_lists(self.vocab)
-        dead, step = self.dead, self.step
+        dead, step = self.dead, walk.step
         out: list[int] = []
         tried = 0
         for root in roots.tolist():
@@ -584,3 +587,45 @@ class TokenAutomaton:
             out.append(b)
             st = self.step(st, b)
         return bytes(out)
+
+
+class _WalkStates:
+    """The states one crossing walk of a first visit steps through, below its follow state.
+
+    A walk down the trie below a lexeme's split nodes needs the state after each byte, but
+    those states are not interned unless an interned one already exists: they live as long
+    as the walk (with their own steps memoized, and equal thread sets shared within it), and
+    an interned state's steps only ever lead to interned states. Why: the walks made most of
+    a long document's states (Github_ultra:124: 10.8k of 19k, beside 8.4k along the tokens
+    taken), and every full garbage collection inside a decoding step walked them.
+    """
+
+    __slots__ = ("automaton", "own", "ids")
+
+    def __init__(self, automaton: TokenAutomaton):
+        self.automaton = automaton
+        self.own: dict = {}  # (threads, can_end) -> the walk's own state (kept: ids stay unique)
+        self.ids: set[int] = set()
+
+    def step(self, st: State, b: int) -> State:
+        nxt = st.steps.get(b)
+        if nxt is not None:
+            return nxt
+        a = self.automaton
+        if len(st.threads) >= GROUP_MIN:
+            threads, can_end = a._step_groups(a._groups(st), b)
+        else:
+            threads, can_end = a._step_threads(st.threads, b)
+        if not threads and not can_end:
+            nxt = a.dead
+        else:
+            nxt = a._intern[1 if can_end else 0].get(threads)
+            if nxt is None:
+                key = (threads, can_end)
+                nxt = self.own.get(key)
+                if nxt is None:
+                    nxt = self.own[key] = State(threads, can_end)
+                    self.ids.add(id(nxt))
+        if id(st) in self.ids or id(nxt) not in self.ids:
+            st.steps[b] = nxt  # never from an interned state to one of the walk's own
+        return nxt

@@ -146,3 +146,63 @@ def test_lexeme_rows_one_at_a_time_then_all(monkeypatch):
         for q in range(t.n_states):
             assert t.T_list[q] == _py_row(t._flat, t.n_cls, t.n_states, q)
             assert np.array_equal(np.flatnonzero(t.viable_bytes(q)), t.viable_list(q))
+
+
+_END_SCHEMAS = [
+    # the output may end inside the walks' bytes: a top-level number, a top-level array
+    {"type": "integer"},
+    {"type": "array", "items": {"type": "integer"}},
+]
+_END_TEXTS = ["12", "[1, 23]", "[]", "1234567"]
+
+
+def _walk_masks(compiled, vocab, texts):
+    a = compiled.automaton
+    out = []
+    for text in texts:
+        st = a.start
+        for t in vocab.encode(text):
+            out.append(a.mask(st).tobytes())
+            st = a.advance(st, t)
+            if st is a.dead:
+                break
+        out.append(None if st is a.dead else a.mask(st).tobytes())
+    return out
+
+
+@pytest.mark.parametrize("case", range(len(_END_SCHEMAS) + 2))
+def test_crossing_walks_with_their_own_states_equal_interned_walks(case, monkeypatch):
+    """A crossing walk's own states (``_WalkStates``: not interned, their equal thread sets
+    shared within the walk, keyed with ``can_end``) give the masks that interned steps give;
+    afterwards no interned state steps to one of them."""
+    vocab = _vocab()
+    schemas = list(_schemas()) + _END_SCHEMAS
+    texts = _TEXTS if case < 2 else _END_TEXTS
+    constrain.clear_caches()
+    own = constrain.compile_json_schema(schemas[case], vocab)
+    got = _walk_masks(own, vocab, texts)
+    a = own.automaton
+    interned = {id(st) for st in a.interned_states()} | {id(a.dead)}
+    for st in a.interned_states():
+        assert all(id(n) in interned for n in st.steps.values())
+    monkeypatch.setattr(ta._WalkStates, "step", lambda self, st, b: self.automaton.step(st, b))
+    constrain.clear_caches()
+    want = _walk_masks(constrain.compile_json_schema(schemas[case], vocab), vocab, texts)
+    assert got == want
+
+
+def test_a_walk_keeps_apart_states_that_differ_only_in_their_stacks():
+    """Within one crossing walk, ``{"a": [1`` and ``{"b": [1`` reach the same lexeme states
+    on different stacks (the member set differs); a walk that shared them (a key without
+    the stacks) would judge ``{"b": [1]}`` by ``a``'s stack and allow it although ``a`` is
+    required. Masks against the schema's verdict on whole tokens."""
+    toks = [bytes([b]) for b in range(256)] + [b'{"a": [1]}', b'{"b": [1]}', b'{"b": [1], "a": []}']
+    vocab = Vocabulary.from_token_bytes(toks + [None], eos_ids=[len(toks)])
+    schema = {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "integer"}},
+                                               "b": {"type": "array", "items": {"type": "integer"}}},
+              "required": ["a"], "additionalProperties": False}
+    constrain.clear_caches()
+    m = constrain.compile_json_schema(schema, vocab).matcher()
+    words = m.mask().view(np.uint32)
+    allowed = {t for t in (256, 257, 258) if (int(words[t >> 5]) >> (t & 31)) & 1}
+    assert allowed == {256, 258}
