@@ -56,6 +56,10 @@ DIFFERENCE_BATCH_MIN = 8
 # built one state at a time, each cost 10-15 us of numpy calls, and the first visits of a
 # key's states each touched several fresh ones (most of a 200-300 us step)
 PY_ALL_TRANSITIONS = 8192
+# ... from the PY_ALL_AFTER-th state asked for on: a state whose threads start a hundred
+# keys' lexemes steps one byte out of each table's start state and leaves most of them there
+# (a whole table each, 0.2 ms for a 100-state key lexeme, was 50 ms of one such step)
+PY_ALL_AFTER = 4
 
 
 def _py_all(flat: np.ndarray, n_cls: int, n_states: int, cmap: np.ndarray, with_viable: bool = True):
@@ -147,13 +151,22 @@ class LexemeTable:
         are built all at once (``PY_ALL_TRANSITIONS``)."""
         r = self.T_list.get(q)
         if r is None:
-            if 0 <= q < self.n_states and self.n_states * self.n_cls <= PY_ALL_TRANSITIONS:
-                self._fill_py()
+            if self._fill_all(q, self.T_list):
+                rows, _ = _py_all(self._flat, self.n_cls, self.n_states, self._cmap, with_viable=False)
+                self.T_list.update(enumerate(rows))
                 return self.T_list[q]
             r = self.T_list[q] = _py_row(self._flat, self.n_cls, self.n_states, q)
         return r
 
+    def _fill_all(self, q: int, built: dict) -> bool:
+        """Whether asking for state ``q`` builds the small table's every state at once:
+        from the ``PY_ALL_AFTER``-th state on (``built``: the states built so far)."""
+        return (0 <= q < self.n_states and self.n_states * self.n_cls <= PY_ALL_TRANSITIONS
+                and len(built) + 1 >= PY_ALL_AFTER)
+
     def _fill_py(self) -> None:
+        """Every state's viable bytes and Python row (the depth-first walks of a row need
+        both; stepping bytes only the rows, which :meth:`py_row` builds alone)."""
         rows, viable = _py_all(self._flat, self.n_cls, self.n_states, self._cmap)
         self.T_list.update(enumerate(rows))
         self._viable_lists.update(enumerate(viable))
@@ -162,7 +175,7 @@ class LexemeTable:
         """The bytes with a transition out of ``q``, ascending, as Python ints."""
         vb = self._viable_lists.get(q)
         if vb is None:
-            if 0 <= q < self.n_states and self.n_states * self.n_cls <= PY_ALL_TRANSITIONS:
+            if self._fill_all(q, self._viable_lists):
                 self._fill_py()
                 vb = self._viable_lists.get(q)
                 if vb is not None:

@@ -9,7 +9,7 @@ are interned: equal thread sets are the same object, which carries its own cache
 * ``mask`` -- the packed token mask, computed on first use: the OR of the lexemes' INSIDE rows
   (:mod:`constrain.tokens`) plus the tokens that cross a lexeme boundary, found by walking only
   the trie subtrees below split nodes through the real parser;
-* ``steps`` / ``tokens`` -- byte and token transitions.
+* ``steps`` -- byte and token transitions (tokens keyed from ``TOKEN_KEY`` on).
 
 Every alive state is a viable prefix: lexeme DFAs are trimmed and every RTN state can reach
 acceptance, so "some thread survives" is exactly "some valid continuation exists".
@@ -35,29 +35,54 @@ from .vocab import Vocabulary
 __all__ = ["State", "TokenAutomaton"]
 
 Thread = tuple[tuple[int, ...], int, int]
+Threads = "tuple[Thread, ...] | frozenset[Thread]"
+
+#: thread sets smaller than this are sorted tuples, larger ones frozensets (thread_set)
+TUPLE_THREADS_MAX = 32
+
+
+def thread_set(threads) -> "tuple[Thread, ...] | frozenset[Thread]":
+    """A state's threads in their one interned form: a sorted tuple below
+    ``TUPLE_THREADS_MAX`` threads, a frozenset from there on (sorting would cost more there).
+
+    Why: a set is always tracked by the garbage collector, a tuple of tuples of ints is
+    untracked at its first collection; a long document's walk holds tens of thousands of
+    small states, and every full collection inside a decoding step walked their sets.
+    The form depends only on the size, so equal sets always get the same form.
+    """
+    if len(threads) < TUPLE_THREADS_MAX:
+        return tuple(sorted(threads))
+    return frozenset(threads)
 
 # crossing walks from at most this many split nodes start depth-first in Python, and fall
 # back to the level-by-level numpy walk after this many (node, byte) lookups
 SMALL_WALK_ROOTS = 64
 SMALL_WALK_BUDGET = 2048
+# State.steps keys: bytes below, tokens from here on
+TOKEN_KEY = 256
+# states with at least this many threads step bytes per (lexeme, lexeme state) group
+GROUP_MIN = 32
 
 
 class State:
-    __slots__ = ("threads", "can_end", "mask", "steps", "tokens", "_first", "_first_bits", "_first_list", "_below",
-                 "__weakref__")
+    __slots__ = ("threads", "can_end", "mask", "steps", "_first", "_first_bits", "_first_list", "_below",
+                 "_groups", "__weakref__")
 
-    def __init__(self, threads: frozenset, can_end: bool):
+    def __init__(self, threads: Threads, can_end: bool):
         self.threads = threads
         self.can_end = can_end
         self.mask: np.ndarray | None = None
+        # byte b -> the state after it; TOKEN_KEY + t -> the state after token t (one dict
+        # for both: one object less per state for the garbage collector to walk)
         self.steps: dict[int, "State"] = {}
-        self.tokens: dict[int, "State"] = {}
         self._first: np.ndarray | None = None
         self._first_bits: int | None = None
-        self._first_list: list[int] | None = None
+        self._first_list: tuple[int, ...] | None = None  # a tuple: untracked by the collector
         # trie node -> live nodes below it when the bytes past it run from this state
         # (crossing walks of several lexeme states into one follow state share them)
         self._below: dict[int, tuple[int, ...]] | None = None
+        # (lexeme, lexeme state) -> stacks, for states with many threads (GROUP_MIN)
+        self._groups: dict[tuple[int, int], list[tuple[int, ...]]] | None = None
 
     @property
     def dead(self) -> bool:
@@ -83,7 +108,10 @@ class TokenAutomaton:
         self._split_kids: dict[int, tuple] = {}
         self._viable_bits: dict[tuple[int, int], int] = {}
         self._walks: dict[tuple[int, int, int], tuple[int, bool, int]] = {}  # lexeme_walk
-        self._intern: dict[tuple[frozenset, bool], State] = {}
+        # interned states by thread set (thread_set), one dict per ``can_end``: keyed by the set
+        # itself, not a (threads, can_end) tuple, one object less per state for the garbage
+        # collector to walk
+        self._intern: tuple[dict, dict] = ({}, {})
         self._state_limit = state_limit
         self._lock = threading.RLock()
         # (seconds, bytes) each first visit of a state may take (Compiled sets its own budgets)
@@ -94,7 +122,7 @@ class TokenAutomaton:
         threads = set()
         for s in ready:
             threads.update(self._lexeme_threads(s))
-        self.start = self._state(frozenset(threads), can_end)
+        self.start = self._state(thread_set(threads), can_end)
         eos = np.zeros(vocab.size, dtype=bool)
         eos[np.asarray(vocab.eos_ids, dtype=np.int64)] = True
         self._eos_row = pack_bits(eos, vocab.n_words)
@@ -112,15 +140,15 @@ class TokenAutomaton:
         entry is a cache, recomputed on the next visit.
         """
         with self._lock:
-            states = list(self._intern.values())
-            self._intern.clear()
+            states = self.interned_states()
+            for d in self._intern:
+                d.clear()
             self._after.clear()
             self._split_kids.clear()
             self._walks.clear()
             self._completions = None
         for st in states:
             st.steps = {}
-            st.tokens = {}
             st._below = None
 
     # ------------------------------------------------------------------ threads
@@ -143,17 +171,21 @@ class TokenAutomaton:
             self._after[key] = hit
         return hit
 
-    def _state(self, threads: frozenset, can_end: bool) -> State:
+    def _state(self, threads: "Threads", can_end: bool) -> State:
         if not threads and not can_end:
             return self.dead
-        key = (threads, can_end)
-        st = self._intern.get(key)
+        intern = self._intern[1 if can_end else 0]
+        st = intern.get(threads)
         if st is None:
-            if len(self._intern) >= self._state_limit:
+            if len(intern) >= self._state_limit:
                 # states stay valid for whoever holds them; only sharing is lost
-                self._intern.clear()
-            st = self._intern[key] = State(threads, can_end)
+                intern.clear()
+            st = intern[threads] = State(threads, can_end)
         return st
+
+    def interned_states(self) -> list[State]:
+        """The states interned now (both ``can_end`` values)."""
+        return [st for d in self._intern for st in d.values()]
 
     # ------------------------------------------------------------------ transitions
 
@@ -162,10 +194,62 @@ class TokenAutomaton:
         nxt = st.steps.get(b)
         if nxt is not None:
             return nxt
+        if len(st.threads) >= GROUP_MIN:
+            nxt = self._state(*self._step_groups(self._groups(st), b))
+        else:
+            nxt = self._state(*self._step_threads(st.threads, b))
+        st.steps[b] = nxt
+        return nxt
+
+    @staticmethod
+    def _groups(st: State) -> dict[tuple[int, int], list[tuple[int, ...]]]:
+        """``st``'s stacks per (lexeme, lexeme state), built once per state."""
+        g = st._groups
+        if g is None:
+            g = {}
+            for stack, x, q in st.threads:
+                g.setdefault((x, q), []).append(stack)
+            st._groups = g
+        return g
+
+    def _step_groups(self, groups, b: int) -> tuple[Threads, bool]:
+        """:meth:`_step_threads` over threads grouped by (lexeme, lexeme state): the lexeme
+        steps once per group. Why: a state after a key of objects inside ``oneOf`` branches
+        holds thousands of threads on a few lexeme states (stacks that differ in the member
+        set), and most bytes of a crossing walk kill whole groups."""
         trans, cmaps, accept = self._trans, self._cmaps, self._accept
         out: set[Thread] = set()
         can_end = False
-        for stack, x, q in st.threads:
+        for (x, q), stacks in groups.items():
+            tx = trans[x]
+            if tx is not None:
+                try:
+                    q2 = tx[q][cmaps[x][b]]
+                except KeyError:
+                    q2 = self.tables[x].py_row(q)[cmaps[x][b]]
+                if q2 < 0:
+                    continue
+                done = accept[x][q2]
+            else:
+                table = self.tables[x]
+                q2 = table.step(q, b)
+                if q2 < 0:
+                    continue
+                done = table.accepts(q2)
+            out.update([(stack, x, q2) for stack in stacks])
+            if done:
+                for stack in stacks:
+                    more, ce = self.after_lexeme(stack, x)
+                    out.update(more)
+                    can_end = can_end or ce
+        return thread_set(out), can_end
+
+    def _step_threads(self, threads, b: int) -> tuple[Threads, bool]:
+        """The threads after one more byte, and whether the output may end there."""
+        trans, cmaps, accept = self._trans, self._cmaps, self._accept
+        out: set[Thread] = set()
+        can_end = False
+        for stack, x, q in threads:
             tx = trans[x]
             if tx is not None:
                 try:
@@ -183,9 +267,7 @@ class TokenAutomaton:
                     more, ce = self.after_lexeme(stack, x)
                     out.update(more)
                     can_end = can_end or ce
-        nxt = self._state(frozenset(out), can_end)
-        st.steps[b] = nxt
-        return nxt
+        return thread_set(out), can_end
 
     def walk(self, st: State, data: bytes) -> State:
         for b in data:
@@ -195,13 +277,43 @@ class TokenAutomaton:
         return st
 
     def advance(self, st: State, token: int) -> State:
-        """The state after a (non-EOS) token; ``self.dead`` if the token is not allowed."""
-        nxt = st.tokens.get(token)
+        """The state after a (non-EOS) token; ``self.dead`` if the token is not allowed.
+
+        The byte steps already taken are followed; past the first one not taken yet the
+        token's bytes run over thread sets, and only the state after the whole token is
+        interned. Why: interning a state per byte made a long document's walk hold several
+        states per token (a state, its thread set and its step dict each), which
+        the garbage collector's full collections then walked inside decoding steps.
+        """
+        if not 0 <= token < len(self.vocab.token_bytes):
+            return self.dead
+        key = TOKEN_KEY + token
+        nxt = st.steps.get(key)
         if nxt is None:
-            data = self.vocab.token_bytes[token] if 0 <= token < len(self.vocab.token_bytes) else None
-            nxt = self.dead if not data else self.walk(st, data)
-            st.tokens[token] = nxt
+            data = self.vocab.token_bytes[token]
+            nxt = self.dead if not data else self._walk_token(st, data)
+            st.steps[key] = nxt
         return nxt
+
+    def _walk_token(self, st: State, data: bytes) -> State:
+        dead = self.dead
+        for i, b in enumerate(data):
+            nxt = st.steps.get(b)
+            if nxt is None:
+                break
+            if nxt is dead:
+                return dead
+            st = nxt
+        else:
+            return st
+        if i == len(data) - 1:  # the last byte from an interned state: a cached step
+            return self.step(st, data[i])
+        threads, can_end = st.threads, st.can_end
+        for b in data[i:]:
+            if not threads:
+                return dead
+            threads, can_end = self._step_threads(threads, b)
+        return self._state(threads, can_end)
 
     def is_eos(self, token: int) -> bool:
         return token in self._eos_set
@@ -286,7 +398,7 @@ class TokenAutomaton:
             more, ce = self.after_lexeme(s, x)
             threads.update(more)
             can_end = can_end or ce
-        return self._state(frozenset(threads), can_end)
+        return self._state(thread_set(threads), can_end)
 
     # ------------------------------------------------------------------ masks
 
@@ -314,9 +426,12 @@ class TokenAutomaton:
             words |= self._eos_row
         if not st.threads:
             return words
-        by_pair: dict[tuple[int, int], list[tuple[int, ...]]] = {}
-        for stack, x, q in st.threads:
-            by_pair.setdefault((x, q), []).append(stack)
+        if len(st.threads) >= GROUP_MIN:
+            by_pair = self._groups(st)
+        else:
+            by_pair = {}
+            for stack, x, q in st.threads:
+                by_pair.setdefault((x, q), []).append(stack)
         if len(by_pair) >= FILL_BATCH_MIN:
             fill_rows([(self.tables[x], q) for x, q in by_pair])
         crossing: list[np.ndarray] = []
@@ -352,25 +467,26 @@ class TokenAutomaton:
         are bucketed by byte once per split set; the walk starts from the buckets of the
         bytes ``after`` can take, a few nodes, and goes on depth-first from there.
         """
+        walk = _WalkStates(self)
         if splits.size <= SMALL_WALK_ROOTS:
-            return self._walk_subtrees(after, splits)
+            return self._walk_subtrees(after, splits, walk)
         if not after.threads:
             return np.zeros(0, dtype=np.int64)
         kids, ptr = self._split_children(splits)
         first = after._first_list
         if first is None:
-            first = after._first_list = np.flatnonzero(self.first_bytes(after)).tolist()
+            first = after._first_list = tuple(np.flatnonzero(self.first_bytes(after)).tolist())
         out = []
         for b in first:
             lo, hi = ptr[b], ptr[b + 1]
             if lo == hi:
                 continue
-            nxt = self.step(after, b)
+            nxt = walk.step(after, b)
             if nxt is self.dead:
                 continue
             level1 = kids[lo:hi]
             out.append(level1)
-            out.append(self._walk_subtrees(nxt, level1))
+            out.append(self._walk_subtrees(nxt, level1, walk))
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
     def _split_children(self, splits: np.ndarray):
@@ -389,16 +505,17 @@ class TokenAutomaton:
         self._split_kids[id(splits)] = (splits, kids, ptr)  # holds splits: its id stays unique
         return kids, ptr
 
-    def _walk_subtrees(self, start: State, roots: np.ndarray) -> np.ndarray:
+    def _walk_subtrees(self, start: State, roots: np.ndarray, walk: "_WalkStates") -> np.ndarray:
         """Live trie nodes strictly below ``roots`` when their remaining bytes run from ``start``.
 
         Few live nodes (the usual case: a key's closing quote followed by ``:``) are found
         depth-first in Python; if the walk grows past a small budget it is redone level by
         level over all subtrees at once, where numpy handles the nodes and Python only steps
-        each distinct (state, byte) pair once (states are interned, steps memoized).
+        each distinct (state, byte) pair once (the walk's states are interned in ``walk``,
+        steps memoized).
         """
         if roots.size <= SMALL_WALK_ROOTS:
-            out = self._walk_subtrees_small(start, roots)
+            out = self._walk_subtrees_small(start, roots, walk)
             if out is not None:
                 return out
         v = self.vocab
@@ -421,7 +538,7 @@ class TokenAutomaton:
                 if not i & 1023 and i:
                     check_deadline()
                 src = local[u >> 8]
-                nxt = self.step(src, u & 255) if src.threads else dead
+                nxt = walk.step(src, u & 255) if src.threads else dead
                 if nxt is dead:
                     res[i] = -1
                     continue
@@ -438,7 +555,8 @@ class TokenAutomaton:
                 out.append(nodes)
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
-    def _walk_subtrees_small(self, start: State, roots: np.ndarray, budget: int = SMALL_WALK_BUDGET):
+    def _walk_subtrees_small(self, start: State, roots: np.ndarray, walk: "_WalkStates",
+                             budget: int = SMALL_WALK_BUDGET):
         """:meth:`_walk_subtrees` depth-first in Python; ``None`` once ``budget`` edges are tried.
 
         At each node only the bytes the state can take are looked up among the node's
@@ -451,7 +569,7 @@ class TokenAutomaton:
         if memo is None:
             memo = start._below = {}
         ptr, ids, byts = child_lists(self.vocab)
-        dead, step = self.dead, self.step
+        dead, step = self.dead, walk.step
         out: list[int] = []
         tried = 0
         for root in roots.tolist():
@@ -468,7 +586,7 @@ class TokenAutomaton:
                     continue
                 viable = st._first_list
                 if viable is None:
-                    viable = st._first_list = np.flatnonzero(self.first_bytes(st)).tolist()
+                    viable = st._first_list = tuple(np.flatnonzero(self.first_bytes(st)).tolist())
                 steps = st.steps
                 if len(viable) < hi - lo:
                     tried += len(viable)
@@ -519,3 +637,45 @@ class TokenAutomaton:
             out.append(b)
             st = self.step(st, b)
         return bytes(out)
+
+
+class _WalkStates:
+    """The states one crossing walk of a first visit steps through, below its follow state.
+
+    A walk down the trie below a lexeme's split nodes needs the state after each byte, but
+    those states are not interned unless an interned one already exists: they live as long
+    as the walk (with their own steps memoized, and equal thread sets shared within it), and
+    an interned state's steps only ever lead to interned states. Why: the walks made most of
+    a long document's states (Github_ultra:124: 10.8k of 19k, beside 8.4k along the tokens
+    taken), and every full garbage collection inside a decoding step walked them.
+    """
+
+    __slots__ = ("automaton", "own", "ids")
+
+    def __init__(self, automaton: TokenAutomaton):
+        self.automaton = automaton
+        self.own: dict = {}  # (threads, can_end) -> the walk's own state (kept: ids stay unique)
+        self.ids: set[int] = set()
+
+    def step(self, st: State, b: int) -> State:
+        nxt = st.steps.get(b)
+        if nxt is not None:
+            return nxt
+        a = self.automaton
+        if len(st.threads) >= GROUP_MIN:
+            threads, can_end = a._step_groups(a._groups(st), b)
+        else:
+            threads, can_end = a._step_threads(st.threads, b)
+        if not threads and not can_end:
+            nxt = a.dead
+        else:
+            nxt = a._intern[1 if can_end else 0].get(threads)
+            if nxt is None:
+                key = (threads, can_end)
+                nxt = self.own.get(key)
+                if nxt is None:
+                    nxt = self.own[key] = State(threads, can_end)
+                    self.ids.add(id(nxt))
+        if id(st) in self.ids or id(nxt) not in self.ids:
+            st.steps[b] = nxt  # never from an interned state to one of the walk's own
+        return nxt

@@ -43,7 +43,7 @@ def _compile_and_walk(vocab):
         m.mask()
         assert m.advance(t)
     a = c.automaton
-    states = list(a._intern.values())
+    states = list(a.interned_states())
     # the cycle that only release (or a full collection) breaks
     assert any(st in st.steps.values() for st in states)
     refs = [weakref.ref(st) for st in states] + [weakref.ref(a)]

@@ -407,7 +407,7 @@ def test_lazy_masks_equal_eager(smollm2_vocab, monkeypatch, name):
         else:
             c = compile_regex(src, smollm2_vocab)
         a = c.automaton
-        computed = sum(1 for st in a._intern.values() if st.mask is not None)
+        computed = sum(1 for st in a.interned_states() if st.mask is not None)
         masks = _random_walk_masks(c, smollm2_vocab, seed=5, walks=8, steps=40, max_len=3)
         return masks, computed
 

@@ -1,0 +1,208 @@
+"""The byte and token steps' shortcuts give the states the plain byte-at-a-time walk gives.
+
+Three shortcuts of issue 18's longest steps (docs/benchmarks.md, part 2n): a token's bytes
+run over thread sets with only the state after the token interned (``_walk_token``); a state
+with many threads steps per (lexeme, lexeme state) group (``_step_groups``); a small lexeme
+table builds its Python rows one state at a time until ``PY_ALL_AFTER`` are asked for. Each is
+compared with the plain path on schemas whose states hold many threads (keys of objects in
+``anyOf`` branches, properties in any order), at every step of valid and invalid texts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import constrain
+from constrain.tokens import Vocabulary
+from constrain.tokens import lexeme_tables as lt
+from constrain.tokens import token_automaton as ta
+from constrain.tokens.lexeme_tables import _py_row
+
+_KEYS = ["alpha", "alps", "beta", "bet", "gamma", "gam", "delta", "del", "eps", "epsilon"]
+
+
+def _vocab() -> Vocabulary:
+    toks = [bytes([b]) for b in range(256)]
+    # multi-byte tokens across lexeme boundaries (quote + colon, quote + comma, key pieces)
+    toks += [b'":', b'", "', b'{"', b'al', b'pha', b'ps"', b'": "', b'"}', b'bet', b'a"', b'": 1',
+             b', "', b'ga', b'mma', b'del', b'ta"', b'eps', b'ilon', b'"x', b'yz"']
+    return Vocabulary.from_token_bytes(toks + [None], eos_ids=[len(toks)])
+
+
+def _schemas():
+    # anyOf of objects over overlapping key sets: after "{" and "," the states hold a thread
+    # per (branch, member set, key), stacks that differ in their top state
+    branches = []
+    for i in range(6):
+        keys = _KEYS[i:i + 5]
+        branches.append({"type": "object", "properties": {k: ({"type": "string"} if j % 2 else {"type": "integer"})
+                                                           for j, k in enumerate(keys)},
+                         "required": [keys[i % 5]]})
+    yield {"anyOf": branches}
+    yield {"type": "array", "items": {"oneOf": [{"type": "object", "properties": {k: {"type": "string"} for k in _KEYS},
+                                                 "required": ["alpha"], "additionalProperties": False},
+                                                {"type": "object", "properties": {k: {"type": "integer"} for k in _KEYS},
+                                                 "required": ["beta"], "additionalProperties": False}]}}
+
+
+_TEXTS = [
+    '{"alpha": 1, "alps": "x", "beta": 2}',
+    '{"alps": "xyz", "gamma": 3, "alpha": 1}',
+    '{"beta": "q", "delta": 7, "bet": 1, "gamma": "yz"}',
+    '{"epsilon": 1, "eps": "a", "del": 5}',
+    '[{"alpha": "xyz", "eps": "a"}, {"beta": 3, "del": 4}]',
+    '[{"beta": 3, "alpha": 1}]',
+    '{"alpha": 1, "alpha": 2}',
+]
+
+
+def _walks(compiled, vocab):
+    """Per text: (mask words, thread set, can_end) after every token the automaton allows."""
+    a = compiled.automaton
+    out = []
+    for text in _TEXTS:
+        st = a.start
+        rec = []
+        for t in vocab.encode(text):
+            rec.append((a.mask(st).tobytes(), st.threads, st.can_end))
+            st = a.advance(st, t)
+            if st is a.dead:
+                break
+        rec.append((None if st is a.dead else a.mask(st).tobytes(), st.threads, st.can_end))
+        out.append(rec)
+    return out
+
+
+def _plain_walk(a, st, data):
+    for b in data:
+        st = a.step(st, b)
+        if st is a.dead:
+            break
+    return st
+
+
+@pytest.mark.parametrize("schema", list(_schemas()), ids=["anyOf-objects", "array-of-oneOf"])
+def test_grouped_steps_equal_plain_steps(schema, monkeypatch):
+    """Grouped by (lexeme, lexeme state) or thread by thread: the same masks and thread sets
+    at every step (a group keyed too coarsely, by lexeme alone, would step every thread of the
+    lexeme from one state's row)."""
+    vocab = _vocab()
+    walks = {}
+    for name, group_min in (("grouped", 1), ("plain", 10**9)):
+        monkeypatch.setattr(ta, "GROUP_MIN", group_min)
+        constrain.clear_caches()
+        walks[name] = _walks(constrain.compile_json_schema(schema, vocab), vocab)
+    assert walks["grouped"] == walks["plain"]
+    assert max(len(th) for rec in walks["plain"] for _, th, _ in rec) >= 8  # many threads were stepped
+
+
+@pytest.mark.parametrize("schema", list(_schemas()), ids=["anyOf-objects", "array-of-oneOf"])
+def test_a_token_step_equals_its_bytes_stepped_one_by_one(schema):
+    """advance(st, t) is the state the byte-by-byte walk reaches (the same interned object),
+    from every state along the texts, for every token; the bytes inside a token are not
+    interned as states."""
+    vocab = _vocab()
+    a = constrain.compile_json_schema(schema, vocab).automaton
+    multi = [t for t in range(vocab.size) if vocab.token_bytes[t] and len(vocab.token_bytes[t]) > 1]
+    seen, got = [], []
+    for text in _TEXTS:  # no mask asked for: few byte steps cached, tokens run over thread sets
+        st = a.start
+        for t in vocab.encode(text):
+            seen.append(st)
+            before = len(a.interned_states())
+            after = {u: a.advance(st, u) for u in multi}
+            # only states after whole tokens are interned
+            assert len(a.interned_states()) - before <= len({id(s) for s in after.values()})
+            got.append(after)
+            st = a.advance(st, t)
+            if st is a.dead:
+                break
+    for st, after in zip(seen, got):
+        for u in multi:
+            assert after[u] is _plain_walk(a, st, vocab.token_bytes[u]), (u, vocab.token_bytes[u])
+    for st in seen:  # and with the byte steps cached now
+        for u in range(vocab.size):
+            if vocab.token_bytes[u]:
+                assert a.advance(st, u) is _plain_walk(a, st, vocab.token_bytes[u])
+
+
+def test_lexeme_rows_one_at_a_time_then_all(monkeypatch):
+    """A small table builds the first state's Python row alone, every state's from the
+    PY_ALL_AFTER-th on; each row equals the table's own transitions whatever the order."""
+    vocab = _vocab()
+    constrain.clear_caches()
+    c = constrain.compile_json_schema({"enum": ["alpha", "alps", "beta", "epsilon", "gamma"]}, vocab)
+    tables = [t for t in c.automaton.tables if not t.counted and t.n_states > lt.PY_ALL_AFTER]
+    assert tables
+    for t in tables:
+        t.T_list.clear()
+        order = list(range(t.n_states))[::-1]
+        t.py_row(order[0])
+        assert len(t.T_list) == 1  # one state asked for: its row alone
+        for q in order[1:lt.PY_ALL_AFTER]:
+            t.py_row(q)
+        assert len(t.T_list) == t.n_states  # from the PY_ALL_AFTER-th: all of them
+        for q in range(t.n_states):
+            assert t.T_list[q] == _py_row(t._flat, t.n_cls, t.n_states, q)
+            assert np.array_equal(np.flatnonzero(t.viable_bytes(q)), t.viable_list(q))
+
+
+_END_SCHEMAS = [
+    # the output may end inside the walks' bytes: a top-level number, a top-level array
+    {"type": "integer"},
+    {"type": "array", "items": {"type": "integer"}},
+]
+_END_TEXTS = ["12", "[1, 23]", "[]", "1234567"]
+
+
+def _walk_masks(compiled, vocab, texts):
+    a = compiled.automaton
+    out = []
+    for text in texts:
+        st = a.start
+        for t in vocab.encode(text):
+            out.append(a.mask(st).tobytes())
+            st = a.advance(st, t)
+            if st is a.dead:
+                break
+        out.append(None if st is a.dead else a.mask(st).tobytes())
+    return out
+
+
+@pytest.mark.parametrize("case", range(len(_END_SCHEMAS) + 2))
+def test_crossing_walks_with_their_own_states_equal_interned_walks(case, monkeypatch):
+    """A crossing walk's own states (``_WalkStates``: not interned, their equal thread sets
+    shared within the walk, keyed with ``can_end``) give the masks that interned steps give;
+    afterwards no interned state steps to one of them."""
+    vocab = _vocab()
+    schemas = list(_schemas()) + _END_SCHEMAS
+    texts = _TEXTS if case < 2 else _END_TEXTS
+    constrain.clear_caches()
+    own = constrain.compile_json_schema(schemas[case], vocab)
+    got = _walk_masks(own, vocab, texts)
+    a = own.automaton
+    interned = {id(st) for st in a.interned_states()} | {id(a.dead)}
+    for st in a.interned_states():
+        assert all(id(n) in interned for n in st.steps.values())
+    monkeypatch.setattr(ta._WalkStates, "step", lambda self, st, b: self.automaton.step(st, b))
+    constrain.clear_caches()
+    want = _walk_masks(constrain.compile_json_schema(schemas[case], vocab), vocab, texts)
+    assert got == want
+
+
+def test_a_walk_keeps_apart_states_that_differ_only_in_their_stacks():
+    """Within one crossing walk, ``{"a": [1`` and ``{"b": [1`` reach the same lexeme states
+    on different stacks (the member set differs); a walk that shared them (a key without
+    the stacks) would judge ``{"b": [1]}`` by ``a``'s stack and allow it although ``a`` is
+    required. Masks against the schema's verdict on whole tokens."""
+    toks = [bytes([b]) for b in range(256)] + [b'{"a": [1]}', b'{"b": [1]}', b'{"b": [1], "a": []}']
+    vocab = Vocabulary.from_token_bytes(toks + [None], eos_ids=[len(toks)])
+    schema = {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "integer"}},
+                                               "b": {"type": "array", "items": {"type": "integer"}}},
+              "required": ["a"], "additionalProperties": False}
+    constrain.clear_caches()
+    m = constrain.compile_json_schema(schema, vocab).matcher()
+    words = m.mask().view(np.uint32)
+    allowed = {t for t in (256, 257, 258) if (int(words[t >> 5]) >> (t & 31)) & 1}
+    assert allowed == {256, 258}
