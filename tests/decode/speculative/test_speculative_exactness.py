@@ -133,12 +133,14 @@ def setup():
     return vocab, hashed_lm(vocab), _constraints(vocab)
 
 
-def _spec(source: str, gamma: int, adaptive: bool = True) -> Speculation:
+def _spec(source: str, gamma: int, adaptive: bool = True, siblings: int = 0) -> Speculation:
+    """One draft source alone (linear drafts: ``siblings=0``; tree drafts are
+    tests/decode/speculative/test_tree_drafts.py's)."""
     if source == "model":  # the draft model: another hashed LM, so its guesses are often wrong
         return Speculation(drafts=("model",), max_draft=gamma, adaptive=adaptive,
-                           draft_model=hashed_lm(toys.toy_vocab(), salt=8))
+                           draft_model=hashed_lm(toys.toy_vocab(), salt=8), siblings=siblings)
     drafts = (FixedDraft(),) if source == "fixed" else (source,)
-    return Speculation(drafts=drafts, max_draft=gamma, adaptive=adaptive)
+    return Speculation(drafts=drafts, max_draft=gamma, adaptive=adaptive, siblings=siblings)
 
 
 @pytest.mark.parametrize("source", SOURCES)
@@ -258,7 +260,8 @@ def test_model_drafts_are_really_verified(setup):
         stats = {}
         run_speculative(lm, PROMPT, [c.matcher()], same, max_new_tokens=L, temperature=0.0,
                         chooser=TorchChooser(), stats=stats)
-        assert stats["accepted"] == stats["drafted"]
+        model = stats["sources"]["model"]
+        assert model["accepted"] == model["drafted"] > 0  # siblings, alternatives by design, may be rejected
 
 
 def test_draft_model_errors(setup):
@@ -269,7 +272,9 @@ def test_draft_model_errors(setup):
         Speculation(drafts=("grammar", "model"))
     with pytest.raises(GenerationArgumentError, match="draft_model must be"):
         Speculation(draft_model="SmolLM2")
-    assert Speculation(draft_model=lm).source_names == ("grammar", "ngram", "recycling", "model")
+    assert Speculation(draft_model=lm).draft_names == ("grammar", "ngram", "recycling", "model")
+    assert Speculation(draft_model=lm).source_names == ("grammar", "ngram", "recycling", "model", "siblings")
+    assert Speculation(draft_model=lm, siblings=0).source_names == ("grammar", "ngram", "recycling", "model")
     other = TableLM(Vocabulary.from_token_bytes([b"a", b"b", None], eos_ids=[2]), lambda ctx: [1, 1, 1])
     with pytest.raises(GenerationArgumentError, match="share"):
         sample(lm, PROMPT, cons["free"], n=1, max_new_tokens=L, speculative=Speculation(draft_model=other))
