@@ -64,21 +64,29 @@ class ScriptedChooser:
         return self._choose([(int(t), float(probs[t])) for t in np.flatnonzero(probs.numpy() > 0)])
 
 
-def speculative_law(lm, compiled, spec, prompt, temperature=1.0) -> dict:
+def enumerate_law(run) -> dict:
+    """The law of ``run(chooser)``'s (hashable) result over every sequence of random choices."""
     law: dict = {}
     stack = [[]]
     while stack:
         script = stack.pop()
         chooser = ScriptedChooser(script)
         try:
-            run = run_speculative(lm, prompt, [compiled.matcher()], spec, max_new_tokens=L,
-                                  temperature=temperature, chooser=chooser, stats={})
+            key = run(chooser)
         except Branch as b:
             stack.extend(script + [c] for c in b.options)
             continue
-        key = (tuple(run.token_ids[0]), bool(run.finished[0]))
         law[key] = law.get(key, 0.0) + chooser.prob
     return law
+
+
+def speculative_law(lm, compiled, spec, prompt, temperature=1.0) -> dict:
+    def run(chooser):
+        r = run_speculative(lm, prompt, [compiled.matcher()], spec, max_new_tokens=L,
+                            temperature=temperature, chooser=chooser, stats={})
+        return tuple(r.token_ids[0]), bool(r.finished[0])
+
+    return enumerate_law(run)
 
 
 def sequential_law(lm, compiled, prompt, temperature=1.0) -> dict:
@@ -226,21 +234,32 @@ def test_chi_square_has_power_against_a_wrong_acceptance_rule(setup, monkeypatch
         return verify.verify_sampled(probs, drafts, chooser)
 
     monkeypatch.setattr(P, "verify_sampled", biased)
-    vocab, lm, cons = setup
-    law = _text_law(vocab, sequential_law(lm, cons["forced"], PROMPT))
-    texts, _ = _mc_counts(lm, cons["forced"], _spec("grammar", 2), 11, 4000)
-    stat, df = toys.pearson(texts, law)
+    stat, df, _ = chi_square(setup, "forced", _spec("grammar", 2), 11)
     assert stat > toys.chi2_critical(df, z=3.54)
 
 
-def test_greedy_matches_sequential_greedy(setup):
+def chi_square(setup, which: str, spec, seed: int):
+    """``(statistic, df, result)``: 4000 draws of ``decode.sample`` against the enumerated law."""
+    vocab, lm, cons = setup
+    law = _text_law(vocab, sequential_law(lm, cons[which], PROMPT))
+    texts, s = _mc_counts(lm, cons[which], spec, seed, 4000)
+    stat, df = toys.pearson(texts, law)
+    return stat, df, s
+
+
+def assert_greedy_identity(setup, specs: dict) -> None:
+    """Speculative greedy under each of ``specs`` (name -> Speculation) is the plain greedy's."""
     vocab, lm, cons = setup
     for which, c in cons.items():
         ref = sample(lm, PROMPT, c, n=1, max_new_tokens=L, temperature=0.0)
-        for source in SOURCES:
-            got = sample(lm, PROMPT, c, n=1, max_new_tokens=L, temperature=0.0, speculative=_spec(source, 3))
-            assert got.token_ids == ref.token_ids, (which, source)
+        for name, spec in specs.items():
+            got = sample(lm, PROMPT, c, n=1, max_new_tokens=L, temperature=0.0, speculative=spec)
+            assert got.token_ids == ref.token_ids, (which, name)
             assert got.finished == ref.finished
+
+
+def test_greedy_matches_sequential_greedy(setup):
+    assert_greedy_identity(setup, {source: _spec(source, 3) for source in SOURCES})
 
 
 def test_model_drafts_are_really_verified(setup):

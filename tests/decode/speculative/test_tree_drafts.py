@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from decode import Speculation, sample
+from decode import Speculation
 from decode.lm import HFCausalLM
 from decode.prompts import left_pad
 from decode.speculative import TorchChooser, run_speculative
@@ -29,8 +29,8 @@ from decode.speculative.tree import ancestor_mask, chunk_parents, depths
 from decode.speculative.verify import verify_tree_greedy, verify_tree_sampled
 from tests import fakes
 from tests.decode.samplers import toys
-from tests.decode.speculative.test_speculative_exactness import (L, PROMPT, Branch, ScriptedChooser, _constraints,
-                                                                 _mc_counts, _text_law, hashed_lm, sequential_law,
+from tests.decode.speculative.test_speculative_exactness import (L, PROMPT, _constraints, assert_greedy_identity,
+                                                                 chi_square, enumerate_law, hashed_lm, sequential_law,
                                                                  speculative_law)
 
 V = 5
@@ -68,19 +68,12 @@ def _paths(tokens, parents):
 def _tree_outcomes(tokens, parents) -> dict:
     """Every (emitted sequence) of verify_tree_sampled with its exact probability."""
     rows = torch.tensor(np.stack([_law(())] + [_law(p) for p in _paths(tokens, parents)]), dtype=torch.float64)
-    law: dict = {}
-    stack = [[]]
-    while stack:
-        script = stack.pop()
-        chooser = ScriptedChooser(script)
-        try:
-            path, y = verify_tree_sampled(rows, tokens, parents, chooser)
-        except Branch as b:
-            stack.extend(script + [c] for c in b.options)
-            continue
-        key = tuple(tokens[j] for j in path) + (y,)
-        law[key] = law.get(key, 0.0) + chooser.prob
-    return law
+
+    def run(chooser):
+        path, y = verify_tree_sampled(rows, tokens, parents, chooser)
+        return tuple(tokens[j] for j in path) + (y,)
+
+    return enumerate_law(run)
 
 
 @pytest.mark.parametrize("tokens,parents", TREES)
@@ -173,10 +166,7 @@ def test_siblings_are_really_drafted_and_verified(setup):
 
 @pytest.mark.parametrize("which,seed", [("forced", 21), ("free", 22)])
 def test_chi_square_with_siblings_at_fixed_seeds(setup, which, seed):
-    vocab, lm, cons = setup
-    law = _text_law(vocab, sequential_law(lm, cons[which], PROMPT))
-    texts, s = _mc_counts(lm, cons[which], _tree_spec("ngram", 2, 3), seed, 4000)
-    stat, df = toys.pearson(texts, law)
+    stat, df, s = chi_square(setup, which, _tree_spec("ngram", 2, 3), seed)
     assert stat < toys.chi2_critical(df, z=3.54), (stat, df)
     assert s.stats["sources"]["siblings"]["accepted"] > 0
 
@@ -193,23 +183,13 @@ def test_chi_square_catches_a_sibling_kept_too_often(setup, monkeypatch):
         return orig(probs, candidates, chooser)
 
     monkeypatch.setattr(verify, "_draw_among", greedy_first)
-    vocab, lm, cons = setup
-    law = _text_law(vocab, sequential_law(lm, cons["free"], PROMPT))
-    texts, _ = _mc_counts(lm, cons["free"], _tree_spec("ngram", 2, 3), 22, 4000)
-    stat, df = toys.pearson(texts, law)
+    stat, df, _ = chi_square(setup, "free", _tree_spec("ngram", 2, 3), 22)
     assert stat > toys.chi2_critical(df, z=3.54)
 
 
 def test_greedy_with_siblings_matches_sequential_greedy(setup):
-    vocab, lm, cons = setup
-    for which, c in cons.items():
-        ref = sample(lm, PROMPT, c, n=1, max_new_tokens=L, temperature=0.0)
-        for source in ("grammar", "ngram", "recycling"):
-            for siblings in (1, 2, 3):
-                got = sample(lm, PROMPT, c, n=1, max_new_tokens=L, temperature=0.0,
-                             speculative=_tree_spec(source, 2, siblings))
-                assert got.token_ids == ref.token_ids, (which, source, siblings)
-                assert got.finished == ref.finished
+    assert_greedy_identity(setup, {(source, siblings): _tree_spec(source, 2, siblings)
+                                   for source in ("grammar", "ngram", "recycling") for siblings in (1, 2, 3)})
 
 
 def test_ancestor_mask_and_depths():
