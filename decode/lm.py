@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 
+import numpy as np
 import torch
 
 from .kv_cache import make_growable
@@ -122,7 +123,8 @@ class HFCausalLM:
         self.position_ids = position_ids[:, -1:] + 1
         return out.logits[:, -1, :]
 
-    def forward(self, new_ids: torch.Tensor, valid: torch.Tensor | None = None, head=None) -> torch.Tensor:
+    def forward(self, new_ids: torch.Tensor, valid: torch.Tensor | None = None, head=None,
+                parents=None) -> torch.Tensor:
         """Append ``new_ids`` (``[B, k]``) to every row; their logits, ``[B, k, V]``.
 
         ``valid`` (``[B, k]`` bool, default all True) says which of the new tokens are real:
@@ -133,9 +135,17 @@ class HFCausalLM:
         ``head(hidden, weight)``: when the model's logits are a plain ``hidden @ weight.T``
         (:func:`split_head`), the output layer is left to it (it may compute the logits of a
         few token ids only and return ``[B, k, V]`` with the rest at -inf, or None for all).
+
+        ``parents`` (``[B, k]`` ints, speculative tree drafts): the chunk column each new token
+        follows (-1: the row's cached text).  Each token then attends to the cache and its own
+        ancestors only and takes the position of its depth (a 4D mask, which transformers
+        passes to attention as it is); rollback is :meth:`forget`.  None: each token follows
+        the one before it.
         """
         B, k = new_ids.shape
         start = self.position_ids
+        if parents is not None:
+            return self._forward_tree(new_ids, valid, head, parents)
         if valid is None:
             self.attention_mask = torch.cat([self.attention_mask, self.attention_mask.new_ones((B, k))], dim=1)
             positions = start if k == 1 else start + torch.arange(k, device=start.device)
@@ -146,7 +156,28 @@ class HFCausalLM:
             before = v.long().cumsum(dim=1) - v.long()  # real tokens before each column of the chunk
             positions = start + before
             self.position_ids = start + v.long().sum(dim=1, keepdim=True)
-        kw = dict(input_ids=new_ids.to(self.device), attention_mask=self.attention_mask, position_ids=positions,
+        return self._run(new_ids, self.attention_mask, positions, head)
+
+    def _forward_tree(self, new_ids, valid, head, parents) -> torch.Tensor:
+        from .speculative.tree import ancestor_mask, depths
+
+        B, k = new_ids.shape
+        parents = np.asarray(parents, dtype=np.int64)
+        past = self.attention_mask.bool()
+        v = torch.ones((B, k), dtype=torch.bool) if valid is None else valid.bool().cpu()
+        seen = torch.from_numpy(ancestor_mask(parents)) & (v[:, None, :] | torch.eye(k, dtype=torch.bool))
+        allowed = torch.cat([past[:, None, :].expand(B, k, past.shape[1]), seen.to(self.device)], dim=2)
+        dtype = next(self.model.parameters()).dtype
+        mask4 = torch.zeros(allowed.shape, dtype=dtype, device=self.device)
+        mask4.masked_fill_(~allowed, torch.finfo(dtype).min)
+        positions = self.position_ids - 1 + torch.from_numpy(depths(parents)).to(self.device)
+        self.attention_mask = torch.cat([self.attention_mask, v.to(device=self.device, dtype=self.attention_mask.dtype)],
+                                        dim=1)
+        self.position_ids = self.position_ids + v.to(self.device).long().sum(dim=1, keepdim=True)
+        return self._run(new_ids, mask4[:, None], positions, head)
+
+    def _run(self, new_ids, attention_mask, positions, head) -> torch.Tensor:
+        kw = dict(input_ids=new_ids.to(self.device), attention_mask=attention_mask, position_ids=positions,
                   use_cache=True)
         if head is not None and self._split is not None:
             dec, weight = self._split
@@ -219,3 +250,37 @@ class HFCausalLM:
                 raise NotImplementedError(f"cannot crop a {type(self.cache).__name__} KV cache")
             self.cache.crop(-tail)
             self.attention_mask = mask[:, :length - tail]
+
+    def forget(self, columns, k: int) -> None:
+        """Forget, in each row ``b``, the columns ``columns[b]`` (indices into the last pass's
+        chunk of ``k`` new tokens, real ones only): the rejected nodes of a draft tree, which
+        need not be at the end.  The row's position ids rewind by their number (its kept
+        tokens are the chunk's other real columns, in order), and the chunk's columns that no
+        row attends to any more, padding included, leave the cache (the kept ones move down:
+        a batch of one keeps no dead positions).  Rows that reject different nodes keep theirs
+        masked out, as in :meth:`retract`."""
+        mask = self.attention_mask
+        length = mask.shape[1]
+        base = length - k
+        counts = []
+        for b, cols in enumerate(columns):
+            cols = [base + int(c) for c in cols]
+            counts.append(len(cols))
+            if cols:
+                mask[b, cols] = 0
+        self.position_ids = self.position_ids - torch.tensor(counts, device=self.position_ids.device).view(-1, 1)
+        live = mask[:, base:].bool().any(dim=0).nonzero().flatten()
+        n_keep = len(live)
+        if n_keep == k:
+            return
+        layers = getattr(self.cache, "layers", None)
+        moved = n_keep and int(live[-1]) != n_keep - 1  # a kept column after a dropped one
+        if moved and layers is None:
+            raise NotImplementedError(f"cannot gather columns of a {type(self.cache).__name__} KV cache")
+        if moved:
+            src = (base + live).to(self.device)
+            for layer in layers:
+                layer.keys[:, :, base:base + n_keep] = layer.keys.index_select(2, src)
+                layer.values[:, :, base:base + n_keep] = layer.values.index_select(2, src)
+        self.cache.crop(-(k - n_keep))
+        self.attention_mask = torch.cat([mask[:, :base], mask[:, base + live.to(mask.device)]], dim=1)

@@ -502,7 +502,7 @@ def generate(
             if all(r.done for r in rows):
                 break
             ids, valid = step.feed(rows, [i for i in active if not rows[i].done])
-            logits = lm.forward(ids, valid, head=head)
+            logits = lm.forward(ids, valid, head=head, parents=getattr(step, "tree_parents", None))
             _count_pass(rows)
     t_end = time.perf_counter()
 

@@ -245,6 +245,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="draft sources, comma-separated; several configurations separated by ';' "
                         "(default grammar,ngram,recycling)")
     p.add_argument("--max-draft", type=int, default=12, help="Speculation.max_draft (default 12, as Speculation)")
+    p.add_argument("--siblings", type=int, default=3,
+                   help="Speculation.siblings: tree-draft alternatives per pass, 0 for linear drafts "
+                        "(default 3, as Speculation)")
     p.add_argument("--draft-model", default="default", metavar="PATH|default",
                    help="the draft model of a configuration that names the source 'model' (default: SmolLM2 "
                         "itself, which shows acceptance, not speed)")
@@ -290,7 +293,8 @@ def main(args: argparse.Namespace) -> int:
     draft = None
     if any("model" in c for c in configs):
         draft = model if args.draft_model in ("default", "smollm2") else models.load_model(args.draft_model)[0]
-    specs = [Speculation(drafts=c, max_draft=args.max_draft, draft_model=draft if "model" in c else None)
+    specs = [Speculation(drafts=c, max_draft=args.max_draft, draft_model=draft if "model" in c else None,
+                         siblings=args.siblings)
              for c in configs]
     vocab = get_vocabulary(tok, logits_width(model))
     tasks, compiled = [], {}

@@ -46,6 +46,14 @@ class Speculation:
     with fp32 matrix products on a CPU a 2- or 3-row product is slower than a 4-row one
     (SmolLM2 on one thread: a pass over 2 or 3 new tokens ~90-100 ms, over 4 ~80 ms, over 1
     ~55 ms), so filling the pass is free.  1 turns it off.
+    ``siblings``: the most alternative tokens fed, besides the draft, for the position after
+    it (the first one nobody drafted), making the draft a tree
+    (:mod:`decode.speculative.tree`): all the tokens the mask allows there when they are that
+    few, else the model's best legal candidates after the draft's last token from earlier
+    passes.  When the target's token there is one of them, the pass has computed the law
+    after it too and yields one more token.  Why: a pass of 4-8 new tokens costs about what
+    one of 2-4 does on a CPU, and a third of the passes have no draft to fill it.  0: linear
+    drafts only.
     ``ngram``: the longest n-gram that prompt lookup tries to match (down to 1).
     ``draft_model``: a small model sharing the target's tokenizer (a Hugging Face causal LM,
     or any ``decode.TokenLM`` over the same vocabulary) whose masked greedy guesses become
@@ -62,6 +70,7 @@ class Speculation:
     ngram: int = 3
     draft_model: object = None
     min_pass: int = 4
+    siblings: int = 3
 
     def __post_init__(self):
         drafts = self.drafts
@@ -96,6 +105,8 @@ class Speculation:
         for field_name, value in (("max_draft", self.max_draft), ("ngram", self.ngram), ("min_pass", self.min_pass)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise GenerationArgumentError("speculative", f"{field_name} must be an integer >= 1, got {value!r}")
+        if isinstance(self.siblings, bool) or not isinstance(self.siblings, int) or self.siblings < 0:
+            raise GenerationArgumentError("speculative", f"siblings must be an integer >= 0, got {self.siblings!r}")
         if not isinstance(self.adaptive, bool):
             raise GenerationArgumentError("speculative", f"adaptive must be True or False, got {self.adaptive!r}")
 
@@ -108,13 +119,19 @@ class Speculation:
         return min(self.max_draft, length + 2)
 
     @property
-    def source_names(self) -> tuple[str, ...]:
+    def draft_names(self) -> tuple[str, ...]:
+        """The names of ``drafts``."""
         return tuple(d if isinstance(d, str) else getattr(d, "name", type(d).__name__) for d in self.drafts)
+
+    @property
+    def source_names(self) -> tuple[str, ...]:
+        """Every source whose tokens are counted: ``drafts``, then ``"siblings"`` when on."""
+        return self.draft_names + ("siblings",) if self.siblings else self.draft_names
 
     def __repr__(self) -> str:  # a model's repr is pages long
         dm = "" if self.draft_model is None else f", draft_model=<{type(self.draft_model).__name__}>"
-        return (f"Speculation(drafts={self.source_names!r}, max_draft={self.max_draft}, adaptive={self.adaptive}, "
-                f"ngram={self.ngram}, min_pass={self.min_pass}{dm})")
+        return (f"Speculation(drafts={self.draft_names!r}, max_draft={self.max_draft}, adaptive={self.adaptive}, "
+                f"ngram={self.ngram}, min_pass={self.min_pass}, siblings={self.siblings}{dm})")
 
 
 def as_speculation(value) -> Speculation | None:

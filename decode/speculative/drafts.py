@@ -266,6 +266,12 @@ class Draft:
     tokens: list = field(default_factory=list)
     sources: list = field(default_factory=list)
     masks: np.ndarray | None = None
+    #: a copy of the walker positioned after the last drafted token (siblings start there)
+    end: object = None
+    #: a tree draft (:mod:`decode.speculative.tree`): each token's parent (-1: the root); None: a chain
+    parents: list | None = None
+    #: how many of ``tokens`` are the chain the sources drafted (the rest are siblings)
+    chain: int = 0
 
 
 class Drafter:
@@ -327,4 +333,4 @@ class Drafter:
                     break
             if not took:
                 break
-        return Draft(toks, names, np.stack(masks))
+        return Draft(toks, names, np.stack(masks), walk, None, len(toks))

@@ -24,7 +24,8 @@ import torch
 from ..kernels.torch_impl import unpack_bitmask
 from ..samplers.smc import ParticleRun, log_mean_exp
 from .drafts import Drafter, RecyclingDraft, make_sources, single_token
-from .verify import verify_greedy, verify_sampled
+from .tree import SiblingDraft, add_siblings
+from .verify import verify_greedy, verify_sampled, verify_tree_greedy, verify_tree_sampled
 
 __all__ = ["run_speculative"]
 
@@ -49,6 +50,9 @@ def run_speculative(lm, prompt_ids, matchers: list, spec, *, max_new_tokens: int
     sources = make_sources(spec, vocab, eos)
     drafter = Drafter(sources, vocab, eos)
     recycler = next((s for s in sources if isinstance(s, RecyclingDraft)), None)
+    if spec.siblings and recycler is None:  # siblings read recycling's table, drafted or not
+        recycler = RecyclingDraft()
+    siblings = SiblingDraft(spec.siblings, recycler, eos) if spec.siblings else None
     prompt = [int(t) for t in prompt_ids]
     n = len(matchers)
     seqs: list[list[int]] = [[] for _ in range(n)]
@@ -81,16 +85,36 @@ def run_speculative(lm, prompt_ids, matchers: list, spec, *, max_new_tokens: int
             take(i, t)
             stats["forced"] += 1
 
+    def _commit(i: int, kept: list, y: int | None) -> None:
+        """Take the kept drafts, then ``y`` (None: every legal token at the next position has
+        probability 0, a dead end) and the tokens the mask forces after it."""
+        for t in kept:
+            if not done[i]:
+                take(i, t)
+        if y is None:
+            if not done[i]:
+                logw[i] = -math.inf
+                done[i] = True
+            return
+        if not done[i]:
+            take(i, y)
+        forced_tail(i)
+
     for i in range(n):
         forced_tail(i)
     while not done.all():
         live = np.flatnonzero(~done).tolist()
         plans, contexts = {}, []
         for i in live:
-            d = drafter.draft(matchers[i], prompt + seqs[i], gamma[i], max_new_tokens - drawn[i] - 1)
-            plans[i] = d
             base = prompt + seqs[i]
+            limit = max_new_tokens - drawn[i] - 1
+            d = drafter.draft(matchers[i], base, gamma[i], limit)
+            plans[i] = d
             contexts += [base + d.tokens[:j] for j in range(len(d.tokens) + 1)]
+            if siblings is not None and len(d.tokens) < limit:
+                add_siblings(d, siblings, matchers[i], base)
+                if d.parents is not None:  # a tree: each sibling's context is its path
+                    contexts += [base + _path(d, j) for j in range(d.chain, len(d.tokens))]
         logp = lm.logprobs(contexts).detach().to("cpu", torch.float64)[:, :V]
         stats["forward_calls"] += 1
         if temperature > 0 and temperature != 1.0:
@@ -110,6 +134,24 @@ def run_speculative(lm, prompt_ids, matchers: list, spec, *, max_new_tokens: int
         for i in live:
             d = plans[i]
             rows = len(d.tokens) + 1
+            if d.parents is not None:
+                dead = [not alive[at + k] for k in range(rows)]
+                if temperature == 0:
+                    path, y = verify_tree_greedy([None if dead[k] else best[at + k] for k in range(rows)],
+                                                 d.tokens, d.parents)
+                else:
+                    path, y = verify_tree_sampled(probs[at:at + rows], d.tokens, d.parents, chooser, dead)
+                at += rows
+                kept = set(path)
+                for k, name in enumerate(d.sources):
+                    per_source[name]["drafted"] += 1
+                    stats["drafted"] += 1
+                    if k in kept:
+                        per_source[name]["accepted"] += 1
+                        stats["accepted"] += 1
+                gamma[i] = spec.next_length(gamma[i], sum(1 for j in path if j < d.chain), d.chain)
+                _commit(i, [d.tokens[j] for j in path], y)
+                continue
             dead_at = next((k for k in range(rows) if not alive[at + k]), None)
             usable = rows if dead_at is None else dead_at + 1
             drafts = d.tokens[:usable - 1]
@@ -126,18 +168,17 @@ def run_speculative(lm, prompt_ids, matchers: list, spec, *, max_new_tokens: int
                     per_source[name]["accepted"] += 1
                     stats["accepted"] += 1
             gamma[i] = spec.next_length(gamma[i], a, len(d.tokens))
-            for t in drafts[:a]:
-                if not done[i]:
-                    take(i, t)
-            if y is None:  # every legal token at the next position has probability 0
-                if not done[i]:
-                    logw[i] = -math.inf
-                    done[i] = True
-                continue
-            if not done[i]:
-                take(i, y)
-            forced_tail(i)
+            _commit(i, drafts[:a], y)
     return ParticleRun(seqs, logw, finished, log_mean_exp(logw))
+
+
+def _path(draft, node: int) -> list[int]:
+    """The tokens from the root down to ``node`` of a tree draft, ``node``'s included."""
+    out = []
+    while node >= 0:
+        out.append(draft.tokens[node])
+        node = draft.parents[node]
+    return out[::-1]
 
 
 def _greedy_until(best, drafts) -> tuple[int, int | None]:

@@ -24,7 +24,9 @@ import torch
 
 from ..legal_head import legal_logits_at
 from .drafts import Drafter, FreeWalk, RecyclingDraft, make_sources, single_token
-from .verify import TorchChooser, greedy_targets, target_probs, verify_greedy, verify_sampled
+from .tree import SiblingDraft, add_siblings, chunk_parents
+from .verify import (TorchChooser, greedy_targets, target_probs, verify_greedy, verify_sampled, verify_tree_greedy,
+                     verify_tree_sampled)
 
 __all__ = ["SpeculativeStep"]
 
@@ -51,7 +53,8 @@ def _check_draft_model(draft, width: int, vocab) -> None:
 
 
 class _RowPlan:
-    __slots__ = ("fed", "pending", "tokens", "sources", "masks", "gamma", "drafted", "accepted", "forced")
+    __slots__ = ("fed", "pending", "tokens", "sources", "masks", "parents", "chain", "gamma", "drafted", "accepted",
+                 "forced")
 
     def __init__(self, gamma: int, names):
         self.fed = 0          # committed tokens already in the KV cache
@@ -59,6 +62,8 @@ class _RowPlan:
         self.tokens: list[int] = []
         self.sources: list[str] = []
         self.masks: np.ndarray | None = None
+        self.parents: list[int] | None = None  # a tree draft: each node's parent (-1: the root); None: a chain
+        self.chain = 0        # drafted tokens before the siblings
         self.gamma = gamma
         self.drafted = dict.fromkeys(names, 0)
         self.accepted = dict.fromkeys(names, 0)
@@ -92,6 +97,11 @@ class SpeculativeStep:
         sources = make_sources(spec, vocab, no_draft)
         self.drafter = Drafter(sources, vocab, no_draft)
         self.recycler = next((s for s in sources if isinstance(s, RecyclingDraft)), None)
+        if spec.siblings and self.recycler is None:  # siblings read recycling's table, drafted or not
+            self.recycler = RecyclingDraft()
+        self.siblings = SiblingDraft(spec.siblings, self.recycler, no_draft) if spec.siblings else None
+        #: ``[B, k]`` parent column of each fed token when some row's draft is a tree, else None
+        self.tree_parents: np.ndarray | None = None
         names = spec.source_names
         self.plans = [_RowPlan(spec.max_draft, names) for _ in rows]
         self._free = [FreeWalk(masks.array[i].copy(), self.eos) if r.matcher is None else None
@@ -134,29 +144,46 @@ class SpeculativeStep:
             probs = target_probs(flat, flat_masks, self.temperature, self.top_k, self.top_p)
         out: dict[int, list[int]] = {}
         rejected = [0] * len(rows)
+        dead: list[list[int]] = [[] for _ in rows]  # chunk columns of each row's rejected nodes
         at = 0
         for i in active:
             plan, r = self.plans[i], rows[i]
             n = len(plan.tokens) + 1
-            if self.temperature == 0:
-                a, y = verify_greedy(best[at:at + n], plan.tokens)
+            if plan.parents is not None:
+                if self.temperature == 0:
+                    path, y = verify_tree_greedy(best[at:at + n], plan.tokens, plan.parents)
+                else:
+                    path, y = verify_tree_sampled(probs[at:at + n], plan.tokens, plan.parents, self.chooser)
             else:
-                a, y = verify_sampled(probs[at:at + n], plan.tokens, self.chooser)
+                if self.temperature == 0:
+                    a, y = verify_greedy(best[at:at + n], plan.tokens)
+                else:
+                    a, y = verify_sampled(probs[at:at + n], plan.tokens, self.chooser)
+                path = list(range(a))
             at += n
-            self._count(plan, a)
+            a = len(path)
+            self._count(plan, path)
             rejected[i] = len(plan.tokens) - a
+            dead[i] = sorted(set(range(plan.pending, plan.pending + len(plan.tokens)))
+                             - {plan.pending + j for j in path})
             plan.fed = len(r.token_ids) + a
-            out[i] = plan.tokens[:a] + [y] + self._forced_tail(i, plan.tokens[:a] + [y], len(r.token_ids))
+            kept = [plan.tokens[j] for j in path]
+            out[i] = kept + [y] + self._forced_tail(i, kept + [y], len(r.token_ids))
             plan.forced += len(out[i]) - a - 1
-        self.lm.retract(rejected)
+        if self.tree_parents is not None:
+            self.lm.forget(dead, logits.shape[1])
+        else:
+            self.lm.retract(rejected)
         return out
 
-    def _count(self, plan: _RowPlan, a: int) -> None:
+    def _count(self, plan: _RowPlan, path: list[int]) -> None:
+        kept = set(path)
         for k, name in enumerate(plan.sources):
             plan.drafted[name] += 1
-            if k < a:
+            if k in kept:
                 plan.accepted[name] += 1
-        plan.gamma = self.spec.next_length(plan.gamma, a, len(plan.tokens))
+        # the adaptive length follows the chain: siblings are extra, not part of the length
+        plan.gamma = self.spec.next_length(plan.gamma, sum(1 for j in path if j < plan.chain), plan.chain)
 
     def _forced_tail(self, i: int, emitted: list[int], n_before: int) -> list[int]:
         """Tokens after ``emitted`` that are the only ones their masks allow (EOS excluded:
@@ -214,9 +241,14 @@ class SpeculativeStep:
             # and 1117 (6% less; docs/benchmarks.md, session 10).
             # fill the pass to ``min_pass`` fed tokens with drafts where the sources have guesses
             budget = min(self.spec.max_draft, max(plan.gamma, self.spec.min_pass - len(pending)))
-            draft = self.drafter.draft(self._walker(i), self.prompts[i] + r.token_ids, budget, limit)
+            history = self.prompts[i] + r.token_ids
+            draft = self.drafter.draft(self._walker(i), history, budget, limit)
             plan.pending, plan.tokens, plan.sources, plan.masks = len(pending), draft.tokens, draft.sources, draft.masks
-            chunks[i] = pending + draft.tokens
+            if self.siblings is not None and len(draft.tokens) < limit:
+                add_siblings(draft, self.siblings, self._walker(i), history)
+            plan.tokens, plan.sources, plan.masks = draft.tokens, draft.sources, draft.masks
+            plan.chain, plan.parents = draft.chain, draft.parents
+            chunks[i] = pending + plan.tokens
         self._last_chunks = chunks
         # the verified positions of the pass: each row's last pending token, then its drafts
         rows_at, cols_at = [], []
@@ -233,6 +265,14 @@ class SpeculativeStep:
         for i, c in chunks.items():
             ids[i, :len(c)] = torch.tensor(c, dtype=torch.long)
             valid[i, :len(c)] = True
+        self.tree_parents = None
+        if any(self.plans[i].parents is not None for i in active):
+            parents = np.full((len(rows), k), -1, dtype=np.int64)
+            for i, c in chunks.items():
+                plan = self.plans[i]
+                tree = plan.parents if plan.parents is not None else list(range(-1, len(plan.tokens) - 1))
+                parents[i, :len(c)] = chunk_parents(plan.pending, tree)
+            self.tree_parents = parents
         return ids, (None if bool(valid.all()) else valid)
 
     def row_stats(self, i: int) -> dict:

@@ -22,7 +22,8 @@ import torch
 from ..kernels import masked_sample
 from ..kernels.torch_impl import _filter_top_k_top_p, masked_logits_fp32
 
-__all__ = ["TorchChooser", "greedy_targets", "target_probs", "verify_greedy", "verify_sampled"]
+__all__ = ["TorchChooser", "greedy_targets", "target_probs", "verify_greedy", "verify_sampled", "verify_tree_greedy",
+           "verify_tree_sampled"]
 
 
 class TorchChooser:
@@ -86,3 +87,68 @@ def verify_sampled(probs: torch.Tensor, drafts: Sequence[int], chooser) -> tuple
     if probs.shape[0] <= len(drafts):
         return len(drafts), None
     return len(drafts), chooser.sample(probs[len(drafts)])
+
+
+def _children(parents: Sequence[int], node: int) -> list[int]:
+    return [j for j, p in enumerate(parents) if p == node]
+
+
+def verify_tree_greedy(best: Sequence[int], tokens: Sequence[int], parents: Sequence[int]) -> tuple[list[int], int | None]:
+    """``(path, token)`` for a draft tree: ``tokens[j]`` hangs below ``parents[j]`` (-1: the root,
+    the position after the committed text; a parent precedes its children) and ``best[0]`` /
+    ``best[j + 1]`` is the masked argmax at the root / after node ``j``.  From the root, follow
+    the child equal to the argmax while there is one: ``path`` holds the nodes kept, ``token`` is
+    the argmax after them (None where ``best`` has no row for that node: a dead end)."""
+    node, path = -1, []
+    while True:
+        if node + 1 >= len(best) or best[node + 1] is None:
+            return path, None
+        y = int(best[node + 1])
+        nxt = next((j for j in _children(parents, node) if tokens[j] == y), None)
+        if nxt is None:
+            return path, y
+        path.append(nxt)
+        node = nxt
+
+
+def _draw_among(probs: torch.Tensor, candidates: Sequence[int], chooser) -> tuple[int | None, int]:
+    """One draw from ``probs`` that tries the point-mass ``candidates`` first: keep candidate ``d``
+    with its probability under what the earlier candidates left, else go on without it, and
+    sample the rest when none is kept.  Its law is ``probs`` itself (each step is a
+    conditional of it); with one candidate it is :func:`verify_sampled`'s test, coin for coin.
+    ``(index of the kept candidate or None, token)``."""
+    q, mass = probs, 1.0
+    for j, d in enumerate(candidates):
+        p = float(q[d]) / mass
+        if p >= 1.0 or (p > 0.0 and chooser.accept(p)):
+            return j, d
+        if q is probs:
+            q = probs.clone()
+        q[d] = 0.0
+        mass = float(q.sum())
+        if mass <= 0.0:  # p rounds below 1 but nothing else has mass: d is what the law says
+            return j, d
+    return None, chooser.sample(q / mass)
+
+
+def verify_tree_sampled(probs: torch.Tensor, tokens: Sequence[int], parents: Sequence[int], chooser,
+                        dead: Sequence[bool] | None = None) -> tuple[list[int], int | None]:
+    """``(path, token)`` for a draft tree (``tokens`` / ``parents`` as in :func:`verify_tree_greedy`)
+    against the target rows ``probs`` (row 0: the root, row ``j + 1``: after node ``j``).
+
+    At each node, draw the next token from the target law there, trying its children first
+    (:func:`_draw_among`); follow the child equal to the token if there is one, else stop with
+    that token.  This is sequential masked sampling exactly: the tree only prefetched the
+    laws of the nodes the draws reach.  ``dead[r]`` (or a missing row): no legal token has
+    mass there, so reaching it returns ``token=None``."""
+    node, path = -1, []
+    while True:
+        r = node + 1
+        if r >= probs.shape[0] or (dead is not None and dead[r]):
+            return path, None
+        kids = _children(parents, node)
+        j, y = _draw_among(probs[r], [tokens[k] for k in kids], chooser)
+        if j is None:
+            return path, y
+        path.append(kids[j])
+        node = kids[j]

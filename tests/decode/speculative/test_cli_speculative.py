@@ -22,10 +22,10 @@ def test_flags_reach_generate(run, generate_calls):
     # --draft-model default with the default model: the target drafts for itself (one copy)
     assert run("generate", "--regex", "a+", "--speculative", "--draft-model", "default", "x")[0] == 0
     spec = seen[-1]["speculative"]
-    assert spec.source_names == ("grammar", "ngram", "recycling", "model") and spec.draft_model is not None
+    assert spec.draft_names == ("grammar", "ngram", "recycling", "model") and spec.draft_model is not None
     assert run("generate", "--regex", "a+", "--speculative", "--drafts", "model,grammar", "--draft-model",
                "default", "x")[0] == 0
-    assert seen[-1]["speculative"].source_names == ("model", "grammar")
+    assert seen[-1]["speculative"].draft_names == ("model", "grammar")
 
 
 @pytest.mark.parametrize("args,pattern", [

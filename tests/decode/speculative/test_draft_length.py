@@ -56,9 +56,9 @@ def _widths(monkeypatch):
     seen = []
     orig = HFCausalLM.forward
 
-    def forward(self, new_ids, valid=None, head=None):
+    def forward(self, new_ids, valid=None, head=None, **kw):
         seen.append(int(new_ids.shape[1]))
-        return orig(self, new_ids, valid, head=head)
+        return orig(self, new_ids, valid, head=head, **kw)
 
     monkeypatch.setattr(HFCausalLM, "forward", forward)
     return seen

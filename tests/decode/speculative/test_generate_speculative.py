@@ -71,7 +71,7 @@ def test_stats_on_every_result(smollm2_tokenizer, smol_model):
     assert plain.stats == {"forward_calls": plain.stats["forward_calls"], "drafted": 0, "accepted": 0}
     spec = _gen(smol_model, smollm2_tokenizer, PROMPTS[0], SCHEMA, speculative=ALL_SOURCES)
     s = spec.stats
-    assert set(s["sources"]) == {"grammar", "ngram", "recycling"}
+    assert set(s["sources"]) == {"grammar", "ngram", "recycling", "siblings"}
     assert s["drafted"] == sum(v["drafted"] for v in s["sources"].values()) > 0
     assert s["accepted"] == sum(v["accepted"] for v in s["sources"].values())
     # every token came from a pass's draw, an accepted draft, or was forced by its mask
@@ -157,18 +157,25 @@ def test_greedy_identity_with_smollm2():
         ("Write an SQL query listing the names of users older than 30 from the table users.",
          decode.Lark(grammars.load("sql"))),
     ]
-    saved = 0
+    saved = tried = 0
     for prompt, c in cases:
         ref = decode.generate(model, tok, prompt, c, temperature=0.0, max_new_tokens=60)
         got = decode.generate(model, tok, prompt, c, temperature=0.0, max_new_tokens=60,
                               speculative=ALL_SOURCES)
         assert got.token_ids == ref.token_ids, (prompt, got.text, ref.text)
         saved += ref.stats["forward_calls"] - got.stats["forward_calls"]
+        # tree drafts: wider sibling sets, and linear drafts only, give the same tokens
+        for siblings in (0, 6):
+            spec = Speculation(drafts=("grammar", "ngram", "recycling"), max_draft=4, siblings=siblings)
+            other = decode.generate(model, tok, prompt, c, temperature=0.0, max_new_tokens=60, speculative=spec)
+            assert other.token_ids == ref.token_ids, (prompt, siblings, other.text, ref.text)
+            tried += other.stats["sources"].get("siblings", {}).get("drafted", 0)
     batch = decode.generate(model, tok, [p for p, _ in cases], [c for _, c in cases], temperature=0.0,
                             max_new_tokens=60, speculative=True)
     for (prompt, c), b in zip(cases, batch):
         assert b.token_ids == decode.generate(model, tok, prompt, c, temperature=0.0, max_new_tokens=60).token_ids
     assert saved > 0
+    assert tried > 0  # the trees were really fed
 
 
 class _WildDraft:

@@ -64,21 +64,29 @@ class ScriptedChooser:
         return self._choose([(int(t), float(probs[t])) for t in np.flatnonzero(probs.numpy() > 0)])
 
 
-def speculative_law(lm, compiled, spec, prompt, temperature=1.0) -> dict:
+def enumerate_law(run) -> dict:
+    """The law of ``run(chooser)``'s (hashable) result over every sequence of random choices."""
     law: dict = {}
     stack = [[]]
     while stack:
         script = stack.pop()
         chooser = ScriptedChooser(script)
         try:
-            run = run_speculative(lm, prompt, [compiled.matcher()], spec, max_new_tokens=L,
-                                  temperature=temperature, chooser=chooser, stats={})
+            key = run(chooser)
         except Branch as b:
             stack.extend(script + [c] for c in b.options)
             continue
-        key = (tuple(run.token_ids[0]), bool(run.finished[0]))
         law[key] = law.get(key, 0.0) + chooser.prob
     return law
+
+
+def speculative_law(lm, compiled, spec, prompt, temperature=1.0) -> dict:
+    def run(chooser):
+        r = run_speculative(lm, prompt, [compiled.matcher()], spec, max_new_tokens=L,
+                            temperature=temperature, chooser=chooser, stats={})
+        return tuple(r.token_ids[0]), bool(r.finished[0])
+
+    return enumerate_law(run)
 
 
 def sequential_law(lm, compiled, prompt, temperature=1.0) -> dict:
@@ -133,12 +141,14 @@ def setup():
     return vocab, hashed_lm(vocab), _constraints(vocab)
 
 
-def _spec(source: str, gamma: int, adaptive: bool = True) -> Speculation:
+def _spec(source: str, gamma: int, adaptive: bool = True, siblings: int = 0) -> Speculation:
+    """One draft source alone (linear drafts: ``siblings=0``; tree drafts are
+    tests/decode/speculative/test_tree_drafts.py's)."""
     if source == "model":  # the draft model: another hashed LM, so its guesses are often wrong
         return Speculation(drafts=("model",), max_draft=gamma, adaptive=adaptive,
-                           draft_model=hashed_lm(toys.toy_vocab(), salt=8))
+                           draft_model=hashed_lm(toys.toy_vocab(), salt=8), siblings=siblings)
     drafts = (FixedDraft(),) if source == "fixed" else (source,)
-    return Speculation(drafts=drafts, max_draft=gamma, adaptive=adaptive)
+    return Speculation(drafts=drafts, max_draft=gamma, adaptive=adaptive, siblings=siblings)
 
 
 @pytest.mark.parametrize("source", SOURCES)
@@ -224,21 +234,32 @@ def test_chi_square_has_power_against_a_wrong_acceptance_rule(setup, monkeypatch
         return verify.verify_sampled(probs, drafts, chooser)
 
     monkeypatch.setattr(P, "verify_sampled", biased)
-    vocab, lm, cons = setup
-    law = _text_law(vocab, sequential_law(lm, cons["forced"], PROMPT))
-    texts, _ = _mc_counts(lm, cons["forced"], _spec("grammar", 2), 11, 4000)
-    stat, df = toys.pearson(texts, law)
+    stat, df, _ = chi_square(setup, "forced", _spec("grammar", 2), 11)
     assert stat > toys.chi2_critical(df, z=3.54)
 
 
-def test_greedy_matches_sequential_greedy(setup):
+def chi_square(setup, which: str, spec, seed: int):
+    """``(statistic, df, result)``: 4000 draws of ``decode.sample`` against the enumerated law."""
+    vocab, lm, cons = setup
+    law = _text_law(vocab, sequential_law(lm, cons[which], PROMPT))
+    texts, s = _mc_counts(lm, cons[which], spec, seed, 4000)
+    stat, df = toys.pearson(texts, law)
+    return stat, df, s
+
+
+def assert_greedy_identity(setup, specs: dict) -> None:
+    """Speculative greedy under each of ``specs`` (name -> Speculation) is the plain greedy's."""
     vocab, lm, cons = setup
     for which, c in cons.items():
         ref = sample(lm, PROMPT, c, n=1, max_new_tokens=L, temperature=0.0)
-        for source in SOURCES:
-            got = sample(lm, PROMPT, c, n=1, max_new_tokens=L, temperature=0.0, speculative=_spec(source, 3))
-            assert got.token_ids == ref.token_ids, (which, source)
+        for name, spec in specs.items():
+            got = sample(lm, PROMPT, c, n=1, max_new_tokens=L, temperature=0.0, speculative=spec)
+            assert got.token_ids == ref.token_ids, (which, name)
             assert got.finished == ref.finished
+
+
+def test_greedy_matches_sequential_greedy(setup):
+    assert_greedy_identity(setup, {source: _spec(source, 3) for source in SOURCES})
 
 
 def test_model_drafts_are_really_verified(setup):
@@ -258,7 +279,8 @@ def test_model_drafts_are_really_verified(setup):
         stats = {}
         run_speculative(lm, PROMPT, [c.matcher()], same, max_new_tokens=L, temperature=0.0,
                         chooser=TorchChooser(), stats=stats)
-        assert stats["accepted"] == stats["drafted"]
+        model = stats["sources"]["model"]
+        assert model["accepted"] == model["drafted"] > 0  # siblings, alternatives by design, may be rejected
 
 
 def test_draft_model_errors(setup):
@@ -269,7 +291,9 @@ def test_draft_model_errors(setup):
         Speculation(drafts=("grammar", "model"))
     with pytest.raises(GenerationArgumentError, match="draft_model must be"):
         Speculation(draft_model="SmolLM2")
-    assert Speculation(draft_model=lm).source_names == ("grammar", "ngram", "recycling", "model")
+    assert Speculation(draft_model=lm).draft_names == ("grammar", "ngram", "recycling", "model")
+    assert Speculation(draft_model=lm).source_names == ("grammar", "ngram", "recycling", "model", "siblings")
+    assert Speculation(draft_model=lm, siblings=0).source_names == ("grammar", "ngram", "recycling", "model")
     other = TableLM(Vocabulary.from_token_bytes([b"a", b"b", None], eos_ids=[2]), lambda ctx: [1, 1, 1])
     with pytest.raises(GenerationArgumentError, match="share"):
         sample(lm, PROMPT, cons["free"], n=1, max_new_tokens=L, speculative=Speculation(draft_model=other))
