@@ -502,7 +502,9 @@ def generate(
             if all(r.done for r in rows):
                 break
             ids, valid = step.feed(rows, [i for i in active if not rows[i].done])
-            logits = lm.forward(ids, valid, head=head, parents=getattr(step, "tree_parents", None))
+            parents = getattr(step, "tree_parents", None)  # a tree draft's attention structure
+            logits = (lm.forward(ids, valid, head=head) if parents is None
+                      else lm.forward(ids, valid, head=head, parents=parents))
             _count_pass(rows)
     t_end = time.perf_counter()
 

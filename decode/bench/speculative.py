@@ -245,9 +245,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="draft sources, comma-separated; several configurations separated by ';' "
                         "(default grammar,ngram,recycling)")
     p.add_argument("--max-draft", type=int, default=12, help="Speculation.max_draft (default 12, as Speculation)")
-    p.add_argument("--siblings", type=int, default=3,
+    p.add_argument("--siblings", type=int, default=0,
                    help="Speculation.siblings: tree-draft alternatives per pass, 0 for linear drafts "
-                        "(default 3, as Speculation)")
+                        "(default 0, as Speculation)")
     p.add_argument("--draft-model", default="default", metavar="PATH|default",
                    help="the draft model of a configuration that names the source 'model' (default: SmolLM2 "
                         "itself, which shows acceptance, not speed)")

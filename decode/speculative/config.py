@@ -52,8 +52,10 @@ class Speculation:
     few, else the model's best legal candidates after the draft's last token from earlier
     passes.  When the target's token there is one of them, the pass has computed the law
     after it too and yields one more token.  Why: a pass of 4-8 new tokens costs about what
-    one of 2-4 does on a CPU, and a third of the passes have no draft to fill it.  0: linear
-    drafts only.
+    one of 2-4 does on a CPU, and a third of the passes have no draft to fill it.  0 (the
+    default): linear drafts only; a replay of the 30 MaskBench greedy outputs priced 3 siblings
+    at the root at 7% fewer passes but wider ones, -0.5% decode time (docs/benchmarks.md,
+    session 13), not enough to make the 4D attention mask every model must accept the default.
     ``ngram``: the longest n-gram that prompt lookup tries to match (down to 1).
     ``draft_model``: a small model sharing the target's tokenizer (a Hugging Face causal LM,
     or any ``decode.TokenLM`` over the same vocabulary) whose masked greedy guesses become
@@ -70,7 +72,7 @@ class Speculation:
     ngram: int = 3
     draft_model: object = None
     min_pass: int = 4
-    siblings: int = 3
+    siblings: int = 0
 
     def __post_init__(self):
         drafts = self.drafts

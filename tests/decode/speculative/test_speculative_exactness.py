@@ -292,8 +292,8 @@ def test_draft_model_errors(setup):
     with pytest.raises(GenerationArgumentError, match="draft_model must be"):
         Speculation(draft_model="SmolLM2")
     assert Speculation(draft_model=lm).draft_names == ("grammar", "ngram", "recycling", "model")
-    assert Speculation(draft_model=lm).source_names == ("grammar", "ngram", "recycling", "model", "siblings")
-    assert Speculation(draft_model=lm, siblings=0).source_names == ("grammar", "ngram", "recycling", "model")
+    assert Speculation(draft_model=lm, siblings=3).source_names == ("grammar", "ngram", "recycling", "model", "siblings")
+    assert Speculation(draft_model=lm).source_names == ("grammar", "ngram", "recycling", "model")  # off by default
     other = TableLM(Vocabulary.from_token_bytes([b"a", b"b", None], eos_ids=[2]), lambda ctx: [1, 1, 1])
     with pytest.raises(GenerationArgumentError, match="share"):
         sample(lm, PROMPT, cons["free"], n=1, max_new_tokens=L, speculative=Speculation(draft_model=other))
