@@ -323,9 +323,7 @@ class CanonicalMatcher(Matcher):
         a = self._automaton
         f = self._filter
         vocab = a.vocab
-        groups: dict[tuple[int, int], list] = {}
-        for stack, x, q in st.threads:
-            groups.setdefault((x, q), []).append(stack)
+        groups = a.stacks_by_lexeme_state(st)
         cache = f.lexeme_verdicts
         alive = fn_all = None
         rest = text = out & ~a._eos_row.view(np.int32)  # EOS is no lexeme's

@@ -194,22 +194,28 @@ class TokenAutomaton:
         nxt = st.steps.get(b)
         if nxt is not None:
             return nxt
-        if len(st.threads) >= GROUP_MIN:
-            nxt = self._state(*self._step_groups(self._groups(st), b))
-        else:
-            nxt = self._state(*self._step_threads(st.threads, b))
-        st.steps[b] = nxt
+        nxt = st.steps[b] = self._state(*self._next_threads(st, b))
         return nxt
 
+    def _next_threads(self, st: State, b: int) -> tuple[Threads, bool]:
+        """The threads after ``st`` and one more byte: per (lexeme, lexeme state) group for
+        states with many threads (``GROUP_MIN``), thread by thread otherwise."""
+        if len(st.threads) >= GROUP_MIN:
+            return self._step_groups(self.stacks_by_lexeme_state(st), b)
+        return self._step_threads(st.threads, b)
+
     @staticmethod
-    def _groups(st: State) -> dict[tuple[int, int], list[tuple[int, ...]]]:
-        """``st``'s stacks per (lexeme, lexeme state), built once per state."""
+    def stacks_by_lexeme_state(st: State) -> dict[tuple[int, int], list[tuple[int, ...]]]:
+        """``st``'s parser stacks per (lexeme, lexeme state); kept on the state when it has
+        ``GROUP_MIN`` threads or more (small states rebuild it: one object less each for the
+        garbage collector)."""
         g = st._groups
         if g is None:
             g = {}
             for stack, x, q in st.threads:
                 g.setdefault((x, q), []).append(stack)
-            st._groups = g
+            if len(st.threads) >= GROUP_MIN:
+                st._groups = g
         return g
 
     def _step_groups(self, groups, b: int) -> tuple[Threads, bool]:
@@ -426,12 +432,7 @@ class TokenAutomaton:
             words |= self._eos_row
         if not st.threads:
             return words
-        if len(st.threads) >= GROUP_MIN:
-            by_pair = self._groups(st)
-        else:
-            by_pair = {}
-            for stack, x, q in st.threads:
-                by_pair.setdefault((x, q), []).append(stack)
+        by_pair = self.stacks_by_lexeme_state(st)
         if len(by_pair) >= FILL_BATCH_MIN:
             fill_rows([(self.tables[x], q) for x, q in by_pair])
         crossing: list[np.ndarray] = []
@@ -662,10 +663,7 @@ class _WalkStates:
         if nxt is not None:
             return nxt
         a = self.automaton
-        if len(st.threads) >= GROUP_MIN:
-            threads, can_end = a._step_groups(a._groups(st), b)
-        else:
-            threads, can_end = a._step_threads(st.threads, b)
+        threads, can_end = a._next_threads(st, b)
         if not threads and not can_end:
             nxt = a.dead
         else:
