@@ -24,8 +24,10 @@ import numpy as np
 
 from constrain.tokens.bitmask import bits_at
 
+from .tree import SiblingDraft
+
 __all__ = ["Draft", "DraftContext", "DraftSource", "Drafter", "FreeWalk", "GrammarDraft", "NgramDraft",
-           "RecyclingDraft", "make_sources", "single_token"]
+           "RecyclingDraft", "make_sources", "sibling_draft", "single_token"]
 
 
 def single_token(mask: np.ndarray) -> int | None:
@@ -256,6 +258,18 @@ def make_sources(spec, vocab, eos=frozenset()) -> list:
         else:
             out.append(d)
     return out
+
+
+def sibling_draft(spec, sources: list, eos: frozenset):
+    """``(recycler, siblings)`` for a ``Speculation``: the token-recycling source among
+    ``sources`` (a fresh one when ``spec.siblings`` needs its table and none drafts) and the
+    :class:`SiblingDraft` reading it (None when ``spec.siblings`` is 0)."""
+    recycler = next((s for s in sources if isinstance(s, RecyclingDraft)), None)
+    if not spec.siblings:
+        return recycler, None
+    if recycler is None:  # siblings read recycling's table, drafted or not
+        recycler = RecyclingDraft()
+    return recycler, SiblingDraft(spec.siblings, recycler, eos)
 
 
 @dataclass

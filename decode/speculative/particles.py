@@ -23,8 +23,8 @@ import torch
 
 from ..kernels.torch_impl import unpack_bitmask
 from ..samplers.smc import ParticleRun, log_mean_exp
-from .drafts import Drafter, RecyclingDraft, make_sources, single_token
-from .tree import SiblingDraft, add_siblings
+from .drafts import Drafter, make_sources, sibling_draft, single_token
+from .tree import add_siblings
 from .verify import verify_greedy, verify_sampled, verify_tree_greedy, verify_tree_sampled
 
 __all__ = ["run_speculative"]
@@ -49,10 +49,7 @@ def run_speculative(lm, prompt_ids, matchers: list, spec, *, max_new_tokens: int
                                       f"the LM {V}: a draft model must share the LM's vocabulary")
     sources = make_sources(spec, vocab, eos)
     drafter = Drafter(sources, vocab, eos)
-    recycler = next((s for s in sources if isinstance(s, RecyclingDraft)), None)
-    if spec.siblings and recycler is None:  # siblings read recycling's table, drafted or not
-        recycler = RecyclingDraft()
-    siblings = SiblingDraft(spec.siblings, recycler, eos) if spec.siblings else None
+    recycler, siblings = sibling_draft(spec, sources, eos)
     prompt = [int(t) for t in prompt_ids]
     n = len(matchers)
     seqs: list[list[int]] = [[] for _ in range(n)]

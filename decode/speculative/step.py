@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from ..legal_head import legal_logits_at
-from .drafts import Drafter, FreeWalk, RecyclingDraft, make_sources, single_token
-from .tree import SiblingDraft, add_siblings, chunk_parents
+from .drafts import Drafter, FreeWalk, make_sources, sibling_draft, single_token
+from .tree import add_siblings, chunk_parents
 from .verify import (TorchChooser, greedy_targets, target_probs, verify_greedy, verify_sampled, verify_tree_greedy,
                      verify_tree_sampled)
 
@@ -96,10 +96,7 @@ class SpeculativeStep:
         no_draft = self.eos | frozenset(int(e) for r in rows if r.vocab is not None for e in r.vocab.eos_ids)
         sources = make_sources(spec, vocab, no_draft)
         self.drafter = Drafter(sources, vocab, no_draft)
-        self.recycler = next((s for s in sources if isinstance(s, RecyclingDraft)), None)
-        if spec.siblings and self.recycler is None:  # siblings read recycling's table, drafted or not
-            self.recycler = RecyclingDraft()
-        self.siblings = SiblingDraft(spec.siblings, self.recycler, no_draft) if spec.siblings else None
+        self.recycler, self.siblings = sibling_draft(spec, sources, no_draft)
         #: ``[B, k]`` parent column of each fed token when some row's draft is a tree, else None
         self.tree_parents: np.ndarray | None = None
         names = spec.source_names
@@ -243,7 +240,7 @@ class SpeculativeStep:
             budget = min(self.spec.max_draft, max(plan.gamma, self.spec.min_pass - len(pending)))
             history = self.prompts[i] + r.token_ids
             draft = self.drafter.draft(self._walker(i), history, budget, limit)
-            plan.pending, plan.tokens, plan.sources, plan.masks = len(pending), draft.tokens, draft.sources, draft.masks
+            plan.pending = len(pending)
             if self.siblings is not None and len(draft.tokens) < limit:
                 add_siblings(draft, self.siblings, self._walker(i), history)
             plan.tokens, plan.sources, plan.masks = draft.tokens, draft.sources, draft.masks
