@@ -15,8 +15,8 @@ import numpy as np
 
 from ..budget import check_deadline
 
-__all__ = ["acyclic_order", "bfs_mark", "column_ids", "csr", "edge_row_ids", "first_occurrence_order", "hopcroft", "minimize", "refine",
-           "row_ids"]
+__all__ = ["acyclic_order", "bfs_mark", "column_ids", "csr", "edge_row_ids", "first_occurrence_order", "hopcroft", "minimize",
+           "minimize_layered", "refine", "row_ids"]
 
 MOORE_ROUNDS = 6
 """Vectorized Moore rounds tried before switching minimization to Hopcroft."""
@@ -196,6 +196,66 @@ def minimize(T: np.ndarray, acc: np.ndarray) -> np.ndarray:
             bl[x] = b
         blk = np.array(bl, dtype=np.int64)
     return blk
+
+
+def minimize_layered(T: np.ndarray, acc: np.ndarray, known: np.ndarray, level: np.ndarray) -> np.ndarray | None:
+    """Block id per state of the trimmed partial DFA ``T``, the partition of :func:`minimize`,
+    when part of it is minimized already: ``known[s] >= 0`` is state ``s``'s block in a part
+    closed under transitions (equal blocks there = equal languages), and every other state
+    has a ``level`` such that each of its moves goes to a known state or to a lower level.
+    ``None`` if two different signatures hashed alike (the caller then uses :func:`minimize`).
+
+    Why: a product of a minimized DFA ``B`` with a finite trie of names (the keys of
+    additional properties, :func:`constrain.tokens.lexeme_tables.difference_product`) is
+    ``B``'s copy plus acyclic pairs whose levels come with the names' DFA: the copy needs no
+    refinement, the pairs no Kahn peeling. A state's signature (accepting flag, block per
+    class) is hashed as a sum of one random weight per class times the block; the moves into
+    the known part (nearly all of a pair's: it leaves the names on every other byte) are
+    summed in one numpy pass, and only the few moves between unknown states are added in
+    Python, level by level. Equal signatures hash alike (so equal languages share a block,
+    by induction over the levels); every block is then checked to hold one signature.
+    """
+    n, C = T.shape
+    blk = np.append(np.asarray(known, dtype=np.int64), -1)  # blk[-1]: a dead move stays -1
+    unknown = np.append(blk[:n] < 0, False)
+    w = _weights(C + 1).view(np.uint64)
+    inner = unknown[T]  # moves between unknown states (a dead move, T = -1, reads False)
+    with np.errstate(over="ignore"):
+        part = np.where(inner, np.uint64(0), w[1:][None, :] * (blk[T] + 2).astype(np.uint64))
+        h = part.sum(axis=1, dtype=np.uint64) + w[0] * (np.asarray(acc, dtype=np.uint64) + np.uint64(1))
+    hl = h.tolist()
+    bl = blk.tolist()
+    fixed = np.flatnonzero(~unknown[:n])
+    table = dict(zip(h[fixed].tolist(), blk[fixed].tolist()))
+    nb = int(blk.max()) + 1 if fixed.size else 0
+    todo = np.flatnonzero(unknown[:n])
+    if todo.size:
+        todo = todo[np.argsort(np.asarray(level, dtype=np.int64)[todo], kind="stable")]
+        src, col = np.nonzero(inner[todo])
+        ptr = np.searchsorted(src, np.arange(todo.size + 1)).tolist()
+        dst = T[todo[src], col].tolist()
+        wl = w[1:][col].tolist()
+        mask = (1 << 64) - 1
+        for i, q in enumerate(todo.tolist()):
+            x = hl[q]
+            for k in range(ptr[i], ptr[i + 1]):
+                b = bl[dst[k]]
+                if b < 0:
+                    raise ValueError("minimize_layered: a move to a state of the same or a higher level")
+                x += wl[k] * (b + 2)
+            x &= mask
+            b = table.get(x)
+            if b is None:
+                b = table[x] = nb
+                nb += 1
+            bl[q] = b
+    blk = np.asarray(bl, dtype=np.int64)
+    sig = np.concatenate([np.asarray(acc, dtype=np.int64)[:, None], blk[T]], axis=1)
+    first = np.full(nb, -1, dtype=np.int64)
+    first[blk[:n][::-1]] = np.arange(n - 1, -1, -1)  # the first state of each block
+    if not np.array_equal(sig, sig[first[blk[:n]]]):
+        return None
+    return blk[:n]
 
 
 def edge_row_ids(n: int, ptr: np.ndarray, src: np.ndarray, cls: np.ndarray, val: np.ndarray,

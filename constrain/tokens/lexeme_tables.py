@@ -20,12 +20,13 @@ Strategy knobs (module attributes read at call time, so tests can compare strate
 from __future__ import annotations
 
 import threading
+import weakref
 from bisect import bisect_left
 
 import numpy as np
 
 from ..automata import DEFAULT_BUDGET
-from ..automata.minimize import bfs_mark, csr, minimize
+from ..automata.minimize import bfs_mark, csr, minimize, minimize_layered
 from ..budget import check_deadline
 from ..errors import CompileBudgetError
 from .bitmask import clear_bits, set_bits
@@ -333,6 +334,72 @@ class ProductDFA:
         return not bool(self.accept.any())
 
 
+# per DFA (weakly): B's own minimization blocks, and F's levels (longest path to a state
+# with no move), both shared by every product over the same B (string content, every
+# object's keys) or the same F (an object's declared names, cached by the front-end)
+_BLOCKS: "weakref.WeakKeyDictionary[object, np.ndarray]" = weakref.WeakKeyDictionary()
+_LEVELS: "weakref.WeakKeyDictionary[object, np.ndarray | None]" = weakref.WeakKeyDictionary()
+# difference_product merges equal states with minimize_layered (False: minimize, to compare)
+LAYERED_MERGE = True
+
+
+def _per_dfa(cache, dfa, compute):
+    try:
+        return cache[dfa]
+    except KeyError:
+        pass
+    except TypeError:  # not weakly referenceable: computed every time
+        return compute(dfa)
+    r = cache[dfa] = compute(dfa)
+    return r
+
+
+def _own_blocks(dfa) -> np.ndarray:
+    return minimize(np.asarray(dfa.table, dtype=np.int64), np.asarray(dfa.accept, dtype=bool))
+
+
+def _levels(dfa) -> np.ndarray | None:
+    """Longest path from each state to one with no move (``None`` if there is a cycle):
+    states peeled from the sinks up, Kahn style, on the reversed edges."""
+    T = np.asarray(dfa.table, dtype=np.int64)
+    n = T.shape[0]
+    src, col = np.nonzero(T >= 0)
+    pair = np.unique(src * n + T[src, col])  # one edge per (state, successor)
+    esrc, edst = pair // n, pair % n
+    out = np.bincount(esrc, minlength=n).tolist()
+    ptr, adj = csr(edst, esrc, n)  # predecessors
+    h = [0] * n
+    work = [s for s in range(n) if out[s] == 0]
+    for x in work:
+        hx = h[x] + 1
+        for k in range(ptr[x], ptr[x + 1]):
+            p = adj[k]
+            if h[p] < hx:
+                h[p] = hx
+            out[p] -= 1
+            if out[p] == 0:
+                work.append(p)
+    if len(work) < n:
+        return None
+    return np.asarray(h, dtype=np.int64)
+
+
+def _difference_blocks(base, excluded, T, acc, g_of, f_of, SF) -> np.ndarray:
+    """Blocks of equal languages of :func:`difference_product`'s trimmed states: B's copy
+    takes B's own blocks, the pairs are merged level by level along F's levels (a pair
+    moves to a pair one F state further, or into the copy), see ``minimize_layered``.
+    Over the 100-schema MaskBench sample ``minimize`` (Kahn's peeling and a Python
+    signature per pair) was 60% of these products' time."""
+    levels = _per_dfa(_LEVELS, excluded, _levels) if LAYERED_MERGE else None
+    if levels is None:  # F has a cycle (never for declared names): the general minimization
+        return minimize(T, acc)
+    own = _per_dfa(_BLOCKS, base, _own_blocks)
+    copy = f_of == SF
+    known = np.where(copy, own[np.where(copy, g_of, 0)], -1)
+    blk = minimize_layered(T, acc, known, np.append(levels, 0)[f_of])
+    return minimize(T, acc) if blk is None else blk
+
+
 def difference_product(base, excluded, budget: int = DEFAULT_BUDGET):
     """``base minus excluded`` as a trimmed pair product, with each state's (base, excluded) pair.
 
@@ -419,7 +486,7 @@ def difference_product(base, excluded, budget: int = DEFAULT_BUDGET):
         T, acc, g_of, f_of = remap[T[old]], acc[old], g_of[old], f_of[old]
     # merge states with the same language (a pair whose excluded words B cannot spell is
     # its B state's copy): each distinct state costs the token layer its own rows and masks
-    blk = minimize(T, acc)
+    blk = _difference_blocks(base, excluded, T, acc, g_of, f_of, SF)
     nb = int(blk.max()) + 1
     if nb < T.shape[0]:
         _, first = np.unique(blk, return_index=True)

@@ -498,3 +498,43 @@ def test_difference_rows_of_any_regular_pair_equal_plain_walks(base_re, names_re
         for t in (alone, batched):
             assert (t.row(q) == plain.row(d)).all(), (base_re, names_re, q)
             assert (np.sort(t.splits(q)) == np.sort(plain.splits(d))).all(), (base_re, names_re, q)
+
+
+@pytest.mark.parametrize("case", [
+    dict(exclude=("createdAt", "createdBy", "name", "n", "na\u00efve", "a\"b", "")),
+    dict(exclude=("id", "type"), patterns=("^[a-z]+$",)),
+    dict(exclude=("abc", "abd"), max_len=5),
+    dict(exclude=("ab", "abc"), max_len=3),
+    ("[a-z]+", "ab|abc|b"),
+    ("[a-c]{1,3}", "ab|abc|aaa"),
+    ("a[bc]*", "a|abcb|acc"),
+])
+def test_difference_product_layered_merge_equals_minimize(case, monkeypatch):
+    """The product's states merged level by level along the names (``minimize_layered``, B's
+    own blocks and F's levels kept per DFA) give the very automaton, pairs and dead pairs
+    that the general ``minimize`` gave, and it is minimal: its reachable states map one to
+    one onto C's canonical DFA (fails if a merge were missed)."""
+    from constrain.frontends.regex.compile import regex_to_dfa
+    from constrain.tokens.lexeme_tables import ProductDFA, difference_product
+
+    if isinstance(case, dict):
+        lx = JsonLexemes("flexible", 3).string(**case)
+        B, F = lx.minus[0].dfa, lx.minus[1].dfa
+    else:
+        B, F = regex_to_dfa(case[0]), regex_to_dfa(case[1])
+    outs = []
+    for layered in (False, True, True):  # the second layered run reads the per-DFA caches
+        monkeypatch.setattr(tokens_mod, "LAYERED_MERGE", layered)
+        outs.append(difference_product(B, F))
+    for (d1, *rest1), (d2, *rest2) in zip(outs, outs[1:]):
+        assert np.array_equal(d1.table, d2.table) and np.array_equal(d1.accept, d2.accept)
+        assert np.array_equal(d1.classes, d2.classes)
+        assert all(np.array_equal(a, b) for a, b in zip(rest1, rest2))
+    dfa = outs[-1][0]
+    assert isinstance(dfa, ProductDFA)
+    from constrain.tokens import Vocabulary
+
+    vocab = Vocabulary.from_token_bytes([bytes([b]) for b in range(256)] + [None], eos_ids=[256])
+    table = LexemeTable(dfa, vocab)
+    of = _same_language_states(table, B.difference(F))
+    assert len(of) == _reachable(table) == len(set(of.values()))
