@@ -41,6 +41,10 @@ EAGER_ROW_MAX = 8192
 EAGER_WIDE_TABLE = 4096
 EAGER_WIDE_MAX = 1024
 EAGER_DIFFERENCE_CHUNK = 128  # difference tables' rows computed together (lanes of one walk)
+# ... as soon as there are this many (fewer: each alone, a Python walk of the names' region).
+# First visits batch from lexeme_tables.DIFFERENCE_BATCH_MIN (8) on; at compile the 2-7 rows
+# of a schema's few objects each alone cost ~30% more than one walk (100-schema sample)
+EAGER_DIFFERENCE_BATCH_MIN = 2
 EAGER_ROW_BUDGET_S = 0.1
 EAGER_ROW_DEPTH = 1
 EAGER_SMALL_TABLE = 64  # lexemes with at most this many DFA states: more than the first byte ...
@@ -367,7 +371,7 @@ class Compiled:
         # the base's rows corrected along the excluded names: many tables' regions as lanes
         # of one numpy walk (one at a time, a Python walk of the names' region each: ~12% of
         # the median compile on the sample, issue 18 part 2o)
-        step = EAGER_DIFFERENCE_CHUNK if len(diff) >= _lexeme_tables.DIFFERENCE_BATCH_MIN else 1
+        step = EAGER_DIFFERENCE_CHUNK if len(diff) >= EAGER_DIFFERENCE_BATCH_MIN else 1
         for i in range(0, len(diff), step):
             if time.perf_counter() - t0 > budget_s:
                 return

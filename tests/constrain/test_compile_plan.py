@@ -126,12 +126,13 @@ def test_difference_rows_at_compile_batched_equal_one_at_a_time(family, monkeypa
     _, _, vocab = family
     monkeypatch.setattr(compiled_mod, "EAGER_ROW_BUDGET_S", 60.0)
     monkeypatch.setattr(lt, "DIFFERENCE_BATCH_MIN", batch_min)
+    monkeypatch.setattr(compiled_mod, "EAGER_DIFFERENCE_BATCH_MIN", batch_min)
     constrain.clear_caches()
     warm = constrain.compile_json_schema(NESTED, vocab)
     diffs = [t for t in {id(t): t for t in warm.automaton.tables}.values() if isinstance(t, DifferenceLexemeTable)]
     assert len(diffs) >= 3
     done = {id(t): sorted(t._rows) for t in diffs}
-    assert sum(map(len, done.values())) >= lt.DIFFERENCE_BATCH_MIN or batch_min > 1
+    assert sum(map(len, done.values())) >= compiled_mod.EAGER_DIFFERENCE_BATCH_MIN or batch_min > 1
     monkeypatch.setattr(compiled_mod, "EAGER_ROW_BUDGET_S", 0.0)
     monkeypatch.setattr(compiled_mod, "EAGER_MASK_BUDGET_S", 0.0)
     constrain.clear_caches()
