@@ -179,3 +179,57 @@ def test_lexeme_tails_shared_per_table_equal_fresh_ones(family, monkeypatch):
         for q in range(min(t.n_states, 6)):
             comp.lexeme_tail(x, q)
         assert len(completion._TABLE_TAILS.get(t, {})) <= 2
+
+
+def _tail_by_bytes(table, q: int):
+    """Oracle for ``lexeme_tail``: a breadth-first search over all 256 bytes (no classes), in
+    the completion's byte preference order; the shortest word, the preferred bytes first."""
+    from collections import deque
+
+    from constrain.tokens.completion import _BYTE_PREFERENCE
+
+    T, cm, acc, dead = table.state_table, table.classes, table.accept_list, table.n_states
+    if acc[q]:
+        return b""
+    prev = {q: None}
+    work = deque([q])
+    while work:
+        s = work.popleft()
+        for b in _BYTE_PREFERENCE:
+            t = int(T[s, cm[b]])
+            if t == dead or t in prev:
+                continue
+            prev[t] = (s, b)
+            if acc[t]:
+                out = bytearray()
+                while prev[t] is not None:
+                    t, byte = prev[t]
+                    out.append(byte)
+                return bytes(reversed(out))
+            work.append(t)
+    return None
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_lexeme_tails_equal_a_search_over_every_byte(smollm2_vocab, monkeypatch, live):
+    """Tails of keys (every escaped spelling of the name), enums, bounded numbers and patterns,
+    searched over each state's live moves only (``LIVE_EDGES``) or over every class, equal an
+    independent breadth-first search over all 256 bytes, from states all through each table."""
+    from constrain.tokens import completion
+
+    monkeypatch.setattr(completion, "LIVE_EDGES", live)
+    schema = {"type": "object", "properties": {
+        "na\u00efve \"key\"/x": {"type": "integer", "minimum": -40, "maximum": 12345},
+        "tag": {"enum": ["alpha", "\u00e9t\u00e9", "b\\c"]}, "code": {"type": "string", "pattern": "^[A-Z]{2}-[0-9]+$"},
+        "when": {"type": "string", "format": "date"}}, "required": ["tag"]}
+    c = compile_json_schema(schema, smollm2_vocab)
+    checked = 0
+    for x, t in enumerate(c.automaton.tables):
+        if t.counted or t.n_states > 400:
+            continue
+        completion._TABLE_TAILS.pop(t, None)
+        comp = completion.Completions(c.automaton)
+        for q in range(0, t.n_states, max(1, t.n_states // 12)):
+            assert comp.lexeme_tail(x, q) == _tail_by_bytes(t, q), (x, q)
+            checked += 1
+    assert checked > 50
