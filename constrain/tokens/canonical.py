@@ -185,7 +185,7 @@ class CanonicalFilter:
         self._by_bytes = None  # text tokens sorted by bytes (vocab_prefixed)
         self._forced: dict[tuple, tuple] = {}  # forced_witnesses
         #: the lookahead's lexeme-level verdicts (``CanonicalMatcher._lexeme_alive``): key ->
-        #: (packed tokens kept, packed tokens judged), LRU bounded by :data:`ROW_CACHE_BYTES`
+        #: packed tokens (kept, judged, left open), LRU bounded by :data:`ROW_CACHE_BYTES`
         self.lexeme_verdicts: OrderedDict[tuple, tuple] = OrderedDict()
         self.hits = self.misses = 0
         self._build_merges(model, tok)
@@ -963,11 +963,12 @@ class CanonicalFilter:
                 del cache[next(iter(cache))]
         return hit
 
-    def put_lexeme_verdict(self, key: tuple, kept: np.ndarray, judged: np.ndarray) -> tuple:
-        """Store a lexeme-level lookahead verdict (:attr:`lexeme_verdicts`) and return it."""
-        entry = (kept, judged)
+    def put_lexeme_verdict(self, key: tuple, kept: np.ndarray, judged: np.ndarray, opened: np.ndarray) -> tuple:
+        """Store a lexeme-level lookahead verdict (:attr:`lexeme_verdicts`: packed tokens kept,
+        judged, left open; judged and neither kept nor open: dropped) and return it."""
+        entry = (kept, judged, opened)
         with self._lock:
-            _bounded_put(self.lexeme_verdicts, key, entry, self._row_limit(2))
+            _bounded_put(self.lexeme_verdicts, key, entry, self._row_limit(3))
         return entry
 
     def vocab_prefixed(self, heads: list[bytes], limit: int) -> np.ndarray | None:

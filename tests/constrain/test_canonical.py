@@ -653,8 +653,9 @@ def test_lexeme_level_lookahead_equals_the_stepped_one(smollm2_vocab, monkeypatc
             seen |= set(f.lexeme_verdicts)
         for i, (x, y) in enumerate(zip(masks[True], masks[False])):
             assert np.array_equal(x, y), (text, i)
-    for yes, judged in f.lexeme_verdicts.values():
-        assert not (yes & ~judged).any()  # only judged tokens are kept
+    for yes, judged, opened in f.lexeme_verdicts.values():
+        assert not (yes & ~judged).any() and not (opened & ~judged).any()  # only judged tokens
+        assert not (yes & opened).any()
         kept += int(np.unpackbits(yes.view(np.uint8)).sum())
     assert hits > 0 and kept > 500, (hits, kept)
 
@@ -749,3 +750,71 @@ def test_lexeme_verdict_key_names_one_dfa(smollm2_vocab):
     for key, (t1, c1, a1) in first.items():
         t2, c2, a2 = second[key]
         assert np.array_equal(t1, t2) and np.array_equal(c1, c2) and a1 == a2, key
+
+
+def test_lexeme_dead_ends_match_the_stepped_lookahead(smollm2_vocab, monkeypatch):
+    """``CanonicalMatcher._lexeme_alive`` also drops tokens without a grammar step: where a
+    lexeme accepts neither inside a token nor at its end, every valid continuation starts
+    with the bytes the lexeme forces (``TokenAutomaton.lexeme_forced``), and no canonical
+    token along or after them proves the token dead from that lexeme state; a token every
+    lexeme state drops or cannot take is dropped, the verdicts cached per lexeme state like
+    the kept ones.  At every step of walks with 16-blank runs (the pre-tokenizer splits the
+    last blank off before ``"``: dead ends), keywords and arrays, two schemas sharing the
+    cache: each dropped token is absent from the stepped lookahead's mask (the shortcut
+    off, caches cleared), each kept one present, the masks equal, and dead ends are
+    dropped this way (not only stepped)."""
+    import constrain.matcher as matcher
+
+    vocab = smollm2_vocab
+    f = canonical_filter(vocab)
+    f.lexeme_verdicts.clear()
+    other = {"type": "array", "items": {"type": "object", "properties": {
+        "orderId": {"type": "string"}, "paid": {"type": "boolean"}}, "required": ["orderId"]}}
+    pad, pad2 = "\n" + " " * 15, " " * 16
+    walks = [(SCHEMA, "{" + pad + '"orderId": 3,' + pad2 + '"name": "x y",' + pad + '"paid": true' + pad + "}"),
+             (SCHEMA, '{"orderId":' + pad2 + '1, "name": "", "tags": [' + pad2 + '"a"], "paid": false}'),
+             (other, "[" + pad + '{"orderId": "7", "paid": true},' + pad2 + '{ "orderId": "x",' + pad + '"paid": false}]')]
+    dropped = checked = 0
+    for schema, text in walks:
+        ids = vocab.encode(text)
+        stepped = []
+        monkeypatch.setattr(matcher, "LEXEME_SHORTCUT", False)
+        f.mask_cache.clear()
+        m = compile_json_schema(schema, vocab, canonical_tokens=True).matcher()
+        for t in ids:
+            stepped.append(m.mask().copy())
+            assert m.advance(t)
+        monkeypatch.setattr(matcher, "LEXEME_SHORTCUT", True)
+        f.mask_cache.clear()
+        m = compile_json_schema(schema, vocab, canonical_tokens=True).matcher()
+        for i, t in enumerate(ids):
+            st, fst = m._history[-1], m._filter_state()
+            out = f.restrict(fst, m._automaton.mask(st).view(np.int32))
+            if 2 <= int(np.unpackbits(out.view(np.uint8)).sum()) <= matcher.LOOKAHEAD_MAX:
+                alive, dead, _ = m._lexeme_alive(st, fst, out)
+                want = set(vocab.mask_to_ids(stepped[i]).tolist())
+                for row, inside in ((alive, True), (dead, False)):
+                    got = [] if row is None else vocab.mask_to_ids(row).tolist()
+                    assert all((u in want) == inside for u in got), (text, i, inside)
+                    checked += len(got)
+                dropped += 0 if dead is None else len(vocab.mask_to_ids(dead))
+            assert np.array_equal(m.mask(), stepped[i]), (text, i)
+            assert m.advance(t)
+    assert dropped > 20 and checked > 500, (dropped, checked)
+    for kept, judged, opened in f.lexeme_verdicts.values():
+        assert not ((kept | opened) & ~judged).any() and not (kept & opened).any()
+
+
+def test_lexeme_forced_bytes(smollm2_vocab):
+    """``TokenAutomaton.lexeme_forced``: from a lexeme state, the bytes with the only
+    transition, up to an accepting state (``true`` after ``t``: ``rue``; a blank run
+    before ``"``: nothing forced while more blanks may come, ``"`` after the 16th)."""
+    c = compile_lark('start: "true" | /[ ]{0,16}"x"/', smollm2_vocab)
+    a = c.automaton
+    for text, want in (("t", b"rue"), ("tr", b"ue"), ("true", b""), (" ", b""), (" " * 16, b'"x"'), (" \"", b'x"')):
+        st = a.walk(c.matcher()._history[-1], text.encode())
+        got = {a.lexeme_forced(x, q, 64) for _, x, q in st.threads}
+        assert got == {want}, (text, got)
+    st = a.walk(c.matcher()._history[-1], b" " * 16)
+    (_, x, q), = st.threads
+    assert a.lexeme_forced(x, q, 2) == b'"x'
