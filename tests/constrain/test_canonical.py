@@ -818,3 +818,52 @@ def test_lexeme_forced_bytes(smollm2_vocab):
     st = a.walk(c.matcher()._history[-1], b" " * 16)
     (_, x, q), = st.threads
     assert a.lexeme_forced(x, q, 2) == b'"x'
+
+
+def test_lexeme_shortcut_matches_stepping_on_random_grammars(toy, monkeypatch):
+    """The lexeme-level verdicts (kept and dropped tokens) against the stepped lookahead on
+    the hand-made BPE, where merges across every junction matter: 150 random Lark grammars
+    (literals, regexes that accept inside tokens, optional and alternative parts) share one
+    verdict cache, and at every state along every path of up to 4 tokens the masks equal
+    the stepped ones.  Sharing is what makes a too-coarse key fail here (a verdict carried
+    to a filter state or a lexeme state it does not hold for), as does a dead-end proof that
+    ignores a lexeme accepting inside or at the end of a token."""
+    import constrain.matcher as matcher
+
+    tok, vocab = toy
+    f = canonical_filter(vocab)
+    f.lexeme_verdicts.clear()
+    rng = random.Random(11)
+    atoms = ['"a"', '"b"', '" "', '"!"', '"ab"', '" a"', '"aba"', '"b!"', '" !"', '"  "', '"bb"',
+             "/a+/", "/[ab]{1,3}/", "/ +/", "/[ !]{1,2}/", "/b?a/", "/a[ ]?b/", "/(ab)+/", "/!+/"]
+    compared = 0
+    for _ in range(150):
+        items = []
+        for _ in range(rng.randint(2, 4)):
+            p = rng.choice(atoms)
+            r = rng.random()
+            items.append(f"({p} | {rng.choice(atoms)})" if r < 0.25 else f"{p}?" if r < 0.4 else p)
+        grammar = "start: " + " ".join(items)
+        masks = {}
+        for on in (False, True):
+            monkeypatch.setattr(matcher, "LEXEME_SHORTCUT", on)
+            f.mask_cache.clear()
+            frontier, got = [(compile_lark(grammar, vocab, canonical_tokens=True).matcher(), ())], {}
+            for _depth in range(4):
+                nxt = []
+                for m, seq in frontier:
+                    mask = m.mask()
+                    got[seq] = mask.copy()
+                    for t in vocab.mask_to_ids(mask).tolist():
+                        m2 = m.copy()
+                        if t not in vocab.eos_ids and m2.advance(t):
+                            nxt.append((m2, seq + (t,)))
+                frontier = nxt
+            masks[on] = got
+        assert masks[True].keys() == masks[False].keys(), grammar
+        for seq, want in masks[False].items():
+            assert np.array_equal(masks[True][seq], want), (grammar, [vocab.token_bytes[t] for t in seq])
+        compared += len(masks[False])
+    dropped = sum(int(np.unpackbits((j & ~k & ~o).view(np.uint8)).sum()) for k, j, o in f.lexeme_verdicts.values())
+    kept = sum(int(np.unpackbits(k.view(np.uint8)).sum()) for k, _, _ in f.lexeme_verdicts.values())
+    assert compared > 1000 and dropped > 20 and kept > 100, (compared, dropped, kept)
