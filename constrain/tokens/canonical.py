@@ -88,6 +88,11 @@ ROW_CACHE_SIZE = 4096
 WITNESS_CACHE_SIZE = 8192
 #: witness candidates per first byte (``short_tokens``)
 SHORT_PER_BYTE = 4
+#: ``next_states`` calls with at most this many tokens use a memo per (state, token) of up
+#: to ``NEXT_MEMO_SIZE`` entries (FIFO)
+NEXT_MEMO_IDS = 16
+NEXT_MEMO_SIZE = 1 << 16
+_MISSING = object()
 #: pre-tokenizer results memoized per filter (short class strings), up to
 CHUNK_MEMO_SIZE = 400_000
 SPLIT, JOIN, EITHER = 0, 1, 2
@@ -184,6 +189,7 @@ class CanonicalFilter:
         self._witness_rows: dict[tuple, int] = {}  # witness_bits
         self._by_bytes = None  # text tokens sorted by bytes (vocab_prefixed)
         self._forced: dict[tuple, tuple] = {}  # forced_witnesses
+        self._next_memo: dict[tuple, tuple | None] = {}  # next_states of a few tokens
         #: the lookahead's lexeme-level verdicts (``CanonicalMatcher._lexeme_alive``): key ->
         #: packed tokens (kept, judged, left open), LRU bounded by :data:`ROW_CACHE_BYTES`
         self.lexeme_verdicts: OrderedDict[tuple, tuple] = OrderedDict()
@@ -1116,7 +1122,28 @@ class CanonicalFilter:
         return (int(token), int(nctx), EITHER if sp and jo else SPLIT if sp else JOIN, end)
 
     def next_states(self, state, ids: np.ndarray) -> list:
-        """:meth:`next_state` for many tokens at once (one row lookup, vectorized bits)."""
+        """:meth:`next_state` for many tokens at once (one row lookup, vectorized bits).
+        A few tokens (at most :data:`NEXT_MEMO_IDS`: the lookahead's tokens that no lexeme
+        verdict decides) are answered from a memo per (state, token) where it has them:
+        the numpy calls cost more than the answer for so few."""
+        if len(ids) <= NEXT_MEMO_IDS:
+            memo = self._next_memo
+            toks = [int(t) for t in ids]
+            got = [memo.get((state, t), _MISSING) for t in toks]
+            miss = [t for t, g in zip(toks, got) if g is _MISSING]
+            if miss:
+                new = self._next_states(state, np.asarray(miss, dtype=np.int64))
+                with self._lock:
+                    for t, g in zip(miss, new):
+                        memo[(state, t)] = g
+                    while len(memo) > NEXT_MEMO_SIZE:
+                        del memo[next(iter(memo))]
+                fill = iter(new)
+                got = [next(fill) if g is _MISSING else g for g in got]
+            return got
+        return self._next_states(state, ids)
+
+    def _next_states(self, state, ids: np.ndarray) -> list:
         ids = np.asarray(ids, dtype=np.int64)
         prev, ctx, mode = state[0], state[1], state[2]
         if self.sentencepiece or not len(ids):
