@@ -341,7 +341,6 @@ class CanonicalMatcher(Matcher):
         f = self._filter
         vocab = a.vocab
         groups = a.stacks_by_lexeme_state(st)
-        cache = f.lexeme_verdicts
         alive = fn_all = None
         closed, proof = None, True  # tokens each lexeme state drops or cannot take (AND)
         rest = text = out & ~a._eos_row.view(np.int32)  # EOS is no lexeme's
@@ -352,7 +351,7 @@ class CanonicalMatcher(Matcher):
             fs = a.follow_state(x, stacks)
             fbits = a.first_bits(fs)
             key = (a.rtn.lexemes[x].key, a.tables[x].n_states, q, fbits, fs.can_end, fst)
-            entry = cache.get(key)
+            entry = f.lexeme_verdict(key)  # this process's, else a stored one
             new = rest if entry is None else rest & ~entry[1]
             if entry is None or new.any():
                 ids = vocab.mask_to_ids(new)

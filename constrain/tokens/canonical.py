@@ -70,7 +70,7 @@ import numpy as np
 from ..errors import OptionError
 from .bitmask import bits_at, clear_bits, count_bits, pack_bits, set_bits
 from .bytelevel import BYTES_TO_UNICODE
-from .canonical_store import CAN_JOIN, CAN_SPLIT, DONE, END_JOIN, END_SPLIT, outcome_store
+from .canonical_store import CAN_JOIN, CAN_SPLIT, DONE, END_JOIN, END_SPLIT, outcome_store, verdict_store
 
 __all__ = ["START", "CanonicalFilter", "canonical_filter"]
 
@@ -143,7 +143,8 @@ class CanonicalFilter:
         if bt is None:
             raise OptionError("canonical_tokens needs a vocabulary built from a Hugging Face BPE tokenizer "
                               "(Vocabulary.from_hf); a hand-made vocabulary has no canonical encoding")
-        spec = json.loads(bt.to_str())
+        spec_json = bt.to_str()
+        spec = json.loads(spec_json)
         model = spec.get("model") or {}
         if model.get("type") != "BPE" or not model.get("merges"):
             raise OptionError(f"canonical_tokens: only BPE tokenizers are supported, got {model.get('type')!r}")
@@ -208,7 +209,16 @@ class CanonicalFilter:
             json.dumps(spec.get("pre_tokenizer"), sort_keys=True), self.sig_reps)
         self._stored = self._store.load() if self._store is not None else {}
         self._unsaved = False
-        if self._store is not None:
+        # lexeme-level verdicts other processes of this code computed for this tokenizer
+        # (canonical_store.VerdictStore): taken into lexeme_verdicts when first asked for
+        self._verdict_store = None if self._pre is None else verdict_store(spec_json, vocab.size)
+        self._stored_verdicts: dict[tuple, tuple] = {}
+        if self._verdict_store is not None:
+            for (lex, n, q, fbits, can_end, prev, ctx, mode, end), rows in self._verdict_store.load().items():
+                fst = START if prev < 0 else (prev, self.ctx_id(ctx), mode, end)
+                self._stored_verdicts[(lex, n, q, fbits, can_end, fst)] = rows
+        self._verdicts_unsaved = False
+        if self._store is not None or self._verdict_store is not None:
             atexit.register(_save_at_exit, weakref.ref(self))
 
     # ------------------------------------------------------------------ construction
@@ -969,13 +979,41 @@ class CanonicalFilter:
                 del cache[next(iter(cache))]
         return hit
 
-    def put_lexeme_verdict(self, key: tuple, kept: np.ndarray, judged: np.ndarray, opened: np.ndarray) -> tuple:
+    def put_lexeme_verdict(self, key: tuple, kept: np.ndarray, judged: np.ndarray, opened: np.ndarray,
+                           new: bool = True) -> tuple:
         """Store a lexeme-level lookahead verdict (:attr:`lexeme_verdicts`: packed tokens kept,
         judged, left open; judged and neither kept nor open: dropped) and return it."""
         entry = (kept, judged, opened)
         with self._lock:
             _bounded_put(self.lexeme_verdicts, key, entry, self._row_limit(3))
+            self._verdicts_unsaved |= new
         return entry
+
+    def lexeme_verdict(self, key: tuple) -> tuple | None:
+        """The verdict of ``key`` (:attr:`lexeme_verdicts`), else the one an earlier process
+        stored (:meth:`save_verdicts`), else None."""
+        hit = self.lexeme_verdicts.get(key)
+        if hit is None and self._stored_verdicts:
+            rows = self._stored_verdicts.pop(key, None)
+            if rows is not None:
+                hit = self.put_lexeme_verdict(key, *(self.vocab.ids_to_mask(r) for r in rows), new=False)
+        return hit
+
+    def save_verdicts(self) -> None:
+        """Write the lexeme-level verdicts computed so far to the on-disk store
+        (:class:`~constrain.tokens.canonical_store.VerdictStore`), for later processes of
+        this code; done at exit too."""
+        if self._verdict_store is None or not self._verdicts_unsaved:
+            return
+        entries = {}
+        for (lex, n, q, fbits, can_end, fst), rows in list(self.lexeme_verdicts.items()):
+            if isinstance(lex, str):
+                prev, ctx, mode, end = fst
+                key = (lex, int(n), int(q), int(fbits), bool(can_end), int(prev), self.ctx_chars[ctx], int(mode),
+                       bool(end))
+                entries[key] = tuple(self.vocab.mask_to_ids(r) for r in rows)
+        self._verdict_store.save(entries)
+        self._verdicts_unsaved = False
 
     def vocab_prefixed(self, heads: list[bytes], limit: int) -> np.ndarray | None:
         """Text tokens whose bytes start with one of ``heads`` (a binary search each in the
@@ -1225,6 +1263,7 @@ def _save_at_exit(ref) -> None:
     f = ref()
     if f is not None:
         f.save_outcomes()
+        f.save_verdicts()
 
 
 def _bounded_put(cache: OrderedDict, key, value, limit: int) -> None:

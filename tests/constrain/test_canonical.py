@@ -867,3 +867,68 @@ def test_lexeme_shortcut_matches_stepping_on_random_grammars(toy, monkeypatch):
     dropped = sum(int(np.unpackbits((j & ~k & ~o).view(np.uint8)).sum()) for k, j, o in f.lexeme_verdicts.values())
     kept = sum(int(np.unpackbits(k.view(np.uint8)).sum()) for k, _, _ in f.lexeme_verdicts.values())
     assert compared > 1000 and dropped > 20 and kept > 100, (compared, dropped, kept)
+
+
+def test_stored_verdicts_match_fresh(smollm2_vocab, tmp_path, monkeypatch):
+    """The lexeme-level verdicts one process writes (``canonical_store.VerdictStore``, named
+    by the tokenizer and a hash of the code) and the next reads give the masks computed
+    from scratch (and the stepped lookahead's), every stored verdict is taken; a damaged
+    file, one of another version inside, one with ids outside the vocabulary, and the file
+    of another code version are ignored."""
+    import constrain.matcher as matcher
+    from constrain.tokens import canonical_store
+    from constrain.tokens.canonical import CanonicalFilter
+
+    vocab = smollm2_vocab
+    pad = "\n" + " " * 15
+    texts = INSTANCES + ["{" + pad + '"orderId": 3,' + " " * 16 + '"name": "x y",' + pad + '"paid": true}']
+
+    def walk(f, on=True):
+        monkeypatch.setattr(vocab, "_canonical_filter", f, raising=False)
+        monkeypatch.setattr(matcher, "LEXEME_SHORTCUT", on)
+        f.mask_cache.clear()
+        c = compile_json_schema(SCHEMA, vocab, canonical_tokens=True)
+        out = []
+        for text in texts:
+            m = c.matcher()
+            for t in vocab.encode(text):
+                out.append(m.mask().copy())
+                assert m.advance(t)
+        return out
+
+    monkeypatch.setenv("STRUCTGEN_CANONICAL_STORE", str(tmp_path))
+    first = CanonicalFilter(vocab)
+    assert first._stored_verdicts == {}
+    want = walk(first)
+    first.save_verdicts()
+    (path,) = tmp_path.glob("verdicts-*.npz")
+    second = CanonicalFilter(vocab)
+    n = len(second._stored_verdicts)
+    assert n == len(first.lexeme_verdicts) > 20
+    got = walk(second)
+    assert len(second._stored_verdicts) == 0  # all taken from the store, none recomputed
+    assert all(np.array_equal(x, y) for x, y in zip(got, want, strict=True))
+    for key, rows in first.lexeme_verdicts.items():
+        assert all(np.array_equal(x, y) for x, y in zip(second.lexeme_verdicts[key], rows)), key
+    monkeypatch.setenv("STRUCTGEN_CANONICAL_STORE", "0")
+    assert all(np.array_equal(x, y) for x, y in zip(walk(CanonicalFilter(vocab), on=False), want, strict=True))
+    monkeypatch.setenv("STRUCTGEN_CANONICAL_STORE", str(tmp_path))
+    # ignored: another version inside the file, ids outside the vocabulary, a damaged file
+    store = second._verdict_store
+    entries = store.load()
+    assert len(entries) == n
+    canonical_store.VerdictStore(path, "canonical-verdicts-0", vocab.size).save(entries)
+    assert store.load() == {} and CanonicalFilter(vocab)._stored_verdicts == {}
+    bad = {k: (np.array([vocab.size + 5]), v[1], v[2]) for k, v in list(entries.items())[:1]}
+    canonical_store.VerdictStore(path, store.version, vocab.size + 10).save(bad)
+    assert store.load() == {}
+    path.write_bytes(b"not a table")
+    third = CanonicalFilter(vocab)
+    assert third._stored_verdicts == {}
+    assert all(np.array_equal(x, y) for x, y in zip(walk(third), want, strict=True))
+    third.save_verdicts()  # replaced
+    assert len(store.load()) == n
+    # another code version: another file
+    monkeypatch.setattr(canonical_store, "_CODE_VERSION", ["another"])
+    other = CanonicalFilter(vocab)
+    assert other._verdict_store.path != path and other._stored_verdicts == {}
