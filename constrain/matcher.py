@@ -401,8 +401,8 @@ class CanonicalMatcher(Matcher):
             kept = entry[0] & rest
             alive = kept if alive is None else alive | kept
             rest = rest & ~kept  # a token kept once need not be judged by the other lexemes
-            shut = entry[1] & ~entry[2]
-            closed = shut if closed is None else closed & shut
+            settled = entry[1] & ~entry[2]  # kept, dropped, or not this lexeme state's
+            closed = settled if closed is None else closed & settled
         dead = rest & closed if proof and closed is not None else None
         return alive, dead, fn_all
 
