@@ -240,11 +240,18 @@ class CanonicalMatcher(Matcher):
         if n > LOOKAHEAD_MAX or n < 2:
             return out
         fst = self._canon[-1]
-        rest, known = out, None
+        rest, known, gone, n_gone = out, None, None, 0
         if LEXEME_SHORTCUT and not f.sentencepiece:
-            alive, known = self._lexeme_alive(st, fst, out)  # kept without a grammar step (cached)
+            # kept or dropped without a grammar step (cached per lexeme state)
+            alive, gone, known = self._lexeme_alive(st, fst, out)
             if alive is not None:
                 rest = out & ~alive
+            if gone is not None:
+                n_gone = count_bits(gone)
+                if n_gone:
+                    rest = rest & ~gone
+                else:
+                    gone = None
         ids = vocab.mask_to_ids(rest)
         # the filter side for every token at once (one row lookup), the grammar side per
         # token (a cached transition per token)
@@ -263,7 +270,7 @@ class CanonicalMatcher(Matcher):
                 continue
             todo.append(t), nxts.append(nxt), fnexts.append(fnext)
         if not todo:
-            return out
+            return out if gone is None or n_gone == n else out & ~gone
         if not f.sentencepiece:
             # witnesses: a one-byte token whose byte the grammar allows next (valid by
             # construction) and that may follow canonically (CanonicalFilter.witness_bits,
@@ -273,7 +280,9 @@ class CanonicalMatcher(Matcher):
             first = a.first_bits
             found = [w & first(n) for w, n in zip(f.witness_bits(fnexts), nxts)]
             dead = [t for i, t in enumerate(todo) if not found[i] and not self._alive(nxts[i], fnexts[i])]
-            return out if not dead or len(dead) == n else _without(out, dead)
+            if gone is not None and n_gone + len(dead) < n:
+                out = out & ~gone
+            return out if not dead or n_gone + len(dead) == n else _without(out, dead)
         # SentencePiece: the shortest token of each byte that may come next, judged
         # canonical after each token in one vectorized pass (CanonicalFilter.allowed_pairs).
         # A one-byte witness is valid in the grammar by construction (its byte is one of
@@ -302,10 +311,11 @@ class CanonicalMatcher(Matcher):
         dead = [t for i, t in enumerate(todo) if not found[i] and not self._alive(nxts[i], fnexts[i])]
         return out if not dead or len(dead) == n else _without(out, dead)
 
-    def _lexeme_alive(self, st, fst, out: np.ndarray) -> tuple[np.ndarray | None, dict | None]:
-        """Packed words: tokens of ``out`` that the lookahead would keep, found from
-        lexeme-level facts and cached across grammar states (None: none found); and the
-        next filter states of ``out``'s tokens where a cache miss computed them (else None).
+    def _lexeme_alive(self, st, fst, out: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None, dict | None]:
+        """Packed words: tokens of ``out`` that the lookahead would keep and tokens it would
+        drop, both found from lexeme-level facts and cached across grammar states (None:
+        none found); and the next filter states of ``out``'s tokens where a cache miss
+        computed them (else None).
 
         Each lexeme state ``(x, q)`` of ``st`` (with the stacks of its threads) carries its
         threads over a token that stays inside ``x`` to ``x`` at the DFA state after the
@@ -313,32 +323,45 @@ class CanonicalMatcher(Matcher):
         accepts there, the threads that follow ``x`` (:meth:`TokenAutomaton.follow_state`).
         Those threads are a subset of the state after the token, so a one-byte witness
         among their first bytes (``x``'s viable bytes there, or-ed with the follow state's),
-        or an end the output may take there, keeps the token exactly as stepping it would.
-        That answer depends on the lexeme, ``q``, the follow state's first bytes and whether
-        it may end, the filter state and the token, never on the stacks, so it is cached per
-        ``(lexeme key, q, follow bits, follow may end, filter state)``
-        (:attr:`CanonicalFilter.lexeme_verdicts`): the whitespace-and-punctuation lexemes
-        between JSON tokens recur at every grammar state and in every schema.  The tokens
-        not found this way (the dead ends among them) are stepped as before."""
+        an end the output may take there, or a canonical token along the bytes ``x`` forces
+        next keeps the token exactly as stepping it would.  Where ``x`` neither accepts
+        inside the token nor at its end, they are *all* the threads the token leaves from
+        this lexeme state, and every valid continuation starts with the bytes ``x`` forces
+        (:meth:`TokenAutomaton.lexeme_forced`): no canonical token along or after them that
+        stays inside ``x`` proves the token dead here (:meth:`_lexeme_verdict`).  A token is
+        dropped when every lexeme state of ``st`` proves it dead or cannot take it.
+
+        Those answers depend on the lexeme, ``q``, the follow state's first bytes and whether
+        it may end, the filter state and the token, never on the stacks, so they are cached
+        per ``(lexeme key, q, follow bits, follow may end, filter state)``
+        (:attr:`CanonicalFilter.lexeme_verdicts`: tokens kept, judged, left open): the
+        whitespace-and-punctuation lexemes between JSON tokens recur at every grammar state
+        and in every schema.  The tokens neither kept nor dropped are stepped as before."""
         a = self._automaton
         f = self._filter
         vocab = a.vocab
         groups = a.stacks_by_lexeme_state(st)
-        cache = f.lexeme_verdicts
         alive = fn_all = None
+        closed, proof = None, True  # tokens each lexeme state drops or cannot take (AND)
         rest = text = out & ~a._eos_row.view(np.int32)  # EOS is no lexeme's
         for (x, q), stacks in groups.items():
-            if a._trans[x] is None:  # counted lexeme: no lexeme_walk
+            if a._trans[x] is None:  # counted lexeme: no lexeme_walk, so no proof of a dead end
+                proof = False
                 continue
             fs = a.follow_state(x, stacks)
             fbits = a.first_bits(fs)
             key = (a.rtn.lexemes[x].key, a.tables[x].n_states, q, fbits, fs.can_end, fst)
-            entry = cache.get(key)
+            entry = f.lexeme_verdict(key)  # this process's, else a stored one
             new = rest if entry is None else rest & ~entry[1]
             if entry is None or new.any():
                 ids = vocab.mask_to_ids(new)
-                # only tokens whose first byte x takes at q can stay inside it
-                cand = ids[a.tables[x].viable_bytes(q)[f.first_byte[ids]]]
+                # only tokens whose first byte x takes at q can stay inside it; the others
+                # are other lexeme states' (where x accepts at q, the follow's threads are
+                # in st when a byte led there; else, as at a nullable lexeme's start, open)
+                takes = a.tables[x].viable_bytes(q)[f.first_byte[ids]]
+                cand = ids[takes]
+                shut = not a._accept[x][q] or set(st.threads).issuperset(fs.threads)
+                opened = [] if shut else ids[~takes].tolist()
                 if fn_all is None:  # next filter states of all of out's tokens, once per call
                     oids = vocab.mask_to_ids(text)
                     fn_all = dict(zip(oids.tolist(), f.next_states(fst, oids)))
@@ -347,23 +370,76 @@ class CanonicalMatcher(Matcher):
                 for t in cand.tolist():
                     fnext = fn_all[t]
                     if fnext is None:
+                        opened.append(t)
                         continue
-                    q_end, accepts, _ = a.lexeme_walk(x, q, t)
+                    q_end, accepts, mid = a.lexeme_walk(x, q, t)
                     if q_end < 0:
+                        if mid:  # x accepted inside the token: the follow may take the rest
+                            opened.append(t)
                         continue
                     if accepts and fs.can_end and fnext[3]:
-                        keep.append((t, None, 0))
+                        keep.append((t, None, 0, q_end, True, mid))
                     else:
-                        keep.append((t, fnext, viable(x, q_end) | (fbits if accepts else 0)))
+                        keep.append((t, fnext, viable(x, q_end) | (fbits if accepts else 0), q_end,
+                                     accepts, mid))
                 wit = iter(f.witness_bits([k[1] for k in keep if k[1] is not None]))
-                found = [t for t, fnext, first in keep if fnext is None or next(wit) & first]
-                judged = vocab.ids_to_mask(ids) if entry is None else entry[1] | vocab.ids_to_mask(ids)
-                yes = vocab.ids_to_mask(found) if entry is None else entry[0] | vocab.ids_to_mask(found)
-                entry = f.put_lexeme_verdict(key, yes, judged)
+                found = []
+                for t, fnext, first, q_end, accepts, mid in keep:
+                    if fnext is None or next(wit) & first:
+                        found.append(t)
+                        continue
+                    verdict = self._lexeme_verdict(x, q_end, accepts, mid, fbits, fnext)
+                    if verdict:
+                        found.append(t)
+                    elif verdict is None:
+                        opened.append(t)
+                judged = vocab.ids_to_mask(ids)
+                yes, op = vocab.ids_to_mask(found), vocab.ids_to_mask(opened)
+                if entry is not None:
+                    judged, yes, op = judged | entry[1], yes | entry[0], op | entry[2]
+                entry = f.put_lexeme_verdict(key, yes, judged, op)
             kept = entry[0] & rest
             alive = kept if alive is None else alive | kept
             rest = rest & ~kept  # a token kept once need not be judged by the other lexemes
-        return alive, fn_all
+            settled = entry[1] & ~entry[2]  # kept, dropped, or not this lexeme state's
+            closed = settled if closed is None else closed & settled
+        dead = rest & closed if proof and closed is not None else None
+        return alive, dead, fn_all
+
+    def _lexeme_verdict(self, x: int, q: int, accepts: bool, mid: int, fbits: int, fnext) -> bool | None:
+        """Whether some token valid after a token that left lexeme ``x`` at DFA state ``q``
+        (accepting there: ``accepts``; accepting inside it: ``mid`` nonzero) is canonical in
+        filter state ``fnext``: True, False or None (not decided here).
+
+        Every valid continuation of ``x`` at ``q`` starts with the bytes ``x`` forces from
+        ``q`` (:meth:`TokenAutomaton.lexeme_forced`), or, where none are forced, with one of
+        its viable bytes or, where it accepts, the follow state's first bytes ``fbits``.
+        True: a canonical token along the forced bytes, or one starting with them that ``x``
+        takes whole.  False (only where ``x`` accepted nowhere inside the token, so no other
+        threads left this lexeme state): no canonical token starts with them, or, where ``x``
+        does not accept at ``q``, each of at most :data:`WITNESS_TRIES` that does dies in
+        ``x`` before accepting (:meth:`CanonicalFilter.forced_witnesses` lists them)."""
+        a = self._automaton
+        f = self._filter
+        path = b"" if accepts else a.lexeme_forced(x, q, int(a.vocab.max_token_len) + 1)
+        if path:
+            heads = (path,)
+        else:
+            bits = a.viable_bits(x, q) | (fbits if accepts else 0)
+            heads = tuple(bytes([b]) for b in range(256) if bits >> b & 1)
+        if not heads:
+            return None
+        some, cands = f.forced_witnesses(fnext, path, False, heads, PREFIXED_MAX)
+        if some:  # a prefix of what x forces: x takes it
+            return True
+        if cands is None:
+            return None
+        walks = [a.lexeme_walk(x, q, u) for u in cands[:WITNESS_TRIES].tolist()]
+        if any(w[0] >= 0 for w in walks):  # x takes the whole candidate
+            return True
+        if mid or (len(cands) and (accepts or len(cands) > WITNESS_TRIES or any(w[2] for w in walks))):
+            return None
+        return False  # no candidate, or each one x rejects before accepting anywhere
 
     def _alive(self, nxt, fnext) -> bool:
         """Whether some token is valid in grammar state ``nxt`` and canonical in filter state

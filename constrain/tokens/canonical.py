@@ -70,7 +70,7 @@ import numpy as np
 from ..errors import OptionError
 from .bitmask import bits_at, clear_bits, count_bits, pack_bits, set_bits
 from .bytelevel import BYTES_TO_UNICODE
-from .canonical_store import CAN_JOIN, CAN_SPLIT, DONE, END_JOIN, END_SPLIT, outcome_store
+from .canonical_store import CAN_JOIN, CAN_SPLIT, DONE, END_JOIN, END_SPLIT, outcome_store, verdict_store
 
 __all__ = ["START", "CanonicalFilter", "canonical_filter"]
 
@@ -88,6 +88,11 @@ ROW_CACHE_SIZE = 4096
 WITNESS_CACHE_SIZE = 8192
 #: witness candidates per first byte (``short_tokens``)
 SHORT_PER_BYTE = 4
+#: ``next_states`` calls with at most this many tokens use a memo per (state, token) of up
+#: to ``NEXT_MEMO_SIZE`` entries (FIFO)
+NEXT_MEMO_IDS = 16
+NEXT_MEMO_SIZE = 1 << 16
+_MISSING = object()
 #: pre-tokenizer results memoized per filter (short class strings), up to
 CHUNK_MEMO_SIZE = 400_000
 SPLIT, JOIN, EITHER = 0, 1, 2
@@ -138,7 +143,8 @@ class CanonicalFilter:
         if bt is None:
             raise OptionError("canonical_tokens needs a vocabulary built from a Hugging Face BPE tokenizer "
                               "(Vocabulary.from_hf); a hand-made vocabulary has no canonical encoding")
-        spec = json.loads(bt.to_str())
+        spec_json = bt.to_str()
+        spec = json.loads(spec_json)
         model = spec.get("model") or {}
         if model.get("type") != "BPE" or not model.get("merges"):
             raise OptionError(f"canonical_tokens: only BPE tokenizers are supported, got {model.get('type')!r}")
@@ -184,8 +190,9 @@ class CanonicalFilter:
         self._witness_rows: dict[tuple, int] = {}  # witness_bits
         self._by_bytes = None  # text tokens sorted by bytes (vocab_prefixed)
         self._forced: dict[tuple, tuple] = {}  # forced_witnesses
+        self._next_memo: dict[tuple, tuple | None] = {}  # next_states of a few tokens
         #: the lookahead's lexeme-level verdicts (``CanonicalMatcher._lexeme_alive``): key ->
-        #: (packed tokens kept, packed tokens judged), LRU bounded by :data:`ROW_CACHE_BYTES`
+        #: packed tokens (kept, judged, left open), LRU bounded by :data:`ROW_CACHE_BYTES`
         self.lexeme_verdicts: OrderedDict[tuple, tuple] = OrderedDict()
         self.hits = self.misses = 0
         self._build_merges(model, tok)
@@ -202,7 +209,16 @@ class CanonicalFilter:
             json.dumps(spec.get("pre_tokenizer"), sort_keys=True), self.sig_reps)
         self._stored = self._store.load() if self._store is not None else {}
         self._unsaved = False
-        if self._store is not None:
+        # lexeme-level verdicts other processes of this code computed for this tokenizer
+        # (canonical_store.VerdictStore): taken into lexeme_verdicts when first asked for
+        self._verdict_store = None if self._pre is None else verdict_store(spec_json, vocab.size)
+        self._stored_verdicts: dict[tuple, tuple] = {}
+        if self._verdict_store is not None:
+            for (lex, n, q, fbits, can_end, prev, ctx, mode, end), rows in self._verdict_store.load().items():
+                fst = START if prev < 0 else (prev, self.ctx_id(ctx), mode, end)
+                self._stored_verdicts[(lex, n, q, fbits, can_end, fst)] = rows
+        self._verdicts_unsaved = False
+        if self._store is not None or self._verdict_store is not None:
             atexit.register(_save_at_exit, weakref.ref(self))
 
     # ------------------------------------------------------------------ construction
@@ -963,12 +979,41 @@ class CanonicalFilter:
                 del cache[next(iter(cache))]
         return hit
 
-    def put_lexeme_verdict(self, key: tuple, kept: np.ndarray, judged: np.ndarray) -> tuple:
-        """Store a lexeme-level lookahead verdict (:attr:`lexeme_verdicts`) and return it."""
-        entry = (kept, judged)
+    def put_lexeme_verdict(self, key: tuple, kept: np.ndarray, judged: np.ndarray, opened: np.ndarray,
+                           new: bool = True) -> tuple:
+        """Store a lexeme-level lookahead verdict (:attr:`lexeme_verdicts`: packed tokens kept,
+        judged, left open; judged and neither kept nor open: dropped) and return it."""
+        entry = (kept, judged, opened)
         with self._lock:
-            _bounded_put(self.lexeme_verdicts, key, entry, self._row_limit(2))
+            _bounded_put(self.lexeme_verdicts, key, entry, self._row_limit(3))
+            self._verdicts_unsaved |= new
         return entry
+
+    def lexeme_verdict(self, key: tuple) -> tuple | None:
+        """The verdict of ``key`` (:attr:`lexeme_verdicts`), else the one an earlier process
+        stored (:meth:`save_verdicts`), else None."""
+        hit = self.lexeme_verdicts.get(key)
+        if hit is None and self._stored_verdicts:
+            rows = self._stored_verdicts.pop(key, None)
+            if rows is not None:
+                hit = self.put_lexeme_verdict(key, *(self.vocab.ids_to_mask(r) for r in rows), new=False)
+        return hit
+
+    def save_verdicts(self) -> None:
+        """Write the lexeme-level verdicts computed so far to the on-disk store
+        (:class:`~constrain.tokens.canonical_store.VerdictStore`), for later processes of
+        this code; done at exit too."""
+        if self._verdict_store is None or not self._verdicts_unsaved:
+            return
+        entries = {}
+        for (lex, n, q, fbits, can_end, fst), rows in list(self.lexeme_verdicts.items()):
+            if isinstance(lex, str):
+                prev, ctx, mode, end = fst
+                key = (lex, int(n), int(q), int(fbits), bool(can_end), int(prev), self.ctx_chars[ctx], int(mode),
+                       bool(end))
+                entries[key] = tuple(self.vocab.mask_to_ids(r) for r in rows)
+        self._verdict_store.save(entries)
+        self._verdicts_unsaved = False
 
     def vocab_prefixed(self, heads: list[bytes], limit: int) -> np.ndarray | None:
         """Text tokens whose bytes start with one of ``heads`` (a binary search each in the
@@ -1115,7 +1160,28 @@ class CanonicalFilter:
         return (int(token), int(nctx), EITHER if sp and jo else SPLIT if sp else JOIN, end)
 
     def next_states(self, state, ids: np.ndarray) -> list:
-        """:meth:`next_state` for many tokens at once (one row lookup, vectorized bits)."""
+        """:meth:`next_state` for many tokens at once (one row lookup, vectorized bits).
+        A few tokens (at most :data:`NEXT_MEMO_IDS`: the lookahead's tokens that no lexeme
+        verdict decides) are answered from a memo per (state, token) where it has them:
+        the numpy calls cost more than the answer for so few."""
+        if len(ids) <= NEXT_MEMO_IDS:
+            memo = self._next_memo
+            toks = [int(t) for t in ids]
+            got = [memo.get((state, t), _MISSING) for t in toks]
+            miss = [t for t, g in zip(toks, got) if g is _MISSING]
+            if miss:
+                new = self._next_states(state, np.asarray(miss, dtype=np.int64))
+                with self._lock:
+                    for t, g in zip(miss, new):
+                        memo[(state, t)] = g
+                    while len(memo) > NEXT_MEMO_SIZE:
+                        del memo[next(iter(memo))]
+                fill = iter(new)
+                got = [next(fill) if g is _MISSING else g for g in got]
+            return got
+        return self._next_states(state, ids)
+
+    def _next_states(self, state, ids: np.ndarray) -> list:
         ids = np.asarray(ids, dtype=np.int64)
         prev, ctx, mode = state[0], state[1], state[2]
         if self.sentencepiece or not len(ids):
@@ -1197,6 +1263,7 @@ def _save_at_exit(ref) -> None:
     f = ref()
     if f is not None:
         f.save_outcomes()
+        f.save_verdicts()
 
 
 def _bounded_put(cache: OrderedDict, key, value, limit: int) -> None:

@@ -1,4 +1,5 @@
-"""The canonical filter's pre-tokenizer outcomes, kept on disk per pre-tokenizer.
+"""The canonical filter's caches kept on disk: pre-tokenizer outcomes per pre-tokenizer, and
+the lookahead's lexeme-level verdicts per tokenizer and code version.
 
 Why: a first visit of a canonical mask is slow mostly where the filter judges, for the
 previous token's class, how the pre-tokenizer chunks it against every other class (hundreds
@@ -15,6 +16,15 @@ used are kept first).  Written to a temporary file and renamed, so a reader neve
 a file; two processes that write at once lose one's additions, never correctness.  A file
 that does not load (other version, damaged) is ignored and replaced.
 ``STRUCTGEN_CANONICAL_STORE``: ``0`` turns the store off, a path puts it in that folder.
+
+The lookahead's lexeme-level verdicts (``CanonicalFilter.lexeme_verdicts``: for a lexeme,
+its DFA state, what follows it and the filter state, which tokens lead on canonically) are
+per tokenizer too, but they name lexemes by key and DFA state number, which only the
+compiler's code fixes.  So their file (:class:`VerdictStore`,
+``<cache_root>/canonical/verdicts-<sha256>.npz``) is named by a hash of the tokenizer (its
+full JSON, the vocabulary's size) and of the ``constrain`` package's source (any code change
+starts a new file); the version string inside is checked again on reading, and a file that
+does not load or does not check is ignored and replaced.
 """
 
 from __future__ import annotations
@@ -22,13 +32,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CAN_JOIN", "CAN_SPLIT", "DONE", "END_JOIN", "END_SPLIT", "STORE_BYTES", "OutcomeStore",
-           "outcome_store"]
+__all__ = ["CAN_JOIN", "CAN_SPLIT", "DONE", "END_JOIN", "END_SPLIT", "STORE_BYTES", "VERDICT_STORE_BYTES",
+           "OutcomeStore", "VerdictStore", "code_version", "outcome_store", "verdict_store"]
 
 #: bits of one stored byte: the four outcome flags of :meth:`CanonicalFilter._outcome_row`
 #: and whether the pair was judged at all
@@ -36,6 +47,9 @@ CAN_SPLIT, CAN_JOIN, END_SPLIT, END_JOIN, DONE = 1, 2, 4, 8, 16
 #: bytes the stored table may hold (SmolLM2: 670 classes, so ~25,000 outcome keys)
 STORE_BYTES = 16 << 20
 _VERSION = "canonical-outcomes-1"
+#: bytes of token ids the stored verdicts may hold (int32 each)
+VERDICT_STORE_BYTES = 16 << 20
+_VERDICT_VERSION = "canonical-verdicts-1"
 
 
 class OutcomeStore:
@@ -69,31 +83,132 @@ class OutcomeStore:
             return
         keys = json.dumps([list(k) for k, _ in items]).encode("utf-8")
         codes = np.stack([c for _, c in items]).astype(np.uint8, copy=False)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    np.savez(fh, keys=np.frombuffer(keys, dtype=np.uint8), codes=codes)
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        except OSError:
-            return
+        _write_npz(self.path, keys=np.frombuffer(keys, dtype=np.uint8), codes=codes)
 
 
-def outcome_store(pre_tokenizer_json: str, class_strings: list[str]) -> OutcomeStore | None:
-    """The store of a pre-tokenizer (its JSON) and class list, or None where turned off."""
+def _folder() -> Path | None:
     where = os.environ.get("STRUCTGEN_CANONICAL_STORE", "")
     if where == "0":
         return None
     if where and where != "1":
-        folder = Path(where).expanduser()
-    else:
-        from ..tokenizers import cache_root
+        return Path(where).expanduser()
+    from ..tokenizers import cache_root
 
-        folder = cache_root() / "canonical"
+    return cache_root() / "canonical"
+
+
+def _write_npz(path: Path, **arrays) -> None:
+    """``np.savez`` to a temporary file renamed over ``path``; nothing where it cannot."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError:
+        return
+
+
+class VerdictStore:
+    """The stored lexeme-level verdicts of one (tokenizer, code version): ``load`` and
+    ``save``.  An entry is a JSON key (lexeme key, DFA size, DFA state, follow bits as hex,
+    follow may end, previous token, context characters, mode, may end) and three sorted
+    id lists (kept, judged, left open)."""
+
+    def __init__(self, path: Path, version: str, size: int):
+        self.path = path
+        self.version = version
+        self.size = size
+
+    def load(self) -> dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Key -> (kept, judged, opened) id arrays; empty where there is no usable file."""
+        try:
+            with np.load(self.path, allow_pickle=False) as z:
+                version = bytes(z["version"]).decode("utf-8")
+                keys = json.loads(bytes(z["keys"]).decode("utf-8"))
+                ptr = np.asarray(z["ptr"], dtype=np.int64)
+                ids = np.asarray(z["ids"], dtype=np.int64)
+        except (OSError, ValueError, KeyError, UnicodeDecodeError, json.JSONDecodeError):
+            return {}
+        if (version != self.version or not isinstance(keys, list) or ptr.ndim != 1
+                or len(ptr) != 3 * len(keys) + 1 or (len(ptr) and (ptr[0] != 0 or ptr[-1] != len(ids)))
+                or (np.diff(ptr) < 0).any() or (len(ids) and (ids.min() < 0 or ids.max() >= self.size))):
+            return {}
+        out = {}
+        try:
+            for i, k in enumerate(keys):
+                lex, n, q, fbits, can_end, prev, ctx, mode, end = k
+                key = (str(lex), int(n), int(q), int(fbits, 16), bool(can_end), int(prev), str(ctx), int(mode), bool(end))
+                out[key] = tuple(ids[ptr[3 * i + j]: ptr[3 * i + j + 1]] for j in range(3))
+        except (TypeError, ValueError):
+            return {}
+        return out
+
+    def save(self, entries: dict[tuple, tuple]) -> None:
+        """Write ``entries`` (key -> three id arrays) merged over the file's, ``entries``
+        first where :data:`VERDICT_STORE_BYTES` cuts."""
+        merged = dict(entries)
+        for key, rows in self.load().items():
+            merged.setdefault(key, rows)
+        keys, parts, ptr, total = [], [], [0], 0
+        for key, rows in merged.items():
+            n = sum(len(r) for r in rows)
+            if 4 * (total + n) > VERDICT_STORE_BYTES:
+                break
+            lex, n_states, q, fbits, can_end, prev, ctx, mode, end = key
+            keys.append([lex, n_states, q, format(fbits, "x"), can_end, prev, ctx, mode, end])
+            for r in rows:
+                parts.append(np.asarray(r, dtype=np.int32))
+                ptr.append(ptr[-1] + len(r))
+            total += n
+        if not keys:
+            return
+        _write_npz(self.path, version=np.frombuffer(self.version.encode("utf-8"), dtype=np.uint8),
+                   keys=np.frombuffer(json.dumps(keys).encode("utf-8"), dtype=np.uint8),
+                   ptr=np.asarray(ptr, dtype=np.int64), ids=np.concatenate(parts))
+
+
+_CODE_VERSION: list[str] = []
+
+
+def code_version() -> str:
+    """A hash of the ``constrain`` package's Python source, the Python and numpy versions
+    (computed once per process): the stored verdicts name lexeme DFA states, which the
+    compiler's code numbers."""
+    if not _CODE_VERSION:
+        h = hashlib.sha256(f"{sys.version}|numpy {np.__version__}".encode("utf-8"))  # unicodedata, sorting
+        root = Path(__file__).resolve().parents[1]
+        for path in sorted(root.rglob("*.py")):
+            h.update(str(path.relative_to(root)).encode("utf-8"))
+            h.update(b"\x00")
+            h.update(path.read_bytes())
+        _CODE_VERSION.append(h.hexdigest())
+    return _CODE_VERSION[0]
+
+
+def verdict_store(tokenizer_json: str, size: int) -> VerdictStore | None:
+    """The verdict store of a tokenizer (its full JSON) and vocabulary size for this code, or
+    None where the store is turned off."""
+    folder = _folder()
+    if folder is None:
+        return None
+    h = hashlib.sha256()
+    for part in (_VERDICT_VERSION, code_version(), str(size), tokenizer_json):
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    version = f"{_VERDICT_VERSION}:{h.hexdigest()}"
+    return VerdictStore(folder / f"verdicts-{h.hexdigest()}.npz", version, size)
+
+
+def outcome_store(pre_tokenizer_json: str, class_strings: list[str]) -> OutcomeStore | None:
+    """The store of a pre-tokenizer (its JSON) and class list, or None where turned off."""
+    folder = _folder()
+    if folder is None:
+        return None
 
     h = hashlib.sha256()
     for part in (_VERSION, pre_tokenizer_json, *class_strings):

@@ -395,6 +395,25 @@ class TokenAutomaton:
         self._walks[key] = hit
         return hit
 
+    def lexeme_forced(self, x: int, q: int, limit: int) -> bytes:
+        """The bytes lexeme ``x`` forces from state ``q`` (at most ``limit``): one byte with a
+        transition at a time, stopping at an accepting state.  Why: a thread of ``x`` at ``q``
+        must spell them before anything can follow ``x``, whatever its stacks, so the
+        canonical lookahead proves dead ends per lexeme state (``CanonicalMatcher``)."""
+        tx, cm, acc = self._trans[x], self._cmaps[x], self._accept[x]
+        out = []
+        while len(out) < limit and not acc[q]:
+            bits = self.viable_bits(x, q)
+            if not bits or bits & (bits - 1):
+                break
+            b = bits.bit_length() - 1
+            try:
+                q = tx[q][cm[b]]
+            except KeyError:
+                q = self.tables[x].py_row(q)[cm[b]]
+            out.append(b)
+        return bytes(out)
+
     def follow_state(self, x: int, stacks) -> State:
         """The state holding the threads that start once lexeme ``x`` completes on each of
         ``stacks`` (what :meth:`step` adds when a thread of ``x`` accepts)."""

@@ -653,8 +653,9 @@ def test_lexeme_level_lookahead_equals_the_stepped_one(smollm2_vocab, monkeypatc
             seen |= set(f.lexeme_verdicts)
         for i, (x, y) in enumerate(zip(masks[True], masks[False])):
             assert np.array_equal(x, y), (text, i)
-    for yes, judged in f.lexeme_verdicts.values():
-        assert not (yes & ~judged).any()  # only judged tokens are kept
+    for yes, judged, opened in f.lexeme_verdicts.values():
+        assert not (yes & ~judged).any() and not (opened & ~judged).any()  # only judged tokens
+        assert not (yes & opened).any()
         kept += int(np.unpackbits(yes.view(np.uint8)).sum())
     assert hits > 0 and kept > 500, (hits, kept)
 
@@ -749,3 +750,185 @@ def test_lexeme_verdict_key_names_one_dfa(smollm2_vocab):
     for key, (t1, c1, a1) in first.items():
         t2, c2, a2 = second[key]
         assert np.array_equal(t1, t2) and np.array_equal(c1, c2) and a1 == a2, key
+
+
+def test_lexeme_dead_ends_match_the_stepped_lookahead(smollm2_vocab, monkeypatch):
+    """``CanonicalMatcher._lexeme_alive`` also drops tokens without a grammar step: where a
+    lexeme accepts neither inside a token nor at its end, every valid continuation starts
+    with the bytes the lexeme forces (``TokenAutomaton.lexeme_forced``), and no canonical
+    token along or after them proves the token dead from that lexeme state; a token every
+    lexeme state drops or cannot take is dropped, the verdicts cached per lexeme state like
+    the kept ones.  At every step of walks with 16-blank runs (the pre-tokenizer splits the
+    last blank off before ``"``: dead ends), keywords and arrays, two schemas sharing the
+    cache: each dropped token is absent from the stepped lookahead's mask (the shortcut
+    off, caches cleared), each kept one present, the masks equal, and dead ends are
+    dropped this way (not only stepped)."""
+    import constrain.matcher as matcher
+
+    vocab = smollm2_vocab
+    f = canonical_filter(vocab)
+    f.lexeme_verdicts.clear()
+    other = {"type": "array", "items": {"type": "object", "properties": {
+        "orderId": {"type": "string"}, "paid": {"type": "boolean"}}, "required": ["orderId"]}}
+    pad, pad2 = "\n" + " " * 15, " " * 16
+    walks = [(SCHEMA, "{" + pad + '"orderId": 3,' + pad2 + '"name": "x y",' + pad + '"paid": true' + pad + "}"),
+             (SCHEMA, '{"orderId":' + pad2 + '1, "name": "", "tags": [' + pad2 + '"a"], "paid": false}'),
+             (other, "[" + pad + '{"orderId": "7", "paid": true},' + pad2 + '{ "orderId": "x",' + pad + '"paid": false}]')]
+    dropped = checked = 0
+    for schema, text in walks:
+        ids = vocab.encode(text)
+        stepped = []
+        monkeypatch.setattr(matcher, "LEXEME_SHORTCUT", False)
+        f.mask_cache.clear()
+        m = compile_json_schema(schema, vocab, canonical_tokens=True).matcher()
+        for t in ids:
+            stepped.append(m.mask().copy())
+            assert m.advance(t)
+        monkeypatch.setattr(matcher, "LEXEME_SHORTCUT", True)
+        f.mask_cache.clear()
+        m = compile_json_schema(schema, vocab, canonical_tokens=True).matcher()
+        for i, t in enumerate(ids):
+            st, fst = m._history[-1], m._filter_state()
+            out = f.restrict(fst, m._automaton.mask(st).view(np.int32))
+            if 2 <= int(np.unpackbits(out.view(np.uint8)).sum()) <= matcher.LOOKAHEAD_MAX:
+                alive, dead, _ = m._lexeme_alive(st, fst, out)
+                want = set(vocab.mask_to_ids(stepped[i]).tolist())
+                for row, inside in ((alive, True), (dead, False)):
+                    got = [] if row is None else vocab.mask_to_ids(row).tolist()
+                    assert all((u in want) == inside for u in got), (text, i, inside)
+                    checked += len(got)
+                dropped += 0 if dead is None else len(vocab.mask_to_ids(dead))
+            assert np.array_equal(m.mask(), stepped[i]), (text, i)
+            assert m.advance(t)
+    assert dropped > 20 and checked > 500, (dropped, checked)
+    for kept, judged, opened in f.lexeme_verdicts.values():
+        assert not ((kept | opened) & ~judged).any() and not (kept & opened).any()
+
+
+def test_lexeme_forced_bytes(smollm2_vocab):
+    """``TokenAutomaton.lexeme_forced``: from a lexeme state, the bytes with the only
+    transition, up to an accepting state (``true`` after ``t``: ``rue``; a blank run
+    before ``"``: nothing forced while more blanks may come, ``"`` after the 16th)."""
+    c = compile_lark('start: "true" | /[ ]{0,16}"x"/', smollm2_vocab)
+    a = c.automaton
+    for text, want in (("t", b"rue"), ("tr", b"ue"), ("true", b""), (" ", b""), (" " * 16, b'"x"'), (" \"", b'x"')):
+        st = a.walk(c.matcher()._history[-1], text.encode())
+        got = {a.lexeme_forced(x, q, 64) for _, x, q in st.threads}
+        assert got == {want}, (text, got)
+    st = a.walk(c.matcher()._history[-1], b" " * 16)
+    (_, x, q), = st.threads
+    assert a.lexeme_forced(x, q, 2) == b'"x'
+
+
+def test_lexeme_shortcut_matches_stepping_on_random_grammars(toy, monkeypatch):
+    """The lexeme-level verdicts (kept and dropped tokens) against the stepped lookahead on
+    the hand-made BPE, where merges across every junction matter: 150 random Lark grammars
+    (literals, regexes that accept inside tokens, optional and alternative parts) share one
+    verdict cache, and at every state along every path of up to 4 tokens the masks equal
+    the stepped ones.  Sharing is what makes a too-coarse key fail here (a verdict carried
+    to a filter state or a lexeme state it does not hold for), as does a dead-end proof that
+    ignores a lexeme accepting inside or at the end of a token."""
+    import constrain.matcher as matcher
+
+    tok, vocab = toy
+    f = canonical_filter(vocab)
+    f.lexeme_verdicts.clear()
+    rng = random.Random(11)
+    atoms = ['"a"', '"b"', '" "', '"!"', '"ab"', '" a"', '"aba"', '"b!"', '" !"', '"  "', '"bb"',
+             "/a+/", "/[ab]{1,3}/", "/ +/", "/[ !]{1,2}/", "/b?a/", "/a[ ]?b/", "/(ab)+/", "/!+/"]
+    compared = 0
+    for _ in range(150):
+        items = []
+        for _ in range(rng.randint(2, 4)):
+            p = rng.choice(atoms)
+            r = rng.random()
+            items.append(f"({p} | {rng.choice(atoms)})" if r < 0.25 else f"{p}?" if r < 0.4 else p)
+        grammar = "start: " + " ".join(items)
+        masks = {}
+        for on in (False, True):
+            monkeypatch.setattr(matcher, "LEXEME_SHORTCUT", on)
+            f.mask_cache.clear()
+            frontier, got = [(compile_lark(grammar, vocab, canonical_tokens=True).matcher(), ())], {}
+            for _depth in range(4):
+                nxt = []
+                for m, seq in frontier:
+                    mask = m.mask()
+                    got[seq] = mask.copy()
+                    for t in vocab.mask_to_ids(mask).tolist():
+                        m2 = m.copy()
+                        if t not in vocab.eos_ids and m2.advance(t):
+                            nxt.append((m2, seq + (t,)))
+                frontier = nxt
+            masks[on] = got
+        assert masks[True].keys() == masks[False].keys(), grammar
+        for seq, want in masks[False].items():
+            assert np.array_equal(masks[True][seq], want), (grammar, [vocab.token_bytes[t] for t in seq])
+        compared += len(masks[False])
+    dropped = sum(int(np.unpackbits((j & ~k & ~o).view(np.uint8)).sum()) for k, j, o in f.lexeme_verdicts.values())
+    kept = sum(int(np.unpackbits(k.view(np.uint8)).sum()) for k, _, _ in f.lexeme_verdicts.values())
+    assert compared > 1000 and dropped > 20 and kept > 100, (compared, dropped, kept)
+
+
+def test_stored_verdicts_match_fresh(smollm2_vocab, tmp_path, monkeypatch):
+    """The lexeme-level verdicts one process writes (``canonical_store.VerdictStore``, named
+    by the tokenizer and a hash of the code) and the next reads give the masks computed
+    from scratch (and the stepped lookahead's), every stored verdict is taken; a damaged
+    file, one of another version inside, one with ids outside the vocabulary, and the file
+    of another code version are ignored."""
+    import constrain.matcher as matcher
+    from constrain.tokens import canonical_store
+    from constrain.tokens.canonical import CanonicalFilter
+
+    vocab = smollm2_vocab
+    pad = "\n" + " " * 15
+    texts = INSTANCES + ["{" + pad + '"orderId": 3,' + " " * 16 + '"name": "x y",' + pad + '"paid": true}']
+
+    def walk(f, on=True):
+        monkeypatch.setattr(vocab, "_canonical_filter", f, raising=False)
+        monkeypatch.setattr(matcher, "LEXEME_SHORTCUT", on)
+        f.mask_cache.clear()
+        c = compile_json_schema(SCHEMA, vocab, canonical_tokens=True)
+        out = []
+        for text in texts:
+            m = c.matcher()
+            for t in vocab.encode(text):
+                out.append(m.mask().copy())
+                assert m.advance(t)
+        return out
+
+    monkeypatch.setenv("STRUCTGEN_CANONICAL_STORE", str(tmp_path))
+    first = CanonicalFilter(vocab)
+    assert first._stored_verdicts == {}
+    want = walk(first)
+    first.save_verdicts()
+    (path,) = tmp_path.glob("verdicts-*.npz")
+    second = CanonicalFilter(vocab)
+    n = len(second._stored_verdicts)
+    assert n == len(first.lexeme_verdicts) > 20
+    got = walk(second)
+    assert len(second._stored_verdicts) == 0  # all taken from the store, none recomputed
+    assert all(np.array_equal(x, y) for x, y in zip(got, want, strict=True))
+    for key, rows in first.lexeme_verdicts.items():
+        assert all(np.array_equal(x, y) for x, y in zip(second.lexeme_verdicts[key], rows)), key
+    monkeypatch.setenv("STRUCTGEN_CANONICAL_STORE", "0")
+    assert all(np.array_equal(x, y) for x, y in zip(walk(CanonicalFilter(vocab), on=False), want, strict=True))
+    monkeypatch.setenv("STRUCTGEN_CANONICAL_STORE", str(tmp_path))
+    # ignored: another version inside the file, ids outside the vocabulary, a damaged file
+    store = second._verdict_store
+    entries = store.load()
+    assert len(entries) == n
+    canonical_store.VerdictStore(path, "canonical-verdicts-0", vocab.size).save(entries)
+    assert store.load() == {} and CanonicalFilter(vocab)._stored_verdicts == {}
+    bad = {k: (np.array([vocab.size + 5]), v[1], v[2]) for k, v in list(entries.items())[:1]}
+    canonical_store.VerdictStore(path, store.version, vocab.size + 10).save(bad)
+    assert store.load() == {}
+    path.write_bytes(b"not a table")
+    third = CanonicalFilter(vocab)
+    assert third._stored_verdicts == {}
+    assert all(np.array_equal(x, y) for x, y in zip(walk(third), want, strict=True))
+    third.save_verdicts()  # replaced
+    assert len(store.load()) == n
+    # another code version: another file
+    monkeypatch.setattr(canonical_store, "_CODE_VERSION", ["another"])
+    other = CanonicalFilter(vocab)
+    assert other._verdict_store.path != path and other._stored_verdicts == {}
