@@ -94,6 +94,79 @@ def test_a_matcher_alive_after_release_keeps_working():
     assert all((a == b).all() for a, b in zip(expected, got))
 
 
+_OBJECT = {"type": "object", "properties": {k: {"type": "integer"} for k in ("alpha", "beta", "gamma", "delta")},
+           "required": ["gamma"], "additionalProperties": False}
+_OBJECT_TEXT = b'{"beta": 1, "alpha": 2, "gamma": 3}'
+
+
+def _rtn_refs(vocab, walk: bytes):
+    """Compile an object with declared members (its key states are built lazily, by
+    ``MembersRule``s that the RTN holds), walk ``walk``; weak references to the RTN and its
+    rules."""
+    c = constrain.compile_json_schema(_OBJECT, vocab)
+    m = c.matcher()
+    for t in walk:
+        m.mask()
+        assert m.advance(t)
+    rtn = c.automaton.rtn
+    rules = {id(r): r for r in rtn.lazy_owner.values()}
+    assert rules  # the walk materialised key states of a members rule
+    refs = [weakref.ref(rtn)] + [weakref.ref(r) for r in rules.values()]
+    del m, rtn, rules
+    return c, refs
+
+
+def test_a_dropped_compiled_frees_its_rtn_without_a_collection():
+    """The RTN and its members rules go by reference counting (a rule holds its RTN weakly):
+    a dropped constraint's RTN, grown by the key states decoding materialised, is not left
+    for a full collection inside a later schema's decoding step."""
+    vocab = byte_vocab()
+    with gc_off():
+        c, refs = _rtn_refs(vocab, _OBJECT_TEXT)
+        del c
+        alive = sum(r() is not None for r in refs)
+    assert alive == 0
+
+
+def test_with_a_strong_back_reference_the_rtn_waits_for_a_collection(monkeypatch):
+    """The control: a rule holding its RTN strongly (as before) makes the test above fail."""
+    from constrain.ir.members import MembersRule
+
+    monkeypatch.setattr(MembersRule, "rtn", property(lambda self: self.__dict__.get("_strong_rtn"),
+                                                     lambda self, v: self.__dict__.__setitem__("_strong_rtn", v)))
+    vocab = byte_vocab()
+    with gc_off():
+        c, refs = _rtn_refs(vocab, _OBJECT_TEXT)
+        del c
+        alive = sum(r() is not None for r in refs)
+    assert alive > 0
+    gc.collect()
+    assert sum(r() is not None for r in refs) == 0
+
+
+def test_a_matcher_outliving_its_compiled_still_builds_key_states():
+    """The automaton a matcher holds keeps the RTN alive, so key states not built yet are
+    built after the ``Compiled`` is dropped: the same masks as a constraint kept alive."""
+    vocab = byte_vocab()
+    keep = constrain.compile_json_schema(_OBJECT, vocab)
+    m = keep.matcher()
+    expected = []
+    for t in _OBJECT_TEXT:
+        expected.append(m.mask().copy())
+        assert m.advance(t)
+    c, refs = _rtn_refs(vocab, b"{")
+    m = c.matcher()
+    assert m.advance(ord("{"))
+    del c
+    got = [expected[0]]
+    with gc_off():
+        for t in _OBJECT_TEXT[1:]:
+            got.append(m.mask().copy())
+            assert m.advance(t)
+    assert m.is_accepting()
+    assert all((a == b).all() for a, b in zip(expected, got))
+
+
 @pytest.mark.parametrize("schema", [{"type": "string", "pattern": "^[a-z]+[0-9]{2}$"},
                                     {"type": "object", "properties": {"name": {"type": "string"}}}])
 def test_cached_table_rows_leave_the_collectors_sight(schema):
@@ -145,3 +218,4 @@ def test_the_compile_after_a_budget_failure_gives_the_heap_back(monkeypatch):
     with budget.compile_budget(1.0):
         pass
     assert calls == [1]
+
