@@ -219,3 +219,24 @@ def test_the_compile_after_a_budget_failure_gives_the_heap_back(monkeypatch):
         pass
     assert calls == [1]
 
+
+def test_kept_thread_groups_leave_the_collectors_sight(monkeypatch):
+    """A state's (lexeme, lexeme state) -> stacks groups, kept for states with many threads,
+    hold their stacks in tuples: after full collections neither the groups nor the dict is
+    tracked (kept lists were most of a big schema's long-lived objects after its walks)."""
+    from constrain.tokens import token_automaton as ta
+
+    monkeypatch.setattr(ta, "GROUP_MIN", 2)  # keep the groups of every state with 2+ threads
+    vocab = byte_vocab()
+    c = constrain.compile_json_schema({"anyOf": [_OBJECT, {"type": "object", "properties": {
+        "alpha": {"type": "string"}, "beta": {"type": "string"}}}]}, vocab)
+    m = c.matcher()
+    for t in b'{"alpha": 1, "beta": 2, "gamma": 3}':
+        m.mask()
+        assert m.advance(t)
+    kept = [st._groups for st in c.automaton.interned_states() if st._groups is not None]
+    assert kept and any(len(stacks) > 1 for g in kept for stacks in g.values())
+    gc.collect()
+    gc.collect()
+    assert not any(gc.is_tracked(stacks) for g in kept for stacks in g.values())
+    assert not any(gc.is_tracked(g) for g in kept)
