@@ -28,6 +28,7 @@ naming the schema location past it).
 from __future__ import annotations
 
 import heapq
+import weakref
 import threading
 from typing import Callable
 
@@ -68,7 +69,7 @@ class MembersRule:
         self.tracked = [(1 << i, m.presence) for i, m in enumerate(spec.declared) if m.presence]
         self.tracked_members = [i for i, m in enumerate(spec.declared) if m.presence]
         self.key_ok: list[bool] | None = None
-        self.rtn = None
+        self._rtn: "weakref.ref | None" = None
         self.productive: list[bool] | None = None
         self.start = self.end = -1
         self._ids: dict[Key, int] = {}
@@ -221,6 +222,20 @@ class MembersRule:
         return visit(key)
 
     # ------------------------------------------------------------------ states
+
+    @property
+    def rtn(self):
+        """The RTN this rule is bound to, held weakly. Why: the RTN holds its rules (its
+        lazy edges' owners), so a strong reference back made a cycle, and a dropped
+        constraint's RTN (tens of thousands of states on big schemas, more after decoding
+        materialised key states) waited for a full garbage collection, which then walked it
+        inside a later schema's decoding step (issue 18, docs/benchmarks.md part 2r)."""
+        ref = self._rtn
+        return None if ref is None else ref()
+
+    @rtn.setter
+    def rtn(self, rtn) -> None:
+        self._rtn = None if rtn is None else weakref.ref(rtn)
 
     def bind(self, rtn, start: int, end: int, productive: list[bool]) -> None:
         """Attach to the compiled RTN: ``start`` reads ``open`` into the first key."""

@@ -9,7 +9,9 @@ are interned: equal thread sets are the same object, which carries its own cache
 * ``mask`` -- the packed token mask, computed on first use: the OR of the lexemes' INSIDE rows
   (:mod:`constrain.tokens`) plus the tokens that cross a lexeme boundary, found by walking only
   the trie subtrees below split nodes through the real parser;
-* ``steps`` -- byte and token transitions (tokens keyed from ``TOKEN_KEY`` on).
+* ``steps`` -- byte and token transitions (tokens keyed from ``TOKEN_KEY`` on), to the next
+  state's id (``sid``, resolved by the automaton), not to the state: a dict of ints is never
+  tracked by the garbage collector, and states hold no references to each other.
 
 Every alive state is a viable prefix: lexeme DFAs are trimmed and every RTN state can reach
 acceptance, so "some thread survives" is exactly "some valid continuation exists".
@@ -17,6 +19,7 @@ acceptance, so "some thread survives" is exactly "some valid continuation exists
 
 from __future__ import annotations
 
+import itertools
 import threading
 from bisect import bisect_left
 
@@ -65,16 +68,20 @@ GROUP_MIN = 32
 
 
 class State:
-    __slots__ = ("threads", "can_end", "mask", "steps", "_first", "_first_bits", "_first_list", "_below",
-                 "_groups", "__weakref__")
+    __slots__ = ("threads", "can_end", "sid", "mask", "steps", "_first", "_first_bits", "_first_list",
+                 "_below", "_groups", "__weakref__")
 
-    def __init__(self, threads: Threads, can_end: bool):
+    def __init__(self, threads: Threads, can_end: bool, sid: int = 0):
         self.threads = threads
         self.can_end = can_end
+        # the state's id: > 0 interned (TokenAutomaton._by_sid), < 0 a crossing walk's own
+        # (_WalkStates), 0 the dead state; never reused within an automaton
+        self.sid = sid
         self.mask: np.ndarray | None = None
-        # byte b -> the state after it; TOKEN_KEY + t -> the state after token t (one dict
-        # for both: one object less per state for the garbage collector to walk)
-        self.steps: dict[int, "State"] = {}
+        # byte b -> the sid of the state after it; TOKEN_KEY + t -> after token t (one dict
+        # for both). Ids, not states: a dict of ints stays untracked by the garbage
+        # collector, so a state is one tracked object, not two (part 2r)
+        self.steps: dict[int, int] = {}
         self._first: np.ndarray | None = None
         self._first_bits: int | None = None
         self._first_list: tuple[int, ...] | None = None  # a tuple: untracked by the collector
@@ -82,7 +89,7 @@ class State:
         # (crossing walks of several lexeme states into one follow state share them)
         self._below: dict[int, tuple[int, ...]] | None = None
         # (lexeme, lexeme state) -> stacks, for states with many threads (GROUP_MIN)
-        self._groups: dict[tuple[int, int], list[tuple[int, ...]]] | None = None
+        self._groups: dict[tuple[int, int], tuple[tuple[int, ...], ...]] | None = None
 
     @property
     def dead(self) -> bool:
@@ -112,12 +119,16 @@ class TokenAutomaton:
         # itself, not a (threads, can_end) tuple, one object less per state for the garbage
         # collector to walk
         self._intern: tuple[dict, dict] = ({}, {})
+        # sid -> interned state (what State.steps point to); the dead state is 0
+        self._sids = itertools.count(1)
+        self._by_sid: dict[int, State] = {}
         self._state_limit = state_limit
         self._lock = threading.RLock()
         # (seconds, bytes) each first visit of a state may take (Compiled sets its own budgets)
         self.mask_budget: tuple[float | None, int | None] = (None, None)
         self._completions: Completions | None = None
         self.dead = State(frozenset(), False)
+        self._by_sid[0] = self.dead
         ready, can_end = self.parser.initial()
         threads = set()
         for s in ready:
@@ -129,20 +140,23 @@ class TokenAutomaton:
         self._eos_set = frozenset(int(i) for i in vocab.eos_ids)
 
     def release(self) -> None:
-        """Drop the caches that link states to each other (byte and token steps, crossing
-        memos, interned states), so that the state graph is freed by reference counting.
+        """Drop the caches (byte and token steps, crossing memos, interned states, the
+        completions, which hold the automaton), so that what is left is freed by reference
+        counting at once.
 
-        Why: steps form cycles (a string's content state steps to itself), so an automaton
-        nobody holds any more is freed only by a full garbage collection, which then frees a
-        big schema's hundreds of thousands of objects inside whatever decoding step triggers
-        it (the longest steps on MaskBench, 20-35 ms). :class:`~constrain.Compiled` calls this
-        when it is dropped. Matchers still walking the automaton stay correct: every cleared
-        entry is a cache, recomputed on the next visit.
+        Why: a cycle is freed only by a full garbage collection, which then runs inside
+        whatever decoding step triggers it (the longest steps on MaskBench, 20-35 ms). Steps
+        hold state ids, so states no longer form cycles; the completions still do.
+        :class:`~constrain.Compiled` calls this when it is dropped. Matchers still walking the
+        automaton stay correct: every cleared entry is a cache, recomputed on the next visit
+        (ids are never reused, so a step to a dropped id is a miss, never a wrong state).
         """
         with self._lock:
             states = self.interned_states()
             for d in self._intern:
                 d.clear()
+            self._by_sid.clear()
+            self._by_sid[0] = self.dead
             self._after.clear()
             self._split_kids.clear()
             self._walks.clear()
@@ -177,10 +191,15 @@ class TokenAutomaton:
         intern = self._intern[1 if can_end else 0]
         st = intern.get(threads)
         if st is None:
+            by_sid = self._by_sid
             if len(intern) >= self._state_limit:
-                # states stay valid for whoever holds them; only sharing is lost
+                # states stay valid for whoever holds them; only sharing (and the steps to
+                # them: their ids leave _by_sid) is lost
+                for old in intern.values():
+                    by_sid.pop(old.sid, None)
                 intern.clear()
-            st = intern[threads] = State(threads, can_end)
+            st = intern[threads] = State(threads, can_end, next(self._sids))
+            by_sid[st.sid] = st
         return st
 
     def interned_states(self) -> list[State]:
@@ -191,10 +210,11 @@ class TokenAutomaton:
 
     def step(self, st: State, b: int) -> State:
         """The state after one more byte."""
-        nxt = st.steps.get(b)
+        nxt = self._by_sid.get(st.steps.get(b, -1))
         if nxt is not None:
             return nxt
-        nxt = st.steps[b] = self._state(*self._next_threads(st, b))
+        nxt = self._state(*self._next_threads(st, b))
+        st.steps[b] = nxt.sid
         return nxt
 
     def _next_threads(self, st: State, b: int) -> tuple[Threads, bool]:
@@ -205,17 +225,20 @@ class TokenAutomaton:
         return self._step_threads(st.threads, b)
 
     @staticmethod
-    def stacks_by_lexeme_state(st: State) -> dict[tuple[int, int], list[tuple[int, ...]]]:
+    def stacks_by_lexeme_state(st: State) -> "dict[tuple[int, int], tuple[tuple[int, ...], ...] | list[tuple[int, ...]]]":
         """``st``'s parser stacks per (lexeme, lexeme state); kept on the state when it has
         ``GROUP_MIN`` threads or more (small states rebuild it: one object less each for the
-        garbage collector)."""
+        garbage collector), with each group's stacks as a tuple. Why tuples: a list is
+        tracked by the collector for as long as it lives, a tuple of stacks is untracked at
+        its first collection; kept lists were 51k of JsonSchemaStore:51's 67k long-lived
+        objects after its walks, walked by every full collection (part 2r)."""
         g = st._groups
         if g is None:
             g = {}
             for stack, x, q in st.threads:
                 g.setdefault((x, q), []).append(stack)
             if len(st.threads) >= GROUP_MIN:
-                st._groups = g
+                g = st._groups = {k: tuple(v) for k, v in g.items()}
         return g
 
     def _step_groups(self, groups, b: int) -> tuple[Threads, bool]:
@@ -294,17 +317,17 @@ class TokenAutomaton:
         if not 0 <= token < len(self.vocab.token_bytes):
             return self.dead
         key = TOKEN_KEY + token
-        nxt = st.steps.get(key)
+        nxt = self._by_sid.get(st.steps.get(key, -1))
         if nxt is None:
             data = self.vocab.token_bytes[token]
             nxt = self.dead if not data else self._walk_token(st, data)
-            st.steps[key] = nxt
+            st.steps[key] = nxt.sid
         return nxt
 
     def _walk_token(self, st: State, data: bytes) -> State:
-        dead = self.dead
+        dead, by_sid = self.dead, self._by_sid
         for i, b in enumerate(data):
-            nxt = st.steps.get(b)
+            nxt = by_sid.get(st.steps.get(b, -1))
             if nxt is None:
                 break
             if nxt is dead:
@@ -589,7 +612,7 @@ class TokenAutomaton:
         if memo is None:
             memo = start._below = {}
         ptr, ids, byts = child_lists(self.vocab)
-        dead, step = self.dead, walk.step
+        dead, step, by_sid = self.dead, walk.step, self._by_sid
         out: list[int] = []
         tried = 0
         for root in roots.tolist():
@@ -613,7 +636,7 @@ class TokenAutomaton:
                     for b in viable:
                         j = bisect_left(byts, b, lo, hi)
                         if j < hi and byts[j] == b:
-                            nxt = steps.get(b) or step(st, b)
+                            nxt = by_sid.get(steps.get(b, -1)) or step(st, b)
                             if nxt is not dead:
                                 below.append(ids[j])
                                 work.append((ids[j], nxt))
@@ -621,7 +644,7 @@ class TokenAutomaton:
                     tried += hi - lo
                     for j in range(lo, hi):
                         b = byts[j]
-                        nxt = steps.get(b) or step(st, b)
+                        nxt = by_sid.get(steps.get(b, -1)) or step(st, b)
                         if nxt is not dead:
                             below.append(ids[j])
                             work.append((ids[j], nxt))
@@ -670,18 +693,20 @@ class _WalkStates:
     taken), and every full garbage collection inside a decoding step walked them.
     """
 
-    __slots__ = ("automaton", "own", "ids")
+    __slots__ = ("automaton", "own", "by_sid")
 
     def __init__(self, automaton: TokenAutomaton):
         self.automaton = automaton
-        self.own: dict = {}  # (threads, can_end) -> the walk's own state (kept: ids stay unique)
-        self.ids: set[int] = set()
+        self.own: dict = {}  # (threads, can_end) -> the walk's own state
+        self.by_sid: dict[int, State] = {}  # the own states by their (negative) sid
 
     def step(self, st: State, b: int) -> State:
-        nxt = st.steps.get(b)
-        if nxt is not None:
-            return nxt
         a = self.automaton
+        i = st.steps.get(b)
+        if i is not None:
+            nxt = (a._by_sid if i >= 0 else self.by_sid).get(i)
+            if nxt is not None:
+                return nxt
         threads, can_end = a._next_threads(st, b)
         if not threads and not can_end:
             nxt = a.dead
@@ -691,8 +716,8 @@ class _WalkStates:
                 key = (threads, can_end)
                 nxt = self.own.get(key)
                 if nxt is None:
-                    nxt = self.own[key] = State(threads, can_end)
-                    self.ids.add(id(nxt))
-        if id(st) in self.ids or id(nxt) not in self.ids:
-            st.steps[b] = nxt  # never from an interned state to one of the walk's own
+                    nxt = self.own[key] = State(threads, can_end, -next(a._sids))
+                    self.by_sid[nxt.sid] = nxt
+        if st.sid < 0 or nxt.sid >= 0:
+            st.steps[b] = nxt.sid  # never from an interned state to one of the walk's own
         return nxt

@@ -182,9 +182,10 @@ def test_crossing_walks_with_their_own_states_equal_interned_walks(case, monkeyp
     own = constrain.compile_json_schema(schemas[case], vocab)
     got = _walk_masks(own, vocab, texts)
     a = own.automaton
-    interned = {id(st) for st in a.interned_states()} | {id(a.dead)}
+    interned = {st.sid for st in a.interned_states()} | {a.dead.sid}
+    assert min(interned) >= 0
     for st in a.interned_states():
-        assert all(id(n) in interned for n in st.steps.values())
+        assert all(i in interned for i in st.steps.values())
     monkeypatch.setattr(ta._WalkStates, "step", lambda self, st, b: self.automaton.step(st, b))
     constrain.clear_caches()
     want = _walk_masks(constrain.compile_json_schema(schemas[case], vocab), vocab, texts)
