@@ -242,7 +242,7 @@ class Engine:
         self._stop = False
         self._thread: threading.Thread | None = None
         self.stats = {"steps": 0, "prefills": 0, "rows_done": 0, "errors": 0, "max_rows": 0, "row_steps": 0,
-                      "speculative_rows": 0, "drafted_tokens": 0, "accepted_tokens": 0, "forced_tokens": 0}
+                      "speculative_rows": 0, "draft_tokens": 0, "accepted_tokens": 0, "forced_tokens": 0}
         self._checked_cache = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -581,6 +581,6 @@ class Engine:
         if lv.spec is not None:
             stats = lv.spec.row_stats(0)
             for key in ("drafted", "accepted", "forced"):
-                self.stats[f"{key}_tokens"] += stats[key]
+                self.stats[("draft" if key == "drafted" else key) + "_tokens"] += stats[key]
         h._finish(RowResult(text=text, token_ids=list(r.token_ids), finish_reason=finish, stop_reason=stop_reason,
                             prompt_tokens=len(h.prompt_ids), error=error, timings=timings, stats=stats))

@@ -77,7 +77,7 @@ def test_greedy_rows_equal_the_plain_engine(smol_model, smollm2_tokenizer, vocab
     refs, _ = run_engine(smol_model, tok, plain)
     got, stats = run_engine(smol_model, tok, mixed)
     assert stats["speculative_rows"] == 5 and stats["max_rows"] == 3
-    assert stats["accepted_tokens"] > 0 and stats["drafted_tokens"] >= stats["accepted_tokens"]
+    assert stats["accepted_tokens"] > 0 and stats["draft_tokens"] >= stats["accepted_tokens"]
     for i, (g, r) in enumerate(zip(got, refs)):
         assert g.token_ids == r.token_ids, (i, g.text, r.text)
         assert (g.text, g.stop_reason, g.finish_reason) == (r.text, r.stop_reason, r.finish_reason)
@@ -133,7 +133,7 @@ def test_sampled_law_is_the_plain_engines(smol_model, smollm2_tokenizer, vocab):
                 for k in range(240)]
         got, stats = run_engine(smol_model, tok, reqs, max_batch=8, stagger=False)
         if spec is not None:
-            assert stats["drafted_tokens"] > 0
+            assert stats["draft_tokens"] > 0
         counts[name] = {}
         for g in got:
             counts[name][g.text] = counts[name].get(g.text, 0) + 1
