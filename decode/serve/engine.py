@@ -44,7 +44,7 @@ import torch
 from ..checks import check_context, check_sampling, check_vocabulary, tokenizer_len
 from ..constraints import get_vocabulary
 from ..kernels import masked_sample
-from ..lm import _accepts_kw, _out_cache, logits_width, model_device
+from ..lm import _accepts_kw, _out_cache, logits_width, model_device, split_head
 from ..loop import _accept, _close_if_only_eos, _Row, _Stops
 from ..masks import BatchMask
 from ..prompts import eos_ids
@@ -229,6 +229,11 @@ class Engine:
         self.eos = eos_ids(model, tokenizer)
         self._prefill_kw = {"logits_to_keep": 1} if _accepts_kw(model, "logits_to_keep") else {}
         self._cache_kw = "cache" if _accepts_kw(model, "cache") else "past_key_values"
+        # a pass of several tokens per row computes the output layer at the rows' real positions
+        # only (not at the padding of shorter chunks), where the logits are a plain hidden @ W.T
+        self._split = split_head(model)
+        if self._split is not None:
+            self._dec_cache_kw = "cache" if _accepts_kw(self._split[0], "cache") else "past_key_values"
         self.masks = BatchMask([self.vocab] * max_batch, width=self.width, n_tokenizer=tokenizer_len(tokenizer),
                                device=self.device)
         self._free_mask = self.masks.array[0].copy()  # an unconstrained row's mask
@@ -523,11 +528,18 @@ class Engine:
             valid = torch.from_numpy(ok)
         cache, attn, pos = self.kv.prepare_step(k, valid)
         with torch.inference_mode():
-            out = self.model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True,
-                             **{self._cache_kw: cache})
+            if valid is not None and self._split is not None:
+                dec, weight = self._split
+                out = dec(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True,
+                          **{self._dec_cache_kw: cache})
+                real = torch.nn.functional.linear(out.last_hidden_state[valid.to(ids.device)], weight)
+                self.logits = list(torch.split(real, [len(c) for c in chunks]))
+            else:
+                out = self.model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True,
+                                 **{self._cache_kw: cache})
+                assert out.logits.shape[0] == n
+                self.logits = [out.logits[i, :len(c)] for i, c in enumerate(chunks)]
         self.kv.commit_step(k, valid)
-        assert out.logits.shape[0] == n
-        self.logits = [out.logits[i, :len(c)] for i, c in enumerate(chunks)]
         for lv in self.live:
             lv.row.passes += 1
 
