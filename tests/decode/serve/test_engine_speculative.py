@@ -105,9 +105,13 @@ def test_greedy_rows_equal_generate_alone(smol_model, smollm2_tokenizer, vocab):
         assert g.token_ids == ref.token_ids and g.text == ref.text
 
 
-def test_seeded_sampled_rows_draw_what_generate_draws(smol_model, smollm2_tokenizer, vocab):
+def test_seeded_sampled_rows_draw_what_generate_draws(smol_model, smollm2_tokenizer, vocab, monkeypatch):
     """A seeded speculative row uses SpeculativeStep's verifier with the request's seed: the very
-    tokens decode.generate(speculative=..., seed=...) gives alone, whatever runs beside it."""
+    tokens decode.generate(speculative=..., seed=...) gives alone (whose prompt prefill verifies
+    no draft either: ``PREFILL_DRAFT`` off), whatever runs beside it."""
+    import decode.loop
+
+    monkeypatch.setattr(decode.loop, "PREFILL_DRAFT", False)
     tok = smollm2_tokenizer
     ps = prompts(4)
     kws = [dict(temperature=0.9, seed=11), dict(temperature=1.3, top_p=0.8, seed=5),
