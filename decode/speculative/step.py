@@ -227,9 +227,11 @@ class SpeculativeStep:
         vocab = self.drafter.vocab
         if self.siblings is not None or vocab is None or any(r.done or r.token_ids for r in rows):
             return None
+        # its guesses count as the grammar source's: only where that source drafts
+        bridge = "grammar" in self.spec.draft_names
         drafts = []
         for i in range(len(rows)):
-            first = Drafter([BridgeDraft(vocab, len(self.prompts[i]))] + self.drafter.sources, vocab,
+            first = Drafter([BridgeDraft(vocab, len(self.prompts[i]))] * bridge + self.drafter.sources, vocab,
                             self.drafter.eos)
             d = first.draft(self._walker(i), list(self.prompts[i]), self.plans[i].gamma, self.max_new_tokens - 1)
             if not d.tokens:
