@@ -230,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--compile-budget", type=float, default=10.0, metavar="S",
                     help="seconds a constraint may take to compile; past it the request gets a 400 (default: 10)")
     sv.add_argument("--threads", type=int, default=None, metavar="N", help="torch CPU threads")
+    sv.add_argument("--speculative", action="store_true",
+                    help="decode requests speculatively with grammar-legal drafts unless they send "
+                         "\"speculative\": false (lossless: greedy outputs are the same tokens)")
+    sv.add_argument("--max-draft", type=int, default=None, metavar="N",
+                    help="with --speculative: most drafted tokens per row and pass (default: 12)")
     sv.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
 
     b = sub.add_parser(
@@ -582,12 +587,20 @@ def _cmd_serve(args) -> int:
         raise UsageError(f"--max-batch must be >= 1, got {args.max_batch}")
     if not 0 < args.port < 65536:
         raise UsageError(f"--port must be in 1..65535, got {args.port}")
+    if args.max_draft is not None and not args.speculative:
+        raise UsageError("--max-draft needs --speculative")
+    if args.max_draft is not None and args.max_draft < 1:
+        raise UsageError(f"--max-draft must be >= 1, got {args.max_draft}")
     from .serve.app import serve
+    from .speculative import Speculation
 
+    spec = None
+    if args.speculative:
+        spec = Speculation() if args.max_draft is None else Speculation(max_draft=args.max_draft)
     try:
         serve(args.model, host=args.host, port=args.port, max_batch=args.max_batch, threads=args.threads,
               default_max_tokens=args.max_tokens, compile_budget_s=args.compile_budget, log_level=args.log_level,
-              progress=_progress)
+              progress=_progress, speculative=spec)
     except (OSError, ValueError) as e:  # not found (offline, a typo), not a causal LM...
         raise UsageError(f"cannot serve model {args.model!r}: {e}") from None
     return 0

@@ -112,16 +112,19 @@ class HFCausalLM:
         self.position_ids: torch.Tensor | None = None
 
     def prefill(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                position_ids: torch.Tensor) -> torch.Tensor:
-        """Run the ``[B, L]`` prompts; the logits ``[B, V]`` for each row's next token."""
+                position_ids: torch.Tensor, keep: int = 1) -> torch.Tensor:
+        """Run the ``[B, L]`` prompts; the logits ``[B, V]`` for each row's next token, or with
+        ``keep`` > 1 those of the last ``keep`` positions, ``[B, keep, V]`` (a prefill that also
+        verifies a speculative draft appended to each prompt)."""
         input_ids = input_ids.to(self.device)
         self.attention_mask = attention_mask.to(self.device)
         position_ids = position_ids.to(self.device)
+        kw = self._prefill_kw if keep == 1 or not self._prefill_kw else {"logits_to_keep": keep}
         out = self.model(input_ids=input_ids, attention_mask=self.attention_mask,
-                         position_ids=position_ids, use_cache=True, **self._prefill_kw)
+                         position_ids=position_ids, use_cache=True, **kw)
         self.cache = make_growable(_out_cache(out))  # appends in place (decode.kv_cache)
         self.position_ids = position_ids[:, -1:] + 1
-        return out.logits[:, -1, :]
+        return out.logits[:, -1, :] if keep == 1 else out.logits[:, -keep:, :]
 
     def forward(self, new_ids: torch.Tensor, valid: torch.Tensor | None = None, head=None,
                 parents=None) -> torch.Tensor:

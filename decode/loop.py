@@ -56,6 +56,10 @@ __all__ = ["generate", "generate_object"]
 #: their sum; False runs them one after the other (``decode.bench ttft`` compares the two).
 OVERLAP_COMPILE = True
 
+#: a speculative run's prompt prefill also verifies a draft of the output's first tokens
+#: (``SpeculativeStep.prefill_draft``); False prefills the prompt alone
+PREFILL_DRAFT = True
+
 #: the plain (one token per pass) loop computes only the logits of the ids the next position's
 #: masks allow when they are at most a quarter of the vocabulary (:mod:`decode.legal_head`;
 #: models whose logits are a plain ``hidden @ W.T``); False computes every logit, as
@@ -485,7 +489,17 @@ def generate(
     head = getattr(step, "head", None) if (spec is not None or LEGAL_HEAD) else None
     with torch.inference_mode():
         if not all(r.done for r in rows):
-            logits = prefilled if prefilled is not None else lm.prefill(input_ids, attn, position_ids)[:, None, :]
+            drafts = step.prefill_draft(rows) if (spec is not None and prefilled is None and PREFILL_DRAFT) else None
+            if prefilled is not None:
+                logits = prefilled
+            elif drafts:  # the prefill pass verifies the first tokens' draft too
+                d = len(drafts[0])
+                input_ids = torch.cat([input_ids, torch.tensor(drafts, dtype=torch.long)], dim=1)
+                attn = torch.cat([attn, attn.new_ones((B, d))], dim=1)
+                position_ids = torch.cat([position_ids, position_ids[:, -1:] + 1 + torch.arange(d)], dim=1)
+                logits = lm.prefill(input_ids, attn, position_ids, keep=d + 1)
+            else:
+                logits = lm.prefill(input_ids, attn, position_ids)[:, None, :]
             _count_pass(rows)
         while not all(r.done for r in rows):
             active = [i for i, r in enumerate(rows) if not r.done]

@@ -16,6 +16,10 @@ one client's.  The schemas' instances are longer than ``max_tokens`` (a long tex
 list), so constrained requests run to ``max_tokens`` like free answers do and both modes
 generate about the same tokens per request (``tok/req``); both ratios are of tokens/s.
 Requests are sent with ``finish_within_budget: false``: the model writes every token.
+
+``--speculative``: the server runs with ``--speculative`` and the two modes compared are
+constrained requests decoded plainly (``"speculative": false``) and speculatively (the same
+requests, ``"speculative": true``); the ratio column is then speculative over plain.
 """
 
 from __future__ import annotations
@@ -67,6 +71,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--threads", type=int, default=None, help="the server's torch CPU threads")
     p.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
+    p.add_argument("--speculative", action="store_true",
+                   help="compare constrained requests decoded speculatively against the same decoded plainly "
+                        "(instead of constrained against unconstrained)")
     p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
 
@@ -79,13 +86,21 @@ def _server(args, port: int):
            "--max-batch", str(args.max_batch), "--log-level", "warning"]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
+    if getattr(args, "speculative", False):
+        cmd += ["--speculative"]
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     if args.threads:
         env["OMP_NUM_THREADS"] = str(args.threads)
     return ServerProcess(cmd, port, env=env)
 
 
-def _body(model: str, i: int, constrained: bool, args) -> dict:
+def _modes(args) -> tuple[str, str]:
+    """(baseline, compared) modes of the run."""
+    return ("plain", "speculative") if getattr(args, "speculative", False) else ("unconstrained", "constrained")
+
+
+def _body(model: str, i: int, mode: str, args) -> dict:
+    constrained = mode != "unconstrained"
     k = i % len(PROMPTS)
     body = {"model": model, "messages": [{"role": "user", "content": PROMPTS[k]}], "max_tokens": args.max_tokens,
             "temperature": args.temperature, "seed": i,
@@ -94,6 +109,8 @@ def _body(model: str, i: int, constrained: bool, args) -> dict:
             "finish_within_budget": False}
     if constrained:
         body["response_format"] = {"type": "json_schema", "json_schema": {"name": f"s{k}", "schema": SCHEMAS[k]}}
+    if mode in ("plain", "speculative"):
+        body["speculative"] = mode == "speculative"
     return body
 
 
@@ -112,7 +129,8 @@ def _pool(runs: list[dict]) -> dict:
             "cpu_s": sum(r["cpu_s"] for r in runs), "tok_per_cpu_s": toks / max(1e-9, sum(r["cpu_s"] for r in runs))}
 
 
-async def _level(client, base: str, model: str, n_clients: int, constrained: bool, args) -> dict:
+async def _level(client, base: str, model: str, n_clients: int, mode: str, args) -> dict:
+    constrained = mode != "unconstrained"
     lat, toks, errors = [], [], []
     before = (await client.get(base + "/health")).json()["stats"]
 
@@ -120,7 +138,7 @@ async def _level(client, base: str, model: str, n_clients: int, constrained: boo
         for k in range(args.requests):
             t0 = time.perf_counter()
             r = await client.post(base + "/v1/chat/completions", json=_body(model, c * args.requests + k,
-                                                                           constrained, args))
+                                                                           mode, args))
             lat.append(time.perf_counter() - t0)
             if r.status_code != 200:
                 errors.append(r.text[:200])
@@ -140,7 +158,7 @@ async def _level(client, base: str, model: str, n_clients: int, constrained: boo
     after = (await client.get(base + "/health")).json()["stats"]
     steps = after["steps"] - before["steps"]
     q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [lat[0]] * 99
-    return {"mode": "constrained" if constrained else "unconstrained", "clients": n_clients, "requests": len(lat),
+    return {"mode": mode, "clients": n_clients, "requests": len(lat),
             "errors": len(errors), "error_samples": errors[:3], "seconds": wall, "req_s": len(lat) / wall,
             "tokens": sum(toks), "tok_s": sum(toks) / wall, "tok_per_req": sum(toks) / max(1, len(toks)), "p50_s": q[49], "p99_s": q[98],
             "rows_per_step": (after["row_steps"] - before["row_steps"]) / steps if steps else 0.0,
@@ -158,31 +176,33 @@ async def _run(args) -> list[dict]:
         async with httpx.AsyncClient(timeout=600, limits=httpx.Limits(max_connections=256)) as client:
             model = (await client.get(base + "/v1/models")).json()["data"][0]["id"]
             # warm-up, not timed: each schema compiled and its first masks built, the model's first passes
-            for constrained in (True, False):
+            base_mode, other = _modes(args)
+            for mode in (other, base_mode):
                 await asyncio.gather(*(client.post(base + "/v1/chat/completions",
-                                                   json=_body(model, i, constrained, args))
+                                                   json=_body(model, i, mode, args))
                                        for i in range(len(PROMPTS))))
             rows = []
             for n in [int(x) for x in args.clients.split(",") if x.strip()]:
-                runs = {False: [], True: []}
+                runs = {base_mode: [], other: []}
                 for rep in range(args.reps):  # alternating order: drift in machine load hits both modes alike
-                    for constrained in ((False, True) if rep % 2 == 0 else (True, False)):
-                        run = await _level(client, base, model, n, constrained, args)
+                    for mode in ((base_mode, other) if rep % 2 == 0 else (other, base_mode)):
+                        run = await _level(client, base, model, n, mode, args)
                         print(f"  {run['mode']:>13} x{n} rep {rep}: {run['req_s']:.2f} req/s, {run['tok_s']:.1f} "
                               f"tok/s, {run['tok_per_req']:.1f} tok/req, p50 {run['p50_s']:.2f} s, "
                               f"{run['rows_per_step']:.1f} rows/step, {run['tokens'] / max(1e-9, run['cpu_s']):.1f} "
                               f"tok/cpu-s"
                               + (f", {run['errors']} errors" if run["errors"] else ""), file=sys.stderr, flush=True)
-                        runs[constrained].append(run)
-                rows += [_pool(runs[False]), _pool(runs[True])]
+                        runs[mode].append(run)
+                rows += [_pool(runs[base_mode]), _pool(runs[other])]
             return rows
 
 
 def format_rows(rows: list[dict], markdown: bool = False) -> str:
     low = min(x["clients"] for x in rows)
+    base_mode = "plain" if any(x["mode"] == "plain" for x in rows) else "unconstrained"
     table = []
     for r in rows:
-        free = next((x for x in rows if x["mode"] == "unconstrained" and x["clients"] == r["clients"]), None)
+        free = next((x for x in rows if x["mode"] == base_mode and x["clients"] == r["clients"]), None)
         one = next((x for x in rows if x["mode"] == r["mode"] and x["clients"] == low), None)
 
         def ratio(key, base):
@@ -193,7 +213,8 @@ def format_rows(rows: list[dict], markdown: bool = False) -> str:
                       f"{r['rows_per_step']:.1f}", f"{r['tok_per_cpu_s']:.1f}",
                       ratio("tok_s", free), ratio("tok_per_cpu_s", free), ratio("tok_s", one), ratio("tok_per_cpu_s", one)])
     return format_table(["mode", "clients", "requests", "errors", "tok/req", "req/s", "tok/s", "p50 s", "p99 s",
-                         "rows/step", "tok/cpu-s", "vs unconstr. (tok/s)", "(tok/cpu-s)", f"vs {low} client (tok/s)",
+                         "rows/step", "tok/cpu-s", f"vs {'plain' if base_mode == 'plain' else 'unconstr.'} (tok/s)",
+                         "(tok/cpu-s)", f"vs {low} client (tok/s)",
                          "(tok/cpu-s)"], table, markdown=markdown)
 
 
@@ -221,7 +242,9 @@ def main(args) -> int:
                                                           if isinstance(v, (int, float, str, type(None)))},
                                "rows": rows}, indent=1)
     print("tok/s: generated tokens per wall-clock second; tok/cpu-s: per CPU second of the server process (all its "
-          "threads), which other load on the machine inflates far less than wall time. vs unconstr.: constrained "
-          "over unconstrained at the same concurrency; vs 1 client: over the same mode with one client. "
+          "threads), which other load on the machine inflates far less than wall time. "
+          + ("vs plain: constrained requests decoded speculatively over the same decoded plainly"
+             if args.speculative else "vs unconstr.: constrained over unconstrained")
+          + " at the same concurrency; vs 1 client: over the same mode with one client. "
           f"Totals over {args.reps} alternating runs per setting.")
     return 1 if any(r["errors"] for r in rows) else 0

@@ -7,9 +7,11 @@ What is read (everything else a client sends is ignored, as OpenAI-compatible se
 ``response_format`` (``json_schema`` / ``json_object`` / ``text``), ``tools``, ``tool_choice``,
 ``parallel_tool_calls``, ``temperature``, ``top_p``, ``seed``, ``max_tokens`` /
 ``max_completion_tokens``, ``n``, ``stop``, ``stream``, ``stream_options.include_usage``,
-``frequency_penalty``, ``presence_penalty``; extensions: ``top_k`` and
+``frequency_penalty``, ``presence_penalty``; extensions: ``top_k``,
 ``finish_within_budget`` (default True for constrained rows: the grammar writes the end of an
-output whose tokens run out, so JSON and tool calls always parse).
+output whose tokens run out, so JSON and tool calls always parse) and ``speculative``
+(``true`` / ``false`` / ``{"max_draft": n, "drafts": [...], "adaptive", "ngram", "min_pass"}``;
+absent: the server's default, ``structgen serve --speculative``).
 Refused with 400: ``logprobs``/``top_logprobs``, ``echo``, ``best_of`` > ``n``, ``suffix``,
 non-text message parts.
 """
@@ -19,13 +21,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from constrain.errors import (CompileBudgetError, ConstraintError, EmptyLanguageError, GrammarError, OptionError,
                               RegexError, SchemaError, UnsupportedSchemaError, VocabularyError)
 
 from ..result import GenerationArgumentError, GenerationError, ToolArgumentsError
+from ..speculative import Speculation
 from ..tools.constraint import response_schema
 from ..tools.turn import Turn, prepare_turn, read_turn, tool_call_message
 from .engine import RowResult, SamplingParams
@@ -107,6 +110,44 @@ def _refuse(body: dict, name: str, why: str) -> None:
         raise APIError(400, f"{name} is not supported: {why}", param=name, code="unsupported_parameter")
 
 
+#: the fields of a request's ``speculative`` object (``Speculation``'s, less what the server refuses)
+SPECULATION_FIELDS = ("max_draft", "drafts", "adaptive", "ngram", "min_pass")
+
+
+def _speculation(body: dict, default: Speculation | None) -> Speculation | None:
+    """The request's ``speculative`` extension: ``true`` (the server's settings, or the library's
+    defaults), ``false``, an object of :data:`SPECULATION_FIELDS` over those settings, or absent
+    (the server's default)."""
+    v = body.get("speculative")
+    if v is None:
+        return default
+    if v is False:
+        return None
+    if v is True:
+        return default or Speculation()
+    if not isinstance(v, dict):
+        raise APIError(400, f"speculative must be true, false or an object, got {v!r}", param="speculative",
+                       code="invalid_parameter")
+    unknown = sorted(set(v) - set(SPECULATION_FIELDS))
+    if unknown:
+        raise APIError(400, f"speculative: unknown field(s) {unknown}; known: {list(SPECULATION_FIELDS)}",
+                       param="speculative", code="invalid_parameter")
+    kw = dict(v)
+    if "drafts" in kw:
+        if not isinstance(kw["drafts"], list) or not all(isinstance(d, str) for d in kw["drafts"]):
+            raise APIError(400, "speculative.drafts must be a list of source names", param="speculative",
+                           code="invalid_parameter")
+        kw["drafts"] = tuple(kw["drafts"])
+    try:
+        spec = replace(default or Speculation(), **kw)
+    except GenerationArgumentError as e:
+        raise APIError(400, f"speculative: {e}", param="speculative", code="invalid_parameter") from None
+    if "model" in spec.drafts:
+        raise APIError(400, "speculative: the server has no draft model", param="speculative",
+                       code="invalid_parameter")
+    return spec
+
+
 @dataclass
 class _Common:
     """What chat and text completions share: the model, the sampling of each of ``n`` choices."""
@@ -119,7 +160,8 @@ class _Common:
     max_tokens: int | None  # None: as many as the context leaves (capped by the server's default)
 
 
-def _common(body: dict, model_ids: tuple[str, ...], *, constrained: bool) -> _Common:
+def _common(body: dict, model_ids: tuple[str, ...], *, constrained: bool,
+            speculative: Speculation | None = None) -> _Common:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise APIError(400, "model is required (GET /v1/models lists it)", param="model", code="invalid_parameter")
@@ -160,13 +202,20 @@ def _common(body: dict, model_ids: tuple[str, ...], *, constrained: bool) -> _Co
     if not isinstance(fwb, bool):
         raise APIError(400, "finish_within_budget must be true or false", param="finish_within_budget",
                        code="invalid_parameter")
+    spec = _speculation(body, speculative)
+    if spec is not None and (fp or pp):
+        if body.get("speculative") not in (None, False):
+            raise APIError(400, "speculative decoding does not take frequency_penalty / presence_penalty (they change "
+                                "the target with every drafted token)", param="speculative",
+                           code="unsupported_parameter")
+        spec = None  # the server's default gives way to the penalties
     _refuse(body, "logprobs", "token log-probabilities are not returned")
     _refuse(body, "top_logprobs", "token log-probabilities are not returned")
     _refuse(body, "logit_bias", "logit biases are not applied")
     params = [SamplingParams(max_tokens=max_tokens or 1, temperature=float(temperature),
                              top_p=None if top_p in (None, 1, 1.0) else float(top_p), top_k=top_k,
                              seed=None if seed is None else seed + k, stop=stops, frequency_penalty=float(fp),
-                             presence_penalty=float(pp), finish_within_budget=fwb)
+                             presence_penalty=float(pp), finish_within_budget=fwb, speculative=spec)
               for k in range(n)]
     return _Common(model=model, n=n, stream=stream, include_usage=include_usage, params=params, max_tokens=max_tokens)
 
@@ -213,8 +262,9 @@ class ChatPlan:
         return bool(self.turn.offered)
 
 
-def parse_chat(body: Any, tokenizer, model_ids: tuple[str, ...]) -> ChatPlan:
-    """Check a ``/v1/chat/completions`` body; :class:`APIError` (400) naming the parameter."""
+def parse_chat(body: Any, tokenizer, model_ids: tuple[str, ...], speculative: Speculation | None = None) -> ChatPlan:
+    """Check a ``/v1/chat/completions`` body; :class:`APIError` (400) naming the parameter.
+    ``speculative``: the server's default for requests that do not say."""
     if not isinstance(body, dict):
         raise APIError(400, "the request body must be a JSON object", code="invalid_request")
     messages = _messages(body)
@@ -232,7 +282,7 @@ def parse_chat(body: Any, tokenizer, model_ids: tuple[str, ...]) -> ChatPlan:
                             response_format=body.get("response_format"))
     except (GenerationArgumentError, ToolArgumentsError, ConstraintError) as e:
         raise error_of(e, param=getattr(e, "argument", None)) from None
-    common = _common(body, model_ids, constrained=turn.constraint is not None)
+    common = _common(body, model_ids, constrained=turn.constraint is not None, speculative=speculative)
     return ChatPlan(common=common, turn=turn)
 
 
@@ -247,7 +297,7 @@ class CompletionPlan:
     created: int = field(default_factory=lambda: int(time.time()))
 
 
-def parse_completion(body: Any, model_ids: tuple[str, ...]) -> CompletionPlan:
+def parse_completion(body: Any, model_ids: tuple[str, ...], speculative: Speculation | None = None) -> CompletionPlan:
     """Check a ``/v1/completions`` body (``response_format`` is accepted here too, as an extension)."""
     if not isinstance(body, dict):
         raise APIError(400, "the request body must be a JSON object", code="invalid_request")
@@ -269,7 +319,7 @@ def parse_completion(body: Any, model_ids: tuple[str, ...]) -> CompletionPlan:
         schema = response_schema(body.get("response_format"))
     except GenerationArgumentError as e:
         raise error_of(e, param="response_format") from None
-    common = _common(body, model_ids, constrained=schema is not None)
+    common = _common(body, model_ids, constrained=schema is not None, speculative=speculative)
     return CompletionPlan(common=common, prompts=prompts, constraint=schema)
 
 
@@ -280,8 +330,19 @@ FINISH = {"stop": "stop", "length": "length"}
 
 
 def usage(prompt_tokens: int, results: list[RowResult]) -> dict:
+    """OpenAI's token counts; when some choice decoded speculatively, ``speculative`` adds its
+    drafted and accepted tokens (as vLLM counts them: ``draft_tokens``, ``accepted_tokens``),
+    the tokens the grammar forced (appended without the model's choice) and the model passes
+    of those choices."""
     c = sum(len(r.token_ids) for r in results)
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": c, "total_tokens": prompt_tokens + c}
+    out = {"prompt_tokens": prompt_tokens, "completion_tokens": c, "total_tokens": prompt_tokens + c}
+    spec = [r for r in results if r.stats]
+    if spec:
+        out["speculative"] = {"draft_tokens": sum(r.stats["drafted"] for r in spec),
+                              "accepted_tokens": sum(r.stats["accepted"] for r in spec),
+                              "forced_tokens": sum(r.stats["forced"] for r in spec),
+                              "forward_passes": sum(r.timings.get("forward_calls", 0) for r in spec)}
+    return out
 
 
 def chat_message(plan: ChatPlan, result: RowResult) -> tuple[dict, str]:

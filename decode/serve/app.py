@@ -27,10 +27,11 @@ from typing import Any
 
 from ..constraints import generation_json_options
 from ..prompts import encode_prompt
+from ..speculative import as_speculation
 from .api import (APIError, chat_chunk, chat_message, chat_response, completion_chunk, completion_response,
                   error_body, error_of, parse_chat, parse_completion, sse)
 from .compile_cache import ConstraintCache
-from .engine import Engine, SamplingParams
+from .engine import Engine, SamplingParams, check_speculation
 
 __all__ = ["ServeConfig", "ServerThread", "create_app", "serve"]
 
@@ -38,12 +39,15 @@ __all__ = ["ServeConfig", "ServerThread", "create_app", "serve"]
 class ServeConfig:
     """Server settings: ``model_id`` (what ``/v1/models`` lists; ``aliases`` are accepted too),
     ``max_batch`` rows decoded together, ``default_max_tokens`` when a request sets none (capped
-    by the context), ``compile_budget_s`` per constraint compile (past it: 400), and the
-    compiled-constraint cache's bounds."""
+    by the context), ``compile_budget_s`` per constraint compile (past it: 400), the
+    compiled-constraint cache's bounds, and ``speculative``: a ``decode.Speculation`` (or True for
+    its defaults) that requests without a ``speculative`` field decode with (None: plain)."""
 
     def __init__(self, *, model_id: str = "default", aliases: tuple[str, ...] = (), max_batch: int = 8,
                  default_max_tokens: int = 512, compile_budget_s: float = 10.0, cache_entries: int = 256,
-                 cache_bytes: int = 512 << 20, compile_workers: int = 2):
+                 cache_bytes: int = 512 << 20, compile_workers: int = 2, speculative=None):
+        self.speculative = as_speculation(speculative)
+        check_speculation(self.speculative, False)
         self.model_id = model_id
         self.aliases = tuple(a for a in aliases if a != model_id)
         self.max_batch = max_batch
@@ -248,7 +252,7 @@ def create_app(model, tokenizer, config: ServeConfig | None = None):
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request):
-        plan = parse_chat(await body_of(request), tokenizer, config.model_ids)
+        plan = parse_chat(await body_of(request), tokenizer, config.model_ids, config.speculative)
         rows_params, compiled = await prepare([plan.turn.prompt], plan.turn.constraint, plan.common, plan.turn.offered)
         ids, params = rows_params[0]
         rows = _Rows(state, asyncio.get_running_loop())
@@ -264,7 +268,7 @@ def create_app(model, tokenizer, config: ServeConfig | None = None):
 
     @app.post("/v1/completions")
     async def completions(request: Request):
-        plan = parse_completion(await body_of(request), config.model_ids)
+        plan = parse_completion(await body_of(request), config.model_ids, config.speculative)
         rows_params, compiled = await prepare(plan.prompts, plan.constraint, plan.common)
         rows = _Rows(state, asyncio.get_running_loop())
         n_prompt = 0
@@ -383,9 +387,10 @@ class ServerThread:
 
 def serve(model: str = "default", *, host: str = "127.0.0.1", port: int = 8000, max_batch: int = 8,
           threads: int | None = None, default_max_tokens: int = 512, compile_budget_s: float = 10.0,
-          log_level: str = "info", progress=None) -> None:
+          log_level: str = "info", progress=None, speculative=None) -> None:
     """Load ``model`` (``"default"``: the bundled SmolLM2-135M-Instruct; else an HF id or local
-    path) and serve it until interrupted."""
+    path) and serve it until interrupted; ``speculative``: the default of requests that do not
+    say (``ServeConfig``)."""
     import torch
     import uvicorn
 
@@ -400,6 +405,7 @@ def serve(model: str = "default", *, host: str = "127.0.0.1", port: int = 8000, 
         m, tok = load_model(model, progress=progress)
         model_id, aliases = os.path.basename(os.path.normpath(model)) or model, ("default", model)
     config = ServeConfig(model_id=model_id, aliases=aliases, max_batch=max_batch,
-                         default_max_tokens=default_max_tokens, compile_budget_s=compile_budget_s)
+                         default_max_tokens=default_max_tokens, compile_budget_s=compile_budget_s,
+                         speculative=speculative)
     app = create_app(m, tok, config)
     uvicorn.run(app, host=host, port=port, log_level=log_level)

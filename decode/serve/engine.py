@@ -15,6 +15,15 @@ penalties and token budget.  Greedy rows are sampled together (one masked argmax
 samples draws with its own generator, so a seeded request gives the same tokens as
 ``decode.generate(..., seed=...)`` on the same logits.
 
+A row may decode speculatively (``SamplingParams.speculative``): it is the loop's
+:class:`~decode.speculative.SpeculativeStep` over a batch of that one row, whose chunk (the
+tokens committed since its last pass, then a draft of grammar-legal guesses) rides in the
+batch's pass beside the other rows' chunks, shorter chunks padded and masked out; the step
+verifies the row's drafts with the same law as the non-speculative path and the row's
+rejected drafts leave its KV slot (:meth:`SlotKV.retract`).  The tokens a pass commits are
+accepted one by one, so a stop string or ``max_tokens`` inside an accepted draft ends the row
+exactly where the plain path would, and each is streamed as it is accepted.
+
 Failures stay with their row: a matcher error (a mask over its budget) ends that request with
 the error, a model error ends the rows of that step; the thread itself keeps running.
 """
@@ -29,17 +38,19 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import torch
 
 from ..checks import check_context, check_sampling, check_vocabulary, tokenizer_len
 from ..constraints import get_vocabulary
 from ..kernels import masked_sample
-from ..lm import _accepts_kw, _out_cache, logits_width, model_device
+from ..lm import _accepts_kw, _out_cache, logits_width, model_device, split_head
 from ..loop import _accept, _close_if_only_eos, _Row, _Stops
 from ..masks import BatchMask
 from ..prompts import eos_ids
 from ..result import GenerationArgumentError
 from ..samplers import RepetitionPenalties, close_within_budget
+from ..speculative import Speculation, SpeculativeStep
 from .kv import SlotKV, check_cache_layers
 
 __all__ = ["Engine", "RequestHandle", "RowResult", "SamplingParams"]
@@ -59,19 +70,40 @@ class SamplingParams:
     frequency_penalty: float = 0.0
     presence_penalty: float = 0.0
     finish_within_budget: bool = False
+    speculative: Speculation | None = None
 
     def check(self) -> None:
         """:class:`GenerationArgumentError` naming the parameter that is out of range."""
         check_sampling(max_new_tokens=self.max_tokens, temperature=self.temperature, top_p=self.top_p,
                        top_k=self.top_k, frequency_penalty=self.frequency_penalty,
                        presence_penalty=self.presence_penalty)
+        check_speculation(self.speculative, self.frequency_penalty or self.presence_penalty)
+
+
+def check_speculation(spec, penalties) -> None:
+    """What a served row's speculative decoding takes: a :class:`Speculation` with linear drafts
+    (no ``siblings``: a tree's 4D attention mask is not written into the batch's slot mask) and
+    no ``draft_model`` (its own KV cache would need slots of its own), without penalties (they
+    change the target with every drafted token, as in ``decode.generate``)."""
+    if spec is None:
+        return
+    if not isinstance(spec, Speculation):
+        raise GenerationArgumentError("speculative", f"must be a decode.Speculation or None, got {spec!r}")
+    if spec.siblings or spec.draft_model is not None:
+        raise GenerationArgumentError("speculative", "the server drafts linear chains without a draft model "
+                                      "(siblings=0, draft_model=None)")
+    if penalties:
+        raise GenerationArgumentError("speculative", "the repetition penalties change the target with every "
+                                      "drafted token; speculative decoding does not take them")
 
 
 @dataclass
 class RowResult:
     """What a finished row produced.  ``finish_reason``: ``"stop"`` (EOS, grammar complete, budget
     completion or a stop string), ``"length"`` (``max_tokens`` ran out), ``"error"`` (``error``
-    says why) or ``"cancelled"``; ``stop_reason`` is ``decode.generate``'s finer reason."""
+    says why) or ``"cancelled"``; ``stop_reason`` is ``decode.generate``'s finer reason.
+    ``stats``: a speculative row's ``SpeculativeStep.row_stats`` (``drafted``, ``accepted``,
+    ``forced``, per source), empty otherwise."""
 
     text: str
     token_ids: list[int]
@@ -80,6 +112,7 @@ class RowResult:
     prompt_tokens: int
     error: BaseException | None = None
     timings: dict = field(default_factory=dict)
+    stats: dict = field(default_factory=dict)
 
 
 class RequestHandle:
@@ -132,11 +165,38 @@ class RequestHandle:
         self._emit("done", result)
 
 
+class _OneRow:
+    """The batch mask as a one-row ``SpeculativeStep`` sees it: its row's mask at index 0."""
+
+    __slots__ = ("array", "n_words")
+
+    def __init__(self, masks: BatchMask, slot: int):
+        self.array = masks.array[slot:slot + 1]
+        self.n_words = masks.n_words
+
+
+class _RowLM:
+    """What a one-row ``SpeculativeStep`` asks of its model: the logits width, and
+    ``retract`` (its rejected drafts), recorded here for the engine to apply to the row's slot."""
+
+    def __init__(self, width: int):
+        self.width = width
+        self.rejected = 0
+
+    def retract(self, counts) -> None:
+        self.rejected = int(counts[0])
+
+    def forget(self, columns, k: int) -> None:  # pragma: no cover - check_speculation refuses trees
+        raise NotImplementedError("tree drafts are not served")
+
+
 class _Live:
     """A running row: the loop's :class:`_Row` plus what the engine keeps per row."""
 
     def __init__(self, handle: RequestHandle, row: _Row, stops: _Stops, sampler_key, generator, penalties):
         self.handle = handle
+        self.spec: SpeculativeStep | None = None  # a speculative row's step (over this row alone)
+        self.lm: _RowLM | None = None
         self.row = row
         self.stops = stops
         self.greedy = sampler_key is None
@@ -169,17 +229,25 @@ class Engine:
         self.eos = eos_ids(model, tokenizer)
         self._prefill_kw = {"logits_to_keep": 1} if _accepts_kw(model, "logits_to_keep") else {}
         self._cache_kw = "cache" if _accepts_kw(model, "cache") else "past_key_values"
+        # a pass of several tokens per row computes the output layer at the rows' real positions
+        # only (not at the padding of shorter chunks), where the logits are a plain hidden @ W.T
+        self._split = split_head(model)
+        if self._split is not None:
+            self._dec_cache_kw = "cache" if _accepts_kw(self._split[0], "cache") else "past_key_values"
         self.masks = BatchMask([self.vocab] * max_batch, width=self.width, n_tokenizer=tokenizer_len(tokenizer),
                                device=self.device)
         self._free_mask = self.masks.array[0].copy()  # an unconstrained row's mask
         self.kv = SlotKV(max_batch, self.device)
         self.live: list[_Live] = []  # by slot
-        self.logits: torch.Tensor | None = None  # [n, V], the next-token logits of each slot
+        #: by slot, the logits ``[k, V]`` of the row's chunk in the last pass (the last one: the
+        #: next token's; a speculative row reads them all)
+        self.logits: list[torch.Tensor] = []
         self._pending: deque[RequestHandle] = deque()
         self._cond = threading.Condition()
         self._stop = False
         self._thread: threading.Thread | None = None
-        self.stats = {"steps": 0, "prefills": 0, "rows_done": 0, "errors": 0, "max_rows": 0, "row_steps": 0}
+        self.stats = {"steps": 0, "prefills": 0, "rows_done": 0, "errors": 0, "max_rows": 0, "row_steps": 0,
+                      "speculative_rows": 0, "draft_tokens": 0, "accepted_tokens": 0, "forced_tokens": 0}
         self._checked_cache = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -271,7 +339,7 @@ class Engine:
             self._end(lv, "error", err)
         self.live.clear()
         self.kv = SlotKV(self.max_batch, self.device)
-        self.logits = None
+        self.logits = []
 
     def _admit(self) -> None:
         """Prefill waiting requests into free slots (each alone: batch 1, no padding)."""
@@ -321,6 +389,14 @@ class Engine:
                      if p.frequency_penalty or p.presence_penalty else None)
         lv = _Live(h, row, stops, None if p.temperature == 0 else (p.temperature, p.top_k, p.top_p),
                    generator, penalties)
+        if p.speculative is not None and not row.done:
+            # the verifier's coins: the request's seed, else a fresh one (never torch's global generator)
+            seed = int(p.seed) if p.seed is not None else int(torch.randint(0, 2 ** 62, (1,)))
+            lv.lm = _RowLM(self.width)
+            lv.spec = SpeculativeStep(p.speculative, lv.lm, [row], [h.prompt_ids], _OneRow(self.masks, slot),
+                                      temperature=p.temperature, top_k=p.top_k, top_p=p.top_p, seed=seed,
+                                      eos=self.eos, pad=0, max_new_tokens=p.max_tokens)
+            self.stats["speculative_rows"] += 1
         if row.done:
             self._stream(lv)
             return self._end(lv, None, None)
@@ -337,20 +413,27 @@ class Engine:
         layers = [(layer.keys, layer.values) for layer in cache.layers]
         got = self.kv.insert(layers, L, L)
         assert got == slot, (got, slot)
-        logits = out.logits[:, -1, :]
-        self.logits = logits if self.logits is None or self.logits.shape[0] == 0 else torch.cat([self.logits, logits])
+        self.logits.append(out.logits[0, -1:, :])
         self.live.append(lv)
         row.passes += 1
         self.stats["prefills"] += 1
 
-    def _sample(self) -> list[int]:
-        """One token per running row: greedy rows in one masked argmax, the others each with
-        their own generator (and penalties)."""
+    def _sample(self, plain: list[int]) -> dict[int, int]:
+        """One token per plain (non-speculative) running row ``plain``: greedy rows in one masked
+        argmax, the others each with their own generator (and penalties)."""
+        if not plain:
+            return {}
         n = len(self.live)
-        logits = self.logits
+        if len(plain) == n and all(x.shape[0] == 1 for x in self.logits):
+            logits = torch.cat(self.logits)  # [n, V]: every row's next-token logits
+        else:
+            like = self.logits[plain[0]]
+            logits = like.new_zeros((n, like.shape[-1]))
+            for i in plain:
+                logits[i] = self.logits[i][-1]
         masks = self.masks.tensor[:n].to(logits.device, non_blocking=True)
-        toks = [0] * n
-        greedy = [i for i, lv in enumerate(self.live) if lv.greedy and lv.penalties is None]
+        toks: dict[int, int] = {}
+        greedy = [i for i in plain if self.live[i].greedy and self.live[i].penalties is None]
         if greedy:
             if len(greedy) == n:
                 g = masked_sample(logits, masks, 0.0)
@@ -359,7 +442,8 @@ class Engine:
                 g = masked_sample(logits.index_select(0, idx), masks.index_select(0, idx), 0.0)
             for i, t in zip(greedy, g.tolist()):
                 toks[i] = t
-        for i, lv in enumerate(self.live):
+        for i in plain:
+            lv = self.live[i]
             if lv.greedy and lv.penalties is None:
                 continue
             x = logits[i:i + 1]
@@ -372,24 +456,41 @@ class Engine:
             toks[i] = t
         return toks
 
+    def _emit(self, i: int, lv: _Live, toks: dict[int, int]) -> list[int]:
+        """The tokens row ``i`` commits this step: its sampled token, or a speculative row's
+        kept drafts, target token and forced tail (its rejected drafts noted in ``lv.lm``)."""
+        if lv.spec is None:
+            return [toks[i]]
+        lv.lm.rejected = 0
+        return lv.spec.emit(self.logits[i][None], [lv.row], [0], _OneRow(self.masks, i))[0]
+
     def _step(self) -> None:
-        """Sample every running row, advance its matcher, end the rows that stop, then one
-        forward pass of the rest."""
+        """Every running row commits its next token(s) (sampled, or a speculative row's verified
+        draft), each accepted in turn (matcher, stops, streaming); the rows that stop leave,
+        then one forward pass of the others' chunks."""
         self.stats["steps"] += 1
         self.stats["max_rows"] = max(self.stats["max_rows"], len(self.live))
         self.stats["row_steps"] += len(self.live)
-        toks = self._sample()
+        toks = self._sample([i for i, lv in enumerate(self.live) if lv.spec is None])
         now = time.perf_counter()
-        for i, (lv, t) in enumerate(zip(self.live, toks)):
+        rejected = [0] * len(self.live)
+        for i, lv in enumerate(self.live):
             if lv.handle.t_first is None:
                 lv.handle.t_first = now
             try:
-                _accept(i, lv.row, t, self.masks, lv.stops, now)
+                emitted = self._emit(i, lv, toks)
+                if lv.lm is not None:
+                    rejected[i] = lv.lm.rejected
+                for t in emitted:  # one by one: a stop or the budget inside a draft ends the row there
+                    _accept(i, lv.row, t, self.masks, lv.stops, now)
+                    self._stream(lv)
+                    if lv.row.done:
+                        break
             except Exception as e:  # noqa: BLE001 - e.g. a mask over its compile budget
                 lv.row.finish("error", now)
                 lv.error = e
-                continue
-            self._stream(lv)
+        if any(lv.spec is not None for lv in self.live):
+            self.kv.retract(rejected)  # before rows leave: slots are still this step's
         # rows leave: from the highest slot down, so each removal moves only rows already kept
         for i in range(len(self.live) - 1, -1, -1):
             lv = self.live[i]
@@ -397,15 +498,48 @@ class Engine:
                 self._leave(i)
         if not self.live:
             return
-        n = len(self.live)
-        nxt = torch.tensor([[lv.row.token_ids[-1]] for lv in self.live], dtype=torch.long, device=self.device)
-        cache, attn, pos = self.kv.prepare_step(1)
+        self._forward([self._chunk(lv) for lv in self.live])
+
+    def _chunk(self, lv: _Live) -> list[int]:
+        """The tokens a row feeds in the next pass: its last token, or a speculative row's
+        committed tokens not yet in its cache followed by its draft."""
+        if lv.spec is None:
+            return [lv.row.token_ids[-1]]
+        ids, valid = lv.spec.feed([lv.row], [0])
+        return (ids[0] if valid is None else ids[0][valid[0]]).tolist()
+
+    def _forward(self, chunks: list[list[int]]) -> None:
+        """One pass over every running row's chunk (shorter ones padded at the end, masked out)."""
+        n = len(chunks)
+        k = max(len(c) for c in chunks)
+        min_pass = max((lv.spec.spec.min_pass for lv in self.live if lv.spec is not None), default=1)
+        if 1 < n * k < min_pass:  # as SpeculativeStep.feed: a pass of a few tokens is no cheaper
+            k = -(-min_pass // n)
+        valid = None
+        if k == 1:
+            ids = torch.tensor(chunks, dtype=torch.long, device=self.device)
+        else:
+            ids = np.zeros((n, k), dtype=np.int64)
+            ok = np.zeros((n, k), dtype=bool)
+            for i, c in enumerate(chunks):
+                ids[i, :len(c)] = c
+                ok[i, :len(c)] = True
+            ids = torch.from_numpy(ids).to(self.device)
+            valid = torch.from_numpy(ok)
+        cache, attn, pos = self.kv.prepare_step(k, valid)
         with torch.inference_mode():
-            out = self.model(input_ids=nxt, attention_mask=attn, position_ids=pos, use_cache=True,
-                             **{self._cache_kw: cache})
-        self.kv.commit_step(1)
-        self.logits = out.logits[:, -1, :]
-        assert self.logits.shape[0] == n
+            if valid is not None and self._split is not None:
+                dec, weight = self._split
+                out = dec(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True,
+                          **{self._dec_cache_kw: cache})
+                real = torch.nn.functional.linear(out.last_hidden_state[valid.to(ids.device)], weight)
+                self.logits = list(torch.split(real, [len(c) for c in chunks]))
+            else:
+                out = self.model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True,
+                                 **{self._cache_kw: cache})
+                assert out.logits.shape[0] == n
+                self.logits = [out.logits[i, :len(c)] for i, c in enumerate(chunks)]
+        self.kv.commit_step(k, valid)
         for lv in self.live:
             lv.row.passes += 1
 
@@ -417,7 +551,7 @@ class Engine:
             self.masks.array[i] = self.masks.array[moved]
             self.logits[i] = self.logits[moved]
         self.live.pop()
-        self.logits = self.logits[:len(self.live)]
+        del self.logits[len(self.live):]
         if lv.handle.cancelled and not lv.row.done:
             return self._end(lv, "cancelled", None)
         self._end(lv, None, lv.error)
@@ -455,5 +589,10 @@ class Engine:
         timings = {"queue_s": (h.t_admit or t_end) - h.t_submit, "total_s": t_end - h.t_submit,
                    "time_to_first_token_s": (h.t_first - h.t_submit) if h.t_first else None,
                    "forward_calls": r.passes, "mask_time_s": r.mask_time}
+        stats = {}
+        if lv.spec is not None:
+            stats = lv.spec.row_stats(0)
+            for key in ("drafted", "accepted", "forced"):
+                self.stats[("draft" if key == "drafted" else key) + "_tokens"] += stats[key]
         h._finish(RowResult(text=text, token_ids=list(r.token_ids), finish_reason=finish, stop_reason=stop_reason,
-                            prompt_tokens=len(h.prompt_ids), error=error, timings=timings))
+                            prompt_tokens=len(h.prompt_ids), error=error, timings=timings, stats=stats))

@@ -190,22 +190,54 @@ class SlotKV:
         if live.numel():
             self.start += int(live[0])
 
-    def prepare_step(self, k: int = 1) -> tuple[object, torch.Tensor, torch.Tensor]:
+    def prepare_step(self, k: int = 1, valid: torch.Tensor | None = None) -> tuple[object, torch.Tensor, torch.Tensor]:
         """Room for ``k`` new columns; ``(cache, attention_mask [n, width + k], position_ids [n, k])``
-        for a forward of ``k`` new tokens per running row.  Call :meth:`commit_step` after it."""
+        for a forward of ``k`` new tokens per running row.  ``valid`` (``[n, k]`` bool, default all
+        True): which new tokens are real; a row feeding fewer pads its chunk at the end, and the
+        padding is never attended to and takes no position id (speculative chunks of different
+        lengths).  Call :meth:`commit_step` with the same ``valid`` after it."""
         if self.end + k > self.capacity:
             w = self.width
             cap = self.capacity if w + k + MARGIN <= self.capacity // 2 else max(2 * self.capacity, w + k + 2 * MARGIN)
             self._relayout(MARGIN // 2, cap)
         n = self.n
-        self.mask[:n, self.end:self.end + k] = 1
+        if valid is None:
+            self.mask[:n, self.end:self.end + k] = 1
+            pos = self.positions[:n, None] + torch.arange(k, device=self.device)
+        else:
+            v = valid.to(device=self.device, dtype=self.mask.dtype)
+            self.mask[:n, self.end:self.end + k] = v
+            pos = self.positions[:n, None] + v.cumsum(dim=1) - v  # real tokens before each column
         for layer in self.cache.layers:  # the views attention reads before the append
             layer.keys = self.keys[layer.index][:n, :, self.start:self.end]
             layer.values = self.values[layer.index][:n, :, self.start:self.end]
         attn = self.mask[:n, self.start:self.end + k]
-        pos = self.positions[:n, None] + torch.arange(k, device=self.device)
         return self.cache, attn, pos
 
-    def commit_step(self, k: int = 1) -> None:
+    def commit_step(self, k: int = 1, valid: torch.Tensor | None = None) -> None:
         self.end += k
-        self.positions[:self.n] += k
+        if valid is None:
+            self.positions[:self.n] += k
+        else:
+            self.positions[:self.n] += valid.to(device=self.device, dtype=torch.long).sum(dim=1)
+
+    def retract(self, counts) -> None:
+        """Forget the last ``counts[i]`` real positions of each running row ``i`` (its rejected
+        drafts): they are masked out and its position ids rewind, so its next tokens continue
+        where its accepted text ends; then the columns at the right end that no row attends to
+        (every row's rejected drafts, chunk padding) leave the range, so the next step writes
+        over them.  As ``HFCausalLM.retract``: rows that disagree keep a few dead columns."""
+        n = self.n
+        for i, c in enumerate(counts[:n]):
+            c = int(c)
+            if c <= 0:
+                continue
+            cols = self.mask[i, self.start:self.end].nonzero().flatten()
+            if c > len(cols) - 1:
+                raise ValueError(f"row {i}: cannot retract {c} of its {len(cols)} positions")
+            self.mask[i, self.start + cols[-c:]] = 0
+            self.positions[i] -= c
+        if n == 0:
+            return
+        live = self.mask[:n, self.start:self.end].any(dim=0).nonzero()
+        self.end = self.start + (int(live.max()) + 1 if live.numel() else 0)

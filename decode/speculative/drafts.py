@@ -26,7 +26,7 @@ from constrain.tokens.bitmask import bits_at
 
 from .tree import SiblingDraft
 
-__all__ = ["Draft", "DraftContext", "DraftSource", "Drafter", "FreeWalk", "GrammarDraft", "NgramDraft",
+__all__ = ["BridgeDraft", "Draft", "DraftContext", "DraftSource", "Drafter", "FreeWalk", "GrammarDraft", "NgramDraft",
            "RecyclingDraft", "make_sources", "sibling_draft", "single_token"]
 
 
@@ -167,6 +167,57 @@ class GrammarDraft:
             if start < len(forced) and self._extends(forced[start:], masks[j]):
                 keep = j
         return ids[:min(keep, k)]
+
+
+class BridgeDraft:
+    """The output's first token where no other source has a guess: among the legal tokens that
+    start with the bytes the grammar forces there (often none: whitespace may precede a JSON
+    value) and go on with something other than whitespace (``{``, ``{"``, ``["``), the one after
+    which the grammar forces the most bytes (``{"`` when the first key is forced), the lowest
+    id among equals; nothing when more than ``max_candidates`` tokens qualify (free text).
+
+    Why the first position only: there the prompt's prefill can verify a draft at almost no
+    cost (a few more tokens in a pass over the whole prompt,
+    :meth:`~decode.speculative.SpeculativeStep.prefill_draft`), while the other sources have
+    nothing (no output, no recycled candidates, forced bytes that a longer token may carry);
+    elsewhere a wrong guess would cost pass width.  ``start``: the history's length at that
+    position (the prompt's)."""
+
+    name = "grammar"
+
+    def __init__(self, vocab, start: int, max_candidates: int = 64):
+        self.vocab = vocab
+        self.start = start
+        self.max_candidates = max_candidates
+
+    def propose(self, context: DraftContext, k: int) -> list[int]:
+        if len(context.history) != self.start or k < 1:
+            return []
+        forced = context.walker.forced_bytes()
+        v = self.vocab
+        node = 0
+        for b in forced:
+            node = v.child(node, b)
+            if node < 0:
+                return []
+        ptr = v.node_token_ptr
+        ids = v.node_token_ids[ptr[node + 1]:ptr[v.trie_end[node]]]  # tokens longer than the forced bytes
+        words = np.asarray(context.walker.mask()).view(np.uint32)
+        ids = ids[ids < 32 * len(words)]
+        ids = ids[bits_at(words, ids)]
+        tb = v.token_bytes
+        ids = [t for t in np.sort(ids).tolist() if not (tb[t] or b" ")[len(forced):len(forced) + 1].isspace()]
+        if len(ids) > self.max_candidates:
+            return []
+        best, most = None, -1
+        for t in ids:
+            walk = context.walker.copy()
+            if not walk.advance(t) or walk.is_finished():
+                continue
+            n = len(walk.forced_bytes())
+            if n > most:
+                best, most = t, n
+        return [] if best is None else [best]
 
 
 class NgramDraft:
