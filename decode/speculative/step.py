@@ -227,8 +227,10 @@ class SpeculativeStep:
         vocab = self.drafter.vocab
         if self.siblings is not None or vocab is None or any(r.done or r.token_ids for r in rows):
             return None
-        # its guesses count as the grammar source's: only where that source drafts
-        bridge = "grammar" in self.spec.draft_names
+        # its guesses count as the grammar source's: only where that source drafts, and not
+        # beside a draft model, whose own first token is the better guess (a wrong bridge
+        # would make the model draft the rest after a token its target does not write)
+        bridge = "grammar" in self.spec.draft_names and "model" not in self.spec.draft_names
         drafts = []
         for i in range(len(rows)):
             first = Drafter([BridgeDraft(vocab, len(self.prompts[i]))] * bridge + self.drafter.sources, vocab,

@@ -123,3 +123,19 @@ def test_sampled_law_unchanged(smol_model, smollm2_tokenizer, monkeypatch, prefi
     assert df >= 3 and s < toys.chi2_critical(df), (s, df)
     s_cold, df_cold = stat(plain, cold)
     assert s_cold > toys.chi2_critical(df_cold), (s_cold, df_cold)
+
+
+def test_draft_model_guesses_the_first_tokens_itself(smol_model, smollm2_tokenizer, monkeypatch, prefill_drafts):
+    """Beside a draft model the prefill's draft is the draft model's own (here the target drafting
+    for itself: every drafted token kept), not the bridge's ``{"`` guess, after which the model
+    would draft the rest of a start its target does not write."""
+    tok = smollm2_tokenizer
+    spec = decode.Speculation(drafts=("grammar", "model"), draft_model=smol_model)
+    for c in (PETS, decode.Regex(r'\{ ?"a": [0-9]\}')):
+        for p in PROMPTS:
+            ref = _gen(smol_model, tok, p, c, True, monkeypatch, temperature=0.0)
+            got = _gen(smol_model, tok, p, c, True, monkeypatch, temperature=0.0, speculative=spec)
+            assert got.token_ids == ref.token_ids, (c, p)
+            assert prefill_drafts[-1] is not None and prefill_drafts[-1][0][0] == ref.token_ids[0], (c, p)
+            m = got.stats["sources"]["model"]
+            assert m["accepted"] == m["drafted"] > 0, (c, p, got.stats)
