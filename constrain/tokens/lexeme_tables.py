@@ -26,7 +26,7 @@ from bisect import bisect_left
 import numpy as np
 
 from ..automata import DEFAULT_BUDGET
-from ..automata.minimize import bfs_mark, csr, minimize, minimize_layered
+from ..automata.minimize import acyclic_order, bfs_mark, csr, minimize, minimize_layered
 from ..budget import check_deadline
 from ..errors import CompileBudgetError
 from .bitmask import clear_bits, set_bits
@@ -359,28 +359,23 @@ def _own_blocks(dfa) -> np.ndarray:
 
 
 def _levels(dfa) -> np.ndarray | None:
-    """Longest path from each state to one with no move (``None`` if there is a cycle):
-    states peeled from the sinks up, Kahn style, on the reversed edges."""
+    """Longest path from each state to one with no move (``None`` if there is a cycle): each
+    state one more than its highest successor, in reverse topological order
+    (:func:`~constrain.automata.minimize.acyclic_order`)."""
     T = np.asarray(dfa.table, dtype=np.int64)
     n = T.shape[0]
     src, col = np.nonzero(T >= 0)
-    pair = np.unique(src * n + T[src, col])  # one edge per (state, successor)
-    esrc, edst = pair // n, pair % n
-    out = np.bincount(esrc, minlength=n).tolist()
-    ptr, adj = csr(edst, esrc, n)  # predecessors
-    h = [0] * n
-    work = [s for s in range(n) if out[s] == 0]
-    for x in work:
-        hx = h[x] + 1
-        for k in range(ptr[x], ptr[x + 1]):
-            p = adj[k]
-            if h[p] < hx:
-                h[p] = hx
-            out[p] -= 1
-            if out[p] == 0:
-                work.append(p)
-    if len(work) < n:
+    dst = T[src, col]
+    order = acyclic_order(n, src, dst)
+    if len(order) < n:
         return None
+    ptr, adj = csr(src, dst, n)  # successors
+    h = [0] * n
+    for x in reversed(order):
+        for k in range(ptr[x], ptr[x + 1]):
+            hy = h[adj[k]] + 1
+            if h[x] < hy:
+                h[x] = hy
     return np.asarray(h, dtype=np.int64)
 
 
