@@ -196,12 +196,8 @@ def verdict_store(tokenizer_json: str, size: int) -> VerdictStore | None:
     folder = _folder()
     if folder is None:
         return None
-    h = hashlib.sha256()
-    for part in (_VERDICT_VERSION, code_version(), str(size), tokenizer_json):
-        h.update(part.encode("utf-8", "surrogatepass"))
-        h.update(b"\x00")
-    version = f"{_VERDICT_VERSION}:{h.hexdigest()}"
-    return VerdictStore(folder / f"verdicts-{h.hexdigest()}.npz", version, size)
+    digest = _digest(_VERDICT_VERSION, code_version(), str(size), tokenizer_json)
+    return VerdictStore(folder / f"verdicts-{digest}.npz", f"{_VERDICT_VERSION}:{digest}", size)
 
 
 def outcome_store(pre_tokenizer_json: str, class_strings: list[str]) -> OutcomeStore | None:
@@ -209,9 +205,13 @@ def outcome_store(pre_tokenizer_json: str, class_strings: list[str]) -> OutcomeS
     folder = _folder()
     if folder is None:
         return None
+    return OutcomeStore(folder / f"{_digest(_VERSION, pre_tokenizer_json, *class_strings)}.npz", len(class_strings))
 
+
+def _digest(*parts: str) -> str:
+    """SHA-256 of ``parts``, each followed by a NUL byte (what names a store's file)."""
     h = hashlib.sha256()
-    for part in (_VERSION, pre_tokenizer_json, *class_strings):
+    for part in parts:
         h.update(part.encode("utf-8", "surrogatepass"))
         h.update(b"\x00")
-    return OutcomeStore(folder / f"{h.hexdigest()}.npz", len(class_strings))
+    return h.hexdigest()
