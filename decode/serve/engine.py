@@ -38,7 +38,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-import numpy as np
 import torch
 
 from ..checks import check_context, check_sampling, check_vocabulary, tokenizer_len
@@ -51,6 +50,7 @@ from ..prompts import eos_ids
 from ..result import GenerationArgumentError
 from ..samplers import RepetitionPenalties, close_within_budget
 from ..speculative import Speculation, SpeculativeStep
+from ..speculative.step import pad_chunks
 from .kv import SlotKV, check_cache_layers
 
 __all__ = ["Engine", "RequestHandle", "RowResult", "SamplingParams"]
@@ -511,21 +511,12 @@ class Engine:
     def _forward(self, chunks: list[list[int]]) -> None:
         """One pass over every running row's chunk (shorter ones padded at the end, masked out)."""
         n = len(chunks)
-        k = max(len(c) for c in chunks)
         min_pass = max((lv.spec.spec.min_pass for lv in self.live if lv.spec is not None), default=1)
-        if 1 < n * k < min_pass:  # as SpeculativeStep.feed: a pass of a few tokens is no cheaper
-            k = -(-min_pass // n)
-        valid = None
-        if k == 1:
-            ids = torch.tensor(chunks, dtype=torch.long, device=self.device)
-        else:
-            ids = np.zeros((n, k), dtype=np.int64)
-            ok = np.zeros((n, k), dtype=bool)
-            for i, c in enumerate(chunks):
-                ids[i, :len(c)] = c
-                ok[i, :len(c)] = True
-            ids = torch.from_numpy(ids).to(self.device)
-            valid = torch.from_numpy(ok)
+        ids, valid = pad_chunks(dict(enumerate(chunks)), n, min_pass)
+        k = ids.shape[1]
+        ids = ids.to(self.device)
+        if k == 1:  # one token per row, none padded
+            valid = None
         cache, attn, pos = self.kv.prepare_step(k, valid)
         with torch.inference_mode():
             if valid is not None and self._split is not None:

@@ -28,7 +28,23 @@ from .tree import add_siblings, chunk_parents
 from .verify import (TorchChooser, greedy_targets, target_probs, verify_greedy, verify_sampled, verify_tree_greedy,
                      verify_tree_sampled)
 
-__all__ = ["SpeculativeStep"]
+__all__ = ["SpeculativeStep", "pad_chunks"]
+
+
+def pad_chunks(chunks: dict[int, list[int]], n: int, min_pass: int, pad: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``[n, k]`` token ids of a pass that feeds row ``i`` its ``chunks[i]``, and which of
+    them are real (``valid``): shorter chunks, and rows without one, are padded at the end.
+    ``k`` is the longest chunk, widened so that a pass of several tokens feeds at least
+    ``min_pass`` (masked-out padding: see ``Speculation.min_pass``)."""
+    k = max(len(c) for c in chunks.values())
+    if 1 < n * k < min_pass:
+        k = -(-min_pass // n)
+    ids = torch.full((n, k), pad, dtype=torch.long)
+    valid = torch.zeros((n, k), dtype=torch.bool)
+    for i, c in chunks.items():
+        ids[i, :len(c)] = torch.tensor(c, dtype=torch.long)
+        valid[i, :len(c)] = True
+    return ids, valid
 
 _RECYCLE_TOP_K = 8
 
@@ -290,14 +306,8 @@ class SpeculativeStep:
             rows_at += [i] * (len(plan.tokens) + 1)
             cols_at += range(plan.pending - 1, plan.pending + len(plan.tokens))
         self._head_at = (rows_at, cols_at, np.concatenate([self._padded(self.plans[i].masks) for i in active]))
-        k = max(len(c) for c in chunks.values())
-        if 1 < len(rows) * k < self.spec.min_pass:  # masked-out padding: see Speculation.min_pass
-            k = -(-self.spec.min_pass // len(rows))
-        ids = torch.full((len(rows), k), self.pad, dtype=torch.long)
-        valid = torch.zeros((len(rows), k), dtype=torch.bool)
-        for i, c in chunks.items():
-            ids[i, :len(c)] = torch.tensor(c, dtype=torch.long)
-            valid[i, :len(c)] = True
+        ids, valid = pad_chunks(chunks, len(rows), self.spec.min_pass, self.pad)
+        k = ids.shape[1]
         self.tree_parents = None
         if any(self.plans[i].parents is not None for i in active):
             parents = np.full((len(rows), k), -1, dtype=np.int64)
