@@ -27,7 +27,7 @@ from constrain.tokens.bitmask import bits_at
 from .tree import SiblingDraft
 
 __all__ = ["BridgeDraft", "Draft", "DraftContext", "DraftSource", "Drafter", "FreeWalk", "GrammarDraft", "NgramDraft",
-           "RecyclingDraft", "make_sources", "sibling_draft", "single_token"]
+           "RecyclingDraft", "legal_extensions", "make_sources", "sibling_draft", "single_token"]
 
 
 def single_token(mask: np.ndarray) -> int | None:
@@ -95,6 +95,21 @@ class DraftSource(Protocol):
     def propose(self, context: DraftContext, k: int) -> Sequence[int]: ...
 
 
+def legal_extensions(vocab, prefix: bytes, mask: np.ndarray) -> np.ndarray:
+    """The ids the packed ``mask`` allows among the tokens that start with ``prefix`` and are
+    longer than it (a subtree of the vocabulary's byte trie)."""
+    node = 0
+    for b in prefix:
+        node = vocab.child(node, b)
+        if node < 0:
+            return np.zeros(0, dtype=np.int64)
+    ptr = vocab.node_token_ptr
+    ids = vocab.node_token_ids[ptr[node + 1]:ptr[vocab.trie_end[node]]]
+    words = mask.view(np.uint32)
+    ids = ids[ids < 32 * len(words)]
+    return ids[bits_at(words, ids)]
+
+
 class GrammarDraft:
     """The bytes the grammar forces, as the tokenizer would spell them.
 
@@ -131,19 +146,7 @@ class GrammarDraft:
 
     def _extends(self, rest: bytes, mask: np.ndarray) -> bool:
         """Does the mask allow a token that starts with ``rest`` and is longer than it?"""
-        v = self.vocab
-        node = 0
-        for b in rest:
-            node = v.child(node, b)
-            if node < 0:
-                return False
-        ptr = v.node_token_ptr
-        ids = v.node_token_ids[ptr[node + 1]:ptr[v.trie_end[node]]]
-        if not len(ids):
-            return False
-        ids = ids[ids < 32 * len(mask)]
-        words = mask.view(np.uint32)[ids >> 5]
-        return bool(np.any((words >> (ids & 31).astype(np.uint32)) & 1))
+        return len(legal_extensions(self.vocab, rest, mask)) > 0
 
     def propose(self, context: DraftContext, k: int) -> list[int]:
         forced = context.walker.forced_bytes()
@@ -194,18 +197,8 @@ class BridgeDraft:
         if len(context.history) != self.start or k < 1:
             return []
         forced = context.walker.forced_bytes()
-        v = self.vocab
-        node = 0
-        for b in forced:
-            node = v.child(node, b)
-            if node < 0:
-                return []
-        ptr = v.node_token_ptr
-        ids = v.node_token_ids[ptr[node + 1]:ptr[v.trie_end[node]]]  # tokens longer than the forced bytes
-        words = np.asarray(context.walker.mask()).view(np.uint32)
-        ids = ids[ids < 32 * len(words)]
-        ids = ids[bits_at(words, ids)]
-        tb = v.token_bytes
+        ids = legal_extensions(self.vocab, forced, np.asarray(context.walker.mask()))
+        tb = self.vocab.token_bytes
         ids = [t for t in np.sort(ids).tolist() if not (tb[t] or b" ")[len(forced):len(forced) + 1].isspace()]
         if len(ids) > self.max_candidates:
             return []
