@@ -73,17 +73,12 @@ def verify_sampled(probs: torch.Tensor, drafts: Sequence[int], chooser) -> tuple
     A draft the target gives probability 1 is kept without a draw (forced tokens), one it
     gives 0 is rejected without one (both are what the coin would say).  With only
     ``len(drafts)`` rows (the bonus position is a dead end, see ``run_speculative``) a fully
-    kept draft returns ``token=None``."""
+    kept draft returns ``token=None``.  Each position is :func:`_draw_among` with one candidate
+    (the tree verifier's draw), coin for coin."""
     for i, d in enumerate(drafts):
-        p = float(probs[i, d])
-        if p >= 1.0 or (p > 0.0 and chooser.accept(p)):
-            continue
-        residual = probs[i].clone()
-        residual[d] = 0.0
-        total = float(residual.sum())
-        if total <= 0.0:  # p rounds below 1 but nothing else has mass: d is what p~ says
-            continue
-        return i, chooser.sample(residual / total)
+        kept, token = _draw_among(probs[i], (d,), chooser)
+        if kept is None:
+            return i, token
     if probs.shape[0] <= len(drafts):
         return len(drafts), None
     return len(drafts), chooser.sample(probs[len(drafts)])
