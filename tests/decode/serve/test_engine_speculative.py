@@ -125,32 +125,47 @@ def test_seeded_sampled_rows_draw_what_generate_draws(smol_model, smollm2_tokeni
         assert g.token_ids == ref.token_ids
 
 
-def test_sampled_law_is_the_plain_engines(smol_model, smollm2_tokenizer, vocab):
-    """Chi-square (fixed seeds): the strings of speculative sampled rows and of plain sampled
-    rows, 240 requests each, come from one law."""
-    tok = smollm2_tokenizer
-    c = compiled(decode.Regex("(a|b|c)(a|b|c)(a|b)"), vocab)
-    ids = encode_prompt(tok, "abc" * 3)  # n-gram drafts have something to copy
+def _sampled_strings(model, tok, c, ids, spec, temperature, n=240):
+    """How often each string comes out of ``n`` seeded sampled rows (speculative with ``spec``, or
+    plain when None)."""
+    reqs = [(ids, c, SamplingParams(max_tokens=8, temperature=temperature, seed=1000 + k, speculative=spec))
+            for k in range(n)]
+    got, stats = run_engine(model, tok, reqs, max_batch=8, stagger=False)
+    if spec is not None:
+        assert stats["draft_tokens"] > 0
     counts = {}
-    for name, spec in (("plain", None), ("spec", Speculation(max_draft=3))):
-        reqs = [(ids, c, SamplingParams(max_tokens=8, temperature=1.5, seed=1000 + k, speculative=spec))
-                for k in range(240)]
-        got, stats = run_engine(smol_model, tok, reqs, max_batch=8, stagger=False)
-        if spec is not None:
-            assert stats["draft_tokens"] > 0
-        counts[name] = {}
-        for g in got:
-            counts[name][g.text] = counts[name].get(g.text, 0) + 1
-    keys = sorted(set(counts["plain"]) | set(counts["spec"]))
+    for g in got:
+        counts[g.text] = counts.get(g.text, 0) + 1
+    return counts
+
+
+def _homogeneity(a: dict, b: dict) -> tuple[float, float]:
+    """Two-sample Pearson chi-square of two string counts (cells under 10 pooled): ``(stat, critical)``."""
+    keys = sorted(set(a) | set(b))
     assert len(keys) >= 4 and all(len(k) == 3 for k in keys)
-    table = np.array([[counts[n].get(k, 0) for k in keys] for n in ("plain", "spec")])
+    table = np.array([[counts.get(k, 0) for k in keys] for counts in (a, b)])
     small = table.sum(axis=0) < 10  # cells too small for the test are pooled into one
     table = np.concatenate([table[:, ~small], table[:, small].sum(axis=1, keepdims=True)], axis=1)
     table = table[:, table.sum(axis=0) > 0]
     assert table.shape[1] >= 3
     expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
-    stat = float(((table - expected) ** 2 / expected).sum())  # two-sample (homogeneity) Pearson
-    assert stat < toys.chi2_critical(table.shape[1] - 1), (stat, table)
+    return float(((table - expected) ** 2 / expected).sum()), toys.chi2_critical(table.shape[1] - 1)
+
+
+def test_sampled_law_is_the_plain_engines(smol_model, smollm2_tokenizer, vocab):
+    """Chi-square (fixed seeds): the strings of speculative sampled rows and of plain sampled
+    rows, 240 requests each, come from one law; and the same test tells plain rows at another
+    temperature apart (its power here)."""
+    tok = smollm2_tokenizer
+    c = compiled(decode.Regex("(a|b|c)(a|b|c)(a|b)"), vocab)
+    ids = encode_prompt(tok, "abc" * 3)  # n-gram drafts have something to copy
+    plain = _sampled_strings(smol_model, tok, c, ids, None, 1.5)
+    spec = _sampled_strings(smol_model, tok, c, ids, Speculation(max_draft=3), 1.5)
+    stat, critical = _homogeneity(plain, spec)
+    assert stat < critical, (stat, plain, spec)
+    colder = _sampled_strings(smol_model, tok, c, ids, None, 0.5)
+    stat, critical = _homogeneity(colder, spec)
+    assert stat > critical, (stat, colder, spec)
 
 
 class _Oracle:
