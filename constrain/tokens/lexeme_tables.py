@@ -210,6 +210,18 @@ class LexemeTable:
             s = self._splits[q]
         return s
 
+    def split_order(self, q: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(order, sorted)``: the argsort of ``splits(q)`` (whose nodes are distinct) and
+        the sorted nodes, kept per state with the array they sort (recomputed if the splits
+        were)."""
+        cache = self.__dict__.setdefault("_split_orders", {})
+        s = self.splits(q)
+        hit = cache.get(q)
+        if hit is None or hit[0] is not s:
+            order = np.argsort(s, kind="stable")
+            hit = cache[q] = (s, order, s[order])
+        return hit[1], hit[2]
+
     def _dense_cls(self) -> np.ndarray:
         c = getattr(self, "_cls_bfs", None)
         if c is None:
@@ -697,7 +709,15 @@ class DifferenceLexemeTable(LexemeTable):
             row = row.copy()
             clear_bits(row, v.node_token_ids[csr_positions(v.node_token_ptr, unalive)])
         if unsplit.size:
-            splits = splits[~np.isin(splits, unsplit)]
+            # B's split nodes sorted once (kept on B, shared by every "B minus F" table over
+            # it): a few searches here, not an isin over all of them per table (220 tables
+            # over one string lexeme in one first visit, Github_medium:1089)
+            order, ordered = base.split_order(g)
+            at = np.minimum(np.searchsorted(ordered, unsplit), max(ordered.size - 1, 0))
+            hit = ordered[at] == unsplit if ordered.size else np.zeros(unsplit.size, dtype=bool)
+            keep = np.ones(splits.size, dtype=bool)
+            keep[order[at[hit]]] = False
+            splits = splits[keep]
         with self._lock:
             self._rows[q] = share(row)
             self._splits[q] = splits
