@@ -263,3 +263,23 @@ def test_grouped_crossings_against_the_oracle(monkeypatch):
     check_all_masks(compiled, vocab, lambda b: b.decode() in prefixes, lambda b: b.decode() in strings,
                     n_walks=25, max_steps=10)
     assert max(sizes) >= 2
+
+
+def test_ready_without_calls_or_returns_is_the_closure():
+    """``Parser.ready`` answers a stack whose top neither calls nor may return (a key
+    state, the colon after a key) without the search; on every state of RTNs with any-order
+    objects, lazy key states, calls and returns, under a two-deep stack, it equals the
+    search (``Parser._closure``), and both kinds of top occur."""
+    from constrain.ir.parser import Parser
+
+    kinds = set()
+    for schema in list(_schemas()) + [{"type": "array", "items": {"type": "object", "properties": {
+            "a": {"type": "array", "items": {"type": "integer"}}, "b": {"type": "string"}}, "required": ["a"]}}]:
+        rtn = constrain.compile_json_schema(schema, _vocab()).rtn
+        parser = Parser(rtn)
+        for q in range(rtn.num_states):
+            for stack in ((q,), (rtn.rule_start[0], q)):
+                want = Parser._closure(stack, rtn.lex_edges, rtn.call_edges, rtn.accepting, rtn.rule_start)
+                assert parser.ready(stack) == want, stack
+                kinds.add(bool(rtn.call_edges[q]) or bool(rtn.accepting[q]))
+    assert kinds == {True, False}
