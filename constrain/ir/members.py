@@ -108,6 +108,23 @@ class MembersRule:
                     out.append((m, afl, r, (seen | bit, nc, fl | afl, 1)))
         return out
 
+    def _tracked_unseen(self, seen: int, prod) -> tuple[list[int], list[int]] | None:
+        """The presence bits of the unseen tracked members that must be added (required) and
+        that may be (optional, usable); None if a required one cannot be written."""
+        forced, free = [], []
+        for m in self.tracked_members:
+            _, _, req, pres, bit = self.members[m]
+            if seen & bit:
+                continue
+            usable = self._usable(m, prod)
+            if req:
+                if not usable:
+                    return None
+                forced.append(pres)
+            elif usable:
+                free.append(pres)
+        return forced, free
+
     def _tracked_sizes(self, seen: int, prod) -> frozenset[int]:
         """How many unseen tracked members can be added so that the presence formula holds."""
         memo = prod is self.productive
@@ -117,18 +134,10 @@ class MembersRule:
         if not self.tracked:
             out = frozenset([0]) if self.spec.allowed is None or 0 in self.spec.allowed else frozenset()
             return out
-        forced, free = [], []
-        for m in self.tracked_members:
-            _, _, req, pres, bit = self.members[m]
-            if seen & bit:
-                continue
-            usable = self._usable(m, prod)
-            if req:
-                if not usable:
-                    return frozenset()
-                forced.append(pres)
-            elif usable:
-                free.append(pres)
+        split = self._tracked_unseen(seen, prod)
+        if split is None:
+            return frozenset()
+        forced, free = split
         base = self._presence(seen) | sum(forced)
         allowed = self.spec.allowed
         # every subset of the free members as (presence mask, size), the list doubled per

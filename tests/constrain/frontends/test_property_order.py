@@ -198,18 +198,10 @@ def _tracked_sizes_bit_by_bit(rule, seen: int, prod) -> frozenset:
     """The closed form's count of tracked members that can still be added, by testing every
     subset of the unseen usable ones bit by bit (what ``MembersRule._tracked_sizes`` did
     before it enumerated the subsets by doubling)."""
-    forced, free = [], []
-    for m in rule.tracked_members:
-        _, _, req, pres, bit = rule.members[m]
-        if seen & bit:
-            continue
-        usable = rule._usable(m, prod)
-        if req:
-            if not usable:
-                return frozenset()
-            forced.append(pres)
-        elif usable:
-            free.append(pres)
+    split = rule._tracked_unseen(seen, prod)
+    if split is None:
+        return frozenset()
+    forced, free = split
     base = rule._presence(seen) | sum(forced)
     sizes = set()
     for sub in range(1 << len(free)):
