@@ -40,6 +40,22 @@ class Parser:
         rtn = self.rtn
         lex_edges, call_edges, accepting, rule_start = (
             rtn.lex_edges, rtn.call_edges, rtn.accepting, rtn.rule_start)
+        q = stack[-1]
+        if not call_edges[q] and not accepting[q]:
+            # nothing to push or pop (a key of an object, the colon after it): the stack
+            # itself. Why: a first visit over hundreds of objects in anyOf branches asks
+            # this of thousands of stacks, most of them such (Github_medium:574)
+            res = ((stack,) if lex_edges[q] else (), False)
+        else:
+            res = self._closure(stack, lex_edges, call_edges, accepting, rule_start)
+        if len(self._ready) >= self._limit:
+            self._ready.clear()
+        self._ready[stack] = res
+        return res
+
+    @staticmethod
+    def _closure(stack, lex_edges, call_edges, accepting, rule_start) -> tuple[tuple[Stack, ...], bool]:
+        """:meth:`ready`'s search: pushes for calls and pops at accepting states from ``stack``."""
         out: list[Stack] = []
         can_end = False
         seen = {stack}
@@ -62,11 +78,7 @@ class Parser:
                     if t not in seen:
                         seen.add(t)
                         work.append(t)
-        res = (tuple(out), can_end)
-        if len(self._ready) >= self._limit:
-            self._ready.clear()
-        self._ready[stack] = res
-        return res
+        return tuple(out), can_end
 
     def after(self, stack: Stack, lex: int) -> tuple[tuple[Stack, ...], bool]:
         """Ready stacks after the top of ``stack`` (a ready stack) consumes lexeme ``lex``."""

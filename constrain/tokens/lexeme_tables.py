@@ -31,7 +31,8 @@ from ..budget import check_deadline
 from ..errors import CompileBudgetError
 from .bitmask import clear_bits, set_bits
 from .shared_rows import share
-from .trie import child_keys, child_lists, class_per_position, csr_positions, dense_trie, row_from_nodes, walk_trie
+from .trie import (child_keys, child_lists, class_per_position, csr_positions, dense_trie, row_from_nodes,
+                   rows_from_lanes, walk_trie)
 from .vocab import Vocabulary
 
 __all__ = ["DifferenceLexemeTable", "LexemeTable", "ProductDFA", "compute_difference_rows", "compute_rows_batched",
@@ -208,6 +209,18 @@ class LexemeTable:
             self._compute(q)
             s = self._splits[q]
         return s
+
+    def split_order(self, q: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(order, sorted)``: the argsort of ``splits(q)`` (whose nodes are distinct) and
+        the sorted nodes, kept per state with the array they sort (recomputed if the splits
+        were)."""
+        cache = self.__dict__.setdefault("_split_orders", {})
+        s = self.splits(q)
+        hit = cache.get(q)
+        if hit is None or hit[0] is not s:
+            order = np.argsort(s, kind="stable")
+            hit = cache[q] = (s, order, s[order])
+        return hit[1], hit[2]
 
     def _dense_cls(self) -> np.ndarray:
         c = getattr(self, "_cls_bfs", None)
@@ -696,7 +709,15 @@ class DifferenceLexemeTable(LexemeTable):
             row = row.copy()
             clear_bits(row, v.node_token_ids[csr_positions(v.node_token_ptr, unalive)])
         if unsplit.size:
-            splits = splits[~np.isin(splits, unsplit)]
+            # B's split nodes sorted once (kept on B, shared by every "B minus F" table over
+            # it): a few searches here, not an isin over all of them per table (220 tables
+            # over one string lexeme in one first visit, Github_medium:1089)
+            order, ordered = base.split_order(g)
+            at = np.minimum(np.searchsorted(ordered, unsplit), max(ordered.size - 1, 0))
+            hit = ordered[at] == unsplit if ordered.size else np.zeros(unsplit.size, dtype=bool)
+            keep = np.ones(splits.size, dtype=bool)
+            keep[order[at[hit]]] = False
+            splits = splits[keep]
         with self._lock:
             self._rows[q] = share(row)
             self._splits[q] = splits
@@ -724,52 +745,50 @@ def compute_rows_batched(pairs: list) -> None:
 
     States whose walks are small (literals, punctuation, key names) cost mostly numpy call
     overhead per trie level; walking them as lanes of one walk pays that overhead once.
-    Every table must be a plain :class:`LexemeTable` over the same vocabulary.
+    Every table must be a plain :class:`LexemeTable` over the same vocabulary. The tables'
+    transitions are joined as they are (no per-table conversion) and the lanes' rows packed
+    with a constant number of numpy calls, not a few per table and per lane. Why: a state
+    whose threads start 229 key lexemes (``Github_ultra:131``) spent 12 ms here, most of it
+    in those per-table and per-lane calls around a 2 ms walk (docs/benchmarks.md part 2u).
     """
     if not pairs:
         return
     vocab = pairs[0][0].vocab
     tables = list({id(t): t for t, _ in pairs}.values())
-    # the tables' class-compressed transitions side by side, states numbered globally: a
-    # global state g's row starts at rowptr[g] and its table's byte classes are cmaps[tab[g]]
-    offs, flats, accs, rowptrs, tabs = {}, [], [], [], []
-    base = pos = 0
-    for i, t in enumerate(tables):
-        offs[id(t)] = base
-        T = t._flat[:t.n_states * t.n_cls].astype(np.int64)
-        flats.append(np.where(T >= t.n_states, -1, T + base))
-        accs.append(t._accept_ext[:-1])
-        rowptrs.append(pos + np.arange(t.n_states, dtype=np.int64) * t.n_cls)
-        tabs.append(np.full(t.n_states, i, dtype=np.int64))
-        base += t.n_states
-        pos += t.n_states * t.n_cls
-    dead = base
-    flat = np.concatenate(flats)
-    flat[flat < 0] = dead
-    rowptr = np.concatenate(rowptrs)
-    tab = np.concatenate(tabs)
+    index = {id(t): i for i, t in enumerate(tables)}
+    # the tables' class-compressed transitions side by side as they are (each with its dead
+    # sink row): a lane's state is its table, its local state and where that state's row
+    # starts; only the lanes' live frontier is ever converted
+    n_states = np.array([t.n_states for t in tables], dtype=np.int64)
+    n_cls = np.array([t.n_cls for t in tables], dtype=np.int64)
+    row_base = np.concatenate(([0], np.cumsum((n_states + 1) * n_cls)[:-1]))
+    acc_base = np.concatenate(([0], np.cumsum(n_states + 1)[:-1]))
+    flat = np.concatenate([t._flat for t in tables])
+    accept = np.concatenate([t._accept_ext for t in tables])
     cmaps = np.stack([t._cmap for t in tables])
-    accept = np.concatenate(accs + [np.zeros(1, dtype=bool)])
-    starts = np.array([offs[id(t)] + q for t, q in pairs], dtype=np.int64)
+    tab0 = np.array([index[id(t)] for t, _ in pairs], dtype=np.int64)
+    q0 = np.array([q for _, q in pairs], dtype=np.int64)
 
     def advance(parent, byts):
-        g = parent[0]
-        s = flat[rowptr[g] + cmaps[tab[g], byts]]
-        return (s, parent[1]), s != dead
+        ptr, tab, _, ln = parent
+        s = flat[ptr + cmaps[tab, byts]].astype(np.int64)
+        return (row_base[tab] + s * n_cls[tab], tab, s, ln), s != n_states[tab]
 
-    nodes, (st, lane) = walk_trie(vocab, (starts, np.arange(len(pairs))), advance)
+    nodes, (_, tab, st, lane) = walk_trie(vocab, (row_base[tab0] + q0 * n_cls[tab0], tab0, q0, np.arange(len(pairs))),
+                                          advance)
+    st = acc_base[tab] + st
     order = np.argsort(lane, kind="stable")
     nodes, st, lane = nodes[order], st[order], lane[order]
-    bounds = np.searchsorted(lane, np.arange(len(pairs) + 1))
     has_kids = vocab.child_ptr[nodes + 1] > vocab.child_ptr[nodes]
-    split_mask = accept[st] & has_kids
+    split = accept[st] & has_kids
+    split_nodes, split_lane = nodes[split].astype(np.int32), lane[split]
+    bounds = np.searchsorted(split_lane, np.arange(len(pairs) + 1)).tolist()
+    rows = rows_from_lanes(vocab, nodes, lane, len(pairs))
     for i, (t, q) in enumerate(pairs):
-        a, b = bounds[i], bounds[i + 1]
-        lane_nodes = nodes[a:b]
-        row = row_from_nodes(vocab, lane_nodes)
+        row = share(rows[i].copy())  # a copy: a kept view would hold every lane's rows
         with t._lock:
-            t._rows[q] = share(row)
-            t._splits[q] = lane_nodes[split_mask[a:b]].astype(np.int32)
+            t._rows[q] = row
+            t._splits[q] = split_nodes[bounds[i]:bounds[i + 1]].copy()
 
 
 def difference_regions(items) -> list:

@@ -65,6 +65,8 @@ SMALL_WALK_BUDGET = 2048
 TOKEN_KEY = 256
 # states with at least this many threads step bytes per (lexeme, lexeme state) group
 GROUP_MIN = 32
+# lexeme states with equal split nodes cross in one walk (_compute_mask; tests turn it off)
+CROSS_GROUPS = True
 
 
 class State:
@@ -440,12 +442,18 @@ class TokenAutomaton:
     def follow_state(self, x: int, stacks) -> State:
         """The state holding the threads that start once lexeme ``x`` completes on each of
         ``stacks`` (what :meth:`step` adds when a thread of ``x`` accepts)."""
+        return self._follow_union(((x, stacks),))
+
+    def _follow_union(self, groups) -> State:
+        """:meth:`follow_state` of several ``(lexeme, stacks)`` groups at once: the union of
+        their threads, and the output may end if it may after any of them."""
         threads: set[Thread] = set()
         can_end = False
-        for s in stacks:
-            more, ce = self.after_lexeme(s, x)
-            threads.update(more)
-            can_end = can_end or ce
+        for x, stacks in groups:
+            for s in stacks:
+                more, ce = self.after_lexeme(s, x)
+                threads.update(more)
+                can_end = can_end or ce
         return self._state(thread_set(threads), can_end)
 
     # ------------------------------------------------------------------ masks
@@ -468,6 +476,16 @@ class TokenAutomaton:
         return m
 
     def _compute_mask(self, st: State) -> np.ndarray:
+        """The mask of ``st``: its lexeme states' rows, and the tokens crossing a lexeme's end.
+
+        Lexeme states with equal split nodes cross in one walk from the union of their
+        follow states: a node below a split is live from a union exactly when it is live
+        from one of its parts (a step maps a union of threads to the union of the steps), so
+        the walk's output is the union of the separate walks'. Why: after ``{`` of a big
+        ``anyOf`` every branch's key lexeme has the same split nodes (a closing quote) but a
+        follow state of its own; 220 separate walks were half of such a first visit
+        (``Github_medium:1089``, docs/benchmarks.md part 2u).
+        """
         v = self.vocab
         words = np.zeros(v.n_words, dtype=np.uint32)
         if st.can_end:
@@ -477,10 +495,11 @@ class TokenAutomaton:
         by_pair = self.stacks_by_lexeme_state(st)
         if len(by_pair) >= FILL_BATCH_MIN:
             fill_rows([(self.tables[x], q) for x, q in by_pair])
-        crossing: list[np.ndarray] = []
         # equal rows are one shared array (shared_rows): the keys after ``{`` of a big object
         # all start with the same row, so each distinct array is ORed in once, at the end
         rows: dict[int, np.ndarray] = {}
+        # lexeme states with equal split nodes cross together (see above)
+        by_splits: dict[tuple, tuple[np.ndarray, list]] = {}
         for i, ((x, q), stacks) in enumerate(by_pair.items()):
             if not i & 31:
                 check_deadline()
@@ -490,10 +509,18 @@ class TokenAutomaton:
             splits = table.splits(q)
             if splits.size == 0:
                 continue
-            # the state right after lexeme x completes, for these stacks only
-            after = self.follow_state(x, stacks)
+            key = (splits.dtype.char, splits.tobytes()) if CROSS_GROUPS else (x, q)
+            hit = by_splits.get(key)
+            if hit is None:
+                by_splits[key] = (splits, [(x, stacks)])
+            else:
+                hit[1].append((x, stacks))
+        crossing: list[np.ndarray] = []
+        for splits, groups in by_splits.values():
+            # the state right after the lexemes complete, for their stacks only
+            after = self._follow_union(groups)
             if not after.threads:
-                continue  # nothing may follow the lexeme: no token can cross its end
+                continue  # nothing may follow: no token can cross the lexemes' end
             crossing.append(self._cross(after, splits))
         for r in rows.values():
             words |= r

@@ -20,7 +20,7 @@ from .bitmask import pack_bits, set_bits
 from .vocab import Vocabulary
 
 __all__ = ["DenseTrie", "child_keys", "child_lists", "class_per_position", "csr_positions", "dense_trie",
-           "row_from_nodes", "tokens_at_nodes", "walk_trie"]
+           "row_from_nodes", "rows_from_lanes", "tokens_at_nodes", "walk_trie"]
 
 
 def csr_positions(ptr: np.ndarray, rows: np.ndarray, with_owner: bool = False):
@@ -186,13 +186,9 @@ def dense_trie(vocab: Vocabulary) -> DenseTrie:
     return d
 
 
-def tokens_at_nodes(vocab: Vocabulary, nodes: np.ndarray) -> np.ndarray:
-    """Ids of the tokens whose bytes end at ``nodes``.
-
-    A node ends at most one token unless the vocabulary spells one string with several ids
-    (rare), so a direct node -> token map (cached on the vocabulary) answers without the
-    CSR bookkeeping in the common case.
-    """
+def _node_token_direct(vocab: Vocabulary):
+    """``(one, multi)``: the token ending at each node (-1: none), and which nodes end
+    several (None if no node does), cached on the vocabulary."""
     direct = getattr(vocab, "_node_token_direct", None)
     if direct is None:
         ptr = vocab.node_token_ptr
@@ -203,11 +199,37 @@ def tokens_at_nodes(vocab: Vocabulary, nodes: np.ndarray) -> np.ndarray:
         multi = counts > 1
         direct = vocab._node_token_direct = (one, multi if multi.any() else None)
         _VIEW_HOLDERS.add(vocab)
-    one, multi = direct
+    return direct
+
+
+def tokens_at_nodes(vocab: Vocabulary, nodes: np.ndarray) -> np.ndarray:
+    """Ids of the tokens whose bytes end at ``nodes``.
+
+    A node ends at most one token unless the vocabulary spells one string with several ids
+    (rare), so a direct node -> token map (cached on the vocabulary) answers without the
+    CSR bookkeeping in the common case.
+    """
+    one, multi = _node_token_direct(vocab)
     if multi is not None and multi[nodes].any():
         return vocab.node_token_ids[csr_positions(vocab.node_token_ptr, nodes)]
     ids = one[nodes]
     return ids[ids >= 0]
+
+
+def rows_from_lanes(vocab: Vocabulary, nodes: np.ndarray, lanes: np.ndarray, n_lanes: int) -> np.ndarray:
+    """``uint32 [n_lanes, n_words]``: row ``i`` the packed mask of the tokens ending at the
+    ``nodes`` whose lane is ``i`` (:func:`row_from_nodes` of each lane's nodes, in one pass)."""
+    one, multi = _node_token_direct(vocab)
+    if multi is not None and multi[nodes].any():
+        pos, owner = csr_positions(vocab.node_token_ptr, nodes, with_owner=True)
+        ids, lanes = vocab.node_token_ids[pos].astype(np.int64), lanes[owner]
+    else:
+        ids = one[nodes]
+        keep = ids >= 0
+        ids, lanes = ids[keep], lanes[keep]
+    rows = np.zeros((n_lanes, vocab.n_words), dtype=np.uint32)
+    np.bitwise_or.at(rows, (lanes, ids >> 5), np.left_shift(np.uint32(1), (ids & 31).astype(np.uint32)))
+    return rows
 
 
 def row_from_nodes(vocab: Vocabulary, nodes: np.ndarray) -> np.ndarray:

@@ -139,3 +139,31 @@ def test_emptiness_without_the_dfa_agrees(monkeypatch):
     counted = L.string(min_len=40, max_len=40, exclude=("a",))
     assert counted.minus is not None and getattr(counted.minus[0].dfa, "counted", False)
     assert not counted.is_empty() and counted._dfa is not None
+
+
+def test_splits_taken_away_by_search_equal_isin(smollm2_vocab, monkeypatch):
+    """``_store_corrected`` drops C's unsplit nodes from B's splits by searching B's sorted
+    splits (``LexemeTable.split_order``, kept on B for every table over it): the same array,
+    in the same order, as ``isin`` over all of them; some of the items do take nodes away."""
+    from constrain.tokens import DifferenceLexemeTable
+    from constrain.tokens.lexeme_tables import difference_regions
+
+    _fresh(monkeypatch, "product")
+    monkeypatch.setattr(compiled_mod, "EAGER_ROW_BUDGET_S", 0.0)
+    c = compile_json_schema(SCHEMAS["additional"], smollm2_vocab)
+    items = []
+    for t in {id(t): t for t in c.automaton.tables}.values():
+        if isinstance(t, DifferenceLexemeTable):
+            for q in range(min(t.n_states, 40)):
+                g, f = t._representative(q)
+                if 0 <= g < t.base.n_states and f < t._F_flat.shape[0]:
+                    items.append((t, q, g, f))
+    assert items
+    taken = 0
+    for (t, q, g, _), (unalive, unsplit) in zip(items, difference_regions(items)):
+        base = t.base.splits(g)
+        t._store_corrected(q, g, unalive, unsplit)
+        want = base[~np.isin(base, unsplit)] if unsplit.size else base
+        assert np.array_equal(t._splits[q], want), q
+        taken += int(want.size < base.size)
+    assert taken

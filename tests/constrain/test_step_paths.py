@@ -1,6 +1,6 @@
 """The byte and token steps' shortcuts give the states the plain byte-at-a-time walk gives.
 
-Three shortcuts of issue 18's longest steps (docs/benchmarks.md, part 2n): a token's bytes
+Shortcuts of issue 18's longest steps (docs/benchmarks.md, parts 2n and 2u): a token's bytes
 run over thread sets with only the state after the token interned (``_walk_token``); a state
 with many threads steps per (lexeme, lexeme state) group (``_step_groups``); a small lexeme
 table builds its Python rows one state at a time until ``PY_ALL_AFTER`` are asked for. Each is
@@ -18,6 +18,7 @@ from constrain.tokens import Vocabulary
 from constrain.tokens import lexeme_tables as lt
 from constrain.tokens import token_automaton as ta
 from constrain.tokens.lexeme_tables import _py_row
+from oracles import all_orders, check_all_masks, small_vocab
 
 _KEYS = ["alpha", "alps", "beta", "bet", "gamma", "gam", "delta", "del", "eps", "epsilon"]
 
@@ -207,3 +208,78 @@ def test_a_walk_keeps_apart_states_that_differ_only_in_their_stacks():
     words = m.mask().view(np.uint32)
     allowed = {t for t in (256, 257, 258) if (int(words[t >> 5]) >> (t & 31)) & 1}
     assert allowed == {256, 258}
+
+
+def _union_sizes(monkeypatch) -> list:
+    """Record how many (lexeme, stacks) groups each follow state of a crossing joins."""
+    sizes: list[int] = []
+    plain = ta.TokenAutomaton._follow_union
+
+    def recorded(self, groups):
+        groups = list(groups)
+        sizes.append(len(groups))
+        return plain(self, groups)
+
+    monkeypatch.setattr(ta.TokenAutomaton, "_follow_union", recorded)
+    return sizes
+
+
+@pytest.mark.parametrize("schema,joins", zip(_schemas(), (True, False)), ids=["anyOf-objects", "array-of-oneOf"])
+def test_crossings_grouped_by_split_nodes_equal_separate_walks(schema, joins, monkeypatch):
+    """Lexeme states with equal split nodes cross in one walk from the union of their follow
+    states (``CROSS_GROUPS``): the masks and thread sets at every step equal those of one
+    walk per lexeme state; over the anyOf of objects some walk did join several (a union that
+    kept only its first group's stacks drops the tokens crossing into the others' follow
+    states)."""
+    vocab = _vocab()
+    sizes = _union_sizes(monkeypatch)
+    walks = {}
+    for grouped in (True, False):
+        monkeypatch.setattr(ta, "CROSS_GROUPS", grouped)
+        constrain.clear_caches()
+        sizes.clear()
+        walks[grouped] = _walks(constrain.compile_json_schema(schema, vocab), vocab)
+        assert (max(sizes) >= 2) == (grouped and joins)
+    assert walks[True] == walks[False]
+
+
+def test_grouped_crossings_against_the_oracle(monkeypatch):
+    """Every mask bit along random walks against the schema's finite language, where the
+    lexemes ``"x"|"y"`` and ``"x"|"z"`` (one per branch, both after ``["x``) share their split
+    node ``"`` and cross into different follow states (``]`` only; ``,`` or ``]``)."""
+    schema = {"anyOf": [
+        {"type": "array", "items": [{"enum": ["x", "y"]}], "minItems": 1, "maxItems": 1},
+        {"type": "array", "items": {"enum": ["x", "z"]}, "maxItems": 2},
+        {"type": "object", "properties": {"x": {"enum": ["y", "z"]}}, "additionalProperties": False},
+    ]}
+    values = ([["x"], ["y"], []] + [[a] for a in "xz"] + [[a, b] for a in "xz" for b in "xz"]
+              + [{}, {"x": "y"}, {"x": "z"}])
+    strings = {s for v in values for s in all_orders(v)}
+    prefixes = {s[:i] for s in strings for i in range(len(s) + 1)}
+    vocab = small_vocab(b'[]{}",:xyz', max_len=2, extra=(b'x"]', b'x",', b'"x"', b'y"}', b'"]', b'z"]', b'",'))
+    sizes = _union_sizes(monkeypatch)
+    constrain.clear_caches()
+    compiled = constrain.compile_json_schema(schema, vocab, whitespace="compact")
+    check_all_masks(compiled, vocab, lambda b: b.decode() in prefixes, lambda b: b.decode() in strings,
+                    n_walks=25, max_steps=10)
+    assert max(sizes) >= 2
+
+
+def test_ready_without_calls_or_returns_is_the_closure():
+    """``Parser.ready`` answers a stack whose top neither calls nor may return (a key
+    state, the colon after a key) without the search; on every state of RTNs with any-order
+    objects, lazy key states, calls and returns, under a two-deep stack, it equals the
+    search (``Parser._closure``), and both kinds of top occur."""
+    from constrain.ir.parser import Parser
+
+    kinds = set()
+    for schema in list(_schemas()) + [{"type": "array", "items": {"type": "object", "properties": {
+            "a": {"type": "array", "items": {"type": "integer"}}, "b": {"type": "string"}}, "required": ["a"]}}]:
+        rtn = constrain.compile_json_schema(schema, _vocab()).rtn
+        parser = Parser(rtn)
+        for q in range(rtn.num_states):
+            for stack in ((q,), (rtn.rule_start[0], q)):
+                want = Parser._closure(stack, rtn.lex_edges, rtn.call_edges, rtn.accepting, rtn.rule_start)
+                assert parser.ready(stack) == want, stack
+                kinds.add(bool(rtn.call_edges[q]) or bool(rtn.accepting[q]))
+    assert kinds == {True, False}

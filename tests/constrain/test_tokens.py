@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from constrain.frontends.json_schema.lexemes import JsonLexemes
 from constrain.tokens import LexemeTable, compute_rows_batched
@@ -43,6 +44,40 @@ def test_rows_batched_equal_single_and_brute_force(smollm2_vocab):
     t = single[0]
     for q in (0, 3):
         assert (_row_bits(t.row(q), smollm2_vocab.size) == _brute_row(lexemes[0].dfa, smollm2_vocab, q)).all()
+
+
+@pytest.mark.parametrize("duplicates", [False, True], ids=["one-token-per-node", "duplicate-spellings"])
+def test_rows_of_lanes_equal_rows_of_each_lane(duplicates):
+    """``rows_from_lanes`` (every lane's row in one pass, as ``compute_rows_batched`` packs
+    them) equals ``row_from_nodes`` of each lane's nodes alone, also where one string is
+    spelled by several token ids (a node ending two tokens sets both bits) and lanes are
+    interleaved, repeated or empty; and the batched walk over such a vocabulary equals the
+    single walks."""
+    from constrain.tokens import Vocabulary
+    from constrain.tokens.trie import row_from_nodes, rows_from_lanes
+
+    toks = [bytes([b]) for b in b'abc"'] + [b"ab", b"abc", b"bc", b'a"', b'"a']
+    toks += [b"ab", b"c", b'a"'] if duplicates else []
+    vocab = Vocabulary.from_token_bytes(toks + [None], eos_ids=[len(toks)])
+    n_nodes = vocab.trie_parent.shape[0]
+    rng = np.random.default_rng(0)
+    nodes = rng.integers(1, n_nodes, 40)
+    lanes = rng.integers(0, 6, 40)
+    lanes[lanes == 4] = 5  # lane 4 has no nodes
+    rows = rows_from_lanes(vocab, nodes, lanes, 6)
+    assert rows.shape == (6, vocab.n_words)
+    for i in range(6):
+        assert (rows[i] == row_from_nodes(vocab, nodes[lanes == i])).all(), i
+    assert not rows[4].any() and rows[5].any()
+    L = JsonLexemes("flexible", 4)
+    lexemes = [L.string_literal("ab"), L.string_literal("c"), L.string(patterns=("^[ab]+$",))]
+    single = [LexemeTable(lx.dfa, vocab) for lx in lexemes]
+    batched = [LexemeTable(lx.dfa, vocab) for lx in lexemes]
+    compute_rows_batched([(t, q) for t in batched for q in range(t.n_states)])
+    for t1, t2 in zip(single, batched):
+        for q in range(t1.n_states):
+            assert (t1.row(q) == t2._rows[q]).all() and (np.sort(t1.splits(q)) == np.sort(t2._splits[q])).all()
+    assert any(t._rows[q].any() for t in batched for q in range(t.n_states))
 
 
 # ---------------------------------------------------------------- dense (whole-trie) walks

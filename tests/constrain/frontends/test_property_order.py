@@ -192,3 +192,48 @@ def test_more_witness_flags_than_the_bound_is_a_clear_error():
         compile_json_schema(schema, VOCAB)
     assert e.value.keyword == "not" and "negated property constraints" in str(e.value)
     compile_json_schema(dict(schema, **{"not": {"anyOf": schema["not"]["anyOf"][:-1]}}), VOCAB)  # at the bound: compiles
+
+
+def _tracked_sizes_bit_by_bit(rule, seen: int, prod) -> frozenset:
+    """The closed form's count of tracked members that can still be added, by testing every
+    subset of the unseen usable ones bit by bit (what ``MembersRule._tracked_sizes`` did
+    before it enumerated the subsets by doubling)."""
+    split = rule._tracked_unseen(seen, prod)
+    if split is None:
+        return frozenset()
+    forced, free = split
+    base = rule._presence(seen) | sum(forced)
+    sizes = set()
+    for sub in range(1 << len(free)):
+        pm, k = base, 0
+        for j, p in enumerate(free):
+            if sub >> j & 1:
+                pm, k = pm | p, k + 1
+        if rule.spec.allowed is None or pm in rule.spec.allowed:
+            sizes.add(len(forced) + k)
+    return frozenset(sizes)
+
+
+def test_tracked_member_counts_equal_the_bit_by_bit_enumeration(smollm2_vocab):
+    """For every set of seen members of objects whose presence formula tracks several
+    members (``oneOf`` of required sets, ``dependentRequired``, ``not`` of required), the
+    counts of tracked members that may still be added equal the subset-by-subset reference,
+    computed without the memo (a fresh ``prod`` list)."""
+    P4 = {k: {"type": "integer"} for k in "abcd"}
+    schemas = [
+        {"type": "object", "properties": P4, "oneOf": [{"required": ["a", "b"]}, {"required": ["c"]}],
+         "dependentRequired": {"d": ["a"]}},
+        {"type": "object", "properties": P4, "not": {"required": ["a", "c"]}, "anyOf": [{"required": ["b"]},
+                                                                                      {"required": ["d"]}]},
+    ]
+    checked = 0
+    for schema in schemas:
+        rtn = compile_json_schema(schema, smollm2_vocab).rtn
+        for rule in rtn.members.values():
+            if len(rule.tracked_members) < 3 or rule.spec.allowed is None:
+                continue
+            prod = list(rule.productive)  # not the rule's own list: no memo
+            for seen in range(1 << rule.n_declared):
+                assert rule._tracked_sizes(seen, prod) == _tracked_sizes_bit_by_bit(rule, seen, prod), seen
+                checked += 1
+    assert checked >= 16
