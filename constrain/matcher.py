@@ -370,12 +370,16 @@ class CanonicalMatcher(Matcher):
                     fn_all = dict(zip(oids.tolist(), f.next_states(fst, oids)))
                 keep = []
                 viable = a.viable_bits
+                walks = f.lexeme_walks(key[:3])  # x's walks from q, shared across compiles
                 for t in cand.tolist():
                     fnext = fn_all[t]
                     if fnext is None:
                         opened.append(t)
                         continue
-                    q_end, accepts, mid = a.lexeme_walk(x, q, t)
+                    w = walks.get(t)
+                    if w is None:
+                        w = walks[t] = a.lexeme_walk(x, q, t)
+                    q_end, accepts, mid = w
                     if q_end < 0:
                         if mid:  # x accepted inside the token: the follow may take the rest
                             opened.append(t)

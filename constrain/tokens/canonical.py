@@ -93,6 +93,8 @@ SHORT_PER_BYTE = 4
 NEXT_MEMO_IDS = 16
 NEXT_MEMO_SIZE = 1 << 16
 _MISSING = object()
+#: lexeme walks kept by ``lexeme_walks`` (all dropped past it)
+WALK_MEMO_SIZE = 1 << 18
 #: pre-tokenizer results memoized per filter (short class strings), up to
 CHUNK_MEMO_SIZE = 400_000
 SPLIT, JOIN, EITHER = 0, 1, 2
@@ -196,6 +198,7 @@ class CanonicalFilter:
         #: packed tokens (kept, judged, left open), LRU bounded by :data:`ROW_CACHE_BYTES`
         self.lexeme_verdicts: OrderedDict[tuple, tuple] = OrderedDict()
         self._classes: dict[tuple, tuple] = {}  # state_class, FIFO
+        self._walks: dict[tuple, dict] = {}  # lexeme_walks
         self._class_rep: dict[tuple, tuple] = {}  # a filter state of each class (save_verdicts)
         self.hits = self.misses = 0
         self._build_merges(model, tok)
@@ -990,6 +993,21 @@ class CanonicalFilter:
             _bounded_put(self.lexeme_verdicts, key, entry, self._row_limit(3))
             self._verdicts_unsaved |= new
         return entry
+
+    def lexeme_walks(self, key: tuple) -> dict:
+        """The memo of ``TokenAutomaton.lexeme_walk`` results (token -> ``(q_end, accepts,
+        mid)``) of one lexeme state ``key = (lexeme key, DFA size, q)``, kept here, per
+        vocabulary, beside the verdicts that are keyed the same way.  Why: an automaton's own
+        memo dies with its compile, and the lexemes between JSON tokens recur in every schema
+        (the bench's 27,300 walks of a first pass are 10,787 distinct ones).  Bounded: all of
+        them are dropped past :data:`WALK_MEMO_SIZE` entries."""
+        walks = self._walks.get(key)
+        if walks is None:
+            with self._lock:  # a new lexeme state (rare): count what is kept
+                if sum(map(len, self._walks.values())) > WALK_MEMO_SIZE:
+                    self._walks.clear()
+                walks = self._walks.setdefault(key, {})
+        return walks
 
     def lexeme_verdict(self, key: tuple) -> tuple | None:
         """The verdict of ``key`` (:attr:`lexeme_verdicts`), else the one an earlier process

@@ -808,6 +808,36 @@ def test_lexeme_verdict_key_names_one_dfa(smollm2_vocab):
         assert np.array_equal(t1, t2) and np.array_equal(c1, c2) and a1 == a2, key
 
 
+def test_lexeme_walks_kept_on_the_filter_match_another_compile(smollm2_vocab):
+    """The lookahead's lexeme walks are kept on the vocabulary's filter
+    (``CanonicalFilter.lexeme_walks``, keyed by lexeme key, DFA size and state), so a walk
+    made under one compiled schema is reused under another: each kept walk equals the
+    walk of the same lexeme state in a second schema compiled from empty caches."""
+    from constrain import clear_caches
+
+    f = canonical_filter(smollm2_vocab)
+    f._walks.clear()
+    for text in INSTANCES:
+        m = compile_json_schema(SCHEMA, smollm2_vocab, canonical_tokens=True).matcher()
+        for t in smollm2_vocab.encode(text):
+            m.mask()
+            assert m.advance(t)
+    assert f._walks
+    clear_caches()
+    other = {"type": "array", "items": {"type": "object", "properties": {"paid": {"type": "boolean"}}}}
+    a = compile_json_schema(other, smollm2_vocab, canonical_tokens=True).automaton
+    index = {(lx.key, a.tables[x].n_states): x for x, lx in enumerate(a.rtn.lexemes) if a._trans[x] is not None}
+    compared = 0
+    for (key, n, q), walks in f._walks.items():
+        x = index.get((key, n))
+        if x is None:
+            continue
+        for t, w in walks.items():
+            assert a.lexeme_walk(x, q, t) == w, (key, q, t)
+            compared += 1
+    assert compared > 100, compared
+
+
 def test_lexeme_dead_ends_match_the_stepped_lookahead(smollm2_vocab, monkeypatch):
     """``CanonicalMatcher._lexeme_alive`` also drops tokens without a grammar step: where a
     lexeme accepts neither inside a token nor at its end, every valid continuation starts
