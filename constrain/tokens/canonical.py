@@ -173,7 +173,7 @@ class CanonicalFilter:
         # packed rows: per filter state (allowed, split, join), per class of previous tokens
         # (``_outcome_key``: split, join before merge conflicts), per right-spine crossing set
         # (merge conflicts; ``_conflict_key`` maps a token to its set)
-        self._rows: OrderedDict[tuple, tuple] = OrderedDict()
+        self._rows: OrderedDict[int, tuple] = OrderedDict()  # by _row_key
         self._class_rows: OrderedDict[tuple, tuple] = OrderedDict()
         self._conflict_rows: OrderedDict[bytes, np.ndarray] = OrderedDict()
         self._conflict_key: OrderedDict[int, bytes] = OrderedDict()
@@ -199,6 +199,8 @@ class CanonicalFilter:
         self.lexeme_verdicts: OrderedDict[tuple, tuple] = OrderedDict()
         self._classes: dict[tuple, tuple] = {}  # state_class, FIFO
         self._walks: dict[tuple, dict] = {}  # lexeme_walks
+        self._row_ids: dict[tuple, int] = {}  # _row_key per state (FIFO)
+        self._row_id_of: dict[tuple, int] = {}  # _row_key per (class, end)
         self._class_rep: dict[tuple, tuple] = {}  # a filter state of each class (save_verdicts)
         self.hits = self.misses = 0
         self._build_merges(model, tok)
@@ -1146,12 +1148,24 @@ class CanonicalFilter:
             return split, self._nothing, end
         return split, join & ~self.conflict_words(prev), end
 
-    def _row_key(self, state) -> tuple:
-        """The key of ``state``'s row in the row cache: its :meth:`state_class` and whether the
-        text may end there (the EOS bits), so that the states of one class share a row."""
-        if self.sentencepiece or state[0] < 0:
-            return state
-        return self.state_class(state), bool(state[3])
+    def _row_key(self, state) -> int:
+        """The key of ``state``'s row in the row cache: a small int naming its
+        :meth:`state_class` and whether the text may end there (the EOS bits), so that the
+        states of one class share a row; memoized per state, so that a cached row costs one
+        lookup of the state, as when rows were keyed by the state itself."""
+        k = self._row_ids.get(state)
+        if k is None:
+            cls = state if self.sentencepiece or state[0] < 0 else (self.state_class(state), bool(state[3]))
+            with self._lock:
+                if len(self._row_id_of) >= NEXT_MEMO_SIZE:  # ids are reused: rows keyed by them go too
+                    self._row_id_of.clear()
+                    self._row_ids.clear()
+                    self._rows.clear()
+                k = self._row_id_of.setdefault(cls, len(self._row_id_of))
+                self._row_ids[state] = k
+                if len(self._row_ids) > NEXT_MEMO_SIZE:
+                    del self._row_ids[next(iter(self._row_ids))]
+        return k
 
     def state_class(self, state) -> tuple:
         """A key shared by the filter states that allow the same text tokens, each with the
