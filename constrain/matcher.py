@@ -333,7 +333,9 @@ class CanonicalMatcher(Matcher):
 
         Those answers depend on the lexeme, ``q``, the follow state's first bytes and whether
         it may end, the filter state and the token, never on the stacks, so they are cached
-        per ``(lexeme key, q, follow bits, follow may end, filter state)``
+        per ``(lexeme key, q, follow bits, follow may end, filter state class)``
+        (:meth:`CanonicalFilter.state_class`: the states that allow the same tokens with the
+        same next states share it)
         (:attr:`CanonicalFilter.lexeme_verdicts`: tokens kept, judged, left open): the
         whitespace-and-punctuation lexemes between JSON tokens recur at every grammar state
         and in every schema.  The tokens neither kept nor dropped are stepped as before."""
@@ -343,6 +345,7 @@ class CanonicalMatcher(Matcher):
         groups = a.stacks_by_lexeme_state(st)
         alive = fn_all = None
         closed, proof = None, True  # tokens each lexeme state drops or cannot take (AND)
+        fclass = f.state_class(fst)  # the verdicts depend on fst only through its class
         rest = text = out & ~a._eos_row.view(np.int32)  # EOS is no lexeme's
         for (x, q), stacks in groups.items():
             if a._trans[x] is None:  # counted lexeme: no lexeme_walk, so no proof of a dead end
@@ -350,7 +353,7 @@ class CanonicalMatcher(Matcher):
                 continue
             fs = a.follow_state(x, stacks)
             fbits = a.first_bits(fs)
-            key = (a.rtn.lexemes[x].key, a.tables[x].n_states, q, fbits, fs.can_end, fst)
+            key = (a.rtn.lexemes[x].key, a.tables[x].n_states, q, fbits, fs.can_end, fclass)
             entry = f.lexeme_verdict(key)  # this process's, else a stored one
             new = rest if entry is None else rest & ~entry[1]
             if entry is None or new.any():
@@ -367,12 +370,16 @@ class CanonicalMatcher(Matcher):
                     fn_all = dict(zip(oids.tolist(), f.next_states(fst, oids)))
                 keep = []
                 viable = a.viable_bits
+                walks = f.lexeme_walks(key[:3])  # x's walks from q, shared across compiles
                 for t in cand.tolist():
                     fnext = fn_all[t]
                     if fnext is None:
                         opened.append(t)
                         continue
-                    q_end, accepts, mid = a.lexeme_walk(x, q, t)
+                    w = walks.get(t)
+                    if w is None:
+                        w = walks[t] = a.lexeme_walk(x, q, t)
+                    q_end, accepts, mid = w
                     if q_end < 0:
                         if mid:  # x accepted inside the token: the follow may take the rest
                             opened.append(t)

@@ -93,6 +93,8 @@ SHORT_PER_BYTE = 4
 NEXT_MEMO_IDS = 16
 NEXT_MEMO_SIZE = 1 << 16
 _MISSING = object()
+#: lexeme walks kept by ``lexeme_walks`` (all dropped past it)
+WALK_MEMO_SIZE = 1 << 18
 #: pre-tokenizer results memoized per filter (short class strings), up to
 CHUNK_MEMO_SIZE = 400_000
 SPLIT, JOIN, EITHER = 0, 1, 2
@@ -171,13 +173,14 @@ class CanonicalFilter:
         # packed rows: per filter state (allowed, split, join), per class of previous tokens
         # (``_outcome_key``: split, join before merge conflicts), per right-spine crossing set
         # (merge conflicts; ``_conflict_key`` maps a token to its set)
-        self._rows: OrderedDict[tuple, tuple] = OrderedDict()
+        self._rows: OrderedDict[int, tuple] = OrderedDict()  # by _row_key
         self._class_rows: OrderedDict[tuple, tuple] = OrderedDict()
         self._conflict_rows: OrderedDict[bytes, np.ndarray] = OrderedDict()
         self._conflict_key: OrderedDict[int, bytes] = OrderedDict()
         self._crossings: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._complete: set[tuple] = set()
         self._short: np.ndarray | None = None  # outcome rows computed for every live signature
+        self._class_arrays = None  # _class_tables
         self._outcomes: dict[tuple, tuple] = {}
         self._ends: dict[str, list[int]] = {}
         #: CanonicalMatcher's masks per (automaton state, filter state), shared by matchers
@@ -194,6 +197,11 @@ class CanonicalFilter:
         #: the lookahead's lexeme-level verdicts (``CanonicalMatcher._lexeme_alive``): key ->
         #: packed tokens (kept, judged, left open), LRU bounded by :data:`ROW_CACHE_BYTES`
         self.lexeme_verdicts: OrderedDict[tuple, tuple] = OrderedDict()
+        self._classes: dict[tuple, tuple] = {}  # state_class, FIFO
+        self._walks: dict[tuple, dict] = {}  # lexeme_walks
+        self._row_ids: dict[tuple, int] = {}  # _row_key per state (FIFO)
+        self._row_id_of: dict[tuple, int] = {}  # _row_key per (class, end)
+        self._class_rep: dict[tuple, tuple] = {}  # a filter state of each class (save_verdicts)
         self.hits = self.misses = 0
         self._build_merges(model, tok)
         self._build_derivations()
@@ -216,7 +224,7 @@ class CanonicalFilter:
         if self._verdict_store is not None:
             for (lex, n, q, fbits, can_end, prev, ctx, mode, end), rows in self._verdict_store.load().items():
                 fst = START if prev < 0 else (prev, self.ctx_id(ctx), mode, end)
-                self._stored_verdicts[(lex, n, q, fbits, can_end, fst)] = rows
+                self._stored_verdicts[(lex, n, q, fbits, can_end, self.state_class(fst))] = rows
         self._verdicts_unsaved = False
         if self._store is not None or self._verdict_store is not None:
             atexit.register(_save_at_exit, weakref.ref(self))
@@ -681,8 +689,7 @@ class CanonicalFilter:
         """The bits of ``ids`` in the state's split and join rows (EOS not set), read from the
         cached row, else from the previous token's class rows, else from the outcomes of the
         ``ids``' signatures only; merge conflicts from the ``ids``' spines."""
-        hit = self._rows.get(state)
-        if hit is not None or self.sentencepiece or state[0] < 0:
+        if self.sentencepiece or state[0] < 0 or self._row_key(state) in self._rows:
             _, split, join = self._entry(state)
             return bits_at(split, ids), bits_at(join, ids)
         prev, ctx, mode, _ = state
@@ -712,7 +719,7 @@ class CanonicalFilter:
         only the mask's tokens are judged (:meth:`allowed_among`: their signatures' outcomes
         and their spines), so a first visit does not compute the previous token's row over
         the whole vocabulary."""
-        if self.sentencepiece or state[0] < 0 or state in self._rows:
+        if self.sentencepiece or state[0] < 0 or self._row_key(state) in self._rows:
             return mask & self.row(state)
         if count_bits(mask) > RESTRICT_MAX:
             return mask & self.row(state)
@@ -989,6 +996,21 @@ class CanonicalFilter:
             self._verdicts_unsaved |= new
         return entry
 
+    def lexeme_walks(self, key: tuple) -> dict:
+        """The memo of ``TokenAutomaton.lexeme_walk`` results (token -> ``(q_end, accepts,
+        mid)``) of one lexeme state ``key = (lexeme key, DFA size, q)``, kept here, per
+        vocabulary, beside the verdicts that are keyed the same way.  Why: an automaton's own
+        memo dies with its compile, and the lexemes between JSON tokens recur in every schema
+        (the bench's 27,300 walks of a first pass are 10,787 distinct ones).  Bounded: all of
+        them are dropped past :data:`WALK_MEMO_SIZE` entries."""
+        walks = self._walks.get(key)
+        if walks is None:
+            with self._lock:  # a new lexeme state (rare): count what is kept
+                if sum(map(len, self._walks.values())) > WALK_MEMO_SIZE:
+                    self._walks.clear()
+                walks = self._walks.setdefault(key, {})
+        return walks
+
     def lexeme_verdict(self, key: tuple) -> tuple | None:
         """The verdict of ``key`` (:attr:`lexeme_verdicts`), else the one an earlier process
         stored (:meth:`save_verdicts`), else None."""
@@ -1006,8 +1028,9 @@ class CanonicalFilter:
         if self._verdict_store is None or not self._verdicts_unsaved:
             return
         entries = {}
-        for (lex, n, q, fbits, can_end, fst), rows in list(self.lexeme_verdicts.items()):
-            if isinstance(lex, str):
+        for (lex, n, q, fbits, can_end, cls), rows in list(self.lexeme_verdicts.items()):
+            fst = self._class_rep.get(cls)
+            if isinstance(lex, str) and fst is not None:
                 prev, ctx, mode, end = fst
                 key = (lex, int(n), int(q), int(fbits), bool(can_end), int(prev), self.ctx_chars[ctx], int(mode),
                        bool(end))
@@ -1078,15 +1101,27 @@ class CanonicalFilter:
                 self._class_rows.move_to_end(key)
                 return hit
         can_split, can_join, _, _ = self._outcome_row(s, ctx, mode)
-        ids = self.vocab.text_ids
-        sig = self.sig[ids]
-        split = np.zeros(self.size, dtype=bool)
-        join = np.zeros(self.size, dtype=bool)
-        split[ids] = (can_split[sig] | self.added[ids]) & self.singleton[ids]
-        join[ids] = can_join[sig] & ~self.added[ids] & self.reachable[ids] & self.singleton[ids]
+        sig, split_ok, split_added, join_ok = self._class_tables()
+        split = (np.append(can_split, False)[sig] & split_ok) | split_added
+        join = np.append(can_join, False)[sig] & join_ok
         hit = (self._pack(split), self._pack(join))
         with self._lock:
             _bounded_put(self._class_rows, key, hit, self._row_limit(2))
+        return hit
+
+    def _class_tables(self) -> tuple[np.ndarray, ...]:
+        """Per-vocabulary arrays :meth:`class_words` combines with an outcome row, built once:
+        each token's signature (``len(sig_reps)``, an extra always-False entry, for tokens
+        without text) and the token-side factors of the split and join rows.  Why: gathering
+        and scattering over ``text_ids`` at every new class cost several times the row itself."""
+        hit = self._class_arrays
+        if hit is None:
+            text = np.zeros(self.size, dtype=bool)
+            text[self.vocab.text_ids] = True
+            single = text & self.singleton
+            sig = np.where(text & (self.sig >= 0), self.sig, len(self.sig_reps))
+            hit = self._class_arrays = (sig, single, single & self.added,
+                                        single & ~self.added & self.reachable)
         return hit
 
     def _words(self, state) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -1113,11 +1148,68 @@ class CanonicalFilter:
             return split, self._nothing, end
         return split, join & ~self.conflict_words(prev), end
 
-    def _entry(self, state):
+    def _row_key(self, state) -> int:
+        """The key of ``state``'s row in the row cache: a small int naming its
+        :meth:`state_class` and whether the text may end there (the EOS bits), so that the
+        states of one class share a row; memoized per state, so that a cached row costs one
+        lookup of the state, as when rows were keyed by the state itself."""
+        k = self._row_ids.get(state)
+        if k is None:
+            cls = state if self.sentencepiece or state[0] < 0 else (self.state_class(state), bool(state[3]))
+            with self._lock:
+                if len(self._row_id_of) >= NEXT_MEMO_SIZE:  # ids are reused: rows keyed by them go too
+                    self._row_id_of.clear()
+                    self._row_ids.clear()
+                    self._rows.clear()
+                k = self._row_id_of.setdefault(cls, len(self._row_id_of))
+                self._row_ids[state] = k
+                if len(self._row_ids) > NEXT_MEMO_SIZE:
+                    del self._row_ids[next(iter(self._row_ids))]
+        return k
+
+    def state_class(self, state) -> tuple:
+        """A key shared by the filter states that allow the same text tokens, each with the
+        same next state: the previous token's outcome class (:meth:`_outcome_key`), the
+        context after it, whether merges may join to it, and its crossing set (the merges
+        across the junction, :meth:`_crossing`); EOS (``state[3]``) aside.
+
+        Why: the filter's row and the lookahead's lexeme verdicts depend on the state only
+        through these, and many previous tokens share them (a key's tokens, blank runs), so
+        keyed by the class a first visit finds more of them cached.  SentencePiece states
+        and :data:`START` are their own class.  Memoized per state (FIFO)."""
+        hit = self._classes.get(state)
+        if hit is not None:
+            return hit
+        prev, ctx, mode, _ = state
+        if self.sentencepiece or prev < 0:
+            key = state
+        elif not self.singleton[prev]:
+            key = ("none",)  # nothing may follow
+        else:
+            s = int(self.sig[prev])
+            nctx = self.ctx_chars[int(self.sig_tail[s] if not self.sig_len1[s]
+                                      else self.ctx_id(self.ctx_chars[ctx] + self.sig_reps[s]))]
+            if self.added[prev]:
+                key = ("added", nctx)
+            elif not self.reachable[prev]:
+                key = (self._outcome_key(s, ctx, mode), nctx, None)
+            else:
+                members, ranks = self._crossing(prev)
+                key = (self._outcome_key(s, ctx, mode), nctx, members.tobytes() + b"|" + ranks.tobytes())
         with self._lock:
-            hit = self._rows.get(state)
+            self._classes[state] = key
+            self._class_rep.setdefault(key, state)
+            for memo in (self._classes, self._class_rep):
+                if len(memo) > NEXT_MEMO_SIZE:
+                    del memo[next(iter(memo))]
+        return key
+
+    def _entry(self, state):
+        key = self._row_key(state)
+        with self._lock:
+            hit = self._rows.get(key)
             if hit is not None:
-                self._rows.move_to_end(state)
+                self._rows.move_to_end(key)
                 self.hits += 1
                 return hit
         split, join, end = self._words(state)
@@ -1126,7 +1218,7 @@ class CanonicalFilter:
         entry = (both.view(np.int32), split, join)
         with self._lock:
             self.misses += 1
-            _bounded_put(self._rows, state, entry, self._row_limit(3))
+            _bounded_put(self._rows, key, entry, self._row_limit(3))
         return entry
 
     def row(self, state: tuple | None = None) -> np.ndarray:

@@ -370,6 +370,62 @@ def test_cached_rows_match_fresh(smollm2_vocab, monkeypatch):
     assert len(states) > 150 and len(f._rows) <= 16 and len(f._class_rows) <= 16
 
 
+def test_state_class_merges_only_equal_states(smollm2_vocab):
+    """``CanonicalFilter.state_class`` keys the row cache and the lexeme verdicts: states of
+    one class must allow the same tokens (split and join rows computed fresh) with the same
+    next states.  The sample holds, for each part of the key (outcome class, context after
+    the token, crossing set), two states equal in the other parts that behave differently:
+    a key without that part would merge them, and the first check would fail."""
+    from constrain.tokens.canonical import EITHER, JOIN, SPLIT
+
+    vocab = smollm2_vocab
+    f = canonical_filter(vocab)
+    rng = random.Random(3)
+    ids = vocab.text_ids[f.singleton[vocab.text_ids]]
+    by_sig: dict[int, list[int]] = {}
+    for t in ids.tolist():
+        by_sig.setdefault(int(f.sig[t]), []).append(t)
+    one_char = [s for s, ts in by_sig.items() if f.sig_len1[s] and len(ts) >= 2]
+    longer = [s for s, ts in by_sig.items() if not f.sig_len1[s] and len(ts) >= 8]
+    sigs = rng.sample(one_char, 4) + rng.sample(longer, 6) + [int(f.sig[vocab.encode(" the")[0]])]
+    ctxs = [f.ctx_id(c) for c in ("", "a", "0", " ", "!")]
+    probe = np.array(sorted(rng.sample(ids.tolist(), 600)) + [t for t in range(vocab.size) if vocab.token_lens[t] == 1],
+                     dtype=np.int64)
+    groups: dict[tuple, list] = {}
+    behaviour = {}
+    for s in sigs:
+        for prev in rng.sample(by_sig[s], min(6, len(by_sig[s]))):
+            for ctx in ctxs:
+                for mode in (SPLIT, JOIN, EITHER):
+                    st = (prev, ctx, mode, True)
+                    split, join, _ = f.split_join(st)  # fresh: no cached row
+                    f._rows.clear()
+                    nxt = [None if n is None else n[1:] for n in f._next_states(st, probe)]
+                    behaviour[st] = (np.packbits(split).tobytes(), np.packbits(join).tobytes(),
+                                     tuple(None if n is None else (f.ctx_chars[n[0]],) + n[1:] for n in nxt))
+                    groups.setdefault(f.state_class(st), []).append(st)
+    merged = 0
+    for key, members in groups.items():
+        first = behaviour[members[0]]
+        for st in members[1:]:
+            assert behaviour[st] == first, (key[:2], members[0], st)
+            merged += 1
+    assert merged > 100  # the class does merge states
+    # teeth: for each part of the key, two states equal in the rest that behave differently
+    keys = {st: f.state_class(st) for st in behaviour}
+    for part in range(3):
+        differ = 0
+        seen: dict[tuple, tuple] = {}
+        for st, key in keys.items():
+            if len(key) != 3:
+                continue
+            rest = key[:part] + key[part + 1:]
+            other = seen.setdefault(rest, st)
+            if keys[other][part] != key[part] and behaviour[other] != behaviour[st]:
+                differ += 1
+        assert differ, f"no pair of states told apart only by part {part} of the class"
+
+
 def test_mask_cache_is_bounded_in_bytes(toy, monkeypatch):
     """With the mask cache's byte budget at zero and its floor at 4 entries, a walk over
     more states than that keeps the cache at the floor and gives the same masks as with the
@@ -750,6 +806,36 @@ def test_lexeme_verdict_key_names_one_dfa(smollm2_vocab):
     for key, (t1, c1, a1) in first.items():
         t2, c2, a2 = second[key]
         assert np.array_equal(t1, t2) and np.array_equal(c1, c2) and a1 == a2, key
+
+
+def test_lexeme_walks_kept_on_the_filter_match_another_compile(smollm2_vocab):
+    """The lookahead's lexeme walks are kept on the vocabulary's filter
+    (``CanonicalFilter.lexeme_walks``, keyed by lexeme key, DFA size and state), so a walk
+    made under one compiled schema is reused under another: each kept walk equals the
+    walk of the same lexeme state in a second schema compiled from empty caches."""
+    from constrain import clear_caches
+
+    f = canonical_filter(smollm2_vocab)
+    f._walks.clear()
+    for text in INSTANCES:
+        m = compile_json_schema(SCHEMA, smollm2_vocab, canonical_tokens=True).matcher()
+        for t in smollm2_vocab.encode(text):
+            m.mask()
+            assert m.advance(t)
+    assert f._walks
+    clear_caches()
+    other = {"type": "array", "items": {"type": "object", "properties": {"paid": {"type": "boolean"}}}}
+    a = compile_json_schema(other, smollm2_vocab, canonical_tokens=True).automaton
+    index = {(lx.key, a.tables[x].n_states): x for x, lx in enumerate(a.rtn.lexemes) if a._trans[x] is not None}
+    compared = 0
+    for (key, n, q), walks in f._walks.items():
+        x = index.get((key, n))
+        if x is None:
+            continue
+        for t, w in walks.items():
+            assert a.lexeme_walk(x, q, t) == w, (key, q, t)
+            compared += 1
+    assert compared > 100, compared
 
 
 def test_lexeme_dead_ends_match_the_stepped_lookahead(smollm2_vocab, monkeypatch):
