@@ -408,6 +408,7 @@ def test_cycles_frozen_by_compile_ends_are_freed_once_the_frozen_count_passes_it
     monkeypatch.setattr(collector_mod, "_THAW_AT", [gc.get_freeze_count() + 2000])
     monkeypatch.setattr(collector_mod, "_THAW_GROWTH", 2000)
     monkeypatch.setattr(collector_mod, "_THAW_RATIO", 0.0)  # the test process froze a lot itself
+    monkeypatch.setattr(collector_mod, "_FROZEN_UNREAD", [0])
     rec = _RecordingGc()
     monkeypatch.setattr(collector_mod, "gc", rec)
     counts = []
@@ -419,7 +420,8 @@ def test_cycles_frozen_by_compile_ends_are_freed_once_the_frozen_count_passes_it
     assert refs[0]() is None and refs[1]() is None  # freed by a thaw
     assert rec.collects.count(2) >= 2  # 29 rings of 200 objects, a thaw per 2,000 frozen
     per_compile = max(b - a for a, b in zip(counts, counts[1:]))
-    assert max(counts) < counts[0] + 2000 + 2 * per_compile
+    # the frozen count is read once a quarter of the bound was frozen since the last reading
+    assert max(counts) < counts[0] + 2000 + 2000 // 4 + 2 * per_compile
 
 
 def test_compile_walk_and_drop_in_a_loop_keeps_frozen_and_tracked_objects_bounded(freeze_on):
