@@ -21,9 +21,11 @@ from constrain.tokens import TokenAutomaton, Vocabulary
 
 @pytest.fixture
 def no_freeze():
-    """Compile ends do not freeze what they leave: these tests look at what a full collection
-    untracks, and a collection never looks at frozen objects (constrain.collector)."""
+    """Compile ends do not freeze what they leave, and what earlier ones froze is thawed: these
+    tests look at what a full collection untracks, and a collection never looks at frozen
+    objects (constrain.collector; the next compile end with the freeze on freezes them again)."""
     prev = constrain.set_gc_freeze(False)
+    gc.unfreeze()
     yield
     constrain.set_gc_freeze(prev)
 
