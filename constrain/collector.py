@@ -30,6 +30,8 @@ what was allocated since: inside a decoding step, what decoding itself made (sta
 the first time), not the compile's objects (in the MaskBench worker such collections took
 20-50 ms, 232 ms once five thousand schemas in). Frozen objects are still freed by reference
 counting when dropped (the engine's structures hold no cycles: part 2r of docs/benchmarks.md);
+a failed compile freezes nothing (its traceback holds its partial structures, cyclic garbage
+once the error is handled), and the next compile end runs a full collection before it freezes;
 a cycle frozen and dropped later waits for the thaw: when the frozen count has grown past the
 count after the last thaw by ``max(_THAW_GROWTH, frozen count then)``, a compile end unfreezes,
 runs a full collection and freezes again (its cost per frozen object stays bounded; in a
@@ -92,8 +94,10 @@ def deferred_collection():
                 gc.set_threshold(_THRESHOLDS[0][0], _NEVER, _NEVER)
                 _STARTED[0] = time.perf_counter()
         _ACTIVE[0] += 1
+    failed = True
     try:
         yield
+        failed = False
     finally:
         with _LOCK:
             _ACTIVE[0] -= 1
@@ -102,7 +106,7 @@ def deferred_collection():
                 _DEFERRING[0] = False
                 gc.set_threshold(*_THRESHOLDS[0])
         if last:
-            _collect_young_and_what_is_due()
+            _collect_young_and_what_is_due(freeze=not failed)
 
 
 # What the compiles' own collections promoted to the oldest generation since its last full
@@ -143,10 +147,17 @@ def _watch_full(phase: str, info: dict) -> None:
         _LONG_LIVED[0] = -1
 
 
-def _collect_young_and_what_is_due() -> None:
+def _collect_young_and_what_is_due(freeze: bool = True) -> None:
     if _FREEZING[0]:
         gc.collect(1)
-        _freeze_what_is_left()
+        if freeze:
+            _freeze_what_is_left()
+        else:
+            # a failed compile's partial structures are alive in the exception's traceback
+            # now and become cyclic garbage (frames <-> traceback) once it is handled: frozen,
+            # they would wait for a thaw (two budget failures in a Github_ultra replay left
+            # 200k frozen objects), so the next compile end collects before it freezes
+            _COLLECT_FIRST[0] = True
         return
     if not _WATCHING[0]:
         _WATCHING[0] = True
@@ -182,6 +193,7 @@ _THAW_GROWTH = 200_000
 _THAW_RATIO = 1.0
 _THAW_AT = [None]      # the frozen count at which a compile end thaws; None until first read
 _FROZEN_UNREAD = [0]   # objects frozen by compile ends since the frozen count was last read
+_COLLECT_FIRST = [False]  # a compile failed since the last freeze: collect before freezing
 
 
 def set_gc_freeze(enabled: bool) -> bool:
@@ -199,6 +211,9 @@ def gc_freeze() -> bool:
 
 
 def _freeze_what_is_left() -> None:
+    if _COLLECT_FIRST[0]:
+        _COLLECT_FIRST[0] = False
+        gc.collect()  # walks only what is not frozen: what was allocated since the last freeze
     _FROZEN_UNREAD[0] += len(gc.get_objects(2))  # the young generations are empty now
     if _THAW_AT[0] is None or _FROZEN_UNREAD[0] > _THAW_GROWTH // 4:
         frozen = gc.get_freeze_count()

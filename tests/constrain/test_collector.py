@@ -450,3 +450,25 @@ def test_compile_walk_and_drop_in_a_loop_keeps_frozen_and_tracked_objects_bounde
 
     counts = [round_() for _ in range(5)]
     assert max(counts[2:]) - counts[1] < 200, counts
+
+
+def test_a_failed_compiles_structures_are_collected_not_frozen(freeze_on):
+    """A failed compile's structures are alive in its exception's traceback when it ends, and
+    cyclic garbage (frames and traceback) once the error is handled: its end freezes nothing,
+    and the next compile end collects them before it freezes (frozen, they would outlive any
+    ``gc.collect()`` until a thaw)."""
+    seen = {}
+
+    def build():
+        partial = [_Node() for _ in range(300)]  # held by this frame, so by the traceback
+        for a, b in zip(partial, partial[1:] + partial[:1]):
+            a.next = b  # a cycle only the collector frees
+        seen["partial"] = weakref.ref(partial[0])
+        raise constrain.CompileBudgetError("test failure", budget="time")
+
+    with pytest.raises(constrain.CompileBudgetError):
+        _compile_with(build, "test-collector:failed-partial")
+    assert seen["partial"]() is not None  # garbage now, a cycle
+    _compile_with(lambda: ByteDFA.literal(b"after-failure"), "test-collector:after-failure")
+    gc.collect()
+    assert seen["partial"]() is None
