@@ -8,7 +8,7 @@ options, :mod:`.budget` the compile budget, :mod:`.collector` the garbage collec
 
 from . import grammars
 from .cache import cache_budget, clear_caches, set_cache_budget
-from .collector import gc_deferral, set_gc_deferral
+from .collector import gc_deferral, gc_freeze, set_gc_deferral, set_gc_freeze
 from .compiled import Compiled
 from .compiler import compile_grammar, compile_json_schema, compile_lark, compile_lark_file, compile_regex
 from .errors import (
@@ -68,8 +68,10 @@ __all__ = [
     "compile_lark_file",
     "compile_regex",
     "gc_deferral",
+    "gc_freeze",
     "grammars",
     "lark_to_grammar",
     "set_cache_budget",
     "set_gc_deferral",
+    "set_gc_freeze",
 ]

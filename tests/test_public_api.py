@@ -14,7 +14,8 @@ PUBLIC = {
         "GrammarError", "JsonOptions", "Matcher", "OptionError", "RegexError", "SchemaError",
         "SchemaWarning", "UnsupportedSchemaError", "Vocabulary", "VocabularyError", "cache_budget",
         "clear_caches", "compile_grammar", "compile_json_schema", "compile_lark", "compile_lark_file",
-        "compile_regex", "gc_deferral", "grammars", "lark_to_grammar", "set_cache_budget", "set_gc_deferral",
+        "compile_regex", "gc_deferral", "gc_freeze", "grammars", "lark_to_grammar", "set_cache_budget",
+        "set_gc_deferral", "set_gc_freeze",
     ],
     "decode": [
         "Agent", "AgentResult",

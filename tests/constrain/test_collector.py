@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import types
 import weakref
 from collections import OrderedDict
 
@@ -248,6 +249,7 @@ def test_a_compile_runs_the_full_collection_once_it_is_due(deferral_on, monkeypa
 
     rec = _RecordingGc()
     monkeypatch.setattr(collector_mod, "gc", rec)
+    monkeypatch.setattr(collector_mod, "_FREEZING", [False])  # the policy without the freeze
     with deferred_collection():  # installs the watch of full collections
         pass
     monkeypatch.setattr(collector_mod, "_LONG_LIVED", [10**12])
@@ -284,6 +286,7 @@ def test_the_watch_of_full_collections_lists_no_objects(deferral_on, monkeypatch
     the time (listing the oldest generation cost 6-11 ms of such steps on MaskBench)."""
     import constrain.collector as collector_mod
 
+    monkeypatch.setattr(collector_mod, "_FREEZING", [False])  # the policy without the freeze
     with deferred_collection():  # installs the watch
         pass
     listed = []
@@ -302,3 +305,170 @@ def test_the_watch_of_full_collections_lists_no_objects(deferral_on, monkeypatch
     with deferred_collection():
         pass
     assert (2,) in listed and collector_mod._LONG_LIVED[0] >= 0
+
+
+@pytest.fixture
+def freeze_on(deferral_on):
+    prev = constrain.set_gc_freeze(True)
+    yield
+    constrain.set_gc_freeze(prev)
+
+
+def _gen2_ids() -> set[int]:
+    return {id(o) for o in gc.get_objects(2)}
+
+
+def test_a_compile_end_freezes_what_the_compile_leaves_alive(freeze_on):
+    """What survives a compile (its automaton, the caches' new entries) is in no generation
+    after it: no full collection walks it. With the freeze off it is in the oldest one."""
+    schema = {"type": "object", "properties": {"freeze_on": {"type": "string", "pattern": "^[a-z]{2,5}$"}}}
+    c = constrain.compile_json_schema(schema, byte_vocab())
+    frozen = gc.get_freeze_count()
+    assert gc.is_tracked(c.automaton) and id(c.automaton) not in _gen2_ids()
+    assert c.matcher().advance(ord("{"))
+    constrain.set_gc_freeze(False)
+    schema["properties"]["freeze_off"] = schema["properties"].pop("freeze_on")
+    d = constrain.compile_json_schema(schema, byte_vocab())
+    assert id(d.automaton) in _gen2_ids() and gc.get_freeze_count() == frozen
+
+
+def _reachable(root) -> set[int]:
+    """The ids of the tracked objects reachable from ``root`` (not through types or modules)."""
+    seen, todo = {id(root)}, [root]
+    while todo:
+        for r in gc.get_referents(todo.pop()):
+            if gc.is_tracked(r) and id(r) not in seen and not isinstance(r, (type, types.ModuleType)):
+                seen.add(id(r))
+                todo.append(r)
+    return seen
+
+
+def test_full_collections_inside_a_walk_walk_only_what_the_walk_left(freeze_on, smollm2_vocab):
+    """Full collections inside a walk (provoked by low thresholds, and one run halfway) find
+    none of the compile's objects in the oldest generation: each walks only what decoding
+    allocated since the compile ended. With the freeze off they walk all the compile left."""
+    schema = {"type": "object", "properties": {f"k{i}": {"type": "array", "items": {
+        "type": "object", "properties": {"v": {"type": "string", "maxLength": 6 + i}}}} for i in range(40)}}
+    text = '{"k3": [{"v": "abc"}, {"v": "de"}], "k7": [], "k11": [{"v": "xyz"}]}'
+    ids = smollm2_vocab.encode(text)
+
+    def walk(freeze):
+        constrain.set_gc_freeze(freeze)
+        constrain.clear_caches()
+        c = constrain.compile_json_schema(schema, smollm2_vocab)
+        left = _reachable(c.automaton)
+        in_gen2 = len(left & _gen2_ids())
+        seen = []
+
+        def watch(phase, info):
+            if phase == "start" and info["generation"] == 2:
+                seen.append(len(left & _gen2_ids()))
+
+        thresholds = gc.get_threshold()
+        gc.callbacks.append(watch)
+        gc.set_threshold(50, 1, 1)
+        try:
+            m = c.matcher()
+            for k, t in enumerate(ids):
+                m.mask()
+                assert m.advance(t)
+                if k == len(ids) // 2:
+                    gc.collect()
+            assert m.is_accepting()
+        finally:
+            gc.set_threshold(*thresholds)
+            gc.callbacks.remove(watch)
+        return in_gen2, seen
+
+    in_gen2, seen = walk(True)
+    assert in_gen2 == 0 and seen and max(seen) == 0
+    in_gen2, seen = walk(False)
+    assert in_gen2 > 1000 and seen and seen[0] > in_gen2 // 2
+
+
+def test_cycles_frozen_by_compile_ends_are_freed_once_the_frozen_count_passes_its_bound(
+        freeze_on, monkeypatch):
+    """A reference cycle alive at a compile's end is frozen with it; dropped later it is freed
+    by no collection until the frozen count has grown past the bound: then a compile end
+    unfreezes, collects and freezes again, and the bound moves on. Without the thaw the
+    frozen count of this loop grows by the cycles' objects at every compile."""
+    import constrain.collector as collector_mod
+
+    held, refs = [], []
+
+    def build(i):
+        ring = [_Node() for _ in range(200)]
+        for a, b in zip(ring, ring[1:] + ring[:1]):
+            a.next = b  # a cycle only the collector frees
+        held.append(ring[0])
+        refs.append(weakref.ref(ring[0]))
+        return ByteDFA.literal(b"ring%d" % i)
+
+    _compile_with(lambda: build(0), "test-collector:ring:0")
+    monkeypatch.setattr(collector_mod, "_THAW_AT", [gc.get_freeze_count() + 2000])
+    monkeypatch.setattr(collector_mod, "_THAW_GROWTH", 2000)
+    monkeypatch.setattr(collector_mod, "_THAW_RATIO", 0.0)  # the test process froze a lot itself
+    monkeypatch.setattr(collector_mod, "_FROZEN_UNREAD", [0])
+    rec = _RecordingGc()
+    monkeypatch.setattr(collector_mod, "gc", rec)
+    counts = []
+    for i in range(1, 30):
+        _compile_with(lambda i=i: build(i), f"test-collector:ring:{i}")
+        held.clear()  # the cycle is garbage now, and frozen
+        gc.collect()
+        counts.append(gc.get_freeze_count())
+    assert refs[0]() is None and refs[1]() is None  # freed by a thaw
+    assert rec.collects.count(2) >= 2  # 29 rings of 200 objects, a thaw per 2,000 frozen
+    per_compile = max(b - a for a, b in zip(counts, counts[1:]))
+    # the frozen count is read once a quarter of the bound was frozen since the last reading
+    assert max(counts) < counts[0] + 2000 + 2000 // 4 + 2 * per_compile
+
+
+def test_compile_walk_and_drop_in_a_loop_keeps_frozen_and_tracked_objects_bounded(freeze_on):
+    """Every compile end freezes what is left, so anything a compile or a walk leaves as a
+    reference cycle would pile up frozen until a thaw: rounds of compile + walk + drop over the
+    same schemas (caches warm after the first) leave the count of frozen plus tracked objects
+    where the second round left it."""
+    vocab = byte_vocab()
+    schemas = [({"type": "object", "properties": {f"p{i}": {"type": "string", "maxLength": 4 + i},
+                                                  "n": {"type": "integer"}}, "required": [f"p{i}"]},
+                b'{"p%d": "ab", "n": 12}' % i) for i in range(6)]
+    schemas += [({"type": "array", "items": {"enum": ["x", i, None]}}, b'["x", %d, null]' % i) for i in range(3)]
+    schemas += [({"anyOf": [{"type": "string", "pattern": "^a+b$"}, {"type": "number"}]}, b'"aab"')]
+
+    def round_():
+        for schema, text in schemas:
+            c = constrain.compile_json_schema(schema, vocab)
+            m = c.matcher()
+            for t in text:
+                m.mask()
+                assert m.advance(t)
+            assert m.is_accepting()
+            del c, m
+        gc.collect()
+        return gc.get_freeze_count() + len(gc.get_objects())
+
+    counts = [round_() for _ in range(5)]
+    assert max(counts[2:]) - counts[1] < 200, counts
+
+
+def test_a_failed_compiles_structures_are_collected_not_frozen(freeze_on):
+    """A failed compile's structures are alive in its exception's traceback when it ends, and
+    cyclic garbage (frames and traceback) once the error is handled: its end freezes nothing,
+    and the next compile end collects them before it freezes (frozen, they would outlive any
+    ``gc.collect()`` until a thaw)."""
+    seen = {}
+
+    def build():
+        partial = [_Node() for _ in range(300)]  # held by this frame, so by the traceback
+        for a, b in zip(partial, partial[1:] + partial[:1]):
+            a.next = b  # a cycle only the collector frees
+        seen["partial"] = weakref.ref(partial[0])
+        raise constrain.CompileBudgetError("test failure", budget="time")
+
+    with pytest.raises(constrain.CompileBudgetError):
+        _compile_with(build, "test-collector:failed-partial")
+    assert seen["partial"]() is not None  # garbage now, a cycle
+    _compile_with(lambda: ByteDFA.literal(b"after-failure"), "test-collector:after-failure")
+    gc.collect()
+    assert seen["partial"]() is None
