@@ -13,8 +13,8 @@ from decode import GenerationArgumentError, Speculation, SuffixStore
 from decode.speculative import SuffixDraft, run_speculative
 from tests.decode.samplers import toys
 from tests.decode.speculative.test_generate_speculative import PROMPTS, SCHEMA, _gen
-from tests.decode.speculative.test_speculative_exactness import (A, AB, B, C, L, PROMPT, _constraints, hashed_lm,
-                                                                 sequential_law, speculative_law)
+from tests.decode.speculative.test_speculative_exactness import (A, AB, B, C, L, PROMPT, _constraints, assert_exact,
+                                                                 hashed_lm)
 
 
 def _mask(allowed, n_words=2) -> np.ndarray:
@@ -131,13 +131,7 @@ def setup():
 @pytest.mark.parametrize("which", ["forced", "free"])
 def test_first_tokens_law_equals_sequential_masked_sampling(setup, gamma, which):
     vocab, lm, cons, store = setup
-    spec = Speculation(drafts=("suffix",), max_draft=gamma, history=store)
-    spec_law = speculative_law(lm, cons[which], spec, PROMPT)
-    seq_law = sequential_law(lm, cons[which], PROMPT)
-    assert set(spec_law) == set(seq_law)
-    for key, p in seq_law.items():
-        assert spec_law[key] == pytest.approx(p, abs=1e-12), key
-    assert sum(spec_law.values()) == pytest.approx(1.0, abs=1e-12)
+    assert_exact(lm, cons[which], Speculation(drafts=("suffix",), max_draft=gamma, history=store), PROMPT)
     assert len(store) == sum(map(len, STORED))  # decode.sample's driver reads the store only
 
 
@@ -146,11 +140,7 @@ def test_exact_under_temperature_beside_the_other_sources(setup, temperature):
     vocab, lm, cons, store = setup
     spec = Speculation(drafts=("grammar", "ngram", "recycling"), max_draft=3, adaptive=False, history=store)
     for c in cons.values():
-        spec_law = speculative_law(lm, c, spec, PROMPT, temperature)
-        seq_law = sequential_law(lm, c, PROMPT, temperature)
-        assert set(spec_law) == set(seq_law)
-        for key, p in seq_law.items():
-            assert spec_law[key] == pytest.approx(p, abs=1e-12), key
+        assert_exact(lm, c, spec, PROMPT, temperature)
 
 
 def test_suffix_drafts_are_really_verified(setup):
