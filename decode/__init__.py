@@ -13,7 +13,8 @@ Public API:
 - ``repair`` / ``RepairResult``: rewrite a draft from a model we cannot constrain into a valid
   output close to it (sketch-guided: the draft in the prompt and as a copy source).
 - ``Speculation``: settings of ``generate(..., speculative=...)`` / ``sample(..., speculative=...)``
-  (lossless speculative decoding with grammar-legal drafts; ``decode.speculative``).
+  (lossless speculative decoding with grammar-legal drafts; ``decode.speculative``);
+  ``SuffixStore``: earlier outputs to draft from across calls (``Speculation(history=...)``).
 - ``sample``: draws from the constrained distribution itself (masked, AWRS, SMC; weighted
   ``Samples``; or ASAp, grammar-aligned draws that learn) over any ``TokenLM`` (``TableLM``:
   hand-made); ``GrammarAligned``: the persistent ASAp sampler behind ``method="asap"``;
@@ -48,6 +49,7 @@ _HOMES = {
     "RepairResult": "draft_repair",
     "Samples": "sampling",
     "Speculation": "speculative.config",
+    "SuffixStore": "speculative.suffix",
     "TableLM": "lms.base",
     "TokenLM": "lms.base",
     "WeightedGenerationResult": "weighted",

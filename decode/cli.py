@@ -235,6 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "\"speculative\": false (lossless: greedy outputs are the same tokens)")
     sv.add_argument("--max-draft", type=int, default=None, metavar="N",
                     help="with --speculative: most drafted tokens per row and pass (default: 12)")
+    sv.add_argument("--speculative-disable-batch", type=int, default=None, metavar="N",
+                    help="with --speculative: a pass of N rows or more drafts for none of them (vLLM's "
+                         "speculative_disable_by_batch_size; on a CPU several rows already fill a pass)")
+    sv.add_argument("--speculative-suffix", type=int, nargs="?", const=100_000, default=None, metavar="TOKENS",
+                    help="with --speculative: also draft from earlier requests' outputs (one SuffixStore of at "
+                         "most TOKENS tokens, default 100000, shared by every speculative request)")
     sv.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
 
     b = sub.add_parser(
@@ -587,20 +593,25 @@ def _cmd_serve(args) -> int:
         raise UsageError(f"--max-batch must be >= 1, got {args.max_batch}")
     if not 0 < args.port < 65536:
         raise UsageError(f"--port must be in 1..65535, got {args.port}")
-    if args.max_draft is not None and not args.speculative:
-        raise UsageError("--max-draft needs --speculative")
-    if args.max_draft is not None and args.max_draft < 1:
-        raise UsageError(f"--max-draft must be >= 1, got {args.max_draft}")
+    for flag, value in (("--max-draft", args.max_draft), ("--speculative-disable-batch", args.speculative_disable_batch),
+                        ("--speculative-suffix", args.speculative_suffix)):
+        if value is not None and not args.speculative:
+            raise UsageError(f"{flag} needs --speculative")
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be >= 1, got {value}")
     from .serve.app import serve
-    from .speculative import Speculation
+    from .speculative import Speculation, SuffixStore
 
     spec = None
     if args.speculative:
-        spec = Speculation() if args.max_draft is None else Speculation(max_draft=args.max_draft)
+        fields = {} if args.max_draft is None else {"max_draft": args.max_draft}
+        if args.speculative_suffix is not None:
+            fields["history"] = SuffixStore(max_tokens=args.speculative_suffix)
+        spec = Speculation(**fields)
     try:
         serve(args.model, host=args.host, port=args.port, max_batch=args.max_batch, threads=args.threads,
               default_max_tokens=args.max_tokens, compile_budget_s=args.compile_budget, log_level=args.log_level,
-              progress=_progress, speculative=spec)
+              progress=_progress, speculative=spec, speculative_disable_batch=args.speculative_disable_batch)
     except (OSError, ValueError) as e:  # not found (offline, a typo), not a causal LM...
         raise UsageError(f"cannot serve model {args.model!r}: {e}") from None
     return 0

@@ -521,6 +521,9 @@ def generate(
                       else lm.forward(ids, valid, head=head, parents=parents))
             _count_pass(rows)
     t_end = time.perf_counter()
+    if spec is not None and spec.history is not None:  # later calls may draft from these outputs
+        for r in rows:
+            spec.history.add(r.token_ids)
 
     results = [_result(r, tokenizer, t0=t0, t_first=t_first, t_end=t_end, compile_s=compile_s, steps=steps,
                        stats=step.row_stats(i))

@@ -21,7 +21,7 @@ PUBLIC = {
         "Agent", "AgentResult",
         "GENERATION_JSON_OPTIONS", "GenerationArgumentError", "GenerationError", "GenerationResult",
         "GrammarAligned", "HFTokenLM", "Healing", "Lark", "LogitsProcessor", "Predicate", "Regex", "RepairResult",
-        "Samples", "Speculation",
+        "Samples", "Speculation", "SuffixStore",
         "TableLM", "TokenLM", "Triggered", "WeightedGenerationResult",
         "apply_token_bitmask_", "as_compiled", "chat", "generate", "generate_object", "heal", "load_default_model",
         "load_model", "masked_sample", "repair", "sample",

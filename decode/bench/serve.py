@@ -74,6 +74,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speculative", action="store_true",
                    help="compare constrained requests decoded speculatively against the same decoded plainly "
                         "(instead of constrained against unconstrained)")
+    p.add_argument("--speculative-disable-batch", type=int, default=None, metavar="N",
+                   help="with --speculative: the server's --speculative-disable-batch (passes of N rows or more "
+                        "draft for none)")
     p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
 
@@ -88,6 +91,8 @@ def _server(args, port: int):
         cmd += ["--threads", str(args.threads)]
     if getattr(args, "speculative", False):
         cmd += ["--speculative"]
+        if getattr(args, "speculative_disable_batch", None):
+            cmd += ["--speculative-disable-batch", str(args.speculative_disable_batch)]
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     if args.threads:
         env["OMP_NUM_THREADS"] = str(args.threads)

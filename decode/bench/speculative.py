@@ -102,24 +102,23 @@ def _plain(model, tok, prompts, cons, *, legal_head: bool, **kw):
 
 
 def _run_setting(model, tok, compiled, tasks, *, batch: int, temperature: float, spec, max_new_tokens: int,
-                 seed: int, log, full_head: bool = True) -> dict:
+                 seed: int, log, full_head: bool = True, also=None) -> dict:
+    """Every task (batch) decoded by the plain loop(s) and with ``spec``, back to back; with
+    ``also`` (a second ``Speculation``, e.g. with a ``SuffixStore``), decoded a third time with
+    it, right after, and its figures in ``agg["also"]`` against the same plain runs."""
     from ..loop import generate
 
-    agg = {"tokens": 0, "base_passes": 0, "spec_passes": 0, "base_s": 0.0, "spec_s": 0.0, "outputs": 0,
-           "identical": 0, "drafted": 0, "accepted": 0, "forced": 0, "sources": {}, "ratios": [],
-           "full_s": 0.0, "full_tokens": 0, "full_identical": 0, "full_ratios": []}
-    for start in range(0, len(tasks), batch):
-        group = tasks[start:start + batch]
-        prompts = [m for _, _, m in group]
-        cons = [compiled[name] for name, _, _ in group]
-        kw = dict(temperature=temperature, max_new_tokens=max_new_tokens, seed=seed, batch=True)
-        full = None
-        if full_head:
-            full, full_s = _plain(model, tok, prompts, cons, legal_head=False, **kw)
-        base, base_s = _plain(model, tok, prompts, cons, legal_head=True, **kw)
-        t = time.perf_counter()
-        spec_res = generate(model, tok, prompts, cons, speculative=spec, **kw)
-        spec_s = time.perf_counter() - t
+    def new_agg():
+        return {"tokens": 0, "base_passes": 0, "spec_passes": 0, "base_s": 0.0, "spec_s": 0.0, "outputs": 0,
+                "identical": 0, "drafted": 0, "accepted": 0, "forced": 0, "sources": {}, "ratios": [],
+                "full_s": 0.0, "full_tokens": 0, "full_identical": 0, "full_ratios": [], "base_tokens": 0,
+                "base_decode_s": 0.0, "spec_decode_s": 0.0, "base_decode_tokens": 0, "spec_decode_tokens": 0}
+
+    # the decode phase: after each batch's first token (its prompt's prefill and first
+    # pass excluded, which both loops pay alike), tokens after the first per row
+    ttft = lambda rs: min(r.timings["time_to_first_token_s"] for r in rs)  # noqa: E731
+
+    def add(agg, base, base_s, spec_res, spec_s, full, full_s):
         n_base = sum(len(r.token_ids) for r in base)
         n_spec = sum(len(r.token_ids) for r in spec_res)
         agg["tokens"] += n_spec
@@ -127,15 +126,11 @@ def _run_setting(model, tok, compiled, tasks, *, batch: int, temperature: float,
         agg["spec_passes"] += max(r.stats["forward_calls"] for r in spec_res)
         agg["base_s"] += base_s
         agg["spec_s"] += spec_s
-        agg["base_tokens"] = agg.get("base_tokens", 0) + n_base
-        # the decode phase: after each batch's first token (its prompt's prefill and first
-        # pass excluded, which both loops pay alike), tokens after the first per row
-        ttft = lambda rs: min(r.timings["time_to_first_token_s"] for r in rs)  # noqa: E731
-        agg["base_decode_s"] = agg.get("base_decode_s", 0.0) + max(base_s - ttft(base), 0.0)
-        agg["spec_decode_s"] = agg.get("spec_decode_s", 0.0) + max(spec_s - ttft(spec_res), 0.0)
-        agg["base_decode_tokens"] = agg.get("base_decode_tokens", 0) + sum(max(len(r.token_ids) - 1, 0) for r in base)
-        agg["spec_decode_tokens"] = agg.get("spec_decode_tokens", 0) + sum(max(len(r.token_ids) - 1, 0)
-                                                                           for r in spec_res)
+        agg["base_tokens"] += n_base
+        agg["base_decode_s"] += max(base_s - ttft(base), 0.0)
+        agg["spec_decode_s"] += max(spec_s - ttft(spec_res), 0.0)
+        agg["base_decode_tokens"] += sum(max(len(r.token_ids) - 1, 0) for r in base)
+        agg["spec_decode_tokens"] += sum(max(len(r.token_ids) - 1, 0) for r in spec_res)
         if base_s > 0 and spec_s > 0 and n_base and n_spec:
             agg["ratios"].append((n_spec / spec_s) / (n_base / base_s))
         if full is not None:
@@ -145,20 +140,47 @@ def _run_setting(model, tok, compiled, tasks, *, batch: int, temperature: float,
             agg["full_identical"] += sum(f.token_ids == b.token_ids for f, b in zip(full, base))
             if full_s > 0 and base_s > 0 and n_full and n_base:
                 agg["full_ratios"].append((n_base / base_s) / (n_full / full_s))
-        for b, s in zip(base, spec_res):
+        for b, r in zip(base, spec_res):
             agg["outputs"] += 1
-            agg["identical"] += b.token_ids == s.token_ids
-            agg["drafted"] += s.stats["drafted"]
-            agg["accepted"] += s.stats["accepted"]
-            agg["forced"] += s.stats["forced"]
-            for name, v in s.stats["sources"].items():
+            agg["identical"] += b.token_ids == r.token_ids
+            agg["drafted"] += r.stats["drafted"]
+            agg["accepted"] += r.stats["accepted"]
+            agg["forced"] += r.stats["forced"]
+            for name, v in r.stats["sources"].items():
                 d = agg["sources"].setdefault(name, {"drafted": 0, "accepted": 0})
                 d["drafted"] += v["drafted"]
                 d["accepted"] += v["accepted"]
+
+    agg = new_agg()
+    agg2 = new_agg() if also is not None else None
+    for start in range(0, len(tasks), batch):
+        group = tasks[start:start + batch]
+        prompts = [m for _, _, m in group]
+        cons = [compiled[name] for name, _, _ in group]
+        kw = dict(temperature=temperature, max_new_tokens=max_new_tokens, seed=seed, batch=True)
+        full, full_s = None, 0.0
+        if full_head:
+            full, full_s = _plain(model, tok, prompts, cons, legal_head=False, **kw)
+        base, base_s = _plain(model, tok, prompts, cons, legal_head=True, **kw)
+        t = time.perf_counter()
+        spec_res = generate(model, tok, prompts, cons, speculative=spec, **kw)
+        spec_s = time.perf_counter() - t
+        add(agg, base, base_s, spec_res, spec_s, full, full_s)
+        line = ""
+        if also is not None:
+            t = time.perf_counter()
+            also_res = generate(model, tok, prompts, cons, speculative=also, **kw)
+            also_s = time.perf_counter() - t
+            add(agg2, base, base_s, also_res, also_s, full, full_s)
+            line = (f"; also {also_s:.1f}s, passes {agg2['spec_passes']}, identical "
+                    f"{agg2['identical']}/{agg2['outputs']}")
+        n_spec = sum(len(r.token_ids) for r in spec_res)
         log(f"  {group[0][0]}{' +' + str(len(group) - 1) if len(group) > 1 else ''}: {n_spec} tokens, passes "
             f"{agg['spec_passes']}/{agg['base_passes']} for {agg['tokens']}/{agg['base_tokens']} tokens so far, "
             f"{spec_s:.1f}s vs {base_s:.1f}s" + (f" (full head {full_s:.1f}s)" if full is not None else "")
-            + f", identical {agg['identical']}/{agg['outputs']}")
+            + f", identical {agg['identical']}/{agg['outputs']}" + line)
+    if agg2 is not None:
+        agg["also"] = agg2
     return agg
 
 
@@ -251,6 +273,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--draft-model", default="default", metavar="PATH|default",
                    help="the draft model of a configuration that names the source 'model' (default: SmolLM2 "
                         "itself, which shows acceptance, not speed)")
+    p.add_argument("--suffix", action="store_true",
+                   help="also decode every task a third time, right after the speculative run, with a SuffixStore "
+                        "(Speculation.history: a fresh store per setting that holds the earlier tasks' outputs of "
+                        "that third run only, never a task's own); its row beside the store-less one")
+    p.add_argument("--suffix-tokens", type=int, default=100_000, help="SuffixStore.max_tokens (default 100000)")
     p.add_argument("--no-full-head", action="store_true",
                    help="skip the plain loop with the full output layer (by default every task is also decoded "
                         "so, to show what the narrow head alone buys)")
@@ -279,7 +306,9 @@ def main(args: argparse.Namespace) -> int:
     from .. import models
     from ..constraints import get_vocabulary
     from ..lm import logits_width
-    from ..speculative import Speculation
+    from dataclasses import replace
+
+    from ..speculative import Speculation, SuffixStore
     from .output import write_json
 
     if args.threads:
@@ -317,13 +346,17 @@ def main(args: argparse.Namespace) -> int:
                     if not gtasks:
                         continue
                     log(f"{gname}, drafts {','.join(spec.source_names)}, batch {batch}, T {temperature:g}")
+                    also = replace(spec, history=SuffixStore(args.suffix_tokens)) if args.suffix else None
                     agg = _run_setting(model, tok, compiled, gtasks, batch=batch, temperature=temperature,
                                        spec=spec, max_new_tokens=args.max_new_tokens, seed=args.seed, log=log,
-                                       full_head=not args.no_full_head)
-                    label = f"{gname} ({'+'.join(spec.source_names)})"
-                    rows.append(_row(label, batch, temperature, agg, temperature == 0))
-                    payload_rows.append({"tasks": gname, "drafts": list(spec.source_names), "batch": batch,
-                                         "temperature": temperature, **{k: v for k, v in agg.items()}})
+                                       full_head=not args.no_full_head, also=also)
+                    for sp, a in ((spec, agg), (also, agg.pop("also", None))):
+                        if a is None:
+                            continue
+                        label = f"{gname} ({'+'.join(sp.source_names)})"
+                        rows.append(_row(label, batch, temperature, a, temperature == 0))
+                        payload_rows.append({"tasks": gname, "drafts": list(sp.source_names), "batch": batch,
+                                             "temperature": temperature, **{k: v for k, v in a.items()}})
     print(f"\nSmolLM2-135M-Instruct on CPU, torch threads {torch.get_num_threads()}; {len(groups['maskbench'])} "
           f"MaskBench schemas (sample {args.sample}, seed {args.seed}) + {len(groups['extraction'])} extraction "
           f"prompts; max {args.max_new_tokens} new tokens, max_draft {args.max_draft}; "
@@ -337,7 +370,10 @@ def main(args: argparse.Namespace) -> int:
           "every logit; speedup: total tokens/s with speculation over the plain loop's, run back to back per "
           "batch; decode-phase speedup: the same after each batch's first token (prefill and first pass, which "
           "both loops pay alike, left out; the issue's target is the end-to-end speedup); median speedup: the median of those per-batch ratios; identical: greedy outputs "
-          "token-identical to the plain loop's (full: the full-head plain loop's to the narrow one's).")
+          "token-identical to the plain loop's (full: the full-head plain loop's to the narrow one's)." +
+          (" Rows with 'suffix' (--suffix): each task decoded a third time right after the speculative run, with a "
+           "SuffixStore holding the earlier tasks' outputs of that third run (never the task's own), against the "
+           "same plain runs." if args.suffix else ""))
     if args.json:
         write_json(args.json, {"kind": "speculative", "forward_costs_s": costs, "rows": payload_rows}, indent=2)
     if args.plot:

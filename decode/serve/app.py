@@ -40,14 +40,18 @@ class ServeConfig:
     """Server settings: ``model_id`` (what ``/v1/models`` lists; ``aliases`` are accepted too),
     ``max_batch`` rows decoded together, ``default_max_tokens`` when a request sets none (capped
     by the context), ``compile_budget_s`` per constraint compile (past it: 400), the
-    compiled-constraint cache's bounds, and ``speculative``: a ``decode.Speculation`` (or True for
-    its defaults) that requests without a ``speculative`` field decode with (None: plain)."""
+    compiled-constraint cache's bounds, ``speculative``: a ``decode.Speculation`` (or True for
+    its defaults) that requests without a ``speculative`` field decode with (None: plain; its
+    ``history`` store, if any, is shared by every request that decodes speculatively), and
+    ``speculative_disable_batch``: the batch size from which a pass drafts for no row."""
 
     def __init__(self, *, model_id: str = "default", aliases: tuple[str, ...] = (), max_batch: int = 8,
                  default_max_tokens: int = 512, compile_budget_s: float = 10.0, cache_entries: int = 256,
-                 cache_bytes: int = 512 << 20, compile_workers: int = 2, speculative=None):
+                 cache_bytes: int = 512 << 20, compile_workers: int = 2, speculative=None,
+                 speculative_disable_batch: int | None = None):
         self.speculative = as_speculation(speculative)
         check_speculation(self.speculative, False)
+        self.speculative_disable_batch = speculative_disable_batch
         self.model_id = model_id
         self.aliases = tuple(a for a in aliases if a != model_id)
         self.max_batch = max_batch
@@ -67,7 +71,8 @@ class _State:
 
     def __init__(self, model, tokenizer, config: ServeConfig):
         self.model, self.tokenizer, self.config = model, tokenizer, config
-        self.engine = Engine(model, tokenizer, max_batch=config.max_batch)
+        self.engine = Engine(model, tokenizer, max_batch=config.max_batch,
+                             speculative_disable_batch=config.speculative_disable_batch)
         self.cache = ConstraintCache(max_entries=config.cache_entries, max_bytes=config.cache_bytes)
         self.pool = ThreadPoolExecutor(max_workers=config.compile_workers, thread_name_prefix="structgen-compile")
         self.json_options = generation_json_options()
@@ -387,7 +392,8 @@ class ServerThread:
 
 def serve(model: str = "default", *, host: str = "127.0.0.1", port: int = 8000, max_batch: int = 8,
           threads: int | None = None, default_max_tokens: int = 512, compile_budget_s: float = 10.0,
-          log_level: str = "info", progress=None, speculative=None) -> None:
+          log_level: str = "info", progress=None, speculative=None,
+          speculative_disable_batch: int | None = None) -> None:
     """Load ``model`` (``"default"``: the bundled SmolLM2-135M-Instruct; else an HF id or local
     path) and serve it until interrupted; ``speculative``: the default of requests that do not
     say (``ServeConfig``)."""
@@ -406,6 +412,6 @@ def serve(model: str = "default", *, host: str = "127.0.0.1", port: int = 8000, 
         model_id, aliases = os.path.basename(os.path.normpath(model)) or model, ("default", model)
     config = ServeConfig(model_id=model_id, aliases=aliases, max_batch=max_batch,
                          default_max_tokens=default_max_tokens, compile_budget_s=compile_budget_s,
-                         speculative=speculative)
+                         speculative=speculative, speculative_disable_batch=speculative_disable_batch)
     app = create_app(m, tok, config)
     uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -22,7 +22,13 @@ batch's pass beside the other rows' chunks, shorter chunks padded and masked out
 verifies the row's drafts with the same law as the non-speculative path and the row's
 rejected drafts leave its KV slot (:meth:`SlotKV.retract`).  The tokens a pass commits are
 accepted one by one, so a stop string or ``max_tokens`` inside an accepted draft ends the row
-exactly where the plain path would, and each is streamed as it is accepted.
+exactly where the plain path would, and each is streamed as it is accepted.  With
+``speculative_disable_batch`` N, a pass of N rows or more drafts for none of them (vLLM's
+``speculative_disable_by_batch_size``): on a CPU a pass of several rows is already
+compute-bound, and padding every row to the longest draft costs more than drafts save (session
+14: 1.21x tokens per server CPU second at one client, 0.95x at four).  A speculative row with a
+``SuffixStore`` (``Speculation.history``) adds its output to it when it finishes, so the
+requests that come later draft from it.
 
 Failures stay with their row: a matcher error (a mask over its budget) ends that request with
 the error, a model error ends the rows of that step; the thread itself keeps running.
@@ -84,7 +90,8 @@ def check_speculation(spec, penalties) -> None:
     """What a served row's speculative decoding takes: a :class:`Speculation` with linear drafts
     (no ``siblings``: a tree's 4D attention mask is not written into the batch's slot mask) and
     no ``draft_model`` (its own KV cache would need slots of its own), without penalties (they
-    change the target with every drafted token, as in ``decode.generate``)."""
+    change the target with every drafted token, as in ``decode.generate``); a ``history``
+    store is shared by every request that carries it."""
     if spec is None:
         return
     if not isinstance(spec, Speculation):
@@ -214,12 +221,18 @@ class Engine:
     """The continuous-batching decoder of one model; :meth:`submit` from any thread.
 
     ``max_batch``: rows decoded together at most (the rest wait in arrival order).
+    ``speculative_disable_batch``: a pass of at least this many rows drafts for none (its
+    speculative rows feed their committed tokens only; None: always draft).
     Use as a context manager, or call :meth:`start` and :meth:`stop`.
     """
 
-    def __init__(self, model, tokenizer, *, max_batch: int = 8):
+    def __init__(self, model, tokenizer, *, max_batch: int = 8, speculative_disable_batch: int | None = None):
         if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
             raise GenerationArgumentError("max_batch", f"must be an integer >= 1, got {max_batch!r}")
+        n = speculative_disable_batch
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise GenerationArgumentError("speculative_disable_batch", f"must be an integer >= 1 or None, got {n!r}")
+        self.speculative_disable_batch = n
         self.model = model
         self.tokenizer = tokenizer
         self.max_batch = max_batch
@@ -247,7 +260,8 @@ class Engine:
         self._stop = False
         self._thread: threading.Thread | None = None
         self.stats = {"steps": 0, "prefills": 0, "rows_done": 0, "errors": 0, "max_rows": 0, "row_steps": 0,
-                      "speculative_rows": 0, "draft_tokens": 0, "accepted_tokens": 0, "forced_tokens": 0}
+                      "speculative_rows": 0, "draft_tokens": 0, "accepted_tokens": 0, "forced_tokens": 0,
+                      "undrafted_passes": 0}
         self._checked_cache = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -498,20 +512,24 @@ class Engine:
                 self._leave(i)
         if not self.live:
             return
-        self._forward([self._chunk(lv) for lv in self.live])
+        draft = self.speculative_disable_batch is None or len(self.live) < self.speculative_disable_batch
+        if not draft and any(lv.spec is not None for lv in self.live):
+            self.stats["undrafted_passes"] += 1
+        self._forward([self._chunk(lv, draft) for lv in self.live], draft)
 
-    def _chunk(self, lv: _Live) -> list[int]:
+    def _chunk(self, lv: _Live, draft: bool = True) -> list[int]:
         """The tokens a row feeds in the next pass: its last token, or a speculative row's
-        committed tokens not yet in its cache followed by its draft."""
+        committed tokens not yet in its cache followed by its draft (``draft``: none)."""
         if lv.spec is None:
             return [lv.row.token_ids[-1]]
-        ids, valid = lv.spec.feed([lv.row], [0])
+        ids, valid = lv.spec.feed([lv.row], [0], draft)
         return (ids[0] if valid is None else ids[0][valid[0]]).tolist()
 
-    def _forward(self, chunks: list[list[int]]) -> None:
-        """One pass over every running row's chunk (shorter ones padded at the end, masked out)."""
+    def _forward(self, chunks: list[list[int]], draft: bool = True) -> None:
+        """One pass over every running row's chunk (shorter ones padded at the end, masked out;
+        widened to a speculative row's ``min_pass`` only where rows draft)."""
         n = len(chunks)
-        min_pass = max((lv.spec.spec.min_pass for lv in self.live if lv.spec is not None), default=1)
+        min_pass = max((lv.spec.spec.min_pass for lv in self.live if lv.spec is not None and draft), default=1)
         ids, valid = pad_chunks(dict(enumerate(chunks)), n, min_pass)
         k = ids.shape[1]
         ids = ids.to(self.device)
@@ -582,6 +600,9 @@ class Engine:
                    "forward_calls": r.passes, "mask_time_s": r.mask_time}
         stats = {}
         if lv.spec is not None:
+            history = lv.spec.spec.history
+            if history is not None and finish in ("stop", "length"):  # later requests draft from it
+                history.add(r.token_ids)
             stats = lv.spec.row_stats(0)
             for key in ("drafted", "accepted", "forced"):
                 self.stats[("draft" if key == "drafted" else key) + "_tokens"] += stats[key]

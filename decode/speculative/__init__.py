@@ -9,7 +9,8 @@ unlike jump-forward, which appends forced text in a tokenization the model may n
 chosen.  Tokens that are the only ones their mask allows are appended without a pass.
 
 One module per concept: :mod:`.config` (``Speculation``, the settings), :mod:`.drafts` (the
-draft sources and the ``Drafter`` that keeps their legal prefix), :mod:`.model_draft` (``ModelDraft``, a draft model's masked guesses), :mod:`.verify` (the
+draft sources and the ``Drafter`` that keeps their legal prefix), :mod:`.model_draft` (``ModelDraft``, a draft model's masked guesses), :mod:`.suffix`
+(``SuffixStore``, earlier generations' outputs shared across requests, and its source), :mod:`.verify` (the
 target's law per position and the acceptance rule), :mod:`.step` (``SpeculativeStep``, the
 strategy that ``decode.generate``'s loop runs, with KV-cache rollback), :mod:`.particles`
 (the same over a ``decode.TokenLM`` for ``decode.sample``).
@@ -21,9 +22,10 @@ from .drafts import (Draft, DraftContext, Drafter, DraftSource, FreeWalk, Gramma
 from .model_draft import ModelDraft
 from .particles import run_speculative
 from .step import SpeculativeStep
+from .suffix import SuffixDraft, SuffixStore
 from .verify import TorchChooser, greedy_targets, target_probs, verify_greedy, verify_sampled
 
 __all__ = ["DRAFT_SOURCES", "Draft", "DraftContext", "DraftSource", "Drafter", "FreeWalk", "GrammarDraft",
-           "ModelDraft", "NgramDraft", "RecyclingDraft", "SpeculativeStep", "Speculation", "TorchChooser", "as_speculation",
+           "ModelDraft", "NgramDraft", "RecyclingDraft", "SpeculativeStep", "Speculation", "SuffixDraft", "SuffixStore", "TorchChooser", "as_speculation",
            "greedy_targets", "make_sources", "run_speculative", "single_token", "target_probs", "verify_greedy",
            "verify_sampled"]

@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..result import GenerationArgumentError
+from .suffix import SuffixStore
 
 __all__ = ["DRAFT_SOURCES", "Speculation", "as_speculation"]
 
 #: the draft sources known by name, in the order a caller would usually want them
-DRAFT_SOURCES = ("grammar", "ngram", "recycling", "model")
+DRAFT_SOURCES = ("grammar", "ngram", "recycling", "suffix", "model")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,15 @@ class Speculation:
     or any ``decode.TokenLM`` over the same vocabulary) whose masked greedy guesses become
     the ``"model"`` source (:class:`~decode.speculative.model_draft.ModelDraft`); it is
     appended to ``drafts`` unless ``drafts`` names ``"model"`` where it should be asked.
+    ``history``: a :class:`~decode.speculative.suffix.SuffixStore` of earlier generations'
+    outputs, shared across calls (a server keeps one per model), whose continuation of the
+    longest matching suffix becomes the ``"suffix"`` source (SuffixDecoding; vLLM's ``suffix``
+    method); inserted after ``"ngram"`` (else at the end, before ``"model"``) unless ``drafts``
+    names ``"suffix"``.  ``decode.generate`` adds each finished output to it; ``decode.sample``
+    only reads it.  Why after prompt lookup: the request's own text is the better guess where
+    it has one; on the 30 MaskBench greedy outputs replayed with the store holding the earlier
+    tasks' outputs, the store filled 140 of 238 draftless passes and cut passes by 10%, while
+    asked first it cost 35% more passes (docs/benchmarks.md, session 15).
 
     Whatever the drafts, the output law is that of non-speculative masked sampling, and
     greedy output is token-for-token the same (ALGORITHMS.md section 3.2).
@@ -73,6 +83,7 @@ class Speculation:
     draft_model: object = None
     min_pass: int = 4
     siblings: int = 0
+    history: object = None
 
     def __post_init__(self):
         drafts = self.drafts
@@ -101,6 +112,15 @@ class Speculation:
                 drafts, names = (*drafts, "model"), [*names, "model"]
         elif "model" in names:
             raise GenerationArgumentError("speculative", "the draft source 'model' needs draft_model=")
+        if self.history is not None:
+            if not isinstance(self.history, SuffixStore):
+                raise GenerationArgumentError("speculative", f"history must be a decode.SuffixStore, got "
+                                              f"{type(self.history).__name__}")
+            if "suffix" not in names:
+                at = names.index("ngram") + 1 if "ngram" in names else len(names) - ("model" in names)
+                drafts, names = (*drafts[:at], "suffix", *drafts[at:]), [*names[:at], "suffix", *names[at:]]
+        elif "suffix" in names:
+            raise GenerationArgumentError("speculative", "the draft source 'suffix' needs history= (a SuffixStore)")
         if len(set(names)) != len(names):
             raise GenerationArgumentError("speculative", f"draft sources repeat: {names}")
         object.__setattr__(self, "drafts", tuple(drafts))
@@ -132,8 +152,9 @@ class Speculation:
 
     def __repr__(self) -> str:  # a model's repr is pages long
         dm = "" if self.draft_model is None else f", draft_model=<{type(self.draft_model).__name__}>"
+        hs = "" if self.history is None else f", history=<SuffixStore of {len(self.history)} tokens>"
         return (f"Speculation(drafts={self.draft_names!r}, max_draft={self.max_draft}, adaptive={self.adaptive}, "
-                f"ngram={self.ngram}, min_pass={self.min_pass}, siblings={self.siblings}{dm})")
+                f"ngram={self.ngram}, min_pass={self.min_pass}, siblings={self.siblings}{dm}{hs})")
 
 
 def as_speculation(value) -> Speculation | None:

@@ -288,6 +288,7 @@ class RecyclingDraft:
 def make_sources(spec, vocab, eos=frozenset()) -> list:
     """The draft source objects of a ``Speculation`` (names become fresh instances)."""
     from .model_draft import ModelDraft
+    from .suffix import SuffixDraft
 
     out = []
     for d in spec.drafts:
@@ -297,6 +298,8 @@ def make_sources(spec, vocab, eos=frozenset()) -> list:
             out.append(NgramDraft(spec.ngram))
         elif d == "recycling":
             out.append(RecyclingDraft())
+        elif d == "suffix":
+            out.append(SuffixDraft(spec.history))
         elif d == "model":
             out.append(ModelDraft(spec.draft_model, eos))
         else:

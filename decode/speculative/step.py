@@ -274,7 +274,10 @@ class SpeculativeStep:
             return None
         return legal_logits_at(hidden, weight, *at)
 
-    def feed(self, rows, active):
+    def feed(self, rows, active, draft: bool = True):
+        """The pass's ``[B, k]`` ids (committed tokens not yet in the cache, then a fresh draft per
+        row) and which are real; ``draft=False`` feeds the committed tokens alone (a server past
+        its speculation batch size: the pass then costs what a plain one does)."""
         chunks: dict[int, list[int]] = {}
         for i in active:
             r, plan = rows[i], self.plans[i]
@@ -289,14 +292,14 @@ class SpeculativeStep:
             # 0.327 passes/token at a decode cost of 1189 one-token passes, drafting to ``max_draft`` 0.301
             # and 1117 (6% less; docs/benchmarks.md, session 10).
             # fill the pass to ``min_pass`` fed tokens with drafts where the sources have guesses
-            budget = min(self.spec.max_draft, max(plan.gamma, self.spec.min_pass - len(pending)))
+            budget = min(self.spec.max_draft, max(plan.gamma, self.spec.min_pass - len(pending))) if draft else 0
             history = self.prompts[i] + r.token_ids
-            draft = self.drafter.draft(self._walker(i), history, budget, limit)
+            d = self.drafter.draft(self._walker(i), history, budget, limit)
             plan.pending = len(pending)
-            if self.siblings is not None and len(draft.tokens) < limit:
-                add_siblings(draft, self.siblings, self._walker(i), history)
-            plan.tokens, plan.sources, plan.masks = draft.tokens, draft.sources, draft.masks
-            plan.chain, plan.parents = draft.chain, draft.parents
+            if self.siblings is not None and draft and len(d.tokens) < limit:
+                add_siblings(d, self.siblings, self._walker(i), history)
+            plan.tokens, plan.sources, plan.masks = d.tokens, d.sources, d.masks
+            plan.chain, plan.parents = d.chain, d.parents
             chunks[i] = pending + plan.tokens
         self._last_chunks = chunks
         # the verified positions of the pass: each row's last pending token, then its drafts

@@ -62,3 +62,32 @@ def test_run_setting_measures_the_full_head_plain_loop_too(smollm2_tokenizer, sm
     skipped = spb._run_setting(smol_model, smollm2_tokenizer, compiled, tasks[:1], batch=1, temperature=0.0,
                                spec=True, max_new_tokens=8, seed=0, log=lambda m: None, full_head=False)
     assert skipped["full_s"] == 0.0 and spb._row("m", 1, 0.0, skipped, True)[spb.HEADERS.index("tok/s plain full head")] == "-"
+
+
+def test_run_setting_with_a_suffix_store_sees_earlier_tasks_only(smollm2_tokenizer, smol_model):
+    """``--suffix``: a third decode per task with a SuffixStore; greedy, the same tokens as the
+    plain loop, its own row, and the store holds exactly the earlier tasks' outputs of that run
+    when each task starts (the same prompt twice: the second run drafts from the first's output)."""
+    import constrain
+
+    from decode import Speculation, SuffixStore
+
+    vocab = constrain.Vocabulary.from_hf(smollm2_tokenizer)
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}, "k": {"enum": ["ab", "cd"]}},
+              "required": ["n", "k"], "additionalProperties": False}
+    compiled = {"json:a": constrain.compile_json_schema(schema, vocab, options=constrain.JsonOptions.GENERATION)}
+    tasks = [("json:a", schema, "a b"), ("json:a", schema, "a b")]
+    store = SuffixStore()
+    sizes = []
+    add = store.add
+    store.add = lambda toks: (sizes.append(store.sequences), add(toks))  # sequences held before each add
+    agg = spb._run_setting(smol_model, smollm2_tokenizer, compiled, tasks, batch=1, temperature=0.0, spec=True,
+                           max_new_tokens=16, seed=0, log=lambda m: None, full_head=False,
+                           also=Speculation(history=store))
+    also = agg["also"]
+    assert sizes == [0, 1] and store.sequences == 2
+    assert also["outputs"] == agg["outputs"] == 2 and also["identical"] == 2
+    assert also["base_tokens"] == agg["base_tokens"] and also["base_s"] == agg["base_s"]
+    assert also["sources"]["suffix"]["accepted"] > 0 and "suffix" not in agg["sources"]
+    assert also["spec_passes"] < agg["spec_passes"]
+    assert len(spb._row("maskbench", 1, 0.0, also, True)) == len(spb.HEADERS)

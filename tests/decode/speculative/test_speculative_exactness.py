@@ -115,6 +115,16 @@ def sequential_law(lm, compiled, prompt, temperature=1.0) -> dict:
     return law
 
 
+def assert_exact(lm, compiled, spec, prompt, temperature=1.0) -> None:
+    """The speculative first-L law equals sequential masked sampling's, to 1e-12."""
+    spec_law = speculative_law(lm, compiled, spec, prompt, temperature)
+    seq_law = sequential_law(lm, compiled, prompt, temperature)
+    assert set(spec_law) == set(seq_law)
+    for key, p in seq_law.items():
+        assert spec_law[key] == pytest.approx(p, abs=1e-12), key
+    assert sum(spec_law.values()) == pytest.approx(1.0, abs=1e-12)
+
+
 class FixedDraft:
     """A point-mass source that ignores the context: always ``a b ab c`` (mostly illegal)."""
 
@@ -156,12 +166,7 @@ def _spec(source: str, gamma: int, adaptive: bool = True, siblings: int = 0) -> 
 @pytest.mark.parametrize("which", ["forced", "free"])
 def test_first_tokens_law_equals_sequential_masked_sampling(setup, source, gamma, which):
     vocab, lm, cons = setup
-    spec_law = speculative_law(lm, cons[which], _spec(source, gamma), PROMPT)
-    seq_law = sequential_law(lm, cons[which], PROMPT)
-    assert set(spec_law) == set(seq_law)
-    for key, p in seq_law.items():
-        assert spec_law[key] == pytest.approx(p, abs=1e-12), key
-    assert sum(spec_law.values()) == pytest.approx(1.0, abs=1e-12)
+    assert_exact(lm, cons[which], _spec(source, gamma), PROMPT)
 
 
 @pytest.mark.parametrize("temperature", [0.5, 2.0])
@@ -169,11 +174,7 @@ def test_exact_under_temperature_with_all_sources(setup, temperature):
     vocab, lm, cons = setup
     spec = Speculation(drafts=("grammar", "ngram", "recycling", FixedDraft()), max_draft=3, adaptive=False)
     for c in cons.values():
-        spec_law = speculative_law(lm, c, spec, PROMPT, temperature)
-        seq_law = sequential_law(lm, c, PROMPT, temperature)
-        assert set(spec_law) == set(seq_law)
-        for key, p in seq_law.items():
-            assert spec_law[key] == pytest.approx(p, abs=1e-12), key
+        assert_exact(lm, c, spec, PROMPT, temperature)
 
 
 def test_drafts_are_really_verified(setup):
