@@ -24,7 +24,10 @@ compiler's code fixes.  So their file (:class:`VerdictStore`,
 ``<cache_root>/canonical/verdicts-<sha256>.npz``) is named by a hash of the tokenizer (its
 full JSON, the vocabulary's size) and of the ``constrain`` package's source (any code change
 starts a new file); the version string inside is checked again on reading, and a file that
-does not load or does not check is ignored and replaced.
+does not load or does not check is ignored and replaced.  Each code version (a development
+checkout's every change, an upgrade) starts a new file, so a save keeps only the
+:data:`VERDICT_FILES_KEPT` most recently written verdict files of its folder and deletes the
+older ones (the outcome files, one per pre-tokenizer, do not depend on the code and stay).
 """
 
 from __future__ import annotations
@@ -38,8 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CAN_JOIN", "CAN_SPLIT", "DONE", "END_JOIN", "END_SPLIT", "STORE_BYTES", "VERDICT_STORE_BYTES",
-           "OutcomeStore", "VerdictStore", "code_version", "outcome_store", "verdict_store"]
+__all__ = ["CAN_JOIN", "CAN_SPLIT", "DONE", "END_JOIN", "END_SPLIT", "STORE_BYTES", "VERDICT_FILES_KEPT",
+           "VERDICT_STORE_BYTES", "OutcomeStore", "VerdictStore", "code_version", "outcome_store", "verdict_store"]
 
 #: bits of one stored byte: the four outcome flags of :meth:`CanonicalFilter._outcome_row`
 #: and whether the pair was judged at all
@@ -50,6 +53,9 @@ _VERSION = "canonical-outcomes-1"
 #: bytes of token ids the stored verdicts may hold (int32 each)
 VERDICT_STORE_BYTES = 16 << 20
 _VERDICT_VERSION = "canonical-verdicts-1"
+#: verdict files a folder keeps (the most recently written; a save deletes older ones): a
+#: few tokenizers times a few code versions, at most VERDICT_STORE_BYTES each
+VERDICT_FILES_KEPT = 8
 
 
 class OutcomeStore:
@@ -170,6 +176,26 @@ class VerdictStore:
         _write_npz(self.path, version=np.frombuffer(self.version.encode("utf-8"), dtype=np.uint8),
                    keys=np.frombuffer(json.dumps(keys).encode("utf-8"), dtype=np.uint8),
                    ptr=np.asarray(ptr, dtype=np.int64), ids=np.concatenate(parts))
+        _prune_verdict_files(self.path)
+
+
+def _prune_verdict_files(kept: Path) -> None:
+    """Delete the verdict files of ``kept``'s folder beyond the :data:`VERDICT_FILES_KEPT`
+    most recently written (``kept``, just written, is never one of them); nothing where the
+    folder cannot be read or a file is already gone (another process pruning too)."""
+    try:
+        files = []
+        for f in kept.parent.glob("verdicts-*.npz"):
+            if f != kept:
+                files.append((f.stat().st_mtime_ns, f))
+    except OSError:
+        return
+    files.sort(reverse=True)
+    for _, f in files[VERDICT_FILES_KEPT - 1:]:
+        try:
+            f.unlink()
+        except OSError:
+            pass
 
 
 _CODE_VERSION: list[str] = []

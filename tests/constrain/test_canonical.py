@@ -1018,3 +1018,32 @@ def test_stored_verdicts_match_fresh(smollm2_vocab, tmp_path, monkeypatch):
     monkeypatch.setattr(canonical_store, "_CODE_VERSION", ["another"])
     other = CanonicalFilter(vocab)
     assert other._verdict_store.path != path and other._stored_verdicts == {}
+
+
+def test_verdict_files_beyond_the_newest_are_pruned(tmp_path):
+    """A verdict save keeps the ``VERDICT_FILES_KEPT`` most recently written verdict files of
+    its folder (itself included) and deletes the older ones; outcome files and other files
+    stay."""
+    import os
+
+    from constrain.tokens import canonical_store
+
+    n = canonical_store.VERDICT_FILES_KEPT
+    old = []
+    for i in range(n + 3):  # written one after the other, oldest first
+        f = tmp_path / f"verdicts-{i:04d}.npz"
+        f.write_bytes(b"x")
+        os.utime(f, ns=(10**18 + i * 10**9, 10**18 + i * 10**9))
+        old.append(f)
+    outcome = tmp_path / ("0" * 64 + ".npz")
+    outcome.write_bytes(b"y")
+    other = tmp_path / "notes.txt"
+    other.write_bytes(b"z")
+    path = tmp_path / "verdicts-new.npz"
+    key = ("lex", 3, 1, 0x5, True, 7, "a", 0, False)
+    canonical_store.VerdictStore(path, "v", 100).save({key: (np.array([1, 2]), np.array([3]), np.array([], dtype=np.int64))})
+    left = sorted(tmp_path.glob("verdicts-*.npz"))
+    assert len(left) == n and path in left
+    assert set(left) - {path} == set(old[-(n - 1):])  # the newest of the older ones
+    assert outcome.exists() and other.exists()
+    assert canonical_store.VerdictStore(path, "v", 100).load()[key][0].tolist() == [1, 2]
