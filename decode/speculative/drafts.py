@@ -198,12 +198,15 @@ class BridgeDraft:
             return []
         forced = context.walker.forced_bytes()
         ids = legal_extensions(self.vocab, forced, np.asarray(context.walker.mask()))
-        tb = self.vocab.token_bytes
-        ids = [t for t in np.sort(ids).tolist() if not (tb[t] or b" ")[len(forced):len(forced) + 1].isspace()]
-        if len(ids) > self.max_candidates:
-            return []
+        tb, n = self.vocab.token_bytes, len(forced)
+        kept = []
+        for t in np.sort(ids).tolist():
+            if not (tb[t] or b" ")[n:n + 1].isspace():
+                kept.append(t)
+                if len(kept) > self.max_candidates:  # free text: stop at the first one too many
+                    return []
         best, most = None, -1
-        for t in ids:
+        for t in kept:
             walk = context.walker.copy()
             if not walk.advance(t) or walk.is_finished():
                 continue
