@@ -19,17 +19,13 @@ pytest.importorskip("uvicorn")
 
 from decode import Speculation  # noqa: E402
 from decode.serve.app import ServeConfig, ServerThread, create_app  # noqa: E402
+from tests.decode.serve import test_server as plain_server  # noqa: E402
+# the openai client fixture (it reads this module's ``server``) and the response_format helper
+from tests.decode.serve.test_server import client, fmt  # noqa: E402,F401
 
-SCHEMAS = [
-    {"type": "object", "properties": {"name": {"type": "string", "maxLength": 12}, "age": {"type": "integer",
-     "minimum": 0, "maximum": 120}}, "required": ["name", "age"], "additionalProperties": False},
-    {"type": "object", "properties": {"ok": {"type": "boolean"}, "tags": {"type": "array", "items": {"enum": ["a", "b"]},
-     "maxItems": 3}}, "required": ["ok", "tags"], "additionalProperties": False},
-    {"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 4},
-    {"type": "object", "properties": {"p": {"type": "object", "properties": {"x": {"type": "integer"}},
-     "required": ["x"], "additionalProperties": False}}, "required": ["p"], "additionalProperties": False},
-    None,
-]
+# four of the plain server tests' schemas (an object with bounds, an array of enums inside an
+# object, an array of integers, nested objects) and free text
+SCHEMAS = [plain_server.SCHEMAS[i] for i in (0, 1, 2, 6)] + [None]
 USER = [{"role": "user", "content": 'Answer in JSON, e.g. {"name": "Ann", "age": 3}.'}]
 
 
@@ -41,15 +37,6 @@ def server(smol_model, smollm2_tokenizer):
     with ServerThread(app) as srv:
         srv.state = app.state.structgen
         yield srv
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    return openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=120)
-
-
-def fmt(schema):
-    return {"type": "json_schema", "json_schema": {"name": "out", "schema": schema, "strict": True}}
 
 
 def _kw(schema, **kw):
