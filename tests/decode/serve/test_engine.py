@@ -185,8 +185,10 @@ def test_failures_stay_with_their_row(smol_model, smollm2_tokenizer, vocab, monk
         rb, rg = bad.result(60), good.result(60)
         assert rb.finish_reason == "error" and isinstance(rb.error, CompileBudgetError)
         assert rg.finish_reason in ("stop", "length") and rg.error is None
-        # a model failure ends the rows of that step, and the thread goes on
-        real = smol_model.forward
+        # a model failure ends the rows of that step, and the thread goes on (the decoder's
+        # forward fails: the whole model's and the narrow output layer's passes both call it)
+        dec = smol_model.get_decoder()
+        real = dec.forward
         calls = {"n": 0}
 
         def flaky(*a, **k):
@@ -195,10 +197,10 @@ def test_failures_stay_with_their_row(smol_model, smollm2_tokenizer, vocab, monk
                 raise RuntimeError("device lost")
             return real(*a, **k)
 
-        monkeypatch.setattr(smol_model, "forward", flaky)
+        monkeypatch.setattr(dec, "forward", flaky)
         r1 = eng.submit(ids, None, SamplingParams(max_tokens=10, temperature=0.0)).result(60)
         assert r1.finish_reason == "error" and "device lost" in str(r1.error)
-        monkeypatch.setattr(smol_model, "forward", real)
+        monkeypatch.setattr(dec, "forward", real)
         r2 = eng.submit(ids, None, SamplingParams(max_tokens=10, temperature=0.0)).result(60)
         assert r2.finish_reason == "length" and len(r2.token_ids) == 10
         assert eng.alive

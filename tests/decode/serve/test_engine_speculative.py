@@ -333,3 +333,28 @@ def test_slot_kv_retract():
     assert s.end == end - 3
     with pytest.raises(ValueError):
         s.retract([0, 99, 0])
+
+
+def test_legal_head_gives_the_full_layers_tokens(smol_model, smollm2_tokenizer, vocab):
+    """The output layer restricted to the ids a pass's readers may read (on by default) gives the
+    tokens the whole layer gives: greedy and seeded rows, plain and speculative, constrained and
+    free, in one batch; and it is really taken (the test would compare the full layer with
+    itself otherwise)."""
+    tok = smollm2_tokenizer
+    cs = [SCHEMA, None, CONSTRAINTS[2], PETS, SCHEMA, PETS]
+    kws = [dict(temperature=0.0), dict(temperature=0.0), dict(temperature=0.9, seed=3),
+           dict(temperature=0.0, speculative=SPEC), dict(temperature=1.1, seed=4, speculative=SPEC),
+           dict(temperature=0.8, top_p=0.9, seed=9, speculative=SPEC)]
+    ps = [encode_prompt(tok, [{"role": "user", "content": f"Item {i}: " + "lorem ipsum " * i}]) for i in range(6)]
+
+    def run(legal_head):
+        with Engine(smol_model, tok, max_batch=6, legal_head=legal_head) as eng:
+            hs = [eng.submit(p, None if c is None else decode.as_compiled(c, vocab, **decode.GENERATION_JSON_OPTIONS),
+                             SamplingParams(max_tokens=16, **kw)) for p, c, kw in zip(ps, cs, kws)]
+            return [h.result(120).token_ids for h in hs], dict(eng.stats)
+
+    on, stats_on = run(True)
+    off, stats_off = run(False)
+    assert on == off
+    assert stats_on["narrow_passes"] > 0 and stats_off["narrow_passes"] == 0
+    assert stats_on["draft_tokens"] > 0
