@@ -241,8 +241,9 @@ def test_tracked_member_counts_equal_the_bit_by_bit_enumeration(smollm2_vocab):
 
 def test_rules_of_one_shape_share_exact_alive_answers(smollm2_vocab):
     """Objects in ``anyOf`` branches whose rules share a shape share the "may still end"
-    memo (``MembersRule.shape``); every rule's memoized answer for every key equals its own
-    answer computed without a memo (a fresh ``prod`` list). Branches differ in one thing each
+    memo and the plans of key states' edges (``MembersRule.shape``); every rule's memoized
+    answers for every key equal its own answers computed without a memo (a fresh ``prod``
+    list). Branches differ in one thing each
     (required, count bounds, a member whose value can never end, the presence formula), so a
     shape that left one out would hand one rule another's answers."""
     ints = {k: {"type": "integer"} for k in "abc"}
@@ -276,6 +277,11 @@ def test_rules_of_one_shape_share_exact_alive_answers(smollm2_vocab):
             key = (seen, count, flags, emitted)
             got = rule.alive(key)
             assert got == rule.alive(key, fresh), (rule.where, key)
+            # the shared plan of a key state's edges: alive successors by member and alternative
+            final, succ = rule._plan(key)
+            assert final == rule.final(key)
+            assert [(m, rule.members[m][1][ai], k2) for m, ai, k2 in succ] == [
+                (m, (afl, r), k2) for m, afl, r, k2 in rule.successors(key, fresh) if rule.alive(k2, fresh)]
             answers.add((id(rule._alive), key, got))
             checked += 1
     assert checked > 500
