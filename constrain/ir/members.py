@@ -76,6 +76,8 @@ class MembersRule:
         self._key_of: dict[int, Key] = {}
         self._node_of: dict[int, tuple[str, Key]] = {}  # key states ("A") and after-comma states ("B")
         self._alive: dict[Key, bool] = {}
+        # key -> (final, ((member, alternative index, next key), ...) alive): _plan
+        self._plans: dict[Key, tuple[bool, tuple]] = {}
         self._tracked_memo: dict[int, frozenset[int]] = {}
         self._mask_memo: tuple | None = None
         self._searched = 0
@@ -246,11 +248,28 @@ class MembersRule:
     def bind(self, rtn, start: int, end: int, productive: list[bool]) -> None:
         """Attach to the compiled RTN: ``start`` reads ``open`` into the first key."""
         self.rtn, self.start, self.end, self.productive = rtn, start, end, productive
-        self._alive.clear()
-        self._tracked_memo.clear()
+        # rules of one shape share their memos: a first visit over hundreds of objects in
+        # ``oneOf`` branches asked the same questions of each (Github_medium:574: 787 rules,
+        # 127 shapes)
+        memos = getattr(rtn, "member_memos", None)
+        memos = memos.setdefault(self.shape(), ({}, {}, {})) if memos is not None else ({}, {}, {})
+        self._alive, self._tracked_memo, self._plans = memos
         self._mask_memo = None
         first = self.key_state((0, 0, 0, 0))
         rtn.lex_edges.set_static(start, {self.open: first})
+
+    def shape(self) -> tuple:
+        """What :meth:`alive`, :meth:`final` and the tracked-member counts depend on under
+        ``productive``: per member its bit, requiredness, presence bit, whether its key
+        language is empty and which of its values' flags have a productive rule; the count
+        bounds, the witness flags, the presence formula. Rules with equal shapes give equal
+        answers for every key."""
+        prod = self.productive
+        members = tuple((bit, req, pres, self.key_ok[m], tuple((fl, bool(prod[r])) for fl, r in alts))
+                        for m, (_, alts, req, pres, bit) in enumerate(self.members))
+        allowed = self.spec.allowed
+        return (members, self.n_declared, self.min_count, self.max_count, self.spec.n_flags,
+                None if allowed is None else frozenset(allowed))
 
     def key_state(self, key: Key) -> int:
         """The RTN state of ``key`` (allocated now, its edges built on first visit)."""
@@ -269,12 +288,14 @@ class MembersRule:
         key = self._key_of[q]
         rtn = self.rtn
         edges: dict[int, int] = {}
-        if self.final(key):
+        final, succ = self._plan(key)
+        if final:
             edges[self.close] = self.end
         by_key: dict[int, list[tuple[int, int]]] = {}
-        for m, _, r, k2 in self.successors(key, self.productive):
-            if self.alive(k2):
-                by_key.setdefault(self.members[m][0], []).append((r, self.key_state(k2)))
+        members = self.members
+        for m, ai, k2 in succ:
+            x, alts = members[m][0], members[m][1]
+            by_key.setdefault(x, []).append((alts[ai][1], self.key_state(k2)))
         keys = {}
         for x, calls in by_key.items():
             v = rtn.new_state({}, tuple(sorted(set(calls))), False)
@@ -287,6 +308,20 @@ class MembersRule:
             else:
                 edges.update(keys)
         return edges
+
+    def _plan(self, key: Key) -> tuple[bool, tuple]:
+        """Whether the object may end at ``key``, and its successors that stay alive as
+        ``(member, alternative index, next key)``: indices, not lexemes or rules, so that
+        rules of one shape share the answer (:meth:`shape`; their members' alternatives
+        line up)."""
+        plan = self._plans.get(key)
+        if plan is None:
+            succ = []
+            for m, afl, r, k2 in self.successors(key, self.productive):
+                if self.alive(k2):
+                    succ.append((m, self.members[m][1].index((afl, r)), k2))
+            plan = self._plans[key] = (self.final(key), tuple(succ))
+        return plan
 
     # ------------------------------------------------------------------ shortest completions
 

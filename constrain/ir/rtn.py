@@ -48,6 +48,9 @@ class RTN:
     lock: threading.RLock = field(default_factory=threading.RLock)
     #: the MembersRule that made a lazy key state or after-comma state (for completions)
     lazy_owner: dict = field(default_factory=dict)
+    #: the MembersRules' "may the object still end from this key" memos, one per shape of
+    #: rule (MembersRule.shape): the answers depend on the shape only
+    member_memos: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.static_states < 0:

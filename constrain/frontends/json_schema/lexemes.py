@@ -283,7 +283,8 @@ def canonical_string(value: str) -> bytes:
 
 def simplify_string_expr(expr):
     """``expr`` with the identities of its Boolean operators applied: ``minus`` of nothing, an
-    ``or``/``and`` of one member, nested ``or``s, empty members of an ``or``.
+    ``or``/``and`` of one member, nested ``or``s and ``and``s, empty members of an ``or``, the
+    ``spec`` members of an ``and`` as one ``spec``.
 
     Why: exact ``oneOf`` writes each branch as "this branch minus the others" even where no other
     branch has strings (``oneOf: [{type: string, maxLength: 32767}, {type: null}]``); simplified,
@@ -310,9 +311,24 @@ def simplify_string_expr(expr):
             parts.extend(e[1] if e[0] == "or" else [e])
         return parts[0] if len(parts) == 1 else ("or", parts)
     if op == "and":
-        parts = [simplify_string_expr(e) for e in expr[1]]
+        parts = []
+        for e in map(simplify_string_expr, expr[1]):
+            parts.extend(e[1] if e[0] == "and" else [e])
         if any(map(empty, parts)):
             return ("or", [])
+        specs = [e for e in parts if e[0] == "spec"]
+        if len(specs) > 1:
+            # a spec is a conjunction of its fields, so a conjunction of specs is one spec:
+            # "any key but these names" of several objects is then one difference lexeme
+            # (rows from the string's rows), not a product DFA walked densely per state
+            lo = max(e[3] for e in specs)
+            his = [e[4] for e in specs if e[4] is not None]
+            hi = min(his) if his else None
+            if hi is not None and lo > hi:
+                return ("or", [])
+            merged = string_spec(*(sum((list(e[i]) for e in specs), []) for i in (1, 2)), lo, hi,
+                                 *(sum((list(e[i]) for e in specs), []) for i in (5, 6)))
+            parts = [merged] + [e for e in parts if e[0] != "spec"]
         return parts[0] if len(parts) == 1 else ("and", parts)
     return expr
 

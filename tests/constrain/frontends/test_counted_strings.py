@@ -168,3 +168,31 @@ def test_simplify_length_differences_exactly():
     assert jl.simplify_string_expr(("or", [("minus", any_string, nothing)])) == any_string
     assert jl.simplify_string_expr(("and", [any_string, nothing])) == nothing
     assert jl.simplify_string_expr(("or", [("or", [("lit", "a")]), ("lit", "b")])) == ("or", [("lit", "a"), ("lit", "b")])
+
+
+def test_simplify_conjunction_of_specs_exactly():
+    """An ``and`` of specs becomes one spec (the keys of several objects' additional
+    properties, each "any string but these names"), with the language of the conjunction:
+    brute force over every short string of a small alphabet."""
+    specs = [jl.string_spec(exclude=("a", "ab")), jl.string_spec(exclude=("b", "ab", "")),
+             jl.string_spec(patterns=("a",), max_len=3), jl.string_spec(full_patterns=("a*b?",), min_len=1),
+             jl.string_spec(exclude_patterns=("ba",), min_len=2), jl.string_spec(min_len=3, max_len=3)]
+    words = ["".join(w) for n in range(6) for w in itertools.product("ab", repeat=n)]
+    merged_some = False
+    for r in (2, 3):
+        for combo in itertools.combinations(specs, r):
+            expr = ("and", [combo[0], ("and", list(combo[1:]))])
+            e = jl.simplify_string_expr(expr)
+            want = jl.string_content(expr)
+            if e == ("or", []):
+                assert not any(want.matches(w.encode()) for w in words), combo
+                continue
+            assert e[0] == "spec", e
+            merged_some = True
+            got = jl.string_content(e)
+            for w in words:
+                assert got.matches(w.encode()) == want.matches(w.encode()), (combo, w)
+    assert merged_some
+    other = ("minus", jl.string_spec(), ("lit", "x"))
+    e = jl.simplify_string_expr(("and", [specs[0], other, specs[1]]))
+    assert e == ("and", [jl.string_spec(exclude=("a", "ab", "b", "")), other])

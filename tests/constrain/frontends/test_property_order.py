@@ -237,3 +237,56 @@ def test_tracked_member_counts_equal_the_bit_by_bit_enumeration(smollm2_vocab):
                 assert rule._tracked_sizes(seen, prod) == _tracked_sizes_bit_by_bit(rule, seen, prod), seen
                 checked += 1
     assert checked >= 16
+
+
+def test_rules_of_one_shape_share_exact_alive_answers(smollm2_vocab):
+    """Objects in ``anyOf`` branches whose rules share a shape share the "may still end"
+    memo and the plans of key states' edges (``MembersRule.shape``); every rule's memoized
+    answers for every key equal its own answers computed without a memo (a fresh ``prod``
+    list). Branches differ in one thing each
+    (required, count bounds, a member whose value can never end, the presence formula), so a
+    shape that left one out would hand one rule another's answers."""
+    ints = {k: {"type": "integer"} for k in "abc"}
+    strs = {k: {"type": "string"} for k in "abc"}
+    loop = {"type": "object", "required": ["x"], "properties": {"x": {"$ref": "#/$defs/loop"}}}
+    branches = [
+        {"properties": ints, "required": ["a"]},
+        {"properties": strs, "required": ["a"]},  # the same shape as the first
+        {"properties": ints, "required": ["a"], "maxProperties": 1},
+        {"properties": strs, "required": ["b"], "maxProperties": 1},
+        {"properties": strs, "required": ["a"], "additionalProperties": False},
+        {"properties": ints, "required": ["a"], "additionalProperties": False, "minProperties": 2},
+        {"properties": ints, "additionalProperties": False, "minProperties": 2},
+        {"properties": dict(ints, c={"$ref": "#/$defs/loop"}), "additionalProperties": False, "minProperties": 2},
+        {"properties": ints, "not": {"required": ["a", "c"]}},
+        {"properties": strs, "anyOf": [{"required": ["a"]}, {"required": ["c"]}]},
+        {"properties": ints, "not": {"propertyNames": {"not": {"enum": ["a", "z"]}}}},
+    ]
+    schema = {"type": "array", "items": {"anyOf": [dict(b, type="object") for b in branches]},
+              "$defs": {"loop": loop}}
+    rtn = compile_json_schema(schema, smollm2_vocab).rtn
+    rules = list(rtn.members.values())
+    assert len({id(r._alive) for r in rules}) < len(rules)  # some rules share a memo
+    assert len({id(r._alive) for r in rules}) >= 8  # ... and different shapes do not
+    checked, answers = 0, set()
+    for rule in rules:
+        fresh = list(rule.productive)  # not the rule's own list: no memo
+        n = len(rule.members)
+        for seen, count, flags, emitted in itertools.product(range(1 << rule.n_declared), range(n + 2),
+                                                             range(rule.full_flags + 1), (0, 1)):
+            key = (seen, count, flags, emitted)
+            got = rule.alive(key)
+            assert got == rule.alive(key, fresh), (rule.where, key)
+            # the shared plan of a key state's edges: alive successors by member and alternative
+            final, succ = rule._plan(key)
+            assert final == rule.final(key)
+            assert [(m, rule.members[m][1][ai], k2) for m, ai, k2 in succ] == [
+                (m, (afl, r), k2) for m, afl, r, k2 in rule.successors(key, fresh) if rule.alive(k2, fresh)]
+            answers.add((id(rule._alive), key, got))
+            checked += 1
+    assert checked > 500
+    # keys answered both ways by rules of different shapes: a coarser shape would merge them
+    by_key = {}
+    for _, key, got in answers:
+        by_key.setdefault(key, set()).add(got)
+    assert sum(len(v) == 2 for v in by_key.values()) >= 10
