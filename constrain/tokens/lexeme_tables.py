@@ -54,9 +54,10 @@ FILL_BATCH_STATES = 512
 # (difference_regions; fewer: each alone, depth-first in Python, cheaper below that)
 DIFFERENCE_BATCH_MIN = 8
 # tables with at most this many transitions (states x byte classes: keys, name tries,
-# literals) get every state's Python row and viable bytes at once on first use (_py_all):
-# built one state at a time, each cost 10-15 us of numpy calls, and the first visits of a
-# key's states each touched several fresh ones (most of a 200-300 us step)
+# literals) get every state's Python row at once on first use (_py_all): built one state at
+# a time, each cost 10-15 us of numpy calls, and the first visits of a key's states each
+# touched several fresh ones (most of a 200-300 us step). Their viable bytes are read off a
+# state's Python row (_viable_from_row), one visited state at a time
 PY_ALL_TRANSITIONS = 8192
 # ... from the PY_ALL_AFTER-th state asked for on: a state whose threads start a hundred
 # keys' lexemes steps one byte out of each table's start state and leaves most of them there
@@ -64,22 +65,33 @@ PY_ALL_TRANSITIONS = 8192
 PY_ALL_AFTER = 4
 
 
-def _py_all(flat: np.ndarray, n_cls: int, n_states: int, cmap: np.ndarray, with_viable: bool = True):
-    """Every state's transitions (as :func:`_py_row`) and viable bytes (ascending; ``None``
-    without ``with_viable``), as tuples of Python ints, in two numpy calls for the whole table."""
+def _py_all(flat: np.ndarray, n_cls: int, n_states: int) -> list[tuple[int, ...]]:
+    """Every state's transitions (as :func:`_py_row`), as tuples of Python ints, in one numpy
+    call for the whole table."""
     T = flat[:n_states * n_cls].reshape(n_states, n_cls)
-    rows = list(map(tuple, np.where(T >= n_states, -1, T).tolist()))
-    if not with_viable:
-        return rows, None
-    alive = T[:, cmap] < n_states
-    byts = np.nonzero(alive)[1].tolist()
-    ends = np.cumsum(alive.sum(axis=1)).tolist()
-    viable = []
-    start = 0
-    for end in ends:
-        viable.append(tuple(byts[start:end]))
-        start = end
-    return rows, viable
+    return list(map(tuple, np.where(T >= n_states, -1, T).tolist()))
+
+
+def _class_bytes(cmap: tuple[int, ...], n_cls: int) -> tuple[tuple[int, ...], ...]:
+    """The bytes of each byte class, ascending (``cmap``: the class of each of the 256 bytes)."""
+    out: list[list[int]] = [[] for _ in range(n_cls)]
+    for b, c in enumerate(cmap[:256]):
+        out[c].append(b)
+    return tuple(map(tuple, out))
+
+
+def _viable_from_row(row: tuple[int, ...], class_bytes: tuple[tuple[int, ...], ...]) -> tuple[int, ...]:
+    """The bytes with a transition in a state's Python ``row`` (ascending), from its live
+    classes. Why not for the whole table at once (the first version: a [states, 256] numpy
+    array, nonzero, cut per state): that cost ~220 us per small table inside a first visit
+    (100-300 states x 256 bytes, most of them never visited), on the MaskBench sample the
+    largest single cost of the steps above its p99 (docs/benchmarks.md part 2x)."""
+    live = [class_bytes[c] for c, s in enumerate(row) if s >= 0]
+    if len(live) == 1:
+        return live[0]
+    if not live:
+        return ()
+    return tuple(sorted([b for bs in live for b in bs]))
 
 
 def _py_row(flat: np.ndarray, n_cls: int, n_states: int, q: int) -> tuple[int, ...]:
@@ -154,8 +166,7 @@ class LexemeTable:
         r = self.T_list.get(q)
         if r is None:
             if self._fill_all(q, self.T_list):
-                rows, _ = _py_all(self._flat, self.n_cls, self.n_states, self._cmap, with_viable=False)
-                self.T_list.update(enumerate(rows))
+                self.T_list.update(enumerate(_py_all(self._flat, self.n_cls, self.n_states)))
                 return self.T_list[q]
             r = self.T_list[q] = _py_row(self._flat, self.n_cls, self.n_states, q)
         return r
@@ -166,23 +177,19 @@ class LexemeTable:
         return (0 <= q < self.n_states and self.n_states * self.n_cls <= PY_ALL_TRANSITIONS
                 and len(built) + 1 >= PY_ALL_AFTER)
 
-    def _fill_py(self) -> None:
-        """Every state's viable bytes and Python row (the depth-first walks of a row need
-        both; stepping bytes only the rows, which :meth:`py_row` builds alone)."""
-        rows, viable = _py_all(self._flat, self.n_cls, self.n_states, self._cmap)
-        self.T_list.update(enumerate(rows))
-        self._viable_lists.update(enumerate(viable))
-
     def viable_list(self, q: int) -> tuple[int, ...]:
-        """The bytes with a transition out of ``q``, ascending, as Python ints."""
+        """The bytes with a transition out of ``q``, ascending, as Python ints (a small
+        table's read off its Python row, see :func:`_viable_from_row`)."""
         vb = self._viable_lists.get(q)
         if vb is None:
-            if self._fill_all(q, self._viable_lists):
-                self._fill_py()
-                vb = self._viable_lists.get(q)
-                if vb is not None:
-                    return vb
-            vb = self._viable_lists[q] = tuple(np.flatnonzero(self.viable_bytes(q)).tolist())
+            if 0 <= q < self.n_states and self.n_states * self.n_cls <= PY_ALL_TRANSITIONS:
+                cb = self.__dict__.get("_cls_bytes")
+                if cb is None:
+                    cb = self._cls_bytes = _class_bytes(self.cmap_list, self.n_cls)
+                vb = _viable_from_row(self.T_list.get(q) or self.py_row(q), cb)
+            else:
+                vb = tuple(np.flatnonzero(self.viable_bytes(q)).tolist())
+            self._viable_lists[q] = vb
         return vb
 
     def has_row(self, q: int) -> bool:
@@ -630,9 +637,7 @@ class DifferenceLexemeTable(LexemeTable):
     def _F_row(self, qf: int) -> tuple[int, ...]:
         nF, n_cls = self._F_flat.shape
         if nF * n_cls <= PY_ALL_TRANSITIONS:  # the names' trie: all of it at once (see py_row)
-            rows, viable = _py_all(self._F_flat.ravel(), n_cls, nF, self._F_cmap_np)
-            self._F_list.update(enumerate(rows))
-            self._F_bytes.update(enumerate(viable))
+            self._F_list.update(enumerate(_py_all(self._F_flat.ravel(), n_cls, nF)))
             return self._F_list[qf]
         r = self._F_list[qf] = _py_row(self._F_flat.ravel(), n_cls, nF, qf)
         return r
@@ -644,15 +649,19 @@ class DifferenceLexemeTable(LexemeTable):
         return o
 
     def _F_viable(self, qf: int) -> tuple[int, ...]:
-        """The bytes that keep F alive from ``qf``, ascending (kept per F state)."""
+        """The bytes that keep F alive from ``qf``, ascending (kept per F state; a small F's
+        read off its Python row, see :func:`_viable_from_row`)."""
         vb = self._F_bytes.get(qf)
         if vb is None:
-            if qf not in self._F_list:
-                self._F_row(qf)  # a small F fills every state's bytes with its rows
-            vb = self._F_bytes.get(qf)
-        if vb is None:
-            nF = self._F_flat.shape[0]
-            vb = self._F_bytes[qf] = tuple(np.flatnonzero(self._F_flat[qf][self._F_cmap_np] < nF).tolist())
+            nF, n_cls = self._F_flat.shape
+            if nF * n_cls <= PY_ALL_TRANSITIONS and 0 <= qf < nF:
+                cb = self.__dict__.get("_F_cls_bytes")
+                if cb is None:
+                    cb = self._F_cls_bytes = _class_bytes(self._F_cmap, n_cls)
+                vb = _viable_from_row(self._F_list.get(qf) or self._F_row(qf), cb)
+            else:
+                vb = tuple(np.flatnonzero(self._F_flat[qf][self._F_cmap_np] < nF).tolist())
+            self._F_bytes[qf] = vb
         return vb
 
     def _region(self, q: int, g: int, f: int):

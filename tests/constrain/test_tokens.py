@@ -298,6 +298,7 @@ def test_python_rows_all_at_once_equal_per_state(smollm2_vocab, monkeypatch, lim
     for qf in range(F.shape[0]):
         live = np.flatnonzero(F[qf][derived._F_cmap_np] < F.shape[0])
         assert sorted(byts[ptr[qf]:ptr[qf + 1]].tolist()) == live.tolist()
+        assert derived._F_viable(qf) == tuple(live.tolist())  # read off the row or numpy's
         assert (dst[ptr[qf]:ptr[qf + 1]] == F[qf][derived._F_cmap_np[byts[ptr[qf]:ptr[qf + 1]]]]).all()
 
 
