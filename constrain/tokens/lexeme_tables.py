@@ -29,7 +29,7 @@ from ..automata import DEFAULT_BUDGET
 from ..automata.minimize import acyclic_order, bfs_mark, csr, minimize, minimize_layered
 from ..budget import check_deadline
 from ..errors import CompileBudgetError
-from .bitmask import clear_bits, set_bits
+from .bitmask import clear_bits
 from .shared_rows import share
 from .trie import (child_keys, child_lists, class_per_position, csr_positions, dense_trie, row_from_nodes,
                    rows_from_lanes, walk_trie)
@@ -545,7 +545,6 @@ class DifferenceLexemeTable(LexemeTable):
         self._F_list: dict[int, tuple[int, ...]] = {}  # as T_list, built by _F_row
         self._F_bytes: dict[int, tuple[int, ...]] = {}  # F state -> its viable bytes (_F_viable)
         self._F_cmap: tuple[int, ...] = tuple(self._F_cmap_np.tolist())
-        self._base_sorted: dict[int, np.ndarray] = {}
         if dead_pairs is None:
             dead_pairs = difference_product(base.dfa, excluded_dfa)[3]
         self._dead_pairs = dead_pairs
@@ -608,31 +607,20 @@ class DifferenceLexemeTable(LexemeTable):
         """One row alone: the region walked depth-first in Python (a key's states, one per
         first visit, have a few F bytes each; the batched numpy walk of
         :func:`difference_regions` pays ~15 numpy calls per trie level, which only many
-        rows at once amortize: one row at a time it raised MaskBench's per-token p99 by a third)."""
+        rows at once amortize: one row at a time it raised MaskBench's per-token p99 by a third).
+        What it finds is taken away from B's arrays as the batched walk's is
+        (:meth:`_store_corrected`): where nothing is (a token would have to spell the rest of a
+        whole declared name), the row and splits are B's own arrays."""
         g, f = self._representative(q)
         base = self.base
         if not 0 <= g < base.n_states:  # unreachable: never visited, but answer exactly
             super()._compute(q)
             return
-        row = base.row(g)
-        splits = base.splits(g)
         if f < self._F_flat.shape[0]:
-            region, c_alive, c_split = self._region(q, g, f)
-            if region.size:
-                v = self.vocab
-                row = row.copy()
-                pos = csr_positions(v.node_token_ptr, region, with_owner=True)
-                ids, owner = v.node_token_ids[pos[0]], pos[1]
-                clear_bits(row, ids)  # region tokens: B's verdict replaced by C's
-                set_bits(row, ids[c_alive[owner]])
-                ordered = self._sorted_base_splits(g)
-                at = np.searchsorted(ordered, region)
-                ok = at < ordered.size
-                at = at[ok][ordered[at[ok]] == region[ok]]
-                splits = np.concatenate([np.delete(ordered, at), region[c_split].astype(np.int32)])
-        with self._lock:
-            self._rows[q] = share(row)
-            self._splits[q] = splits
+            unalive, unsplit = self._region(q, g, f)
+        else:  # F dead: C's language from q is B's
+            unalive = unsplit = _NO_NODES
+        self._store_corrected(q, g, unalive, unsplit)
 
     def _F_row(self, qf: int) -> tuple[int, ...]:
         nF, n_cls = self._F_flat.shape
@@ -641,12 +629,6 @@ class DifferenceLexemeTable(LexemeTable):
             return self._F_list[qf]
         r = self._F_list[qf] = _py_row(self._F_flat.ravel(), n_cls, nF, qf)
         return r
-
-    def _sorted_base_splits(self, g: int) -> np.ndarray:
-        o = self._base_sorted.get(g)
-        if o is None:
-            o = self._base_sorted[g] = np.sort(self.base.splits(g)).astype(np.int32)
-        return o
 
     def _F_viable(self, qf: int) -> tuple[int, ...]:
         """The bytes that keep F alive from ``qf``, ascending (kept per F state; a small F's
@@ -664,27 +646,37 @@ class DifferenceLexemeTable(LexemeTable):
             self._F_bytes[qf] = vb
         return vb
 
-    def _region(self, q: int, g: int, f: int):
-        """Trie nodes (depth >= 1) whose path from (q, g, f) keeps F alive, with C's verdicts.
+    def _region(self, q: int, g: int, f: int) -> tuple[np.ndarray, np.ndarray]:
+        """What C's verdicts take away from B's below (q, g, f): ``(unalive, unsplit)``, the
+        trie nodes (depth >= 1) where B is alive and C dead, and those where B can end and C
+        cannot (as :func:`difference_regions` finds them for many rows at once).
 
-        F (the declared names) has a few bytes out of each state while trie nodes near the
-        root have hundreds of children, so where F's bytes are fewer they are looked up among
-        the node's children (sorted by byte) instead of scanning the children.
+        Both lie where F is alive (elsewhere C's remaining language is B's), so the walk
+        follows F's live bytes only, stepping C and B beside F, and stops where B dies (so
+        does C). F (the declared names) has a few bytes out of each state while trie nodes
+        near the root have hundreds of children, so where F's bytes are fewer they are looked
+        up among the node's children (sorted by byte) instead of scanning the children.
+        Why B beside C (before: C's verdict at every node of the walk, written over B's row
+        and splits in a copy): where nothing differs, the usual case, the row and the splits
+        stay B's own arrays, so the crossing of a first visit groups them with every other
+        state over B (same split array) instead of walking them alone.
         """
         ptr, ids, byts = child_lists(self.vocab)
         Tc, cc, acc_c = self.T_list, self.cmap_list, self.accept_list
+        base = self.base
+        Tb, cb, acc_b = base.T_list, base.cmap_list, base.accept_list
         Tf, cf = self._F_list, self._F_cmap
-        nodes: list[int] = []
-        alive: list[bool] = []
-        split: list[bool] = []
-        work = [(0, q, f)]
+        unalive: list[int] = []
+        unsplit: list[int] = []
+        work = [(0, q, g, f)]
         while work:
-            node, qc, qf = work.pop()
+            node, qc, qb, qf = work.pop()
             lo, hi = ptr[node], ptr[node + 1]
             if lo == hi:
                 continue
             rf = Tf.get(qf) or self._F_row(qf)
             rc = (Tc.get(qc) or self.py_row(qc)) if qc >= 0 else None
+            rb = Tb.get(qb) or base.py_row(qb)
             fvb = self._F_viable(qf)
             if len(fvb) < hi - lo:
                 found = []
@@ -696,14 +688,17 @@ class DifferenceLexemeTable(LexemeTable):
                 found = [j for j in range(lo, hi) if rf[cf[byts[j]]] >= 0]
             for j in found:
                 b = byts[j]
-                f2 = rf[cf[b]]
+                g2 = rb[cb[b]]
+                if g2 < 0:  # B dead here and below: so is C, and B's arrays say so already
+                    continue
                 child = ids[j]
                 q2 = rc[cc[b]] if rc is not None else -1
-                nodes.append(child)
-                alive.append(q2 >= 0)
-                split.append(q2 >= 0 and acc_c[q2] and ptr[child + 1] > ptr[child])
-                work.append((child, q2, f2))
-        return (np.asarray(nodes, dtype=np.int64), np.asarray(alive, dtype=bool), np.asarray(split, dtype=bool))
+                if q2 < 0:
+                    unalive.append(child)
+                if acc_b[g2] and not (q2 >= 0 and acc_c[q2]) and ptr[child + 1] > ptr[child]:
+                    unsplit.append(child)
+                work.append((child, q2, g2, rf[cf[b]]))
+        return np.asarray(unalive, dtype=np.int64), np.asarray(unsplit, dtype=np.int64)
 
     def _store_corrected(self, q: int, g: int, unalive: np.ndarray, unsplit: np.ndarray) -> None:
         """Store ``q``'s row and splits: B's at ``g`` less the tokens ending at the trie nodes
