@@ -29,7 +29,7 @@ from ..automata import DEFAULT_BUDGET
 from ..automata.minimize import acyclic_order, bfs_mark, csr, minimize, minimize_layered
 from ..budget import check_deadline
 from ..errors import CompileBudgetError
-from .bitmask import clear_bits, set_bits
+from .bitmask import clear_bits
 from .shared_rows import share
 from .trie import (child_keys, child_lists, class_per_position, csr_positions, dense_trie, row_from_nodes,
                    rows_from_lanes, walk_trie)
@@ -54,9 +54,10 @@ FILL_BATCH_STATES = 512
 # (difference_regions; fewer: each alone, depth-first in Python, cheaper below that)
 DIFFERENCE_BATCH_MIN = 8
 # tables with at most this many transitions (states x byte classes: keys, name tries,
-# literals) get every state's Python row and viable bytes at once on first use (_py_all):
-# built one state at a time, each cost 10-15 us of numpy calls, and the first visits of a
-# key's states each touched several fresh ones (most of a 200-300 us step)
+# literals) get every state's Python row at once on first use (_py_all): built one state at
+# a time, each cost 10-15 us of numpy calls, and the first visits of a key's states each
+# touched several fresh ones (most of a 200-300 us step). Their viable bytes are read off a
+# state's Python row (_viable_from_row), one visited state at a time
 PY_ALL_TRANSITIONS = 8192
 # ... from the PY_ALL_AFTER-th state asked for on: a state whose threads start a hundred
 # keys' lexemes steps one byte out of each table's start state and leaves most of them there
@@ -64,22 +65,33 @@ PY_ALL_TRANSITIONS = 8192
 PY_ALL_AFTER = 4
 
 
-def _py_all(flat: np.ndarray, n_cls: int, n_states: int, cmap: np.ndarray, with_viable: bool = True):
-    """Every state's transitions (as :func:`_py_row`) and viable bytes (ascending; ``None``
-    without ``with_viable``), as tuples of Python ints, in two numpy calls for the whole table."""
+def _py_all(flat: np.ndarray, n_cls: int, n_states: int) -> list[tuple[int, ...]]:
+    """Every state's transitions (as :func:`_py_row`), as tuples of Python ints, in one numpy
+    call for the whole table."""
     T = flat[:n_states * n_cls].reshape(n_states, n_cls)
-    rows = list(map(tuple, np.where(T >= n_states, -1, T).tolist()))
-    if not with_viable:
-        return rows, None
-    alive = T[:, cmap] < n_states
-    byts = np.nonzero(alive)[1].tolist()
-    ends = np.cumsum(alive.sum(axis=1)).tolist()
-    viable = []
-    start = 0
-    for end in ends:
-        viable.append(tuple(byts[start:end]))
-        start = end
-    return rows, viable
+    return list(map(tuple, np.where(T >= n_states, -1, T).tolist()))
+
+
+def _class_bytes(cmap: tuple[int, ...], n_cls: int) -> tuple[tuple[int, ...], ...]:
+    """The bytes of each byte class, ascending (``cmap``: the class of each of the 256 bytes)."""
+    out: list[list[int]] = [[] for _ in range(n_cls)]
+    for b, c in enumerate(cmap[:256]):
+        out[c].append(b)
+    return tuple(map(tuple, out))
+
+
+def _viable_from_row(row: tuple[int, ...], class_bytes: tuple[tuple[int, ...], ...]) -> tuple[int, ...]:
+    """The bytes with a transition in a state's Python ``row`` (ascending), from its live
+    classes. Why not for the whole table at once (the first version: a [states, 256] numpy
+    array, nonzero, cut per state): that cost ~220 us per small table inside a first visit
+    (100-300 states x 256 bytes, most of them never visited), on the MaskBench sample the
+    largest single cost of the steps above its p99 (docs/benchmarks.md part 2x)."""
+    live = [class_bytes[c] for c, s in enumerate(row) if s >= 0]
+    if len(live) == 1:
+        return live[0]
+    if not live:
+        return ()
+    return tuple(sorted([b for bs in live for b in bs]))
 
 
 def _py_row(flat: np.ndarray, n_cls: int, n_states: int, q: int) -> tuple[int, ...]:
@@ -154,8 +166,7 @@ class LexemeTable:
         r = self.T_list.get(q)
         if r is None:
             if self._fill_all(q, self.T_list):
-                rows, _ = _py_all(self._flat, self.n_cls, self.n_states, self._cmap, with_viable=False)
-                self.T_list.update(enumerate(rows))
+                self.T_list.update(enumerate(_py_all(self._flat, self.n_cls, self.n_states)))
                 return self.T_list[q]
             r = self.T_list[q] = _py_row(self._flat, self.n_cls, self.n_states, q)
         return r
@@ -166,23 +177,19 @@ class LexemeTable:
         return (0 <= q < self.n_states and self.n_states * self.n_cls <= PY_ALL_TRANSITIONS
                 and len(built) + 1 >= PY_ALL_AFTER)
 
-    def _fill_py(self) -> None:
-        """Every state's viable bytes and Python row (the depth-first walks of a row need
-        both; stepping bytes only the rows, which :meth:`py_row` builds alone)."""
-        rows, viable = _py_all(self._flat, self.n_cls, self.n_states, self._cmap)
-        self.T_list.update(enumerate(rows))
-        self._viable_lists.update(enumerate(viable))
-
     def viable_list(self, q: int) -> tuple[int, ...]:
-        """The bytes with a transition out of ``q``, ascending, as Python ints."""
+        """The bytes with a transition out of ``q``, ascending, as Python ints (a small
+        table's read off its Python row, see :func:`_viable_from_row`)."""
         vb = self._viable_lists.get(q)
         if vb is None:
-            if self._fill_all(q, self._viable_lists):
-                self._fill_py()
-                vb = self._viable_lists.get(q)
-                if vb is not None:
-                    return vb
-            vb = self._viable_lists[q] = tuple(np.flatnonzero(self.viable_bytes(q)).tolist())
+            if 0 <= q < self.n_states and self.n_states * self.n_cls <= PY_ALL_TRANSITIONS:
+                cb = self.__dict__.get("_cls_bytes")
+                if cb is None:
+                    cb = self._cls_bytes = _class_bytes(self.cmap_list, self.n_cls)
+                vb = _viable_from_row(self.T_list.get(q) or self.py_row(q), cb)
+            else:
+                vb = tuple(np.flatnonzero(self.viable_bytes(q)).tolist())
+            self._viable_lists[q] = vb
         return vb
 
     def has_row(self, q: int) -> bool:
@@ -538,7 +545,6 @@ class DifferenceLexemeTable(LexemeTable):
         self._F_list: dict[int, tuple[int, ...]] = {}  # as T_list, built by _F_row
         self._F_bytes: dict[int, tuple[int, ...]] = {}  # F state -> its viable bytes (_F_viable)
         self._F_cmap: tuple[int, ...] = tuple(self._F_cmap_np.tolist())
-        self._base_sorted: dict[int, np.ndarray] = {}
         if dead_pairs is None:
             dead_pairs = difference_product(base.dfa, excluded_dfa)[3]
         self._dead_pairs = dead_pairs
@@ -601,81 +607,76 @@ class DifferenceLexemeTable(LexemeTable):
         """One row alone: the region walked depth-first in Python (a key's states, one per
         first visit, have a few F bytes each; the batched numpy walk of
         :func:`difference_regions` pays ~15 numpy calls per trie level, which only many
-        rows at once amortize: one row at a time it raised MaskBench's per-token p99 by a third)."""
+        rows at once amortize: one row at a time it raised MaskBench's per-token p99 by a third).
+        What it finds is taken away from B's arrays as the batched walk's is
+        (:meth:`_store_corrected`): where nothing is (a token would have to spell the rest of a
+        whole declared name), the row and splits are B's own arrays."""
         g, f = self._representative(q)
         base = self.base
         if not 0 <= g < base.n_states:  # unreachable: never visited, but answer exactly
             super()._compute(q)
             return
-        row = base.row(g)
-        splits = base.splits(g)
         if f < self._F_flat.shape[0]:
-            region, c_alive, c_split = self._region(q, g, f)
-            if region.size:
-                v = self.vocab
-                row = row.copy()
-                pos = csr_positions(v.node_token_ptr, region, with_owner=True)
-                ids, owner = v.node_token_ids[pos[0]], pos[1]
-                clear_bits(row, ids)  # region tokens: B's verdict replaced by C's
-                set_bits(row, ids[c_alive[owner]])
-                ordered = self._sorted_base_splits(g)
-                at = np.searchsorted(ordered, region)
-                ok = at < ordered.size
-                at = at[ok][ordered[at[ok]] == region[ok]]
-                splits = np.concatenate([np.delete(ordered, at), region[c_split].astype(np.int32)])
-        with self._lock:
-            self._rows[q] = share(row)
-            self._splits[q] = splits
+            unalive, unsplit = self._region(q, g, f)
+        else:  # F dead: C's language from q is B's
+            unalive = unsplit = _NO_NODES
+        self._store_corrected(q, g, unalive, unsplit)
 
     def _F_row(self, qf: int) -> tuple[int, ...]:
         nF, n_cls = self._F_flat.shape
         if nF * n_cls <= PY_ALL_TRANSITIONS:  # the names' trie: all of it at once (see py_row)
-            rows, viable = _py_all(self._F_flat.ravel(), n_cls, nF, self._F_cmap_np)
-            self._F_list.update(enumerate(rows))
-            self._F_bytes.update(enumerate(viable))
+            self._F_list.update(enumerate(_py_all(self._F_flat.ravel(), n_cls, nF)))
             return self._F_list[qf]
         r = self._F_list[qf] = _py_row(self._F_flat.ravel(), n_cls, nF, qf)
         return r
 
-    def _sorted_base_splits(self, g: int) -> np.ndarray:
-        o = self._base_sorted.get(g)
-        if o is None:
-            o = self._base_sorted[g] = np.sort(self.base.splits(g)).astype(np.int32)
-        return o
-
     def _F_viable(self, qf: int) -> tuple[int, ...]:
-        """The bytes that keep F alive from ``qf``, ascending (kept per F state)."""
+        """The bytes that keep F alive from ``qf``, ascending (kept per F state; a small F's
+        read off its Python row, see :func:`_viable_from_row`)."""
         vb = self._F_bytes.get(qf)
         if vb is None:
-            if qf not in self._F_list:
-                self._F_row(qf)  # a small F fills every state's bytes with its rows
-            vb = self._F_bytes.get(qf)
-        if vb is None:
-            nF = self._F_flat.shape[0]
-            vb = self._F_bytes[qf] = tuple(np.flatnonzero(self._F_flat[qf][self._F_cmap_np] < nF).tolist())
+            nF, n_cls = self._F_flat.shape
+            if nF * n_cls <= PY_ALL_TRANSITIONS and 0 <= qf < nF:
+                cb = self.__dict__.get("_F_cls_bytes")
+                if cb is None:
+                    cb = self._F_cls_bytes = _class_bytes(self._F_cmap, n_cls)
+                vb = _viable_from_row(self._F_list.get(qf) or self._F_row(qf), cb)
+            else:
+                vb = tuple(np.flatnonzero(self._F_flat[qf][self._F_cmap_np] < nF).tolist())
+            self._F_bytes[qf] = vb
         return vb
 
-    def _region(self, q: int, g: int, f: int):
-        """Trie nodes (depth >= 1) whose path from (q, g, f) keeps F alive, with C's verdicts.
+    def _region(self, q: int, g: int, f: int) -> tuple[np.ndarray, np.ndarray]:
+        """What C's verdicts take away from B's below (q, g, f): ``(unalive, unsplit)``, the
+        trie nodes (depth >= 1) where B is alive and C dead, and those where B can end and C
+        cannot (as :func:`difference_regions` finds them for many rows at once).
 
-        F (the declared names) has a few bytes out of each state while trie nodes near the
-        root have hundreds of children, so where F's bytes are fewer they are looked up among
-        the node's children (sorted by byte) instead of scanning the children.
+        Both lie where F is alive (elsewhere C's remaining language is B's), so the walk
+        follows F's live bytes only, stepping C and B beside F, and stops where B dies (so
+        does C). F (the declared names) has a few bytes out of each state while trie nodes
+        near the root have hundreds of children, so where F's bytes are fewer they are looked
+        up among the node's children (sorted by byte) instead of scanning the children.
+        Why B beside C (before: C's verdict at every node of the walk, written over B's row
+        and splits in a copy): where nothing differs, the usual case, the row and the splits
+        stay B's own arrays, so the crossing of a first visit groups them with every other
+        state over B (same split array) instead of walking them alone.
         """
         ptr, ids, byts = child_lists(self.vocab)
         Tc, cc, acc_c = self.T_list, self.cmap_list, self.accept_list
+        base = self.base
+        Tb, cb, acc_b = base.T_list, base.cmap_list, base.accept_list
         Tf, cf = self._F_list, self._F_cmap
-        nodes: list[int] = []
-        alive: list[bool] = []
-        split: list[bool] = []
-        work = [(0, q, f)]
+        unalive: list[int] = []
+        unsplit: list[int] = []
+        work = [(0, q, g, f)]
         while work:
-            node, qc, qf = work.pop()
+            node, qc, qb, qf = work.pop()
             lo, hi = ptr[node], ptr[node + 1]
             if lo == hi:
                 continue
             rf = Tf.get(qf) or self._F_row(qf)
             rc = (Tc.get(qc) or self.py_row(qc)) if qc >= 0 else None
+            rb = Tb.get(qb) or base.py_row(qb)
             fvb = self._F_viable(qf)
             if len(fvb) < hi - lo:
                 found = []
@@ -687,14 +688,17 @@ class DifferenceLexemeTable(LexemeTable):
                 found = [j for j in range(lo, hi) if rf[cf[byts[j]]] >= 0]
             for j in found:
                 b = byts[j]
-                f2 = rf[cf[b]]
+                g2 = rb[cb[b]]
+                if g2 < 0:  # B dead here and below: so is C, and B's arrays say so already
+                    continue
                 child = ids[j]
                 q2 = rc[cc[b]] if rc is not None else -1
-                nodes.append(child)
-                alive.append(q2 >= 0)
-                split.append(q2 >= 0 and acc_c[q2] and ptr[child + 1] > ptr[child])
-                work.append((child, q2, f2))
-        return (np.asarray(nodes, dtype=np.int64), np.asarray(alive, dtype=bool), np.asarray(split, dtype=bool))
+                if q2 < 0:
+                    unalive.append(child)
+                if acc_b[g2] and not (q2 >= 0 and acc_c[q2]) and ptr[child + 1] > ptr[child]:
+                    unsplit.append(child)
+                work.append((child, q2, g2, rf[cf[b]]))
+        return np.asarray(unalive, dtype=np.int64), np.asarray(unsplit, dtype=np.int64)
 
     def _store_corrected(self, q: int, g: int, unalive: np.ndarray, unsplit: np.ndarray) -> None:
         """Store ``q``'s row and splits: B's at ``g`` less the tokens ending at the trie nodes

@@ -167,3 +167,34 @@ def test_splits_taken_away_by_search_equal_isin(smollm2_vocab, monkeypatch):
         assert np.array_equal(t._splits[q], want), q
         taken += int(want.size < base.size)
     assert taken
+
+
+def test_single_rows_equal_a_plain_walk_and_keep_b_arrays(smollm2_vocab, monkeypatch):
+    """A difference table's rows computed one at a time (``_compute``: the depth-first walk
+    along F stepping C and B, what it finds taken away from B's arrays) equal a plain walk of
+    C's own automaton, rows and split sets, for every reachable state of the first 80;
+    some rows take tokens away (after ``"id`` the quote would close a declared name), and
+    where nothing is taken away the row and the splits are B's own arrays."""
+    from constrain.tokens import DifferenceLexemeTable, LexemeTable
+
+    _fresh(monkeypatch, "product")
+    monkeypatch.setattr(compiled_mod, "EAGER_ROW_BUDGET_S", 0.0)
+    c = compile_json_schema(SCHEMAS["additional"], smollm2_vocab)
+    tables = [t for t in {id(t): t for t in c.automaton.tables}.values() if isinstance(t, DifferenceLexemeTable)]
+    assert tables
+    taken = same = 0
+    for t in tables:
+        plain = LexemeTable(t.dfa, smollm2_vocab)
+        for q in range(min(t.n_states, 80)):
+            g, f = t._representative(q)
+            if not 0 <= g < t.base.n_states:
+                continue
+            t._rows.pop(q, None), t._splits.pop(q, None)
+            t._compute(q)
+            assert np.array_equal(t.row(q), plain.row(q)), q
+            assert np.array_equal(np.sort(t.splits(q)), np.sort(plain.splits(q))), q
+            if t.row(q) is t.base.row(g) and t.splits(q) is t.base.splits(g):
+                same += 1
+            elif not np.array_equal(t.row(q), t.base.row(g)):
+                taken += 1
+    assert taken and same

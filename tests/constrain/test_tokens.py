@@ -269,8 +269,9 @@ def test_difference_table_rows_equal_plain_walks(family, kw, product, monkeypatc
 
 @pytest.mark.parametrize("limit", [0, 1 << 30])
 def test_python_rows_all_at_once_equal_per_state(smollm2_vocab, monkeypatch, limit):
-    """Python rows and viable bytes built for a whole small table at once (and for the
-    names' DFA of a difference table) equal those built one state at a time, and so do the
+    """Python rows built for a whole small table at once, and viable bytes read off them
+    (also for the names' DFA of a difference table), equal those built one state at a time
+    with numpy (limit 0: every table takes that path), and so do the
     rows derived from them (keys of additional properties next to declared names), on the
     real vocabulary, where a trie node near the root has more children than the names have
     next bytes (the byte lookup of ``_region``)."""
@@ -298,6 +299,7 @@ def test_python_rows_all_at_once_equal_per_state(smollm2_vocab, monkeypatch, lim
     for qf in range(F.shape[0]):
         live = np.flatnonzero(F[qf][derived._F_cmap_np] < F.shape[0])
         assert sorted(byts[ptr[qf]:ptr[qf + 1]].tolist()) == live.tolist()
+        assert derived._F_viable(qf) == tuple(live.tolist())  # read off the row or numpy's
         assert (dst[ptr[qf]:ptr[qf + 1]] == F[qf][derived._F_cmap_np[byts[ptr[qf]:ptr[qf + 1]]]]).all()
 
 
