@@ -58,7 +58,6 @@ encoding the text gets in the middle of an output, without SentencePiece's dummy
 from __future__ import annotations
 
 import atexit
-import bisect
 import json
 import threading
 import unicodedata
@@ -190,8 +189,8 @@ class CanonicalFilter:
         self._bytes = None
         self._byte_classes: OrderedDict[tuple, tuple] = OrderedDict()
         self._byte_tables = None
+        self._byte_conf = None  # byte_conflict_table
         self._witness_rows: dict[tuple, int] = {}  # witness_bits
-        self._by_bytes = None  # text tokens sorted by bytes (vocab_prefixed)
         self._forced: dict[tuple, tuple] = {}  # forced_witnesses
         self._next_memo: dict[tuple, tuple | None] = {}  # next_states of a few tokens
         #: the lookahead's lexeme-level verdicts (``CanonicalMatcher._lexeme_alive``): key ->
@@ -211,6 +210,8 @@ class CanonicalFilter:
         # each token's first byte (0 for tokens without bytes): the lexeme-level lookahead
         # keeps to the tokens a lexeme state can start
         self.first_byte = np.array([d[0] if d else 0 for d in vocab.token_bytes], dtype=np.int64)
+        if not self.sentencepiece:
+            self.byte_conflict_table()  # per vocabulary: cheaper whole than per filter state
         # pre-tokenizer outcomes other processes computed (canonical_store): read once here,
         # this process's additions written back at exit (or by save_outcomes)
         self._store = None if self._pre is None else outcome_store(
@@ -820,10 +821,11 @@ class CanonicalFilter:
             hit = self._bytes = (ids, ok, spine, np.flatnonzero(ok)[owner])
         return hit
 
-    def _byte_class(self, s: int, ctx: int, mode: int) -> tuple[np.ndarray, np.ndarray]:
-        """(split, join) bool[256] of :meth:`_byte_tokens` after a previous token of
-        signature ``s`` in context ``(ctx, mode)``, join before merge conflicts (the class
-        part of :meth:`allowed_pairs` for one-byte tokens); cached per class."""
+    def _byte_class(self, s: int, ctx: int, mode: int) -> tuple[int, int]:
+        """(split, join) of :meth:`_byte_tokens` as 256-bit ints (:meth:`witness_bits`) after
+        a previous token of signature ``s`` in context ``(ctx, mode)``, join before merge
+        conflicts (the class part of :meth:`allowed_pairs` for one-byte tokens); cached per
+        class."""
         key = self._outcome_key(s, ctx, mode)
         hit = self._byte_classes.get(key)
         if hit is None:
@@ -833,7 +835,7 @@ class CanonicalFilter:
             sig = np.where(ok, sig, 0)
             split = ok & (can_split[sig] | self.added[ids])
             join = ok & can_join[sig] & ~self.added[ids] & self.reachable[ids]
-            hit = (split, join)
+            hit = (self._ints(split), self._ints(join))
             _bounded_put(self._byte_classes, key, hit, ROW_CACHE_SIZE)
         return hit
 
@@ -875,26 +877,45 @@ class CanonicalFilter:
 
     def byte_conflicts(self, prevs: np.ndarray) -> np.ndarray:
         """bool[len(prevs), 256]: one-byte tokens that a merge joins across the junction after
-        each of ``prevs`` (:meth:`conflicts_pairs` for them), for all at once: a merge
-        ``(r, b)`` with ``r`` on the previous token's right spine, applied before ``r`` is
-        absorbed (a one-byte token is an atom: nothing absorbs it first)."""
+        each of ``prevs`` (:meth:`conflicts_pairs` for them): rows of
+        :meth:`byte_conflict_table`, or the pair test where a one-byte token is not an atom."""
         prevs = np.asarray(prevs, dtype=np.int64)
+        table = self.byte_conflict_table()
+        if table is not None:
+            return np.unpackbits(table[prevs].reshape(len(prevs), 32), axis=1, bitorder="little").astype(bool)
         out = np.zeros((len(prevs), 256), dtype=bool)
-        tables = self._byte_merges()
-        if tables[0] is None:
-            ids, ok, _, _ = self._byte_tokens()
-            b = np.flatnonzero(ok)
-            for i, p in enumerate(prevs.tolist()):
-                out[i, b] = self.conflicts_pairs(np.full(len(b), p), ids[b])
-            return out
-        r_ptr, r_id, r_death, m_ptr, m_byte, m_rank = tables
-        idx, owner = self._ranges(r_ptr, prevs)
-        if not len(idx):
-            return out
-        j, k = self._ranges(m_ptr, r_id[idx])
-        hit = m_rank[j] < r_death[idx][k]
-        out[owner[k[hit]], m_byte[j[hit]]] = True
+        ids, ok, _, _ = self._byte_tokens()
+        b = np.flatnonzero(ok)
+        for i, p in enumerate(prevs.tolist()):
+            out[i, b] = self.conflicts_pairs(np.full(len(b), p), ids[b])
         return out
+
+    def byte_conflict_table(self) -> np.ndarray | None:
+        """uint8[size, 32]: for every token, the one-byte tokens a merge joins across the
+        junction after it (bit ``b``: the one-byte token of byte ``b``, packed little-endian),
+        built with the filter for all tokens at once (SmolLM2: 25-60 ms, 1.5 MiB): a merge
+        ``(r, b)`` with ``r`` on the token's right spine, applied before ``r`` is absorbed (a
+        one-byte token is an atom: nothing absorbs it first).  None where a one-byte token is
+        not an atom of its own (:meth:`_byte_merges`).
+
+        Why: it depends only on the tokenizer's merges; computed per new filter state (the
+        lookahead's witness rows) it was a dozen numpy calls each, while with the table a new
+        state's witness row is a few int operations (:meth:`_witness_int`)."""
+        hit = self._byte_conf
+        if hit is None:
+            tables = self._byte_merges()
+            if tables[0] is None:
+                hit = self._byte_conf = (None,)
+            else:
+                r_ptr, r_id, r_death, m_ptr, m_byte, m_rank = tables
+                idx, owner = self._ranges(r_ptr, np.arange(self.size, dtype=np.int64))
+                j, k = self._ranges(m_ptr, r_id[idx])
+                sel = m_rank[j] < r_death[idx][k]
+                rows, b = owner[k[sel]], m_byte[j[sel]]
+                out = np.zeros(self.size * 32, dtype=np.uint8)
+                np.bitwise_or.at(out, rows * 32 + (b >> 3), np.left_shift(1, b & 7).astype(np.uint8))
+                hit = self._byte_conf = (out.reshape(self.size, 32),)
+        return hit[0]
 
     def byte_witnesses(self, states: list) -> np.ndarray:
         """bool[len(states), 256]: whether the one-byte token of each byte may follow
@@ -905,7 +926,8 @@ class CanonicalFilter:
         grammar allows next.  The answer depends on the filter state only, not on the grammar
         state, and the same states recur at many grammar states (the tokens of keys and
         punctuation), so rows are cached per filter state (:data:`WITNESS_CACHE_SIZE`, FIFO);
-        the missing ones are computed together (:meth:`_byte_witnesses`)."""
+        a missing one is the class part and a row of :meth:`byte_conflict_table`
+        (:meth:`_witness_int`)."""
         bits = self.witness_bits(states)
         if not bits:
             return np.zeros((0, 256), dtype=bool)
@@ -919,37 +941,35 @@ class CanonicalFilter:
         per token instead of stacking numpy rows."""
         cache = self._witness_rows
         rows = [cache.get(st) for st in states]
-        miss = [i for i, r in enumerate(rows) if r is None]
-        if miss:
-            fresh = np.packbits(self._byte_witnesses([states[i] for i in miss]), axis=1, bitorder="little")
+        if None in rows:
             with self._lock:
-                for i, r in zip(miss, fresh):
-                    rows[i] = cache[states[i]] = int.from_bytes(r.tobytes(), "little")
+                for i, r in enumerate(rows):
+                    if r is None:
+                        rows[i] = cache[states[i]] = self._witness_int(states[i])
                 while len(cache) > WITNESS_CACHE_SIZE:
                     del cache[next(iter(cache))]
         return rows
 
-    def _byte_witnesses(self, states: list) -> np.ndarray:
-        """:meth:`byte_witnesses` computed: the class part per distinct (signature, context,
-        mode) of the previous token (cached), the merges across the junction for all
-        previous tokens at once (:meth:`byte_conflicts`); no work per (token, witness) pair."""
+    def _witness_int(self, state) -> int:
+        """One state's :meth:`witness_bits` computed: the previous token's class part
+        (:meth:`_byte_class`, cached) and its row of :meth:`byte_conflict_table`, as int
+        operations; no numpy call per state where the table and the class are there."""
+        prev, ctx, mode = int(state[0]), state[1], state[2]
+        if not self.singleton[prev]:
+            return 0
         ids, ok, _, _ = self._byte_tokens()
-        st = np.array([x[:3] for x in states], dtype=np.int64).reshape(-1, 3)
-        prev = st[:, 0]
-        raw = (self.sig[prev] * (len(self.ctx_chars) + 1) + st[:, 1]) * 3 + st[:, 2]
-        _, first, g = np.unique(raw, return_index=True, return_inverse=True)
-        cls = [self._byte_class(int(self.sig[prev[k]]), int(st[k, 1]), int(st[k, 2])) for k in first.tolist()]
-        split = np.stack([c[0] for c in cls])[g.reshape(-1)]
-        join = np.stack([c[1] for c in cls])[g.reshape(-1)]
-        join &= self.reachable[prev][:, None]
-        rows = np.flatnonzero(join.any(axis=1))
-        if len(rows):
-            up, u = np.unique(prev[rows], return_inverse=True)
-            join[rows] &= ~self.byte_conflicts(up)[u.reshape(-1)]
-        out = split | join
-        out[self.added[prev]] = ok
-        out[~self.singleton[prev]] = False
-        return out
+        if self.added[prev]:
+            return self._ints(ok)
+        split, join = self._byte_class(int(self.sig[prev]), ctx, mode)
+        if join and self.reachable[prev]:
+            table = self.byte_conflict_table()
+            row = table[prev] if table is not None else np.packbits(self.byte_conflicts([prev])[0], bitorder="little")
+            return split | (join & ~int.from_bytes(row.tobytes(), "little"))
+        return split
+
+    def _ints(self, flags: np.ndarray) -> int:
+        """bool[256] as a 256-bit int (bit ``b``: ``flags[b]``)."""
+        return int.from_bytes(np.packbits(flags, bitorder="little").tobytes(), "little")
 
     def forced_witnesses(self, state, path: bytes, complete: bool, heads: tuple[bytes, ...],
                          limit: int) -> tuple[bool, np.ndarray | None]:
@@ -1039,26 +1059,27 @@ class CanonicalFilter:
         self._verdicts_unsaved = False
 
     def vocab_prefixed(self, heads: list[bytes], limit: int) -> np.ndarray | None:
-        """Text tokens whose bytes start with one of ``heads`` (a binary search each in the
-        vocabulary sorted by bytes, built once); None if there are more than ``limit``."""
-        index = self._by_bytes
-        if index is None:
-            ids = self.vocab.text_ids
-            tb = self.vocab.token_bytes
-            keys = [tb[t] for t in ids.tolist()]
-            order = sorted(range(len(keys)), key=keys.__getitem__)
-            index = self._by_bytes = ([keys[i] for i in order], ids[np.asarray(order, dtype=np.int64)],
-                                      b"\xff" * (int(self.vocab.max_token_len) + 1))
-        keys, ids, top = index
+        """Text tokens whose bytes start with one of ``heads``, each head's in byte order (the
+        vocabulary trie's subtree of the head: its nodes are numbered in preorder, i.e. in
+        byte order, so the subtree's tokens are one slice); None if there are more than
+        ``limit``.  Why the trie: a sorted copy of the vocabulary cost ~20 ms per process."""
+        vocab = self.vocab
+        ptr, toks, end = vocab.node_token_ptr, vocab.node_token_ids, vocab.trie_end
         out, n = [], 0
         for h in heads:
-            lo = bisect.bisect_left(keys, h)
-            hi = bisect.bisect_right(keys, h + top, lo)
+            node = 0
+            for b in h:
+                node = vocab.child(node, b)
+                if node < 0:
+                    break
+            if node < 0:
+                continue
+            lo, hi = int(ptr[node]), int(ptr[end[node]])
             n += hi - lo
             if n > limit:
                 return None
-            out.append(ids[lo:hi])
-        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+            out.append(toks[lo:hi])
+        return np.concatenate(out).astype(np.int64) if out else np.zeros(0, dtype=np.int64)
 
     def short_tokens(self, first: np.ndarray, per_byte: int = SHORT_PER_BYTE) -> np.ndarray:
         """The ``per_byte`` (at most :data:`SHORT_PER_BYTE`) shortest tokens that may occur at

@@ -553,6 +553,32 @@ def test_byte_witnesses_match_the_pair_test(which, toy, smollm2_vocab):
     assert conf.any()  # the test has teeth: some merges cross
 
 
+
+@pytest.mark.parametrize("which", ["toy", "smollm2"])
+def test_byte_conflict_table_matches_the_pair_test(which, toy, smollm2_vocab):
+    """``CanonicalFilter.byte_conflict_table`` (built once for every token, the witness rows'
+    merge part) equals ``conflicts_pairs`` on the one-byte tokens for every token of the toy
+    and for 400 random SmolLM2 tokens (reachable or not, with and without text) plus the
+    one-byte ones; where it is set, some merge does cross."""
+    vocab = toy[1] if which == "toy" else smollm2_vocab
+    f = canonical_filter(vocab)
+    table = f.byte_conflict_table()
+    assert table.shape == (vocab.size, 32) and table.dtype == np.uint8
+    ids, ok, _, _ = f._byte_tokens()
+    b = np.flatnonzero(ok)
+    rng = random.Random(11)
+    prevs = (list(range(vocab.size)) if which == "toy" else
+             rng.sample(range(vocab.size), 400) + [t for t in range(vocab.size) if vocab.token_lens[t] == 1])
+    bits = np.unpackbits(table, axis=1, bitorder="little").astype(bool)
+    set_rows = 0
+    for p in prevs:
+        want = f.conflicts_pairs(np.full(len(b), p), ids[b])
+        assert np.array_equal(bits[p, b], want), p
+        assert not bits[p, ~ok].any()
+        set_rows += bool(want.any())
+    assert set_rows >= (2 if which == "toy" else 50), set_rows
+
+
 def test_lookahead_shortcuts_match_the_full_next_mask(smollm2_vocab):
     """``CanonicalMatcher._alive`` answers most tokens without the next state's full mask
     (the forced bytes, the tokens starting with them, the witnesses); every answer equals the
@@ -589,11 +615,16 @@ def test_lookahead_shortcuts_match_the_full_next_mask(smollm2_vocab):
                     dead += not want
             m.advance(t)
     assert checked > 1000 and dead > 20, (checked, dead)
-    for heads in ([b'"'], [b",", b"}"], [b" t"], [b"zzzzqx"]):
+    tb = vocab.token_bytes
+    for heads in ([b'"'], [b",", b"}"], [b" t"], [b"zzzzqx"], [b"\n   ", b"name"], [b""]):
         got = f.vocab_prefixed(heads, 10**6)
-        want = [t for t in vocab.text_ids.tolist() if any(vocab.token_bytes[t].startswith(h) for h in heads)]
-        assert sorted(got.tolist()) == want
+        # each head's tokens in byte order (ties by id): the order the witness tries follow
+        want = [t for h in heads for t in sorted((t for t in vocab.text_ids.tolist() if tb[t].startswith(h)),
+                                                 key=lambda t: (tb[t], t))]
+        assert got.tolist() == want
+        assert want or heads == [b"zzzzqx"]
     assert f.vocab_prefixed([b"a"], 10) is None
+    assert f.vocab_prefixed([b'"', b"a"], len(f.vocab_prefixed([b'"'], 10**6))) is None
 
 
 def _reference_mask(m: CanonicalMatcher) -> np.ndarray:
@@ -1047,3 +1078,4 @@ def test_verdict_files_beyond_the_newest_are_pruned(tmp_path):
     assert set(left) - {path} == set(old[-(n - 1):])  # the newest of the older ones
     assert outcome.exists() and other.exists()
     assert canonical_store.VerdictStore(path, "v", 100).load()[key][0].tolist() == [1, 2]
+
