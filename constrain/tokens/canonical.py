@@ -58,6 +58,7 @@ encoding the text gets in the middle of an output, without SentencePiece's dummy
 from __future__ import annotations
 
 import atexit
+import hashlib
 import json
 import threading
 import unicodedata
@@ -69,7 +70,7 @@ import numpy as np
 from ..errors import OptionError
 from .bitmask import bits_at, clear_bits, count_bits, pack_bits, set_bits
 from .bytelevel import BYTES_TO_UNICODE
-from .canonical_store import CAN_JOIN, CAN_SPLIT, DONE, END_JOIN, END_SPLIT, outcome_store, verdict_store
+from .canonical_store import CAN_JOIN, CAN_SPLIT, DONE, END_JOIN, END_SPLIT, outcome_store, row_store, verdict_store
 
 __all__ = ["START", "CanonicalFilter", "canonical_filter"]
 
@@ -227,6 +228,11 @@ class CanonicalFilter:
                 fst = START if prev < 0 else (prev, self.ctx_id(ctx), mode, end)
                 self._stored_verdicts[(lex, n, q, fbits, can_end, self.state_class(fst))] = rows
         self._verdicts_unsaved = False
+        # class and conflict rows other processes of this code computed for this tokenizer
+        # (canonical_store.RowStore): taken into the row caches when first asked for
+        self._row_store = None if self._pre is None else row_store(spec_json, vocab.size, vocab.n_words)
+        self._stored_rows = self._row_store.load() if self._row_store is not None else {}
+        self._rows_unsaved = False
         if self._store is not None or self._verdict_store is not None:
             atexit.register(_save_at_exit, weakref.ref(self))
 
@@ -599,7 +605,8 @@ class CanonicalFilter:
         with self._lock:
             hit = self._conflict_rows.get(key)
         if hit is None:
-            hit = self._pack(self._conflicts(prev))
+            hit = self._stored_row(_conflict_name(key), 1)
+            hit = self._pack(self._conflicts(prev)) if hit is None else hit[0]
         with self._lock:
             _bounded_put(self._conflict_key, prev, key, ROW_CACHE_SIZE)
             _bounded_put(self._conflict_rows, key, hit, self._row_limit(1))
@@ -1121,14 +1128,42 @@ class CanonicalFilter:
             if hit is not None:
                 self._class_rows.move_to_end(key)
                 return hit
-        can_split, can_join, _, _ = self._outcome_row(s, ctx, mode)
-        sig, split_ok, split_added, join_ok = self._class_tables()
-        split = (np.append(can_split, False)[sig] & split_ok) | split_added
-        join = np.append(can_join, False)[sig] & join_ok
-        hit = (self._pack(split), self._pack(join))
+        hit = self._stored_row(_class_name(key), 2)
+        if hit is None:
+            can_split, can_join, _, _ = self._outcome_row(s, ctx, mode)
+            sig, split_ok, split_added, join_ok = self._class_tables()
+            split = (np.append(can_split, False)[sig] & split_ok) | split_added
+            join = np.append(can_join, False)[sig] & join_ok
+            hit = (self._pack(split), self._pack(join))
+        else:
+            hit = (hit[0], hit[1])
         with self._lock:
             _bounded_put(self._class_rows, key, hit, self._row_limit(2))
         return hit
+
+    def _stored_row(self, name: str, k: int) -> np.ndarray | None:
+        """The ``k`` rows an earlier process stored under ``name`` (:meth:`save_rows`), taken
+        out of the store (copies), else None; a row computed here is marked for saving."""
+        rows = self._stored_rows.pop(name, None) if self._stored_rows else None
+        if rows is not None and rows.shape == (k, self.vocab.n_words):
+            return rows.copy()
+        self._rows_unsaved = True
+        return None
+
+    def save_rows(self) -> None:
+        """Write the class and conflict rows cached now (:meth:`class_words`,
+        :meth:`conflict_words`) to the on-disk store
+        (:class:`~constrain.tokens.canonical_store.RowStore`), for later processes of this
+        code; done at exit too."""
+        if self._row_store is None or not self._rows_unsaved:
+            return
+        with self._lock:
+            classes = list(self._class_rows.items())
+            conflicts = list(self._conflict_rows.items())
+        entries = {_class_name(key): np.stack(rows) for key, rows in classes}
+        entries.update((_conflict_name(key), row[None]) for key, row in conflicts)
+        self._row_store.save(entries)
+        self._rows_unsaved = False
 
     def _class_tables(self) -> tuple[np.ndarray, ...]:
         """Per-vocabulary arrays :meth:`class_words` combines with an outcome row, built once:
@@ -1377,6 +1412,18 @@ def _save_at_exit(ref) -> None:
     if f is not None:
         f.save_outcomes()
         f.save_verdicts()
+        f.save_rows()
+
+
+def _class_name(key: tuple) -> str:
+    """The stored name of a class row (an outcome key: signature, context, mode)."""
+    s, pre, mode = key
+    return "c:" + json.dumps([int(s), pre, int(mode)])
+
+
+def _conflict_name(key: bytes) -> str:
+    """The stored name of a conflict row (a crossing set's members and ranks, hashed)."""
+    return "x:" + hashlib.sha256(key).hexdigest()
 
 
 def _bounded_put(cache: OrderedDict, key, value, limit: int) -> None:
