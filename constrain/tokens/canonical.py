@@ -190,7 +190,8 @@ class CanonicalFilter:
         self._bytes = None
         self._byte_classes: OrderedDict[tuple, tuple] = OrderedDict()
         self._byte_tables = None
-        self._byte_conf = None  # byte_conflict_table
+        self._byte_conf: dict[int, int] = {}  # byte_conflict_bits
+        self._byte_by_left = None  # byte_conflict_bits: left token -> [(rank, byte)]
         self._witness_rows: dict[tuple, int] = {}  # witness_bits
         self._forced: dict[tuple, tuple] = {}  # forced_witnesses
         self._next_memo: dict[tuple, tuple | None] = {}  # next_states of a few tokens
@@ -211,8 +212,6 @@ class CanonicalFilter:
         # each token's first byte (0 for tokens without bytes): the lexeme-level lookahead
         # keeps to the tokens a lexeme state can start
         self.first_byte = np.array([d[0] if d else 0 for d in vocab.token_bytes], dtype=np.int64)
-        if not self.sentencepiece:
-            self.byte_conflict_table()  # per vocabulary: cheaper whole than per filter state
         # pre-tokenizer outcomes other processes computed (canonical_store): read once here,
         # this process's additions written back at exit (or by save_outcomes)
         self._store = None if self._pre is None else outcome_store(
@@ -884,12 +883,13 @@ class CanonicalFilter:
 
     def byte_conflicts(self, prevs: np.ndarray) -> np.ndarray:
         """bool[len(prevs), 256]: one-byte tokens that a merge joins across the junction after
-        each of ``prevs`` (:meth:`conflicts_pairs` for them): rows of
-        :meth:`byte_conflict_table`, or the pair test where a one-byte token is not an atom."""
+        each of ``prevs`` (:meth:`conflicts_pairs` for them): :meth:`byte_conflict_bits`
+        unpacked, or the pair test where a one-byte token is not an atom."""
         prevs = np.asarray(prevs, dtype=np.int64)
-        table = self.byte_conflict_table()
-        if table is not None:
-            return np.unpackbits(table[prevs].reshape(len(prevs), 32), axis=1, bitorder="little").astype(bool)
+        if self._byte_merges()[0] is not None:
+            bits = [self.byte_conflict_bits(p) for p in prevs.tolist()]
+            packed = np.frombuffer(b"".join(x.to_bytes(32, "little") for x in bits), dtype=np.uint8)
+            return np.unpackbits(packed.reshape(len(prevs), 32), axis=1, bitorder="little").astype(bool)
         out = np.zeros((len(prevs), 256), dtype=bool)
         ids, ok, _, _ = self._byte_tokens()
         b = np.flatnonzero(ok)
@@ -897,32 +897,34 @@ class CanonicalFilter:
             out[i, b] = self.conflicts_pairs(np.full(len(b), p), ids[b])
         return out
 
-    def byte_conflict_table(self) -> np.ndarray | None:
-        """uint8[size, 32]: for every token, the one-byte tokens a merge joins across the
-        junction after it (bit ``b``: the one-byte token of byte ``b``, packed little-endian),
-        built with the filter for all tokens at once (SmolLM2: 25-60 ms, 1.5 MiB): a merge
-        ``(r, b)`` with ``r`` on the token's right spine, applied before ``r`` is absorbed (a
-        one-byte token is an atom: nothing absorbs it first).  None where a one-byte token is
-        not an atom of its own (:meth:`_byte_merges`).
+    def byte_conflict_bits(self, prev: int) -> int:
+        """The one-byte tokens a merge joins across the junction after ``prev``, as a 256-bit
+        int (bit ``b``: the one-byte token of byte ``b``): a merge ``(r, b)`` with ``r`` on
+        ``prev``'s right spine, applied before ``r`` is absorbed (a one-byte token is an atom:
+        nothing absorbs it first).  Byte-level BPE whose one-byte tokens are atoms only
+        (:meth:`_byte_merges`).  Memoized per token: it depends only on the merges.
 
-        Why: it depends only on the tokenizer's merges; computed per new filter state (the
-        lookahead's witness rows) it was a dozen numpy calls each, while with the table a new
-        state's witness row is a few int operations (:meth:`_witness_int`)."""
-        hit = self._byte_conf
+        Why: the lookahead's witness rows of new filter states need it per previous token; a
+        few spine members, each with its handful of one-byte merges (a dict built once), are
+        cheaper in Python ints than the numpy calls a batch of states cost."""
+        hit = self._byte_conf.get(prev)
         if hit is None:
-            tables = self._byte_merges()
-            if tables[0] is None:
-                hit = self._byte_conf = (None,)
-            else:
-                r_ptr, r_id, r_death, m_ptr, m_byte, m_rank = tables
-                idx, owner = self._ranges(r_ptr, np.arange(self.size, dtype=np.int64))
-                j, k = self._ranges(m_ptr, r_id[idx])
-                sel = m_rank[j] < r_death[idx][k]
-                rows, b = owner[k[sel]], m_byte[j[sel]]
-                out = np.zeros(self.size * 32, dtype=np.uint8)
-                np.bitwise_or.at(out, rows * 32 + (b >> 3), np.left_shift(1, b & 7).astype(np.uint8))
-                hit = self._byte_conf = (out.reshape(self.size, 32),)
-        return hit[0]
+            r_ptr, r_id, r_death, m_ptr, m_byte, m_rank = self._byte_merges()
+            by_left = self._byte_by_left
+            if by_left is None:
+                by_left = {}
+                left = np.repeat(np.arange(self.size), np.diff(m_ptr))
+                for r, rank, b in zip(left.tolist(), m_rank.tolist(), m_byte.tolist()):
+                    by_left.setdefault(r, []).append((rank, b))
+                self._byte_by_left = by_left
+            lo, hi = int(r_ptr[prev]), int(r_ptr[prev + 1])
+            hit = 0
+            for r, death in zip(r_id[lo:hi].tolist(), r_death[lo:hi].tolist()):
+                for rank, b in by_left.get(r, ()):
+                    if rank < death:
+                        hit |= 1 << b
+            self._byte_conf[prev] = hit
+        return hit
 
     def byte_witnesses(self, states: list) -> np.ndarray:
         """bool[len(states), 256]: whether the one-byte token of each byte may follow
@@ -933,8 +935,7 @@ class CanonicalFilter:
         grammar allows next.  The answer depends on the filter state only, not on the grammar
         state, and the same states recur at many grammar states (the tokens of keys and
         punctuation), so rows are cached per filter state (:data:`WITNESS_CACHE_SIZE`, FIFO);
-        a missing one is the class part and a row of :meth:`byte_conflict_table`
-        (:meth:`_witness_int`)."""
+        a missing one is the class part and :meth:`byte_conflict_bits` (:meth:`_witness_int`)."""
         bits = self.witness_bits(states)
         if not bits:
             return np.zeros((0, 256), dtype=bool)
@@ -959,8 +960,8 @@ class CanonicalFilter:
 
     def _witness_int(self, state) -> int:
         """One state's :meth:`witness_bits` computed: the previous token's class part
-        (:meth:`_byte_class`, cached) and its row of :meth:`byte_conflict_table`, as int
-        operations; no numpy call per state where the table and the class are there."""
+        (:meth:`_byte_class`) and the previous token's :meth:`byte_conflict_bits`, both
+        memoized, combined as int operations: no numpy call per state once they are there."""
         prev, ctx, mode = int(state[0]), state[1], state[2]
         if not self.singleton[prev]:
             return 0
@@ -969,9 +970,9 @@ class CanonicalFilter:
             return self._ints(ok)
         split, join = self._byte_class(int(self.sig[prev]), ctx, mode)
         if join and self.reachable[prev]:
-            table = self.byte_conflict_table()
-            row = table[prev] if table is not None else np.packbits(self.byte_conflicts([prev])[0], bitorder="little")
-            return split | (join & ~int.from_bytes(row.tobytes(), "little"))
+            if self._byte_merges()[0] is not None:
+                return split | (join & ~self.byte_conflict_bits(prev))
+            return split | (join & ~self._ints(self.byte_conflicts([prev])[0]))
         return split
 
     def _ints(self, flags: np.ndarray) -> int:

@@ -555,29 +555,27 @@ def test_byte_witnesses_match_the_pair_test(which, toy, smollm2_vocab):
 
 
 @pytest.mark.parametrize("which", ["toy", "smollm2"])
-def test_byte_conflict_table_matches_the_pair_test(which, toy, smollm2_vocab):
-    """``CanonicalFilter.byte_conflict_table`` (built once for every token, the witness rows'
-    merge part) equals ``conflicts_pairs`` on the one-byte tokens for every token of the toy
-    and for 400 random SmolLM2 tokens (reachable or not, with and without text) plus the
-    one-byte ones; where it is set, some merge does cross."""
+def test_byte_conflict_bits_match_the_pair_test(which, toy, smollm2_vocab):
+    """``CanonicalFilter.byte_conflict_bits`` (the witness rows' merge part, memoized per
+    previous token) equals ``conflicts_pairs`` on the one-byte tokens for every token of the
+    toy and for 400 random SmolLM2 tokens (reachable or not, with and without text) plus the
+    one-byte ones, asked twice (the memo); where it is set, some merge does cross."""
     vocab = toy[1] if which == "toy" else smollm2_vocab
     f = canonical_filter(vocab)
-    table = f.byte_conflict_table()
-    assert table.shape == (vocab.size, 32) and table.dtype == np.uint8
     ids, ok, _, _ = f._byte_tokens()
     b = np.flatnonzero(ok)
     rng = random.Random(11)
     prevs = (list(range(vocab.size)) if which == "toy" else
              rng.sample(range(vocab.size), 400) + [t for t in range(vocab.size) if vocab.token_lens[t] == 1])
-    bits = np.unpackbits(table, axis=1, bitorder="little").astype(bool)
     set_rows = 0
-    for p in prevs:
+    for p in prevs + prevs[:50]:
+        x = f.byte_conflict_bits(p)
+        bits = np.array([x >> k & 1 for k in range(256)], dtype=bool)
         want = f.conflicts_pairs(np.full(len(b), p), ids[b])
-        assert np.array_equal(bits[p, b], want), p
-        assert not bits[p, ~ok].any()
+        assert np.array_equal(bits[b], want), p
+        assert not bits[~ok].any()
         set_rows += bool(want.any())
     assert set_rows >= (2 if which == "toy" else 50), set_rows
-
 
 def test_lookahead_shortcuts_match_the_full_next_mask(smollm2_vocab):
     """``CanonicalMatcher._alive`` answers most tokens without the next state's full mask
