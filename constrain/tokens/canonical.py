@@ -965,9 +965,8 @@ class CanonicalFilter:
         prev, ctx, mode = int(state[0]), state[1], state[2]
         if not self.singleton[prev]:
             return 0
-        ids, ok, _, _ = self._byte_tokens()
         if self.added[prev]:
-            return self._ints(ok)
+            return self._ints(self._byte_tokens()[1])
         split, join = self._byte_class(int(self.sig[prev]), ctx, mode)
         if join and self.reachable[prev]:
             if self._byte_merges()[0] is not None:

@@ -984,13 +984,29 @@ def test_lexeme_shortcut_matches_stepping_on_random_grammars(toy, monkeypatch):
     assert compared > 1000 and dropped > 20 and kept > 100, (compared, dropped, kept)
 
 
+def _walk_with_filter(vocab, f, texts, monkeypatch, shortcut=True) -> list:
+    """Every canonical mask along ``texts`` under ``SCHEMA``, compiled with the filter ``f``
+    (and the lexeme shortcut on or off), its mask cache emptied first."""
+    import constrain.matcher as matcher
+
+    monkeypatch.setattr(vocab, "_canonical_filter", f, raising=False)
+    monkeypatch.setattr(matcher, "LEXEME_SHORTCUT", shortcut)
+    f.mask_cache.clear()
+    c = compile_json_schema(SCHEMA, vocab, canonical_tokens=True)
+    out = []
+    for text in texts:
+        m = c.matcher()
+        for t in vocab.encode(text):
+            out.append(m.mask().copy())
+            assert m.advance(t)
+    return out
+
 def test_stored_verdicts_match_fresh(smollm2_vocab, tmp_path, monkeypatch):
     """The lexeme-level verdicts one process writes (``canonical_store.VerdictStore``, named
     by the tokenizer and a hash of the code) and the next reads give the masks computed
     from scratch (and the stepped lookahead's), every stored verdict is taken; a damaged
     file, one of another version inside, one with ids outside the vocabulary, and the file
     of another code version are ignored."""
-    import constrain.matcher as matcher
     from constrain.tokens import canonical_store
     from constrain.tokens.canonical import CanonicalFilter
 
@@ -999,17 +1015,7 @@ def test_stored_verdicts_match_fresh(smollm2_vocab, tmp_path, monkeypatch):
     texts = INSTANCES + ["{" + pad + '"orderId": 3,' + " " * 16 + '"name": "x y",' + pad + '"paid": true}']
 
     def walk(f, on=True):
-        monkeypatch.setattr(vocab, "_canonical_filter", f, raising=False)
-        monkeypatch.setattr(matcher, "LEXEME_SHORTCUT", on)
-        f.mask_cache.clear()
-        c = compile_json_schema(SCHEMA, vocab, canonical_tokens=True)
-        out = []
-        for text in texts:
-            m = c.matcher()
-            for t in vocab.encode(text):
-                out.append(m.mask().copy())
-                assert m.advance(t)
-        return out
+        return _walk_with_filter(vocab, f, texts, monkeypatch, on)
 
     monkeypatch.setenv("STRUCTGEN_CANONICAL_STORE", str(tmp_path))
     first = CanonicalFilter(vocab)
@@ -1078,13 +1084,12 @@ def test_verdict_files_beyond_the_newest_are_pruned(tmp_path):
     assert canonical_store.VerdictStore(path, "v", 100).load()[key][0].tolist() == [1, 2]
 
 
-def test_stored_rows_match_fresh(smollm2_vocab, tmp_path, monkeypatch):
+def test_stored_rows_match_fresh(smollm2_vocab, toy, tmp_path, monkeypatch):
     """The class and conflict rows one process writes (``canonical_store.RowStore``, named by
     the tokenizer, the code and the ``tokenizers`` version) and the next reads equal the rows
     computed from scratch, give the same masks, and are all taken; a file of another
-    vocabulary (another name inside), a damaged one, one with rows of another width and the
-    file of another code version are ignored."""
-    import constrain.matcher as matcher
+    vocabulary (the hand-made BPE's file copied over it; another name inside), a damaged
+    one, one with rows of another width and the file of another code version are ignored."""
     from constrain.tokens import canonical_store
     from constrain.tokens.canonical import CanonicalFilter, _class_name, _conflict_name
 
@@ -1092,17 +1097,7 @@ def test_stored_rows_match_fresh(smollm2_vocab, tmp_path, monkeypatch):
     texts = INSTANCES + ['{"orderId": 12, "name": "a b c", "tags": ["x", "yz"], "paid": false}']
 
     def walk(f):
-        monkeypatch.setattr(vocab, "_canonical_filter", f, raising=False)
-        monkeypatch.setattr(matcher, "LEXEME_SHORTCUT", True)
-        f.mask_cache.clear()
-        c = compile_json_schema(SCHEMA, vocab, canonical_tokens=True)
-        out = []
-        for text in texts:
-            m = c.matcher()
-            for t in vocab.encode(text):
-                out.append(m.mask().copy())
-                assert m.advance(t)
-        return out
+        return _walk_with_filter(vocab, f, texts, monkeypatch)
 
     monkeypatch.setenv("STRUCTGEN_CANONICAL_STORE", str(tmp_path))
     first = CanonicalFilter(vocab)
@@ -1153,6 +1148,16 @@ def test_stored_rows_match_fresh(smollm2_vocab, tmp_path, monkeypatch):
     assert all(name.startswith(("c:", "x:")) for name in entries)
     assert _class_name(next(iter(second._class_rows))) in entries
     assert _conflict_name(next(iter(second._conflict_rows))) in entries
+    monkeypatch.setenv("STRUCTGEN_CANONICAL_STORE", str(tmp_path / "toy"))
+    toy_filter = CanonicalFilter(toy[1])
+    for text in ("ab ab", "a!b", " ab"):
+        toy_filter.row(toy_filter.state_of(toy[1].encode(text)))
+    toy_filter.save_rows()
+    (toy_path,) = (tmp_path / "toy").glob("rows-*.npz")
+    assert toy_path.name != path.name and len(toy_filter._row_store.load()) >= 2
+    monkeypatch.setenv("STRUCTGEN_CANONICAL_STORE", str(tmp_path))
+    path.write_bytes(toy_path.read_bytes())  # another vocabulary's rows under this name
+    assert store.load() == {} and CanonicalFilter(vocab)._stored_rows == {}
     canonical_store.RowStore(path, "canonical-rows-1:" + "0" * 64, vocab.n_words).save(entries)
     assert store.load() == {} and CanonicalFilter(vocab)._stored_rows == {}
     wide = {k: np.zeros((len(v), vocab.n_words + 1), dtype=np.int32) for k, v in entries.items()}
