@@ -189,9 +189,8 @@ class CanonicalFilter:
         # one-byte tokens (the lookahead's witnesses): per class and per previous token
         self._bytes = None
         self._byte_classes: OrderedDict[tuple, tuple] = OrderedDict()
-        self._byte_tables = None
+        self._byte_tables = None  # _byte_merges
         self._byte_conf: dict[int, int] = {}  # byte_conflict_bits
-        self._byte_by_left = None  # byte_conflict_bits: left token -> [(rank, byte)]
         self._witness_rows: dict[tuple, int] = {}  # witness_bits
         self._forced: dict[tuple, tuple] = {}  # forced_witnesses
         self._next_memo: dict[tuple, tuple | None] = {}  # next_states of a few tokens
@@ -845,48 +844,34 @@ class CanonicalFilter:
             _bounded_put(self._byte_classes, key, hit, ROW_CACHE_SIZE)
         return hit
 
-    def _byte_merges(self) -> tuple:
-        """Tables for :meth:`byte_conflicts`, built once: every token's right spine flattened
-        (CSR by token: member, rank that absorbs it into its parent, INF for the token
-        itself, as :meth:`_crossing` walks it) and the merges whose right side is a one-byte
-        token (CSR by left side: that token's byte, rank).  None where a one-byte token is not
-        an atom of its own (its left spine is more than itself): then the pair test is used."""
+    def _byte_merges(self) -> dict | None:
+        """The merges whose right side is a one-byte token, by left side (token -> list of
+        (rank, byte)), built once for :meth:`byte_conflict_bits`; None where a one-byte token
+        is not an atom of its own (its left spine is more than itself): then the pair test
+        is used."""
         hit = self._byte_tables
         if hit is None:
             ids, ok, spine, owner = self._byte_tokens()
             if not (np.array_equal(self.tok_member[spine], ids[owner]) and (self.tok_death[spine] == INF).all()
                     and len(spine) == int(ok.sum())):
                 self._byte_tables = hit = (None,)
-                return hit
-            n = self.size
-            toks = np.arange(n, dtype=np.int64)
-            ts, rs, ds = [toks], [toks], [np.full(n, INF)]
-            cur_t, cur = toks, toks
-            while True:
-                has = self.rc[cur] >= 0
-                cur_t, death, cur = cur_t[has], self.rank[cur[has]], self.rc[cur[has]]
-                if not len(cur):
-                    break
-                ts.append(cur_t), rs.append(cur), ds.append(death)
-            t, r, d = np.concatenate(ts), np.concatenate(rs), np.concatenate(ds)
-            order = np.argsort(t, kind="stable")
-            r_ptr = np.zeros(n + 1, dtype=np.int64)
-            np.cumsum(np.bincount(t, minlength=n), out=r_ptr[1:])
-            byte_of = np.full(n, -1, dtype=np.int64)
+                return None
+            byte_of = np.full(self.size, -1, dtype=np.int64)
             byte_of[ids[ok]] = np.flatnonzero(ok)
-            sel = byte_of[self.m_right] >= 0  # m_* are sorted by left side
-            left = self.m_left[sel]
-            m_ptr = np.zeros(n + 1, dtype=np.int64)
-            np.cumsum(np.bincount(left, minlength=n), out=m_ptr[1:])
-            hit = self._byte_tables = (r_ptr, r[order], d[order], m_ptr, byte_of[self.m_right[sel]], self.m_rank[sel])
-        return hit
+            sel = byte_of[self.m_right] >= 0
+            by_left: dict[int, list] = {}
+            for r, rank, b in zip(self.m_left[sel].tolist(), self.m_rank[sel].tolist(),
+                                  byte_of[self.m_right[sel]].tolist()):
+                by_left.setdefault(r, []).append((rank, b))
+            hit = self._byte_tables = (by_left,)
+        return hit[0]
 
     def byte_conflicts(self, prevs: np.ndarray) -> np.ndarray:
         """bool[len(prevs), 256]: one-byte tokens that a merge joins across the junction after
         each of ``prevs`` (:meth:`conflicts_pairs` for them): :meth:`byte_conflict_bits`
         unpacked, or the pair test where a one-byte token is not an atom."""
         prevs = np.asarray(prevs, dtype=np.int64)
-        if self._byte_merges()[0] is not None:
+        if self._byte_merges() is not None:
             bits = [self.byte_conflict_bits(p) for p in prevs.tolist()]
             packed = np.frombuffer(b"".join(x.to_bytes(32, "little") for x in bits), dtype=np.uint8)
             return np.unpackbits(packed.reshape(len(prevs), 32), axis=1, bitorder="little").astype(bool)
@@ -901,28 +886,22 @@ class CanonicalFilter:
         """The one-byte tokens a merge joins across the junction after ``prev``, as a 256-bit
         int (bit ``b``: the one-byte token of byte ``b``): a merge ``(r, b)`` with ``r`` on
         ``prev``'s right spine, applied before ``r`` is absorbed (a one-byte token is an atom:
-        nothing absorbs it first).  Byte-level BPE whose one-byte tokens are atoms only
-        (:meth:`_byte_merges`).  Memoized per token: it depends only on the merges.
+        nothing absorbs it first; the spine walked as :meth:`_crossing` walks it).  Byte-level
+        BPE whose one-byte tokens are atoms only (:meth:`_byte_merges`).  Memoized per token:
+        it depends only on the merges.
 
         Why: the lookahead's witness rows of new filter states need it per previous token; a
         few spine members, each with its handful of one-byte merges (a dict built once), are
         cheaper in Python ints than the numpy calls a batch of states cost."""
         hit = self._byte_conf.get(prev)
         if hit is None:
-            r_ptr, r_id, r_death, m_ptr, m_byte, m_rank = self._byte_merges()
-            by_left = self._byte_by_left
-            if by_left is None:
-                by_left = {}
-                left = np.repeat(np.arange(self.size), np.diff(m_ptr))
-                for r, rank, b in zip(left.tolist(), m_rank.tolist(), m_byte.tolist()):
-                    by_left.setdefault(r, []).append((rank, b))
-                self._byte_by_left = by_left
-            lo, hi = int(r_ptr[prev]), int(r_ptr[prev + 1])
-            hit = 0
-            for r, death in zip(r_id[lo:hi].tolist(), r_death[lo:hi].tolist()):
+            by_left = self._byte_merges()
+            hit, r, death = 0, int(prev), INF
+            while r >= 0:
                 for rank, b in by_left.get(r, ()):
                     if rank < death:
                         hit |= 1 << b
+                death, r = int(self.rank[r]), int(self.rc[r])
             self._byte_conf[prev] = hit
         return hit
 
@@ -969,7 +948,7 @@ class CanonicalFilter:
             return self._ints(self._byte_tokens()[1])
         split, join = self._byte_class(int(self.sig[prev]), ctx, mode)
         if join and self.reachable[prev]:
-            if self._byte_merges()[0] is not None:
+            if self._byte_merges() is not None:
                 return split | (join & ~self.byte_conflict_bits(prev))
             return split | (join & ~self._ints(self.byte_conflicts([prev])[0]))
         return split
