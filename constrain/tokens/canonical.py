@@ -58,7 +58,7 @@ encoding the text gets in the middle of an output, without SentencePiece's dummy
 from __future__ import annotations
 
 import atexit
-import bisect
+import hashlib
 import json
 import threading
 import unicodedata
@@ -70,7 +70,7 @@ import numpy as np
 from ..errors import OptionError
 from .bitmask import bits_at, clear_bits, count_bits, pack_bits, set_bits
 from .bytelevel import BYTES_TO_UNICODE
-from .canonical_store import CAN_JOIN, CAN_SPLIT, DONE, END_JOIN, END_SPLIT, outcome_store, verdict_store
+from .canonical_store import CAN_JOIN, CAN_SPLIT, DONE, END_JOIN, END_SPLIT, outcome_store, row_store, verdict_store
 
 __all__ = ["START", "CanonicalFilter", "canonical_filter"]
 
@@ -189,9 +189,9 @@ class CanonicalFilter:
         # one-byte tokens (the lookahead's witnesses): per class and per previous token
         self._bytes = None
         self._byte_classes: OrderedDict[tuple, tuple] = OrderedDict()
-        self._byte_tables = None
+        self._byte_tables = None  # _byte_merges
+        self._byte_conf: dict[int, int] = {}  # byte_conflict_bits
         self._witness_rows: dict[tuple, int] = {}  # witness_bits
-        self._by_bytes = None  # text tokens sorted by bytes (vocab_prefixed)
         self._forced: dict[tuple, tuple] = {}  # forced_witnesses
         self._next_memo: dict[tuple, tuple | None] = {}  # next_states of a few tokens
         #: the lookahead's lexeme-level verdicts (``CanonicalMatcher._lexeme_alive``): key ->
@@ -226,6 +226,11 @@ class CanonicalFilter:
                 fst = START if prev < 0 else (prev, self.ctx_id(ctx), mode, end)
                 self._stored_verdicts[(lex, n, q, fbits, can_end, self.state_class(fst))] = rows
         self._verdicts_unsaved = False
+        # class and conflict rows other processes of this code computed for this tokenizer
+        # (canonical_store.RowStore): taken into the row caches when first asked for
+        self._row_store = None if self._pre is None else row_store(spec_json, vocab.size, vocab.n_words)
+        self._stored_rows = self._row_store.load() if self._row_store is not None else {}
+        self._rows_unsaved = False
         if self._store is not None or self._verdict_store is not None:
             atexit.register(_save_at_exit, weakref.ref(self))
 
@@ -598,7 +603,8 @@ class CanonicalFilter:
         with self._lock:
             hit = self._conflict_rows.get(key)
         if hit is None:
-            hit = self._pack(self._conflicts(prev))
+            hit = self._stored_row(_conflict_name(key), 1)
+            hit = self._pack(self._conflicts(prev)) if hit is None else hit[0]
         with self._lock:
             _bounded_put(self._conflict_key, prev, key, ROW_CACHE_SIZE)
             _bounded_put(self._conflict_rows, key, hit, self._row_limit(1))
@@ -820,10 +826,11 @@ class CanonicalFilter:
             hit = self._bytes = (ids, ok, spine, np.flatnonzero(ok)[owner])
         return hit
 
-    def _byte_class(self, s: int, ctx: int, mode: int) -> tuple[np.ndarray, np.ndarray]:
-        """(split, join) bool[256] of :meth:`_byte_tokens` after a previous token of
-        signature ``s`` in context ``(ctx, mode)``, join before merge conflicts (the class
-        part of :meth:`allowed_pairs` for one-byte tokens); cached per class."""
+    def _byte_class(self, s: int, ctx: int, mode: int) -> tuple[int, int]:
+        """(split, join) of :meth:`_byte_tokens` as 256-bit ints (:meth:`witness_bits`) after
+        a previous token of signature ``s`` in context ``(ctx, mode)``, join before merge
+        conflicts (the class part of :meth:`allowed_pairs` for one-byte tokens); cached per
+        class."""
         key = self._outcome_key(s, ctx, mode)
         hit = self._byte_classes.get(key)
         if hit is None:
@@ -833,68 +840,70 @@ class CanonicalFilter:
             sig = np.where(ok, sig, 0)
             split = ok & (can_split[sig] | self.added[ids])
             join = ok & can_join[sig] & ~self.added[ids] & self.reachable[ids]
-            hit = (split, join)
+            hit = (self._ints(split), self._ints(join))
             _bounded_put(self._byte_classes, key, hit, ROW_CACHE_SIZE)
         return hit
 
-    def _byte_merges(self) -> tuple:
-        """Tables for :meth:`byte_conflicts`, built once: every token's right spine flattened
-        (CSR by token: member, rank that absorbs it into its parent, INF for the token
-        itself, as :meth:`_crossing` walks it) and the merges whose right side is a one-byte
-        token (CSR by left side: that token's byte, rank).  None where a one-byte token is not
-        an atom of its own (its left spine is more than itself): then the pair test is used."""
+    def _byte_merges(self) -> dict | None:
+        """The merges whose right side is a one-byte token, by left side (token -> list of
+        (rank, byte)), built once for :meth:`byte_conflict_bits`; None where a one-byte token
+        is not an atom of its own (its left spine is more than itself): then the pair test
+        is used."""
         hit = self._byte_tables
         if hit is None:
             ids, ok, spine, owner = self._byte_tokens()
             if not (np.array_equal(self.tok_member[spine], ids[owner]) and (self.tok_death[spine] == INF).all()
                     and len(spine) == int(ok.sum())):
                 self._byte_tables = hit = (None,)
-                return hit
-            n = self.size
-            toks = np.arange(n, dtype=np.int64)
-            ts, rs, ds = [toks], [toks], [np.full(n, INF)]
-            cur_t, cur = toks, toks
-            while True:
-                has = self.rc[cur] >= 0
-                cur_t, death, cur = cur_t[has], self.rank[cur[has]], self.rc[cur[has]]
-                if not len(cur):
-                    break
-                ts.append(cur_t), rs.append(cur), ds.append(death)
-            t, r, d = np.concatenate(ts), np.concatenate(rs), np.concatenate(ds)
-            order = np.argsort(t, kind="stable")
-            r_ptr = np.zeros(n + 1, dtype=np.int64)
-            np.cumsum(np.bincount(t, minlength=n), out=r_ptr[1:])
-            byte_of = np.full(n, -1, dtype=np.int64)
+                return None
+            byte_of = np.full(self.size, -1, dtype=np.int64)
             byte_of[ids[ok]] = np.flatnonzero(ok)
-            sel = byte_of[self.m_right] >= 0  # m_* are sorted by left side
-            left = self.m_left[sel]
-            m_ptr = np.zeros(n + 1, dtype=np.int64)
-            np.cumsum(np.bincount(left, minlength=n), out=m_ptr[1:])
-            hit = self._byte_tables = (r_ptr, r[order], d[order], m_ptr, byte_of[self.m_right[sel]], self.m_rank[sel])
-        return hit
+            sel = byte_of[self.m_right] >= 0
+            by_left: dict[int, list] = {}
+            for r, rank, b in zip(self.m_left[sel].tolist(), self.m_rank[sel].tolist(),
+                                  byte_of[self.m_right[sel]].tolist()):
+                by_left.setdefault(r, []).append((rank, b))
+            hit = self._byte_tables = (by_left,)
+        return hit[0]
 
     def byte_conflicts(self, prevs: np.ndarray) -> np.ndarray:
         """bool[len(prevs), 256]: one-byte tokens that a merge joins across the junction after
-        each of ``prevs`` (:meth:`conflicts_pairs` for them), for all at once: a merge
-        ``(r, b)`` with ``r`` on the previous token's right spine, applied before ``r`` is
-        absorbed (a one-byte token is an atom: nothing absorbs it first)."""
+        each of ``prevs`` (:meth:`conflicts_pairs` for them): :meth:`byte_conflict_bits`
+        unpacked, or the pair test where a one-byte token is not an atom."""
         prevs = np.asarray(prevs, dtype=np.int64)
+        if self._byte_merges() is not None:
+            bits = [self.byte_conflict_bits(p) for p in prevs.tolist()]
+            packed = np.frombuffer(b"".join(x.to_bytes(32, "little") for x in bits), dtype=np.uint8)
+            return np.unpackbits(packed.reshape(len(prevs), 32), axis=1, bitorder="little").astype(bool)
         out = np.zeros((len(prevs), 256), dtype=bool)
-        tables = self._byte_merges()
-        if tables[0] is None:
-            ids, ok, _, _ = self._byte_tokens()
-            b = np.flatnonzero(ok)
-            for i, p in enumerate(prevs.tolist()):
-                out[i, b] = self.conflicts_pairs(np.full(len(b), p), ids[b])
-            return out
-        r_ptr, r_id, r_death, m_ptr, m_byte, m_rank = tables
-        idx, owner = self._ranges(r_ptr, prevs)
-        if not len(idx):
-            return out
-        j, k = self._ranges(m_ptr, r_id[idx])
-        hit = m_rank[j] < r_death[idx][k]
-        out[owner[k[hit]], m_byte[j[hit]]] = True
+        ids, ok, _, _ = self._byte_tokens()
+        b = np.flatnonzero(ok)
+        for i, p in enumerate(prevs.tolist()):
+            out[i, b] = self.conflicts_pairs(np.full(len(b), p), ids[b])
         return out
+
+    def byte_conflict_bits(self, prev: int) -> int:
+        """The one-byte tokens a merge joins across the junction after ``prev``, as a 256-bit
+        int (bit ``b``: the one-byte token of byte ``b``): a merge ``(r, b)`` with ``r`` on
+        ``prev``'s right spine, applied before ``r`` is absorbed (a one-byte token is an atom:
+        nothing absorbs it first; the spine walked as :meth:`_crossing` walks it).  Byte-level
+        BPE whose one-byte tokens are atoms only (:meth:`_byte_merges`).  Memoized per token:
+        it depends only on the merges.
+
+        Why: the lookahead's witness rows of new filter states need it per previous token; a
+        few spine members, each with its handful of one-byte merges (a dict built once), are
+        cheaper in Python ints than the numpy calls a batch of states cost."""
+        hit = self._byte_conf.get(prev)
+        if hit is None:
+            by_left = self._byte_merges()
+            hit, r, death = 0, int(prev), INF
+            while r >= 0:
+                for rank, b in by_left.get(r, ()):
+                    if rank < death:
+                        hit |= 1 << b
+                death, r = int(self.rank[r]), int(self.rc[r])
+            self._byte_conf[prev] = hit
+        return hit
 
     def byte_witnesses(self, states: list) -> np.ndarray:
         """bool[len(states), 256]: whether the one-byte token of each byte may follow
@@ -905,7 +914,7 @@ class CanonicalFilter:
         grammar allows next.  The answer depends on the filter state only, not on the grammar
         state, and the same states recur at many grammar states (the tokens of keys and
         punctuation), so rows are cached per filter state (:data:`WITNESS_CACHE_SIZE`, FIFO);
-        the missing ones are computed together (:meth:`_byte_witnesses`)."""
+        a missing one is the class part and :meth:`byte_conflict_bits` (:meth:`_witness_int`)."""
         bits = self.witness_bits(states)
         if not bits:
             return np.zeros((0, 256), dtype=bool)
@@ -919,37 +928,34 @@ class CanonicalFilter:
         per token instead of stacking numpy rows."""
         cache = self._witness_rows
         rows = [cache.get(st) for st in states]
-        miss = [i for i, r in enumerate(rows) if r is None]
-        if miss:
-            fresh = np.packbits(self._byte_witnesses([states[i] for i in miss]), axis=1, bitorder="little")
+        if None in rows:
             with self._lock:
-                for i, r in zip(miss, fresh):
-                    rows[i] = cache[states[i]] = int.from_bytes(r.tobytes(), "little")
+                for i, r in enumerate(rows):
+                    if r is None:
+                        rows[i] = cache[states[i]] = self._witness_int(states[i])
                 while len(cache) > WITNESS_CACHE_SIZE:
                     del cache[next(iter(cache))]
         return rows
 
-    def _byte_witnesses(self, states: list) -> np.ndarray:
-        """:meth:`byte_witnesses` computed: the class part per distinct (signature, context,
-        mode) of the previous token (cached), the merges across the junction for all
-        previous tokens at once (:meth:`byte_conflicts`); no work per (token, witness) pair."""
-        ids, ok, _, _ = self._byte_tokens()
-        st = np.array([x[:3] for x in states], dtype=np.int64).reshape(-1, 3)
-        prev = st[:, 0]
-        raw = (self.sig[prev] * (len(self.ctx_chars) + 1) + st[:, 1]) * 3 + st[:, 2]
-        _, first, g = np.unique(raw, return_index=True, return_inverse=True)
-        cls = [self._byte_class(int(self.sig[prev[k]]), int(st[k, 1]), int(st[k, 2])) for k in first.tolist()]
-        split = np.stack([c[0] for c in cls])[g.reshape(-1)]
-        join = np.stack([c[1] for c in cls])[g.reshape(-1)]
-        join &= self.reachable[prev][:, None]
-        rows = np.flatnonzero(join.any(axis=1))
-        if len(rows):
-            up, u = np.unique(prev[rows], return_inverse=True)
-            join[rows] &= ~self.byte_conflicts(up)[u.reshape(-1)]
-        out = split | join
-        out[self.added[prev]] = ok
-        out[~self.singleton[prev]] = False
-        return out
+    def _witness_int(self, state) -> int:
+        """One state's :meth:`witness_bits` computed: the previous token's class part
+        (:meth:`_byte_class`) and the previous token's :meth:`byte_conflict_bits`, both
+        memoized, combined as int operations: no numpy call per state once they are there."""
+        prev, ctx, mode = int(state[0]), state[1], state[2]
+        if not self.singleton[prev]:
+            return 0
+        if self.added[prev]:
+            return self._ints(self._byte_tokens()[1])
+        split, join = self._byte_class(int(self.sig[prev]), ctx, mode)
+        if join and self.reachable[prev]:
+            if self._byte_merges() is not None:
+                return split | (join & ~self.byte_conflict_bits(prev))
+            return split | (join & ~self._ints(self.byte_conflicts([prev])[0]))
+        return split
+
+    def _ints(self, flags: np.ndarray) -> int:
+        """bool[256] as a 256-bit int (bit ``b``: ``flags[b]``)."""
+        return int.from_bytes(np.packbits(flags, bitorder="little").tobytes(), "little")
 
     def forced_witnesses(self, state, path: bytes, complete: bool, heads: tuple[bytes, ...],
                          limit: int) -> tuple[bool, np.ndarray | None]:
@@ -1039,26 +1045,27 @@ class CanonicalFilter:
         self._verdicts_unsaved = False
 
     def vocab_prefixed(self, heads: list[bytes], limit: int) -> np.ndarray | None:
-        """Text tokens whose bytes start with one of ``heads`` (a binary search each in the
-        vocabulary sorted by bytes, built once); None if there are more than ``limit``."""
-        index = self._by_bytes
-        if index is None:
-            ids = self.vocab.text_ids
-            tb = self.vocab.token_bytes
-            keys = [tb[t] for t in ids.tolist()]
-            order = sorted(range(len(keys)), key=keys.__getitem__)
-            index = self._by_bytes = ([keys[i] for i in order], ids[np.asarray(order, dtype=np.int64)],
-                                      b"\xff" * (int(self.vocab.max_token_len) + 1))
-        keys, ids, top = index
+        """Text tokens whose bytes start with one of ``heads``, each head's in byte order (the
+        vocabulary trie's subtree of the head: its nodes are numbered in preorder, i.e. in
+        byte order, so the subtree's tokens are one slice); None if there are more than
+        ``limit``.  Why the trie: a sorted copy of the vocabulary cost ~20 ms per process."""
+        vocab = self.vocab
+        ptr, toks, end = vocab.node_token_ptr, vocab.node_token_ids, vocab.trie_end
         out, n = [], 0
         for h in heads:
-            lo = bisect.bisect_left(keys, h)
-            hi = bisect.bisect_right(keys, h + top, lo)
+            node = 0
+            for b in h:
+                node = vocab.child(node, b)
+                if node < 0:
+                    break
+            if node < 0:
+                continue
+            lo, hi = int(ptr[node]), int(ptr[end[node]])
             n += hi - lo
             if n > limit:
                 return None
-            out.append(ids[lo:hi])
-        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+            out.append(toks[lo:hi])
+        return np.concatenate(out).astype(np.int64) if out else np.zeros(0, dtype=np.int64)
 
     def short_tokens(self, first: np.ndarray, per_byte: int = SHORT_PER_BYTE) -> np.ndarray:
         """The ``per_byte`` (at most :data:`SHORT_PER_BYTE`) shortest tokens that may occur at
@@ -1100,14 +1107,42 @@ class CanonicalFilter:
             if hit is not None:
                 self._class_rows.move_to_end(key)
                 return hit
-        can_split, can_join, _, _ = self._outcome_row(s, ctx, mode)
-        sig, split_ok, split_added, join_ok = self._class_tables()
-        split = (np.append(can_split, False)[sig] & split_ok) | split_added
-        join = np.append(can_join, False)[sig] & join_ok
-        hit = (self._pack(split), self._pack(join))
+        hit = self._stored_row(_class_name(key), 2)
+        if hit is None:
+            can_split, can_join, _, _ = self._outcome_row(s, ctx, mode)
+            sig, split_ok, split_added, join_ok = self._class_tables()
+            split = (np.append(can_split, False)[sig] & split_ok) | split_added
+            join = np.append(can_join, False)[sig] & join_ok
+            hit = (self._pack(split), self._pack(join))
+        else:
+            hit = (hit[0], hit[1])
         with self._lock:
             _bounded_put(self._class_rows, key, hit, self._row_limit(2))
         return hit
+
+    def _stored_row(self, name: str, k: int) -> np.ndarray | None:
+        """The ``k`` rows an earlier process stored under ``name`` (:meth:`save_rows`), taken
+        out of the store (copies), else None; a row computed here is marked for saving."""
+        rows = self._stored_rows.pop(name, None) if self._stored_rows else None
+        if rows is not None and rows.shape == (k, self.vocab.n_words):
+            return rows.copy()
+        self._rows_unsaved = True
+        return None
+
+    def save_rows(self) -> None:
+        """Write the class and conflict rows cached now (:meth:`class_words`,
+        :meth:`conflict_words`) to the on-disk store
+        (:class:`~constrain.tokens.canonical_store.RowStore`), for later processes of this
+        code; done at exit too."""
+        if self._row_store is None or not self._rows_unsaved:
+            return
+        with self._lock:
+            classes = list(self._class_rows.items())
+            conflicts = list(self._conflict_rows.items())
+        entries = {_class_name(key): np.stack(rows) for key, rows in classes}
+        entries.update((_conflict_name(key), row[None]) for key, row in conflicts)
+        self._row_store.save(entries)
+        self._rows_unsaved = False
 
     def _class_tables(self) -> tuple[np.ndarray, ...]:
         """Per-vocabulary arrays :meth:`class_words` combines with an outcome row, built once:
@@ -1356,6 +1391,18 @@ def _save_at_exit(ref) -> None:
     if f is not None:
         f.save_outcomes()
         f.save_verdicts()
+        f.save_rows()
+
+
+def _class_name(key: tuple) -> str:
+    """The stored name of a class row (an outcome key: signature, context, mode)."""
+    s, pre, mode = key
+    return "c:" + json.dumps([int(s), pre, int(mode)])
+
+
+def _conflict_name(key: bytes) -> str:
+    """The stored name of a conflict row (a crossing set's members and ranks, hashed)."""
+    return "x:" + hashlib.sha256(key).hexdigest()
 
 
 def _bounded_put(cache: OrderedDict, key, value, limit: int) -> None:

@@ -28,6 +28,12 @@ does not load or does not check is ignored and replaced.  Each code version (a d
 checkout's every change, an upgrade) starts a new file, so a save keeps only the
 :data:`VERDICT_FILES_KEPT` most recently written verdict files of its folder and deletes the
 older ones (the outcome files, one per pre-tokenizer, do not depend on the code and stay).
+
+The filter's packed rows of a previous token's class and of a crossing set
+(``CanonicalFilter.class_words``, ``conflict_words``) depend only on the tokenizer and the
+code too (and on the ``tokenizers`` library, which chunks the class strings).  Their file
+(:class:`RowStore`, ``<cache_root>/canonical/rows-<sha256>.npz``) is named like the
+verdicts' with the ``tokenizers`` version added, checked the same way, and pruned with them.
 """
 
 from __future__ import annotations
@@ -41,8 +47,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CAN_JOIN", "CAN_SPLIT", "DONE", "END_JOIN", "END_SPLIT", "STORE_BYTES", "VERDICT_FILES_KEPT",
-           "VERDICT_STORE_BYTES", "OutcomeStore", "VerdictStore", "code_version", "outcome_store", "verdict_store"]
+__all__ = ["CAN_JOIN", "CAN_SPLIT", "DONE", "END_JOIN", "END_SPLIT", "ROW_STORE_BYTES", "STORE_BYTES",
+           "VERDICT_FILES_KEPT", "VERDICT_STORE_BYTES", "OutcomeStore", "RowStore", "VerdictStore", "code_version",
+           "outcome_store", "row_store", "verdict_store"]
 
 #: bits of one stored byte: the four outcome flags of :meth:`CanonicalFilter._outcome_row`
 #: and whether the pair was judged at all
@@ -53,6 +60,9 @@ _VERSION = "canonical-outcomes-1"
 #: bytes of token ids the stored verdicts may hold (int32 each)
 VERDICT_STORE_BYTES = 16 << 20
 _VERDICT_VERSION = "canonical-verdicts-1"
+#: bytes of packed rows the row store may hold (SmolLM2: 6 KiB a row, so ~2,700 rows)
+ROW_STORE_BYTES = 16 << 20
+_ROW_VERSION = "canonical-rows-1"
 #: verdict files a folder keeps (the most recently written; a save deletes older ones): a
 #: few tokenizers times a few code versions, at most VERDICT_STORE_BYTES each
 VERDICT_FILES_KEPT = 8
@@ -179,13 +189,63 @@ class VerdictStore:
         _prune_verdict_files(self.path)
 
 
-def _prune_verdict_files(kept: Path) -> None:
-    """Delete the verdict files of ``kept``'s folder beyond the :data:`VERDICT_FILES_KEPT`
-    most recently written (``kept``, just written, is never one of them); nothing where the
-    folder cannot be read or a file is already gone (another process pruning too)."""
+class RowStore:
+    """The stored packed rows of one (tokenizer, code version, ``tokenizers`` version):
+    ``load`` and ``save``.  An entry is a string key (the filter names its rows) and its
+    rows, int32 words of ``n_words`` each."""
+
+    def __init__(self, path: Path, version: str, n_words: int):
+        self.path = path
+        self.version = version
+        self.n_words = n_words
+
+    def load(self) -> dict[str, np.ndarray]:
+        """Key -> int32[k, n_words] rows; empty where there is no usable file."""
+        try:
+            with np.load(self.path, allow_pickle=False) as z:
+                version = bytes(z["version"]).decode("utf-8")
+                keys = json.loads(bytes(z["keys"]).decode("utf-8"))
+                ptr = np.asarray(z["ptr"], dtype=np.int64)
+                rows = np.asarray(z["rows"])
+        except (OSError, ValueError, KeyError, UnicodeDecodeError, json.JSONDecodeError):
+            return {}
+        if (version != self.version or not isinstance(keys, list) or not all(isinstance(k, str) for k in keys)
+                or rows.dtype != np.int32 or rows.ndim != 2 or rows.shape[1] != self.n_words
+                or ptr.shape != (len(keys) + 1,) or (len(ptr) and (ptr[0] != 0 or ptr[-1] != len(rows)))
+                or (np.diff(ptr) <= 0).any()):
+            return {}
+        return {k: rows[ptr[i]: ptr[i + 1]] for i, k in enumerate(keys)}
+
+    def save(self, entries: dict[str, np.ndarray]) -> None:
+        """Write ``entries`` (key -> int32[k, n_words]) merged over the file's, ``entries``
+        first where :data:`ROW_STORE_BYTES` cuts."""
+        merged = dict(entries)
+        for key, rows in self.load().items():
+            merged.setdefault(key, rows)
+        keys, parts, ptr = [], [], [0]
+        for key, rows in merged.items():
+            rows = np.asarray(rows, dtype=np.int32).reshape(-1, self.n_words)
+            if 4 * self.n_words * (ptr[-1] + len(rows)) > ROW_STORE_BYTES:
+                break
+            keys.append(key)
+            parts.append(rows)
+            ptr.append(ptr[-1] + len(rows))
+        if not keys:
+            return
+        _write_npz(self.path, version=np.frombuffer(self.version.encode("utf-8"), dtype=np.uint8),
+                   keys=np.frombuffer(json.dumps(keys).encode("utf-8"), dtype=np.uint8),
+                   ptr=np.asarray(ptr, dtype=np.int64), rows=np.concatenate(parts))
+        _prune_verdict_files(self.path, "rows-")
+
+
+def _prune_verdict_files(kept: Path, prefix: str = "verdicts-") -> None:
+    """Delete the files named ``<prefix>*.npz`` of ``kept``'s folder beyond the
+    :data:`VERDICT_FILES_KEPT` most recently written (``kept``, just written, is never one of
+    them); nothing where the folder cannot be read or a file is already gone (another
+    process pruning too)."""
     try:
         files = []
-        for f in kept.parent.glob("verdicts-*.npz"):
+        for f in kept.parent.glob(f"{prefix}*.npz"):
             if f != kept:
                 files.append((f.stat().st_mtime_ns, f))
     except OSError:
@@ -224,6 +284,18 @@ def verdict_store(tokenizer_json: str, size: int) -> VerdictStore | None:
         return None
     digest = _digest(_VERDICT_VERSION, code_version(), str(size), tokenizer_json)
     return VerdictStore(folder / f"verdicts-{digest}.npz", f"{_VERDICT_VERSION}:{digest}", size)
+
+
+def row_store(tokenizer_json: str, size: int, n_words: int) -> RowStore | None:
+    """The row store of a tokenizer (its full JSON) and vocabulary size for this code and
+    ``tokenizers`` version, or None where the store is turned off."""
+    folder = _folder()
+    if folder is None:
+        return None
+    import tokenizers
+
+    digest = _digest(_ROW_VERSION, code_version(), tokenizers.__version__, str(size), str(n_words), tokenizer_json)
+    return RowStore(folder / f"rows-{digest}.npz", f"{_ROW_VERSION}:{digest}", n_words)
 
 
 def outcome_store(pre_tokenizer_json: str, class_strings: list[str]) -> OutcomeStore | None:

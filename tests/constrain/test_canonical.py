@@ -553,6 +553,30 @@ def test_byte_witnesses_match_the_pair_test(which, toy, smollm2_vocab):
     assert conf.any()  # the test has teeth: some merges cross
 
 
+
+@pytest.mark.parametrize("which", ["toy", "smollm2"])
+def test_byte_conflict_bits_match_the_pair_test(which, toy, smollm2_vocab):
+    """``CanonicalFilter.byte_conflict_bits`` (the witness rows' merge part, memoized per
+    previous token) equals ``conflicts_pairs`` on the one-byte tokens for every token of the
+    toy and for 400 random SmolLM2 tokens (reachable or not, with and without text) plus the
+    one-byte ones, asked twice (the memo); where it is set, some merge does cross."""
+    vocab = toy[1] if which == "toy" else smollm2_vocab
+    f = canonical_filter(vocab)
+    ids, ok, _, _ = f._byte_tokens()
+    b = np.flatnonzero(ok)
+    rng = random.Random(11)
+    prevs = (list(range(vocab.size)) if which == "toy" else
+             rng.sample(range(vocab.size), 400) + [t for t in range(vocab.size) if vocab.token_lens[t] == 1])
+    set_rows = 0
+    for p in prevs + prevs[:50]:
+        x = f.byte_conflict_bits(p)
+        bits = np.array([x >> k & 1 for k in range(256)], dtype=bool)
+        want = f.conflicts_pairs(np.full(len(b), p), ids[b])
+        assert np.array_equal(bits[b], want), p
+        assert not bits[~ok].any()
+        set_rows += bool(want.any())
+    assert set_rows >= (2 if which == "toy" else 50), set_rows
+
 def test_lookahead_shortcuts_match_the_full_next_mask(smollm2_vocab):
     """``CanonicalMatcher._alive`` answers most tokens without the next state's full mask
     (the forced bytes, the tokens starting with them, the witnesses); every answer equals the
@@ -589,11 +613,16 @@ def test_lookahead_shortcuts_match_the_full_next_mask(smollm2_vocab):
                     dead += not want
             m.advance(t)
     assert checked > 1000 and dead > 20, (checked, dead)
-    for heads in ([b'"'], [b",", b"}"], [b" t"], [b"zzzzqx"]):
+    tb = vocab.token_bytes
+    for heads in ([b'"'], [b",", b"}"], [b" t"], [b"zzzzqx"], [b"\n   ", b"name"], [b""]):
         got = f.vocab_prefixed(heads, 10**6)
-        want = [t for t in vocab.text_ids.tolist() if any(vocab.token_bytes[t].startswith(h) for h in heads)]
-        assert sorted(got.tolist()) == want
+        # each head's tokens in byte order (ties by id): the order the witness tries follow
+        want = [t for h in heads for t in sorted((t for t in vocab.text_ids.tolist() if tb[t].startswith(h)),
+                                                 key=lambda t: (tb[t], t))]
+        assert got.tolist() == want
+        assert want or heads == [b"zzzzqx"]
     assert f.vocab_prefixed([b"a"], 10) is None
+    assert f.vocab_prefixed([b'"', b"a"], len(f.vocab_prefixed([b'"'], 10**6))) is None
 
 
 def _reference_mask(m: CanonicalMatcher) -> np.ndarray:
@@ -955,13 +984,29 @@ def test_lexeme_shortcut_matches_stepping_on_random_grammars(toy, monkeypatch):
     assert compared > 1000 and dropped > 20 and kept > 100, (compared, dropped, kept)
 
 
+def _walk_with_filter(vocab, f, texts, monkeypatch, shortcut=True) -> list:
+    """Every canonical mask along ``texts`` under ``SCHEMA``, compiled with the filter ``f``
+    (and the lexeme shortcut on or off), its mask cache emptied first."""
+    import constrain.matcher as matcher
+
+    monkeypatch.setattr(vocab, "_canonical_filter", f, raising=False)
+    monkeypatch.setattr(matcher, "LEXEME_SHORTCUT", shortcut)
+    f.mask_cache.clear()
+    c = compile_json_schema(SCHEMA, vocab, canonical_tokens=True)
+    out = []
+    for text in texts:
+        m = c.matcher()
+        for t in vocab.encode(text):
+            out.append(m.mask().copy())
+            assert m.advance(t)
+    return out
+
 def test_stored_verdicts_match_fresh(smollm2_vocab, tmp_path, monkeypatch):
     """The lexeme-level verdicts one process writes (``canonical_store.VerdictStore``, named
     by the tokenizer and a hash of the code) and the next reads give the masks computed
     from scratch (and the stepped lookahead's), every stored verdict is taken; a damaged
     file, one of another version inside, one with ids outside the vocabulary, and the file
     of another code version are ignored."""
-    import constrain.matcher as matcher
     from constrain.tokens import canonical_store
     from constrain.tokens.canonical import CanonicalFilter
 
@@ -970,17 +1015,7 @@ def test_stored_verdicts_match_fresh(smollm2_vocab, tmp_path, monkeypatch):
     texts = INSTANCES + ["{" + pad + '"orderId": 3,' + " " * 16 + '"name": "x y",' + pad + '"paid": true}']
 
     def walk(f, on=True):
-        monkeypatch.setattr(vocab, "_canonical_filter", f, raising=False)
-        monkeypatch.setattr(matcher, "LEXEME_SHORTCUT", on)
-        f.mask_cache.clear()
-        c = compile_json_schema(SCHEMA, vocab, canonical_tokens=True)
-        out = []
-        for text in texts:
-            m = c.matcher()
-            for t in vocab.encode(text):
-                out.append(m.mask().copy())
-                assert m.advance(t)
-        return out
+        return _walk_with_filter(vocab, f, texts, monkeypatch, on)
 
     monkeypatch.setenv("STRUCTGEN_CANONICAL_STORE", str(tmp_path))
     first = CanonicalFilter(vocab)
@@ -1047,3 +1082,121 @@ def test_verdict_files_beyond_the_newest_are_pruned(tmp_path):
     assert set(left) - {path} == set(old[-(n - 1):])  # the newest of the older ones
     assert outcome.exists() and other.exists()
     assert canonical_store.VerdictStore(path, "v", 100).load()[key][0].tolist() == [1, 2]
+
+
+def test_stored_rows_match_fresh(smollm2_vocab, toy, tmp_path, monkeypatch):
+    """The class and conflict rows one process writes (``canonical_store.RowStore``, named by
+    the tokenizer, the code and the ``tokenizers`` version) and the next reads equal the rows
+    computed from scratch, give the same masks, and are all taken; a file of another
+    vocabulary (the hand-made BPE's file copied over it; another name inside), a damaged
+    one, one with rows of another width and the file of another code version are ignored."""
+    from constrain.tokens import canonical_store
+    from constrain.tokens.canonical import CanonicalFilter, _class_name, _conflict_name
+
+    vocab = smollm2_vocab
+    texts = INSTANCES + ['{"orderId": 12, "name": "a b c", "tags": ["x", "yz"], "paid": false}']
+
+    def walk(f):
+        return _walk_with_filter(vocab, f, texts, monkeypatch)
+
+    monkeypatch.setenv("STRUCTGEN_CANONICAL_STORE", str(tmp_path))
+    first = CanonicalFilter(vocab)
+    assert first._stored_rows == {}
+    # wide masks (string content) need full rows: previous tokens of several classes
+    prefixes = ('{"name": "a', '{"name": "a b', '{"name": "x1', '["yz', '{"k": "ab;', '{"tags": ["x"')
+    states = [first.state_of(vocab.encode(t)) for t in prefixes]  # rows of every state on the way
+    want_rows = [first.row(st).copy() for st in states if st is not None]
+    want = walk(first)
+    first.save_rows()
+    (path,) = tmp_path.glob("rows-*.npz")
+    n_class, n_conf = len(first._class_rows), len(first._conflict_rows)
+    assert n_class >= 3 and n_conf >= 3, (n_class, n_conf)
+
+    second = CanonicalFilter(vocab)
+    assert len(second._stored_rows) == n_class + n_conf
+    states = [second.state_of(vocab.encode(t)) for t in prefixes]
+    states = [st for st in states if st is not None]
+    assert len(states) == len(want_rows) >= 4
+    assert all(np.array_equal(second.row(st), w) for st, w in zip(states, want_rows))
+    got = walk(second)
+    assert all(np.array_equal(x, y) for x, y in zip(got, want, strict=True))
+    assert len(second._stored_rows) == 0  # every stored row was taken, none recomputed
+    # each stored row equals the one computed from scratch (not through the store)
+    for key, rows in second._class_rows.items():
+        s, pre, mode = key
+        ctx = first.ctx_id(pre)
+        monkeypatch.setattr(first, "_stored_rows", {})
+        first._class_rows.clear()
+        assert all(np.array_equal(x, y) for x, y in zip(first.class_words(s, ctx, mode), rows)), key
+    prevs = {}
+    for p in range(vocab.size):  # a previous token of each stored crossing set
+        members, ranks = first._crossing(p)
+        k = members.tobytes() + b"|" + ranks.tobytes()
+        if k in second._conflict_rows and k not in prevs:
+            prevs[k] = p
+            if len(prevs) == len(second._conflict_rows):
+                break
+    assert len(prevs) == len(second._conflict_rows)
+    for k, p in prevs.items():
+        assert np.array_equal(second._conflict_rows[k], first._pack(first._conflicts(p))), p
+
+    # refused: another name inside (another vocabulary's file under this name), rows of
+    # another width, a damaged file; then another code version names another file
+    store = second._row_store
+    entries = store.load()
+    assert len(entries) == n_class + n_conf
+    assert all(name.startswith(("c:", "x:")) for name in entries)
+    assert _class_name(next(iter(second._class_rows))) in entries
+    assert _conflict_name(next(iter(second._conflict_rows))) in entries
+    monkeypatch.setenv("STRUCTGEN_CANONICAL_STORE", str(tmp_path / "toy"))
+    toy_filter = CanonicalFilter(toy[1])
+    for text in ("ab ab", "a!b", " ab"):
+        toy_filter.row(toy_filter.state_of(toy[1].encode(text)))
+    toy_filter.save_rows()
+    (toy_path,) = (tmp_path / "toy").glob("rows-*.npz")
+    assert toy_path.name != path.name and len(toy_filter._row_store.load()) >= 2
+    monkeypatch.setenv("STRUCTGEN_CANONICAL_STORE", str(tmp_path))
+    path.write_bytes(toy_path.read_bytes())  # another vocabulary's rows under this name
+    assert store.load() == {} and CanonicalFilter(vocab)._stored_rows == {}
+    canonical_store.RowStore(path, "canonical-rows-1:" + "0" * 64, vocab.n_words).save(entries)
+    assert store.load() == {} and CanonicalFilter(vocab)._stored_rows == {}
+    wide = {k: np.zeros((len(v), vocab.n_words + 1), dtype=np.int32) for k, v in entries.items()}
+    canonical_store.RowStore(path, store.version, vocab.n_words + 1).save(wide)
+    assert store.load() == {}
+    path.write_bytes(b"not a table")
+    third = CanonicalFilter(vocab)
+    assert third._stored_rows == {}
+    assert all(np.array_equal(x, y) for x, y in zip(walk(third), want, strict=True))
+    third.save_rows()  # replaced
+    assert len(store.load()) >= n_class
+    monkeypatch.setattr(canonical_store, "_CODE_VERSION", ["another"])
+    other = CanonicalFilter(vocab)
+    assert other._row_store.path != path and other._stored_rows == {}
+
+
+def test_stored_row_names_tell_keys_apart(smollm2_vocab):
+    """The names rows are stored under (``_class_name``, ``_conflict_name``) are distinct for
+    distinct keys: a name dropping a part of the key would let a later process take one
+    class's or crossing set's row for another.  The sample holds keys that differ only in
+    the signature, only in the context, only in the mode, and crossing sets with the same
+    members but other ranks, so each coarser name fails here."""
+    from constrain.tokens.canonical import EITHER, JOIN, SPLIT, _class_name, _conflict_name
+
+    vocab = smollm2_vocab
+    f = canonical_filter(vocab)
+    sigs = sorted({int(f.sig[t]) for t in vocab.encode('{"name": "a b", "x1": [12, true]}')})
+    ctxs = [f.ctx_id(c) for c in ("", "a", "0", " ", "!", "\n")]
+    keys = {f._outcome_key(s, ctx, mode) for s in sigs for ctx in ctxs for mode in (SPLIT, JOIN, EITHER)}
+    assert len({_class_name(k) for k in keys}) == len(keys)
+    for part in range(3):  # teeth: pairs equal but in one part
+        rest = {}
+        assert any(rest.setdefault(k[:part] + k[part + 1:], k) != k for k in sorted(keys, key=repr)), part
+    crossing: dict[bytes, set] = {}
+    names = set()
+    for p in vocab.text_ids[f.reachable[vocab.text_ids]][:8000].tolist():
+        members, ranks = f._crossing(p)
+        key = members.tobytes() + b"|" + ranks.tobytes()
+        crossing.setdefault(members.tobytes(), set()).add(key)
+        names.add((key, _conflict_name(key)))
+    assert len({n for _, n in names}) == len(names)
+    assert any(len(v) > 1 for v in crossing.values())  # same members, other ranks
