@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..budget import check_deadline, check_size
+from .minimize import column_ids
 
 __all__ = ["CountedDFA", "NotCountable", "counted_content_dfa", "counted_string_dfa"]
 
@@ -146,10 +147,19 @@ def _assemble(ws, PT: np.ndarray, Pinc: np.ndarray, start: int, closable: np.nda
     full_interior[W:W + P] = interior
     accept = np.zeros(S, dtype=bool)
     accept[close] = True
-    # compress byte columns into classes (the table is small)
-    key = np.concatenate([T, inc, guard]).T
-    _, first, cmap = np.unique(key, axis=0, return_index=True, return_inverse=True)
-    return CountedDFA(T[:, first], cmap.reshape(-1), accept, inc[:, first], guard[:, first], full_interior, lo, hi)
+    # compress byte columns into classes, numbered in the lexicographic order of their columns
+    # (as np.unique(key.T, axis=0) numbered them): equal columns found by hashing (exact-
+    # checked), then only one column per class sorted; the unique over all 256 columns,
+    # 3S wide, was most of this function on a few-thousand-state base (part 2y)
+    key = np.concatenate([T, inc, guard])
+    ids = column_ids(key)
+    _, firstb = np.unique(ids, return_index=True)  # each class's first byte
+    _, rank = np.unique(key[:, firstb].T, axis=0, return_inverse=True)
+    rank = rank.reshape(-1)
+    first = np.empty(firstb.size, dtype=np.int64)
+    first[rank] = firstb
+    cmap = rank[ids]
+    return CountedDFA(T[:, first], cmap, accept, inc[:, first], guard[:, first], full_interior, lo, hi)
 
 
 def counted_content_dfa(ws, content, char, hi: int | None, lo: int = 0) -> CountedDFA:

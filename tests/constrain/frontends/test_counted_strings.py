@@ -243,3 +243,31 @@ def test_char_product_numbered_as_the_byte_loop_on_random_tables():
         rPT, rPinc, rq, rp = _char_product_reference(xT, cT, f)
         assert np.array_equal(PT, rPT) and np.array_equal(Pinc, rPinc)
         assert pq.tolist() == rq and pp.tolist() == rp
+
+
+@pytest.mark.parametrize("pattern", [r"^[a-z]+$", r"^([a-z][0-9])+x?$", r"^[^\s]+@[a-z]+\.(com|org)$",
+                                     r"^\p{L}[\u00e9\u4e00-\u9fff]*$", r'^[\\"]{2,7}$', r"ab|cd|[ef]+"])
+def test_counted_byte_classes_numbered_as_a_sorted_unique(pattern):
+    """``_assemble`` finds the byte classes by hashing columns (part 2y): the classes, their
+    numbering (lexicographic order of the byte columns of T, inc and guard) and the tables
+    are those ``np.unique(columns, axis=0)`` gave, with and without whitespace in front."""
+    import numpy as np
+
+    from constrain.automata.counted import counted_string_dfa
+    from constrain.frontends.json_schema.lexemes import _ws_run
+
+    char = regex_to_dfa(jl._ANY_CHARS, encoding="json")
+    content = regex_to_dfa(pattern, encoding="json", search=True)
+    for ws in (None, _ws_run(16, None, 0)):
+        made = [counted_content_dfa(ws, content, char, 40), counted_string_dfa(ws, char, 3, 90)]
+        try:
+            made.append(counted_content_dfa(ws, content, char, None, 20))
+        except NotCountable:  # a finite language (``{2,7}``)
+            pass
+        for d in made:
+            full = [d._T[:, d._cmap], d.inc[:, d._cmap], d.guard[:, d._cmap]]
+            key = np.concatenate([x.astype(np.int64) for x in full]).T
+            _, first, cmap = np.unique(key, axis=0, return_index=True, return_inverse=True)
+            assert np.array_equal(cmap.reshape(-1), d._cmap)
+            assert np.array_equal(full[0][:, first], d._T) and np.array_equal(full[1][:, first], d.inc)
+            assert np.array_equal(full[2][:, first], d.guard)
