@@ -952,11 +952,21 @@ def _product(a: ByteDFA, b: ByteDFA, op: str, budget: int) -> ByteDFA:
     J = ta.shape[1]
     # dead transitions go to an explicit sink (index S) on each side; the loops visit only
     # the columns that can matter for ``op`` (sparse rows), e.g. both sides live for "and"
-    sa = _sparse_rows(ta) + [[]]
-    sb = _sparse_rows(tb) + [[]]
     dA = np.concatenate([np.where(ta >= 0, ta, SA), np.full((1, J), SA)])
     dB = np.concatenate([np.where(tb >= 0, tb, SB), np.full((1, J), SB)])
-    da, db = dA.tolist(), dB.tolist()
+    # the pair loop's rows as python lists (dense, and the live columns), made on first use:
+    # converting both whole tables up front cost more than the numpy levels' own work
+    da: dict[int, list[int]] = {}
+    db: dict[int, list[int]] = {}
+    sa: dict[int, list[tuple[int, int]]] = {}
+    sb: dict[int, list[tuple[int, int]]] = {}
+
+    def rows(d: np.ndarray, sink: int, dense: dict, sparse: dict, s: int) -> list[int]:
+        r = dense.get(s)
+        if r is None:
+            r = dense[s] = d[s].tolist()
+            sparse[s] = [(j, t) for j, t in enumerate(r) if t != sink]
+        return r
     acc_a = a.accept.tolist() + [False]
     acc_b = b.accept.tolist() + [False]
     W = SB + 1
@@ -1002,14 +1012,13 @@ def _product(a: ByteDFA, b: ByteDFA, op: str, budget: int) -> ByteDFA:
             continue
         for i in range(lo, hi):
             x0, y0 = pa[i], pb[i]
+            ra = rows(dA, SA, da, sa, x0)
+            rb = rows(dB, SB, db, sb, y0)
             if op == "and":
-                rb = db[y0]
                 moves = [(j, t, rb[j]) for j, t in sa[x0] if rb[j] != SB]
             elif op == "diff":
-                rb = db[y0]
                 moves = [(j, t, rb[j]) for j, t in sa[x0]]
             else:
-                ra, rb = da[x0], db[y0]
                 cols = {j for j, _ in sa[x0]}
                 cols.update(j for j, _ in sb[y0])
                 moves = [(j, ra[j], rb[j]) for j in cols]
