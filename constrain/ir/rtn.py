@@ -320,6 +320,10 @@ def _determinize(builder: _NfaBuilder, start: int, final: int, budget: int):
 
 # Moore refinement rounds before giving up on merging states (each round is O(states))
 MOORE_ROUNDS = 64
+# from this many states the rounds run in numpy; below, a round's fixed numpy cost (~150 us)
+# is more than the python round (measured break-even ~100 states; the 100-schema sample's
+# grammars are nearly all smaller)
+MOORE_NUMPY_MIN_STATES = 128
 
 
 def _moore_round(edges: list[dict[int, int]], part: list[int]) -> list[int]:
@@ -331,10 +335,22 @@ def _moore_round(edges: list[dict[int, int]], part: list[int]) -> list[int]:
 
 def _moore_partition(edges: list[dict[int, int]], accepting: list[bool]) -> list[int] | None:
     """Block per state after Moore refinement from {accepting, not}, or ``None`` if it has not
-    settled within ``MOORE_ROUNDS`` rounds. Each round hashes every state's sorted moves in
-    numpy (:func:`constrain.automata.minimize.edge_row_ids`, exact-checked; a python round
-    on a hash collision): the python rounds were 80% of the RTN-bound compiles (part 2y)."""
+    settled within ``MOORE_ROUNDS`` rounds. From ``MOORE_NUMPY_MIN_STATES`` states each round
+    hashes every state's sorted moves in numpy (:func:`constrain.automata.minimize.edge_row_ids`,
+    exact-checked; a python round on a hash collision): the python rounds were 80% of the
+    RTN-bound compiles (part 2y)."""
     n = len(edges)
+    if n < MOORE_NUMPY_MIN_STATES:
+        part = [1 if a else 0 for a in accepting]
+        nb = len(set(part))
+        for _ in range(MOORE_ROUNDS):
+            check_deadline()
+            part = _moore_round(edges, part)
+            k = max(part) + 1
+            if k == nb:
+                return part
+            nb = k
+        return None
     deg = np.fromiter((len(r) for r in edges), dtype=np.int64, count=n)
     m = int(deg.sum())
     sym = np.fromiter((k for r in edges for k in r), dtype=np.int64, count=m)

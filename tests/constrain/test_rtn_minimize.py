@@ -72,20 +72,21 @@ def symbolic_dfas(draw):
 
 
 @settings(max_examples=150, deadline=None)
-@given(symbolic_dfas(), st.sampled_from([64, 3, 1]), st.booleans())
-def test_minimize_equals_python_moore_rounds(dfa, rounds, collide):
+@given(symbolic_dfas(), st.sampled_from([64, 3, 1]), st.booleans(), st.sampled_from([0, 10, 128]))
+def test_minimize_equals_python_moore_rounds(dfa, rounds, collide, numpy_from):
     """Same automaton as the python rounds: converged (64 rounds), gave up (1 or 3 rounds:
     every state kept), and with every hash weight zero (each round then falls back to the
-    python round after the exact check)."""
+    python round after the exact check); numpy rounds for every size, from 10 states, or
+    (the default 128) python rounds for these small ones."""
     edges, accepting = dfa
-    saved_rounds, saved_w = R.MOORE_ROUNDS, M._WEIGHTS[0]
-    R.MOORE_ROUNDS = rounds
+    saved = R.MOORE_ROUNDS, M._WEIGHTS[0], R.MOORE_NUMPY_MIN_STATES
+    R.MOORE_ROUNDS, R.MOORE_NUMPY_MIN_STATES = rounds, numpy_from
     if collide:
         M._WEIGHTS[0] = np.zeros(8192, dtype=np.int64)
     try:
         got = R._minimize(edges, accepting)
     finally:
-        R.MOORE_ROUNDS, M._WEIGHTS[0] = saved_rounds, saved_w
+        R.MOORE_ROUNDS, M._WEIGHTS[0], R.MOORE_NUMPY_MIN_STATES = saved
     assert got == _reference(edges, accepting, rounds)
 
 
@@ -96,7 +97,7 @@ def test_minimize_merges_and_gives_up_like_before():
     acc = [False, False, False, True, True]
     m_edges, m_acc = R._minimize(edges, acc)
     assert m_edges == [{0: 1, 1: 1}, {2: 2}, {}] and m_acc == [False, False, True]
-    n = R.MOORE_ROUNDS + 10  # a chain of equal-looking links: one round per link
+    n = max(R.MOORE_ROUNDS + 10, R.MOORE_NUMPY_MIN_STATES)  # equal-looking links: a round per link
     chain = [{0: i + 1} for i in range(n - 1)] + [{}]
     m_edges, _ = R._minimize(chain, [False] * (n - 1) + [True])
     assert len(m_edges) == n
