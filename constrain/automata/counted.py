@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..budget import check_deadline, check_size
+from .minimize import column_ids
 
 __all__ = ["CountedDFA", "NotCountable", "counted_content_dfa", "counted_string_dfa"]
 
@@ -146,10 +147,19 @@ def _assemble(ws, PT: np.ndarray, Pinc: np.ndarray, start: int, closable: np.nda
     full_interior[W:W + P] = interior
     accept = np.zeros(S, dtype=bool)
     accept[close] = True
-    # compress byte columns into classes (the table is small)
-    key = np.concatenate([T, inc, guard]).T
-    _, first, cmap = np.unique(key, axis=0, return_index=True, return_inverse=True)
-    return CountedDFA(T[:, first], cmap.reshape(-1), accept, inc[:, first], guard[:, first], full_interior, lo, hi)
+    # compress byte columns into classes, numbered in the lexicographic order of their columns
+    # (as np.unique(key.T, axis=0) numbered them): equal columns found by hashing (exact-
+    # checked), then only one column per class sorted; the unique over all 256 columns,
+    # 3S wide, was most of this function on a few-thousand-state base (part 2y)
+    key = np.concatenate([T, inc, guard])
+    ids = column_ids(key)
+    _, firstb = np.unique(ids, return_index=True)  # each class's first byte
+    _, rank = np.unique(key[:, firstb].T, axis=0, return_inverse=True)
+    rank = rank.reshape(-1)
+    first = np.empty(firstb.size, dtype=np.int64)
+    first[rank] = firstb
+    cmap = rank[ids]
+    return CountedDFA(T[:, first], cmap, accept, inc[:, first], guard[:, first], full_interior, lo, hi)
 
 
 def counted_content_dfa(ws, content, char, hi: int | None, lo: int = 0) -> CountedDFA:
@@ -179,36 +189,9 @@ def counted_content_dfa(ws, content, char, hi: int | None, lo: int = 0) -> Count
     finals = np.flatnonzero(char.accept)
     assert finals.size == 1 and (cT[finals[0]] < 0).all(), "one character ends in one sink state"
     f = int(finals[0])
-    # product states (content state, position in the current character), breadth first
-    index = {(0, 0): 0}
-    order = [(0, 0)]
-    rows, incs = [], []
-    i = 0
-    while i < len(order):
-        if not i & 1023:
-            # each product state holds a 256-wide row here, its copy in PT and the assembled
-            # tables (T, inc, guard): about _PRODUCT_STATE_BYTES, counted before they grow
-            check_size(len(order) * _PRODUCT_STATE_BYTES, f"counted string automaton ({len(order)} states so far)")
-            check_deadline()
-        q, p = order[i]
-        i += 1
-        row = np.full(256, -1, dtype=np.int64)
-        inc = np.zeros(256, dtype=bool)
-        for byte in np.flatnonzero((xT[q] >= 0) & (cT[p] >= 0)):
-            nq, npos = int(xT[q, byte]), int(cT[p, byte])
-            done = npos == f
-            key = (nq, 0 if done else npos)
-            j = index.get(key)
-            if j is None:
-                j = index[key] = len(order)
-                order.append(key)
-            row[byte] = j
-            inc[byte] = done
-        rows.append(row)
-        incs.append(inc)
-    P = len(order)
-    PT, Pinc = np.array(rows), np.array(incs)
-    closable = np.array([bool(xacc[q]) and p == 0 for q, p in order])
+    PT, Pinc, pq, pp = _char_product(xT, cT, f)
+    P = PT.shape[0]
+    closable = xacc[pq] & (pp == 0)
     # fewest increments to a closable state: a fixed point over 0/1 edge weights
     dist = np.full(P, 1 << 30, dtype=np.int64)
     dist[closable] = 0
@@ -224,6 +207,57 @@ def counted_content_dfa(ws, content, char, hi: int | None, lo: int = 0) -> Count
     out = _assemble(ws, PT, Pinc, 0, np.flatnonzero(closable), dist, lo, hi, guard_close=lo > 0)
     out.min_chars = int(dist[0])
     return out
+
+
+def _char_product(xT: np.ndarray, cT: np.ndarray, f: int):
+    """Product states ``(content state, position in the current character)`` breadth first,
+    numbered in the order a state-by-state, byte-by-byte BFS meets them. Returns their rows
+    (``[P, 256]``, -1 dead), increments (the move completes a character: the character DFA
+    reaches its final ``f``, and the position restarts at 0) and each state's two parts.
+
+    A BFS level is expanded in numpy, every state's 256 bytes at once, with a python step per
+    distinct target only (a python loop over each state's live bytes was most of the
+    pattern-bound compiles' lexeme time, part 2y)."""
+    Pc = cT.shape[0]
+    index = {0: 0}  # key nq * Pc + npos
+    qs, ps = [0], [0]
+    rows, incs = [], []
+    lo = 0
+    while lo < len(qs):
+        hi = len(qs)
+        # each product state holds a 256-wide row here, its copy in PT and the assembled
+        # tables (T, inc, guard): about _PRODUCT_STATE_BYTES, counted before they grow
+        check_size(len(qs) * _PRODUCT_STATE_BYTES, f"counted string automaton ({len(qs)} states so far)")
+        check_deadline()
+        A = xT[qs[lo:hi]]
+        B = cT[ps[lo:hi]]
+        live = (A >= 0) & (B >= 0)
+        done = live & (B == f)
+        keys = (A * Pc + np.where(done, 0, B))[live]  # row-major: states in order, bytes in order
+        uk, first, inv = np.unique(keys, return_index=True, return_inverse=True)
+        ids = np.empty(uk.size, dtype=np.int64)
+        new = []
+        for t, k in enumerate(uk.tolist()):
+            j = index.get(k)
+            if j is None:
+                new.append(t)
+            else:
+                ids[t] = j
+        if new:
+            new = np.asarray(new, dtype=np.int64)
+            new = new[np.argsort(first[new], kind="stable")]  # numbered as the BFS meets them
+            nk = uk[new]
+            ids[new] = np.arange(len(qs), len(qs) + new.size)
+            index.update(zip(nk.tolist(), ids[new].tolist()))
+            qs.extend((nk // Pc).tolist())
+            ps.extend((nk % Pc).tolist())
+        R = np.full(A.shape, -1, dtype=np.int64)
+        R[live] = ids[inv.reshape(-1)]
+        rows.append(R)
+        incs.append(done)
+        lo = hi
+    return (np.concatenate(rows), np.concatenate(incs), np.asarray(qs, dtype=np.int64),
+            np.asarray(ps, dtype=np.int64))
 
 
 def _upward_closed(PT: np.ndarray, Pinc: np.ndarray, closable: np.ndarray, lo: int, hi: int | None) -> bool:

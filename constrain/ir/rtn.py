@@ -12,6 +12,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Iterable
 
+import numpy as np
+
+from ..automata.minimize import edge_row_ids
 from ..budget import check_deadline
 from ..errors import CompileBudgetError, EmptyLanguageError, GrammarError
 from .grammar import Alt, Expr, Grammar, Lex, Lexeme, Members, Nfa, Ref, Repeat, Seq
@@ -320,24 +323,67 @@ def _determinize(builder: _NfaBuilder, start: int, final: int, budget: int):
 
 # Moore refinement rounds before giving up on merging states (each round is O(states))
 MOORE_ROUNDS = 64
+# from this many states the rounds run in numpy; below, a round's fixed numpy cost (~150 us)
+# is more than the python round (measured break-even ~100 states; the 100-schema sample's
+# grammars are nearly all smaller)
+MOORE_NUMPY_MIN_STATES = 128
+
+
+def _moore_round(edges: list[dict[int, int]], part: list[int]) -> list[int]:
+    """One Moore round in python: block per state of (its block, its moves' (symbol, block))."""
+    sig: dict = {}
+    return [sig.setdefault((part[s], tuple(sorted((sym, part[t]) for sym, t in row.items()))), len(sig))
+            for s, row in enumerate(edges)]
+
+
+def _moore_partition(edges: list[dict[int, int]], accepting: list[bool]) -> list[int] | None:
+    """Block per state after Moore refinement from {accepting, not}, or ``None`` if it has not
+    settled within ``MOORE_ROUNDS`` rounds. From ``MOORE_NUMPY_MIN_STATES`` states each round
+    hashes every state's sorted moves in numpy (:func:`constrain.automata.minimize.edge_row_ids`,
+    exact-checked; a python round on a hash collision): the python rounds were 80% of the
+    RTN-bound compiles (part 2y)."""
+    n = len(edges)
+    if n < MOORE_NUMPY_MIN_STATES:
+        part = [1 if a else 0 for a in accepting]
+        nb = len(set(part))
+        for _ in range(MOORE_ROUNDS):
+            check_deadline()
+            part = _moore_round(edges, part)
+            k = max(part) + 1
+            if k == nb:
+                return part
+            nb = k
+        return None
+    deg = np.fromiter((len(r) for r in edges), dtype=np.int64, count=n)
+    m = int(deg.sum())
+    sym = np.fromiter((k for r in edges for k in r), dtype=np.int64, count=m)
+    dst = np.fromiter((t for r in edges for t in r.values()), dtype=np.int64, count=m)
+    src = np.repeat(np.arange(n, dtype=np.int64), deg)
+    order = np.lexsort((sym, src))  # each state's moves by symbol, as the python round sorts them
+    src, dst = src[order], dst[order]
+    _, cls = np.unique(sym[order], return_inverse=True)
+    cls = cls.reshape(-1).astype(np.int64, copy=False)
+    ptr = np.concatenate(([0], np.cumsum(deg)))
+    part = np.asarray(accepting, dtype=np.int64)
+    nb = np.unique(part).size
+    for _ in range(MOORE_ROUNDS):
+        check_deadline()
+        new = edge_row_ids(n, ptr, src, cls, part[dst], part)
+        if new is None:
+            new = np.asarray(_moore_round(edges, part.tolist()), dtype=np.int64)
+        k = int(new.max()) + 1
+        part = new
+        if k == nb:
+            return part.tolist()
+        nb = k
+    return None
 
 
 def _minimize(edges: list[dict[int, int]], accepting: list[bool]):
     """Moore partition refinement on a small symbolic DFA; state 0 stays the start."""
     n = len(edges)
-    part = [1 if a else 0 for a in accepting]
-    for _ in range(MOORE_ROUNDS):
-        check_deadline()
-        sig = {}
-        new = []
-        for s in range(n):
-            key = (part[s], tuple(sorted((sym, part[t]) for sym, t in edges[s].items())))
-            new.append(sig.setdefault(key, len(sig)))
-        if len(sig) == len(set(part)):
-            part = new
-            break
-        part = new
-    else:
+    part = _moore_partition(edges, accepting)
+    if part is None:
         # a long chain (``maxItems: 1000`` unrolled) needs a round per link: O(n^2). Such
         # chains have few equivalent states; keep every state (a valid, unmerged partition)
         part = list(range(n))

@@ -542,3 +542,65 @@ def test_minimize_layered_checks_levels_and_hash_collisions(monkeypatch):
         minimize_mod.minimize_layered(T, acc, known, np.array([1, 1, 0]))
     monkeypatch.setattr(minimize_mod, "_weights", lambda n: np.zeros(n, dtype=np.int64))
     assert minimize_mod.minimize_layered(T, acc, known, np.array([2, 1, 0])) is None
+
+
+def _same_dfa(x: ByteDFA, y: ByteDFA) -> bool:
+    """The same canonical automaton: tables, accepting states and byte classes all equal."""
+    return (np.array_equal(x._T, y._T) and np.array_equal(x.accept, y.accept)
+            and np.array_equal(x.byte_classes(), y.byte_classes()))
+
+
+@settings(max_examples=80, deadline=None)
+@given(dfas(depth=3), dfas(depth=3), st.sampled_from([1, 8, 64]))
+def test_product_numpy_levels_equal_the_pair_loop(p, q, level_min):
+    """``_product`` expands wide BFS levels in numpy (part 2y): for every op, with every level
+    in numpy (``PRODUCT_LEVEL_MIN = 1``) or a mix, the very canonical DFA the python pair loop
+    builds (``1 << 62``), which is also the language the membership of each side says."""
+    import constrain.automata.dfa as D
+
+    a, b = p[0], q[0]
+    saved = D.PRODUCT_LEVEL_MIN
+    try:
+        for x, y in ((a, b), (b, a), (a, a)):
+            for op in ("and", "or", "diff", "xor"):
+                D.PRODUCT_LEVEL_MIN = 1 << 62
+                ref = D._product(x, y, op, D.DEFAULT_BUDGET)
+                D.PRODUCT_LEVEL_MIN = level_min
+                got = D._product(x, y, op, D.DEFAULT_BUDGET)
+                assert _same_dfa(got, ref), op
+                check_canonical(got)
+    finally:
+        D.PRODUCT_LEVEL_MIN = saved
+
+
+def test_product_numpy_levels_on_json_string_shapes():
+    """Wide products of the JSON Schema front end (a pattern meeting a length bound, unions of
+    patterns, a pattern minus names): numpy levels equal the pair loop, accept and reject the
+    expected strings, and keep the state budget."""
+    import constrain.automata.dfa as D
+    from constrain.frontends.json_schema.lexemes import counted_chars, excluded_values_dfa
+    from constrain.frontends.regex import regex_to_dfa
+
+    pat = regex_to_dfa(r"[a-z]+[0-9]{2,4}(-[A-Z]+)?", encoding="json", search=True)
+    cnt = counted_chars(3, 12, "json")
+    names = excluded_values_dfa(["ab12", "zz99-Q", "x"], "json")
+    alt = regex_to_dfa(r"^[0-9a-f]{8}$|^(foo|bar)+$", encoding="json", search=True)
+    saved = D.PRODUCT_LEVEL_MIN
+    try:
+        out = {}
+        for level_min in (1 << 62, 1):
+            D.PRODUCT_LEVEL_MIN = level_min
+            out[level_min] = [D._product(pat, cnt, "and", D.DEFAULT_BUDGET),
+                              D._product(pat, alt, "or", D.DEFAULT_BUDGET),
+                              D._product(pat, names, "diff", D.DEFAULT_BUDGET),
+                              D._product(cnt, alt, "xor", D.DEFAULT_BUDGET)]
+            with pytest.raises(CompileBudgetError):
+                D._product(pat, cnt, "and", 20)
+        for x, y in zip(out[1 << 62], out[1]):
+            assert _same_dfa(x, y)
+        both, either, minus, _ = out[1]
+        assert both.matches(b"xab12") and not both.matches(b"ab1") and not both.matches(b"abcdefghijk123")
+        assert either.matches(b"deadbeef") and either.matches(b"q77")
+        assert minus.matches(b"ab123") and not minus.matches(b"ab12") and minus.matches(b"zz99-QQ")
+    finally:
+        D.PRODUCT_LEVEL_MIN = saved

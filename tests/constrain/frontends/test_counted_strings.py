@@ -196,3 +196,106 @@ def test_simplify_conjunction_of_specs_exactly():
     other = ("minus", jl.string_spec(), ("lit", "x"))
     e = jl.simplify_string_expr(("and", [specs[0], other, specs[1]]))
     assert e == ("and", [jl.string_spec(exclude=("a", "ab", "b", "")), other])
+
+
+def _char_product_reference(xT, cT, f):
+    """The state-by-state, byte-by-byte BFS that ``_char_product`` replaced (part 2y)."""
+    import numpy as np
+
+    index = {(0, 0): 0}
+    order = [(0, 0)]
+    rows, incs = [], []
+    i = 0
+    while i < len(order):
+        q, p = order[i]
+        i += 1
+        row = np.full(256, -1, dtype=np.int64)
+        inc = np.zeros(256, dtype=bool)
+        for byte in np.flatnonzero((xT[q] >= 0) & (cT[p] >= 0)):
+            nq, npos = int(xT[q, byte]), int(cT[p, byte])
+            done = npos == f
+            key = (nq, 0 if done else npos)
+            j = index.get(key)
+            if j is None:
+                j = index[key] = len(order)
+                order.append(key)
+            row[byte] = j
+            inc[byte] = done
+        rows.append(row)
+        incs.append(inc)
+    return np.array(rows), np.array(incs), [q for q, _ in order], [p for _, p in order]
+
+
+@pytest.mark.parametrize("pattern", [
+    r"^[a-z]+$", r"^(?:aa|n)*$", r"^([a-z][0-9])+x?$", r"\d{4}-\d{2}", r"^[^\s]+@[a-z]+\.(com|org)$",
+    r"^\p{L}[\u00e9\u4e00-\u9fff]*$", r'^[\\"]{2,7}$', r"ab|cd|[ef]+", r"^.{3}é$",
+])
+@pytest.mark.parametrize("enc", ["json", "json-canonical"])
+def test_char_product_numbered_as_the_byte_loop(pattern, enc):
+    """The numpy BFS levels give the very product the byte-by-byte loop built: the same states
+    in the same order, rows, increments; and ``counted_content_dfa`` on top of it the same
+    tables (its states are lexer states: their numbering must not move)."""
+    import numpy as np
+
+    from constrain.automata.counted import _char_product
+
+    char = regex_to_dfa(jl._ANY_CHARS, encoding=enc)
+    content = regex_to_dfa(pattern, encoding=enc, search=True)
+    xT, cT = content.trans.astype(np.int64), char.trans.astype(np.int64)
+    f = int(np.flatnonzero(char.accept)[0])
+    PT, Pinc, pq, pp = _char_product(xT, cT, f)
+    rPT, rPinc, rq, rp = _char_product_reference(xT, cT, f)
+    assert np.array_equal(PT, rPT) and np.array_equal(Pinc, rPinc)
+    assert pq.tolist() == rq and pp.tolist() == rp
+    d = counted_content_dfa(None, content, char, 40)
+    assert d.matches(b'"' + b"x" * 41 + b'"') is False
+
+
+def test_char_product_numbered_as_the_byte_loop_on_random_tables():
+    """Random content tables (targets in any order, unlike a canonical DFA's byte-ordered
+    numbering) against the JSON character DFA: the same states, in the same order."""
+    import numpy as np
+
+    from constrain.automata.counted import _char_product
+
+    char = regex_to_dfa(jl._ANY_CHARS, encoding="json")
+    cT = char.trans.astype(np.int64)
+    f = int(np.flatnonzero(char.accept)[0])
+    rng = np.random.default_rng(7)
+    for _ in range(40):
+        S = int(rng.integers(1, 12))
+        cols = rng.integers(-1, S, size=(S, 8))  # 8 byte groups, each a run of 32 bytes
+        xT = np.repeat(cols, 32, axis=1)
+        xT[:, rng.integers(0, 256, size=20)] = rng.integers(-1, S, size=(S, 20))
+        PT, Pinc, pq, pp = _char_product(xT, cT, f)
+        rPT, rPinc, rq, rp = _char_product_reference(xT, cT, f)
+        assert np.array_equal(PT, rPT) and np.array_equal(Pinc, rPinc)
+        assert pq.tolist() == rq and pp.tolist() == rp
+
+
+@pytest.mark.parametrize("pattern", [r"^[a-z]+$", r"^([a-z][0-9])+x?$", r"^[^\s]+@[a-z]+\.(com|org)$",
+                                     r"^\p{L}[\u00e9\u4e00-\u9fff]*$", r'^[\\"]{2,7}$', r"ab|cd|[ef]+"])
+def test_counted_byte_classes_numbered_as_a_sorted_unique(pattern):
+    """``_assemble`` finds the byte classes by hashing columns (part 2y): the classes, their
+    numbering (lexicographic order of the byte columns of T, inc and guard) and the tables
+    are those ``np.unique(columns, axis=0)`` gave, with and without whitespace in front."""
+    import numpy as np
+
+    from constrain.automata.counted import counted_string_dfa
+    from constrain.frontends.json_schema.lexemes import _ws_run
+
+    char = regex_to_dfa(jl._ANY_CHARS, encoding="json")
+    content = regex_to_dfa(pattern, encoding="json", search=True)
+    for ws in (None, _ws_run(16, None, 0)):
+        made = [counted_content_dfa(ws, content, char, 40), counted_string_dfa(ws, char, 3, 90)]
+        try:
+            made.append(counted_content_dfa(ws, content, char, None, 20))
+        except NotCountable:  # a finite language (``{2,7}``)
+            pass
+        for d in made:
+            full = [d._T[:, d._cmap], d.inc[:, d._cmap], d.guard[:, d._cmap]]
+            key = np.concatenate([x.astype(np.int64) for x in full]).T
+            _, first, cmap = np.unique(key, axis=0, return_index=True, return_inverse=True)
+            assert np.array_equal(cmap.reshape(-1), d._cmap)
+            assert np.array_equal(full[0][:, first], d._T) and np.array_equal(full[1][:, first], d.inc)
+            assert np.array_equal(full[2][:, first], d.guard)
