@@ -928,6 +928,21 @@ def _concat2(a: ByteDFA, b: ByteDFA, budget: int) -> ByteDFA:
     return finalize(T, acc, jc)
 
 
+def _number_pairs(keys: np.ndarray, index: dict, first: list, second: list, width: int) -> np.ndarray:
+    """The state number of each pair key (``a * width + b``, ``keys`` sorted and distinct): its
+    index in ``first`` / ``second``, a new pair appended there in key order, as a BFS level of a
+    product meets them."""
+    ids = []
+    for key in keys.tolist():
+        k = index.get(key)
+        if k is None:
+            k = index[key] = len(first)
+            first.append(key // width)
+            second.append(key % width)
+        ids.append(k)
+    return np.asarray(ids, dtype=np.int64)
+
+
 def _product(a: ByteDFA, b: ByteDFA, op: str, budget: int) -> ByteDFA:
     """Product automaton of ``a`` and ``b`` accepting by ``op`` in and/or/diff/xor.
 
@@ -992,18 +1007,11 @@ def _product(a: ByteDFA, b: ByteDFA, op: str, budget: int) -> ByteDFA:
             else:
                 live = (A != SA) | (B != SB)
             uk, inv = np.unique(A[live] * W + B[live], return_inverse=True)
-            ids = []
-            for key in uk.tolist():
-                k = index.get(key)
-                if k is None:
-                    k = index[key] = len(pa)
-                    pa.append(key // W)
-                    pb.append(key % W)
-                ids.append(k)
+            ids = _number_pairs(uk, index, pa, pb, W)
             if len(pa) > budget:
                 raise CompileBudgetError(f"product automaton exceeds {budget} states", budget="states")
             R = np.full(A.shape, -1, dtype=np.int64)
-            R[live] = np.asarray(ids, dtype=np.int64)[inv.reshape(-1)]
+            R[live] = ids[inv.reshape(-1)]
             blocks.append((lo, R))
             check_size(len(pa) * _INDEX_BYTES + (len(src) + int(inv.size)) * _EDGE_BYTES
                        + _table_bytes(len(pa), J), "product automaton")
@@ -1097,15 +1105,7 @@ def _difference(a: ByteDFA, b: ByteDFA, budget: int) -> ByteDFA:
         if both.any():
             keys = A[both] * SB + B[both]
             uk, inv = np.unique(keys, return_inverse=True)
-            ids = []
-            for k in uk.tolist():
-                i = index.get(k)
-                if i is None:
-                    i = index[k] = len(px)
-                    px.append(k // SB)
-                    py.append(k % SB)
-                ids.append(i)
-            R[both] = np.asarray(ids, dtype=np.int64)[inv]
+            R[both] = _number_pairs(uk, index, px, py, SB)[inv]
         rows.append(R)
         if len(px) + SA > budget:
             raise CompileBudgetError(f"product automaton exceeds {budget} states", budget="states")
