@@ -21,7 +21,6 @@ class Parser:
     def __init__(self, rtn: RTN, cache_limit: int = 200_000):
         self.rtn = rtn
         self._ready: dict[Stack, tuple[tuple[Stack, ...], bool]] = {}
-        self._after: dict[tuple[Stack, int], tuple[tuple[Stack, ...], bool]] = {}
         self._limit = cache_limit
 
     def initial(self) -> tuple[tuple[Stack, ...], bool]:
@@ -81,14 +80,8 @@ class Parser:
         return tuple(out), can_end
 
     def after(self, stack: Stack, lex: int) -> tuple[tuple[Stack, ...], bool]:
-        """Ready stacks after the top of ``stack`` (a ready stack) consumes lexeme ``lex``."""
-        key = (stack, lex)
-        hit = self._after.get(key)
-        if hit is not None:
-            return hit
-        nxt = self.rtn.lex_edges[stack[-1]][lex]
-        res = self.ready(stack[:-1] + (nxt,))
-        if len(self._after) >= self._limit:
-            self._after.clear()
-        self._after[key] = res
-        return res
+        """Ready stacks after the top of ``stack`` (a ready stack) consumes lexeme ``lex``.
+
+        Not memoized beyond :meth:`ready`: its caller, the token automaton's
+        ``after_lexeme``, keeps the answer per ``(stack, lex)`` with the threads it makes."""
+        return self.ready(stack[:-1] + (self.rtn.lex_edges[stack[-1]][lex],))

@@ -177,11 +177,10 @@ class TokenAutomaton:
         key = (stack, lex)
         hit = self._after.get(key)
         if hit is None:
-            # Parser.after without its own memo (this one keys the same pairs), and the
-            # threads of the ready stacks in one comprehension: a first visit over hundreds
-            # of objects in oneOf branches makes thousands of these per step
+            # the threads of the ready stacks in one comprehension: a first visit over
+            # hundreds of objects in oneOf branches makes thousands of these per step
+            ready, can_end = self.parser.after(stack, lex)
             lex_edges = self.rtn.lex_edges
-            ready, can_end = self.parser.ready(stack[:-1] + (lex_edges[stack[-1]][lex],))
             hit = (tuple([(s, x, 0) for s in ready for x in lex_edges[s[-1]]]), can_end)
             if len(self._after) > 4 * self._state_limit:
                 self._after.clear()
