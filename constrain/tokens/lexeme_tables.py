@@ -22,6 +22,7 @@ from __future__ import annotations
 import threading
 import weakref
 from bisect import bisect_left
+from functools import cached_property
 
 import numpy as np
 
@@ -177,16 +178,18 @@ class LexemeTable:
         return (0 <= q < self.n_states and self.n_states * self.n_cls <= PY_ALL_TRANSITIONS
                 and len(built) + 1 >= PY_ALL_AFTER)
 
+    @cached_property
+    def _bytes_of_class(self) -> tuple[tuple[int, ...], ...]:
+        """Each byte class's bytes (:func:`_class_bytes`), for :meth:`viable_list`."""
+        return _class_bytes(self.cmap_list, self.n_cls)
+
     def viable_list(self, q: int) -> tuple[int, ...]:
         """The bytes with a transition out of ``q``, ascending, as Python ints (a small
         table's read off its Python row, see :func:`_viable_from_row`)."""
         vb = self._viable_lists.get(q)
         if vb is None:
             if 0 <= q < self.n_states and self.n_states * self.n_cls <= PY_ALL_TRANSITIONS:
-                cb = self.__dict__.get("_cls_bytes")
-                if cb is None:
-                    cb = self._cls_bytes = _class_bytes(self.cmap_list, self.n_cls)
-                vb = _viable_from_row(self.T_list.get(q) or self.py_row(q), cb)
+                vb = _viable_from_row(self.T_list.get(q) or self.py_row(q), self._bytes_of_class)
             else:
                 vb = tuple(np.flatnonzero(self.viable_bytes(q)).tolist())
             self._viable_lists[q] = vb
@@ -630,6 +633,11 @@ class DifferenceLexemeTable(LexemeTable):
         r = self._F_list[qf] = _py_row(self._F_flat.ravel(), n_cls, nF, qf)
         return r
 
+    @cached_property
+    def _F_bytes_of_class(self) -> tuple[tuple[int, ...], ...]:
+        """Each of F's byte classes' bytes (:func:`_class_bytes`), for :meth:`_F_viable`."""
+        return _class_bytes(self._F_cmap, self._F_flat.shape[1])
+
     def _F_viable(self, qf: int) -> tuple[int, ...]:
         """The bytes that keep F alive from ``qf``, ascending (kept per F state; a small F's
         read off its Python row, see :func:`_viable_from_row`)."""
@@ -637,10 +645,7 @@ class DifferenceLexemeTable(LexemeTable):
         if vb is None:
             nF, n_cls = self._F_flat.shape
             if nF * n_cls <= PY_ALL_TRANSITIONS and 0 <= qf < nF:
-                cb = self.__dict__.get("_F_cls_bytes")
-                if cb is None:
-                    cb = self._F_cls_bytes = _class_bytes(self._F_cmap, n_cls)
-                vb = _viable_from_row(self._F_list.get(qf) or self._F_row(qf), cb)
+                vb = _viable_from_row(self._F_list.get(qf) or self._F_row(qf), self._F_bytes_of_class)
             else:
                 vb = tuple(np.flatnonzero(self._F_flat[qf][self._F_cmap_np] < nF).tolist())
             self._F_bytes[qf] = vb
