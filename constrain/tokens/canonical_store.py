@@ -186,7 +186,7 @@ class VerdictStore:
         _write_npz(self.path, version=np.frombuffer(self.version.encode("utf-8"), dtype=np.uint8),
                    keys=np.frombuffer(json.dumps(keys).encode("utf-8"), dtype=np.uint8),
                    ptr=np.asarray(ptr, dtype=np.int64), ids=np.concatenate(parts))
-        _prune_verdict_files(self.path)
+        _prune_files(self.path, "verdicts-")
 
 
 class RowStore:
@@ -235,10 +235,10 @@ class RowStore:
         _write_npz(self.path, version=np.frombuffer(self.version.encode("utf-8"), dtype=np.uint8),
                    keys=np.frombuffer(json.dumps(keys).encode("utf-8"), dtype=np.uint8),
                    ptr=np.asarray(ptr, dtype=np.int64), rows=np.concatenate(parts))
-        _prune_verdict_files(self.path, "rows-")
+        _prune_files(self.path, "rows-")
 
 
-def _prune_verdict_files(kept: Path, prefix: str = "verdicts-") -> None:
+def _prune_files(kept: Path, prefix: str) -> None:
     """Delete the files named ``<prefix>*.npz`` of ``kept``'s folder beyond the
     :data:`VERDICT_FILES_KEPT` most recently written (``kept``, just written, is never one of
     them); nothing where the folder cannot be read or a file is already gone (another
