@@ -581,7 +581,7 @@ class Engine:
         cols: list[int] = []
         masks: list[np.ndarray] = []
         for i, (lv, c) in enumerate(zip(self.live, chunks)):
-            at = lv.spec._head_at if lv.spec is not None else None
+            at = lv.spec.read_at if lv.spec is not None else None
             if at is None:
                 rows.append(i)
                 cols.append(len(c) - 1)

@@ -263,6 +263,12 @@ class SpeculativeStep:
             self._last_chunks[i] = self.prompts[i][-1:] + plan.tokens
         return [self.plans[i].tokens for i in range(len(rows))]
 
+    @property
+    def read_at(self) -> tuple | None:
+        """``(rows, cols, masks)`` of the positions the next pass's logits are read at (each
+        row's last pending token, then its drafts; set by :meth:`feed`), None before it."""
+        return self._head_at
+
     def head(self, hidden: torch.Tensor, weight: torch.Tensor) -> torch.Tensor | None:
         """The output layer of a pass (``HFCausalLM.forward``'s ``head``): at each verified
         position, the logits of the ids it allows when they are few, else all of them
