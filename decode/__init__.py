@@ -5,7 +5,9 @@ Public API:
   ``generate(..., sampler="smc", particles=8)`` returns weighted particles instead
   (``WeightedGenerationResult``, whose ``text`` is a draw from their posterior).
 - ``LogitsProcessor``: the same constraint inside ``transformers`` ``model.generate``.
-- ``load_model`` / ``load_default_model``: a Hugging Face causal LM, or the bundled SmolLM2.
+- ``load_model`` / ``load_default_model``: a Hugging Face causal LM, or the bundled SmolLM2;
+  ``use_grouped_attention``: what they do to a model with grouped key/value heads (multi-token
+  passes attend without copying the KV cache; ``decode.attention``), for models loaded elsewhere.
 - ``apply_token_bitmask_`` / ``masked_sample``: the mask kernels (torch, Triton on CUDA).
 - ``Regex`` / ``Lark``: wrappers that say how to read a constraint given as text.
 - ``heal`` / ``Healing``: token healing at the prompt boundary (``generate(..., heal_prompt=True)``;
@@ -67,6 +69,7 @@ _HOMES = {
     "masked_sample": "kernels",
     "repair": "draft_repair",
     "sample": "sampling",
+    "use_grouped_attention": "attention",
 }
 
 __all__ = sorted(_HOMES)

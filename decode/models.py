@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from constrain import tokenizers as _tok
+from .attention import use_grouped_attention
 
 __all__ = ["DEFAULT_GGUF", "convert_smollm2_model", "load_default_model", "load_model", "load_smollm2_model"]
 
@@ -91,6 +92,7 @@ def load_smollm2_model(*, dtype=None, device: Any = None):
     if device is not None:
         m = m.to(device)
     m.eval()
+    use_grouped_attention(m)
     return m
 
 
@@ -130,4 +132,5 @@ def load_model(name_or_path: str, *, device: str | torch.device | None = None,
     progress(f"structgen: loading {name_or_path} ...")
     tok = AutoTokenizer.from_pretrained(name_or_path)
     model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype).to(dev).eval()
+    use_grouped_attention(model)
     return model, tok

@@ -24,7 +24,7 @@ PUBLIC = {
         "Samples", "Speculation", "SuffixStore",
         "TableLM", "TokenLM", "Triggered", "WeightedGenerationResult",
         "apply_token_bitmask_", "as_compiled", "chat", "generate", "generate_object", "heal", "load_default_model",
-        "load_model", "masked_sample", "repair", "sample",
+        "load_model", "masked_sample", "repair", "sample", "use_grouped_attention",
     ],
 }
 
