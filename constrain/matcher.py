@@ -452,10 +452,12 @@ class CanonicalMatcher(Matcher):
         some, cands = f.forced_witnesses(fnext, path, False, heads, PREFIXED_MAX)
         if some:  # a prefix of what x forces: x takes it
             return True
-        if path and (cands is None or len(cands) > WITNESS_TRIES):
+        if path and (cands is None or len(cands)):
             # one byte further: past ``path`` x goes on with one of its viable bytes or, where
             # it accepts there, the follow's threads with one of ``fbits``, so a valid token
-            # longer than ``path`` starts with ``path`` and one of those (see _alive)
+            # longer than ``path`` starts with ``path`` and one of those (see _alive; here
+            # even for a short list: ``self`` after `` fal`` crosses into the follow, which
+            # leaves the token open, but ``l`` may not follow ``false``)
             qp = _dfa_run(a, x, q, path)
             bits = a.viable_bits(x, qp) | (fbits if a._accept[x][qp] else 0)
             more = tuple(path + bytes([b]) for b in range(256) if bits >> b & 1)
