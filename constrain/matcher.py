@@ -179,14 +179,11 @@ def _without(mask: np.ndarray, ids: list[int]) -> np.ndarray:
 
 def _dfa_run(a: TokenAutomaton, x: int, q: int, data: bytes) -> int:
     """Lexeme ``x``'s DFA state after ``data`` from ``q`` (-1: it dies on them)."""
-    tx, cm = a._trans[x], a._cmaps[x]
+    row, cm = a.tables[x].py_row, a._cmaps[x]
     for b in data:
-        try:
-            q = tx[q][cm[b]]
-        except KeyError:  # the first step out of this lexeme state (see LexemeTable.T_list)
-            q = a.tables[x].py_row(q)[cm[b]]
+        q = row(q)[cm[b]]
         if q < 0:
-            break
+            return q
     return q
 
 
