@@ -177,6 +177,16 @@ def _without(mask: np.ndarray, ids: list[int]) -> np.ndarray:
     return out
 
 
+def _dfa_run(a: TokenAutomaton, x: int, q: int, data: bytes) -> int:
+    """Lexeme ``x``'s DFA state after ``data`` from ``q`` (-1: it dies on them)."""
+    row, cm = a.tables[x].py_row, a._cmaps[x]
+    for b in data:
+        q = row(q)[cm[b]]
+        if q < 0:
+            return q
+    return q
+
+
 class CanonicalMatcher(Matcher):
     """A :class:`Matcher` whose mask also keeps the output the tokenizer's canonical encoding.
 
@@ -439,6 +449,16 @@ class CanonicalMatcher(Matcher):
         some, cands = f.forced_witnesses(fnext, path, False, heads, PREFIXED_MAX)
         if some:  # a prefix of what x forces: x takes it
             return True
+        if path and (cands is None or len(cands)):
+            # one byte further: past ``path`` x goes on with one of its viable bytes or, where
+            # it accepts there, the follow's threads with one of ``fbits``, so a valid token
+            # longer than ``path`` starts with ``path`` and one of those (see _alive; here
+            # even for a short list: ``self`` after `` fal`` crosses into the follow, which
+            # leaves the token open, but ``l`` may not follow ``false``)
+            qp = _dfa_run(a, x, q, path)
+            bits = a.viable_bits(x, qp) | (fbits if a._accept[x][qp] else 0)
+            more = tuple(path + bytes([b]) for b in range(256) if bits >> b & 1)
+            cands = f.forced_witnesses(fnext, path, False, more, PREFIXED_MAX)[1]
         if cands is None:
             return None
         walks = [a.lexeme_walk(x, q, u) for u in cands[:WITNESS_TRIES].tolist()]
@@ -468,12 +488,22 @@ class CanonicalMatcher(Matcher):
             return True
         if complete:
             return False
+        if path and (cands is None or len(cands) > WITNESS_TRIES):
+            # one byte further: a valid token longer than ``path`` goes on with a byte the
+            # state after ``path`` allows (it branches there), so these heads hold every
+            # valid token the ones along ``path`` do not (`` tru`` before ``e``: the tokens
+            # ``e`` + a byte that may follow ``true``, not every token starting with ``e``)
+            after = a.walk(nxt, path)
+            more = tuple(path + bytes([b]) for b in a.first_bytes(after).nonzero()[0].tolist())
+            cands = f.forced_witnesses(fnext, path, False, more, PREFIXED_MAX)[1]
         if cands is not None:
             if not len(cands):
                 return False  # every valid token is among the ones judged
             for u in cands[:WITNESS_TRIES].tolist():
                 if a.advance(nxt, u) is not a.dead:
                     return True
+            if len(cands) <= WITNESS_TRIES:
+                return False  # every canonical one is invalid: all were stepped
         cands = f.short_tokens(a.first_bytes(nxt))
         if len(cands):
             for u in cands[f.allowed_among(fnext, cands)][:WITNESS_TRIES].tolist():

@@ -935,30 +935,26 @@ def test_lexeme_forced_bytes(smollm2_vocab):
     assert a.lexeme_forced(x, q, 2) == b'"x'
 
 
-def test_lexeme_shortcut_matches_stepping_on_random_grammars(toy, monkeypatch):
-    """The lexeme-level verdicts (kept and dropped tokens) against the stepped lookahead on
-    the hand-made BPE, where merges across every junction matter: 150 random Lark grammars
-    (literals, regexes that accept inside tokens, optional and alternative parts) share one
-    verdict cache, and at every state along every path of up to 4 tokens the masks equal
-    the stepped ones.  Sharing is what makes a too-coarse key fail here (a verdict carried
-    to a filter state or a lexeme state it does not hold for), as does a dead-end proof that
-    ignores a lexeme accepting inside or at the end of a token."""
+def _random_grammar_masks(vocab, monkeypatch, seed: int, n: int, extra: tuple = (), fixed: tuple = ()) -> int:
+    """Masks of ``n`` random Lark grammars over the hand-made BPE, the lexeme shortcut on
+    against off, at every state along every path of up to 4 tokens, one verdict cache
+    shared by all of them (the ``fixed`` grammars first): asserts they are equal and returns
+    how many were compared."""
     import constrain.matcher as matcher
 
-    tok, vocab = toy
     f = canonical_filter(vocab)
     f.lexeme_verdicts.clear()
-    rng = random.Random(11)
+    rng = random.Random(seed)
     atoms = ['"a"', '"b"', '" "', '"!"', '"ab"', '" a"', '"aba"', '"b!"', '" !"', '"  "', '"bb"',
-             "/a+/", "/[ab]{1,3}/", "/ +/", "/[ !]{1,2}/", "/b?a/", "/a[ ]?b/", "/(ab)+/", "/!+/"]
+             "/a+/", "/[ab]{1,3}/", "/ +/", "/[ !]{1,2}/", "/b?a/", "/a[ ]?b/", "/(ab)+/", "/!+/", *extra]
     compared = 0
-    for _ in range(150):
+    for i in range(len(fixed) + n):
         items = []
-        for _ in range(rng.randint(2, 4)):
+        for _ in range(rng.randint(2, 4) if i >= len(fixed) else 0):
             p = rng.choice(atoms)
             r = rng.random()
             items.append(f"({p} | {rng.choice(atoms)})" if r < 0.25 else f"{p}?" if r < 0.4 else p)
-        grammar = "start: " + " ".join(items)
+        grammar = fixed[i] if i < len(fixed) else "start: " + " ".join(items)
         masks = {}
         for on in (False, True):
             monkeypatch.setattr(matcher, "LEXEME_SHORTCUT", on)
@@ -979,9 +975,136 @@ def test_lexeme_shortcut_matches_stepping_on_random_grammars(toy, monkeypatch):
         for seq, want in masks[False].items():
             assert np.array_equal(masks[True][seq], want), (grammar, [vocab.token_bytes[t] for t in seq])
         compared += len(masks[False])
+    return compared
+
+
+def test_lexeme_shortcut_matches_stepping_on_random_grammars(toy, monkeypatch):
+    """The lexeme-level verdicts (kept and dropped tokens) against the stepped lookahead on
+    the hand-made BPE, where merges across every junction matter: 150 random Lark grammars
+    (literals, regexes that accept inside tokens, optional and alternative parts) share one
+    verdict cache, and at every state along every path of up to 4 tokens the masks equal
+    the stepped ones.  Sharing is what makes a too-coarse key fail here (a verdict carried
+    to a filter state or a lexeme state it does not hold for), as does a dead-end proof that
+    ignores a lexeme accepting inside or at the end of a token."""
+    tok, vocab = toy
+    compared = _random_grammar_masks(vocab, monkeypatch, 11, 150)
+    f = canonical_filter(vocab)
     dropped = sum(int(np.unpackbits((j & ~k & ~o).view(np.uint8)).sum()) for k, j, o in f.lexeme_verdicts.values())
     kept = sum(int(np.unpackbits(k.view(np.uint8)).sum()) for k, _, _ in f.lexeme_verdicts.values())
     assert compared > 1000 and dropped > 20 and kept > 100, (compared, dropped, kept)
+
+
+@pytest.mark.parametrize("tries", [0, 1])
+def test_witness_heads_one_byte_past_the_forced_bytes(tries, toy, monkeypatch):
+    """Where the canonical tokens starting with a dead-end candidate's forced bytes are too
+    many to step (`` tru`` before ``e``: 758 on SmolLM2), ``_alive`` and the lexeme verdicts
+    judge only those that go on with a byte allowed right after the forced bytes (the state
+    there; at the lexeme level the lexeme's viable bytes, and the follow's first bytes
+    where it accepts), and a list short enough to step whole is an exact answer.  With
+    ``WITNESS_TRIES`` lowered to 0 or 1 so that this runs on the hand-made BPE: every ``_alive``
+    answer equals the one from the next state's full mask (some valid token canonical in
+    the next filter state), the masks with the lexeme shortcut equal the stepped ones on
+    random grammars, and both sites narrow the heads (counted), with answers both ways."""
+    import constrain.matcher as matcher
+
+    tok, vocab = toy
+    f = canonical_filter(vocab)
+    monkeypatch.setattr(matcher, "WITNESS_TRIES", tries)
+    f._forced.clear()
+    answers = {True: 0, False: 0}
+    narrowed = {"alive": 0, "verdict": 0}
+    alive, verdict, witnesses = CanonicalMatcher._alive, CanonicalMatcher._lexeme_verdict, f.forced_witnesses
+    site = []
+
+    def checked_alive(self, nxt, fnext):
+        site.append("alive")
+        try:
+            got = alive(self, nxt, fnext)
+        finally:
+            site.pop()
+        valid = vocab.mask_to_ids(self._automaton.mask(nxt).view(np.int32))
+        valid = valid[vocab.token_lens[valid] > 0]
+        assert got == bool(f.allowed_among(fnext, valid).any())
+        answers[got] += 1
+        return got
+
+    def counted_verdict(self, *args):
+        site.append("verdict")
+        try:
+            return verdict(self, *args)
+        finally:
+            site.pop()
+
+    def counted_witnesses(state, path, complete, heads, limit):
+        if site and path and any(len(h) > len(path) for h in heads):
+            narrowed[site[-1]] += 1
+        return witnesses(state, path, complete, heads, limit)
+
+    monkeypatch.setattr(CanonicalMatcher, "_alive", checked_alive)
+    monkeypatch.setattr(CanonicalMatcher, "_lexeme_verdict", counted_verdict)
+    monkeypatch.setattr(f, "forced_witnesses", counted_witnesses)
+    # forced bytes that end in a branch rather than an accepting state
+    # forced bytes that end in a branch rather than an accepting state; after `` `` in
+    # `` a`` + ``b`` the only canonical continuations, ``ab`` and ``aba``, cross into ``b``,
+    # and in `` a[ab]`` ``ab`` goes on past the forced ``a`` with a byte of the branch
+    compared = _random_grammar_masks(vocab, monkeypatch, 5, 120, ("/ab[ab]a/", "/ aab[ !]/", "/!!b[a ]b?/"),
+                                     ('start: " a" "b"', 'start: " a" ("b" | "!") "a"?', 'start: / a[ab]/ "!"?'))
+    f._forced.clear()
+    assert compared > 1000 and min(answers.values()) > 20 and min(narrowed.values()) > 20, (compared, answers,
+                                                                                             narrowed)
+
+
+def test_lexeme_dead_verdicts_hold_over_the_vocabulary(smollm2_vocab, monkeypatch):
+    """Every "dead" answer of ``CanonicalMatcher._lexeme_verdict`` along JSON walks with
+    keywords and blank runs (its caches emptied first, so each is computed), checked over
+    the whole vocabulary: each token canonical in the next filter state is one that lexeme
+    ``x``'s DFA rejects from ``q``, where it accepts inside it never before a byte the
+    follow may take (``fbits``), and, where ``x`` accepts at ``q``, one whose first byte the
+    follow cannot take: no continuation exists from that lexeme state.  Among them are answers the heads one byte past the forced bytes give
+    (`` tru`` before ``e``: 758 canonical tokens start with ``e``, none with ``e`` and a
+    byte that may follow ``true``)."""
+    import constrain.matcher as matcher
+
+    vocab = smollm2_vocab
+    f = canonical_filter(vocab)
+    f.lexeme_verdicts.clear()
+    f._forced.clear()
+    verdict = CanonicalMatcher._lexeme_verdict
+    dead = []
+
+    def recorded(self, x, q, accepts, mid, fbits, fnext):
+        got = verdict(self, x, q, accepts, mid, fbits, fnext)
+        if got is False:
+            dead.append((self._automaton, x, q, accepts, fbits, fnext))
+        return got
+
+    monkeypatch.setattr(CanonicalMatcher, "_lexeme_verdict", recorded)
+    monkeypatch.setattr(matcher, "LEXEME_SHORTCUT", True)
+    pad = " " * 16
+    texts = ['{"orderId":' + pad + '1, "name": "", "tags": [' + pad + '"a"], "paid": false}',
+             '{"orderId": 2, "name": "b", "paid": true}', INSTANCES[0]]
+    c = compile_json_schema(SCHEMA, vocab, canonical_tokens=True)
+    for text in texts:
+        m = c.matcher()
+        for t in vocab.encode(text):
+            m.mask()
+            assert m.advance(t)
+    tb = vocab.token_bytes
+    text_ids = vocab.text_ids[vocab.token_lens[vocab.text_ids] > 0]
+    keyword = 0
+    seen = set()
+    for a, x, q, accepts, fbits, fnext in dead:
+        if (x, q, fnext) in seen:
+            continue
+        seen.add((x, q, fnext))
+        first = a.viable_bits(x, q) | (fbits if accepts else 0)
+        ids = text_ids[[bool(first >> tb[u][0] & 1) for u in text_ids.tolist()]]
+        for u in ids[f.allowed_among(fnext, ids)].tolist():
+            q_end, _, inside = a.lexeme_walk(x, q, u)
+            assert q_end < 0 and not inside & fbits, (tb[u], x, q)
+            assert not (accepts and fbits >> tb[u][0] & 1), (tb[u], x, q)
+        keyword += len(a.lexeme_forced(x, q, 8)) == 1 and not accepts
+    assert len(seen) >= 10 and keyword >= 2, (len(seen), keyword)
 
 
 def _walk_with_filter(vocab, f, texts, monkeypatch, shortcut=True) -> list:
