@@ -492,7 +492,9 @@ class TokenAutomaton:
                 m = st.mask
                 if m is None:
                     with compile_budget(*self.mask_budget, fresh_rss=False):
-                        m = share(self._compute_mask(st))  # equal masks of other states: one copy
+                        m = self._compute_mask(st)
+                        if m.flags.writeable:  # a new array: equal masks of other states, one copy
+                            m = share(m)
                     st.mask = m
         return m
 
@@ -508,11 +510,8 @@ class TokenAutomaton:
         (``Github_medium:1089``, docs/benchmarks.md part 2u).
         """
         v = self.vocab
-        words = np.zeros(v.n_words, dtype=np.uint32)
-        if st.can_end:
-            words |= self._eos_row
         if not st.threads:
-            return words
+            return self._eos_row.copy() if st.can_end else np.zeros(v.n_words, dtype=np.uint32)
         by_pair = self.stacks_by_lexeme_state(st)
         if len(by_pair) >= FILL_BATCH_MIN:
             fill_rows([(self.tables[x], q) for x, q in by_pair])
@@ -543,8 +542,17 @@ class TokenAutomaton:
             if not after.threads:
                 continue  # nothing may follow: no token can cross the lexemes' end
             crossing.append(self._cross(after, splits))
-        for r in rows.values():
+        distinct = iter(rows.values())
+        first = next(distinct)
+        if not crossing and not st.can_end and len(rows) == 1:
+            # one lexeme row and nothing crossing (a string's content, a key's first state):
+            # the mask is that row, already shared and read-only; no copy, no share
+            return first
+        words = first.copy()
+        for r in distinct:
             words |= r
+        if st.can_end:
+            words |= self._eos_row
         if crossing:
             nodes = np.concatenate(crossing)
             set_bits(words, tokens_at_nodes(v, nodes))

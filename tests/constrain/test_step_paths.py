@@ -323,6 +323,37 @@ def test_small_crossing_walks_step_only_the_nodes_with_children(monkeypatch):
     assert leaves > 0 and steps[0] <= sum(out.size for *_, out in calls) - leaves
 
 
+@pytest.mark.parametrize("schema,pattern,some", [
+    ({"type": "string", "pattern": "^[ab]*$"}, r'"[ab]*"', True),
+    ({"type": "array", "items": {"type": "string", "pattern": "^[ab]*$"}}, r'\[("[ab]*"(,"[ab]*")*)?\]', False),
+])
+def test_a_mask_of_one_row_is_that_row(schema, pattern, some):
+    """A state with one lexeme row, no crossing token and no EOS (inside a top-level string,
+    where nothing may follow the closing quote) gets that shared row itself as its mask.
+    Every mask bit against a regex oracle, masks uint32 and read-only."""
+    import regex as oracle_re
+
+    rx = oracle_re.compile(pattern)
+    vocab = small_vocab(b'[]",ab', max_len=2, extra=(b'ab"', b'"]'))
+    constrain.clear_caches()
+    compiled = constrain.compile_json_schema(schema, vocab, whitespace="compact")
+    check_all_masks(compiled, vocab, lambda b: rx.fullmatch(b.decode(), partial=True) is not None,
+                    lambda b: rx.fullmatch(b.decode()) is not None, n_walks=20, max_steps=8)
+    a = compiled.automaton
+    same = 0
+    for st in a.interned_states():
+        if st.mask is None:
+            continue
+        assert st.mask.dtype == np.uint32 and not st.mask.flags.writeable
+        pairs = a.stacks_by_lexeme_state(st)
+        rows = {id(a.tables[x].row(q)): a.tables[x].row(q) for x, q in pairs}
+        row = next(iter(rows.values()))
+        if len(rows) == 1 and not st.can_end and np.array_equal(st.mask, row):  # nothing crossed
+            assert st.mask is row
+            same += 1
+    assert (same > 0) == some
+
+
 def test_ready_without_calls_or_returns_is_the_closure():
     """``Parser.ready`` answers a stack whose top neither calls nor may return (a key
     state, the colon after a key) without the search; on every state of RTNs with any-order
