@@ -116,6 +116,7 @@ class TokenAutomaton:
         self._after: dict[tuple, tuple[tuple[Thread, ...], bool]] = {}
         self._split_kids: dict[int, tuple] = {}
         self._viable_bits: dict[tuple[int, int], int] = {}
+        self._first_lists: dict[int, tuple[int, ...]] = {}  # first_list: 256-bit set -> bytes
         self._walks: dict[tuple[int, int, int], tuple[int, bool, int]] = {}  # lexeme_walk
         # interned states by thread set (thread_set), one dict per ``can_end``: keyed by the set
         # itself, not a (threads, can_end) tuple, one object less per state for the garbage
@@ -162,6 +163,7 @@ class TokenAutomaton:
             self._after.clear()
             self._split_kids.clear()
             self._walks.clear()
+            self._first_lists.clear()
             self._completions = None
         for st in states:
             st.steps = {}
@@ -377,6 +379,25 @@ class TokenAutomaton:
             st._first_bits = bits
         return bits
 
+    def first_list(self, st: State) -> tuple[int, ...]:
+        """:meth:`first_bytes` as a sorted tuple of byte values, kept on the state.
+
+        Why: the crossing walks need it at every trie node they expand, one state each; the
+        tuples are memoized per 256-bit set (a few hundred distinct ones per automaton), so
+        a new state costs an OR of ints and a dict lookup, not a numpy unpack."""
+        f = st._first_list
+        if f is None:
+            bits = self.first_bits(st)
+            f = self._first_lists.get(bits)
+            if f is None:
+                f = tuple(np.flatnonzero(np.unpackbits(np.frombuffer(bits.to_bytes(32, "little"), dtype=np.uint8),
+                                                       bitorder="little")).tolist())
+                if len(self._first_lists) > 4 * self._state_limit:
+                    self._first_lists.clear()
+                self._first_lists[bits] = f
+            st._first_list = f
+        return f
+
     def viable_bits(self, x: int, q: int) -> int:
         """The bytes with a transition out of state ``q`` of lexeme ``x``, as a 256-bit int."""
         b = self._viable_bits.get((x, q))
@@ -471,7 +492,9 @@ class TokenAutomaton:
                 m = st.mask
                 if m is None:
                     with compile_budget(*self.mask_budget, fresh_rss=False):
-                        m = share(self._compute_mask(st))  # equal masks of other states: one copy
+                        m = self._compute_mask(st)
+                        if m.flags.writeable:  # a new array: equal masks of other states, one copy
+                            m = share(m)
                     st.mask = m
         return m
 
@@ -487,11 +510,8 @@ class TokenAutomaton:
         (``Github_medium:1089``, docs/benchmarks.md part 2u).
         """
         v = self.vocab
-        words = np.zeros(v.n_words, dtype=np.uint32)
-        if st.can_end:
-            words |= self._eos_row
         if not st.threads:
-            return words
+            return self._eos_row.copy() if st.can_end else np.zeros(v.n_words, dtype=np.uint32)
         by_pair = self.stacks_by_lexeme_state(st)
         if len(by_pair) >= FILL_BATCH_MIN:
             fill_rows([(self.tables[x], q) for x, q in by_pair])
@@ -522,8 +542,17 @@ class TokenAutomaton:
             if not after.threads:
                 continue  # nothing may follow: no token can cross the lexemes' end
             crossing.append(self._cross(after, splits))
-        for r in rows.values():
+        distinct = iter(rows.values())
+        first = next(distinct)
+        if not crossing and not st.can_end and len(rows) == 1:
+            # one lexeme row and nothing crossing (a string's content, a key's first state):
+            # the mask is that row, already shared and read-only; no copy, no share
+            return first
+        words = first.copy()
+        for r in distinct:
             words |= r
+        if st.can_end:
+            words |= self._eos_row
         if crossing:
             nodes = np.concatenate(crossing)
             set_bits(words, tokens_at_nodes(v, nodes))
@@ -543,11 +572,8 @@ class TokenAutomaton:
         if not after.threads:
             return np.zeros(0, dtype=np.int64)
         kids, ptr = self._split_children(splits)
-        first = after._first_list
-        if first is None:
-            first = after._first_list = tuple(np.flatnonzero(self.first_bytes(after)).tolist())
         out = []
-        for b in first:
+        for b in self.first_list(after):
             lo, hi = ptr[b], ptr[b + 1]
             if lo == hi:
                 continue
@@ -639,7 +665,7 @@ class TokenAutomaton:
         if memo is None:
             memo = start._below = {}
         ptr, ids, byts = child_lists(self.vocab)
-        dead, step, by_sid = self.dead, walk.step, self._by_sid
+        step, by_sid, first_list = walk.step, self._by_sid, self.first_list
         out: list[int] = []
         tried = 0
         for root in roots.tolist():
@@ -652,29 +678,32 @@ class TokenAutomaton:
             while work:
                 node, st = work.pop()
                 lo, hi = ptr[node], ptr[node + 1]
-                if lo == hi or not st.threads:
+                if lo == hi:
                     continue
-                viable = st._first_list
-                if viable is None:
-                    viable = st._first_list = tuple(np.flatnonzero(self.first_bytes(st)).tolist())
+                # a child is live iff its byte is one of st's first bytes (a lexeme byte with
+                # a transition keeps its thread alive); only a child with children of its
+                # own needs the state after it: a leaf is not stepped
+                viable = first_list(st)
                 steps = st.steps
                 if len(viable) < hi - lo:
                     tried += len(viable)
                     for b in viable:
                         j = bisect_left(byts, b, lo, hi)
                         if j < hi and byts[j] == b:
-                            nxt = by_sid.get(steps.get(b, -1)) or step(st, b)
-                            if nxt is not dead:
-                                below.append(ids[j])
-                                work.append((ids[j], nxt))
+                            kid = ids[j]
+                            below.append(kid)
+                            if ptr[kid] != ptr[kid + 1]:
+                                work.append((kid, by_sid.get(steps.get(b, -1)) or step(st, b)))
                 else:
                     tried += hi - lo
+                    bits = self.first_bits(st)
                     for j in range(lo, hi):
                         b = byts[j]
-                        nxt = by_sid.get(steps.get(b, -1)) or step(st, b)
-                        if nxt is not dead:
-                            below.append(ids[j])
-                            work.append((ids[j], nxt))
+                        if bits >> b & 1:
+                            kid = ids[j]
+                            below.append(kid)
+                            if ptr[kid] != ptr[kid + 1]:
+                                work.append((kid, by_sid.get(steps.get(b, -1)) or step(st, b)))
                 if tried > budget:
                     return None
             memo[root] = tuple(below)

@@ -18,6 +18,7 @@ from constrain.tokens import Vocabulary
 from constrain.tokens import lexeme_tables as lt
 from constrain.tokens import token_automaton as ta
 from constrain.tokens.lexeme_tables import _py_row
+from constrain.tokens.trie import child_lists
 from oracles import all_orders, check_all_masks, small_vocab
 
 _KEYS = ["alpha", "alps", "beta", "bet", "gamma", "gam", "delta", "del", "eps", "epsilon"]
@@ -263,6 +264,94 @@ def test_grouped_crossings_against_the_oracle(monkeypatch):
     check_all_masks(compiled, vocab, lambda b: b.decode() in prefixes, lambda b: b.decode() in strings,
                     n_walks=25, max_steps=10)
     assert max(sizes) >= 2
+
+
+def _below_stepping_every_child(a, start, roots) -> set:
+    """Live trie nodes strictly below ``roots`` from ``start``, every child stepped through the
+    automaton and kept when the state after it is not dead (no first-byte shortcut)."""
+    ptr, ids, byts = child_lists(a.vocab)
+    out, work = set(), [(r, start) for r in roots.tolist()]
+    while work:
+        node, st = work.pop()
+        for j in range(ptr[node], ptr[node + 1]):
+            nxt = a.step(st, byts[j])
+            if nxt is not a.dead:
+                out.add(ids[j])
+                work.append((ids[j], nxt))
+    return out
+
+
+def test_small_crossing_walks_step_only_the_nodes_with_children(monkeypatch):
+    """The depth-first crossing walk (``_walk_subtrees_small``) keeps a child iff its byte is
+    one of the state's first bytes, and steps only children that have children of their own:
+    its live nodes equal a walk that steps every child and keeps those not dead, over walks
+    where the state's first bytes are fewer than a node's children (after a key's quote) and
+    where they are more (string content); and leaves were kept without a step."""
+    # a key's closing quote ends inside tokens that go on with a colon, a blank and a value
+    # (nodes with children below the split), beside quote tokens enough that a quote node
+    # has more children than the state after a key has first bytes
+    base = _vocab()
+    extra = [b'"' + bytes([c]) for c in b"abcdefgh,}]"] + [b'a":', b'a": ', b'a": "', b'a": 1', b'ps":', b'ps": "x']
+    vocab = Vocabulary.from_token_bytes(list(base.token_bytes[:-1]) + extra + [None], eos_ids=[len(base.token_bytes) - 1 + len(extra)])
+    calls, steps = [], [0]
+    plain_walk, plain_step = ta.TokenAutomaton._walk_subtrees_small, ta._WalkStates.step
+
+    def walk(self, start, roots, w, budget=ta.SMALL_WALK_BUDGET):
+        out = plain_walk(self, start, roots, w, budget)
+        calls.append((self, start, roots.copy(), out))
+        return out
+
+    def step(self, st, b):
+        steps[0] += 1
+        return plain_step(self, st, b)
+
+    monkeypatch.setattr(ta.TokenAutomaton, "_walk_subtrees_small", walk)
+    monkeypatch.setattr(ta._WalkStates, "step", step)
+    ptr = child_lists(vocab)[0]
+    leaves = 0
+    for schema in list(_schemas()) + [{"type": "array", "items": {"type": "string"}}]:
+        constrain.clear_caches()
+        _walks(constrain.compile_json_schema(schema, vocab), vocab)
+    monkeypatch.setattr(ta._WalkStates, "step", plain_step)
+    assert calls
+    for a, start, roots, out in calls:
+        assert out is not None
+        got = out.tolist()
+        assert len(got) == len(set(got))
+        assert set(got) == _below_stepping_every_child(a, start, roots)
+        leaves += sum(ptr[n] == ptr[n + 1] for n in got)
+    assert leaves > 0 and steps[0] <= sum(out.size for *_, out in calls) - leaves
+
+
+@pytest.mark.parametrize("schema,pattern,some", [
+    ({"type": "string", "pattern": "^[ab]*$"}, r'"[ab]*"', True),
+    ({"type": "array", "items": {"type": "string", "pattern": "^[ab]*$"}}, r'\[("[ab]*"(,"[ab]*")*)?\]', False),
+])
+def test_a_mask_of_one_row_is_that_row(schema, pattern, some):
+    """A state with one lexeme row, no crossing token and no EOS (inside a top-level string,
+    where nothing may follow the closing quote) gets that shared row itself as its mask.
+    Every mask bit against a regex oracle, masks uint32 and read-only."""
+    import regex as oracle_re
+
+    rx = oracle_re.compile(pattern)
+    vocab = small_vocab(b'[]",ab', max_len=2, extra=(b'ab"', b'"]'))
+    constrain.clear_caches()
+    compiled = constrain.compile_json_schema(schema, vocab, whitespace="compact")
+    check_all_masks(compiled, vocab, lambda b: rx.fullmatch(b.decode(), partial=True) is not None,
+                    lambda b: rx.fullmatch(b.decode()) is not None, n_walks=20, max_steps=8)
+    a = compiled.automaton
+    same = 0
+    for st in a.interned_states():
+        if st.mask is None:
+            continue
+        assert st.mask.dtype == np.uint32 and not st.mask.flags.writeable
+        pairs = a.stacks_by_lexeme_state(st)
+        rows = {id(a.tables[x].row(q)): a.tables[x].row(q) for x, q in pairs}
+        row = next(iter(rows.values()))
+        if len(rows) == 1 and not st.can_end and np.array_equal(st.mask, row):  # nothing crossed
+            assert st.mask is row
+            same += 1
+    assert (same > 0) == some
 
 
 def test_ready_without_calls_or_returns_is_the_closure():
