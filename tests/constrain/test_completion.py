@@ -233,3 +233,45 @@ def test_lexeme_tails_equal_a_search_over_every_byte(smollm2_vocab, monkeypatch,
             assert comp.lexeme_tail(x, q) == _tail_by_bytes(t, q), (x, q)
             checked += 1
     assert checked > 50
+
+
+@pytest.mark.parametrize("names", [["id", "name"], ["", "a"], ["", "a", "b", "\u00e9"], ["\"", "\\"]])
+def test_start_tails_of_additional_keys_equal_a_search_of_the_product(family, names):
+    """The start tail of an object's "any key but the declared names" table is read off the
+    unrestricted key's tail when that is no declared name (``_difference_tail``), and equals
+    an independent search over every byte of the product; where the key's tail is declared
+    (``""``) the product is searched. Fails if the excluded names were not checked."""
+    from constrain.tokens import DifferenceLexemeTable
+    from constrain.tokens import completion
+
+    _, _, vocab = family
+    schema = {"type": "object", "properties": {n: {"type": "integer"} for n in names},
+              "additionalProperties": {"type": "string"}}
+    c = compile_json_schema(schema, vocab)
+    tables = [(x, t) for x, t in enumerate(c.automaton.tables) if isinstance(t, DifferenceLexemeTable)]
+    assert tables
+    for x, t in tables:
+        completion._TABLE_TAILS.pop(t, None)
+        got = completion.Completions(c.automaton).lexeme_tail(x, 0)
+        want = _tail_by_bytes(t, 0)
+        assert got == want
+        read_off = completion._difference_tail(t)
+        assert (read_off is None) == ("" in names)  # `""` is the key's own tail
+        if read_off is not None:
+            assert read_off == want
+
+
+def test_shortest_completion_with_and_without_difference_tails(smollm2_vocab, monkeypatch):
+    from constrain.tokens import completion
+
+    schema = {"type": "object", "properties": {"": {"type": "object", "properties": {"q": {"const": 1}},
+                                                    "required": ["q"]},
+                                               "a": {"type": "integer"}},
+              "patternProperties": {"^z": {"type": "null"}}, "minProperties": 2}
+    got = {}
+    for on in (True, False):
+        monkeypatch.setattr(completion, "DIFFERENCE_TAILS", on)
+        completion._TABLE_TAILS.clear()
+        c = compile_json_schema(schema, smollm2_vocab)
+        got[on] = c.automaton.shortest_completion(c.automaton.start)
+    assert got[True] == got[False] is not None
