@@ -25,8 +25,6 @@ from collections import deque
 
 import numpy as np
 
-from .lexeme_tables import DifferenceLexemeTable
-
 __all__ = ["Completions"]
 
 # a lexeme's tails depend on its token table alone, and tables are shared by every compile
@@ -50,10 +48,6 @@ _PREF = np.array(_BYTE_PREFERENCE, dtype=np.int64)
 LEXEME_SEARCH_LIMIT = 200_000
 
 
-# the start tail of a "B minus F" table is B's where that is not a word of F (_difference_tail;
-# False: searched in the product like any table, to compare)
-DIFFERENCE_TAILS = True
-
 # lexeme tails of small tables search their live moves only (_live_moves; False: every
 # class of each visited state, as before, to compare)
 LIVE_EDGES = True
@@ -68,92 +62,6 @@ def _live_moves(table, byts: list[int]):
     ptr = np.searchsorted(src, np.arange(table.n_states + 1)).tolist()
     moves = list(zip(T[src, k].tolist(), np.asarray(byts, dtype=np.int64)[k].tolist()))
     return lambda s: moves[ptr[s]:ptr[s + 1]]
-
-
-def _preferred_class_bytes(table) -> list[int]:
-    """One byte per byte class of ``table``: each class's first byte in preference order,
-    classes by that byte's rank."""
-    cls = np.asarray(table.dfa.classes)[:256][_PREF]
-    _, first = np.unique(cls, return_index=True)
-    return _PREF[np.sort(first)].tolist()
-
-
-def _search_tail(table, q: int, byts: list[int]) -> bytes | None:
-    """The shortest bytes from state ``q`` of ``table`` to acceptance, breadth first over one
-    byte per class in preference order (``byts``): among the shortest, the first in that
-    order (``None`` past ``LEXEME_SEARCH_LIMIT`` states)."""
-    if table.counted:
-        step, accepts = table.step, table.accepts
-
-        def expand(s: int) -> list[tuple[int, int]]:
-            return [(step(s, b), b) for b in byts]
-    else:
-        cmap, acc = table.cmap_list, table.accept_list
-        accepts = acc.__getitem__
-        if table.n_states * table.n_cls <= _BULK_ROWS and LIVE_EDGES:
-            # a small table's live moves at once, each state's in byte-preference order
-            # (one numpy pass): a key's DFA is mostly escape spellings, where all but one or
-            # two classes are dead, and reading every class of each visited state (a row
-            # per state) was most of a search's time (0.25 ms per new key, issue 18 part 2q)
-            expand = _live_moves(table, byts)
-        else:
-            row_of = table.py_row  # built and kept on first use (T_list is a plain dict)
-            if table.n_states * table.n_cls <= _BULK_ROWS:
-                # a small table at once (one numpy call) rather than a row tuple per visited
-                # state, each built and kept by T_list: that was most of a search's time
-                T = table.state_table
-                row_of = np.where(T >= table.n_states, -1, T).tolist().__getitem__
-            moves = [(cmap[b], b) for b in byts]
-
-            def expand(s: int) -> list[tuple[int, int]]:  # one row read per state, not per byte
-                row = row_of(s)
-                return [(row[c], b) for c, b in moves]
-    if accepts(q):
-        return b""
-    prev: dict[int, tuple[int, int]] = {q: (-1, -1)}
-    frontier = deque([q])
-    while frontier:
-        s = frontier.popleft()
-        for t, b in expand(s):
-            if t < 0 or t in prev:
-                continue
-            prev[t] = (s, b)
-            if accepts(t):
-                out = bytearray()
-                while t != q:
-                    t, byte = prev[t]
-                    out.append(byte)
-                return bytes(reversed(out))
-            frontier.append(t)
-        if len(prev) > LEXEME_SEARCH_LIMIT:
-            break
-    return None
-
-
-def _difference_tail(table) -> bytes | None:
-    """The tail from the start of a "``B`` minus ``F``" table (the keys of additional
-    properties) without a search of its own, or ``None`` (search it).
-
-    A tail is the shortest word, and among those the first in byte-preference order (each
-    class searched through its most preferred byte): a property of the language alone. ``C =
-    B minus F`` is part of ``B``, so ``B``'s tail is ``C``'s whenever it is not a word of
-    ``F``: ``B``'s start tail (shared by every object's additional keys) and a walk of ``F``
-    replace a search of each object's product (~0.2 ms each, most of the new tables' tails
-    at the median compile).
-    """
-    if not isinstance(table, DifferenceLexemeTable):
-        return None
-    base = table.base
-    shared = _TABLE_TAILS.get(base)
-    if shared is None:
-        shared = _TABLE_TAILS.setdefault(base, {})
-    if 0 in shared:
-        word = shared[0]
-    else:
-        word = shared[0] = _search_tail(base, 0, _preferred_class_bytes(base))
-    if word is None or table.excludes(word):
-        return None
-    return word
 
 
 class Completions:
@@ -177,7 +85,11 @@ class Completions:
         """One byte per byte class of lexeme ``x`` (bytes of one class step alike)."""
         hit = self._class_bytes.get(x)
         if hit is None:
-            hit = self._class_bytes[x] = _preferred_class_bytes(self.automaton.tables[x])
+            table = self.automaton.tables[x]
+            # each class's first byte in preference order, classes by that byte's rank
+            cls = np.asarray(table.dfa.classes)[:256][_PREF]
+            _, first = np.unique(cls, return_index=True)
+            hit = self._class_bytes[x] = _PREF[np.sort(first)].tolist()
         return hit
 
     def lexeme_tail(self, x: int, q: int) -> bytes | None:
@@ -193,9 +105,55 @@ class Completions:
         if q in shared:
             result = self._tails[key] = shared[q]
             return result
-        result = _difference_tail(table) if q == 0 and DIFFERENCE_TAILS else None
-        if result is None:
-            result = _search_tail(table, q, self._bytes_of_classes(x))
+        byts = self._bytes_of_classes(x)
+        if table.counted:
+            step, accepts = table.step, table.accepts
+
+            def expand(s: int) -> list[tuple[int, int]]:
+                return [(step(s, b), b) for b in byts]
+        else:
+            cmap, acc = table.cmap_list, table.accept_list
+            accepts = acc.__getitem__
+            if table.n_states * table.n_cls <= _BULK_ROWS and LIVE_EDGES:
+                # a small table's live moves at once, each state's in byte-preference order
+                # (one numpy pass): a key's DFA is mostly escape spellings, where all but one or
+                # two classes are dead, and reading every class of each visited state (a row
+                # per state) was most of a search's time (0.25 ms per new key, issue 18 part 2q)
+                expand = _live_moves(table, byts)
+            else:
+                row_of = table.py_row  # built and kept on first use (T_list is a plain dict)
+                if table.n_states * table.n_cls <= _BULK_ROWS:
+                    # a small table at once (one numpy call) rather than a row tuple per visited
+                    # state, each built and kept by T_list: that was most of a search's time
+                    T = table.state_table
+                    row_of = np.where(T >= table.n_states, -1, T).tolist().__getitem__
+                moves = [(cmap[b], b) for b in byts]
+
+                def expand(s: int) -> list[tuple[int, int]]:  # one row read per state, not per byte
+                    row = row_of(s)
+                    return [(row[c], b) for c, b in moves]
+        result: bytes | None = None
+        if accepts(q):
+            result = b""
+        else:
+            prev: dict[int, tuple[int, int]] = {q: (-1, -1)}
+            frontier = deque([q])
+            while frontier and result is None:
+                s = frontier.popleft()
+                for t, b in expand(s):
+                    if t < 0 or t in prev:
+                        continue
+                    prev[t] = (s, b)
+                    if accepts(t):
+                        out = bytearray()
+                        while t != q:
+                            t, byte = prev[t]
+                            out.append(byte)
+                        result = bytes(reversed(out))
+                        break
+                    frontier.append(t)
+                if len(prev) > LEXEME_SEARCH_LIMIT:
+                    break
         if len(self._tails) > 500_000:
             self._tails.clear()
         self._tails[key] = result

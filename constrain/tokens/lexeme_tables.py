@@ -564,16 +564,6 @@ class DifferenceLexemeTable(LexemeTable):
         dfa, g_of, f_of, dead = difference_product(base.dfa, excluded_dfa)
         return cls(dfa, vocab, base, excluded_dfa, pairs=(g_of, f_of), dead_pairs=dead)
 
-    def excludes(self, word: bytes) -> bool:
-        """Whether ``word`` is a word of ``F`` (the excluded names) from its start."""
-        F, cmap, nF = self._F_flat, self._F_cmap_np, self._F_flat.shape[0]
-        f = 0
-        for b in word:
-            f = int(F[f, cmap[b]])
-            if f == nF:
-                return False
-        return bool(self._F_accept[f])
-
     def _representative(self, q: int) -> tuple[int, int]:
         """A (B state, F state) pair reaching state ``q`` of C (F dead = n_F; ``(-1, -1)``:
         ``q`` unreachable).
