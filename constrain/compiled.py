@@ -201,9 +201,11 @@ def _check_nonempty(rtn, grammar: Grammar) -> None:
         pointer=where)
 
 
-def _shortest_word(t) -> bytes:
-    """The shortest word of a (small, plain) token table's lexeme, smallest bytes first; a
-    breadth-first walk of its class-compressed DFA (b"" if it accepts nothing)."""
+def _shortest_path(t) -> tuple[bytes, list[int]]:
+    """The shortest word of a (small, plain) token table's lexeme, smallest bytes first, and
+    the states along it (start first); a breadth-first walk of its class-compressed DFA
+    (``b""`` and ``[0]`` if it accepts nothing). Each state on the path is reached by a
+    shortest path, so the ``i``-th one is ``i`` bytes from the start."""
     T, n = t.state_table.tolist(), t.n_states
     byte_of: dict[int, int] = {}
     for b, c in enumerate(t.cmap_list):
@@ -214,10 +216,12 @@ def _shortest_word(t) -> bytes:
         for q in level:
             if t.accept_list[q]:
                 out = bytearray()
+                path = [q]
                 while came[q] is not None:
                     q, b = came[q]
                     out.append(b)
-                return bytes(reversed(out))
+                    path.append(q)
+                return bytes(reversed(out)), path[::-1]
         nxt = []
         for q in level:
             for c, q2 in enumerate(T[q]):
@@ -225,16 +229,17 @@ def _shortest_word(t) -> bytes:
                     came[q2] = (q, byte_of[c])
                     nxt.append(q2)
         level = nxt
-    return b""
+    return b"", [0]
+
+
+def _shortest_word(t) -> bytes:
+    """The shortest word of a (small, plain) token table's lexeme (see _shortest_path)."""
+    return _shortest_path(t)[0]
 
 
 def _word_states(t) -> set[int]:
     """The states of table ``t`` along its shortest word (see ``EAGER_SMALL_WORD_PATH``)."""
-    q, out = 0, {0}
-    for b in _shortest_word(t):
-        q = t.py_row(q)[t.cmap_list[b]]
-        out.add(q)
-    return out
+    return set(_shortest_path(t)[1])
 
 
 # per token table (tables are shared across compiles, rows never dropped from one): the
@@ -261,12 +266,22 @@ def _eager_plan(t, below_first: np.ndarray) -> tuple:
         # those along the shortest word (EAGER_SMALL_WORD_PATH; every state if False); big
         # ones (patterns, formats): the first EAGER_ROW_DEPTH bytes only
         small = t.n_states <= EAGER_SMALL_TABLE
-        depth = t.n_states if small else EAGER_ROW_DEPTH
-        levels = _bfs_levels(T, t.n_states, depth)
-        if small and EAGER_SMALL_WORD_PATH:
-            on_path = _word_states(t)
-            levels = [[q for q in qs if d <= 1 or q in on_path] for d, qs in enumerate(levels)]
-        reach = (T[:, t.classes] != t.n_states).astype(np.int64) @ below_first
+        if small and EAGER_SMALL_WORD_PATH and len(set(t.cmap_list)) == t.n_cls:
+            # the word's i-th state is i bytes in (its BFS level: every class has a byte, so
+            # the word's search and the levels see the same moves), so only levels 0 and 1 are
+            # walked; the full BFS then filtered to these was a third of a small table's plan
+            levels = _bfs_levels(T, t.n_states, 1) + [[q] for q in _shortest_path(t)[1][2:]]
+        else:
+            depth = t.n_states if small else EAGER_ROW_DEPTH
+            levels = _bfs_levels(T, t.n_states, depth)
+            if small and EAGER_SMALL_WORD_PATH:
+                on_path = _word_states(t)
+                levels = [[q for q in qs if d <= 1 or q in on_path] for d, qs in enumerate(levels)]
+        # trie nodes below each planned state's first bytes (the planned states only: a big
+        # table's other states were most of this product)
+        planned = [q for qs in levels for q in qs]
+        reach = dict(zip(planned, ((T[planned][:, t.classes] != t.n_states).astype(np.int64)
+                                   @ below_first).tolist()))
         for d, qs in enumerate(levels):
             for q in qs:
                 # first bytes reaching a big subtree (a key's opening quote) may still be

@@ -146,3 +146,65 @@ def test_difference_rows_at_compile_batched_equal_one_at_a_time(family, monkeypa
             assert sorted(t.splits(q).tolist()) == sorted(u.splits(q).tolist())
     eos = set(int(e) for e in vocab.eos_ids)
     assert_same_masks(warm, cold, seed=11, walks=6, steps=25, skip=eos)
+
+
+def _plan_reference(t, below_first):
+    """The plan as computed before it walked only levels 0-1 and the word's states: every
+    BFS level of a small table filtered to those, and the first-byte reach of every state."""
+    from constrain.tokens import DifferenceLexemeTable
+    from constrain.tokens import lexeme_tables as lt
+
+    out = []
+    if isinstance(t, DifferenceLexemeTable):
+        levels = _bfs_levels(t.state_table, t.n_states, compiled_mod.EAGER_ROW_DEPTH)
+        return tuple((d, q, 2) for d, qs in enumerate(levels) for q in qs)
+    if not (t.batchable and t.n_states <= compiled_mod.EAGER_ROW_STATES):
+        return ()
+    T = t.state_table
+    small = t.n_states <= compiled_mod.EAGER_SMALL_TABLE
+    levels = _bfs_levels(T, t.n_states, t.n_states if small else compiled_mod.EAGER_ROW_DEPTH)
+    if small:
+        q, on_path = 0, {0}
+        for b in compiled_mod._shortest_word(t):
+            q = t.py_row(q)[t.cmap_list[b]]
+            on_path.add(q)
+        levels = [[q for q in qs if d <= 1 or q in on_path] for d, qs in enumerate(levels)]
+    reach = (T[:, t.classes] != t.n_states).astype(np.int64) @ below_first
+    for d, qs in enumerate(levels):
+        for q in qs:
+            if reach[q] <= lt.DENSE_MIN_NODES or not t.is_wide(q):
+                out.append((d, q, 0))
+            elif t.n_states <= compiled_mod.EAGER_WIDE_TABLE:
+                out.append((d, q, 1))
+    return tuple(out)
+
+
+def test_plans_equal_the_full_bfs_reference(family):
+    """Plans of keys (names with escapes, quotes, non-ASCII), enums, numbers, patterns, formats
+    and additional keys equal the reference's (levels and order included: the compile-time
+    budget cuts the plan in that order). Fails if the shortest word's states were given the
+    wrong level or left out (tried: the word's last state dropped)."""
+    from constrain.tokens import dense_trie
+
+    _, _, vocab = family
+    schema = {"type": "object", "properties": {
+        "na\u00efve \"key\"/x": {"type": "integer", "minimum": -40, "maximum": 12345},
+        "tag": {"enum": ["alpha", "\u00e9t\u00e9", "b\\c", 3, None]}, "abc": {"const": "abcdefgh"},
+        "code": {"type": "string", "pattern": "^[A-Z]{2}-[0-9]+$"}, "when": {"type": "string", "format": "date"},
+        "n": {"type": "number", "exclusiveMinimum": 0.5}, "ok": {"type": "boolean"},
+        "list": {"type": "array", "items": {"type": "string", "maxLength": 3}}}, "required": ["tag"]}
+    c = compile_json_schema_fresh(schema, vocab)
+    below = dense_trie(vocab).below_first
+    tables = list({id(t): t for t in c.automaton.tables}.values())
+    deep = 0
+    for t in tables:
+        compiled_mod._EAGER_PLANS.pop(t, None)
+        plan = _eager_plan(t, below)
+        assert plan == _plan_reference(t, below)
+        deep += any(d >= 2 for d, _, _ in plan)
+    assert deep >= 5  # small tables' words (keys, enum values) reach past the first byte
+
+
+def compile_json_schema_fresh(schema, vocab):
+    constrain.clear_caches()
+    return constrain.compile_json_schema(schema, vocab)
