@@ -492,15 +492,17 @@ def _content(expr, enc: str) -> ByteDFA:
         return ByteDFA.literal(canonical_string(expr[1]))
     if op == "or" and expr[1] and all(e[0] == "lit" for e in expr[1]):
         return excluded_values_dfa([e[1] for e in expr[1]], enc)  # enum values, allowed keys
+    # sub-expressions through the cache: boolean combinations nest their parts (the regions of
+    # overlapping patternProperties, exact oneOf over strings), each part built once
     if op == "or":
-        return ByteDFA.union_all([_content(e, enc) for e in expr[1]]) if expr[1] else ByteDFA.empty()
+        return ByteDFA.union_all([string_content(e, enc) for e in expr[1]]) if expr[1] else ByteDFA.empty()
     if op == "and":
-        out = _content(expr[1][0], enc)
+        out = string_content(expr[1][0], enc)
         for e in expr[1][1:]:
-            out = out.intersect(_content(e, enc))
+            out = out.intersect(string_content(e, enc))
         return out
     if op == "minus":
-        return _content(expr[1], enc).difference(_content(expr[2], enc))
+        return string_content(expr[1], enc).difference(string_content(expr[2], enc))
     _, patterns, full_patterns, min_len, max_len, exclude, exclude_patterns = expr
     content: ByteDFA | None = None
 
