@@ -37,7 +37,9 @@ count after the last thaw by ``max(_THAW_GROWTH, frozen count then)``, a compile
 runs a full collection and freezes again (its cost per frozen object stays bounded; in a
 process that froze its start-up objects itself, that thaw walks them too, once). This changes
 the process's collector: objects frozen by a compile end are not freed by ``gc.collect()``
-until a thaw. It applies only while the deferral is on; :func:`set_gc_freeze(False)
+until a thaw, and between compile ends the oldest generation's threshold is ``_SPACING`` times
+the process's own, the full collections CPython's count rule makes due being run at compile
+ends instead (see ``_set_between_compiles``). It applies only while the deferral is on; :func:`set_gc_freeze(False)
 <set_gc_freeze>` turns the freeze alone off (what is frozen stays so; ``gc.unfreeze()`` thaws).
 
 Opt out with :func:`set_gc_deferral(False) <set_gc_deferral>` (for example where other threads
@@ -67,6 +69,8 @@ def set_gc_deferral(enabled: bool) -> bool:
     returns the previous setting. Compiles already running keep the setting they started with."""
     prev = _ENABLED[0]
     _ENABLED[0] = bool(enabled)
+    if not enabled:
+        _restore_thresholds()
     return prev
 
 
@@ -90,7 +94,9 @@ def deferred_collection():
                 # young collections go on (they free the compile's cyclic garbage, so memory
                 # stays bounded, and promote nothing to the oldest generation); the middle and
                 # oldest generations are not collected until the compile ends
-                _THRESHOLDS[0] = gc.get_threshold()
+                current = gc.get_threshold()
+                if current != _RAISED[0]:  # not what the last deferral set: the process's own
+                    _THRESHOLDS[0] = current
                 gc.set_threshold(_THRESHOLDS[0][0], _NEVER, _NEVER)
                 _STARTED[0] = time.perf_counter()
         _ACTIVE[0] += 1
@@ -104,7 +110,7 @@ def deferred_collection():
             last = _ACTIVE[0] == 0 and _DEFERRING[0]
             if last:
                 _DEFERRING[0] = False
-                gc.set_threshold(*_THRESHOLDS[0])
+                _set_between_compiles()
         if last:
             _collect_young_and_what_is_due(freeze=not failed)
 
@@ -149,7 +155,13 @@ def _watch_full(phase: str, info: dict) -> None:
 
 def _collect_young_and_what_is_due(freeze: bool = True) -> None:
     if _FREEZING[0]:
-        gc.collect(1)
+        # CPython's count rule (a full collection once the oldest generation's count passes its
+        # threshold), applied here, where it walks only what is not frozen yet: between
+        # compile ends the threshold is raised (_set_between_compiles)
+        full = freeze and (_COLLECT_FIRST[0] or gc.get_count()[2] >= _THRESHOLDS[0][2])
+        if full:
+            _COLLECT_FIRST[0] = False
+        gc.collect(2 if full else 1)
         if freeze:
             _freeze_what_is_left()
         else:
@@ -202,6 +214,8 @@ def set_gc_freeze(enabled: bool) -> bool:
     what is frozen frozen (``gc.unfreeze()`` thaws it)."""
     prev = _FREEZING[0]
     _FREEZING[0] = bool(enabled)
+    if not enabled:
+        _restore_thresholds()
     return prev
 
 
@@ -211,9 +225,6 @@ def gc_freeze() -> bool:
 
 
 def _freeze_what_is_left() -> None:
-    if _COLLECT_FIRST[0]:
-        _COLLECT_FIRST[0] = False
-        gc.collect()  # walks only what is not frozen: what was allocated since the last freeze
     _FROZEN_UNREAD[0] += len(gc.get_objects(2))  # the young generations are empty now
     if _THAW_AT[0] is None or _FROZEN_UNREAD[0] > _THAW_GROWTH // 4:
         frozen = gc.get_freeze_count()
@@ -228,3 +239,37 @@ def _freeze_what_is_left() -> None:
             _THAW_AT[0] = frozen + max(_THAW_GROWTH, int(_THAW_RATIO * frozen))
             return
     gc.freeze()
+
+
+# Full collections between compile ends (with the freeze on). CPython runs one once the objects
+# promoted to the oldest generation since the last one pass a quarter of what that one left
+# there. Frozen objects are not counted: the first full collection that walks only the
+# unfrozen few (in a decoding step, or a compile end's) sets that baseline near zero, and from
+# then on CPython runs a full collection every (threshold 2 + 1) middle-generation
+# collections, however few objects they promoted. In the MaskBench worker, 3,736 schemas in,
+# that put two full collections of 7.5 ms each into Github_medium:574's two longest steps,
+# where a fresh process running the same schema (baseline: its start-up's 300k objects) had
+# none (docs/benchmarks.md, issue 18 part 3b). So between compile ends the oldest generation's
+# threshold is _SPACING times the process's own, and a compile end runs the full collection
+# the count rule has made due (above), walking only what is not frozen yet; a process that only
+# decodes still collects, _SPACING times less often by count.
+_SPACING = 10
+_RAISED = [None]  # the thresholds the last deferral end set (None: the process's own are in place)
+
+
+def _set_between_compiles() -> None:
+    t0, t1, t2 = _THRESHOLDS[0]
+    if _FREEZING[0] and t0 > 0:
+        _RAISED[0] = (t0, t1, t2 * _SPACING)
+        gc.set_threshold(*_RAISED[0])
+    else:
+        _RAISED[0] = None
+        gc.set_threshold(t0, t1, t2)
+
+
+def _restore_thresholds() -> None:
+    """Put the process's own thresholds back if a deferral end raised them (and no compile runs)."""
+    with _LOCK:
+        if _ACTIVE[0] == 0 and _RAISED[0] is not None and gc.get_threshold() == _RAISED[0]:
+            gc.set_threshold(*_THRESHOLDS[0])
+        _RAISED[0] = None

@@ -42,6 +42,15 @@ def _old_generations_collected() -> bool:
     return gc.isenabled() and gc.get_threshold()[1] < (1 << 30)
 
 
+def _between_compiles() -> tuple[int, int, int]:
+    """The thresholds a deferral leaves behind: the process's own, the oldest generation's
+    raised by ``_SPACING`` while the freeze is on (constrain.collector)."""
+    import constrain.collector as collector_mod
+
+    t0, t1, t2 = collector_mod._THRESHOLDS[0]
+    return (t0, t1, t2 * collector_mod._SPACING) if constrain.gc_freeze() else (t0, t1, t2)
+
+
 def _compile_with(build, key):
     """Compile a one-lexeme grammar whose DFA ``build`` makes (it runs inside the compile)."""
     g = Grammar({"$root": Lex(lexeme(key, build))}, "$root", {"$root": "test"})
@@ -73,8 +82,14 @@ class _RecordingGc:
 def test_a_compile_runs_without_automatic_collection_and_collects_its_young_cycles(deferral_on, monkeypatch):
     import constrain.collector as collector_mod
 
-    rec = _RecordingGc()
+    class _NoFullDue(_RecordingGc):
+        def get_count(self):  # the count rule makes no full collection due at the compile end
+            c0, c1, _ = gc.get_count()
+            return c0, c1, 0
+
+    rec = _NoFullDue()
     monkeypatch.setattr(collector_mod, "gc", rec)
+    monkeypatch.setattr(collector_mod, "_COLLECT_FIRST", [False])
     assert gc.isenabled()
     seen = {}
 
@@ -86,7 +101,7 @@ def test_a_compile_runs_without_automatic_collection_and_collects_its_young_cycl
         return ByteDFA.literal(b"cycle")
 
     c = _compile_with(build, "test-collector:young")
-    assert rec.collects[:1] == [1]  # the young generations, by the compile (then a full one if due)
+    assert rec.collects[:1] == [1]  # the young generations first, by the compile (no full one due)
     assert seen["enabled"] is False
     assert _old_generations_collected()
     # the compile's own collection of the young generations freed the cycle: nobody else
@@ -134,7 +149,7 @@ def test_nested_and_concurrent_deferrals_reenable_once_the_last_ends(deferral_on
         with deferred_collection():
             assert not _old_generations_collected() and gc.get_threshold()[0] == before[0]
         assert not _old_generations_collected()  # the outer one still runs
-    assert gc.get_threshold() == before
+    assert gc.get_threshold() == _between_compiles()
 
     inside, release = threading.Event(), threading.Event()
 
@@ -151,17 +166,16 @@ def test_nested_and_concurrent_deferrals_reenable_once_the_last_ends(deferral_on
     assert not _old_generations_collected()  # the other thread's compile still runs
     release.set()
     t.join(10)
-    assert gc.get_threshold() == before
+    assert gc.get_threshold() == _between_compiles()
 
 
 def test_a_failed_compile_reenables_the_collector(deferral_on):
     def build():
         raise constrain.CompileBudgetError("test failure", budget="time")
 
-    before = gc.get_threshold()
     with pytest.raises(constrain.CompileBudgetError):
         _compile_with(build, "test-collector:fails")
-    assert gc.isenabled() and gc.get_threshold() == before
+    assert gc.isenabled() and gc.get_threshold() == _between_compiles()
 
 
 def test_the_shared_dfa_index_holds_one_weak_entry_per_live_table(monkeypatch):
@@ -472,3 +486,56 @@ def test_a_failed_compiles_structures_are_collected_not_frozen(freeze_on):
     _compile_with(lambda: ByteDFA.literal(b"after-failure"), "test-collector:after-failure")
     gc.collect()
     assert seen["partial"]() is None
+
+
+def test_full_collections_between_compile_ends_run_at_compile_ends(freeze_on, monkeypatch):
+    """With the freeze on, CPython's own trigger sees no long-lived objects once one full
+    collection walked only the unfrozen few, and then runs a full collection every (threshold
+    2 + 1) middle collections, inside decoding steps (the MaskBench worker: two of 7.5 ms in
+    Github_medium:574's longest steps). Between compile ends the oldest threshold is raised by
+    ``_SPACING``, the next compile end runs the full collection the count rule made due, a
+    process that only decodes still gets one after ``_SPACING`` times as many middle
+    collections, and turning the freeze off puts the process's own thresholds back."""
+    import constrain.collector as collector_mod
+
+    own = gc.get_threshold()
+    gc.set_threshold(100, 2, 3)  # the process's own thresholds, small so the test is quick
+    seen = {0: 0, 1: 0, 2: 0}
+
+    def watch(phase, info):
+        if phase == "start":
+            seen[info["generation"]] += 1
+
+    def count_while(keep, until):
+        """Allocate kept containers (each survives, so it is promoted) until ``until()``."""
+        for g in seen:
+            seen[g] = 0
+        while not until():
+            keep.extend([] for _ in range(50))
+
+    gc.callbacks.append(watch)
+    keep: list = []
+    try:
+        _compile_with(lambda: ByteDFA.literal(b"between-1"), "test-collector:between-1")
+        assert gc.get_threshold() == (100, 2, 3 * collector_mod._SPACING)
+        gc.collect()  # everything is frozen: CPython's baseline is now ~0 long-lived objects
+        count_while(keep, lambda: seen[1] >= 4 * (3 + 1))
+        assert seen[2] == 0, seen  # with the process's own (100, 2, 3): one every 4 middle ones
+        seen[2] = 0
+        _compile_with(lambda: ByteDFA.literal(b"between-2"), "test-collector:between-2")
+        assert seen[2] == 1  # the compile end ran the one that was due
+        assert gc.get_count()[2] == 0 and not any(id(k) in _gen2_ids() for k in keep[-50:])
+        # a process that only decodes: a full collection still comes, _SPACING times later
+        count_while(keep, lambda: seen[2] >= 1)
+        assert 3 * collector_mod._SPACING <= seen[1] <= 3 * collector_mod._SPACING + 2, seen
+        constrain.set_gc_freeze(False)
+        assert gc.get_threshold() == (100, 2, 3)
+        _compile_with(lambda: ByteDFA.literal(b"between-3"), "test-collector:between-3")
+        assert gc.get_threshold() == (100, 2, 3)
+    finally:
+        gc.callbacks.remove(watch)
+        constrain.set_gc_freeze(True)
+        gc.set_threshold(*own)
+        collector_mod._RAISED[0] = None
+        del keep
+        gc.collect()
