@@ -423,7 +423,30 @@ def test_cycles_frozen_by_compile_ends_are_freed_once_the_frozen_count_passes_it
     monkeypatch.setattr(collector_mod, "_THAW_GROWTH", 2000)
     monkeypatch.setattr(collector_mod, "_THAW_RATIO", 0.0)  # the test process froze a lot itself
     monkeypatch.setattr(collector_mod, "_FROZEN_UNREAD", [0])
-    rec = _RecordingGc()
+    monkeypatch.setattr(collector_mod, "_FROZEN_READ", [gc.get_freeze_count()])
+
+    class _CountingGc(_RecordingGc):
+        def __init__(self):
+            super().__init__()
+            self.reads = self.thaws = 0
+
+            self.needless = []  # readings when the count could not have passed the bound
+            self.thawed = False
+
+        def get_freeze_count(self):
+            self.reads += 1
+            bound = collector_mod._FROZEN_READ[0] + collector_mod._FROZEN_UNREAD[0]
+            if not self.thawed and bound <= collector_mod._THAW_AT[0]:
+                self.needless.append(bound)
+            self.thawed = False
+            return gc.get_freeze_count()
+
+        def unfreeze(self):
+            self.thaws += 1
+            self.thawed = True  # the reading after the thaw's freeze sets the next bound
+            return gc.unfreeze()
+
+    rec = _CountingGc()
     monkeypatch.setattr(collector_mod, "gc", rec)
     counts = []
     for i in range(1, 30):
@@ -432,10 +455,13 @@ def test_cycles_frozen_by_compile_ends_are_freed_once_the_frozen_count_passes_it
         gc.collect()
         counts.append(gc.get_freeze_count())
     assert refs[0]() is None and refs[1]() is None  # freed by a thaw
-    assert rec.collects.count(2) >= 2  # 29 rings of 200 objects, a thaw per 2,000 frozen
+    assert rec.thaws >= 2  # 29 rings of 200 objects, a thaw per 2,000 frozen
     per_compile = max(b - a for a, b in zip(counts, counts[1:]))
-    # the frozen count is read once a quarter of the bound was frozen since the last reading
+    # the count is read once a quarter of the bound was frozen since the last reading ...
     assert max(counts) < counts[0] + 2000 + 2000 // 4 + 2 * per_compile
+    # ... and only if the last reading plus what compile ends froze since has passed the bound
+    # (or a thaw just froze again): not at every quarter of the bound
+    assert rec.reads >= 2 * rec.thaws and not rec.needless, (rec.reads, rec.needless)
 
 
 def test_compile_walk_and_drop_in_a_loop_keeps_frozen_and_tracked_objects_bounded(freeze_on):
