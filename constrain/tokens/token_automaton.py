@@ -101,6 +101,11 @@ class State:
         return f"State({len(self.threads)} threads, can_end={self.can_end})"
 
 
+def _byte_set(bits: int) -> np.ndarray:
+    """bool[256] of a 256-bit byte set (bit ``b``: byte ``b``)."""
+    return np.unpackbits(np.frombuffer(bits.to_bytes(32, "little"), dtype=np.uint8), bitorder="little").astype(bool)
+
+
 class TokenAutomaton:
     """Token transitions and masks over one compiled grammar and one vocabulary."""
 
@@ -355,9 +360,7 @@ class TokenAutomaton:
         """bool[256]: bytes that can come next."""
         f = st._first
         if f is None:
-            f = np.unpackbits(np.frombuffer(self.first_bits(st).to_bytes(32, "little"), dtype=np.uint8),
-                              bitorder="little").astype(bool)
-            st._first = f
+            f = st._first = _byte_set(self.first_bits(st))
         return f
 
     def first_bits(self, st: State) -> int:
@@ -390,8 +393,7 @@ class TokenAutomaton:
             bits = self.first_bits(st)
             f = self._first_lists.get(bits)
             if f is None:
-                f = tuple(np.flatnonzero(np.unpackbits(np.frombuffer(bits.to_bytes(32, "little"), dtype=np.uint8),
-                                                       bitorder="little")).tolist())
+                f = tuple(np.flatnonzero(_byte_set(bits)).tolist())
                 if len(self._first_lists) > 4 * self._state_limit:
                     self._first_lists.clear()
                 self._first_lists[bits] = f
