@@ -13,7 +13,7 @@ from .ir import ALSO, CONTAINS_ALSO, NOT, NUM_AND, NUM_MINUS, PATTERNS, SOME, ST
 from .keywords import (ALL_TYPES, ANNOTATIONS, MAX_ENUM, NOEXP_REGEX, NONINT_REGEX, VALIDATION_KEYWORDS,
                        find_keywords, has_unevaluated)
 from .lexemes import ANY_STRING, string_spec
-from .values import canon, number_literal_regex, ptr_escape
+from .values import canon, listed_values, number_literal_regex, ptr_escape
 
 
 class ComplementMixin:
@@ -210,6 +210,10 @@ class ComplementMixin:
             cs = [sub(b, f"{ptr}/{kind}/{i}") for i, b in enumerate(branches)]
             if any(c is None for c in cs):
                 return None
+            split = self._none_by_discriminator(branches, cs, T, f"{ptr}/{kind}")
+            if split is not None:
+                pieces += split  # none holds, and two never do: the discriminator tells them apart
+                continue
             pieces.append({"allOf": cs})  # none holds
             if kind == "oneOf" and len(branches) > 1:
                 normed = [self.normalize(b, f"{ptr}/oneOf/{i}") for i, b in enumerate(branches)]
@@ -244,6 +248,67 @@ class ComplementMixin:
         if not pieces:
             return False
         return pieces[0] if len(pieces) == 1 else {"anyOf": pieces}
+
+    def _none_by_discriminator(self, branches: list, cs: list, T: set, ptr: str) -> list | None:
+        """Pieces for "no branch holds" where a discriminator tells object branches apart;
+        None where there is none (the caller then conjoins the complements ``cs``).
+
+        Why: ``allOf`` of the branches' complements lowers to the product of their pieces
+        (one alternative per way every branch fails: ~500 objects for three branches of six
+        properties, walked in parallel by every step inside them). When every branch requires
+        a property ``P`` whose values it lists (``enum``/``const``), pairwise disjoint, an
+        object fails them all iff it lacks ``P``, or its ``P`` is none of the listed values,
+        or its ``P`` is branch ``x``'s and it fails branch ``x`` (it cannot satisfy another,
+        whose ``P`` values it does not have): a sum, not a product. Objects only: the
+        schema being complemented is object-typed (``T``), or every branch is (then every
+        non-object fails them all, one piece more)."""
+        if len(branches) < 2 or len(cs) != len(branches):
+            return None
+        normed = []
+        for i, b in enumerate(branches):
+            nb = self.normalize(b, f"{ptr}/{i}") if isinstance(b, dict) else None
+            if not isinstance(nb, dict):
+                return None
+            normed.append(nb)
+        object_only = all(self._types(nb) == {"object"} for nb in normed)
+        if T != {"object"} and not object_only:
+            return None
+        common: set | None = None
+        for nb in normed:
+            req = nb.get("required", [])
+            if not isinstance(req, list):
+                return None
+            common = set(req) if common is None else common & set(req)
+        for key in sorted(common or ()):
+            lists: list[list] = []
+            seen: set[str] = set()
+            for nb in normed:
+                props = nb.get("properties")
+                p = props.get(key) if isinstance(props, dict) else None
+                p = self.normalize(p, f"{ptr}/properties/{ptr_escape(key)}") if isinstance(p, dict) else p
+                vals = listed_values(p) if isinstance(p, dict) else None
+                if not vals:
+                    break
+                cv = {canon(v) for v in vals}
+                if cv & seen:
+                    break
+                seen |= cv
+                lists.append(vals)
+            else:
+                others = self._complement_values([v for vals in lists for v in vals])
+                if others is None:
+                    continue
+                pieces: list = [{"type": "object", "not": {"required": [key]}},
+                                {"type": "object", "required": [key], "properties": {key: others}}]
+                if object_only and T != {"object"}:
+                    pieces.append({"type": [t for t in ALL_TYPES if t != "object"]})
+                for vals, c in zip(lists, cs):
+                    if c is False:
+                        continue
+                    tagged = {"type": "object", "required": [key], "properties": {key: {"enum": vals}}}
+                    pieces.append(tagged if c is True else {"allOf": [tagged, c]})
+                return pieces
+        return None
 
     def _enum_filtered(self, s: dict) -> list | None:
         """The values of an enum/const schema that satisfy its sibling keywords."""

@@ -45,6 +45,20 @@ def canon(v: Any) -> str:
     return t[0] + ":" + json.dumps(v, ensure_ascii=False)
 
 
+def listed_values(s: dict) -> list | None:
+    """The values a schema's ``enum`` and ``const`` both allow (None: it has neither, or a
+    malformed ``enum``); what an instance can be, whatever the other keywords say."""
+    vals = None
+    if "enum" in s:
+        if not isinstance(s["enum"], list):
+            return None
+        vals = list(s["enum"])
+    if "const" in s:
+        c = canon(s["const"])
+        vals = [s["const"]] if vals is None else [v for v in vals if canon(v) == c]
+    return vals
+
+
 def number_literal_regex(v: int | float) -> str:
     """JSON spellings of one number value: the plain form plus trailing zeros after a point."""
     d = Decimal(repr(v)) if isinstance(v, float) else Decimal(v)
