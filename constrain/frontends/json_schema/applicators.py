@@ -89,8 +89,11 @@ class ApplicatorsMixin:
                     continue
                 absent = {"not": {"required": [k]}}
                 # `v` only applies (and only gives annotations) where `k` is present: the same
-                # language, but a parent's unevaluated* must not see `v`'s annotations otherwise
-                present = {"allOf": [{"required": [k]}, v]} if has_unevaluated(s) else v
+                # language, but a parent's unevaluated* must not see `v`'s annotations otherwise,
+                # and inside `v` the presence of `k` is known: an `anyOf`/`oneOf` of `v` whose
+                # branches list distinct values for `k` without requiring it is then
+                # discriminated (disjoint), not conjoined with every other branch's complement
+                present = {"allOf": [{"required": [k]}, v]}
                 if only_objects:
                     xof.append(Xof("anyOf", [absent, present]))
                 else:

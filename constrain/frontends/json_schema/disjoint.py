@@ -16,7 +16,7 @@ from ...errors import ConstraintError
 from ..regex import regex_to_dfa
 from .ir import PATTERNS, XOF, is_internal
 from .keywords import ALL_TYPES
-from .values import canon, type_of
+from .values import canon, listed_values, type_of
 
 
 class DisjointMixin:
@@ -31,8 +31,8 @@ class DisjointMixin:
             ts = self._types(b)
             if "number" in ts:
                 ts = ts | {"integer"}
-            if "enum" in b or "const" in b:
-                vals = b["enum"] if "enum" in b else [b["const"]]
+            vals = listed_values(b)
+            if vals is not None:
                 ts = {type_of(v) for v in vals}
             sigs.append(ts)
         if all(not (sigs[i] & sigs[j]) for i in range(len(sigs)) for j in range(i + 1, len(sigs))):
@@ -41,7 +41,9 @@ class DisjointMixin:
         if all(isinstance(b, dict) and ("enum" in b or "const" in b) for b in branches):
             seen: set[str] = set()
             for b in branches:
-                vals = b["enum"] if "enum" in b else [b["const"]]
+                vals = listed_values(b)
+                if vals is None:
+                    return False
                 cs = {canon(v) for v in vals}
                 if cs & seen:
                     return False
@@ -65,9 +67,9 @@ class DisjointMixin:
                 if not isinstance(p, dict) or not ("enum" in p or "const" in p):
                     ok = False
                     break
-                vals = p["enum"] if "enum" in p else [p["const"]]
-                cs = {canon(v) for v in vals}
-                if cs & seen:
+                vals = listed_values(p)
+                cs = {canon(v) for v in vals or ()}
+                if vals is None or cs & seen:
                     ok = False
                     break
                 seen |= cs

@@ -17,6 +17,20 @@ from ..regex import regex_to_dfa
 from . import numeric
 from .ir import ALSO, CONTAINS_ALSO, Conditional, ITE, LIST_INTERNALS, NOT, PART_ADDL, PATTERNS, XOF, Xof
 from .keywords import ANNOTATIONS, OBJECT_RULES, VALIDATION_KEYWORDS, has_unevaluated
+from .values import canon
+
+
+def _values_both(k: str, u: Any, v: Any) -> list | None:
+    """The values two ``enum`` lists (or two ``const`` values) share, in ``u``'s order, by JSON
+    Schema equality; None for a malformed ``enum`` (left to the sibling-keyword path)."""
+    uv, vv = (u, v) if k == "enum" else ([u], [v])
+    if not isinstance(uv, list) or not isinstance(vv, list):
+        return None
+    try:
+        keep = {canon(x) for x in vv}
+        return [x for x in uv if canon(x) in keep]
+    except (TypeError, ValueError, ArithmeticError):
+        return None
 
 
 def _multiple_of_both(u: Any, v: Any) -> int | float | None:
@@ -137,8 +151,16 @@ class MergeMixin:
                 if not both:
                     return False
             elif k in ("enum", "const"):
-                out[k] = u
-                out.setdefault(ALSO, []).append({k: v})
+                both = _values_both(k, u, v)
+                if both is None:
+                    out[k] = u
+                    out.setdefault(ALSO, []).append({k: v})
+                elif not both:
+                    return False
+                else:
+                    # one list: disjointness proofs and the complement read discriminator
+                    # values from `enum`, and the values are filtered by their siblings once
+                    out[k] = both if k == "enum" else both[0]
             elif k == "required":
                 out[k] = list(dict.fromkeys(list(u) + list(v)))
             elif k in ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties", "minContains"):

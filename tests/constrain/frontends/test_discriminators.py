@@ -169,3 +169,67 @@ def test_random_discriminated_branches(seed, smollm2_vocab):
                              {"not": {"type": "object", kind: branches}}])
         check(schema, smollm2_vocab, _objects() + OTHERS)
 
+
+# ---------------------------------------------------------------- discriminators that merges reveal
+
+# the reward-webhook shape: the discriminator's values come from the parent's enum and the
+# branch's const (merged: one list each), and the branches sit under `dependencies` on it
+# without requiring it (inside the dependency its presence is known)
+REWARD = {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+          "properties": {"kind": {"type": "string", "enum": ["cat", "dog", "fox"]}, "a": {"type": ["integer", "string"]}},
+          "required": ["a"],
+          "dependencies": {"kind": {"oneOf": [
+              {"properties": {"kind": {"enum": ["cat"]}, "a": {"type": "integer"}, "b": {"type": "boolean"}}},
+              {"properties": {"kind": {"const": "dog"}, "a": {"type": "string"}}},
+              {"properties": {"kind": {"enum": ["fox", "emu"]}, "b": {"type": "array"}}}]}}}
+
+
+def _complements_made(schema) -> list[str]:
+    from constrain.frontends.json_schema.applicators import ApplicatorsMixin
+    from constrain.frontends.json_schema.lower import schema_to_grammar
+
+    made, orig = [], ApplicatorsMixin._one_of_by_complements
+
+    def spy(self, branches, normed, ptr):
+        made.append(ptr)
+        return orig(self, branches, normed, ptr)
+
+    ApplicatorsMixin._one_of_by_complements = spy
+    try:
+        schema_to_grammar(schema)
+    finally:
+        ApplicatorsMixin._one_of_by_complements = orig
+    return made
+
+
+def test_dependent_one_of_is_discriminated_by_the_dependency_key(smollm2_vocab):
+    """Exact, and no branch conjoined with the others' complements."""
+    n_valid = check(REWARD, smollm2_vocab, _objects() + OTHERS)
+    assert n_valid > 10
+    assert _complements_made(REWARD) == []
+    # where the key is not the dependency's, its absence leaves the branches overlapping
+    other = dict(REWARD, dependencies={"a": REWARD["dependencies"]["kind"]})
+    assert _complements_made(other) != []
+    check(other, smollm2_vocab, _objects() + OTHERS)
+
+
+MERGED_VALUES = {
+    "enum-and-enum": {"allOf": [{"enum": [1, "a", 2.0, None]}, {"enum": [2, "a", True, [1]]}]},
+    "const-and-const": {"allOf": [{"const": 1}, {"const": 1.0}]},
+    "enum-and-const": {"allOf": [{"enum": ["a", "b", 3]}, {"const": 3.0}]},
+    "enum-property-and-const": {"type": "object", "properties": {"kind": {"enum": ["cat", "dog"]}},
+                                "allOf": [{"properties": {"kind": {"const": "dog"}}}]},
+    "true-is-not-one": {"allOf": [{"enum": [1, True, "x"]}, {"enum": [True, 0]}]},
+}
+
+
+@pytest.mark.parametrize("name", sorted(MERGED_VALUES))
+def test_merged_value_lists_are_intersected(name, smollm2_vocab):
+    check(MERGED_VALUES[name], smollm2_vocab, _objects() + OTHERS + [1, 1.0, 2, 2.0, 3, "a", "b", "x", False, [1]])
+
+
+def test_disjoint_value_lists_merge_to_nothing(smollm2_vocab):
+    from constrain import EmptyLanguageError
+
+    with pytest.raises(EmptyLanguageError):
+        compile_json_schema({"allOf": [{"const": 1}, {"enum": [2, "1", True]}]}, smollm2_vocab)
