@@ -8,6 +8,7 @@ that the keyword families enforce later. ``properties``/``patternProperties``/
 
 from __future__ import annotations
 
+import json
 import math
 from fractions import Fraction
 from typing import Any
@@ -16,8 +17,59 @@ from ...errors import SchemaError, UnsupportedSchemaError
 from ..regex import regex_to_dfa
 from . import numeric
 from .ir import ALSO, CONTAINS_ALSO, Conditional, ITE, LIST_INTERNALS, NOT, PART_ADDL, PATTERNS, XOF, Xof
-from .keywords import ANNOTATIONS, OBJECT_RULES, VALIDATION_KEYWORDS, has_unevaluated
+from .keywords import (ANNOTATIONS, OBJECT_RULES, SCHEMA_LISTS, SCHEMA_MAPS, SCHEMA_VALUES, VALIDATION_KEYWORDS,
+                       has_unevaluated)
 from .values import canon
+
+
+#: keywords that only describe: schemas that differ in nothing else validate alike
+DESCRIPTIVE = frozenset({
+    "title", "description", "default", "examples", "example", "$comment", "readOnly", "writeOnly", "deprecated",
+    "markdownDescription", "enumDescriptions", "deprecationMessage", "errorMessage", "xml", "externalDocs",
+})
+#: schema objects (and nesting depth) :func:`same_schema` compares before it answers "not
+#: known to be the same"
+SAME_SCHEMA_NODES = 2000
+SAME_SCHEMA_DEPTH = 64
+
+
+def same_schema(a: Any, b: Any) -> bool:
+    """True when ``a`` and ``b`` are the same schema up to descriptive keywords (compared
+    keyword by keyword into their subschemas; other values as JSON, so ``1`` is not
+    ``true``); False where unsure (past ``SAME_SCHEMA_NODES`` objects or
+    ``SAME_SCHEMA_DEPTH`` levels, internal values).
+
+    Only meaningful where every ``$ref`` resolves alike wherever it sits: see
+    :meth:`MergeMixin._same`."""
+    left = [SAME_SCHEMA_NODES]
+
+    def same(x: Any, y: Any, depth: int) -> bool:
+        if x is y:
+            return True
+        if not (isinstance(x, dict) and isinstance(y, dict)):
+            try:
+                return json.dumps(x, sort_keys=True) == json.dumps(y, sort_keys=True)
+            except (TypeError, ValueError):
+                return False
+        left[0] -= 1
+        if left[0] < 0 or depth > SAME_SCHEMA_DEPTH:
+            return False
+        keys = [k for k in x if k not in DESCRIPTIVE]
+        if set(keys) != {k for k in y if k not in DESCRIPTIVE}:
+            return False
+        for k in keys:
+            u, v = x[k], y[k]
+            if k in SCHEMA_MAPS and isinstance(u, dict) and isinstance(v, dict):
+                if u.keys() != v.keys() or not all(same(u[n], v[n], depth + 1) for n in u):
+                    return False
+            elif k in SCHEMA_LISTS and isinstance(u, list) and isinstance(v, list):
+                if len(u) != len(v) or not all(same(p, q, depth + 1) for p, q in zip(u, v)):
+                    return False
+            elif not same(u, v, depth + 1):
+                return False
+        return True
+
+    return same(a, b, 0)
 
 
 def _values_both(k: str, u: Any, v: Any) -> list | None:
@@ -53,6 +105,18 @@ def _multiple_of_both(u: Any, v: Any) -> int | float | None:
 
 class MergeMixin:
     """``$ref``-with-siblings and ``allOf`` folded into one schema (schema-level conjunction)."""
+
+    def _same(self, a: Any, b: Any) -> bool:
+        """``a`` and ``b`` are one condition: :func:`same_schema`, in a document whose schema
+        objects all have one base URI (no ``$id`` below the root, no ``resources``), where a
+        ``$ref`` means the same wherever it sits. Why: conjoined with itself, a schema is
+        merged into a fresh object, and a recursion through it unfolds into new rules at every
+        level until a budget stops it (the same ``$ref`` through ``properties`` and a matching
+        ``patternProperties``); kept once, its ``$ref`` stays one named rule."""
+        one = getattr(self, "_one_base", None)
+        if one is None:
+            one = self._one_base = len(set(self._base_of.values())) <= 1 and not self._remote_bases
+        return one and same_schema(a, b)
 
     def normalize(self, schema: Any, ptr: str, depth: int = 0) -> Any:
         """Fold ``$ref``-with-siblings and ``allOf`` into one schema dict (allOf semantics)."""
@@ -113,6 +177,8 @@ class MergeMixin:
         b = self.normalize(b, ptr, depth + 1)
         if b is False:
             return False
+        if self._same(a, b):
+            return a
         tuples = self._merge_prefix_items(a, b)
         if tuples is not None:
             a, b = tuples
@@ -184,12 +250,15 @@ class MergeMixin:
                 # other side's unevaluated* (which sees those annotations) has nothing left to check
                 out[k] = True
             elif k in ("items", "additionalProperties", "additionalItems", "propertyNames", "contains", "unevaluatedProperties", "unevaluatedItems"):
+                if self._same(u, v):
+                    continue
                 if isinstance(u, list) or isinstance(v, list):
                     out.setdefault(ALSO, []).append({k: v})
                 else:
                     out[k] = {"allOf": [u, v]}
             elif k in ("anyOf", "oneOf"):
-                out.setdefault(XOF, []).append(Xof(k, v))
+                if not self._same({k: u}, {k: v}):
+                    out.setdefault(XOF, []).append(Xof(k, v))
             elif k == "not":
                 out.setdefault(NOT, []).append(v)
             elif k == "pattern":
@@ -276,6 +345,7 @@ class MergeMixin:
 
         def conj(parts: list) -> Any:
             parts = [p for p in parts if p is not True and p != {}]
+            parts = [p for i, p in enumerate(parts) if not any(self._same(p, q) for q in parts[:i])]
             if any(p is False for p in parts):
                 return False
             return True if not parts else parts[0] if len(parts) == 1 else {"allOf": parts}

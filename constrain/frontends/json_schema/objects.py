@@ -129,7 +129,11 @@ class ObjectsMixin:
                 continue
             schemas = [sub]
             for pat, psub in pattern_props.items():
-                if regex_to_dfa(pat, encoding="utf8", search=True).matches(name.encode()):
+                # an equal schema twice is the same condition: kept once, a `$ref` in it stays a
+                # named rule (conjoined with itself it would be merged into a fresh schema at
+                # every level of a recursion, unfolded until a budget stops it)
+                if not any(self._same(psub, x) for x in schemas) and \
+                        regex_to_dfa(pat, encoding="utf8", search=True).matches(name.encode()):
                     schemas.append(psub)
             declared.append((name, schemas[0] if len(schemas) == 1 else {"allOf": schemas}))
         declared_names = [n for n, _ in declared]
