@@ -233,3 +233,92 @@ def test_disjoint_value_lists_merge_to_nothing(smollm2_vocab):
 
     with pytest.raises(EmptyLanguageError):
         compile_json_schema({"allOf": [{"const": 1}, {"enum": [2, "1", True]}]}, smollm2_vocab)
+
+
+# ---------------------------------------------------------------- if/then chains on one property
+
+def _ite(value, then, els=None, *, typed=False, requires=False, key="kind"):
+    cond = {"properties": {key: {"const": value} if not isinstance(value, list) else {"enum": value}}}
+    if typed:
+        cond["type"] = "object"
+    if requires:
+        cond["required"] = [key]
+    out = {"if": cond, "then": then}
+    if els is not None:
+        out["else"] = els
+    return out
+
+
+SWITCHES = {
+    # the rule-types shape: the object requires the key, each `if` tests one value
+    "required-key": {"type": "object", "required": ["kind"], "allOf": [
+        _ite("cat", {"required": ["a"]}, typed=True), _ite("dog", {"properties": {"b": {"type": "boolean"}}, "required": ["b"]}),
+        _ite(["fox", 1], {"properties": {"a": {"type": "string"}}}, {"properties": {"a": {"type": "integer"}}})]},
+    # the key optional: where it is absent every `if` holds, so every `then` applies
+    "optional-key": {"type": "object", "allOf": [
+        _ite("cat", {"properties": {"a": {"type": "integer"}}}), _ite("dog", {"not": {"required": ["b"]}}),
+        _ite("emu", {"properties": {"b": {"const": True}}}, {"maxProperties": 2})]},
+    # `if`s requiring the key: where it is absent no `if` holds, every `else` applies
+    "ifs-require-key": {"type": "object", "allOf": [
+        _ite("cat", {"required": ["a"]}, {"not": {"required": ["a"]}}, requires=True),
+        _ite("dog", {"required": ["b"]}, {"properties": {"b": {"const": [1]}}}, requires=True)]},
+    # the schema's own if/then/else joins the allOf ones
+    "own-and-allOf": {"type": "object", "if": {"properties": {"kind": {"enum": ["cat", "dog"]}}}, "then": {"required": ["a"]},
+                      "else": {"required": ["b"]}, "allOf": [_ite("fox", {"properties": {"a": {"const": "x"}}}),
+                                                              _ite(1, {"maxProperties": 1})]},
+    # values that overlap (dog twice), and requires mixed: left to the product, still exact
+    "overlapping-values": {"type": "object", "allOf": [
+        _ite(["cat", "dog"], {"required": ["a"]}), _ite("dog", {"required": ["b"]}), _ite("emu", {"maxProperties": 1})]},
+    "mixed-requires": {"type": "object", "allOf": [
+        _ite("cat", {"required": ["a"]}, requires=True), _ite("dog", {"required": ["b"]})]},
+    # the tested property's schema filters the listed values (`type` beside `enum`)
+    "filtered-values": {"type": "object", "allOf": [
+        {"if": {"properties": {"kind": {"type": "string", "enum": ["cat", 1]}}}, "then": {"required": ["a"]},
+         "else": {"not": {"required": ["a"]}}},
+        _ite("dog", {"required": ["b"]})]},
+}
+
+
+@pytest.mark.parametrize("name", sorted(SWITCHES))
+def test_if_then_switch_matches_jsonschema(name, smollm2_vocab):
+    n_valid = check(SWITCHES[name], smollm2_vocab, _objects() + OTHERS)
+    assert n_valid > 5
+
+
+def _switches_made(schema) -> list:
+    from constrain.frontends.json_schema.applicators import ApplicatorsMixin
+    from constrain.frontends.json_schema.lower import schema_to_grammar
+
+    made, orig = [], ApplicatorsMixin._switch_on_discriminators
+
+    def spy(self, triples, s, ptr):
+        out = orig(self, triples, s, ptr)
+        made.append((len(out[0]), len(out[1])))
+        return out
+
+    ApplicatorsMixin._switch_on_discriminators = spy
+    try:
+        schema_to_grammar(schema)
+    finally:
+        ApplicatorsMixin._switch_on_discriminators = orig
+    return made
+
+
+def test_if_then_switch_is_taken_where_it_applies():
+    assert _switches_made(SWITCHES["required-key"]) == [(1, 0)]
+    assert _switches_made(SWITCHES["own-and-allOf"]) == [(1, 0)]
+    assert _switches_made(SWITCHES["overlapping-values"]) == [(0, 3)]
+    assert _switches_made(SWITCHES["mixed-requires"]) == [(0, 2)]
+
+
+def test_long_if_then_chain_compiles(smollm2_vocab):
+    """Twelve rule types keyed by ``name`` (2^12 ways the ``if``s could hold): a switch of 13
+    branches, each instance still judged exactly."""
+    names = [f"r{i}" for i in range(12)]
+    schema = {"type": "object", "required": ["name"],
+              "properties": {"name": {"enum": names}, "x": {}, "y": {}},
+              "allOf": [_ite(n, {"properties": {"x": {"type": "integer" if i % 2 else "string"}},
+                                 **({"required": ["y"]} if i % 3 == 0 else {})}, key="name")
+                        for i, n in enumerate(names)]}
+    inst = [{"name": n, "x": x, **y} for n in names[:6] + ["zz"] for x in (1, "s") for y in ({}, {"y": 0})] + [{"x": 1}]
+    assert check(schema, smollm2_vocab, inst) > 5
