@@ -17,6 +17,20 @@ def bits(mask: np.ndarray, n: int) -> np.ndarray:
     return ((m[ids >> 5] >> (ids & 31).astype(np.uint32)) & 1).astype(bool)
 
 
+def accepts_json(compiled, vocab, data) -> bool:
+    """Walk ``json.dumps(data)``'s canonical tokens through a fresh matcher: every token's mask
+    bit must agree with ``advance``; accepted iff every token is allowed and the end accepts."""
+    m = compiled.matcher()
+    for t in vocab.encode(json.dumps(data, ensure_ascii=False)):
+        mask = m.mask().view(np.uint32)
+        bit = bool((mask[t >> 5] >> np.uint32(t & 31)) & 1)
+        ok = m.advance(t)
+        assert ok == bit, "mask bit disagrees with advance"
+        if not ok:
+            return False
+    return m.is_accepting()
+
+
 def check_all_masks(compiled, vocab, viable, complete, n_walks=30, max_steps=12, seed=0):
     """Random token walks; at every step compare every bit with the oracle."""
     rng = random.Random(seed)

@@ -17,7 +17,7 @@ from ...errors import SchemaError, UnsupportedSchemaError
 from ..regex import regex_to_dfa
 from . import numeric
 from .ir import ALSO, CONTAINS_ALSO, Conditional, ITE, LIST_INTERNALS, NOT, PART_ADDL, PATTERNS, XOF, Xof
-from .keywords import (ANNOTATIONS, OBJECT_RULES, SCHEMA_LISTS, SCHEMA_MAPS, SCHEMA_VALUES, VALIDATION_KEYWORDS,
+from .keywords import (ANNOTATIONS, OBJECT_RULES, SCHEMA_LISTS, SCHEMA_MAPS, VALIDATION_KEYWORDS,
                        has_unevaluated)
 from .values import canon
 
