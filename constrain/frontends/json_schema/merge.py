@@ -17,7 +17,7 @@ from ...errors import SchemaError, UnsupportedSchemaError
 from ..regex import regex_to_dfa
 from . import numeric
 from .ir import ALSO, CONTAINS_ALSO, Conditional, ITE, LIST_INTERNALS, NOT, PART_ADDL, PATTERNS, XOF, Xof
-from .keywords import (ANNOTATIONS, OBJECT_RULES, SCHEMA_LISTS, SCHEMA_MAPS, VALIDATION_KEYWORDS,
+from .keywords import (ANNOTATIONS, OBJECT_RULES, SCHEMA_LISTS, SCHEMA_MAPS, SCHEMA_VALUES, VALIDATION_KEYWORDS,
                        has_unevaluated)
 from .values import canon
 
@@ -43,14 +43,18 @@ def same_schema(a: Any, b: Any) -> bool:
     :meth:`MergeMixin._same`."""
     left = [SAME_SCHEMA_NODES]
 
+    def equal_values(x: Any, y: Any) -> bool:
+        try:
+            return json.dumps(x, sort_keys=True) == json.dumps(y, sort_keys=True)
+        except (TypeError, ValueError):
+            return False
+
     def same(x: Any, y: Any, depth: int) -> bool:
+        """``x`` and ``y`` are schemas (objects or booleans)."""
         if x is y:
             return True
         if not (isinstance(x, dict) and isinstance(y, dict)):
-            try:
-                return json.dumps(x, sort_keys=True) == json.dumps(y, sort_keys=True)
-            except (TypeError, ValueError):
-                return False
+            return equal_values(x, y)
         left[0] -= 1
         if left[0] < 0 or depth > SAME_SCHEMA_DEPTH:
             return False
@@ -65,7 +69,10 @@ def same_schema(a: Any, b: Any) -> bool:
             elif k in SCHEMA_LISTS and isinstance(u, list) and isinstance(v, list):
                 if len(u) != len(v) or not all(same(p, q, depth + 1) for p, q in zip(u, v)):
                     return False
-            elif not same(u, v, depth + 1):
+            elif k in SCHEMA_VALUES:
+                if not same(u, v, depth + 1):
+                    return False
+            elif not equal_values(u, v):  # data (const, enum, names), internal values: exactly
                 return False
         return True
 

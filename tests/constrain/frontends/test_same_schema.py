@@ -80,6 +80,11 @@ def test_same_schema_reads_keywords_not_names_or_descriptions():
     assert not same_schema({"properties": {"title": {"type": "string"}}}, {"properties": {"title": {"type": "integer"}}})
     assert not same_schema({"anyOf": [{"type": "string"}, {"type": "null"}]}, {"anyOf": [{"type": "null"}, {"type": "string"}]})
     assert not same_schema({"type": "string"}, True)
+    # values that are data, not schemas, are compared whole: a `title` there is a key of the data
+    assert not same_schema({"const": {"title": "a"}}, {"const": {"title": "b"}})
+    assert not same_schema({"enum": [{"description": 1}]}, {"enum": [{"description": 2}]})
+    assert not same_schema({"dependentRequired": {"title": ["a"]}}, {"dependentRequired": {}})
+    assert same_schema({"items": {"title": "x", "const": {"title": "a"}}}, {"items": {"const": {"title": "a"}}})
     # past the depth or node budget: not known to be the same
     deep_a = deep_b = {"type": "string"}
     for _ in range(SAME_SCHEMA_DEPTH + 5):
@@ -119,8 +124,11 @@ def test_no_dedupe_where_a_ref_could_resolve_differently(smollm2_vocab):
                                                                     "description": "again"}]},
     {"properties": {"a": {"const": 1}}, "patternProperties": {"^a": {"const": True}}},
     {"properties": {"a": {"minimum": 2, "title": "A"}}, "patternProperties": {"a": {"minimum": 2}}},
+    # data with descriptive-looking keys: two different constants, nothing satisfies both
+    {"anyOf": [{"allOf": [{"const": {"title": "a"}}, {"const": {"title": "b"}}]}, {"type": "integer"}]},
+    {"properties": {"a": {"const": {"title": 1}}}, "patternProperties": {"^a": {"const": {"title": True}}}},
 ])
 def test_conjunctions_stay_exact(schema, smollm2_vocab):
     instances = [[1], ["a"], [True], [1, "a"], [], 1, "x", 2, 3.5, True, {"a": 1}, {"a": True}, {"a": 3},
-                 {"a": 1.5}, {"ab": 2}, {}]
+                 {"a": 1.5}, {"ab": 2}, {}, {"title": "a"}, {"title": "b"}, {"a": {"title": 1}}, {"a": {"title": True}}]
     check(schema, smollm2_vocab, instances)
