@@ -19,7 +19,7 @@ from .context import SchemaWarning
 from .ir import (ALSO, ITE, Conditional, PART_ADDL, NOT, PRESENCE, XOF, Xof, has_internal, has_object_only, is_internal,
                  unevaluated_items_as_items)
 from .keywords import ALL_TYPES, ANNOTATIONS, EVALUATING, find_keywords, has_unevaluated, unevaluated_keyword
-from .values import canon
+from .values import canon, values_disjoint
 
 
 # anyOf branches combined into sets (2^n - 1 of them) under a parent's unevaluated*
@@ -273,22 +273,18 @@ class ApplicatorsMixin:
         switches = []
         trivial = (True, {})
         for (key, requires), members in groups.items():
-            seen: set[str] = set()
-            disjoint = True
-            for vals, _ in members:
-                cs = {canon(v) for v in vals}
-                disjoint = disjoint and not (cs & seen)
-                seen |= cs
-            others = self._complement_values([v for vals, _ in members for v in vals]) if disjoint else None
+            lists = [vals for vals, _ in members]
+            others = self._complement_values([v for vals in lists for v in vals]) if values_disjoint(lists) else None
             if len(members) < 2 or others is None:
                 rest.extend(t for _, t in members)
                 continue
             thens = [t[1] for _, t in members]
             elses = [t[2] for _, t in members]
             branches = []
-            for i, (vals, _) in enumerate(members):
-                parts = [{"required": [key], "properties": {key: {"enum": vals}}}, thens[i]]
-                branches.append({"allOf": [p for j, p in enumerate(parts + elses) if p not in trivial and j - 2 != i]})
+            for i, vals in enumerate(lists):
+                other_elses = [e for j, e in enumerate(elses) if j != i and e not in trivial]
+                then = [thens[i]] if thens[i] not in trivial else []
+                branches.append({"allOf": [{"required": [key], "properties": {key: {"enum": vals}}}, *then, *other_elses]})
             branches.append({"allOf": [{"required": [key], "properties": {key: others}}] + [e for e in elses if e not in trivial]})
             required = s.get("required")
             if not (isinstance(required, list) and key in required):

@@ -13,7 +13,7 @@ from .ir import ALSO, CONTAINS_ALSO, NOT, NUM_AND, NUM_MINUS, PATTERNS, SOME, ST
 from .keywords import (ALL_TYPES, ANNOTATIONS, MAX_ENUM, NOEXP_REGEX, NONINT_REGEX, VALIDATION_KEYWORDS,
                        find_keywords, has_unevaluated)
 from .lexemes import ANY_STRING, string_spec
-from .values import canon, listed_values, number_literal_regex, ptr_escape
+from .values import canon, number_literal_regex, ptr_escape
 
 
 class ComplementMixin:
@@ -273,41 +273,21 @@ class ComplementMixin:
         object_only = all(self._types(nb) == {"object"} for nb in normed)
         if T != {"object"} and not object_only:
             return None
-        common: set | None = None
-        for nb in normed:
-            req = nb.get("required", [])
-            if not isinstance(req, list):
-                return None
-            common = set(req) if common is None else common & set(req)
-        for key in sorted(common or ()):
-            lists: list[list] = []
-            seen: set[str] = set()
-            for nb in normed:
-                props = nb.get("properties")
-                p = props.get(key) if isinstance(props, dict) else None
-                p = self.normalize(p, f"{ptr}/properties/{ptr_escape(key)}") if isinstance(p, dict) else p
-                vals = listed_values(p) if isinstance(p, dict) else None
-                if not vals:
-                    break
-                cv = {canon(v) for v in vals}
-                if cv & seen:
-                    break
-                seen |= cv
-                lists.append(vals)
-            else:
-                others = self._complement_values([v for vals in lists for v in vals])
-                if others is None:
+        for key, lists in self._discriminators(normed, ptr):
+            # (a branch listing no value matches nothing: left to the product, as any doubt)
+            others = self._complement_values([v for vals in lists for v in vals]) if all(lists) else None
+            if others is None:
+                continue
+            pieces: list = [{"type": "object", "not": {"required": [key]}},
+                            {"type": "object", "required": [key], "properties": {key: others}}]
+            if object_only and T != {"object"}:
+                pieces.append({"type": [t for t in ALL_TYPES if t != "object"]})
+            for vals, c in zip(lists, cs):
+                if c is False:
                     continue
-                pieces: list = [{"type": "object", "not": {"required": [key]}},
-                                {"type": "object", "required": [key], "properties": {key: others}}]
-                if object_only and T != {"object"}:
-                    pieces.append({"type": [t for t in ALL_TYPES if t != "object"]})
-                for vals, c in zip(lists, cs):
-                    if c is False:
-                        continue
-                    tagged = {"type": "object", "required": [key], "properties": {key: {"enum": vals}}}
-                    pieces.append(tagged if c is True else {"allOf": [tagged, c]})
-                return pieces
+                tagged = {"type": "object", "required": [key], "properties": {key: {"enum": vals}}}
+                pieces.append(tagged if c is True else {"allOf": [tagged, c]})
+            return pieces
         return None
 
     def _enum_filtered(self, s: dict) -> list | None:

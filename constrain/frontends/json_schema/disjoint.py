@@ -16,7 +16,7 @@ from ...errors import ConstraintError
 from ..regex import regex_to_dfa
 from .ir import PATTERNS, XOF, is_internal
 from .keywords import ALL_TYPES
-from .values import canon, listed_values, type_of
+from .values import listed_values, ptr_escape, type_of, values_disjoint
 
 
 class DisjointMixin:
@@ -39,45 +39,44 @@ class DisjointMixin:
             return True
         # enum/const values pairwise distinct
         if all(isinstance(b, dict) and ("enum" in b or "const" in b) for b in branches):
-            seen: set[str] = set()
-            for b in branches:
-                vals = listed_values(b)
-                if vals is None:
-                    return False
-                cs = {canon(v) for v in vals}
-                if cs & seen:
-                    return False
-                seen |= cs
-            return True
+            lists = [listed_values(b) for b in branches]
+            return all(vals is not None for vals in lists) and values_disjoint(lists)
         # a discriminator: a property required by all branches with pairwise distinct const/enum.
         # `required` and `properties` hold vacuously for non-objects, so this proves nothing
         # where two branches share another type (both take 1 or "x")
         if any(sigs[i] & sigs[j] - {"object"} for i in range(len(sigs)) for j in range(i + 1, len(sigs))):
             return False
-        common = None
-        for b in branches:
-            req = set(b.get("required", [])) if isinstance(b.get("required", []), list) else set()
-            common = req if common is None else common & req
-        for key in sorted(common or ()):
-            seen = set()
-            ok = True
-            for b in branches:
-                p = b.get("properties", {}).get(key)
-                p = self.normalize(p, "#") if isinstance(p, dict) else p
-                if not isinstance(p, dict) or not ("enum" in p or "const" in p):
-                    ok = False
-                    break
-                vals = listed_values(p)
-                cs = {canon(v) for v in vals or ()}
-                if vals is None or cs & seen:
-                    ok = False
-                    break
-                seen |= cs
-            if ok:
-                return True
+        if next(self._discriminators(branches), None) is not None:
+            return True
         # branches whose type sets overlap only where one branch forbids the others' values is
         # not decided here
         return False
+
+    def _discriminators(self, branches: list, ptr: str | None = None):
+        """Each property that every (normalized) branch requires and lists pairwise disjoint
+        values for (``enum``/``const``), in name order, as ``(name, [values per branch])``. A
+        branch's list is every value its objects can have there (other keywords only narrow
+        it), so on objects the property tells the branches apart. ``ptr``: the branches' list,
+        for errors (None: a proof's, "#")."""
+        common: set | None = None
+        for b in branches:
+            req = b.get("required", [])
+            req = set(req) if isinstance(req, list) else set()
+            common = req if common is None else common & req
+        for key in sorted(common or ()):
+            lists = []
+            for i, b in enumerate(branches):
+                props = b.get("properties")
+                p = props.get(key) if isinstance(props, dict) else None
+                if isinstance(p, dict):
+                    p = self.normalize(p, "#" if ptr is None else f"{ptr}/{i}/properties/{ptr_escape(key)}")
+                vals = listed_values(p) if isinstance(p, dict) else None
+                if vals is None:
+                    break
+                lists.append(vals)
+            else:
+                if values_disjoint(lists):
+                    yield key, lists
 
     def _disjoint2(self, a: Any, b: Any, depth: int = 0) -> bool:
         """True when no JSON value satisfies both normalized schemas (a sound proof, or False)."""

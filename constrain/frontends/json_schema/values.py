@@ -59,6 +59,17 @@ def listed_values(s: dict) -> list | None:
     return vals
 
 
+def values_disjoint(lists: list[list]) -> bool:
+    """No value (by JSON Schema equality) is in two of ``lists``."""
+    seen: set[str] = set()
+    for vals in lists:
+        cs = {canon(v) for v in vals}
+        if cs & seen:
+            return False
+        seen |= cs
+    return True
+
+
 def number_literal_regex(v: int | float) -> str:
     """JSON spellings of one number value: the plain form plus trailing zeros after a point."""
     d = Decimal(repr(v)) if isinstance(v, float) else Decimal(v)
