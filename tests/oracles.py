@@ -31,6 +31,21 @@ def accepts_json(compiled, vocab, data) -> bool:
     return m.is_accepting()
 
 
+def check_against_jsonschema(schema, vocab, instances, **compile_options) -> int:
+    """Compile ``schema`` and walk every instance (:func:`accepts_json`): accepted exactly when
+    ``jsonschema`` (the schema's own draft, else 2020-12) says valid. Returns how many are valid."""
+    import jsonschema
+
+    from constrain import compile_json_schema
+
+    compiled = compile_json_schema(schema, vocab, **compile_options)
+    validator = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)(schema)
+    verdicts = [validator.is_valid(v) for v in instances]
+    wrong = [(v, want) for v, want in zip(instances, verdicts) if accepts_json(compiled, vocab, v) != want]
+    assert not wrong, f"(instance, jsonschema's verdict; the engine said the opposite): {wrong[:8]} of {len(wrong)}"
+    return sum(verdicts)
+
+
 def check_all_masks(compiled, vocab, viable, complete, n_walks=30, max_steps=12, seed=0):
     """Random token walks; at every step compare every bit with the oracle."""
     rng = random.Random(seed)

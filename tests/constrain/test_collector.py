@@ -429,7 +429,6 @@ def test_cycles_frozen_by_compile_ends_are_freed_once_the_frozen_count_passes_it
         def __init__(self):
             super().__init__()
             self.reads = self.thaws = 0
-
             self.needless = []  # readings when the count could not have passed the bound
             self.thawed = False
 
