@@ -210,13 +210,13 @@ class ComplementMixin:
             cs = [sub(b, f"{ptr}/{kind}/{i}") for i, b in enumerate(branches)]
             if any(c is None for c in cs):
                 return None
-            split = self._none_by_discriminator(branches, cs, T, f"{ptr}/{kind}")
+            normed = [self.normalize(b, f"{ptr}/{kind}/{i}") for i, b in enumerate(branches)]
+            split = self._none_by_discriminator(normed, cs, T, f"{ptr}/{kind}")
             if split is not None:
                 pieces += split  # none holds, and two never do: the discriminator tells them apart
                 continue
             pieces.append({"allOf": cs})  # none holds
             if kind == "oneOf" and len(branches) > 1:
-                normed = [self.normalize(b, f"{ptr}/oneOf/{i}") for i, b in enumerate(branches)]
                 for i in range(len(branches)):
                     for j in range(i + 1, len(branches)):
                         if not self._disjoint2(normed[i], normed[j]):
@@ -249,9 +249,10 @@ class ComplementMixin:
             return False
         return pieces[0] if len(pieces) == 1 else {"anyOf": pieces}
 
-    def _none_by_discriminator(self, branches: list, cs: list, T: set, ptr: str) -> list | None:
+    def _none_by_discriminator(self, normed: list, cs: list, T: set, ptr: str) -> list | None:
         """Pieces for "no branch holds" where a discriminator tells object branches apart;
-        None where there is none (the caller then conjoins the complements ``cs``).
+        None where there is none (the caller then conjoins the complements ``cs``). ``normed``:
+        the branches, normalized.
 
         Why: ``allOf`` of the branches' complements lowers to the product of their pieces
         (one alternative per way every branch fails: ~500 objects for three branches of six
@@ -262,14 +263,8 @@ class ComplementMixin:
         whose ``P`` values it does not have): a sum, not a product. Objects only: the
         schema being complemented is object-typed (``T``), or every branch is (then every
         non-object fails them all, one piece more)."""
-        if len(branches) < 2 or len(cs) != len(branches):
+        if len(normed) < 2 or len(cs) != len(normed) or not all(isinstance(nb, dict) for nb in normed):
             return None
-        normed = []
-        for i, b in enumerate(branches):
-            nb = self.normalize(b, f"{ptr}/{i}") if isinstance(b, dict) else None
-            if not isinstance(nb, dict):
-                return None
-            normed.append(nb)
         object_only = all(self._types(nb) == {"object"} for nb in normed)
         if T != {"object"} and not object_only:
             return None
