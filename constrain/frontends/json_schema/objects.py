@@ -113,13 +113,22 @@ class ObjectsMixin:
         undeclared_sub = True if strict_closed else addl
         pattern_props = s.get("patternProperties", {}) or {}
         names = self._property_names(s.get("propertyNames"), ptr)
-        if names is None:  # propertyNames: false -- no property at all
-            addl = False
-            props = {}
+        no_keys = names is None
+        if no_keys:  # propertyNames: false -- no property at all, required or matching a pattern
+            addl, undeclared_sub, props, pattern_props = False, False, {}, {}
             names = PropertyNames()
         name_patterns, name_full = list(names.patterns), list(names.full)
         name_min, name_max, name_enum = names.min_length, names.max_length, names.enum
-        name_ok = names.allows  # declared properties that propertyNames forbids cannot appear
+        # declared properties that propertyNames forbids cannot appear
+        name_ok = (lambda _name: False) if no_keys else names.allows
+        part_addl = [] if no_keys else s.get(PART_ADDL, [])
+
+        def with_parts(psub: Any, matched: set) -> Any:
+            """``psub`` and the additionalProperties of each merged allOf part none of whose
+            patterns a key matching exactly ``matched`` matches (see ``PART_ADDL``); the key is
+            one no part declares."""
+            extra_rules = [e["additionalProperties"] for e in part_addl if not matched & set(e["patternProperties"])]
+            return {"allOf": [psub, *extra_rules]} if extra_rules else psub
 
         declared = []
         for name, sub in props.items():
@@ -144,6 +153,7 @@ class ObjectsMixin:
                 sub = {"allOf": [pattern_props[p] for p in matching]} if matching else undeclared_sub
                 if sub is False or not name_ok(r):
                     return NOTHING
+                sub = with_parts(sub, set(matching))
                 declared.append((r, sub))
                 declared_names.append(r)
         presence = ("and", tuple(s.get(PRESENCE, [])))
@@ -153,6 +163,7 @@ class ObjectsMixin:
                 matching = [p for p in pattern_props if regex_to_dfa(p, encoding="utf8", search=True).matches(r.encode())]
                 sub = {"allOf": [pattern_props[p] for p in matching]} if matching else undeclared_sub
                 if sub is not False:
+                    sub = with_parts(sub, set(matching))
                     declared.append((r, sub))
                     declared_names.append(r)
         tracked = [n for n in pnames if n in declared_names]
@@ -171,16 +182,9 @@ class ObjectsMixin:
         extra: list[tuple[Expr, Expr]] = []
         extra_specs: list = []  # (key content expression, value schema, pointer) of each `extra`
         pats = list(pattern_props.items())
-        part_addl = s.get(PART_ADDL, [])
         for e in part_addl:
             if set(e["patternProperties"]) - set(pattern_props):
                 raise UnsupportedSchemaError("additionalProperties", ptr, "an allOf part's patterns were dropped")
-
-        def with_parts(psub: Any, matched: set) -> Any:
-            """``psub`` and the additionalProperties of each merged allOf part none of whose
-            patterns a key matching exactly ``matched`` matches (see ``PART_ADDL``)."""
-            extra_rules = [e["additionalProperties"] for e in part_addl if not matched & set(e["patternProperties"])]
-            return {"allOf": [psub, *extra_rules]} if extra_rules else psub
 
         regions = self._pattern_regions(pats, ptr) if len(pats) > 1 else None
         if regions is None:
