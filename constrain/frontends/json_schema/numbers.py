@@ -237,9 +237,11 @@ class NumbersMixin:
                 k = int(r[1])
 
                 def build(k=k):
-                    return multiple_of_dfa(k, negate=True)
+                    # a whole number spelled with a zero fraction (``3.0``) is an integer too
+                    suffix = regex_to_dfa(numeric.INTEGER_FRACTION_SUFFIX, encoding="utf8")
+                    return multiple_of_dfa(k, negate=True).concat(suffix)
 
-                return L._lex("intnonmult", str(k), build, f"integer not multipleOf {k}").dfa
+                return L._lex("intnonmult", f"{k}:frac", build, f"integer not multipleOf {k}").dfa
             return L.regex(r).dfa
 
         def build_all():

@@ -68,3 +68,4 @@ def test_property_names_false_forbids_required_and_pattern_names(schema, smollm2
 @pytest.mark.parametrize("schema", PARTS, ids=range(len(PARTS)))
 def test_allof_parts_additional_properties_reach_required_names(schema, smollm2_vocab):
     check_against_jsonschema(schema, smollm2_vocab, _objects())
+
