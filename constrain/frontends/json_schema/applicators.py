@@ -577,5 +577,7 @@ class ApplicatorsMixin:
             for i, b in enumerate(n["anyOf"]):
                 out = self._apply_not(b, out, excl, excl_pat, s, f"{ptr}/anyOf/{i}")
             return out
-        self.unsupported("not", ptr, f"not with {sorted(keys)} is not supported")
+        # the schema's own keywords (internal ones come from merged allOf / if parts)
+        shown = sorted(k for k in keys if not is_internal(k)) or sorted(keys)
+        self.unsupported("not", ptr, f"not with {shown} is not supported")
         return types
