@@ -110,6 +110,31 @@ def _multiple_of_both(u: Any, v: Any) -> int | float | None:
     return out if numeric._as_fraction(out) == both else None
 
 
+_COUNTS = ("minContains", "maxContains")
+
+
+def _contains_counts(a: dict, b: dict, ptr: str) -> tuple[dict, dict]:
+    """``a`` and ``b`` with their ``minContains`` / ``maxContains`` checked before a merge.
+
+    The counts belong to their own schema's ``contains``: without one they are ignored (the
+    spec), so they are dropped rather than merged onto the other side's ``contains``; with two
+    different ``contains`` (kept as one plus ``CONTAINS_ALSO`` flags, "some item matches"
+    each) a count cannot follow its own, so that is refused instead of counting the wrong one.
+    """
+    def own(x: dict) -> dict:
+        if "contains" in x or not any(k in x for k in _COUNTS):
+            return x
+        return {k: v for k, v in x.items() if k not in _COUNTS}
+
+    a, b = own(a), own(b)
+    if "contains" in a and "contains" in b and a["contains"] != b["contains"]:
+        counted = [k for x in (a, b) for k in _COUNTS if k in x and not (k == "minContains" and x[k] == 1)]
+        if counted:
+            raise UnsupportedSchemaError(counted[0], ptr, "minContains/maxContains beside two different contains "
+                                         "(allOf parts or $ref siblings): each count belongs to its own")
+    return a, b
+
+
 class MergeMixin:
     """``$ref``-with-siblings and ``allOf`` folded into one schema (schema-level conjunction)."""
 
@@ -186,6 +211,7 @@ class MergeMixin:
             return False
         if self._same(a, b):
             return a
+        a, b = _contains_counts(a, b, ptr)
         tuples = self._merge_prefix_items(a, b)
         if tuples is not None:
             a, b = tuples
