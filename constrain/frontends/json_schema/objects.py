@@ -130,6 +130,14 @@ class ObjectsMixin:
             extra_rules = [e["additionalProperties"] for e in part_addl if not matched & set(e["patternProperties"])]
             return {"allOf": [psub, *extra_rules]} if extra_rules else psub
 
+        def undeclared_value(name: str) -> Any:
+            """The value schema of a property no ``properties`` declares (required, or tracked
+            by presence constraints): its matching patterns' schemas, else ``additionalProperties``,
+            and every part rule; False where none may have it."""
+            matching = [p for p in pattern_props if regex_to_dfa(p, encoding="utf8", search=True).matches(name.encode())]
+            sub = {"allOf": [pattern_props[p] for p in matching]} if matching else undeclared_sub
+            return False if sub is False else with_parts(sub, set(matching))
+
         declared = []
         for name, sub in props.items():
             if not name_ok(name):
@@ -149,21 +157,17 @@ class ObjectsMixin:
         for r in required:
             if r not in declared_names:
                 # required but undeclared: must come from additional/pattern properties
-                matching = [p for p in pattern_props if regex_to_dfa(p, encoding="utf8", search=True).matches(r.encode())]
-                sub = {"allOf": [pattern_props[p] for p in matching]} if matching else undeclared_sub
+                sub = undeclared_value(r)
                 if sub is False or not name_ok(r):
                     return NOTHING
-                sub = with_parts(sub, set(matching))
                 declared.append((r, sub))
                 declared_names.append(r)
         presence = ("and", tuple(s.get(PRESENCE, [])))
         pnames = sorted(presence_names(presence, set()))
         for r in pnames:
             if r not in declared_names and name_ok(r):
-                matching = [p for p in pattern_props if regex_to_dfa(p, encoding="utf8", search=True).matches(r.encode())]
-                sub = {"allOf": [pattern_props[p] for p in matching]} if matching else undeclared_sub
+                sub = undeclared_value(r)
                 if sub is not False:
-                    sub = with_parts(sub, set(matching))
                     declared.append((r, sub))
                     declared_names.append(r)
         tracked = [n for n in pnames if n in declared_names]
