@@ -18,7 +18,7 @@ from ...ir import Expr, NOTHING, alt
 from .context import SchemaWarning
 from .ir import (ALSO, ITE, Conditional, PART_ADDL, NOT, PRESENCE, XOF, Xof, has_internal, has_object_only, is_internal,
                  unevaluated_items_as_items)
-from .keywords import ALL_TYPES, ANNOTATIONS, EVALUATING, find_keywords, has_unevaluated, unevaluated_keyword
+from .keywords import ALL_TYPES, ANNOTATIONS, EVALUATING, has_unevaluated, unevaluated_keyword
 from .values import canon, values_disjoint
 
 
@@ -64,13 +64,13 @@ class ApplicatorsMixin:
                 if ccond is None:
                     self.unsupported("if", ptr, "the negation of the `if` schema is not computable")
                 else:
-                    if has_unevaluated(s) and find_keywords(ccond, EVALUATING):
+                    if has_unevaluated(s) and self._evaluates(ccond, ptr):
                         # a failed `if` gives no annotations, but its complement's would count as evaluated
                         ccond = self._annotation_free(ccond, [s, els, *outer, {XOF: xof}], ptr)
                         if ccond is None:
                             raise UnsupportedSchemaError(unevaluated_keyword(s), ptr, "together with 'if' (else branch)")
                     xof.append(Xof("anyOf", [{"allOf": [cond, then]}, {"allOf": [ccond, els]}]))
-            elif has_unevaluated(s) and find_keywords(cond, EVALUATING):
+            elif has_unevaluated(s) and self._evaluates(cond, ptr):
                 # `if` alone validates nothing but, when it holds, its annotations count: valid iff
                 # (cond and every member evaluated with cond's annotations) or evaluated without them
                 # (the second needs no complement: cond failing only takes annotations away)
@@ -97,7 +97,9 @@ class ApplicatorsMixin:
                 # and inside `v` the presence of `k` is known: an `anyOf`/`oneOf` of `v` whose
                 # branches list distinct values for `k` without requiring it is then
                 # discriminated (disjoint), not conjoined with every other branch's complement
-                present = {"allOf": [{"required": [k]}, v]}
+                # (typed: on a non-object `k` is never present and `v` never applies, nor adds
+                # annotations for an unevaluatedItems beside it)
+                present = {"allOf": [{"required": [k]} if only_objects else {"type": "object", "required": [k]}, v]}
                 if only_objects:
                     xof.append(Xof("anyOf", [absent, present]))
                 else:
@@ -112,7 +114,7 @@ class ApplicatorsMixin:
             c = self.complement(n, f"{ptr}/not")
             if c is None:
                 keep.append(n)  # plain() reports it
-            if c is not None and has_unevaluated(s) and c is not True and find_keywords(c, EVALUATING):
+            if c is not None and has_unevaluated(s) and c is not True and self._evaluates(c, ptr):
                 # `not` never contributes annotations, but its complement's would count as evaluated
                 c = self._annotation_free(c, [s, *outer, {XOF: xof}], ptr)
                 if c is None:
@@ -302,7 +304,7 @@ class ApplicatorsMixin:
         are more than ``MAX_ANYOF_UNION`` branches."""
         from itertools import combinations
 
-        evaluating = [i for i, b in enumerate(branches) if isinstance(b, dict) and find_keywords(b, EVALUATING)]
+        evaluating = [i for i, b in enumerate(branches) if isinstance(b, dict) and self._evaluates(b, ptr)]
         if len(evaluating) < 2:
             return None
         if len(branches) > MAX_ANYOF_UNION:
@@ -355,7 +357,7 @@ class ApplicatorsMixin:
                 c = self.complement(branches[j], f"{ptr}/{j}", keys=keys)
                 if c is None:
                     return None
-                if has_unevaluated(normed[i]) and c not in (True, False) and find_keywords(c, EVALUATING):
+                if has_unevaluated(normed[i]) and c not in (True, False) and self._evaluates(c, ptr):
                     # branch j failing gives no annotations, but its complement's would count
                     c = self._annotation_free(c, [normed[i]], f"{ptr}/{j}")
                     if c is None:
@@ -395,7 +397,7 @@ class ApplicatorsMixin:
         if not isinstance(n, dict):
             return n
         for k in ("anyOf", "oneOf", XOF, "if", ITE, "then", "else", "not", NOT, "dependentSchemas", "dependencies"):
-            if k in n and find_keywords(n[k], EVALUATING + ("$ref", "$dynamicRef")):
+            if k in n and self._evaluates(n[k], ptr):
                 return None
         n = dict(n)
         up = n.pop("unevaluatedProperties", None)
@@ -405,6 +407,45 @@ class ApplicatorsMixin:
         if ui not in (None, True, {}):
             unevaluated_items_as_items(n, ui)
         return n
+
+    def _evaluates(self, node: Any, ptr: str) -> bool:
+        """Whether a keyword that evaluates properties or items (what a parent's unevaluated*
+        sees) is reachable in ``node`` (see :meth:`_reaches`)."""
+        return self._reaches(node, ptr, lambda n: any(k in n for k in EVALUATING))
+
+    def _may_evaluate_name(self, node: Any, name: str, ptr: str) -> bool:
+        """Whether something reachable in ``node`` could mark property ``name`` evaluated: a
+        ``properties`` declaring it, or any ``patternProperties``/``additionalProperties``/
+        ``unevaluatedProperties`` (see :meth:`_reaches`)."""
+        return self._reaches(node, ptr, lambda n: (isinstance(n.get("properties"), dict) and name in n["properties"])
+                             or any(k in n for k in ("patternProperties", "additionalProperties", "unevaluatedProperties")))
+
+    def _reaches(self, node: Any, ptr: str, hit) -> bool:
+        """Whether ``hit`` holds for a schema object reachable in ``node``, following ``$ref`` to
+        its target (a branch that is a ``$ref`` evaluates what its target does) and into the
+        internal entries (:class:`Xof`, :class:`Conditional`); a dynamic reference, or one that
+        does not resolve, counts as a hit.  Conservative: objects inside ``properties`` and the
+        like, which apply to members, count too; ``$defs`` count only where referenced."""
+        seen: set[int] = set()
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, (list, tuple)):
+                stack.extend(n)
+                continue
+            if not isinstance(n, dict) or id(n) in seen:
+                continue
+            seen.add(id(n))
+            if hit(n) or "$dynamicRef" in n or "$recursiveRef" in n:
+                return True
+            if isinstance(n.get("$ref"), str):
+                try:
+                    stack.append(self.resolve(n["$ref"], ptr, at=n)[0])
+                except ConstraintError:
+                    return True
+            stack.extend(v for k, v in n.items() if k not in ("enum", "const", "default", "examples", "example", "$defs", "definitions")
+                         and isinstance(v, (dict, list, tuple)))
+        return False
 
     def _annotation_free(self, c: Any, ctx: list, ptr: str, depth: int = 0) -> Any:
         """A schema equivalent to the complement ``c`` wherever it is conjoined with the schemas
@@ -428,9 +469,6 @@ class ApplicatorsMixin:
                     continue
                 if part.get("unevaluatedItems") not in (None, True, {}):
                     return None
-                for k in ("anyOf", "oneOf", "allOf", XOF, "if", ITE, "dependentSchemas", "dependencies", "$ref"):
-                    if k in part and find_keywords(part[k], EVALUATING):
-                        return None
         if isinstance(c, bool):
             return c
         if not isinstance(c, dict):
@@ -477,7 +515,8 @@ class ApplicatorsMixin:
         for part in ctx:
             if not isinstance(part, dict):
                 continue
-            if name in (part.get("properties") or {}) or "additionalProperties" in part:
+            if (name in (part.get("properties") or {}) or "additionalProperties" in part
+                    or part.get("unevaluatedProperties") in (True, {})):  # these evaluate every name
                 return sub
             for p in part.get("patternProperties") or {}:
                 try:
@@ -487,6 +526,23 @@ class ApplicatorsMixin:
                     return None  # the pattern is refused where it is lowered
             if part.get("unevaluatedProperties") not in (None, True, {}):
                 uneval.append(part["unevaluatedProperties"])
+        if uneval:
+            # not evaluated statically; refused where an in-place applicator of ``ctx`` might
+            # evaluate it (which names those evaluate depends on the instance; `then`/`else`
+            # on the `if`)
+            in_place = []
+            for part in ctx:
+                if not isinstance(part, dict):
+                    continue
+                in_place += [part[k] for k in ("anyOf", "oneOf", "allOf", XOF, "if", "then", "else", ITE, NOT,
+                                               "dependentSchemas", "dependencies") if k in part]
+                if isinstance(part.get("$ref"), str):
+                    try:
+                        in_place.append(self.resolve(part["$ref"], ptr, at=part)[0])
+                    except ConstraintError:
+                        return None
+            if self._may_evaluate_name(in_place, name, ptr):
+                return None
         return {"allOf": [sub, *uneval]} if uneval else sub
 
     def presence_formula(self, schema: Any, ptr: str, depth: int = 0):

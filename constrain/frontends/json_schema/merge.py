@@ -162,6 +162,11 @@ class MergeMixin:
             # allOf parts never pairs them with another part's `if`
             s.pop("then", None)
             s.pop("else", None)
+        elif (s["if"] is True or s["if"] is False or s["if"] == {}) and isinstance(s.get("allOf", []), list):
+            # a constant `if` (no annotations of its own) always takes the same branch: that
+            # branch applies in place, as an allOf part, with its annotations
+            cond, then, els = s.pop("if"), s.pop("then", True), s.pop("else", True)
+            s["allOf"] = [*s.get("allOf", []), els if cond is False else then]
         if "$ref" in s and self.ref_overrides_siblings:
             s = {"$ref": s["$ref"]}  # drafts 4-7: "all other properties in a $ref object are ignored"
         if "$ref" in s:

@@ -174,10 +174,62 @@ def test_complement_beside_evaluating_branches_is_refused(byte_vocab):
     """Where the keys the context evaluates depend on the instance (an evaluating anyOf next
     to the complement), the error names unevaluatedProperties."""
     schema = {"not": {"properties": {"bar": {"const": "bar"}}},
-              "anyOf": [{"properties": {"foo": True}}, {"properties": {"baz": True}}], "unevaluatedProperties": False}
+              "anyOf": [{"properties": {"bar": True}}, {"properties": {"baz": True}}], "unevaluatedProperties": False}
     with pytest.raises(UnsupportedSchemaError) as e:
         compile_json_schema(schema, byte_vocab)
     assert e.value.keyword == "unevaluatedProperties"
+
+
+@pytest.mark.parametrize("schema", [
+    # the evaluating branches never declare the complement's key: it is unevaluated whatever
+    # they do (here no instance is valid at all)
+    {"not": {"properties": {"bar": {"const": "bar"}}},
+     "anyOf": [{"properties": {"foo": True}}, {"properties": {"baz": True}}], "unevaluatedProperties": False},
+    {"not": {"required": ["bar"], "properties": {"bar": {"const": "bar"}}},
+     "anyOf": [{"properties": {"foo": True}}, {"properties": {"baz": True}}], "unevaluatedProperties": {"type": "string"}},
+])
+def test_complement_beside_branches_that_cannot_evaluate_its_key(byte_vocab, schema):
+    assert _exact(schema, byte_vocab, OBJECTS) == []
+
+
+# session 20: branches that are `$ref`s evaluate what their targets do; `unevaluated*: true`
+# inside `then`/`else` evaluates every member; a constant `if` takes its branch in place;
+# `dependentSchemas` never applies to (nor annotates) a non-object
+DEFS = {"b": {"properties": {"bar": {"type": "string"}}}, "z": {"properties": {"baz": True}, "required": ["baz"]},
+        "p2": {"prefixItems": [True, {"type": "string"}]}}
+FOUND_BY_FUZZING = [
+    {"$defs": DEFS, "anyOf": [{"properties": {"foo": True}}, {"$ref": "#/$defs/b"}], "unevaluatedProperties": False},
+    {"$defs": DEFS, "anyOf": [{"$ref": "#/$defs/b"}, {"$ref": "#/$defs/z"}], "unevaluatedProperties": False},
+    {"$defs": DEFS, "if": {"$ref": "#/$defs/z"}, "unevaluatedProperties": False},
+    {"$defs": DEFS, "if": {"$ref": "#/$defs/z"}, "then": {"required": ["foo"]}, "else": {"properties": {"foo": True}},
+     "unevaluatedProperties": False},
+    {"$defs": DEFS, "oneOf": [{"$ref": "#/$defs/z"}, {"properties": {"foo": True}, "required": ["foo"]}],
+     "unevaluatedProperties": False},
+    {"$defs": DEFS, "allOf": [{"$ref": "#/$defs/z"}], "anyOf": [{"$ref": "#/$defs/b"}, {"properties": {"foo": True}}],
+     "unevaluatedProperties": False},
+    {"if": {"properties": {"bar": {"type": "integer"}}}, "else": {"unevaluatedProperties": True}, "unevaluatedProperties": False},
+    {"if": {"properties": {"bar": {"type": "integer"}}}, "then": {"unevaluatedProperties": {}},
+     "unevaluatedProperties": {"const": "foo"}},
+    {"oneOf": [{"if": True, "then": {"properties": {"bar": True}}}, {"properties": {"bar": {"type": "integer"}}}],
+     "unevaluatedProperties": False},
+    {"if": False, "then": {"properties": {"bar": True}}, "else": {"properties": {"baz": True}}, "unevaluatedProperties": False},
+    {"allOf": [{"if": {}, "then": {"properties": {"foo": {"const": "foo"}}}}], "unevaluatedProperties": False},
+]
+
+
+@pytest.mark.parametrize("schema", FOUND_BY_FUZZING)
+def test_references_constant_ifs_and_nested_true(byte_vocab, schema):
+    assert _exact(schema, byte_vocab, OBJECTS) == []
+
+
+@pytest.mark.parametrize("schema", [
+    {"$defs": DEFS, "anyOf": [{"prefixItems": [True]}, {"$ref": "#/$defs/p2"}], "unevaluatedItems": False},
+    {"dependentSchemas": {"foo": {"items": True}}, "unevaluatedItems": False},
+    {"dependentSchemas": {"foo": {"unevaluatedItems": True}}, "unevaluatedItems": {"const": "a"}},
+    {"dependentSchemas": {"foo": {"prefixItems": [True]}}, "prefixItems": [{"const": "a"}], "unevaluatedItems": False},
+])
+def test_items_references_and_dependent_schemas_on_arrays(byte_vocab, schema):
+    assert _exact(schema, byte_vocab, ARRAYS + [{}, {"foo": 1}, "a", 1]) == []
 
 
 @pytest.mark.parametrize("schema", [
