@@ -61,6 +61,26 @@ class LoweringContext:
         self.float_integers = not (isinstance(declared, str) and any(f"draft-0{n}" in declared for n in (3, 4)))
         self._sub_names: dict[int, str] = {}
         self._keep: list = []  # keeps keyed schema objects alive so their ids stay unique
+        self._conjunctions: dict[tuple[int, ...], dict] = {}
+
+    def conjunction(self, parts: list) -> Any:
+        """``{"allOf": parts}`` (the one part itself when alone), the same object each time
+        these same schema objects are conjoined.
+
+        Why: :meth:`sub` names a rule by its schema object, so a conjunction rebuilt at every
+        level of a recursion (a key matching two patterns whose schemas lead back to the same
+        object, the value of a property two patterns match) would unfold level after level
+        until a budget stops it; interned, the next level reaches the same object, hence the
+        same rule, and the recursion closes."""
+        parts = [p for p in parts if p is not True and p != {}] or [True]  # `true` conjoins nothing
+        if len(parts) == 1:
+            return parts[0]
+        key = tuple(id(p) for p in parts)
+        hit = self._conjunctions.get(key)
+        if hit is None:
+            hit = self._conjunctions[key] = {"allOf": list(parts)}
+            self._keep.append(parts)  # the parts' ids stay theirs
+        return hit
 
     def unsupported(self, keyword: str, ptr: str, why: str = "") -> None:
         """Raise, or in lenient mode warn that ``keyword`` at ``ptr`` is dropped."""

@@ -128,14 +128,14 @@ class ObjectsMixin:
             patterns a key matching exactly ``matched`` matches (see ``PART_ADDL``); the key is
             one no part declares."""
             extra_rules = [e["additionalProperties"] for e in part_addl if not matched & set(e["patternProperties"])]
-            return {"allOf": [psub, *extra_rules]} if extra_rules else psub
+            return self.conjunction([psub, *extra_rules])
 
         def undeclared_value(name: str) -> Any:
             """The value schema of a property no ``properties`` declares (required, or tracked
             by presence constraints): its matching patterns' schemas, else ``additionalProperties``,
             and every part rule; False where none may have it."""
             matching = [p for p in pattern_props if regex_to_dfa(p, encoding="utf8", search=True).matches(name.encode())]
-            sub = {"allOf": [pattern_props[p] for p in matching]} if matching else undeclared_sub
+            sub = self.conjunction([pattern_props[p] for p in matching]) if matching else undeclared_sub
             return False if sub is False else with_parts(sub, set(matching))
 
         declared = []
@@ -152,7 +152,7 @@ class ObjectsMixin:
                 if not any(self._same(psub, x) for x in schemas) and \
                         regex_to_dfa(pat, encoding="utf8", search=True).matches(name.encode()):
                     schemas.append(psub)
-            declared.append((name, schemas[0] if len(schemas) == 1 else {"allOf": schemas}))
+            declared.append((name, self.conjunction(schemas)))
         declared_names = [n for n, _ in declared]
         for r in required:
             if r not in declared_names:
@@ -208,7 +208,7 @@ class ObjectsMixin:
                 self.unsupported("propertyNames", ptr, "enum with patternProperties")
             names_spec = string_spec(tuple(name_patterns), tuple(name_full), name_min, name_max, tuple(declared_names))
             for matched, kexpr in regions:
-                psub = pats[matched[0]][1] if len(matched) == 1 else {"allOf": [pats[i][1] for i in matched]}
+                psub = self.conjunction([pats[i][1] for i in matched])
                 psub = with_parts(psub, {pats[i][0] for i in matched})
                 kspec = ("and", [names_spec, kexpr])
                 key = L.string_expr(kspec)
@@ -274,7 +274,7 @@ class ObjectsMixin:
             subsets, idx = witnesses(name, True) if somes else ([], [])
             for m in subsets:
                 chosen = [idx[b] for b in range(len(idx)) if m >> b & 1]
-                sch = {"allOf": [sub] + [somes[i][1] for i in chosen]}
+                sch = self.conjunction([sub] + [somes[i][1] for i in chosen])
                 alts_.append((sum(1 << i for i in chosen), kx, self.sub(sch, vptr + "+witness")))
             values_alts.append(alts_)
         extra_alts = [(0, k, v) for k, v in extra]
@@ -286,7 +286,7 @@ class ObjectsMixin:
                 klx = L.string_expr(kx_spec)
                 if klx.dfa.is_empty():
                     continue
-                sch = {"allOf": [vsch] + [somes[i][1] for i in chosen]}
+                sch = self.conjunction([vsch] + [somes[i][1] for i in chosen])
                 extra_alts.append((sum(1 << i for i in chosen), Lex(klx), self.sub(sch, vptr + "+witness")))
 
         if self.property_order == "any":
