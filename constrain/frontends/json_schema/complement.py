@@ -173,11 +173,30 @@ class ComplementMixin:
                              "minContains", "maxContains", "uniqueItems", "unevaluatedItems", CONTAINS_ALSO) if k in s]
         done |= set(akeys)
         if akeys and "array" in T:
-            if "prefixItems" in s or isinstance(s.get("items"), list) or s.get("unevaluatedItems") not in (None, True, {}):
+            if s.get("unevaluatedItems") not in (None, True, {}):
                 return None
             if s.get("uniqueItems") is True or "maxContains" in s:
                 return None
-            if "items" in s:
+            tuple_ = s["prefixItems"] if "prefixItems" in s else s["items"] if isinstance(s.get("items"), list) else None
+            if tuple_ is not None:
+                # a tuple fails where some item it reaches fails its schema, or (a closed tuple)
+                # where there are more items; a rest schema other than false or true would need
+                # "some item after the tuple fails", which no keyword says
+                if not isinstance(tuple_, list) or ("prefixItems" in s and isinstance(s.get("items"), list)):
+                    return None
+                rest = s.get("items", True) if "prefixItems" in s else s.get("additionalItems", True)
+                if rest is False:
+                    pieces.append({"type": "array", "minItems": len(tuple_) + 1})
+                elif rest is not True and rest != {}:
+                    return None
+                key = "prefixItems" if "prefixItems" in s else "items"
+                for i, item in enumerate(tuple_):
+                    c = sub(item, f"{ptr}/{key}/{i}")
+                    if c is None:
+                        return None
+                    if c is not False:
+                        pieces.append({"type": "array", "minItems": i + 1, "prefixItems": [True] * i + [c]})
+            elif "items" in s:
                 c = sub(s["items"], f"{ptr}/items")
                 if c is None:
                     return None
