@@ -174,6 +174,9 @@ class ApplicatorsMixin:
         if not isinstance(branches, list) or not branches:
             raise SchemaError(f"{kind} at {ptr} must be a non-empty array")
         for i, b in enumerate(branches):
+            if isinstance(b, dict) and ("$ref" in b or "allOf" in b):
+                # a branch that is a `$ref` (or an allOf) holds its target's (parts') unevaluated*
+                b = self.normalize(b, f"{ptr}/{kind}/{i}")
             if has_unevaluated(b) and set(rest) - ANNOTATIONS:
                 local = self._localize_unevaluated(b, f"{ptr}/{kind}/{i}")
                 if local is None:

@@ -172,6 +172,7 @@ class MergeMixin:
         if "$ref" in s:
             ref = s.pop("$ref")
             target, tptr = self.resolve(ref, ptr, at=schema)
+            target = self.normalize(target, tptr, depth + 1)  # (a chain of references followed)
             if has_unevaluated(target) and set(s) - ANNOTATIONS:
                 # its unevaluated* cannot see the annotations of the siblings merged into it
                 local = self._localize_unevaluated(target, tptr)
@@ -179,7 +180,9 @@ class MergeMixin:
                     raise UnsupportedSchemaError("unevaluatedProperties", tptr,
                                                  "unevaluated* in a referenced schema with siblings")
                 target = local
-            s = self.merge(self.normalize(target, tptr, depth + 1), s, ptr, depth)
+            s = self.merge(target, s, ptr, depth)
+            if not isinstance(s, dict):
+                return s  # a false (or true) target
         while (isinstance(s.get("not"), dict) and set(s["not"]) - ANNOTATIONS == {"not"}
                and not has_unevaluated(s)):  # annotations inside `not` do not count as evaluated
             inner = s.pop("not")["not"]  # not(not X) == X
@@ -191,6 +194,9 @@ class MergeMixin:
             if not isinstance(parts, list):
                 raise SchemaError(f"allOf at {ptr} must be an array")
             for i, p in enumerate(parts):
+                # normalized first: a part that is a `$ref` (or an allOf) holds the target's
+                # unevaluated* too
+                p = self.normalize(p, f"{ptr}/allOf/{i}", depth + 1)
                 if has_unevaluated(p) and (len(parts) > 1 or set(s) - ANNOTATIONS):
                     # it sees its own annotations only: local where those are static
                     local = self._localize_unevaluated(p, f"{ptr}/allOf/{i}")
@@ -198,7 +204,7 @@ class MergeMixin:
                         raise UnsupportedSchemaError("unevaluatedProperties", f"{ptr}/allOf/{i}",
                                                      "unevaluated* inside an allOf part cannot see its siblings")
                     p = local
-                s = self.merge(s, self.normalize(p, f"{ptr}/allOf/{i}", depth + 1), ptr, depth)
+                s = self.merge(s, p, ptr, depth)
                 if s is False:
                     return False
         return s

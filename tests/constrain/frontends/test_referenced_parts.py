@@ -1,0 +1,51 @@
+"""Parts reached through ``$ref`` (or a nested ``allOf``) keep their own ``unevaluated*``, and a
+``false`` target ends the schema cleanly.
+
+Found by differential fuzzing against ``jsonschema`` (session 20): an ``allOf`` part or a
+``oneOf`` branch that is a ``$ref`` to ``{"unevaluatedProperties": false}`` was merged with its
+siblings before its ``unevaluated*`` was made local, so it saw their annotations (``{"c": 2}``
+accepted under ``{"patternProperties": {"^[bc]$": {}}, "allOf": [{"$ref": "#/$defs/u"}]}``);
+and a ``$ref`` to ``false`` beside other keywords crashed with an ``AttributeError``.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from constrain import EmptyLanguageError, compile_json_schema
+from oracles import check_against_jsonschema
+
+OBJECTS = [{}] + [dict(zip(ks, vs)) for n in (1, 2) for ks in itertools.combinations("abc", n)
+                  for vs in itertools.product([0, "s"], repeat=n)]
+DEFS = {"u": {"unevaluatedProperties": False}, "pu": {"properties": {"a": True}, "unevaluatedProperties": False},
+        "r": {"$ref": "#/$defs/u"}, "f": False, "t": {}}
+
+SCHEMAS = [
+    {"$defs": DEFS, "patternProperties": {"^[bc]$": {}}, "allOf": [{"$ref": "#/$defs/u"}]},
+    {"$defs": DEFS, "patternProperties": {"^[bc]$": {}}, "allOf": [{"$ref": "#/$defs/r"}]},
+    {"$defs": DEFS, "patternProperties": {"^[bc]$": {}}, "allOf": [{"allOf": [{"$ref": "#/$defs/u"}]}]},
+    {"$defs": DEFS, "properties": {"b": True}, "allOf": [{"$ref": "#/$defs/pu"}]},
+    {"$defs": DEFS, "oneOf": [{"$ref": "#/$defs/u"}], "unevaluatedProperties": True},
+    {"$defs": DEFS, "anyOf": [{"allOf": [{"$ref": "#/$defs/pu"}]}, {"required": ["c"]}], "properties": {"b": True}},
+    {"$defs": DEFS, "$ref": "#/$defs/r", "properties": {"b": True}},
+    {"$defs": DEFS, "anyOf": [{"$ref": "#/$defs/f"}, {"required": ["a"]}]},
+    {"$defs": DEFS, "$ref": "#/$defs/t", "required": ["b"]},
+]
+
+
+@pytest.mark.parametrize("schema", SCHEMAS, ids=range(len(SCHEMAS)))
+def test_referenced_parts_keep_their_unevaluated(schema, smollm2_vocab):
+    check_against_jsonschema(schema, smollm2_vocab, OBJECTS)
+
+
+@pytest.mark.parametrize("schema", [
+    {"type": "object", "$ref": "#/$defs/f", "$defs": DEFS},
+    {"$ref": "#/$defs/f", "unevaluatedProperties": True, "$defs": DEFS},
+    {"anyOf": [{"$ref": "#/$defs/f"}], "$defs": DEFS},
+    {"allOf": [False], "$ref": "#/$defs/t", "$defs": DEFS},
+])
+def test_a_false_target_is_an_empty_language_not_a_crash(schema, smollm2_vocab):
+    with pytest.raises(EmptyLanguageError):
+        compile_json_schema(schema, smollm2_vocab)
