@@ -219,7 +219,7 @@ class ObjectsMixin:
                 extra_specs.append((kspec, psub, pptr))
         if addl is not False:
             if name_enum is not None:
-                allowed = [n for n in name_enum if n not in declared_names]
+                allowed = [n for n in name_enum if n not in declared_names and name_ok(n)]
                 keys = [Lex(L.string_literal(n)) for n in allowed]
                 key_expr = alt(*keys) if keys else NOTHING
                 key_spec = ("or", [("lit", n) for n in allowed])
@@ -379,7 +379,11 @@ class ObjectsMixin:
                 return None
             if isinstance(nn, dict):
                 for k, v in nn.items():
-                    if k in ANNOTATIONS or k == "type":
+                    if k in ANNOTATIONS:
+                        continue
+                    if k == "type":
+                        if "string" not in (v if isinstance(v, list) else [v]):
+                            return None  # names are strings: none has another type
                         continue
                     if k == "pattern":
                         name_patterns.append(v)
@@ -396,7 +400,9 @@ class ObjectsMixin:
                             name_full.extend(formats.regexes(fp[0][0]))
                             name_max = formats.capped(name_max, fp[0][1])
                     elif k in ("enum", "const"):
-                        name_enum = [x for x in (v if k == "enum" else [v]) if isinstance(x, str)]
+                        # each of `enum` and `const` narrows the names (a number allows none)
+                        listed = [x for x in (v if k == "enum" else [v]) if isinstance(x, str)]
+                        name_enum = listed if name_enum is None else [x for x in name_enum if x in listed]
                     else:
                         self.unsupported("propertyNames", f"{ptr}/propertyNames", f"keyword {k!r}")
         return PropertyNames(tuple(name_patterns), tuple(name_full), name_min, name_max,
