@@ -16,7 +16,7 @@ from typing import Any
 from ...errors import ConstraintError, SchemaError, UnsupportedSchemaError
 from ...ir import Expr, NOTHING, alt
 from .context import SchemaWarning
-from .ir import (ALSO, ITE, Conditional, PART_ADDL, NOT, PRESENCE, XOF, Xof, has_internal, has_object_only, is_internal,
+from .ir import (ALSO, CONTAINS_ALSO, ITE, Conditional, PART_ADDL, NOT, PRESENCE, XOF, Xof, has_internal, has_object_only, is_internal,
                  unevaluated_items_as_items)
 from .keywords import ALL_TYPES, ANNOTATIONS, EVALUATING, has_unevaluated, unevaluated_keyword
 from .values import canon, values_disjoint
@@ -466,12 +466,6 @@ class ApplicatorsMixin:
         instance), complements with ``patternProperties``/``additionalProperties`` or array
         keywords, and ``unevaluatedItems`` in ``ctx``.
         """
-        if depth == 0:
-            for part in ctx:
-                if not isinstance(part, dict):
-                    continue
-                if part.get("unevaluatedItems") not in (None, True, {}):
-                    return None
         if isinstance(c, bool):
             return c
         if not isinstance(c, dict):
@@ -500,6 +494,13 @@ class ApplicatorsMixin:
                 if any(x is None for x in props.values()):
                     return None
                 out[k] = props
+            elif k == "prefixItems":
+                if not isinstance(v, list):
+                    return None
+                items = [self._neutral_item(j, sub, ctx, ptr) for j, sub in enumerate(v)]
+                if any(x is None for x in items):
+                    return None
+                out[k] = items
             elif k in EVALUATING or k in ("if", ITE, "dependentSchemas", "$ref") or (k == "dependencies" and isinstance(v, dict)
                                                                                  and not all(isinstance(x, list) for x in v.values())):
                 return None
@@ -533,20 +534,61 @@ class ApplicatorsMixin:
             # not evaluated statically; refused where an in-place applicator of ``ctx`` might
             # evaluate it (which names those evaluate depends on the instance; `then`/`else`
             # on the `if`)
-            in_place = []
-            for part in ctx:
-                if not isinstance(part, dict):
-                    continue
-                in_place += [part[k] for k in ("anyOf", "oneOf", "allOf", XOF, "if", "then", "else", ITE, NOT,
-                                               "dependentSchemas", "dependencies") if k in part]
-                if isinstance(part.get("$ref"), str):
-                    try:
-                        in_place.append(self.resolve(part["$ref"], ptr, at=part)[0])
-                    except ConstraintError:
-                        return None
-            if self._may_evaluate_name(in_place, name, ptr):
+            in_place = self._in_place_applicators(ctx, ptr)
+            if in_place is None or self._may_evaluate_name(in_place, name, ptr):
                 return None
         return {"allOf": [sub, *uneval]} if uneval else sub
+
+    def _in_place_applicators(self, ctx: list, ptr: str) -> list | None:
+        """The in-place applicators of the schemas ``ctx`` (what they evaluate depends on the
+        instance; `then`/`else` on the `if`), a `$ref` as its target; None where one does not
+        resolve."""
+        out = []
+        for part in ctx:
+            if not isinstance(part, dict):
+                continue
+            out += [part[k] for k in ("anyOf", "oneOf", "allOf", XOF, "if", "then", "else", ITE, NOT,
+                                      "dependentSchemas", "dependencies") if k in part]
+            if isinstance(part.get("$ref"), str):
+                try:
+                    out.append(self.resolve(part["$ref"], ptr, at=part)[0])
+                except ConstraintError:
+                    return None
+        return out
+
+    def _neutral_item(self, j: int, sub: Any, ctx: list, ptr: str) -> Any:
+        """The item analogue of :meth:`_neutral_property`: a complement's ``prefixItems[j]``,
+        conjoined with the parent's ``unevaluatedItems`` where nothing in ``ctx`` evaluates
+        position ``j`` statically (a longer ``prefixItems``, an ``items``, an
+        ``unevaluatedItems: true``); None where ``contains`` or an in-place applicator of
+        ``ctx`` might evaluate it (which items those evaluate depends on the instance)."""
+        uneval = []
+        for part in ctx:
+            if not isinstance(part, dict):
+                continue
+            if "contains" in part or part.get(CONTAINS_ALSO):
+                return None
+            prefix = part.get("prefixItems")
+            if isinstance(prefix, list) and len(prefix) > j:
+                return sub
+            it = part.get("items")
+            if isinstance(it, list):
+                if len(it) > j or "additionalItems" in part:
+                    return sub
+            elif it is not None:
+                return sub  # every item after the part's own prefix
+            ue = part.get("unevaluatedItems")
+            if ue is True or ue == {}:
+                return sub
+            if ue is not None:
+                uneval.append(ue)
+        if uneval:
+            in_place = self._in_place_applicators(ctx, ptr)
+            if in_place is None or self._reaches(
+                    in_place, ptr, lambda n: (isinstance(n.get("prefixItems"), list) and len(n["prefixItems"]) > j)
+                    or any(k in n for k in ("items", "contains", "unevaluatedItems", CONTAINS_ALSO))):
+                return None
+        return self.conjunction([sub, *uneval]) if uneval else sub
 
     def presence_formula(self, schema: Any, ptr: str, depth: int = 0):
         """The presence formula equivalent to ``schema``, or None if it says more than that."""
