@@ -18,7 +18,7 @@ from ...automata import DEFAULT_BUDGET, NFA, ByteDFA
 from ...cache import register_lru
 
 __all__ = ["ALL", "ASCII_DIGIT", "ASCII_SPACE", "ASCII_WORD", "ECMA_LINE_TERMINATORS", "ECMA_SPACE", "ENCODINGS", "MAX_CP",
-           "NEWLINE", "Ranges", "any_char_dfa", "casefold", "category_ranges", "charset_dfa", "classifier",
+           "NEWLINE", "Ranges", "any_char_dfa", "ascii_casefold", "casefold", "category_ranges", "charset_dfa", "classifier",
            "complement", "encoded_sequences", "gc_lookup",
            "intersect", "loose_name", "mask_to_ranges", "normalize", "python_class", "sigma_star", "single"]
 
@@ -167,14 +167,26 @@ def python_class(kind: str) -> Ranges:
 
 
 @functools.lru_cache(maxsize=None)
-def _fold_table() -> tuple[np.ndarray, list[tuple[int, ...]]]:
-    """Simple case-folding orbits: code points linked by single-char lower()/upper().
+def _fold_table(python: bool = False) -> tuple[np.ndarray, list[tuple[int, ...]]]:
+    """Case-insensitive orbits.
+
+    ECMA (``python=False``): code points linked by single-char ``lower()``/``upper()``.
+    Python (``python=True``), as ``re`` reads the ``i`` flag: two code points match
+    each other when their simple lowercase mappings (one code point each: ``İ`` -> ``i``, not
+    ``str.lower``'s two) are equal, or are joined by ``re``'s extra cases (``s``/``ſ``,
+    ``i``/``ı``, ``ΐ``/``ΐ``, ...).
 
     Returns the sorted code points that have case variants and, for each, its orbit.
     """
+    import _sre
+    try:
+        from re._casefix import _EXTRA_CASES  # CPython's table of the extra equivalences
+    except ImportError:  # pragma: no cover - other Pythons
+        _EXTRA_CASES = {}
     parent: dict[int, int] = {}
 
     def find(x: int) -> int:
+        parent.setdefault(x, x)
         root = x
         while parent[root] != root:
             root = parent[root]
@@ -182,30 +194,50 @@ def _fold_table() -> tuple[np.ndarray, list[tuple[int, ...]]]:
             parent[x], x = root, parent[x]
         return root
 
+    def union(x: int, y: int) -> None:
+        a, b = find(x), find(y)
+        if a != b:
+            parent[a] = b
+
     for c in range(0x20000):
-        ch = chr(c)
-        for v in (ch.lower(), ch.upper()):
-            if len(v) == 1 and ord(v) != c:
-                parent.setdefault(c, c)
-                parent.setdefault(ord(v), ord(v))
-                a, b = find(c), find(ord(v))
-                if a != b:
-                    parent[a] = b
+        if python:
+            lo = _sre.unicode_tolower(c)
+            if lo != c:
+                union(c, lo)
+            for e in _EXTRA_CASES.get(lo, ()):
+                union(lo, e)
+        else:
+            ch = chr(c)
+            for v in (ch.lower(), ch.upper()):
+                if len(v) == 1 and ord(v) != c:
+                    union(c, ord(v))
     orbits: dict[int, list[int]] = {}
-    for c in parent:
+    for c in list(parent):
         orbits.setdefault(find(c), []).append(c)
-    cps = sorted(parent)
     orbit_of = {}
     for members in orbits.values():
-        t = tuple(sorted(members))
-        for m in members:
-            orbit_of[m] = t
+        if len(members) > 1:
+            t = tuple(sorted(members))
+            for m in members:
+                orbit_of[m] = t
+    cps = sorted(orbit_of)
     return np.array(cps, dtype=np.int64), [orbit_of[c] for c in cps]
 
 
-def casefold(s: Ranges) -> Ranges:
-    """Close a set under simple case folding (for the ``i`` flag)."""
-    cps, orbits = _fold_table()
+def ascii_casefold(s: Ranges) -> Ranges:
+    """Close a set under ASCII case folding only (the ``i`` flag with ``a``)."""
+    extra = []
+    for lo, hi in s:
+        for a, z, shift in ((0x41, 0x5A, 0x20), (0x61, 0x7A, -0x20)):
+            x, y = max(lo, a), min(hi, z)
+            if x <= y:
+                extra.append((x + shift, y + shift))
+    return normalize(list(s) + extra) if extra else s
+
+
+def casefold(s: Ranges, python: bool = False) -> Ranges:
+    """Close a set under case folding (for the ``i`` flag; ``python``: ``re``'s reading)."""
+    cps, orbits = _fold_table(python)
     extra = []
     for lo, hi in s:
         a = int(np.searchsorted(cps, lo, side="left"))

@@ -33,13 +33,15 @@ __all__ = ["regex_to_dfa"]
 
 _AHEAD_OK = frozenset({"end", "pyend", "mend", "lookahead"})
 _BEHIND_OK = frozenset({"start", "mstart", "lookbehind"})
-_ALL_OK = frozenset({"start", "end", "pyend", "mstart", "mend", "wordb", "nwordb", "lookahead", "lookbehind"})
+_ALL_OK = frozenset({"start", "end", "pyend", "mstart", "mend", "wordb", "nwordb", "awordb", "anwordb", "lookahead",
+                     "lookbehind"})
 _BIG_PART = 256
 """DFAs above this size are combined at the DFA level rather than embedded in an NFA."""
 _FORWARD = frozenset({"end", "pyend", "mend", "lookahead"})
 _KIND_TEXT = {
     "start": "'^'", "end": "'$'", "pyend": "'$'", "mstart": "'^' (multiline)", "mend": "'$' (multiline)",
-    "wordb": "'\\b'", "nwordb": "'\\B'", "lookahead": "lookahead", "lookbehind": "lookbehind",
+    "wordb": "'\\b'", "nwordb": "'\\B'", "awordb": "'\\b'", "anwordb": "'\\B'", "lookahead": "lookahead",
+    "lookbehind": "lookbehind",
 }
 
 
@@ -75,12 +77,11 @@ def _erase_markers(d: ByteDFA, budget: int) -> ByteDFA:
 class _Compiler:
     """Lowers the AST for one (encoding, dialect) to DFAs, resolving assertions."""
 
-    def __init__(self, pattern: str, encoding: str, dialect: str, budget: int, unicode_word: bool):
+    def __init__(self, pattern: str, encoding: str, dialect: str, budget: int):
         self.pattern = pattern
         self.enc = encoding
         self.dialect = dialect
         self.budget = budget
-        self.unicode_word = unicode_word  # \b uses Python's Unicode \w (else [A-Za-z0-9_])
         self.newline = NEWLINE if dialect == "python" else ECMA_LINE_TERMINATORS
 
     def err(self, msg: str, pos: int | None):
@@ -297,7 +298,7 @@ class _Compiler:
                 return self.char_automaton(2, part, delta, {(0, m): 0}, [0, 1], h, n_symbols)
             delta = {(0, 0): 0, (0, 1): 0, (1, 0): 0}  # mend: at the end or before a newline
             return self.char_automaton(2, part, delta, {(0, m): 1, (1, m): 1}, [0, 1], h, n_symbols)
-        if kind in ("wordb", "nwordb"):
+        if kind in ("wordb", "nwordb", "awordb", "anwordb"):
             # state = prev (0 non-word/start, 1 word) * 3 + pending (0 none, 1 need a word
             # character next, 2 need a non-word character or the end); class 0 word, 1 other
             delta, marks = {}, {}
@@ -308,10 +309,10 @@ class _Compiler:
                         delta[(st, 0)] = 3
                     if pend != 1:
                         delta[(st, 1)] = 0
-                    need = (2 if prev else 1) if kind == "wordb" else (1 if prev else 2)
+                    need = (2 if prev else 1) if kind in ("wordb", "awordb") else (1 if prev else 2)
                     if pend in (0, need):
                         marks[(st, m)] = prev * 3 + need
-            word = python_class("w") if self.unicode_word else ASCII_WORD
+            word = python_class("w") if kind in ("wordb", "nwordb") else ASCII_WORD  # a-: ASCII \w
             part = (word, complement(word))
             return self.char_automaton(6, part, delta, marks, [0, 2, 3, 5], h, n_symbols)
         raise AssertionError(kind)  # pragma: no cover
@@ -387,7 +388,7 @@ def _strip_anchors(branch, py: bool):
 def _compile(pattern: str, encoding: str, search: bool, dialect: str, budget: int) -> ByteDFA:
     ast, parser = parse_regex(pattern, dialect)
     py = dialect == "python"
-    comp = _Compiler(pattern, encoding, dialect, budget, unicode_word=py and not parser.flags["a"])
+    comp = _Compiler(pattern, encoding, dialect, budget)
     branches = ast.items if isinstance(ast, Alt) else (ast,)
     # Branches without assertions are grouped by anchoring so each group gets ONE Σ* prefix
     # and suffix: with a Σ* copy per branch, subsets would record which branches have

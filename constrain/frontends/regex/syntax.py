@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ...errors import OptionError, RegexError
 from .charsets import (ASCII_DIGIT, ASCII_SPACE, ASCII_WORD, ECMA_LINE_TERMINATORS, ECMA_SPACE, MAX_CP, NEWLINE, ALL,
-                       Ranges, casefold, category_ranges, gc_lookup, loose_name, complement, normalize, python_class, single)
+                       Ranges, ascii_casefold, casefold, category_ranges, gc_lookup, loose_name, complement, normalize, python_class, single)
 
 __all__ = ["ANY_STAR", "Alt", "AnyStar", "Assert", "Chars", "DIALECTS", "Look", "Repeat", "Seq", "parse_regex"]
 
@@ -47,7 +47,8 @@ class Repeat:
 
 @dataclass(frozen=True)
 class Assert:
-    """Zero-width assertion: start, end, pyend (Python ``$``), mstart, mend, wordb, nwordb."""
+    """Zero-width assertion: start, end, pyend (Python ``$``), mstart, mend, wordb, nwordb
+    (awordb, anwordb: over ASCII ``\\w``, the ECMA dialect's and Python's under ``a``)."""
 
     kind: str
     pos: int
@@ -267,8 +268,17 @@ class _Parser:
         self.i += 1
         return Chars(self.fold_set(single(ord(c))))
 
+    def unicode_word(self) -> bool:
+        """Whether ``\\b``/``\\B`` here read Python's Unicode ``\\w`` (else ``[A-Za-z0-9_]``): the
+        flags in force where they stand, so a scoped ``(?a:...)`` counts."""
+        return self.py and not self.flags["a"]
+
     def fold_set(self, s: Ranges) -> Ranges:
-        return casefold(s) if self.flags["i"] else s
+        if not self.flags["i"]:
+            return s
+        if self.py and self.flags["a"]:
+            return ascii_casefold(s)  # re.ASCII | re.IGNORECASE folds ASCII letters only
+        return casefold(s, python=self.py)
 
     # -- groups
 
@@ -405,11 +415,11 @@ class _Parser:
             s = self.parse_property(pos)
             return complement(s) if c == "P" else s
         if c == "b":
-            return 0x08 if in_class else Assert("wordb", pos)
+            return 0x08 if in_class else Assert("wordb" if self.unicode_word() else "awordb", pos)
         if c == "B":
             if in_class:
                 self.error("bad escape \\B in a character class", pos)
-            return Assert("nwordb", pos)
+            return Assert("nwordb" if self.unicode_word() else "anwordb", pos)
         if py and c in "AZ":
             if in_class:
                 self.error(f"bad escape \\{c}", pos)
