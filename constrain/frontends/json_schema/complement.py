@@ -11,7 +11,7 @@ from typing import Any
 
 from .ir import ALSO, CONTAINS_ALSO, NOT, NUM_AND, NUM_MINUS, PATTERNS, SOME, STR_MINUS, SomeMember, XOF, is_internal
 from .keywords import (ALL_TYPES, ANNOTATIONS, MAX_ENUM, NOEXP_REGEX, NONINT_REGEX, VALIDATION_KEYWORDS,
-                       find_keywords, has_unevaluated)
+                       has_unevaluated)
 from .lexemes import ANY_STRING, string_spec
 from .values import canon, number_literal_regex, ptr_escape
 
@@ -26,9 +26,10 @@ class ComplementMixin:
         names all lie in ``keys`` (the context of a closed object: ``oneOf`` branches)."""
         if depth > 8:
             return None
-        if has_unevaluated(schema) or (isinstance(schema, dict) and find_keywords(
-                schema, ("unevaluatedProperties", "unevaluatedItems"))):
-            return None  # annotations inside `not` are dropped: no schema-level complement
+        if isinstance(schema, dict) and self._reaches(schema, ptr, has_unevaluated):
+            # an unevaluated* that constrains (not `true`/`{}`, which never fails) reads the
+            # annotations around it, which no schema-level complement keeps; `$ref`s followed
+            return None
         if schema is True:
             return False
         if schema is False:

@@ -14,7 +14,7 @@ import itertools
 
 import pytest
 
-from constrain import EmptyLanguageError, compile_json_schema
+from constrain import EmptyLanguageError, UnsupportedSchemaError, compile_json_schema
 from oracles import check_against_jsonschema
 
 OBJECTS = [{}] + [dict(zip(ks, vs)) for n in (1, 2) for ks in itertools.combinations("abc", n)
@@ -49,3 +49,25 @@ def test_referenced_parts_keep_their_unevaluated(schema, smollm2_vocab):
 def test_a_false_target_is_an_empty_language_not_a_crash(schema, smollm2_vocab):
     with pytest.raises(EmptyLanguageError):
         compile_json_schema(schema, smollm2_vocab)
+
+
+@pytest.mark.parametrize("schema", [
+    # a constraining unevaluated* reached through a `$ref` under `not`: no complement keeps the
+    # annotations it reads (it was complemented as if it were additionalProperties: a wrong
+    # accept of {"a": 1, "b": 1})
+    {"$defs": {"u": {"properties": {"a": True}, "anyOf": [{"properties": {"b": True}}], "unevaluatedProperties": False}},
+     "not": {"$ref": "#/$defs/u"}},
+])
+def test_a_referenced_unevaluated_under_not_is_refused(schema, smollm2_vocab):
+    with pytest.raises(UnsupportedSchemaError):
+        compile_json_schema(schema, smollm2_vocab)
+
+
+@pytest.mark.parametrize("schema", [
+    # `unevaluatedProperties: true` never fails: a complement ignores it
+    {"not": {"required": ["a"], "unevaluatedProperties": True}},
+    {"oneOf": [{"required": ["a"], "unevaluatedProperties": True}, {"required": ["b"]}]},
+    {"$defs": {"t": {"required": ["c"], "unevaluatedProperties": {}}}, "not": {"$ref": "#/$defs/t"}},
+])
+def test_complements_ignore_unevaluated_true(schema, smollm2_vocab):
+    check_against_jsonschema(schema, smollm2_vocab, OBJECTS)
