@@ -413,42 +413,15 @@ class ApplicatorsMixin:
 
     def _evaluates(self, node: Any, ptr: str) -> bool:
         """Whether a keyword that evaluates properties or items (what a parent's unevaluated*
-        sees) is reachable in ``node`` (see :meth:`_reaches`)."""
-        return self._reaches(node, ptr, lambda n: any(k in n for k in EVALUATING))
+        sees) is reachable in ``node`` (see :meth:`reaches`)."""
+        return self.reaches(node, ptr, lambda n: any(k in n for k in EVALUATING))
 
     def _may_evaluate_name(self, node: Any, name: str, ptr: str) -> bool:
         """Whether something reachable in ``node`` could mark property ``name`` evaluated: a
         ``properties`` declaring it, or any ``patternProperties``/``additionalProperties``/
-        ``unevaluatedProperties`` (see :meth:`_reaches`)."""
-        return self._reaches(node, ptr, lambda n: (isinstance(n.get("properties"), dict) and name in n["properties"])
+        ``unevaluatedProperties`` (see :meth:`reaches`)."""
+        return self.reaches(node, ptr, lambda n: (isinstance(n.get("properties"), dict) and name in n["properties"])
                              or any(k in n for k in ("patternProperties", "additionalProperties", "unevaluatedProperties")))
-
-    def _reaches(self, node: Any, ptr: str, hit) -> bool:
-        """Whether ``hit`` holds for a schema object reachable in ``node``, following ``$ref`` to
-        its target (a branch that is a ``$ref`` evaluates what its target does) and into the
-        internal entries (:class:`Xof`, :class:`Conditional`); a dynamic reference, or one that
-        does not resolve, counts as a hit.  Conservative: objects inside ``properties`` and the
-        like, which apply to members, count too; ``$defs`` count only where referenced."""
-        seen: set[int] = set()
-        stack = [node]
-        while stack:
-            n = stack.pop()
-            if isinstance(n, (list, tuple)):
-                stack.extend(n)
-                continue
-            if not isinstance(n, dict) or id(n) in seen:
-                continue
-            seen.add(id(n))
-            if hit(n) or "$dynamicRef" in n or "$recursiveRef" in n:
-                return True
-            if isinstance(n.get("$ref"), str):
-                try:
-                    stack.append(self.resolve(n["$ref"], ptr, at=n)[0])
-                except ConstraintError:
-                    return True
-            stack.extend(v for k, v in n.items() if k not in ("enum", "const", "default", "examples", "example", "$defs", "definitions")
-                         and isinstance(v, (dict, list, tuple)))
-        return False
 
     def _annotation_free(self, c: Any, ctx: list, ptr: str, depth: int = 0) -> Any:
         """A schema equivalent to the complement ``c`` wherever it is conjoined with the schemas
@@ -461,10 +434,11 @@ class ApplicatorsMixin:
         matching one of its ``patternProperties``, or falling to its ``additionalProperties``,
         which the merge conjoins), or is unevaluated and faces ``unevaluatedProperties`` ``U``
         (``S ∧ U``). Declaring ``k``
-        with that conjunction keeps every instance's verdict. Refused (None): ``ctx`` with
-        in-place applicators that evaluate (which set of keys they evaluate depends on the
-        instance), complements with ``patternProperties``/``additionalProperties`` or array
-        keywords, and ``unevaluatedItems`` in ``ctx``.
+        with that conjunction keeps every instance's verdict; the same for a ``prefixItems``
+        position facing ``unevaluatedItems`` (:meth:`_neutral_item`). Refused (None): ``ctx``
+        with in-place applicators that might evaluate ``k`` (which keys they evaluate depends
+        on the instance), complements with ``patternProperties``/``additionalProperties``,
+        ``items`` or ``contains``.
         """
         if isinstance(c, bool):
             return c
@@ -584,7 +558,7 @@ class ApplicatorsMixin:
                 uneval.append(ue)
         if uneval:
             in_place = self._in_place_applicators(ctx, ptr)
-            if in_place is None or self._reaches(
+            if in_place is None or self.reaches(
                     in_place, ptr, lambda n: (isinstance(n.get("prefixItems"), list) and len(n["prefixItems"]) > j)
                     or any(k in n for k in ("items", "contains", "unevaluatedItems", CONTAINS_ALSO))):
                 return None

@@ -26,7 +26,7 @@ class ComplementMixin:
         names all lie in ``keys`` (the context of a closed object: ``oneOf`` branches)."""
         if depth > 8:
             return None
-        if isinstance(schema, dict) and self._reaches(schema, ptr, has_unevaluated):
+        if isinstance(schema, dict) and self.reaches(schema, ptr, has_unevaluated):
             # an unevaluated* that constrains (not `true`/`{}`, which never fails) reads the
             # annotations around it, which no schema-level complement keeps; `$ref`s followed
             return None

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit, uses_relative
 
-from ...errors import SchemaError, UnsupportedSchemaError
+from ...errors import ConstraintError, SchemaError, UnsupportedSchemaError
 from .keywords import SCHEMA_LISTS, SCHEMA_MAPS, SCHEMA_VALUES, find_keywords
 from .values import ptr_escape
 
@@ -126,6 +126,33 @@ class RefsMixin:
             return hit, uri
         node, _ = _follow_pointer(node, frag, ref, ptr, f" in {doc!r}")
         return node, uri
+
+    def reaches(self, node: Any, ptr: str, hit) -> bool:
+        """Whether ``hit`` holds for a schema object reachable in ``node``, following ``$ref`` to
+        its target (a branch that is a ``$ref`` says what its target says) and into the
+        internal entries (tuples: :class:`~.ir.Xof`, :class:`~.ir.Conditional`); a dynamic
+        reference, or one that does not resolve, counts as a hit.  Conservative: objects inside ``properties`` and the
+        like, which apply to members, count too; ``$defs`` count only where referenced."""
+        seen: set[int] = set()
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, (list, tuple)):
+                stack.extend(n)
+                continue
+            if not isinstance(n, dict) or id(n) in seen:
+                continue
+            seen.add(id(n))
+            if hit(n) or "$dynamicRef" in n or "$recursiveRef" in n:
+                return True
+            if isinstance(n.get("$ref"), str):
+                try:
+                    stack.append(self.resolve(n["$ref"], ptr, at=n)[0])
+                except ConstraintError:
+                    return True
+            stack.extend(v for k, v in n.items() if k not in ("enum", "const", "default", "examples", "example", "$defs", "definitions")
+                         and isinstance(v, (dict, list, tuple)))
+        return False
 
 
 def _follow_pointer(node: Any, frag: str, ref: str, ptr: str, where: str = "") -> tuple[Any, list[str]]:
