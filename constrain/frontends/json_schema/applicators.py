@@ -29,6 +29,17 @@ OBJECT_ONLY = {"properties", "required", "additionalProperties", "patternPropert
                "minProperties", "maxProperties", "dependentRequired", "unevaluatedProperties"}
 
 
+def _with_xofs(schema: Any, xofs: list) -> Any:
+    """``schema`` (a branch merged with its siblings) conjoined with the ``anyOf``/``oneOf``
+    groups still to expand: a ``true`` branch becomes ``{XOF: xofs}``, never drops them; the
+    schema's own list is copied, not extended in place (other branches share it)."""
+    if schema is False:
+        return False
+    if schema is True:
+        schema = {}
+    return dict(schema, **{XOF: list(schema.get(XOF, [])) + list(xofs)})
+
+
 class ApplicatorsMixin:
     """``anyOf``/``oneOf``/``not``/``if``-``then``-``else``/``dependentSchemas``, and the
     presence formulas they reduce to on objects."""
@@ -201,9 +212,7 @@ class ApplicatorsMixin:
             nb = self.normalize(b, f"{bptr}/{i}") if isinstance(b, dict) else b
             merged = self.merge(rest, nb, f"{bptr}/{i}") if rest else nb
             if xofs[1:]:
-                merged = dict(merged) if isinstance(merged, dict) else merged
-                if isinstance(merged, dict):
-                    merged.setdefault(XOF, []).extend(xofs[1:])
+                merged = _with_xofs(merged, xofs[1:])
             normed.append(merged)
         if kind == "oneOf" and len(normed) > 1:
             exact = self._one_of_strings(normed, bptr)
@@ -322,9 +331,8 @@ class ApplicatorsMixin:
             merged = self.merge(rest, nb, cptr) if rest else nb
             if merged is False:
                 continue
-            if more and isinstance(merged, dict):
-                merged = dict(merged)
-                merged.setdefault(XOF, []).extend(more)
+            if more:
+                merged = _with_xofs(merged, more)
             exprs.append(self.any_value() if merged is True or merged == {} else self.node(merged, cptr))
         return alt(*exprs) if exprs else NOTHING
 

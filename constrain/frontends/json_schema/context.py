@@ -16,7 +16,7 @@ from typing import Any
 from ...errors import OptionError, SchemaError, UnsupportedSchemaError
 from ...ir import Expr, NOTHING, Ref
 from . import formats
-from .keywords import TYPE_NAMES
+from .keywords import TYPE_NAMES, has_unevaluated
 from .lexemes import JsonLexemes
 from .values import type_of
 
@@ -62,6 +62,14 @@ class LoweringContext:
         self._sub_names: dict[int, str] = {}
         self._keep: list = []  # keeps keyed schema objects alive so their ids stay unique
         self._conjunctions: dict[tuple[int, ...], dict] = {}
+        self._reads_annotations: bool | None = None
+
+    def reads_annotations(self) -> bool:
+        """Whether an ``unevaluated*`` that constrains (not ``true``/``{}``) is reachable from the
+        root, referenced documents included: only then do annotations change any verdict."""
+        if self._reads_annotations is None:
+            self._reads_annotations = self.reaches(self.root, "#", has_unevaluated)
+        return self._reads_annotations
 
     def conjunction(self, parts: list) -> Any:
         """``{"allOf": parts}`` (the one part itself when alone), the same object each time

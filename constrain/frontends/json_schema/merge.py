@@ -184,7 +184,9 @@ class MergeMixin:
             if not isinstance(s, dict):
                 return s  # a false (or true) target
         while (isinstance(s.get("not"), dict) and set(s["not"]) - ANNOTATIONS == {"not"}
-               and not has_unevaluated(s)):  # annotations inside `not` do not count as evaluated
+               and not has_unevaluated(s) and not (self.reads_annotations() and self._evaluates(s["not"]["not"], ptr))):
+            # annotations inside `not` do not count as evaluated: folded only where no
+            # unevaluated* anywhere could read the inner schema's annotations
             inner = s.pop("not")["not"]  # not(not X) == X
             s = self.merge(s, self.normalize(inner, f"{ptr}/not/not", depth + 1), ptr, depth)
             if not isinstance(s, dict):

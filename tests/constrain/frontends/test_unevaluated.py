@@ -217,6 +217,16 @@ FOUND_BY_FUZZING = [
 ]
 
 
+FOUND_BY_FUZZING += [
+    # not(not X) inside an allOf part: X's annotations do not count (it was folded to X)
+    {"unevaluatedProperties": False, "allOf": [{"not": {"not": {"properties": {"bar": {}}}}}]},
+    {"unevaluatedProperties": {"const": 1}, "anyOf": [{"not": {"not": {"properties": {"foo": True}}}}, {"required": ["qq"]}]},
+    # two applicator levels down, a nested unevaluated* still evaluates what it admits
+    {"allOf": [{"allOf": [{"unevaluatedProperties": {"type": "integer"}}]}], "unevaluatedProperties": False},
+    {"anyOf": [{"allOf": [{"unevaluatedProperties": {"type": "integer"}}]}], "unevaluatedProperties": False},
+]
+
+
 @pytest.mark.parametrize("schema", FOUND_BY_FUZZING)
 def test_references_constant_ifs_and_nested_true(byte_vocab, schema):
     assert _exact(schema, byte_vocab, OBJECTS) == []
