@@ -394,7 +394,7 @@ class MergeMixin:
             parts = [p for i, p in enumerate(parts) if not any(self._same(p, q) for q in parts[:i])]
             if any(p is False for p in parts):
                 return False
-            return True if not parts else parts[0] if len(parts) == 1 else {"allOf": parts}
+            return True if not parts else self.conjunction(parts)
 
         # the parts merged before (PART_ADDL entries, already in `out`) are sides too
         parts = [(x.get("properties", {}), x.get("patternProperties", {}), own_addl(x)) for x in (a, b)]
