@@ -30,11 +30,10 @@ class ComplementMixin:
         then reaches the same conjunctions, hence the same rules, and closes."""
         if not isinstance(schema, dict):
             return self._complement(schema, ptr, depth, keys)
-        memo = self.__dict__.setdefault("_complements", {})
         key = (id(schema), depth, None if keys is None else frozenset(keys))
-        hit = memo.get(key)
+        hit = self._complements.get(key)
         if hit is None:
-            hit = memo[key] = (schema, self._complement(schema, ptr, depth, keys))  # keeps `schema` alive
+            hit = self._complements[key] = (schema, self._complement(schema, ptr, depth, keys))  # keeps `schema` alive
         return hit[1]
 
     def _complement(self, schema: Any, ptr: str, depth: int = 0, keys: set | None = None) -> Any:
