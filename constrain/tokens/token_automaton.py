@@ -27,6 +27,7 @@ import numpy as np
 
 from .completion import Completions
 from ..budget import check_deadline, compile_budget
+from ..errors import CompileBudgetError
 from ..ir import RTN, Parser
 from .bitmask import pack_bits, set_bits
 from .lexeme_tables import FILL_BATCH_MIN, fill_rows
@@ -67,6 +68,20 @@ TOKEN_KEY = 256
 GROUP_MIN = 32
 # lexeme states with equal split nodes cross in one walk (_compute_mask; tests turn it off)
 CROSS_GROUPS = True
+#: a state with more threads than this is refused (CompileBudgetError): an ambiguous grammar
+#: (``start: "a" start start |``) multiplies its parser stacks at every byte, and each step
+#: costs its thread count, so without a bound a matcher hangs. MaskBench's states stay under
+#: ~250 threads (1,500 sampled schemas and the largest ones, session 20).
+MAX_THREADS = 50_000
+
+
+def _bounded(threads: set) -> set:
+    """``threads``, or :class:`CompileBudgetError` past ``MAX_THREADS`` (see there)."""
+    if len(threads) > MAX_THREADS:
+        raise CompileBudgetError(f"more than {MAX_THREADS:,} parser threads at one position: the grammar is too "
+                                 "ambiguous here (a rule like `s: \"a\" s s |` multiplies its parses at every byte)",
+                                 budget="states")
+    return threads
 
 
 class State:
@@ -280,7 +295,7 @@ class TokenAutomaton:
                     more, ce = self.after_lexeme(stack, x)
                     out.update(more)
                     can_end = can_end or ce
-        return thread_set(out), can_end
+        return thread_set(_bounded(out)), can_end
 
     def _step_threads(self, threads, b: int) -> tuple[Threads, bool]:
         """The threads after one more byte, and whether the output may end there."""
@@ -305,7 +320,7 @@ class TokenAutomaton:
                     more, ce = self.after_lexeme(stack, x)
                     out.update(more)
                     can_end = can_end or ce
-        return thread_set(out), can_end
+        return thread_set(_bounded(out)), can_end
 
     def walk(self, st: State, data: bytes) -> State:
         for b in data:
