@@ -23,20 +23,7 @@ class ComplementMixin:
         """A schema for ``not schema``, or None where that is not computable.
 
         ``keys``: when given, the complement need only be right for objects whose property
-        names all lie in ``keys`` (the context of a closed object: ``oneOf`` branches).
-
-        The same object each time for the same schema object (and ``keys``, ``depth``): a
-        recursion through a conditional (``if``'s complement, merged anew at every level)
-        then reaches the same conjunctions, hence the same rules, and closes."""
-        if not isinstance(schema, dict):
-            return self._complement(schema, ptr, depth, keys)
-        key = (id(schema), depth, None if keys is None else frozenset(keys))
-        hit = self._complements.get(key)
-        if hit is None:
-            hit = self._complements[key] = (schema, self._complement(schema, ptr, depth, keys))  # keeps `schema` alive
-        return hit[1]
-
-    def _complement(self, schema: Any, ptr: str, depth: int = 0, keys: set | None = None) -> Any:
+        names all lie in ``keys`` (the context of a closed object: ``oneOf`` branches)."""
         if depth > 8:
             return None
         if isinstance(schema, dict) and self.reaches(schema, ptr, has_unevaluated):

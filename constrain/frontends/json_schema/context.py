@@ -62,7 +62,6 @@ class LoweringContext:
         self._sub_names: dict[int, str] = {}
         self._keep: list = []  # keeps keyed schema objects alive so their ids stay unique
         self._conjunctions: dict[tuple[int, ...], dict] = {}
-        self._complements: dict[tuple, tuple] = {}  # see ComplementMixin.complement
         self._reads_annotations: bool | None = None
 
     def reads_annotations(self) -> bool:

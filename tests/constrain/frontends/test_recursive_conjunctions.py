@@ -41,26 +41,3 @@ def _instances():
 @pytest.mark.parametrize("schema", SCHEMAS, ids=range(len(SCHEMAS)))
 def test_recursion_through_conjoined_patterns_closes(schema, smollm2_vocab):
     assert check_against_jsonschema(schema, smollm2_vocab, _instances()) > 0
-
-
-# a recursion through a conditional (Github_medium:399, ajv's json-schema-secure meta-schema):
-# the `if`'s complement and the merged property rules were fresh objects at every level
-SECURE = {
-    "$schema": "http://json-schema.org/draft-07/schema#",
-    "dependencies": {"u": {"if": {"properties": {"u": {"const": True},
-                                                  "items": {"properties": {"type": {"enum": ["object", "array"]}}}}},
-                           "then": {"required": ["maxItems"]}}},
-    "properties": {"items": {"anyOf": [{"$ref": "#"}, {"type": "array", "items": {"$ref": "#"}}]},
-                   "maxItems": {"type": "integer"}, "type": {"enum": ["object", "array", "string"]}},
-}
-
-
-def _secure_instances():
-    leaves = [{}, {"type": "object"}, {"type": "string"}, {"u": True}, {"u": True, "maxItems": 1}, {"u": False}, 1]
-    one = [{"items": x} for x in leaves] + [{"u": True, "items": x} for x in leaves]
-    two = [{"u": True, "items": {"u": True, "items": x}} for x in leaves] + [{"items": [x, {"u": True}]} for x in leaves]
-    return leaves + one + two + [{"u": True, "items": {"type": "object"}, "maxItems": 2}]
-
-
-def test_recursion_through_a_conditional_closes(smollm2_vocab):
-    assert 0 < check_against_jsonschema(SECURE, smollm2_vocab, _secure_instances()) < len(_secure_instances())
