@@ -519,7 +519,7 @@ class ApplicatorsMixin:
             in_place = self._in_place_applicators(ctx, ptr)
             if in_place is None or self._may_evaluate_name(in_place, name, ptr):
                 return None
-        return {"allOf": [sub, *uneval]} if uneval else sub
+        return self.conjunction([sub, *uneval]) if uneval else sub
 
     def _in_place_applicators(self, ctx: list, ptr: str) -> list | None:
         """The in-place applicators of the schemas ``ctx`` (what they evaluate depends on the

@@ -131,8 +131,9 @@ class RefsMixin:
         """Whether ``hit`` holds for a schema object reachable in ``node``, following ``$ref`` to
         its target (a branch that is a ``$ref`` says what its target says) and into the
         internal entries (tuples: :class:`~.ir.Xof`, :class:`~.ir.Conditional`); a dynamic
-        reference, or one that does not resolve, counts as a hit.  Conservative: objects inside ``properties`` and the
-        like, which apply to members, count too; ``$defs`` count only where referenced."""
+        reference, or one that does not resolve, counts as a hit. Conservative: objects inside
+        ``properties`` and the like, which apply to members, count too; ``$defs`` count only
+        where referenced."""
         seen: set[int] = set()
         stack = [node]
         while stack:

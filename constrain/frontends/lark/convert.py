@@ -51,9 +51,10 @@ terminals allowed before, between and after them. Precisely:
 * ``%ignore X, Y``: runs of ignored terminals may appear before any terminal and at the end of
   the text. They are folded into the lexemes (every lexeme ``T`` becomes ``(X|Y)* T``, plus one
   trailing ``(X|Y)+`` lexeme at the end of the start rule), exactly as the JSON front-end folds
-  whitespace, so the parser never sees them. One difference from Lark: a run of ignored text may be split anywhere, so a terminal may start inside it (``start: "a"
-  " " "b"`` with ``%ignore WS`` takes ``"a\\n b"``), while Lark's lexer takes the ignored
-  terminal's greedy match whole (``WS`` eats ``"\\n "``) and rejects that text.
+  whitespace, so the parser never sees them. One difference from Lark: a run of ignored
+  text may be split anywhere, so a terminal may start inside it (``start: "a" " " "b"`` with
+  ``%ignore WS`` takes ``"a\\n b"``), while Lark's lexer takes the ignored terminal's greedy
+  match whole (``WS`` eats ``"\\n "``) and rejects that text.
 * Where Lark's ``lexer="dynamic"`` (greedy regex match at each position) rejects a text that
   splits into terminals in a non-greedy way (``start: NAME NAME`` on ``"abc"``), we accept it,
   as ``dynamic_complete`` does. Grammars meant for generation should separate such terminals

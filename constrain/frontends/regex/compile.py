@@ -386,7 +386,7 @@ def _strip_anchors(branch, py: bool):
 @register_lru
 @functools.lru_cache(maxsize=1024)
 def _compile(pattern: str, encoding: str, search: bool, dialect: str, budget: int) -> ByteDFA:
-    ast, parser = parse_regex(pattern, dialect)
+    ast, _ = parse_regex(pattern, dialect)
     py = dialect == "python"
     comp = _Compiler(pattern, encoding, dialect, budget)
     branches = ast.items if isinstance(ast, Alt) else (ast,)
