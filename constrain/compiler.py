@@ -41,8 +41,8 @@ def compile_json_schema(schema: Any, vocab: Vocabulary, *, options: JsonOptions 
                         time_budget_s: float = 20.0, max_newlines: int | None = DEFAULT,
                         trailing_whitespace: bool = DEFAULT, canonical_literals: bool = DEFAULT,
                         canonical_strings: bool = DEFAULT, property_order: str = DEFAULT,
-                        format_assertion: bool = DEFAULT, resources: Mapping[str, Any] | None = None,
-                        max_memory_bytes: int | None = DEFAULT_MAX_MEMORY_BYTES,
+                        format_assertion: bool = DEFAULT, openapi_formats: bool = DEFAULT,
+                        resources: Mapping[str, Any] | None = None, max_memory_bytes: int | None = DEFAULT_MAX_MEMORY_BYTES,
                         canonical_tokens: bool = False) -> Compiled:
     """Compile a JSON schema (dict, JSON string or Pydantic model class) for ``vocab``.
 
@@ -81,6 +81,8 @@ def compile_json_schema(schema: Any, vocab: Vocabulary, *, options: JsonOptions 
     remote reference is an :class:`UnsupportedSchemaError` (nothing is fetched).
     ``format_assertion=False`` treats ``format`` as an annotation (draft 2020-12's default:
     no check); the default ``True`` enforces the formats it knows (docs/json_schema.md).
+    ``openapi_formats=True`` also enforces OpenAPI's ``byte`` (base64; by default an unknown
+    format to JSON Schema: a warning and no check; ``decode.generate`` turns it on).
 
     ``canonical_tokens=True`` (every compile entry takes it) also allows a token only where
     the output stays the tokenizer's own encoding of its bytes (``"orderId"`` as the tokenizer
@@ -94,7 +96,7 @@ def compile_json_schema(schema: Any, vocab: Vocabulary, *, options: JsonOptions 
                              max_whitespace=max_whitespace, max_newlines=max_newlines,
                              trailing_whitespace=trailing_whitespace, canonical_literals=canonical_literals,
                              canonical_strings=canonical_strings, property_order=property_order,
-                             format_assertion=format_assertion)
+                             format_assertion=format_assertion, openapi_formats=openapi_formats)
     with compile_budget(time_budget_s, max_memory_bytes):
         try:
             schema = normalize_schema_input(schema)

@@ -58,7 +58,10 @@ class JsonOptions:
     properties in any order (as JSON Schema does), ``"declared"`` only in ``properties``
     order (undeclared ones between and after them), a narrowing generation uses;
     ``format_assertion``: ``True`` (default) enforces ``format`` (what generation wants),
-    ``False`` reads it as draft 2020-12's default annotation vocabulary does (no check).
+    ``False`` reads it as draft 2020-12's default annotation vocabulary does (no check);
+    ``openapi_formats``: also enforce OpenAPI's string format ``byte`` (base64), which JSON
+    Schema does not define, so by default it is an unknown format: a warning, no check (a
+    validator accepts ``"caBundle": "-----BEGIN ..."``); generation turns it on.
     """
 
     strict: bool = False
@@ -71,6 +74,7 @@ class JsonOptions:
     canonical_strings: bool = False
     property_order: str = "any"
     format_assertion: bool = True
+    openapi_formats: bool = False
 
     #: The narrowing ``decode.generate`` applies (``decode.GENERATION_JSON_OPTIONS`` as a dict).
     GENERATION: ClassVar["JsonOptions"]
@@ -106,4 +110,5 @@ class JsonOptions:
 _DEFAULTS = JsonOptions()
 JsonOptions.GENERATION = JsonOptions(strict=True, canonical_literals=True, canonical_strings=True,
                                      trailing_whitespace=False, whitespace="flexible", max_whitespace=16,
-                                     max_newlines=1, property_order="declared")
+                                     max_newlines=1, property_order="declared",
+                                     openapi_formats=True)

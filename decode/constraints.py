@@ -121,7 +121,9 @@ def _schema_of(constraint) -> dict | bool:
 #:   stopping), instead of the model padding it with newlines;
 #: - ``max_newlines=1`` with ``max_whitespace=16``: pretty-printed output stays possible (one
 #:   line break plus indentation per run), blank-line runs do not;
-#: - ``property_order="declared"``: properties in the schema's order, which a model follows.
+#: - ``property_order="declared"``: properties in the schema's order, which a model follows;
+#: - ``openapi_formats``: OpenAPI's ``format: byte`` asserted (base64), which a validator
+#:   ignores (not a JSON Schema format) but a schema's author asked for.
 #:
 #: Compare: Outlines allows ``[ ]?`` between tokens, llguidance defaults to flexible whitespace
 #: unless ``whitespace_flexible`` is off, XGrammar ``any_whitespace`` with ``max_whitespace_cnt``.

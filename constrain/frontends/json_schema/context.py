@@ -30,9 +30,10 @@ class LoweringContext:
     ``$id`` index, and the reporting of what cannot be enforced (strict vs lenient)."""
 
     def __init__(self, root: Any, *, strict: bool, lenient: bool, lexemes: JsonLexemes, property_order: str = "any",
-                 format_assertion: bool = True, resources: Any = None):
+                 format_assertion: bool = True, openapi_formats: bool = False, resources: Any = None):
         self.root = root
         self.format_assertion = bool(format_assertion)
+        self.openapi_formats = bool(openapi_formats)
         self.strict = strict
         if property_order not in ("any", "declared"):
             raise OptionError(f"property_order must be 'any' or 'declared', not {property_order!r}")
@@ -100,9 +101,14 @@ class LoweringContext:
     def format_parts(self, fmt: Any, ptr: str):
         """``formats.format_parts(fmt)``: the [(regex, length cap)] union a known format asserts;
         None when ``format`` is only an annotation (``format_assertion=False``, or an unknown
-        format, which warns: the spec says to ignore it). ``lenient=True``: host names take
-        A-labels by syntax (their Punycode cannot be checked by an automaton), with a warning."""
+        format, which warns: the spec says to ignore it; OpenAPI's ``byte`` is one unless
+        ``openapi_formats=True``). ``lenient=True``: host names take A-labels by syntax (their
+        Punycode cannot be checked by an automaton), with a warning."""
         if not self.format_assertion:
+            return None
+        if fmt in formats.OPENAPI_FORMATS and not self.openapi_formats:
+            warnings.warn(f"format {fmt!r} at {ptr} is OpenAPI's, not JSON Schema's: ignored (an annotation; "
+                          "openapi_formats=True asserts it)", SchemaWarning, stacklevel=4)
             return None
         a_labels = self.lenient and fmt in formats.A_LABEL_FORMATS
         fp = formats.format_parts(fmt, a_labels=a_labels)

@@ -87,14 +87,17 @@ strings -- safe for generation; O: it accepts a superset):
   more digits).  Balanced parentheses, ``n <= m`` and group-name uniqueness are not regular;
   within the subset every check is exact.  password, binary: any string (exact).
 * byte: canonical base64 (RFC 4648 section 4, padded, pad bits zero) (N:
-  non-canonical pad bits that lenient decoders accept are left out).
+  non-canonical pad bits that lenient decoders accept are left out).  OpenAPI's
+  format, not JSON Schema's: the compiler asserts it only with
+  ``openapi_formats=True`` (``OPENAPI_FORMATS``; generation's default), else it is an
+  unknown format (a warning, no check), as a JSON Schema validator reads it.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-__all__ = ["A_LABEL_FORMATS", "FORMAT_MAX_LENGTH", "FORMAT_REGEXES", "NUMERIC_FORMATS", "FORMAT_UNIONS", "capped", "format_matches", "format_parts", "format_regex", "regexes", "time_regex", "date_time_regex"]
+__all__ = ["A_LABEL_FORMATS", "FORMAT_MAX_LENGTH", "FORMAT_REGEXES", "NUMERIC_FORMATS", "OPENAPI_FORMATS", "FORMAT_UNIONS", "capped", "format_matches", "format_parts", "format_regex", "regexes", "time_regex", "date_time_regex"]
 
 # ---------------------------------------------------------------------------
 # helpers
@@ -740,6 +743,11 @@ JSON_POINTER = "(?:/(?:" + _cls([(0x00, 0x2E), (0x30, 0x7D), (0x7F, 0x10FFFF)]) 
 RELATIVE_JSON_POINTER = "(?:0|[1-9][0-9]*)(?:#|" + JSON_POINTER + ")"
 _B64 = "[A-Za-z0-9+/]"
 BYTE = "(?:" + _B64 + "{4})*(?:" + _B64 + "[AQgw]==|" + _B64 + "{2}[AEIMQUYcgkosw048]=)?"
+
+#: OpenAPI string formats with a check, asserted only with ``openapi_formats=True``: JSON
+#: Schema does not define them, so a validator reads them as unknown formats (annotations).
+#: (``binary`` and ``password`` allow every string either way.)
+OPENAPI_FORMATS = frozenset({"byte"})
 
 # OpenAPI numeric formats: not string formats (see constrain.frontends.json_schema.numeric.INTEGER_FORMAT_BOUNDS).
 NUMERIC_FORMATS = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",

@@ -240,7 +240,7 @@ def schema_to_grammar(schema: Any, *, strict: bool = False, lenient: bool = Fals
                       max_newlines: int | None = None, trailing_whitespace: bool = True,
                       canonical_literals: bool = False, canonical_strings: bool = False,
                       property_order: str = "any", format_assertion: bool = True,
-                      resources: Any = None) -> Grammar:
+                      openapi_formats: bool = False, resources: Any = None) -> Grammar:
     """The grammar of the JSON texts valid under ``schema`` (options: see ``compile_json_schema``)."""
     schema = to_declared_draft(normalize_schema_input(schema))
     check_schema_document(schema)
@@ -261,4 +261,4 @@ def schema_to_grammar(schema: Any, *, strict: bool = False, lenient: bool = Fals
     with recursion_headroom():  # deeply nested schemas recurse ~10 Python frames per level
         return SchemaLowering(schema, strict=strict, lenient=lenient, lexemes=lex,
                               property_order=property_order, format_assertion=format_assertion,
-                              resources=docs).grammar()
+                              openapi_formats=openapi_formats, resources=docs).grammar()

@@ -84,3 +84,59 @@ def test_option_plumbing(byte_vocab):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         compile_json_schema({"format": "no-such"}, byte_vocab, format_assertion=False)
+
+
+# OpenAPI's `byte` (base64) is no JSON Schema format: a validator (jsonschema, with or without
+# its format checker) ignores it, so asserting it by default rejected valid instances
+# (MaskBench's Kubernetes `caBundle: "-----BEGIN ..."`); `openapi_formats=True` asserts it.
+BYTE_SCHEMAS = [
+    {"type": "string", "format": "byte"},
+    {"type": "object", "properties": {"caBundle": {"type": "string", "format": "byte"}}},
+    {"type": "object", "propertyNames": {"format": "byte"}},
+]
+BYTE_STRINGS = ["-----BEGIN CERTIFICATE-----", "base64 encoded", "aGVsbG8=", "aGVsbG8", "", "YQ=="]
+
+
+def _byte_instances(schema):
+    if "properties" in schema:
+        return [{"caBundle": s} for s in BYTE_STRINGS] + [{}]
+    if "propertyNames" in schema:
+        return [{s: 1} for s in BYTE_STRINGS] + [{}]
+    return BYTE_STRINGS
+
+
+@pytest.mark.parametrize("schema", BYTE_SCHEMAS)
+def test_openapi_byte_is_an_annotation_by_default(byte_vocab, schema):
+    with pytest.warns(UserWarning, match="OpenAPI"):
+        compiled = compile_json_schema(schema, byte_vocab)
+    valid = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    bad = [x for x in _byte_instances(schema) if accepts(compiled, byte_vocab, json.dumps(x)) != valid.is_valid(x)]
+    assert bad == []
+
+
+@pytest.mark.parametrize("schema", BYTE_SCHEMAS)
+def test_openapi_byte_asserted_on_request(byte_vocab, schema):
+    import base64
+
+    def b64(s):
+        try:
+            return base64.b64encode(base64.b64decode(s, validate=True)).decode() == s
+        except ValueError:
+            return False
+
+    compiled = compile_json_schema(schema, byte_vocab, openapi_formats=True)
+    for x in _byte_instances(schema):
+        strings = [v for v in (x.values() if "properties" in schema else x if isinstance(x, dict) else [x])]
+        assert accepts(compiled, byte_vocab, json.dumps(x)) == all(b64(s) for s in strings), x
+
+
+def test_openapi_formats_plumbing(byte_vocab):
+    assert JsonOptions().openapi_formats is False
+    assert JsonOptions.GENERATION.openapi_formats is True  # generation writes base64 where asked
+    c = compile_json_schema({"format": "byte"}, byte_vocab, options=JsonOptions.GENERATION)
+    assert not accepts(c, byte_vocab, '"not base64"')
+    # with format_assertion=False no format is checked, OpenAPI's included, and nothing warns
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        c = compile_json_schema({"format": "byte"}, byte_vocab, format_assertion=False, openapi_formats=True)
+    assert accepts(c, byte_vocab, '"not base64"')
