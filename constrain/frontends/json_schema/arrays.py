@@ -137,10 +137,9 @@ class ArraysMixin:
         # the loop state must sit after the first item, so that every looped item has a comma
         B = max(len(prefix), lo, 1) if hi is None else hi
         if B > MAX_COUNT_STATES:
-            if hi is not None and lo <= len(prefix) + 1:
-                B = max(len(prefix), lo)
-                # bounded but large: fall back to a counted repeat of the rest item
-            raise UnsupportedSchemaError("maxItems" if hi is not None else "minItems", ptr, f"item count bound {B} too large")
+            keyword = "maxItems" if hi is not None else "minItems"
+            raise UnsupportedSchemaError(keyword, ptr, f"counting {B} items needs {B + 1} automaton positions "
+                                         f"(at most {MAX_COUNT_STATES + 1})")
         C = min_c if max_c is None else max_c
         also = list(s.get(CONTAINS_ALSO, []))
         if len(also) > 3:

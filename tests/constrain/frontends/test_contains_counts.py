@@ -48,3 +48,16 @@ def test_counts_follow_their_own_contains(schema, smollm2_vocab):
 def test_counts_beside_two_different_contains_are_refused(schema, smollm2_vocab):
     with pytest.raises(UnsupportedSchemaError, match="Contains"):
         compile_json_schema(schema, smollm2_vocab)
+
+
+@pytest.mark.parametrize("schema, keyword, count", [
+    ({"type": "array", "items": {"type": "object"}, "minItems": 1, "maxItems": 10000}, "maxItems", 10000),
+    ({"type": "array", "minItems": 5000}, "minItems", 5000),
+])
+def test_item_counts_past_the_limit_name_the_bound(schema, keyword, count, smollm2_vocab):
+    """The refusal names the keyword and the count it asked for (it once said "bound 1 too
+    large" for ``maxItems: 10000`` beside ``minItems: 1``)."""
+    with pytest.raises(UnsupportedSchemaError) as ei:
+        compile_json_schema(schema, smollm2_vocab)
+    assert ei.value.keyword == keyword and ei.value.pointer == "#"
+    assert f"counting {count} items" in str(ei.value)
