@@ -15,13 +15,15 @@ from ...errors import SchemaError, UnsupportedSchemaError
 from ...ir import Expr, Lex, Member, NOTHING, alt, seq
 from ..regex import regex_to_dfa
 from .ir import ALSO, CONTAINS_ALSO, NOT, NUM_AND, NUM_MINUS, PART_ADDL, PATTERNS, SOME, STR_MINUS, XOF, is_internal, presence_eval
-from .keywords import ANNOTATIONS, MAX_ENUM
+from .keywords import ANNOTATIONS, MAX_ENUM, MAX_ENUM_GROUPED
 from .lexemes import string_content
-from .values import canon, number_literal_regex, type_of
+from .values import canon, number_literal_regex, numbers_literal_regex, type_of
 
 
-# an enum's string values as one lexeme (tests turn it off to compare with one per value)
+# an enum's string values as one lexeme, and its number values as another (tests turn these
+# off to compare with one lexeme per value)
 GROUP_STRING_ENUMS = True
+GROUP_NUMBER_ENUMS = True
 
 
 class EnumsMixin:
@@ -82,8 +84,11 @@ class EnumsMixin:
                 if k in ("enum", "const"):
                     allowed = {canon(x) for x in (v if k == "enum" else [v])}
                     vals = [x for x in vals if canon(x) in allowed]
-        if len(vals) > MAX_ENUM:
-            raise UnsupportedSchemaError("enum", ptr, f"more than {MAX_ENUM} values")
+        if len(vals) > MAX_ENUM_GROUPED:
+            raise UnsupportedSchemaError("enum", ptr, f"more than {MAX_ENUM_GROUPED} values")
+        structured = sum(not self._groups(v) for v in vals)
+        if structured > MAX_ENUM:
+            raise UnsupportedSchemaError("enum", ptr, f"more than {MAX_ENUM} values that are not strings or numbers")
         keep = []
         if set(rest) - {"type"}:
             keep = self._values_valid(vals, rest, "enum", ptr)
@@ -96,14 +101,23 @@ class EnumsMixin:
         seen: set[str] = set()
         exprs = []
         strings = []
+        numbers = []
         for v in keep:
             c = canon(v)
             if c not in seen:
                 seen.add(c)
                 if isinstance(v, str) and GROUP_STRING_ENUMS:
                     strings.append(v)
+                elif self._groups(v):
+                    numbers.append(v)
                 else:
                     exprs.append(self.literal_value(v, ptr))
+        if len(numbers) > 1:
+            # likewise one lexeme for the number values (2,000 integers were 2,000 lexemes,
+            # each its own DFA, token table and plan: 3 s to compile); the same language
+            exprs.append(Lex(self.L.regex(numbers_literal_regex(numbers), f"{len(numbers)} numbers")))
+        elif numbers:
+            exprs.append(self.literal_value(numbers[0], ptr))
         if len(strings) > 1:
             # one lexeme for all the string values (a trie of their spellings), not one per
             # value: an enum of 1,555 codes (Github_medium:129) made 1,555 lexemes, so the
@@ -113,6 +127,13 @@ class EnumsMixin:
         elif strings:
             exprs.append(self.literal_value(strings[0], ptr))
         return alt(*exprs) if exprs else NOTHING
+
+    @staticmethod
+    def _groups(v: Any) -> bool:
+        """Whether an enum value joins its kind's one lexeme (strings, numbers)."""
+        if isinstance(v, str):
+            return GROUP_STRING_ENUMS
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and GROUP_NUMBER_ENUMS
 
     def literal_value(self, v: Any, ptr: str) -> Expr:
         L = self.L

@@ -32,7 +32,10 @@ VALIDATION_KEYWORDS = {
     "if", "then", "else", "$ref", "nullable",
 }
 TYPE_NAMES = ("null", "boolean", "object", "array", "string", "number", "integer")
-MAX_ENUM = 2000
+MAX_ENUM = 2000  # enum values that each become their own alternative (objects, arrays)
+# enum values that share one lexeme (strings, numbers: a trie each): the DFA's state budget
+# bounds them, this bounds the per-value filtering by sibling keywords (ISO 3166-2 has ~5,000 codes)
+MAX_ENUM_GROUPED = 20000
 ALL_TYPES = ("null", "boolean", "object", "array", "string", "number")
 # numbers with a non-zero fraction and no exponent: a subset of the non-integers (complements)
 NONINT_REGEX = r"-?(?:0|[1-9][0-9]*)\.[0-9]*[1-9][0-9]*"

@@ -82,3 +82,27 @@ def number_literal_regex(v: int | float) -> str:
         return "(?:" + "|".join(alts) + ")"
     text = format(d.normalize(), "f")
     return regex_escape(text) + "0*"
+
+
+def numbers_literal_regex(values: list) -> str:
+    """JSON spellings of several number values, as one regex: :func:`number_literal_regex` of
+    each, with the plain texts of the integers (and of the other numbers) in one alternation
+    each, so that the regex compiler reads them as one literal set (a trie) and the suffix
+    (``(?:\\.0+)?`` after an integer, ``0*`` after a fraction) is built once."""
+    ints, fracs, zero = [], [], False
+    for v in values:
+        d = Decimal(repr(v)) if isinstance(v, float) else Decimal(v)
+        if d == d.to_integral_value():
+            i = int(d)
+            zero |= i == 0
+            ints.append(regex_escape(str(i)))
+        else:
+            fracs.append(regex_escape(format(d.normalize(), "f")))
+    if zero:
+        ints.append(r"-0")
+    alts = []
+    if ints:
+        alts.append("(?:" + "|".join(ints) + r")(?:\.0+)?")
+    if fracs:
+        alts.append("(?:" + "|".join(fracs) + ")0*")
+    return "(?:" + "|".join(alts) + ")"
