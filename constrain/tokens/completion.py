@@ -25,6 +25,8 @@ from collections import deque
 
 import numpy as np
 
+from ..budget import check_deadline
+
 __all__ = ["Completions"]
 
 # a lexeme's tails depend on its token table alone, and tables are shared by every compile
@@ -32,6 +34,7 @@ __all__ = ["Completions"]
 _TABLE_TAILS: "weakref.WeakKeyDictionary[object, dict[int, bytes | None]]" = weakref.WeakKeyDictionary()
 _TABLE_TAILS_MAX = 1024  # tails kept per table
 _BULK_ROWS = 8192  # tables up to this many transitions are read as one list by lexeme_tail
+_CHECK_EVERY_EDGES = 50_000  # dependents scanned by _solve between two deadline checks
 
 INF = float("inf")
 
@@ -204,9 +207,14 @@ class Completions:
         def value_cost(r: int) -> float:
             return dist[rule_start[r]] if rule_start[r] >= 0 else INF
 
+        steps = 0
         while work:
             s = work.popleft()
             queued[s] = False
+            steps += len(dependents[s])
+            if steps >= _CHECK_EVERY_EDGES:  # a root with thousands of alternatives rescans them all
+                steps = 0
+                check_deadline()
             for q in dependents[s]:
                 best, pick = dist[q], None
                 mr = objects.get(q)

@@ -99,9 +99,7 @@ class SchemaLowering(RefsMixin, MergeMixin, ApplicatorsMixin, ComplementMixin, D
         if name is None:
             # a different schema object may already own this pointer's name (merged or
             # complement-made schemas): never let two languages share one rule
-            name, k = "at:" + ptr, 1
-            while name in self.rules:
-                name, k = f"at:{ptr}#{k}", k + 1
+            name = self.fresh_rule_name("at:" + ptr)
             self._sub_names[id(schema)] = name
             self._keep.append(schema)
         return self.rule(name, lambda: self.value(schema, ptr), ptr)

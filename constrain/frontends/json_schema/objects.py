@@ -347,9 +347,7 @@ class ObjectsMixin:
         L = self.L
         body = Members(L.punct("{"), L.punct("}"), L.punct(","), L.punct(":"), members, extras,
                        minP, maxP, allowed, n_flags, ptr)
-        name, k = "object:" + ptr, 1
-        while name in self.rules:
-            name, k = f"object:{ptr}#{k}", k + 1
+        name = self.fresh_rule_name("object:" + ptr)
         self.rules[name] = body
         self.origins[name] = ptr
         return Ref(name)
@@ -360,9 +358,7 @@ class ObjectsMixin:
             return None
         if isinstance(v, Ref):
             return v.name
-        name, k = "value:" + ptr, 1
-        while name in self.rules:
-            name, k = f"value:{ptr}#{k}", k + 1
+        name = self.fresh_rule_name("value:" + ptr)
         self.rules[name] = v
         self.origins[name] = ptr
         return name

@@ -93,3 +93,22 @@ def test_long_scalar_enums_compile_and_long_structured_ones_are_refused(byte_voc
     with pytest.raises(UnsupportedSchemaError, match="not strings or numbers") as ei:
         compile_json_schema({"properties": {"p": {"enum": [[i] for i in range(2001)]}}}, byte_vocab)
     assert ei.value.keyword == "enum" and ei.value.pointer == "#/properties/p"
+
+
+def test_fresh_rule_names_count_on(byte_vocab):
+    """Rule names at one pointer: ``base``, ``base#1``, ... skipping taken ones, as the linear
+    probe gave them (the next suffix is now remembered per base)."""
+    from constrain.frontends.json_schema.lower import SchemaLowering
+    from constrain.frontends.json_schema.lexemes import JsonLexemes
+
+    ctx = SchemaLowering(True, strict=False, lenient=False, lexemes=JsonLexemes("flexible", 16))
+    got = []
+    for _ in range(3):
+        got.append(ctx.fresh_rule_name("value:#"))
+        ctx.rules[got[-1]] = None
+    ctx.rules["value:#/x#2"] = None  # taken by someone else
+    for _ in range(2):
+        got.append(ctx.fresh_rule_name("value:#/x"))
+        ctx.rules[got[-1]] = None
+    assert got == ["value:#", "value:##1", "value:##2", "value:#/x", "value:#/x#1"]
+    assert ctx.fresh_rule_name("value:#/x") == "value:#/x#3"
