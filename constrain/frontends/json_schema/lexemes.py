@@ -22,6 +22,7 @@ from ...automata.counted import NotCountable
 from ...cache import budgeted_cache, register_lru
 from ...errors import CompileBudgetError, OptionError
 from ...ir import Lexeme, lexeme
+from ...automata.minimize import acyclic_order
 from ..regex import literal_dfa, literal_set_dfa, regex_to_dfa
 
 __all__ = ["JsonLexemes", "canonical_string", "canonical_literals", "regex_escape", "string_spec", "string_content", "ANY_STRING", "NUMBER_REGEX", "INTEGER_REGEX"]
@@ -142,6 +143,28 @@ class JsonLexemes:
         match (``not: {pattern}``, keys covered by ``patternProperties``).
         """
         return self.string_expr(string_spec(patterns, full_patterns, min_len, max_len, exclude, exclude_patterns))
+
+    def counted_expr(self, content, hi: int) -> Lexeme:
+        """A JSON string whose content is in the language of the :func:`string_content`
+        expression ``content`` and has at most ``hi`` characters: the content automaton plus a
+        character counter (as :meth:`string_expr` builds a spec with a long upper bound), for
+        expressions whose cap :func:`hoist_cap` moved out of a product."""
+        content = simplify_string_expr(content)
+        if self.canonical_literals:
+            content = canonical_literals(content)
+        key = json.dumps(content, ensure_ascii=False)
+        enc = self.encoding
+
+        def build():
+            c = string_content(content, enc)
+            if not c.is_empty():
+                d = counted_content_dfa(self._ws(), c, regex_to_dfa(_ANY_CHARS, encoding=enc), hi)
+                if not d.is_empty():
+                    return d
+                c = ByteDFA.empty()  # every string of the content is longer than hi
+            return self._with_ws(glue(ByteDFA.literal(b'"'), c, ByteDFA.literal(b'"')))
+
+        return lexeme(f"json:{self._tag}:{self._str}count-expr:{hi}:{key}", build, ("string " + key)[:80])
 
     def string_literal(self, value: str) -> Lexeme:
         """Exactly the JSON string ``value``: in every escape spelling, or only in its canonical
@@ -285,6 +308,91 @@ def canonical_string(value: str) -> bytes:
     s = json.dumps(value, ensure_ascii=False)[1:-1]
     s = "".join("\\u%04x" % ord(c) if 0xD800 <= ord(c) <= 0xDFFF else c for c in s)
     return s.encode("utf-8")
+
+
+def _long_cap(e) -> int | None:
+    """The upper length bound of a spec that :meth:`JsonLexemes.string_expr` counts with a
+    counter (hostname's 253), else None."""
+    if e[0] == "spec" and e[4] is not None and e[4] > COUNTED_ABOVE and e[3] <= COUNTED_ABOVE:
+        return e[4]
+    return None
+
+
+def _has_long_cap(e) -> bool:
+    if e[0] == "spec":
+        return _long_cap(e) is not None or e[3] > COUNTED_ABOVE
+    if e[0] in ("or", "and"):
+        return any(_has_long_cap(x) for x in e[1])
+    if e[0] == "minus":
+        return _has_long_cap(e[1]) or _has_long_cap(e[2])
+    return False
+
+
+def _uncapped(e, m: int):
+    """``e`` with the long upper bounds of its specs dropped, where that changes nothing for
+    strings of at most ``m`` characters (every such bound is >= ``m``), else None. Only specs
+    and unions of them are rewritten; other uncapped expressions stay as they are."""
+    if not _has_long_cap(e):
+        return e
+    if e[0] == "spec":
+        k = _long_cap(e)
+        return None if k is None or k < m else ("spec", e[1], e[2], e[3], None, e[5], e[6])
+    if e[0] == "or":
+        xs = [_uncapped(x, m) for x in e[1]]
+        return None if any(x is None for x in xs) else ("or", xs)
+    return None
+
+
+def _max_chars(e) -> int | None:
+    """An upper bound on the characters of the strings of ``e``: the longest word of its
+    automaton over the decoded text's UTF-8 (a character is at least one byte; the JSON
+    spelling's escapes would count six), None when unbounded or not built that way."""
+    try:
+        d = string_content(e, "utf8")
+    except (ValueError, KeyError, TypeError):
+        return None
+    T = np.asarray(d.table, dtype=np.int64)
+    n = T.shape[0]
+    src, col = np.nonzero(T >= 0)
+    order = acyclic_order(n, src, T[src, col])
+    if len(order) < n:
+        return None  # a cycle: unbounded
+    longest = [0] * n
+    for x in reversed(order):
+        nxt = T[x][T[x] >= 0]
+        longest[x] = 1 + max(longest[int(y)] for y in nxt) if nxt.size else 0
+    return longest[0]
+
+
+def hoist_cap(expr):
+    """``("minus", a, b)`` as ``(content, hi)``: the same language as ``content`` with at most
+    ``hi`` characters (``hi`` None: no bound), with no long length bound left inside the
+    product, or None where the rules below do not apply. A product of hostname's 253-character
+    counter with its labels' automaton exceeds the state budget (``oneOf: [{format: hostname},
+    {format: ipv4}, {format: ipv6}]``); the counter belongs outside. With ``C_h`` the strings of
+    at most ``h`` characters:
+
+    - ``(A ∩ C_h) - (B ∩ C_k) = (A - B) ∩ C_h`` where ``h <= k`` (nothing in ``C_h`` is outside
+      ``C_k``), and ``B`` uncapped is ``k`` infinite;
+    - ``A - (B ∩ C_k) = A - B`` where no string of ``A`` has more than ``k`` characters;
+    - ``A - (B ∩ C_k) = A`` where ``A`` and ``B`` are disjoint."""
+    if expr[0] != "minus":
+        return None
+    a, b = expr[1], expr[2]
+    h = _long_cap(a)
+    if h is not None:
+        b2 = _uncapped(b, h)
+        return None if b2 is None else (("minus", ("spec", a[1], a[2], a[3], None, a[5], a[6]), b2), h)
+    if _has_long_cap(a):
+        return None
+    m = _max_chars(a)
+    b2 = None if m is None else _uncapped(b, m)
+    if b2 is not None:
+        return ("minus", a, b2), None
+    b0 = _uncapped(b, 0)  # every long upper bound dropped: a superset of b
+    if b0 is not None and string_content(("and", [a, b0])).is_empty():
+        return a, None
+    return None
 
 
 def simplify_string_expr(expr):

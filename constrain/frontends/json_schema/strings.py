@@ -10,7 +10,7 @@ from ...ir import Expr, Lex, NOTHING, alt
 from . import formats
 from .ir import NOT, PATTERNS, STR_MINUS, XOF
 from .keywords import ANNOTATIONS, STRING_NEUTRAL
-from .lexemes import ANY_STRING, string_spec
+from .lexemes import ANY_STRING, hoist_cap, string_spec
 from .values import canon
 
 
@@ -116,15 +116,37 @@ class StringsMixin:
                     return None
         if len(others) > 1 and not self._disjoint(others):
             return None
-        exact = ("or", [("minus", e, ("or", [x for j, x in enumerate(strs) if j != i])) for i, e in enumerate(strs)])
+        branches = [("minus", e, ("or", [x for j, x in enumerate(strs) if j != i])) for i, e in enumerate(strs)]
         try:
-            lx = self.L.string_expr(exact)
-            empty = lx.dfa.is_empty()
+            try:
+                lx = self.L.string_expr(("or", branches))
+                lexes = [] if lx.dfa.is_empty() else [lx]
+            except CompileBudgetError:
+                # a long length bound (hostname's 253) multiplied into the product: one lexeme
+                # per branch (they are disjoint), each bound counted outside its product
+                lexes = self._counted_branches(branches)
+                if lexes is None:
+                    raise
         except RegexError as err:
             raise UnsupportedSchemaError("pattern", ptr, str(err)) from err
-        parts = [] if empty else [Lex(lx)]
+        parts = [Lex(lx) for lx in lexes]
         parts += [self.node(o, ptr) for o in others]
         return alt(*parts) if parts else NOTHING
+
+    def _counted_branches(self, branches: list) -> list | None:
+        """The lexemes of ``("minus", branch, others)`` expressions with their long length
+        bounds hoisted out of the products (:func:`.lexemes.hoist_cap`), or None where one
+        cannot be."""
+        out = []
+        for b in branches:
+            h = hoist_cap(b)
+            if h is None:
+                return None
+            content, hi = h
+            lx = self.L.string_expr(content) if hi is None else self.L.counted_expr(content, hi)
+            if not lx.dfa.is_empty():
+                out.append(lx)
+        return out
 
     def _string_restrict(self, schema: Any, ptr: str, depth: int = 0):
         """The string content expression of the strings valid under ``schema`` (keywords of
