@@ -97,7 +97,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-__all__ = ["A_LABEL_FORMATS", "FORMAT_MAX_LENGTH", "FORMAT_REGEXES", "NUMERIC_FORMATS", "OPENAPI_FORMATS", "FORMAT_UNIONS", "capped", "format_matches", "format_parts", "format_regex", "regexes", "time_regex", "date_time_regex"]
+__all__ = ["A_LABEL_FORMATS", "EXACT_FORMATS", "format_superset_parts", "FORMAT_MAX_LENGTH", "FORMAT_REGEXES", "NUMERIC_FORMATS", "OPENAPI_FORMATS", "FORMAT_UNIONS", "capped", "format_matches", "format_parts", "format_regex", "regexes", "time_regex", "date_time_regex"]
 
 # ---------------------------------------------------------------------------
 # helpers
@@ -824,6 +824,24 @@ def format_parts(name: str, *, a_labels: bool = False) -> list[tuple[str | tuple
         return list(FORMAT_UNIONS[name])
     rx = FORMAT_REGEXES.get(name)
     return None if rx is None else [(rx, FORMAT_MAX_LENGTH.get(name))]
+
+
+#: formats whose language here is exactly the valid strings (the module doc: no "N" entry), so
+#: that a ``oneOf`` may subtract them as they are
+EXACT_FORMATS = frozenset({"ipv4", "ipv6", "uri", "uri-reference", "iri", "iri-reference", "uuid", "json-pointer",
+                           "relative-json-pointer", "binary", "password"})
+
+
+def format_superset_parts(name: str) -> list[tuple[str | tuple[str, ...], int | None]] | None:
+    """A language containing every valid string of format ``name``, as :func:`format_parts`
+    gives it, for the places that subtract a format (``oneOf`` branches): the format's own
+    where it is exact, the A-labels added for hostname (RFC 1123 labels of any kind: the valid
+    ones among them are a subset), and None for the other narrowed formats."""
+    if name in EXACT_FORMATS:
+        return format_parts(name)
+    if name == "hostname":
+        return format_parts(name, a_labels=True)
+    return None
 
 
 def regexes(rx: str | tuple[str, ...] | None) -> list[str]:

@@ -62,8 +62,14 @@ class StringsMixin:
             return NOTHING
         return Lex(lx)
 
-    def string_content_expr(self, s: Any, ptr: str):
-        """The content expression of a schema that only admits strings, else None."""
+    def string_content_expr(self, s: Any, ptr: str, superset: bool = False):
+        """The content expression of a schema that only admits strings, else None.
+
+        ``superset=True``: the expression to *subtract* (another ``oneOf`` branch): a format
+        this engine narrows (docs/json_schema.md: hostname refuses A-labels, date-time most
+        leap seconds...) must be replaced by a language containing all of its valid strings
+        (:func:`.formats.format_superset_parts`), else subtracting it would let through the
+        strings it refuses but JSON Schema accepts; None where there is no such superset."""
         if not isinstance(s, dict):
             return None
         allowed = {"type", "pattern", PATTERNS, "format", "minLength", "maxLength", "enum", "const"}
@@ -89,6 +95,10 @@ class StringsMixin:
             fp = self.format_parts(fmt, ptr)
             if fp is not None:
                 parts = fp  # [(regex, length cap)]: hostname's 253, idn-hostname's union
+                if superset:
+                    parts = formats.format_superset_parts(fmt)
+                    if parts is None:
+                        return None
         pats = ([s["pattern"]] if "pattern" in s else []) + list(s.get(PATTERNS, []))
         specs = [string_spec(pats, formats.regexes(rx), s.get("minLength", 0), formats.capped(s.get("maxLength"), cap))
                  for rx, cap in parts]
@@ -96,11 +106,12 @@ class StringsMixin:
 
     def _one_of_strings(self, branches: list, ptr: str):
         """Exact oneOf when string branches can be combined on automata and the rest are disjoint."""
-        strs, others = [], []
+        strs, others, supers = [], [], []
         for b in branches:
             e = self.string_content_expr(b, ptr)
             if e is not None:
                 strs.append(e)
+                supers.append(self.string_content_expr(b, ptr, superset=True))
             elif b is False:
                 continue
             else:
@@ -116,7 +127,9 @@ class StringsMixin:
                     return None
         if len(others) > 1 and not self._disjoint(others):
             return None
-        branches = [("minus", e, ("or", [x for j, x in enumerate(strs) if j != i])) for i, e in enumerate(strs)]
+        if any(x is None for x in supers):
+            return None  # a narrowed format with no superset to subtract: not exact here
+        branches = [("minus", e, ("or", [x for j, x in enumerate(supers) if j != i])) for i, e in enumerate(strs)]
         try:
             try:
                 lx = self.L.string_expr(("or", branches))

@@ -60,3 +60,40 @@ def test_hoist_cap_rules():
     assert hoist_cap(("minus", spec("[0-9]+"), b)) == (spec("[0-9]+"), None)
     # an unbounded minuend that meets it: not hoisted
     assert hoist_cap(("minus", spec("[a-z0-9]+"), b)) is None
+
+
+# A oneOf branch subtracts the others; a format this engine narrows (hostname refuses A-labels,
+# date-time most leap seconds: docs/json_schema.md) subtracted as it is let through the strings
+# it refuses but JSON Schema accepts, so both branches held for them and yet they were accepted.
+NARROWED = [
+    ({"type": "string", "oneOf": [{"format": "hostname"}, {"pattern": "^xn--"}]}, "xn--ihqwcrb4cv8a8dqg056pqjye"),
+    ({"type": "string", "oneOf": [{"format": "date-time"}, {"pattern": ":60"}]}, "1990-12-31T15:59:60-08:00"),
+    ({"type": "string", "oneOf": [{"format": "time"}, {"pattern": ":60-08:00$"}]}, "15:59:60-08:00"),
+]
+
+
+@pytest.mark.parametrize("schema, text", NARROWED, ids=["hostname", "date-time", "time"])
+def test_narrowed_formats_are_not_subtracted_as_they_are(byte_vocab, schema, text):
+    import jsonschema
+
+    from constrain import CompileBudgetError
+
+    fc = jsonschema.Draft202012Validator.FORMAT_CHECKER
+    assert fc.conforms(text, schema["oneOf"][0]["format"])  # valid for the format: both branches hold
+    assert not jsonschema.Draft202012Validator(schema, format_checker=fc).is_valid(text)
+    try:
+        c = compile_json_schema(schema, byte_vocab)
+    except CompileBudgetError:
+        return  # refused: never accepted
+    assert not accepts(c, byte_vocab, json.dumps(text))
+
+
+def test_format_supersets_contain_the_formats():
+    from constrain.frontends.json_schema import formats
+
+    assert formats.format_superset_parts("ipv4") == formats.format_parts("ipv4")
+    assert formats.format_superset_parts("date-time") is None
+    sup = formats.format_superset_parts("hostname")
+    import re
+    assert re.fullmatch(sup[0][0], "xn--ihqwcrb4cv8a8dqg056pqjye.example") and sup[0][1] == 253
+    assert not formats.format_matches("hostname", "xn--ihqwcrb4cv8a8dqg056pqjye.example")
