@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import formats
 from .ir import ALSO, CONTAINS_ALSO, NOT, NUM_AND, NUM_MINUS, PATTERNS, SOME, STR_MINUS, SomeMember, XOF, is_internal
 from .keywords import (ALL_TYPES, ANNOTATIONS, MAX_ENUM, NOEXP_REGEX, NONINT_REGEX, VALIDATION_KEYWORDS,
                        has_unevaluated)
@@ -66,13 +67,20 @@ class ComplementMixin:
             pieces.append({"type": "number", NUM_AND: [NONINT_REGEX]})
         done = {"type"}
         sub = lambda x, p: self.complement(x, p, depth + 1)  # noqa: E731
-        # strings
-        # `format` is left out: it is an annotation by default (jsonschema without a format
-        # checker), so `not: {format}` may reject every string; dropping it keeps us sound
+        # strings: those failing the string keywords. An asserted `format` that is exact here
+        # and has no length cap (ipv4, ipv6, uuid, uri, ...) counts as its language; the others
+        # are left out (narrowed formats: the strings they refuse may be valid; capped ones:
+        # the complement of hostname's 253-character counter is a product past the budget),
+        # so their complement misses those strings: a narrowing, never a string they accept
         skeys = [k for k in ("pattern", PATTERNS, "minLength", "maxLength") if k in s]
         done |= set(skeys) | {"format"}
+        sup = formats.format_superset_parts(s["format"]) if isinstance(s.get("format"), str) else None
+        fmt_ok = (self.format_assertion and sup is not None and all(cap is None for _, cap in sup)
+                  and self.format_parts(s["format"], ptr) is not None)
+        if fmt_ok:
+            skeys.append("format")
         if skeys and "string" in T:
-            e = self.string_content_expr(dict({k: s[k] for k in skeys}, type="string"), ptr)
+            e = self.string_content_expr(dict({k: s[k] for k in skeys}, type="string"), ptr, superset=True)
             if e is None:
                 return None
             pieces.append({"type": "string", STR_MINUS: [e]})

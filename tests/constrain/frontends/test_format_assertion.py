@@ -140,3 +140,34 @@ def test_openapi_formats_plumbing(byte_vocab):
         warnings.simplefilter("error")
         c = compile_json_schema({"format": "byte"}, byte_vocab, format_assertion=False, openapi_formats=True)
     assert accepts(c, byte_vocab, '"not base64"')
+
+
+# The complement of an asserted format that is exact here and has no length cap is exact:
+# `not: {format: ipv4}` is the strings that are no IPv4 address (it was the empty language,
+# every string refused, as for the narrowed formats, whose complement still leaves it out).
+EXACT_COMPLEMENTS = [
+    {"not": {"format": "ipv4"}},
+    {"type": "string", "not": {"format": "ipv6"}},
+    {"type": "string", "not": {"format": "uuid", "minLength": 3}},
+    {"oneOf": [{"format": "ipv4"}, {"type": ["string", "number"], "maxLength": 9}]},
+    {"anyOf": [{"type": "integer"}, {"not": {"anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}}]},
+    {"type": "object", "additionalProperties": {"not": {"format": "ipv4"}}},
+]
+COMPLEMENT_VALUES = ["1.2.3.4", "1.2.3.400", "example.com", "::1", "fe80::1:2", "12345678-1234-1234-1234-123456789abc",
+                     "x", "", "1.2.3", "1234567890", 5, 2.5, None, [1], {"k": "1.2.3.4"}, {"k": "a"}]
+
+
+@pytest.mark.parametrize("schema", EXACT_COMPLEMENTS)
+def test_complements_of_exact_formats_are_exact(byte_vocab, schema):
+    valid = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER).is_valid
+    compiled = compile_json_schema(schema, byte_vocab)
+    bad = [(x, valid(x)) for x in COMPLEMENT_VALUES if accepts(compiled, byte_vocab, json.dumps(x)) != valid(x)]
+    assert bad == []
+
+
+def test_complements_of_narrowed_formats_stay_narrowings(byte_vocab):
+    """hostname (A-labels refused here) and date (year 0000): their complements still leave
+    the format out, so they refuse every string rather than accept a valid one."""
+    for fmt in ("hostname", "date"):
+        with pytest.raises(EmptyLanguageError):
+            compile_json_schema({"type": "string", "not": {"format": fmt}}, byte_vocab)
