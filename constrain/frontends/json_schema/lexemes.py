@@ -153,6 +153,11 @@ class JsonLexemes:
         if self.canonical_literals:
             content = canonical_literals(content)
         key = json.dumps(content, ensure_ascii=False)
+        return self._counted(content, hi, f"json:{self._tag}:{self._str}count-expr:{hi}:{key}", ("string " + key)[:80])
+
+    def _counted(self, content, hi: int, key: str, name: str) -> Lexeme:
+        """The lexeme ``key``: strings of the content expression ``content`` with at most
+        ``hi`` characters, the content automaton plus a character counter."""
         enc = self.encoding
 
         def build():
@@ -164,7 +169,7 @@ class JsonLexemes:
                 c = ByteDFA.empty()  # every string of the content is longer than hi
             return self._with_ws(glue(ByteDFA.literal(b'"'), c, ByteDFA.literal(b'"')))
 
-        return lexeme(f"json:{self._tag}:{self._str}count-expr:{hi}:{key}", build, ("string " + key)[:80])
+        return lexeme(key, build, name)
 
     def string_literal(self, value: str) -> Lexeme:
         """Exactly the JSON string ``value``: in every escape spelling, or only in its canonical
@@ -196,18 +201,8 @@ class JsonLexemes:
             # automaton (with any short lower bound folded in) plus a character counter
             content = string_spec(expr[1], expr[2], expr[3], None, expr[5], expr[6])
             hi = expr[4]
-
-            def build():
-                c = string_content(content, enc)
-                if not c.is_empty():
-                    d = counted_content_dfa(self._ws(), c, regex_to_dfa(_ANY_CHARS, encoding=enc), hi)
-                    if not d.is_empty():
-                        return d
-                    c = ByteDFA.empty()  # every string of the content is longer than hi
-                return self._with_ws(glue(ByteDFA.literal(b'"'), c, ByteDFA.literal(b'"')))
-
-            return lexeme(f"json:{self._tag}:{kind}count-content:{hi}:{json.dumps(content, ensure_ascii=False)}",
-                          build, name[:80])
+            return self._counted(content, hi, f"json:{self._tag}:{kind}count-content:{hi}:"
+                                 f"{json.dumps(content, ensure_ascii=False)}", name[:80])
         if expr[0] == "spec" and (expr[1] or expr[2]) and expr[3] > COUNTED_ABOVE:
             # patterns or a format with a long lower bound: the unbounded content automaton plus
             # a counter guarding the closing quote, where the content's lengths are upward

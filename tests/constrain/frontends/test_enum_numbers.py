@@ -11,13 +11,11 @@ from __future__ import annotations
 import json
 
 import jsonschema
-import numpy as np
 import pytest
 
-import constrain
-import constrain.frontends.json_schema.enums as enums_mod
 from constrain import compile_json_schema
 from tests.constrain.frontends.test_allof import accepts, byte_vocab  # noqa: F401  (fixture)
+from tests.constrain.frontends.test_enum_strings import assert_grouping_keeps_masks
 
 SCHEMAS = [
     {"enum": [1, 12, 123, 2, 20, 200, -1, -12, 0]},
@@ -35,28 +33,10 @@ TEXTS = ["1", "1.0", "1.00", "12", "123", "1234", "2", "20", "200", "2000", "-1"
          "{\"code\": 120}", "{\"code\": 100.0}", "4.5", "4.50", "\"x\"", "[1, 10, 21]", "[2]", "[1, 2.0]", "[10.00]"]
 
 
-def _walk_masks(compiled, vocab, text):
-    m = compiled.matcher()
-    out = [m.mask().copy()]
-    for t in vocab.encode(text):
-        if not m.advance(t):
-            break
-        out.append(m.mask().copy())
-    return out
-
-
 @pytest.mark.parametrize("schema", SCHEMAS)
 def test_grouped_number_enums_give_the_same_masks(smollm2_vocab, schema, monkeypatch):
     """Every mask along every text's walk (as far as it goes) equals the per-value build's."""
-    masks = {}
-    for group in (True, False):
-        monkeypatch.setattr(enums_mod, "GROUP_NUMBER_ENUMS", group)
-        constrain.clear_caches()
-        c = compile_json_schema(schema, smollm2_vocab)
-        masks[group] = [_walk_masks(c, smollm2_vocab, t) for t in TEXTS]
-    for t, a, b in zip(TEXTS, masks[True], masks[False]):
-        assert len(a) == len(b), t
-        assert all(np.array_equal(x, y) for x, y in zip(a, b)), t
+    assert_grouping_keeps_masks(schema, smollm2_vocab, TEXTS, monkeypatch, "GROUP_NUMBER_ENUMS")
 
 
 @pytest.mark.parametrize("schema", SCHEMAS)

@@ -44,18 +44,24 @@ def _walk_masks(compiled, vocab, text):
     return out
 
 
+def assert_grouping_keeps_masks(schema, vocab, texts, monkeypatch, flag: str) -> None:
+    """Every mask along every text's walk (as far as it goes) is the same with the enums
+    module's ``flag`` on (one lexeme for the values) and off (one per value)."""
+    masks = {}
+    for group in (True, False):
+        monkeypatch.setattr(enums_mod, flag, group)
+        constrain.clear_caches()
+        c = compile_json_schema(schema, vocab)
+        masks[group] = [_walk_masks(c, vocab, t) for t in texts]
+    for t, a, b in zip(texts, masks[True], masks[False]):
+        assert len(a) == len(b), t
+        assert all(np.array_equal(x, y) for x, y in zip(a, b)), t
+
+
 @pytest.mark.parametrize("schema", SCHEMAS)
 def test_grouped_string_enums_give_the_same_masks(smollm2_vocab, schema, monkeypatch):
     """Every mask along every text's walk (as far as it goes) equals the per-value build's."""
-    masks = {}
-    for group in (True, False):
-        monkeypatch.setattr(enums_mod, "GROUP_STRING_ENUMS", group)
-        constrain.clear_caches()
-        c = compile_json_schema(schema, smollm2_vocab)
-        masks[group] = [_walk_masks(c, smollm2_vocab, t) for t in TEXTS]
-    for t, a, b in zip(TEXTS, masks[True], masks[False]):
-        assert len(a) == len(b), t
-        assert all(np.array_equal(x, y) for x, y in zip(a, b)), t
+    assert_grouping_keeps_masks(schema, smollm2_vocab, TEXTS, monkeypatch, "GROUP_STRING_ENUMS")
 
 
 @pytest.mark.parametrize("schema", SCHEMAS)
