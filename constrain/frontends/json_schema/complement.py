@@ -75,9 +75,7 @@ class ComplementMixin:
         skeys = [k for k in ("pattern", PATTERNS, "minLength", "maxLength") if k in s]
         done |= set(skeys) | {"format"}
         sup = formats.format_superset_parts(s["format"]) if isinstance(s.get("format"), str) else None
-        fmt_ok = (self.format_assertion and sup is not None and all(cap is None for _, cap in sup)
-                  and self.format_parts(s["format"], ptr) is not None)
-        if fmt_ok:
+        if self.format_assertion and sup is not None and all(cap is None for _, cap in sup):
             skeys.append("format")
         if skeys and "string" in T:
             e = self.string_content_expr(dict({k: s[k] for k in skeys}, type="string"), ptr, superset=True)

@@ -106,10 +106,8 @@ class EnumsMixin:
             c = canon(v)
             if c not in seen:
                 seen.add(c)
-                if isinstance(v, str) and GROUP_STRING_ENUMS:
-                    strings.append(v)
-                elif self._groups(v):
-                    numbers.append(v)
+                if self._groups(v):
+                    (strings if isinstance(v, str) else numbers).append(v)
                 else:
                     exprs.append(self.literal_value(v, ptr))
         if len(numbers) > 1:

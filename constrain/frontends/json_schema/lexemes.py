@@ -19,10 +19,10 @@ from functools import lru_cache
 
 from ...automata import ByteDFA, counted_content_dfa, counted_string_dfa, finalize
 from ...automata.counted import NotCountable
+from ...automata.minimize import acyclic_order
 from ...cache import budgeted_cache, register_lru
 from ...errors import CompileBudgetError, OptionError
 from ...ir import Lexeme, lexeme
-from ...automata.minimize import acyclic_order
 from ..regex import literal_dfa, literal_set_dfa, regex_to_dfa
 
 __all__ = ["JsonLexemes", "canonical_string", "canonical_literals", "regex_escape", "string_spec", "string_content", "ANY_STRING", "NUMBER_REGEX", "INTEGER_REGEX"]

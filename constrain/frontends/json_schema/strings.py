@@ -111,7 +111,8 @@ class StringsMixin:
             e = self.string_content_expr(b, ptr)
             if e is not None:
                 strs.append(e)
-                supers.append(self.string_content_expr(b, ptr, superset=True))
+                # the form to subtract differs only where the branch has a format
+                supers.append(self.string_content_expr(b, ptr, superset=True) if "format" in b else e)
             elif b is False:
                 continue
             else:
